@@ -1,0 +1,63 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from shelfwise import __version__
+from shelfwise.api import errors
+from shelfwise.api.auth import KeyRing
+from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from shelfwise.api.routes import catalog, health
+from shelfwise.config import Settings
+from shelfwise.runtime import Runtime
+
+ROUTERS = (health.router, catalog.router)
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app. A given ``runtime`` is used as is (tests); otherwise one is
+    opened at start-up (migrating the store) and closed at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        app.state.runtime = runtime or Runtime.open(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.runtime.close()
+
+    app = FastAPI(
+        title="shelfwise",
+        version=__version__,
+        description="Governed, explained product recommendations for online stores.",
+        lifespan=lifespan,
+        responses={
+            401: {"model": errors.ErrorResponse},
+            403: {"model": errors.ErrorResponse},
+            422: {"model": errors.ErrorResponse},
+        },
+    )
+    app.state.settings = settings
+    app.state.keyring = KeyRing.from_settings(settings)
+    if runtime is not None:
+        app.state.runtime = runtime
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type", "X-Request-ID"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,96 @@
+"""The one place where errors become HTTP answers: ``{"error": {code, message, request_id}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shelfwise.errors import ShelfwiseError
+
+log = logging.getLogger("shelfwise.api")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "too_many_requests",
+    503: "service_unavailable",
+}
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    request_id: str | None = None
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+def request_id_of(request: Request) -> str | None:
+    rid = request.scope.get("state", {}).get("request_id")
+    return rid if isinstance(rid, str) else None
+
+
+def error_response(
+    request: Request, status: int, code: str, message: str, details: Any = None
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "request_id": request_id_of(request),
+    }
+    if details is not None:
+        body["details"] = details
+    headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ())),
+            "code": e.get("type"),
+            "message": e.get("msg"),
+        }
+        for e in exc.errors()
+    ]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ShelfwiseError)
+    async def _shelfwise(request: Request, exc: ShelfwiseError) -> JSONResponse:
+        if exc.http_status >= 500:
+            log.error("request %s failed: %s (%s)", request_id_of(request), exc.code, exc.message)
+        return error_response(request, exc.http_status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(
+            request, 422, "invalid_request", "the request is not valid", _validation_details(exc)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Never leak str(exc): the log has the stack, the client gets the request id.
+        log.exception("unhandled error in request %s", request_id_of(request))
+        return error_response(request, 500, "internal_error", "internal error; see the server log")

@@ -1,0 +1,48 @@
+"""Entry point for uvicorn workers: settings come from ``SHELFWISE_CONFIG`` + environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from shelfwise.api.app import create_app
+from shelfwise.config import CONFIG_FILE_ENV, Settings, load_settings
+
+
+def create_app_from_env() -> FastAPI:
+    return create_app(load_settings())
+
+
+def _settings_file(settings: Settings) -> Path:
+    """Resolved settings for the worker processes, with key secrets replaced by digests."""
+    data = settings.model_dump(mode="json", exclude={"api_keys"})
+    data["api_keys"] = [
+        {"name": k.name, "sha256": k.digest(), "roles": list(k.roles)} for k in settings.api_keys
+    ]
+    fd, name = tempfile.mkstemp(prefix="shelfwise-", suffix=".json")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    return Path(name)
+
+
+def serve(settings: Settings) -> None:
+    """Run the HTTP server (``settings.workers`` processes) until interrupted."""
+    path = _settings_file(settings)
+    os.environ[CONFIG_FILE_ENV] = str(path)
+    try:
+        uvicorn.run(
+            "shelfwise.api.server:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+    finally:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""The ``shelfwise`` command."""

@@ -1,0 +1,3 @@
+from shelfwise.cli.main import main
+
+main()

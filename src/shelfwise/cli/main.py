@@ -1,0 +1,72 @@
+"""``shelfwise``: serve, import, report, train, recommend — thin over the core."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from shelfwise import __version__
+from shelfwise.cli import catalog, db, demo
+from shelfwise.cli.common import err_console, settings_of
+from shelfwise.errors import ShelfwiseError
+
+app = typer.Typer(
+    name="shelfwise",
+    help="shelfwise: governed, explained product recommendations for online stores.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(catalog.app, name="catalog")
+app.add_typer(db.app, name="db")
+app.command("demo")(demo.demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"shelfwise {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML/JSON settings file (must exist).")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Override SHELFWISE_DATABASE_URL.")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    overrides = {"database_url": database_url} if database_url else {}
+    ctx.obj = {"config": config, "overrides": overrides}
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+) -> None:
+    """Run the HTTP API (and dashboard) with uvicorn."""
+    from shelfwise.api.server import serve as run_server
+
+    settings = settings_of(ctx)
+    changes = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v}
+    if changes:
+        settings = settings.model_copy(update=changes)
+    run_server(settings)
+
+
+def main() -> None:
+    try:
+        app()
+    except ShelfwiseError as e:
+        err_console.print(f"[bold red]error[/] {escape(f'[{e.code}] {e.message}')}")
+        raise SystemExit(2) from e

@@ -1,0 +1,166 @@
+"""The one Settings object, loaded once by :func:`load_settings` and passed in.
+
+Sources, highest priority first: keyword overrides, ``SHELFWISE_*`` environment
+variables, an explicit config file (YAML or JSON), then the defaults below.
+An explicit file that does not exist, an unknown key in the file, or an unknown
+``SHELFWISE_*`` variable are errors, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shelfwise.errors import ConfigError
+
+Role = Literal["ingest", "merchandiser", "admin", "read"]
+ROLES: tuple[Role, ...] = ("ingest", "merchandiser", "admin", "read")
+
+ENV_PREFIX = "SHELFWISE_"
+CONFIG_FILE_ENV = "SHELFWISE_CONFIG"
+
+
+class ApiKey(BaseModel):
+    """An API key as configured: a name, the SHA-256 of the secret, its roles.
+
+    ``secret`` may be given instead of ``sha256`` (development only); it is
+    hashed at load and never kept in clear.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    secret: str | None = Field(default=None, min_length=8, repr=False)
+    roles: tuple[Role, ...] = Field(min_length=1)
+
+    def digest(self) -> str:
+        if self.sha256 is not None:
+            return self.sha256
+        assert self.secret is not None
+        return hash_key(self.secret)
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Settings(BaseSettings):
+    """Every knob of shelfwise. Environment: ``SHELFWISE_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        env_nested_delimiter="__",
+    )
+
+    database_url: str = "sqlite:///./shelfwise.db"
+    database_schema: str | None = Field(
+        default=None, description="PostgreSQL schema to use (search_path); None = default."
+    )
+    redis_url: str | None = None
+    redis_prefix: str = "shelfwise"
+    model_dir: Path = Path("./models")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    auth_enabled: bool = True
+    api_keys: tuple[ApiKey, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = Field(default=5_000_000, ge=1_000)
+    max_batch_size: int = Field(default=1_000, ge=1)
+    max_k: int = Field(default=100, ge=1)
+    catalog_refresh_seconds: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Minimum seconds between catalog change checks; 0 = check on every read.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not (value.startswith("sqlite") or value.startswith("postgresql")):
+            raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def fingerprint(self) -> str:
+        """A short hash of the non-secret settings, stamped on artifacts."""
+        data = self.model_dump(mode="json", exclude={"api_keys"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist", code="config_file_missing")
+    text = path.read_text()
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(
+            f"config file {path} is not valid: {e}", code="config_file_invalid"
+        ) from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping", code="config_file_invalid")
+    return data
+
+
+def _check_unknown_env() -> None:
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    known.add(CONFIG_FILE_ENV)
+    unknown = sorted(
+        key
+        for key in os.environ
+        if key.upper().startswith(ENV_PREFIX)
+        and key.upper() not in known
+        and key.upper().split("__")[0] not in known
+    )
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) in the environment: {', '.join(unknown)}",
+            code="config_unknown_key",
+        )
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build the Settings from defaults, a config file, the environment and overrides."""
+    _check_unknown_env()
+    if config_file is None and os.environ.get(CONFIG_FILE_ENV):
+        config_file = os.environ[CONFIG_FILE_ENV]
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        file_values = _read_config_file(Path(config_file))
+        unknown = sorted(set(file_values) - set(Settings.model_fields))
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) in {config_file}: {', '.join(unknown)}",
+                code="config_unknown_key",
+            )
+    env_names = {
+        name
+        for name in Settings.model_fields
+        if any(k.upper().startswith(ENV_PREFIX + name.upper()) for k in os.environ)
+    }
+    # The environment beats the file: drop file values the environment sets.
+    init = {k: v for k, v in file_values.items() if k not in env_names}
+    init.update(overrides)
+    try:
+        return Settings(**init)
+    except ValidationError as e:
+        raise ConfigError(f"invalid settings: {e}", code="config_invalid") from e

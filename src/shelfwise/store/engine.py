@@ -1,0 +1,69 @@
+"""Database engines for the embedded default (SQLite) and production (PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from shelfwise.config import Settings
+from shelfwise.errors import ServiceUnavailable
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Database:
+    """An engine plus what the code needs to know about its backend."""
+
+    engine: Engine
+    backend: str  # "sqlite" | "postgresql"
+    schema: str | None = None
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError as e:
+            raise ServiceUnavailable("database unreachable", code="database_unavailable") from e
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers run beside one writer; NORMAL sync in WAL mode keeps every
+    # committed transaction across a process crash (only an OS crash can lose the tail).
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def connect(settings: Settings) -> Database:
+    """Create the engine for ``settings.database_url`` (nothing is migrated here)."""
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return Database(engine=engine, backend="sqlite")
+
+    schema = settings.database_schema
+    connect_args: dict[str, Any] = {"connect_timeout": 5}
+    if schema is not None:
+        if not _SCHEMA_NAME.match(schema):
+            raise ValueError(f"invalid schema name {schema!r}")
+        connect_args["options"] = f"-csearch_path={schema}"
+    engine = create_engine(
+        url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, max_overflow=10
+    )
+    if schema is not None:
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    return Database(engine=engine, backend="postgresql", schema=schema)

@@ -1,0 +1,71 @@
+"""All tables on one MetaData. Each stage owns its own section; Alembic migrations
+in ``store/migrations/versions`` create them, and a test checks the two agree."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from shelfwise.store.types import JSONType, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# --- catalog -----------------------------------------------------------------
+
+products = Table(
+    "products",
+    metadata,
+    Column("product_id", String(128), primary_key=True),
+    Column("parent_id", String(128), nullable=True),
+    Column("variant_group", String(128), nullable=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("category_path", String(512), nullable=True),
+    Column("brand", String(256), nullable=True),
+    Column("price", Float, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("cost", Float, nullable=True),
+    Column("margin_band", String(16), nullable=True),
+    Column("stock_qty", Integer, nullable=True),
+    Column("availability", String(16), nullable=False),
+    Column("shipping_sla_days", Integer, nullable=True),
+    Column("tags", JSONType, nullable=False),
+    Column("season_tags", JSONType, nullable=False),
+    Column("attributes", JSONType, nullable=False),
+    Column("image_url", Text, nullable=True),
+    Column("active", Boolean, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every change to a product, in order. ``seq`` is the catalog's change clock:
+# a snapshot that has seen seq N only needs the rows after N to be current.
+product_changes = Table(
+    "product_changes",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("product_id", String(128), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("changes", JSONType, nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+    Index("ix_product_changes_product_id", "product_id"),
+)

@@ -1,0 +1,102 @@
+"""Shared fixtures: settings per backend (SQLite file, PostgreSQL schema), runtimes, clients.
+
+PostgreSQL tests run in a fresh schema each and drop it afterwards, so several
+runs can share the ``test`` database. When the server is unreachable the tests
+skip locally but fail when ``CI`` is set: CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from shelfwise.config import ApiKey, Settings, load_settings
+from shelfwise.runtime import Runtime
+
+PG_URL = os.environ.get(
+    "SHELFWISE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("SHELFWISE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+KEYS = {
+    "admin": "admin-secret-key",
+    "merchandiser": "merch-secret-key",
+    "ingest": "ingest-secret-key",
+    "read": "read-secret-key",
+}
+API_KEYS = tuple(ApiKey(name=role, secret=secret, roles=(role,)) for role, secret in KEYS.items())  # type: ignore[arg-type]
+
+
+def service_missing(what: str) -> None:
+    """Skip locally, fail in CI."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is required in CI but unreachable")
+    pytest.skip(f"{what} unreachable")
+
+
+def _pg_reachable() -> bool:
+    try:
+        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+        return True
+    except sa.exc.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    return _pg_reachable()
+
+
+@pytest.fixture
+def pg_schema(pg_available: bool) -> Iterator[str]:
+    if not pg_available:
+        service_missing("PostgreSQL at 127.0.0.1:5432")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield schema
+    engine = sa.create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Settings on the parametrised backend, with one API key per role."""
+    common = {"api_keys": API_KEYS, "model_dir": tmp_path / "models"}
+    if backend == "sqlite":
+        return load_settings(database_url=f"sqlite:///{tmp_path / 'shelfwise.db'}", **common)
+    schema = request.getfixturevalue("pg_schema")
+    return load_settings(database_url=PG_URL, database_schema=schema, **common)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    return load_settings(
+        database_url=f"sqlite:///{tmp_path / 'shelfwise.db'}",
+        api_keys=API_KEYS,
+        model_dir=tmp_path / "models",
+    )
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime.open(settings)
+    yield rt
+    rt.close()
+
+
+def headers(role: str) -> dict[str, str]:
+    return {"X-API-Key": KEYS[role]}

@@ -1,0 +1,79 @@
+"""Drive the real CLI and the real multi-worker HTTP server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from shelfwise.config import Settings
+from tests.conftest import KEYS
+from tests.e2e.server import json_of, run_cli, running_server, settings_env
+
+FEED = """product_id,title,category_path,brand,price,currency,stock_qty
+A1,Linen duvet,bedding/duvets,Softloom,59,EUR,5
+A2,Oak table,decor,Oakmoor,abc,EUR,2
+A3,Candle,decor/candles,Gleam,12,EUR,0
+A4,Mug,kitchen,,8,XYZ,3
+"""
+
+
+def test_help_on_every_command(settings: Settings) -> None:
+    env = settings_env(settings)
+    for args in (
+        ["--help"],
+        ["serve", "--help"],
+        ["catalog", "import", "--help"],
+        ["db", "--help"],
+    ):
+        r = run_cli(args, env)
+        assert r.returncode == 0 and "Usage" in r.stdout, args
+
+
+def test_catalog_import_report_and_idempotent_reimport(settings: Settings, tmp_path: Path) -> None:
+    env = settings_env(settings)
+    feed = tmp_path / "feed.csv"
+    feed.write_text(FEED)
+    first = json_of(run_cli(["catalog", "import", str(feed), "--json"], env))
+    assert (first["received"], first["inserted"], first["rejected"]) == (4, 2, 2)
+    reasons = {r["product_id"]: r["errors"][0]["field"] for r in first["rejections"]}
+    assert reasons == {"A2": "price", "A4": "currency"}
+    again = json_of(run_cli(["catalog", "import", str(feed), "--json"], env))
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 2)
+    report = json_of(run_cli(["catalog", "report", "--json"], env))
+    assert report["overall"]["products"] == 2
+    assert report["out_of_stock_share"] == 0.5
+
+
+def test_bad_config_is_a_clear_error(settings: Settings, tmp_path: Path) -> None:
+    r = run_cli(
+        ["--config", str(tmp_path / "none.yaml"), "catalog", "report"], settings_env(settings)
+    )
+    assert r.returncode == 2
+    assert "config_file_missing" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_stock_change_reaches_every_worker(settings: Settings, tmp_path: Path) -> None:
+    env = settings_env(settings)
+    feed = tmp_path / "feed.csv"
+    feed.write_text(FEED)
+    json_of(run_cli(["catalog", "import", str(feed), "--json"], env))
+    admin = {"X-API-Key": KEYS["admin"]}
+    with running_server(env, workers=2) as base, httpx.Client(base_url=base, timeout=5) as c:
+        r = c.patch("/v1/products/A1", json={"stock_qty": 0}, headers=admin)
+        assert r.status_code == 200
+        # New connections spread over both workers; each must see the change.
+        seen = set()
+        for _ in range(12):
+            with httpx.Client(base_url=base, timeout=5) as fresh:
+                seen.add(fresh.get("/v1/products/A1", headers=admin).json()["stock_qty"])
+        assert seen == {0}
+
+
+def test_demo_loads_a_store_without_serving(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    r = run_cli(["demo", "--no-serve", "--products", "300"], env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "shelfwise.db").exists()
+    report = json_of(run_cli(["catalog", "report", "--json"], env, cwd=tmp_path))
+    assert report["overall"]["products"] == 300
