@@ -69,3 +69,55 @@ product_changes = Table(
     Column("changed_at", UTCDateTime, nullable=False),
     Index("ix_product_changes_product_id", "product_id"),
 )
+
+# --- events ------------------------------------------------------------------
+
+# Accepted events, append-only, one row per event (``payload`` is the full event).
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("anonymous_id", String(128), nullable=False),
+    Column("customer_id", String(128), nullable=True),
+    Column("session_id", String(128), nullable=True),
+    Column("device_id", String(128), nullable=True),
+    Column("platform", String(32), nullable=True),
+    Column("os", String(256), nullable=True),
+    Column("browser", String(256), nullable=True),
+    Column("app_version", String(256), nullable=True),
+    Column("placement", String(64), nullable=True),
+    Column("rec_id", String(128), nullable=True),
+    Column("order_id", String(128), nullable=True),
+    Column("payload", JSONType, nullable=False),
+    Index("ix_events_occurred_at", "occurred_at"),
+    Index("ix_events_anonymous_id", "anonymous_id"),
+    Index("ix_events_customer_id", "customer_id"),
+    Index("ix_events_session_id", "session_id"),
+    Index("ix_events_rec_id", "rec_id"),
+)
+
+# One row per (event, product): what training, attribution and metrics scan.
+# Denormalised from ``events`` so the batch path reads one narrow table.
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("anonymous_id", String(128), nullable=False),
+    Column("customer_id", String(128), nullable=True),
+    Column("session_id", String(128), nullable=True),
+    Column("product_id", String(128), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", Float, nullable=True),
+    Column("position", Integer, nullable=True),
+    Column("placement", String(64), nullable=True),
+    Column("rec_id", String(128), nullable=True),
+    Index("ix_interactions_occurred_at", "occurred_at"),
+    Index("ix_interactions_product_id", "product_id"),
+)

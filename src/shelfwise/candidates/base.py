@@ -1,0 +1,83 @@
+"""What every candidate source speaks: a request context in, scored items with reasons out.
+
+Items are dense catalog indices (``CatalogSnapshot.vocab``) everywhere inside
+the request path; external ids appear only at the API boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """One event of the live session, already mapped to a dense item index."""
+
+    item: int
+    type: str  # product_view | add_to_cart | remove_from_cart | purchase | rec_click
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RecContext:
+    """Everything a source, a rule or the ranker may look at for one request."""
+
+    placement: str
+    now: datetime
+    person_id: str | None = None
+    context_items: tuple[int, ...] = ()  # the viewed product(s)
+    cart_items: tuple[int, ...] = ()
+    session: tuple[SessionEvent, ...] = ()  # oldest first
+    segment: dict[str, str] = field(default_factory=dict)  # platform, new/returning, ...
+    exclude: frozenset[int] = frozenset()  # never propose these (already in cart, ...)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a source proposed an item, renderable for a shopper.
+
+    ``kind`` is a stable key (``often_bought_with``, ``similar_to``,
+    ``because_you_viewed``, ``popular_in``, ``trending_in``, ``seasonal``,
+    ``buy_again``, ``for_you``); ``anchor`` is the item the reason refers to
+    (always one the shopper has seen), ``label`` a category or other text.
+    """
+
+    source: str
+    kind: str
+    anchor: int | None = None
+    label: str | None = None
+    fallback: bool = False
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One source's answer: unique items, finite scores (higher is better), one reason each."""
+
+    source: str
+    items: IntArray
+    scores: FloatArray
+    reasons: tuple[Reason, ...]
+
+    def __post_init__(self) -> None:
+        if not (len(self.items) == len(self.scores) == len(self.reasons)):
+            raise ValueError("items, scores and reasons must have the same length")
+
+    @classmethod
+    def empty(cls, source: str) -> Proposal:
+        return cls(source, np.zeros(0, dtype=np.int64), np.zeros(0), ())
+
+
+class Source(Protocol):
+    """A named candidate source with its own config."""
+
+    name: str
+
+    def propose(self, ctx: RecContext, k: int) -> Proposal: ...

@@ -1,0 +1,175 @@
+"""The behavioural event contract, version 1.
+
+Every event is a closed pydantic model (``extra="forbid"``) discriminated by
+``type`` and stamped with ``schema_version``. ``event_id`` is the idempotency
+key. Shape is checked here; semantic checks (known currency, revenue consistent
+with lines, clock skew, catalog joins) live in ``contracts.checks``.
+
+Recommendation events close the loop: a served slate has a ``rec_id``; the
+``rec_impression`` that shows it and every later click, add-to-cart and order
+line that carries that ``rec_id`` are attributed to it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
+ShortText = Annotated[str, StringConstraints(max_length=256)]
+Platform = Literal["web", "mobile_web", "ios_app", "android_app", "webview", "email", "other"]
+PageType = Literal["home", "category", "search", "other"]
+Placement = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9_\-]+$")
+]
+Money = Annotated[float, Field(ge=0, lt=1e9)]
+Quantity = Annotated[int, Field(ge=1, le=100_000)]
+
+SCHEMA_VERSION: Literal[1] = 1
+
+
+class _Event(BaseModel):
+    """Fields common to every event."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: Id
+    occurred_at: AwareDatetime
+    anonymous_id: Id
+    customer_id: Id | None = None
+    session_id: Id | None = None
+    device_id: Id | None = None
+    platform: Platform | None = None
+    os: ShortText | None = None
+    browser: ShortText | None = None
+    app_version: ShortText | None = None
+    user_agent: Annotated[str, StringConstraints(max_length=1024)] | None = None
+
+
+class PageView(_Event):
+    type: Literal["page_view"] = "page_view"
+    page_type: PageType
+    category_path: ShortText | None = None
+    query: ShortText | None = None
+
+
+class ProductView(_Event):
+    type: Literal["product_view"] = "product_view"
+    product_id: Id
+    price: Money | None = None
+    currency: str | None = None
+    placement: Placement | None = None
+    rec_id: Id | None = None
+
+
+class AddToCart(_Event):
+    type: Literal["add_to_cart"] = "add_to_cart"
+    product_id: Id
+    quantity: Quantity = 1
+    unit_price: Money | None = None
+    currency: str | None = None
+    placement: Placement | None = None
+    rec_id: Id | None = None
+
+
+class RemoveFromCart(_Event):
+    type: Literal["remove_from_cart"] = "remove_from_cart"
+    product_id: Id
+    quantity: Quantity = 1
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    product_id: Id
+    quantity: Quantity
+    unit_price: Money
+    rec_id: Id | None = None
+
+
+class Purchase(_Event):
+    type: Literal["purchase"] = "purchase"
+    order_id: Id
+    lines: Annotated[tuple[OrderLine, ...], Field(min_length=1, max_length=500)]
+    currency: str
+    revenue: Money
+
+
+class ReturnLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    product_id: Id
+    quantity: Quantity
+    unit_price: Money | None = None
+
+
+class Return(_Event):
+    type: Literal["return"] = "return"
+    order_id: Id
+    lines: Annotated[tuple[ReturnLine, ...], Field(min_length=1, max_length=500)]
+
+
+class ShownItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    product_id: Id
+    position: Annotated[int, Field(ge=1, le=1000)]
+
+
+class RecImpression(_Event):
+    type: Literal["rec_impression"] = "rec_impression"
+    rec_id: Id
+    placement: Placement
+    items: Annotated[tuple[ShownItem, ...], Field(min_length=1, max_length=200)]
+    experiment_id: Id | None = None
+    arm: Id | None = None
+
+
+class RecClick(_Event):
+    type: Literal["rec_click"] = "rec_click"
+    rec_id: Id
+    placement: Placement
+    product_id: Id
+    position: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+
+class Login(_Event):
+    """A shopper identified themselves: links ``anonymous_id``/``device_id`` to ``customer_id``."""
+
+    type: Literal["login"] = "login"
+    customer_id: Id
+
+
+Event = Annotated[
+    PageView
+    | ProductView
+    | AddToCart
+    | RemoveFromCart
+    | Purchase
+    | Return
+    | RecImpression
+    | RecClick
+    | Login,
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES: dict[str, type[_Event]] = {
+    "page_view": PageView,
+    "product_view": ProductView,
+    "add_to_cart": AddToCart,
+    "remove_from_cart": RemoveFromCart,
+    "purchase": Purchase,
+    "return": Return,
+    "rec_impression": RecImpression,
+    "rec_click": RecClick,
+    "login": Login,
+}
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(raw: object) -> Event:
+    """Validate one raw event (dict or JSON-decoded object); raises ValidationError."""
+    return EVENT_ADAPTER.validate_python(raw)
