@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shelfwise.access import KeyRing, KeyStore
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
 from shelfwise.config import Settings
 from shelfwise.store import Database, connect, upgrade
@@ -18,6 +19,7 @@ class Runtime:
     db: Database
     catalog: CatalogRepository
     snapshot: CatalogSnapshot
+    keyring: KeyRing
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True, load: bool = True) -> Runtime:
@@ -28,7 +30,8 @@ class Runtime:
         snapshot = CatalogSnapshot(catalog, refresh_seconds=settings.catalog_refresh_seconds)
         if load:
             snapshot.load()
-        return cls(settings=settings, db=db, catalog=catalog, snapshot=snapshot)
+        keyring = KeyRing(settings.api_keys, KeyStore(db), enabled=settings.auth_enabled)
+        return cls(settings=settings, db=db, catalog=catalog, snapshot=snapshot, keyring=keyring)
 
     def close(self) -> None:
         self.db.dispose()

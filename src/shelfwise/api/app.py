@@ -10,13 +10,12 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from shelfwise import __version__
 from shelfwise.api import errors
-from shelfwise.api.auth import KeyRing
 from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from shelfwise.api.routes import catalog, health
+from shelfwise.api.routes import catalog, health, keys
 from shelfwise.config import Settings
 from shelfwise.runtime import Runtime
 
-ROUTERS = (health.router, catalog.router)
+ROUTERS = (health.router, catalog.router, keys.router)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -45,7 +44,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         },
     )
     app.state.settings = settings
-    app.state.keyring = KeyRing.from_settings(settings)
     if runtime is not None:
         app.state.runtime = runtime
     errors.install(app)

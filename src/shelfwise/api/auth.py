@@ -1,46 +1,18 @@
-"""API keys with roles. Keys are compared by SHA-256 digest; ``admin`` implies every role."""
+"""FastAPI dependencies for API-key authentication; ``admin`` implies every role."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from fastapi import Request
 
-from shelfwise.config import ApiKey, Role, Settings, hash_key
+from shelfwise.access import KeyRing, Principal
+from shelfwise.config import Role
 from shelfwise.errors import Forbidden, Unauthorized
-
-
-@dataclass(frozen=True)
-class Principal:
-    name: str
-    roles: frozenset[str]
-
-    def has(self, role: Role) -> bool:
-        return role in self.roles or "admin" in self.roles
-
 
 ANONYMOUS_ADMIN = Principal(name="anonymous", roles=frozenset({"admin"}))
 
-
-class KeyRing:
-    def __init__(self, keys: tuple[ApiKey, ...], enabled: bool = True) -> None:
-        self.enabled = enabled
-        self._by_digest = {k.digest(): k for k in keys}
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> KeyRing:
-        return cls(settings.api_keys, enabled=settings.auth_enabled)
-
-    def authenticate(self, secret: str | None) -> Principal | None:
-        if not secret:
-            return None
-        digest = hash_key(secret)
-        for known, key in self._by_digest.items():
-            if hmac.compare_digest(known, digest):
-                return Principal(name=key.name, roles=frozenset(key.roles))
-        return None
+__all__ = ["ANONYMOUS_ADMIN", "Principal", "presented_key", "require"]
 
 
 def presented_key(request: Request) -> str | None:
@@ -57,7 +29,7 @@ def require(role: Role) -> Callable[[Request], Principal]:
     """A FastAPI dependency: the caller must hold ``role`` (or ``admin``)."""
 
     def dependency(request: Request) -> Principal:
-        ring: KeyRing = request.app.state.keyring
+        ring: KeyRing = request.app.state.runtime.keyring
         if not ring.enabled:
             return ANONYMOUS_ADMIN
         principal = ring.authenticate(presented_key(request))

@@ -121,3 +121,20 @@ interactions = Table(
     Index("ix_interactions_occurred_at", "occurred_at"),
     Index("ix_interactions_product_id", "product_id"),
 )
+
+# --- access ------------------------------------------------------------------
+
+# API keys created at run time (besides the ones in Settings). Only the SHA-256
+# of a secret is stored; the secret is shown once, when the key is created.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("roles", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)

@@ -1,0 +1,152 @@
+"""API keys: configured ones (Settings) plus ones created at run time (the store).
+
+Keys are held and compared only as SHA-256 digests. Rotation without downtime:
+create a new key, move clients to it, revoke the old one. Every worker re-reads
+the store's keys at most every ``refresh_seconds`` (default 2 s), so a revoked
+key stops working on every worker within that time, with no restart.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import select, update
+
+from shelfwise.config import ApiKey, Role, hash_key
+from shelfwise.errors import InvalidInput, NotFound
+from shelfwise.store.engine import Database
+from shelfwise.store.tables import api_keys
+from shelfwise.store.types import utcnow
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    roles: frozenset[str]
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles or "admin" in self.roles
+
+
+class StoredKey(BaseModel):
+    key_id: str
+    name: str
+    roles: list[Role]
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class CreatedKey(StoredKey):
+    secret: str  # shown once
+
+
+class KeyStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(
+        self, name: str, roles: list[Role], created_by: str, expires_at: datetime | None = None
+    ) -> CreatedKey:
+        if not roles:
+            raise InvalidInput("a key needs at least one role", code="key_roles_empty")
+        if expires_at is not None and expires_at <= utcnow():
+            raise InvalidInput("expires_at is in the past", code="key_expiry_invalid")
+        secret = "sw_" + secrets.token_urlsafe(32)
+        row = {
+            "key_id": secrets.token_hex(8),
+            "name": name,
+            "sha256": hash_key(secret),
+            "roles": sorted(set(roles)),
+            "created_at": utcnow(),
+            "created_by": created_by,
+            "expires_at": expires_at,
+            "revoked_at": None,
+        }
+        with self.db.engine.begin() as conn:
+            conn.execute(api_keys.insert().values(**row))
+        return CreatedKey(secret=secret, **{k: v for k, v in row.items() if k != "sha256"})
+
+    def list(self) -> list[StoredKey]:
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at)).all()
+        return [StoredKey.model_validate(dict(r._mapping)) for r in rows]
+
+    def revoke(self, key_id: str) -> StoredKey:
+        with self.db.engine.begin() as conn:
+            done = conn.execute(
+                update(api_keys)
+                .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            ).rowcount
+        keys = {k.key_id: k for k in self.list()}
+        if key_id not in keys:
+            raise NotFound(f"unknown key {key_id!r}", code="key_not_found")
+        if not done and keys[key_id].revoked_at is None:  # pragma: no cover - race only
+            raise NotFound(f"key {key_id!r} could not be revoked", code="key_not_found")
+        return keys[key_id]
+
+    def active_digests(self) -> dict[str, Principal]:
+        now = utcnow()
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    api_keys.c.name, api_keys.c.sha256, api_keys.c.roles, api_keys.c.expires_at
+                ).where(api_keys.c.revoked_at.is_(None))
+            ).all()
+        return {
+            r.sha256: Principal(name=r.name, roles=frozenset(r.roles))
+            for r in rows
+            if r.expires_at is None or r.expires_at > now
+        }
+
+
+class KeyRing:
+    """Authenticates a presented secret against configured and stored keys."""
+
+    def __init__(
+        self,
+        configured: tuple[ApiKey, ...],
+        store: KeyStore | None = None,
+        enabled: bool = True,
+        refresh_seconds: float = 2.0,
+    ) -> None:
+        self.enabled = enabled
+        self._configured = {
+            k.digest(): Principal(name=k.name, roles=frozenset(k.roles)) for k in configured
+        }
+        self._store = store
+        self._stored: dict[str, Principal] = {}
+        self._loaded_at = -1e18
+        self._refresh_seconds = refresh_seconds
+        self._lock = threading.Lock()
+
+    def _stored_keys(self) -> dict[str, Principal]:
+        if self._store is None:
+            return {}
+        now = time.monotonic()
+        if now - self._loaded_at >= self._refresh_seconds:
+            with self._lock:
+                if now - self._loaded_at >= self._refresh_seconds:
+                    self._stored = self._store.active_digests()
+                    self._loaded_at = now
+        return self._stored
+
+    def invalidate(self) -> None:
+        self._loaded_at = -1e18
+
+    def authenticate(self, secret: str | None) -> Principal | None:
+        if not secret or len(secret) > 256:
+            return None
+        digest = hash_key(secret)
+        for known, principal in (*self._configured.items(), *self._stored_keys().items()):
+            if hmac.compare_digest(known, digest):
+                return principal
+        return None

@@ -1,0 +1,47 @@
+"""API key administration (admin role): create (secret shown once), list, revoke."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from shelfwise.access import CreatedKey, KeyStore, StoredKey
+from shelfwise.api.auth import Principal, require
+from shelfwise.api.deps import RuntimeDep
+from shelfwise.config import Role
+
+router = APIRouter(prefix="/v1/keys", tags=["access"])
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+class KeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    roles: list[Role] = Field(min_length=1, max_length=4)
+    expires_at: datetime | None = None
+
+
+@router.post("", response_model=CreatedKey, status_code=201)
+def create_key(body: KeyRequest, runtime: RuntimeDep, who: Admin) -> CreatedKey:
+    """Create a key. The secret is in this response only; store it now."""
+    created = KeyStore(runtime.db).create(body.name, body.roles, who.name, body.expires_at)
+    runtime.keyring.invalidate()
+    return created
+
+
+@router.get("", response_model=list[StoredKey])
+def list_keys(runtime: RuntimeDep, _: Admin) -> list[StoredKey]:
+    return KeyStore(runtime.db).list()
+
+
+@router.delete("/{key_id}", response_model=StoredKey)
+def revoke_key(
+    key_id: Annotated[str, Path(max_length=32)], runtime: RuntimeDep, _: Admin
+) -> StoredKey:
+    """Revoke a key; every worker refuses it within the keyring refresh time (2 s)."""
+    revoked = KeyStore(runtime.db).revoke(key_id)
+    runtime.keyring.invalidate()
+    return revoked
