@@ -38,9 +38,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         description="Governed, explained product recommendations for online stores.",
         lifespan=lifespan,
         responses={
+            400: {"model": errors.ErrorResponse},
             401: {"model": errors.ErrorResponse},
             403: {"model": errors.ErrorResponse},
+            404: {"model": errors.ErrorResponse},
+            409: {"model": errors.ErrorResponse},
+            413: {"model": errors.ErrorResponse},
             422: {"model": errors.ErrorResponse},
+            503: {"model": errors.ErrorResponse},
         },
     )
     app.state.settings = settings

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shelfwise.errors import ShelfwiseError
 
@@ -47,7 +48,12 @@ def request_id_of(request: Request) -> str | None:
 
 
 def error_response(
-    request: Request, status: int, code: str, message: str, details: Any = None
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "code": code,
@@ -56,8 +62,10 @@ def error_response(
     }
     if details is not None:
         body["details"] = details
-    headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "ApiKey"
+    return JSONResponse({"error": body}, status_code=status, headers=headers or None)
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -69,6 +77,18 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
         }
         for e in exc.errors()
     ]
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method any route serves at this path (one route per method is common)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        route_methods = getattr(route, "methods", None)
+        if match != Match.NONE and route_methods:
+            methods |= set(route_methods)
+    methods.discard("HEAD")
+    return ", ".join(sorted(methods))
 
 
 def install(app: FastAPI) -> None:
@@ -87,7 +107,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(request, exc.status_code, code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return error_response(request, exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -84,7 +84,7 @@ def upsert_products(batch: ProductBatch, runtime: RuntimeDep, _: Merchandiser) -
 def list_products(
     runtime: RuntimeDep,
     _: Reader,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ProductPage:
     return ProductPage(
