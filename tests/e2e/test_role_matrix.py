@@ -1,0 +1,66 @@
+"""Every /v1 endpoint against every role: allowed, 401 without a key, 403 with the wrong role.
+
+``REQUIRED`` is the access policy written out; a new endpoint that is not in it
+fails the first test, so nothing ships without a declared role.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shelfwise.api import create_app
+from shelfwise.config import Settings
+from tests.conftest import KEYS
+
+REQUIRED: dict[tuple[str, str], str] = {
+    ("PUT", "/v1/products"): "merchandiser",
+    ("GET", "/v1/products"): "read",
+    ("PATCH", "/v1/products"): "merchandiser",
+    ("GET", "/v1/products/{product_id}"): "read",
+    ("PATCH", "/v1/products/{product_id}"): "merchandiser",
+    ("GET", "/v1/products/{product_id}/history"): "read",
+    ("GET", "/v1/catalog/report"): "read",
+    ("POST", "/v1/keys"): "admin",
+    ("GET", "/v1/keys"): "admin",
+    ("DELETE", "/v1/keys/{key_id}"): "admin",
+}
+ROLES = ("read", "ingest", "merchandiser", "admin")
+
+
+def _routes(settings: Settings) -> set[tuple[str, str]]:
+    paths = create_app(settings).openapi()["paths"]
+    return {
+        (method.upper(), path)
+        for path, ops in paths.items()
+        if path.startswith("/v1/")
+        for method in ops
+    }
+
+
+def test_every_endpoint_has_a_declared_role(sqlite_settings: Settings) -> None:
+    assert _routes(sqlite_settings) == set(REQUIRED)
+
+
+@pytest.fixture
+def client(sqlite_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(sqlite_settings), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(REQUIRED))
+def test_role_matrix(client: TestClient, method: str, path: str) -> None:
+    url = re.sub(r"\{[^}]+\}", "x", path)
+    assert client.request(method, url).status_code == 401
+    assert client.request(method, url, headers={"X-API-Key": "not-a-key-at-all"}).status_code == 401
+    needed = REQUIRED[(method, path)]
+    for role in ROLES:
+        status = client.request(method, url, headers={"X-API-Key": KEYS[role]}).status_code
+        allowed = role in (needed, "admin")
+        if allowed:
+            assert status not in (401, 403), (role, method, path, status)
+        else:
+            assert status == 403, (role, method, path, status)
