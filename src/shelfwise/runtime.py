@@ -5,10 +5,11 @@ The API and the CLI both open a Runtime; each stage adds what it needs here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
 from shelfwise.config import Settings
+from shelfwise.experiments import ExperimentRepository
 from shelfwise.store import Database, connect, upgrade
 
 
@@ -18,6 +19,10 @@ class Runtime:
     db: Database
     catalog: CatalogRepository
     snapshot: CatalogSnapshot
+    experiments: ExperimentRepository = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.experiments = ExperimentRepository(self.db)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True, load: bool = True) -> Runtime:
