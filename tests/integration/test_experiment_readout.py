@@ -89,6 +89,28 @@ def test_a_broken_45_55_split_is_flagged_and_marks_results_invalid(
     assert "SRM_DETECTED" in est.warnings
 
 
+def test_a_global_holdout_that_shows_nothing_is_read_by_assignment(
+    sqlite_settings: Settings,
+) -> None:
+    world = World(
+        persons=2_000,
+        holdout_impressions=False,
+        spec_overrides={"global_holdout": True, "population": "active", "segments": ()},
+    )
+    runtime = Runtime.open(sqlite_settings)
+    try:
+        rep = _run(runtime, world)
+    finally:
+        runtime.close()
+    assert rep.valid and sum(rep.srm.counts.values()) == 2_000
+    assert {c.placement for c in rep.cells} == {"all"}
+    overall = _cell(rep, "all", "all")
+    holdout = next(a for a in overall["arms"] if a.arm == "holdout")  # type: ignore[attr-defined]
+    assert holdout.impressions == 0 and holdout.persons > 900
+    inc = overall["comp"].incrementality  # type: ignore[attr-defined]
+    assert inc.low < world.true_incrementality() < inc.high
+
+
 def test_versions_and_stale_writes(runtime: Runtime) -> None:
     spec = World().spec()
     repo = runtime.experiments
@@ -102,6 +124,9 @@ def test_versions_and_stale_writes(runtime: Runtime) -> None:
         repo.update(spec.model_copy(update={"name": "late"}), 1, by="bob")
     assert stale.value.code == "version_conflict"
     assert stale.value.details == {"current_version": 2}
+    with pytest.raises(Conflict) as locked:
+        repo.update(spec.model_copy(update={"salt": "reshuffle"}), 2)
+    assert locked.value.code == "assignment_locked"
     stopped = repo.stop(e1.experiment_id, 2, by="ana", now=START + timedelta(days=2))
     assert stopped.status == "stopped" and stopped.spec.end == START + timedelta(days=2)
     assert repo.running() == []

@@ -172,6 +172,8 @@ def build(e: Experiment, data: ExperimentData, *, start: datetime, end: datetime
         for cat, category in enumerate(data.categories):
             if pl and cat:
                 continue  # placement x category cross cells would be too thin to read
+            if pl and s.population == "active":
+                continue  # unexposed persons have no placement: those cells would be biased
             rows = {a: np.flatnonzero((data.arms == a) & data.exposed[:, pl]) for a in arms}
             m = {a: _moments(data, rows[a], pl, cat) for a in arms}
             comparisons = []

@@ -31,6 +31,12 @@ def _row_to_experiment(row: Any) -> Experiment:
     )
 
 
+def _assignment_key(s: ExperimentSpec) -> tuple[Any, ...]:
+    """What decides who is in which arm."""
+    arms = tuple((a.name, a.share, a.holdout) for a in s.arms)
+    return (s.placement, arms, s.hash_salt, s.traffic, s.layer_offset, s.start, s.global_holdout)
+
+
 class ExperimentRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -182,6 +188,14 @@ class ExperimentRepository:
             if current.status == "stopped":
                 raise Conflict(
                     f"experiment {spec.experiment_id!r} is stopped", code="experiment_stopped"
+                )
+            moved = _assignment_key(current.spec) != _assignment_key(spec)
+            if moved and current.spec.start <= utcnow():
+                raise Conflict(
+                    "a started experiment keeps its placement, arms, shares, salt, traffic and "
+                    "start (changing them would move persons between arms); stop it and "
+                    "create a new one",
+                    code="assignment_locked",
                 )
             return spec, current.status
 

@@ -20,6 +20,7 @@ from shelfwise.contracts.events import (
     AddToCart,
     Event,
     OrderLine,
+    PageView,
     Purchase,
     RecClick,
     RecImpression,
@@ -56,6 +57,7 @@ class World:
     return_share: float = 0.05
     seed: int = 1
     broken_split: float | None = None  # share of treatment when assignment is broken
+    holdout_impressions: bool = True  # False: the holdout shows (and logs) nothing
     spec_overrides: dict[str, object] = field(default_factory=dict)
 
     def spec(self) -> ExperimentSpec:
@@ -112,12 +114,15 @@ class World:
             f"{c.name}-{int(rng.integers(self.products_per_category))}" for c in self.categories
         ]
         events: list[Event] = [
+            PageView(event_id=f"pv-{pid}", occurred_at=seen, page_type="home", **common),
             RecImpression(
                 event_id=f"imp-{pid}", occurred_at=seen, rec_id=rec_id, placement=placement,
                 items=tuple(ShownItem(product_id=p, position=k + 1) for k, p in enumerate(shown)),
                 experiment_id="recs-vs-holdout", arm=arm, **common,
-            )
+            ),
         ]  # fmt: skip
+        if arm == "holdout" and not self.holdout_impressions:
+            events.pop()
         n = 0
         for c in self.categories:
             pre = rng.poisson(3 * c.rate * propensity)  # a pre-period 3x as long
