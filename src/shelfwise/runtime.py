@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
 from shelfwise.config import Settings
-from shelfwise.experiments import ExperimentRepository
+from shelfwise.experiments import ExperimentRepository, RunningExperiments
 from shelfwise.store import Database, connect, upgrade
 
 
@@ -20,9 +20,13 @@ class Runtime:
     catalog: CatalogRepository
     snapshot: CatalogSnapshot
     experiments: ExperimentRepository = field(init=False)
+    assignments: RunningExperiments = field(init=False)
 
     def __post_init__(self) -> None:
         self.experiments = ExperimentRepository(self.db)
+        self.assignments = RunningExperiments(
+            self.experiments, self.settings.experiment_refresh_seconds
+        )
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True, load: bool = True) -> Runtime:

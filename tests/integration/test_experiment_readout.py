@@ -148,3 +148,14 @@ def test_overlapping_layers_are_refused(runtime: Runtime) -> None:
     assert runtime.experiments.create(beside).version == 1
     elsewhere = other.model_copy(update={"experiment_id": "third", "placement": "cart"})
     assert runtime.experiments.create(elsewhere).version == 1
+
+
+def test_runtime_assigns_from_the_running_experiments(runtime: Runtime) -> None:
+    now = START + timedelta(days=1)
+    assert runtime.assignments.assign("home", "p1", now) is None
+    runtime.experiments.create(World().spec())
+    runtime.assignments.refresh_seconds = 0.0
+    got = runtime.assignments.assign("home", "p1", now)
+    assert got is not None and got.log_fields()["experiment_id"] == "recs-vs-holdout"
+    runtime.experiments.stop("recs-vs-holdout")
+    assert runtime.assignments.assign("home", "p1", now) is None

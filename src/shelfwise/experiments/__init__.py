@@ -1,8 +1,9 @@
 """Experiments and incrementality: specs as data, deterministic assignment, readouts.
 
-Serving calls :func:`assign` with the running experiments (from
-:meth:`ExperimentRepository.running`) and logs ``Assignment.log_fields()`` on
-the ``rec_impression`` of the slate it serves. Readouts live in
+Serving makes one call, ``runtime.assignments.assign(placement, person_id, now)``
+(:class:`RunningExperiments`: :func:`assign` over the running experiments,
+cached per worker), and logs ``Assignment.log_fields()`` on the
+``rec_impression`` of the slate it serves. Readouts live in
 :mod:`shelfwise.experiments.report` (not imported here: they pull in scipy,
 which serving and the CLI should not pay for at start-up).
 """
@@ -22,7 +23,7 @@ from shelfwise.experiments.model import (
     Guardrail,
     MetricName,
 )
-from shelfwise.experiments.repository import ExperimentRepository
+from shelfwise.experiments.repository import ExperimentRepository, RunningExperiments
 
 __all__ = [
     "Arm",
@@ -33,6 +34,7 @@ __all__ = [
     "Guardrail",
     "MetricName",
     "Resolver",
+    "RunningExperiments",
     "arm_for",
     "assign",
     "default_resolve",

@@ -8,13 +8,16 @@ that touches no row means someone else wrote first, and the caller gets a 409
 from __future__ import annotations
 
 import builtins
+import math
+import threading
+import time
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
 from shelfwise.errors import Conflict, NotFound
-from shelfwise.experiments.assignment import layers_overlap
+from shelfwise.experiments.assignment import Assignment, assign, layers_overlap
 from shelfwise.experiments.model import Experiment, ExperimentSpec, Status
 from shelfwise.store.engine import Database
 from shelfwise.store.tables import experiment_versions, experiments
@@ -220,3 +223,28 @@ class ExperimentRepository:
             return spec, "stopped"
 
         return self._write(experiment_id, expected_version, change, by)
+
+
+class RunningExperiments:
+    """The running experiments a worker assigns from, reloaded at most every
+    ``refresh_seconds`` so the request path does not query the store each time."""
+
+    def __init__(self, repo: ExperimentRepository, refresh_seconds: float = 5.0) -> None:
+        self.repo = repo
+        self.refresh_seconds = refresh_seconds
+        self._items: builtins.list[Experiment] = []
+        self._loaded_at = -math.inf
+        self._lock = threading.Lock()
+
+    def current(self) -> builtins.list[Experiment]:
+        now = time.monotonic()
+        if now - self._loaded_at >= self.refresh_seconds:
+            with self._lock:
+                if now - self._loaded_at >= self.refresh_seconds:
+                    self._items = self.repo.running()
+                    self._loaded_at = now
+        return self._items
+
+    def assign(self, placement: str, person_id: str, now: datetime) -> Assignment | None:
+        """The one call serving makes: :func:`assign` over the running experiments."""
+        return assign(self.current(), placement, person_id, now)
