@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shelfwise.experiments.checks import (
     holm as holm_adjust,
@@ -165,3 +168,23 @@ def test_incrementality_recovers_a_known_share() -> None:
     inc = incrementality("p", "a", t, h)
     assert inc.low is not None and inc.high is not None
     assert inc.low < 0.4 < inc.high and inc.high - inc.low < 0.15
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30))
+def test_holm_never_lowers_a_p_value_and_keeps_the_order(ps: list[float]) -> None:
+    adjusted = holm_adjust(ps)
+    assert all(a is not None and p <= a <= 1.0 for p, a in zip(ps, adjusted, strict=True))
+    pairs = sorted(zip(ps, adjusted, strict=True))
+    assert all(a1 <= a2 for (_, a1), (_, a2) in itertools.pairwise(pairs))  # type: ignore[operator]
+
+
+@given(
+    st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=40),
+    st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=40),
+)
+def test_moments_of_shards_add_up(a: list[float], b: list[float]) -> None:
+    whole = Moments.of(["y"], np.array(a + b))
+    parts = Moments.of(["y"], np.array(a)) + Moments.of(["y"], np.array(b))
+    assert parts.n == whole.n
+    assert parts.mean("y") == pytest.approx(whole.mean("y"), abs=1e-6)
+    assert parts.var("y") == pytest.approx(float(np.var(a + b, ddof=1)), rel=1e-6, abs=1e-6)
