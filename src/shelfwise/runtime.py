@@ -5,11 +5,12 @@ The API and the CLI both open a Runtime; each stage adds what it needs here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shelfwise.access import KeyRing, KeyStore
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
 from shelfwise.config import Settings
+from shelfwise.experiments import ExperimentRepository, RunningExperiments
 from shelfwise.store import Database, connect, upgrade
 
 
@@ -20,6 +21,14 @@ class Runtime:
     catalog: CatalogRepository
     snapshot: CatalogSnapshot
     keyring: KeyRing
+    experiments: ExperimentRepository = field(init=False)
+    assignments: RunningExperiments = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.experiments = ExperimentRepository(self.db)
+        self.assignments = RunningExperiments(
+            self.experiments, self.settings.experiment_refresh_seconds
+        )
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True, load: bool = True) -> Runtime:

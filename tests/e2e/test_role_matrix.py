@@ -27,6 +27,13 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("POST", "/v1/keys"): "admin",
     ("GET", "/v1/keys"): "admin",
     ("DELETE", "/v1/keys/{key_id}"): "admin",
+    ("POST", "/v1/experiments"): "merchandiser",
+    ("GET", "/v1/experiments"): "read",
+    ("GET", "/v1/experiments/{experiment_id}"): "read",
+    ("PUT", "/v1/experiments/{experiment_id}"): "merchandiser",
+    ("POST", "/v1/experiments/{experiment_id}/stop"): "merchandiser",
+    ("GET", "/v1/experiments/{experiment_id}/history"): "read",
+    ("GET", "/v1/experiments/{experiment_id}/report"): "read",
 }
 ROLES = ("read", "ingest", "merchandiser", "admin")
 

@@ -11,11 +11,16 @@ from fastapi.middleware.cors import CORSMiddleware
 from shelfwise import __version__
 from shelfwise.api import errors
 from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from shelfwise.api.routes import catalog, health, keys
+from shelfwise.api.routes import catalog, experiments, health, keys
 from shelfwise.config import Settings
 from shelfwise.runtime import Runtime
 
-ROUTERS = (health.router, catalog.router, keys.router)
+ROUTERS = (
+    health.router,
+    catalog.router,
+    keys.router,
+    experiments.router,
+)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
