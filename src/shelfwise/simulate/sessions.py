@@ -175,10 +175,11 @@ class SessionRunner:
     def _browse(self, s: _Session, cat: int, context: int | None) -> tuple[int, float]:
         """An item the shopper navigates to in ``cat`` (popular and liked ones more often)."""
         members, weight = self.w.browse_pool[cat]
-        picks = members[np.searchsorted(weight, self.rng.random(16) * weight[-1])]
+        draws = self.rng.random(17)
+        picks = members[np.searchsorted(weight, draws[:16] * weight[-1])]
         u = self.w.truth.utility(0, picks, 0, context, s.base)
         p = np.cumsum(np.exp(u - u.max()))
-        k = int(np.searchsorted(p, self.rng.random() * p[-1]))
+        k = int(np.searchsorted(p, draws[16] * p[-1]))
         return int(picks[k]), float(u[k])
 
     def _slate(

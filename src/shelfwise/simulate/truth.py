@@ -100,6 +100,23 @@ class GroundTruth:
         self.item_style = brand_styles(len(catalog.brands), catalog.spec.seed)[catalog.brand]
         self.context = context_matrix()
         self._day_term: dict[int, FloatArray] = {}
+        self._taste: dict[int, FloatArray] = {}  # person -> day-free utility of every product
+        self._taste_budget = 8_000_000 // max(catalog.n, 1)  # ~64 MB of cached rows
+
+    def taste(self, person: int) -> FloatArray:
+        """The person's day-free utility of every product (category, brand, price fit)."""
+        row = self._taste.get(person)
+        if row is None:
+            c, pp = self.catalog, self.people
+            gap = c.price_position - pp.price_level[person]
+            row = (
+                0.9 * pp.category_logit[person, c.category]
+                + 0.8 * (self.item_style @ pp.style[person])
+                - pp.price_weight[person] * gap * gap
+            )
+            if len(self._taste) < self._taste_budget:
+                self._taste[person] = row
+        return row
 
     def day_term(self, day: int) -> FloatArray:
         """The part of the utility shared by everyone on ``day``: quality, season, promotion."""
@@ -123,19 +140,9 @@ class GroundTruth:
         """``u`` of ``items`` (all products when None). ``base``, the context-free
         utility of every product for this person and day, saves recomputing it."""
         c = self.catalog
-        if base is not None:
-            u = base if items is None else base[items]
-        else:
-            pp = self.people
-            sel = slice(None) if items is None else items
-            cat = c.category[sel]
-            gap = c.price_position[sel] - pp.price_level[person]
-            u = (
-                self.day_term(day)[sel]
-                + 0.9 * pp.category_logit[person, cat]
-                + 0.8 * (self.item_style[sel] @ pp.style[person])
-                - pp.price_weight[person] * gap * gap
-            )
+        if base is None:
+            base = self.taste(person) + self.day_term(day)
+        u = base if items is None else base[items]
         if context_item is not None:
             sel = slice(None) if items is None else items
             u = u + self.context[c.category[context_item]][c.category[sel]]
