@@ -24,6 +24,7 @@ from shelfwise.simulate import (
     compare_policies,
     popularity_policy,
     sample_requests,
+    slate_expected_revenue,
     true_lift,
 )
 from shelfwise.simulate.defects import Defects, SafariCartLoss
@@ -66,6 +67,21 @@ def test_expected_revenue_is_the_sum_over_positions(world: World) -> None:
     assert truth.expected_revenue(7, best, 3, "product_page", 9) >= truth.expected_revenue(
         7, items, 3, "product_page", 9
     )
+
+
+def test_slate_value_from_external_ids_matches_the_truth(world: World) -> None:
+    req = sample_requests(world, 1, seed=8)[0]
+    assert req.item is not None
+    slate = OraclePolicy(world).recommend(req.ctx)
+    items = np.array([world.index[p] for p in slate.product_ids])
+    expected = world.truth.expected_revenue(
+        req.person, items, req.day, "product_page", req.item, req.cart
+    )
+    assert slate_expected_revenue(world, req.ctx, slate.product_ids) == pytest.approx(expected)
+    # An unknown id in front keeps its position: the known items move down the page.
+    shifted = slate_expected_revenue(world, req.ctx, ["nope", *slate.product_ids])
+    assert 0 < shifted < expected
+    assert slate_expected_revenue(world, req.ctx, ["nope"]) == 0.0
 
 
 def test_split_policy_assigns_each_person_one_arm(world: World) -> None:

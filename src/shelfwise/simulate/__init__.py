@@ -17,7 +17,13 @@ from shelfwise.simulate.defects import (
 )
 from shelfwise.simulate.history import Simulation, simulate
 from shelfwise.simulate.live import LiveTraffic, demo_spec, run_demo_flow
-from shelfwise.simulate.online import ArmReadout, compare_policies, sample_requests, true_lift
+from shelfwise.simulate.online import (
+    ArmReadout,
+    compare_policies,
+    sample_requests,
+    slate_expected_revenue,
+    true_lift,
+)
 from shelfwise.simulate.output import HttpWriter, write_files
 from shelfwise.simulate.policy import (
     HttpPolicy,
@@ -62,6 +68,7 @@ __all__ = [
     "run_demo_flow",
     "sample_requests",
     "simulate",
+    "slate_expected_revenue",
     "true_lift",
     "write_files",
 ]

@@ -15,6 +15,7 @@ from datetime import timedelta
 import numpy as np
 
 from shelfwise.simulate.policy import Policy, RequestContext
+from shelfwise.simulate.truth import EXAMINE, MEAN_QUANTITY
 from shelfwise.simulate.world import World
 
 
@@ -87,6 +88,27 @@ def sample_requests(
         )
         out.append(SimRequest(person, day, view, cart, ctx))
     return out
+
+
+def slate_expected_revenue(world: World, ctx: RequestContext, product_ids: Sequence[str]) -> float:
+    """The true expected revenue of showing ``product_ids`` (in order) for ``ctx``.
+
+    The shopper is found from the anonymous id (any id the simulator issued);
+    unknown product ids count as items nobody clicks.
+    """
+    person = world.owner[ctx.anonymous_id]
+    known = [(k, world.index[p]) for k, p in enumerate(product_ids) if p in world.index]
+    if not known:
+        return 0.0
+    day = world.day_of(ctx.now)
+    item = world.index.get(ctx.item) if ctx.item else None
+    cart = tuple(world.index[c] for c in ctx.cart if c in world.index)
+    items = np.array([i for _, i in known], dtype=np.int64)
+    truth = world.truth
+    click = truth.click_prob(person, items, day, ctx.placement, item, cart, positioned=False)
+    click = click * EXAMINE[[k for k, _ in known]]
+    buy = truth.buy_prob(person, items, day, item)
+    return float(np.sum(click * buy * world.calendar.price(day)[items])) * MEAN_QUANTITY
 
 
 def compare_policies(
