@@ -95,3 +95,4 @@ def test_http_writer_counts_refused_batches(
         sim.world.catalog.records
     )
     assert (report.batches, report.failed_batches, report.verdicts) == (1, 1, {})
+    assert report.failures == {"401": 1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from shelfwise.contracts.events import parse_event
 from shelfwise.simulate import (
     HttpPolicy,
+    HttpWriter,
     LiveTraffic,
     OraclePolicy,
     RandomPolicy,
@@ -147,6 +149,26 @@ def test_http_policy_asks_the_server_and_survives_failures() -> None:
     assert broken.product_ids == () and policy.errors == 1
     assert parse_slate({"rec_id": "x", "items": ["P1", 3, ""]}) is not None
     assert parse_slate({"items": []}) is None
+
+
+def test_http_writer_can_post_bare_lists_and_reports_failures() -> None:
+    bodies: list[Any] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200 if len(bodies) == 1 else 503, json={"accepted": 2})
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    writer = HttpWriter("http://shop.test", "k" * 8, batch_size=2, client=client, events_key=None)
+    report = writer.post_events([{"a": 1}, {"b": 2}, {"c": 3}])
+    assert bodies == [[{"a": 1}, {"b": 2}], [{"c": 3}]]
+    assert report.as_dict() == {
+        "batches": 2,
+        "sent": 3,
+        "failed_batches": 1,
+        "failures": {"503": 1},
+        "accepted": 2,
+    }
 
 
 def test_live_traffic_posts_events_only_when_due(world: World) -> None:

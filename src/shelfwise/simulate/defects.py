@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shelfwise.simulate.catalog import SimCatalog
 from shelfwise.simulate.categories import category_index
-from shelfwise.simulate.platforms import surface_index
+from shelfwise.simulate.platforms import SURFACES, surface_index
 
 
 class _Config(BaseModel):
@@ -108,8 +108,10 @@ class DefectLog:
                 "session_ids": self.safari_sessions_hit,
             }
         if d.id_format.share > 0:
+            surface = SURFACES[surface_index(d.id_format.surface)]
             out["id_format"] = {
                 **d.id_format.model_dump(),
+                "segment": {"platform": surface.platform, "browser": surface.browser},
                 "sessions_affected": len(self.id_format_sessions),
                 "product_ids_reformatted": self.id_format_ids,
                 "examples": dict(sorted(self.id_format_examples.items())),

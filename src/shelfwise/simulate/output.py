@@ -111,6 +111,11 @@ class PostReport:
     sent: int = 0
     failed_batches: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)  # HTTP status or error -> batches
+
+    def fail(self, why: str) -> None:
+        self.failed_batches += 1
+        self.failures[why] = self.failures.get(why, 0) + 1
 
     def add(self, body: Any) -> None:
         if isinstance(body, dict):
@@ -125,6 +130,7 @@ class PostReport:
             "batches": self.batches,
             "sent": self.sent,
             "failed_batches": self.failed_batches,
+            **({"failures": dict(self.failures)} if self.failures else {}),
             **self.verdicts,
         }
 
@@ -140,10 +146,14 @@ class HttpWriter:
         batch_size: int = 500,
         client: httpx2.Client | None = None,
         timeout: float = 30.0,
+        events_key: str | None = "events",
     ) -> None:
+        """``events_key``: events are posted as ``{events_key: [...]}``, or as a
+        bare JSON list when it is None."""
         import httpx2
 
         self.url = url.rstrip("/")
+        self.events_key = events_key
         self.batch_size = batch_size
         self._own = client is None
         self._client = client or httpx2.Client(timeout=timeout)
@@ -154,7 +164,7 @@ class HttpWriter:
             self._client.close()
 
     def _send(
-        self, method: str, path: str, key: str, rows: Sequence[Any], report: PostReport
+        self, method: str, path: str, key: str | None, rows: Sequence[Any], report: PostReport
     ) -> PostReport:
         import httpx2
 
@@ -162,14 +172,15 @@ class HttpWriter:
             report.batches += 1
             report.sent += len(chunk)
             try:
+                body = list(chunk) if key is None else {key: list(chunk)}
                 r = self._client.request(
-                    method, f"{self.url}{path}", json={key: list(chunk)}, headers=self._headers
+                    method, f"{self.url}{path}", json=body, headers=self._headers
                 )
-            except httpx2.HTTPError:
-                report.failed_batches += 1
+            except httpx2.HTTPError as e:
+                report.fail(type(e).__name__)
                 continue
             if r.status_code >= 300:
-                report.failed_batches += 1
+                report.fail(str(r.status_code))
                 continue
             report.add(r.json())
         return report
@@ -179,7 +190,7 @@ class HttpWriter:
         return self._send("PUT", "/v1/products", "products", records, PostReport())
 
     def post_events(self, events: Sequence[Event]) -> PostReport:
-        return self._send("POST", "/v1/events", "events", events, PostReport())
+        return self._send("POST", "/v1/events", self.events_key, events, PostReport())
 
     def patch_stock(self, changes: Sequence[dict[str, Any]]) -> PostReport:
         rows = [{"product_id": c["product_id"], "stock_qty": c["stock_qty"]} for c in changes]
