@@ -3,7 +3,8 @@ stand-in for ``POST /v1/events`` until the ingestion endpoint is merged)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -16,7 +17,9 @@ from shelfwise.contracts.events import parse_event
 from shelfwise.runtime import Runtime
 from shelfwise.simulate import (
     Defects,
+    HttpPolicy,
     HttpWriter,
+    LiveTraffic,
     SimulationSpec,
     SupplierStockout,
     simulate,
@@ -96,3 +99,36 @@ def test_http_writer_counts_refused_batches(
     )
     assert (report.batches, report.failed_batches, report.verdicts) == (1, 1, {})
     assert report.failures == {"401": 1}
+
+
+def test_live_traffic_thread_posts_through_http_and_stops(
+    client: tuple[TestClient, list[dict[str, Any]], bool],
+) -> None:
+    c, received, stand_in = client
+    sim = simulate(SPEC.model_copy(update={"people": 40, "days": 2}))
+    writer = HttpWriter("http://testserver", KEYS["admin"], client=c)
+    assert writer.put_products(sim.world.catalog.records).failed_batches == 0
+    policy = HttpPolicy(
+        "http://testserver", KEYS["admin"], client=c
+    )  # no endpoint yet: empty slates
+    clock = iter(range(1_800_000_000, 1_900_000_000, 120))  # two minutes per tick
+    posted: list[int] = []
+
+    def sink(events: Sequence[dict[str, Any]]) -> None:
+        posted.append(writer.post_events(events).failed_batches)
+
+    live = LiveTraffic(
+        sim.world,
+        policy,
+        sink,
+        sessions_per_second=0.2,
+        clock=lambda: float(next(clock)),
+        tick=0.01,
+    ).start()
+    deadline = time.monotonic() + 20
+    while live.posted < 50 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    live.stop()
+    assert live.posted >= 50 and live.errors == 0 and posted
+    if stand_in:
+        assert not any(posted) and len(received) == live.posted
