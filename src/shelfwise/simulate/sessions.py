@@ -41,6 +41,7 @@ class _Session:
         self.lose_cart = lose_cart
         self.cart: dict[int, str | None] = {}  # item -> rec_id it came from
         self.base: FloatArray = np.zeros(0)  # the shopper's utility of every product today
+        self.pools: dict[int, tuple[IntArray, FloatArray]] = {}  # category -> cumulative exp(u)
 
     def pid(self, product_id: str) -> str:
         """The product id as this session's client writes it."""
@@ -157,7 +158,7 @@ class SessionRunner:
                 item, u = self._browse(s, cat, viewed)
                 placement = None
             else:
-                u = float(w.truth.utility(person, np.array([item]), day, viewed, s.base)[0])
+                u = w.truth.scalar_utility(s.base, item, viewed)
             self._view(s, day, t, item, u, placement, rec)
             viewed, cat = item, int(w.catalog.category[item])
         if s.cart and rng.random() < CHECKOUT:
@@ -173,14 +174,21 @@ class SessionRunner:
         return int(np.searchsorted(np.cumsum(p), self.rng.random() * p.sum()))
 
     def _browse(self, s: _Session, cat: int, context: int | None) -> tuple[int, float]:
-        """An item the shopper navigates to in ``cat`` (popular and liked ones more often)."""
-        members, weight = self.w.browse_pool[cat]
-        draws = self.rng.random(17)
-        picks = members[np.searchsorted(weight, draws[:16] * weight[-1])]
-        u = self.w.truth.utility(0, picks, 0, context, s.base)
-        p = np.cumsum(np.exp(u - u.max()))
-        k = int(np.searchsorted(p, draws[16] * p[-1]))
-        return int(picks[k]), float(u[k])
+        """An item of ``cat`` the shopper navigates to, with probability proportional to
+        ``exp(u)`` (the context adds the same amount to every item of a category, so
+        only the viewed item's own variants are set aside)."""
+        pool = s.pools.get(cat)
+        if pool is None:
+            members = self.w.browse_pool[cat][0]
+            u = s.base[members]
+            pool = s.pools[cat] = (members, np.cumsum(np.exp(u - u.max())))
+        members, cum = pool
+        c = self.w.catalog
+        for _ in range(3):
+            item = int(members[int(np.searchsorted(cum, self.rng.random() * cum[-1]))])
+            if context is None or c.group[item] != c.group[context]:
+                break
+        return item, self.w.truth.scalar_utility(s.base, item, context)
 
     def _slate(
         self, s: _Session, person: int, day: int, t: int, placement: str, viewed: int | None

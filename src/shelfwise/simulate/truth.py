@@ -149,6 +149,16 @@ class GroundTruth:
             u = u - 1.5 * (c.group[sel] == c.group[context_item])
         return np.asarray(u, dtype=np.float64)
 
+    def scalar_utility(self, base: FloatArray, item: int, context_item: int | None) -> float:
+        """``utility`` of one item from the person-day ``base``, in plain floats."""
+        u = float(base[item])
+        if context_item is not None:
+            c = self.catalog
+            u += float(self.context[c.category[context_item], c.category[item]])
+            if c.group[item] == c.group[context_item]:
+                u -= 1.5
+        return u
+
     def click_prob(
         self,
         person: int,
