@@ -10,6 +10,8 @@ from typing import Any
 import httpx2 as httpx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shelfwise.contracts.events import parse_event
 from shelfwise.simulate import (
@@ -194,3 +196,36 @@ def test_live_traffic_posts_events_only_when_due(world: World) -> None:
     safari = {e.session_id for e in events if e.platform == "mobile_web" and e.browser == "Safari"}
     assert safari and not [e for e in events if e.type == "add_to_cart" and e.session_id in safari]
     assert all(e.event_id.startswith("live3-") for e in events)
+
+
+@given(
+    k=st.integers(min_value=1, max_value=20),
+    item=st.integers(min_value=0, max_value=299),
+    cart=st.lists(st.integers(min_value=0, max_value=299), max_size=5),
+    which=st.sampled_from(["popularity", "random", "oracle"]),
+)
+@settings(max_examples=60, deadline=None)
+def test_policies_return_at_most_k_distinct_allowed_items(
+    world: World, k: int, item: int, cart: list[int], which: str
+) -> None:
+    policy = {
+        "popularity": popularity_policy(world.ids, world.popularity()),
+        "random": RandomPolicy(world.ids, seed=k),
+        "oracle": OraclePolicy(world),
+    }[which]
+    anon = world.people.devices[0][0].anonymous_id()
+    world.owner[anon] = 0
+    ctx = RequestContext(
+        "product_page",
+        datetime(2026, 10, 7, tzinfo=UTC),
+        anon,
+        "s",
+        item=world.ids[item],
+        cart=tuple(world.ids[c] for c in cart),
+        k=k,
+    )
+    slate = policy.recommend(ctx)
+    assert 0 < len(slate.product_ids) <= k
+    assert len(set(slate.product_ids)) == len(slate.product_ids)
+    assert not set(slate.product_ids) & {ctx.item, *ctx.cart}
+    assert slate.rec_id
