@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.progress import Progress
 
 from shelfwise.cli.common import console, err_console, print_json
 from shelfwise.simulate.defects import (
@@ -117,9 +117,14 @@ def simulate(
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     began = time.perf_counter()
-    with console.status("simulating the store", spinner="dots") if not as_json else nullcontext():
+    with Progress(console=console, disable=as_json, transient=True) as bar:
+        task = bar.add_task("simulating days", total=days)
         try:
-            sim = run_simulation(spec, "popularity" if slates else None)
+            sim = run_simulation(
+                spec,
+                "popularity" if slates else None,
+                progress=lambda day: bar.update(task, completed=day),
+            )
         except (KeyError, ValueError) as e:
             err_console.print(f"[bold red]error[/] unknown name in the defects: {e}")
             raise typer.Exit(code=2) from e

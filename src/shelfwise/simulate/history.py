@@ -3,6 +3,7 @@ what hour, and the events their sessions leave (sorted by time)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,9 +78,17 @@ def history_policy(world: World) -> Policy:
     return popularity_policy(world.ids, world.popularity())
 
 
-def play_days(world: World, runner: SessionRunner, rng: np.random.Generator) -> None:
+def play_days(
+    world: World,
+    runner: SessionRunner,
+    rng: np.random.Generator,
+    progress: Callable[[int], object] | None = None,
+) -> None:
+    """Every day of the spec in order; ``progress(day)`` after each."""
     people = world.people
     for day in range(world.spec.days):
+        if progress is not None and day:
+            progress(day)
         counts = rng.poisson(people.activity * world.calendar.traffic(day))
         day_ms = world.start_ms + day * DAY_MS
         for person in np.flatnonzero(counts):
@@ -110,7 +119,10 @@ def finalise(triples: list[tuple[int, int, Event]]) -> list[Event]:
 
 
 def simulate(
-    spec: SimulationSpec, policy: Policy | str | None = "popularity", world: World | None = None
+    spec: SimulationSpec,
+    policy: Policy | str | None = "popularity",
+    world: World | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> Simulation:
     """Generate a store and ``spec.days`` of history. Same spec, same output."""
     world = world or build_world(spec)
@@ -122,5 +134,7 @@ def simulate(
     runner = SessionRunner(
         world, policy, rng, f"sim{spec.seed}", log, world.start_ms + spec.days * DAY_MS
     )
-    play_days(world, runner, rng)
+    play_days(world, runner, rng, progress)
+    if progress is not None:
+        progress(spec.days)
     return Simulation(world, finalise(runner.events), log, runner.sessions, runner.orders)
