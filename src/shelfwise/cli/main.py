@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from shelfwise import __version__
-from shelfwise.cli import catalog, db, demo, experiments, keys
+from shelfwise.cli import catalog, db, demo, experiments, keys, simulate
 from shelfwise.cli.common import err_console, settings_of
 from shelfwise.errors import ShelfwiseError
 
@@ -24,6 +24,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(experiments.app, name="experiments")
 app.command("demo")(demo.demo)
+app.command("simulate")(simulate.simulate)
 
 
 def _version(value: bool) -> None:
