@@ -1,0 +1,166 @@
+"""Distribution drift: PSI and Jensen-Shannon against a reference, thresholds from history.
+
+Bins are frozen from the reference window (quantile edges for numbers, the
+reference's levels plus "other" for categories), so the current window is
+always cut the same way. A drift threshold is not a folk constant (PSI 0.2):
+the reference window is split into consecutive sub-windows and the PSI between
+neighbours measures how much the distribution moves when nothing is wrong;
+the threshold is a high quantile of that, with a margin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+_EPS = 1e-4
+
+
+@dataclass(frozen=True)
+class NumericBins:
+    edges: FloatArray  # interior edges, increasing
+
+    @classmethod
+    def from_reference(cls, values: FloatArray, n_bins: int = 10) -> NumericBins:
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            return cls(np.zeros(0))
+        qs = np.quantile(finite, np.linspace(0, 1, n_bins + 1)[1:-1])
+        return cls(np.unique(qs))
+
+    def counts(self, values: FloatArray) -> FloatArray:
+        finite = values[np.isfinite(values)]
+        idx = np.searchsorted(self.edges, finite, side="right")
+        return np.bincount(idx, minlength=len(self.edges) + 1).astype(float)
+
+
+@dataclass(frozen=True)
+class CategoricalBins:
+    levels: tuple[str, ...]
+
+    @classmethod
+    def from_reference(cls, values: Sequence[str], max_levels: int = 30) -> CategoricalBins:
+        uniq, counts = np.unique(np.asarray(values, dtype=object).astype(str), return_counts=True)
+        top = uniq[np.argsort(-counts, kind="stable")][:max_levels]
+        return cls(tuple(sorted(str(v) for v in top)))
+
+    def counts(self, values: Sequence[str]) -> FloatArray:
+        """Counts per level, the last bin holding every value the reference did not know."""
+        arr = np.asarray(values, dtype=object).astype(str)
+        levels = np.asarray(self.levels, dtype=str)
+        idx = np.searchsorted(levels, arr)
+        known = (idx < len(levels)) & (levels[np.minimum(idx, len(levels) - 1)] == arr)
+        idx = np.where(known, idx, len(levels))
+        return np.bincount(idx, minlength=len(levels) + 1).astype(float)
+
+
+def _probs(counts: FloatArray) -> FloatArray:
+    p: FloatArray = counts + _EPS * max(float(counts.sum()), 1.0)
+    return p / p.sum()
+
+
+def psi(ref_counts: FloatArray, cur_counts: FloatArray) -> float:
+    """Population stability index, smoothed so empty bins stay finite."""
+    p, q = _probs(ref_counts), _probs(cur_counts)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def jensen_shannon(ref_counts: FloatArray, cur_counts: FloatArray) -> float:
+    """Jensen-Shannon divergence in bits (0 = same, 1 = disjoint)."""
+    p, q = _probs(ref_counts), _probs(cur_counts)
+    m = (p + q) / 2
+    return float(0.5 * np.sum(p * np.log2(p / m)) + 0.5 * np.sum(q * np.log2(q / m)))
+
+
+def learned_threshold(
+    sub_counts: Sequence[FloatArray], quantile: float = 0.95, margin: float = 2.0
+) -> float:
+    """A PSI threshold from the reference's own variability.
+
+    ``sub_counts`` are bin counts of consecutive reference sub-windows (e.g.
+    days); the PSI between each neighbour pair is what "no change" looks like.
+    """
+    pairs = [psi(a, b) for a, b in pairwise(sub_counts)]
+    if not pairs:
+        return 0.25
+    return float(max(np.quantile(pairs, quantile) * margin, 0.01))
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    name: str
+    psi: float
+    js: float
+    threshold: float
+    reference_n: int
+    current_n: int
+    drifted: bool
+    bins: tuple[str, ...]
+    reference_share: tuple[float, ...]
+    current_share: tuple[float, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def compare(
+    name: str,
+    labels: tuple[str, ...],
+    ref_counts: FloatArray,
+    cur_counts: FloatArray,
+    sub_counts: Sequence[FloatArray],
+) -> DriftResult:
+    threshold = learned_threshold(sub_counts)
+    value = psi(ref_counts, cur_counts)
+    return DriftResult(
+        name=name,
+        psi=value,
+        js=jensen_shannon(ref_counts, cur_counts),
+        threshold=threshold,
+        reference_n=int(ref_counts.sum()),
+        current_n=int(cur_counts.sum()),
+        drifted=bool(ref_counts.sum() > 0 and cur_counts.sum() > 0 and value > threshold),
+        bins=labels,
+        reference_share=tuple(float(x) for x in ref_counts / max(ref_counts.sum(), 1.0)),
+        current_share=tuple(float(x) for x in cur_counts / max(cur_counts.sum(), 1.0)),
+    )
+
+
+def numeric_labels(bins: NumericBins) -> tuple[str, ...]:
+    e = [f"{x:,.2f}" for x in bins.edges]
+    if not e:
+        return ("all",)
+    return (f"< {e[0]}", *(f"{a} to {b}" for a, b in pairwise(e)), f">= {e[-1]}")
+
+
+def gini(counts: FloatArray) -> float:
+    """Gini coefficient of exposure over items (0 = even, → 1 = one item takes all)."""
+    x = np.sort(counts[counts > 0].astype(float))
+    n = x.size
+    if n == 0 or x.sum() == 0:
+        return 0.0
+    cum = np.cumsum(x)
+    return float((n + 1 - 2 * (cum / cum[-1]).sum()) / n)
+
+
+def top_share(counts: FloatArray, catalog_size: int, top: float = 0.01) -> float:
+    """Share of exposure taken by the top ``top`` fraction of the catalog's items."""
+    total = counts.sum()
+    if total == 0:
+        return 0.0
+    k = max(int(np.ceil(catalog_size * top)), 1)
+    return float(np.sort(counts)[::-1][:k].sum() / total)
+
+
+def novelty(shown: FloatArray, popularity: FloatArray) -> float:
+    """Mean self-information (bits) of shown items under the interaction popularity."""
+    total = popularity.sum()
+    if shown.sum() == 0 or total == 0:
+        return 0.0
+    p = (popularity + 1.0) / (total + popularity.size)
+    return float((shown * -np.log2(p)).sum() / shown.sum())
