@@ -11,8 +11,8 @@ the threshold is a high quantile of that, with a margin.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -61,7 +61,8 @@ class CategoricalBins:
 
 def _probs(counts: FloatArray) -> FloatArray:
     p: FloatArray = counts + _EPS * max(float(counts.sum()), 1.0)
-    return p / p.sum()
+    out: FloatArray = p / p.sum()
+    return out
 
 
 def psi(ref_counts: FloatArray, cur_counts: FloatArray) -> float:
@@ -155,12 +156,3 @@ def top_share(counts: FloatArray, catalog_size: int, top: float = 0.01) -> float
         return 0.0
     k = max(int(np.ceil(catalog_size * top)), 1)
     return float(np.sort(counts)[::-1][:k].sum() / total)
-
-
-def novelty(shown: FloatArray, popularity: FloatArray) -> float:
-    """Mean self-information (bits) of shown items under the interaction popularity."""
-    total = popularity.sum()
-    if shown.sum() == 0 or total == 0:
-        return 0.0
-    p = (popularity + 1.0) / (total + popularity.size)
-    return float((shown * -np.log2(p)).sum() / shown.sum())
