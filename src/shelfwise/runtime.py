@@ -5,10 +5,12 @@ The API and the CLI both open a Runtime; each stage adds what it needs here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
 from shelfwise.config import Settings
+from shelfwise.dashboard.slots import SlotProvider
+from shelfwise.monitoring.decisions import DecisionLogReader, EmptyDecisionLog
 from shelfwise.store import Database, connect, upgrade
 
 
@@ -18,6 +20,10 @@ class Runtime:
     db: Database
     catalog: CatalogRepository
     snapshot: CatalogSnapshot
+    # What was served (the serving area attaches the real decision log).
+    decisions: DecisionLogReader = field(default_factory=EmptyDecisionLog)
+    # Dashboard panels other areas fill in, by slot name (see shelfwise.dashboard.slots).
+    dashboard_slots: dict[str, SlotProvider] = field(default_factory=dict)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True, load: bool = True) -> Runtime:

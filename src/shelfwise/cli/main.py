@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from shelfwise import __version__
-from shelfwise.cli import catalog, db, demo
+from shelfwise.cli import alerts, catalog, db, demo, monitoring
 from shelfwise.cli.common import err_console, settings_of
 from shelfwise.errors import ShelfwiseError
 
@@ -21,6 +21,8 @@ app = typer.Typer(
 )
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(db.app, name="db")
+app.add_typer(alerts.app, name="alerts")
+app.add_typer(monitoring.app, name="monitoring")
 app.command("demo")(demo.demo)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from shelfwise.monitoring.series import (
     HOURS_PER_WEEK,
@@ -175,9 +175,9 @@ def shortfall_p_values(d: StageDeficits) -> FloatArray:
     error; for small expectations the Poisson tail is used instead.
     """
     z = (d.expected - d.observed) / np.sqrt(np.maximum(d.variance, 1e-12))
-    p_normal: FloatArray = stats.norm.sf(z)
+    p_normal: FloatArray = special.ndtr(-z)
     ratio = d.expected / np.maximum(d.variance, 1e-12)  # 1 / effective dispersion
-    p_small: FloatArray = stats.poisson.cdf(np.floor(d.observed * ratio), d.expected * ratio)
+    p_small: FloatArray = special.pdtr(np.floor(d.observed * ratio), d.expected * ratio)
     p = np.where(d.expected >= 30, p_normal, p_small)
     return np.where(d.expected > 0, p, 1.0)
 

@@ -14,7 +14,7 @@ first event is on an earlier UTC day than the interaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,6 @@ from shelfwise.store.engine import Database
 from shelfwise.store.tables import events, interactions, products
 
 STEPS = ("rec_impression", "rec_click", "add_to_cart", "purchase")
-ATTRIBUTION_LOOKBACK = timedelta(days=7)  # how far back an order line's impression may be
 
 
 def epoch_bucket(col: Any, backend: str, seconds: int) -> ColumnElement[Any]:
@@ -86,30 +85,28 @@ def funnel_rows(
     if unknown:
         raise ValueError(f"unknown dimensions {sorted(unknown)}")
     i, e, p = interactions, events, products
-    served = (
-        select(e.c.rec_id, func.min(e.c.placement).label("placement"))
-        .where(
-            e.c.type == "rec_impression",
-            e.c.occurred_at >= start - ATTRIBUTION_LOOKBACK,
-            e.c.occurred_at < end,
-        )
-        .group_by(e.c.rec_id)
-        .subquery("served")
+    imp, seen = events.alias("imp"), events.alias("seen")
+    # Correlated look-ups through the rec_id and anonymous_id indexes: a join to
+    # an aggregated subquery makes PostgreSQL rescan it per row when its
+    # statistics are stale (a freshly loaded store), which is quadratic.
+    served_placement = (
+        select(func.min(imp.c.placement))
+        .where(imp.c.rec_id == i.c.rec_id, imp.c.type == "rec_impression")
+        .scalar_subquery()
     )
-    first = (
-        select(e.c.anonymous_id, func.min(e.c.occurred_at).label("first_seen"))
-        .where(e.c.occurred_at < end)
-        .group_by(e.c.anonymous_id)
-        .subquery("first")
+    first_seen = (
+        select(func.min(seen.c.occurred_at))
+        .where(seen.c.anonymous_id == i.c.anonymous_id)
+        .scalar_subquery()
     )
     day = 86_400
     exprs: dict[str, ColumnElement[Any]] = {
-        "placement": func.coalesce(i.c.placement, served.c.placement, literal("(unknown)")),
+        "placement": func.coalesce(i.c.placement, served_placement, literal("(unknown)")),
         "category": func.coalesce(p.c.category_path, literal("(unknown)")),
         "platform": func.coalesce(e.c.platform, literal("(unknown)")),
         "visitor": case(
             (
-                epoch_bucket(first.c.first_seen, db.backend, day)
+                epoch_bucket(first_seen, db.backend, day)
                 < epoch_bucket(i.c.occurred_at, db.backend, day),
                 1,
             ),
@@ -120,13 +117,7 @@ def funnel_rows(
     chosen = [exprs[d] for d in DIMENSIONS if d in dims]
     line_revenue = func.coalesce(i.c.quantity * i.c.unit_price, 0.0)
     oos = case((p.c.availability == "out_of_stock", 1), else_=0)
-    joined = (
-        i.join(e, e.c.event_id == i.c.event_id)
-        .outerjoin(p, p.c.product_id == i.c.product_id)
-        .outerjoin(served, served.c.rec_id == i.c.rec_id)
-    )
-    if "visitor" in dims:
-        joined = joined.join(first, first.c.anonymous_id == i.c.anonymous_id)
+    joined = i.join(e, e.c.event_id == i.c.event_id).outerjoin(p, p.c.product_id == i.c.product_id)
     stmt = (
         select(
             i.c.type,
@@ -188,34 +179,28 @@ class SessionRows:
 
 
 def session_rows(db: Database, start: datetime, end: datetime) -> SessionRows:
+    """Sessions in the window, split by interaction with recommendations, platform, visitor.
+
+    Three flat GROUP BYs (sessions, session revenue, first sighting) joined in numpy.
+    """
     i, e = interactions, events
-    in_window = and_(e.c.occurred_at >= start, e.c.occurred_at < end, e.c.session_id.is_not(None))
-    sess = (
+    interacted = or_(
+        e.c.type == "rec_click", and_(e.c.type == "add_to_cart", e.c.rec_id.is_not(None))
+    )
+    sessions = (
         select(
             e.c.session_id,
-            func.min(e.c.anonymous_id).label("anonymous_id"),
-            func.min(e.c.occurred_at).label("started"),
-            func.coalesce(func.min(e.c.platform), literal("(unknown)")).label("platform"),
-            func.max(
-                case(
-                    (
-                        or_(
-                            e.c.type == "rec_click",
-                            and_(e.c.type == "add_to_cart", e.c.rec_id.is_not(None)),
-                        ),
-                        1,
-                    ),
-                    else_=0,
-                )
-            ).label("interacted"),
-            func.count(func.distinct(case((e.c.type == "purchase", e.c.event_id)))).label("orders"),
+            func.min(e.c.anonymous_id),
+            epoch_bucket(func.min(e.c.occurred_at), db.backend, 86_400),
+            func.coalesce(func.min(e.c.platform), literal("(unknown)")),
+            func.max(case((interacted, 1), else_=0)),
+            func.count(func.distinct(case((e.c.type == "purchase", e.c.event_id)))),
         )
-        .where(in_window)
+        .where(e.c.occurred_at >= start, e.c.occurred_at < end, e.c.session_id.is_not(None))
         .group_by(e.c.session_id)
-        .subquery("sess")
     )
     money = (
-        select(i.c.session_id, func.sum(i.c.quantity * i.c.unit_price).label("revenue"))
+        select(i.c.session_id, func.sum(i.c.quantity * i.c.unit_price))
         .where(
             i.c.type == "purchase",
             i.c.occurred_at >= start,
@@ -223,48 +208,37 @@ def session_rows(db: Database, start: datetime, end: datetime) -> SessionRows:
             i.c.session_id.is_not(None),
         )
         .group_by(i.c.session_id)
-        .subquery("money")
     )
     first = (
-        select(e.c.anonymous_id, func.min(e.c.occurred_at).label("first_seen"))
+        select(e.c.anonymous_id, epoch_bucket(func.min(e.c.occurred_at), db.backend, 86_400))
         .where(e.c.occurred_at < end)
         .group_by(e.c.anonymous_id)
-        .subquery("first")
-    )
-    day = 86_400
-    returning = case(
-        (
-            epoch_bucket(first.c.first_seen, db.backend, day)
-            < epoch_bucket(sess.c.started, db.backend, day),
-            1,
-        ),
-        else_=0,
-    )
-    dims = (sess.c.interacted, sess.c.platform, returning)
-    stmt = (
-        select(
-            *dims,
-            func.count(),
-            func.sum(sess.c.orders),
-            func.sum(func.coalesce(money.c.revenue, 0.0)),
-        )
-        .select_from(
-            sess.outerjoin(money, money.c.session_id == sess.c.session_id).join(
-                first, first.c.anonymous_id == sess.c.anonymous_id
-            )
-        )
-        .group_by(*dims)
     )
     with db.engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 6
+        srows = conn.execute(sessions).all()
+        revenue_of = {sid: float(v or 0.0) for sid, v in conn.execute(money)}
+        first_day = {aid: int(d) for aid, d in conn.execute(first)}
+    if not srows:
+        z = np.zeros(0)
+        return SessionRows(z.astype(bool), z.astype(str), z.astype(bool), z, z, z)
+    sid, anon, day, platform, inter, orders = zip(*srows, strict=True)
+    returning = np.array([first_day.get(a, d) < d for a, d in zip(anon, day, strict=True)])
+    keys = np.array(
+        [f"{int(x)}|{p}|{int(r)}" for x, p, r in zip(inter, platform, returning, strict=True)]
+    )
+    groups, g = np.unique(keys, return_inverse=True)
+    parts = [k.split("|") for k in groups.tolist()]
     return SessionRows(
-        interacted=np.array(cols[0], dtype=bool),
-        platform=np.array(cols[1], dtype=str),
-        returning=np.array(cols[2], dtype=bool),
-        sessions=np.array(cols[3], dtype=float),
-        orders=np.array([float(v or 0) for v in cols[4]], dtype=float),
-        revenue=np.array([float(v or 0.0) for v in cols[5]], dtype=float),
+        interacted=np.array([p[0] == "1" for p in parts]),
+        platform=np.array([p[1] for p in parts], dtype=str),
+        returning=np.array([p[2] == "1" for p in parts]),
+        sessions=np.bincount(g, minlength=groups.size).astype(float),
+        orders=np.bincount(g, weights=np.array(orders, dtype=float), minlength=groups.size).astype(
+            float
+        ),
+        revenue=np.bincount(
+            g, weights=np.array([revenue_of.get(x, 0.0) for x in sid]), minlength=groups.size
+        ).astype(float),
     )
 
 

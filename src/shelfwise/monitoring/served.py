@@ -190,7 +190,10 @@ def drift_report(
                 (*levels, "other"),
                 np.array([*(ref_mix[k] for k in levels), 0], dtype=float),
                 np.array(
-                    [*(cur_mix.get(k, 0) for k in levels), sum(v for k, v in cur_mix.items() if k not in ref_mix)],
+                    [
+                        *(cur_mix.get(k, 0) for k in levels),
+                        sum(v for k, v in cur_mix.items() if k not in ref_mix),
+                    ],
                     dtype=float,
                 ),
                 [],
@@ -200,7 +203,9 @@ def drift_report(
     if ref_s.size:
         sbins = NumericBins.from_reference(ref_s)
         results.append(
-            compare("ranker score", numeric_labels(sbins), sbins.counts(ref_s), sbins.counts(cur_s), [])
+            compare(
+                "ranker score", numeric_labels(sbins), sbins.counts(ref_s), sbins.counts(cur_s), []
+            )
         )
 
     popularity = _popularity(db, *reference)
