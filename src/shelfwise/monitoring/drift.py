@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 _EPS = 1e-4
+MIN_SAMPLE = 100  # fewer observations on either side: too little data to call drift
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class DriftResult:
     threshold: float
     reference_n: int
     current_n: int
+    enough_data: bool
     drifted: bool
     bins: tuple[str, ...]
     reference_share: tuple[float, ...]
@@ -118,6 +120,7 @@ def compare(
 ) -> DriftResult:
     threshold = learned_threshold(sub_counts)
     value = psi(ref_counts, cur_counts)
+    enough = bool(min(ref_counts.sum(), cur_counts.sum()) >= MIN_SAMPLE)
     return DriftResult(
         name=name,
         psi=value,
@@ -125,7 +128,8 @@ def compare(
         threshold=threshold,
         reference_n=int(ref_counts.sum()),
         current_n=int(cur_counts.sum()),
-        drifted=bool(ref_counts.sum() > 0 and cur_counts.sum() > 0 and value > threshold),
+        enough_data=enough,
+        drifted=enough and value > threshold,
         bins=labels,
         reference_share=tuple(float(x) for x in ref_counts / max(ref_counts.sum(), 1.0)),
         current_share=tuple(float(x) for x in cur_counts / max(cur_counts.sum(), 1.0)),
@@ -140,8 +144,9 @@ def numeric_labels(bins: NumericBins) -> tuple[str, ...]:
 
 
 def gini(counts: FloatArray) -> float:
-    """Gini coefficient of exposure over items (0 = even, → 1 = one item takes all)."""
-    x = np.sort(counts[counts > 0].astype(float))
+    """Gini coefficient of exposure over items, unshown items included as zeros
+    (0 = every item shown equally, (n-1)/n = one item takes everything)."""
+    x = np.sort(np.maximum(counts.astype(float), 0.0))
     n = x.size
     if n == 0 or x.sum() == 0:
         return 0.0
