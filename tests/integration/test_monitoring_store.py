@@ -233,3 +233,41 @@ def test_alerts_are_stored_listed_and_posted(runtime: Runtime, webhook: str) -> 
     assert payload["alerts"][0]["at_risk_per_hour"] == 1400.0
     assert payload["alerts"][0]["summary"].startswith("PAGE home_top_picks / bedding: 1,400 EUR/h")
     assert not send_webhook("http://127.0.0.1:9/none", alerts.list())
+
+
+def test_the_incident_opens_one_alert_posts_it_and_resolves_when_it_ends(
+    runtime: Runtime, webhook: str
+) -> None:
+    from shelfwise.monitoring.alerts import evaluate_alerts
+    from shelfwise.monitoring.synthetic import SyntheticSpec, generate, incident_spec
+
+    settings = runtime.settings.model_copy(update={"alert_webhook_url": webhook})
+    spec = incident_spec(seed=11)
+    store = generate(spec)
+    hours = 28 * 24 + 72
+    lo = store.series.hours - hours
+    series = store.series.window(lo, store.series.hours)
+    now = series.time_of(series.hours)
+    ev = evaluate_alerts(runtime.db, settings, now=now, series=series)
+    (alert,) = ev.opened
+    big = spec.incidents[0]
+    s = series.keys.index((big.placement, big.category))
+    truth = store.truth_per_hour(s, big.start_hour, store.series.hours)
+    assert (alert.placement, alert.category, alert.stage) == (
+        "home_top_picks",
+        "bedding",
+        "click_through",
+    )
+    assert abs(alert.at_risk_per_hour - truth) / truth < 0.2
+    assert abs((alert.since - store.series.time_of(big.start_hour)).total_seconds()) <= 6 * 3600
+    assert alert.dashboard_path == "/dashboard/categories?placement=home_top_picks&category=bedding"
+    assert ev.notified == 1 and _Sink.received[0]["alerts"][0]["alert_id"] == alert.alert_id
+    # The next hour the same series is still losing: the alert is updated, not duplicated.
+    again = evaluate_alerts(runtime.db, settings, now=now, series=series)
+    assert [a.alert_id for a in again.updated] == [alert.alert_id] and again.opened == []
+    assert len(_Sink.received) == 1
+    # A calm store resolves it.
+    calm = generate(SyntheticSpec(seed=11)).series.window(lo, store.series.hours)
+    done = evaluate_alerts(runtime.db, settings, now=now, series=calm)
+    assert [a.alert_id for a in done.resolved] == [alert.alert_id]
+    assert AlertStore(runtime.db).list(status="open") == []

@@ -31,6 +31,7 @@ from shelfwise.monitoring.detector import (
     onset,
 )
 from shelfwise.monitoring.metrics import hourly_series
+from shelfwise.monitoring.series import HourlySeries
 from shelfwise.store.engine import Database
 from shelfwise.store.tables import alerts
 from shelfwise.store.types import utcnow
@@ -152,14 +153,24 @@ def _alert_from(
     )
 
 
-def evaluate_alerts(db: Database, settings: Settings, now: datetime | None = None) -> Evaluation:
-    """Run the detector at the hour before ``now`` and reconcile the alerts table."""
+def evaluate_alerts(
+    db: Database,
+    settings: Settings,
+    now: datetime | None = None,
+    series: HourlySeries | None = None,
+) -> Evaluation:
+    """Run the detector at the hour before ``now`` and reconcile the alerts table.
+
+    ``series`` replaces the store's hourly series (a replay or a simulation); it
+    must hold the reference days followed by the onset look-back.
+    """
     now = now or utcnow()
     cfg = detector_config(settings)
     ref_hours = settings.alert_reference_days * 24
-    end = now.replace(minute=0, second=0, microsecond=0)
-    start = end - timedelta(hours=ref_hours + cfg.onset_lookback_hours)
-    series = hourly_series(db, start, end)
+    if series is None:
+        end = now.replace(minute=0, second=0, microsecond=0)
+        start = end - timedelta(hours=ref_hours + cfg.onset_lookback_hours)
+        series = hourly_series(db, start, end)
     store = AlertStore(db)
     open_by_key = {(a.placement, a.category): a for a in store.list(status="open", limit=10_000)}
     opened: list[Alert] = []
