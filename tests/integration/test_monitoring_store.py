@@ -152,7 +152,7 @@ def test_a_price_shift_is_drift_and_a_stationary_replay_is_not(runtime: Runtime)
     products = _store_catalog(runtime)
     store = EventStore(runtime.db)
     ref = (T0, T0 + timedelta(days=7))
-    store.append(make_events(products, ref[0], 7, seed=1, slates_per_hour=2))
+    store.append(make_events(products, ref[0], 7, seed=1, slates_per_hour=1))
     # A stationary replay: same behaviour, fresh randomness.
     same = (ref[1], ref[1] + timedelta(days=2))
     store.append(make_events(products, same[0], 2, seed=2, slates_per_hour=2))

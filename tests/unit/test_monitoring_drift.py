@@ -17,6 +17,7 @@ from shelfwise.monitoring.drift import (
     jensen_shannon,
     learned_threshold,
     psi,
+    sampling_psi,
     top_share,
 )
 
@@ -41,8 +42,12 @@ def test_bins_are_frozen_from_the_reference() -> None:
 def test_threshold_comes_from_the_reference_variability() -> None:
     rng = np.random.default_rng(0)
     calm = [np.bincount(rng.integers(0, 5, 2000), minlength=5).astype(float) for _ in range(7)]
-    noisy = [np.bincount(rng.integers(0, 5, 50), minlength=5).astype(float) for _ in range(7)]
-    assert learned_threshold(calm) < learned_threshold(noisy)
+    # Days that differ only by sampling: the threshold is this comparison's sampling noise.
+    noise = sampling_psi(5, 14_000, 2000)
+    assert noise <= learned_threshold(calm, 14_000, 2000) <= 3 * noise
+    # Days that move more than their sample sizes explain raise the threshold.
+    moving = [np.array([400.0 + 150 * (d % 2), 400, 400, 400, 400]) for d in range(7)]
+    assert learned_threshold(moving, 14_000, 2000) > learned_threshold(calm, 14_000, 2000)
     ref = np.sum(calm, axis=0)
     same = np.bincount(rng.integers(0, 5, 2000), minlength=5).astype(float)
     moved = np.array([100.0, 100.0, 100.0, 100.0, 1600.0])

@@ -5,7 +5,9 @@ reference's levels plus "other" for categories), so the current window is
 always cut the same way. A drift threshold is not a folk constant (PSI 0.2):
 the reference window is split into consecutive sub-windows and the PSI between
 neighbours measures how much the distribution moves when nothing is wrong;
-the threshold is a high quantile of that, with a margin.
+the part of it their sample sizes do not explain is genuine movement, and the
+threshold is this comparison's own sampling noise plus a margin over a high
+quantile of that movement.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special
 
 FloatArray = npt.NDArray[np.float64]
 _EPS = 1e-4
@@ -79,18 +82,45 @@ def jensen_shannon(ref_counts: FloatArray, cur_counts: FloatArray) -> float:
     return float(0.5 * np.sum(p * np.log2(p / m)) + 0.5 * np.sum(q * np.log2(q / m)))
 
 
+def sampling_psi(bins: int, n_a: float, n_b: float, alpha: float = 0.001) -> float:
+    """The PSI two samples of sizes ``n_a`` and ``n_b`` from one distribution stay
+    under with probability ``1 - alpha``: PSI is about chi-square(bins - 1) x (1/n_a + 1/n_b)."""
+    if n_a <= 0 or n_b <= 0:
+        return float("inf")
+    return float(special.chdtri(max(bins - 1, 1), alpha)) * (1.0 / n_a + 1.0 / n_b)
+
+
 def learned_threshold(
-    sub_counts: Sequence[FloatArray], quantile: float = 0.95, margin: float = 2.0
+    sub_counts: Sequence[FloatArray],
+    ref_n: float,
+    cur_n: float,
+    quantile: float = 0.95,
+    margin: float = 2.0,
 ) -> float:
-    """A PSI threshold from the reference's own variability.
+    """A PSI threshold for comparing ``ref_n`` with ``cur_n`` observations.
 
     ``sub_counts`` are bin counts of consecutive reference sub-windows (e.g.
-    days); the PSI between each neighbour pair is what "no change" looks like.
+    days). The PSI between neighbours, less what their sample sizes explain,
+    is the genuine day-to-day movement of the distribution; the threshold is
+    the sampling noise of this comparison plus ``margin`` x a high quantile of
+    that movement.
     """
-    pairs = [psi(a, b) for a, b in pairwise(sub_counts)]
-    if not pairs:
-        return 0.25
-    return float(max(np.quantile(pairs, quantile) * margin, 0.01))
+    bins = len(sub_counts[0]) if sub_counts else 2
+    # Sparse windows inflate PSI (empty bins); merge neighbours to ~20 per bin.
+    merged: list[FloatArray] = []
+    for counts in sub_counts:
+        if merged and merged[-1].sum() < 20 * bins:
+            merged[-1] = merged[-1] + counts
+        else:
+            merged.append(counts.astype(float))
+    if len(merged) > 1 and merged[-1].sum() < 20 * bins:
+        merged[-2] = merged[-2] + merged.pop()
+    excess = [
+        max(psi(a, b) - sampling_psi(bins, a.sum(), b.sum(), alpha=0.5), 0.0)
+        for a, b in pairwise(merged)
+    ]
+    movement = float(np.quantile(excess, quantile)) if excess else 0.0
+    return max(sampling_psi(bins, ref_n, cur_n) + margin * movement, 0.01)
 
 
 @dataclass(frozen=True)
@@ -118,7 +148,9 @@ def compare(
     cur_counts: FloatArray,
     sub_counts: Sequence[FloatArray],
 ) -> DriftResult:
-    threshold = learned_threshold(sub_counts)
+    threshold = learned_threshold(
+        sub_counts or [ref_counts], float(ref_counts.sum()), float(cur_counts.sum())
+    )
     value = psi(ref_counts, cur_counts)
     enough = bool(min(ref_counts.sum(), cur_counts.sum()) >= MIN_SAMPLE)
     return DriftResult(
