@@ -23,9 +23,12 @@ from shelfwise.dashboard.format import environment
 from shelfwise.dashboard.session import COOKIE, sign, verify
 from shelfwise.dashboard.slots import SLOTS, SlotParams
 from shelfwise.monitoring.alerts import AlertStore
+from shelfwise.monitoring.detector import fit_baseline
 from shelfwise.monitoring.metrics import compute_metrics, hourly_series
+from shelfwise.monitoring.series import hour_of_week
 from shelfwise.monitoring.served import drift_report
 from shelfwise.monitoring.timerange import DEFAULT_RANGE, RANGES, resolve
+from shelfwise.runtime import Runtime
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 _ENV = environment()
@@ -193,13 +196,7 @@ def categories(request: Request) -> Response:
     currency = runtime.settings.currency
     series_chart = None
     if placement and category:
-        series = hourly_series(runtime.db, start, end)
-        if (placement, category) in series.keys:
-            s = series.keys.index((placement, category))
-            hours = [series.start + timedelta(hours=t) for t in range(series.hours)]
-            series_chart = charts.lines(
-                "Revenue per hour", {category: (hours, series.revenue[s].tolist())}, currency
-            )
+        series_chart = _series_chart(runtime, placement, category, start, end)
     return _render(
         request,
         "categories.html",
@@ -216,6 +213,30 @@ def categories(request: Request) -> Response:
         category_chart=charts.bars(
             "Revenue by category", list(per_cat), list(per_cat.values()), currency
         ),
+    )
+
+
+def _series_chart(
+    runtime: Runtime, placement: str, category: str, start: datetime, end: datetime
+) -> str | None:
+    """Revenue per hour of one series against its hour-of-week baseline (the
+    reference days before the window)."""
+    ref_hours = runtime.settings.alert_reference_days * 24
+    series = hourly_series(runtime.db, start - timedelta(hours=ref_hours), end)
+    if (placement, category) not in series.keys:
+        return None
+    s = series.keys.index((placement, category))
+    base = fit_baseline(series.window(0, ref_hours))
+    shown = series.window(ref_hours, series.hours)
+    hours = [shown.time_of(t) for t in range(shown.hours)]
+    expected = base.revenue_per_hour[s, hour_of_week(shown.epoch_hours)]
+    return charts.lines(
+        "Revenue per hour",
+        {
+            "actual": (hours, shown.revenue[s].tolist()),
+            "expected (hour-of-week baseline)": (hours, expected.tolist()),
+        },
+        runtime.settings.currency,
     )
 
 

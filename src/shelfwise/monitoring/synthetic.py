@@ -11,7 +11,7 @@ revenue lost per hour, which the detector should recover.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -135,7 +135,3 @@ def incident_spec(seed: int = 11) -> SyntheticSpec:
             Incident("cart_addons", "lighting", 0.05, at),
         ),
     )
-
-
-def hours_between(a: datetime, b: datetime) -> float:
-    return (b - a) / timedelta(hours=1)
