@@ -1,4 +1,4 @@
-"""A demo store for the dashboard and monitoring e2e tests: catalog, two weeks of
+"""A demo store for the dashboard and monitoring e2e tests: catalog, a week of
 recommendation traffic ending now, and one open alert."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from shelfwise.simulate import CatalogSpec, generate_catalog
 from shelfwise.store.types import utcnow
 from tests.monitoring_data import make_events
 
-DAYS = 14
+DAYS = 7
 
 
 def seed_demo_store(settings: Settings) -> None:
