@@ -64,7 +64,7 @@ def _render(
     request: Request, template: str, principal: Principal, page: str, **ctx: Any
 ) -> HTMLResponse:
     query = dict(request.query_params)
-    range_key = query.get("range", DEFAULT_RANGE)
+    range_key = ctx.pop("range_key", None) or query.get("range", DEFAULT_RANGE)
 
     def query_for(key: str) -> str:
         return urlencode({**query, "range": key})
@@ -296,6 +296,7 @@ def drift_page(request: Request) -> Response:
         principal,
         "drift",
         title="Drift",
+        range_key=range_key,
         start=start,
         end=end,
         report=report,
