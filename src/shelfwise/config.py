@@ -89,6 +89,27 @@ class Settings(BaseSettings):
         description="Seconds a worker reuses its list of running experiments; 0 = reload each time.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # --- monitoring and dashboard ---
+    currency: str = Field(default="EUR", min_length=3, max_length=3)
+    dashboard_secret: str | None = Field(
+        default=None,
+        min_length=16,
+        repr=False,
+        description="Signs dashboard session cookies; None = derived from the API key digests.",
+    )
+    dashboard_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    alert_webhook_url: str | None = None
+    alert_budget_per_day: float = Field(
+        default=2_400.0,
+        gt=0,
+        description="Revenue a placement x category series may lose per day before it burns.",
+    )
+    alert_fast_window_hours: int = Field(default=3, ge=1, le=48)
+    alert_slow_window_hours: int = Field(default=12, ge=2, le=24 * 7)
+    alert_page_burn: float = Field(default=6.0, gt=0)
+    alert_ticket_burn: float = Field(default=2.0, gt=0)
+    alert_fdr: float = Field(default=0.001, gt=0, lt=0.5)
+    alert_reference_days: int = Field(default=28, ge=7, le=365)
 
     @field_validator("database_url")
     @classmethod

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from shelfwise.access import KeyRing, KeyStore
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
 from shelfwise.config import Settings
+from shelfwise.dashboard.slots import SlotProvider
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
+from shelfwise.monitoring.decisions import DecisionLogReader, EmptyDecisionLog
 from shelfwise.store import Database, connect, upgrade
 
 
@@ -23,6 +25,10 @@ class Runtime:
     keyring: KeyRing
     experiments: ExperimentRepository = field(init=False)
     assignments: RunningExperiments = field(init=False)
+    # What was served (the serving area attaches the real decision log).
+    decisions: DecisionLogReader = field(default_factory=EmptyDecisionLog)
+    # Dashboard panels other areas fill in, by slot name (see shelfwise.dashboard.slots).
+    dashboard_slots: dict[str, SlotProvider] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.experiments = ExperimentRepository(self.db)

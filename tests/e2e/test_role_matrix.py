@@ -34,6 +34,10 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("POST", "/v1/experiments/{experiment_id}/stop"): "merchandiser",
     ("GET", "/v1/experiments/{experiment_id}/history"): "read",
     ("GET", "/v1/experiments/{experiment_id}/report"): "read",
+    ("GET", "/v1/monitoring/metrics"): "read",
+    ("GET", "/v1/monitoring/drift"): "read",
+    ("GET", "/v1/alerts"): "read",
+    ("POST", "/v1/alerts/evaluate"): "admin",
 }
 ROLES = ("read", "ingest", "merchandiser", "admin")
 

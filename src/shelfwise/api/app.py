@@ -11,8 +11,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from shelfwise import __version__
 from shelfwise.api import errors
 from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from shelfwise.api.routes import catalog, experiments, health, keys
+from shelfwise.api.routes import catalog, experiments, health, keys, monitoring, prometheus
 from shelfwise.config import Settings
+from shelfwise.dashboard import routes as dashboard
 from shelfwise.runtime import Runtime
 
 ROUTERS = (
@@ -20,6 +21,9 @@ ROUTERS = (
     catalog.router,
     keys.router,
     experiments.router,
+    monitoring.router,
+    prometheus.router,
+    dashboard.router,
 )
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from shelfwise import __version__
-from shelfwise.cli import catalog, db, demo, experiments, keys, simulate
+from shelfwise.cli import alerts, catalog, db, demo, experiments, keys, monitoring, simulate
 from shelfwise.cli.common import err_console, settings_of
 from shelfwise.errors import ShelfwiseError
 
@@ -23,6 +23,8 @@ app.add_typer(catalog.app, name="catalog")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(experiments.app, name="experiments")
+app.add_typer(alerts.app, name="alerts")
+app.add_typer(monitoring.app, name="monitoring")
 app.command("demo")(demo.demo)
 app.command("simulate")(simulate.simulate)
 

@@ -166,3 +166,33 @@ experiment_versions = Table(
     Column("changed_by", String(64), nullable=True),
     Column("changed_at", UTCDateTime, nullable=False),
 )
+
+# --- monitoring --------------------------------------------------------------
+
+# Cost-weighted alerts: at most one open alert per (placement, category) series;
+# a later evaluation updates it (money, severity) or resolves it.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", String(64), primary_key=True),
+    Column("placement", String(64), nullable=False),
+    Column("category", String(512), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Column("at_risk_per_hour", Float, nullable=False),
+    Column("expected_per_hour", Float, nullable=False),
+    Column("observed_per_hour", Float, nullable=False),
+    Column("burn_rate", Float, nullable=False),
+    Column("p_value", Float, nullable=False),
+    Column("window_hours", Integer, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("dashboard_path", Text, nullable=False),
+    Column("notified_at", UTCDateTime, nullable=True),
+    Index("ix_alerts_status", "status"),
+    Index("ix_alerts_opened_at", "opened_at"),
+)

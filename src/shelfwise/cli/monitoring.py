@@ -1,0 +1,104 @@
+"""``shelfwise monitoring metrics|drift``: the money metrics and drift checks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from shelfwise.cli.common import console, print_json, runtime_of
+from shelfwise.monitoring.query import DIMENSIONS
+from shelfwise.monitoring.timerange import RANGES, resolve
+
+app = typer.Typer(help="Business metrics and drift of the recommendations.", no_args_is_help=True)
+
+
+@app.command("metrics")
+def metrics(
+    ctx: typer.Context,
+    by: Annotated[
+        str, typer.Option(help=f"Comma-separated: {', '.join(DIMENSIONS)}.")
+    ] = "placement",
+    range_name: Annotated[str, typer.Option("--range", help=f"One of {', '.join(RANGES)}.")] = "7d",
+    grain: Annotated[str, typer.Option(help="hour or day (with 'time').")] = "day",
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Impressions, CTR, add-to-cart rate, attributed orders and revenue by the chosen dimensions."""
+    from shelfwise.dashboard.format import count, money, percent
+    from shelfwise.monitoring.metrics import compute_metrics
+
+    dims = tuple(d.strip() for d in by.split(",") if d.strip())
+    if set(dims) - set(DIMENSIONS) or grain not in ("hour", "day"):
+        raise typer.BadParameter(f"--by takes {', '.join(DIMENSIONS)}; --grain hour or day")
+    start, end = resolve(range_name)
+    with runtime_of(ctx, load=False) as runtime:
+        rep = compute_metrics(runtime.db, start, end, dims, grain, decisions=runtime.decisions)  # type: ignore[arg-type]
+        currency = runtime.settings.currency
+    if as_json:
+        print_json(
+            {
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "rows": [r.as_dict() for r in rep.rows],
+                "total": rep.total.as_dict(),
+                "sessions": [s.as_dict() for s in rep.sessions],
+                "repeat_purchase_rate": rep.repeat_purchase_rate,
+                "note": rep.note,
+            }
+        )
+        return
+    table = Table(title=f"Recommendations {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
+    for col in (*rep.by, "shown", "CTR", "orders", "revenue", "AOV"):
+        table.add_column(col)
+    for r in [*rep.rows, rep.total]:
+        keys = {"visitor": r.visitor, "time": str(r.period_start or "")}
+        table.add_row(
+            *(keys.get(d, getattr(r, d, "")) or "all" for d in rep.by),
+            count(r.impressions),
+            percent(r.ctr),
+            count(r.orders),
+            money(r.revenue, currency),
+            money(r.aov, currency),
+        )
+    console.print(table)
+    console.print(f"[dim]{rep.note}[/]")
+
+
+@app.command("drift")
+def drift(
+    ctx: typer.Context,
+    range_name: Annotated[str, typer.Option("--range", help="The current window.")] = "24h",
+    reference_days: Annotated[int, typer.Option(min=1, max=90, help="Days before it.")] = 14,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """PSI and Jensen-Shannon of the current window against the reference before it."""
+    from shelfwise.monitoring.served import drift_report
+
+    start, end = resolve(range_name)
+    ref = (start - timedelta(days=reference_days), start)
+    with runtime_of(ctx) as runtime:
+        rep = drift_report(runtime.db, ref, (start, end), len(runtime.snapshot), runtime.decisions)
+    if as_json:
+        print_json(
+            {
+                "drifted": rep.drifted,
+                "results": [r.as_dict() for r in rep.results],
+                "exposure_reference": rep.exposure_reference.__dict__,
+                "exposure_current": rep.exposure_current.__dict__,
+            }
+        )
+        return
+    table = Table(title="Drift against the reference window")
+    for col in ("what", "PSI", "threshold", "JS", "status"):
+        table.add_column(col)
+    for r in rep.results:
+        table.add_row(
+            r.name,
+            f"{r.psi:.4f}",
+            f"{r.threshold:.4f}",
+            f"{r.js:.4f}",
+            "[red]drifted[/]" if r.drifted else "[green]stable[/]",
+        )
+    console.print(table)

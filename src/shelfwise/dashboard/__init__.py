@@ -1,0 +1,1 @@
+"""The merchandiser dashboard: server-rendered pages at ``/dashboard``."""

@@ -1,0 +1,47 @@
+"""How numbers read on the dashboard: currency, percentages, counts, times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
+
+
+def money(value: float | None, currency: str) -> str:
+    if value is None:
+        return "n/a"
+    sign = "-" if value < 0 else ""
+    symbol = SYMBOLS.get(currency)
+    amount = f"{abs(value):,.2f}"
+    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency}"
+
+
+def percent(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def count(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def when(value: datetime | None) -> str:
+    return "n/a" if value is None else f"{value:%d %b %Y, %H:%M} UTC"
+
+
+def label(name: str) -> str:
+    """``home_top_picks`` -> ``Home top picks``; ``bedding/sheets`` -> ``Bedding / sheets``."""
+    text = name.replace("_", " ").replace("-", " ").replace("/", " / ")
+    return text[:1].upper() + text[1:]
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("shelfwise.dashboard", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(money=money, percent=percent, count=count, when=when, label=label)
+    return env

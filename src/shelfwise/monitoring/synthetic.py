@@ -1,0 +1,137 @@
+"""Synthetic hourly money series with an injected incident and its known truth.
+
+A store with four recommendation modules over eight top-level categories,
+weekly and daily traffic cycles, a peak-season ramp in the last week, hourly
+CTR jitter (so the data is noisier than Poisson, as real data is) and gamma
+order values. Two incidents can be injected: a relative CTR loss on one
+(placement, category) series from a given hour on. The truth is the expected
+revenue lost per hour, which the detector should recover.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from shelfwise.monitoring.series import FloatArray, HourlySeries, hour_of_week
+
+
+@dataclass(frozen=True)
+class Module:
+    placement: str
+    peak_impressions: float  # item impressions per hour at the daily peak, all categories
+    ctr: float
+    conversion: float
+    order_value: float
+
+
+MODULES: tuple[Module, ...] = (
+    Module("home_top_picks", 2_000_000, 0.040, 0.050, 70.0),
+    Module("product_similar", 600_000, 0.030, 0.060, 55.0),
+    Module("cart_addons", 20_000, 0.030, 0.060, 45.0),
+    Module("email_digest", 80_000, 0.020, 0.040, 60.0),
+)
+CATEGORY_SHARES: tuple[tuple[str, float], ...] = (
+    ("bedding", 0.26),
+    ("kitchen", 0.22),
+    ("decor", 0.14),
+    ("bath", 0.11),
+    ("lighting", 0.09),
+    ("seasonal", 0.09),
+    ("parts", 0.05),
+    ("utility", 0.04),
+)
+
+
+@dataclass(frozen=True)
+class Incident:
+    placement: str
+    category: str
+    ctr_loss: float  # relative, 0.02 = CTR falls by 2% of itself
+    start_hour: int  # column of the series
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    days: int = 35
+    seed: int = 11
+    start: datetime = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
+    peak_season_lift: float = 1.3  # traffic multiplier reached in the last week
+    ctr_jitter: float = 0.005  # hourly relative CTR noise
+    incidents: tuple[Incident, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class SyntheticStore:
+    series: HourlySeries
+    expected_loss: FloatArray  # (S, T) expected revenue lost per hour by the incidents
+
+    def truth_per_hour(self, s: int, lo: int, hi: int) -> float:
+        return float(self.expected_loss[s, lo:hi].sum()) / (hi - lo)
+
+
+def traffic_shape(epoch_hours: np.ndarray) -> FloatArray:
+    """Relative traffic per hour: a daily cycle peaking at 20:00 UTC, quieter weekdays."""
+    how = hour_of_week(epoch_hours)
+    hod, dow = how % 24, how // 24
+    daily = 0.25 + 0.75 * np.exp(-(((hod - 20 + 12) % 24 - 12) ** 2) / (2 * 4.0**2))
+    weekly = np.where(dow >= 5, 1.15, 1.0)
+    shape: FloatArray = daily * weekly
+    return shape
+
+
+def peak_hour(spec: SyntheticSpec, day: int) -> int:
+    """The column of 20:00 UTC on ``day`` (0-based)."""
+    first = spec.start.replace(minute=0, second=0, microsecond=0)
+    return day * 24 + (20 - first.hour) % 24
+
+
+def generate(spec: SyntheticSpec) -> SyntheticStore:
+    rng = np.random.default_rng(spec.seed)
+    hours = spec.days * 24
+    keys = [(m.placement, c) for m in MODULES for c, _ in CATEGORY_SHARES]
+    series = HourlySeries.empty(keys, spec.start, hours)
+    shape = traffic_shape(series.epoch_hours)
+    season = 1.0 + (spec.peak_season_lift - 1.0) * np.clip(
+        (np.arange(hours) - (hours - 7 * 24)) / (7 * 24), 0.0, 1.0
+    )
+    day_noise = np.repeat(rng.lognormal(0.0, 0.05, size=(len(keys), spec.days)), 24, axis=1)
+    lam = np.array([m.peak_impressions * share for m in MODULES for _, share in CATEGORY_SHARES])
+    ctr = np.array([m.ctr for m in MODULES for _ in CATEGORY_SHARES])
+    conv = np.array([m.conversion for m in MODULES for _ in CATEGORY_SHARES])
+    aov = np.array([m.order_value for m in MODULES for _ in CATEGORY_SHARES])
+
+    impressions = rng.poisson(lam[:, None] * shape[None, :] * season[None, :] * day_noise)
+    loss = np.zeros((len(keys), hours))
+    for inc in spec.incidents:
+        s = keys.index((inc.placement, inc.category))
+        loss[s, inc.start_hour :] = inc.ctr_loss
+    jitter = rng.lognormal(0.0, spec.ctr_jitter, size=impressions.shape)
+    true_ctr = ctr[:, None] * jitter * (1.0 - loss)
+    clicks = rng.binomial(impressions, np.clip(true_ctr, 0, 1))
+    orders = rng.binomial(clicks, conv[:, None])
+    # Order values: gamma with shape 2 per order, so a sum of n orders is gamma(2n).
+    revenue = np.where(orders > 0, rng.gamma(2.0 * np.maximum(orders, 1), aov[:, None] / 2.0), 0.0)
+
+    series.impressions = impressions.astype(float)
+    series.clicks = clicks.astype(float)
+    series.orders = orders.astype(float)
+    series.revenue = revenue
+    expected_loss = impressions * ctr[:, None] * loss * conv[:, None] * aov[:, None]
+    return SyntheticStore(series=series, expected_loss=expected_loss)
+
+
+def incident_spec(seed: int = 11) -> SyntheticSpec:
+    """The done-when scenario: a 2% CTR loss on the home page's top category from a
+    peak hour of the last week, and a 5% loss on the low-traffic cart module."""
+    spec = SyntheticSpec(seed=seed)
+    at = peak_hour(spec, spec.days - 3)
+    return SyntheticSpec(
+        seed=seed,
+        incidents=(
+            Incident("home_top_picks", "bedding", 0.02, at),
+            Incident("cart_addons", "lighting", 0.05, at),
+        ),
+    )
