@@ -11,6 +11,7 @@ replaced, never mutated, so identity tells what changed).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -45,13 +46,22 @@ class CatalogMasks:
         self._state: tuple[int, int, int] = (-1, -1, -1)
         self._seen: list[Any] = []
         self._slow: dict[str, BoolArray] = {}  # per-product leaves, by their JSON key
+        self._lock = threading.Lock()
 
     @property
     def n(self) -> int:
         return len(self.snapshot)
 
+    @property
+    def state(self) -> tuple[int, int, int]:
+        return self._state
+
     def sync(self) -> bool:
         """Bring cached leaves up to date with the snapshot; True when the snapshot changed."""
+        with self._lock:
+            return self._sync()
+
+    def _sync(self) -> bool:
         snap = self.snapshot
         state = (id(snap.products), len(snap), snap.seq)
         if state == self._state:

@@ -62,7 +62,7 @@ class Rulebook:
 
     def _sync(self) -> None:
         self.masks.sync()
-        state = self.masks._state
+        state = self.masks.state
         if state == self._state:
             return
         compiled = [compile_rule(r, self.masks) for r in self.rules]
