@@ -61,7 +61,7 @@ def ctx(placement: str = "product_page", **kw: Any) -> RecContext:
 # A small home-goods store whose right answers are written out in the tests.
 STORE = [
     product("lamp", brand="Lumo", category_path="decor/premium/lighting", price=200.0, cost=80.0),
-    product("vase", brand="Lumo", category_path="decor/premium/vases", price=120.0, cost=90.0),
+    product("vase", brand="Lumo", category_path="decor/premium/vases", price=120.0, cost=100.0),
     product(
         "fuse", brand="Volt", category_path="decor/parts", price=4.0, tags=["replacement-part"]
     ),
