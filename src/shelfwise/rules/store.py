@@ -123,6 +123,12 @@ class RuleStore:
         """Make the stored rules match ``items`` (others are left alone); unchanged ones
         keep their version. All or nothing."""
         current = {r.id: r for r in self.list_rules()}
+        items = [
+            r.model_copy(update={"author": current[r.id].author})
+            if not r.author and r.id in current
+            else r
+            for r in items
+        ]
         todo = [r for r in items if r.id not in current or rule_body(r) != rule_body(current[r.id])]
         written = self._write(
             [(r, current[r.id].version if r.id in current else 0) for r in todo], who=who, why=why
@@ -225,7 +231,7 @@ class RuleStore:
         action: str | None,
     ) -> Rule:
         now = self.clock()
-        author = rule.author or who
+        author = rule.author or (old.body.get("author") if old is not None else None) or who
         rule = rule.model_copy(update={"author": author})
         body = rule_body(rule)
         if old is None:
@@ -251,6 +257,8 @@ class RuleStore:
                 raise Conflict(f"rule {rule.id!r} already exists", code="rule_exists") from e
             kind, diff = action or ("restore" if last else "create"), diff_bodies(None, body)
         else:
+            if not expected:
+                raise Conflict(f"rule {rule.id!r} already exists", code="rule_exists")
             if expected != old.version:
                 raise stale(rule.id, expected, old.version)
             version = old.version + 1

@@ -106,7 +106,7 @@ def validate_rulebook(
     masks = CatalogMasks(snapshot)
     masks.sync()
     compiled: dict[str, Compiled] = {r.id: compile_rule(r, masks) for r in enabled}
-    for rule in rules:
+    for rule in enabled:  # a disabled rule is inert: disabling is always allowed
         if rule.id not in changed:
             continue
         for attr in sorted(attributes_of(rule)):
