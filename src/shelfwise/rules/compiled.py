@@ -57,6 +57,7 @@ class Compiled:
     keys: npt.NDArray[np.int64] | None = None  # caps
     pin_index: int | None = None
     default: bool = False  # the built-in stock rule, replaced by any stored one in scope
+    col: int | None = None  # its column in the rulebook's stacked static masks
 
     def in_scope(self, ctx: RecContext, category: npt.NDArray[np.int32], around: IntArray) -> bool:
         rule = self.rule

@@ -30,7 +30,9 @@ from shelfwise.rules.model import (
     PriceRelationRule,
     Rule,
 )
-from shelfwise.rules.trace import ArrangeResult, Decision, SafetyResult, decide
+from shelfwise.rules.trace import ArrangeResult, SafetyResult, TraceChunk, decide
+
+STATIC_TYPES = ("require_in_stock", "exclude", "suppress", "margin_floor")
 
 
 class Rulebook:
@@ -57,6 +59,8 @@ class Rulebook:
         self.in_stock_default = in_stock_default
         self._state: object = None
         self._safety: list[Compiled] = []
+        self._stack: BoolArray = np.zeros((0, 0), dtype=bool)
+        self._boost_stack: BoolArray = np.zeros((0, 0), dtype=bool)
         self._score: list[Compiled] = []
         self._arrange: list[Compiled] = []
 
@@ -69,7 +73,27 @@ class Rulebook:
         if self.in_stock_default:
             compiled.insert(0, compile_rule(BUILTIN_IN_STOCK, self.masks, default=True))
         self._safety = [c for c in compiled if c.rule.type in SAFETY_TYPES]
+        static = [c for c in self._safety if c.rule.type in STATIC_TYPES]
+        for col, c in enumerate(static):
+            c.col = col
+        n = self.masks.n
+        self._stack = (
+            np.ascontiguousarray(
+                np.column_stack([c.remove for c in static if c.remove is not None])
+            )
+            if static
+            else np.zeros((n, 0), dtype=bool)
+        )
         self._score = [c for c in compiled if c.rule.type in SCORE_TYPES]
+        for col, c in enumerate(self._score):
+            c.col = col
+        self._boost_stack = (
+            np.ascontiguousarray(
+                np.column_stack([c.applies for c in self._score if c.applies is not None])
+            )
+            if self._score
+            else np.zeros((n, 0), dtype=bool)
+        )
         self._arrange = [c for c in compiled if c.rule.type not in (*SAFETY_TYPES, *SCORE_TYPES)]
         self._state = state
 
@@ -88,20 +112,35 @@ class Rulebook:
         self._sync()
         items = np.asarray(items, dtype=np.int64)
         scores = np.asarray(scores, dtype=np.float64)
-        alive = np.ones(len(items), dtype=bool)
-        trace: list[Decision] = []
-        for c in self._active(ctx, self._safety):
-            hit = self._hits(c, ctx, items)
-            if hit is None:
-                continue
-            hit &= alive
-            if hit.any():
-                trace.extend(decide(c, i, "removed") for i in items[hit])
-                alive &= ~hit
+        active = self._active(ctx, self._safety)
+        trace: list[TraceChunk] = []
+        # One column per active rule, in evaluation order; static rules come from the
+        # pre-stacked catalog matrix in a single fancy index.
+        hits = np.zeros((len(items), len(active)), dtype=bool)
+        static = [(j, c.col) for j, c in enumerate(active) if c.col is not None]
+        if static and len(items):
+            pos, cols = zip(*static, strict=True)
+            hits[:, list(pos)] = self._stack[items][:, list(cols)]
+        for j, c in enumerate(active):
+            if c.col is None:
+                hit = self._hits(c, ctx, items)
+                if hit is not None:
+                    hits[:, j] = hit
+        removed = hits.any(axis=1)
+        if removed.any():
+            gone = np.flatnonzero(removed)
+            first = hits[gone].argmax(axis=1)  # the first rule in order takes the credit
+            order = np.argsort(first, kind="stable")
+            first, gone = first[order], gone[order]
+            starts = np.flatnonzero(np.r_[True, first[1:] != first[:-1]])
+            ends = np.r_[starts[1:], len(first)]
+            for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+                trace.append(decide(active[int(first[s])], items[np.sort(gone[s:e])], "removed"))
+        alive = ~removed
         kept, new_scores = items[alive], scores[alive].copy()
         if boost:
             trace.extend(self._boost(ctx, kept, new_scores))
-        return SafetyResult(kept, new_scores, tuple(trace))
+        return SafetyResult(tuple(trace), kept, new_scores)
 
     def adjust_scores(self, ctx: RecContext, items: IntArray, scores: FloatArray) -> SafetyResult:
         """Boosts and buries only (e.g. on the ranker's scores); nothing is added or removed."""
@@ -109,19 +148,38 @@ class Rulebook:
         items = np.asarray(items, dtype=np.int64)
         new_scores = np.asarray(scores, dtype=np.float64).copy()
         trace = self._boost(ctx, items, new_scores)
-        return SafetyResult(items, new_scores, tuple(trace))
+        return SafetyResult(tuple(trace), items, new_scores)
 
-    def _boost(self, ctx: RecContext, items: IntArray, scores: FloatArray) -> list[Decision]:
-        trace: list[Decision] = []
-        for c in self._active(ctx, self._score):
-            assert c.applies is not None
-            hit = c.applies[items]
-            if hit.any():
-                rule = c.rule
-                scores[hit] = scores[hit] * rule.multiply + rule.add  # type: ignore[union-attr]
-                action = "boosted" if rule.type == "boost" else "buried"
-                trace.extend(decide(c, i, action) for i in items[hit])
-        return trace
+    def _boost(self, ctx: RecContext, items: IntArray, scores: FloatArray) -> list[TraceChunk]:
+        """Apply each active boost/bury ``s -> s * multiply + add`` in order, vectorised:
+        the composition of the affine maps is computed with suffix products."""
+        active = self._active(ctx, self._score)
+        if not active or not len(items):
+            return []
+        cols = [c.col for c in active if c.col is not None]
+        hit = self._boost_stack[items][:, cols]  # (items, rules)
+        used = np.flatnonzero(hit.any(axis=0))
+        if not len(used):
+            return []
+        mult = np.array([c.rule.multiply for c in active])  # type: ignore[union-attr]
+        add = np.array([c.rule.add for c in active])  # type: ignore[union-attr]
+        factor = np.where(hit, mult, 1.0)
+        # after[:, j] = product of the factors of the rules after j
+        after = np.ones_like(factor)
+        if factor.shape[1] > 1:
+            after[:, :-1] = np.cumprod(factor[:, :0:-1], axis=1)[:, ::-1]
+        total = after[:, 0] * factor[:, 0]
+        shift = (np.where(hit, add, 0.0) * after).sum(axis=1)
+        scores *= total
+        scores += shift
+        return [
+            decide(
+                active[j],
+                items[hit[:, j]],
+                "boosted" if active[j].rule.type == "boost" else "buried",
+            )
+            for j in used.tolist()
+        ]
 
     def _hits(self, c: Compiled, ctx: RecContext, items: IntArray) -> BoolArray | None:
         rule = c.rule
