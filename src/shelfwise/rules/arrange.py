@@ -138,16 +138,18 @@ def _fill(
         for item in pinned:
             key = int(c.keys[item])
             counts[ci][key] = counts[ci].get(key, 0) + 1
+    limits = [c.rule.max_items for c in caps]  # type: ignore[union-attr]
+    capped: list[list[int]] = [[] for _ in caps]
     out: list[int] = []
     for j, item in enumerate(pool.tolist()):
-        blocked = None
-        for ci, c in enumerate(caps):
+        blocked = -1
+        for ci in range(len(caps)):
             key = keys[ci][j]
-            if key and counts[ci].get(key, 0) >= c.rule.max_items:  # type: ignore[union-attr]
-                blocked = c
+            if key and counts[ci].get(key, 0) >= limits[ci]:
+                blocked = ci
                 break
-        if blocked is not None:
-            trace.append(decide(blocked, item, "capped"))
+        if blocked >= 0:
+            capped[blocked].append(item)
             continue
         for ci in range(len(caps)):
             key = keys[ci][j]
@@ -155,4 +157,7 @@ def _fill(
         out.append(item)
         if len(out) == need:
             break
+    trace.extend(
+        decide(c, np.array(got), "capped") for c, got in zip(caps, capped, strict=True) if got
+    )
     return out

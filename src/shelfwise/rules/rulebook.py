@@ -114,22 +114,23 @@ class Rulebook:
         scores = np.asarray(scores, dtype=np.float64)
         active = self._active(ctx, self._safety)
         trace: list[TraceChunk] = []
-        # One column per active rule, in evaluation order; static rules come from the
-        # pre-stacked catalog matrix in a single fancy index.
-        hits = np.zeros((len(items), len(active)), dtype=bool)
+        # One row per active rule, in evaluation order (rows x items keeps every numpy
+        # reduction running along the long axis); static rules come from the
+        # pre-stacked catalog matrix in one take.
+        hits = np.zeros((len(active), len(items)), dtype=bool)
         static = [(j, c.col) for j, c in enumerate(active) if c.col is not None]
         if static and len(items):
             pos, cols = zip(*static, strict=True)
-            hits[:, list(pos)] = self._stack[items][:, list(cols)]
+            hits[list(pos)] = _rows(self._stack, items, cols)
         for j, c in enumerate(active):
             if c.col is None:
                 hit = self._hits(c, ctx, items)
                 if hit is not None:
-                    hits[:, j] = hit
-        removed = hits.any(axis=1)
+                    hits[j] = hit
+        removed = np.logical_or.reduce(hits, axis=0) if len(active) else np.zeros(len(items), bool)
         if removed.any():
             gone = np.flatnonzero(removed)
-            first = hits[gone].argmax(axis=1)  # the first rule in order takes the credit
+            first = hits[:, gone].T.argmax(axis=1)  # the first rule in order takes the credit
             order = np.argsort(first, kind="stable")
             first, gone = first[order], gone[order]
             starts = np.flatnonzero(np.r_[True, first[1:] != first[:-1]])
@@ -157,29 +158,21 @@ class Rulebook:
         if not active or not len(items):
             return []
         cols = [c.col for c in active if c.col is not None]
-        hit = self._boost_stack[items][:, cols]  # (items, rules)
-        used = np.flatnonzero(hit.any(axis=0))
-        if not len(used):
+        hit = _rows(self._boost_stack, items, cols)  # (rules, items)
+        used = [j for j in range(len(active)) if hit[j].any()]
+        if not used:
             return []
-        mult = np.array([c.rule.multiply for c in active])  # type: ignore[union-attr]
-        add = np.array([c.rule.add for c in active])  # type: ignore[union-attr]
+        mult = np.array([c.rule.multiply for c in active])[:, None]  # type: ignore[union-attr]
+        add = np.array([c.rule.add for c in active])[:, None]  # type: ignore[union-attr]
         factor = np.where(hit, mult, 1.0)
-        # after[:, j] = product of the factors of the rules after j
+        # after[j] = product of the factors of the rules after j
         after = np.ones_like(factor)
-        if factor.shape[1] > 1:
-            after[:, :-1] = np.cumprod(factor[:, :0:-1], axis=1)[:, ::-1]
-        total = after[:, 0] * factor[:, 0]
-        shift = (np.where(hit, add, 0.0) * after).sum(axis=1)
-        scores *= total
-        scores += shift
-        return [
-            decide(
-                active[j],
-                items[hit[:, j]],
-                "boosted" if active[j].rule.type == "boost" else "buried",
-            )
-            for j in used.tolist()
-        ]
+        if len(factor) > 1:
+            after[:-1] = np.cumprod(factor[:0:-1], axis=0)[::-1]
+        scores *= after[0] * factor[0]
+        scores += (np.where(hit, add, 0.0) * after).sum(axis=0)
+        kinds = {"boost": "boosted", "bury": "buried"}
+        return [decide(active[j], items[hit[j]], kinds[active[j].rule.type]) for j in used]
 
     def _hits(self, c: Compiled, ctx: RecContext, items: IntArray) -> BoolArray | None:
         rule = c.rule
@@ -237,3 +230,13 @@ class Rulebook:
         active = self._active(ctx, self._arrange)
         ranked = np.asarray(ranked_items, dtype=np.int64)
         return arrange(self.snapshot, ctx, ranked, k, active, self.apply_safety)
+
+
+def _rows(stack: BoolArray, items: IntArray, cols: Sequence[int]) -> BoolArray:
+    """Rows ``cols`` x columns ``items`` of an item-major (catalog x rules) matrix:
+    gathering whole item rows first is the cheap direction."""
+    block = stack[items]
+    if len(cols) != stack.shape[1] or list(cols) != list(range(stack.shape[1])):
+        block = block[:, list(cols)]
+    out: BoolArray = np.ascontiguousarray(block.T)
+    return out

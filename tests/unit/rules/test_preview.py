@@ -121,3 +121,13 @@ def test_a_bad_rule_file_names_the_field(tmp_path: Path) -> None:
         load_rule_file(path)
     with pytest.raises(InvalidInput, match="does not exist"):
         load_rule_file(tmp_path / "missing.yaml")
+
+
+def test_the_example_in_docs_rules_md_holds(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[3] / "docs" / "rules.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "docs.yaml"
+    path.write_text(block)
+    rf = load_rule_file(path)
+    outcomes = run_tests(rf.tests, rf.rules, snapshot_of(STORE), NOW)
+    assert [(o.passed, o.failures) for o in outcomes] == [(True, [])]
