@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from shelfwise.errors import Conflict, NotFound
@@ -172,6 +172,7 @@ class RuleStore:
 
     def delete(self, rule_id: str, *, who: str, why: str, expected_version: int) -> None:
         with self.db.engine.begin() as conn:
+            self._serialise(conn)
             row = conn.execute(
                 select(rules.c.version, rules.c.body).where(rules.c.rule_id == rule_id)
             ).first()
@@ -204,6 +205,7 @@ class RuleStore:
             return []
         out: list[Rule] = []
         with self.db.engine.begin() as conn:
+            self._serialise(conn)
             current = {
                 r.rule_id: r
                 for r in conn.execute(
@@ -303,6 +305,13 @@ class RuleStore:
                 diff=diff,
             )
         )
+
+    def _serialise(self, conn: Connection) -> None:
+        """One rule writer at a time, so audit ``seq`` values commit in order and a
+        reader that saw version N has seen every change up to N. SQLite already
+        allows a single writer; PostgreSQL takes a table lock (readers are not blocked)."""
+        if self.db.backend == "postgresql":
+            conn.execute(text("LOCK TABLE rule_audit IN SHARE ROW EXCLUSIVE MODE"))
 
     def _changed(self) -> None:
         if self.on_change is not None:
