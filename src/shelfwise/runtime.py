@@ -5,7 +5,9 @@ The API and the CLI both open a Runtime; each stage adds what it needs here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from shelfwise.access import KeyRing, KeyStore
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
@@ -13,7 +15,14 @@ from shelfwise.config import Settings
 from shelfwise.dashboard.slots import SlotProvider
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
 from shelfwise.monitoring.decisions import DecisionLogReader, EmptyDecisionLog
+from shelfwise.rules.live import LiveRulebook, RedisVersion
+from shelfwise.rules.model import Rule
+from shelfwise.rules.store import RuleStore
+from shelfwise.rules.validate import validate_rulebook
 from shelfwise.store import Database, connect, upgrade
+from shelfwise.store.types import utcnow
+
+Clock = Callable[[], datetime]
 
 
 @dataclass
@@ -23,6 +32,8 @@ class Runtime:
     catalog: CatalogRepository
     snapshot: CatalogSnapshot
     keyring: KeyRing
+    rules: LiveRulebook
+    clock: Clock = utcnow  # what "now" is for rule windows and write-time validation
     experiments: ExperimentRepository = field(init=False)
     assignments: RunningExperiments = field(init=False)
     # What was served (the serving area attaches the real decision log).
@@ -37,7 +48,14 @@ class Runtime:
         )
 
     @classmethod
-    def open(cls, settings: Settings, *, migrate: bool = True, load: bool = True) -> Runtime:
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        migrate: bool = True,
+        load: bool = True,
+        clock: Clock = utcnow,
+    ) -> Runtime:
         db = connect(settings)
         if migrate:
             upgrade(db)
@@ -45,8 +63,33 @@ class Runtime:
         snapshot = CatalogSnapshot(catalog, refresh_seconds=settings.catalog_refresh_seconds)
         if load:
             snapshot.load()
-        keyring = KeyRing(settings.api_keys, KeyStore(db), enabled=settings.auth_enabled)
-        return cls(settings=settings, db=db, catalog=catalog, snapshot=snapshot, keyring=keyring)
+        redis_version = (
+            RedisVersion(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+        )
+
+        def check(rules: Sequence[Rule], changed: set[str]) -> None:
+            if not len(snapshot):
+                snapshot.load()
+            snapshot.refresh(force=True)
+            validate_rulebook(rules, changed, snapshot, clock())
+
+        store = RuleStore(
+            db,
+            check=check,
+            clock=clock,
+            on_change=redis_version.publish if redis_version else None,
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            catalog=catalog,
+            snapshot=snapshot,
+            keyring=KeyRing(settings.api_keys, KeyStore(db), enabled=settings.auth_enabled),
+            rules=LiveRulebook(store, snapshot, redis_version),
+            clock=clock,
+        )
 
     def close(self) -> None:
+        if self.rules.redis_version is not None:
+            self.rules.redis_version.close()
         self.db.dispose()

@@ -38,6 +38,16 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("GET", "/v1/monitoring/drift"): "read",
     ("GET", "/v1/alerts"): "read",
     ("POST", "/v1/alerts/evaluate"): "admin",
+    ("GET", "/v1/rules"): "merchandiser",
+    ("POST", "/v1/rules"): "merchandiser",
+    ("GET", "/v1/rules/{rule_id}"): "merchandiser",
+    ("PUT", "/v1/rules/{rule_id}"): "merchandiser",
+    ("DELETE", "/v1/rules/{rule_id}"): "merchandiser",
+    ("POST", "/v1/rules/{rule_id}/disable"): "merchandiser",
+    ("POST", "/v1/rules/{rule_id}/enable"): "merchandiser",
+    ("GET", "/v1/rules/{rule_id}/history"): "merchandiser",
+    ("POST", "/v1/rules/{rule_id}/restore"): "merchandiser",
+    ("POST", "/v1/rules/preview"): "merchandiser",
 }
 ROLES = ("read", "ingest", "merchandiser", "admin")
 

@@ -11,7 +11,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from shelfwise import __version__
 from shelfwise.api import errors
 from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from shelfwise.api.routes import catalog, experiments, health, keys, monitoring, prometheus
+from shelfwise.api.routes import (
+    catalog,
+    experiments,
+    health,
+    keys,
+    monitoring,
+    prometheus,
+    rules,
+)
 from shelfwise.config import Settings
 from shelfwise.dashboard import routes as dashboard
 from shelfwise.runtime import Runtime
@@ -24,6 +32,7 @@ ROUTERS = (
     monitoring.router,
     prometheus.router,
     dashboard.router,
+    rules.router,
 )
 
 

@@ -9,7 +9,17 @@ import typer
 from rich.markup import escape
 
 from shelfwise import __version__
-from shelfwise.cli import alerts, catalog, db, demo, experiments, keys, monitoring, simulate
+from shelfwise.cli import (
+    alerts,
+    catalog,
+    db,
+    demo,
+    experiments,
+    keys,
+    monitoring,
+    rules,
+    simulate,
+)
 from shelfwise.cli.common import err_console, settings_of
 from shelfwise.errors import ShelfwiseError
 
@@ -25,6 +35,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(monitoring.app, name="monitoring")
+app.add_typer(rules.app, name="rules")
 app.command("demo")(demo.demo)
 app.command("simulate")(simulate.simulate)
 
