@@ -3,7 +3,7 @@
 from shelfwise.contracts.checks import Problem
 from shelfwise.contracts.events import EVENT_TYPES, SCHEMA_VERSION, Event, parse_event
 from shelfwise.contracts.eventstore import EventStore
-from shelfwise.contracts.ingest import IngestReport, Ingestor, Verdict
+from shelfwise.contracts.ingest import Ingestor, IngestReport, Verdict
 from shelfwise.contracts.quarantine import Quarantine
 
 __all__ = [

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -220,10 +220,22 @@ class Ingestor:
             if not self.known_product(pid)
         ]
 
-    def ingest(self, raws: Sequence[Any], source: str = "api") -> IngestReport:
-        """Verdict per raw event; returns after the batch is committed."""
+    def ingest(
+        self,
+        raws: Sequence[Any],
+        source: str = "api",
+        unreadable: Mapping[int, Rejection] | None = None,
+    ) -> IngestReport:
+        """Verdict per raw event; returns after the batch is committed.
+
+        ``unreadable`` marks positions the caller could not even decode (a line
+        that is not JSON): they are rejected with the given reasons."""
         with gc_paused():
             checked = self.check(raws)
+            if unreadable:
+                for i, rej in unreadable.items():
+                    checked.events.pop(i, None)
+                    checked.rejected[i] = rej
             with self.db.engine.begin() as conn:
                 verdicts = self.commit_in(conn, raws, checked, source)
         return IngestReport(verdicts)
