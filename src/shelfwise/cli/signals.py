@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,6 +11,7 @@ from rich.table import Table
 from shelfwise.cli.common import console, print_json, runtime_of
 from shelfwise.contracts.quality import METRICS, quality_report
 from shelfwise.contracts.reconcile import reconcile
+from shelfwise.contracts.schemas import export
 
 app = typer.Typer(
     help="Signal quality, product-id reconciliation and identity.", no_args_is_help=True
@@ -104,3 +106,14 @@ def unmerge(
     with runtime_of(ctx, load=False) as runtime:
         runtime.identity.unmerge(merge_id)
     console.print(f"merge {merge_id} undone")
+
+
+@app.command("export-schemas")
+def export_schemas(
+    out: Annotated[Path, typer.Option(help="Folder for the schemas and examples.")] = Path(
+        "docs/events"
+    ),
+) -> None:
+    """Write the JSON Schema of every event type, with one valid and one invalid example."""
+    written = export(out)
+    console.print(f"{len(written)} files written under {out}")
