@@ -110,6 +110,22 @@ class Settings(BaseSettings):
     alert_ticket_burn: float = Field(default=2.0, gt=0)
     alert_fdr: float = Field(default=0.001, gt=0, lt=0.5)
     alert_reference_days: int = Field(default=28, ge=7, le=365)
+    event_future_tolerance_seconds: float = Field(
+        default=300.0, ge=0.0, description="How far in the future occurred_at may be (clock skew)."
+    )
+    revenue_tolerance: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="Relative gap allowed between a purchase's revenue and its lines' total.",
+    )
+    require_known_products: bool = Field(
+        default=False,
+        description="Reject (quarantine) events naming a product id the catalog does not know.",
+    )
+    identity_max_ids: int = Field(
+        default=50, ge=2, description="Largest profile the identity graph builds by merging."
+    )
 
     @field_validator("database_url")
     @classmethod

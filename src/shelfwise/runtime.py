@@ -12,6 +12,9 @@ from datetime import datetime
 from shelfwise.access import KeyRing, KeyStore
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
 from shelfwise.config import Settings
+from shelfwise.contracts.identity import IdentityGraph
+from shelfwise.contracts.ingest import Ingestor
+from shelfwise.contracts.reconcile import AliasTable
 from shelfwise.dashboard.slots import SlotProvider
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
 from shelfwise.monitoring.decisions import DecisionLogReader, EmptyDecisionLog
@@ -41,11 +44,28 @@ class Runtime:
     # Dashboard panels other areas fill in, by slot name (see shelfwise.dashboard.slots).
     dashboard_slots: dict[str, SlotProvider] = field(default_factory=dict)
 
+    # signals: the one ingestion path, the identity graph, product-id aliases
+    identity: IdentityGraph = field(init=False)
+    aliases: AliasTable = field(init=False)
+    ingestor: Ingestor = field(init=False)
+
     def __post_init__(self) -> None:
         self.experiments = ExperimentRepository(self.db)
         self.assignments = RunningExperiments(
             self.experiments, self.settings.experiment_refresh_seconds
         )
+        self.identity = IdentityGraph(self.db, max_ids=self.settings.identity_max_ids)
+        self.aliases = AliasTable(self.db)
+        self.ingestor = Ingestor(
+            self.db,
+            self.settings,
+            known_product=self.known_product,
+            observers=[self.identity],
+        )
+
+    def known_product(self, product_id: str) -> bool:
+        """In the catalog snapshot or a known alias (call ``snapshot.refresh()`` per batch)."""
+        return product_id in self.snapshot.vocab or self.aliases.target(product_id) is not None
 
     @classmethod
     def open(

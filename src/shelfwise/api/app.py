@@ -13,12 +13,14 @@ from shelfwise.api import errors
 from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from shelfwise.api.routes import (
     catalog,
+    events,
     experiments,
     health,
     keys,
     monitoring,
     prometheus,
     rules,
+    signals,
 )
 from shelfwise.config import Settings
 from shelfwise.dashboard import routes as dashboard
@@ -33,6 +35,8 @@ ROUTERS = (
     prometheus.router,
     dashboard.router,
     rules.router,
+    events.router,
+    signals.router,
 )
 
 

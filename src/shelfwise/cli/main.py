@@ -14,10 +14,13 @@ from shelfwise.cli import (
     catalog,
     db,
     demo,
+    events,
     experiments,
     keys,
     monitoring,
+    quarantine,
     rules,
+    signals,
     simulate,
 )
 from shelfwise.cli.common import err_console, settings_of
@@ -36,6 +39,9 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(monitoring.app, name="monitoring")
 app.add_typer(rules.app, name="rules")
+app.add_typer(events.app, name="events")
+app.add_typer(quarantine.app, name="quarantine")
+app.add_typer(signals.app, name="signals")
 app.command("demo")(demo.demo)
 app.command("simulate")(simulate.simulate)
 
