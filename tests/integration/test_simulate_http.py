@@ -1,5 +1,4 @@
-"""The simulator's HTTP writer against the real catalog endpoint (and a small
-stand-in for ``POST /v1/events`` until the ingestion endpoint is merged)."""
+"""The simulator's HTTP writer against the real catalog and events endpoints."""
 
 from __future__ import annotations
 
@@ -8,12 +7,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from shelfwise.api import create_app
 from shelfwise.config import Settings
-from shelfwise.contracts.events import parse_event
+from shelfwise.contracts import EventStore
 from shelfwise.runtime import Runtime
 from shelfwise.simulate import (
     Defects,
@@ -35,34 +33,16 @@ SPEC = SimulationSpec(
 )
 
 
-def _with_event_stand_in(app: FastAPI, received: list[dict[str, Any]]) -> bool:
-    """Add a minimal events endpoint when the app has none; True when added."""
-    if any(getattr(r, "path", None) == "/v1/events" for r in app.routes):
-        return False
-
-    @app.post("/v1/events")
-    def events(body: dict[str, Any]) -> dict[str, int]:
-        for raw in body["events"]:
-            parse_event(raw)
-            received.append(raw)
-        return {"accepted": len(body["events"]), "duplicate": 0, "rejected": 0}
-
-    return True
-
-
 @pytest.fixture
-def client(settings: Settings) -> Iterator[tuple[TestClient, list[dict[str, Any]], bool]]:
-    app = create_app(settings)
-    received: list[dict[str, Any]] = []
-    stand_in = _with_event_stand_in(app, received)
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c, received, stand_in
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        yield c
 
 
 def test_http_writer_puts_the_catalog_posts_events_and_patches_stock(
-    client: tuple[TestClient, list[dict[str, Any]], bool], settings: Settings
+    client: TestClient, settings: Settings
 ) -> None:
-    c, received, stand_in = client
+    c = client
     sim = simulate(SPEC)
     writer = HttpWriter("http://testserver", KEYS["admin"], batch_size=100, client=c)
     report = writer.write(sim)
@@ -76,23 +56,22 @@ def test_http_writer_puts_the_catalog_posts_events_and_patches_stock(
         "rejected": 0,
     }
     assert report["events"]["sent"] == len(sim.events) and report["events"]["failed_batches"] == 0
-    if stand_in:
-        assert received == sim.events
-        assert report["events"]["accepted"] == len(sim.events)
+    assert report["events"]["accepted"] == len(sim.events)
     vireo = [r["product_id"] for r in sim.world.catalog.records if r["brand"] == "Vireo"]
     assert report["stock_changes"]["sent"] == len(vireo) > 0
     runtime = Runtime.open(settings)
     try:
         assert runtime.catalog.count() == 150
+        assert EventStore(runtime.db).count() == len(sim.events)
         assert all(runtime.catalog.get(pid).stock_qty == 0 for pid in vireo)
     finally:
         runtime.close()
 
 
 def test_http_writer_counts_refused_batches(
-    client: tuple[TestClient, list[dict[str, Any]], bool],
+    client: TestClient,
 ) -> None:
-    c, _, _ = client
+    c = client
     sim = simulate(SPEC.model_copy(update={"products": 20, "people": 5, "days": 1}))
     report = HttpWriter("http://testserver", "wrong-key-000", client=c).put_products(
         sim.world.catalog.records
@@ -102,9 +81,9 @@ def test_http_writer_counts_refused_batches(
 
 
 def test_live_traffic_thread_posts_through_http_and_stops(
-    client: tuple[TestClient, list[dict[str, Any]], bool],
+    client: TestClient,
 ) -> None:
-    c, received, stand_in = client
+    c = client
     sim = simulate(SPEC.model_copy(update={"people": 40, "days": 2}))
     writer = HttpWriter("http://testserver", KEYS["admin"], client=c)
     assert writer.put_products(sim.world.catalog.records).failed_batches == 0
@@ -130,5 +109,4 @@ def test_live_traffic_thread_posts_through_http_and_stops(
         time.sleep(0.05)
     live.stop()
     assert live.posted >= 50 and live.errors == 0 and posted
-    if stand_in:
-        assert not any(posted) and len(received) == live.posted
+    assert not any(posted)
