@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from shelfwise import __version__
-from shelfwise.cli import catalog, db, demo
+from shelfwise.cli import catalog, db, demo, evaluate, train
 from shelfwise.cli.common import err_console, settings_of
 from shelfwise.errors import ShelfwiseError
 
@@ -22,6 +22,8 @@ app = typer.Typer(
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(db.app, name="db")
 app.command("demo")(demo.demo)
+app.command("train")(train.train)
+app.command("evaluate")(evaluate.evaluate)
 
 
 def _version(value: bool) -> None:
