@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
 from shelfwise.config import Settings
+from shelfwise.contracts.identity import IdentityGraph
+from shelfwise.contracts.ingest import Ingestor
+from shelfwise.contracts.reconcile import AliasTable
 from shelfwise.store import Database, connect, upgrade
 
 if TYPE_CHECKING:
@@ -27,6 +30,24 @@ class Runtime:
     # attribute once and keep their reference, so a reload swaps it atomically.
     bundle: ModelBundle | None = None
     _reload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # signals: the one ingestion path, the identity graph, product-id aliases
+    identity: IdentityGraph = field(init=False)
+    aliases: AliasTable = field(init=False)
+    ingestor: Ingestor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.identity = IdentityGraph(self.db, max_ids=self.settings.identity_max_ids)
+        self.aliases = AliasTable(self.db)
+        self.ingestor = Ingestor(
+            self.db,
+            self.settings,
+            known_product=self.known_product,
+            observers=[self.identity],
+        )
+
+    def known_product(self, product_id: str) -> bool:
+        """In the catalog snapshot or a known alias (call ``snapshot.refresh()`` per batch)."""
+        return product_id in self.snapshot.vocab or self.aliases.target(product_id) is not None
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True, load: bool = True) -> Runtime:
