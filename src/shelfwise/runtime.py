@@ -29,6 +29,7 @@ class Runtime:
     # The promoted model bundle (None until one is trained). Requests read this
     # attribute once and keep their reference, so a reload swaps it atomically.
     bundle: ModelBundle | None = None
+    bundle_error: str | None = None
     _reload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # signals: the one ingestion path, the identity graph, product-id aliases
     identity: IdentityGraph = field(init=False)
@@ -60,7 +61,13 @@ class Runtime:
             snapshot.load()
         runtime = cls(settings=settings, db=db, catalog=catalog, snapshot=snapshot)
         if load:
-            runtime.load_bundle(missing_ok=True)
+            from shelfwise.training.bundle import BundleError
+
+            try:
+                runtime.load_bundle(missing_ok=True)
+            except BundleError as e:
+                # Serve without a model rather than not at all; /v1/models shows it.
+                runtime.bundle_error = e.message
         return runtime
 
     def load_bundle(
@@ -78,6 +85,7 @@ class Runtime:
         with self._reload_lock:
             bundle = store.open(version)
             self.bundle = bundle
+            self.bundle_error = None
         return bundle
 
     def close(self) -> None:

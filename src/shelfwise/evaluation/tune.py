@@ -24,7 +24,7 @@ from shelfwise.evaluation.shelfwise_model import OfflineShelfwise
 from shelfwise.evaluation.split import PROTOCOLS, Protocol, Target, time_split
 
 GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-TUNED = ("buy_again", "cooccurrence", "factors", "content", "popular")
+TUNED = ("buy_again", "cooccurrence", "regression", "factors", "content", "popular")
 
 
 @dataclass(frozen=True)

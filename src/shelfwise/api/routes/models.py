@@ -28,6 +28,7 @@ class ModelsState(BaseModel):
     loaded: BundleSummary | None
     promoted: str | None
     versions: list[str]
+    error: str | None = None  # why the promoted bundle could not be loaded at start
 
 
 class ReloadRequest(BaseModel):
@@ -64,6 +65,7 @@ def models(runtime: RuntimeDep) -> ModelsState:
         loaded=_summary(runtime.bundle),
         promoted=store.current_version(),
         versions=store.versions(),
+        error=runtime.bundle_error,
     )
 
 
