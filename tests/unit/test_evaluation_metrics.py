@@ -39,3 +39,20 @@ def test_split_by_person_and_protocols() -> None:
     assert [(t.person, t.items.tolist()) for t in split.targets["all"]] == [(0, [0, 2]), (1, [0])]
     assert [(t.person, t.items.tolist()) for t in split.targets["new"]] == [(0, [2])]
     assert split.targets["new"][0].history.tolist() == [0, 1]
+
+
+def test_notebook_api_fits_to_a_cutoff_and_answers_per_person() -> None:
+    from datetime import timedelta
+
+    from shelfwise.candidates.config import FactorsConfig, SourcesConfig
+    from shelfwise.evaluation import Notebook
+    from tests.unit.candidates_fixtures import ABC, T0
+
+    log = purchases([*ABC, ("o5", "p9", ["E"])], days=[0, 0, 0, 0, 30])
+    config = SourcesConfig(factors=FactorsConfig(factors=4, iterations=2))
+    nb = Notebook.fit(log, cutoff=T0 + timedelta(days=1), config=config)
+    assert nb.history("p9") == []  # their purchase is after the cutoff
+    assert nb.history("p3") == ["A", "C"]
+    recs = nb.recommend("p3", k=3, new_only=True)
+    assert recs[0].product_id == "B"
+    assert all(r.product_id not in ("A", "C") for r in recs)

@@ -88,7 +88,7 @@ def test_buy_again_prefers_the_item_that_is_due() -> None:
     assert got.items.tolist() == [B] and got.reasons[0].kind == "buy_again"
 
 
-def test_popular_is_per_category_and_labelled_fallback() -> None:
+def test_popular_is_per_category_with_labels() -> None:
     log = purchases(ABC)
     pop = fit_popularity(log, PopularConfig(), EventWeights())
     assert int(np.argmax(pop.scores)) == A
@@ -97,7 +97,7 @@ def test_popular_is_per_category_and_labelled_fallback() -> None:
     got = source.propose(RecContext("product_page", T0, context_items=(C,)), 4)
     assert set(got.items.tolist()[:3]) == {C, D, E}  # C's category first
     assert got.items.tolist()[3] == A  # then the store's best
-    assert got.reasons[0].label == "y" and got.reasons[0].fallback
+    assert got.reasons[0].label == "y" and not got.reasons[0].fallback
     assert all(r.kind in ("popular_in", "trending_in", "seasonal") for r in got.reasons)
 
 
@@ -132,7 +132,7 @@ def test_blend_weights_and_fallback_slots_say_so() -> None:
                 tuple(self.p.reasons[i] for i in keep),
             )
 
-    fallback_reason = Reason("popular", "popular_in", fallback=True)
+    fallback_reason = Reason("popular", "popular_in")
     sources = {
         "cooccurrence": Fixed("cooccurrence", p1),
         "popular": Fixed(

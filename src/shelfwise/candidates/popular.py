@@ -25,7 +25,7 @@ DAY = 86400.0
 
 @lru_cache(maxsize=4096)
 def _reason(source: str, code: int, label: str | None) -> Reason:
-    return Reason(source, LABELS[code], label=label, fallback=True)
+    return Reason(source, LABELS[code], label=label)
 
 
 LABELS = ("popular_in", "trending_in", "seasonal")
@@ -69,7 +69,10 @@ def fit_popularity(log: InteractionLog, config: PopularConfig, weights: EventWei
 
 @dataclass(eq=False)
 class PopularSource:
-    """Popular items in the category of what the shopper looks at, else across the store."""
+    """Popular items in the category of what the shopper looks at, else across the store.
+
+    Its reasons say ``fallback`` only when a placement's chain uses it as one.
+    """
 
     popularity: Popularity
     category: npt.NDArray[np.int32]  # per item, 0 = none (CatalogSnapshot.category codes)
