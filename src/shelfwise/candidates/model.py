@@ -84,23 +84,33 @@ def categories(products: Sequence[Product | None]) -> tuple[npt.NDArray[np.int32
     return codes, tuple(names)
 
 
+def catalog_prices(
+    log: InteractionLog, products: Sequence[Product | None]
+) -> npt.NDArray[np.float64]:
+    """The catalog price of each item, else the median price paid in the log."""
+    prices = log.item_prices()
+    for i, p in enumerate(products[: len(prices)]):
+        if p is not None and p.price is not None:
+            prices[i] = p.price
+    return prices
+
+
 def fit_all(
     log: InteractionLog,
     products: Sequence[Product | None],
     config: SourcesConfig,
     step: Step | None = None,
+    content: NeighbourTable | None = None,
 ) -> Artifacts:
     """Fit every source; ``products[i]`` describes ``log.items[i]`` (None when unknown).
 
     ``step(name)`` is called before each stage (progress bars); the seconds each
-    stage took are in ``Artifacts.timings``.
+    stage took are in ``Artifacts.timings``. A ``content`` table fitted before on
+    the same catalog is reused (it does not depend on events).
     """
     timings: dict[str, float] = {}
     products = list(products) + [None] * (log.n_items - len(products))
-    prices = log.item_prices()
-    for i, p in enumerate(products):
-        if p is not None and p.price is not None:
-            prices[i] = p.price
+    prices = catalog_prices(log, products)
     results: dict[str, object] = {}
     kinds = config.events
     stages: list[tuple[str, Callable[[], object]]] = [
@@ -108,7 +118,7 @@ def fit_all(
         ("cooccurrence", lambda: fit_cooccurrence(log, config.cooccurrence, kinds)),
         ("regression", lambda: fit_regression(log, config.regression, kinds)),
         ("factors", lambda: fit_factors(log, config.factors, kinds, config.history_half_life_days)),
-        ("content", lambda: fit_content(products, prices, config.content)),
+        ("content", lambda: content or fit_content(products, prices, config.content)),
         ("buy_again", lambda: fit_cycles(log)),
         ("popular", lambda: fit_popularity(log, config.popular, kinds)),
     ]

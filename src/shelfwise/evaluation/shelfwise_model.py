@@ -18,6 +18,7 @@ from shelfwise.candidates.base import Proposal, RecContext
 from shelfwise.candidates.config import PlacementChain, SourcesConfig
 from shelfwise.candidates.log import InteractionLog
 from shelfwise.candidates.model import Artifacts, fit_all
+from shelfwise.candidates.neighbours import NeighbourTable
 from shelfwise.catalog.model import Product
 
 IntArray = npt.NDArray[np.int64]
@@ -31,6 +32,7 @@ class OfflineShelfwise:
     chain: PlacementChain | None = None
     name: str = "shelfwise"
     chains: dict[str, PlacementChain] = field(default_factory=dict)  # per protocol
+    content: NeighbourTable | None = None  # reuse a content table fitted on the same catalog
 
     def set_protocol(self, protocol: str) -> None:
         """The evaluation runner says which protocol the next lists are for."""
@@ -38,7 +40,7 @@ class OfflineShelfwise:
 
     def fit(self, train: InteractionLog) -> None:
         self.train = train
-        self.artifacts: Artifacts = fit_all(train, self.products, self.config)
+        self.artifacts: Artifacts = fit_all(train, self.products, self.config, content=self.content)
         self.blend = self.artifacts.blend()
         self.now = datetime.fromtimestamp(train.end, UTC)
 

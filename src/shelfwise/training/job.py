@@ -23,8 +23,10 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from shelfwise.candidates.config import SourcesConfig
+from shelfwise.candidates.content import fit_content
 from shelfwise.candidates.log import PURCHASE, InteractionLog, Resolve, identity
 from shelfwise.candidates.model import STAGES, fit_all
+from shelfwise.candidates.neighbours import NeighbourTable
 from shelfwise.catalog.model import Product
 from shelfwise.config import Settings
 from shelfwise.errors import ConfigError, InvalidInput
@@ -40,7 +42,13 @@ from shelfwise.training.reader import read_log
 GUARD = "ndcg@10"
 DAY = 86400.0
 Step = Callable[[str], None]
-STEPS = ("read events", "guard metrics", *(f"fit {s}" for s in STAGES), "write bundle")
+STEPS = (
+    "read events",
+    "fit content",
+    "guard metrics",
+    *(f"fit {s}" for s in STAGES if s != "content"),
+    "write bundle",
+)
 
 
 def load_sources_config(path: Path | None) -> SourcesConfig:
@@ -83,7 +91,11 @@ class TrainResult:
 
 
 def guard_metrics(
-    log: InteractionLog, products: Sequence[Product | None], config: SourcesConfig, days: float
+    log: InteractionLog,
+    products: Sequence[Product | None],
+    config: SourcesConfig,
+    days: float,
+    content: NeighbourTable | None = None,
 ) -> dict[str, float]:
     """NDCG@10 / recall@20 of the default blend on the window's last ``days``."""
     if days <= 0 or len(log) == 0:
@@ -92,7 +104,7 @@ def guard_metrics(
     targets = split.targets["all"]
     if not targets or len(split.train) == 0:
         return {"guard_people": 0.0}
-    model = OfflineShelfwise(config, products, placement="default")
+    model = OfflineShelfwise(config, products, placement="default", content=content)
     model.fit(split.train)
     lists = lists_for(model, targets, "all", 20)
     beyond = BeyondAccuracy(split.train)
@@ -156,12 +168,28 @@ def train(
     products: list[Product | None] = list(runtime.snapshot.products)
     timings["read events"] = round(time.perf_counter() - t, 4)
 
+    t = stage("fit content")
+    prices = log.item_prices()
+    for i, p in enumerate(products):
+        if p is not None and p.price is not None:
+            prices[i] = p.price
+    content = fit_content(
+        [*products, *[None] * (log.n_items - len(products))], prices, config.content
+    )
+    timings["fit content"] = round(time.perf_counter() - t, 4)
+
     t = stage("guard metrics")
-    metrics = guard_metrics(log, products, config, settings.guard_days)
+    metrics = guard_metrics(log, products, config, settings.guard_days, content)
     timings["guard metrics"] = round(time.perf_counter() - t, 4)
 
-    artifacts = fit_all(log, products, config, step=lambda s: step(f"fit {s}") if step else None)
-    timings.update({f"fit {k}": v for k, v in artifacts.timings.items()})
+    artifacts = fit_all(
+        log,
+        products,
+        config,
+        step=lambda s: step(f"fit {s}") if step and s != "content" else None,
+        content=content,
+    )
+    timings.update({f"fit {k}": v for k, v in artifacts.timings.items() if k != "content"})
 
     t = stage("write bundle")
     store = BundleStore(settings.model_dir)
