@@ -102,3 +102,23 @@ def test_cli_imports_jsonl_and_csv_and_replays(sqlite_settings: Settings, tmp_pa
     assert listed["counts"] == {"open": 3}
     replay = json_of(run_cli(["quarantine", "replay", "--json"], env))
     assert replay == {"accepted": 0, "duplicate": 0, "still_rejected": 3}
+
+
+def test_signals_report_and_identity_over_http(client: TestClient) -> None:
+    client.post(
+        "/v1/events",
+        json=[_view("s1", session_id="x", device_id="d1"), {**_view("s2"), "anonymous_id": ""}],
+        headers=headers("ingest"),
+    )
+    rep = client.get("/v1/signals/report", headers=headers("read")).json()
+    assert rep["totals"]["events"] == 1 and rep["totals"]["rejected"] == 1
+    assert rep["flags"] == []
+    seg = rep["segments"][0]
+    assert (seg["platform"], seg["volumes"]) == ("unknown", {"product_view": 1})
+    assert rep["segments"][0]["schema_violations"] == {} or any(
+        s["schema_violations"] == {"empty_value:anonymous_id": 1} for s in rep["segments"]
+    )
+    who = client.get("/v1/identity/d1", headers=headers("read")).json()
+    assert who == {"person_id": "anonymous:a1", "ids": ["anonymous:a1", "device:d1"]}
+    rec = client.get("/v1/signals/reconciliation", headers=headers("read")).json()
+    assert (rec["lines"], rec["joined"], rec["misses"]) == (1, 0, {"unknown": 1})

@@ -152,7 +152,130 @@ _ITEM_COLS = (
 
 def _sqlite_time(value: datetime) -> str:
     """The text SQLAlchemy's SQLite DateTime stores: naive UTC with microseconds."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _item_tuples(e: Event, at: object) -> list[tuple[Any, ...]]:
+    """Rows for ``interactions`` in ``_ITEM_COLS`` order (as :func:`interaction_rows`)."""
+    eid, t, anon, cust, sess = e.event_id, e.type, e.anonymous_id, e.customer_id, e.session_id
+    match e.type:
+        case "product_view":
+            return [
+                (
+                    eid,
+                    0,
+                    t,
+                    at,
+                    anon,
+                    cust,
+                    sess,
+                    e.product_id,
+                    1,
+                    e.price,
+                    None,
+                    e.placement,
+                    e.rec_id,
+                )
+            ]
+        case "add_to_cart":
+            return [
+                (
+                    eid,
+                    0,
+                    t,
+                    at,
+                    anon,
+                    cust,
+                    sess,
+                    e.product_id,
+                    e.quantity,
+                    e.unit_price,
+                    None,
+                    e.placement,
+                    e.rec_id,
+                )
+            ]
+        case "remove_from_cart":
+            return [
+                (eid, 0, t, at, anon, cust, sess, e.product_id, e.quantity, None, None, None, None)
+            ]
+        case "purchase":
+            return [
+                (
+                    eid,
+                    i,
+                    t,
+                    at,
+                    anon,
+                    cust,
+                    sess,
+                    ln.product_id,
+                    ln.quantity,
+                    ln.unit_price,
+                    None,
+                    None,
+                    ln.rec_id,
+                )
+                for i, ln in enumerate(e.lines)
+            ]
+        case "return":
+            return [
+                (
+                    eid,
+                    i,
+                    t,
+                    at,
+                    anon,
+                    cust,
+                    sess,
+                    ln.product_id,
+                    ln.quantity,
+                    ln.unit_price,
+                    None,
+                    None,
+                    None,
+                )
+                for i, ln in enumerate(e.lines)
+            ]
+        case "rec_impression":
+            return [
+                (
+                    eid,
+                    i,
+                    t,
+                    at,
+                    anon,
+                    cust,
+                    sess,
+                    it.product_id,
+                    1,
+                    None,
+                    it.position,
+                    e.placement,
+                    e.rec_id,
+                )
+                for i, it in enumerate(e.items)
+            ]
+        case "rec_click":
+            return [
+                (
+                    eid,
+                    0,
+                    t,
+                    at,
+                    anon,
+                    cust,
+                    sess,
+                    e.product_id,
+                    1,
+                    None,
+                    e.position,
+                    e.placement,
+                    e.rec_id,
+                )
+            ]
+        case _:
+            return []
 
 
 def _insert_sql(table: str, cols: tuple[str, ...], backend: str, json_col: str | None) -> str:
@@ -225,24 +348,7 @@ class EventStore:
                     e.model_dump_json(exclude_none=True),
                 )
             )
-            for r in interaction_rows(e):
-                items.append(
-                    (
-                        r["event_id"],
-                        r["line"],
-                        r["type"],
-                        at,
-                        r["anonymous_id"],
-                        r["customer_id"],
-                        r["session_id"],
-                        r["product_id"],
-                        r["quantity"],
-                        r["unit_price"],
-                        r["position"],
-                        r["placement"],
-                        r["rec_id"],
-                    )
-                )
+            items.extend(_item_tuples(e, at))
         if rows:
             conn.exec_driver_sql(self._events_sql, rows)
         if items:

@@ -273,6 +273,9 @@ class Ingestor:
         batch = [checked.events[i] for i in order]
         fresh = self.store.append_in(conn, batch) if batch else []
         self.quarantine.add_in(conn, list(checked.rejected.values()), source)
+        self.quarantine.count_duplicates_in(
+            conn, [e for e, new in zip(batch, fresh, strict=True) if not new]
+        )
         stored = [e for e, new in zip(batch, fresh, strict=True) if new]
         for obs in self.observers:
             obs.observe_in(conn, stored)

@@ -19,8 +19,9 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shelfwise.contracts.checks import Problem, json_safe
+from shelfwise.contracts.events import Event
 from shelfwise.store.engine import Database
-from shelfwise.store.tables import quarantine
+from shelfwise.store.tables import duplicate_events, quarantine
 from shelfwise.store.types import utcnow
 
 OPEN = "open"
@@ -98,6 +99,37 @@ class Quarantine:
                 "last_seen_at": stmt.excluded.last_seen_at,
                 "reasons": stmt.excluded.reasons,
                 "status": OPEN,
+            },
+        )
+        conn.execute(stmt, list(rows.values()))
+
+    def count_duplicates_in(self, conn: Connection, batch: Sequence[Event]) -> None:
+        """Record events received again after they were stored (for the duplicate rate)."""
+        if not batch:
+            return
+        now = utcnow()
+        rows: dict[str, dict[str, Any]] = {}
+        for e in batch:
+            row = rows.get(e.event_id)
+            if row is not None:
+                row["seen_count"] += 1
+                continue
+            rows[e.event_id] = {
+                "event_id": e.event_id,
+                "type": e.type,
+                "platform": e.platform,
+                "browser": e.browser,
+                "app_version": e.app_version,
+                "seen_count": 1,
+                "last_seen_at": now,
+            }
+        dialect = postgresql if self.db.backend == "postgresql" else sqlite
+        stmt = dialect.insert(duplicate_events)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[duplicate_events.c.event_id],
+            set_={
+                "seen_count": duplicate_events.c.seen_count + stmt.excluded.seen_count,
+                "last_seen_at": stmt.excluded.last_seen_at,
             },
         )
         conn.execute(stmt, list(rows.values()))

@@ -8,7 +8,6 @@ Each distinct product id found in the interactions is classified:
                  dropping leading zeros (``" 00123a"`` vs ``"123A"``)
 ``variant``      a variant id whose parent is in the catalog (``123A-XL`` → ``123A``)
 ``retired``      in the catalog but inactive or discontinued
-``not_yet_listed`` in the catalog, but created after every event that names it
 ``unknown``      none of the above
 
 Formatting and variant misses are fixable: :meth:`AliasTable.add_many` records
@@ -21,7 +20,6 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -32,7 +30,7 @@ from shelfwise.store.engine import Database
 from shelfwise.store.tables import events, interactions, product_aliases
 from shelfwise.store.types import utcnow
 
-MISS_CLASSES = ("alias", "formatting", "variant", "retired", "not_yet_listed", "unknown")
+MISS_CLASSES = ("alias", "formatting", "variant", "retired", "unknown")
 _VARIANT = re.compile(r"^(.+?)(?:[-_/. ][^-_/. ]{1,12}|[A-Za-z]{1,3})$")
 
 
@@ -120,20 +118,15 @@ class _Catalog:
     def __init__(self, repo: CatalogRepository, aliases: dict[str, str]) -> None:
         self.active: set[str] = set()
         self.inactive: set[str] = set()
-        self.created: dict[str, datetime] = {}
         self.by_canonical: dict[str, str] = {}
         for p in repo.iter_all():
             live = p.active and p.availability != "discontinued"
             (self.active if live else self.inactive).add(p.product_id)
-            self.created[p.product_id] = p.created_at
             self.by_canonical.setdefault(canonical(p.product_id), p.product_id)
         self.aliases = aliases
 
-    def classify(self, pid: str, last_seen: datetime | None) -> tuple[str, str | None]:
+    def classify(self, pid: str) -> tuple[str, str | None]:
         if pid in self.active:
-            created = self.created[pid]
-            if last_seen is not None and created > last_seen:
-                return "not_yet_listed", pid
             return "joined", pid
         if pid in self.aliases:
             return "alias", self.aliases[pid]
@@ -159,23 +152,18 @@ def reconcile(db: Database, repo: CatalogRepository, aliases: AliasTable) -> Rec
             interactions.c.type,
             events.c.platform,
             func.count(),
-            func.max(interactions.c.occurred_at),
         )
         .select_from(interactions.join(events, events.c.event_id == interactions.c.event_id))
         .group_by(interactions.c.product_id, interactions.c.type, events.c.platform)
     )
     with db.engine.connect() as conn:
         rows = conn.execute(query).all()
-    last_seen: dict[str, datetime] = {}
-    for pid, _t, _p, _n, at in rows:
-        if at is not None and (pid not in last_seen or at > last_seen[pid]):
-            last_seen[pid] = at
-    verdict = {pid: cat.classify(pid, seen) for pid, seen in last_seen.items()}
+    verdict = {pid: cat.classify(pid) for pid in {r[0] for r in rows}}
     report = ReconciliationReport()
     seg: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     misses: Counter[str] = Counter()
     distinct: dict[str, set[str]] = defaultdict(set)
-    for pid, etype, platform, n, _at in rows:
+    for pid, etype, platform, n in rows:
         kind, _target = verdict[pid]
         ok = kind in ("joined", "alias")
         report.lines += n

@@ -147,6 +147,20 @@ quarantine = Table(
     Index("ix_quarantine_status", "status"),
 )
 
+# Events received again after they were stored (same event_id): the duplicate
+# rate per segment of the signal-quality report.
+duplicate_events = Table(
+    "duplicate_events",
+    metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("platform", String(32), nullable=True),
+    Column("browser", String(256), nullable=True),
+    Column("app_version", String(256), nullable=True),
+    Column("seen_count", Integer, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+)
+
 # The identity merge log: one row per link between two ids ("kind:value").
 # ``undone_at`` set = unmerged; an undone link is never re-created automatically.
 identity_links = Table(

@@ -1,4 +1,4 @@
-"""signals: quarantine, identity merge log and findings, product aliases
+"""signals: quarantine, duplicates, identity merge log and findings, product aliases
 
 Revision ID: 0003_signals
 Revises: 0002_events
@@ -41,6 +41,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_quarantine_status", "quarantine", ["status"])
     op.create_table(
+        "duplicate_events",
+        sa.Column("event_id", sa.String(128), nullable=False),
+        sa.Column("type", sa.String(32), nullable=False),
+        sa.Column("platform", sa.String(32), nullable=True),
+        sa.Column("browser", sa.String(256), nullable=True),
+        sa.Column("app_version", sa.String(256), nullable=True),
+        sa.Column("seen_count", sa.Integer, nullable=False),
+        sa.Column("last_seen_at", UTCDateTime, nullable=False),
+        sa.PrimaryKeyConstraint("event_id", name="pk_duplicate_events"),
+    )
+    op.create_table(
         "identity_links",
         _id(),
         sa.Column("a", sa.String(200), nullable=False),
@@ -79,4 +90,5 @@ def downgrade() -> None:
     op.drop_table("product_aliases")
     op.drop_table("identity_findings")
     op.drop_table("identity_links")
+    op.drop_table("duplicate_events")
     op.drop_table("quarantine")
