@@ -121,19 +121,17 @@ class PlacementChain(_Config):
 def _default_placements() -> dict[str, PlacementChain]:
     # Chosen on the Online Retail validation window (docs/evaluation.md).
     personal = {
-        "buy_again": 1.5,
-        "cooccurrence": 0.05,
-        "factors": 1.0,
+        "buy_again": 2.0,
+        "factors": 0.75,
         "content": 0.5,
         "popular": 1.5,
         "session": 0.8,
     }
     discovery = {
-        "regression": 0.2,
-        "cooccurrence": 0.1,
-        "factors": 0.5,
-        "content": 0.5,
-        "popular": 0.5,
+        "regression": 0.5,
+        "factors": 1.0,
+        "content": 0.35,
+        "popular": 1.0,
         "session": 0.8,
     }
     return {
