@@ -75,3 +75,19 @@ def test_promotion_guard() -> None:
     assert not promoted and "--force" in why
     assert promotion_decision({"ndcg@10": 0.29}, {"ndcg@10": 0.3}, 0.05, False)[0]
     assert promotion_decision({"ndcg@10": 0.1}, {"ndcg@10": 0.3}, 0.0, True) == (True, "forced")
+
+
+def test_artifacts_follow_a_reordered_catalog(tmp_path: Path) -> None:
+    artifacts = write(tmp_path).artifacts
+    ids = ("NEW", "E", "D", "C", "B", "A")  # reordered, one new product
+    moved = artifacts.aligned(ids)
+    assert moved.items == ids and artifacts.aligned(artifacts.items) is artifacts
+    for name in ("cooccurrence", "factors", "buy_again", "popular"):
+        before = artifacts.sources()[name].propose(RecContext("home", T0, person_id="p3"), 5)
+        after = moved.sources()[name].propose(RecContext("home", T0, person_id="p3"), 5)
+        want = {artifacts.items[i]: s for i, s in zip(before.items, before.scores, strict=True)}
+        got = {ids[i]: s for i, s in zip(after.items, after.scores, strict=True)}
+        assert got == pytest.approx(want), name  # same items and scores (ties may reorder)
+    a_new = ids.index("A")
+    got = moved.sources()["cooccurrence"].propose(RecContext("pp", T0, context_items=(a_new,)), 5)
+    assert [ids[i] for i in got.items] == ["B", "C"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -69,6 +70,55 @@ class Artifacts:
             "buy_again": BuyAgainSource(self.history, self.cycles, c.buy_again),
             "popular": PopularSource(self.popularity, self.category, self.category_names),
         }
+
+    def aligned(self, ids: Sequence[str]) -> Artifacts:
+        """The same artifacts indexed by another item vocabulary (the live catalog's).
+
+        The catalog's dense indices may differ from the training-time ones
+        after a reload; items the new vocabulary lacks are dropped, new items
+        get empty rows (content and popularity catch up at the next training).
+        """
+        if tuple(ids) == self.items:
+            return self
+        index = {p: i for i, p in enumerate(ids)}
+        to_new = np.array([index.get(p, -1) for p in self.items], dtype=np.int64)
+        keep = to_new >= 0
+        n = len(ids)
+
+        def per_item(arr: npt.NDArray[Any], fill: float) -> npt.NDArray[Any]:
+            out = np.full((n, *arr.shape[1:]), fill, dtype=arr.dtype)
+            out[to_new[keep]] = np.asarray(arr)[keep]
+            return out
+
+        h = self.history
+        rows = np.repeat(np.arange(len(h.people)), np.diff(h.indptr))
+        mapped = to_new[h.items]
+        kept = mapped >= 0
+        counts = np.bincount(rows[kept], minlength=len(h.people))
+        history = PersonHistory(
+            people=h.people,
+            indptr=np.r_[0, np.cumsum(counts)].astype(np.int64),
+            items=mapped[kept],
+            strength=np.asarray(h.strength)[kept],
+            last_at=np.asarray(h.last_at)[kept],
+            bought=np.asarray(h.bought)[kept],
+        )
+        return replace(
+            self,
+            items=tuple(ids),
+            history=history,
+            cooccurrence=self.cooccurrence.remap(to_new, n),
+            regression=self.regression.remap(to_new, n),
+            content=self.content.remap(to_new, n),
+            factors=Factors(np.asarray(self.factors.people), per_item(self.factors.items, 0.0)),
+            cycles=per_item(
+                self.cycles, float(np.median(self.cycles)) if len(self.cycles) else 0.0
+            ),
+            popularity=Popularity(
+                per_item(self.popularity.scores, 0.0), per_item(self.popularity.label, 0)
+            ),
+            category=per_item(self.category, 0),
+        )
 
     def blend(self, config: SourcesConfig | None = None) -> CandidateBlend:
         """The per-placement blend; ``config`` may change only the placement chains."""
