@@ -108,7 +108,7 @@ class PlacementChain(_Config):
 
     blend: dict[str, float]
     fallbacks: tuple[str, ...] = ("popular",)
-    depth: int = Field(default=200, ge=1, description="candidates asked of each source")
+    depth: int = Field(default=100, ge=1, description="candidates asked of each source")
 
     @model_validator(mode="after")
     def _known(self) -> PlacementChain:
