@@ -51,7 +51,11 @@ class RegressionConfig(_Config):
     width: int = Field(default=100, ge=1, le=2000)
     regularization: float = Field(default=300.0, gt=0)
     half_life_days: float = Field(default=120.0, gt=0)
-    max_items: int = Field(default=15_000, ge=0, description="skip the dense fit above this")
+    max_items: int = Field(
+        default=6_000,
+        ge=0,
+        description="skip the dense n x n fit above this (memory: ~3 x 8 n^2 bytes)",
+    )
 
 
 class FactorsConfig(_Config):
