@@ -14,6 +14,7 @@ DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "online_
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_blend_beats_every_baseline_on_online_retail(
     sqlite_settings: Settings, tmp_path: Path
 ) -> None:
