@@ -159,8 +159,11 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--http-events", type=int, default=50_000)
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
     args = ap.parse_args()
     backends = ["sqlite"] + ([] if args.no_postgres or not pg_reachable() else ["postgresql"])
+    if args.only:
+        backends = [args.only]
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

@@ -100,3 +100,22 @@ def test_missing_add_to_cart_on_mobile_safari_is_named(runtime: Runtime) -> None
 def test_healthy_shop_flags_nothing(runtime: Runtime) -> None:
     runtime.ingestor.ingest(_shop(seed=11, broken=False))
     assert quality_report(runtime.db).flags == []
+
+
+def test_out_of_order_events_are_counted(runtime: Runtime) -> None:
+    start = utcnow() - timedelta(minutes=10)
+
+    def view(eid: str, seconds: int) -> dict[str, Any]:
+        return {
+            "type": "product_view",
+            "event_id": eid,
+            "anonymous_id": "a",
+            "session_id": "s",
+            "product_id": "P1",
+            "occurred_at": (start + timedelta(seconds=seconds)).isoformat(),
+        }
+
+    runtime.ingestor.ingest([view("1", 10), view("2", 20)])
+    runtime.ingestor.ingest([view("3", 5), view("4", 30)])  # "3" happened before "2" arrived
+    seg = quality_report(runtime.db).segments[0]
+    assert (seg.counts["out_of_order"], seg.counts["events"]) == (1, 4)

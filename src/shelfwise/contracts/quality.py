@@ -19,7 +19,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from scipy import stats
@@ -39,6 +39,7 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "purchase_without_cart": ("purchases_without_cart", "purchases", True),
     "duplicate_rate": ("duplicates", "received", True),
     "late_rate": ("late", "events", True),
+    "out_of_order_rate": ("out_of_order", "events", True),
     "schema_violation_rate": ("rejected", "received", True),
     "join_rate": ("joined_lines", "lines", False),
 }
@@ -172,6 +173,7 @@ def collect(db: Database) -> dict[Segment, SegmentStats]:
                 if not state.get("cart"):
                     s.counts["purchases_without_cart"] += 1
                     s.revenue_without_cart += value
+        _count_out_of_order(rows, of)
         for (seg, _), st in sessions.items():
             s = out[seg]
             if st.get("view"):
@@ -220,6 +222,26 @@ def collect(db: Database) -> dict[Segment, SegmentStats]:
             s.counts["lines"] += int(n)
             s.counts["joined_lines"] += int(n) if pid in catalog else 0
     return out
+
+
+def _count_out_of_order(rows: Any, of: Any) -> None:
+    """An event is out of order when its session already had a later event that
+    arrived in an earlier delivery (an earlier ``received_at``)."""
+    latest: dict[str, datetime] = {}  # session -> newest occurred_at delivered so far
+    pending: dict[str, datetime] = {}
+    current = None
+    for _eid, _t, occurred, received, session, plat, browser, version in sorted(
+        (r for r in rows if r[4]), key=lambda r: r[3]
+    ):
+        if received != current:
+            for sess, at in pending.items():
+                if sess not in latest or at > latest[sess]:
+                    latest[sess] = at
+            pending, current = {}, received
+        if session in latest and occurred < latest[session]:
+            of(_seg(plat, browser, version)).counts["out_of_order"] += 1
+        if session not in pending or occurred > pending[session]:
+            pending[session] = occurred
 
 
 def _segment_of_raw(payload: Any) -> Segment:
