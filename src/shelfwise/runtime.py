@@ -5,9 +5,11 @@ The API and the CLI both open a Runtime; each stage adds what it needs here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from shelfwise.access import KeyRing, KeyStore
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
@@ -24,6 +26,9 @@ from shelfwise.rules.store import RuleStore
 from shelfwise.rules.validate import validate_rulebook
 from shelfwise.store import Database, connect, upgrade
 from shelfwise.store.types import utcnow
+
+if TYPE_CHECKING:
+    from shelfwise.training.bundle import ModelBundle
 
 Clock = Callable[[], datetime]
 
@@ -43,6 +48,11 @@ class Runtime:
     decisions: DecisionLogReader = field(default_factory=EmptyDecisionLog)
     # Dashboard panels other areas fill in, by slot name (see shelfwise.dashboard.slots).
     dashboard_slots: dict[str, SlotProvider] = field(default_factory=dict)
+    # The promoted model bundle (None until one is trained). Requests read this
+    # attribute once and keep their reference, so a reload swaps it atomically.
+    bundle: ModelBundle | None = None
+    bundle_error: str | None = None
+    _reload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # signals: the one ingestion path, the identity graph, product-id aliases
     identity: IdentityGraph = field(init=False)
@@ -99,7 +109,7 @@ class Runtime:
             clock=clock,
             on_change=redis_version.publish if redis_version else None,
         )
-        return cls(
+        runtime = cls(
             settings=settings,
             db=db,
             catalog=catalog,
@@ -108,6 +118,33 @@ class Runtime:
             rules=LiveRulebook(store, snapshot, redis_version),
             clock=clock,
         )
+        if load:
+            from shelfwise.training.bundle import BundleError
+
+            try:
+                runtime.load_bundle(missing_ok=True)
+            except BundleError as e:
+                # Serve without a model rather than not at all; /v1/models shows it.
+                runtime.bundle_error = e.message
+        return runtime
+
+    def load_bundle(
+        self, version: str | None = None, *, missing_ok: bool = False
+    ) -> ModelBundle | None:
+        """Open the given (default: promoted) bundle fully, then swap it in.
+
+        A partial or corrupt bundle raises and the current one stays in place.
+        """
+        from shelfwise.training.bundle import BundleStore
+
+        store = BundleStore(self.settings.model_dir)
+        if version is None and store.current_version() is None and missing_ok:
+            return None
+        with self._reload_lock:
+            bundle = store.open(version)
+            self.bundle = bundle
+            self.bundle_error = None
+        return bundle
 
     def close(self) -> None:
         if self.rules.redis_version is not None:

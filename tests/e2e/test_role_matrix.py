@@ -39,6 +39,8 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("GET", "/v1/alerts"): "read",
     ("POST", "/v1/alerts/evaluate"): "admin",
     ("POST", "/v1/events"): "ingest",
+    ("GET", "/v1/models"): "read",
+    ("POST", "/v1/models/reload"): "admin",
     ("GET", "/v1/quarantine"): "admin",
     ("POST", "/v1/quarantine/replay"): "admin",
     ("GET", "/v1/signals/report"): "read",

@@ -17,6 +17,7 @@ from shelfwise.api.routes import (
     experiments,
     health,
     keys,
+    models,
     monitoring,
     prometheus,
     rules,
@@ -37,6 +38,7 @@ ROUTERS = (
     rules.router,
     events.router,
     signals.router,
+    models.router,
 )
 
 

@@ -14,6 +14,7 @@ from shelfwise.cli import (
     catalog,
     db,
     demo,
+    evaluate,
     events,
     experiments,
     keys,
@@ -22,6 +23,7 @@ from shelfwise.cli import (
     rules,
     signals,
     simulate,
+    train,
 )
 from shelfwise.cli.common import err_console, settings_of
 from shelfwise.errors import ShelfwiseError
@@ -44,6 +46,8 @@ app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(signals.app, name="signals")
 app.command("demo")(demo.demo)
 app.command("simulate")(simulate.simulate)
+app.command("train")(train.train)
+app.command("evaluate")(evaluate.evaluate)
 
 
 def _version(value: bool) -> None:

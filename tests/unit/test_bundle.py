@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shelfwise.candidates.base import RecContext
+from shelfwise.candidates.config import FactorsConfig, SourcesConfig
+from shelfwise.candidates.model import fit_all
+from shelfwise.errors import NotFound
+from shelfwise.training.bundle import BundleError, BundleInfo, BundleStore, ModelBundle, new_version
+from shelfwise.training.job import promotion_decision
+from tests.unit.candidates_fixtures import ABC, T0, purchases
+
+
+def write(root: Path) -> ModelBundle:
+    config = SourcesConfig(factors=FactorsConfig(factors=4, iterations=2))
+    artifacts = fit_all(purchases(ABC), [None] * 5, config)
+    info = BundleInfo(
+        version=new_version(config.config_hash()),
+        created_at=datetime.now(UTC),
+        config_hash=config.config_hash(),
+        config=config.model_dump(mode="json"),
+        window_start=T0,
+        window_end=T0,
+        counts={"interactions": 8},
+        metrics={"ndcg@10": 0.5},
+        timings=artifacts.timings,
+    )
+    return ModelBundle.write(root, artifacts, info)
+
+
+def test_bundle_round_trip_memory_mapped(tmp_path: Path) -> None:
+    bundle = write(tmp_path)
+    assert bundle.artifacts.items == ("A", "B", "C", "D", "E")
+    assert isinstance(bundle.artifacts.cooccurrence.items, np.memmap)
+    ctx = RecContext("product_page", T0, context_items=(0,))
+    assert bundle.artifacts.blend().propose(ctx, 3).items.tolist()[:2] == [1, 2]
+    store = BundleStore(tmp_path)
+    with pytest.raises(NotFound):
+        store.open()
+    store.promote(bundle.version)
+    assert store.current_version() == bundle.version == store.open().version
+    assert store.versions() == [bundle.version]
+
+
+def test_partial_or_truncated_bundles_are_refused(tmp_path: Path) -> None:
+    bundle = write(tmp_path)
+    (bundle.path / "MANIFEST.json").rename(bundle.path / "manifest.bak")
+    with pytest.raises(BundleError) as err:
+        ModelBundle.load(bundle.path)
+    assert err.value.code == "bundle_incomplete"
+    (bundle.path / "manifest.bak").rename(bundle.path / "MANIFEST.json")
+    arrays = bundle.path / "arrays" / "category.npy"
+    arrays.write_bytes(arrays.read_bytes()[:-1])
+    with pytest.raises(BundleError):
+        ModelBundle.load(bundle.path)
+    manifest = json.loads((bundle.path / "MANIFEST.json").read_text())
+    manifest["files"]["arrays/category.npy"]["bytes"] -= 1
+    (bundle.path / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError) as err:
+        ModelBundle.load(bundle.path, verify=True)
+    assert err.value.code == "bundle_corrupt"
+    with pytest.raises(BundleError):
+        BundleStore(tmp_path).promote(bundle.version)
+
+
+def test_promotion_guard() -> None:
+    assert promotion_decision({"ndcg@10": 0.2}, None, 0.0, False)[0]
+    assert promotion_decision({"ndcg@10": 0.3}, {"ndcg@10": 0.3}, 0.0, False)[0]
+    promoted, why = promotion_decision({"ndcg@10": 0.29}, {"ndcg@10": 0.3}, 0.0, False)
+    assert not promoted and "--force" in why
+    assert promotion_decision({"ndcg@10": 0.29}, {"ndcg@10": 0.3}, 0.05, False)[0]
+    assert promotion_decision({"ndcg@10": 0.1}, {"ndcg@10": 0.3}, 0.0, True) == (True, "forced")
+
+
+def test_artifacts_follow_a_reordered_catalog(tmp_path: Path) -> None:
+    artifacts = write(tmp_path).artifacts
+    ids = ("NEW", "E", "D", "C", "B", "A")  # reordered, one new product
+    moved = artifacts.aligned(ids)
+    assert moved.items == ids and artifacts.aligned(artifacts.items) is artifacts
+    for name in ("cooccurrence", "factors", "buy_again", "popular"):
+        before = artifacts.sources()[name].propose(RecContext("home", T0, person_id="p3"), 5)
+        after = moved.sources()[name].propose(RecContext("home", T0, person_id="p3"), 5)
+        want = {artifacts.items[i]: s for i, s in zip(before.items, before.scores, strict=True)}
+        got = {ids[i]: s for i, s in zip(after.items, after.scores, strict=True)}
+        assert got == pytest.approx(want), name  # same items and scores (ties may reorder)
+    a_new = ids.index("A")
+    got = moved.sources()["cooccurrence"].propose(RecContext("pp", T0, context_items=(a_new,)), 5)
+    assert [ids[i] for i in got.items] == ["B", "C"]
