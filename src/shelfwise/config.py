@@ -84,6 +84,25 @@ class Settings(BaseSettings):
         description="Minimum seconds between catalog change checks; 0 = check on every read.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # --- serving ---
+    placements_file: Path | None = Field(
+        default=None,
+        description="YAML file replacing the shipped placements (must exist when given).",
+    )
+    session_max_events: int = Field(default=50, ge=1, le=1000)
+    session_ttl_seconds: int = Field(default=1800, ge=10)
+    redis_retry_seconds: float = Field(
+        default=5.0, ge=0.0, description="After a Redis failure, seconds before trying it again."
+    )
+    decision_trace: Literal["full", "sampled", "none"] = "full"
+    decision_trace_sample_rate: float = Field(default=0.1, ge=0.0, le=1.0)
+    decision_flush_seconds: float = Field(default=0.2, gt=0.0, le=60.0)
+    decision_batch_size: int = Field(default=500, ge=1)
+    decision_queue_max: int = Field(default=50_000, ge=100)
+    allow_clock_header: bool = Field(
+        default=False,
+        description="Honour X-Shelfwise-Now on recommendation requests (tests and replays only).",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -12,11 +12,11 @@ from shelfwise import __version__
 from shelfwise.api import errors
 from shelfwise.api.auth import KeyRing
 from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from shelfwise.api.routes import catalog, health
+from shelfwise.api.routes import catalog, health, metrics, recommendations
 from shelfwise.config import Settings
 from shelfwise.runtime import Runtime
 
-ROUTERS = (health.router, catalog.router)
+ROUTERS = (health.router, catalog.router, recommendations.router, metrics.router)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -27,6 +27,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.open(settings)
+        _ = app.state.runtime.recommender  # build the request path before the first request
         try:
             yield
         finally:

@@ -1,0 +1,19 @@
+"""The request path: context → candidates → safety rules → ranker → arrangement → slate."""
+
+from shelfwise.pipeline.pool import Pool, Trace
+from shelfwise.pipeline.ports import Arranged, Assignment, Ranked
+from shelfwise.pipeline.recommender import Bundle, Recommender, Stages
+from shelfwise.pipeline.request import RecommendRequest, SlateOut
+
+__all__ = [
+    "Arranged",
+    "Assignment",
+    "Bundle",
+    "Pool",
+    "Ranked",
+    "RecommendRequest",
+    "Recommender",
+    "SlateOut",
+    "Stages",
+    "Trace",
+]

@@ -1,0 +1,131 @@
+"""The candidate pool that flows through the stages, and the trace they leave.
+
+Items are dense catalog indices. Every stage returns a new pool (or a mask over
+it) and appends what it decided to the :class:`Trace`, so a slate can always
+answer "why was this shown, and why was that not?".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from shelfwise.candidates.base import FloatArray, IntArray, Proposal, Reason
+
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Unique candidates with their best normalised source score and that source's reason."""
+
+    items: IntArray
+    score: FloatArray  # in (0, 1]: the proposing source's score over its best
+    hits: IntArray  # how many sources proposed the item
+    reasons: tuple[Reason, ...]
+    sources: tuple[str, ...]  # the sources that answered, in order asked
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @classmethod
+    def empty(cls) -> Pool:
+        return cls(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), (), ())
+
+    def take(self, keep: IntArray | BoolArray) -> Pool:
+        """The pool restricted to ``keep`` (positions or a mask), order kept."""
+        positions = np.flatnonzero(keep) if keep.dtype == np.bool_ else keep
+        reasons = self.reasons
+        return Pool(
+            self.items[positions],
+            self.score[positions],
+            self.hits[positions],
+            tuple(reasons[int(i)] for i in positions),
+            self.sources,
+        )
+
+    @classmethod
+    def union(
+        cls,
+        proposals: list[Proposal],
+        exclude: frozenset[int] = frozenset(),
+        weights: dict[str, float] | None = None,
+    ) -> Pool:
+        """One entry per item: its best normalised score and the reason that came with it.
+
+        ``weights`` scale a source's normalised scores (fallback sources get less).
+        """
+        weights = weights or {}
+        proposals = [p for p in proposals if len(p.items)]
+        if not proposals:
+            return cls.empty()
+        items = np.concatenate([p.items for p in proposals])
+        scores = np.concatenate(
+            [_normalise(p.scores) * weights.get(p.source, 1.0) for p in proposals]
+        )
+        reasons = [r for p in proposals for r in p.reasons]
+        order = np.argsort(-scores, kind="stable")
+        ranked = items[order]
+        uniq, first, counts = np.unique(ranked, return_index=True, return_counts=True)
+        if exclude:
+            keep = ~np.isin(uniq, np.fromiter(exclude, np.int64, len(exclude)))
+            uniq, first, counts = uniq[keep], first[keep], counts[keep]
+        by_score = np.argsort(first, kind="stable")
+        pick = order[first[by_score]]
+        return cls(
+            uniq[by_score],
+            scores[pick],
+            counts[by_score].astype(np.int64),
+            tuple(reasons[int(i)] for i in pick),
+            tuple(p.source for p in proposals),
+        )
+
+
+def _normalise(scores: FloatArray) -> FloatArray:
+    """Scores of one source onto (0, 1]: comparable across sources without training."""
+    top = float(scores.max())
+    low = float(scores.min())
+    if top <= low:
+        return np.ones_like(scores)
+    return 0.05 + 0.95 * (scores - low) / (top - low)
+
+
+@dataclass
+class Trace:
+    """What each stage decided, kept for ``explain=true`` and the decision log."""
+
+    enabled: bool = True
+    stages: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
+    candidates: dict[str, int] = field(default_factory=dict)  # source -> proposed
+    fallback_used: list[str] = field(default_factory=list)
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    drops: dict[str, int] = field(default_factory=dict)  # rule -> items removed
+    notes: list[str] = field(default_factory=list)
+
+    def drop(self, rule: str, items: list[str], reason: str, version: str | None = None) -> None:
+        if not items:
+            return
+        self.drops[rule] = self.drops.get(rule, 0) + len(items)
+        if self.enabled:
+            self.rules.append(
+                {
+                    "rule": rule,
+                    "version": version,
+                    "action": "remove",
+                    "items": items,
+                    "reason": reason,
+                }
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stages_ms": self.stages,
+            "candidates": self.candidates,
+            "fallback_used": self.fallback_used,
+            "rules": self.rules,
+            "drops": self.drops,
+            "notes": self.notes,
+        }

@@ -1,0 +1,276 @@
+"""The request path wired: one call turns a request into a recorded, explained slate."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from shelfwise.candidates.base import Reason, Source
+from shelfwise.catalog import CatalogSnapshot
+from shelfwise.config import Settings
+from shelfwise.pipeline.defaults import BlendRanker, NoRules, PlainArranger
+from shelfwise.pipeline.pool import Pool, Trace
+from shelfwise.pipeline.ports import Arranged, ArrangeStage, Assigner, RankStage, SafetyStage
+from shelfwise.pipeline.request import RecommendRequest
+from shelfwise.pipeline.stages import availability, build_context, gather
+from shelfwise.serving.decisions import Decision, DecisionLog
+from shelfwise.serving.metrics import ServingMetrics
+from shelfwise.serving.placements import Placement, Placements, SourceRef
+from shelfwise.serving.session import SessionRecord, SessionState
+from shelfwise.store.types import utcnow
+
+log = logging.getLogger("shelfwise.pipeline")
+
+DEGRADED_SOURCES = (SourceRef(name="session", k=100), SourceRef(name="content", k=300))
+
+
+@dataclass
+class Stages:
+    safety: SafetyStage = field(default_factory=NoRules)
+    ranker: RankStage = field(default_factory=BlendRanker)
+    arranger: ArrangeStage = field(default_factory=PlainArranger)
+    assigner: Assigner | None = None
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """What the pipeline needs of a loaded model bundle."""
+
+    version: str
+    created_at: float  # epoch seconds
+    sources: Mapping[str, Source]
+
+
+def degraded(placement: Placement) -> Placement:
+    """The placement as served without a model bundle: session + content, then popularity."""
+    extra = tuple(s for s in placement.sources if s.name == "seasonal")
+    return placement.model_copy(
+        update={"sources": DEGRADED_SOURCES + extra, "fallback": ("popularity",)}
+    )
+
+
+def reason_text(reason: Reason, snapshot: CatalogSnapshot) -> str:
+    anchor = snapshot.products[reason.anchor].title if reason.anchor is not None else "this"
+    match reason.kind:
+        case "often_bought_with":
+            return f"Often bought with {anchor}"
+        case "similar_to":
+            return f"Similar to {anchor}"
+        case "because_you_viewed":
+            return f"Because you viewed {anchor}"
+        case "popular_in":
+            return f"Popular in {reason.label or 'the store'}"
+        case "trending_in":
+            return f"Trending in {reason.label or 'the store'}"
+        case "seasonal":
+            return f"In season: {reason.label}" if reason.label else "In season"
+        case "buy_again":
+            return "Buy it again"
+        case _:
+            return "Picked for you"
+
+
+class Recommender:
+    def __init__(
+        self,
+        settings: Settings,
+        snapshot: CatalogSnapshot,
+        placements: Placements,
+        sessions: SessionState,
+        decisions: DecisionLog,
+        metrics: ServingMetrics,
+        baseline: Mapping[str, Source],
+        stages: Stages | None = None,
+        bundle: Bundle | None = None,
+    ) -> None:
+        self.settings = settings
+        self.snapshot = snapshot
+        self.placements = placements
+        self.sessions = sessions
+        self.decisions = decisions
+        self.metrics = metrics
+        self.baseline = baseline
+        self.stages = stages or Stages()
+        self.bundle = bundle
+        self._degraded = {p.name: degraded(p) for p in placements}
+        self._latency = {p.name: metrics.latency.labels(p.name) for p in placements}
+
+    def bundle_age_seconds(self) -> float:
+        return time.time() - self.bundle.created_at if self.bundle is not None else -1.0
+
+    def refresh_catalog(self, trace: Trace) -> None:
+        """Pick up stock/price changes; with the store down, keep serving what is in memory."""
+        try:
+            self.snapshot.refresh()
+        except SQLAlchemyError:
+            trace.notes.append("catalog store unreachable: serving the in-memory snapshot")
+        self.metrics.snapshot_age.set(self.snapshot.age_seconds)
+
+    def recommend(
+        self,
+        req: RecommendRequest,
+        now: datetime | None = None,
+        *,
+        record: bool = True,
+        records: Sequence[SessionRecord] | None = None,
+    ) -> dict[str, Any]:
+        """One slate. ``records`` stand in for the live session (batch slates)."""
+        started = time.perf_counter()
+        placement = self.placements.get(req.placement)
+        k = min(req.k or placement.k, self.settings.max_k)
+        rec_id = uuid.uuid4().hex
+        keep_trace = req.explain or (record and self.decisions.keeps_trace(rec_id))
+        trace = Trace(enabled=keep_trace)
+        self.refresh_catalog(trace)
+        snapshot = self.snapshot
+        if records is None:
+            records = self.sessions.read(req.session) if req.session else []
+        now = now or utcnow()
+        ctx = build_context(req, placement, snapshot, records, now, req.person, trace)
+        assignment = None
+        if self.stages.assigner is not None and req.person:
+            assignment = self.stages.assigner.assign(req.person, placement.name)
+        bundle = self.bundle
+        mode = "model" if bundle is not None else "degraded"
+        plan = placement if bundle is not None else self._degraded[placement.name]
+        sources = bundle.sources if bundle is not None else self.baseline
+        t = time.perf_counter()
+        trace.stages["context"] = (t - started) * 1e3
+
+        pool = gather(ctx, plan, sources, need=3 * k, trace=trace)
+        pool = availability(ctx, pool, snapshot, trace)
+        t, trace.stages["candidates"] = _lap(t)
+        pool = self.stages.safety.apply(ctx, placement, pool, snapshot, trace)
+        t, trace.stages["safety"] = _lap(t)
+        ranked = self.stages.ranker.rank(ctx, placement, pool, snapshot)
+        t, trace.stages["rank"] = _lap(t)
+        seed = int(rec_id[:8], 16)
+        arranged = self.stages.arranger.arrange(
+            ctx, placement, pool, ranked, k, snapshot, trace, seed
+        )
+        t, trace.stages["arrange"] = _lap(t)
+
+        items = self._items(pool, ranked.value, arranged, req.explain, ranked.contributions)
+        slate: dict[str, Any] = {
+            "rec_id": rec_id,
+            "placement": placement.name,
+            "mode": mode,
+            "items": items,
+            "model_version": bundle.version if bundle is not None else None,
+            "rulebook_version": self.stages.safety.version,
+            "placements_version": self.placements.version,
+            "experiment": (
+                {"experiment_id": assignment.experiment_id, "arm": assignment.arm}
+                if assignment
+                else None
+            ),
+        }
+        if req.explain:
+            slate["trace"] = trace.as_dict()
+        elapsed = time.perf_counter() - started
+        self._observe(placement.name, mode, trace, elapsed)
+        if record:
+            self.decisions.record(
+                Decision(
+                    rec_id=rec_id,
+                    served_at=now,
+                    placement=placement.name,
+                    mode=mode,
+                    request=req.model_dump(mode="json", exclude_defaults=True),
+                    items=[_logged(i) for i in items],
+                    person_id=req.person,
+                    session_id=req.session,
+                    experiment_id=assignment.experiment_id if assignment else None,
+                    arm=assignment.arm if assignment else None,
+                    model_version=slate["model_version"],
+                    rulebook_version=slate["rulebook_version"],
+                    trace=trace.as_dict() if keep_trace else None,
+                )
+            )
+        return slate
+
+    def _items(
+        self,
+        pool: Pool,
+        value: Any,
+        arranged: Arranged,
+        explain: bool,
+        contributions: Mapping[str, Any],
+    ) -> list[dict[str, Any]]:
+        snapshot = self.snapshot
+        out = []
+        for pos, (j, explored, propensity) in enumerate(
+            zip(
+                arranged.order.tolist(),
+                arranged.explored.tolist(),
+                arranged.propensity.tolist(),
+                strict=True,
+            ),
+            start=1,
+        ):
+            i = int(pool.items[j])
+            p = snapshot.products[i]
+            reason = pool.reasons[j]
+            item: dict[str, Any] = {
+                "product_id": p.product_id,
+                "position": pos,
+                "title": p.title,
+                "price": p.price,
+                "currency": p.currency,
+                "availability": p.availability,
+                "image_url": p.image_url,
+                "brand": p.brand,
+                "category": p.category_path,
+                "score": round(float(value[j]), 6),
+                "reasons": [
+                    {
+                        "kind": reason.kind,
+                        "source": reason.source,
+                        "text": reason_text(reason, snapshot),
+                        "anchor": snapshot.ids[reason.anchor]
+                        if reason.anchor is not None
+                        else None,
+                        "label": reason.label,
+                        "fallback": reason.fallback,
+                    }
+                ],
+                "explored": explored,
+                "propensity": propensity,
+            }
+            if explain:
+                item["contributions"] = {k: round(float(v[j]), 6) for k, v in contributions.items()}
+            out.append(item)
+        return out
+
+    def _observe(self, placement: str, mode: str, trace: Trace, elapsed: float) -> None:
+        m = self.metrics
+        self._latency[placement].observe(elapsed)
+        m.slates.labels(placement, mode).inc()
+        if trace.fallback_used:
+            m.fallback.labels(placement).inc()
+        for rule, n in trace.drops.items():
+            m.rule_drops.labels(placement, rule).inc(n)
+
+
+def _lap(t: float) -> tuple[float, float]:
+    now = time.perf_counter()
+    return now, (now - t) * 1e3
+
+
+def _logged(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "product_id": item["product_id"],
+        "position": item["position"],
+        "score": item["score"],
+        "price": item["price"],
+        "explored": item["explored"],
+        "propensity": item["propensity"],
+        "reasons": item["reasons"],
+    }

@@ -1,0 +1,173 @@
+"""The request path over a tiny store whose right answers are written out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from shelfwise.catalog import Product, ProductPatch
+from shelfwise.errors import InvalidInput, NotFound
+from shelfwise.pipeline import RecommendRequest
+from shelfwise.runtime import Runtime
+from shelfwise.serving.session import SessionRecord
+
+NOW = datetime(2026, 12, 5, 12, tzinfo=UTC)
+
+ROWS: list[dict[str, Any]] = [
+    {"product_id": "A1", "title": "Sheet one", "brand": "Softloom", "price": 20.0},
+    {"product_id": "A2", "title": "Sheet two", "brand": "Softloom", "price": 30.0},
+    {"product_id": "A3", "title": "Sheet three", "brand": "Nordhem", "price": 25.0},
+    {"product_id": "A4", "title": "Sheet gone", "brand": "Nordhem", "price": 25.0, "stock_qty": 0},
+    {
+        "product_id": "A5",
+        "title": "Sheet white",
+        "brand": "Softloom",
+        "price": 40.0,
+        "parent_id": "G1",
+    },
+    {
+        "product_id": "A6",
+        "title": "Sheet grey",
+        "brand": "Softloom",
+        "price": 40.0,
+        "parent_id": "G1",
+    },
+]
+MUGS: list[dict[str, Any]] = [
+    {
+        "product_id": "B1",
+        "title": "Mug",
+        "brand": "Gleam",
+        "price": 8.0,
+        "category_path": "kitchen/mugs",
+    },
+    {
+        "product_id": "B2",
+        "title": "Big mug",
+        "brand": "Gleam",
+        "price": 9.0,
+        "category_path": "kitchen/mugs",
+    },
+    {
+        "product_id": "C1",
+        "title": "Bauble set",
+        "price": 12.0,
+        "category_path": "seasonal/christmas",
+        "season_tags": ["christmas"],
+    },
+]
+
+
+@pytest.fixture
+def store(runtime: Runtime) -> Runtime:
+    rows = [{"category_path": "bedding/sheets", "stock_qty": 5, **r} for r in ROWS]
+    rows += [{"stock_qty": 5, **r} for r in MUGS]
+    runtime.catalog.upsert([Product.model_validate(r) for r in rows])
+    runtime.snapshot.load()
+    return runtime
+
+
+def ids(slate: dict[str, Any]) -> list[str]:
+    return [i["product_id"] for i in slate["items"]]
+
+
+def ask(rt: Runtime, **kw: Any) -> dict[str, Any]:
+    return rt.recommender.recommend(RecommendRequest.model_validate(kw), NOW)
+
+
+def test_product_page_slate_is_safe_deduped_and_explained(store: Runtime) -> None:
+    slate = ask(store, placement="product_similar", item=["A1"], k=4, explain=True)
+    got = ids(slate)
+    assert got[:2] == ["A2", "A5"]  # same category, same brand first
+    assert "A1" not in got  # the viewed product
+    assert "A4" not in got  # out of stock
+    assert "A6" not in got  # a variant of A5
+    assert len(got) == 4
+    assert slate["mode"] == "degraded" and slate["model_version"] is None
+    first = slate["items"][0]
+    assert (first["title"], first["price"], first["availability"]) == (
+        "Sheet two",
+        30.0,
+        "in_stock",
+    )
+    assert first["reasons"][0]["text"] == "Similar to Sheet one"
+    assert first["reasons"][0]["anchor"] == "A1" and first["reasons"][0]["fallback"]
+    trace = slate["trace"]
+    assert trace["drops"] == {"unavailable": 1, "variant_dedupe": 1}
+    assert {
+        "rule": "unavailable",
+        "version": None,
+        "action": "remove",
+        "items": ["A4"],
+        "reason": "out of stock or inactive",
+    } in trace["rules"]
+    assert trace["fallback_used"] == ["popularity"]
+    assert set(first["contributions"]) == {"relevance", "session", "revenue", "margin"}
+
+
+def test_a_stock_change_reaches_the_next_slate(store: Runtime) -> None:
+    assert "A2" in ids(ask(store, placement="product_similar", item=["A1"]))
+    store.catalog.patch("A2", ProductPatch(stock_qty=0))
+    assert "A2" not in ids(ask(store, placement="product_similar", item=["A1"]))
+
+
+def test_session_events_shape_the_next_slate(store: Runtime) -> None:
+    at = NOW.timestamp()
+    store.sessions.append("s1", [SessionRecord("B1", "product_view", at)])
+    home = ask(store, placement="home", session="s1", k=3)
+    assert ids(home)[0] == "B2"
+    assert home["items"][0]["reasons"][0]["text"] == "Because you viewed Mug"
+    store.sessions.append("s1", [SessionRecord("A2", "add_to_cart", at + 1)])
+    assert "A2" not in ids(ask(store, placement="product_similar", item=["A1"], session="s1"))
+    store.sessions.append("s1", [SessionRecord("A2", "remove_from_cart", at + 2)])
+    assert "A2" in ids(ask(store, placement="product_similar", item=["A1"], session="s1"))
+
+
+def test_cart_items_are_never_proposed(store: Runtime) -> None:
+    got = ids(ask(store, placement="cart", cart=["A2", "B1"], k=20))
+    assert got and not {"A2", "B1"} & set(got)
+
+
+def test_seasonal_items_in_season_on_home(store: Runtime) -> None:
+    home = ask(store, placement="home", k=10, explain=True)
+    kinds = {i["product_id"]: i["reasons"][0]["kind"] for i in home["items"]}
+    assert kinds["C1"] == "seasonal"
+
+
+def test_bad_requests_are_clear_errors(store: Runtime) -> None:
+    with pytest.raises(InvalidInput) as e:
+        ask(store, placement="product_similar")
+    assert e.value.code == "item_required"
+    with pytest.raises(NotFound):
+        ask(store, placement="checkout")
+
+
+def test_unknown_item_still_gets_a_slate(store: Runtime) -> None:
+    slate = ask(store, placement="product_similar", item=["ZZZ"], k=3, explain=True)
+    assert len(slate["items"]) == 3
+    assert slate["trace"]["notes"] == ["unknown product id(s) ignored: ZZZ"]
+
+
+def test_every_slate_is_logged_and_answers_why(store: Runtime) -> None:
+    slate = ask(store, placement="product_similar", item=["A1"], person="u1", k=3)
+    pending = store.decisions.get(slate["rec_id"])
+    assert pending is not None  # answerable before the writer has run
+    assert store.decisions.flush() == 1
+    stored = store.decisions.get(slate["rec_id"])
+    assert stored is not None
+    assert stored.placement == "product_similar" and stored.person_id == "u1"
+    assert stored.request == {
+        "placement": "product_similar",
+        "person": "u1",
+        "item": ["A1"],
+        "k": 3,
+    }
+    assert [i["product_id"] for i in stored.items] == ids(slate)
+    assert stored.items[0]["reasons"][0]["kind"] == "similar_to"
+    assert stored.trace is not None and stored.trace["drops"]["unavailable"] == 1
+    assert stored.served_at == NOW
+    assert [d.rec_id for d in store.decisions.recent(placement="product_similar")] == [
+        slate["rec_id"]
+    ]
