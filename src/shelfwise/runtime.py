@@ -64,5 +64,7 @@ class Runtime:
         return self._recommender
 
     def close(self) -> None:
+        if self._recommender is not None:
+            self._recommender.clock.close()
         self.decisions.close()
         self.db.dispose()

@@ -100,6 +100,7 @@ def test_product_page_slate_is_safe_deduped_and_explained(store: Runtime) -> Non
         "rule": "unavailable",
         "version": None,
         "action": "remove",
+        "count": 1,
         "items": ["A4"],
         "reason": "out of stock or inactive",
     } in trace["rules"]

@@ -24,6 +24,7 @@ def test_union_keeps_best_normalised_score_and_its_reason() -> None:
     assert pool.score.tolist() == [1.0, 1.0, 0.525]
     assert pool.hits.tolist() == [1, 2, 1]
     assert [r.source for r in pool.reasons] == ["a", "b", "a"]
+    assert pool.reason(1).source == "b"
     assert pool.sources == ("a", "b")
     assert pool.take(np.array([False, True, True])).items.tolist() == [3, 2]
 

@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from shelfwise.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: a sync dependency would cost a thread-pool hop on every request
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -106,11 +106,7 @@ class PlainArranger:
         keep[np.flatnonzero(grouped)[first]] = True
         if not keep.all():
             dupes = pool.items[order[~keep]]
-            trace.drop(
-                "variant_dedupe",
-                [snapshot.ids[int(i)] for i in dupes],
-                "another variant ranks higher",
-            )
+            trace.drop("variant_dedupe", dupes, snapshot, "another variant ranks higher")
             order = order[keep]
         return explore(order, k, placement.exploration, seed)
 

@@ -2,20 +2,24 @@
 
 Items are dense catalog indices. Every stage returns a new pool (or a mask over
 it) and appends what it decided to the :class:`Trace`, so a slate can always
-answer "why was this shown, and why was that not?".
+answer "why was this shown, and why was that not?". Reasons are kept as one
+table plus an index array, so restricting a pool never loops in Python.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from shelfwise.candidates.base import FloatArray, IntArray, Proposal, Reason
+from shelfwise.catalog import CatalogSnapshot
 
 BoolArray = npt.NDArray[np.bool_]
+TRACE_ITEMS = 50  # item ids listed per rule in a trace (the count is always exact)
 
 
 @dataclass(frozen=True)
@@ -23,27 +27,36 @@ class Pool:
     """Unique candidates with their best normalised source score and that source's reason."""
 
     items: IntArray
-    score: FloatArray  # in (0, 1]: the proposing source's score over its best
+    score: FloatArray  # in (0, 1]: the proposing source's score over its best, weighted
     hits: IntArray  # how many sources proposed the item
-    reasons: tuple[Reason, ...]
+    reason_of: IntArray  # index into ``reason_table``
+    reason_table: tuple[Reason, ...]
     sources: tuple[str, ...]  # the sources that answered, in order asked
 
     def __len__(self) -> int:
         return len(self.items)
 
+    def reason(self, position: int) -> Reason:
+        return self.reason_table[int(self.reason_of[position])]
+
+    @property
+    def reasons(self) -> list[Reason]:
+        return [self.reason_table[i] for i in self.reason_of.tolist()]
+
     @classmethod
     def empty(cls) -> Pool:
-        return cls(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), (), ())
+        return cls(
+            np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64), (), ()
+        )
 
     def take(self, keep: IntArray | BoolArray) -> Pool:
         """The pool restricted to ``keep`` (positions or a mask), order kept."""
-        positions = np.flatnonzero(keep) if keep.dtype == np.bool_ else keep
-        reasons = self.reasons
         return Pool(
-            self.items[positions],
-            self.score[positions],
-            self.hits[positions],
-            tuple(reasons[int(i)] for i in positions),
+            self.items[keep],
+            self.score[keep],
+            self.hits[keep],
+            self.reason_of[keep],
+            self.reason_table,
             self.sources,
         )
 
@@ -57,6 +70,7 @@ class Pool:
         """One entry per item: its best normalised score and the reason that came with it.
 
         ``weights`` scale a source's normalised scores (fallback sources get less).
+        The pool comes out best score first.
         """
         weights = weights or {}
         proposals = [p for p in proposals if len(p.items)]
@@ -66,20 +80,21 @@ class Pool:
         scores = np.concatenate(
             [_normalise(p.scores) * weights.get(p.source, 1.0) for p in proposals]
         )
-        reasons = [r for p in proposals for r in p.reasons]
+        table = tuple(chain.from_iterable(p.reasons for p in proposals))
         order = np.argsort(-scores, kind="stable")
         ranked = items[order]
         uniq, first, counts = np.unique(ranked, return_index=True, return_counts=True)
         if exclude:
             keep = ~np.isin(uniq, np.fromiter(exclude, np.int64, len(exclude)))
             uniq, first, counts = uniq[keep], first[keep], counts[keep]
-        by_score = np.argsort(first, kind="stable")
+        by_score = np.argsort(first)
         pick = order[first[by_score]]
         return cls(
             uniq[by_score],
             scores[pick],
-            counts[by_score].astype(np.int64),
-            tuple(reasons[int(i)] for i in pick),
+            counts[by_score],
+            pick,
+            table,
             tuple(p.source for p in proposals),
         )
 
@@ -105,17 +120,27 @@ class Trace:
     drops: dict[str, int] = field(default_factory=dict)  # rule -> items removed
     notes: list[str] = field(default_factory=list)
 
-    def drop(self, rule: str, items: list[str], reason: str, version: str | None = None) -> None:
-        if not items:
+    def drop(
+        self,
+        rule: str,
+        items: IntArray,
+        snapshot: CatalogSnapshot,
+        reason: str,
+        version: str | None = None,
+    ) -> None:
+        """Count items a rule removed; name them (the first ``TRACE_ITEMS``) when tracing."""
+        if not len(items):
             return
         self.drops[rule] = self.drops.get(rule, 0) + len(items)
         if self.enabled:
+            ids = snapshot.ids
             self.rules.append(
                 {
                     "rule": rule,
                     "version": version,
                     "action": "remove",
-                    "items": items,
+                    "count": len(items),
+                    "items": [ids[i] for i in items[:TRACE_ITEMS].tolist()],
                     "reason": reason,
                 }
             )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import time
-import uuid
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +23,7 @@ from shelfwise.pipeline.ports import Arranged, ArrangeStage, Assigner, RankStage
 from shelfwise.pipeline.request import RecommendRequest
 from shelfwise.pipeline.stages import availability, build_context, gather
 from shelfwise.serving.decisions import Decision, DecisionLog
+from shelfwise.serving.freshness import ChangeClock, refresh_if_changed
 from shelfwise.serving.metrics import ServingMetrics
 from shelfwise.serving.placements import Placement, Placements, SourceRef
 from shelfwise.serving.session import SessionRecord, SessionState
@@ -77,6 +80,19 @@ def reason_text(reason: Reason, snapshot: CatalogSnapshot) -> str:
             return "Picked for you"
 
 
+class RecIds:
+    """Slate ids unique across workers without coordination, sortable by time:
+    milliseconds, a random tag per process, a counter (29 hex characters)."""
+
+    def __init__(self) -> None:
+        self.tag = os.urandom(5).hex()
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        ms = time.time_ns() // 1_000_000
+        return f"{ms:011x}{self.tag}{next(self.counter) & 0xFFFFFFFF:08x}"
+
+
 class Recommender:
     def __init__(
         self,
@@ -89,6 +105,7 @@ class Recommender:
         baseline: Mapping[str, Source],
         stages: Stages | None = None,
         bundle: Bundle | None = None,
+        clock: ChangeClock | None = None,
     ) -> None:
         self.settings = settings
         self.snapshot = snapshot
@@ -99,6 +116,8 @@ class Recommender:
         self.baseline = baseline
         self.stages = stages or Stages()
         self.bundle = bundle
+        self.clock = clock or ChangeClock(snapshot.repo.db)
+        self.rec_ids = RecIds()
         self._degraded = {p.name: degraded(p) for p in placements}
         self._latency = {p.name: metrics.latency.labels(p.name) for p in placements}
 
@@ -108,8 +127,10 @@ class Recommender:
     def refresh_catalog(self, trace: Trace) -> None:
         """Pick up stock/price changes; with the store down, keep serving what is in memory."""
         try:
-            self.snapshot.refresh()
+            fresh = refresh_if_changed(self.snapshot, self.clock)
         except SQLAlchemyError:
+            fresh = False
+        if not fresh:
             trace.notes.append("catalog store unreachable: serving the in-memory snapshot")
         self.metrics.snapshot_age.set(self.snapshot.age_seconds)
 
@@ -125,7 +146,7 @@ class Recommender:
         started = time.perf_counter()
         placement = self.placements.get(req.placement)
         k = min(req.k or placement.k, self.settings.max_k)
-        rec_id = uuid.uuid4().hex
+        rec_id = self.rec_ids.next()
         keep_trace = req.explain or (record and self.decisions.keeps_trace(rec_id))
         trace = Trace(enabled=keep_trace)
         self.refresh_catalog(trace)
@@ -151,7 +172,7 @@ class Recommender:
         t, trace.stages["safety"] = _lap(t)
         ranked = self.stages.ranker.rank(ctx, placement, pool, snapshot)
         t, trace.stages["rank"] = _lap(t)
-        seed = int(rec_id[:8], 16)
+        seed = zlib.crc32(rec_id.encode())
         arranged = self.stages.arranger.arrange(
             ctx, placement, pool, ranked, k, snapshot, trace, seed
         )
@@ -217,7 +238,7 @@ class Recommender:
         ):
             i = int(pool.items[j])
             p = snapshot.products[i]
-            reason = pool.reasons[j]
+            reason = pool.reason(j)
             item: dict[str, Any] = {
                 "product_id": p.product_id,
                 "position": pos,

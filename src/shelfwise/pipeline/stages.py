@@ -132,6 +132,5 @@ def availability(ctx: RecContext, pool: Pool, snapshot: CatalogSnapshot, trace: 
     ok = snapshot.available[pool.items]
     if ok.all():
         return pool
-    gone = pool.items[~ok]
-    trace.drop("unavailable", [snapshot.ids[int(i)] for i in gone], "out of stock or inactive")
+    trace.drop("unavailable", pool.items[~ok], snapshot, "out of stock or inactive")
     return pool.take(ok)
