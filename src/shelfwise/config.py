@@ -103,6 +103,22 @@ class Settings(BaseSettings):
         default=False,
         description="Honour X-Shelfwise-Now on recommendation requests (tests and replays only).",
     )
+    event_future_tolerance_seconds: float = Field(
+        default=300.0, ge=0.0, description="How far in the future occurred_at may be (clock skew)."
+    )
+    revenue_tolerance: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="Relative gap allowed between a purchase's revenue and its lines' total.",
+    )
+    require_known_products: bool = Field(
+        default=False,
+        description="Reject (quarantine) events naming a product id the catalog does not know.",
+    )
+    identity_max_ids: int = Field(
+        default=50, ge=2, description="Largest profile the identity graph builds by merging."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -5,10 +5,17 @@ The API and the CLI both open a Runtime; each stage adds what it needs here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
 
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
 from shelfwise.config import Settings
+from shelfwise.contracts.events import Event
+from shelfwise.contracts.identity import IdentityGraph
+from shelfwise.contracts.ingest import Ingestor
+from shelfwise.contracts.reconcile import AliasTable
 from shelfwise.pipeline import Recommender
 from shelfwise.pipeline.assembly import build_recommender, known_sources
 from shelfwise.serving import (
@@ -27,16 +34,40 @@ class Runtime:
     db: Database
     catalog: CatalogRepository
     snapshot: CatalogSnapshot
-    placements: Placements
-    metrics: ServingMetrics
-    sessions: SessionState
-    decisions: DecisionLog
-    _recommender: Recommender | None = field(default=None, repr=False)
+    # signals: the one ingestion path, the identity graph, product-id aliases
+    identity: IdentityGraph = field(init=False)
+    aliases: AliasTable = field(init=False)
+    ingestor: Ingestor = field(init=False)
+    # serving: placements, live sessions, the decision log, metrics, the request path
+    placements: Placements = field(init=False)
+    metrics: ServingMetrics = field(init=False)
+    sessions: SessionState = field(init=False)
+    decisions: DecisionLog = field(init=False)
+    _recommender: Recommender | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.placements = load_placements(self.settings)
+        self.placements.check_sources(known_sources())
+        self.metrics = ServingMetrics()
+        self.sessions = SessionState.from_settings(self.settings, self.metrics.set_session_degraded)
+        self.decisions = DecisionLog.from_settings(
+            self.db, self.settings, self.metrics.drop_decisions
+        )
+        self.identity = IdentityGraph(self.db, max_ids=self.settings.identity_max_ids)
+        self.aliases = AliasTable(self.db)
+        self.ingestor = Ingestor(
+            self.db,
+            self.settings,
+            known_product=self.known_product,
+            observers=[self.identity, _SessionObserver(self.sessions)],
+        )
+
+    def known_product(self, product_id: str) -> bool:
+        """In the catalog snapshot or a known alias (call ``snapshot.refresh()`` per batch)."""
+        return product_id in self.snapshot.vocab or self.aliases.target(product_id) is not None
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True, load: bool = True) -> Runtime:
-        placements = load_placements(settings)
-        placements.check_sources(known_sources())
         db = connect(settings)
         if migrate:
             upgrade(db)
@@ -44,17 +75,7 @@ class Runtime:
         snapshot = CatalogSnapshot(catalog, refresh_seconds=settings.catalog_refresh_seconds)
         if load:
             snapshot.load()
-        metrics = ServingMetrics()
-        return cls(
-            settings=settings,
-            db=db,
-            catalog=catalog,
-            snapshot=snapshot,
-            placements=placements,
-            metrics=metrics,
-            sessions=SessionState.from_settings(settings, metrics.set_session_degraded),
-            decisions=DecisionLog.from_settings(db, settings, metrics.drop_decisions),
-        )
+        return cls(settings=settings, db=db, catalog=catalog, snapshot=snapshot)
 
     @property
     def recommender(self) -> Recommender:
@@ -68,3 +89,13 @@ class Runtime:
             self._recommender.clock.close()
         self.decisions.close()
         self.db.dispose()
+
+
+@dataclass(frozen=True)
+class _SessionObserver:
+    """Ingestion hook: accepted events of a session reach its live state."""
+
+    sessions: SessionState
+
+    def observe_in(self, conn: Connection, events: Sequence[Event]) -> None:
+        self.sessions.observe(events)

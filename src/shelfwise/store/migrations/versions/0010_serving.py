@@ -1,7 +1,7 @@
 """serving: the decision log of served slates
 
 Revision ID: 0010_serving
-Revises: 0002_events
+Revises: 0003_signals (and merges every other area's head: the integrator re-chains)
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from shelfwise.store.types import JSONType, UTCDateTime
 
 revision = "0010_serving"
-down_revision = "0002_events"
+down_revision = ("0003_signals",)
 branch_labels = None
 depends_on = None
 
