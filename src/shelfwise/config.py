@@ -103,6 +103,20 @@ class Settings(BaseSettings):
         default=False,
         description="Honour X-Shelfwise-Now on recommendation requests (tests and replays only).",
     )
+    sources_config: Path | None = Field(
+        default=None,
+        description="YAML/JSON file with the candidate sources' config (must exist when set).",
+    )
+    train_window_days: float = Field(default=400.0, gt=0, description="Days of events to train on.")
+    guard_days: float = Field(
+        default=14.0, ge=0, description="Last days of the window held out for the guard metrics."
+    )
+    promotion_tolerance: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="A new bundle is promoted unless its guard NDCG@10 is below (1 - this) x the current one.",
+    )
     event_future_tolerance_seconds: float = Field(
         default=300.0, ge=0.0, description="How far in the future occurred_at may be (clock skew)."
     )

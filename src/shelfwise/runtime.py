@@ -5,8 +5,10 @@ The API and the CLI both open a Runtime; each stage adds what it needs here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
@@ -27,6 +29,9 @@ from shelfwise.serving import (
 )
 from shelfwise.store import Database, connect, upgrade
 
+if TYPE_CHECKING:
+    from shelfwise.training.bundle import ModelBundle
+
 
 @dataclass
 class Runtime:
@@ -34,6 +39,10 @@ class Runtime:
     db: Database
     catalog: CatalogRepository
     snapshot: CatalogSnapshot
+    # The promoted model bundle (None until one is trained). Requests read this
+    # attribute once and keep their reference, so a reload swaps it atomically.
+    bundle: ModelBundle | None = None
+    _reload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # signals: the one ingestion path, the identity graph, product-id aliases
     identity: IdentityGraph = field(init=False)
     aliases: AliasTable = field(init=False)
@@ -75,7 +84,27 @@ class Runtime:
         snapshot = CatalogSnapshot(catalog, refresh_seconds=settings.catalog_refresh_seconds)
         if load:
             snapshot.load()
-        return cls(settings=settings, db=db, catalog=catalog, snapshot=snapshot)
+        runtime = cls(settings=settings, db=db, catalog=catalog, snapshot=snapshot)
+        if load:
+            runtime.load_bundle(missing_ok=True)
+        return runtime
+
+    def load_bundle(
+        self, version: str | None = None, *, missing_ok: bool = False
+    ) -> ModelBundle | None:
+        """Open the given (default: promoted) bundle fully, then swap it in.
+
+        A partial or corrupt bundle raises and the current one stays in place.
+        """
+        from shelfwise.training.bundle import BundleStore
+
+        store = BundleStore(self.settings.model_dir)
+        if version is None and store.current_version() is None and missing_ok:
+            return None
+        with self._reload_lock:
+            bundle = store.open(version)
+            self.bundle = bundle
+        return bundle
 
     @property
     def recommender(self) -> Recommender:

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from shelfwise import __version__
-from shelfwise.cli import catalog, db, demo, email, events, quarantine
+from shelfwise.cli import catalog, db, demo, email, evaluate, events, quarantine, train
 from shelfwise.cli.common import err_console, settings_of
 from shelfwise.errors import ShelfwiseError
 
@@ -25,6 +25,8 @@ app.add_typer(events.app, name="events")
 app.add_typer(quarantine.app, name="quarantine")
 app.command("demo")(demo.demo)
 app.command("email-batch")(email.email_batch)
+app.command("train")(train.train)
+app.command("evaluate")(evaluate.evaluate)
 
 
 def _version(value: bool) -> None:
