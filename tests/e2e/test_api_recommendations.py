@@ -97,7 +97,8 @@ def test_placements_endpoint(client: TestClient) -> None:
     assert names == ["home", "product_similar", "product_bought_with", "cart", "email"]
     cart = r["placements"][3]
     assert cart["objective"] == {"engagement": 0.3, "revenue": 0.2, "margin": 0.5}
-    assert cart["sources"][0] == {"name": "cooccurrence", "k": 300}
+    assert cart["sources"] == {"cooccurrence": 1.0, "session": 0.3, "buy_again": 0.2}
+    assert cart["fallback"] == ["popular"]
 
 
 def test_decision_answers_why_and_metrics_count(client: TestClient) -> None:

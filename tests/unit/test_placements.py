@@ -16,8 +16,8 @@ placements:
   - name: pdp
     page: product
     requires_item: true
-    sources: [{name: content, k: 50}]
-    fallback: [popularity]
+    sources: {content: 1.0}
+    fallback: [popular]
     rule_scope: product_page
     objective: {engagement: 3, revenue: 1}
     k: 4
@@ -46,7 +46,7 @@ def test_override_file_replaces_the_shipped_one(tmp_path: Path) -> None:
     p = load_placements(load_settings(placements_file=path))
     assert [x.name for x in p] == ["pdp"]
     assert p.get("pdp").objective.normalised() == (0.75, 0.25, 0.0)
-    assert p.get("pdp").source_names() == ["content", "popularity"]
+    assert p.get("pdp").source_names() == ["content", "popular"]
 
 
 def test_missing_override_file_is_an_error(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_missing_override_file_is_an_error(tmp_path: Path) -> None:
 
 
 def test_unknown_source_fails_naming_placement_and_source() -> None:
-    p = parse_placements(MINIMAL.replace("fallback: [popularity]", "fallback: [magic]"), "x.yaml")
+    p = parse_placements(MINIMAL.replace("fallback: [popular]", "fallback: [magic]"), "x.yaml")
     with pytest.raises(ConfigError) as e:
         p.check_sources(known_sources())
     assert e.value.code == "placement_unknown_source"

@@ -17,11 +17,11 @@ def _prop(source: str, items: list[int], scores: list[float]) -> Proposal:
 
 
 def test_union_keeps_best_normalised_score_and_its_reason() -> None:
-    a = _prop("a", [1, 2, 3], [10.0, 5.0, 0.0])  # -> 1.0, 0.525, 0.05
-    b = _prop("b", [3, 4], [2.0, 1.0])  # -> 1.0, 0.05
+    a = _prop("a", [1, 2, 3], [10.0, 5.0, 0.0])  # -> 1.0, 0.5, 0.05
+    b = _prop("b", [3, 4], [2.0, 1.0])  # -> 1.0, 0.5
     pool = Pool.union([a, b], exclude=frozenset({4}))
     assert pool.items.tolist() == [1, 3, 2]
-    assert pool.score.tolist() == [1.0, 1.0, 0.525]
+    assert pool.score.tolist() == [1.0, 1.0, 0.5]
     assert pool.hits.tolist() == [1, 2, 1]
     assert [r.source for r in pool.reasons] == ["a", "b", "a"]
     assert pool.reason(1).source == "b"

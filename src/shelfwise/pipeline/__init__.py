@@ -2,13 +2,12 @@
 
 from shelfwise.pipeline.pool import Pool, Trace
 from shelfwise.pipeline.ports import Arranged, Assignment, Ranked
-from shelfwise.pipeline.recommender import Bundle, Recommender, Stages
+from shelfwise.pipeline.recommender import Recommender, Stages
 from shelfwise.pipeline.request import RecommendRequest, SlateOut
 
 __all__ = [
     "Arranged",
     "Assignment",
-    "Bundle",
     "Pool",
     "Ranked",
     "RecommendRequest",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from shelfwise.candidates.config import SOURCE_NAMES
 from shelfwise.pipeline.recommender import Recommender, Stages
 from shelfwise.serving.baseline import (
     BASELINE_SOURCES,
@@ -21,9 +22,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("shelfwise.pipeline")
 
 # Sources a model bundle provides (``shelfwise.candidates``); a placement may
-# name these and the baseline ones. A bundle without one of them simply
-# contributes nothing for it, and the placement's fallback chain fills in.
-MODEL_SOURCES = ("factors", "similar", "cooccurrence", "trending")
+# name these and the degraded-mode baseline ones.
+MODEL_SOURCES = SOURCE_NAMES
 
 
 def known_sources() -> set[str]:
@@ -46,4 +46,5 @@ def build_recommender(runtime: Runtime) -> Recommender:
         metrics=runtime.metrics,
         baseline=baseline_sources(tables),
         stages=Stages(),
+        bundle_of=lambda: runtime.bundle,
     )

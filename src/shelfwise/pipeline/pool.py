@@ -100,12 +100,18 @@ class Pool:
 
 
 def _normalise(scores: FloatArray) -> FloatArray:
-    """Scores of one source onto (0, 1]: comparable across sources without training."""
+    """Scores of one proposal onto (0, 1], order kept: positive scores over the best one
+    (floored at 0.05); scores <= 0 (fallback fill, below every blended item) share (0, 0.05]."""
     top = float(scores.max())
-    low = float(scores.min())
-    if top <= low:
-        return np.ones_like(scores)
-    return 0.05 + 0.95 * (scores - low) / (top - low)
+    if top > 1e-9:
+        out = np.clip(scores / top, 0.05, 1.0)
+        low = scores <= 0
+    else:
+        out = np.empty_like(scores)
+        low = np.ones(len(scores), dtype=bool)
+    if low.any():
+        out[low] = 0.05 / (1.0 + (float(scores[low].max()) - scores[low]))
+    return out
 
 
 @dataclass

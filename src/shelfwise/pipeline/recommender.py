@@ -7,31 +7,35 @@ import logging
 import os
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.candidates.base import Reason, Source
+from shelfwise.candidates.blend import CandidateBlend
+from shelfwise.candidates.config import SourcesConfig
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.config import Settings
+from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.defaults import BlendRanker, NoRules, PlainArranger
 from shelfwise.pipeline.pool import Pool, Trace
 from shelfwise.pipeline.ports import Arranged, ArrangeStage, Assigner, RankStage, SafetyStage
 from shelfwise.pipeline.request import RecommendRequest
-from shelfwise.pipeline.stages import availability, build_context, gather
+from shelfwise.pipeline.stages import availability, build_context, chain_of, gather
 from shelfwise.serving.decisions import Decision, DecisionLog
 from shelfwise.serving.freshness import ChangeClock, refresh_if_changed
 from shelfwise.serving.metrics import ServingMetrics
-from shelfwise.serving.placements import Placement, Placements, SourceRef
+from shelfwise.serving.placements import Placement, Placements
 from shelfwise.serving.session import SessionRecord, SessionState
 from shelfwise.store.types import utcnow
 
-log = logging.getLogger("shelfwise.pipeline")
+if TYPE_CHECKING:
+    from shelfwise.training.bundle import ModelBundle
 
-DEGRADED_SOURCES = (SourceRef(name="session", k=100), SourceRef(name="content", k=300))
+log = logging.getLogger("shelfwise.pipeline")
 
 
 @dataclass
@@ -42,21 +46,13 @@ class Stages:
     assigner: Assigner | None = None
 
 
-@dataclass(frozen=True)
-class Bundle:
-    """What the pipeline needs of a loaded model bundle."""
-
-    version: str
-    created_at: float  # epoch seconds
-    sources: Mapping[str, Source]
-
-
 def degraded(placement: Placement) -> Placement:
-    """The placement as served without a model bundle: session + content, then popularity."""
-    extra = tuple(s for s in placement.sources if s.name == "seasonal")
-    return placement.model_copy(
-        update={"sources": DEGRADED_SOURCES + extra, "fallback": ("popularity",)}
-    )
+    """The placement as served without a model bundle: content and the session's
+    views (plus the season on the home page), filled up by popularity."""
+    sources = {"content": 1.0, "session": 0.8}
+    if placement.page in ("home", "email"):
+        sources["seasonal"] = 0.5
+    return placement.model_copy(update={"sources": sources, "fallback": ("popular",)})
 
 
 def reason_text(reason: Reason, snapshot: CatalogSnapshot) -> str:
@@ -104,7 +100,7 @@ class Recommender:
         metrics: ServingMetrics,
         baseline: Mapping[str, Source],
         stages: Stages | None = None,
-        bundle: Bundle | None = None,
+        bundle_of: Callable[[], ModelBundle | None] | None = None,
         clock: ChangeClock | None = None,
     ) -> None:
         self.settings = settings
@@ -115,14 +111,28 @@ class Recommender:
         self.metrics = metrics
         self.baseline = baseline
         self.stages = stages or Stages()
-        self.bundle = bundle
+        self.bundle_of = bundle_of or (lambda: None)
+        self._view: BundleView | None = None
+        self.baseline_blend = CandidateBlend(baseline, SourcesConfig())
         self.clock = clock or ChangeClock(snapshot.repo.db)
         self.rec_ids = RecIds()
-        self._degraded = {p.name: degraded(p) for p in placements}
+        self._chains = {p.name: chain_of(p) for p in placements}
+        self._degraded = {p.name: chain_of(degraded(p)) for p in placements}
         self._latency = {p.name: metrics.latency.labels(p.name) for p in placements}
 
+    def bundle_view(self) -> BundleView | None:
+        """The loaded bundle as seen from this snapshot (re-made after a reload)."""
+        bundle = self.bundle_of()
+        if bundle is None:
+            return None
+        view = self._view
+        if view is None or view.bundle is not bundle:
+            view = self._view = BundleView(bundle, self.snapshot)
+        return view.current()
+
     def bundle_age_seconds(self) -> float:
-        return time.time() - self.bundle.created_at if self.bundle is not None else -1.0
+        view = self.bundle_view()
+        return time.time() - view.created_at if view is not None else -1.0
 
     def refresh_catalog(self, trace: Trace) -> None:
         """Pick up stock/price changes; with the store down, keep serving what is in memory."""
@@ -158,14 +168,19 @@ class Recommender:
         assignment = None
         if self.stages.assigner is not None and req.person:
             assignment = self.stages.assigner.assign(req.person, placement.name)
-        bundle = self.bundle
-        mode = "model" if bundle is not None else "degraded"
-        plan = placement if bundle is not None else self._degraded[placement.name]
-        sources = bundle.sources if bundle is not None else self.baseline
+        view = self.bundle_view()
+        mode = "model" if view is not None else "degraded"
         t = time.perf_counter()
         trace.stages["context"] = (t - started) * 1e3
 
-        pool = gather(ctx, plan, sources, need=3 * k, trace=trace)
+        if view is not None:
+            proposal = gather(
+                ctx, view, self._chains[placement.name], placement.max_candidates, trace
+            )
+        else:
+            chain = self._degraded[placement.name]
+            proposal = gather(ctx, self.baseline_blend, chain, placement.max_candidates, trace)
+        pool = Pool.union([proposal], ctx.exclude)
         pool = availability(ctx, pool, snapshot, trace)
         t, trace.stages["candidates"] = _lap(t)
         pool = self.stages.safety.apply(ctx, placement, pool, snapshot, trace)
@@ -184,7 +199,7 @@ class Recommender:
             "placement": placement.name,
             "mode": mode,
             "items": items,
-            "model_version": bundle.version if bundle is not None else None,
+            "model_version": view.version if view is not None else None,
             "rulebook_version": self.stages.safety.version,
             "placements_version": self.placements.version,
             "experiment": (

@@ -8,13 +8,12 @@ rulebook, the learned ranker) plug in through :mod:`shelfwise.pipeline.ports`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
-import numpy as np
-
-from shelfwise.candidates.base import Proposal, Reason, RecContext, SessionEvent, Source
+from shelfwise.candidates.base import Proposal, RecContext, SessionEvent
+from shelfwise.candidates.config import PlacementChain
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.errors import InvalidInput
 from shelfwise.pipeline.pool import Pool, Trace
@@ -81,50 +80,39 @@ def build_context(
     )
 
 
-FALLBACK_WEIGHT = 0.5
+def chain_of(placement: Placement) -> PlacementChain:
+    """The candidates package's chain for a placement: blend weights, fallbacks, depth."""
+    # model_construct: degraded placements name baseline sources too (``seasonal``).
+    return PlacementChain.model_construct(
+        blend=dict(placement.sources), fallbacks=placement.fallback, depth=placement.depth
+    )
+
+
+class Blender(Protocol):
+    """A placement chain's blend: the candidates package's, or a bundle seen from here."""
+
+    def propose(self, ctx: RecContext, k: int, chain: PlacementChain) -> Proposal: ...
 
 
 def gather(
     ctx: RecContext,
-    placement: Placement,
-    sources: Mapping[str, Source],
-    need: int,
+    blend: Blender,
+    chain: PlacementChain,
+    size: int,
     trace: Trace,
-) -> Pool:
-    """Union the placement's sources; walk the fallback chain while fewer than ``need``."""
-    proposals: list[Proposal] = []
-    for ref in placement.sources:
-        source = sources.get(ref.name)
-        if source is None:
-            continue
-        got = source.propose(ctx, ref.k)
-        trace.candidates[ref.name] = len(got.items)
-        proposals.append(got)
-    pool = Pool.union(proposals, ctx.exclude)
-    asked = {ref.name for ref in placement.sources}
-    weights: dict[str, float] = {}
-    for name in placement.fallback:
-        if len(pool) >= need:
-            break
-        source = sources.get(name)
-        if source is None:
-            continue
-        got = source.propose(ctx, max(need, 50))
-        reasons = tuple(_as_fallback(r) for r in got.reasons)
-        # A fallback fills the slate; it should not outrank what the placement asked for.
-        label = name if name not in asked else f"{name}:fallback"
-        weights[label] = FALLBACK_WEIGHT
-        proposals.append(Proposal(label, got.items, got.scores, reasons))
-        trace.candidates[f"{name} (fallback)"] = len(got.items)
-        trace.fallback_used.append(name)
-        pool = Pool.union(proposals, ctx.exclude, weights)
-    if len(pool) > placement.max_candidates:
-        pool = pool.take(np.arange(placement.max_candidates))
-    return pool
-
-
-def _as_fallback(reason: Reason) -> Reason:
-    return reason if reason.fallback else replace(reason, fallback=True)
+) -> Proposal:
+    """The placement's blend of sources, with labelled fallbacks filling up to ``size``."""
+    got = blend.propose(ctx, size, chain)
+    if trace.enabled or any(r.fallback for r in got.reasons[-1:]):
+        counts: dict[str, int] = {}
+        for r in got.reasons:
+            key = f"{r.source} (fallback)" if r.fallback else r.source
+            counts[key] = counts.get(key, 0) + 1
+        trace.candidates = counts
+        trace.fallback_used = [
+            k.removesuffix(" (fallback)") for k in counts if k.endswith("(fallback)")
+        ]
+    return got
 
 
 def availability(ctx: RecContext, pool: Pool, snapshot: CatalogSnapshot, trace: Trace) -> Pool:

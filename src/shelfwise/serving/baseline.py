@@ -2,7 +2,7 @@
 
 Used when no model bundle is loaded yet (a fresh install, a failed load): the
 slate is still safe (the same rules apply) and still relevant enough, and it is
-labelled ``mode: degraded`` with reasons flagged ``fallback``. Popularity counts
+labelled ``mode: degraded``. Popularity counts
 the last ``days`` of interactions (purchase 5, add-to-cart 3, view 1); with no
 events at all, the catalog order stands in.
 """
@@ -35,7 +35,7 @@ SEASONS_BY_MONTH = {
     11: ("autumn", "winter", "christmas"),
     12: ("winter", "christmas"),
 }
-BASELINE_SOURCES = ("content", "popularity", "seasonal", "session")
+BASELINE_SOURCES = ("content", "popular", "seasonal", "session")
 
 
 def seasons_at(now: datetime) -> tuple[str, ...]:
@@ -111,7 +111,7 @@ def _recent_views(ctx: RecContext, limit: int = 3) -> list[int]:
 
 
 class PopularitySource:
-    name = "popularity"
+    name = "popular"
 
     def __init__(self, tables: BaselineTables) -> None:
         self.tables = tables
@@ -119,7 +119,7 @@ class PopularitySource:
     def propose(self, ctx: RecContext, k: int) -> Proposal:
         t = self.tables = self.tables.current()
         items = _top(t.order, k, ctx.exclude)
-        reason = Reason(self.name, "popular_in", label="the store", fallback=True)
+        reason = Reason(self.name, "popular_in", label="the store")
         return Proposal(self.name, items, t.rank_score[items], (reason,) * len(items))
 
 
@@ -135,7 +135,7 @@ class SeasonalSource:
             ranked = t.by_season.get(season)
             if ranked is not None and len(ranked):
                 items = _top(ranked, k, ctx.exclude)
-                reason = Reason(self.name, "seasonal", label=season, fallback=True)
+                reason = Reason(self.name, "seasonal", label=season)
                 return Proposal(self.name, items, t.rank_score[items], (reason,) * len(items))
         return Proposal.empty(self.name)
 
@@ -150,7 +150,7 @@ class ContentSource:
         self.tables = tables
 
     def anchors(self, ctx: RecContext) -> list[int]:
-        return list(ctx.context_items[:3]) or _recent_views(ctx)
+        return list(ctx.context_items[:3])
 
     def propose(self, ctx: RecContext, k: int) -> Proposal:
         t = self.tables = self.tables.current()
@@ -163,7 +163,7 @@ class ContentSource:
             items = _top(ranked, k, ctx.exclude | {anchor})
             brand = t.snapshot.brand[items] == t.snapshot.brand[anchor]
             scores = (t.rank_score[items] + 0.5 * brand) / (1.0 + rank)
-            reason = Reason(self.name, self.kind, anchor=anchor, fallback=True)
+            reason = Reason(self.name, self.kind, anchor=anchor)
             parts.append(Proposal(self.name, items, scores, (reason,) * len(items)))
         if not parts:
             return Proposal.empty(self.name)
@@ -193,7 +193,7 @@ def baseline_sources(
 ) -> dict[str, PopularitySource | SeasonalSource | ContentSource]:
     return {
         "content": ContentSource(tables),
-        "popularity": PopularitySource(tables),
+        "popular": PopularitySource(tables),
         "seasonal": SeasonalSource(tables),
         "session": SessionSource(tables),
     }

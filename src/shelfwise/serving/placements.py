@@ -26,15 +26,6 @@ Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_\-]+
 Page = Literal["home", "product", "cart", "category", "search", "email", "other"]
 
 
-class SourceRef(BaseModel):
-    """One source of a placement and how many candidates it may propose."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: Name
-    k: int = Field(default=200, ge=1, le=5000)
-
-
 class Objective(BaseModel):
     """Weights of the expected-value blend handed to the ranker (normalised to sum 1)."""
 
@@ -61,19 +52,20 @@ class Placement(BaseModel):
     name: Name
     page: Page
     description: str = ""
-    sources: tuple[SourceRef, ...] = Field(min_length=1)
+    sources: dict[Name, Annotated[float, Field(gt=0)]] = Field(min_length=1)
     fallback: tuple[Name, ...] = ()
+    depth: int = Field(default=200, ge=1, le=5000)
     rule_scope: Name
     objective: Objective = Objective()
     k: int = Field(default=10, ge=1, le=1000)
-    max_candidates: int = Field(default=500, ge=1, le=10_000)
+    max_candidates: int = Field(default=200, ge=1, le=10_000)
     exploration: float = Field(default=0.0, ge=0.0, le=0.5)
     requires_item: bool = False
     uses_cart: bool = False
     batch: bool = False
 
     def source_names(self) -> list[str]:
-        return list(dict.fromkeys([s.name for s in self.sources] + list(self.fallback)))
+        return list(dict.fromkeys([*self.sources, *self.fallback]))
 
 
 class PlacementsFile(BaseModel):
