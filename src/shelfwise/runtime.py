@@ -6,8 +6,9 @@ The API and the CLI both open a Runtime; each stage adds what it needs here.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
@@ -20,6 +21,10 @@ from shelfwise.contracts.ingest import Ingestor
 from shelfwise.contracts.reconcile import AliasTable
 from shelfwise.pipeline import Recommender
 from shelfwise.pipeline.assembly import build_recommender, known_sources
+from shelfwise.rules.live import LiveRulebook, RedisVersion
+from shelfwise.rules.model import Rule
+from shelfwise.rules.store import RuleStore
+from shelfwise.rules.validate import validate_rulebook
 from shelfwise.serving import (
     DecisionLog,
     Placements,
@@ -28,6 +33,9 @@ from shelfwise.serving import (
     load_placements,
 )
 from shelfwise.store import Database, connect, upgrade
+from shelfwise.store.types import utcnow
+
+Clock = Callable[[], datetime]
 
 if TYPE_CHECKING:
     from shelfwise.training.bundle import ModelBundle
@@ -39,6 +47,8 @@ class Runtime:
     db: Database
     catalog: CatalogRepository
     snapshot: CatalogSnapshot
+    rules: LiveRulebook
+    clock: Clock = utcnow  # what "now" is for rule windows and write-time validation
     # The promoted model bundle (None until one is trained). Requests read this
     # attribute once and keep their reference, so a reload swaps it atomically.
     bundle: ModelBundle | None = None
@@ -76,7 +86,14 @@ class Runtime:
         return product_id in self.snapshot.vocab or self.aliases.target(product_id) is not None
 
     @classmethod
-    def open(cls, settings: Settings, *, migrate: bool = True, load: bool = True) -> Runtime:
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        migrate: bool = True,
+        load: bool = True,
+        clock: Clock = utcnow,
+    ) -> Runtime:
         db = connect(settings)
         if migrate:
             upgrade(db)
@@ -84,7 +101,26 @@ class Runtime:
         snapshot = CatalogSnapshot(catalog, refresh_seconds=settings.catalog_refresh_seconds)
         if load:
             snapshot.load()
-        runtime = cls(settings=settings, db=db, catalog=catalog, snapshot=snapshot)
+        redis_version = (
+            RedisVersion(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+        )
+
+        def check(rules: Sequence[Rule], changed: set[str]) -> None:
+            if not len(snapshot):
+                snapshot.load()
+            snapshot.refresh(force=True)
+            validate_rulebook(rules, changed, snapshot, clock())
+
+        store = RuleStore(
+            db,
+            check=check,
+            clock=clock,
+            on_change=redis_version.publish if redis_version else None,
+        )
+        live = LiveRulebook(store, snapshot, redis_version)
+        runtime = cls(
+            settings=settings, db=db, catalog=catalog, snapshot=snapshot, rules=live, clock=clock
+        )
         if load:
             runtime.load_bundle(missing_ok=True)
         return runtime
@@ -114,6 +150,8 @@ class Runtime:
         return self._recommender
 
     def close(self) -> None:
+        if self.rules.redis_version is not None:
+            self.rules.redis_version.close()
         if self._recommender is not None:
             self._recommender.clock.close()
         self.decisions.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from shelfwise.catalog import Product, ProductPatch
 from shelfwise.errors import InvalidInput, NotFound
 from shelfwise.pipeline import RecommendRequest
+from shelfwise.rules import parse_rule
 from shelfwise.runtime import Runtime
 from shelfwise.serving.session import SessionRecord
 
@@ -66,6 +67,8 @@ def store(runtime: Runtime) -> Runtime:
     rows += [{"stock_qty": 5, **r} for r in MUGS]
     runtime.catalog.upsert([Product.model_validate(r) for r in rows])
     runtime.snapshot.load()
+    dedupe = parse_rule({"id": "one-variant", "type": "dedupe_variants", "reason": "one colour"})
+    runtime.rules.store.save(dedupe, who="test", why="fixture")
     return runtime
 
 
@@ -95,15 +98,16 @@ def test_product_page_slate_is_safe_deduped_and_explained(store: Runtime) -> Non
     assert first["reasons"][0]["text"] == "Similar to Sheet one"
     assert first["reasons"][0]["anchor"] == "A1" and not first["reasons"][0]["fallback"]
     trace = slate["trace"]
-    assert trace["drops"] == {"unavailable": 1, "variant_dedupe": 1}
+    assert trace["drops"] == {"builtin.in-stock": 1, "one-variant": 1}
     assert {
-        "rule": "unavailable",
-        "version": None,
-        "action": "remove",
+        "rule": "builtin.in-stock",
+        "version": 1,
+        "action": "removed",
         "count": 1,
         "items": ["A4"],
-        "reason": "out of stock or inactive",
+        "reason": "only recommend what can be bought now",
     } in trace["rules"]
+    assert slate["rulebook_version"] == "1"
     assert trace["fallback_used"] == ["popular"]
     assert set(first["contributions"]) == {"relevance", "session", "revenue", "margin"}
 
@@ -167,8 +171,29 @@ def test_every_slate_is_logged_and_answers_why(store: Runtime) -> None:
     }
     assert [i["product_id"] for i in stored.items] == ids(slate)
     assert stored.items[0]["reasons"][0]["kind"] == "similar_to"
-    assert stored.trace is not None and stored.trace["drops"]["unavailable"] == 1
+    assert stored.trace is not None and stored.trace["drops"]["builtin.in-stock"] == 1
     assert stored.served_at == NOW
     assert [d.rec_id for d in store.decisions.recent(placement="product_similar")] == [
         slate["rec_id"]
     ]
+
+
+def test_a_suppression_window_applies_by_the_request_clock(store: Runtime) -> None:
+    rule = {
+        "id": "no-softloom",
+        "type": "suppress",
+        "reason": "supplier dispute",
+        "values": ["Softloom"],
+        "scope": {"placements": ["product_page"]},
+        "window": {"start": NOW.isoformat(), "end": (NOW + timedelta(days=1)).isoformat()},
+    }
+    store.rules.store.save(parse_rule(rule), who="test", why="dispute")
+    during = ask(store, placement="product_similar", item=["A1"], k=5, explain=True)
+    assert not {"A2", "A5", "A6"} & set(ids(during))
+    assert during["trace"]["drops"]["no-softloom"] >= 2
+    after = store.recommender.recommend(
+        RecommendRequest(placement="product_similar", item=("A1",), k=5), NOW + timedelta(days=2)
+    )
+    assert "A2" in ids(after)
+    home = ask(store, placement="home", k=10)  # scoped to product pages only
+    assert "A2" in ids(home)

@@ -12,7 +12,7 @@ from shelfwise import __version__
 from shelfwise.api import errors
 from shelfwise.api.auth import KeyRing
 from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from shelfwise.api.routes import catalog, events, health, metrics, models, recommendations
+from shelfwise.api.routes import catalog, events, health, metrics, models, recommendations, rules
 from shelfwise.config import Settings
 from shelfwise.runtime import Runtime
 
@@ -22,6 +22,7 @@ ROUTERS = (
     events.router,
     models.router,
     recommendations.router,
+    rules.router,
     metrics.router,
 )
 

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from shelfwise import __version__
-from shelfwise.cli import catalog, db, demo, email, evaluate, events, quarantine, train
+from shelfwise.cli import catalog, db, demo, email, evaluate, events, quarantine, rules, train
 from shelfwise.cli.common import err_console, settings_of
 from shelfwise.errors import ShelfwiseError
 
@@ -23,6 +23,7 @@ app.add_typer(catalog.app, name="catalog")
 app.add_typer(db.app, name="db")
 app.add_typer(events.app, name="events")
 app.add_typer(quarantine.app, name="quarantine")
+app.add_typer(rules.app, name="rules")
 app.command("demo")(demo.demo)
 app.command("email-batch")(email.email_batch)
 app.command("train")(train.train)

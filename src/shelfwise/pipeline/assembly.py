@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.candidates.config import SOURCE_NAMES
+from shelfwise.pipeline.governed import Governor
 from shelfwise.pipeline.recommender import Recommender, Stages
 from shelfwise.serving.baseline import (
     BASELINE_SOURCES,
@@ -45,6 +46,6 @@ def build_recommender(runtime: Runtime) -> Recommender:
         decisions=runtime.decisions,
         metrics=runtime.metrics,
         baseline=baseline_sources(tables),
-        stages=Stages(),
+        stages=Stages(rules=Governor(runtime.rules.current)),
         bundle_of=lambda: runtime.bundle,
     )

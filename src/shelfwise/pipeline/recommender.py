@@ -8,7 +8,7 @@ import os
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +19,10 @@ from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.candidates.config import SourcesConfig
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.config import Settings
+from shelfwise.pipeline import governed
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.defaults import BlendRanker, NoRules, PlainArranger
+from shelfwise.pipeline.governed import Governor
 from shelfwise.pipeline.pool import Pool, Trace
 from shelfwise.pipeline.ports import Arranged, ArrangeStage, Assigner, RankStage, SafetyStage
 from shelfwise.pipeline.request import RecommendRequest
@@ -44,6 +46,7 @@ class Stages:
     ranker: RankStage = field(default_factory=BlendRanker)
     arranger: ArrangeStage = field(default_factory=PlainArranger)
     assigner: Assigner | None = None
+    rules: Governor | None = None  # the merchant's rulebook; None = availability only
 
 
 def degraded(placement: Placement) -> Placement:
@@ -70,6 +73,8 @@ def reason_text(reason: Reason, snapshot: CatalogSnapshot) -> str:
             return f"Trending in {reason.label or 'the store'}"
         case "seasonal":
             return f"In season: {reason.label}" if reason.label else "In season"
+        case "pinned":
+            return "Featured"
         case "buy_again":
             return "Buy it again"
         case _:
@@ -181,17 +186,28 @@ class Recommender:
             chain = self._degraded[placement.name]
             proposal = gather(ctx, self.baseline_blend, chain, placement.max_candidates, trace)
         pool = Pool.union([proposal], ctx.exclude)
-        pool = availability(ctx, pool, snapshot, trace)
+        book = self.stages.rules.book(trace) if self.stages.rules is not None else None
         t, trace.stages["candidates"] = _lap(t)
-        pool = self.stages.safety.apply(ctx, placement, pool, snapshot, trace)
+        if book is None:
+            pool = availability(ctx, pool, snapshot, trace)
+            pool = self.stages.safety.apply(ctx, placement, pool, snapshot, trace)
+        else:
+            rules_ctx = replace(ctx, placement=placement.rule_scope)
+            pool = governed.safety(book, rules_ctx, pool, snapshot, trace)
         t, trace.stages["safety"] = _lap(t)
         ranked = self.stages.ranker.rank(ctx, placement, pool, snapshot)
         t, trace.stages["rank"] = _lap(t)
         seed = zlib.crc32(rec_id.encode())
-        arranged = self.stages.arranger.arrange(
-            ctx, placement, pool, ranked, k, snapshot, trace, seed
-        )
+        if book is None:
+            arranged = self.stages.arranger.arrange(
+                ctx, placement, pool, ranked, k, snapshot, trace, seed
+            )
+        else:
+            pool, arranged = governed.arrange(
+                book, rules_ctx, pool, ranked.value, k, placement.exploration, snapshot, trace, seed
+            )
         t, trace.stages["arrange"] = _lap(t)
+        rulebook_version = str(book.version) if book is not None else self.stages.safety.version
 
         items = self._items(pool, ranked.value, arranged, req.explain, ranked.contributions)
         slate: dict[str, Any] = {
@@ -200,7 +216,7 @@ class Recommender:
             "mode": mode,
             "items": items,
             "model_version": view.version if view is not None else None,
-            "rulebook_version": self.stages.safety.version,
+            "rulebook_version": rulebook_version,
             "placements_version": self.placements.version,
             "experiment": (
                 {"experiment_id": assignment.experiment_id, "arm": assignment.arm}
@@ -264,7 +280,7 @@ class Recommender:
                 "image_url": p.image_url,
                 "brand": p.brand,
                 "category": p.category_path,
-                "score": round(float(value[j]), 6),
+                "score": round(float(value[j]), 6) if j < len(value) else 0.0,
                 "reasons": [
                     {
                         "kind": reason.kind,
@@ -281,7 +297,10 @@ class Recommender:
                 "propensity": propensity,
             }
             if explain:
-                item["contributions"] = {k: round(float(v[j]), 6) for k, v in contributions.items()}
+                item["contributions"] = {
+                    k: round(float(v[j]), 6) if j < len(v) else 0.0
+                    for k, v in contributions.items()
+                }
             out.append(item)
         return out
 

@@ -216,3 +216,37 @@ decisions = Table(
     Index("ix_decisions_placement_served_at", "placement", "served_at"),
     Index("ix_decisions_person_id", "person_id"),
 )
+
+# --- rules -------------------------------------------------------------------
+
+# The current version of every rule (``body`` is the full rule as JSON).
+rules = Table(
+    "rules",
+    metadata,
+    Column("rule_id", String(128), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("body", JSONType, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+# Every change to a rule: who, when, why, the diff and the rule as it became
+# (``body`` is null for a delete). ``max(seq)`` is the rulebook version.
+rule_audit = Table(
+    "rule_audit",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("rule_id", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("who", String(128), nullable=False),
+    Column("why", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("body", JSONType, nullable=True),
+    Column("diff", JSONType, nullable=False),
+    Index("ix_rule_audit_rule_id", "rule_id"),
+)
