@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from shelfwise.api.app import create_app
 from shelfwise.config import CONFIG_FILE_ENV, Settings, load_settings
 from shelfwise.serving.metrics import MULTIPROC_ENV
+from shelfwise.store import connect, upgrade
 
 
 def create_app_from_env() -> FastAPI:
@@ -34,6 +35,12 @@ def _settings_file(settings: Settings) -> Path:
 
 def serve(settings: Settings) -> None:
     """Run the HTTP server (``settings.workers`` processes) until interrupted."""
+    # Migrate once here: workers migrating a fresh database at the same time race.
+    db = connect(settings)
+    try:
+        upgrade(db)
+    finally:
+        db.dispose()
     path = _settings_file(settings)
     os.environ[CONFIG_FILE_ENV] = str(path)
     metrics_dir = None
