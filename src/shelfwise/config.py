@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         ge=0.0,
         description="Minimum seconds between catalog change checks; 0 = check on every read.",
     )
+    experiment_refresh_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="Seconds a worker reuses its list of running experiments; 0 = reload each time.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # --- serving ---
     placements_file: Path | None = Field(

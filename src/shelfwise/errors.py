@@ -61,3 +61,8 @@ class PayloadTooLarge(ShelfwiseError):
 class ServiceUnavailable(ShelfwiseError):
     code = "service_unavailable"
     http_status = 503
+
+
+class PreconditionRequired(ShelfwiseError):
+    code = "precondition_required"
+    http_status = 428

@@ -19,6 +19,7 @@ from shelfwise.contracts.events import Event
 from shelfwise.contracts.identity import IdentityGraph
 from shelfwise.contracts.ingest import Ingestor
 from shelfwise.contracts.reconcile import AliasTable
+from shelfwise.experiments import ExperimentRepository, RunningExperiments
 from shelfwise.pipeline import Recommender
 from shelfwise.pipeline.assembly import build_recommender, known_sources
 from shelfwise.rules.live import LiveRulebook, RedisVersion
@@ -57,6 +58,9 @@ class Runtime:
     identity: IdentityGraph = field(init=False)
     aliases: AliasTable = field(init=False)
     ingestor: Ingestor = field(init=False)
+    # experiments: specs and the running ones a worker assigns from
+    experiments: ExperimentRepository = field(init=False)
+    assignments: RunningExperiments = field(init=False)
     # serving: placements, live sessions, the decision log, metrics, the request path
     placements: Placements = field(init=False)
     metrics: ServingMetrics = field(init=False)
@@ -65,6 +69,10 @@ class Runtime:
     _recommender: Recommender | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.experiments = ExperimentRepository(self.db)
+        self.assignments = RunningExperiments(
+            self.experiments, self.settings.experiment_refresh_seconds
+        )
         self.placements = load_placements(self.settings)
         self.placements.check_sources(known_sources())
         self.metrics = ServingMetrics()

@@ -9,6 +9,8 @@ import pytest
 
 from shelfwise.catalog import Product, ProductPatch
 from shelfwise.errors import InvalidInput, NotFound
+from shelfwise.experiments import ExperimentSpec
+from shelfwise.experiments.model import Arm
 from shelfwise.pipeline import RecommendRequest
 from shelfwise.rules import parse_rule
 from shelfwise.runtime import Runtime
@@ -197,3 +199,27 @@ def test_a_suppression_window_applies_by_the_request_clock(store: Runtime) -> No
     assert "A2" in ids(after)
     home = ask(store, placement="home", k=10)  # scoped to product pages only
     assert "A2" in ids(home)
+
+
+def test_experiment_arms_are_served_and_logged(store: Runtime) -> None:
+    spec = ExperimentSpec(
+        experiment_id="pdp-holdout",
+        name="product page holdout",
+        placement="product_similar",
+        arms=(Arm(name="on", share=0.5), Arm(name="off", share=0.5, holdout=True)),
+        start=NOW - timedelta(days=1),
+    )
+    store.experiments.create(spec)
+    arms: dict[str, list[str]] = {}
+    for n in range(12):
+        slate = ask(store, placement="product_similar", item=["A1"], person=f"p{n}", k=4)
+        arm = slate["experiment"]["arm"]
+        arms.setdefault(arm, []).append(slate["items"][0]["reasons"][0]["kind"])
+        again = ask(store, placement="product_similar", item=["A1"], person=f"p{n}", k=4)
+        assert again["experiment"] == slate["experiment"]  # the same person, the same arm
+    assert set(arms) == {"on", "off"}
+    assert set(arms["off"]) == {"popular_in"}  # the holdout gets the plain baseline
+    assert "similar_to" in arms["on"]
+    store.decisions.flush()
+    logged = store.decisions.recent(placement="product_similar", limit=1)[0]
+    assert logged.experiment_id == "pdp-holdout" and logged.arm in ("on", "off")

@@ -12,7 +12,16 @@ from shelfwise import __version__
 from shelfwise.api import errors
 from shelfwise.api.auth import KeyRing
 from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from shelfwise.api.routes import catalog, events, health, metrics, models, recommendations, rules
+from shelfwise.api.routes import (
+    catalog,
+    events,
+    experiments,
+    health,
+    metrics,
+    models,
+    recommendations,
+    rules,
+)
 from shelfwise.config import Settings
 from shelfwise.runtime import Runtime
 
@@ -23,6 +32,7 @@ ROUTERS = (
     models.router,
     recommendations.router,
     rules.router,
+    experiments.router,
     metrics.router,
 )
 

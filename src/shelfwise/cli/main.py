@@ -9,7 +9,18 @@ import typer
 from rich.markup import escape
 
 from shelfwise import __version__
-from shelfwise.cli import catalog, db, demo, email, evaluate, events, quarantine, rules, train
+from shelfwise.cli import (
+    catalog,
+    db,
+    demo,
+    email,
+    evaluate,
+    events,
+    experiments,
+    quarantine,
+    rules,
+    train,
+)
 from shelfwise.cli.common import err_console, settings_of
 from shelfwise.errors import ShelfwiseError
 
@@ -24,6 +35,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(events.app, name="events")
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(rules.app, name="rules")
+app.add_typer(experiments.app, name="experiments")
 app.command("demo")(demo.demo)
 app.command("email-batch")(email.email_batch)
 app.command("train")(train.train)

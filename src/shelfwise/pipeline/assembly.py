@@ -46,6 +46,6 @@ def build_recommender(runtime: Runtime) -> Recommender:
         decisions=runtime.decisions,
         metrics=runtime.metrics,
         baseline=baseline_sources(tables),
-        stages=Stages(rules=Governor(runtime.rules.current)),
+        stages=Stages(rules=Governor(runtime.rules.current), assigner=runtime.assignments),
         bundle_of=lambda: runtime.bundle,
     )

@@ -8,12 +8,14 @@ is configured, :mod:`shelfwise.pipeline.defaults` stands in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 import numpy as np
 
 from shelfwise.candidates.base import FloatArray, IntArray, RecContext
 from shelfwise.catalog import CatalogSnapshot
+from shelfwise.experiments.assignment import Assignment
 from shelfwise.pipeline.pool import BoolArray, Pool, Trace
 from shelfwise.serving.placements import Placement
 
@@ -78,11 +80,7 @@ class ArrangeStage(Protocol):
     ) -> Arranged: ...
 
 
-@dataclass(frozen=True)
-class Assignment:
-    experiment_id: str
-    arm: str
-
-
 class Assigner(Protocol):
-    def assign(self, person_id: str, placement: str) -> Assignment | None: ...
+    """Experiment assignment (``shelfwise.experiments.RunningExperiments``)."""
+
+    def assign(self, placement: str, person_id: str, now: datetime) -> Assignment | None: ...

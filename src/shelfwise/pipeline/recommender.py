@@ -16,9 +16,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.candidates.base import Reason, Source
 from shelfwise.candidates.blend import CandidateBlend
-from shelfwise.candidates.config import SourcesConfig
+from shelfwise.candidates.config import PlacementChain, SourcesConfig
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.config import Settings
+from shelfwise.experiments.assignment import Assignment
 from shelfwise.pipeline import governed
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.defaults import BlendRanker, NoRules, PlainArranger
@@ -30,7 +31,7 @@ from shelfwise.pipeline.stages import availability, build_context, chain_of, gat
 from shelfwise.serving.decisions import Decision, DecisionLog
 from shelfwise.serving.freshness import ChangeClock, refresh_if_changed
 from shelfwise.serving.metrics import ServingMetrics
-from shelfwise.serving.placements import Placement, Placements
+from shelfwise.serving.placements import Objective, Placement, Placements
 from shelfwise.serving.session import SessionRecord, SessionState
 from shelfwise.store.types import utcnow
 
@@ -121,9 +122,56 @@ class Recommender:
         self.baseline_blend = CandidateBlend(baseline, SourcesConfig())
         self.clock = clock or ChangeClock(snapshot.repo.db)
         self.rec_ids = RecIds()
-        self._chains = {p.name: chain_of(p) for p in placements}
-        self._degraded = {p.name: chain_of(degraded(p)) for p in placements}
+        self._plans: dict[tuple[str, ...], tuple[Placement, PlacementChain, PlacementChain]] = {}
         self._latency = {p.name: metrics.latency.labels(p.name) for p in placements}
+
+    def assign(
+        self, placement: Placement, unit: str | None, now: datetime, trace: Trace
+    ) -> Assignment | None:
+        """The experiment arm of the person (or, anonymous, the session) on this placement."""
+        if self.stages.assigner is None or unit is None:
+            return None
+        try:
+            return self.stages.assigner.assign(placement.name, unit, now)
+        except SQLAlchemyError:
+            trace.notes.append("experiment store unreachable: no experiment arm")
+            return None
+
+    def _plan(
+        self, placement: Placement, assignment: Assignment | None
+    ) -> tuple[Placement, PlacementChain, PlacementChain]:
+        """The placement as an experiment arm changes it, with its model and degraded chains.
+
+        A holdout arm gets the plain popularity baseline; other arms may replace the
+        sources and the objective blend."""
+        key: tuple[str, ...] = (placement.name,)
+        if assignment is not None:
+            key = (
+                placement.name,
+                assignment.experiment_id,
+                str(assignment.experiment_version),
+                assignment.arm.name,
+            )
+        got = self._plans.get(key)
+        if got is not None:
+            return got
+        plan = placement
+        arm = assignment.arm if assignment is not None else None
+        if arm is not None and arm.holdout:
+            plan = placement.model_copy(update={"sources": {"popular": 1.0}, "fallback": ()})
+            got = (plan, chain_of(plan), chain_of(plan))
+        else:
+            if arm is not None and arm.sources is not None:
+                plan = plan.model_copy(
+                    update={"sources": {s: placement.sources.get(s, 1.0) for s in arm.sources}}
+                )
+            if arm is not None and arm.objective is not None:
+                plan = plan.model_copy(
+                    update={"objective": Objective.model_validate(arm.objective)}
+                )
+            got = (plan, chain_of(plan), chain_of(degraded(plan)))
+        self._plans[key] = got
+        return got
 
     def bundle_view(self) -> BundleView | None:
         """The loaded bundle as seen from this snapshot (re-made after a reload)."""
@@ -170,21 +218,19 @@ class Recommender:
             records = self.sessions.read(req.session) if req.session else []
         now = now or utcnow()
         ctx = build_context(req, placement, snapshot, records, now, req.person, trace)
-        assignment = None
-        if self.stages.assigner is not None and req.person:
-            assignment = self.stages.assigner.assign(req.person, placement.name)
+        assignment = self.assign(placement, req.person or req.session, now, trace)
+        plan, model_chain, degraded_chain = self._plan(placement, assignment)
         view = self.bundle_view()
         mode = "model" if view is not None else "degraded"
         t = time.perf_counter()
         trace.stages["context"] = (t - started) * 1e3
 
         if view is not None:
-            proposal = gather(
-                ctx, view, self._chains[placement.name], placement.max_candidates, trace
-            )
+            proposal = gather(ctx, view, model_chain, placement.max_candidates, trace)
         else:
-            chain = self._degraded[placement.name]
-            proposal = gather(ctx, self.baseline_blend, chain, placement.max_candidates, trace)
+            proposal = gather(
+                ctx, self.baseline_blend, degraded_chain, placement.max_candidates, trace
+            )
         pool = Pool.union([proposal], ctx.exclude)
         book = self.stages.rules.book(trace) if self.stages.rules is not None else None
         t, trace.stages["candidates"] = _lap(t)
@@ -195,7 +241,7 @@ class Recommender:
             rules_ctx = replace(ctx, placement=placement.rule_scope)
             pool = governed.safety(book, rules_ctx, pool, snapshot, trace)
         t, trace.stages["safety"] = _lap(t)
-        ranked = self.stages.ranker.rank(ctx, placement, pool, snapshot)
+        ranked = self.stages.ranker.rank(ctx, plan, pool, snapshot)
         t, trace.stages["rank"] = _lap(t)
         seed = zlib.crc32(rec_id.encode())
         if book is None:
@@ -219,7 +265,7 @@ class Recommender:
             "rulebook_version": rulebook_version,
             "placements_version": self.placements.version,
             "experiment": (
-                {"experiment_id": assignment.experiment_id, "arm": assignment.arm}
+                {"experiment_id": assignment.experiment_id, "arm": assignment.arm.name}
                 if assignment
                 else None
             ),
@@ -240,7 +286,7 @@ class Recommender:
                     person_id=req.person,
                     session_id=req.session,
                     experiment_id=assignment.experiment_id if assignment else None,
-                    arm=assignment.arm if assignment else None,
+                    arm=assignment.arm.name if assignment else None,
                     model_version=slate["model_version"],
                     rulebook_version=slate["rulebook_version"],
                     trace=trace.as_dict() if keep_trace else None,

@@ -250,3 +250,31 @@ rule_audit = Table(
     Column("diff", JSONType, nullable=False),
     Index("ix_rule_audit_rule_id", "rule_id"),
 )
+
+# --- experiments ---------------------------------------------------------------
+
+# The current version of each experiment; ``version`` is the optimistic-concurrency
+# token (the HTTP ETag): a write names the version it read and fails on a newer one.
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("placement", String(64), nullable=False),
+    Column("spec", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every version ever written, for audit and for reading out an old configuration.
+experiment_versions = Table(
+    "experiment_versions",
+    metadata,
+    Column("experiment_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("spec", JSONType, nullable=False),
+    Column("changed_by", String(64), nullable=True),
+    Column("changed_at", UTCDateTime, nullable=False),
+)

@@ -1,7 +1,7 @@
 """serving: the decision log of served slates
 
 Revision ID: 0010_serving
-Revises: 0003_signals, 0004_rules (and merges every other area's head: the integrator re-chains)
+Revises: 0003_signals, 0004_rules, 0006_experiments (and merges every other area's head: the integrator re-chains)
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from shelfwise.store.types import JSONType, UTCDateTime
 
 revision = "0010_serving"
-down_revision = ("0003_signals", "0004_rules")
+down_revision = ("0003_signals", "0004_rules", "0006_experiments")
 branch_labels = None
 depends_on = None
 
