@@ -34,7 +34,12 @@ class Governor:
         self._current = current
         self._last: Rulebook | None = None
 
-    def book(self, trace: Trace) -> Rulebook | None:
+    def book(self, trace: Trace, rules_seq: int | None = None) -> Rulebook | None:
+        """``rules_seq``: the rule store's version as just read with the catalog clock;
+        when it matches the loaded rulebook, the store is not asked again."""
+        last = self._last
+        if last is not None and rules_seq is not None and last.version == rules_seq:
+            return last
         try:
             self._last = self._current()
         except SQLAlchemyError:

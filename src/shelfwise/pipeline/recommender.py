@@ -232,7 +232,8 @@ class Recommender:
                 ctx, self.baseline_blend, degraded_chain, placement.max_candidates, trace
             )
         pool = Pool.union([proposal], ctx.exclude)
-        book = self.stages.rules.book(trace) if self.stages.rules is not None else None
+        rules = self.stages.rules
+        book = rules.book(trace, self.clock.rules_seq) if rules is not None else None
         t, trace.stages["candidates"] = _lap(t)
         if book is None:
             pool = availability(ctx, pool, snapshot, trace)

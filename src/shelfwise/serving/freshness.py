@@ -21,7 +21,8 @@ from shelfwise.store.engine import Database
 
 log = logging.getLogger("shelfwise.serving.freshness")
 
-LATEST_SEQ = "SELECT max(seq) FROM product_changes"
+# The catalog's change clock and the rulebook's (its audit log), in one round trip.
+LATEST_SEQ = "SELECT (SELECT max(seq) FROM product_changes), (SELECT max(seq) FROM rule_audit)"
 
 
 class ChangeClock:
@@ -29,6 +30,7 @@ class ChangeClock:
         self.db = db
         self.retry_seconds = retry_seconds
         self._conn: Any = None
+        self.rules_seq: int | None = None  # as of the last read
         self._retry_at = 0.0
         self._lock = threading.Lock()
 
@@ -42,7 +44,12 @@ class ChangeClock:
         return conn
 
     def latest(self) -> int | None:
-        """The newest change sequence number, or None when the store is unreachable."""
+        """The newest catalog change sequence number, or None when the store is unreachable."""
+        got = self.read()
+        return None if got is None else got[0]
+
+    def read(self) -> tuple[int, int] | None:
+        """The newest (catalog change, rule change) sequence numbers; None when unreachable."""
         with self._lock:
             if self._conn is None:
                 if time.monotonic() < self._retry_at:
@@ -60,10 +67,12 @@ class ChangeClock:
             except Exception as e:  # any driver's error: treat the store as down
                 self._lost(e)
                 return None
-            return int(row[0] or 0)
+            self.rules_seq = int(row[1] or 0)
+            return int(row[0] or 0), self.rules_seq
 
     def _lost(self, e: Exception) -> None:
         log.warning("catalog change clock: store unreachable (%s)", type(e).__name__)
+        self.rules_seq = None
         self._retry_at = time.monotonic() + self.retry_seconds
         if self._conn is not None:
             try:
@@ -84,9 +93,10 @@ def refresh_if_changed(snapshot: CatalogSnapshot, clock: ChangeClock) -> bool:
 
     Returns False when the store is unreachable (the snapshot is served as is).
     """
-    seq = clock.latest()
-    if seq is None:
+    got = clock.read()
+    if got is None:
         return False
+    seq = got[0]
     if seq > snapshot.seq:
         snapshot.refresh(force=True)
     else:
