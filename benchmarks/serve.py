@@ -42,8 +42,9 @@ placements:
   - name: wide
     page: product
     requires_item: true
-    sources: [{name: content, k: 500}, {name: popularity, k: 300}]
-    fallback: [popularity]
+    sources: {content: 1.0, session: 0.3}
+    fallback: [popular]
+    depth: 500
     rule_scope: product_page
     objective: {engagement: 0.8, revenue: 0.2}
     k: 10
