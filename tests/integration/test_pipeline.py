@@ -223,3 +223,16 @@ def test_experiment_arms_are_served_and_logged(store: Runtime) -> None:
     store.decisions.flush()
     logged = store.decisions.recent(placement="product_similar", limit=1)[0]
     assert logged.experiment_id == "pdp-holdout" and logged.arm in ("on", "off")
+
+
+def test_logged_slates_replay_through_the_rules_preview(store: Runtime) -> None:
+    from shelfwise.rules.replay import RecordedRequestIn
+
+    ask(store, placement="product_similar", item=["A1"], k=3)
+    store.decisions.flush()
+    recorded = store.decisions.recorded_requests(placement="product_similar")
+    assert len(recorded) == 1
+    req = RecordedRequestIn.model_validate(recorded[0])
+    assert req.placement == "product_page" and req.context_items == ["A1"]
+    ids_ = [c.product_id for c in req.candidates if not isinstance(c, str)]
+    assert "A4" in ids_  # before the in-stock rule removed it

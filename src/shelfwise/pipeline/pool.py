@@ -125,6 +125,19 @@ class Trace:
     rules: list[dict[str, Any]] = field(default_factory=list)
     drops: dict[str, int] = field(default_factory=dict)  # rule -> items removed
     notes: list[str] = field(default_factory=list)
+    # What the rules saw, for replays (the rules' impact preview): scope and the
+    # blended candidates before any rule, best first.
+    rule_scope: str | None = None
+    pool: list[list[Any]] = field(default_factory=list)  # [product_id, score]
+
+    def keep_pool(self, pool: Pool, snapshot: CatalogSnapshot, rule_scope: str) -> None:
+        if self.enabled:
+            ids = snapshot.ids
+            self.rule_scope = rule_scope
+            self.pool = [
+                [ids[i], round(s, 6)]
+                for i, s in zip(pool.items.tolist(), pool.score.tolist(), strict=True)
+            ]
 
     def drop(
         self,
@@ -159,4 +172,6 @@ class Trace:
             "rules": self.rules,
             "drops": self.drops,
             "notes": self.notes,
+            "rule_scope": self.rule_scope,
+            "pool": self.pool,
         }

@@ -232,6 +232,7 @@ class Recommender:
                 ctx, self.baseline_blend, degraded_chain, placement.max_candidates, trace
             )
         pool = Pool.union([proposal], ctx.exclude)
+        trace.keep_pool(pool, snapshot, placement.rule_scope)
         rules = self.stages.rules
         book = rules.book(trace, self.clock.rules_seq) if rules is not None else None
         t, trace.stages["candidates"] = _lap(t)

@@ -64,6 +64,25 @@ class DecisionReader(Protocol):
         self, *, placement: str | None = None, since: datetime | None = None, limit: int = 1000
     ) -> list[Decision]: ...
 
+    def recorded_requests(
+        self, *, placement: str | None = None, since: datetime | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]: ...
+
+
+def recorded_request(d: Decision) -> dict[str, Any] | None:
+    """A stored slate as a replayable request (``rules.replay.RecordedRequestIn``): the rule
+    scope, the time, the viewed and cart items and the candidates before any rule.
+    None when its trace was not kept (sampling)."""
+    if d.trace is None or not d.trace.get("pool"):
+        return None
+    return {
+        "placement": d.trace.get("rule_scope") or d.placement,
+        "now": d.served_at.isoformat(),
+        "context_items": list(d.request.get("item", [])),
+        "cart_items": list(d.request.get("cart", [])),
+        "candidates": [{"product_id": pid, "score": score} for pid, score in d.trace["pool"]],
+    }
+
 
 def keeps_trace(mode: Literal["full", "sampled", "none"], rate: float, rec_id: str) -> bool:
     """Whether a slate's trace is stored: deterministic per rec_id, so every worker agrees."""
@@ -192,6 +211,15 @@ class DecisionLog:
         with self.db.engine.connect() as conn:
             row = conn.execute(select(decisions).where(decisions.c.rec_id == rec_id)).one_or_none()
         return None if row is None else Decision.from_row(row)
+
+    def recorded_requests(
+        self, *, placement: str | None = None, since: datetime | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Recent slates with a kept trace, as requests the rules' impact preview replays."""
+        got = (
+            recorded_request(d) for d in self.recent(placement=placement, since=since, limit=limit)
+        )
+        return [r for r in got if r is not None]
 
     def recent(
         self, *, placement: str | None = None, since: datetime | None = None, limit: int = 1000
