@@ -110,6 +110,25 @@ class Settings(BaseSettings):
     alert_ticket_burn: float = Field(default=2.0, gt=0)
     alert_fdr: float = Field(default=0.001, gt=0, lt=0.5)
     alert_reference_days: int = Field(default=28, ge=7, le=365)
+    # --- serving ---
+    placements_file: Path | None = Field(
+        default=None,
+        description="YAML file replacing the shipped placements (must exist when given).",
+    )
+    session_max_events: int = Field(default=50, ge=1, le=1000)
+    session_ttl_seconds: int = Field(default=1800, ge=10)
+    redis_retry_seconds: float = Field(
+        default=5.0, ge=0.0, description="After a Redis failure, seconds before trying it again."
+    )
+    decision_trace: Literal["full", "sampled", "none"] = "full"
+    decision_trace_sample_rate: float = Field(default=0.1, ge=0.0, le=1.0)
+    decision_flush_seconds: float = Field(default=0.2, gt=0.0, le=60.0)
+    decision_batch_size: int = Field(default=500, ge=1)
+    decision_queue_max: int = Field(default=50_000, ge=100)
+    allow_clock_header: bool = Field(
+        default=False,
+        description="Honour X-Shelfwise-Now on recommendation requests (tests and replays only).",
+    )
     sources_config: Path | None = Field(
         default=None,
         description="YAML/JSON file with the candidate sources' config (must exist when set).",

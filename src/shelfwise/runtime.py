@@ -11,26 +11,37 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Connection
+
 from shelfwise.access import KeyRing, KeyStore
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
 from shelfwise.config import Settings
+from shelfwise.contracts.events import Event
 from shelfwise.contracts.identity import IdentityGraph
 from shelfwise.contracts.ingest import Ingestor
 from shelfwise.contracts.reconcile import AliasTable
 from shelfwise.dashboard.slots import SlotProvider
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
-from shelfwise.monitoring.decisions import DecisionLogReader, EmptyDecisionLog
+from shelfwise.pipeline import Recommender
+from shelfwise.pipeline.assembly import build_recommender, known_sources
 from shelfwise.rules.live import LiveRulebook, RedisVersion
 from shelfwise.rules.model import Rule
 from shelfwise.rules.store import RuleStore
 from shelfwise.rules.validate import validate_rulebook
+from shelfwise.serving import (
+    DecisionLog,
+    Placements,
+    ServingMetrics,
+    SessionState,
+    load_placements,
+)
 from shelfwise.store import Database, connect, upgrade
 from shelfwise.store.types import utcnow
 
+Clock = Callable[[], datetime]
+
 if TYPE_CHECKING:
     from shelfwise.training.bundle import ModelBundle
-
-Clock = Callable[[], datetime]
 
 
 @dataclass
@@ -42,27 +53,38 @@ class Runtime:
     keyring: KeyRing
     rules: LiveRulebook
     clock: Clock = utcnow  # what "now" is for rule windows and write-time validation
-    experiments: ExperimentRepository = field(init=False)
-    assignments: RunningExperiments = field(init=False)
-    # What was served (the serving area attaches the real decision log).
-    decisions: DecisionLogReader = field(default_factory=EmptyDecisionLog)
-    # Dashboard panels other areas fill in, by slot name (see shelfwise.dashboard.slots).
-    dashboard_slots: dict[str, SlotProvider] = field(default_factory=dict)
     # The promoted model bundle (None until one is trained). Requests read this
     # attribute once and keep their reference, so a reload swaps it atomically.
     bundle: ModelBundle | None = None
     bundle_error: str | None = None
     _reload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
     # signals: the one ingestion path, the identity graph, product-id aliases
     identity: IdentityGraph = field(init=False)
     aliases: AliasTable = field(init=False)
     ingestor: Ingestor = field(init=False)
+    # experiments: specs and the running ones a worker assigns from
+    experiments: ExperimentRepository = field(init=False)
+    assignments: RunningExperiments = field(init=False)
+    # serving: placements, live sessions, the decision log, metrics, the request path
+    placements: Placements = field(init=False)
+    metrics: ServingMetrics = field(init=False)
+    sessions: SessionState = field(init=False)
+    decisions: DecisionLog = field(init=False)
+    _recommender: Recommender | None = field(default=None, init=False, repr=False)
+    # Dashboard panels other areas fill in, by slot name (see shelfwise.dashboard.slots).
+    dashboard_slots: dict[str, SlotProvider] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.experiments = ExperimentRepository(self.db)
         self.assignments = RunningExperiments(
             self.experiments, self.settings.experiment_refresh_seconds
+        )
+        self.placements = load_placements(self.settings)
+        self.placements.check_sources(known_sources())
+        self.metrics = ServingMetrics()
+        self.sessions = SessionState.from_settings(self.settings, self.metrics.set_session_degraded)
+        self.decisions = DecisionLog.from_settings(
+            self.db, self.settings, self.metrics.drop_decisions
         )
         self.identity = IdentityGraph(self.db, max_ids=self.settings.identity_max_ids)
         self.aliases = AliasTable(self.db)
@@ -70,8 +92,9 @@ class Runtime:
             self.db,
             self.settings,
             known_product=self.known_product,
-            observers=[self.identity],
+            observers=[self.identity, _SessionObserver(self.sessions)],
         )
+        self.decisions.known_product = self.known_product
 
     def known_product(self, product_id: str) -> bool:
         """In the catalog snapshot or a known alias (call ``snapshot.refresh()`` per batch)."""
@@ -146,7 +169,27 @@ class Runtime:
             self.bundle_error = None
         return bundle
 
+    @property
+    def recommender(self) -> Recommender:
+        """The request path, built on first use (the CLI's catalog commands never pay for it)."""
+        if self._recommender is None:
+            self._recommender = build_recommender(self)
+        return self._recommender
+
     def close(self) -> None:
         if self.rules.redis_version is not None:
             self.rules.redis_version.close()
+        if self._recommender is not None:
+            self._recommender.clock.close()
+        self.decisions.close()
         self.db.dispose()
+
+
+@dataclass(frozen=True)
+class _SessionObserver:
+    """Ingestion hook: accepted events of a session reach its live state."""
+
+    sessions: SessionState
+
+    def observe_in(self, conn: Connection, events: Sequence[Event]) -> None:
+        self.sessions.observe(events)

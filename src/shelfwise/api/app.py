@@ -20,6 +20,7 @@ from shelfwise.api.routes import (
     models,
     monitoring,
     prometheus,
+    recommendations,
     rules,
     signals,
 )
@@ -39,6 +40,7 @@ ROUTERS = (
     events.router,
     signals.router,
     models.router,
+    recommendations.router,
 )
 
 
@@ -50,6 +52,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.open(settings)
+        _ = app.state.runtime.recommender  # build the request path before the first request
         try:
             yield
         finally:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import Request
 
@@ -25,10 +26,12 @@ def presented_key(request: Request) -> str | None:
     return None
 
 
-def require(role: Role) -> Callable[[Request], Principal]:
-    """A FastAPI dependency: the caller must hold ``role`` (or ``admin``)."""
+def require(role: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+    """A FastAPI dependency: the caller must hold ``role`` (or ``admin``).
 
-    def dependency(request: Request) -> Principal:
+    ``async`` because it is cheap: a sync dependency costs a thread-pool hop."""
+
+    async def dependency(request: Request) -> Principal:
         ring: KeyRing = request.app.state.runtime.keyring
         if not ring.enabled:
             return ANONYMOUS_ADMIN

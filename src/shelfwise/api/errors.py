@@ -9,6 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -111,6 +113,18 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 405:
             headers["Allow"] = _allowed_methods(request)
         return error_response(request, exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    async def _store_down(request: Request, exc: Exception) -> JSONResponse:
+        # Writes (events, catalog changes) are refused, never half-done or dropped silently.
+        log.error("store unavailable in request %s: %s", request_id_of(request), type(exc).__name__)
+        return error_response(
+            request,
+            503,
+            "database_unavailable",
+            "the store is unreachable; nothing was written, retry later",
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from fastapi import FastAPI
 
 from shelfwise.api.app import create_app
 from shelfwise.config import CONFIG_FILE_ENV, Settings, load_settings
+from shelfwise.serving.metrics import MULTIPROC_ENV
+from shelfwise.store import connect, upgrade
 
 
 def create_app_from_env() -> FastAPI:
@@ -32,8 +35,19 @@ def _settings_file(settings: Settings) -> Path:
 
 def serve(settings: Settings) -> None:
     """Run the HTTP server (``settings.workers`` processes) until interrupted."""
+    # Migrate once here: workers migrating a fresh database at the same time race.
+    db = connect(settings)
+    try:
+        upgrade(db)
+    finally:
+        db.dispose()
     path = _settings_file(settings)
     os.environ[CONFIG_FILE_ENV] = str(path)
+    metrics_dir = None
+    if settings.workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # Each worker writes its metric samples here; /metrics sums them all.
+        metrics_dir = tempfile.mkdtemp(prefix="shelfwise-metrics-")
+        os.environ[MULTIPROC_ENV] = metrics_dir
     try:
         uvicorn.run(
             "shelfwise.api.server:create_app_from_env",
@@ -46,3 +60,6 @@ def serve(settings: Settings) -> None:
         )
     finally:
         path.unlink(missing_ok=True)
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            os.environ.pop(MULTIPROC_ENV, None)

@@ -14,6 +14,7 @@ from shelfwise.cli import (
     catalog,
     db,
     demo,
+    email,
     evaluate,
     events,
     experiments,
@@ -46,6 +47,7 @@ app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(signals.app, name="signals")
 app.command("demo")(demo.demo)
 app.command("simulate")(simulate.simulate)
+app.command("email-batch")(email.email_batch)
 app.command("train")(train.train)
 app.command("evaluate")(evaluate.evaluate)
 

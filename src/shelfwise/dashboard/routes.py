@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from shelfwise.access import KeyRing
 from shelfwise.api.auth import ANONYMOUS_ADMIN, Principal
-from shelfwise.api.deps import get_runtime
+from shelfwise.api.deps import runtime_from
 from shelfwise.dashboard import charts
 from shelfwise.dashboard.format import environment
 from shelfwise.dashboard.session import COOKIE, sign, verify
@@ -147,7 +147,7 @@ def overview(request: Request) -> Response:
     principal = _principal(request)
     if principal is None:
         return _to_login(request)
-    runtime = get_runtime(request)
+    runtime = runtime_from(request)
     start, end = _window(request)
     report = compute_metrics(runtime.db, start, end, ("placement",), decisions=runtime.decisions)
     trend = compute_metrics(runtime.db, start, end, ("placement", "time"), grain="day")
@@ -183,7 +183,7 @@ def categories(request: Request) -> Response:
     principal = _principal(request)
     if principal is None:
         return _to_login(request)
-    runtime = get_runtime(request)
+    runtime = runtime_from(request)
     start, end = _window(request)
     placement = request.query_params.get("placement") or ""
     category = request.query_params.get("category") or ""
@@ -246,7 +246,7 @@ def alerts_page(request: Request) -> Response:
     principal = _principal(request)
     if principal is None:
         return _to_login(request)
-    runtime = get_runtime(request)
+    runtime = runtime_from(request)
     items = AlertStore(runtime.db).list(limit=200)
     items.sort(key=lambda a: (a.status != "open", a.severity != "page", -a.at_risk_per_hour))
     opened = [a for a in items if a.status == "open"]
@@ -281,7 +281,7 @@ def drift_page(request: Request) -> Response:
     principal = _principal(request)
     if principal is None:
         return _to_login(request)
-    runtime = get_runtime(request)
+    runtime = runtime_from(request)
     range_key = request.query_params.get("range") or "24h"
     start, end = resolve(range_key)
     reference_days = 14
@@ -314,7 +314,7 @@ def _slot_route(name: str) -> None:
         principal = _principal(request)
         if principal is None:
             return _to_login(request)
-        runtime = get_runtime(request)
+        runtime = runtime_from(request)
         start, end = _window(request)
         provider = runtime.dashboard_slots.get(name)
         query = dict(request.query_params)

@@ -313,3 +313,29 @@ product_aliases = Table(
     Column("kind", String(32), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# --- serving -----------------------------------------------------------------
+
+# Every served slate: what was asked, what was shown and why. Clicks and orders
+# carrying the ``rec_id`` are attributed to it; ``trace`` is kept for every
+# slate or a sample of them (``settings.decision_trace``).
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("rec_id", String(64), primary_key=True),
+    Column("served_at", UTCDateTime, nullable=False),
+    Column("placement", String(64), nullable=False),
+    Column("person_id", String(128), nullable=True),
+    Column("session_id", String(128), nullable=True),
+    Column("experiment_id", String(128), nullable=True),
+    Column("arm", String(128), nullable=True),
+    Column("mode", String(32), nullable=False),
+    Column("model_version", String(64), nullable=True),
+    Column("rulebook_version", String(64), nullable=True),
+    Column("request", JSONType, nullable=False),
+    Column("items", JSONType, nullable=False),
+    Column("trace", JSONType, nullable=True),
+    Index("ix_decisions_served_at", "served_at"),
+    Index("ix_decisions_placement_served_at", "placement", "served_at"),
+    Index("ix_decisions_person_id", "person_id"),
+)

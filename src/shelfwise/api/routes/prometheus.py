@@ -1,4 +1,5 @@
-"""``/metrics``: Prometheus text exposition of the money series (role ``read``)."""
+"""``/metrics``: Prometheus text exposition (role ``read``) of the serving metrics
+(every worker's, in multiprocess mode) followed by the money series."""
 
 from __future__ import annotations
 
@@ -19,10 +20,15 @@ router = APIRouter(tags=["monitoring"])
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
 def metrics(request: Request, runtime: RuntimeDep) -> Response:
-    """Gauges per placement x category for the last full hour, and open alerts' money at risk."""
+    """Latency by placement, slates, fallback share, rule drops, snapshot and bundle ages;
+    gauges per placement x category for the last full hour; open alerts' money at risk."""
+    serving = runtime.metrics
+    serving.snapshot_age.set(runtime.snapshot.age_seconds)
+    serving.bundle_age.set(runtime.recommender.bundle_age_seconds())
+    serving_text, _ = serving.exposition()
     registry: CollectorRegistry | None = getattr(request.app.state, "prometheus", None)
     if registry is None:
         registry = request.app.state.prometheus = registry_for(
             runtime.db, runtime.settings.currency
         )
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(serving_text + generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

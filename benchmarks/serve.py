@@ -1,0 +1,249 @@
+"""Serving speed: the product-page placement against a hello-world ceiling, same app, same run.
+
+    .venv/bin/python benchmarks/serve.py [--products 50000] [--seconds 10] [--connections 16]
+
+1. In process: the whole pipeline (context -> candidates -> safety -> rank ->
+   arrange -> slate, decision log included) for ``product_similar`` and for a
+   500-candidate variant of it; p50/p99 per request.
+2. Over HTTP: ``shelfwise serve --workers 2`` on 127.0.0.1 with SQLite; a
+   closed-loop load generator (asyncio, one keep-alive HTTP/1.1 stream per
+   connection, so it costs the shared cores little) keeps ``--connections``
+   requests in flight against ``/health`` (the ceiling), then against
+   ``/v1/recommendations?placement=product_similar&item=…``; requests/s and
+   p50/p99 for each, and the ratio.
+
+The catalog (``shelfwise.simulate.generate_catalog``) is cached in ``--workdir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from shelfwise.config import ApiKey, load_settings  # noqa: E402
+from shelfwise.pipeline import RecommendRequest  # noqa: E402
+from shelfwise.runtime import Runtime  # noqa: E402
+from shelfwise.simulate import CatalogSpec, generate_catalog  # noqa: E402
+
+KEY = "bench-read-key"
+WIDE = """
+placements:
+  - name: wide
+    page: product
+    requires_item: true
+    sources: {content: 1.0, session: 0.3}
+    fallback: [popular]
+    depth: 500
+    rule_scope: product_page
+    objective: {engagement: 0.8, revenue: 0.2}
+    k: 10
+    max_candidates: 500
+"""
+
+
+def prepare(workdir: Path, n: int) -> Path:
+    db = workdir / f"catalog-{n}.db"
+    settings = load_settings(database_url=f"sqlite:///{db}")
+    rt = Runtime.open(settings, load=False)
+    try:
+        if rt.catalog.count() != n:
+            print(f"generating a catalog of {n:,} products (cached in {db})", flush=True)
+            rt.catalog.upsert(generate_catalog(CatalogSpec(n_products=n, seed=11)), source="bench")
+    finally:
+        rt.close()
+    return db
+
+
+def pct(lat: list[float]) -> tuple[float, float]:
+    a = np.array(lat) * 1e3
+    return float(np.percentile(a, 50)), float(np.percentile(a, 99))
+
+
+def in_process(db: Path, workdir: Path, requests: int) -> dict[str, object]:
+    wide = workdir / "wide.yaml"
+    wide.write_text(WIDE)
+    out: dict[str, object] = {}
+    for placement, file in (("product_similar", None), ("wide", wide)):
+        settings = load_settings(
+            database_url=f"sqlite:///{db}",
+            placements_file=file,
+            decision_trace="sampled",
+            decision_trace_sample_rate=0.01,
+        )
+        rt = Runtime.open(settings)
+        rec = rt.recommender
+        rng = np.random.default_rng(1)
+        ids = rt.snapshot.ids
+        reqs = [
+            RecommendRequest(placement=placement, item=(ids[int(i)],))
+            for i in rng.integers(0, len(ids), requests)
+        ]
+        for r in reqs[:200]:
+            rec.recommend(r)
+        lat, pool = [], []
+        for r in reqs:
+            t = time.perf_counter()
+            rec.recommend(r)
+            lat.append(time.perf_counter() - t)
+        for r in reqs[:200]:
+            trace = rec.recommend(r.model_copy(update={"explain": True}))["trace"]
+            pool.append(sum(trace["candidates"].values()))
+        p50, p99 = pct(lat)
+        out[placement] = {
+            "p50_ms": round(p50, 3),
+            "p99_ms": round(p99, 3),
+            "candidates": int(np.mean(pool)),
+        }
+        rt.close()
+    return out
+
+
+async def _one_conn(host: str, port: int, paths: list[str], stop: float, lat: list[float]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    i = 0
+    try:
+        while time.perf_counter() < stop:
+            path = paths[i % len(paths)]
+            i += 1
+            t = time.perf_counter()
+            writer.write(
+                f"GET {path} HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {KEY}\r\n\r\n".encode()
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            if status != 200:
+                raise RuntimeError(f"{path} answered {status}")
+            lat.append(time.perf_counter() - t)
+    finally:
+        writer.close()
+
+
+async def _load(
+    host: str, port: int, paths: list[str], seconds: float, conns: int
+) -> dict[str, float]:
+    warm: list[float] = []
+    await asyncio.gather(
+        *[_one_conn(host, port, paths, time.perf_counter() + 1.0, warm) for _ in range(conns)]
+    )
+    lat: list[float] = []
+    start = time.perf_counter()
+    stop = start + seconds
+    await asyncio.gather(*[_one_conn(host, port, paths, stop, lat) for _ in range(conns)])
+    elapsed = time.perf_counter() - start
+    p50, p99 = pct(lat)
+    return {
+        "requests_per_s": round(len(lat) / elapsed, 1),
+        "p50_ms": round(p50, 2),
+        "p99_ms": round(p99, 2),
+    }
+
+
+def served(db: Path, seconds: float, conns: int, workers: int) -> dict[str, object]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHELFWISE_")}
+    env.update(
+        SHELFWISE_DATABASE_URL=f"sqlite:///{db}",
+        SHELFWISE_API_KEYS=json.dumps(
+            [
+                {
+                    "name": "bench",
+                    "sha256": ApiKey(name="b", secret=KEY, roles=("read",)).digest(),
+                    "roles": ["read"],
+                }
+            ]
+        ),
+        SHELFWISE_DECISION_TRACE="sampled",
+        SHELFWISE_DECISION_TRACE_SAMPLE_RATE="0.01",
+        SHELFWISE_LOG_LEVEL="warning",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "shelfwise.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                    c.sendall(b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n")
+                    if b" 200 " in c.recv(200):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("server did not start")
+            time.sleep(0.3)
+        rt = Runtime.open(load_settings(database_url=f"sqlite:///{db}"), migrate=False)
+        ids = rt.snapshot.ids
+        rt.close()
+        rng = np.random.default_rng(2)
+        recs = [
+            f"/v1/recommendations?placement=product_similar&item={ids[int(i)]}"
+            for i in rng.integers(0, len(ids), 5000)
+        ]
+        hello = asyncio.run(_load("127.0.0.1", port, ["/health"], seconds, conns))
+        rec = asyncio.run(_load("127.0.0.1", port, recs, seconds, conns))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return {
+        "workers": workers,
+        "connections": conns,
+        "hello_world": hello,
+        "product_similar": rec,
+        "share_of_hello_world": round(rec["requests_per_s"] / hello["requests_per_s"], 3),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--products", type=int, default=50_000)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--requests", type=int, default=3000, help="in-process requests per placement")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/shelfwise-bench-serve"))
+    ap.add_argument("--skip-http", action="store_true")
+    args = ap.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    db = prepare(args.workdir, args.products)
+    result: dict[str, object] = {
+        "products": args.products,
+        "in_process": in_process(db, args.workdir, args.requests),
+    }
+    if not args.skip_http:
+        result["http"] = served(db, args.seconds, args.connections, args.workers)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

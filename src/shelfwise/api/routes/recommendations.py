@@ -1,0 +1,149 @@
+"""Recommendations, placements and "why was this shown?"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from shelfwise.api.auth import Principal, require
+from shelfwise.api.deps import RuntimeDep
+from shelfwise.errors import InvalidInput, NotFound
+from shelfwise.pipeline import RecommendRequest, SlateOut
+from shelfwise.serving.placements import Placement
+
+router = APIRouter(prefix="/v1", tags=["recommendations"])
+
+Reader = Annotated[Principal, Depends(require("read"))]
+CLOCK_HEADER = "x-shelfwise-now"
+
+
+class PlacementsOut(BaseModel):
+    version: str
+    origin: str
+    placements: list[Placement]
+
+
+class DecisionOut(BaseModel):
+    rec_id: str
+    served_at: datetime
+    placement: str
+    mode: str
+    person_id: str | None
+    session_id: str | None
+    experiment_id: str | None
+    arm: str | None
+    model_version: str | None
+    rulebook_version: str | None
+    request: dict[str, Any]
+    items: list[dict[str, Any]]
+    trace: dict[str, Any] | None
+
+
+def _ids(values: list[str]) -> tuple[str, ...]:
+    """``item=a&item=b`` and ``item=a,b`` both work."""
+    return tuple(v.strip() for raw in values for v in raw.split(",") if v.strip())
+
+
+def _now(request: Request, runtime: RuntimeDep) -> datetime | None:
+    raw = request.headers.get(CLOCK_HEADER)
+    if raw is None or not runtime.settings.allow_clock_header:
+        return None
+    try:
+        now = datetime.fromisoformat(raw)
+    except ValueError as e:
+        raise InvalidInput(f"{CLOCK_HEADER} must be an ISO datetime", code="invalid_clock") from e
+    if now.tzinfo is None:
+        raise InvalidInput(f"{CLOCK_HEADER} needs a time zone", code="invalid_clock")
+    return now
+
+
+def _slate(runtime: RuntimeDep, req: RecommendRequest, now: datetime | None) -> Response:
+    slate = runtime.recommender.recommend(req, now)
+    return Response(orjson.dumps(slate), media_type="application/json")
+
+
+# The query string is parsed here rather than by FastAPI's per-parameter
+# machinery, which costs more than the whole pipeline; the parameters are still
+# documented in OpenAPI. The endpoints are ``async``: the pipeline is
+# sub-millisecond CPU work, cheaper on the event loop than via a thread hop.
+QUERY_PARAMETERS: list[dict[str, Any]] = [
+    {"name": "placement", "in": "query", "required": True, "schema": {"type": "string"}},
+    {"name": "person", "in": "query", "schema": {"type": "string"}},
+    {"name": "session", "in": "query", "schema": {"type": "string"}},
+    {
+        "name": "item",
+        "in": "query",
+        "description": "viewed product id(s); repeat or comma-separate",
+        "schema": {"type": "array", "items": {"type": "string"}},
+    },
+    {
+        "name": "cart",
+        "in": "query",
+        "description": "product ids in the cart; repeat or comma-separate",
+        "schema": {"type": "array", "items": {"type": "string"}},
+    },
+    {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {"name": "explain", "in": "query", "schema": {"type": "boolean", "default": False}},
+]
+
+
+def parse_query(request: Request) -> RecommendRequest:
+    q = request.query_params
+    raw: dict[str, Any] = {
+        "placement": q.get("placement"),
+        "person": q.get("person") or None,
+        "session": q.get("session") or None,
+        "item": _ids(q.getlist("item")),
+        "cart": _ids(q.getlist("cart")),
+    }
+    if q.get("k"):
+        raw["k"] = q["k"]
+    if q.get("explain"):
+        raw["explain"] = q["explain"]
+    try:
+        return RecommendRequest.model_validate(raw)
+    except ValidationError as e:
+        raise RequestValidationError(
+            [{**err, "loc": ("query", *err["loc"])} for err in e.errors(include_url=False)]
+        ) from e
+
+
+@router.get(
+    "/recommendations",
+    response_model=SlateOut,
+    openapi_extra={"parameters": QUERY_PARAMETERS},
+)
+async def recommendations(request: Request, runtime: RuntimeDep, _: Reader) -> Response:
+    """A slate for one placement; ``explain=true`` adds the full decision trace."""
+    return _slate(runtime, parse_query(request), _now(request, runtime))
+
+
+@router.post("/recommendations", response_model=SlateOut)
+async def recommendations_post(
+    body: RecommendRequest, request: Request, runtime: RuntimeDep, _: Reader
+) -> Response:
+    """As GET, with the request as a JSON body (long carts)."""
+    return _slate(runtime, body, _now(request, runtime))
+
+
+@router.get("/placements", response_model=PlacementsOut)
+def placements(runtime: RuntimeDep, _: Reader) -> PlacementsOut:
+    """The configured placements: sources, fallback chain, rule scope, objective, k."""
+    p = runtime.placements
+    return PlacementsOut(version=p.version, origin=p.origin, placements=list(p))
+
+
+@router.get("/decisions/{rec_id}", response_model=DecisionOut)
+def decision(
+    rec_id: Annotated[str, Path(min_length=1, max_length=64)], runtime: RuntimeDep, _: Reader
+) -> DecisionOut:
+    """Why was this shown? The stored slate: request, items with scores and reasons, trace."""
+    found = runtime.decisions.get(rec_id)
+    if found is None:
+        raise NotFound(f"no decision with rec_id {rec_id!r}", code="decision_not_found")
+    return DecisionOut.model_validate(found, from_attributes=True)

@@ -1,0 +1,132 @@
+"""Stand-ins for the stages other packages own: no rules, a blended ranker, a plain arranger.
+
+They keep the request path whole when no rulebook or learned ranker is
+configured, and they are what degraded mode ranks with.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shelfwise.candidates.base import FloatArray, RecContext
+from shelfwise.catalog import CatalogSnapshot
+from shelfwise.pipeline.pool import Pool, Trace
+from shelfwise.pipeline.ports import Arranged, Ranked
+from shelfwise.serving.placements import Placement
+
+SESSION_WINDOW = 10  # most recent session events that shape intent
+
+
+class NoRules:
+    version: str | None = None
+
+    def apply(
+        self,
+        ctx: RecContext,
+        placement: Placement,
+        pool: Pool,
+        snapshot: CatalogSnapshot,
+        trace: Trace,
+    ) -> Pool:
+        return pool
+
+
+def session_affinity(ctx: RecContext, pool: Pool, snapshot: CatalogSnapshot) -> FloatArray:
+    """Share of the session's recent views (recency-weighted) in each candidate's category,
+    plus half that for its brand: the live intent of the session, in [0, 1.5]."""
+    recent = ctx.session[-SESSION_WINDOW:]
+    if not recent:
+        return np.zeros(len(pool))
+    seen = np.array([e.item for e in recent], dtype=np.int64)
+    weights = 0.8 ** np.arange(len(seen))[::-1]
+    weights /= weights.sum()
+    cats = snapshot.category[seen]
+    brands = snapshot.brand[seen]
+    cand_cats = snapshot.category[pool.items]
+    cand_brands = snapshot.brand[pool.items]
+    same_cat = (cand_cats[:, None] == cats[None, :]) & (cats[None, :] != 0)
+    same_brand = (cand_brands[:, None] == brands[None, :]) & (brands[None, :] != 0)
+    out: FloatArray = same_cat @ weights + 0.5 * (same_brand @ weights)
+    return out
+
+
+class BlendRanker:
+    """Expected value = engagement x (blend of engagement, revenue and margin weights).
+
+    Engagement is the source score, lifted by agreement between sources and by
+    the session's live intent; revenue is the price against the pool's dearest;
+    margin is the margin band.
+    """
+
+    version: str | None = "blend-v1"
+
+    def rank(
+        self, ctx: RecContext, placement: Placement, pool: Pool, snapshot: CatalogSnapshot
+    ) -> Ranked:
+        w_eng, w_rev, w_margin = placement.objective.normalised()
+        relevance = pool.score * (1.0 + 0.1 * (pool.hits - 1))
+        session = session_affinity(ctx, pool, snapshot)
+        engagement = relevance * (1.0 + session)
+        price = np.nan_to_num(snapshot.price[pool.items], nan=0.0)
+        top = price.max() if len(price) else 0.0
+        revenue = price / top if top > 0 else price
+        band = snapshot.margin_band[pool.items].astype(np.float64)
+        margin = np.where(band < 0, 0.5, (band + 1.0) / 3.0)
+        value = engagement * (w_eng + w_rev * revenue + w_margin * margin)
+        return Ranked(
+            value,
+            {
+                "relevance": relevance,
+                "session": relevance * session,
+                "revenue": engagement * w_rev * revenue,
+                "margin": engagement * w_margin * margin,
+            },
+        )
+
+
+class PlainArranger:
+    """Best value first, one item per variant group, exploration slots at the tail."""
+
+    def arrange(
+        self,
+        ctx: RecContext,
+        placement: Placement,
+        pool: Pool,
+        ranked: Ranked,
+        k: int,
+        snapshot: CatalogSnapshot,
+        trace: Trace,
+        seed: int,
+    ) -> Arranged:
+        order = np.argsort(-ranked.value, kind="stable")
+        groups = snapshot.variant_group[pool.items[order]]
+        grouped = groups != 0
+        _, first = np.unique(groups[grouped], return_index=True)
+        keep = ~grouped
+        keep[np.flatnonzero(grouped)[first]] = True
+        if not keep.all():
+            dupes = pool.items[order[~keep]]
+            trace.drop("variant_dedupe", dupes, snapshot, "another variant ranks higher")
+            order = order[keep]
+        return explore(order, k, placement.exploration, seed)
+
+
+def explore(order: np.ndarray, k: int, share: float, seed: int) -> Arranged:
+    """Give ``round(k x share)`` tail slots to items drawn uniformly from ranks k..3k.
+
+    The propensity of an explored item is the chance it had to be drawn, so
+    off-policy estimates can reweight the clicks it gets.
+    """
+    slots = min(round(k * share), max(len(order) - k, 0))
+    head = order[:k]
+    if slots == 0:
+        return Arranged.plain(head)
+    rng = np.random.default_rng(seed)
+    window = order[k : 3 * k]
+    drawn = rng.choice(len(window), size=slots, replace=False)
+    final = np.concatenate([head[: k - slots], window[drawn]])
+    explored = np.zeros(len(final), bool)
+    explored[k - slots :] = True
+    propensity = np.ones(len(final))
+    propensity[k - slots :] = slots / len(window)
+    return Arranged(final, explored, propensity)

@@ -1,0 +1,132 @@
+"""The merchant's rulebook in the request path: safety before ranking, arrangement after.
+
+Rules see the request with ``placement`` set to the placement's ``rule_scope``
+(both product-page slates share ``product_page`` rules) and ``now`` as the
+request's clock, so suppression windows open and close on the next request.
+Every decision the rulebook traces is kept (named items capped per rule).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
+
+from shelfwise.candidates.base import FloatArray, IntArray, Reason, RecContext
+from shelfwise.catalog import CatalogSnapshot
+from shelfwise.pipeline.defaults import explore
+from shelfwise.pipeline.pool import TRACE_ITEMS, Pool, Trace
+from shelfwise.pipeline.ports import Arranged
+from shelfwise.rules import Decision, Rulebook
+
+log = logging.getLogger("shelfwise.pipeline")
+
+DROPPING = frozenset({"removed", "deduped", "capped"})
+
+
+class Governor:
+    """The current rulebook, or the last good one while the store is unreachable."""
+
+    def __init__(self, current: Callable[[], Rulebook]) -> None:
+        self._current = current
+        self._last: Rulebook | None = None
+
+    def book(self, trace: Trace, rules_seq: int | None = None) -> Rulebook | None:
+        """``rules_seq``: the rule store's version as just read with the catalog clock;
+        when it matches the loaded rulebook, the store is not asked again."""
+        last = self._last
+        if last is not None and rules_seq is not None and last.version == rules_seq:
+            return last
+        try:
+            self._last = self._current()
+        except SQLAlchemyError:
+            trace.notes.append("rule store unreachable: serving the last rulebook loaded")
+        return self._last
+
+
+def record(trace: Trace, decisions: Sequence[Decision], snapshot: CatalogSnapshot) -> None:
+    """Rule decisions into the trace: grouped per (rule, version, action, reason)."""
+    groups: dict[tuple[str, int, str, str], list[int]] = defaultdict(list)
+    for d in decisions:
+        groups[(d.rule_id, d.version, d.action, d.reason)].append(d.item)
+    ids = snapshot.ids
+    for (rule, version, action, reason), items in groups.items():
+        if action in DROPPING:
+            trace.drops[rule] = trace.drops.get(rule, 0) + len(items)
+        if trace.enabled:
+            trace.rules.append(
+                {
+                    "rule": rule,
+                    "version": version,
+                    "action": action,
+                    "count": len(items),
+                    "items": [ids[i] for i in items[:TRACE_ITEMS]],
+                    "reason": reason,
+                }
+            )
+
+
+def safety(
+    book: Rulebook, ctx: RecContext, pool: Pool, snapshot: CatalogSnapshot, trace: Trace
+) -> Pool:
+    """What the rules forbid leaves the pool; boosts and buries rescale the survivors."""
+    result = book.apply_safety(ctx, pool.items, pool.score)
+    record(trace, result.trace, snapshot)
+    kept = pool if len(result.items) == len(pool) else pool.take(np.isin(pool.items, result.items))
+    return Pool(
+        kept.items, result.scores, kept.hits, kept.reason_of, kept.reason_table, kept.sources
+    )
+
+
+def arrange(
+    book: Rulebook,
+    ctx: RecContext,
+    pool: Pool,
+    value: FloatArray,
+    k: int,
+    exploration: float,
+    snapshot: CatalogSnapshot,
+    trace: Trace,
+    seed: int,
+) -> tuple[Pool, Arranged]:
+    """Exploration picks its slots first; the rulebook then pins, de-duplicates and caps.
+
+    Returns the pool (grown by pinned items it did not hold) and the final order.
+    """
+    order = np.argsort(-value, kind="stable")
+    explored = explore(order, k, exploration, seed)
+    drawn = explored.order[explored.explored]
+    if len(drawn):
+        rest = order[~np.isin(order, explored.order)]
+        order = np.concatenate([explored.order, rest])
+    result = book.arrange(ctx, pool.items[order], value[order], k)
+    record(trace, result.trace, snapshot)
+    pool = _with_pins(pool, result.items)
+    positions = _positions(pool.items, result.items)
+    is_explored = np.isin(positions, drawn)
+    propensity = np.where(is_explored, explored.propensity[-1] if len(drawn) else 1.0, 1.0)
+    return pool, Arranged(positions, is_explored, propensity)
+
+
+def _with_pins(pool: Pool, slate: IntArray) -> Pool:
+    extra = slate[~np.isin(slate, pool.items)]
+    if not len(extra):
+        return pool
+    reason = Reason("rules", "pinned", label="featured")
+    n = len(extra)
+    return Pool(
+        np.concatenate([pool.items, extra]),
+        np.concatenate([pool.score, np.zeros(n)]),
+        np.concatenate([pool.hits, np.zeros(n, np.int64)]),
+        np.concatenate([pool.reason_of, np.full(n, len(pool.reason_table), np.int64)]),
+        (*pool.reason_table, reason),
+        pool.sources,
+    )
+
+
+def _positions(items: IntArray, wanted: IntArray) -> IntArray:
+    sorter = np.argsort(items)
+    return sorter[np.searchsorted(items, wanted, sorter=sorter)]

@@ -1,0 +1,177 @@
+"""The candidate pool that flows through the stages, and the trace they leave.
+
+Items are dense catalog indices. Every stage returns a new pool (or a mask over
+it) and appends what it decided to the :class:`Trace`, so a slate can always
+answer "why was this shown, and why was that not?". Reasons are kept as one
+table plus an index array, so restricting a pool never loops in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from shelfwise.candidates.base import FloatArray, IntArray, Proposal, Reason
+from shelfwise.catalog import CatalogSnapshot
+
+BoolArray = npt.NDArray[np.bool_]
+TRACE_ITEMS = 50  # item ids listed per rule in a trace (the count is always exact)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Unique candidates with their best normalised source score and that source's reason."""
+
+    items: IntArray
+    score: FloatArray  # in (0, 1]: the proposing source's score over its best, weighted
+    hits: IntArray  # how many sources proposed the item
+    reason_of: IntArray  # index into ``reason_table``
+    reason_table: tuple[Reason, ...]
+    sources: tuple[str, ...]  # the sources that answered, in order asked
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def reason(self, position: int) -> Reason:
+        return self.reason_table[int(self.reason_of[position])]
+
+    @property
+    def reasons(self) -> list[Reason]:
+        return [self.reason_table[i] for i in self.reason_of.tolist()]
+
+    @classmethod
+    def empty(cls) -> Pool:
+        return cls(
+            np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64), (), ()
+        )
+
+    def take(self, keep: IntArray | BoolArray) -> Pool:
+        """The pool restricted to ``keep`` (positions or a mask), order kept."""
+        return Pool(
+            self.items[keep],
+            self.score[keep],
+            self.hits[keep],
+            self.reason_of[keep],
+            self.reason_table,
+            self.sources,
+        )
+
+    @classmethod
+    def union(
+        cls,
+        proposals: list[Proposal],
+        exclude: frozenset[int] = frozenset(),
+        weights: dict[str, float] | None = None,
+    ) -> Pool:
+        """One entry per item: its best normalised score and the reason that came with it.
+
+        ``weights`` scale a source's normalised scores (fallback sources get less).
+        The pool comes out best score first.
+        """
+        weights = weights or {}
+        proposals = [p for p in proposals if len(p.items)]
+        if not proposals:
+            return cls.empty()
+        items = np.concatenate([p.items for p in proposals])
+        scores = np.concatenate(
+            [_normalise(p.scores) * weights.get(p.source, 1.0) for p in proposals]
+        )
+        table = tuple(chain.from_iterable(p.reasons for p in proposals))
+        order = np.argsort(-scores, kind="stable")
+        ranked = items[order]
+        uniq, first, counts = np.unique(ranked, return_index=True, return_counts=True)
+        if exclude:
+            keep = ~np.isin(uniq, np.fromiter(exclude, np.int64, len(exclude)))
+            uniq, first, counts = uniq[keep], first[keep], counts[keep]
+        by_score = np.argsort(first)
+        pick = order[first[by_score]]
+        return cls(
+            uniq[by_score],
+            scores[pick],
+            counts[by_score],
+            pick,
+            table,
+            tuple(p.source for p in proposals),
+        )
+
+
+def _normalise(scores: FloatArray) -> FloatArray:
+    """Scores of one proposal onto (0, 1], order kept: positive scores over the best one
+    (floored at 0.05); scores <= 0 (fallback fill, below every blended item) share (0, 0.05]."""
+    top = float(scores.max())
+    if top > 1e-9:
+        out = np.clip(scores / top, 0.05, 1.0)
+        low = scores <= 0
+    else:
+        out = np.empty_like(scores)
+        low = np.ones(len(scores), dtype=bool)
+    if low.any():
+        out[low] = 0.05 / (1.0 + (float(scores[low].max()) - scores[low]))
+    return out
+
+
+@dataclass
+class Trace:
+    """What each stage decided, kept for ``explain=true`` and the decision log."""
+
+    enabled: bool = True
+    stages: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
+    candidates: dict[str, int] = field(default_factory=dict)  # source -> proposed
+    fallback_used: list[str] = field(default_factory=list)
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    drops: dict[str, int] = field(default_factory=dict)  # rule -> items removed
+    notes: list[str] = field(default_factory=list)
+    # What the rules saw, for replays (the rules' impact preview): scope and the
+    # blended candidates before any rule, best first.
+    rule_scope: str | None = None
+    pool: list[list[Any]] = field(default_factory=list)  # [product_id, score]
+
+    def keep_pool(self, pool: Pool, snapshot: CatalogSnapshot, rule_scope: str) -> None:
+        if self.enabled:
+            ids = snapshot.ids
+            self.rule_scope = rule_scope
+            self.pool = [
+                [ids[i], round(s, 6)]
+                for i, s in zip(pool.items.tolist(), pool.score.tolist(), strict=True)
+            ]
+
+    def drop(
+        self,
+        rule: str,
+        items: IntArray,
+        snapshot: CatalogSnapshot,
+        reason: str,
+        version: str | None = None,
+    ) -> None:
+        """Count items a rule removed; name them (the first ``TRACE_ITEMS``) when tracing."""
+        if not len(items):
+            return
+        self.drops[rule] = self.drops.get(rule, 0) + len(items)
+        if self.enabled:
+            ids = snapshot.ids
+            self.rules.append(
+                {
+                    "rule": rule,
+                    "version": version,
+                    "action": "remove",
+                    "count": len(items),
+                    "items": [ids[i] for i in items[:TRACE_ITEMS].tolist()],
+                    "reason": reason,
+                }
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stages_ms": self.stages,
+            "candidates": self.candidates,
+            "fallback_used": self.fallback_used,
+            "rules": self.rules,
+            "drops": self.drops,
+            "notes": self.notes,
+            "rule_scope": self.rule_scope,
+            "pool": self.pool,
+        }

@@ -1,0 +1,379 @@
+"""The request path wired: one call turns a request into a recorded, explained slate."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from shelfwise.candidates.base import Reason, Source
+from shelfwise.candidates.blend import CandidateBlend
+from shelfwise.candidates.config import PlacementChain, SourcesConfig
+from shelfwise.catalog import CatalogSnapshot
+from shelfwise.config import Settings
+from shelfwise.experiments.assignment import Assignment
+from shelfwise.pipeline import governed
+from shelfwise.pipeline.bundles import BundleView
+from shelfwise.pipeline.defaults import BlendRanker, NoRules, PlainArranger
+from shelfwise.pipeline.governed import Governor
+from shelfwise.pipeline.pool import Pool, Trace
+from shelfwise.pipeline.ports import Arranged, ArrangeStage, Assigner, RankStage, SafetyStage
+from shelfwise.pipeline.request import RecommendRequest
+from shelfwise.pipeline.stages import availability, build_context, chain_of, gather
+from shelfwise.serving.decisions import Decision, DecisionLog
+from shelfwise.serving.freshness import ChangeClock, refresh_if_changed
+from shelfwise.serving.metrics import ServingMetrics
+from shelfwise.serving.placements import Objective, Placement, Placements
+from shelfwise.serving.session import SessionRecord, SessionState
+from shelfwise.store.types import utcnow
+
+if TYPE_CHECKING:
+    from shelfwise.training.bundle import ModelBundle
+
+log = logging.getLogger("shelfwise.pipeline")
+
+
+@dataclass
+class Stages:
+    safety: SafetyStage = field(default_factory=NoRules)
+    ranker: RankStage = field(default_factory=BlendRanker)
+    arranger: ArrangeStage = field(default_factory=PlainArranger)
+    assigner: Assigner | None = None
+    rules: Governor | None = None  # the merchant's rulebook; None = availability only
+
+
+def degraded(placement: Placement) -> Placement:
+    """The placement as served without a model bundle: content and the session's
+    views (plus the season on the home page), filled up by popularity."""
+    sources = {"content": 1.0, "session": 0.8}
+    if placement.page in ("home", "email"):
+        sources["seasonal"] = 0.5
+    return placement.model_copy(update={"sources": sources, "fallback": ("popular",)})
+
+
+def reason_text(reason: Reason, snapshot: CatalogSnapshot) -> str:
+    anchor = snapshot.products[reason.anchor].title if reason.anchor is not None else "this"
+    match reason.kind:
+        case "often_bought_with":
+            return f"Often bought with {anchor}"
+        case "similar_to":
+            return f"Similar to {anchor}"
+        case "because_you_viewed":
+            return f"Because you viewed {anchor}"
+        case "popular_in":
+            return f"Popular in {reason.label or 'the store'}"
+        case "trending_in":
+            return f"Trending in {reason.label or 'the store'}"
+        case "seasonal":
+            return f"In season: {reason.label}" if reason.label else "In season"
+        case "pinned":
+            return "Featured"
+        case "buy_again":
+            return "Buy it again"
+        case _:
+            return "Picked for you"
+
+
+class RecIds:
+    """Slate ids unique across workers without coordination, sortable by time:
+    milliseconds, a random tag per process, a counter (29 hex characters)."""
+
+    def __init__(self) -> None:
+        self.tag = os.urandom(5).hex()
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        ms = time.time_ns() // 1_000_000
+        return f"{ms:011x}{self.tag}{next(self.counter) & 0xFFFFFFFF:08x}"
+
+
+class Recommender:
+    def __init__(
+        self,
+        settings: Settings,
+        snapshot: CatalogSnapshot,
+        placements: Placements,
+        sessions: SessionState,
+        decisions: DecisionLog,
+        metrics: ServingMetrics,
+        baseline: Mapping[str, Source],
+        stages: Stages | None = None,
+        bundle_of: Callable[[], ModelBundle | None] | None = None,
+        clock: ChangeClock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.snapshot = snapshot
+        self.placements = placements
+        self.sessions = sessions
+        self.decisions = decisions
+        self.metrics = metrics
+        self.baseline = baseline
+        self.stages = stages or Stages()
+        self.bundle_of = bundle_of or (lambda: None)
+        self._view: BundleView | None = None
+        self.baseline_blend = CandidateBlend(baseline, SourcesConfig())
+        self.clock = clock or ChangeClock(snapshot.repo.db)
+        self.rec_ids = RecIds()
+        self._plans: dict[tuple[str, ...], tuple[Placement, PlacementChain, PlacementChain]] = {}
+        self._latency = {p.name: metrics.latency.labels(p.name) for p in placements}
+
+    def assign(
+        self, placement: Placement, unit: str | None, now: datetime, trace: Trace
+    ) -> Assignment | None:
+        """The experiment arm of the person (or, anonymous, the session) on this placement."""
+        if self.stages.assigner is None or unit is None:
+            return None
+        try:
+            return self.stages.assigner.assign(placement.name, unit, now)
+        except SQLAlchemyError:
+            trace.notes.append("experiment store unreachable: no experiment arm")
+            return None
+
+    def _plan(
+        self, placement: Placement, assignment: Assignment | None
+    ) -> tuple[Placement, PlacementChain, PlacementChain]:
+        """The placement as an experiment arm changes it, with its model and degraded chains.
+
+        A holdout arm gets the plain popularity baseline; other arms may replace the
+        sources and the objective blend."""
+        key: tuple[str, ...] = (placement.name,)
+        if assignment is not None:
+            key = (
+                placement.name,
+                assignment.experiment_id,
+                str(assignment.experiment_version),
+                assignment.arm.name,
+            )
+        got = self._plans.get(key)
+        if got is not None:
+            return got
+        plan = placement
+        arm = assignment.arm if assignment is not None else None
+        if arm is not None and arm.holdout:
+            plan = placement.model_copy(update={"sources": {"popular": 1.0}, "fallback": ()})
+            got = (plan, chain_of(plan), chain_of(plan))
+        else:
+            if arm is not None and arm.sources is not None:
+                plan = plan.model_copy(
+                    update={"sources": {s: placement.sources.get(s, 1.0) for s in arm.sources}}
+                )
+            if arm is not None and arm.objective is not None:
+                plan = plan.model_copy(
+                    update={"objective": Objective.model_validate(arm.objective)}
+                )
+            got = (plan, chain_of(plan), chain_of(degraded(plan)))
+        self._plans[key] = got
+        return got
+
+    def bundle_view(self) -> BundleView | None:
+        """The loaded bundle as seen from this snapshot (re-made after a reload)."""
+        bundle = self.bundle_of()
+        if bundle is None:
+            return None
+        view = self._view
+        if view is None or view.bundle is not bundle:
+            view = self._view = BundleView(bundle, self.snapshot)
+        return view.current()
+
+    def bundle_age_seconds(self) -> float:
+        view = self.bundle_view()
+        return time.time() - view.created_at if view is not None else -1.0
+
+    def refresh_catalog(self, trace: Trace) -> None:
+        """Pick up stock/price changes; with the store down, keep serving what is in memory."""
+        try:
+            fresh = refresh_if_changed(self.snapshot, self.clock)
+        except SQLAlchemyError:
+            fresh = False
+        if not fresh:
+            trace.notes.append("catalog store unreachable: serving the in-memory snapshot")
+        self.metrics.snapshot_age.set(self.snapshot.age_seconds)
+
+    def recommend(
+        self,
+        req: RecommendRequest,
+        now: datetime | None = None,
+        *,
+        record: bool = True,
+        records: Sequence[SessionRecord] | None = None,
+    ) -> dict[str, Any]:
+        """One slate. ``records`` stand in for the live session (batch slates)."""
+        started = time.perf_counter()
+        placement = self.placements.get(req.placement)
+        k = min(req.k or placement.k, self.settings.max_k)
+        rec_id = self.rec_ids.next()
+        keep_trace = req.explain or (record and self.decisions.keeps_trace(rec_id))
+        trace = Trace(enabled=keep_trace)
+        self.refresh_catalog(trace)
+        snapshot = self.snapshot
+        if records is None:
+            records = self.sessions.read(req.session) if req.session else []
+        now = now or utcnow()
+        ctx = build_context(req, placement, snapshot, records, now, req.person, trace)
+        assignment = self.assign(placement, req.person or req.session, now, trace)
+        plan, model_chain, degraded_chain = self._plan(placement, assignment)
+        view = self.bundle_view()
+        mode = "model" if view is not None else "degraded"
+        t = time.perf_counter()
+        trace.stages["context"] = (t - started) * 1e3
+
+        if view is not None:
+            proposal = gather(ctx, view, model_chain, placement.max_candidates, trace)
+        else:
+            proposal = gather(
+                ctx, self.baseline_blend, degraded_chain, placement.max_candidates, trace
+            )
+        pool = Pool.union([proposal], ctx.exclude)
+        trace.keep_pool(pool, snapshot, placement.rule_scope)
+        rules = self.stages.rules
+        book = rules.book(trace, self.clock.rules_seq) if rules is not None else None
+        t, trace.stages["candidates"] = _lap(t)
+        if book is None:
+            pool = availability(ctx, pool, snapshot, trace)
+            pool = self.stages.safety.apply(ctx, placement, pool, snapshot, trace)
+        else:
+            rules_ctx = replace(ctx, placement=placement.rule_scope)
+            pool = governed.safety(book, rules_ctx, pool, snapshot, trace)
+        t, trace.stages["safety"] = _lap(t)
+        ranked = self.stages.ranker.rank(ctx, plan, pool, snapshot)
+        t, trace.stages["rank"] = _lap(t)
+        seed = zlib.crc32(rec_id.encode())
+        if book is None:
+            arranged = self.stages.arranger.arrange(
+                ctx, placement, pool, ranked, k, snapshot, trace, seed
+            )
+        else:
+            pool, arranged = governed.arrange(
+                book, rules_ctx, pool, ranked.value, k, placement.exploration, snapshot, trace, seed
+            )
+        t, trace.stages["arrange"] = _lap(t)
+        rulebook_version = str(book.version) if book is not None else self.stages.safety.version
+
+        items = self._items(pool, ranked.value, arranged, req.explain, ranked.contributions)
+        slate: dict[str, Any] = {
+            "rec_id": rec_id,
+            "placement": placement.name,
+            "mode": mode,
+            "items": items,
+            "model_version": view.version if view is not None else None,
+            "rulebook_version": rulebook_version,
+            "placements_version": self.placements.version,
+            "experiment": (
+                {"experiment_id": assignment.experiment_id, "arm": assignment.arm.name}
+                if assignment
+                else None
+            ),
+        }
+        if req.explain:
+            slate["trace"] = trace.as_dict()
+        elapsed = time.perf_counter() - started
+        self._observe(placement.name, mode, trace, elapsed)
+        if record:
+            self.decisions.record(
+                Decision(
+                    rec_id=rec_id,
+                    served_at=now,
+                    placement=placement.name,
+                    mode=mode,
+                    request=req.model_dump(mode="json", exclude_defaults=True),
+                    items=[_logged(i) for i in items],
+                    person_id=req.person,
+                    session_id=req.session,
+                    experiment_id=assignment.experiment_id if assignment else None,
+                    arm=assignment.arm.name if assignment else None,
+                    model_version=slate["model_version"],
+                    rulebook_version=slate["rulebook_version"],
+                    trace=trace.as_dict() if keep_trace else None,
+                )
+            )
+        return slate
+
+    def _items(
+        self,
+        pool: Pool,
+        value: Any,
+        arranged: Arranged,
+        explain: bool,
+        contributions: Mapping[str, Any],
+    ) -> list[dict[str, Any]]:
+        snapshot = self.snapshot
+        out = []
+        for pos, (j, explored, propensity) in enumerate(
+            zip(
+                arranged.order.tolist(),
+                arranged.explored.tolist(),
+                arranged.propensity.tolist(),
+                strict=True,
+            ),
+            start=1,
+        ):
+            i = int(pool.items[j])
+            p = snapshot.products[i]
+            reason = pool.reason(j)
+            item: dict[str, Any] = {
+                "product_id": p.product_id,
+                "position": pos,
+                "title": p.title,
+                "price": p.price,
+                "currency": p.currency,
+                "availability": p.availability,
+                "image_url": p.image_url,
+                "brand": p.brand,
+                "category": p.category_path,
+                "score": round(float(value[j]), 6) if j < len(value) else 0.0,
+                "reasons": [
+                    {
+                        "kind": reason.kind,
+                        "source": reason.source,
+                        "text": reason_text(reason, snapshot),
+                        "anchor": snapshot.ids[reason.anchor]
+                        if reason.anchor is not None
+                        else None,
+                        "label": reason.label,
+                        "fallback": reason.fallback,
+                    }
+                ],
+                "explored": explored,
+                "propensity": propensity,
+            }
+            if explain:
+                item["contributions"] = {
+                    k: round(float(v[j]), 6) if j < len(v) else 0.0
+                    for k, v in contributions.items()
+                }
+            out.append(item)
+        return out
+
+    def _observe(self, placement: str, mode: str, trace: Trace, elapsed: float) -> None:
+        m = self.metrics
+        self._latency[placement].observe(elapsed)
+        m.slates.labels(placement, mode).inc()
+        if trace.fallback_used:
+            m.fallback.labels(placement).inc()
+        for rule, n in trace.drops.items():
+            m.rule_drops.labels(placement, rule).inc(n)
+
+
+def _lap(t: float) -> tuple[float, float]:
+    now = time.perf_counter()
+    return now, (now - t) * 1e3
+
+
+def _logged(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "product_id": item["product_id"],
+        "position": item["position"],
+        "score": item["score"],
+        "price": item["price"],
+        "explored": item["explored"],
+        "propensity": item["propensity"],
+        "reasons": item["reasons"],
+    }

@@ -1,0 +1,67 @@
+"""The request and the slate: the contracts of ``/v1/recommendations`` and the email batch."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
+
+
+class RecommendRequest(BaseModel):
+    """What a storefront asks for. ``item`` is the viewed product (product pages)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    placement: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    person: Id | None = None
+    session: Id | None = None
+    item: tuple[Id, ...] = Field(default=(), max_length=20)
+    cart: tuple[Id, ...] = Field(default=(), max_length=200)
+    k: int | None = Field(default=None, ge=1)
+    explain: bool = False
+
+
+class ReasonOut(BaseModel):
+    kind: str
+    source: str
+    text: str
+    anchor: str | None = None
+    label: str | None = None
+    fallback: bool = False
+
+
+class SlateItem(BaseModel):
+    product_id: str
+    position: int
+    title: str
+    price: float | None
+    currency: str | None
+    availability: str | None
+    image_url: str | None
+    brand: str | None
+    category: str | None
+    score: float
+    reasons: list[ReasonOut]
+    explored: bool = False
+    propensity: float | None = None
+
+
+class ExperimentOut(BaseModel):
+    experiment_id: str
+    arm: str
+
+
+class SlateOut(BaseModel):
+    """A served slate. ``mode`` is ``degraded`` when no model bundle is loaded."""
+
+    rec_id: str
+    placement: str
+    mode: Literal["model", "degraded"]
+    items: list[SlateItem]
+    model_version: str | None
+    rulebook_version: str | None
+    placements_version: str
+    experiment: ExperimentOut | None = None
+    trace: dict[str, Any] | None = None

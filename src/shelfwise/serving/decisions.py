@@ -1,0 +1,292 @@
+"""The decision log: every served slate, written off the hot path, read back by rec_id.
+
+``DecisionLog.record`` only appends to an in-memory queue; a background thread
+writes the queue in batches every ``settings.decision_flush_seconds`` (and on
+``close``). When the store is down the batch waits and is retried; past
+``settings.decision_queue_max`` pending slates new ones are dropped and counted,
+so serving never blocks on the log. Readers (``get``, ``recent``) are what
+"why was this shown?", monitoring and the rules' impact preview use.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import zlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from shelfwise.config import Settings
+from shelfwise.monitoring.decisions import ServedCounts
+from shelfwise.store.engine import Database
+from shelfwise.store.tables import decisions
+
+log = logging.getLogger("shelfwise.serving.decisions")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One served slate as stored. ``items`` hold external ids, scores and reasons."""
+
+    rec_id: str
+    served_at: datetime
+    placement: str
+    mode: str  # "model" | "degraded"
+    request: dict[str, Any]
+    items: list[dict[str, Any]]
+    person_id: str | None = None
+    session_id: str | None = None
+    experiment_id: str | None = None
+    arm: str | None = None
+    model_version: str | None = None
+    rulebook_version: str | None = None
+    trace: dict[str, Any] | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Decision:
+        return cls(**dict(row._mapping))
+
+
+class DecisionReader(Protocol):
+    """What monitoring and the rules' impact preview read."""
+
+    def get(self, rec_id: str) -> Decision | None: ...
+
+    def recent(
+        self, *, placement: str | None = None, since: datetime | None = None, limit: int = 1000
+    ) -> list[Decision]: ...
+
+    def recorded_requests(
+        self, *, placement: str | None = None, since: datetime | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]: ...
+
+
+def recorded_request(d: Decision) -> dict[str, Any] | None:
+    """A stored slate as a replayable request (``rules.replay.RecordedRequestIn``): the rule
+    scope, the time, the viewed and cart items and the candidates before any rule.
+    None when its trace was not kept (sampling)."""
+    if d.trace is None or not d.trace.get("pool"):
+        return None
+    return {
+        "placement": d.trace.get("rule_scope") or d.placement,
+        "now": d.served_at.isoformat(),
+        "context_items": list(d.request.get("item", [])),
+        "cart_items": list(d.request.get("cart", [])),
+        "candidates": [{"product_id": pid, "score": score} for pid, score in d.trace["pool"]],
+    }
+
+
+def keeps_trace(mode: Literal["full", "sampled", "none"], rate: float, rec_id: str) -> bool:
+    """Whether a slate's trace is stored: deterministic per rec_id, so every worker agrees."""
+    if mode == "full":
+        return True
+    if mode == "none":
+        return False
+    return zlib.crc32(rec_id.encode()) < rate * 2**32
+
+
+class DecisionLog:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        trace_mode: Literal["full", "sampled", "none"] = "full",
+        trace_rate: float = 0.1,
+        flush_seconds: float = 0.2,
+        batch_size: int = 500,
+        queue_max: int = 50_000,
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.trace_mode = trace_mode
+        self.trace_rate = trace_rate
+        self.flush_seconds = flush_seconds
+        self.batch_size = batch_size
+        self.queue_max = queue_max
+        self.on_drop = on_drop
+        # Set by the Runtime: does a served product id still join the catalog?
+        self.known_product: Callable[[str], bool] | None = None
+        self.dropped = 0
+        self._pending: deque[Decision] = deque()
+        self._index: dict[str, Decision] = {}
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_settings(
+        cls, db: Database, settings: Settings, on_drop: Callable[[int], None] | None = None
+    ) -> DecisionLog:
+        return cls(
+            db,
+            trace_mode=settings.decision_trace,
+            trace_rate=settings.decision_trace_sample_rate,
+            flush_seconds=settings.decision_flush_seconds,
+            batch_size=settings.decision_batch_size,
+            queue_max=settings.decision_queue_max,
+            on_drop=on_drop,
+        )
+
+    def keeps_trace(self, rec_id: str) -> bool:
+        return keeps_trace(self.trace_mode, self.trace_rate, rec_id)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def record(self, decision: Decision) -> None:
+        """Queue a slate for writing (never blocks on the store)."""
+        with self._lock:
+            if len(self._pending) >= self.queue_max:
+                self.dropped += 1
+                if self.on_drop:
+                    self.on_drop(1)
+                return
+            self._pending.append(decision)
+            self._index[decision.rec_id] = decision
+            if self._thread is None:
+                self._start()
+        if len(self._pending) >= self.batch_size:
+            self._wake.set()
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name="shelfwise-decision-writer", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            try:
+                self.flush()
+            except SQLAlchemyError as e:
+                log.warning("decision log: store unavailable (%s); %d pending", e, self.pending)
+                self._stop.wait(max(self.flush_seconds, 1.0))
+
+    def flush(self) -> int:
+        """Write every pending slate now; returns how many were written."""
+        written = 0
+        with self._write_lock:
+            while True:
+                with self._lock:
+                    batch = [
+                        self._pending[i] for i in range(min(self.batch_size, len(self._pending)))
+                    ]
+                if not batch:
+                    return written
+                with self.db.engine.begin() as conn:
+                    conn.execute(decisions.insert(), [d.as_row() for d in batch])
+                with self._lock:
+                    for d in batch:
+                        self._pending.popleft()
+                        self._index.pop(d.rec_id, None)
+                written += len(batch)
+
+    def close(self) -> None:
+        """Stop the writer and write what is pending (called at shutdown)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        try:
+            self.flush()
+        except SQLAlchemyError as e:
+            log.error("decision log: %d slates not written at shutdown (%s)", self.pending, e)
+
+    def get(self, rec_id: str) -> Decision | None:
+        pending = self._index.get(rec_id)
+        if pending is not None:
+            return pending
+        with self.db.engine.connect() as conn:
+            row = conn.execute(select(decisions).where(decisions.c.rec_id == rec_id)).one_or_none()
+        return None if row is None else Decision.from_row(row)
+
+    def recorded_requests(
+        self, *, placement: str | None = None, since: datetime | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Recent slates with a kept trace, as requests the rules' impact preview replays."""
+        got = (
+            recorded_request(d) for d in self.recent(placement=placement, since=since, limit=limit)
+        )
+        return [r for r in got if r is not None]
+
+    # --- what monitoring reads (shelfwise.monitoring.decisions.DecisionLogReader) ---
+
+    def _window(self, start: datetime, end: datetime) -> list[Any]:
+        self.flush_quietly()
+        query = select(decisions.c.placement, decisions.c.mode, decisions.c["items"]).where(
+            decisions.c.served_at >= start, decisions.c.served_at < end
+        )
+        with self.db.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except SQLAlchemyError as e:  # the readers still answer from what is stored
+            log.warning("decision log: flush before a read failed (%s)", e)
+
+    def served(self, start: datetime, end: datetime) -> dict[str, ServedCounts]:
+        """Slates per placement in ``[start, end)``: how many fell back (a degraded
+        slate, or any slot filled by a fallback source) and how many items still
+        join the catalog (``known_product``, when set)."""
+        out: dict[str, list[int]] = {}
+        known = self.known_product
+        for placement, mode, items in self._window(start, end):
+            c = out.setdefault(placement, [0, 0, 0, 0])
+            c[0] += 1
+            c[1] += mode != "model" or any(
+                r.get("fallback") for it in items for r in it.get("reasons", ())
+            )
+            c[2] += len(items)
+            c[3] += sum(1 for it in items if known is None or known(it["product_id"]))
+        return {p: ServedCounts(*c) for p, c in out.items()}
+
+    def source_mix(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Items served per candidate source (the source of each item's first reason)."""
+        mix: dict[str, int] = {}
+        for _, _, items in self._window(start, end):
+            for it in items:
+                reasons = it.get("reasons") or [{}]
+                source = str(reasons[0].get("source", "unknown"))
+                mix[source] = mix.get(source, 0) + 1
+        return mix
+
+    def scores(self, start: datetime, end: datetime) -> npt.NDArray[np.float64]:
+        """Ranker scores of the items served in ``[start, end)``."""
+        return np.array(
+            [
+                float(it.get("score", 0.0))
+                for _, _, items in self._window(start, end)
+                for it in items
+            ],
+            dtype=np.float64,
+        )
+
+    def recent(
+        self, *, placement: str | None = None, since: datetime | None = None, limit: int = 1000
+    ) -> list[Decision]:
+        """Stored slates, newest first (what a replay of recent requests reads)."""
+        query = select(decisions).order_by(decisions.c.served_at.desc()).limit(limit)
+        if placement is not None:
+            query = query.where(decisions.c.placement == placement)
+        if since is not None:
+            query = query.where(decisions.c.served_at >= since)
+        with self.db.engine.connect() as conn:
+            return [Decision.from_row(r) for r in conn.execute(query)]

@@ -1,0 +1,96 @@
+"""Prometheus metrics of the serving path.
+
+With several workers, ``shelfwise serve`` sets ``PROMETHEUS_MULTIPROC_DIR``
+before the workers start; each worker then writes its samples there and
+``/metrics`` aggregates every worker's (prometheus_client's multiprocess mode).
+Each :class:`ServingMetrics` has its own registry, so tests can build many.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LATENCY_BUCKETS = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+def multiprocess_mode() -> bool:
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
+class ServingMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.latency = Histogram(
+            "shelfwise_recommendation_seconds",
+            "Time to build a slate, by placement (in-process, excluding HTTP).",
+            ["placement"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.slates = Counter(
+            "shelfwise_slates",
+            "Slates served, by placement and mode.",
+            ["placement", "mode"],
+            registry=r,
+        )
+        self.fallback = Counter(
+            "shelfwise_fallback_slates",
+            "Slates that needed a fallback source (fallback share = this / slates).",
+            ["placement"],
+            registry=r,
+        )
+        self.rule_drops = Counter(
+            "shelfwise_rule_drops",
+            "Candidates removed by a rule, by placement and rule.",
+            ["placement", "rule"],
+            registry=r,
+        )
+        self.snapshot_age = Gauge(
+            "shelfwise_catalog_snapshot_age_seconds",
+            "Seconds since the catalog snapshot last confirmed it is current.",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.bundle_age = Gauge(
+            "shelfwise_model_bundle_age_seconds",
+            "Age of the loaded model bundle (-1 = none loaded: degraded mode).",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.session_degraded = Gauge(
+            "shelfwise_session_backend_degraded",
+            "1 while Redis is unreachable and sessions fall back to in-process state.",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.decisions_dropped = Counter(
+            "shelfwise_decisions_dropped",
+            "Slates not written to the decision log because its queue was full.",
+            registry=r,
+        )
+
+    def set_session_degraded(self, degraded: bool) -> None:
+        self.session_degraded.set(1 if degraded else 0)
+
+    def drop_decisions(self, n: int) -> None:
+        self.decisions_dropped.inc(n)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text exposition: every worker's samples in multiprocess mode."""
+        if multiprocess_mode():
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

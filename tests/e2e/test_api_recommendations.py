@@ -1,0 +1,120 @@
+"""Recommendations, placements, decisions and metrics over HTTP (in-process ASGI)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shelfwise.api import create_app
+from shelfwise.catalog import Product
+from shelfwise.config import Settings
+from shelfwise.runtime import Runtime
+from tests.conftest import headers
+
+READ = headers("read")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    settings = settings.model_copy(update={"allow_clock_header": True})
+    rt = Runtime.open(settings)
+    rows = [
+        {
+            "product_id": f"P{i}",
+            "title": f"Lamp {i}",
+            "category_path": "lighting/lamps",
+            "brand": "Gleam" if i % 2 else "Lumen",
+            "price": 10.0 + i,
+            "stock_qty": 3,
+            "image_url": f"/img/{i}.jpg",
+        }
+        for i in range(1, 13)
+    ]
+    rt.catalog.upsert([Product.model_validate(r) for r in rows])
+    rt.snapshot.load()
+    with TestClient(create_app(settings, rt), raise_server_exceptions=False) as c:
+        yield c
+    rt.close()
+
+
+def test_get_and_post_give_a_slate_with_storefront_data(client: TestClient) -> None:
+    r = client.get("/v1/recommendations?placement=product_similar&item=P1&k=3", headers=READ)
+    assert r.status_code == 200, r.text
+    slate = r.json()
+    assert len(slate["items"]) == 3 and slate["mode"] == "degraded"
+    assert slate["placement"] == "product_similar" and len(slate["rec_id"]) == 29
+    first = slate["items"][0]
+    # same brand as P1 (odd numbers), first in catalog order (no events yet): P11
+    assert first["product_id"] == "P11"
+    assert (first["title"], first["price"], first["image_url"]) == ("Lamp 11", 21.0, "/img/11.jpg")
+    assert "trace" not in slate
+    body = {"placement": "cart", "cart": ["P1", "P2"], "k": 4, "explain": True}
+    r = client.post("/v1/recommendations", json=body, headers=READ)
+    assert r.status_code == 200
+    slate = r.json()
+    assert len(slate["items"]) == 4 and not {"P1", "P2"} & {i["product_id"] for i in slate["items"]}
+    assert set(slate["trace"]) >= {"stages_ms", "candidates", "rules", "drops"}
+
+
+def test_comma_separated_ids_and_the_clock_header(client: TestClient) -> None:
+    r = client.get(
+        "/v1/recommendations",
+        params={"placement": "cart", "cart": "P1,P2", "k": 2},
+        headers={**READ, "X-Shelfwise-Now": "2026-12-01T10:00:00+00:00"},
+    )
+    assert r.status_code == 200 and len(r.json()["items"]) == 2
+    rec_id = r.json()["rec_id"]
+    d = client.get(f"/v1/decisions/{rec_id}", headers=READ).json()
+    assert d["served_at"].startswith("2026-12-01T10:00:00") and d["request"]["cart"] == ["P1", "P2"]
+    bad = client.get(
+        "/v1/recommendations?placement=home", headers={**READ, "X-Shelfwise-Now": "yesterday"}
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_clock"
+
+
+def test_errors_are_clear(client: TestClient) -> None:
+    r = client.get("/v1/recommendations?placement=product_similar", headers=READ)
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "item_required")
+    r = client.get("/v1/recommendations?placement=checkout", headers=READ)
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "placement_not_found")
+    assert client.get("/v1/recommendations?placement=home").status_code == 401
+    r = client.get("/v1/recommendations?placement=home", headers=headers("ingest"))
+    assert r.status_code == 403
+    r = client.post("/v1/recommendations", json={"placement": "home", "colour": 1}, headers=READ)
+    assert r.status_code == 422
+    assert (
+        client.get("/v1/decisions/nope", headers=READ).json()["error"]["code"]
+        == "decision_not_found"
+    )
+
+
+def test_placements_endpoint(client: TestClient) -> None:
+    r = client.get("/v1/placements", headers=READ).json()
+    names = [p["name"] for p in r["placements"]]
+    assert names == ["home", "product_similar", "product_bought_with", "cart", "email"]
+    cart = r["placements"][3]
+    assert cart["objective"] == {"engagement": 0.3, "revenue": 0.2, "margin": 0.5}
+    assert cart["sources"] == {"cooccurrence": 1.0, "session": 0.3, "buy_again": 0.2}
+    assert cart["fallback"] == ["popular"]
+
+
+def test_decision_answers_why_and_metrics_count(client: TestClient) -> None:
+    slate = client.get("/v1/recommendations?placement=home&person=u7&k=2", headers=READ).json()
+    deadline = time.monotonic() + 5
+    while True:
+        d = client.get(f"/v1/decisions/{slate['rec_id']}", headers=READ)
+        if d.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    d = d.json()
+    assert d["person_id"] == "u7" and d["mode"] == "degraded"
+    assert [i["product_id"] for i in d["items"]] == [i["product_id"] for i in slate["items"]]
+    assert d["items"][0]["reasons"][0]["text"]
+    text = client.get("/metrics", headers=READ).text
+    assert 'shelfwise_slates_total{mode="degraded",placement="home"} 1.0' in text
+    assert 'shelfwise_recommendation_seconds_count{placement="home"} 1.0' in text
+    assert "shelfwise_catalog_snapshot_age_seconds" in text
+    assert "shelfwise_model_bundle_age_seconds -1.0" in text

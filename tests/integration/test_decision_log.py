@@ -1,0 +1,68 @@
+"""The decision log on both stores: batched off the hot path, flushed on close, read back."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from shelfwise.runtime import Runtime
+from shelfwise.serving.decisions import Decision, DecisionLog, keeps_trace
+
+T0 = datetime(2026, 11, 1, 9, tzinfo=UTC)
+
+
+def _d(rec_id: str, minutes: int = 0, placement: str = "home") -> Decision:
+    return Decision(
+        rec_id=rec_id,
+        served_at=T0 + timedelta(minutes=minutes),
+        placement=placement,
+        mode="degraded",
+        request={"placement": placement},
+        items=[{"product_id": "P1", "position": 1, "score": 0.5, "reasons": []}],
+        arm="B",
+        trace={"drops": {"unavailable": 2}},
+    )
+
+
+def test_background_writer_stores_in_batches(runtime: Runtime) -> None:
+    log = DecisionLog(runtime.db, flush_seconds=0.05, batch_size=2)
+    for i in range(5):
+        log.record(_d(f"r{i}", minutes=i))
+    deadline = time.monotonic() + 5
+    while log.pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert log.pending == 0
+    got = log.get("r3")
+    assert got is not None and got.arm == "B" and got.trace == {"drops": {"unavailable": 2}}
+    assert got.served_at == T0 + timedelta(minutes=3)
+    assert [d.rec_id for d in log.recent(limit=2)] == ["r4", "r3"]
+    assert [d.rec_id for d in log.recent(since=T0 + timedelta(minutes=3))] == ["r4", "r3"]
+    log.close()
+
+
+def test_close_flushes_what_is_pending(runtime: Runtime) -> None:
+    log = DecisionLog(runtime.db, flush_seconds=60)
+    log.record(_d("a"))
+    log.record(_d("b", placement="cart"))
+    log.close()
+    reader = DecisionLog(runtime.db)
+    assert [d.rec_id for d in reader.recent(placement="cart")] == ["b"]
+    assert reader.get("a") is not None and reader.get("zzz") is None
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking(runtime: Runtime) -> None:
+    dropped: list[int] = []
+    log = DecisionLog(runtime.db, flush_seconds=60, queue_max=100, on_drop=dropped.append)
+    for i in range(103):
+        log.record(_d(f"q{i}"))
+    assert (log.pending, log.dropped, sum(dropped)) == (100, 3, 3)
+    log.close()
+
+
+def test_trace_sampling_is_deterministic_per_rec_id() -> None:
+    ids = [f"{i:032x}" for i in range(2000)]
+    kept = [r for r in ids if keeps_trace("sampled", 0.1, r)]
+    assert 120 < len(kept) < 280
+    assert kept == [r for r in ids if keeps_trace("sampled", 0.1, r)]
+    assert all(keeps_trace("full", 0.0, r) for r in ids[:10])
+    assert not any(keeps_trace("none", 1.0, r) for r in ids[:10])
