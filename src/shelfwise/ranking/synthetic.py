@@ -37,7 +37,7 @@ def synthetic_store(
     n_cats = 8
     categories = ("", *(f"home/category {c}" for c in range(1, n_cats + 1)))
     category = rng.integers(1, n_cats + 1, n_items).astype(np.int32)
-    price = np.round(np.exp(rng.normal(3.0, 0.7, n_items)), 2)
+    price = np.round(np.exp(rng.normal(3.0, 0.7, n_items)), 2).astype(np.float64)
     appeal = rng.gamma(0.6, 1.0, n_items)
     items = ItemColumns(
         price=price,
@@ -49,7 +49,8 @@ def synthetic_store(
         category_names=categories,
         titles=tuple(f"Item {i}" for i in range(n_items)),
     )
-    persons, person, item, kind, at = [], [], [], [], []
+    persons: list[str] = []
+    rows: list[tuple[int, int, int, int]] = []  # person, item, kind, at
     for p in range(n_persons):
         persons.append(f"p{p}")
         liked = rng.choice(np.arange(1, n_cats + 1), size=2, replace=False)
@@ -63,15 +64,15 @@ def synthetic_store(
             viewed = np.concatenate(
                 [rng.choice(n_items, size=rng.integers(1, 6), p=fit), rng.choice(favourites, 1)]
             )
-            for j, it in enumerate(viewed):
+            for j, it in enumerate(viewed.tolist()):
                 t = t0 + 60 * j
-                person.append(p), item.append(int(it)), kind.append(VIEW), at.append(t)
+                rows.append((p, it, VIEW, t))
                 if rng.random() < 0.3:
-                    person.append(p), item.append(int(it)), kind.append(CART), at.append(t + 20)
+                    rows.append((p, it, CART, t + 20))
                     if rng.random() < 0.5:
-                        person.append(p), item.append(int(it))
-                        kind.append(PURCHASE), at.append(t + 40)
-    prices = price[np.asarray(item)]
+                        rows.append((p, it, PURCHASE, t + 40))
+    person, item, kind, at = (np.array(col, dtype=np.int64) for col in zip(*rows, strict=True))
+    prices = price[item]
     log = HistoryLog.build(persons, person, item, kind, at, price=prices)
     return SyntheticStore(items, log, items.titles, categories)
 
