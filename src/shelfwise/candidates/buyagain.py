@@ -1,0 +1,81 @@
+"""Buy again: what a person bought before, scored by how due it is on its repurchase cycle.
+
+An item's cycle is the median, over people who bought it on two or more days,
+of their mean interval between purchases (the global median when nobody did).
+An item is most likely again when the time since its last purchase is near its
+cycle; ``floor`` keeps items not yet due in the list, below due ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from shelfwise.candidates.base import Proposal, Reason, RecContext
+from shelfwise.candidates.config import BuyAgainConfig
+from shelfwise.candidates.history import PersonHistory
+from shelfwise.candidates.log import InteractionLog
+from shelfwise.candidates.neighbours import drop_excluded, excluded, top_k
+
+DAY = 86400.0
+
+
+def fit_cycles(log: InteractionLog) -> npt.NDArray[np.float64]:
+    """Repurchase cycle of every item in seconds."""
+    buys = log.purchases()
+    day = np.floor(buys.at / DAY)
+    key = buys.person * buys.n_items + buys.item
+    order = np.lexsort((day, key))
+    key, day = key[order], day[order]
+    first = np.r_[True, (key[1:] != key[:-1]) | (day[1:] != day[:-1])] if len(key) else key
+    key, day = key[first.astype(bool)], day[first.astype(bool)]
+    cycles = np.full(log.n_items, np.nan)
+    if len(key) == 0:
+        return np.full(log.n_items, 30 * DAY)
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    ends = np.r_[starts[1:], len(key)]
+    n = ends - starts
+    multi = n >= 2
+    span = day[ends[multi] - 1] - day[starts[multi]]
+    mean_gap = span / (n[multi] - 1) * DAY
+    item = key[starts[multi]] % buys.n_items
+    if len(item):
+        order = np.lexsort((mean_gap, item))
+        item, mean_gap = item[order], mean_gap[order]
+        s = np.flatnonzero(np.r_[True, item[1:] != item[:-1]])
+        e = np.r_[s[1:], len(item)]
+        cycles[item[s]] = mean_gap[(s + e - 1) // 2]
+        fallback = float(np.median(mean_gap))
+    else:
+        fallback = 30 * DAY
+    return np.where(np.isnan(cycles), fallback, cycles)
+
+
+@dataclass(eq=False)
+class BuyAgainSource:
+    history: PersonHistory
+    cycles: npt.NDArray[np.float64]
+    config: BuyAgainConfig
+    name: str = "buy_again"
+
+    def propose(self, ctx: RecContext, k: int) -> Proposal:
+        p = self.history.index(ctx.person_id)
+        if p is None:
+            return Proposal.empty(self.name)
+        s = self.history.row(p)
+        bought = self.history.bought[s]
+        mine = bought > 0
+        items = self.history.items[s][mine]
+        elapsed = np.maximum(ctx.now.timestamp() - self.history.last_at[s][mine], 0.0) + DAY
+        cycle = self.cycles[np.minimum(items, len(self.cycles) - 1)] + DAY
+        due = np.exp(-0.5 * (np.log(elapsed / cycle) / self.config.spread) ** 2)
+        due = np.where(elapsed < cycle, np.maximum(due, self.config.floor), due)
+        recency = np.exp2(-elapsed / (DAY * self.config.half_life_days))
+        scores = np.log1p(bought[mine]) * (due + recency)
+        keep = drop_excluded(items, excluded(ctx.exclude))
+        items, scores = items[keep], scores[keep]
+        top = top_k(scores, k)
+        reason = Reason(self.name, "buy_again")
+        return Proposal(self.name, items[top], scores[top], (reason,) * len(top))

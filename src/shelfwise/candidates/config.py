@@ -1,0 +1,148 @@
+"""Each source's own config, and the placement chains that combine them.
+
+Every model is closed (``extra="forbid"``) and round-trips through JSON; the
+hash of :class:`SourcesConfig` is stamped on every bundle trained with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shelfwise.candidates.log import KINDS
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EventWeights(_Config):
+    """How much one event of each type says about a person's interest."""
+
+    product_view: float = Field(default=1.0, ge=0)
+    add_to_cart: float = Field(default=3.0, ge=0)
+    purchase: float = Field(default=5.0, ge=0)
+    rec_click: float = Field(default=1.5, ge=0)
+
+    def array(self) -> npt.NDArray[np.float64]:
+        return np.array([getattr(self, k) for k in KINDS], dtype=np.float64)
+
+
+class CooccurrenceConfig(_Config):
+    width: int = Field(default=100, ge=1, le=2000)
+    session_weight: float = Field(default=1.0, ge=0, description="co-occurrence within a basket")
+    person_weight: float = Field(default=0.5, ge=0, description="within a person's history")
+    half_life_days: float = Field(default=120.0, gt=0)
+    significance: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="exponent on the neighbour's own count: 0 = raw conditional, 1 = damp popular items fully",
+    )
+    shrink: float = Field(default=2.0, ge=0)
+    max_anchors: int = Field(default=30, ge=1)
+
+
+class FactorsConfig(_Config):
+    factors: int = Field(default=64, ge=2, le=512)
+    iterations: int = Field(default=15, ge=1, le=100)
+    regularization: float = Field(default=0.05, ge=0)
+    alpha: float = Field(default=10.0, gt=0, description="confidence = 1 + alpha * log1p(weight)")
+    seed: int = 7
+
+
+class ContentConfig(_Config):
+    width: int = Field(default=50, ge=1, le=1000)
+    text_weight: float = Field(default=1.0, ge=0)
+    category_weight: float = Field(default=1.0, ge=0)
+    brand_weight: float = Field(default=0.5, ge=0)
+    price_weight: float = Field(default=0.3, ge=0)
+    attribute_weight: float = Field(default=0.5, ge=0)
+    price_bands: int = Field(default=8, ge=1)
+
+
+class SessionConfig(_Config):
+    decay_per_step: float = Field(default=0.7, gt=0, le=1)
+    max_events: int = Field(default=10, ge=1)
+
+
+class BuyAgainConfig(_Config):
+    spread: float = Field(default=1.0, gt=0, description="width of the due window (log scale)")
+    floor: float = Field(default=0.3, ge=0, description="score share of items not yet due")
+    half_life_days: float = Field(default=90.0, gt=0)
+
+
+class PopularConfig(_Config):
+    half_life_days: float = Field(default=21.0, gt=0)
+    trend_days: float = Field(default=7.0, gt=0)
+    trend_weight: float = Field(default=0.3, ge=0)
+    season_weight: float = Field(default=0.5, ge=0)
+    season_horizon_days: float = Field(default=21.0, gt=0)
+    width: int = Field(default=200, ge=1)
+
+
+SOURCE_NAMES = ("cooccurrence", "factors", "content", "session", "buy_again", "popular")
+
+
+class PlacementChain(_Config):
+    """Sources blended (name -> weight) for the main slots, then fallbacks in order."""
+
+    blend: dict[str, float]
+    fallbacks: tuple[str, ...] = ("popular",)
+    depth: int = Field(default=200, ge=1, description="candidates asked of each source")
+
+    @model_validator(mode="after")
+    def _known(self) -> PlacementChain:
+        unknown = sorted(set(self.blend) | set(self.fallbacks) - set(SOURCE_NAMES))
+        unknown = [u for u in unknown if u not in SOURCE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown source(s): {', '.join(unknown)}")
+        return self
+
+
+def _default_placements() -> dict[str, PlacementChain]:
+    personal = {
+        "buy_again": 1.0,
+        "cooccurrence": 0.6,
+        "factors": 0.4,
+        "content": 0.1,
+        "session": 0.8,
+    }
+    return {
+        "default": PlacementChain(blend=personal),
+        "home": PlacementChain(blend=personal),
+        "email": PlacementChain(blend=personal),
+        "product_page": PlacementChain(
+            blend={"cooccurrence": 1.0, "content": 0.4, "session": 0.5},
+            fallbacks=("factors", "popular"),
+        ),
+        "cart": PlacementChain(
+            blend={"cooccurrence": 1.0, "session": 0.3, "content": 0.1},
+            fallbacks=("buy_again", "popular"),
+        ),
+    }
+
+
+class SourcesConfig(_Config):
+    events: EventWeights = EventWeights()
+    history_half_life_days: float = Field(default=60.0, gt=0)
+    cooccurrence: CooccurrenceConfig = CooccurrenceConfig()
+    factors: FactorsConfig = FactorsConfig()
+    content: ContentConfig = ContentConfig()
+    session: SessionConfig = SessionConfig()
+    buy_again: BuyAgainConfig = BuyAgainConfig()
+    popular: PopularConfig = PopularConfig()
+    placements: dict[str, PlacementChain] = Field(default_factory=_default_placements)
+
+    def chain(self, placement: str) -> PlacementChain:
+        return self.placements.get(placement) or self.placements.get(
+            "default", PlacementChain(blend={"popular": 1.0})
+        )
+
+    def config_hash(self) -> str:
+        data = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(data.encode()).hexdigest()[:12]

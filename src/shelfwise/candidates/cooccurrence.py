@@ -1,0 +1,96 @@
+"""Item-to-item co-occurrence: bought (viewed, carted) together in a basket or by one person.
+
+Each interaction counts with its event type's weight and an exponential time
+decay. The similarity of ``i`` to ``j`` is the weighted co-occurrence divided by
+``C_ii^(1-s) * C_jj^s``: ``s`` (significance) damps neighbours that co-occur
+with everything merely because they are popular (``s = 0.5`` is the cosine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from shelfwise.candidates.base import Proposal, RecContext
+from shelfwise.candidates.config import CooccurrenceConfig, EventWeights
+from shelfwise.candidates.history import PersonHistory
+from shelfwise.candidates.log import InteractionLog
+from shelfwise.candidates.neighbours import NeighbourTable, ReasonCache, excluded, gather, top_k
+
+
+def interaction_matrix(
+    log: InteractionLog, rows: np.ndarray, n_rows: int, weights: EventWeights, half_life_days: float
+) -> sp.csr_matrix:
+    """``log1p`` of the decayed, weighted interactions of each (row key, item)."""
+    w = weights.array()[log.kind] * np.exp2(-(log.end - log.at) / (86400.0 * half_life_days))
+    m = sp.csr_matrix((w, (rows, log.item)), shape=(n_rows, log.n_items))
+    m.sum_duplicates()
+    m.data = np.log1p(m.data)
+    return m
+
+
+def fit_cooccurrence(
+    log: InteractionLog, config: CooccurrenceConfig, weights: EventWeights
+) -> NeighbourTable:
+    n_baskets = int(log.basket.max()) + 1 if len(log) else 0
+    c = sp.csr_matrix((log.n_items, log.n_items))
+    if config.session_weight > 0 and n_baskets:
+        b = interaction_matrix(log, log.basket, n_baskets, weights, config.half_life_days)
+        c = c + config.session_weight * (b.T @ b)
+    if config.person_weight > 0 and log.n_people:
+        p = interaction_matrix(log, log.person, log.n_people, weights, config.half_life_days)
+        c = c + config.person_weight * (p.T @ p)
+    c = sp.csr_matrix(c)
+    diag = c.diagonal()
+    s = config.significance
+    rows = np.repeat(np.arange(c.shape[0]), np.diff(c.indptr))
+    denom = np.power(diag[rows], 1 - s) * np.power(diag[c.indices], s) + config.shrink
+    c.data = c.data / denom
+    return NeighbourTable.from_sparse(c, config.width)
+
+
+@dataclass(eq=False)
+class CooccurrenceSource:
+    """Neighbours of the viewed and carted items, or else of the person's own history."""
+
+    table: NeighbourTable
+    history: PersonHistory
+    config: CooccurrenceConfig
+    history_half_life_days: float
+    name: str = "cooccurrence"
+    _reasons: dict[str, ReasonCache] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        reasons = {
+            k: ReasonCache(self.name, k)
+            for k in (
+                "often_bought_with",
+                "because_you_viewed",
+            )
+        }
+        object.__setattr__(self, "_reasons", reasons)
+
+    def propose(self, ctx: RecContext, k: int) -> Proposal:
+        anchors = np.array(ctx.context_items + ctx.cart_items, dtype=np.int64)
+        kind = "often_bought_with"
+        if len(anchors):
+            weights = np.ones(len(anchors))
+        else:
+            p = self.history.index(ctx.person_id)
+            if p is None:
+                return Proposal.empty(self.name)
+            anchors, weights = self.history.recent_anchors(
+                p, ctx.now.timestamp(), self.config.max_anchors, self.history_half_life_days
+            )
+            kind = "because_you_viewed"
+        known = anchors < self.table.n_items
+        got = gather(self.table, anchors[known], weights[known], excluded(ctx.exclude))
+        top = top_k(got.scores, k)
+        return Proposal(
+            self.name,
+            got.items[top],
+            got.scores[top],
+            self._reasons[kind](got.anchors[top]),
+        )

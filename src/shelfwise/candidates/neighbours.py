@@ -1,0 +1,188 @@
+"""Item-to-item neighbour lists as fixed-width 2-D blocks, and the request-time gather.
+
+Row ``i`` of ``items`` holds the best ``width`` neighbours of item ``i`` (padded
+with -1, score 0), best first. A 2-D block lets one fancy index fetch the
+neighbours of every anchor of a request, and ``.npy`` files of it can be
+memory-mapped so workers share one page-cache copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from shelfwise.candidates.base import Reason
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class NeighbourTable:
+    items: npt.NDArray[np.int32]  # (n_items, width), -1 = empty
+    scores: npt.NDArray[np.float32]  # (n_items, width), 0 where empty
+
+    @property
+    def n_items(self) -> int:
+        return int(self.items.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.items.shape[1])
+
+    def of(self, item: int) -> tuple[IntArray, FloatArray]:
+        """One item's neighbours and scores, best first."""
+        row = self.items[item]
+        keep = row >= 0
+        return row[keep].astype(np.int64), self.scores[item][keep].astype(np.float64)
+
+    @classmethod
+    def from_sparse(cls, sim: sp.spmatrix | sp.sparray, width: int) -> NeighbourTable:
+        """Keep the ``width`` best positive entries of each row (the diagonal is dropped)."""
+        m = sp.csr_matrix(sim, dtype=np.float64)
+        n = m.shape[0]
+        table = cls(np.full((n, width), -1, dtype=np.int32), np.zeros((n, width), np.float32))
+        # Dense blocks of rows: a handful of vectorised calls instead of a loop per item.
+        chunk = max(1, 20_000_000 // max(m.shape[1], 1))
+        for start in range(0, n, chunk):
+            rows = np.arange(start, min(n, start + chunk))
+            table.fill_dense(m[rows].toarray(), rows)
+        return table
+
+    @classmethod
+    def from_dense_rows(
+        cls, block: FloatArray, rows: IntArray, n: int, width: int
+    ) -> NeighbourTable:
+        """As :meth:`from_sparse` for a dense block of similarity rows (``rows`` are their items)."""
+        items = np.full((n, width), -1, dtype=np.int32)
+        scores = np.zeros((n, width), dtype=np.float32)
+        table = cls(items, scores)
+        table.fill_dense(block, rows)
+        return table
+
+    def fill_dense(self, block: FloatArray, rows: IntArray) -> None:
+        width = self.width
+        block = block.copy()
+        block[np.arange(len(rows)), rows] = 0.0
+        k = min(width, block.shape[1] - 1)
+        if k <= 0:
+            return
+        top = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(block, top, axis=1)
+        order = np.argsort(-vals, axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        vals = np.take_along_axis(vals, order, axis=1)
+        valid = vals > 0
+        self.items[rows, :k] = np.where(valid, top, -1)
+        self.scores[rows, :k] = np.where(valid, vals, 0.0)
+
+    def remap(self, to_new: IntArray, n_new: int) -> NeighbourTable:
+        """Re-index rows and entries into another vocabulary (``to_new[old]``, -1 = gone)."""
+        items = np.full((n_new, self.width), -1, dtype=np.int32)
+        scores = np.zeros((n_new, self.width), dtype=np.float32)
+        keep = to_new >= 0
+        mapped = np.where(self.items >= 0, to_new[np.maximum(self.items, 0)], -1)
+        items[to_new[keep]] = mapped[keep]
+        scores[to_new[keep]] = np.where(mapped[keep] >= 0, self.scores[keep], 0.0)
+        return NeighbourTable(items, scores)
+
+    def save(self, folder: Path, name: str) -> list[Path]:
+        paths = [folder / f"{name}.items.npy", folder / f"{name}.scores.npy"]
+        np.save(paths[0], self.items)
+        np.save(paths[1], self.scores)
+        return paths
+
+    @classmethod
+    def load(cls, folder: Path, name: str, mmap: bool = True) -> NeighbourTable:
+        mode: Literal["r"] | None = "r" if mmap else None
+        return cls(
+            np.load(folder / f"{name}.items.npy", mmap_mode=mode),
+            np.load(folder / f"{name}.scores.npy", mmap_mode=mode),
+        )
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Unique candidate items with summed scores and the anchor that contributed most."""
+
+    items: IntArray
+    scores: FloatArray
+    anchors: IntArray
+
+
+EMPTY = Gathered(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64))
+
+
+def gather(
+    table: NeighbourTable,
+    anchors: IntArray,
+    weights: FloatArray,
+    exclude: IntArray | None = None,
+) -> Gathered:
+    """Sum ``weights[a] * score(a, j)`` over anchors ``a`` for every neighbour ``j``.
+
+    A fixed dozen numpy calls whatever the number of anchors (no Python loop and
+    no sort: sums scatter into a dense per-item array). An item's anchor is the
+    heaviest anchor that lists it. Anchors themselves and ``exclude`` never come out.
+    """
+    if len(anchors) == 0:
+        return EMPTY
+    heavy = np.argsort(-weights, kind="stable")
+    anchors, weights = anchors[heavy], weights[heavy]
+    nb = table.items[anchors].ravel()
+    sc = (table.scores[anchors] * weights[:, None]).ravel()
+    an = np.repeat(anchors, table.width)
+    keep = nb >= 0
+    nb, sc, an = nb[keep], sc[keep], an[keep]
+    totals: FloatArray = np.bincount(nb, sc, minlength=table.n_items).astype(np.float64)
+    totals[anchors] = 0.0
+    if exclude is not None and len(exclude):
+        totals[exclude[exclude < table.n_items]] = 0.0
+    items = np.flatnonzero(totals > 0)
+    anchor_of = np.empty(table.n_items, dtype=np.int64)
+    anchor_of[nb[::-1]] = an[::-1]  # the last write wins: the heaviest anchor
+    return Gathered(items.astype(np.int64), totals[items], anchor_of[items])
+
+
+def top_k(scores: FloatArray, k: int) -> IntArray:
+    """Positions of the ``k`` highest scores, best first (ties by position)."""
+    if len(scores) <= k:
+        return np.lexsort((np.arange(len(scores)), -scores))
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.lexsort((part, -scores[part]))]
+
+
+def excluded(ctx_exclude: frozenset[int]) -> IntArray:
+    """A request's exclude set as the sorted array ``gather`` and masks expect."""
+    return np.array(sorted(ctx_exclude), dtype=np.int64)
+
+
+def drop_excluded(items: IntArray, banned: IntArray) -> npt.NDArray[np.bool_]:
+    """True where ``items`` is not in the sorted array ``banned``."""
+    if len(banned) == 0:
+        return np.ones(len(items), dtype=bool)
+    pos = np.minimum(np.searchsorted(banned, items), len(banned) - 1)
+    return np.asarray(banned[pos] != items)
+
+
+class ReasonCache:
+    """Reasons are immutable: share one object per anchor across requests."""
+
+    def __init__(self, source: str, kind: str) -> None:
+        self.source, self.kind = source, kind
+        self._by_anchor: dict[int, Reason] = {}
+
+    def __call__(self, anchors: IntArray) -> tuple[Reason, ...]:
+        cache = self._by_anchor
+        out = []
+        for a in anchors.tolist():
+            r = cache.get(a)
+            if r is None:
+                r = cache[a] = Reason(self.source, self.kind, anchor=a)
+            out.append(r)
+        return tuple(out)

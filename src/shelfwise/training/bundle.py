@@ -1,0 +1,225 @@
+"""The versioned model bundle: a folder of memory-mappable arrays and a manifest written last.
+
+Layout of ``<model_dir>/<version>/``::
+
+    arrays/*.npy      every fitted array (np.load(..., mmap_mode="r") shares pages)
+    items.json        the item vocabulary the arrays are indexed by
+    people.json       the person vocabulary
+    bundle.json       BundleInfo: config + hash, data window, counts, metrics, timings
+    MANIFEST.json     size and SHA-256 of every file above, written last
+
+A folder without a manifest, or whose files disagree with it, is a partial
+bundle and is refused. ``<model_dir>/CURRENT`` names the promoted version and is
+replaced atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from shelfwise.candidates.config import SourcesConfig
+from shelfwise.candidates.factors import Factors
+from shelfwise.candidates.history import PersonHistory
+from shelfwise.candidates.model import Artifacts
+from shelfwise.candidates.neighbours import NeighbourTable
+from shelfwise.candidates.popular import Popularity
+from shelfwise.errors import NotFound, ShelfwiseError
+
+MANIFEST = "MANIFEST.json"
+CURRENT = "CURRENT"
+FORMAT = 1
+
+
+class BundleError(ShelfwiseError):
+    code = "bundle_invalid"
+    http_status = 409
+
+
+class BundleInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: int = FORMAT
+    version: str
+    created_at: datetime
+    config_hash: str
+    config: dict[str, Any]
+    window_start: datetime | None
+    window_end: datetime | None
+    counts: dict[str, int]
+    metrics: dict[str, float]
+    timings: dict[str, float]
+    settings_fingerprint: str | None = None
+
+
+def new_version(config_hash: str, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%S%f}-{config_hash[:8]}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _save_arrays(folder: Path, a: Artifacts) -> None:
+    a.cooccurrence.save(folder, "cooccurrence")
+    a.content.save(folder, "content")
+    a.history.save(folder)
+    arrays: dict[str, np.ndarray[Any, Any]] = {
+        "factors.people": a.factors.people,
+        "factors.items": a.factors.items,
+        "buy_again.cycles": a.cycles,
+        "popular.scores": a.popularity.scores,
+        "popular.label": a.popularity.label,
+        "category": a.category,
+    }
+    for name, arr in arrays.items():
+        np.save(folder / f"{name}.npy", arr)
+
+
+def _load_arrays(
+    folder: Path,
+    info: BundleInfo,
+    items: tuple[str, ...],
+    people: tuple[str, ...],
+    category_names: tuple[str, ...],
+    mmap: bool,
+) -> Artifacts:
+    mode: Literal["r"] | None = "r" if mmap else None
+
+    def arr(name: str) -> Any:
+        return np.load(folder / f"{name}.npy", mmap_mode=mode)
+
+    return Artifacts(
+        config=SourcesConfig.model_validate(info.config),
+        items=items,
+        people=people,
+        history=PersonHistory.load(folder, people, mmap=mmap),
+        cooccurrence=NeighbourTable.load(folder, "cooccurrence", mmap=mmap),
+        content=NeighbourTable.load(folder, "content", mmap=mmap),
+        factors=Factors(arr("factors.people"), arr("factors.items")),
+        cycles=arr("buy_again.cycles"),
+        popularity=Popularity(arr("popular.scores"), arr("popular.label")),
+        category=arr("category"),
+        category_names=category_names,
+        timings=dict(info.timings),
+    )
+
+
+class ModelBundle:
+    """A loaded bundle: its folder, its info, its artifacts (memory-mapped by default)."""
+
+    def __init__(self, path: Path, info: BundleInfo, artifacts: Artifacts) -> None:
+        self.path = path
+        self.info = info
+        self.artifacts = artifacts
+
+    @property
+    def version(self) -> str:
+        return self.info.version
+
+    @classmethod
+    def write(cls, root: Path, artifacts: Artifacts, info: BundleInfo) -> ModelBundle:
+        """Write into a hidden temporary folder, then rename it into place."""
+        root.mkdir(parents=True, exist_ok=True)
+        final = root / info.version
+        if final.exists():
+            raise BundleError(f"bundle {info.version} exists already", code="bundle_exists")
+        tmp = root / f".tmp-{info.version}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "arrays").mkdir(parents=True)
+        _save_arrays(tmp / "arrays", artifacts)
+        (tmp / "items.json").write_text(json.dumps(list(artifacts.items)))
+        (tmp / "people.json").write_text(json.dumps(list(artifacts.people)))
+        (tmp / "categories.json").write_text(json.dumps(list(artifacts.category_names)))
+        (tmp / "bundle.json").write_text(info.model_dump_json(indent=2))
+        files = sorted(p for p in tmp.rglob("*") if p.is_file())
+        manifest = {
+            "format": FORMAT,
+            "version": info.version,
+            "files": {
+                str(p.relative_to(tmp)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+                for p in files
+            },
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        os.replace(tmp, final)
+        return cls.load(final)
+
+    @classmethod
+    def load(cls, path: Path, *, mmap: bool = True, verify: bool = False) -> ModelBundle:
+        """Open a bundle; refuse it when the manifest is missing or the files disagree.
+
+        Sizes are always checked; ``verify`` also re-hashes every file.
+        """
+        manifest_path = path / MANIFEST
+        if not manifest_path.is_file():
+            raise BundleError(
+                f"{path} has no {MANIFEST}: a partial or foreign bundle", code="bundle_incomplete"
+            )
+        manifest = json.loads(manifest_path.read_text())
+        for rel, meta in manifest["files"].items():
+            f = path / rel
+            if not f.is_file() or f.stat().st_size != meta["bytes"]:
+                raise BundleError(
+                    f"{path}: {rel} is missing or truncated", code="bundle_incomplete"
+                )
+            if verify and _sha256(f) != meta["sha256"]:
+                raise BundleError(
+                    f"{path}: {rel} does not match its checksum", code="bundle_corrupt"
+                )
+        info = BundleInfo.model_validate_json((path / "bundle.json").read_text())
+        if info.format != FORMAT:
+            raise BundleError(f"{path}: bundle format {info.format} is not {FORMAT}")
+        items = tuple(json.loads((path / "items.json").read_text()))
+        people = tuple(json.loads((path / "people.json").read_text()))
+        names = tuple(json.loads((path / "categories.json").read_text()))
+        artifacts = _load_arrays(path / "arrays", info, items, people, names, mmap)
+        return cls(path, info, artifacts)
+
+
+class BundleStore:
+    """The bundles under ``model_dir`` and the pointer to the promoted one."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def versions(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / MANIFEST).is_file())
+
+    def current_version(self) -> str | None:
+        pointer = self.root / CURRENT
+        if not pointer.is_file():
+            return None
+        return pointer.read_text().strip() or None
+
+    def open(self, version: str | None = None, *, mmap: bool = True) -> ModelBundle:
+        """The given version, or the promoted one."""
+        version = version or self.current_version()
+        if version is None:
+            raise NotFound("no model bundle has been promoted yet", code="model_not_found")
+        path = self.root / version
+        if not path.is_dir():
+            raise NotFound(f"unknown model bundle {version!r}", code="model_not_found")
+        return ModelBundle.load(path, mmap=mmap)
+
+    def promote(self, version: str) -> None:
+        """Point ``CURRENT`` at ``version`` (a complete bundle) with one atomic rename."""
+        ModelBundle.load(self.root / version)
+        tmp = self.root / f".{CURRENT}.tmp"
+        tmp.write_text(version + "\n")
+        os.replace(tmp, self.root / CURRENT)
