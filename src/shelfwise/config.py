@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shelfwise.errors import ConfigError
+from shelfwise.ranking.objective import RankingSettings
 
 Role = Literal["ingest", "merchandiser", "admin", "read"]
 ROLES: tuple[Role, ...] = ("ingest", "merchandiser", "admin", "read")
@@ -84,6 +85,10 @@ class Settings(BaseSettings):
         description="Minimum seconds between catalog change checks; 0 = check on every read.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    ranking: RankingSettings = Field(
+        default_factory=RankingSettings,
+        description="Placement objectives (value blends) and exploration of the ranker.",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -119,8 +119,13 @@ def build_training_set(
     persons: Sequence[int] | None = None,
     placement: str = "home",
     require_positive: bool = True,
+    exclude_seen: bool = False,
 ) -> TrainingSet:
-    """One request per person at ``t``; ``state`` must be fitted as of ``t``."""
+    """One request per person at ``t``; ``state`` must be fitted as of ``t``.
+
+    ``exclude_seen`` asks for new items only: what the person interacted with
+    before t is excluded from the request (and so from the candidates).
+    """
     if state.as_of != t:
         raise ValueError(f"the state is as of {state.as_of}, not the decision time {t}")
     labels = window_labels(log, t, t + horizon)
@@ -132,8 +137,11 @@ def build_training_set(
     rows: list[IntArray] = []
     sets: list[CandidateSet] = []
     for p in people:
-        ctx = decision_context(log, p, t, placement)
+        exclude = frozenset(state.person_items.row(p)[0].tolist()) if exclude_seen else frozenset()
+        ctx = decision_context(log, p, t, placement, exclude)
         cands = CandidateSet.from_proposals(propose(ctx), spec.sources)
+        if exclude:
+            cands = cands.take(np.flatnonzero(~np.isin(cands.items, list(exclude))))
         if len(cands) == 0:
             continue
         truth = labels.get(p, {})

@@ -10,15 +10,17 @@ reason; ``fallback`` marks the generic one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from shelfwise.candidates.base import Reason, RecContext
-from shelfwise.catalog.snapshot import CatalogSnapshot
 from shelfwise.ranking.features import BASE_FEATURES, FeatureSpec
 from shelfwise.ranking.history import FloatArray, IntArray
 from shelfwise.ranking.state import RankingState
+
+if TYPE_CHECKING:  # the catalog imports the store, which imports the settings, which import us
+    from shelfwise.catalog.snapshot import CatalogSnapshot
 
 
 class Names(Protocol):

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
+from shelfwise.candidates.log import InteractionLog
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 KindArray = npt.NDArray[np.int8]
@@ -117,3 +119,20 @@ class HistoryLog:
         lo = int(np.searchsorted(self.at, start, side="left"))
         hi = int(np.searchsorted(self.at, end, side="left"))
         return self._slice(lo, hi)
+
+
+# The batch path's interaction log codes its kinds as candidates.log.KINDS.
+_FROM_INTERACTION_KIND = np.array([VIEW, CART, PURCHASE, CLICK], dtype=np.int8)
+
+
+def from_interactions(log: InteractionLog) -> HistoryLog:
+    """The ranker's view of the batch path's ``InteractionLog`` (same people and items)."""
+    return HistoryLog.build(
+        log.people,
+        log.person,
+        log.item,
+        _FROM_INTERACTION_KIND[log.kind],
+        np.floor(log.at).astype(np.int64),
+        price=log.price,
+        quantity=log.quantity,
+    )

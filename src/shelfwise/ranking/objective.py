@@ -11,13 +11,17 @@ change engagement while the objective says what they are worth.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from shelfwise.ranking.history import FloatArray, IntArray
-from shelfwise.ranking.items import MARGIN_RATE, ItemTable
-from shelfwise.ranking.state import RankingState
+from shelfwise.ranking.items import MARGIN_RATE
+
+if TYPE_CHECKING:  # Settings imports this module: keep its runtime imports leaf-only
+    from shelfwise.ranking.history import FloatArray, IntArray
+    from shelfwise.ranking.items import ItemTable
+    from shelfwise.ranking.state import RankingState
 
 
 class PlacementObjective(BaseModel):
