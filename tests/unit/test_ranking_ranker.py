@@ -193,3 +193,18 @@ def test_reasons_never_mention_an_item_the_shopper_has_not_seen(
             assert e.anchor is None or e.anchor in seen
             unseen_titles = [titles[a] for a in set(anchors) - seen]
             assert not any(e.text.endswith(" " + t) for t in unseen_titles)
+
+
+def test_a_saved_ranker_ranks_as_before(trained: Trained, tmp_path: Path) -> None:
+    ctx, cands = _request(trained, "p21")
+    before = _ranker(trained, explore_share=0.1, compile_model=False)
+    before.save(tmp_path, compile=False)
+    names = TableNames(trained.store.titles, trained.store.categories)
+    after = Ranker.load(
+        tmp_path, names, RankingSettings(explore_share=0.1, compile_model=False), "v1"
+    )
+    a, b = before.rank(ctx, cands, trained.store.items), after.rank(ctx, cands, trained.store.items)
+    np.testing.assert_array_equal(a.items, b.items)
+    np.testing.assert_allclose(a.scores, b.scores)
+    assert b.model_version == "v1"
+    assert a.reasons == b.reasons

@@ -10,6 +10,7 @@ fresh install still serves sensible slates.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -63,6 +64,26 @@ class Ranker:
         self.settings = settings or RankingSettings()
         self.spec = model.spec if model is not None else FeatureSpec.of(sources or ())
         self.version = version
+
+    def save(self, folder: Path, compile: bool = True) -> None:
+        """Write the state and the model into ``folder`` (a bundle's ``ranker/``).
+
+        The model is compiled here, once, when the bundle is built; workers load
+        the cached ``ranker.so``.
+        """
+        self.state.save(folder)
+        if self.model is not None:
+            self.model.save(folder)
+            if compile:
+                self.model.compile(folder / "ranker.so")
+
+    @classmethod
+    def load(cls, folder: Path, names: Names, settings: RankingSettings, version: str) -> Ranker:
+        state = RankingState.load(folder)
+        if not (folder / "ranker.json").is_file():
+            return cls(state, names, settings, sources=(), version=version)
+        model = RankerModel.load(folder, compile=settings.compile_model)
+        return cls(state, names, settings, model, version=version)
 
     def score(
         self, ctx: RecContext, cands: CandidateSet, items: ItemTable
