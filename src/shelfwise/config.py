@@ -85,6 +85,36 @@ class Settings(BaseSettings):
         description="Minimum seconds between catalog change checks; 0 = check on every read.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    sources_config: Path | None = Field(
+        default=None,
+        description="YAML/JSON file with the candidate sources' config (must exist when set).",
+    )
+    train_window_days: float = Field(default=400.0, gt=0, description="Days of events to train on.")
+    guard_days: float = Field(
+        default=14.0, ge=0, description="Last days of the window held out for the guard metrics."
+    )
+    promotion_tolerance: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="A new bundle is promoted unless its guard NDCG@10 is below (1 - this) x the current one.",
+    )
+    event_future_tolerance_seconds: float = Field(
+        default=300.0, ge=0.0, description="How far in the future occurred_at may be (clock skew)."
+    )
+    revenue_tolerance: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="Relative gap allowed between a purchase's revenue and its lines' total.",
+    )
+    require_known_products: bool = Field(
+        default=False,
+        description="Reject (quarantine) events naming a product id the catalog does not know.",
+    )
+    identity_max_ids: int = Field(
+        default=50, ge=2, description="Largest profile the identity graph builds by merging."
+    )
     ranking: RankingSettings = Field(
         default_factory=RankingSettings,
         description="Placement objectives (value blends) and exploration of the ranker.",

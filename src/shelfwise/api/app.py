@@ -12,11 +12,11 @@ from shelfwise import __version__
 from shelfwise.api import errors
 from shelfwise.api.auth import KeyRing
 from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from shelfwise.api.routes import catalog, health
+from shelfwise.api.routes import catalog, events, health, models
 from shelfwise.config import Settings
 from shelfwise.runtime import Runtime
 
-ROUTERS = (health.router, catalog.router)
+ROUTERS = (health.router, catalog.router, events.router, models.router)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:

@@ -36,7 +36,7 @@ class CooccurrenceConfig(_Config):
     width: int = Field(default=100, ge=1, le=2000)
     session_weight: float = Field(default=1.0, ge=0, description="co-occurrence within a basket")
     person_weight: float = Field(default=0.5, ge=0, description="within a person's history")
-    half_life_days: float = Field(default=120.0, gt=0)
+    half_life_days: float = Field(default=30.0, gt=0)
     significance: float = Field(
         default=0.5,
         ge=0,
@@ -44,7 +44,14 @@ class CooccurrenceConfig(_Config):
         description="exponent on the neighbour's own count: 0 = raw conditional, 1 = damp popular items fully",
     )
     shrink: float = Field(default=2.0, ge=0)
-    max_anchors: int = Field(default=30, ge=1)
+    max_anchors: int = Field(default=50, ge=1)
+
+
+class RegressionConfig(_Config):
+    width: int = Field(default=100, ge=1, le=2000)
+    regularization: float = Field(default=300.0, gt=0)
+    half_life_days: float = Field(default=120.0, gt=0)
+    max_items: int = Field(default=15_000, ge=0, description="skip the dense fit above this")
 
 
 class FactorsConfig(_Config):
@@ -85,7 +92,15 @@ class PopularConfig(_Config):
     width: int = Field(default=200, ge=1)
 
 
-SOURCE_NAMES = ("cooccurrence", "factors", "content", "session", "buy_again", "popular")
+SOURCE_NAMES = (
+    "cooccurrence",
+    "regression",
+    "factors",
+    "content",
+    "session",
+    "buy_again",
+    "popular",
+)
 
 
 class PlacementChain(_Config):
@@ -131,6 +146,7 @@ class SourcesConfig(_Config):
     events: EventWeights = EventWeights()
     history_half_life_days: float = Field(default=60.0, gt=0)
     cooccurrence: CooccurrenceConfig = CooccurrenceConfig()
+    regression: RegressionConfig = RegressionConfig()
     factors: FactorsConfig = FactorsConfig()
     content: ContentConfig = ContentConfig()
     session: SessionConfig = SessionConfig()

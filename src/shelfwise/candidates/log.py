@@ -77,37 +77,73 @@ class InteractionLog:
         items: Sequence[str] = (),
         resolve: Resolve = identity,
     ) -> InteractionLog:
-        """Build from rows; ``items`` fixes the item order (the catalog's vocabulary).
+        """Build from rows; see :meth:`from_columns`."""
+        rows = list(rows)
+        return cls.from_columns(
+            people=[r.person for r in rows],
+            products=[r.item for r in rows],
+            kinds=[r.kind for r in rows],
+            at=np.array([r.at.timestamp() for r in rows], dtype=np.float64),
+            baskets=[r.basket for r in rows],
+            quantity=np.array([r.quantity for r in rows], dtype=np.float64),
+            price=np.array([r.price for r in rows], dtype=np.float64),
+            items=items,
+            resolve=resolve,
+        )
 
-        Rows whose event type is not learned from are skipped; products not in
+    @classmethod
+    def from_columns(
+        cls,
+        *,
+        people: Sequence[str],
+        products: Sequence[str],
+        kinds: Sequence[str],
+        at: npt.NDArray[np.float64],
+        baskets: Sequence[str],
+        quantity: npt.NDArray[np.float64],
+        price: npt.NDArray[np.float64],
+        items: Sequence[str] = (),
+        resolve: Resolve = identity,
+    ) -> InteractionLog:
+        """Build from equal-length columns; ``items`` fixes the item order (the catalog's).
+
+        Rows whose event type is not learned from are dropped; products not in
         ``items`` are appended after them in order of appearance.
         """
+        kind = np.array([KIND_CODE.get(k, -1) for k in kinds], dtype=np.int8)
+        keep = kind >= 0
         item_index = {p: i for i, p in enumerate(items)}
         item_list = list(items)
-        people: dict[str, int] = {}
-        baskets: dict[str, int] = {}
-        cols: list[tuple[int, int, int, float, int, float, float]] = []
-        for r in rows:
-            code = KIND_CODE.get(r.kind)
-            if code is None:
+        for p in products:
+            if p not in item_index:
+                item_index[p] = len(item_list)
+                item_list.append(p)
+        resolved: dict[str, str] = {}
+        person_index: dict[str, int] = {}
+        person = np.empty(len(people), dtype=np.int64)
+        for r, raw in enumerate(people):
+            if not keep[r]:
                 continue
-            i = item_index.get(r.item)
-            if i is None:
-                i = item_index[r.item] = len(item_list)
-                item_list.append(r.item)
-            p = people.setdefault(resolve(r.person), len(people))
-            b = baskets.setdefault(r.basket, len(baskets))
-            cols.append((p, i, code, r.at.timestamp(), b, r.quantity, r.price))
-        arr = np.array(cols, dtype=np.float64).reshape(-1, 7)
+            who = resolved.get(raw)
+            if who is None:
+                who = resolved[raw] = resolve(raw)
+            person[r] = person_index.setdefault(who, len(person_index))
+        basket_index: dict[str, int] = {}
+        basket = np.fromiter(
+            (basket_index.setdefault(b, len(basket_index)) for b in baskets),
+            dtype=np.int64,
+            count=len(baskets),
+        )
+        item = np.fromiter((item_index[p] for p in products), dtype=np.int64, count=len(products))
         return cls(
-            person=arr[:, 0].astype(np.int64),
-            item=arr[:, 1].astype(np.int64),
-            kind=arr[:, 2].astype(np.int8),
-            at=arr[:, 3].copy(),
-            basket=arr[:, 4].astype(np.int64),
-            quantity=arr[:, 5].copy(),
-            price=arr[:, 6].copy(),
-            people=tuple(people),
+            person=person[keep],
+            item=item[keep],
+            kind=kind[keep],
+            at=np.asarray(at, dtype=np.float64)[keep],
+            basket=basket[keep],
+            quantity=np.asarray(quantity, dtype=np.float64)[keep],
+            price=np.asarray(price, dtype=np.float64)[keep],
+            people=tuple(person_index),
             items=tuple(item_list),
         )
 

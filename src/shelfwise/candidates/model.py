@@ -25,6 +25,7 @@ from shelfwise.candidates.history import PersonHistory
 from shelfwise.candidates.log import InteractionLog
 from shelfwise.candidates.neighbours import NeighbourTable
 from shelfwise.candidates.popular import Popularity, PopularSource, fit_popularity
+from shelfwise.candidates.regression import fit_regression
 from shelfwise.candidates.session import SessionSource
 from shelfwise.catalog.model import Product
 
@@ -38,6 +39,7 @@ class Artifacts:
     people: tuple[str, ...]
     history: PersonHistory
     cooccurrence: NeighbourTable
+    regression: NeighbourTable
     content: NeighbourTable
     factors: Factors
     cycles: npt.NDArray[np.float64]
@@ -51,6 +53,13 @@ class Artifacts:
         return {
             "cooccurrence": CooccurrenceSource(
                 self.cooccurrence, self.history, c.cooccurrence, c.history_half_life_days
+            ),
+            "regression": CooccurrenceSource(
+                self.regression,
+                self.history,
+                c.cooccurrence,
+                c.history_half_life_days,
+                name="regression",
             ),
             "factors": FactorsSource(self.factors, self.history),
             "content": ContentSource(
@@ -97,6 +106,7 @@ def fit_all(
     stages: list[tuple[str, Callable[[], object]]] = [
         ("history", lambda: PersonHistory.fit(log, kinds.array(), config.history_half_life_days)),
         ("cooccurrence", lambda: fit_cooccurrence(log, config.cooccurrence, kinds)),
+        ("regression", lambda: fit_regression(log, config.regression, kinds)),
         ("factors", lambda: fit_factors(log, config.factors, kinds, config.history_half_life_days)),
         ("content", lambda: fit_content(products, prices, config.content)),
         ("buy_again", lambda: fit_cycles(log)),
@@ -115,6 +125,7 @@ def fit_all(
         people=log.people,
         history=results["history"],  # type: ignore[arg-type]
         cooccurrence=results["cooccurrence"],  # type: ignore[arg-type]
+        regression=results["regression"],  # type: ignore[arg-type]
         content=results["content"],  # type: ignore[arg-type]
         factors=results["factors"],  # type: ignore[arg-type]
         cycles=results["buy_again"],  # type: ignore[arg-type]
@@ -125,4 +136,4 @@ def fit_all(
     )
 
 
-STAGES = ("history", "cooccurrence", "factors", "content", "buy_again", "popular")
+STAGES = ("history", "cooccurrence", "regression", "factors", "content", "buy_again", "popular")

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from shelfwise import __version__
-from shelfwise.cli import catalog, db, demo
+from shelfwise.cli import catalog, db, demo, evaluate, events, quarantine, train
 from shelfwise.cli.common import err_console, settings_of
 from shelfwise.errors import ShelfwiseError
 
@@ -21,7 +21,11 @@ app = typer.Typer(
 )
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(db.app, name="db")
+app.add_typer(events.app, name="events")
+app.add_typer(quarantine.app, name="quarantine")
 app.command("demo")(demo.demo)
+app.command("train")(train.train)
+app.command("evaluate")(evaluate.evaluate)
 
 
 def _version(value: bool) -> None:

@@ -2,8 +2,10 @@
 
 Every event is a closed pydantic model (``extra="forbid"``) discriminated by
 ``type`` and stamped with ``schema_version``. ``event_id`` is the idempotency
-key. Shape is checked here; semantic checks (known currency, revenue consistent
-with lines, clock skew, catalog joins) live in ``contracts.checks``.
+key. Shape is checked here, including the known-currency check (error type
+``unknown_currency``) and filling ``platform``/``os``/``browser`` from a bare
+``user_agent``; checks that need context (revenue consistent with lines within a
+tolerance, clock skew, catalog joins) live in ``contracts.checks``.
 
 Recommendation events close the loop: a served slate has a ``rec_id``; the
 ``rec_impression`` that shows it and every later click, add-to-cart and order
@@ -12,9 +14,22 @@ line that carries that ``rec_id`` are attributed to it.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from shelfwise.catalog.model import CURRENCIES
+from shelfwise.contracts.useragent import parse_user_agent
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
 ShortText = Annotated[str, StringConstraints(max_length=256)]
@@ -26,7 +41,21 @@ Placement = Annotated[
 Money = Annotated[float, Field(ge=0, lt=1e9)]
 Quantity = Annotated[int, Field(ge=1, le=100_000)]
 
+
+def _known_currency(value: str) -> str:
+    code = value.strip().upper()
+    if code not in CURRENCIES:
+        raise PydanticCustomError(
+            "unknown_currency", "unknown currency code {code!r}", {"code": value}
+        )
+    return code
+
+
+Currency = Annotated[str, AfterValidator(_known_currency)]
+
 SCHEMA_VERSION: Literal[1] = 1
+_UA_FIELDS = ("platform", "os", "browser")
+MAX_LINES = 2_000  # wholesale orders in real data reach ~1,100 lines
 
 
 class _Event(BaseModel):
@@ -47,6 +76,23 @@ class _Event(BaseModel):
     app_version: ShortText | None = None
     user_agent: Annotated[str, StringConstraints(max_length=1024)] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_user_agent(cls, data: Any) -> Any:
+        """Fill platform/os/browser the sender left out from its user agent."""
+        if not isinstance(data, dict):
+            return data
+        ua = data.get("user_agent")
+        if not isinstance(ua, str) or not ua or all(data.get(k) for k in _UA_FIELDS):
+            return data
+        parsed = parse_user_agent(ua)
+        filled = dict(data)
+        for key in _UA_FIELDS:
+            value = getattr(parsed, key)
+            if not filled.get(key) and value is not None:
+                filled[key] = value
+        return filled
+
 
 class PageView(_Event):
     type: Literal["page_view"] = "page_view"
@@ -59,7 +105,7 @@ class ProductView(_Event):
     type: Literal["product_view"] = "product_view"
     product_id: Id
     price: Money | None = None
-    currency: str | None = None
+    currency: Currency | None = None
     placement: Placement | None = None
     rec_id: Id | None = None
 
@@ -69,7 +115,7 @@ class AddToCart(_Event):
     product_id: Id
     quantity: Quantity = 1
     unit_price: Money | None = None
-    currency: str | None = None
+    currency: Currency | None = None
     placement: Placement | None = None
     rec_id: Id | None = None
 
@@ -92,8 +138,8 @@ class OrderLine(BaseModel):
 class Purchase(_Event):
     type: Literal["purchase"] = "purchase"
     order_id: Id
-    lines: Annotated[tuple[OrderLine, ...], Field(min_length=1, max_length=500)]
-    currency: str
+    lines: Annotated[tuple[OrderLine, ...], Field(min_length=1, max_length=MAX_LINES)]
+    currency: Currency
     revenue: Money
 
 
@@ -108,7 +154,7 @@ class ReturnLine(BaseModel):
 class Return(_Event):
     type: Literal["return"] = "return"
     order_id: Id
-    lines: Annotated[tuple[ReturnLine, ...], Field(min_length=1, max_length=500)]
+    lines: Annotated[tuple[ReturnLine, ...], Field(min_length=1, max_length=MAX_LINES)]
 
 
 class ShownItem(BaseModel):

@@ -121,3 +121,72 @@ interactions = Table(
     Index("ix_interactions_occurred_at", "occurred_at"),
     Index("ix_interactions_product_id", "product_id"),
 )
+
+# --- signals -----------------------------------------------------------------
+
+# Every rejected event with the raw payload as sent and the reasons; nothing is
+# dropped. ``fingerprint`` (SHA-256 of the canonical payload) makes a re-sent bad
+# event bump ``seen_count`` instead of adding a row.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("fingerprint", String(64), nullable=False, unique=True),
+    Column("source", String(32), nullable=False),
+    Column("event_id", String(128), nullable=True),
+    Column("type", String(32), nullable=True),
+    Column("reasons", JSONType, nullable=False),
+    Column("payload", JSONType, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("seen_count", Integer, nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("replayed_at", UTCDateTime, nullable=True),
+    Index("ix_quarantine_status", "status"),
+)
+
+# The identity merge log: one row per link between two ids ("kind:value").
+# ``undone_at`` set = unmerged; an undone link is never re-created automatically.
+identity_links = Table(
+    "identity_links",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("a", String(200), nullable=False),
+    Column("b", String(200), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("event_id", String(128), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("undone_at", UTCDateTime, nullable=True),
+    Index("uq_identity_links_a_b", "a", "b", unique=True),
+    Index("ix_identity_links_b", "b"),
+)
+
+# Merges refused by a guard (a profile would grow past the configured size).
+identity_findings = Table(
+    "identity_findings",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("kind", String(32), nullable=False),
+    Column("a", String(200), nullable=False),
+    Column("b", String(200), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("event_id", String(128), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("uq_identity_findings_a_b", "a", "b", unique=True),
+)
+
+# Known aliases of catalog product ids (old ids, feed formatting, variant ids).
+product_aliases = Table(
+    "product_aliases",
+    metadata,
+    Column("alias", String(128), primary_key=True),
+    Column("product_id", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -36,7 +36,7 @@ from shelfwise.errors import NotFound, ShelfwiseError
 
 MANIFEST = "MANIFEST.json"
 CURRENT = "CURRENT"
-FORMAT = 1
+FORMAT = 2  # 2: adds the regression neighbours
 
 
 class BundleError(ShelfwiseError):
@@ -76,6 +76,7 @@ def _sha256(path: Path) -> str:
 def _save_arrays(folder: Path, a: Artifacts) -> None:
     a.cooccurrence.save(folder, "cooccurrence")
     a.content.save(folder, "content")
+    a.regression.save(folder, "regression")
     a.history.save(folder)
     arrays: dict[str, np.ndarray[Any, Any]] = {
         "factors.people": a.factors.people,
@@ -109,6 +110,7 @@ def _load_arrays(
         history=PersonHistory.load(folder, people, mmap=mmap),
         cooccurrence=NeighbourTable.load(folder, "cooccurrence", mmap=mmap),
         content=NeighbourTable.load(folder, "content", mmap=mmap),
+        regression=NeighbourTable.load(folder, "regression", mmap=mmap),
         factors=Factors(arr("factors.people"), arr("factors.items")),
         cycles=arr("buy_again.cycles"),
         popularity=Popularity(arr("popular.scores"), arr("popular.label")),
@@ -186,7 +188,10 @@ class ModelBundle:
         items = tuple(json.loads((path / "items.json").read_text()))
         people = tuple(json.loads((path / "people.json").read_text()))
         names = tuple(json.loads((path / "categories.json").read_text()))
-        artifacts = _load_arrays(path / "arrays", info, items, people, names, mmap)
+        try:
+            artifacts = _load_arrays(path / "arrays", info, items, people, names, mmap)
+        except (OSError, ValueError) as e:
+            raise BundleError(f"{path}: unreadable arrays: {e}", code="bundle_corrupt") from e
         return cls(path, info, artifacts)
 
 

@@ -1,0 +1,139 @@
+"""Event ingestion: ``POST /v1/events`` answers with one verdict per event, after commit."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from shelfwise.api.auth import Principal, require
+from shelfwise.api.deps import RuntimeDep
+from shelfwise.contracts.ingest import IngestReport
+from shelfwise.errors import InvalidInput, PayloadTooLarge
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+Ingest = Annotated[Principal, Depends(require("ingest"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+class ProblemOut(BaseModel):
+    code: str
+    field: str
+    message: str
+
+
+class VerdictOut(BaseModel):
+    index: int
+    event_id: str | None
+    status: Literal["accepted", "duplicate", "rejected"]
+    problems: list[ProblemOut] = []
+
+
+class IngestOut(BaseModel):
+    received: int
+    accepted: int
+    duplicate: int
+    rejected: int
+    verdicts: list[VerdictOut]
+
+
+class QuarantinedOut(BaseModel):
+    id: int
+    source: str
+    event_id: str | None
+    type: str | None
+    reasons: list[ProblemOut]
+    payload: Any
+    status: str
+    seen_count: int
+
+
+class ReplayOut(BaseModel):
+    accepted: int
+    duplicate: int
+    still_rejected: int
+
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"type": "array", "items": {"type": "object"}},
+                        {
+                            "type": "object",
+                            "properties": {
+                                "events": {"type": "array", "items": {"type": "object"}}
+                            },
+                            "required": ["events"],
+                        },
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+def _events_of(body: bytes, limit: int) -> list[Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise InvalidInput("the body is not valid JSON", code="invalid_json") from e
+    if isinstance(data, dict) and set(data) == {"events"}:
+        data = data["events"]
+    if not isinstance(data, list):
+        raise InvalidInput(
+            'the body must be a JSON array of events or {"events": [...]}', code="invalid_batch"
+        )
+    if len(data) > limit:
+        raise PayloadTooLarge(f"batch of {len(data)} exceeds {limit}", code="batch_too_large")
+    return data
+
+
+def _out(report: IngestReport) -> IngestOut:
+    counts = report.counts()
+    return IngestOut(
+        received=counts["received"],
+        accepted=counts["accepted"],
+        duplicate=counts["duplicate"],
+        rejected=counts["rejected"],
+        verdicts=[VerdictOut.model_validate(v.as_dict()) for v in report.verdicts],
+    )
+
+
+@router.post("/events", response_model=IngestOut, openapi_extra=_BODY_DOC)
+async def post_events(request: Request, runtime: RuntimeDep, _: Ingest) -> IngestOut:
+    """Ingest a batch (a JSON array, or ``{"events": [...]}``) of at most ``max_batch_size``
+    events. Each event gets a verdict: ``accepted``, ``duplicate`` (its ``event_id`` is
+    already stored) or ``rejected`` (with codes and field paths; it is quarantined).
+    The answer is sent only after the accepted events are committed."""
+    raws = _events_of(await request.body(), runtime.settings.max_batch_size)
+    if runtime.settings.require_known_products:
+        await run_in_threadpool(runtime.snapshot.refresh)
+    report = await run_in_threadpool(runtime.ingestor.ingest, raws, "api")
+    return _out(report)
+
+
+@router.get("/quarantine", response_model=list[QuarantinedOut])
+def list_quarantine(
+    runtime: RuntimeDep, _: Admin, status: str = "open", offset: int = 0, limit: int = 100
+) -> list[QuarantinedOut]:
+    """Rejected events with their raw payload and reasons."""
+    entries = runtime.ingestor.quarantine.entries(
+        status=status, offset=offset, limit=min(limit, 1000)
+    )
+    return [QuarantinedOut.model_validate(e.as_dict()) for e in entries]
+
+
+@router.post("/quarantine/replay", response_model=ReplayOut)
+def replay_quarantine(runtime: RuntimeDep, _: Admin) -> ReplayOut:
+    """Re-validate every open quarantined event; those that now pass are stored."""
+    runtime.snapshot.refresh(force=True)
+    return ReplayOut.model_validate(runtime.ingestor.replay().as_dict())

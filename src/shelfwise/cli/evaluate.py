@@ -1,0 +1,100 @@
+"""``shelfwise evaluate``: shelfwise's candidate blend against peer baselines on a time split."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shelfwise.cli.common import console, print_json, runtime_of
+from shelfwise.evaluation import compare, write_report
+from shelfwise.training.job import load_sources_config
+from shelfwise.training.reader import read_log
+
+
+def evaluate(
+    ctx: typer.Context,
+    cutoff: Annotated[
+        datetime | None,
+        typer.Option(help="Train before this time (UTC); default: 14 days before the last event."),
+    ] = None,
+    end: Annotated[
+        datetime | None, typer.Option(help="Test up to this time (UTC); default: the last event.")
+    ] = None,
+    k: Annotated[list[int] | None, typer.Option("--k", help="Cut-offs (repeatable).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for evaluation.md / .json / .html.")] = Path(
+        "evaluation"
+    ),
+    sources_config: Annotated[
+        Path | None, typer.Option(help="YAML/JSON SourcesConfig (default: settings').")
+    ] = None,
+    tune: Annotated[
+        bool, typer.Option(help="Choose blend weights on the validation window before the cutoff.")
+    ] = True,
+    baselines: Annotated[bool, typer.Option(help="Also evaluate the peer baselines.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Fit shelfwise and the baselines before a cutoff; score both protocols after it.
+
+    Protocols: ``all`` (every item bought in the test window) and ``new`` (items
+    the person never had before; their history is excluded from the lists).
+    Writes a markdown, JSON and HTML report into ``--out``.
+    """
+    with (
+        runtime_of(ctx) as runtime,
+        Progress(
+            TextColumn("[bold]{task.description:<28}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=as_json,
+        ) as progress,
+    ):
+        config = load_sources_config(sources_config or runtime.settings.sources_config)
+        task = progress.add_task("read events", total=None)
+        log = read_log(runtime.db, items=list(runtime.snapshot.ids))
+        products = list(runtime.snapshot.products)
+        last = datetime.fromtimestamp(log.end, UTC) if len(log) else datetime.now(UTC)
+        cut = as_utc(cutoff) or last - timedelta(days=14)
+
+        def step(name: str) -> None:
+            progress.update(task, description=name)
+
+        def advance(what: str, done: int, total: int) -> None:
+            progress.update(task, description=what, completed=done, total=total)
+
+        result = compare(
+            log,
+            cut,
+            as_utc(end),
+            config=config,
+            products=products,
+            ks=tuple(k or (10, 20)),
+            tune=tune,
+            with_baselines=baselines,
+            step=step,
+            progress=advance,
+        )
+    paths = write_report(result, out)
+    data = result.as_dict()
+    data["report"] = {name: str(p) for name, p in paths.items()}
+    if as_json:
+        print_json(data)
+        return
+    kmin = min(result.ks)
+    table = Table(title=f"NDCG@{kmin} (people: {result.people})")
+    table.add_column("model")
+    for protocol in ("all", "new"):
+        table.add_column(protocol, justify="right")
+    for m in result.models:
+        table.add_row(m.name, *(f"{m.metrics[p][str(kmin)]['ndcg']:.4f}" for p in ("all", "new")))
+    console.print(table)
+    console.print(f"report: {paths['markdown']}, {paths['html']}")
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value

@@ -1,0 +1,310 @@
+"""Identity stitching: one person behind anonymous ids, devices and customer accounts.
+
+Nodes are ``kind:value`` strings (``anonymous:…``, ``device:…``, ``customer:…``).
+Links come from events:
+
+* an event with a ``device_id`` links its anonymous id to the device;
+* a ``login`` or a ``purchase`` carrying a ``customer_id`` links the customer to
+  its anonymous id and to every anonymous id seen in the same session.
+
+Guards: placeholder values (``""``, ``null``, ``undefined``, ``0``,
+``anonymous`` …) never link; a link that would grow a profile beyond
+``identity_max_ids`` ids is refused and recorded as a finding (one shared
+"guest" id on a kiosk must not merge a city's shoppers). Every link is a row
+of the merge log and can be undone; an undone link is never re-created.
+
+``resolve(any_id)`` returns the person id: the smallest customer node of the
+profile if it has one, else its smallest node — stable as profiles grow.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shelfwise.contracts.events import Event
+from shelfwise.errors import NotFound
+from shelfwise.store.engine import Database
+from shelfwise.store.tables import events, identity_findings, identity_links
+from shelfwise.store.types import utcnow
+
+PLACEHOLDERS = frozenset(
+    {
+        "",
+        "null",
+        "none",
+        "nil",
+        "undefined",
+        "nan",
+        "0",
+        "-1",
+        "anonymous",
+        "guest",
+        "unknown",
+        "n/a",
+        "na",
+        "test",
+        "default",
+        "00000000-0000-0000-0000-000000000000",
+    }
+)
+KINDS = ("customer", "anonymous", "device")
+
+
+def is_placeholder(value: str | None) -> bool:
+    return value is None or value.strip().lower() in PLACEHOLDERS
+
+
+def node(kind: str, value: str) -> str:
+    return f"{kind}:{value}"
+
+
+@dataclass(frozen=True)
+class Link:
+    a: str
+    b: str
+    reason: str
+    event_id: str | None
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+        self.members: dict[str, set[str]] = {}
+
+    def find(self, x: str) -> str:
+        parent = self.parent
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(x, x) != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    def size(self, x: str) -> int:
+        return len(self.members.get(self.find(x), ())) or 1
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return
+        ma = self.members.pop(ra, {ra})
+        mb = self.members.pop(rb, {rb})
+        if len(ma) < len(mb):
+            ra, rb, ma, mb = rb, ra, mb, ma
+        self.parent[rb] = ra
+        self.parent.setdefault(ra, ra)
+        ma |= mb
+        self.members[ra] = ma
+
+    def component(self, x: str) -> set[str]:
+        return set(self.members.get(self.find(x), {x}))
+
+
+class IdentityGraph:
+    """The union-find over the merge log; an ingestion observer and the resolver."""
+
+    def __init__(self, db: Database, max_ids: int = 50) -> None:
+        self.db = db
+        self.max_ids = max_ids
+        self._lock = threading.Lock()
+        self._uf = _UnionFind()
+        self._known: set[tuple[str, str]] = set()
+        self._seen_id = 0
+        self._loaded = False
+
+    # -- building ----------------------------------------------------------
+
+    def _load(self, conn: Connection | None = None, force: bool = False) -> None:
+        """Apply links added since the last look (other workers write too)."""
+        if self._loaded and not force:
+            return
+        own = conn is None
+        c = conn if conn is not None else self.db.engine.connect()
+        try:
+            rows = c.execute(
+                select(
+                    identity_links.c.id,
+                    identity_links.c.a,
+                    identity_links.c.b,
+                    identity_links.c.undone_at,
+                )
+                .where(identity_links.c.id > self._seen_id)
+                .order_by(identity_links.c.id)
+            ).all()
+        finally:
+            if own:
+                c.close()
+        for r in rows:
+            self._known.add((r.a, r.b))
+            if r.undone_at is None:
+                self._uf.union(r.a, r.b)
+            self._seen_id = max(self._seen_id, int(r.id))
+        self._loaded = True
+
+    def _rebuild(self) -> None:
+        self._uf, self._known, self._seen_id, self._loaded = _UnionFind(), set(), 0, False
+        self._load()
+
+    def links_of(self, conn: Connection, batch: Sequence[Event]) -> list[Link]:
+        out: list[Link] = []
+        sessions: dict[str, set[str]] = {}
+        for e in batch:
+            if e.session_id and not is_placeholder(e.anonymous_id):
+                sessions.setdefault(e.session_id, set()).add(e.anonymous_id)
+        for e in batch:
+            anon = None if is_placeholder(e.anonymous_id) else node("anonymous", e.anonymous_id)
+            if anon and e.device_id and not is_placeholder(e.device_id):
+                out.append(Link(node("device", e.device_id), anon, "device", e.event_id))
+            if e.type not in ("login", "purchase") or is_placeholder(e.customer_id):
+                continue
+            assert e.customer_id is not None
+            cust = node("customer", e.customer_id)
+            anons = set(sessions.get(e.session_id, ())) if e.session_id else set()
+            if e.session_id:
+                anons |= set(
+                    conn.execute(
+                        select(events.c.anonymous_id).where(events.c.session_id == e.session_id)
+                    ).scalars()
+                )
+            if anon:
+                anons.add(e.anonymous_id)
+            reason = e.type
+            out.extend(
+                Link(cust, node("anonymous", a), reason, e.event_id)
+                for a in sorted(anons)
+                if not is_placeholder(a)
+            )
+        return out
+
+    def observe_in(self, conn: Connection, batch: Sequence[Event]) -> None:
+        """Ingestion hook: add the links the fresh events imply."""
+        if not any(e.device_id or e.customer_id for e in batch):
+            return
+        with self._lock:
+            self._load(conn)
+            self.link_in(conn, self.links_of(conn, batch))
+
+    def link_in(self, conn: Connection, links: Iterable[Link]) -> int:
+        now = utcnow()
+        new: list[dict[str, object]] = []
+        refused: list[dict[str, object]] = []
+        for link in links:
+            a, b = sorted((link.a, link.b))
+            if a == b or (a, b) in self._known:
+                continue
+            if self._uf.find(a) == self._uf.find(b):
+                self._known.add((a, b))
+                new.append(
+                    {
+                        "a": a,
+                        "b": b,
+                        "reason": link.reason,
+                        "event_id": link.event_id,
+                        "created_at": now,
+                        "undone_at": None,
+                    }
+                )
+                continue
+            size = self._uf.size(a) + self._uf.size(b)
+            if size > self.max_ids:
+                refused.append(
+                    {
+                        "kind": "profile_too_large",
+                        "a": a,
+                        "b": b,
+                        "size": size,
+                        "event_id": link.event_id,
+                        "created_at": now,
+                    }
+                )
+                continue
+            self._known.add((a, b))
+            self._uf.union(a, b)
+            new.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "reason": link.reason,
+                    "event_id": link.event_id,
+                    "created_at": now,
+                    "undone_at": None,
+                }
+            )
+        dialect = postgresql if self.db.backend == "postgresql" else sqlite
+        if new:
+            conn.execute(dialect.insert(identity_links).on_conflict_do_nothing(), new)
+        if refused:
+            conn.execute(dialect.insert(identity_findings).on_conflict_do_nothing(), refused)
+        return len(new)
+
+    def link(self, a: str, b: str, reason: str = "manual") -> int:
+        with self._lock, self.db.engine.begin() as conn:
+            self._load(conn)
+            return self.link_in(conn, [Link(a, b, reason, None)])
+
+    # -- reading -----------------------------------------------------------
+
+    def resolve(self, any_id: str, kind: str | None = None) -> str:
+        """The person id behind ``any_id`` (a node ``kind:value`` or a bare value)."""
+        with self._lock:
+            self._load(force=True)
+            candidates = (
+                [any_id]
+                if ":" in any_id and kind is None
+                else [node(k, any_id) for k in ((kind,) if kind else KINDS)]
+            )
+            for c in candidates:
+                if c in self._uf.parent:
+                    return _person(self._uf.component(c))
+            return candidates[0]
+
+    def profile(self, any_id: str) -> list[str]:
+        with self._lock:
+            self._load(force=True)
+            return sorted(self._uf.component(self.resolve_node(any_id)))
+
+    def resolve_node(self, any_id: str) -> str:
+        if ":" in any_id:
+            return any_id
+        return next(
+            (node(k, any_id) for k in KINDS if node(k, any_id) in self._uf.parent),
+            node("anonymous", any_id),
+        )
+
+    def merges(self, limit: int = 100) -> list[dict[str, object]]:
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                select(identity_links).order_by(identity_links.c.id.desc()).limit(limit)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def findings(self) -> list[dict[str, object]]:
+        with self.db.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(identity_findings))]
+
+    def unmerge(self, link_id: int) -> None:
+        """Undo one merge; the profiles are rebuilt from the remaining links."""
+        with self._lock:
+            with self.db.engine.begin() as conn:
+                done = conn.execute(
+                    update(identity_links)
+                    .where(identity_links.c.id == link_id, identity_links.c.undone_at.is_(None))
+                    .values(undone_at=utcnow())
+                ).rowcount
+            if not done:
+                raise NotFound(f"no active merge {link_id}", code="merge_not_found")
+            self._rebuild()
+
+    def count(self) -> int:
+        with self.db.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(identity_links)).scalar_one())
+
+
+def _person(component: set[str]) -> str:
+    customers = sorted(n for n in component if n.startswith("customer:"))
+    return customers[0] if customers else min(component)

@@ -1,0 +1,98 @@
+"""Ranking and beyond-accuracy metrics at K, per person, then averaged.
+
+Recall divides by the number of targets; NDCG's ideal ranks ``min(|T|, K)``
+hits first; MAP divides by ``min(|T|, K)``; MRR is 1 / rank of the first hit
+(0 without one). Revenue-weighted recall is the value of the hit targets over
+the value of all targets. Coverage is the share of the training catalog that
+appears in anybody's list; novelty the mean self-information
+``-log2(share of people who had the item)``; intra-list diversity the mean
+pairwise ``1 - cosine`` of the recommended items' person vectors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from shelfwise.candidates.log import InteractionLog
+from shelfwise.evaluation.split import Target
+
+ACCURACY = ("recall", "ndcg", "map", "mrr", "hit_rate", "revenue_recall")
+BEYOND = ("coverage", "novelty", "diversity")
+METRICS = ACCURACY + BEYOND
+
+
+def accuracy(rec: npt.NDArray[np.int64], target: Target, k: int) -> dict[str, float]:
+    rec = rec[:k]
+    pos = np.searchsorted(target.items, rec)
+    hit = target.items[np.minimum(pos, len(target.items) - 1)] == rec
+    ranks = np.flatnonzero(hit)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    n_ideal = min(len(target.items), k)
+    precision_at_hits = np.arange(1, len(ranks) + 1) / (ranks + 1)
+    hit_value = target.value[pos[hit]].sum()
+    total_value = target.value.sum()
+    return {
+        "recall": len(ranks) / len(target.items),
+        "ndcg": float(discounts[ranks].sum() / discounts[:n_ideal].sum()),
+        "map": float(precision_at_hits.sum() / n_ideal),
+        "mrr": float(1.0 / (ranks[0] + 1)) if len(ranks) else 0.0,
+        "hit_rate": float(len(ranks) > 0),
+        "revenue_recall": float(hit_value / total_value) if total_value > 0 else 0.0,
+    }
+
+
+class BeyondAccuracy:
+    """Item statistics from the training log, shared by every model's lists."""
+
+    def __init__(self, train: InteractionLog) -> None:
+        x = sp.csr_matrix(
+            (np.ones(len(train)), (train.person, train.item)),
+            shape=(train.n_people, train.n_items),
+        )
+        x.data[:] = 1.0
+        x.sum_duplicates()
+        x.data[:] = 1.0
+        counts = np.asarray(x.sum(axis=0)).ravel()
+        self.catalog = max(int((counts > 0).sum()), 1)
+        share = np.maximum(counts, 1) / max(train.n_people, 1)
+        self.information = -np.log2(share)
+        norms = np.sqrt(np.maximum(counts, 1))
+        self.vectors = sp.csr_matrix(sp.diags(1 / norms) @ x.T)  # unit rows per item
+
+    def novelty(self, rec: npt.NDArray[np.int64]) -> float:
+        return float(self.information[rec].mean()) if len(rec) else 0.0
+
+    def diversity(self, rec: npt.NDArray[np.int64]) -> float:
+        n = len(rec)
+        if n < 2:
+            return 0.0
+        v = self.vectors[rec]
+        sim = (v @ v.T).toarray()
+        off = (sim.sum() - np.trace(sim)) / (n * (n - 1))
+        return float(1.0 - off)
+
+    def coverage(self, lists: list[npt.NDArray[np.int64]]) -> float:
+        if not lists:
+            return 0.0
+        return len(np.unique(np.concatenate(lists))) / self.catalog
+
+
+def summarise(
+    lists: list[npt.NDArray[np.int64]], targets: list[Target], k: int, beyond: BeyondAccuracy
+) -> dict[str, float]:
+    """Mean of every metric over the evaluated people."""
+    sums = dict.fromkeys(ACCURACY, 0.0)
+    novelty = diversity = 0.0
+    for rec, target in zip(lists, targets, strict=True):
+        for name, value in accuracy(rec, target, k).items():
+            sums[name] += value
+        novelty += beyond.novelty(rec[:k])
+        diversity += beyond.diversity(rec[:k])
+    n = max(len(targets), 1)
+    out = {name: value / n for name, value in sums.items()}
+    out["coverage"] = beyond.coverage([r[:k] for r in lists])
+    out["novelty"] = novelty / n
+    out["diversity"] = diversity / n
+    return out

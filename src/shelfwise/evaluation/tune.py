@@ -1,0 +1,114 @@
+"""Choosing the blend weights honestly: on a validation window *before* the cutoff.
+
+The validation split trains on ``[start, cutoff - w)`` and tests on
+``[cutoff - w, cutoff)`` where ``w`` is the test window's length, so the test
+window is never looked at. Each source's proposals are computed once per
+person; coordinate ascent over a weight grid then maximises NDCG@K of the blend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from shelfwise.candidates.base import Proposal
+from shelfwise.candidates.config import PlacementChain, SourcesConfig
+from shelfwise.candidates.log import InteractionLog
+from shelfwise.candidates.neighbours import top_k
+from shelfwise.catalog.model import Product
+from shelfwise.evaluation.metrics import accuracy
+from shelfwise.evaluation.shelfwise_model import OfflineShelfwise
+from shelfwise.evaluation.split import PROTOCOLS, Protocol, Target, time_split
+
+GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+TUNED = ("buy_again", "cooccurrence", "regression", "factors", "content", "popular")
+
+
+@dataclass(frozen=True)
+class Cached:
+    """One person's proposals as a dense (candidates x sources) block of max-scaled scores."""
+
+    items: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float64]
+    target: Target
+
+    @classmethod
+    def of(cls, proposals: Sequence[Proposal], target: Target) -> Cached:
+        items = np.unique(np.concatenate([p.items for p in proposals]))
+        block = np.zeros((len(items), len(proposals)))
+        for j, p in enumerate(proposals):
+            if len(p.items):
+                block[np.searchsorted(items, p.items), j] = p.scores / (
+                    np.abs(p.scores).max() or 1.0
+                )
+        return cls(items, block, target)
+
+    def ndcg(self, weights: npt.NDArray[np.float64], k: int) -> float:
+        if not len(self.items):
+            return 0.0
+        return accuracy(self.items[top_k(self.scores @ weights, k)], self.target, k)["ndcg"]
+
+
+def _score(cached: Sequence[Cached], weights: npt.NDArray[np.float64], k: int) -> float:
+    return sum(c.ndcg(weights, k) for c in cached) / max(len(cached), 1)
+
+
+def coordinate_ascent(
+    cached: Sequence[Cached], start: npt.NDArray[np.float64], k: int, passes: int = 3
+) -> tuple[npt.NDArray[np.float64], float]:
+    """Change one weight at a time to its best grid value until nothing improves."""
+    best = start.copy()
+    best_score = _score(cached, best, k)
+    for _ in range(passes):
+        improved = False
+        for j in range(len(best)):
+            for value in GRID:
+                if value == best[j]:
+                    continue
+                trial = best.copy()
+                trial[j] = value
+                if not trial.any():
+                    continue
+                score = _score(cached, trial, k)
+                if score > best_score + 1e-9:
+                    best, best_score, improved = trial, score, True
+        if not improved:
+            break
+    return best, best_score
+
+
+def tune_chains(
+    log: InteractionLog,
+    cutoff: float,
+    window: float,
+    config: SourcesConfig,
+    products: Sequence[Product | None] = (),
+    k: int = 10,
+    depth: int = 100,
+    step: Callable[[str], None] | None = None,
+) -> dict[Protocol, tuple[PlacementChain, float]]:
+    """The best blend per protocol on the validation window, with its validation NDCG@k."""
+    split = time_split(log.before(cutoff), cutoff - window, cutoff)
+    model = OfflineShelfwise(config, products)
+    if step:
+        step("fit on the validation window")
+    model.fit(split.train)
+    sources = model.artifacts.sources()
+    out: dict[Protocol, tuple[PlacementChain, float]] = {}
+    for protocol in PROTOCOLS:
+        if step:
+            step(f"tune the {protocol!r} blend")
+        targets = split.targets[protocol]
+        cached = []
+        for t in targets:
+            exclude = t.history if protocol == "new" else np.zeros(0, np.int64)
+            ctx = model.context(t.person, exclude)
+            cached.append(Cached.of([sources[n].propose(ctx, depth) for n in TUNED], t))
+        weights, score = coordinate_ascent(cached, np.full(len(TUNED), 0.5), k)
+        blend = {n: float(w) for n, w in zip(TUNED, weights, strict=True) if w > 0}
+        chain = PlacementChain(blend=blend, depth=depth)
+        out[protocol] = (chain, score)
+    return out

@@ -1,0 +1,208 @@
+"""``shelfwise train``: read a window of events, fit every source, write and maybe promote a bundle.
+
+The guard metrics come from a refit that holds out the last ``guard_days`` of
+the window (NDCG@10 and recall@20 of the default placement blend on the people
+who bought on both sides). A bundle whose guard NDCG@10 is worse than the
+promoted bundle's (beyond ``promotion_tolerance``) is written but not promoted
+unless forced.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from shelfwise.candidates.config import SourcesConfig
+from shelfwise.candidates.log import PURCHASE, InteractionLog, Resolve, identity
+from shelfwise.candidates.model import STAGES, fit_all
+from shelfwise.catalog.model import Product
+from shelfwise.config import Settings
+from shelfwise.errors import ConfigError, InvalidInput
+from shelfwise.evaluation.metrics import BeyondAccuracy, summarise
+from shelfwise.evaluation.run import lists_for
+from shelfwise.evaluation.shelfwise_model import OfflineShelfwise
+from shelfwise.evaluation.split import time_split
+from shelfwise.runtime import Runtime
+from shelfwise.store.tables import interactions
+from shelfwise.training.bundle import BundleInfo, BundleStore, ModelBundle, new_version
+from shelfwise.training.reader import read_log
+
+GUARD = "ndcg@10"
+DAY = 86400.0
+Step = Callable[[str], None]
+STEPS = ("read events", "guard metrics", *(f"fit {s}" for s in STAGES), "write bundle")
+
+
+def load_sources_config(path: Path | None) -> SourcesConfig:
+    if path is None:
+        return SourcesConfig()
+    if not path.is_file():
+        raise ConfigError(f"sources config {path} does not exist", code="config_file_missing")
+    text = path.read_text()
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return SourcesConfig.model_validate(data or {})
+    except (json.JSONDecodeError, yaml.YAMLError, ValidationError) as e:
+        raise ConfigError(f"sources config {path} is not valid: {e}", code="config_invalid") from e
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    bundle: ModelBundle
+    promoted: bool
+    decision: str
+    previous: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        info = self.bundle.info
+        return {
+            "version": info.version,
+            "path": str(self.bundle.path),
+            "promoted": self.promoted,
+            "decision": self.decision,
+            "previous": self.previous,
+            "config_hash": info.config_hash,
+            "window": {
+                "start": info.window_start.isoformat() if info.window_start else None,
+                "end": info.window_end.isoformat() if info.window_end else None,
+            },
+            "counts": info.counts,
+            "metrics": info.metrics,
+            "timings": info.timings,
+        }
+
+
+def guard_metrics(
+    log: InteractionLog, products: Sequence[Product | None], config: SourcesConfig, days: float
+) -> dict[str, float]:
+    """NDCG@10 / recall@20 of the default blend on the window's last ``days``."""
+    if days <= 0 or len(log) == 0:
+        return {}
+    split = time_split(log, log.end - days * DAY, log.end + 1)
+    targets = split.targets["all"]
+    if not targets or len(split.train) == 0:
+        return {"guard_people": 0.0}
+    model = OfflineShelfwise(config, products, placement="default")
+    model.fit(split.train)
+    lists = lists_for(model, targets, "all", 20)
+    beyond = BeyondAccuracy(split.train)
+    at10 = summarise(lists, targets, 10, beyond)
+    at20 = summarise(lists, targets, 20, beyond)
+    return {
+        "ndcg@10": at10["ndcg"],
+        "recall@20": at20["recall"],
+        "guard_people": float(len(targets)),
+    }
+
+
+def promotion_decision(
+    new: dict[str, float], current: dict[str, float] | None, tolerance: float, force: bool
+) -> tuple[bool, str]:
+    if current is None:
+        return True, "first bundle"
+    if force:
+        return True, "forced"
+    if GUARD not in new or GUARD not in current:
+        return True, "no guard metric to compare"
+    bar = current[GUARD] * (1 - tolerance)
+    if new[GUARD] + 1e-12 >= bar:
+        return True, f"{GUARD} {new[GUARD]:.4f} >= {bar:.4f}"
+    return False, f"{GUARD} {new[GUARD]:.4f} < {bar:.4f} (current): not promoted, use --force"
+
+
+def train(
+    runtime: Runtime,
+    *,
+    config: SourcesConfig | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    force: bool = False,
+    promote: bool = True,
+    resolve: Resolve = identity,
+    step: Step | None = None,
+) -> TrainResult:
+    settings: Settings = runtime.settings
+    config = config or load_sources_config(settings.sources_config)
+    timings: dict[str, float] = {}
+
+    def stage(name: str) -> float:
+        if step:
+            step(name)
+        return time.perf_counter()
+
+    t = stage("read events")
+    if start is None and end is None:
+        last = _last_event(runtime)
+        if last is not None:
+            end = last + timedelta(microseconds=1)
+            start = end - timedelta(days=settings.train_window_days)
+    elif start is None and end is not None:
+        start = end - timedelta(days=settings.train_window_days)
+    runtime.snapshot.refresh()
+    catalog_ids = list(runtime.snapshot.ids)
+    log = read_log(runtime.db, start, end, items=catalog_ids, resolve=resolve)
+    if len(log) == 0:
+        raise InvalidInput("no events to train on in the window", code="no_training_data")
+    products: list[Product | None] = list(runtime.snapshot.products)
+    timings["read events"] = round(time.perf_counter() - t, 4)
+
+    t = stage("guard metrics")
+    metrics = guard_metrics(log, products, config, settings.guard_days)
+    timings["guard metrics"] = round(time.perf_counter() - t, 4)
+
+    artifacts = fit_all(log, products, config, step=lambda s: step(f"fit {s}") if step else None)
+    timings.update({f"fit {k}": v for k, v in artifacts.timings.items()})
+
+    t = stage("write bundle")
+    store = BundleStore(settings.model_dir)
+    info = BundleInfo(
+        version=new_version(config.config_hash()),
+        created_at=datetime.now(UTC),
+        config_hash=config.config_hash(),
+        config=config.model_dump(mode="json"),
+        window_start=datetime.fromtimestamp(float(log.at.min()), UTC),
+        window_end=datetime.fromtimestamp(log.end, UTC),
+        counts={
+            "interactions": len(log),
+            "people": log.n_people,
+            "items": log.n_items,
+            "catalog_items": len(catalog_ids),
+            "purchases": int((log.kind == PURCHASE).sum()),
+            "baskets": int(np.unique(log.basket).size),
+        },
+        metrics=metrics,
+        timings=timings,
+        settings_fingerprint=settings.fingerprint(),
+    )
+    bundle = ModelBundle.write(settings.model_dir, artifacts, info)
+    timings["write bundle"] = round(time.perf_counter() - t, 4)
+    previous = store.current_version()
+    current_metrics = store.open(previous).info.metrics if previous else None
+    promoted, decision = promotion_decision(
+        metrics, current_metrics, settings.promotion_tolerance, force
+    )
+    if not promote:
+        promoted, decision = False, "promotion not asked for"
+    if promoted:
+        store.promote(bundle.version)
+    return TrainResult(bundle, promoted, decision, previous)
+
+
+def _last_event(runtime: Runtime) -> datetime | None:
+    with runtime.db.engine.connect() as conn:
+        value: datetime | None = conn.execute(
+            select(func.max(interactions.c.occurred_at))
+        ).scalar_one_or_none()
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
