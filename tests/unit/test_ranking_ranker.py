@@ -208,3 +208,17 @@ def test_a_saved_ranker_ranks_as_before(trained: Trained, tmp_path: Path) -> Non
     np.testing.assert_allclose(a.scores, b.scores)
     assert b.model_version == "v1"
     assert a.reasons == b.reasons
+
+
+def test_path_contributions_add_up_to_the_raw_score(trained: Trained) -> None:
+    ctx, cands = _request(trained, "p5")
+    x, _ = _ranker(trained).score(ctx, cands, trained.store.items)
+    x[::3, 5] = np.nan  # missing values take each split's default branch
+    contrib = trained.model.contributions(x)
+    np.testing.assert_allclose(contrib.sum(1), trained.model.raw(x), atol=1e-9)
+    shap = trained.model.shap(x)
+    np.testing.assert_allclose(shap.sum(1), contrib.sum(1), atol=1e-9)
+    # same sign on the dominant feature of most rows
+    top = np.abs(shap[:, :-1]).argmax(1)
+    agree = np.sign(contrib[np.arange(len(x)), top]) == np.sign(shap[np.arange(len(x)), top])
+    assert agree.mean() > 0.9

@@ -5,7 +5,8 @@ so exploration cannot bypass a rule. An item is eligible when it has been
 shown fewer than ``max_exposures`` times. Each eligible item's click rate is
 drawn from Beta(1 + prior·p + clicks, 1 + prior·(1 - p) + misses), where p
 is the model's own P(engagement): promising but unproven items are tried
-first. The propensity of each explored pick (its chance of being picked
+first; the pool is the ``POOL`` best-ranked eligible items, which keeps the
+draws cheap. The propensity of each explored pick (its chance of being picked
 under this rule) is estimated with the same seeded draws and logged, so
 offline evaluation can re-weight what exploration showed; exploited items
 have propensity 1. Deterministic for a given seed and request.
@@ -22,7 +23,8 @@ import numpy.typing as npt
 from shelfwise.ranking.history import FloatArray, IntArray
 
 PRIOR_STRENGTH = 10.0
-PROPENSITY_DRAWS = 256
+PROPENSITY_DRAWS = 128
+POOL = 40  # the most promising eligible items compete for the explored slots
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def explore_slate(
     if n_explore == 0:
         return Slate(exploit, np.zeros(k, dtype=bool), np.ones(k))
     rest = order[k - n_explore :]
-    pool = rest[exposures[rest] < max_exposures]
+    pool = rest[exposures[rest] < max_exposures][:POOL]
     if len(pool) <= n_explore:
         picked, prop = pool, np.ones(len(pool))
     else:

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from shelfwise.candidates.base import RecContext
 from shelfwise.ranking.candidates import CandidateSet
 from shelfwise.ranking.explain import Explanation, Names, explain, trace_contributions
-from shelfwise.ranking.explore import explore_slate, request_rng
+from shelfwise.ranking.explore import POOL, explore_slate, request_rng
 from shelfwise.ranking.features import FeatureSpec, build_features
 from shelfwise.ranking.history import FloatArray, IntArray, epoch
 from shelfwise.ranking.items import ItemTable
@@ -109,7 +109,7 @@ class Ranker:
         x, prob = self.score(ctx, cands, items)
         values = objective.values(cands.items, items, self.state)
         expected = prob * values
-        depth = min(len(cands), k + max(k, 20))
+        depth = min(len(cands), k + POOL)
         top = np.argpartition(-expected, depth - 1)[:depth] if depth < len(cands) else None
         order = np.arange(len(cands)) if top is None else top
         order = order[np.argsort(-expected[order], kind="stable")]
