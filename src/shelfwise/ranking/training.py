@@ -22,10 +22,13 @@ from shelfwise.candidates.log import InteractionLog
 from shelfwise.candidates.model import Artifacts, fit_all
 from shelfwise.catalog.model import Product
 from shelfwise.ranking.dataset import TrainingSet, build_training_set
+from shelfwise.ranking.explain import TableNames
 from shelfwise.ranking.features import FeatureSpec
 from shelfwise.ranking.history import FloatArray, from_interactions
 from shelfwise.ranking.items import ItemColumns, ItemTable
 from shelfwise.ranking.model import RankerModel
+from shelfwise.ranking.objective import RankingSettings
+from shelfwise.ranking.ranker import Ranker
 from shelfwise.ranking.state import DAY, RankingState
 
 RANKED_SOURCES: tuple[str, ...] = (*SOURCE_NAMES, "blend")
@@ -167,3 +170,21 @@ def train_ranker(
     """Fit a LambdaRank model on decision times before ``cutoff`` (see the module doc)."""
     windows = build_windows(log, products, items, sources, cutoff, cfg, step)
     return fit_ranker(windows[cfg.new_items_only], cfg)
+
+
+def bundle_ranker(
+    log: InteractionLog,
+    products: Sequence[Product | None],
+    artifacts: Artifacts,
+    sources: SourcesConfig,
+    settings: RankingSettings,
+    cfg: RankerTrainingConfig | None = None,
+    step: Step | None = None,
+) -> Ranker:
+    """The ranker a bundle serves: trained on the windows before the log's end, state at the end."""
+    cfg = cfg or RankerTrainingConfig()
+    now = int(log.end) + 1
+    items = item_columns(artifacts, products, log.item_prices())
+    model = train_ranker(log, products, items, sources, now, cfg, step)
+    state = RankingState.fit(from_interactions(log), items, now)
+    return Ranker(state, TableNames(items.titles, items.category_names), settings, model)
