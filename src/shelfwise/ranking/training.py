@@ -21,6 +21,7 @@ from shelfwise.candidates.config import SOURCE_NAMES, SourcesConfig
 from shelfwise.candidates.log import InteractionLog
 from shelfwise.candidates.model import Artifacts, fit_all
 from shelfwise.catalog.model import Product
+from shelfwise.errors import InvalidInput
 from shelfwise.ranking.dataset import TrainingSet, build_training_set
 from shelfwise.ranking.explain import TableNames
 from shelfwise.ranking.features import FeatureSpec
@@ -140,7 +141,13 @@ def build_windows(
 def fit_ranker(windows: Sequence[TrainingSet], cfg: RankerTrainingConfig) -> RankerModel:
     """LambdaRank on ``windows[1:]``, early-stopped and calibrated on ``windows[0]``."""
     spec = FeatureSpec.of(RANKED_SOURCES)
-    valid, train = windows[0], windows[1:]
+    valid, train = windows[0], [w for w in windows[1:] if len(w.groups)]
+    if not train or not len(valid.groups):
+        raise InvalidInput(
+            "not enough history before the cutoff to train the ranker "
+            "(a validation window and at least one training window need purchases)",
+            code="ranker_no_data",
+        )
     x = np.vstack([r.x for r in train])
     y = np.concatenate([r.y for r in train])
     groups = np.concatenate([r.groups for r in train])
