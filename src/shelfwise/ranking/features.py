@@ -141,7 +141,7 @@ def build_features(
     sla = items.sla_days[it].astype(np.float64)
     sla[sla < 0] = np.nan
     f[:, 15] = sla
-    f[:, 16] = np.log(price)
+    f[:, 16] = np.log(np.where(price > 0, price, np.nan))
     f[:, 17] = _ratio(price, _mean_price(items, ctx.context_items))
     f[:, 18] = _ratio(price, _mean_price(items, ctx.cart_items))
     spend = state.person_spend[person] if person is not None else np.nan
