@@ -127,13 +127,13 @@ def main() -> None:
             *timed(lambda: fast_ranker.rank(ctx, cands, items, explain_items=False), args.repeat),
         ),
     ]  # fmt: skip
-    base = dict((r[0], r[1:]) for r in rows)["score: features + LightGBM"]
-    print(
-        f"{len(cands)} candidates, {len(spec.names)} features, {args.trees} trees; compile {compile_s:.1f} s"
-    )
-    print(f"{'stage':34} {'p50 us':>9} {'p99 us':>9} {'p50 vs LightGBM score':>22}")
-    for name, p50, p99 in rows:
-        print(f"{name:34} {p50:9.0f} {p99:9.0f} {p50 / base[0]:21.2f}x")
+    base = {r[0]: r[1:] for r in rows}["score: features + LightGBM"]
+    print(f"{len(cands)} candidates, {len(spec.names)} features, {args.trees} trees")
+    print(f"lleaves compile {compile_s:.1f} s")
+    head = ("wall p50", "wall p99", "cpu p50", "cpu p99")
+    print(f"{'stage (us)':34}" + "".join(f"{h:>10}" for h in head) + f"{'cpu p50 ratio':>15}")
+    for name, w50, w99, c50, c99 in rows:
+        print(f"{name:34}{w50:10.0f}{w99:10.0f}{c50:10.0f}{c99:10.0f}{c50 / base[2]:14.2f}x")
 
 
 if __name__ == "__main__":
