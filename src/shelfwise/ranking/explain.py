@@ -89,6 +89,17 @@ def render_source_reason(reason: Reason, names: Names, seen: set[int]) -> Explan
     return Explanation(reason.kind, text, None, reason.source, reason.fallback)
 
 
+def _feature_reason(kind: str, template: str, category: str) -> Explanation:
+    if "{category}" in template and not category:
+        template = template.replace(" in {category}", "").replace(": {category}", "")
+    return Explanation(kind, template.format(category=category), None)
+
+
+_FEATURE_COLUMNS = np.array([BASE_FEATURES.index(name) for name in _FEATURE_REASONS])
+_FEATURE_TEMPLATES = list(_FEATURE_REASONS.values())
+_MIN_FEATURE_WEIGHT = 0.05
+
+
 def explain(
     ctx: RecContext,
     reasons: list[list[Reason]],
@@ -103,53 +114,45 @@ def explain(
     """Up to ``per_item`` reasons for each served item, strongest first.
 
     ``reasons[i]`` are the sources' reasons for item i, ``contributions[i]``
-    its feature contributions (``pred_contrib`` row; last column the bias).
+    its feature contributions (last column the bias). Candidates are ordered
+    by weight first and rendered only until enough are accepted.
     """
     seen = seen_items(ctx, state)
-    n_src_cols = 2 * len(spec.sources)
-    base_at = {name: n_src_cols + i for i, name in enumerate(BASE_FEATURES)}
+    n_src = len(spec.sources)
+    src_of = {s: j for j, s in enumerate(spec.sources)}
+    src_weight = contributions[:, 0 : 2 * n_src : 2] + contributions[:, 1 : 2 * n_src : 2]
+    feat_weight = contributions[:, 2 * n_src + _FEATURE_COLUMNS]
     out: list[tuple[Explanation, ...]] = []
     for i in range(len(items)):
-        contrib = contributions[i]
-        src_weight = {
-            s: float(contrib[2 * j] + contrib[2 * j + 1]) for j, s in enumerate(spec.sources)
-        }
-        scored: list[tuple[float, Explanation]] = []
-        for reason in reasons[i]:
-            shown = render_source_reason(reason, names, seen)
-            if shown is not None:
-                scored.append((src_weight.get(reason.source, 0.0), shown))
-        for name, (kind, template) in _FEATURE_REASONS.items():
-            weight = float(contrib[base_at[name]])
-            if weight > 0.05:
-                cat = names.category(int(categories[i]))
-                if "{category}" in template and not cat:
-                    template = template.replace(" in {category}", "").replace(": {category}", "")
-                scored.append((weight, Explanation(kind, template.format(category=cat), None)))
-        scored.sort(key=lambda pair: -pair[0])
+        weights = src_weight[i].tolist()
+        pending: list[tuple[float, int, Reason | int]] = [
+            (weights[src_of[r.source]] if r.source in src_of else 0.0, n, r)
+            for n, r in enumerate(reasons[i])
+        ]
+        strong = np.flatnonzero(feat_weight[i] > _MIN_FEATURE_WEIGHT)
+        pending += [(float(feat_weight[i, j]), 100 + int(j), int(j)) for j in strong]
+        pending.sort(key=lambda entry: (-entry[0], entry[1]))
         chosen: list[Explanation] = []
-        for _, e in scored:
-            if all(e.text != c.text for c in chosen):
-                chosen.append(e)
-            if len(chosen) == per_item:
-                break
+        for _, _, what in pending:
+            if isinstance(what, Reason):
+                shown = render_source_reason(what, names, seen)
+            else:
+                kind, template = _FEATURE_TEMPLATES[what]
+                shown = _feature_reason(kind, template, names.category(int(categories[i])))
+            if shown is not None and all(shown.text != c.text for c in chosen):
+                chosen.append(shown)
+                if len(chosen) == per_item:
+                    break
         if not chosen:
             chosen.append(Explanation("for_you", "Recommended for you", fallback=True))
         out.append(tuple(chosen))
     return out
 
 
-def trace_contributions(
-    contributions: FloatArray, spec: FeatureSpec, top: int = 0
-) -> list[dict[str, float]]:
-    """Contributions as {feature: value} per item (all of them, or the ``top`` largest)."""
+def trace_contributions(contributions: FloatArray, spec: FeatureSpec) -> list[dict[str, float]]:
+    """Every feature's contribution (and the bias) as {name: value}, per served item."""
     names = (*spec.names, "bias")
-    rows: list[dict[str, float]] = []
-    for row in contributions:
-        order = np.argsort(-np.abs(row)) if top else np.arange(len(row))
-        picked = order[:top] if top else order
-        rows.append({names[j]: round(float(row[j]), 6) for j in picked})
-    return rows
+    return [dict(zip(names, row, strict=True)) for row in np.round(contributions, 6).tolist()]
 
 
 def display_category(path: str) -> str:
