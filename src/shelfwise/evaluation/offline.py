@@ -53,7 +53,7 @@ def compare(
             notes[f"blend[{protocol}]"] = f"{weights} (validation NDCG@10 {score:.4f})"
     models: list[Recommender] = [*(baselines() if with_baselines else []), shelfwise]
     if with_ranker:
-        models.append(OfflineRanked(config, products, step=step))
+        models.append(OfflineRanked(config, products, step=step, chain=shelfwise.chains.get("all")))
     if step:
         step("evaluate")
     result = evaluate(split, models, ks, progress=progress)

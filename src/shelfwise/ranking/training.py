@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from shelfwise.candidates.base import Proposal, RecContext
-from shelfwise.candidates.config import SOURCE_NAMES, SourcesConfig
+from shelfwise.candidates.config import SOURCE_NAMES, PlacementChain, SourcesConfig
 from shelfwise.candidates.log import InteractionLog
 from shelfwise.candidates.model import Artifacts, fit_all
 from shelfwise.catalog.model import Product
@@ -52,14 +52,20 @@ class RankerTrainingConfig(BaseModel):
     learning_rate: float = Field(default=0.05, gt=0)
 
 
-def propose_all(artifacts: Artifacts, depth: int) -> Callable[[RecContext], Sequence[Proposal]]:
-    """Every source's own proposal plus the placement's blend (as source ``blend``)."""
+def propose_all(
+    artifacts: Artifacts, depth: int, chain: PlacementChain | None = None
+) -> Callable[[RecContext], Sequence[Proposal]]:
+    """Every source's own proposal plus the placement's blend (as source ``blend``).
+
+    ``chain`` overrides the placement's blend weights (e.g. weights tuned on a
+    validation window); training and serving must use the same one.
+    """
     sources = artifacts.sources()
     blend = artifacts.blend()
 
     def propose(ctx: RecContext) -> Sequence[Proposal]:
         out = [src.propose(ctx, depth) for src in sources.values()]
-        out.append(blend.propose(ctx, depth))
+        out.append(blend.propose(ctx, depth, chain))
         return out
 
     return propose
@@ -103,6 +109,7 @@ def build_windows(
     cfg: RankerTrainingConfig,
     step: Step | None = None,
     protocols: Sequence[bool] | None = None,
+    chain: PlacementChain | None = None,
 ) -> dict[bool, list[TrainingSet]]:
     """Training sets of every decision time before ``cutoff``, latest (validation) first.
 
@@ -120,7 +127,7 @@ def build_windows(
             step(f"ranker window {n}/{len(times)}")
         artifacts = fit_all(log.before(float(t)), products, sources)
         state = RankingState.fit(history, items, t)
-        propose = propose_all(artifacts, cfg.depth)
+        propose = propose_all(artifacts, cfg.depth, chain)
         for new in wanted:
             built[new].append(
                 build_training_set(
