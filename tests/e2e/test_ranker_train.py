@@ -10,7 +10,8 @@ import numpy as np
 
 from shelfwise.candidates.base import RecContext
 from shelfwise.config import Settings
-from shelfwise.ranking import CandidateSet, Ranker, RankingSettings, SnapshotNames
+from shelfwise.ranking import CandidateSet, RankingSettings, SnapshotNames
+from shelfwise.ranking.ranker import ranker_of_bundle
 from shelfwise.ranking.training import RANKED_SOURCES, propose_all
 from shelfwise.runtime import Runtime
 from shelfwise.training.bundle import ModelBundle
@@ -33,10 +34,8 @@ def test_train_with_the_ranker_and_serve_from_the_bundle(sqlite_settings: Settin
     runtime = Runtime.open(sqlite_settings)
     bundle = ModelBundle.load(folder)
     settings = RankingSettings(explore_share=0.0)
-    ranker = Ranker.load(
-        folder / "ranker", SnapshotNames(runtime.snapshot), settings, bundle.version
-    )
-    assert ranker.model is not None
+    ranker = ranker_of_bundle(folder, SnapshotNames(runtime.snapshot), settings, bundle.version)
+    assert ranker is not None and ranker.model is not None
     person = bundle.artifacts.people[0]
     now = datetime.fromtimestamp(float(ranker.state.as_of), UTC)
     ctx = RecContext("home", now, person_id=person)

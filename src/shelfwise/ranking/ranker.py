@@ -170,3 +170,16 @@ class Ranker:
             1.0 / (cands.ranks[rows] + 10.0)
         )
         return contrib
+
+
+def ranker_of_bundle(
+    bundle_path: Path, names: Names, settings: RankingSettings, version: str
+) -> Ranker | None:
+    """The ranker stored in a model bundle's ``ranker/`` folder, or None when it has none.
+
+    Load it when the bundle is swapped in (it loads the compiled model once).
+    """
+    folder = bundle_path / "ranker"
+    if not (folder / "state.json").is_file():
+        return None
+    return Ranker.load(folder, names, settings, version)
