@@ -53,7 +53,9 @@ RELEVANCE = PlacementObjective(click=1.0, sla_penalty_per_day=0.0, min_cover_day
 class OfflineRanked:
     config: SourcesConfig = field(default_factory=SourcesConfig)
     products: Sequence[Product | None] = ()
-    training: RankerTrainingConfig = field(default_factory=RankerTrainingConfig)
+    training: RankerTrainingConfig = field(
+        default_factory=lambda: RankerTrainingConfig(train_windows=6)
+    )
     name: str = "shelfwise+ranker"
     step: Step | None = None
     chain: PlacementChain | None = None
