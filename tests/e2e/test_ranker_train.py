@@ -45,3 +45,17 @@ def test_train_with_the_ranker_and_serve_from_the_bundle(sqlite_settings: Settin
     assert all(reasons and reasons[0].text for reasons in ranked.reasons)
     assert ranked.model_version == bundle.version
     runtime.close()
+
+
+def test_evaluate_with_the_ranker_adds_a_row(sqlite_settings: Settings, tmp_path: Path) -> None:
+    runtime = Runtime.open(sqlite_settings)
+    fill(runtime)
+    runtime.close()
+    args = ["evaluate", "--json", "--cutoff", "2024-02-15", "--no-tune", "--no-baselines"]
+    out = ["--out", str(tmp_path / "report"), "--k", "10"]
+    report = json_of(run_cli([*args, *out, "--ranker"], settings_env(sqlite_settings)))
+    rows = {m["name"]: m["metrics"] for m in report["models"]}
+    assert list(rows) == ["shelfwise", "shelfwise+ranker"]
+    for protocol in ("all", "new"):
+        ndcg = rows["shelfwise+ranker"][protocol]["10"]["ndcg"]
+        assert 0.0 < ndcg <= 1.0
