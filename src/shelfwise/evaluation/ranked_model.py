@@ -53,9 +53,7 @@ RELEVANCE = PlacementObjective(click=1.0, sla_penalty_per_day=0.0, min_cover_day
 class OfflineRanked:
     config: SourcesConfig = field(default_factory=SourcesConfig)
     products: Sequence[Product | None] = ()
-    training: RankerTrainingConfig = field(
-        default_factory=lambda: RankerTrainingConfig(train_windows=6)
-    )
+    training: RankerTrainingConfig = field(default_factory=RankerTrainingConfig)
     name: str = "shelfwise+ranker"
     step: Step | None = None
     chain: PlacementChain | None = None
