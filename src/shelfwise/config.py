@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shelfwise.errors import ConfigError
+from shelfwise.ranking.objective import RankingSettings
 
 Role = Literal["ingest", "merchandiser", "admin", "read"]
 ROLES: tuple[Role, ...] = ("ingest", "merchandiser", "admin", "read")
@@ -158,6 +159,10 @@ class Settings(BaseSettings):
     )
     identity_max_ids: int = Field(
         default=50, ge=2, description="Largest profile the identity graph builds by merging."
+    )
+    ranking: RankingSettings = Field(
+        default_factory=RankingSettings,
+        description="Placement objectives (value blends) and exploration of the ranker.",
     )
 
     @field_validator("database_url")

@@ -36,6 +36,10 @@ def evaluate(
         bool, typer.Option(help="Choose blend weights on the validation window before the cutoff.")
     ] = True,
     baselines: Annotated[bool, typer.Option(help="Also evaluate the peer baselines.")] = True,
+    ranker: Annotated[
+        bool,
+        typer.Option(help="Also evaluate the full pipeline: sources -> learned ranker (slower)."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Fit shelfwise and the baselines before a cutoff; score both protocols after it.
@@ -76,6 +80,7 @@ def evaluate(
             ks=tuple(k or (10, 20)),
             tune=tune,
             with_baselines=baselines,
+            with_ranker=ranker,
             step=step,
             progress=advance,
         )

@@ -34,6 +34,12 @@ def train(
     no_promote: Annotated[
         bool, typer.Option("--no-promote", help="Write the bundle but do not promote it.")
     ] = False,
+    ranker: Annotated[
+        bool,
+        typer.Option(
+            "--ranker", help="Also train the learned ranker into the bundle (minutes, not seconds)."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Read a window of events, fit every source, write a versioned model bundle.
@@ -71,6 +77,7 @@ def train(
             force=force,
             promote=not no_promote,
             step=step,
+            with_ranker=ranker,
         )
         progress.update(task, completed=len(STEPS), description="done")
     data = result.as_dict()

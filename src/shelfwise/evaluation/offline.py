@@ -10,6 +10,7 @@ from shelfwise.candidates.log import InteractionLog
 from shelfwise.catalog.model import Product
 from shelfwise.errors import InvalidInput
 from shelfwise.evaluation.baselines import Recommender, baselines
+from shelfwise.evaluation.ranked_model import OfflineRanked
 from shelfwise.evaluation.run import EvaluationResult, Progress, evaluate
 from shelfwise.evaluation.shelfwise_model import OfflineShelfwise
 from shelfwise.evaluation.split import time_split
@@ -26,13 +27,15 @@ def compare(
     ks: Sequence[int] = (10, 20),
     tune: bool = True,
     with_baselines: bool = True,
+    with_ranker: bool = False,
     step: Callable[[str], None] | None = None,
     progress: Progress | None = None,
 ) -> EvaluationResult:
     """Fit shelfwise and the baselines before ``cutoff``; evaluate on ``[cutoff, end)``.
 
     With ``tune``, the blend weights of each protocol are chosen on the
-    validation window of the same length just before the cutoff.
+    validation window of the same length just before the cutoff. With
+    ``with_ranker``, the full pipeline (sources -> learned ranker) is a row too.
     """
     config = config or SourcesConfig()
     t_cut = cutoff.timestamp()
@@ -49,6 +52,8 @@ def compare(
             weights = ", ".join(f"{n} {w:g}" for n, w in chain.blend.items())
             notes[f"blend[{protocol}]"] = f"{weights} (validation NDCG@10 {score:.4f})"
     models: list[Recommender] = [*(baselines() if with_baselines else []), shelfwise]
+    if with_ranker:
+        models.append(OfflineRanked(config, products, step=step, chain=shelfwise.chains.get("all")))
     if step:
         step("evaluate")
     result = evaluate(split, models, ks, progress=progress)

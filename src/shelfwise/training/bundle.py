@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -133,8 +134,18 @@ class ModelBundle:
         return self.info.version
 
     @classmethod
-    def write(cls, root: Path, artifacts: Artifacts, info: BundleInfo) -> ModelBundle:
-        """Write into a hidden temporary folder, then rename it into place."""
+    def write(
+        cls,
+        root: Path,
+        artifacts: Artifacts,
+        info: BundleInfo,
+        extra: Callable[[Path], None] | None = None,
+    ) -> ModelBundle:
+        """Write into a hidden temporary folder, then rename it into place.
+
+        ``extra(folder)`` may add files (e.g. the ranker in ``ranker/``) before
+        the manifest is written, so they are checked like the rest.
+        """
         root.mkdir(parents=True, exist_ok=True)
         final = root / info.version
         if final.exists():
@@ -147,6 +158,8 @@ class ModelBundle:
         (tmp / "people.json").write_text(json.dumps(list(artifacts.people)))
         (tmp / "categories.json").write_text(json.dumps(list(artifacts.category_names)))
         (tmp / "bundle.json").write_text(info.model_dump_json(indent=2))
+        if extra is not None:
+            extra(tmp)
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         manifest = {
             "format": FORMAT,

@@ -34,6 +34,8 @@ from shelfwise.evaluation.metrics import BeyondAccuracy, summarise
 from shelfwise.evaluation.run import lists_for
 from shelfwise.evaluation.shelfwise_model import OfflineShelfwise
 from shelfwise.evaluation.split import time_split
+from shelfwise.ranking.ranker import Ranker
+from shelfwise.ranking.training import bundle_ranker
 from shelfwise.runtime import Runtime
 from shelfwise.store.tables import interactions
 from shelfwise.training.bundle import BundleInfo, BundleStore, ModelBundle, new_version
@@ -49,6 +51,10 @@ STEPS = (
     *(f"fit {s}" for s in STAGES if s != "content"),
     "write bundle",
 )
+
+
+def ranker_metrics(ranker: Ranker) -> dict[str, float]:
+    return dict(ranker.model.metrics) if ranker.model is not None else {}
 
 
 def load_sources_config(path: Path | None) -> SourcesConfig:
@@ -142,6 +148,7 @@ def train(
     promote: bool = True,
     resolve: Resolve = identity,
     step: Step | None = None,
+    with_ranker: bool = False,
 ) -> TrainResult:
     settings: Settings = runtime.settings
     config = config or load_sources_config(settings.sources_config)
@@ -191,6 +198,16 @@ def train(
     )
     timings.update({f"fit {k}": v for k, v in artifacts.timings.items() if k != "content"})
 
+    extra: Callable[[Path], None] | None = None
+    if with_ranker:
+        t = stage("train ranker")
+        ranker = bundle_ranker(log, products, artifacts, config, settings.ranking, step=step)
+        timings["train ranker"] = round(time.perf_counter() - t, 4)
+        metrics = {**metrics, **{f"ranker_{k}": v for k, v in ranker_metrics(ranker).items()}}
+
+        def extra(folder: Path) -> None:
+            ranker.save(folder / "ranker", compile=settings.ranking.compile_model)
+
     t = stage("write bundle")
     store = BundleStore(settings.model_dir)
     info = BundleInfo(
@@ -212,7 +229,7 @@ def train(
         timings=timings,
         settings_fingerprint=settings.fingerprint(),
     )
-    bundle = ModelBundle.write(settings.model_dir, artifacts, info)
+    bundle = ModelBundle.write(settings.model_dir, artifacts, info, extra)
     timings["write bundle"] = round(time.perf_counter() - t, 4)
     previous = store.current_version()
     current_metrics = store.open(previous).info.metrics if previous else None

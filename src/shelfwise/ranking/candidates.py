@@ -1,0 +1,83 @@
+"""The union of the sources' proposals for one request, as matrices the features read.
+
+Sources answer separately (``Proposal``); the ranker needs one row per unique
+item with every source's score and rank side by side. Reasons stay in the
+proposals and are looked up lazily for the few items that are served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from shelfwise.candidates.base import Proposal, Reason
+from shelfwise.ranking.history import FloatArray, IntArray
+
+
+@dataclass(frozen=True)
+class CandidateSet:
+    """Unique items with per-source scores/ranks (NaN where a source did not propose)."""
+
+    items: IntArray
+    scores: FloatArray  # (n, sources)
+    ranks: FloatArray  # (n, sources), 1 = the source's best
+    reason_at: IntArray  # (n, sources) index into proposals[s].reasons, -1 = absent
+    sources: tuple[str, ...]
+    proposals: tuple[Proposal, ...]  # aligned with ``sources`` (empty when absent)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @classmethod
+    def from_proposals(cls, proposals: Sequence[Proposal], sources: Sequence[str]) -> CandidateSet:
+        """Union the proposals of the known ``sources`` (others are ignored)."""
+        by_name = {p.source: p for p in proposals}
+        aligned = tuple(by_name.get(s) or Proposal.empty(s) for s in sources)
+        lengths = [len(p.items) for p in aligned]
+        if sum(lengths) == 0:
+            n_src = len(sources)
+            return cls(
+                np.zeros(0, dtype=np.int64),
+                np.zeros((0, n_src)),
+                np.zeros((0, n_src)),
+                np.zeros((0, n_src), dtype=np.int64),
+                tuple(sources),
+                aligned,
+            )
+        all_items = np.concatenate([p.items for p in aligned]).astype(np.int64)
+        all_scores = np.concatenate([p.scores for p in aligned]).astype(np.float64)
+        col = np.repeat(np.arange(len(aligned)), lengths)
+        pos = np.concatenate([np.arange(n) for n in lengths])
+        # rank within each source: sort by (source, -score), then number the runs
+        order = np.lexsort((-all_scores, col))
+        rank = np.empty(len(order), dtype=np.float64)
+        starts = np.repeat(np.cumsum([0, *lengths[:-1]]), lengths)
+        rank[order] = np.arange(len(order)) - starts + 1
+        items, row = np.unique(all_items, return_inverse=True)
+        shape = (len(items), len(aligned))
+        scores, ranks = np.full(shape, np.nan), np.full(shape, np.nan)
+        reason_at = np.full(shape, -1, dtype=np.int64)
+        scores[row, col] = all_scores
+        ranks[row, col] = rank
+        reason_at[row, col] = pos
+        return cls(items, scores, ranks, reason_at, tuple(sources), aligned)
+
+    def take(self, rows: IntArray) -> CandidateSet:
+        """The candidates at ``rows`` (e.g. those the rules allow), in that order."""
+        return CandidateSet(
+            self.items[rows],
+            self.scores[rows],
+            self.ranks[rows],
+            self.reason_at[rows],
+            self.sources,
+            self.proposals,
+        )
+
+    def reasons_of(self, row: int) -> list[Reason]:
+        """The reasons every source gave for the candidate at ``row``, best-ranked source first."""
+        at = self.reason_at[row]
+        present = np.flatnonzero(at >= 0)
+        present = present[np.argsort(self.ranks[row, present], kind="stable")]
+        return [self.proposals[s].reasons[at[s]] for s in present]

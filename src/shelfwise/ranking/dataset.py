@@ -1,0 +1,170 @@
+"""Training sets from history: features as of a decision time t, labels from after t.
+
+For each person active in the label window ``[t, t + horizon)`` the sources
+(fitted on data before t by the caller) propose candidates for a request at
+t, whose session is the person's events of the last ``session_gap`` seconds.
+Features come from ``build_features`` with a ``RankingState`` fitted before t,
+exactly as at serving time. A candidate's label is its best graded event in
+the window: purchase 3 > add-to-cart 2 > click/view 1 > nothing 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from shelfwise.candidates.base import Proposal, RecContext, SessionEvent
+from shelfwise.ranking.candidates import CandidateSet
+from shelfwise.ranking.features import FeatureSpec, build_features
+from shelfwise.ranking.history import (
+    CART,
+    CLICK,
+    KIND_GRADE,
+    KINDS,
+    PURCHASE,
+    VIEW,
+    FloatArray,
+    HistoryLog,
+    IntArray,
+)
+from shelfwise.ranking.items import ItemTable
+from shelfwise.ranking.state import RankingState
+
+Propose = Callable[[RecContext], Sequence[Proposal]]
+SESSION_GAP = 30 * 60
+_EVENT_TYPE = {VIEW: "product_view", CART: "add_to_cart", PURCHASE: "purchase", CLICK: "rec_click"}
+
+
+@dataclass
+class TrainingSet:
+    x: FloatArray
+    y: IntArray  # graded label per row
+    groups: IntArray  # rows per request, in order
+    persons: list[str]  # one per request
+    items: IntArray  # candidate item per row
+    candidates: list[CandidateSet]  # one per request
+
+    @property
+    def positives(self) -> int:
+        return int((self.y > 0).sum())
+
+    def keep_groups(self, keep: IntArray) -> TrainingSet:
+        """Only the requests at positions ``keep``."""
+        starts = np.concatenate([[0], np.cumsum(self.groups)])
+        rows = np.concatenate([np.arange(starts[g], starts[g + 1]) for g in keep]).astype(int)
+        return TrainingSet(
+            self.x[rows],
+            self.y[rows],
+            self.groups[keep],
+            [self.persons[g] for g in keep],
+            self.items[rows],
+            [self.candidates[g] for g in keep],
+        )
+
+
+def window_labels(log: HistoryLog, start: int, end: int) -> dict[int, dict[int, int]]:
+    """person -> {item: best grade} over the events in ``[start, end)``."""
+    w = log.window(start, end)
+    grade = KIND_GRADE[w.kind]
+    keep = grade > 0
+    out: dict[int, dict[int, int]] = {}
+    for p, it, g in zip(w.person[keep], w.item[keep], grade[keep], strict=True):
+        row = out.setdefault(int(p), {})
+        if g > row.get(int(it), 0):
+            row[int(it)] = int(g)
+    return out
+
+
+def session_at(
+    log: HistoryLog, person: int, t: int, gap: int = SESSION_GAP
+) -> tuple[SessionEvent, ...]:
+    """The person's live session at t: their events of the last ``gap`` seconds, oldest first."""
+    w = log.window(t - gap, t)
+    mine = np.flatnonzero((w.person == person) & np.isin(w.kind, list(_EVENT_TYPE)))
+    return tuple(
+        SessionEvent(
+            int(w.item[i]), _EVENT_TYPE[int(w.kind[i])], datetime.fromtimestamp(int(w.at[i]), UTC)
+        )
+        for i in mine
+    )
+
+
+def decision_context(
+    log: HistoryLog,
+    person: int,
+    t: int,
+    placement: str = "home",
+    exclude: frozenset[int] = frozenset(),
+) -> RecContext:
+    return RecContext(
+        placement=placement,
+        now=datetime.fromtimestamp(t, UTC),
+        person_id=log.persons[person],
+        session=session_at(log, person, t),
+        exclude=exclude,
+    )
+
+
+def build_training_set(
+    log: HistoryLog,
+    items: ItemTable,
+    state: RankingState,
+    spec: FeatureSpec,
+    propose: Propose,
+    t: int,
+    horizon: int,
+    persons: Sequence[int] | None = None,
+    placement: str = "home",
+    require_positive: bool = True,
+    exclude_seen: bool = False,
+) -> TrainingSet:
+    """One request per person at ``t``; ``state`` must be fitted as of ``t``.
+
+    ``exclude_seen`` asks for new items only: what the person interacted with
+    before t is excluded from the request (and so from the candidates).
+    """
+    if state.as_of != t:
+        raise ValueError(f"the state is as of {state.as_of}, not the decision time {t}")
+    labels = window_labels(log, t, t + horizon)
+    people = sorted(labels) if persons is None else list(persons)
+    xs: list[FloatArray] = []
+    ys: list[IntArray] = []
+    groups: list[int] = []
+    names: list[str] = []
+    rows: list[IntArray] = []
+    sets: list[CandidateSet] = []
+    for p in people:
+        exclude = frozenset(state.person_items.row(p)[0].tolist()) if exclude_seen else frozenset()
+        ctx = decision_context(log, p, t, placement, exclude)
+        cands = CandidateSet.from_proposals(propose(ctx), spec.sources)
+        if exclude:
+            cands = cands.take(np.flatnonzero(~np.isin(cands.items, list(exclude))))
+        if len(cands) == 0:
+            continue
+        truth = labels.get(p, {})
+        y = np.fromiter(
+            (truth.get(int(i), 0) for i in cands.items), dtype=np.int64, count=len(cands)
+        )
+        if require_positive and not y.any():
+            continue
+        xs.append(build_features(ctx, cands, state, items, spec))
+        ys.append(y)
+        groups.append(len(cands))
+        names.append(log.persons[p])
+        rows.append(cands.items)
+        sets.append(cands)
+    width = len(spec.names)
+    return TrainingSet(
+        np.vstack(xs) if xs else np.zeros((0, width)),
+        np.concatenate(ys) if ys else np.zeros(0, dtype=np.int64),
+        np.asarray(groups, dtype=np.int64),
+        names,
+        np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
+        sets,
+    )
+
+
+__all__ = ["KINDS", "TrainingSet", "build_training_set", "decision_context", "window_labels"]

@@ -1,0 +1,190 @@
+"""Short, shopper-facing reasons from the sources and the largest feature contributions.
+
+A reason may name an item (``anchor``) only when the shopper has seen it: the
+context item, the cart, the live session or their durable history. Reasons
+whose anchor fails that test are dropped, never rewritten, so a reason never
+reveals an item the shopper has not met. Every served item gets at least one
+reason; ``fallback`` marks the generic one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from shelfwise.candidates.base import Reason, RecContext
+from shelfwise.ranking.features import BASE_FEATURES, FeatureSpec
+from shelfwise.ranking.history import FloatArray, IntArray
+from shelfwise.ranking.state import RankingState
+
+if TYPE_CHECKING:  # the catalog imports the store, which imports the settings, which import us
+    from shelfwise.catalog.snapshot import CatalogSnapshot
+
+
+class Names(Protocol):
+    """How items and categories are called in front of a shopper."""
+
+    def title(self, item: int) -> str: ...
+
+    def category(self, code: int) -> str: ...
+
+
+@dataclass(frozen=True)
+class Explanation:
+    kind: str
+    text: str
+    anchor: int | None = None
+    source: str | None = None
+    fallback: bool = False
+
+
+_ANCHORED = {
+    "often_bought_with": "Often bought with {title}",
+    "similar_to": "Similar to {title}",
+    "because_you_viewed": "Because you viewed {title}",
+}
+_LABELLED = {
+    "popular_in": ("Popular in {label}", "Popular right now"),
+    "trending_in": ("Trending in {label}", "Trending now"),
+    "seasonal": ("In season: {label}", "Popular this season"),
+    "buy_again": ("Buy {label} again", "Buy it again"),
+    "for_you": ("Picked for you: {label}", "Picked for you"),
+}
+# Feature -> (kind, text with an optional {category}); features absent here never show.
+_FEATURE_REASONS = {
+    "pop_7d": ("popular_in", "Popular in {category} this week"),
+    "pop_28d": ("popular_in", "Popular in {category} this month"),
+    "trend": ("trending_in", "Trending in {category}"),
+    "season_index": ("seasonal", "In season: {category}"),
+    "aff_category": ("for_you", "Because you like {category}"),
+    "aff_brand": ("for_you", "From a brand you like"),
+    "bought_count": ("buy_again", "Buy it again"),
+    "days_since_bought": ("buy_again", "Time to restock"),
+    "sess_category_share": ("session", "Matches what you are browsing"),
+    "price_rel_usual": ("for_you", "In your usual price range"),
+}
+
+
+def seen_items(ctx: RecContext, state: RankingState) -> set[int]:
+    """Every item the shopper has met: context, cart, session and durable history."""
+    seen = {*ctx.context_items, *ctx.cart_items, *(e.item for e in ctx.session)}
+    keys, _ = state.person_items.row(state.person(ctx.person_id))
+    seen.update(int(k) for k in keys)
+    return seen
+
+
+def render_source_reason(reason: Reason, names: Names, seen: set[int]) -> Explanation | None:
+    """The shopper-facing text of a source's reason, or None when it may not be shown."""
+    if reason.kind in _ANCHORED:
+        if reason.anchor is None or reason.anchor not in seen:
+            return None
+        text = _ANCHORED[reason.kind].format(title=names.title(reason.anchor))
+        return Explanation(reason.kind, text, reason.anchor, reason.source, reason.fallback)
+    if reason.anchor is not None and reason.anchor not in seen:
+        return None
+    with_label, plain = _LABELLED.get(reason.kind, ("Recommended for you", "Recommended for you"))
+    text = with_label.format(label=reason.label) if reason.label else plain
+    return Explanation(reason.kind, text, None, reason.source, reason.fallback)
+
+
+def _feature_reason(kind: str, template: str, category: str) -> Explanation:
+    if "{category}" in template and not category:
+        template = template.replace(" in {category}", "").replace(": {category}", "")
+    return Explanation(kind, template.format(category=category), None)
+
+
+_FEATURE_COLUMNS = np.array([BASE_FEATURES.index(name) for name in _FEATURE_REASONS])
+_FEATURE_TEMPLATES = list(_FEATURE_REASONS.values())
+_MIN_FEATURE_WEIGHT = 0.05
+
+
+def explain(
+    ctx: RecContext,
+    reasons: list[list[Reason]],
+    contributions: FloatArray,
+    items: IntArray,
+    categories: IntArray,
+    spec: FeatureSpec,
+    names: Names,
+    state: RankingState,
+    per_item: int = 2,
+) -> list[tuple[Explanation, ...]]:
+    """Up to ``per_item`` reasons for each served item, strongest first.
+
+    ``reasons[i]`` are the sources' reasons for item i, ``contributions[i]``
+    its feature contributions (last column the bias). Candidates are ordered
+    by weight first and rendered only until enough are accepted.
+    """
+    seen = seen_items(ctx, state)
+    n_src = len(spec.sources)
+    src_of = {s: j for j, s in enumerate(spec.sources)}
+    src_weight = contributions[:, 0 : 2 * n_src : 2] + contributions[:, 1 : 2 * n_src : 2]
+    feat_weight = contributions[:, 2 * n_src + _FEATURE_COLUMNS]
+    out: list[tuple[Explanation, ...]] = []
+    for i in range(len(items)):
+        weights = src_weight[i].tolist()
+        pending: list[tuple[float, int, Reason | int]] = [
+            (weights[src_of[r.source]] if r.source in src_of else 0.0, n, r)
+            for n, r in enumerate(reasons[i])
+        ]
+        strong = np.flatnonzero(feat_weight[i] > _MIN_FEATURE_WEIGHT)
+        pending += [(float(feat_weight[i, j]), 100 + int(j), int(j)) for j in strong]
+        pending.sort(key=lambda entry: (-entry[0], entry[1]))
+        chosen: list[Explanation] = []
+        for _, _, what in pending:
+            if isinstance(what, Reason):
+                shown = render_source_reason(what, names, seen)
+            else:
+                kind, template = _FEATURE_TEMPLATES[what]
+                shown = _feature_reason(kind, template, names.category(int(categories[i])))
+            if shown is not None and all(shown.text != c.text for c in chosen):
+                chosen.append(shown)
+                if len(chosen) == per_item:
+                    break
+        if not chosen:
+            chosen.append(Explanation("for_you", "Recommended for you", fallback=True))
+        out.append(tuple(chosen))
+    return out
+
+
+def trace_contributions(contributions: FloatArray, spec: FeatureSpec) -> list[dict[str, float]]:
+    """Every feature's contribution (and the bias) as {name: value}, per served item."""
+    names = (*spec.names, "bias")
+    return [dict(zip(names, row, strict=True)) for row in np.round(contributions, 6).tolist()]
+
+
+def display_category(path: str) -> str:
+    """``"home/bedding"`` -> ``"Bedding"`` (the leaf, as a shopper reads it)."""
+    leaf = path.rsplit("/", 1)[-1]
+    return leaf[:1].upper() + leaf[1:]
+
+
+class TableNames:
+    """Names from plain lists (offline data sets, tests)."""
+
+    def __init__(
+        self, titles: list[str] | tuple[str, ...], categories: list[str] | tuple[str, ...]
+    ):
+        self.titles, self.categories = titles, categories
+
+    def title(self, item: int) -> str:
+        return self.titles[item] if item < len(self.titles) else f"item {item}"
+
+    def category(self, code: int) -> str:
+        return display_category(self.categories[code]) if 0 < code < len(self.categories) else ""
+
+
+class SnapshotNames:
+    """Names from the live catalog snapshot."""
+
+    def __init__(self, snapshot: CatalogSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def title(self, item: int) -> str:
+        return self.snapshot.products[item].title
+
+    def category(self, code: int) -> str:
+        values = self.snapshot.categories.values
+        return display_category(values[code]) if 0 < code < len(values) else ""

@@ -1,0 +1,165 @@
+"""One feature definition for training and serving.
+
+``build_features`` turns one request (context, candidate set) into a float
+matrix, reading only the request, the catalog columns and a ``RankingState``
+fitted on the history before the request's time. The training set calls it
+for past decision times, the ranker for live requests: the same code, so the
+values agree (``tests/unit/test_ranking_features.py`` proves it on a log).
+
+Missing values are NaN (LightGBM routes them on their own branch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from shelfwise.candidates.base import RecContext
+from shelfwise.ranking.candidates import CandidateSet
+from shelfwise.ranking.history import FloatArray, epoch
+from shelfwise.ranking.items import ItemTable
+from shelfwise.ranking.state import DAY, RankingState, week_of
+
+BASE_FEATURES: tuple[str, ...] = (
+    "n_sources",
+    "aff_category",  # share of the person's durable activity in the item's category
+    "aff_brand",
+    "aff_price_band",
+    "sess_category_share",  # share of live-session events in the item's category
+    "sess_price_ratio",  # item price / mean price of the session's items
+    "sess_minutes_since_last",
+    "sess_seen",  # the item was viewed/carted in the live session
+    "pop_7d",  # log1p weighted events, last 7 days
+    "pop_28d",
+    "trend",  # 7-day rate over 28-day rate
+    "season_index",  # the category's index for the request's week
+    "stock_level",  # log1p units (NaN = unknown)
+    "cover_days",  # stock / daily sales (NaN = unknown)
+    "margin_band",  # 0 low, 1 medium, 2 high (NaN = unknown)
+    "sla_days",
+    "log_price",
+    "price_rel_context",  # item price / mean price of the context items
+    "price_rel_cart",
+    "price_rel_usual",  # item price / the person's usual unit price
+    "seen_before",  # durable history: viewed, carted or bought before
+    "bought_count",  # log1p purchases of this item by the person
+    "days_since_bought",
+    "days_since_seen",
+    "person_activity",  # log1p purchases of the person
+    "days_since_person_active",
+)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The ordered feature names for a list of sources; hashed onto the model artefact."""
+
+    sources: tuple[str, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        per_source = tuple(f"src_{s}_{part}" for s in self.sources for part in ("score", "rank"))
+        return per_source + BASE_FEATURES
+
+    def digest(self) -> str:
+        return hashlib.sha256("\n".join(self.names).encode()).hexdigest()[:12]
+
+    def source_columns(self) -> dict[str, tuple[int, int]]:
+        """Column indices (score, rank) of each source."""
+        return {s: (2 * i, 2 * i + 1) for i, s in enumerate(self.sources)}
+
+    @classmethod
+    def of(cls, sources: Sequence[str]) -> FeatureSpec:
+        return cls(tuple(sources))
+
+
+def _ratio(num: FloatArray, den: float) -> FloatArray:
+    if not np.isfinite(den) or den <= 0:
+        return np.full(len(num), np.nan)
+    return num / den
+
+
+def _mean_price(items: ItemTable, idx: Sequence[int]) -> float:
+    if not idx:
+        return float("nan")
+    prices = items.price[np.asarray(idx, dtype=np.int64)]
+    prices = prices[np.isfinite(prices)]
+    return float(prices.mean()) if len(prices) else float("nan")
+
+
+def build_features(
+    ctx: RecContext,
+    cands: CandidateSet,
+    state: RankingState,
+    items: ItemTable,
+    spec: FeatureSpec,
+) -> FloatArray:
+    """The (candidates x features) matrix of one request, columns in ``spec.names`` order."""
+    if cands.sources != spec.sources:
+        raise ValueError(f"candidate sources {cands.sources} do not match {spec.sources}")
+    n, n_src = len(cands), len(spec.sources)
+    x = np.empty((n, 2 * n_src + len(BASE_FEATURES)))
+    x[:, 0 : 2 * n_src : 2] = cands.scores
+    x[:, 1 : 2 * n_src : 2] = cands.ranks
+    f = x[:, 2 * n_src :]
+    it = cands.items
+    now = epoch(ctx.now)
+    person = state.person(ctx.person_id)
+    price = items.price[it]
+    category = items.category[it].astype(np.int64)
+
+    f[:, 0] = n_src - np.isnan(cands.scores).sum(1)
+    f[:, 1] = state.person_categories.lookup(person, category, 0.0)[:, 0]
+    f[:, 2] = state.person_brands.lookup(person, items.brand[it].astype(np.int64), 0.0)[:, 0]
+    band = state.price_band(price)
+    f[:, 3] = state.person_bands[person, band] if person is not None else 0.0
+
+    if ctx.session:
+        s_items = np.fromiter((e.item for e in ctx.session), dtype=np.int64, count=len(ctx.session))
+        f[:, 4] = (category[:, None] == items.category[s_items][None, :]).mean(1)
+        f[:, 5] = _ratio(price, _mean_price(items, list(s_items)))
+        f[:, 6] = (now - epoch(ctx.session[-1].at)) / 60.0
+        f[:, 7] = (it[:, None] == s_items[None, :]).any(1)
+    else:
+        f[:, 4], f[:, 5], f[:, 6], f[:, 7] = 0.0, np.nan, np.nan, 0.0
+
+    pop7, pop28 = state.pop_7d[it], state.pop_28d[it]
+    f[:, 8] = np.log1p(pop7)
+    f[:, 9] = np.log1p(pop28)
+    f[:, 10] = (pop7 / 7.0 + 0.1) / (pop28 / 28.0 + 0.1)
+    f[:, 11] = state.season[np.minimum(category, len(state.season) - 1), week_of(now)]
+    stock = items.stock[it].astype(np.float64)
+    stock[stock < 0] = np.nan
+    f[:, 12] = np.log1p(stock)
+    f[:, 13] = stock / np.maximum(state.daily_sales[it], 0.05)
+    margin = items.margin_band[it].astype(np.float64)
+    margin[margin < 0] = np.nan
+    f[:, 14] = margin
+    sla = items.sla_days[it].astype(np.float64)
+    sla[sla < 0] = np.nan
+    f[:, 15] = sla
+    f[:, 16] = np.log(np.where(price > 0, price, np.nan))
+    f[:, 17] = _ratio(price, _mean_price(items, ctx.context_items))
+    f[:, 18] = _ratio(price, _mean_price(items, ctx.cart_items))
+    spend = state.person_spend[person] if person is not None else np.nan
+    f[:, 19] = _ratio(price, float(spend))
+
+    hist = state.person_items.lookup(person, it, -1.0)
+    purchases, last_buy, last_seen = hist[:, 0], hist[:, 1], hist[:, 2]
+    f[:, 20] = last_seen >= 0
+    f[:, 21] = np.log1p(np.maximum(purchases, 0.0))
+    f[:, 22] = np.where(last_buy >= 0, (now - last_buy) / DAY, np.nan)
+    f[:, 23] = np.where(last_seen >= 0, (now - last_seen) / DAY, np.nan)
+    if person is not None:
+        f[:, 24] = np.log1p(state.person_activity[person])
+        last = state.person_last_at[person]
+        f[:, 25] = (now - last) / DAY if last >= 0 else np.nan
+    else:
+        f[:, 24], f[:, 25] = 0.0, np.nan
+    return x
+
+
+__all__ = ["BASE_FEATURES", "FeatureSpec", "build_features"]

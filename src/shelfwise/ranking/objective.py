@@ -1,0 +1,89 @@
+"""What a placement optimises: expected value = P(engagement) x value of the item.
+
+The value is a blend, configured per placement, of a click term (every
+engagement is worth something: discovery), revenue (price) and margin
+(price x margin rate of the item's band), both in units of the catalog's
+median price. Slow shipping and thin stock cover discount it. The same
+quantities also enter the model as features, so the model can learn how they
+change engagement while the objective says what they are worth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from shelfwise.ranking.items import MARGIN_RATE
+
+if TYPE_CHECKING:  # Settings imports this module: keep its runtime imports leaf-only
+    from shelfwise.ranking.history import FloatArray, IntArray
+    from shelfwise.ranking.items import ItemTable
+    from shelfwise.ranking.state import RankingState
+
+
+class PlacementObjective(BaseModel):
+    """The value blend of one placement."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    click: float = Field(default=1.0, ge=0, description="Value of an engagement itself.")
+    revenue: float = Field(default=0.0, ge=0, description="Weight of price / median price.")
+    margin: float = Field(default=0.0, ge=0, description="Weight of margin / median price.")
+    sla_penalty_per_day: float = Field(
+        default=0.02, ge=0, le=1, description="Value lost per day of shipping SLA."
+    )
+    min_cover_days: float = Field(
+        default=3.0, ge=0, description="Below this many days of stock cover the value shrinks."
+    )
+    unknown_margin_rate: float = Field(default=0.3, ge=0, le=1)
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+    def values(self, items: IntArray, table: ItemTable, state: RankingState) -> FloatArray:
+        """Value of one engagement with each item (> 0 unless every weight is 0)."""
+        price = table.price[items]
+        rel_price = np.where(np.isfinite(price), price, state.ref_price) / state.ref_price
+        band = table.margin_band[items].astype(np.int64)
+        rate = np.where(band >= 0, MARGIN_RATE[np.maximum(band, 0)], self.unknown_margin_rate)
+        value = self.click + self.revenue * rel_price + self.margin * rel_price * rate
+        sla = table.sla_days[items].astype(np.float64)
+        value = value / (1.0 + self.sla_penalty_per_day * np.maximum(sla, 0.0))
+        if self.min_cover_days > 0:
+            stock = table.stock[items].astype(np.float64)
+            cover = stock / np.maximum(state.daily_sales[items], 0.05)
+            factor = np.where(stock < 0, 1.0, np.minimum(cover / self.min_cover_days, 1.0))
+            value = value * factor
+        return np.asarray(value, dtype=np.float64)
+
+
+# Defaults: the home page leans on discovery, the cart on margin, email on revenue.
+DEFAULT_OBJECTIVES: dict[str, PlacementObjective] = {
+    "home": PlacementObjective(click=1.0, revenue=0.1, margin=0.1),
+    "product": PlacementObjective(click=0.5, revenue=0.5, margin=0.5),
+    "cart": PlacementObjective(click=0.1, revenue=0.3, margin=1.5),
+    "email": PlacementObjective(click=0.2, revenue=1.0, margin=0.5),
+}
+
+
+class RankingSettings(BaseModel):
+    """The ranker's knobs (``Settings.ranking``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    objectives: dict[str, PlacementObjective] = Field(
+        default_factory=lambda: dict(DEFAULT_OBJECTIVES)
+    )
+    default_objective: PlacementObjective = PlacementObjective()
+    explore_share: float = Field(default=0.1, ge=0, le=0.5)
+    explore_max_exposures: float = Field(
+        default=50.0, ge=0, description="Items shown fewer times than this may be explored."
+    )
+    explore_seed: int = 0
+    compile_model: bool = True
+
+    def objective_for(self, placement: str) -> PlacementObjective:
+        return self.objectives.get(placement, self.default_objective)

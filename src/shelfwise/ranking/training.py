@@ -1,0 +1,204 @@
+"""Training the ranker from history: sources refitted at each decision time, then LambdaRank.
+
+Decision times walk back from the cutoff in steps of ``horizon_days``: the
+last window before the cutoff is the validation window (early stopping,
+calibration), the ones before it train. At every decision time t the
+sources are fitted on the log before t and the ``RankingState`` as of t, so
+no row sees its own future. The candidates of a request are the union of
+every source's proposals (``depth`` each) plus the placement's blend, whose
+score and rank become features too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from shelfwise.candidates.base import Proposal, RecContext
+from shelfwise.candidates.config import SOURCE_NAMES, PlacementChain, SourcesConfig
+from shelfwise.candidates.log import InteractionLog
+from shelfwise.candidates.model import Artifacts, fit_all
+from shelfwise.catalog.model import Product
+from shelfwise.errors import InvalidInput
+from shelfwise.ranking.dataset import TrainingSet, build_training_set
+from shelfwise.ranking.explain import TableNames
+from shelfwise.ranking.features import FeatureSpec
+from shelfwise.ranking.history import FloatArray, from_interactions
+from shelfwise.ranking.items import ItemColumns, ItemTable
+from shelfwise.ranking.model import RankerModel
+from shelfwise.ranking.objective import RankingSettings
+from shelfwise.ranking.ranker import Ranker
+from shelfwise.ranking.state import DAY, RankingState
+
+RANKED_SOURCES: tuple[str, ...] = (*SOURCE_NAMES, "blend")
+Step = Callable[[str], None]
+
+
+class RankerTrainingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    depth: int = Field(default=100, ge=1, description="Candidates asked of each source.")
+    horizon_days: float = Field(default=14.0, gt=0, description="Label window after t.")
+    train_windows: int = Field(default=3, ge=1, description="Decision times that train.")
+    placement: str = "home"
+    new_items_only: bool = Field(
+        default=False,
+        description="Requests exclude what the person interacted with before t (new items only).",
+    )
+    rounds: int = Field(default=400, ge=1)
+    patience: int = Field(default=40, ge=1)
+    learning_rate: float = Field(default=0.05, gt=0)
+
+
+def propose_all(
+    artifacts: Artifacts, depth: int, chain: PlacementChain | None = None
+) -> Callable[[RecContext], Sequence[Proposal]]:
+    """Every source's own proposal plus the placement's blend (as source ``blend``).
+
+    ``chain`` overrides the placement's blend weights (e.g. weights tuned on a
+    validation window); training and serving must use the same one.
+    """
+    sources = artifacts.sources()
+    blend = artifacts.blend()
+
+    def propose(ctx: RecContext) -> Sequence[Proposal]:
+        out = [src.propose(ctx, depth) for src in sources.values()]
+        out.append(blend.propose(ctx, depth, chain))
+        return out
+
+    return propose
+
+
+def item_columns(
+    artifacts: Artifacts, products: Sequence[Product | None], prices: FloatArray
+) -> ItemColumns:
+    """Catalog columns for the log's items (unknown where the catalog says nothing)."""
+    n = len(artifacts.items)
+    cols = ItemColumns.unknown(n, price=prices[:n])
+    cols.category = np.asarray(artifacts.category[:n], dtype=np.int32)
+    cols.category_names = artifacts.category_names
+    brands: dict[str, int] = {"": 0}
+    titles = []
+    for i in range(n):
+        p = products[i] if i < len(products) else None
+        titles.append(p.title if p is not None else artifacts.items[i])
+        if p is None:
+            continue
+        if p.price is not None:
+            cols.price[i] = p.price
+        if p.stock_qty is not None:
+            cols.stock[i] = p.stock_qty
+        if p.margin_band is not None:
+            cols.margin_band[i] = ("low", "medium", "high").index(p.margin_band)
+        if p.shipping_sla_days is not None:
+            cols.sla_days[i] = p.shipping_sla_days
+        if p.brand:
+            cols.brand[i] = brands.setdefault(p.brand, len(brands))
+    cols.titles = tuple(titles)
+    return cols
+
+
+def build_windows(
+    log: InteractionLog,
+    products: Sequence[Product | None],
+    items: ItemTable,
+    sources: SourcesConfig,
+    cutoff: int,
+    cfg: RankerTrainingConfig,
+    step: Step | None = None,
+    protocols: Sequence[bool] | None = None,
+    chain: PlacementChain | None = None,
+) -> dict[bool, list[TrainingSet]]:
+    """Training sets of every decision time before ``cutoff``, latest (validation) first.
+
+    Keyed by ``new_items_only``; by default only ``cfg.new_items_only``. The
+    sources are fitted once per decision time and shared by both protocols.
+    """
+    history = from_interactions(log)
+    h = int(cfg.horizon_days * DAY)
+    times = [cutoff - h * (j + 1) for j in range(cfg.train_windows + 1)]
+    wanted = tuple(protocols) if protocols is not None else (cfg.new_items_only,)
+    built: dict[bool, list[TrainingSet]] = {new: [] for new in wanted}
+    spec = FeatureSpec.of(RANKED_SOURCES)
+    for n, t in enumerate(times, 1):
+        if step is not None:
+            step(f"ranker window {n}/{len(times)}")
+        artifacts = fit_all(log.before(float(t)), products, sources)
+        state = RankingState.fit(history, items, t)
+        propose = propose_all(artifacts, cfg.depth, chain)
+        for new in wanted:
+            built[new].append(
+                build_training_set(
+                    history,
+                    items,
+                    state,
+                    spec,
+                    propose,
+                    t,
+                    h,
+                    placement=cfg.placement,
+                    exclude_seen=new,
+                )
+            )
+    return built
+
+
+def fit_ranker(windows: Sequence[TrainingSet], cfg: RankerTrainingConfig) -> RankerModel:
+    """LambdaRank on ``windows[1:]``, early-stopped and calibrated on ``windows[0]``."""
+    spec = FeatureSpec.of(RANKED_SOURCES)
+    valid, train = windows[0], [w for w in windows[1:] if len(w.groups)]
+    if not train or not len(valid.groups):
+        raise InvalidInput(
+            "not enough history before the cutoff to train the ranker "
+            "(a validation window and at least one training window need purchases)",
+            code="ranker_no_data",
+        )
+    x = np.vstack([r.x for r in train])
+    y = np.concatenate([r.y for r in train])
+    groups = np.concatenate([r.groups for r in train])
+    params = {"learning_rate": cfg.learning_rate}
+    model = RankerModel.train(
+        spec, (x, y, groups), (valid.x, valid.y, valid.groups), params, cfg.rounds, cfg.patience
+    )
+    model.metrics.update(
+        {
+            "train_rows": float(len(y)),
+            "train_requests": float(len(groups)),
+            "valid_requests": float(len(valid.groups)),
+        }
+    )
+    return model
+
+
+def train_ranker(
+    log: InteractionLog,
+    products: Sequence[Product | None],
+    items: ItemTable,
+    sources: SourcesConfig,
+    cutoff: int,
+    cfg: RankerTrainingConfig,
+    step: Step | None = None,
+) -> RankerModel:
+    """Fit a LambdaRank model on decision times before ``cutoff`` (see the module doc)."""
+    windows = build_windows(log, products, items, sources, cutoff, cfg, step)
+    return fit_ranker(windows[cfg.new_items_only], cfg)
+
+
+def bundle_ranker(
+    log: InteractionLog,
+    products: Sequence[Product | None],
+    artifacts: Artifacts,
+    sources: SourcesConfig,
+    settings: RankingSettings,
+    cfg: RankerTrainingConfig | None = None,
+    step: Step | None = None,
+) -> Ranker:
+    """The ranker a bundle serves: trained on the windows before the log's end, state at the end."""
+    cfg = cfg or RankerTrainingConfig()
+    now = int(log.end) + 1
+    items = item_columns(artifacts, products, log.item_prices())
+    model = train_ranker(log, products, items, sources, now, cfg, step)
+    state = RankingState.fit(from_interactions(log), items, now)
+    return Ranker(state, TableNames(items.titles, items.category_names), settings, model)

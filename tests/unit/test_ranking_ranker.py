@@ -1,0 +1,224 @@
+"""The ranker end to end on the synthetic store: model, objective, reasons, exploration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shelfwise.candidates.base import Proposal, Reason, RecContext
+from shelfwise.ranking import (
+    CandidateSet,
+    FeatureSpec,
+    HistoryLog,
+    ItemColumns,
+    PlacementObjective,
+    Ranker,
+    RankerModel,
+    RankingSettings,
+    RankingState,
+    TableNames,
+    build_training_set,
+)
+from shelfwise.ranking.explain import seen_items
+from shelfwise.ranking.history import PURCHASE
+from shelfwise.ranking.state import DAY
+from shelfwise.ranking.synthetic import (
+    SOURCES,
+    START,
+    StateSources,
+    SyntheticStore,
+    synthetic_store,
+)
+
+
+@dataclass
+class Trained:
+    store: SyntheticStore
+    state: RankingState
+    model: RankerModel
+    t: int
+
+
+@pytest.fixture(scope="module")
+def trained() -> Trained:
+    store = synthetic_store(n_items=120, n_persons=250, days=50, seed=1)
+    spec = FeatureSpec.of(SOURCES)
+
+    def training_set(t: int):  # type: ignore[no-untyped-def]
+        state = RankingState.fit(store.log, store.items, t)
+        return build_training_set(
+            store.log, store.items, state, spec, StateSources(state, store.items), t, 10 * DAY
+        )
+
+    a, b = training_set(START + 25 * DAY), training_set(START + 35 * DAY)
+    model = RankerModel.train(spec, (a.x, a.y, a.groups), (b.x, b.y, b.groups), rounds=60)
+    t = START + 45 * DAY
+    return Trained(store, RankingState.fit(store.log, store.items, t), model, t)
+
+
+def _ranker(tr: Trained, **settings_kw: float) -> Ranker:
+    names = TableNames(tr.store.titles, tr.store.categories)
+    return Ranker(tr.state, names, RankingSettings(**settings_kw), tr.model)  # type: ignore[arg-type]
+
+
+def _request(
+    tr: Trained, person: str = "p7", placement: str = "home"
+) -> tuple[RecContext, CandidateSet]:
+    ctx = RecContext(placement, datetime.fromtimestamp(tr.t, UTC), person_id=person)
+    return ctx, CandidateSet.from_proposals(StateSources(tr.state, tr.store.items)(ctx), SOURCES)
+
+
+def test_compiled_model_scores_like_lightgbm(trained: Trained, tmp_path: Path) -> None:
+    ctx, cands = _request(trained)
+    x, _ = _ranker(trained).score(ctx, cands, trained.store.items)
+    trained.model.save(tmp_path)
+    plain = RankerModel.load(tmp_path, compile=False)
+    compiled = RankerModel.load(tmp_path, compile=True)
+    assert compiled.compiled is not None
+    assert (tmp_path / "ranker.so").exists()  # cached in the bundle folder
+    np.testing.assert_allclose(compiled.raw(x), plain.raw(x), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(plain.raw(x), trained.model.raw(x), rtol=1e-12)
+    assert plain.metrics["best_iteration"] >= 1
+
+
+def test_rank_returns_k_explained_items_from_the_candidates(trained: Trained) -> None:
+    ctx, cands = _request(trained)
+    ranked = _ranker(trained, explore_share=0.0).rank(ctx, cands, trained.store.items, k=10)
+    assert len(ranked.items) == 10
+    assert set(ranked.items.tolist()) <= set(cands.items.tolist())
+    assert (np.diff(ranked.scores) <= 0).all()
+    np.testing.assert_allclose(ranked.scores, ranked.probabilities * ranked.values)
+    assert all(len(r) >= 1 for r in ranked.reasons)
+    assert len(ranked.contributions[0]) == len(trained.model.spec.names) + 1
+    assert (ranked.propensities == 1.0).all()
+
+
+def test_a_high_margin_and_a_high_click_item_trade_places(trained: Trained) -> None:
+    items = ItemColumns.unknown(2, price=[20.0, 20.0])
+    items.margin_band[:] = [2, 0]  # item 0: high margin, item 1: low margin
+    state = RankingState.fit(trained.store.log.before(0), items, trained.t)
+    # without a model, P(engagement) follows the sources: item 1 is everyone's first choice
+    proposals = [
+        Proposal(
+            "popular",
+            np.array([1, 0]),
+            np.array([2.0, 1.0]),
+            (Reason("popular", "popular_in"),) * 2,
+        ),
+        Proposal(
+            "history", np.array([1, 0]), np.array([2.0, 1.0]), (Reason("history", "for_you"),) * 2
+        ),
+    ]
+    cands = CandidateSet.from_proposals(proposals, SOURCES)
+    ranker = Ranker(state, TableNames((), ()), RankingSettings(explore_share=0.0), sources=SOURCES)
+    ctx = RecContext("any", datetime.fromtimestamp(trained.t, UTC))
+    discovery = PlacementObjective(click=1.0, revenue=0.0, margin=0.0)
+    margin = PlacementObjective(click=0.0, revenue=0.0, margin=1.0)
+    assert ranker.rank(ctx, cands, items, discovery, k=2).items.tolist() == [1, 0]
+    assert ranker.rank(ctx, cands, items, margin, k=2).items.tolist() == [0, 1]
+
+
+def test_exploration_is_seeded_and_stays_within_the_candidates(trained: Trained) -> None:
+    ctx, cands = _request(trained, "p3")
+    allowed = cands.take(np.arange(0, len(cands), 2))  # as if the rules removed every other one
+    ranker = _ranker(trained, explore_share=0.3, explore_max_exposures=1.0, explore_seed=11)
+    first = ranker.rank(ctx, allowed, trained.store.items, k=10)
+    again = ranker.rank(ctx, allowed, trained.store.items, k=10)
+    assert first.explored.sum() == 3
+    np.testing.assert_array_equal(first.items, again.items)
+    np.testing.assert_array_equal(first.propensities, again.propensities)
+    assert set(first.items.tolist()) <= set(allowed.items.tolist())
+    assert ((first.propensities > 0) & (first.propensities <= 1)).all()
+    assert (first.propensities[~first.explored] == 1.0).all()
+    other_seed = _ranker(trained, explore_share=0.3, explore_max_exposures=1.0, explore_seed=12)
+    runs = [other_seed.rank(ctx, allowed, trained.store.items, k=10).items for _ in range(2)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_reason_names_an_item_the_shopper_bought_but_never_an_unseen_one() -> None:
+    items = ItemColumns.unknown(3, price=[1.0, 2.0, 3.0])
+    titles = ("Linen duvet cover", "Oak side table", "Secret item")
+    log = HistoryLog.build(["ann"], [0], [0], [PURCHASE], [START])
+    state = RankingState.fit(log, items, START + DAY)
+    proposals = [
+        Proposal(
+            "history",
+            np.array([1, 0]),
+            np.array([2.0, 1.0]),
+            (
+                Reason("history", "often_bought_with", anchor=0),
+                Reason("history", "similar_to", anchor=2),  # ann never saw item 2
+            ),
+        )
+    ]
+    cands = CandidateSet.from_proposals(proposals, SOURCES)
+    names = TableNames(titles, ("",))
+    ranker = Ranker(state, names, RankingSettings(explore_share=0), sources=SOURCES)
+    ctx = RecContext("home", datetime.fromtimestamp(START + DAY, UTC), person_id="ann")
+    ranked = ranker.rank(ctx, cands, items, k=2)
+    reasons = dict(zip(ranked.items.tolist(), ranked.reasons, strict=True))
+    assert [e.text for e in reasons[1]] == ["Often bought with Linen duvet cover"]
+    assert [e.text for e in reasons[0]] == ["Recommended for you"]
+    assert reasons[0][0].fallback
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    anchors=st.lists(st.integers(0, 119), min_size=1, max_size=30),
+    person=st.integers(0, 249),
+)
+def test_reasons_never_mention_an_item_the_shopper_has_not_seen(
+    trained: Trained, anchors: list[int], person: int
+) -> None:
+    ctx = RecContext("home", datetime.fromtimestamp(trained.t, UTC), person_id=f"p{person}")
+    cand_items = np.unique(np.array(anchors[::-1], dtype=np.int64) * 7 % 120)
+    reasons = tuple(
+        Reason("category", "because_you_viewed", anchor=anchors[i % len(anchors)])
+        for i in range(len(cand_items))
+    )
+    proposal = Proposal("category", cand_items, np.linspace(1, 0, len(cand_items)), reasons)
+    cands = CandidateSet.from_proposals([proposal], SOURCES)
+    ranked = _ranker(trained).rank(ctx, cands, trained.store.items, k=10)
+    seen = seen_items(ctx, trained.state)
+    titles = trained.store.titles
+    for reasons_of_item in ranked.reasons:
+        assert reasons_of_item
+        for e in reasons_of_item:
+            assert e.anchor is None or e.anchor in seen
+            unseen_titles = [titles[a] for a in set(anchors) - seen]
+            assert not any(e.text.endswith(" " + t) for t in unseen_titles)
+
+
+def test_a_saved_ranker_ranks_as_before(trained: Trained, tmp_path: Path) -> None:
+    ctx, cands = _request(trained, "p21")
+    before = _ranker(trained, explore_share=0.1, compile_model=False)
+    before.save(tmp_path, compile=False)
+    names = TableNames(trained.store.titles, trained.store.categories)
+    after = Ranker.load(
+        tmp_path, names, RankingSettings(explore_share=0.1, compile_model=False), "v1"
+    )
+    a, b = before.rank(ctx, cands, trained.store.items), after.rank(ctx, cands, trained.store.items)
+    np.testing.assert_array_equal(a.items, b.items)
+    np.testing.assert_allclose(a.scores, b.scores)
+    assert b.model_version == "v1"
+    assert a.reasons == b.reasons
+
+
+def test_path_contributions_add_up_to_the_raw_score(trained: Trained) -> None:
+    ctx, cands = _request(trained, "p5")
+    x, _ = _ranker(trained).score(ctx, cands, trained.store.items)
+    x[::3, 5] = np.nan  # missing values take each split's default branch
+    contrib = trained.model.contributions(x)
+    np.testing.assert_allclose(contrib.sum(1), trained.model.raw(x), atol=1e-9)
+    shap = trained.model.shap(x)
+    np.testing.assert_allclose(shap.sum(1), contrib.sum(1), atol=1e-9)
+    # same sign on the dominant feature of most rows
+    top = np.abs(shap[:, :-1]).argmax(1)
+    agree = np.sign(contrib[np.arange(len(x)), top]) == np.sign(shap[np.arange(len(x)), top])
+    assert agree.mean() > 0.9
