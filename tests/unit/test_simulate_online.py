@@ -140,7 +140,7 @@ def test_http_policy_asks_the_server_and_survives_failures() -> None:
     req = seen[0]
     assert req.url.path == "/v1/recommendations" and req.headers["x-api-key"] == "key-123"
     assert dict(req.url.params) == {
-        "placement": "product_page",
+        "placement": "product_similar",
         "person": "C1",
         "session": "s-1",
         "k": "2",
@@ -151,6 +151,15 @@ def test_http_policy_asks_the_server_and_survives_failures() -> None:
     assert broken.product_ids == () and policy.errors == 1
     assert parse_slate({"rec_id": "x", "items": ["P1", 3, ""]}) is not None
     assert parse_slate({"items": []}) is None
+    served = parse_slate(
+        {
+            "rec_id": "r",
+            "items": [{"product_id": "P1"}],
+            "experiment": {"experiment_id": "e", "arm": "a"},
+        }
+    )
+    assert served is not None
+    assert (served.experiment_id, served.arm) == ("e", "a")
 
 
 def test_http_writer_can_post_bare_lists_and_reports_failures() -> None:

@@ -1,53 +1,208 @@
-"""``shelfwise demo``: a generated home-goods store on the embedded SQLite default, served."""
+"""``shelfwise demo``: the whole system on the embedded default (SQLite), in one command.
+
+Starts the server, then — through the public HTTP API, as a store would —
+loads a simulated home-goods store and a few weeks of its history, trains and
+reloads a model bundle, adds the merchant's rules, starts an A/B test on the
+home page, and keeps a live trickle of simulated shoppers (with the mobile
+Safari add-to-cart defect) reacting to the slates they are shown.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
+import httpx2 as httpx
 import typer
+import uvicorn
 
+from shelfwise.api import create_app
 from shelfwise.cli.common import console, settings_of
-from shelfwise.config import ApiKey
+from shelfwise.config import ApiKey, Settings
+from shelfwise.errors import InvalidInput
 from shelfwise.runtime import Runtime
-from shelfwise.simulate import CatalogSpec, generate_catalog
+from shelfwise.simulate.history import simulate
+from shelfwise.simulate.live import LiveTraffic, demo_spec, ingest_history, start_live_traffic
+from shelfwise.training.job import load_sources_config
+from shelfwise.training.job import train as run_training
 
 DEMO_KEY = "demo-admin-key"
+
+DEMO_RULES: tuple[dict[str, Any], ...] = (
+    {
+        "id": "premium-decor-no-parts",
+        "type": "pairing",
+        "reason": "premium decor pages show no replacement parts or utility items",
+        "scope": {"placements": ["product_page"]},
+        "context": {"attr": "category", "op": "prefix", "value": "decor/premium"},
+        "forbid": {"attr": "tags", "op": "in", "value": ["replacement-part", "utility"]},
+    },
+    {
+        "id": "no-slow-shipping",
+        "type": "exclude",
+        "reason": "never recommend items that ship in more than 10 days",
+        "when": {"attr": "sla_days", "op": "gt", "value": 10},
+    },
+    {
+        "id": "one-per-variant-group",
+        "type": "dedupe_variants",
+        "reason": "one colour of a product per slate",
+    },
+)
+
+
+def _demo_experiment(now: datetime) -> dict[str, Any]:
+    return {
+        "experiment_id": "home-ranker-vs-popular",
+        "name": "Home page: governed ranked slates vs popularity",
+        "placement": "home",
+        "arms": [
+            {"name": "popular", "share": 0.5, "sources": ["popular"], "ranker": False},
+            {"name": "ranked", "share": 0.5},
+        ],
+        "start": (now - timedelta(minutes=1)).isoformat(),
+    }
+
+
+def _wait_ready(base: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the server at {base} did not become ready")
+
+
+class DemoFlow(threading.Thread):
+    """Everything after the server is up, in the order a store would do it."""
+
+    def __init__(
+        self, settings: Settings, base: str, key: str, spec_kw: dict[str, Any], rate: float
+    ) -> None:
+        super().__init__(name="shelfwise-demo", daemon=True)
+        self.settings, self.base, self.key = settings, base, key
+        self.spec_kw, self.rate = spec_kw, rate
+        self.live: LiveTraffic | None = None
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as e:  # shown to the user; the server keeps serving
+            self.error = e
+            console.print(f"[bold red]demo setup failed[/]: {e!r}")
+        finally:
+            self.ready.set()
+
+    def _run(self) -> None:
+        _wait_ready(self.base)
+        headers = {"X-API-Key": self.key}
+        t0 = time.monotonic()
+        with console.status("simulating a home-goods store and its history"):
+            sim = simulate(demo_spec(**self.spec_kw))
+        with console.status(f"ingesting {len(sim.events):,} events through POST /v1/events"):
+            report = ingest_history(sim, self.base, self.key)
+        console.print(
+            f"ingested {report['products']['sent']:,} products and "
+            f"{report['events']['sent']:,} events ({time.monotonic() - t0:.0f} s)"
+        )
+        with console.status("training the candidate sources and the ranker"):
+            runtime = Runtime.open(self.settings, load=True)
+            try:
+                config = load_sources_config(self.settings.sources_config)
+                try:
+                    result = run_training(runtime, config=config, force=True, with_ranker=True)
+                except InvalidInput as e:  # a tiny store may not have enough history
+                    console.print(f"no learned ranker ({e.message}); serving the blend")
+                    result = run_training(runtime, config=config, force=True)
+            finally:
+                runtime.close()
+        with httpx.Client(base_url=self.base, headers=headers, timeout=60) as c:
+            c.post("/v1/models/reload").raise_for_status()
+            for rule in DEMO_RULES:
+                r = c.post("/v1/rules", json={**rule, "author": "demo"})
+                if r.status_code not in (201, 409):
+                    r.raise_for_status()
+            r = c.post("/v1/experiments", json=_demo_experiment(datetime.now(UTC)))
+            if r.status_code not in (201, 409):
+                r.raise_for_status()
+        console.print(
+            f"model bundle {result.bundle.info.version} trained and loaded; rules and an A/B test on"
+        )
+        self.live = start_live_traffic(sim, self.base, self.key, sessions_per_second=self.rate)
+        self._print_help(sim.world.catalog.records[0]["product_id"])
+
+    def _print_help(self, product: str) -> None:
+        b, k = self.base, self.key
+        console.print(f"\n[bold green]shelfwise demo is live[/] at {b}")
+        console.print(f"  dashboard  {b}/dashboard   (sign in with the key {k})")
+        console.print(f"  API docs   {b}/docs")
+        console.print("  a product page slate, explained:")
+        console.print(
+            f"    curl -H 'X-API-Key: {k}' "
+            f"'{b}/v1/recommendations?placement=product_similar&item={product}&explain=true'"
+        )
+        console.print("  suppress a brand for two weeks, effective on the next request:")
+        console.print(
+            f"    curl -X POST -H 'X-API-Key: {k}' -H 'Content-Type: application/json' "
+            f'{b}/v1/rules -d \'{{"id": "pause-brand", "type": "suppress", '
+            f'"reason": "supplier dispute", "attribute": "brand", "values": ["Vireo"], '
+            f'"window": {{"start": "<now>", "end": "<now + 14 days>"}}}}\''
+        )
+        console.print(
+            f"  the A/B test     curl -H 'X-API-Key: {k}' {b}/v1/experiments/home-ranker-vs-popular/report"
+        )
+        console.print("  Ctrl-C stops the demo.\n")
 
 
 def demo(
     ctx: typer.Context,
     products: Annotated[int, typer.Option(min=50, max=100_000, help="Catalog size.")] = 2_000,
+    people: Annotated[int, typer.Option(min=10, help="Shoppers in the simulated history.")] = 1_500,
+    days: Annotated[int, typer.Option(min=1, max=365, help="Days of history.")] = 28,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same store).")] = 7,
     port: Annotated[int | None, typer.Option(help="Port to serve on.")] = None,
-    serve: Annotated[bool, typer.Option(help="Start the server after loading.")] = True,
+    rate: Annotated[float, typer.Option(help="Live shopper sessions started per second.")] = 0.5,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
 ) -> None:
-    """Load a demo store into the configured database (SQLite by default) and serve it."""
+    """Run the whole system on SQLite: a simulated store, trained models, rules, an A/B test, live traffic."""
     settings = settings_of(ctx)
-    if not settings.api_keys:
-        settings = settings.model_copy(
-            update={"api_keys": (ApiKey(name="demo-admin", secret=DEMO_KEY, roles=("admin",)),)}
-        )
+    # The demo drives its own server through the API, so it always adds its admin key.
+    demo_key = ApiKey(name="demo-admin", secret=DEMO_KEY, roles=("admin",))
+    settings = settings.model_copy(update={"api_keys": (*settings.api_keys, demo_key)})
     if port is not None:
         settings = settings.model_copy(update={"port": port})
-    runtime = Runtime.open(settings, load=False)
-    try:
-        with console.status("generating the demo store"):
-            catalog = generate_catalog(CatalogSpec(n_products=products, seed=seed))
-            result = runtime.catalog.upsert(catalog, source="demo")
-    finally:
-        runtime.close()
     base = f"http://{settings.host}:{settings.port}"
-    key = DEMO_KEY if settings.api_keys[0].secret == DEMO_KEY else "<your key>"
-    console.print(f"[bold green]demo store ready[/]: {len(catalog)} products ({result.as_dict()})")
-    console.print(f"  database  {settings.database_url}")
-    console.print(f"  API       {base}/docs")
-    console.print(f"  health    curl {base}/health")
-    console.print(f"  products  curl -H 'X-API-Key: {key}' '{base}/v1/products?limit=3'")
-    console.print(
-        f"  stock     curl -X PATCH -H 'X-API-Key: {key}' -H 'Content-Type: application/json' "
-        f"-d '{{\"stock_qty\": 0}}' {base}/v1/products/P000001"
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+        )
     )
-    if serve:
-        from shelfwise.api.server import serve as run_server
-
-        run_server(settings)
+    flow = DemoFlow(
+        settings,
+        base,
+        DEMO_KEY,
+        {"seed": seed, "products": products, "people": people, "days": days},
+        rate,
+    )
+    flow.start()
+    if duration is not None:
+        threading.Timer(duration, lambda: setattr(server, "should_exit", True)).start()
+    console.print(f"starting shelfwise on {base} ({settings.database_url}); setting up the demo…")
+    server.run()
+    if flow.live is not None:
+        flow.live.stop()
+    if flow.error is not None:
+        raise typer.Exit(code=1)

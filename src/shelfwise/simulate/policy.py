@@ -154,9 +154,12 @@ class HttpPolicy:
         name: str = "server",
         client: httpx2.Client | None = None,
         timeout: float = 5.0,
+        placements: Mapping[str, str] | None = None,
     ) -> None:
         import httpx2
 
+        # The simulator's page kinds -> the server's placement names.
+        self.placements = dict(SERVER_PLACEMENTS if placements is None else placements)
         self.name = name
         self.url = url.rstrip("/")
         self.errors = 0
@@ -169,7 +172,7 @@ class HttpPolicy:
 
     def params(self, ctx: RequestContext) -> dict[str, Any]:
         params: dict[str, Any] = {
-            "placement": ctx.placement,
+            "placement": self.placements.get(ctx.placement, ctx.placement),
             "person": ctx.customer_id or ctx.anonymous_id,
             "session": ctx.session_id,
             "k": ctx.k,
@@ -197,6 +200,9 @@ class HttpPolicy:
         return slate
 
 
+SERVER_PLACEMENTS = {"product_page": "product_similar"}
+
+
 def parse_slate(body: Mapping[str, Any]) -> Slate | None:
     """A recommendations response -> Slate; items may be ids or objects with ``product_id``."""
     rec_id = body.get("rec_id")
@@ -204,8 +210,10 @@ def parse_slate(body: Mapping[str, Any]) -> Slate | None:
     if not isinstance(rec_id, str) or not isinstance(items, list):
         return None
     ids = [i.get("product_id") if isinstance(i, dict) else i for i in items]
-    arm = body.get("arm") or body.get("experiment_arm")
-    exp = body.get("experiment_id")
+    nested = body.get("experiment")
+    experiment: Mapping[str, Any] = nested if isinstance(nested, Mapping) else {}
+    arm = body.get("arm") or body.get("experiment_arm") or experiment.get("arm")
+    exp = body.get("experiment_id") or experiment.get("experiment_id")
     return Slate(
         rec_id,
         tuple(str(i) for i in ids if isinstance(i, str) and i),

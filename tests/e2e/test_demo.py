@@ -1,0 +1,92 @@
+"""``shelfwise demo`` end to end: a fresh directory, the real command, the real server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from tests.e2e.server import free_port
+
+KEY = {"X-API-Key": "demo-admin-key"}
+PAGES = ("", "/categories", "/alerts", "/drift", "/signals", "/experiments", "/rules", "/decisions")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHELFWISE_")}
+    cmd = [sys.executable, "-m", "shelfwise.cli", "demo", "--port", str(port)]
+    cmd += ["--products", "300", "--people", "300", "--days", "21", "--rate", "2"]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 300
+        lines: list[str] = []
+        assert proc.stdout is not None
+        while not any("demo is live" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, "".join(lines)
+            assert "demo setup failed" not in line, "".join([*lines, line])
+            lines.append(line)
+            assert time.monotonic() < deadline, "".join(lines)
+        with httpx.Client(base_url=base, headers=KEY, timeout=30) as c:
+            assert c.get("/health").json()["status"] == "ok"
+            assert c.get("/v1/models").json()["current"] is not None
+            placements = c.get("/v1/placements").json()["placements"]
+            first = c.get("/v1/recommendations", params={"placement": "home", "k": 5}).json()
+            item = first["items"][0]["product_id"]
+            for p in placements:
+                params = {"placement": p["name"], "k": 5, "item": item, "cart": item}
+                r = c.get("/v1/recommendations", params=params)
+                assert r.status_code == 200, (p["name"], r.text)
+                assert r.json()["items"], p["name"]
+
+            # A brand suppression takes effect on the very next request.
+            brand = first["items"][0]["brand"]
+            now = datetime.now(UTC)
+            rule = {
+                "id": "pause-top-brand",
+                "type": "suppress",
+                "reason": "test: supplier dispute",
+                "attribute": "brand",
+                "values": [brand],
+                "window": {
+                    "start": (now - timedelta(minutes=1)).isoformat(),
+                    "end": (now + timedelta(days=14)).isoformat(),
+                },
+            }
+            assert c.post("/v1/rules", json=rule).status_code == 201
+            after = c.get("/v1/recommendations", params={"placement": "home", "k": 10}).json()
+            assert after["items"]
+            assert brand not in {i["brand"] for i in after["items"]}
+
+            report = c.get("/v1/experiments/home-ranker-vs-popular/report")
+            assert report.status_code == 200
+            assert {a["arm"] for a in report.json()["cells"][0]["arms"]} == {"popular", "ranked"}
+
+        with httpx.Client(base_url=base, timeout=30) as browser:
+            login = browser.post("/dashboard/login", data={"api_key": KEY["X-API-Key"]})
+            assert login.status_code == 303
+            for page in PAGES:
+                assert browser.get(f"/dashboard{page}").status_code == 200, page
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        if proc.stdout:
+            proc.stdout.close()
+    assert code == 0
