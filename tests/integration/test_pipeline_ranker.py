@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
 from shelfwise.api import create_app
 from shelfwise.config import Settings, load_settings
+from shelfwise.experiments.assignment import Assignment
+from shelfwise.experiments.model import Arm
 from shelfwise.pipeline import RecommendRequest
 from shelfwise.ranking import RankingSettings
 from shelfwise.runtime import Runtime
@@ -104,3 +107,36 @@ def test_without_a_ranker_the_blend_ranks(runtime: Runtime) -> None:
     )
     assert (slate["mode"], slate["ranker"]) == ("model", "blend")
     assert slate["trace"]["ranker"] == {"kind": "blend"}
+
+
+class _Arms:
+    """Every person in one experiment arm."""
+
+    def __init__(self, arm: Arm) -> None:
+        self.arm = arm
+
+    def assign(self, placement: str, person_id: str, now: datetime) -> Assignment:
+        return Assignment("ranker-test", 1, self.arm)
+
+
+@pytest.mark.parametrize(
+    ("arm", "expected"),
+    [
+        (Arm(name="learned", share=0.5), "learned"),
+        (Arm(name="off", share=0.5, ranker=False), "blend"),
+        (Arm(name="holdout", share=0.5, holdout=True), "blend"),
+    ],
+)
+def test_an_experiment_arm_can_switch_the_ranker_off(
+    served: tuple[TestClient, Runtime], arm: Arm, expected: str
+) -> None:
+    _, rt = served
+    rec = rt.recommender
+    kept = rec.stages.assigner
+    rec.stages.assigner = _Arms(arm)
+    try:
+        req = RecommendRequest(placement="home", person="c1", k=4)
+        slate = rec.recommend(req, record=False)
+    finally:
+        rec.stages.assigner = kept
+    assert slate["ranker"] == expected and slate["experiment"]["arm"] == arm.name

@@ -85,10 +85,17 @@ class LearnedRankers:
         return got
 
 
-def source_proposals(ctx: RecContext, view: BundleView, depth: int) -> list[Proposal]:
-    """Every source of the bundle's own proposal, in this worker's index space."""
+def source_proposals(
+    ctx: RecContext, view: BundleView, depth: int, only: Sequence[str] | None = None
+) -> list[Proposal]:
+    """Every source's own proposal (or those an experiment arm keeps), in this
+    worker's index space."""
     bctx = view.context(ctx)
-    return [view.proposal(src.propose(bctx, depth)) for src in view.blend.sources.values()]
+    return [
+        view.proposal(src.propose(bctx, depth))
+        for name, src in view.blend.sources.items()
+        if only is None or name in only
+    ]
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,9 @@ class Recommender:
         trace.stages["context"] = (t - started) * 1e3
 
         ranker = self.learned.of(view) if view is not None else None
+        arm = assignment.arm if assignment is not None else None
+        if arm is not None and (arm.holdout or arm.ranker is False):
+            ranker = None  # the holdout gets the baseline; an arm may switch the ranker off
         if view is not None:
             proposal = gather(ctx, view, model_chain, placement.max_candidates, trace)
         else:
@@ -245,7 +248,9 @@ class Recommender:
         proposals = [proposal]
         if ranker is not None and view is not None:
             # The ranker reads every source's score and rank, as in training.
-            proposals += source_proposals(ctx, view, min(SOURCE_DEPTH, placement.max_candidates))
+            depth = min(SOURCE_DEPTH, placement.max_candidates)
+            only = arm.sources if arm is not None else None
+            proposals += source_proposals(ctx, view, depth, only)
         pool = Pool.union(proposals, ctx.exclude)
         trace.keep_pool(pool, snapshot, placement.rule_scope)
         rules = self.stages.rules
