@@ -129,6 +129,9 @@ class Trace:
     # blended candidates before any rule, best first.
     rule_scope: str | None = None
     pool: list[list[Any]] = field(default_factory=list)  # [product_id, score]
+    # How the pool was ranked: the blend, or the learned ranker with its model and
+    # objective versions and, per served item, P(engagement), value, contributions.
+    ranker: dict[str, Any] = field(default_factory=lambda: {"kind": "blend"})
 
     def keep_pool(self, pool: Pool, snapshot: CatalogSnapshot, rule_scope: str) -> None:
         if self.enabled:
@@ -174,4 +177,5 @@ class Trace:
             "notes": self.notes,
             "rule_scope": self.rule_scope,
             "pool": self.pool,
+            "ranker": self.ranker,
         }

@@ -24,6 +24,15 @@ from shelfwise.pipeline import governed
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.defaults import BlendRanker, NoRules, PlainArranger
 from shelfwise.pipeline.governed import Governor
+from shelfwise.pipeline.learned import (
+    SOURCE_DEPTH,
+    LearnedRankers,
+    LearnedSlate,
+    rank_pool,
+    reasons_of,
+    rounded,
+    source_proposals,
+)
 from shelfwise.pipeline.pool import Pool, Trace
 from shelfwise.pipeline.ports import Arranged, ArrangeStage, Assigner, RankStage, SafetyStage
 from shelfwise.pipeline.request import RecommendRequest
@@ -124,6 +133,7 @@ class Recommender:
         self.rec_ids = RecIds()
         self._plans: dict[tuple[str, ...], tuple[Placement, PlacementChain, PlacementChain]] = {}
         self._latency = {p.name: metrics.latency.labels(p.name) for p in placements}
+        self.learned = LearnedRankers(settings, snapshot)
 
     def assign(
         self, placement: Placement, unit: str | None, now: datetime, trace: Trace
@@ -225,13 +235,23 @@ class Recommender:
         t = time.perf_counter()
         trace.stages["context"] = (t - started) * 1e3
 
+        ranker = self.learned.of(view) if view is not None else None
+        arm = assignment.arm if assignment is not None else None
+        if arm is not None and (arm.holdout or arm.ranker is False):
+            ranker = None  # the holdout gets the baseline; an arm may switch the ranker off
         if view is not None:
             proposal = gather(ctx, view, model_chain, placement.max_candidates, trace)
         else:
             proposal = gather(
                 ctx, self.baseline_blend, degraded_chain, placement.max_candidates, trace
             )
-        pool = Pool.union([proposal], ctx.exclude)
+        proposals = [proposal]
+        if ranker is not None and view is not None:
+            # The ranker reads every source's score and rank, as in training.
+            depth = min(SOURCE_DEPTH, placement.max_candidates)
+            only = arm.sources if arm is not None else None
+            proposals += source_proposals(ctx, view, depth, only)
+        pool = Pool.union(proposals, ctx.exclude)
         trace.keep_pool(pool, snapshot, placement.rule_scope)
         rules = self.stages.rules
         book = rules.book(trace, self.clock.rules_seq) if rules is not None else None
@@ -243,25 +263,39 @@ class Recommender:
             rules_ctx = replace(ctx, placement=placement.rule_scope)
             pool = governed.safety(book, rules_ctx, pool, snapshot, trace)
         t, trace.stages["safety"] = _lap(t)
-        ranked = self.stages.ranker.rank(ctx, plan, pool, snapshot)
+        learned: LearnedSlate | None = None
+        exploration = placement.exploration
+        if ranker is not None:
+            objective = self.learned.objective(plan)
+            ranked, learned = rank_pool(ranker, ctx, pool, proposals, snapshot, objective, k, trace)
+            exploration = 0.0  # the ranker explores (and logs propensities) itself
+        else:
+            ranked = self.stages.ranker.rank(ctx, plan, pool, snapshot)
         t, trace.stages["rank"] = _lap(t)
         seed = zlib.crc32(rec_id.encode())
         if book is None:
+            arranging = placement
+            if exploration != placement.exploration:
+                arranging = placement.model_copy(update={"exploration": exploration})
             arranged = self.stages.arranger.arrange(
-                ctx, placement, pool, ranked, k, snapshot, trace, seed
+                ctx, arranging, pool, ranked, k, snapshot, trace, seed
             )
         else:
             pool, arranged = governed.arrange(
-                book, rules_ctx, pool, ranked.value, k, placement.exploration, snapshot, trace, seed
+                book, rules_ctx, pool, ranked.value, k, exploration, snapshot, trace, seed
             )
         t, trace.stages["arrange"] = _lap(t)
         rulebook_version = str(book.version) if book is not None else self.stages.safety.version
 
-        items = self._items(pool, ranked.value, arranged, req.explain, ranked.contributions)
+        items = self._items(
+            pool, ranked.value, arranged, req.explain, ranked.contributions, learned
+        )
         slate: dict[str, Any] = {
             "rec_id": rec_id,
             "placement": placement.name,
             "mode": mode,
+            "ranker": "learned" if learned is not None else "blend",
+            "objective_version": learned.ranked.objective_version if learned else None,
             "items": items,
             "model_version": view.version if view is not None else None,
             "rulebook_version": rulebook_version,
@@ -303,6 +337,7 @@ class Recommender:
         arranged: Arranged,
         explain: bool,
         contributions: Mapping[str, Any],
+        learned: LearnedSlate | None = None,
     ) -> list[dict[str, Any]]:
         snapshot = self.snapshot
         out = []
@@ -349,6 +384,23 @@ class Recommender:
                     k: round(float(v[j]), 6) if j < len(v) else 0.0
                     for k, v in contributions.items()
                 }
+            slot = learned.slot_of(j) if learned is not None else None
+            if learned is not None:
+                # The ranker's head carries its score, reasons, exploration and
+                # contributions; items arranged in from below the head keep the
+                # source's reason and no learned score.
+                ranked = learned.ranked
+                item["score"] = round(float(ranked.scores[slot]), 6) if slot is not None else 0.0
+                if slot is not None:
+                    item["reasons"] = reasons_of(ranked, slot, snapshot) or item["reasons"]
+                    item["explored"] = bool(ranked.explored[slot]) or explored
+                    item["propensity"] = float(ranked.propensities[slot]) * propensity
+                if explain:
+                    item["contributions"] = (
+                        rounded(ranked.contributions[slot])
+                        if slot is not None and slot < len(ranked.contributions)
+                        else {}
+                    )
             out.append(item)
         return out
 

@@ -46,6 +46,7 @@ class SlateItem(BaseModel):
     reasons: list[ReasonOut]
     explored: bool = False
     propensity: float | None = None
+    contributions: dict[str, float] | None = None  # with explain=true
 
 
 class ExperimentOut(BaseModel):
@@ -54,11 +55,14 @@ class ExperimentOut(BaseModel):
 
 
 class SlateOut(BaseModel):
-    """A served slate. ``mode`` is ``degraded`` when no model bundle is loaded."""
+    """A served slate. ``mode`` is ``degraded`` when no model bundle is loaded;
+    ``ranker`` says what ordered it: ``learned`` (the bundle's ranker) or ``blend``."""
 
     rec_id: str
     placement: str
     mode: Literal["model", "degraded"]
+    ranker: Literal["learned", "blend"] = "blend"
+    objective_version: str | None = None
     items: list[SlateItem]
     model_version: str | None
     rulebook_version: str | None

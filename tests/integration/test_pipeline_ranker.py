@@ -1,0 +1,142 @@
+"""A bundle with the learned ranker: the real app ranks the rule-allowed candidates with it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shelfwise.api import create_app
+from shelfwise.config import Settings, load_settings
+from shelfwise.experiments.assignment import Assignment
+from shelfwise.experiments.model import Arm
+from shelfwise.pipeline import RecommendRequest
+from shelfwise.ranking import RankingSettings
+from shelfwise.runtime import Runtime
+from shelfwise.training.job import train
+from tests import shop_fixture
+from tests.conftest import API_KEYS, headers
+
+READ, M = headers("read"), headers("merchandiser")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Runtime]]:
+    tmp = tmp_path_factory.mktemp("ranker")
+    settings: Settings = load_settings(
+        database_url=f"sqlite:///{tmp / 'shelfwise.db'}",
+        api_keys=API_KEYS,
+        model_dir=tmp / "models",
+    )
+    settings = settings.model_copy(
+        update={"ranking": RankingSettings(compile_model=False, explore_share=0.0)}
+    )
+    rt = Runtime.open(settings)
+    shop_fixture.fill(rt)
+    train(rt, force=True, with_ranker=True)
+    rt.load_bundle()
+    with TestClient(create_app(settings, rt), raise_server_exceptions=False) as c:
+        yield c, rt
+    rt.close()
+
+
+def _slate(client: TestClient, query: str) -> dict:  # type: ignore[type-arg]
+    r = client.get(f"/v1/recommendations?{query}&explain=true", headers=READ)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def _check_learned(slate: dict, version: str) -> list[str]:  # type: ignore[type-arg]
+    assert (slate["mode"], slate["ranker"], slate["model_version"]) == ("model", "learned", version)
+    items = slate["items"]
+    assert items
+    scores = [i["score"] for i in items]
+    assert scores == sorted(scores, reverse=True) and scores[0] > 0
+    assert all(i["reasons"] and i["reasons"][0]["text"] for i in items)
+    assert all(i["contributions"] and "bias" in i["contributions"] for i in items)
+    trace = slate["trace"]["ranker"]
+    assert trace["kind"] == "learned" and trace["model_version"] == version
+    assert trace["objective_version"] == slate["objective_version"]
+    assert [t["product_id"] for t in trace["items"]][: len(items)] == [
+        i["product_id"] for i in items
+    ]
+    return [i["product_id"] for i in items]
+
+
+def test_the_learned_ranker_serves_and_the_rules_still_hold(
+    served: tuple[TestClient, Runtime],
+) -> None:
+    client, rt = served
+    assert rt.bundle is not None
+    version = rt.bundle.version
+    product = _check_learned(_slate(client, "placement=product_similar&item=KI1&k=5"), version)
+    assert "KI1" not in product and len(product) == 5
+    home = _check_learned(_slate(client, "placement=home&person=c0&k=6"), version)
+    assert len(home) == 6
+
+    # An active rule removes the ranker's favourite from both slates.
+    banned = [product[0], home[0]]
+    rule = {
+        "id": "not-these",
+        "type": "exclude",
+        "reason": "withdrawn",
+        "when": {"attr": "product_id", "op": "in", "value": banned},
+    }
+    r = client.post("/v1/rules", json=rule, headers={**M, "X-Change-Reason": "test"})
+    assert r.status_code in (200, 201), r.text
+    after = _slate(client, "placement=product_similar&item=KI1&k=5")
+    assert not set(banned) & set(_check_learned(after, version))
+    home_after = _slate(client, "placement=home&person=c0&k=6")
+    assert not set(banned) & set(_check_learned(home_after, version))
+    assert home_after["trace"]["drops"].get("not-these", 0) >= 1
+
+    # The decision log keeps the ranker's propensities per item.
+    d = client.get(f"/v1/decisions/{home_after['rec_id']}", headers=READ).json()
+    assert [i["propensity"] for i in d["items"]] == [1.0] * len(home_after["items"])
+    assert d["trace"]["ranker"]["kind"] == "learned"
+
+
+def test_without_a_ranker_the_blend_ranks(runtime: Runtime) -> None:
+    shop_fixture.fill(runtime)
+    train(runtime, force=True)
+    runtime.load_bundle()
+    slate = runtime.recommender.recommend(
+        RecommendRequest(placement="product_similar", item=("KI1",), k=3, explain=True)
+    )
+    assert (slate["mode"], slate["ranker"]) == ("model", "blend")
+    assert slate["trace"]["ranker"] == {"kind": "blend"}
+
+
+class _Arms:
+    """Every person in one experiment arm."""
+
+    def __init__(self, arm: Arm) -> None:
+        self.arm = arm
+
+    def assign(self, placement: str, person_id: str, now: datetime) -> Assignment:
+        return Assignment("ranker-test", 1, self.arm)
+
+
+@pytest.mark.parametrize(
+    ("arm", "expected"),
+    [
+        (Arm(name="learned", share=0.5), "learned"),
+        (Arm(name="off", share=0.5, ranker=False), "blend"),
+        (Arm(name="holdout", share=0.5, holdout=True), "blend"),
+    ],
+)
+def test_an_experiment_arm_can_switch_the_ranker_off(
+    served: tuple[TestClient, Runtime], arm: Arm, expected: str
+) -> None:
+    _, rt = served
+    rec = rt.recommender
+    kept = rec.stages.assigner
+    rec.stages.assigner = _Arms(arm)
+    try:
+        req = RecommendRequest(placement="home", person="c1", k=4)
+        slate = rec.recommend(req, record=False)
+    finally:
+        rec.stages.assigner = kept
+    assert slate["ranker"] == expected and slate["experiment"]["arm"] == arm.name
