@@ -42,7 +42,9 @@ def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "".join(lines)
         with httpx.Client(base_url=base, headers=KEY, timeout=30) as c:
             assert c.get("/health").json()["status"] == "ok"
-            assert c.get("/v1/models").json()["current"] is not None
+            models = c.get("/v1/models").json()
+            assert models["loaded"] is not None
+            assert models["loaded"]["version"] == models["promoted"]
             placements = c.get("/v1/placements").json()["placements"]
             first = c.get("/v1/recommendations", params={"placement": "home", "k": 5}).json()
             item = first["items"][0]["product_id"]
@@ -87,6 +89,8 @@ def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
+        rest = proc.stdout.read() if proc.stdout else ""
         if proc.stdout:
             proc.stdout.close()
-    assert code == 0
+    assert code == 0, rest
+    assert "Traceback" not in rest

@@ -9,6 +9,7 @@ Safari add-to-cart defect) reacting to the slates they are shown.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -201,7 +202,9 @@ def demo(
     if duration is not None:
         threading.Timer(duration, lambda: setattr(server, "should_exit", True)).start()
     console.print(f"starting shelfwise on {base} ({settings.database_url}); setting up the demo…")
-    server.run()
+    # uvicorn re-raises Ctrl-C after its graceful shutdown; the demo then ends normally.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
     if flow.live is not None:
         flow.live.stop()
     if flow.error is not None:
