@@ -68,12 +68,3 @@ def test_stock_change_reaches_every_worker(settings: Settings, tmp_path: Path) -
             with httpx.Client(base_url=base, timeout=5) as fresh:
                 seen.add(fresh.get("/v1/products/A1", headers=admin).json()["stock_qty"])
         assert seen == {0}
-
-
-def test_demo_loads_a_store_without_serving(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    r = run_cli(["demo", "--no-serve", "--products", "300"], env, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "shelfwise.db").exists()
-    report = json_of(run_cli(["catalog", "report", "--json"], env, cwd=tmp_path))
-    assert report["overall"]["products"] == 300
