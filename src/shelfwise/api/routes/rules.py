@@ -45,7 +45,13 @@ class RestoreIn(BaseModel):
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rules: list[Rule] = Field(description="The draft: saved over the current rules by id.")
-    requests: list[RecordedRequestIn] = Field(min_length=1, max_length=10_000)
+    requests: list[RecordedRequestIn] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="Requests to replay; omitted: the last `last` served slates of the decision log.",
+    )
+    last: int = Field(default=500, ge=1, le=10_000)
+    placement: str | None = Field(default=None, max_length=64)
     k: int = Field(default=10, ge=1, le=100)
     replace: bool = Field(default=False, description="Draft replaces the whole rulebook.")
     top: int = Field(default=10, ge=1, le=100)
@@ -181,11 +187,21 @@ def restore_rule(
 
 @router.post("/rules/preview", response_model=PreviewReport)
 def preview_rules(body: PreviewIn, runtime: RuntimeDep, _: Merchandiser) -> PreviewReport:
-    """Replay recorded requests with the current rules and with the draft; report the change."""
+    """Replay recorded requests (given, or the last served slates from the decision log)
+    with the current rules and with the draft; report the change."""
     runtime.snapshot.refresh()
     current = runtime.rules.current()
     draft_rules = list(body.rules) if body.replace else overlay(current.rules, body.rules)
     draft = Rulebook(draft_rules, runtime.snapshot, masks=current.masks)
     now = runtime.clock()
-    requests = [r.to_request(runtime.snapshot, now) for r in body.requests]
+    recorded = body.requests
+    if recorded is None:
+        runtime.decisions.flush_quietly()
+        recorded = [
+            RecordedRequestIn.model_validate(r)
+            for r in runtime.decisions.recorded_requests(placement=body.placement, limit=body.last)
+        ]
+    if not recorded:
+        raise InvalidInput("no recorded requests to replay", code="preview_no_requests")
+    requests = [r.to_request(runtime.snapshot, now) for r in recorded]
     return preview(current, draft, requests, k=body.k, ids=runtime.snapshot.ids, top=body.top)
