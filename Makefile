@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck  ## lint, type-check and the whole test suite
-	$(BIN)/pytest
+	$(BIN)/pytest -rf --durations=30
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -28,7 +28,7 @@ _RUNTIME.snapshot.load()
 APP = create_app(_SETTINGS, runtime=_RUNTIME)
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
-FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @schema.parametrize()
@@ -40,7 +40,7 @@ def test_no_server_errors_and_documented_responses(case: Case) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
 def test_anonymous_requests_never_reach_a_write(case: Case) -> None:
     response = case.call()
     assert response.status_code < 500
