@@ -20,6 +20,7 @@ from shelfwise.rules.preview import PreviewReport, overlay, preview
 from shelfwise.rules.replay import RecordedRequestIn
 from shelfwise.rules.rulebook import Rulebook
 from shelfwise.rules.store import AuditEntry
+from shelfwise.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["rules"])
 
@@ -139,6 +140,26 @@ def delete_rule(
     return Response(status_code=204)
 
 
+def _set_enabled(
+    runtime: Runtime,
+    rule_id: str,
+    enabled: bool,
+    who: Principal,
+    response: Response,
+    if_match: str | None,
+    reason: str | None,
+) -> Rule:
+    expected = _version(if_match, None) if if_match else None
+    saved = runtime.rules.store.set_enabled(
+        rule_id,
+        enabled,
+        who=who.name,
+        why=reason or ("enabled" if enabled else "disabled"),
+        expected_version=expected,
+    )
+    return _etag(response, saved)
+
+
 @router.post("/rules/{rule_id}/disable", response_model=Rule)
 def disable_rule(
     rule_id: RuleIdPath,
@@ -148,11 +169,7 @@ def disable_rule(
     if_match: IfMatch = None,
     x_change_reason: ChangeReason = None,
 ) -> Rule:
-    expected = _version(if_match, None) if if_match else None
-    saved = runtime.rules.store.set_enabled(
-        rule_id, False, who=who.name, why=x_change_reason or "disabled", expected_version=expected
-    )
-    return _etag(response, saved)
+    return _set_enabled(runtime, rule_id, False, who, response, if_match, x_change_reason)
 
 
 @router.post("/rules/{rule_id}/enable", response_model=Rule)
@@ -164,11 +181,7 @@ def enable_rule(
     if_match: IfMatch = None,
     x_change_reason: ChangeReason = None,
 ) -> Rule:
-    expected = _version(if_match, None) if if_match else None
-    saved = runtime.rules.store.set_enabled(
-        rule_id, True, who=who.name, why=x_change_reason or "enabled", expected_version=expected
-    )
-    return _etag(response, saved)
+    return _set_enabled(runtime, rule_id, True, who, response, if_match, x_change_reason)
 
 
 @router.get("/rules/{rule_id}/history", response_model=list[AuditEntry])
