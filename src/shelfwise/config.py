@@ -160,6 +160,12 @@ class Settings(BaseSettings):
     identity_max_ids: int = Field(
         default=50, ge=2, description="Largest profile the identity graph builds by merging."
     )
+    privacy_salt: str | None = Field(
+        default=None,
+        min_length=16,
+        repr=False,
+        description="Keys the HMAC of an erased id kept in the erasure audit; None = no hash kept.",
+    )
     ranking: RankingSettings = Field(
         default_factory=RankingSettings,
         description="Placement objectives (value blends) and exploration of the ranker.",

@@ -19,6 +19,7 @@ from shelfwise.config import Settings
 from shelfwise.contracts.events import Event
 from shelfwise.contracts.identity import IdentityGraph
 from shelfwise.contracts.ingest import Ingestor
+from shelfwise.contracts.privacy import Eraser
 from shelfwise.contracts.reconcile import AliasTable
 from shelfwise.dashboard.slots import SlotProvider
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
@@ -62,6 +63,7 @@ class Runtime:
     identity: IdentityGraph = field(init=False)
     aliases: AliasTable = field(init=False)
     ingestor: Ingestor = field(init=False)
+    eraser: Eraser = field(init=False)  # privacy: erase a person across every linked id
     # experiments: specs and the running ones a worker assigns from
     experiments: ExperimentRepository = field(init=False)
     assignments: RunningExperiments = field(init=False)
@@ -95,6 +97,13 @@ class Runtime:
             observers=[self.identity, _SessionObserver(self.sessions)],
         )
         self.decisions.known_product = self.known_product
+        self.eraser = Eraser(
+            self.db,
+            self.identity,
+            clear_session=self.sessions.clear,
+            before=self.decisions.flush,
+            salt=self.settings.privacy_salt,
+        )
 
     def known_product(self, product_id: str) -> bool:
         """In the catalog snapshot or a known alias (call ``snapshot.refresh()`` per batch)."""

@@ -19,6 +19,7 @@ from shelfwise.api.routes import (
     keys,
     models,
     monitoring,
+    people,
     prometheus,
     recommendations,
     rules,
@@ -39,6 +40,7 @@ ROUTERS = (
     rules.router,
     events.router,
     signals.router,
+    people.router,
     models.router,
     recommendations.router,
 )

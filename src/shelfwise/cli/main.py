@@ -20,6 +20,7 @@ from shelfwise.cli import (
     experiments,
     keys,
     monitoring,
+    people,
     quarantine,
     rules,
     signals,
@@ -45,6 +46,7 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(events.app, name="events")
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(signals.app, name="signals")
+app.add_typer(people.app, name="people")
 app.command("demo")(demo.demo)
 app.command("simulate")(simulate.simulate)
 app.command("email-batch")(email.email_batch)

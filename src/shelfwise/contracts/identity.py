@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shelfwise.contracts.events import Event
 from shelfwise.errors import NotFound
 from shelfwise.store.engine import Database
-from shelfwise.store.tables import events, identity_findings, identity_links
+from shelfwise.store.tables import erasures, events, identity_findings, identity_links
 from shelfwise.store.types import utcnow
 
 PLACEHOLDERS = frozenset(
@@ -116,16 +116,24 @@ class IdentityGraph:
         self._known: set[tuple[str, str]] = set()
         self._seen_id = 0
         self._loaded = False
+        self._erased = 0  # max(erasures.seq) the links in memory reflect
 
     # -- building ----------------------------------------------------------
 
     def _load(self, conn: Connection | None = None, force: bool = False) -> None:
-        """Apply links added since the last look (other workers write too)."""
-        if self._loaded and not force:
-            return
+        """Apply links added since the last look (other workers write too).
+
+        Unforced, only an erasure (by any worker: it takes links out of the store)
+        makes it read again, from scratch."""
         own = conn is None
         c = conn if conn is not None else self.db.engine.connect()
         try:
+            erased = int(c.execute(select(func.max(erasures.c.seq))).scalar() or 0)
+            if erased != self._erased:
+                self._uf, self._known, self._seen_id = _UnionFind(), set(), 0
+                self._erased, force = erased, True
+            if self._loaded and not force:
+                return
             rows = c.execute(
                 select(
                     identity_links.c.id,
@@ -149,6 +157,11 @@ class IdentityGraph:
     def _rebuild(self) -> None:
         self._uf, self._known, self._seen_id, self._loaded = _UnionFind(), set(), 0, False
         self._load()
+
+    def forget(self) -> None:
+        """Drop what is in memory and re-read the merge log (after an erasure)."""
+        with self._lock:
+            self._rebuild()
 
     def links_of(self, conn: Connection, batch: Sequence[Event]) -> list[Link]:
         out: list[Link] = []
@@ -267,6 +280,16 @@ class IdentityGraph:
         with self._lock:
             self._load(force=True)
             return sorted(self._uf.component(self.resolve_node(any_id)))
+
+    def profile_of(self, nodes: Iterable[str]) -> list[str]:
+        """Every node of the profiles of ``nodes`` (those of ``nodes`` the graph knows)."""
+        with self._lock:
+            self._load(force=True)
+            out: set[str] = set()
+            for n in nodes:
+                if n in self._uf.parent:
+                    out |= self._uf.component(n)
+            return sorted(out)
 
     def resolve_node(self, any_id: str) -> str:
         if ":" in any_id:
