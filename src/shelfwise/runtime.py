@@ -165,7 +165,8 @@ class Runtime:
     ) -> ModelBundle | None:
         """Open the given (default: promoted) bundle fully, then swap it in.
 
-        A partial or corrupt bundle raises and the current one stays in place.
+        Every file is checked against the manifest's checksums first: a partial or
+        corrupt bundle raises and the current one stays in place.
         """
         from shelfwise.training.bundle import BundleStore
 
@@ -173,7 +174,7 @@ class Runtime:
         if version is None and store.current_version() is None and missing_ok:
             return None
         with self._reload_lock:
-            bundle = store.open(version)
+            bundle = store.open(version, verify=True)
             self.bundle = bundle
             self.bundle_error = None
         return bundle
