@@ -112,9 +112,9 @@ def test_postgres_outage_degrades_and_recovers(pg_schema: str, tmp_path: Path) -
 
 
 @pytest.mark.redis
-def test_redis_outage_falls_back_to_memory_and_recovers(sqlite_settings: Settings) -> None:
+def test_redis_outage_falls_back_to_memory_and_recovers(settings: Settings) -> None:
     with RedisServer() as rs:
-        settings = sqlite_settings.model_copy(
+        settings = settings.model_copy(
             update={"redis_url": rs.url, "redis_prefix": f"outage{rs.port}"}
         )
         _prepare(settings)
@@ -127,6 +127,15 @@ def test_redis_outage_falls_back_to_memory_and_recovers(sqlite_settings: Setting
             out.phase = "down"
             _until(lambda: _gauge(base, "shelfwise_session_backend_degraded") == 1)
             stream.wait_for(stream.acked + 10)
+            # The rulebook version broadcast is gone too: a rule change still applies at once.
+            rule = {"id": "no-p1", "type": "exclude", "reason": "r",
+                    "when": {"attr": "product_id", "op": "eq", "value": "P1"}}  # fmt: skip
+            saved = httpx.post(f"{base}/v1/rules", json=rule, headers=headers("merchandiser"))
+            assert saved.status_code == 201, saved.text
+            book = httpx.get(f"{base}/v1/rules", headers=headers("merchandiser")).json()
+            slate = httpx.get(
+                f"{base}/v1/recommendations?placement=home&k=12", headers=headers("read")
+            ).json()
             rs.start()
             out.phase = "restoring"
             _until(lambda: _gauge(base, "shelfwise_session_backend_degraded") == 0)
@@ -138,3 +147,7 @@ def test_redis_outage_falls_back_to_memory_and_recovers(sqlite_settings: Setting
     assert out.statuses() == {200}
     assert out.of("down", "recommend") and out.of("down", "ingest")
     assert sessions  # written to the restarted Redis, with no restart of shelfwise
+    assert book["rulebook_version"] >= 1 and slate["rulebook_version"] == str(
+        book["rulebook_version"]
+    )
+    assert "P1" not in [i["product_id"] for i in slate["items"]] and len(slate["items"]) == 11
