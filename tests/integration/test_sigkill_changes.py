@@ -93,8 +93,9 @@ def test_sigkill_during_reloads_then_serves_the_promoted_bundle(settings: Settin
     fill(rt)
     first = train(rt, force=True).bundle.version
     second = train(rt, force=True).bundle.version  # promoted: CURRENT
-    spare = train(rt, promote=False).bundle
     rt.close()
+    spare = settings.model_dir / "20990101T000000000000-spare"  # a complete copy, then spoilt
+    shutil.copytree(settings.model_dir / second, spare)
 
     def reload(client: httpx.Client, k: int) -> bool:
         body = {"version": (first, second)[k % 2]}
@@ -104,11 +105,11 @@ def test_sigkill_during_reloads_then_serves_the_promoted_bundle(settings: Settin
 
     with server(settings) as (proc, base):
         # A bundle whose bytes no longer match its manifest (same size) is refused.
-        array = spare.path / "arrays" / "popular.scores.npy"
+        array = spare / "arrays" / "popular.scores.npy"
         data = bytearray(array.read_bytes())
         data[-1] ^= 0xFF
         array.write_bytes(bytes(data))
-        refused = httpx.post(f"{base}/v1/models/reload", json={"version": spare.version}, headers=A)
+        refused = httpx.post(f"{base}/v1/models/reload", json={"version": spare.name}, headers=A)
         assert refused.status_code == 409
         assert refused.json()["error"]["code"] == "bundle_corrupt"
         state = httpx.get(f"{base}/v1/models", headers=headers("read")).json()
@@ -116,12 +117,12 @@ def test_sigkill_during_reloads_then_serves_the_promoted_bundle(settings: Settin
         with Stream(reload) as stream:
             sigkill_when(proc, stream, 10)
     # What a killed training leaves behind: a half-written folder, never promoted.
-    shutil.copytree(spare.path, settings.model_dir / f".tmp-{spare.version}x")
+    shutil.copytree(settings.model_dir / first, settings.model_dir / f".tmp-{first}x")
     with server(settings) as (_, base):
         state = httpx.get(f"{base}/v1/models", headers=headers("read")).json()
         slate = httpx.get(
             f"{base}/v1/recommendations?placement=home&k=3", headers=headers("read")
         ).json()
     assert state["loaded"]["version"] == second == state["promoted"]
-    assert state["error"] is None and f".tmp-{spare.version}x" not in state["versions"]
+    assert state["error"] is None and f".tmp-{first}x" not in state["versions"]
     assert slate["mode"] == "model" and slate["model_version"] == second
