@@ -145,10 +145,13 @@ class Outcomes:
 
     phase: str = "before"
     seen: list[tuple[str, str, int, str | None]] = field(default_factory=list)
+    rec_ids: dict[str, list[str]] = field(default_factory=dict)  # slates served, by phase
 
     def record(self, kind: str, r: httpx.Response) -> bool:
         code = r.json().get("error", {}).get("code") if r.status_code >= 400 else None
         self.seen.append((self.phase, kind, r.status_code, code))
+        if kind == "recommend" and r.status_code == 200:
+            self.rec_ids.setdefault(self.phase, []).append(r.json()["rec_id"])
         return r.status_code == 200
 
     def of(self, phase: str, kind: str) -> list[tuple[int, str | None]]:

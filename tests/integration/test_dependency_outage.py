@@ -14,10 +14,12 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 import redis
+from sqlalchemy import func, select
 
 from shelfwise.catalog import Product
 from shelfwise.config import Settings, load_settings
 from shelfwise.runtime import Runtime
+from shelfwise.store.tables import decisions
 from tests.conftest import API_KEYS, PG_URL, headers
 from tests.integration.killing import Stream, server
 from tests.integration.outage import Outcomes, Proxy, RedisServer
@@ -74,6 +76,12 @@ def _until(check: Callable[[], bool], seconds: float = 30) -> None:
         time.sleep(0.1)
 
 
+def _stored(rt: Runtime, rec_ids: list[str]) -> bool:
+    with rt.db.engine.connect() as conn:
+        query = select(func.count()).where(decisions.c.rec_id.in_(rec_ids))
+        return int(conn.execute(query).scalar_one()) == len(rec_ids)
+
+
 def _gauge(base: str, name: str) -> float:
     text = httpx.get(f"{base}/metrics", headers=headers("read")).text
     line = next(ln for ln in text.splitlines() if ln.startswith(name))
@@ -103,6 +111,12 @@ def test_postgres_outage_degrades_and_recovers(pg_schema: str, tmp_path: Path) -
             out.phase = "after"
             acked = stream.acked
             stream.wait_for(acked + 10)
+            # The slates served during the outage were queued, and written once it was over.
+            direct = Runtime.open(settings.model_copy(update={"database_url": PG_URL}), load=False)
+            try:
+                _until(lambda: _stored(direct, out.rec_ids["down"]), seconds=15)
+            finally:
+                direct.close()
     assert ready.status_code == 503 and ready.json()["error"]["code"] == "database_unavailable"
     assert 500 not in out.statuses()
     down_recs, down_events = out.of("down", "recommend"), out.of("down", "ingest")
