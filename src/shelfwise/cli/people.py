@@ -21,9 +21,11 @@ def erase(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Erase a person's events, identity links, slates, quarantined events and sessions,
-    across every id linked to them; an audit entry keeps the counts, never the ids.
-    Train again afterwards: the bundle being served still knows the person."""
+    """Erase a person across every id linked to them (audited, no ids kept).
+
+    Deletes their events, identity links, served slates, quarantined events and
+    live sessions; the audit entry keeps counts per table, never an id. Train
+    again afterwards: the bundle being served still knows the person."""
     with runtime_of(ctx, load=False) as runtime:
         done = runtime.eraser.erase(person_id, who=f"cli:{getpass.getuser()}")
     if as_json:
