@@ -105,6 +105,7 @@ def test_postgres_outage_degrades_and_recovers(pg_schema: str, tmp_path: Path) -
             out.phase = "down"
             time.sleep(4)
             ready = httpx.get(f"{base}/ready")
+            scrape = httpx.get(f"{base}/metrics", headers=headers("read"))
             out.phase = "restoring"
             proxy.restore()
             _until(lambda: out.of("restoring", "ingest")[-1:] == [(200, None)])
@@ -118,6 +119,7 @@ def test_postgres_outage_degrades_and_recovers(pg_schema: str, tmp_path: Path) -
             finally:
                 direct.close()
     assert ready.status_code == 503 and ready.json()["error"]["code"] == "database_unavailable"
+    assert scrape.status_code == 200 and "shelfwise_catalog_snapshot_age_seconds" in scrape.text
     assert 500 not in out.statuses()
     down_recs, down_events = out.of("down", "recommend"), out.of("down", "ingest")
     assert down_recs and set(down_recs) == {(200, None)}
