@@ -126,7 +126,9 @@ class Runtime:
         if load:
             snapshot.load()
         redis_version = (
-            RedisVersion(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+            RedisVersion(settings.redis_url, settings.redis_prefix, settings.redis_retry_seconds)
+            if settings.redis_url
+            else None
         )
 
         def check(rules: Sequence[Rule], changed: set[str]) -> None:
