@@ -29,13 +29,17 @@ METRIC_NAMES = dict(RATES) | {
 }
 
 
+def _segment(segment: tuple[str, str, str]) -> str:
+    return f"{label(segment[0])} · {segment[1]} · {segment[2]}"
+
+
 def signals_panel(runtime: Runtime, params: SlotParams) -> Panel:
     report = quality_report(runtime.db)
     currency = runtime.settings.currency
     t = report.totals
     segments: list[list[Cell]] = [
         [
-            f"{label(s.segment[0])} · {s.segment[1]} · {s.segment[2]}",
+            _segment(s.segment),
             count_cell(s.counts.get("events", 0), f"events-{i}"),
             *(percent_cell(s.rate(m), f"{m}-{i}", 1) for m, _ in RATES),
             money_cell(s.revenue, currency),
@@ -44,7 +48,7 @@ def signals_panel(runtime: Runtime, params: SlotParams) -> Panel:
     ]
     flags: list[list[Cell]] = [
         [
-            f"{label(f.segment[0])} · {f.segment[1]} · {f.segment[2]}",
+            _segment(f.segment),
             METRIC_NAMES.get(f.metric, label(f.metric)),
             percent(f.rate, 1),
             percent(f.rest_rate, 1),
@@ -53,7 +57,7 @@ def signals_panel(runtime: Runtime, params: SlotParams) -> Panel:
         ]
         for i, f in enumerate(report.flags)
     ]
-    names = [f"{s.segment[0]} {s.segment[1]} {s.segment[2]}" for s in report.segments]
+    names = [_segment(s.segment) for s in report.segments]
     fig = go.Figure(
         [
             go.Bar(
@@ -63,6 +67,7 @@ def signals_panel(runtime: Runtime, params: SlotParams) -> Panel:
                 x=names,
                 y=[s.rate("cart_to_purchase") for s in report.segments],
                 name="Cart → purchase",
+                marker_color="#9bb8ae",
             ),
         ]
     )
