@@ -84,8 +84,7 @@ def serve(
 ) -> None:
     """Run the HTTP API (and dashboard) with uvicorn.
 
-    The server evaluates alerts every SHELFWISE_ALERT_EVALUATE_EVERY_SECONDS (default 300;
-    0 = never); one worker evaluates, by a lease in the store.
+    Alerts are evaluated every SHELFWISE_ALERT_EVALUATE_EVERY_SECONDS (300; 0 = never) by one worker.
     """
     from shelfwise.api.server import serve as run_server
 

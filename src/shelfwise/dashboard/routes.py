@@ -116,7 +116,9 @@ def page(name: str, *, post: bool = False) -> Callable[[Handler], Handler]:
                 return _to_login(request)
             form: dict[str, str] = {}
             if request.method == "POST":
-                body = parse_qs((await request.body()).decode("utf-8", "replace"))
+                body = parse_qs(
+                    (await request.body()).decode("utf-8", "replace"), keep_blank_values=True
+                )
                 form = {k: v[-1] for k, v in body.items()}
             view = await run_in_threadpool(handler, request, runtime_from(request), form)
             return _render(request, view, principal, name)
