@@ -13,6 +13,7 @@ from shelfwise.dashboard.format import label, money, percent, when
 from shelfwise.dashboard.panels.cells import badge, count_cell, interval, money_cell, percent_cell
 from shelfwise.dashboard.slots import Cell, Panel, PanelCell, PanelTable, SlotParams, Tone
 from shelfwise.experiments import Experiment
+from shelfwise.experiments.model import LOWER_IS_BETTER
 from shelfwise.experiments.report import Report, readout
 from shelfwise.experiments.stats import Estimate
 from shelfwise.store.types import utcnow
@@ -161,8 +162,8 @@ def _readout_panel(e: Experiment, r: Report, listing: PanelTable, currency: str)
         [
             arm,
             METRIC_NAMES.get(g.metric, g.metric),
-            percent(-g.margin, 1),
-            percent(g.lift_bound, 2),
+            ("at most +" if g.metric in LOWER_IS_BETTER else "at most -") + percent(g.margin, 1),
+            "n/a" if g.lift_bound is None else f"{g.lift_bound:+.2%}",
             badge("Passed" if g.passed else "Failed", "ok" if g.passed else "page"),
         ]
         for arm, results in r.guardrails.items()
@@ -248,7 +249,7 @@ def _readout_panel(e: Experiment, r: Report, listing: PanelTable, currency: str)
             ),
             PanelTable(
                 "Guardrails (non-inferiority)",
-                ["Arm", "Metric", "Allowed loss", "Worst plausible lift", "Result"],
+                ["Arm", "Metric", "Allowed change", "Worst plausible lift", "Result"],
                 guard_rows,
                 testid="guardrails",
                 empty="No guardrails declared.",
