@@ -86,9 +86,16 @@ def _message(e: Exception) -> str:
     if isinstance(e, ValidationError):
         first = e.errors(include_url=False)[:3]
         return "The draft is not a valid rule: " + "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in first
+            f"{_where(err['loc'])}: {err['msg']}" for err in first
         )
     return f"The draft could not be read: {e}"
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """``(0, "exclude", "when")`` -> ``rule 1, when``."""
+    head, *rest = loc or ("",)
+    parts = [f"rule {head + 1}" if isinstance(head, int) else str(head)]
+    return ", ".join(parts + [str(p) for p in rest[1:] if p])
 
 
 def _run_preview(runtime: Runtime, form: dict[str, str] | Any) -> PreviewReport:
