@@ -26,6 +26,7 @@ from shelfwise.api.routes import (
 )
 from shelfwise.config import Settings
 from shelfwise.dashboard import routes as dashboard
+from shelfwise.monitoring.schedule import AlertScheduler
 from shelfwise.runtime import Runtime
 
 ROUTERS = (
@@ -53,9 +54,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.open(settings)
         _ = app.state.runtime.recommender  # build the request path before the first request
+        every = settings.alert_evaluate_every_seconds
+        scheduler = AlertScheduler(app.state.runtime.db, settings, every) if every else None
+        app.state.alert_scheduler = scheduler
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             if owned:
                 app.state.runtime.close()
 

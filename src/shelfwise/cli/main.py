@@ -82,7 +82,10 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
 ) -> None:
-    """Run the HTTP API (and dashboard) with uvicorn."""
+    """Run the HTTP API (and dashboard) with uvicorn.
+
+    Alerts are evaluated every SHELFWISE_ALERT_EVALUATE_EVERY_SECONDS (300; 0 = never) by one worker.
+    """
     from shelfwise.api.server import serve as run_server
 
     settings = settings_of(ctx)
