@@ -18,6 +18,8 @@ from shelfwise.ranking import RankingSettings
 from shelfwise.simulate import SimulationSpec
 from shelfwise.simulate.replay import OnlineReplay, online_replay
 
+pytestmark = pytest.mark.slow  # ~25 s of CPU (a minute of wall time on a busy machine)
+
 
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory: pytest.TempPathFactory) -> OnlineReplay:

@@ -18,6 +18,8 @@ from shelfwise.experiments.report import Comparison, Report
 from shelfwise.simulate import SimulationSpec
 from shelfwise.simulate.experiment import KnownLift, known_lift_experiment
 
+pytestmark = pytest.mark.slow  # ~25 s of CPU (a minute of wall time on a busy machine)
+
 SPEC = SimulationSpec(seed=11, products=300, people=3_000, days=10, rec_share=0.9)
 
 
