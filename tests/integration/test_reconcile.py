@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from shelfwise.catalog import Product
-from shelfwise.contracts.reconcile import reconcile
+from shelfwise.contracts.reconcile import canonical, reconcile
 from shelfwise.runtime import Runtime
+from shelfwise.simulate.defects import format_product_id
 
 T = "2026-11-01T12:00:00Z"
 
@@ -51,3 +54,13 @@ def test_misses_are_classified_and_aliases_fix_them(runtime: Runtime) -> None:
     after = reconcile(runtime.db, runtime.catalog, runtime.aliases)
     assert (after.joined, after.misses) == (4, {"alias": 2, "retired": 1, "unknown": 1})
     assert runtime.known_product("123A-XL") and not runtime.known_product("ZZZ")
+
+
+@pytest.mark.parametrize("style", ["lower", "whitespace", "strip_zeros"])
+def test_every_way_the_simulator_misformats_an_id_is_formatting(style: str) -> None:
+    written = format_product_id("P000120", style)
+    assert written != "P000120"
+    assert canonical(written) == canonical("P000120") == "P120"
+    # Zeros inside a number are kept; only the padding of a run of digits goes.
+    assert canonical("00123a") == canonical("123A") != canonical("1023A")
+    assert canonical("P0") == "P0" != canonical("P")

@@ -5,7 +5,8 @@ Each distinct product id found in the interactions is classified:
 ``joined``       the catalog has it (active)
 ``alias``        the alias table maps it to a catalog id
 ``formatting``   equal to a catalog id after trimming, case folding and
-                 dropping leading zeros (``" 00123a"`` vs ``"123A"``)
+                 dropping the leading zeros of every run of digits
+                 (``" 00123a"`` vs ``"123A"``, ``"P123"`` vs ``"P000123"``)
 ``variant``      a variant id whose parent is in the catalog (``123A-XL`` → ``123A``)
 ``retired``      in the catalog but inactive or discontinued
 ``unknown``      none of the above
@@ -31,13 +32,13 @@ from shelfwise.store.tables import events, interactions, product_aliases
 from shelfwise.store.types import utcnow
 
 MISS_CLASSES = ("alias", "formatting", "variant", "retired", "unknown")
+_PADDING = re.compile(r"(?<![0-9])0+(?=[0-9])")
 _VARIANT = re.compile(r"^(.+?)(?:[-_/. ][^-_/. ]{1,12}|[A-Za-z]{1,3})$")
 
 
 def canonical(product_id: str) -> str:
     """The formatting-insensitive form of an id."""
-    key = product_id.strip().upper()
-    return key.lstrip("0") or key
+    return _PADDING.sub("", product_id.strip().upper())
 
 
 class AliasTable:
