@@ -160,6 +160,11 @@ class Settings(BaseSettings):
     identity_max_ids: int = Field(
         default=50, ge=2, description="Largest profile the identity graph builds by merging."
     )
+    identity_refresh_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="Seconds between the request path's reads of new identity links.",
+    )
     ranking: RankingSettings = Field(
         default_factory=RankingSettings,
         description="Placement objectives (value blends) and exploration of the ranker.",

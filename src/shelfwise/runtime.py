@@ -86,7 +86,11 @@ class Runtime:
         self.decisions = DecisionLog.from_settings(
             self.db, self.settings, self.metrics.drop_decisions
         )
-        self.identity = IdentityGraph(self.db, max_ids=self.settings.identity_max_ids)
+        self.identity = IdentityGraph(
+            self.db,
+            max_ids=self.settings.identity_max_ids,
+            refresh_seconds=self.settings.identity_refresh_seconds,
+        )
         self.aliases = AliasTable(self.db)
         self.ingestor = Ingestor(
             self.db,

@@ -15,16 +15,26 @@ of the merge log and can be undone; an undone link is never re-created.
 
 ``resolve(any_id)`` returns the person id: the smallest customer node of the
 profile if it has one, else its smallest node — stable as profiles grow.
+
+Training and serving key people by :func:`person_of`: a linked id gives its
+profile's person id as above, an id the graph never linked stays as given.
+``shelfwise train`` takes a frozen :class:`PersonResolver` (``snapshot()``) when
+it starts; the request path asks :meth:`IdentityGraph.person`, the same rule on
+the live graph (refreshed from the merge log every ``identity_refresh_seconds``).
+So the person ids a bundle was trained on are the ones a request resolves to.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.contracts.events import Event
 from shelfwise.errors import NotFound
@@ -61,6 +71,38 @@ def is_placeholder(value: str | None) -> bool:
 
 def node(kind: str, value: str) -> str:
     return f"{kind}:{value}"
+
+
+def person_of(any_id: str, person_at: Callable[[str], str | None]) -> str:
+    """The person behind a bare id (tried as a customer, anonymous, then device id) or
+    a ``kind:value`` node; an id the graph does not link stays as given."""
+    head = any_id.split(":", 1)[0]
+    nodes = [any_id] if head in KINDS else []
+    nodes += [node(k, any_id) for k in KINDS]
+    for n in nodes:
+        person = person_at(n)
+        if person is not None:
+            return person
+    return any_id
+
+
+@dataclass(frozen=True)
+class PersonResolver:
+    """A frozen view of the identity graph: ``resolver(any_id) -> person id``, no I/O.
+
+    What ``shelfwise train`` resolves the people of its window with, so a link made
+    while it runs cannot split one person's history across two ids."""
+
+    persons: Mapping[str, str]  # node -> person id, for every linked node
+    last_link: int  # the newest merge-log row applied
+
+    def __call__(self, any_id: str) -> str:
+        return person_of(any_id, self.persons.get)
+
+    @property
+    def people(self) -> int:
+        """Linked profiles in the snapshot."""
+        return len(set(self.persons.values()))
 
 
 @dataclass(frozen=True)
@@ -108,9 +150,11 @@ class _UnionFind:
 class IdentityGraph:
     """The union-find over the merge log; an ingestion observer and the resolver."""
 
-    def __init__(self, db: Database, max_ids: int = 50) -> None:
+    def __init__(self, db: Database, max_ids: int = 50, refresh_seconds: float = 5.0) -> None:
         self.db = db
         self.max_ids = max_ids
+        self.refresh_seconds = refresh_seconds
+        self._next_refresh = 0.0
         self._lock = threading.Lock()
         self._uf = _UnionFind()
         self._known: set[tuple[str, str]] = set()
@@ -262,6 +306,32 @@ class IdentityGraph:
                 if c in self._uf.parent:
                     return _person(self._uf.component(c))
             return candidates[0]
+
+    def _person_at(self, n: str) -> str | None:
+        return _person(self._uf.component(n)) if n in self._uf.parent else None
+
+    def person(self, any_id: str) -> str:
+        """:func:`person_of` on the live graph, for the request path: reads only new
+        merge-log rows, at most every ``refresh_seconds`` (a store outage keeps the
+        graph in memory)."""
+        with self._lock:
+            now = time.monotonic()
+            if now >= self._next_refresh:
+                self._next_refresh = now + self.refresh_seconds
+                # with the store down, serve from memory; retried after refresh_seconds
+                with suppress(SQLAlchemyError):
+                    self._load(force=True)
+            return person_of(any_id, self._person_at)
+
+    def snapshot(self) -> PersonResolver:
+        """The graph as it is now, frozen (see :class:`PersonResolver`)."""
+        with self._lock:
+            self._load(force=True)
+            persons: dict[str, str] = {}
+            for members in self._uf.members.values():
+                who = _person(members)
+                persons.update(dict.fromkeys(members, who))
+            return PersonResolver(persons, self._seen_id)
 
     def profile(self, any_id: str) -> list[str]:
         with self._lock:

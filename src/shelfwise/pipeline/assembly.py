@@ -48,4 +48,5 @@ def build_recommender(runtime: Runtime) -> Recommender:
         baseline=baseline_sources(tables),
         stages=Stages(rules=Governor(runtime.rules.current), assigner=runtime.assignments),
         bundle_of=lambda: runtime.bundle,
+        resolve_person=runtime.identity.person,
     )
