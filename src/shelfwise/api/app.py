@@ -27,6 +27,7 @@ from shelfwise.api.routes import (
 from shelfwise.config import Settings
 from shelfwise.dashboard import routes as dashboard
 from shelfwise.runtime import Runtime
+from shelfwise.serving.reload import BundleWatcher
 
 ROUTERS = (
     health.router,
@@ -53,9 +54,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.open(settings)
         _ = app.state.runtime.recommender  # build the request path before the first request
+        watcher = None
+        if settings.model_watch_seconds > 0:
+            watcher = BundleWatcher(app.state.runtime, settings.model_watch_seconds)
+            watcher.start()
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.stop()
             if owned:
                 app.state.runtime.close()
 
