@@ -63,6 +63,7 @@ PLACEHOLDERS = frozenset(
     }
 )
 KINDS = ("customer", "anonymous", "device")
+_CHUNK = 900  # sessions per IN list (below SQLite's bound-parameter limit)
 
 
 def is_placeholder(value: str | None) -> bool:
@@ -196,10 +197,7 @@ class IdentityGraph:
 
     def links_of(self, conn: Connection, batch: Sequence[Event]) -> list[Link]:
         out: list[Link] = []
-        sessions: dict[str, set[str]] = {}
-        for e in batch:
-            if e.session_id and not is_placeholder(e.anonymous_id):
-                sessions.setdefault(e.session_id, set()).add(e.anonymous_id)
+        sessions = self._session_anons(conn, batch)
         for e in batch:
             anon = None if is_placeholder(e.anonymous_id) else node("anonymous", e.anonymous_id)
             if anon and e.device_id and not is_placeholder(e.device_id):
@@ -209,12 +207,6 @@ class IdentityGraph:
             assert e.customer_id is not None
             cust = node("customer", e.customer_id)
             anons = set(sessions.get(e.session_id, ())) if e.session_id else set()
-            if e.session_id:
-                anons |= set(
-                    conn.execute(
-                        select(events.c.anonymous_id).where(events.c.session_id == e.session_id)
-                    ).scalars()
-                )
             if anon:
                 anons.add(e.anonymous_id)
             reason = e.type
@@ -223,6 +215,34 @@ class IdentityGraph:
                 for a in sorted(anons)
                 if not is_placeholder(a)
             )
+        return out
+
+    @staticmethod
+    def _session_anons(conn: Connection, batch: Sequence[Event]) -> dict[str, set[str]]:
+        """The anonymous ids seen in the session of each identifying event (a login or a
+        purchase with a customer id) of the batch, stored ones included: one query per
+        chunk of sessions, not one per event."""
+        wanted = sorted(
+            {
+                e.session_id
+                for e in batch
+                if e.session_id
+                and e.type in ("login", "purchase")
+                and not is_placeholder(e.customer_id)
+            }
+        )
+        out: dict[str, set[str]] = {}
+        for e in batch:
+            if e.session_id and not is_placeholder(e.anonymous_id):
+                out.setdefault(e.session_id, set()).add(e.anonymous_id)
+        for start in range(0, len(wanted), _CHUNK):
+            query = (
+                select(events.c.session_id, events.c.anonymous_id)
+                .where(events.c.session_id.in_(wanted[start : start + _CHUNK]))
+                .distinct()
+            )
+            for sid, anon in conn.execute(query):
+                out.setdefault(sid, set()).add(anon)
         return out
 
     def observe_in(self, conn: Connection, batch: Sequence[Event]) -> None:
