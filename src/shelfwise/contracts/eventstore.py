@@ -328,7 +328,6 @@ class EventStore:
         sqlite = self.db.backend == "sqlite"
         now = utcnow()
         received: str | datetime = _sqlite_time(now) if sqlite else now
-        times: dict[datetime, str | datetime] = {}
         out = Rows()
         for e in batch:
             if e.event_id in known:
@@ -336,9 +335,8 @@ class EventStore:
                 continue
             known.add(e.event_id)
             out.fresh.append(True)
-            at = times.get(e.occurred_at)
-            if at is None:
-                at = times[e.occurred_at] = _sqlite_time(e.occurred_at) if sqlite else e.occurred_at
+            # (no cache by time: hashing an aware datetime costs about as much as this)
+            at = _sqlite_time(e.occurred_at) if sqlite else e.occurred_at
             extra = e.__dict__
             out.events.append(
                 (
