@@ -124,8 +124,10 @@ def floor_seconds(rt: Runtime, evs: list[dict[str, Any]]) -> float:
 
 
 def file_import(rt: Runtime, path: Path) -> None:
+    """What ``shelfwise events import FILE`` does (batches of 5,000)."""
+    ingestor = rt.bulk_ingestor()
     for batch in read_batches(path, "jsonl", 5_000):
-        rt.ingestor.ingest(batch.raws, source="file", unreadable=batch.unreadable)
+        ingestor.ingest(batch.raws, source="file", unreadable=batch.unreadable)
 
 
 @contextmanager

@@ -100,6 +100,18 @@ class Runtime:
         )
         self.decisions.known_product = self.known_product
 
+    def bulk_ingestor(self) -> Ingestor:
+        """The ingestion path for a one-shot process (``events import``, data-set loads).
+
+        Identical checks, storage and identity stitching; live session state is fed
+        only when it is shared (Redis): a CLI process's in-memory sessions die with it
+        and no request ever reads them."""
+        if self.sessions.primary is not None:
+            return self.ingestor
+        return Ingestor(
+            self.db, self.settings, known_product=self.known_product, observers=[self.identity]
+        )
+
     def known_product(self, product_id: str) -> bool:
         """In the catalog snapshot or a known alias (call ``snapshot.refresh()`` per batch)."""
         return product_id in self.snapshot.vocab or self.aliases.target(product_id) is not None
