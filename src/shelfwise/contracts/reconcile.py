@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -186,29 +186,43 @@ def listings(conn: Connection) -> dict[str, Listing]:
         .where(or_(*(text.like(f'%"{f}"%') for f in _STATE_FIELDS)))
         .order_by(product_changes.c.seq.desc())
     )
-    backwards: dict[str, list[tuple[datetime, bool]]] = defaultdict(list)
-    first: dict[str, datetime] = {}
+    newest_first: dict[str, list[tuple[datetime, Any]]] = defaultdict(list)
     for pid, changes, at in log:
-        cur = state.get(pid)
-        if cur is None or not isinstance(changes, dict):
-            continue
+        if pid in state and isinstance(changes, dict):
+            newest_first[pid].append((at, changes))
+    return {
+        pid: rebuild_listing(active, availability, created_at, newest_first.get(pid, []))
+        for pid, (active, availability, created_at) in state.items()
+    }
+
+
+def rebuild_listing(
+    active: bool,
+    availability: str | None,
+    created_at: datetime,
+    newest_first: Sequence[tuple[datetime, Mapping[str, Any]]],
+) -> Listing:
+    """A product's :class:`Listing` from its current state and its change log (newest
+    first, as ``(changed_at, diff)``; a diff maps a field to ``[old, new]``, the
+    creation is ``{"created": True}``): walking back, each change of ``active`` or
+    ``availability`` is undone, so the state before it is known."""
+    cur: list[Any] = [active, availability]
+    since = created_at
+    steps: list[tuple[datetime, bool]] = []
+    for at, changes in newest_first:
         if changes.get("created"):
-            first[pid] = at  # walking backwards: the last one seen is the earliest
+            since = at  # walking backwards: the last one seen is the earliest
             continue
         touched = [f for f in ("active", "availability") if f in changes]
         if not touched:
             continue
-        backwards[pid].append((at, _live(cur[0], cur[1])))
+        steps.append((at, _live(cur[0], cur[1])))
         for f in touched:  # undo the change: ``cur`` ends as the state at creation
             cur[0 if f == "active" else 1] = changes[f][0]
-    out: dict[str, Listing] = {}
-    for pid, (active, availability, created_at) in state.items():
-        since = first.get(pid, created_at)
-        steps = backwards.get(pid, [])[::-1]
-        times = [since] + [at for at, _ in steps]
-        live = [_live(active, availability)] + [v for _, v in steps]
-        out[pid] = Listing(times, live)
-    return out
+    steps.reverse()
+    return Listing(
+        [since, *(at for at, _ in steps)], [_live(cur[0], cur[1]), *(v for _, v in steps)]
+    )
 
 
 class _Catalog:
