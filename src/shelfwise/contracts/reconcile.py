@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, cast, func, or_, select
+from sqlalchemy import ColumnElement, Connection, String, cast, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shelfwise.catalog.repository import CatalogRepository
@@ -45,6 +45,7 @@ from shelfwise.store.engine import Database
 from shelfwise.store.tables import events, interactions, product_aliases, product_changes, products
 from shelfwise.store.types import utcnow
 
+JOINED = frozenset({"joined", "alias"})  # the classes that count as a join
 MISS_CLASSES = ("alias", "formatting", "variant", "retired", "not_yet_listed", "unknown")
 _STATE_FIELDS = ("created", "active", "availability")
 _IN_CHUNK = 900
@@ -225,7 +226,9 @@ def rebuild_listing(
     )
 
 
-class _Catalog:
+class Catalog:
+    """The catalog's listings and aliases, to classify product ids (see the module)."""
+
     def __init__(self, listed: dict[str, Listing], aliases: dict[str, str]) -> None:
         self.listed = listed
         self.by_canonical: dict[str, str] = {}
@@ -256,8 +259,11 @@ class _Catalog:
         return "unknown", None
 
 
-def _lines(conn: Connection, cat: _Catalog) -> Iterator[tuple[str, str, str | None, int, str]]:
-    """``(product_id, type, platform, lines, class)`` over every interaction line.
+def classified_lines(
+    conn: Connection, cat: Catalog, *by: ColumnElement[Any]
+) -> Iterator[tuple[Any, ...]]:
+    """``(product_id, *by, lines, class)`` over every interaction line, grouped by
+    the columns ``by`` (of ``interactions`` or ``events``), classified as of the event.
 
     Ids whose class cannot depend on time are counted by one grouped query; the
     few whose catalog life changed (or began after events arrived) are grouped by
@@ -266,12 +272,10 @@ def _lines(conn: Connection, cat: _Catalog) -> Iterator[tuple[str, str, str | No
     first_received = conn.execute(select(func.min(events.c.received_at))).scalar_one_or_none()
     timed = sorted(p for p, li in cat.listed.items() if not li.timeless(first_received))
     timed_set = set(timed)
-    keys = (interactions.c.product_id, interactions.c.type, events.c.platform)
-    for pid, etype, platform, n in conn.execute(
-        select(*keys, func.count()).select_from(line_of).group_by(*keys)
-    ):
-        if pid not in timed_set:
-            yield pid, etype, platform, int(n), cat.classify(pid)[0]
+    keys = (interactions.c.product_id, *by)
+    for *key, n in conn.execute(select(*keys, func.count()).select_from(line_of).group_by(*keys)):
+        if key[0] not in timed_set:
+            yield *key, int(n), cat.classify(key[0])[0]
     when = (interactions.c.occurred_at, events.c.received_at)
     for start in range(0, len(timed), _IN_CHUNK):
         query = (
@@ -280,9 +284,9 @@ def _lines(conn: Connection, cat: _Catalog) -> Iterator[tuple[str, str, str | No
             .where(interactions.c.product_id.in_(timed[start : start + _IN_CHUNK]))
             .group_by(*keys, *when)
         )
-        for pid, etype, platform, at, received, n in conn.execute(query):
-            state = cat.listed[pid].state_at(at, received)
-            yield pid, etype, platform, int(n), cat.classify(pid, state)[0]
+        for *key, at, received, n in conn.execute(query):
+            state = cat.listed[key[0]].state_at(at, received)
+            yield *key, int(n), cat.classify(key[0], state)[0]
 
 
 def reconcile(db: Database, repo: CatalogRepository, aliases: AliasTable) -> ReconciliationReport:
@@ -293,10 +297,10 @@ def reconcile(db: Database, repo: CatalogRepository, aliases: AliasTable) -> Rec
     misses: Counter[str] = Counter()
     distinct: dict[str, set[str]] = defaultdict(set)
     with db.engine.connect() as conn:
-        cat = _Catalog(listings(conn), aliases.all())
-        rows = list(_lines(conn, cat))
+        cat = Catalog(listings(conn), aliases.all())
+        rows = list(classified_lines(conn, cat, interactions.c.type, events.c.platform))
     for pid, etype, platform, n, kind in rows:
-        ok = kind in ("joined", "alias")
+        ok = kind in JOINED
         report.lines += n
         report.joined += n if ok else 0
         cell = seg[(etype, platform or "unknown")]
