@@ -343,6 +343,12 @@ class IdentityGraph:
                     self._load(force=True)
             return person_of(any_id, self._person_at)
 
+    def warm(self) -> None:
+        """Read the merge log now (a big graph costs its first reader the load)."""
+        with self._lock:
+            self._load()
+        self._next_refresh = time.monotonic() + self.refresh_seconds
+
     def snapshot(self) -> PersonResolver:
         """The graph as it is now, frozen (see :class:`PersonResolver`)."""
         with self._lock:
