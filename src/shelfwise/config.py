@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     alert_ticket_burn: float = Field(default=2.0, gt=0)
     alert_fdr: float = Field(default=0.001, gt=0, lt=0.5)
     alert_reference_days: int = Field(default=28, ge=7, le=365)
+    alert_evaluate_every_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds between the server's scheduled alert evaluations; 0 = never;"
+        " None = every 300 s under `shelfwise serve` and `shelfwise demo`, never otherwise.",
+    )
     # --- serving ---
     placements_file: Path | None = Field(
         default=None,

@@ -34,6 +34,8 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     env["SHELFWISE_API_KEYS"] = json.dumps(
         [{"name": k.name, "sha256": k.digest(), "roles": list(k.roles)} for k in settings.api_keys]
     )
+    # The server's alert schedule runs only where a test asks for it.
+    env["SHELFWISE_ALERT_EVALUATE_EVERY_SECONDS"] = str(settings.alert_evaluate_every_seconds or 0)
     env.update(extra)
     return env
 

@@ -6,9 +6,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from shelfwise.catalog import Product, ProductPatch
-from shelfwise.contracts.reconcile import listings, reconcile
+from shelfwise.contracts.reconcile import canonical, listings, reconcile
 from shelfwise.runtime import Runtime
+from shelfwise.simulate.defects import format_product_id
 from shelfwise.store.types import utcnow
 
 T = "2026-11-01T12:00:00Z"
@@ -124,3 +127,13 @@ def test_a_listing_is_rebuilt_from_the_change_log(runtime: Runtime) -> None:
     before = listing.since - timedelta(days=1)
     assert listing.state_at(before, before) == "not_yet_listed"
     assert listing.state_at(before, late) == "retired"  # backfill: the first recorded state
+
+
+@pytest.mark.parametrize("style", ["lower", "whitespace", "strip_zeros"])
+def test_every_way_the_simulator_misformats_an_id_is_formatting(style: str) -> None:
+    written = format_product_id("P000120", style)
+    assert written != "P000120"
+    assert canonical(written) == canonical("P000120") == "P120"
+    # Zeros inside a number are kept; only the padding of a run of digits goes.
+    assert canonical("00123a") == canonical("123A") != canonical("1023A")
+    assert canonical("P0") == "P0" != canonical("P")

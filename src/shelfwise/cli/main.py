@@ -93,7 +93,9 @@ def serve(
     """Run the HTTP API (and dashboard) with uvicorn.
 
     Each worker loads a newly promoted model bundle by itself (file watch on
-    MODEL_DIR/CURRENT); POST /v1/models/reload does it at once in one worker."""
+    MODEL_DIR/CURRENT); POST /v1/models/reload does it at once in one worker.
+    Alerts are evaluated every SHELFWISE_ALERT_EVALUATE_EVERY_SECONDS (300; 0 = never) by one worker.
+    """
     from shelfwise.api.server import serve as run_server
 
     settings = settings_of(ctx)

@@ -6,7 +6,8 @@ was when the event occurred:
 ``joined``         the catalog had it, live (active, not discontinued), at the event time
 ``alias``          the alias table maps it to a catalog id
 ``formatting``     equal to a catalog id after trimming, case folding and
-                   dropping leading zeros (``" 00123a"`` vs ``"123A"``)
+                   dropping the leading zeros of every run of digits
+                   (``" 00123a"`` vs ``"123A"``, ``"P123"`` vs ``"P000123"``)
 ``variant``        a variant id whose parent is in the catalog (``123A-XL`` → ``123A``)
 ``retired``        in the catalog but inactive or discontinued at the event time
 ``not_yet_listed`` in the catalog, but added after the event (and after the
@@ -49,13 +50,13 @@ JOINED = frozenset({"joined", "alias"})  # the classes that count as a join
 MISS_CLASSES = ("alias", "formatting", "variant", "retired", "not_yet_listed", "unknown")
 _STATE_FIELDS = ("created", "active", "availability")
 _IN_CHUNK = 900
+_PADDING = re.compile(r"(?<![0-9])0+(?=[0-9])")
 _VARIANT = re.compile(r"^(.+?)(?:[-_/. ][^-_/. ]{1,12}|[A-Za-z]{1,3})$")
 
 
 def canonical(product_id: str) -> str:
     """The formatting-insensitive form of an id."""
-    key = product_id.strip().upper()
-    return key.lstrip("0") or key
+    return _PADDING.sub("", product_id.strip().upper())
 
 
 class AliasTable:
