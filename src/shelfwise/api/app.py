@@ -28,6 +28,7 @@ from shelfwise.config import Settings
 from shelfwise.dashboard import routes as dashboard
 from shelfwise.monitoring.schedule import AlertScheduler
 from shelfwise.runtime import Runtime
+from shelfwise.serving.reload import BundleWatcher
 
 ROUTERS = (
     health.router,
@@ -59,9 +60,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         app.state.alert_scheduler = scheduler
         if scheduler is not None:
             scheduler.start()
+        watcher = None
+        if settings.model_watch_seconds > 0:
+            watcher = BundleWatcher(app.state.runtime, settings.model_watch_seconds)
+            watcher.start()
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.stop()
             if scheduler is not None:
                 scheduler.stop()
             if owned:
