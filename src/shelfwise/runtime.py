@@ -88,7 +88,11 @@ class Runtime:
         self.decisions = DecisionLog.from_settings(
             self.db, self.settings, self.metrics.drop_decisions
         )
-        self.identity = IdentityGraph(self.db, max_ids=self.settings.identity_max_ids)
+        self.identity = IdentityGraph(
+            self.db,
+            max_ids=self.settings.identity_max_ids,
+            refresh_seconds=self.settings.identity_refresh_seconds,
+        )
         self.aliases = AliasTable(self.db)
         self.ingestor = Ingestor(
             self.db,
@@ -103,6 +107,18 @@ class Runtime:
             clear_session=self.sessions.clear,
             before=self.decisions.flush,
             salt=self.settings.privacy_salt,
+        )
+
+    def bulk_ingestor(self) -> Ingestor:
+        """The ingestion path for a one-shot process (``events import``, data-set loads).
+
+        Identical checks, storage and identity stitching; live session state is fed
+        only when it is shared (Redis): a CLI process's in-memory sessions die with it
+        and no request ever reads them."""
+        if self.sessions.primary is not None:
+            return self.ingestor
+        return Ingestor(
+            self.db, self.settings, known_product=self.known_product, observers=[self.identity]
         )
 
     def known_product(self, product_id: str) -> bool:

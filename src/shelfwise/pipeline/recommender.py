@@ -117,6 +117,7 @@ class Recommender:
         stages: Stages | None = None,
         bundle_of: Callable[[], ModelBundle | None] | None = None,
         clock: ChangeClock | None = None,
+        resolve_person: Callable[[str], str] | None = None,
     ) -> None:
         self.settings = settings
         self.snapshot = snapshot
@@ -127,6 +128,9 @@ class Recommender:
         self.baseline = baseline
         self.stages = stages or Stages()
         self.bundle_of = bundle_of or (lambda: None)
+        # The person a request's id belongs to, by the rule training keyed people by
+        # (``contracts.identity.person_of``), so trained histories are found.
+        self.resolve_person = resolve_person or (lambda any_id: any_id)
         self._view: BundleView | None = None
         self.baseline_blend = CandidateBlend(baseline, SourcesConfig())
         self.clock = clock or ChangeClock(snapshot.repo.db)
@@ -227,7 +231,8 @@ class Recommender:
         if records is None:
             records = self.sessions.read(req.session) if req.session else []
         now = now or utcnow()
-        ctx = build_context(req, placement, snapshot, records, now, req.person, trace)
+        person = self.resolve_person(req.person) if req.person else None
+        ctx = build_context(req, placement, snapshot, records, now, person, trace)
         assignment = self.assign(placement, req.person or req.session, now, trace)
         plan, model_chain, degraded_chain = self._plan(placement, assignment)
         view = self.bundle_view()

@@ -197,6 +197,15 @@ alerts = Table(
     Index("ix_alerts_opened_at", "opened_at"),
 )
 
+# A named lease: the worker holding it (until expires_at) runs the named job.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
 # --- rules -------------------------------------------------------------------
 
 # The current version of every rule (``body`` is the full rule as JSON).

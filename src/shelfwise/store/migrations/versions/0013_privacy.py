@@ -1,7 +1,7 @@
 """privacy: the audit log of erased people
 
-Revision ID: 0012_privacy
-Revises: 0010_serving
+Revision ID: 0013_privacy
+Revises: 0012_leases
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from shelfwise.store.types import JSONType, UTCDateTime
 
-revision = "0012_privacy"
-down_revision = "0010_serving"
+revision = "0013_privacy"
+down_revision = "0012_leases"
 branch_labels = None
 depends_on = None
 
