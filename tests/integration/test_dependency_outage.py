@@ -115,7 +115,7 @@ def test_postgres_outage_degrades_and_recovers(pg_schema: str, tmp_path: Path) -
             # The slates served during the outage were queued, and written once it was over.
             direct = Runtime.open(settings.model_copy(update={"database_url": PG_URL}), load=False)
             try:
-                _until(lambda: _stored(direct, out.rec_ids["down"]), seconds=15)
+                _until(lambda: _stored(direct, out.rec_ids["down"]), seconds=60)
             finally:
                 direct.close()
     assert ready.status_code == 503 and ready.json()["error"]["code"] == "database_unavailable"
