@@ -86,12 +86,18 @@ class RankerModel:
         params: dict[str, Any] | None = None,
         rounds: int = 300,
         patience: int = 30,
+        weights: tuple[FloatArray | None, FloatArray | None] = (None, None),
     ) -> RankerModel:
-        """``train``/``valid`` are (features, graded labels, group sizes) in request order."""
+        """``train``/``valid`` are (features, graded labels, group sizes) in request order;
+        ``weights`` optional per-row weights of each (inverse propensities of logged slots)."""
         cfg = {**DEFAULT_PARAMS, **(params or {})}
         names = list(spec.names)
-        dtrain = lgb.Dataset(train[0], train[1], group=train[2], feature_name=names)
-        dvalid = lgb.Dataset(valid[0], valid[1], group=valid[2], reference=dtrain)
+        dtrain = lgb.Dataset(
+            train[0], train[1], group=train[2], weight=weights[0], feature_name=names
+        )
+        dvalid = lgb.Dataset(
+            valid[0], valid[1], group=valid[2], weight=weights[1], reference=dtrain
+        )
         booster = lgb.train(
             cfg,
             dtrain,
