@@ -42,7 +42,7 @@ class RankerTrainingConfig(BaseModel):
 
     depth: int = Field(default=100, ge=1, description="Candidates asked of each source.")
     horizon_days: float = Field(default=14.0, gt=0, description="Label window after t.")
-    train_windows: int = Field(default=3, ge=1, description="Decision times that train.")
+    train_windows: int = Field(default=5, ge=1, description="Decision times that train.")
     placement: str = "home"
     new_items_only: bool = Field(
         default=False,
@@ -51,6 +51,15 @@ class RankerTrainingConfig(BaseModel):
     rounds: int = Field(default=400, ge=1)
     patience: int = Field(default=40, ge=1)
     learning_rate: float = Field(default=0.05, gt=0)
+    num_leaves: int = Field(default=63, ge=2)
+    min_data_in_leaf: int = Field(
+        default=100, ge=1, description="Capped at rows / 1000 (at least 20) for small stores."
+    )
+    refit: bool = Field(
+        default=True,
+        description="After early stopping, retrain on every window incl. the validation one "
+        "for the rounds it chose (the latest window is the most like the next weeks).",
+    )
     params: dict[str, float | int | str] = Field(
         default_factory=dict, description="More LightGBM parameters (override the defaults)."
     )
@@ -169,16 +178,36 @@ def fit_ranker(windows: Sequence[TrainingSet], cfg: RankerTrainingConfig) -> Ran
             code="ranker_no_data",
         )
     joined = TrainingSet.concat(train, len(spec.names))
-    params = {"learning_rate": cfg.learning_rate, **cfg.params}
+    params = {
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "min_data_in_leaf": min(cfg.min_data_in_leaf, max(20, len(joined.y) // 1000)),
+        **cfg.params,
+    }
+    val = (valid.x, valid.y, valid.groups)
     model = RankerModel.train(
         spec,
         (joined.x, joined.y, joined.groups),
-        (valid.x, valid.y, valid.groups),
+        val,
         params,
         cfg.rounds,
         cfg.patience,
         weights=(joined.weights, valid.weights),
     )
+    stopped = model.metrics
+    if cfg.refit:
+        rounds = int(stopped["best_iteration"]) or cfg.rounds
+        everything = TrainingSet.concat([valid, *train], len(spec.names))
+        model = RankerModel.train(
+            spec,
+            (everything.x, everything.y, everything.groups),
+            val,
+            params,
+            rounds,
+            None,
+            weights=(everything.weights, valid.weights),
+        )
+        model.metrics.update({f"{k}_early_stopped": v for k, v in stopped.items()})
     model.metrics.update(
         {
             "train_rows": float(len(joined.y)),
