@@ -14,8 +14,8 @@ from tests.e2e.server import json_of, run_cli, settings_env
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "online_retail"
 # Ranker NDCG@10 / best baseline's, asserted with slack below what was measured
-# (docs/ranking.md: measured MEASURED_ALL on `all`, MEASURED_NEW on `new`).
-RANKER_MARGIN = {"all": 1.10, "new": 1.10}
+# (docs/ranking.md: measured 1.158 on `all`, 1.395 on `new`, 2026-11-27).
+RANKER_MARGIN = {"all": 1.12, "new": 1.30}
 
 
 @pytest.mark.slow
