@@ -37,7 +37,9 @@ def train(
     ranker: Annotated[
         bool,
         typer.Option(
-            "--ranker", help="Also train the learned ranker into the bundle (minutes, not seconds)."
+            "--ranker",
+            help="Also train the learned ranker into the bundle, from the history and the "
+            "logged impressions (minutes, not seconds).",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,

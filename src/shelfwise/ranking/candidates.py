@@ -75,6 +75,20 @@ class CandidateSet:
             self.proposals,
         )
 
+    def align(self, items: IntArray) -> CandidateSet:
+        """Exactly ``items``, in that order: a row the sources did not propose has NaN columns."""
+        items = np.asarray(items, dtype=np.int64)
+        n, n_src = len(items), len(self.sources)
+        scores, ranks = np.full((n, n_src), np.nan), np.full((n, n_src), np.nan)
+        reason_at = np.full((n, n_src), -1, dtype=np.int64)
+        if len(self.items):
+            order = np.argsort(self.items, kind="stable")
+            pos = order[np.minimum(np.searchsorted(self.items[order], items), len(order) - 1)]
+            hit = self.items[pos] == items
+            scores[hit], ranks[hit] = self.scores[pos[hit]], self.ranks[pos[hit]]
+            reason_at[hit] = self.reason_at[pos[hit]]
+        return CandidateSet(items, scores, ranks, reason_at, self.sources, self.proposals)
+
     def reasons_of(self, row: int) -> list[Reason]:
         """The reasons every source gave for the candidate at ``row``, best-ranked source first."""
         at = self.reason_at[row]

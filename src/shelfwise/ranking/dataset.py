@@ -46,6 +46,7 @@ class TrainingSet:
     persons: list[str]  # one per request
     items: IntArray  # candidate item per row
     candidates: list[CandidateSet]  # one per request
+    weights: FloatArray | None = None  # per row (inverse propensity); None = all 1
 
     @property
     def positives(self) -> int:
@@ -62,6 +63,34 @@ class TrainingSet:
             [self.persons[g] for g in keep],
             self.items[rows],
             [self.candidates[g] for g in keep],
+            None if self.weights is None else self.weights[rows],
+        )
+
+    def row_weights(self) -> FloatArray:
+        return np.ones(len(self.y)) if self.weights is None else self.weights
+
+    @classmethod
+    def concat(cls, parts: Sequence[TrainingSet], width: int) -> TrainingSet:
+        """The requests of every part, in order (an empty set of ``width`` columns if none)."""
+        parts = [p for p in parts if len(p.groups)]
+        if not parts:
+            return cls(
+                np.zeros((0, width)),
+                np.zeros(0, dtype=np.int64),
+                np.zeros(0, dtype=np.int64),
+                [],
+                np.zeros(0, dtype=np.int64),
+                [],
+            )
+        weighted = any(p.weights is not None for p in parts)
+        return cls(
+            np.vstack([p.x for p in parts]),
+            np.concatenate([p.y for p in parts]),
+            np.concatenate([p.groups for p in parts]),
+            [name for p in parts for name in p.persons],
+            np.concatenate([p.items for p in parts]),
+            [c for p in parts for c in p.candidates],
+            np.concatenate([p.row_weights() for p in parts]) if weighted else None,
         )
 
 

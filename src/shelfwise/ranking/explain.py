@@ -62,6 +62,9 @@ _FEATURE_REASONS = {
     "aff_brand": ("for_you", "From a brand you like"),
     "bought_count": ("buy_again", "Buy it again"),
     "days_since_bought": ("buy_again", "Time to restock"),
+    "buy_days": ("buy_again", "Buy it again"),
+    "due_ratio": ("buy_again", "Time to restock"),
+    "new_buyers_7d": ("trending_in", "Catching on in {category} this week"),
     "sess_category_share": ("session", "Matches what you are browsing"),
     "price_rel_usual": ("for_you", "In your usual price range"),
 }

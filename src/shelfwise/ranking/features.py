@@ -50,6 +50,15 @@ BASE_FEATURES: tuple[str, ...] = (
     "days_since_seen",
     "person_activity",  # log1p purchases of the person
     "days_since_person_active",
+    "item_age_days",  # since the item's first event
+    "new_buyers_7d",  # log1p people who bought the item for the first time, last 7 days
+    "new_buyers_28d",
+    "repeat_rate",  # share of the item's buyers who bought it again on another day
+    "buy_days",  # log1p days on which the person bought this item
+    "due_ratio",  # days since the person bought it / its repurchase cycle (theirs or the item's)
+    "person_order_days",  # log1p days on which the person bought anything
+    "person_gap_days",  # mean days between the person's purchase days
+    "person_new_share",  # share of the person's purchases that were first-time items
 )
 
 
@@ -159,6 +168,23 @@ def build_features(
         f[:, 25] = (now - last) / DAY if last >= 0 else np.nan
     else:
         f[:, 24], f[:, 25] = 0.0, np.nan
+    first = state.item_first_at[it]
+    f[:, 26] = np.where(first >= 0, (now - first) / DAY, np.nan)
+    f[:, 27] = np.log1p(state.new_buyers_7d[it])
+    f[:, 28] = np.log1p(state.new_buyers_28d[it])
+    f[:, 29] = state.repeat_rate[it]
+    buy_days = np.maximum(hist[:, 5], 0.0)
+    f[:, 30] = np.log1p(buy_days)
+    first_buy = hist[:, 4]
+    own_cycle = (last_buy - first_buy) / DAY / np.maximum(buy_days - 1, 1)
+    cycle = np.where(buy_days >= 2, np.maximum(own_cycle, 1.0), state.item_cycle_days[it])
+    f[:, 31] = np.where(last_buy >= 0, (now - last_buy) / DAY / cycle, np.nan)
+    if person is not None:
+        f[:, 32] = np.log1p(state.person_order_days[person])
+        f[:, 33] = state.person_gap_days[person]
+        f[:, 34] = state.person_new_share[person]
+    else:
+        f[:, 32], f[:, 33], f[:, 34] = 0.0, np.nan, np.nan
     return x
 
 

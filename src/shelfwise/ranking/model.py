@@ -85,25 +85,32 @@ class RankerModel:
         valid: tuple[FloatArray, IntArray, IntArray],
         params: dict[str, Any] | None = None,
         rounds: int = 300,
-        patience: int = 30,
+        patience: int | None = 30,
+        weights: tuple[FloatArray | None, FloatArray | None] = (None, None),
     ) -> RankerModel:
-        """``train``/``valid`` are (features, graded labels, group sizes) in request order."""
+        """``train``/``valid`` are (features, graded labels, group sizes) in request order;
+        ``weights`` optional per-row weights of each (inverse propensities of logged slots).
+        ``patience=None`` trains all ``rounds`` (no early stopping; ``valid`` still calibrates)."""
         cfg = {**DEFAULT_PARAMS, **(params or {})}
         names = list(spec.names)
-        dtrain = lgb.Dataset(train[0], train[1], group=train[2], feature_name=names)
-        dvalid = lgb.Dataset(valid[0], valid[1], group=valid[2], reference=dtrain)
+        dtrain = lgb.Dataset(
+            train[0], train[1], group=train[2], weight=weights[0], feature_name=names
+        )
+        dvalid = lgb.Dataset(
+            valid[0], valid[1], group=valid[2], weight=weights[1], reference=dtrain
+        )
         booster = lgb.train(
             cfg,
             dtrain,
             num_boost_round=rounds,
             valid_sets=[dvalid],
-            callbacks=[lgb.early_stopping(patience, verbose=False)],
+            callbacks=[lgb.early_stopping(patience, verbose=False)] if patience else [],
         )
         raw = np.asarray(booster.predict(valid[0], num_threads=1), dtype=np.float64)
         calibration = fit_platt(raw, (valid[1] > 0).astype(np.float64))
         best = booster.best_score.get("valid_0", {})
         metrics = {f"valid_{k}": float(v) for k, v in best.items()}
-        metrics["best_iteration"] = float(booster.best_iteration)
+        metrics["best_iteration"] = float(booster.best_iteration if patience else 0)
         return cls(spec, booster, calibration, metrics)
 
     def raw(self, x: FloatArray) -> FloatArray:

@@ -86,6 +86,40 @@ def _weighted_share(
     return PairTable(indptr, keys, share[:, None])
 
 
+def _item_repeat_stats(
+    keys: IntArray,
+    first_buy: IntArray,
+    last_buy: IntArray,
+    buy_days: FloatArray,
+    n_items: int,
+    as_of: int,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Per item from its (person, item) pairs: new buyers of the last 7 / 28 days, the
+    share of buyers who came back on another day, and the typical days between returns."""
+    bought = first_buy >= 0
+    item = keys[bought]
+    new7 = np.bincount(item, weights=first_buy[bought] >= as_of - 7 * DAY, minlength=n_items)
+    new28 = np.bincount(item, weights=first_buy[bought] >= as_of - 28 * DAY, minlength=n_items)
+    buyers = np.bincount(item, minlength=n_items).astype(np.float64)
+    again = buy_days[bought] >= 2
+    repeaters = np.bincount(item, weights=again, minlength=n_items)
+    prior = repeaters.sum() / max(buyers.sum(), 1.0)
+    repeat_rate = (repeaters + 5.0 * prior) / (buyers + 5.0)
+    days = buy_days[bought][again]
+    gap = (last_buy[bought][again] - first_buy[bought][again]) / DAY / np.maximum(days - 1, 1)
+    log_gap = np.log(np.maximum(gap, 1.0))
+    n_rep = np.bincount(item[again], minlength=n_items)
+    mean_log = np.bincount(item[again], weights=log_gap, minlength=n_items)
+    overall = float(log_gap.mean()) if len(log_gap) else np.log(30.0)
+    cycle = np.exp((mean_log + 3.0 * overall) / (n_rep + 3.0))
+    return (
+        new7.astype(np.float64),
+        new28.astype(np.float64),
+        repeat_rate.astype(np.float64),
+        cycle.astype(np.float64),
+    )
+
+
 @dataclass
 class RankingState:
     """Tables as of ``as_of`` (epoch seconds); see docs/ranking.md for each one's meaning."""
@@ -100,13 +134,22 @@ class RankingState:
     season: FloatArray  # (categories, 52) index of a category in a week of the year, 1.0 = usual
     price_edges: FloatArray  # N_PRICE_BANDS - 1 quantiles of catalog prices
     ref_price: float  # median catalog price, the unit of money in the value term
-    person_items: PairTable  # columns: purchases, last purchase at, last seen at, events
+    item_first_at: IntArray  # first event of the item, -1 = never
+    new_buyers_7d: FloatArray  # people whose first purchase of the item is in the last 7 days
+    new_buyers_28d: FloatArray
+    repeat_rate: FloatArray  # share of the item's buyers who bought it on 2+ days (smoothed)
+    item_cycle_days: FloatArray  # geometric mean days between repeat purchases of the item
+    person_items: PairTable  # columns: purchases, last purchase at, last seen at, events,
+    # first purchase at, days with a purchase
     person_categories: PairTable  # column: share of the person's weighted events
     person_brands: PairTable
     person_bands: FloatArray  # (persons, N_PRICE_BANDS) share of purchases per price band
     person_spend: FloatArray  # geometric mean unit price of purchases (NaN = none)
     person_activity: FloatArray  # purchases
     person_last_at: IntArray  # last event, -1 = never
+    person_order_days: FloatArray  # days with a purchase
+    person_gap_days: FloatArray  # mean days between purchase days (NaN = under two)
+    person_new_share: FloatArray  # share of the person's purchases that were first-time items
 
     def person(self, person_id: str | None) -> int | None:
         if person_id is None:
@@ -163,9 +206,23 @@ class RankingState:
         last_seen = np.full(n_pairs, -1, dtype=np.int64)
         np.maximum.at(last_seen, inv, at)
         events = np.bincount(inv, minlength=n_pairs).astype(np.float64)
+        buy = kind == PURCHASE
+        first_buy = np.full(n_pairs, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first_buy, inv[buy], at[buy])
+        first_buy[first_buy == np.iinfo(np.int64).max] = -1
+        pair_day = np.unique(inv[buy] * np.int64(100_000) + at[buy] // DAY)
+        buy_days = np.bincount(pair_day // 100_000, minlength=n_pairs).astype(np.float64)
         person_items = PairTable(
-            indptr, keys, np.column_stack([purchases, last_buy, last_seen, events]).astype(float)
+            indptr,
+            keys,
+            np.column_stack([purchases, last_buy, last_seen, events, first_buy, buy_days]).astype(
+                float
+            ),
         )
+        item_stats = _item_repeat_stats(keys, first_buy, last_buy, buy_days, n_items, as_of)
+        item_first_at = np.full(n_items, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(item_first_at, h.item, h.at)
+        item_first_at[item_first_at == np.iinfo(np.int64).max] = -1
         person_categories = _weighted_share(
             n_persons, p, items.category[it].astype(np.int64), n_cats, wt
         )
@@ -186,6 +243,19 @@ class RankingState:
             spend = np.where(n_known > 0, np.exp(log_sum / np.maximum(n_known, 1)), np.nan)
         last_at = np.full(n_persons, -1, dtype=np.int64)
         np.maximum.at(last_at, p, at)
+        order_days = np.unique(buy_p * np.int64(100_000) + h.at[bought] // DAY)
+        owner = order_days // 100_000
+        n_days = np.bincount(owner, minlength=n_persons).astype(np.float64)
+        first_day = np.full(n_persons, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first_day, owner, order_days % 100_000)
+        last_day = np.full(n_persons, -1, dtype=np.int64)
+        np.maximum.at(last_day, owner, order_days % 100_000)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gap = np.where(n_days >= 2, (last_day - first_day) / np.maximum(n_days - 1, 1), np.nan)
+        pair_owner = np.repeat(np.arange(n_persons), np.diff(indptr))
+        first_items = np.bincount(pair_owner, weights=first_buy >= 0, minlength=n_persons)
+        n_buys = np.bincount(buy_p, minlength=n_persons).astype(np.float64)
+        new_share = np.where(n_buys > 0, first_items / np.maximum(n_buys, 1), np.nan)
         return cls(
             as_of=as_of,
             persons=log.persons,
@@ -197,6 +267,11 @@ class RankingState:
             season=season,
             price_edges=edges,
             ref_price=ref_price,
+            item_first_at=item_first_at,
+            new_buyers_7d=item_stats[0],
+            new_buyers_28d=item_stats[1],
+            repeat_rate=item_stats[2],
+            item_cycle_days=item_stats[3],
             person_items=person_items,
             person_categories=person_categories,
             person_brands=person_brands,
@@ -204,6 +279,9 @@ class RankingState:
             person_spend=spend,
             person_activity=np.bincount(buy_p, minlength=n_persons).astype(np.float64),
             person_last_at=last_at,
+            person_order_days=n_days,
+            person_gap_days=gap.astype(np.float64),
+            person_new_share=new_share.astype(np.float64),
         )
 
     def save(self, folder: Path) -> None:

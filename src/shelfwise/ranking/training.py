@@ -26,6 +26,7 @@ from shelfwise.ranking.dataset import TrainingSet, build_training_set
 from shelfwise.ranking.explain import TableNames
 from shelfwise.ranking.features import FeatureSpec
 from shelfwise.ranking.history import FloatArray, from_interactions
+from shelfwise.ranking.impressions import Impression, build_impression_set
 from shelfwise.ranking.items import ItemColumns, ItemTable
 from shelfwise.ranking.model import RankerModel
 from shelfwise.ranking.objective import RankingSettings
@@ -41,7 +42,7 @@ class RankerTrainingConfig(BaseModel):
 
     depth: int = Field(default=100, ge=1, description="Candidates asked of each source.")
     horizon_days: float = Field(default=14.0, gt=0, description="Label window after t.")
-    train_windows: int = Field(default=3, ge=1, description="Decision times that train.")
+    train_windows: int = Field(default=5, ge=1, description="Decision times that train.")
     placement: str = "home"
     new_items_only: bool = Field(
         default=False,
@@ -50,6 +51,18 @@ class RankerTrainingConfig(BaseModel):
     rounds: int = Field(default=400, ge=1)
     patience: int = Field(default=40, ge=1)
     learning_rate: float = Field(default=0.05, gt=0)
+    num_leaves: int = Field(default=63, ge=2)
+    min_data_in_leaf: int = Field(
+        default=100, ge=1, description="Capped at rows / 1000 (at least 20) for small stores."
+    )
+    refit: bool = Field(
+        default=True,
+        description="After early stopping, retrain on every window incl. the validation one "
+        "for the rounds it chose (the latest window is the most like the next weeks).",
+    )
+    params: dict[str, float | int | str] = Field(
+        default_factory=dict, description="More LightGBM parameters (override the defaults)."
+    )
 
 
 def propose_all(
@@ -110,11 +123,16 @@ def build_windows(
     step: Step | None = None,
     protocols: Sequence[bool] | None = None,
     chain: PlacementChain | None = None,
+    impressions: Sequence[Impression] = (),
 ) -> dict[bool, list[TrainingSet]]:
     """Training sets of every decision time before ``cutoff``, latest (validation) first.
 
     Keyed by ``new_items_only``; by default only ``cfg.new_items_only``. The
     sources are fitted once per decision time and shared by both protocols.
+    Logged ``impressions`` served in a window ``[t, t + horizon)`` add one
+    group each to that window's set (all-items protocol only: a real slate
+    was not filtered by the new-items protocol), with inverse-propensity
+    weights (``ranking.impressions``).
     """
     history = from_interactions(log)
     h = int(cfg.horizon_days * DAY)
@@ -129,19 +147,23 @@ def build_windows(
         state = RankingState.fit(history, items, t)
         propose = propose_all(artifacts, cfg.depth, chain)
         for new in wanted:
-            built[new].append(
-                build_training_set(
-                    history,
-                    items,
-                    state,
-                    spec,
-                    propose,
-                    t,
-                    h,
-                    placement=cfg.placement,
-                    exclude_seen=new,
-                )
+            made = build_training_set(
+                history,
+                items,
+                state,
+                spec,
+                propose,
+                t,
+                h,
+                placement=cfg.placement,
+                exclude_seen=new,
             )
+            if impressions and not new:
+                logged = build_impression_set(
+                    impressions, history, items, state, spec, propose, t, t + h
+                )
+                made = TrainingSet.concat([made, logged], len(spec.names))
+            built[new].append(made)
     return built
 
 
@@ -155,18 +177,43 @@ def fit_ranker(windows: Sequence[TrainingSet], cfg: RankerTrainingConfig) -> Ran
             "(a validation window and at least one training window need purchases)",
             code="ranker_no_data",
         )
-    x = np.vstack([r.x for r in train])
-    y = np.concatenate([r.y for r in train])
-    groups = np.concatenate([r.groups for r in train])
-    params = {"learning_rate": cfg.learning_rate}
+    joined = TrainingSet.concat(train, len(spec.names))
+    params = {
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "min_data_in_leaf": min(cfg.min_data_in_leaf, max(20, len(joined.y) // 1000)),
+        **cfg.params,
+    }
+    val = (valid.x, valid.y, valid.groups)
     model = RankerModel.train(
-        spec, (x, y, groups), (valid.x, valid.y, valid.groups), params, cfg.rounds, cfg.patience
+        spec,
+        (joined.x, joined.y, joined.groups),
+        val,
+        params,
+        cfg.rounds,
+        cfg.patience,
+        weights=(joined.weights, valid.weights),
     )
+    stopped = model.metrics
+    if cfg.refit:
+        rounds = int(stopped["best_iteration"]) or cfg.rounds
+        everything = TrainingSet.concat([valid, *train], len(spec.names))
+        model = RankerModel.train(
+            spec,
+            (everything.x, everything.y, everything.groups),
+            val,
+            params,
+            rounds,
+            None,
+            weights=(everything.weights, valid.weights),
+        )
+        model.metrics.update({f"{k}_early_stopped": v for k, v in stopped.items()})
     model.metrics.update(
         {
-            "train_rows": float(len(y)),
-            "train_requests": float(len(groups)),
+            "train_rows": float(len(joined.y)),
+            "train_requests": float(len(joined.groups)),
             "valid_requests": float(len(valid.groups)),
+            "train_weighted_rows": float((joined.row_weights() != 1.0).sum()),
         }
     )
     return model
@@ -180,9 +227,12 @@ def train_ranker(
     cutoff: int,
     cfg: RankerTrainingConfig,
     step: Step | None = None,
+    impressions: Sequence[Impression] = (),
 ) -> RankerModel:
     """Fit a LambdaRank model on decision times before ``cutoff`` (see the module doc)."""
-    windows = build_windows(log, products, items, sources, cutoff, cfg, step)
+    windows = build_windows(
+        log, products, items, sources, cutoff, cfg, step, impressions=impressions
+    )
     return fit_ranker(windows[cfg.new_items_only], cfg)
 
 
@@ -194,11 +244,15 @@ def bundle_ranker(
     settings: RankingSettings,
     cfg: RankerTrainingConfig | None = None,
     step: Step | None = None,
+    impressions: Sequence[Impression] = (),
 ) -> Ranker:
-    """The ranker a bundle serves: trained on the windows before the log's end, state at the end."""
+    """The ranker a bundle serves: trained on the windows before the log's end, state at the end.
+
+    ``impressions`` are the logged slates (``ranking.impressions.read_impressions``).
+    """
     cfg = cfg or RankerTrainingConfig()
     now = int(log.end) + 1
     items = item_columns(artifacts, products, log.item_prices())
-    model = train_ranker(log, products, items, sources, now, cfg, step)
+    model = train_ranker(log, products, items, sources, now, cfg, step, impressions)
     state = RankingState.fit(from_interactions(log), items, now)
     return Ranker(state, TableNames(items.titles, items.category_names), settings, model)

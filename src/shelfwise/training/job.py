@@ -35,6 +35,7 @@ from shelfwise.evaluation.metrics import BeyondAccuracy, summarise
 from shelfwise.evaluation.run import lists_for
 from shelfwise.evaluation.shelfwise_model import OfflineShelfwise
 from shelfwise.evaluation.split import time_split
+from shelfwise.ranking.impressions import read_impressions
 from shelfwise.ranking.ranker import Ranker
 from shelfwise.ranking.training import bundle_ranker
 from shelfwise.runtime import Runtime
@@ -205,7 +206,10 @@ def train(
     extra: Callable[[Path], None] | None = None
     if with_ranker:
         t = stage("train ranker")
-        ranker = bundle_ranker(log, products, artifacts, config, settings.ranking, step=step)
+        logged = read_impressions(runtime.db, catalog_ids, start, end, resolve)
+        ranker = bundle_ranker(
+            log, products, artifacts, config, settings.ranking, step=step, impressions=logged
+        )
         timings["train ranker"] = round(time.perf_counter() - t, 4)
         metrics = {**metrics, **{f"ranker_{k}": v for k, v in ranker_metrics(ranker).items()}}
 
