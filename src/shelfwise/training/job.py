@@ -206,7 +206,7 @@ def train(
     extra: Callable[[Path], None] | None = None
     if with_ranker:
         t = stage("train ranker")
-        logged = read_impressions(runtime.db, catalog_ids, start, end, resolve)
+        logged = read_impressions(runtime.db, catalog_ids, start, end, people)
         ranker = bundle_ranker(
             log, products, artifacts, config, settings.ranking, step=step, impressions=logged
         )
