@@ -40,6 +40,8 @@ def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path: Path) -> None:
             assert "demo setup failed" not in line, "".join([*lines, line])
             lines.append(line)
             assert time.monotonic() < deadline, "".join(lines)
+        # Three weeks of history are enough for the learned ranker (one-week horizons).
+        assert not any("no learned ranker" in line for line in lines), "".join(lines)
         with httpx.Client(base_url=base, headers=KEY, timeout=30) as c:
             assert c.get("/health").json()["status"] == "ok"
             models = c.get("/v1/models").json()
