@@ -16,6 +16,7 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.candidates.base import FloatArray, IntArray, Reason, RecContext
+from shelfwise.candidates.neighbours import member
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.pipeline.defaults import explore
 from shelfwise.pipeline.pool import TRACE_ITEMS, Pool, Trace
@@ -75,7 +76,7 @@ def safety(
     """What the rules forbid leaves the pool; boosts and buries rescale the survivors."""
     result = book.apply_safety(ctx, pool.items, pool.score)
     record(trace, result.trace, snapshot)
-    kept = pool if len(result.items) == len(pool) else pool.take(np.isin(pool.items, result.items))
+    kept = pool if len(result.items) == len(pool) else pool.take(member(pool.items, result.items))
     return Pool(
         kept.items, result.scores, kept.hits, kept.reason_of, kept.reason_table, kept.sources
     )
@@ -100,19 +101,19 @@ def arrange(
     explored = explore(order, k, exploration, seed)
     drawn = explored.order[explored.explored]
     if len(drawn):
-        rest = order[~np.isin(order, explored.order)]
+        rest = order[~member(order, explored.order)]
         order = np.concatenate([explored.order, rest])
     result = book.arrange(ctx, pool.items[order], value[order], k)
     record(trace, result.trace, snapshot)
     pool = _with_pins(pool, result.items)
     positions = _positions(pool.items, result.items)
-    is_explored = np.isin(positions, drawn)
+    is_explored = member(positions, drawn)
     propensity = np.where(is_explored, explored.propensity[-1] if len(drawn) else 1.0, 1.0)
     return pool, Arranged(positions, is_explored, propensity)
 
 
 def _with_pins(pool: Pool, slate: IntArray) -> Pool:
-    extra = slate[~np.isin(slate, pool.items)]
+    extra = slate[~member(slate, pool.items)]
     if not len(extra):
         return pool
     reason = Reason("rules", "pinned", label="featured")
