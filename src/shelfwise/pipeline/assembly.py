@@ -16,6 +16,7 @@ from shelfwise.serving.baseline import (
     baseline_sources,
     popularity_counts,
 )
+from shelfwise.serving.identity import PersonCache
 
 if TYPE_CHECKING:
     from shelfwise.runtime import Runtime
@@ -48,4 +49,5 @@ def build_recommender(runtime: Runtime) -> Recommender:
         baseline=baseline_sources(tables),
         stages=Stages(rules=Governor(runtime.rules.current), assigner=runtime.assignments),
         bundle_of=lambda: runtime.bundle,
+        persons=PersonCache(runtime.identity),
     )

@@ -39,6 +39,7 @@ from shelfwise.pipeline.request import RecommendRequest
 from shelfwise.pipeline.stages import availability, build_context, chain_of, gather
 from shelfwise.serving.decisions import Decision, DecisionLog
 from shelfwise.serving.freshness import ChangeClock, refresh_if_changed
+from shelfwise.serving.identity import PersonCache
 from shelfwise.serving.metrics import ServingMetrics
 from shelfwise.serving.placements import Objective, Placement, Placements
 from shelfwise.serving.session import SessionRecord, SessionState
@@ -117,6 +118,7 @@ class Recommender:
         stages: Stages | None = None,
         bundle_of: Callable[[], ModelBundle | None] | None = None,
         clock: ChangeClock | None = None,
+        persons: PersonCache | None = None,
     ) -> None:
         self.settings = settings
         self.snapshot = snapshot
@@ -130,6 +132,9 @@ class Recommender:
         self._view: BundleView | None = None
         self.baseline_blend = CandidateBlend(baseline, SourcesConfig())
         self.clock = clock or ChangeClock(snapshot.repo.db)
+        # A request's person/anonymous id -> the person id, through the identity graph
+        # (None: ids are taken as given).
+        self.persons = persons
         self.rec_ids = RecIds()
         self._plans: dict[tuple[str, ...], tuple[Placement, PlacementChain, PlacementChain]] = {}
         self._latency = {p.name: metrics.latency.labels(p.name) for p in placements}
@@ -197,6 +202,12 @@ class Recommender:
         view = self.bundle_view()
         return time.time() - view.created_at if view is not None else -1.0
 
+    def person_of(self, any_id: str | None) -> str | None:
+        """The person behind a request's id, as of the identity graph the clock just read."""
+        if any_id is None or self.persons is None:
+            return any_id
+        return self.persons.person(any_id, self.clock.identity_seq)
+
     def refresh_catalog(self, trace: Trace) -> None:
         """Pick up stock/price changes; with the store down, keep serving what is in memory."""
         try:
@@ -227,8 +238,9 @@ class Recommender:
         if records is None:
             records = self.sessions.read(req.session) if req.session else []
         now = now or utcnow()
-        ctx = build_context(req, placement, snapshot, records, now, req.person, trace)
-        assignment = self.assign(placement, req.person or req.session, now, trace)
+        person = self.person_of(req.person)
+        ctx = build_context(req, placement, snapshot, records, now, person, trace)
+        assignment = self.assign(placement, person or req.session, now, trace)
         plan, model_chain, degraded_chain = self._plan(placement, assignment)
         view = self.bundle_view()
         mode = "model" if view is not None else "degraded"
@@ -319,7 +331,7 @@ class Recommender:
                     mode=mode,
                     request=req.model_dump(mode="json", exclude_defaults=True),
                     items=[_logged(i) for i in items],
-                    person_id=req.person,
+                    person_id=person,
                     session_id=req.session,
                     experiment_id=assignment.experiment_id if assignment else None,
                     arm=assignment.arm.name if assignment else None,
