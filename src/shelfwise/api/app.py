@@ -28,8 +28,10 @@ from shelfwise.config import Settings
 from shelfwise.dashboard import routes as dashboard
 from shelfwise.runtime import Runtime
 
+# Matched in this order: the hot paths (health checks, recommendations) first.
 ROUTERS = (
     health.router,
+    recommendations.router,
     catalog.router,
     keys.router,
     experiments.router,
@@ -40,7 +42,6 @@ ROUTERS = (
     events.router,
     signals.router,
     models.router,
-    recommendations.router,
 )
 
 

@@ -33,10 +33,18 @@ from shelfwise.pipeline.learned import (
     rounded,
     source_proposals,
 )
+from shelfwise.pipeline.memo import CandidateMemo, impersonal
 from shelfwise.pipeline.pool import Pool, Trace
 from shelfwise.pipeline.ports import Arranged, ArrangeStage, Assigner, RankStage, SafetyStage
 from shelfwise.pipeline.request import RecommendRequest
-from shelfwise.pipeline.stages import availability, build_context, chain_of, gather
+from shelfwise.pipeline.stages import (
+    Blender,
+    availability,
+    build_context,
+    chain_of,
+    gather,
+    note_candidates,
+)
 from shelfwise.serving.decisions import Decision, DecisionLog
 from shelfwise.serving.freshness import ChangeClock, refresh_if_changed
 from shelfwise.serving.identity import PersonCache
@@ -136,6 +144,7 @@ class Recommender:
         # (None: ids are taken as given).
         self.persons = persons
         self.rec_ids = RecIds()
+        self.memo = CandidateMemo()
         self._plans: dict[tuple[str, ...], tuple[Placement, PlacementChain, PlacementChain]] = {}
         self._latency = {p.name: metrics.latency.labels(p.name) for p in placements}
         self.learned = LearnedRankers(settings, snapshot)
@@ -251,19 +260,28 @@ class Recommender:
         arm = assignment.arm if assignment is not None else None
         if arm is not None and (arm.holdout or arm.ranker is False):
             ranker = None  # the holdout gets the baseline; an arm may switch the ranker off
-        if view is not None:
-            proposal = gather(ctx, view, model_chain, placement.max_candidates, trace)
+        chain = model_chain if view is not None else degraded_chain
+        memo_key = None
+        if ranker is None and impersonal(ctx):
+            memo_key = (ctx.placement, id(chain), ctx.context_items, ctx.now.month)
+        stamp = (snapshot.seq, len(snapshot), id(view.bundle) if view is not None else None)
+        kept = self.memo.get(memo_key, stamp) if memo_key is not None else None
+        if kept is not None:
+            proposal, pool = kept
+            note_candidates(proposal, trace)
+            proposals = [proposal]
         else:
-            proposal = gather(
-                ctx, self.baseline_blend, degraded_chain, placement.max_candidates, trace
-            )
-        proposals = [proposal]
-        if ranker is not None and view is not None:
-            # The ranker reads every source's score and rank, as in training.
-            depth = min(SOURCE_DEPTH, placement.max_candidates)
-            only = arm.sources if arm is not None else None
-            proposals += source_proposals(ctx, view, depth, only)
-        pool = Pool.union(proposals, ctx.exclude)
+            blend: Blender = view if view is not None else self.baseline_blend
+            proposal = gather(ctx, blend, chain, placement.max_candidates, trace)
+            proposals = [proposal]
+            if ranker is not None and view is not None:
+                # The ranker reads every source's score and rank, as in training.
+                depth = min(SOURCE_DEPTH, placement.max_candidates)
+                only = arm.sources if arm is not None else None
+                proposals += source_proposals(ctx, view, depth, only)
+            pool = Pool.union(proposals, ctx.exclude)
+            if memo_key is not None:
+                self.memo.put(memo_key, stamp, (proposal, pool))
         trace.keep_pool(pool, snapshot, placement.rule_scope)
         rules = self.stages.rules
         book = rules.book(trace, self.clock.rules_seq) if rules is not None else None
