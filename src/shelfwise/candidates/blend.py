@@ -30,7 +30,7 @@ def blend(proposals: list[tuple[Proposal, float]], k: int, name: str = "blend") 
     reasons = list(chain.from_iterable(p.reasons for p, _ in parts))
     order = np.lexsort((-contrib, items))
     items_s, contrib_s = items[order], contrib[order]
-    starts = np.flatnonzero(np.r_[True, items_s[1:] != items_s[:-1]])
+    starts = np.flatnonzero(np.concatenate(([True], items_s[1:] != items_s[:-1])))
     totals = np.add.reduceat(contrib_s, starts)
     top = top_k(totals, k)
     return Proposal(

@@ -178,13 +178,16 @@ def member(values: IntArray, of: IntArray) -> npt.NDArray[np.bool_]:
 
     ``np.isin`` sorts both sides (two ``unique`` calls, ~50-200 µs for a few hundred
     items); small sides are compared pairwise, larger ones through a lookup table
-    over the range of the values (a bool array of at most the catalog's size)."""
+    over the values (a bool array of at most the catalog's size)."""
     if not len(values) or not len(of):
         return np.zeros(len(values), dtype=bool)
     if len(values) * len(of) <= _BROADCAST_MAX:
         out: npt.NDArray[np.bool_] = (values[:, None] == of[None, :]).any(axis=1)
         return out
-    return np.isin(values, of, kind="table")
+    table = np.zeros(max(int(values.max()), int(of.max())) + 1, dtype=bool)
+    table[of] = True
+    hit: npt.NDArray[np.bool_] = table[values]
+    return hit
 
 
 class ReasonCache:

@@ -145,6 +145,7 @@ class Recommender:
         self.persons = persons
         self.rec_ids = RecIds()
         self.memo = CandidateMemo()
+        self._children: dict[tuple[object, ...], Any] = {}
         self._plans: dict[tuple[str, ...], tuple[Placement, PlacementChain, PlacementChain]] = {}
         self._latency = {p.name: metrics.latency.labels(p.name) for p in placements}
         self.learned = LearnedRankers(settings, snapshot)
@@ -437,11 +438,19 @@ class Recommender:
     def _observe(self, placement: str, mode: str, trace: Trace, elapsed: float) -> None:
         m = self.metrics
         self._latency[placement].observe(elapsed)
-        m.slates.labels(placement, mode).inc()
+        self._child(m.slates, placement, mode).inc()
         if trace.fallback_used:
-            m.fallback.labels(placement).inc()
+            self._child(m.fallback, placement).inc()
         for rule, n in trace.drops.items():
-            m.rule_drops.labels(placement, rule).inc(n)
+            self._child(m.rule_drops, placement, rule).inc(n)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered (the lookup costs more than the count)."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
 
 def _lap(t: float) -> tuple[float, float]:
