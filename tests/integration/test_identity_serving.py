@@ -121,6 +121,9 @@ def test_the_cache_reads_the_graph_only_when_its_merge_log_moved(runtime: Runtim
     for _ in range(50):
         assert cache.person("phone-9", seq) == "phone-9"
     assert graph.reads == reads  # memoised: no store read per request
+    for n in range(20):  # never-linked visitors resolve to themselves without a read
+        assert cache.person(f"visitor-{n}", seq) == f"visitor-{n}"
+    assert graph.reads == reads
 
     runtime.identity.link("customer:c9", "anonymous:phone-9", reason="login")
     runtime.identity.link("customer:c9", "anonymous:laptop-9", reason="login")

@@ -8,6 +8,10 @@ and rulebook versions (:mod:`shelfwise.serving.freshness`). So a login linking t
 devices is seen by the very next request on every worker, and a request whose id is
 memoised and whose profile did not change costs a dictionary lookup.
 
+Most ids on the request path were never linked (anonymous visitors). The cache keeps
+the set of nodes the merge log names (read once, then grown from the new links), so
+such an id resolves to itself without asking the graph at all.
+
 When the merge log grew, only the profiles the new links touched are forgotten: their
 nodes, and every id memoised to a person id among them (a merge keeps one of the old
 person ids, and both were nodes of the merged profile). An unmerge does not add a row;
@@ -75,6 +79,7 @@ class PersonCache:
         self.max_new_links = max_new_links
         self._memo: dict[str, str] = {}
         self._by_person: dict[str, set[str]] = {}
+        self._linked: set[str] | None = None  # every node the merge log names
         self._seq: int | None = None
         self._born = time.monotonic()
         self._lock = threading.Lock()
@@ -93,7 +98,9 @@ class PersonCache:
         if got is not None:
             return got
         try:
-            got = self.lookup(any_id)
+            linked = self._linked if self._linked is not None else self._load_linked()
+            named = any_id in linked or any(f"{k}:{any_id}" in linked for k in KINDS)
+            got = self.lookup(any_id) if named else any_id
         except SQLAlchemyError:
             return any_id  # the store is down: the id as given, not memoised
         with self._lock:
@@ -106,36 +113,48 @@ class PersonCache:
     def clear(self) -> None:
         with self._lock:
             self._reset()
+            self._linked = None
 
     def _reset(self) -> None:
+        """Forget every memoised id (the set of linked nodes stays: it only grows, and a
+        node it names that an unmerge freed is still resolved correctly, by the graph)."""
         self._memo, self._by_person = {}, {}
         self._born = time.monotonic()
+
+    def _load_linked(self) -> set[str]:
+        rows = self.graph.merges(limit=2**62)
+        linked = {str(r[c]) for r in rows for c in ("a", "b")}
+        with self._lock:
+            self._linked = linked
+        return linked
 
     def _advance(self, seq: int) -> None:
         with self._lock:
             old, self._seq = self._seq, seq
-            if not self._memo:
-                return
-            if old is None:  # memoised while the store was unreachable
+            if old is None or seq < old:  # first read, or the merge log was rewritten
                 self._reset()
+                self._linked = None
                 return
             try:
                 links = self._new_links(old, seq)
             except SQLAlchemyError:
                 links = None
-            if links is None:
+            if links is None:  # too many to follow one by one
                 self._reset()
+                self._linked = None
                 return
             touched: set[str] = set()
             for a, b in links:
-                if a not in touched:
+                if self._memo and a not in touched:
                     touched.update(self.graph.profile(a))
                 touched.update((a, b))
+            if self._linked is not None:
+                self._linked.update(touched)
             self._forget(touched)
 
     def _new_links(self, old: int, seq: int) -> list[tuple[str, str]] | None:
         """The (a, b) nodes of the merge-log rows after ``old``; None when too many."""
-        if seq < old or seq - old > self.max_new_links:
+        if seq - old > self.max_new_links:
             return None
         rows: Sequence[Mapping[str, object]] = self.graph.merges(limit=seq - old)
         return [(str(r["a"]), str(r["b"])) for r in rows if int(str(r["id"])) > old]
