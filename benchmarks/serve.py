@@ -40,6 +40,7 @@ from shelfwise.config import ApiKey, load_settings  # noqa: E402
 from shelfwise.pipeline import RecommendRequest  # noqa: E402
 from shelfwise.runtime import Runtime  # noqa: E402
 from shelfwise.simulate import CatalogSpec, generate_catalog  # noqa: E402
+from shelfwise.store.tables import decisions  # noqa: E402
 
 KEY = "bench-read-key"
 WIDE = """
@@ -65,6 +66,10 @@ def prepare(workdir: Path, n: int) -> Path:
         if rt.catalog.count() != n:
             print(f"generating a catalog of {n:,} products (cached in {db})", flush=True)
             rt.catalog.upsert(generate_catalog(CatalogSpec(n_products=n, seed=11)), source="bench")
+        with rt.db.engine.begin() as conn:  # every run starts from an empty decision log
+            conn.execute(decisions.delete())
+        with rt.db.engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM")
     finally:
         rt.close()
     return db
