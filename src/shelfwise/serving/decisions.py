@@ -86,6 +86,7 @@ class Decision:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Decision))
+SQLITE_ROWS_PER_INSERT = 999 // len(COLUMNS)  # within SQLite's oldest bound-parameter limit
 
 
 class DecisionReader(Protocol):
@@ -231,10 +232,18 @@ class DecisionLog:
 
     def _insert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         if self._sqlite:
-            marks = ", ".join("?" * len(COLUMNS))
-            conn.exec_driver_sql(
-                f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({marks})", rows
-            )
+            # Multi-row VALUES rather than ``executemany``: the driver releases and
+            # retakes the GIL around every statement step, and each retake waits for
+            # the request thread to give it up — per row, that ping-pong cost more CPU
+            # than the inserts.
+            one = f"({', '.join('?' * len(COLUMNS))})"
+            for start in range(0, len(rows), SQLITE_ROWS_PER_INSERT):
+                chunk = rows[start : start + SQLITE_ROWS_PER_INSERT]
+                conn.exec_driver_sql(
+                    f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES "
+                    + ", ".join([one] * len(chunk)),
+                    tuple(v for row in chunk for v in row),
+                )
             return
         raw = cast("psycopg.Connection[Any]", conn.connection.driver_connection)
         with (
