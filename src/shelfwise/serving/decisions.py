@@ -3,7 +3,7 @@
 ``DecisionLog.record`` turns the slate into a row (its JSON columns encoded with
 orjson, a few microseconds) and appends it to an in-memory queue; a background
 thread writes the queue in batches every ``settings.decision_flush_seconds``
-(and on ``close``) with the driver's own bulk path (SQLite ``executemany``,
+(and on ``close``) with the driver's own bulk path (SQLite multi-row ``INSERT``,
 PostgreSQL ``COPY``). The writer thread shares the interpreter with the request
 path: building rows there through SQLAlchemy (``asdict``, per-column bind
 processing, ``json.dumps``) held the GIL long enough to stall requests — a
