@@ -75,7 +75,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     """Settings on the parametrised backend, with one API key per role."""
-    common = {"api_keys": API_KEYS, "model_dir": tmp_path / "models"}
+    # No bundle file watch in tests unless a test asks for it (tests/e2e/test_model_watch.py).
+    common = {"api_keys": API_KEYS, "model_dir": tmp_path / "models", "model_watch_seconds": 0}
     if backend == "sqlite":
         return load_settings(database_url=f"sqlite:///{tmp_path / 'shelfwise.db'}", **common)
     schema = request.getfixturevalue("pg_schema")
@@ -88,6 +89,7 @@ def sqlite_settings(tmp_path: Path) -> Settings:
         database_url=f"sqlite:///{tmp_path / 'shelfwise.db'}",
         api_keys=API_KEYS,
         model_dir=tmp_path / "models",
+        model_watch_seconds=0,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -31,11 +32,13 @@ def make_events(
     price_factor: float = 1.0,
     slates_per_hour: int = 4,
     visitors: int = 300,
+    arm_of: Callable[[str, str], tuple[str, str] | None] | None = None,
 ) -> list[Event]:
     """Hourly slates per placement; clicks, carts and orders follow with fixed rates.
 
     ``price_factor`` multiplies every price seen in views and orders (a catalog
-    price change replayed over the same behaviour).
+    price change replayed over the same behaviour). ``arm_of(placement, person)``
+    gives the ``(experiment_id, arm)`` an impression is exposed to, if any.
     """
     rng = np.random.default_rng(seed)
     n = len(products)
@@ -59,6 +62,7 @@ def make_events(
                 common = {"anonymous_id": anon, "session_id": session, "platform": platform}
                 rec_id = f"r{seed}-{seq}"
                 shown = rng.choice(n, size=4, replace=False, p=weights)
+                exposure = arm_of(placement, anon) if arm_of else None
                 out.append(
                     RecImpression(
                         event_id=eid(),
@@ -69,6 +73,8 @@ def make_events(
                             ShownItem(product_id=products[int(j)].product_id, position=k + 1)
                             for k, j in enumerate(shown)
                         ),
+                        experiment_id=exposure[0] if exposure else None,
+                        arm=exposure[1] if exposure else None,
                         **common,
                     )
                 )

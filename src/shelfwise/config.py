@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_prefix: str = "shelfwise"
     model_dir: Path = Path("./models")
+    model_watch_seconds: float = Field(
+        default=10.0,
+        ge=0.0,
+        description=(
+            "Seconds between a server worker's checks of MODEL_DIR/CURRENT for a newly "
+            "promoted bundle, loaded atomically; 0 = off (reload by POST /v1/models/reload)."
+        ),
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
@@ -111,6 +119,12 @@ class Settings(BaseSettings):
     alert_ticket_burn: float = Field(default=2.0, gt=0)
     alert_fdr: float = Field(default=0.001, gt=0, lt=0.5)
     alert_reference_days: int = Field(default=28, ge=7, le=365)
+    alert_evaluate_every_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds between the server's scheduled alert evaluations; 0 = never;"
+        " None = every 300 s under `shelfwise serve` and `shelfwise demo`, never otherwise.",
+    )
     # --- serving ---
     placements_file: Path | None = Field(
         default=None,
@@ -159,6 +173,17 @@ class Settings(BaseSettings):
     )
     identity_max_ids: int = Field(
         default=50, ge=2, description="Largest profile the identity graph builds by merging."
+    )
+    identity_refresh_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="Seconds between the request path's reads of new identity links.",
+    )
+    privacy_salt: str | None = Field(
+        default=None,
+        min_length=16,
+        repr=False,
+        description="Keys the HMAC of an erased id kept in the erasure audit; None = no hash kept.",
     )
     ranking: RankingSettings = Field(
         default_factory=RankingSettings,

@@ -19,6 +19,7 @@ from shelfwise.config import Settings
 from shelfwise.contracts.events import Event
 from shelfwise.contracts.identity import IdentityGraph
 from shelfwise.contracts.ingest import Ingestor
+from shelfwise.contracts.privacy import Eraser
 from shelfwise.contracts.reconcile import AliasTable
 from shelfwise.dashboard.slots import SlotProvider
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
@@ -62,6 +63,7 @@ class Runtime:
     identity: IdentityGraph = field(init=False)
     aliases: AliasTable = field(init=False)
     ingestor: Ingestor = field(init=False)
+    eraser: Eraser = field(init=False)  # privacy: erase a person across every linked id
     # experiments: specs and the running ones a worker assigns from
     experiments: ExperimentRepository = field(init=False)
     assignments: RunningExperiments = field(init=False)
@@ -86,7 +88,11 @@ class Runtime:
         self.decisions = DecisionLog.from_settings(
             self.db, self.settings, self.metrics.drop_decisions
         )
-        self.identity = IdentityGraph(self.db, max_ids=self.settings.identity_max_ids)
+        self.identity = IdentityGraph(
+            self.db,
+            max_ids=self.settings.identity_max_ids,
+            refresh_seconds=self.settings.identity_refresh_seconds,
+        )
         self.aliases = AliasTable(self.db)
         self.ingestor = Ingestor(
             self.db,
@@ -95,6 +101,25 @@ class Runtime:
             observers=[self.identity, _SessionObserver(self.sessions)],
         )
         self.decisions.known_product = self.known_product
+        self.eraser = Eraser(
+            self.db,
+            self.identity,
+            clear_session=self.sessions.clear,
+            before=self.decisions.flush,
+            salt=self.settings.privacy_salt,
+        )
+
+    def bulk_ingestor(self) -> Ingestor:
+        """The ingestion path for a one-shot process (``events import``, data-set loads).
+
+        Identical checks, storage and identity stitching; live session state is fed
+        only when it is shared (Redis): a CLI process's in-memory sessions die with it
+        and no request ever reads them."""
+        if self.sessions.primary is not None:
+            return self.ingestor
+        return Ingestor(
+            self.db, self.settings, known_product=self.known_product, observers=[self.identity]
+        )
 
     def known_product(self, product_id: str) -> bool:
         """In the catalog snapshot or a known alias (call ``snapshot.refresh()`` per batch)."""
@@ -117,7 +142,9 @@ class Runtime:
         if load:
             snapshot.load()
         redis_version = (
-            RedisVersion(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+            RedisVersion(settings.redis_url, settings.redis_prefix, settings.redis_retry_seconds)
+            if settings.redis_url
+            else None
         )
 
         def check(rules: Sequence[Rule], changed: set[str]) -> None:
@@ -156,7 +183,8 @@ class Runtime:
     ) -> ModelBundle | None:
         """Open the given (default: promoted) bundle fully, then swap it in.
 
-        A partial or corrupt bundle raises and the current one stays in place.
+        Every file is checked against the manifest's checksums first: a partial or
+        corrupt bundle raises and the current one stays in place.
         """
         from shelfwise.training.bundle import BundleStore
 
@@ -164,7 +192,7 @@ class Runtime:
         if version is None and store.current_version() is None and missing_ok:
             return None
         with self._reload_lock:
-            bundle = store.open(version)
+            bundle = store.open(version, verify=True)
             self.bundle = bundle
             self.bundle_error = None
         return bundle

@@ -30,9 +30,12 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         env["SHELFWISE_REDIS_URL"] = settings.redis_url
         env["SHELFWISE_REDIS_PREFIX"] = settings.redis_prefix
     env["SHELFWISE_MODEL_DIR"] = str(settings.model_dir)
+    env["SHELFWISE_MODEL_WATCH_SECONDS"] = str(settings.model_watch_seconds)
     env["SHELFWISE_API_KEYS"] = json.dumps(
         [{"name": k.name, "sha256": k.digest(), "roles": list(k.roles)} for k in settings.api_keys]
     )
+    # The server's alert schedule runs only where a test asks for it.
+    env["SHELFWISE_ALERT_EVALUATE_EVERY_SECONDS"] = str(settings.alert_evaluate_every_seconds or 0)
     env.update(extra)
     return env
 

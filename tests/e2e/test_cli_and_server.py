@@ -18,8 +18,8 @@ A4,Mug,kitchen,,8,XYZ,3
 """
 
 
-def test_help_on_every_command(settings: Settings) -> None:
-    env = settings_env(settings)
+def test_help_on_every_command(sqlite_settings: Settings) -> None:
+    env = settings_env(sqlite_settings)
     for args in (
         ["--help"],
         ["serve", "--help"],

@@ -50,6 +50,8 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("GET", "/v1/signals/report"): "read",
     ("GET", "/v1/signals/reconciliation"): "read",
     ("GET", "/v1/identity/{any_id}"): "read",
+    ("DELETE", "/v1/people/{person_id}"): "admin",
+    ("GET", "/v1/erasures"): "admin",
     ("GET", "/v1/rules"): "merchandiser",
     ("POST", "/v1/rules"): "merchandiser",
     ("GET", "/v1/rules/{rule_id}"): "merchandiser",

@@ -20,12 +20,14 @@ from shelfwise.experiments.checks import (
     sample_ratio,
 )
 from shelfwise.experiments.stats import (
+    LIFT_UNBOUNDED,
     NO_PRE_PERIOD,
     NOT_ESTIMABLE,
     SMALL_SAMPLE,
     ZERO_BASELINE,
     Moments,
     cuped,
+    fieller,
     ratio,
     welch,
 )
@@ -84,6 +86,39 @@ def test_ab_intervals_cover_a_known_lift() -> None:
     cover_aov = np.mean([e.lift_low <= 0.10 <= e.lift_high for e in aov])  # type: ignore[operator]
     assert 0.935 <= cover_rpp <= 0.965, cover_rpp
     assert 0.935 <= cover_aov <= 0.965, cover_aov
+
+
+def test_fieller_by_hand_and_near_the_delta_method_on_large_samples() -> None:
+    # (2 - θ·1)² ≤ 4·(0.01 + θ²·0.0025): 0.99 θ² - 4 θ + 3.96 ≤ 0
+    lo, hi = fieller(1.0, 2.0, 0.0025, 0.01, 2.0)  # type: ignore[misc]
+    assert (lo, hi) == pytest.approx(((4 - math.sqrt(16 - 4 * 0.99 * 3.96)) / 1.98,
+                                      (4 + math.sqrt(16 - 4 * 0.99 * 3.96)) / 1.98))  # fmt: skip
+    delta = 2.0 * math.sqrt(0.01 / 1.0 + 4.0 * 0.0025 / 1.0)
+    assert (hi - lo) / 2 == pytest.approx(delta, rel=0.05)
+
+
+def test_a_treatment_near_zero_keeps_an_honest_relative_interval() -> None:
+    # Control barely above zero, treatment all zeros: the delta method would
+    # give lift -1 with a zero-width interval; the ratio is unbounded instead.
+    c = Moments.of(["y"], np.r_[np.zeros(98), np.full(2, 0.4)])
+    t = Moments.of(["y"], np.zeros(100))
+    e = welch("y", c, t)
+    assert e.lift == -1.0 and e.lift_low is None and e.lift_high is None
+    assert LIFT_UNBOUNDED in e.warnings
+    # With a clearly positive control the bounds exist and contain the estimate.
+    c = Moments.of(["y"], np.r_[np.zeros(50), np.full(50, 2.0)])
+    t = Moments.of(["y"], np.r_[np.zeros(99), [0.5]])
+    e = welch("y", c, t)
+    assert e.lift_low is not None and e.lift_high is not None and e.lift is not None
+    assert e.lift_low < e.lift < e.lift_high and e.lift_high - e.lift_low > 0.01
+
+
+@given(st.floats(0.1, 100), st.floats(-100, 100), st.floats(1e-6, 1.0), st.floats(0.0, 10.0))
+def test_fieller_bounds_contain_the_ratio(mc: float, mt: float, vc: float, vt: float) -> None:
+    bounds = fieller(mc, mt, vc * mc * mc / 8, vt, 1.96)
+    assert bounds is not None
+    lo, hi = bounds
+    assert lo <= mt / mc + 1e-9 and mt / mc - 1e-9 <= hi
 
 
 def test_welch_by_hand() -> None:

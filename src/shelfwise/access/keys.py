@@ -9,6 +9,7 @@ key stops working on every worker within that time, with no restart.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 import threading
 import time
@@ -17,12 +18,15 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.config import ApiKey, Role, hash_key
 from shelfwise.errors import InvalidInput, NotFound
 from shelfwise.store.engine import Database
 from shelfwise.store.tables import api_keys
 from shelfwise.store.types import utcnow
+
+log = logging.getLogger("shelfwise.access")
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,12 @@ class KeyRing:
         if now - self._loaded_at >= self._refresh_seconds:
             with self._lock:
                 if now - self._loaded_at >= self._refresh_seconds:
-                    self._stored = self._store.active_digests()
+                    try:
+                        self._stored = self._store.active_digests()
+                    except SQLAlchemyError as e:
+                        # Store down: the keys last read keep working (nobody can revoke
+                        # one meanwhile: that needs the store); try again after the interval.
+                        log.warning("stored keys unreadable (%s): using the last read", e)
                     self._loaded_at = now
         return self._stored
 

@@ -19,6 +19,7 @@ from shelfwise.api.routes import (
     keys,
     models,
     monitoring,
+    people,
     prometheus,
     recommendations,
     rules,
@@ -26,7 +27,9 @@ from shelfwise.api.routes import (
 )
 from shelfwise.config import Settings
 from shelfwise.dashboard import routes as dashboard
+from shelfwise.monitoring.schedule import AlertScheduler
 from shelfwise.runtime import Runtime
+from shelfwise.serving.reload import BundleWatcher
 
 # Matched in this order: the hot paths (health checks, recommendations) first.
 ROUTERS = (
@@ -41,6 +44,7 @@ ROUTERS = (
     rules.router,
     events.router,
     signals.router,
+    people.router,
     models.router,
 )
 
@@ -54,9 +58,22 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.open(settings)
         _ = app.state.runtime.recommender  # build the request path before the first request
+        every = settings.alert_evaluate_every_seconds
+        scheduler = AlertScheduler(app.state.runtime.db, settings, every) if every else None
+        app.state.alert_scheduler = scheduler
+        if scheduler is not None:
+            scheduler.start()
+        watcher = None
+        if settings.model_watch_seconds > 0:
+            watcher = BundleWatcher(app.state.runtime, settings.model_watch_seconds)
+            watcher.start()
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.stop()
+            if scheduler is not None:
+                scheduler.stop()
             if owned:
                 app.state.runtime.close()
 

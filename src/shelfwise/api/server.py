@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from shelfwise.api.app import create_app
 from shelfwise.config import CONFIG_FILE_ENV, Settings, load_settings
+from shelfwise.monitoring.schedule import DEFAULT_EVERY_SECONDS
 from shelfwise.serving.metrics import MULTIPROC_ENV
 from shelfwise.store import connect, upgrade
 
@@ -33,8 +34,16 @@ def _settings_file(settings: Settings) -> Path:
     return Path(name)
 
 
+def with_alert_schedule(settings: Settings) -> Settings:
+    """A server evaluates alerts on a schedule unless the setting says otherwise."""
+    if settings.alert_evaluate_every_seconds is not None:
+        return settings
+    return settings.model_copy(update={"alert_evaluate_every_seconds": DEFAULT_EVERY_SECONDS})
+
+
 def serve(settings: Settings) -> None:
     """Run the HTTP server (``settings.workers`` processes) until interrupted."""
+    settings = with_alert_schedule(settings)
     # Migrate once here: workers migrating a fresh database at the same time race.
     db = connect(settings)
     try:

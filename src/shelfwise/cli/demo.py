@@ -20,6 +20,7 @@ import typer
 import uvicorn
 
 from shelfwise.api import create_app
+from shelfwise.api.server import with_alert_schedule
 from shelfwise.cli.common import console, settings_of
 from shelfwise.config import ApiKey, Settings
 from shelfwise.errors import InvalidInput
@@ -181,6 +182,7 @@ def demo(
     settings = settings.model_copy(update={"api_keys": (*settings.api_keys, demo_key)})
     if port is not None:
         settings = settings.model_copy(update={"port": port})
+    settings = with_alert_schedule(settings)
     base = f"http://{settings.host}:{settings.port}"
     server = uvicorn.Server(
         uvicorn.Config(

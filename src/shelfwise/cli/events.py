@@ -64,8 +64,9 @@ def import_events(
         if runtime.settings.require_known_products:
             runtime.snapshot.load()
         task = progress.add_task("importing", total=None)
+        ingestor = runtime.bulk_ingestor()
         for batch in read_batches(file, kind, batch_size, fields, consts):
-            report = runtime.ingestor.ingest(batch.raws, source="file", unreadable=batch.unreadable)
+            report = ingestor.ingest(batch.raws, source="file", unreadable=batch.unreadable)
             totals.update(report.counts())
             reasons.update(report.reasons())
             progress.advance(task, len(batch.raws))
@@ -104,7 +105,7 @@ def load_dataset(
         report = load_source(
             data,
             runtime.catalog,
-            runtime.ingestor,
+            runtime.bulk_ingestor(),
             on_progress=lambda n: progress.advance(task, n),
         )
     if as_json:

@@ -20,6 +20,7 @@ from shelfwise.cli import (
     experiments,
     keys,
     monitoring,
+    people,
     quarantine,
     rules,
     signals,
@@ -45,6 +46,7 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(events.app, name="events")
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(signals.app, name="signals")
+app.add_typer(people.app, name="people")
 app.command("demo")(demo.demo)
 app.command("simulate")(simulate.simulate)
 app.command("email-batch")(email.email_batch)
@@ -81,12 +83,28 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+    watch_models: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Seconds between checks for a newly promoted model bundle (0 = off; "
+            "default: model_watch_seconds, 10).",
+        ),
+    ] = None,
 ) -> None:
-    """Run the HTTP API (and dashboard) with uvicorn."""
+    """Run the HTTP API (and dashboard) with uvicorn.
+
+    Each worker loads a newly promoted model bundle by itself (file watch on
+    MODEL_DIR/CURRENT); POST /v1/models/reload does it at once in one worker.
+    Alerts are evaluated every SHELFWISE_ALERT_EVALUATE_EVERY_SECONDS (300; 0 = never) by one worker.
+    """
     from shelfwise.api.server import serve as run_server
 
     settings = settings_of(ctx)
-    changes = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v}
+    given = {"host": host, "port": port, "workers": workers}
+    changes: dict[str, object] = {k: v for k, v in given.items() if v}
+    if watch_models is not None:
+        changes["model_watch_seconds"] = watch_models
     if changes:
         settings = settings.model_copy(update=changes)
     run_server(settings)

@@ -8,7 +8,8 @@ Validation, verdicts and quarantine sit above this (``contracts.ingest``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, func, select
@@ -153,8 +154,13 @@ _ITEM_COLS = (
 )
 
 
+_ZERO = timedelta(0)
+
+
 def _sqlite_time(value: datetime) -> str:
     """The text SQLAlchemy's SQLite DateTime stores: naive UTC with microseconds."""
+    if value.utcoffset() == _ZERO:  # the common case ("Z"): no conversion to pay for
+        return value.isoformat(" ", "microseconds")[:26]
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
@@ -287,6 +293,15 @@ def _insert_sql(table: str, cols: tuple[str, ...], backend: str, json_col: str |
     return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(values)})"
 
 
+@dataclass
+class Rows:
+    """One batch as driver tuples; ``fresh[i]`` is False for the duplicates left out."""
+
+    fresh: list[bool] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    items: list[tuple[Any, ...]] = field(default_factory=list)
+
+
 class EventStore:
     """Writes go straight to the driver's ``executemany`` with pre-serialised values:
     the SQLAlchemy Core path costs several times more per row than the database does."""
@@ -303,34 +318,27 @@ class EventStore:
 
     def append_in(self, conn: Connection, batch: Sequence[Event]) -> list[bool]:
         """As :meth:`append`, inside the caller's transaction."""
-        ids = [e.event_id for e in batch]
-        known: set[str] = set()
-        for start in range(0, len(ids), _CHUNK):
-            known.update(
-                conn.execute(
-                    select(events.c.event_id).where(
-                        events.c.event_id.in_(ids[start : start + _CHUNK])
-                    )
-                ).scalars()
-            )
+        rows = self.rows_of(batch, self._stored_ids(conn, [e.event_id for e in batch]))
+        self.write_in(conn, rows)
+        return rows.fresh
+
+    def rows_of(self, batch: Sequence[Event], known: set[str]) -> Rows:
+        """The driver-ready rows of the events whose id is not in ``known`` (nor earlier
+        in ``batch``); ``known`` grows by the ids taken."""
         sqlite = self.db.backend == "sqlite"
         now = utcnow()
         received: str | datetime = _sqlite_time(now) if sqlite else now
-        times: dict[datetime, str | datetime] = {}
-        fresh: list[bool] = []
-        rows: list[tuple[Any, ...]] = []
-        items: list[tuple[Any, ...]] = []
+        out = Rows()
         for e in batch:
             if e.event_id in known:
-                fresh.append(False)
+                out.fresh.append(False)
                 continue
             known.add(e.event_id)
-            fresh.append(True)
-            at = times.get(e.occurred_at)
-            if at is None:
-                at = times[e.occurred_at] = _sqlite_time(e.occurred_at) if sqlite else e.occurred_at
+            out.fresh.append(True)
+            # (no cache by time: hashing an aware datetime costs about as much as this)
+            at = _sqlite_time(e.occurred_at) if sqlite else e.occurred_at
             extra = e.__dict__
-            rows.append(
+            out.events.append(
                 (
                     e.event_id,
                     e.type,
@@ -348,13 +356,34 @@ class EventStore:
                     extra.get("placement"),
                     extra.get("rec_id"),
                     extra.get("order_id"),
-                    e.model_dump_json(exclude_none=True),
+                    # model_dump_json without its Python wrapper
+                    type(e).__pydantic_serializer__.to_json(e, exclude_none=True).decode(),
                 )
             )
-            items.extend(_item_tuples(e, at))
-        self._insert(conn, "events", _EVENT_COLS, rows, self._events_sql)
-        self._insert(conn, "interactions", _ITEM_COLS, items, self._items_sql)
-        return fresh
+            out.items.extend(_item_tuples(e, at))
+        return out
+
+    def write_in(self, conn: Connection, rows: Rows) -> None:
+        """Insert prepared rows in the caller's transaction (the whole database cost)."""
+        self._insert(conn, "events", _EVENT_COLS, rows.events, self._events_sql)
+        self._insert(conn, "interactions", _ITEM_COLS, rows.items, self._items_sql)
+
+    def _stored_ids(self, conn: Connection, ids: list[str]) -> set[str]:
+        """The ids of ``ids`` already in the store, looked up on the primary key through
+        the driver (SQLAlchemy's expanding-IN compile cost more than the lookups).
+        SQLite: a prepared ``IN (?, ...)`` per chunk; PostgreSQL: ``= ANY(%s)`` with one
+        array parameter (psycopg parses a query's placeholders in Python each time, so
+        900 of them cost more than the lookup)."""
+        known: set[str] = set()
+        if self.db.backend != "sqlite":
+            sql = "SELECT event_id FROM events WHERE event_id = ANY(%s)"
+            known.update(r[0] for r in conn.exec_driver_sql(sql, (ids,)))
+            return known
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            sql = f"SELECT event_id FROM events WHERE event_id IN ({', '.join('?' * len(chunk))})"
+            known.update(r[0] for r in conn.exec_driver_sql(sql, tuple(chunk)))
+        return known
 
     def _insert(
         self,

@@ -15,21 +15,31 @@ of the merge log and can be undone; an undone link is never re-created.
 
 ``resolve(any_id)`` returns the person id: the smallest customer node of the
 profile if it has one, else its smallest node — stable as profiles grow.
+
+Training and serving key people by :func:`person_of`: a linked id gives its
+profile's person id as above, an id the graph never linked stays as given.
+``shelfwise train`` takes a frozen :class:`PersonResolver` (``snapshot()``) when
+it starts; the request path asks :meth:`IdentityGraph.person`, the same rule on
+the live graph (refreshed from the merge log every ``identity_refresh_seconds``).
+So the person ids a bundle was trained on are the ones a request resolves to.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.contracts.events import Event
 from shelfwise.errors import NotFound
 from shelfwise.store.engine import Database
-from shelfwise.store.tables import events, identity_findings, identity_links
+from shelfwise.store.tables import erasures, events, identity_findings, identity_links
 from shelfwise.store.types import utcnow
 
 PLACEHOLDERS = frozenset(
@@ -53,6 +63,7 @@ PLACEHOLDERS = frozenset(
     }
 )
 KINDS = ("customer", "anonymous", "device")
+_CHUNK = 900  # sessions per IN list (below SQLite's bound-parameter limit)
 
 
 def is_placeholder(value: str | None) -> bool:
@@ -61,6 +72,38 @@ def is_placeholder(value: str | None) -> bool:
 
 def node(kind: str, value: str) -> str:
     return f"{kind}:{value}"
+
+
+def person_of(any_id: str, person_at: Callable[[str], str | None]) -> str:
+    """The person behind a bare id (tried as a customer, anonymous, then device id) or
+    a ``kind:value`` node; an id the graph does not link stays as given."""
+    head = any_id.split(":", 1)[0]
+    nodes = [any_id] if head in KINDS else []
+    nodes += [node(k, any_id) for k in KINDS]
+    for n in nodes:
+        person = person_at(n)
+        if person is not None:
+            return person
+    return any_id
+
+
+@dataclass(frozen=True)
+class PersonResolver:
+    """A frozen view of the identity graph: ``resolver(any_id) -> person id``, no I/O.
+
+    What ``shelfwise train`` resolves the people of its window with, so a link made
+    while it runs cannot split one person's history across two ids."""
+
+    persons: Mapping[str, str]  # node -> person id, for every linked node
+    last_link: int  # the newest merge-log row applied
+
+    def __call__(self, any_id: str) -> str:
+        return person_of(any_id, self.persons.get)
+
+    @property
+    def people(self) -> int:
+        """Linked profiles in the snapshot."""
+        return len(set(self.persons.values()))
 
 
 @dataclass(frozen=True)
@@ -108,24 +151,34 @@ class _UnionFind:
 class IdentityGraph:
     """The union-find over the merge log; an ingestion observer and the resolver."""
 
-    def __init__(self, db: Database, max_ids: int = 50) -> None:
+    def __init__(self, db: Database, max_ids: int = 50, refresh_seconds: float = 5.0) -> None:
         self.db = db
         self.max_ids = max_ids
+        self.refresh_seconds = refresh_seconds
+        self._next_refresh = 0.0
         self._lock = threading.Lock()
         self._uf = _UnionFind()
         self._known: set[tuple[str, str]] = set()
         self._seen_id = 0
         self._loaded = False
+        self._erased = 0  # max(erasures.seq) the links in memory reflect
 
     # -- building ----------------------------------------------------------
 
     def _load(self, conn: Connection | None = None, force: bool = False) -> None:
-        """Apply links added since the last look (other workers write too)."""
-        if self._loaded and not force:
-            return
+        """Apply links added since the last look (other workers write too).
+
+        Unforced, only an erasure (by any worker: it takes links out of the store)
+        makes it read again, from scratch."""
         own = conn is None
         c = conn if conn is not None else self.db.engine.connect()
         try:
+            erased = int(c.execute(select(func.max(erasures.c.seq))).scalar() or 0)
+            if erased != self._erased:
+                self._uf, self._known, self._seen_id = _UnionFind(), set(), 0
+                self._erased, force = erased, True
+            if self._loaded and not force:
+                return
             rows = c.execute(
                 select(
                     identity_links.c.id,
@@ -150,12 +203,14 @@ class IdentityGraph:
         self._uf, self._known, self._seen_id, self._loaded = _UnionFind(), set(), 0, False
         self._load()
 
+    def forget(self) -> None:
+        """Drop what is in memory and re-read the merge log (after an erasure)."""
+        with self._lock:
+            self._rebuild()
+
     def links_of(self, conn: Connection, batch: Sequence[Event]) -> list[Link]:
         out: list[Link] = []
-        sessions: dict[str, set[str]] = {}
-        for e in batch:
-            if e.session_id and not is_placeholder(e.anonymous_id):
-                sessions.setdefault(e.session_id, set()).add(e.anonymous_id)
+        sessions = self._session_anons(conn, batch)
         for e in batch:
             anon = None if is_placeholder(e.anonymous_id) else node("anonymous", e.anonymous_id)
             if anon and e.device_id and not is_placeholder(e.device_id):
@@ -165,12 +220,6 @@ class IdentityGraph:
             assert e.customer_id is not None
             cust = node("customer", e.customer_id)
             anons = set(sessions.get(e.session_id, ())) if e.session_id else set()
-            if e.session_id:
-                anons |= set(
-                    conn.execute(
-                        select(events.c.anonymous_id).where(events.c.session_id == e.session_id)
-                    ).scalars()
-                )
             if anon:
                 anons.add(e.anonymous_id)
             reason = e.type
@@ -179,6 +228,34 @@ class IdentityGraph:
                 for a in sorted(anons)
                 if not is_placeholder(a)
             )
+        return out
+
+    @staticmethod
+    def _session_anons(conn: Connection, batch: Sequence[Event]) -> dict[str, set[str]]:
+        """The anonymous ids seen in the session of each identifying event (a login or a
+        purchase with a customer id) of the batch, stored ones included: one query per
+        chunk of sessions, not one per event."""
+        wanted = sorted(
+            {
+                e.session_id
+                for e in batch
+                if e.session_id
+                and e.type in ("login", "purchase")
+                and not is_placeholder(e.customer_id)
+            }
+        )
+        out: dict[str, set[str]] = {}
+        for e in batch:
+            if e.session_id and not is_placeholder(e.anonymous_id):
+                out.setdefault(e.session_id, set()).add(e.anonymous_id)
+        for start in range(0, len(wanted), _CHUNK):
+            query = (
+                select(events.c.session_id, events.c.anonymous_id)
+                .where(events.c.session_id.in_(wanted[start : start + _CHUNK]))
+                .distinct()
+            )
+            for sid, anon in conn.execute(query):
+                out.setdefault(sid, set()).add(anon)
         return out
 
     def observe_in(self, conn: Connection, batch: Sequence[Event]) -> None:
@@ -263,10 +340,52 @@ class IdentityGraph:
                     return _person(self._uf.component(c))
             return candidates[0]
 
+    def _person_at(self, n: str) -> str | None:
+        return _person(self._uf.component(n)) if n in self._uf.parent else None
+
+    def person(self, any_id: str) -> str:
+        """:func:`person_of` on the live graph, for the request path: reads only new
+        merge-log rows, at most every ``refresh_seconds`` (a store outage keeps the
+        graph in memory)."""
+        with self._lock:
+            now = time.monotonic()
+            if now >= self._next_refresh:
+                self._next_refresh = now + self.refresh_seconds
+                # with the store down, serve from memory; retried after refresh_seconds
+                with suppress(SQLAlchemyError):
+                    self._load(force=True)
+            return person_of(any_id, self._person_at)
+
+    def warm(self) -> None:
+        """Read the merge log now (a big graph costs its first reader the load)."""
+        with self._lock:
+            self._load()
+        self._next_refresh = time.monotonic() + self.refresh_seconds
+
+    def snapshot(self) -> PersonResolver:
+        """The graph as it is now, frozen (see :class:`PersonResolver`)."""
+        with self._lock:
+            self._load(force=True)
+            persons: dict[str, str] = {}
+            for members in self._uf.members.values():
+                who = _person(members)
+                persons.update(dict.fromkeys(members, who))
+            return PersonResolver(persons, self._seen_id)
+
     def profile(self, any_id: str) -> list[str]:
         with self._lock:
             self._load(force=True)
             return sorted(self._uf.component(self.resolve_node(any_id)))
+
+    def profile_of(self, nodes: Iterable[str]) -> list[str]:
+        """Every node of the profiles of ``nodes`` (those of ``nodes`` the graph knows)."""
+        with self._lock:
+            self._load(force=True)
+            out: set[str] = set()
+            for n in nodes:
+                if n in self._uf.parent:
+                    out |= self._uf.component(n)
+            return sorted(out)
 
     def resolve_node(self, any_id: str) -> str:
         if ":" in any_id:

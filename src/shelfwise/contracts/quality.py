@@ -25,9 +25,10 @@ from typing import Any
 from scipy import stats
 from sqlalchemy import func, select
 
+from shelfwise.contracts.reconcile import JOINED, AliasTable, Catalog, classified_lines, listings
 from shelfwise.contracts.useragent import parse_user_agent
 from shelfwise.store.engine import Database
-from shelfwise.store.tables import duplicate_events, events, interactions, products, quarantine
+from shelfwise.store.tables import duplicate_events, events, interactions, quarantine
 
 Segment = tuple[str, str, str]
 LATE_AFTER = timedelta(hours=1)
@@ -204,23 +205,14 @@ def collect(db: Database) -> dict[Segment, SegmentStats]:
             s.counts["received"] += int(seen)
             for r in reasons:
                 s.violations[f"{r['code']}:{r['field']}"] += int(seen)
-        catalog = set(conn.execute(select(products.c.product_id)).scalars())
-        for plat, browser, version, pid, n in conn.execute(
-            select(
-                events.c.platform,
-                events.c.browser,
-                events.c.app_version,
-                interactions.c.product_id,
-                func.count(),
-            )
-            .select_from(interactions.join(events, events.c.event_id == interactions.c.event_id))
-            .group_by(
-                events.c.platform, events.c.browser, events.c.app_version, interactions.c.product_id
-            )
+        # The same as-of-the-event classification as `signals reconcile`.
+        catalog = Catalog(listings(conn), AliasTable(db).all())
+        for _pid, plat, browser, version, n, kind in classified_lines(
+            conn, catalog, events.c.platform, events.c.browser, events.c.app_version
         ):
             s = of(_seg(plat, browser, version))
-            s.counts["lines"] += int(n)
-            s.counts["joined_lines"] += int(n) if pid in catalog else 0
+            s.counts["lines"] += n
+            s.counts["joined_lines"] += n if kind in JOINED else 0
     return out
 
 

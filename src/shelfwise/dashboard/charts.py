@@ -30,10 +30,28 @@ def from_dict(figure: dict[str, Any]) -> str:
     return json.dumps(figure).replace("</", "<\\/")
 
 
-def bars(title: str, names: Sequence[str], values: Sequence[float], axis: str) -> str:
-    fig = go.Figure(go.Bar(x=[label(n) for n in names], y=list(values), marker_color="#2f6f5e"))
+def _bar(
+    title: str, names: Sequence[str], values: Sequence[float], axis: str, colour: str
+) -> go.Figure:
+    fig = go.Figure(go.Bar(x=[label(n) for n in names], y=list(values), marker_color=colour))
     fig.update_layout(title=title, yaxis_title=axis, **_LAYOUT)
-    return to_json(fig)
+    return fig
+
+
+def bars(title: str, names: Sequence[str], values: Sequence[float], axis: str) -> str:
+    return to_json(_bar(title, names, values, axis, "#2f6f5e"))
+
+
+def bar_dict(
+    title: str,
+    names: Sequence[str],
+    values: Sequence[float],
+    axis: str,
+    colour: str = "#2f6f5e",
+) -> dict[str, Any]:
+    """A bar chart as the dict a slot provider returns."""
+    out: dict[str, Any] = _bar(title, names, values, axis, colour).to_plotly_json()
+    return out
 
 
 def lines(
@@ -57,3 +75,10 @@ def compare_shares(
     )
     fig.update_layout(title=title, yaxis_title="share", yaxis_tickformat=".0%", **_LAYOUT)
     return to_json(fig)
+
+
+def styled(fig: go.Figure, title: str, **layout: Any) -> dict[str, Any]:
+    """The dashboard's look on ``fig``, as the dict a slot provider returns."""
+    fig.update_layout(title=title, **{**_LAYOUT, **layout})
+    out: dict[str, Any] = fig.to_plotly_json()
+    return out

@@ -30,6 +30,17 @@ def when(value: datetime | None) -> str:
     return "n/a" if value is None else f"{value:%d %b %Y, %H:%M} UTC"
 
 
+def hours(value: float | None) -> str:
+    """A duration in hours, as a merchandiser reads it: ``45 min``, ``3.5 h``, ``2 d 4 h``."""
+    if value is None:
+        return "n/a"
+    if value < 1:
+        return f"{value * 60:.0f} min"
+    if value < 48:
+        return f"{value:.1f} h"
+    return f"{value // 24:.0f} d {value % 24:.0f} h"
+
+
 def label(name: str) -> str:
     """``home_top_picks`` -> ``Home top picks``; ``bedding/sheets`` -> ``Bedding / sheets``."""
     text = name.replace("_", " ").replace("-", " ").replace("/", " / ")
@@ -43,5 +54,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(money=money, percent=percent, count=count, when=when, label=label)
+    env.filters.update(
+        money=money, percent=percent, count=count, when=when, label=label, hours=hours
+    )
     return env

@@ -1,5 +1,8 @@
 """The dashboard's routes: sign-in, money overview, categories, alerts, drift, provider slots.
 
+Each page is a handler ``(request, runtime, form) -> View`` registered with
+``@page(name)``, which does the sign-in check and the shared layout.
+
 Every page needs a signed session cookie (see ``dashboard.session``) for a
 key holding the ``merchandiser`` role (``admin`` implies it); anything else is
 sent to the sign-in form. Plotly's JavaScript is served from the installed
@@ -8,6 +11,8 @@ plotly package, never from a CDN.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib.resources import files
 from typing import Any
@@ -15,14 +20,16 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from shelfwise.access import KeyRing
 from shelfwise.api.auth import ANONYMOUS_ADMIN, Principal
 from shelfwise.api.deps import runtime_from
 from shelfwise.dashboard import charts
 from shelfwise.dashboard.format import environment
+from shelfwise.dashboard.panels import BUILT_IN
 from shelfwise.dashboard.session import COOKIE, sign, verify
-from shelfwise.dashboard.slots import SLOTS, SlotParams
+from shelfwise.dashboard.slots import SLOTS, Slot, SlotParams
 from shelfwise.monitoring.alerts import AlertStore
 from shelfwise.monitoring.detector import fit_baseline
 from shelfwise.monitoring.metrics import compute_metrics, hourly_series
@@ -61,28 +68,67 @@ def _safe_next(value: str | None) -> str:
     return value if value and value.startswith("/dashboard") and "//" not in value else "/dashboard"
 
 
-def _render(
-    request: Request, template: str, principal: Principal, page: str, **ctx: Any
-) -> HTMLResponse:
+@dataclass
+class View:
+    """What a page handler hands back: a template and its context."""
+
+    template: str
+    title: str
+    ctx: dict[str, Any] = field(default_factory=dict)
+    ranged: bool = True  # offer the time-range picker
+    range_key: str | None = None  # the page's own default range
+
+
+Handler = Callable[[Request, Runtime, dict[str, str]], View]
+
+
+def _render(request: Request, view: View, principal: Principal, page: str) -> HTMLResponse:
     query = dict(request.query_params)
-    range_key = ctx.pop("range_key", None) or query.get("range", DEFAULT_RANGE)
+    range_key = query.get("range") or view.range_key or DEFAULT_RANGE
 
     def query_for(key: str) -> str:
         return urlencode({**query, "range": key})
 
-    html = _ENV.get_template(template).render(
+    html = _ENV.get_template(view.template).render(
         principal=principal,
         nav=[
             {"href": f"/dashboard/{name}".rstrip("/"), "title": title, "active": name == page}
             for name, title in PAGES
         ],
-        ranges=[(k, v[0]) for k, v in RANGES.items()] if ctx.pop("ranged", True) else [],
+        ranges=[(k, v[0]) for k, v in RANGES.items()] if view.ranged else [],
         range_key=range_key,
         query_for=query_for,
         currency=request.app.state.settings.currency,
-        **ctx,
+        title=view.title,
+        **view.ctx,
     )
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+def page(name: str, *, post: bool = False) -> Callable[[Handler], Handler]:
+    """Register ``handler`` as the page ``/dashboard/<name>``: sign-in check, the
+    handler in the thread pool (it reads the store), the shared layout."""
+
+    def register(handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            principal = _principal(request)
+            if principal is None:
+                return _to_login(request)
+            form: dict[str, str] = {}
+            if request.method == "POST":
+                body = parse_qs(
+                    (await request.body()).decode("utf-8", "replace"), keep_blank_values=True
+                )
+                form = {k: v[-1] for k, v in body.items()}
+            view = await run_in_threadpool(handler, request, runtime_from(request), form)
+            return _render(request, view, principal, name)
+
+        methods = ["GET", "POST"] if post else ["GET"]
+        path = f"/{name}" if name else ""
+        router.add_api_route(path, endpoint, methods=methods, name=f"dashboard_{name or 'home'}")
+        return handler
+
+    return register
 
 
 def _window(request: Request) -> tuple[datetime, datetime]:
@@ -142,12 +188,8 @@ def plotly_js(request: Request) -> Response:
     )
 
 
-@router.get("")
-def overview(request: Request) -> Response:
-    principal = _principal(request)
-    if principal is None:
-        return _to_login(request)
-    runtime = runtime_from(request)
+@page("")
+def overview(request: Request, runtime: Runtime, form: dict[str, str]) -> View:
     start, end = _window(request)
     report = compute_metrics(runtime.db, start, end, ("placement",), decisions=runtime.decisions)
     trend = compute_metrics(runtime.db, start, end, ("placement", "time"), grain="day")
@@ -158,32 +200,27 @@ def overview(request: Request) -> Response:
         xs.append(r.period_start)
         ys.append(r.revenue)
     currency = runtime.settings.currency
-    return _render(
-        request,
+    return View(
         "overview.html",
-        principal,
-        "",
-        title="Money from recommendations",
-        start=start,
-        end=end,
-        report=report,
-        open_alerts=len(AlertStore(runtime.db).list(status="open")),
-        revenue_chart=charts.bars(
-            "Revenue by placement",
-            [r.placement for r in report.rows],
-            [r.revenue for r in report.rows],
-            currency,
-        ),
-        trend_chart=charts.lines("Revenue per day", by_placement, currency),
+        "Money from recommendations",
+        {
+            "start": start,
+            "end": end,
+            "report": report,
+            "open_alerts": len(AlertStore(runtime.db).list(status="open")),
+            "revenue_chart": charts.bars(
+                "Revenue by placement",
+                [r.placement for r in report.rows],
+                [r.revenue for r in report.rows],
+                currency,
+            ),
+            "trend_chart": charts.lines("Revenue per day", by_placement, currency),
+        },
     )
 
 
-@router.get("/categories")
-def categories(request: Request) -> Response:
-    principal = _principal(request)
-    if principal is None:
-        return _to_login(request)
-    runtime = runtime_from(request)
+@page("categories")
+def categories(request: Request, runtime: Runtime, form: dict[str, str]) -> View:
     start, end = _window(request)
     placement = request.query_params.get("placement") or ""
     category = request.query_params.get("category") or ""
@@ -194,26 +231,27 @@ def categories(request: Request) -> Response:
     per_cat: dict[str, float] = {}
     for r in rows:
         per_cat[r.category] = per_cat.get(r.category, 0.0) + r.revenue
-    currency = runtime.settings.currency
     series_chart = None
     if placement and category:
         series_chart = _series_chart(runtime, placement, category, start, end)
-    return _render(
-        request,
+    return View(
         "categories.html",
-        principal,
-        "categories",
-        title="Categories" + (f": {placement.replace('_', ' ')}" if placement else ""),
-        start=start,
-        end=end,
-        rows=rows,
-        placements=placements,
-        placement=placement,
-        category=category,
-        series_chart=series_chart,
-        category_chart=charts.bars(
-            "Revenue by category", list(per_cat), list(per_cat.values()), currency
-        ),
+        "Categories" + (f": {placement.replace('_', ' ')}" if placement else ""),
+        {
+            "start": start,
+            "end": end,
+            "rows": rows,
+            "placements": placements,
+            "placement": placement,
+            "category": category,
+            "series_chart": series_chart,
+            "category_chart": charts.bars(
+                "Revenue by category",
+                list(per_cat),
+                list(per_cat.values()),
+                runtime.settings.currency,
+            ),
+        },
     )
 
 
@@ -241,12 +279,8 @@ def _series_chart(
     )
 
 
-@router.get("/alerts")
-def alerts_page(request: Request) -> Response:
-    principal = _principal(request)
-    if principal is None:
-        return _to_login(request)
-    runtime = runtime_from(request)
+@page("alerts")
+def alerts_page(request: Request, runtime: Runtime, form: dict[str, str]) -> View:
     items = AlertStore(runtime.db).list(limit=200)
     items.sort(key=lambda a: (a.status != "open", a.severity != "page", -a.at_risk_per_hour))
     opened = [a for a in items if a.status == "open"]
@@ -261,27 +295,23 @@ def alerts_page(request: Request) -> Response:
         if opened
         else None
     )
-    return _render(
-        request,
+    return View(
         "alerts.html",
-        principal,
-        "alerts",
+        "Alerts",
+        {
+            "alerts": items,
+            "chart": chart,
+            "budget": s.alert_budget_per_day,
+            "fast": s.alert_fast_window_hours,
+            "slow": s.alert_slow_window_hours,
+            "every": s.alert_evaluate_every_seconds,
+        },
         ranged=False,
-        title="Alerts",
-        alerts=items,
-        chart=chart,
-        budget=s.alert_budget_per_day,
-        fast=s.alert_fast_window_hours,
-        slow=s.alert_slow_window_hours,
     )
 
 
-@router.get("/drift")
-def drift_page(request: Request) -> Response:
-    principal = _principal(request)
-    if principal is None:
-        return _to_login(request)
-    runtime = runtime_from(request)
+@page("drift")
+def drift_page(request: Request, runtime: Runtime, form: dict[str, str]) -> View:
     range_key = request.query_params.get("range") or "24h"
     start, end = resolve(range_key)
     reference_days = 14
@@ -291,50 +321,44 @@ def drift_page(request: Request) -> Response:
         charts.compare_shares(r.name.capitalize(), r.bins, r.reference_share, r.current_share)
         for r in report.results
     ]
-    return _render(
-        request,
+    return View(
         "drift.html",
-        principal,
-        "drift",
-        title="Drift",
-        range_key=range_key,
-        start=start,
-        end=end,
-        report=report,
-        charts=figures,
-        reference_days=reference_days,
-        has_decisions=bool(runtime.decisions.source_mix(*ref)),
+        "Drift",
+        {
+            "start": start,
+            "end": end,
+            "report": report,
+            "charts": figures,
+            "reference_days": reference_days,
+            "has_decisions": bool(runtime.decisions.source_mix(*ref)),
+        },
+        range_key="24h",
     )
 
 
-def _slot_route(name: str) -> None:
-    slot = next(s for s in SLOTS if s.name == name)
-
-    async def page(request: Request) -> Response:
-        principal = _principal(request)
-        if principal is None:
-            return _to_login(request)
-        runtime = runtime_from(request)
+def _slot_page(slot: Slot) -> None:
+    def handler(request: Request, runtime: Runtime, form: dict[str, str]) -> View:
         start, end = _window(request)
-        provider = runtime.dashboard_slots.get(name)
         query = dict(request.query_params)
-        panel = provider(runtime, SlotParams(start, end, query)) if provider else None
-        return _render(
-            request,
+        provider = runtime.dashboard_slots.get(slot.name) or BUILT_IN.get(slot.name)
+        params = SlotParams(start, end, query, form, query.get("range") or DEFAULT_RANGE)
+        panel = provider(runtime, params) if provider else None
+        return View(
             "slot.html",
-            principal,
-            name,
-            title=slot.title,
-            start=start,
-            end=end,
-            slot=slot,
-            panel=panel,
-            query=query,
-            figures=[charts.from_dict(f) for f in panel.figures] if panel else [],
+            slot.title,
+            {
+                "start": start,
+                "end": end,
+                "slot": slot,
+                "panel": panel,
+                "query": query,
+                "figures": [charts.from_dict(f) for f in panel.figures] if panel else [],
+            },
+            ranged=panel.ranged if panel else False,
         )
 
-    router.add_api_route(f"/{name}", page, methods=["GET"], name=f"dashboard_{name}")
+    page(slot.name, post=slot.accepts_post)(handler)
 
 
 for _slot in SLOTS:
-    _slot_route(_slot.name)
+    _slot_page(_slot)

@@ -8,6 +8,7 @@ that touches no row means someone else wrote first, and the caller gets a 409
 from __future__ import annotations
 
 import builtins
+import logging
 import math
 import threading
 import time
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.errors import Conflict, NotFound
 from shelfwise.experiments.assignment import Assignment, assign, layers_overlap
@@ -22,6 +24,8 @@ from shelfwise.experiments.model import Experiment, ExperimentSpec, Status
 from shelfwise.store.engine import Database
 from shelfwise.store.tables import experiment_versions, experiments
 from shelfwise.store.types import utcnow
+
+log = logging.getLogger("shelfwise.experiments")
 
 
 def _row_to_experiment(row: Any) -> Experiment:
@@ -227,7 +231,11 @@ class ExperimentRepository:
 
 class RunningExperiments:
     """The running experiments a worker assigns from, reloaded at most every
-    ``refresh_seconds`` so the request path does not query the store each time."""
+    ``refresh_seconds`` so the request path does not query the store each time.
+
+    With the store unreachable the experiments last read keep assigning (people
+    stay in their arms; stopping one needs the store anyway), tried again after
+    ``refresh_seconds``; before any successful read the error propagates."""
 
     def __init__(self, repo: ExperimentRepository, refresh_seconds: float = 5.0) -> None:
         self.repo = repo
@@ -241,7 +249,12 @@ class RunningExperiments:
         if now - self._loaded_at >= self.refresh_seconds:
             with self._lock:
                 if now - self._loaded_at >= self.refresh_seconds:
-                    self._items = self.repo.running()
+                    try:
+                        self._items = self.repo.running()
+                    except SQLAlchemyError as e:
+                        if self._loaded_at == -math.inf:
+                            raise
+                        log.warning("experiments unreadable (%s): assigning from the last read", e)
                     self._loaded_at = now
         return self._items
 

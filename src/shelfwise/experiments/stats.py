@@ -23,6 +23,7 @@ ZERO_BASELINE = "ZERO_BASELINE"
 ZERO_VARIANCE = "ZERO_VARIANCE"
 LOW_POWER = "LOW_POWER"
 NO_PRE_PERIOD = "NO_PRE_PERIOD"
+LIFT_UNBOUNDED = "LIFT_UNBOUNDED"
 MIN_N = 30
 NORMAL = NormalDist()  # stdlib: ~50x cheaper per call than scipy.stats.norm
 
@@ -111,8 +112,10 @@ def _estimate(
 ) -> Estimate:
     """Assemble an estimate from two independent point estimates and their variances.
 
-    The relative lift ``mt / mc - 1`` uses the delta method for a ratio of
-    independent estimates: ``Var ≈ vt / mc² + mt² vc / mc⁴``.
+    The relative lift ``mt / mc - 1`` gets Fieller's interval for the ratio of
+    two independent estimates (see :func:`fieller`): unlike the delta method it
+    stays honest when the treatment mean is near zero or the control mean is
+    barely distinguishable from zero.
     """
     diff = mt - mc
     se = math.sqrt(vc + vt)
@@ -132,13 +135,31 @@ def _estimate(
         warnings.append(ZERO_BASELINE)
     else:
         lift = mt / mc - 1.0
-        lse = math.sqrt(vt / mc**2 + mt**2 * vc / mc**4)
-        lo, hi = lift - q * lse, lift + q * lse
+        bounds = fieller(mc, mt, vc, vt, q)
+        if bounds is None:
+            warnings.append(LIFT_UNBOUNDED)
+        else:
+            lo, hi = bounds[0] - 1.0, bounds[1] - 1.0
     return Estimate(
         metric=metric, method=method, n_control=c.n, n_treatment=t.n,
         control=mc, treatment=mt, diff=diff, diff_low=diff - q * se, diff_high=diff + q * se,
         lift=lift, lift_low=lo, lift_high=hi, p_value=p, warnings=warnings,
     )  # fmt: skip
+
+
+def fieller(mc: float, mt: float, vc: float, vt: float, q: float) -> tuple[float, float] | None:
+    """Fieller's interval for ``θ = mt / mc`` from independent estimates.
+
+    The set of θ with ``(mt - θ mc)² ≤ q² (vt + θ² vc)`` is the quadratic
+    ``a θ² - 2 mt mc θ + (mt² - q² vt) ≤ 0`` with ``a = mc² - q² vc``. When
+    ``a ≤ 0`` the control mean is not distinguishable from zero at this level
+    and the set is unbounded: ``None``.
+    """
+    a = mc * mc - q * q * vc
+    if a <= 0.0:
+        return None
+    half = q * math.sqrt(max(vt * a + vc * mt * mt, 0.0))
+    return (mt * mc - half) / a, (mt * mc + half) / a
 
 
 def _size_warnings(c: Moments, t: Moments) -> list[str] | None:

@@ -7,6 +7,7 @@ process builds its own registry, so nothing is global.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from datetime import timedelta
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.monitoring.alerts import AlertStore
 from shelfwise.monitoring.metrics import compute_metrics
@@ -23,6 +25,7 @@ from shelfwise.store.engine import Database
 from shelfwise.store.types import utcnow
 
 LABELS = ["placement", "category"]
+log = logging.getLogger("shelfwise.monitoring.prom")
 
 
 class MoneyCollector(Collector):
@@ -36,7 +39,14 @@ class MoneyCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self._lock:
             if self._cached is None or time.monotonic() - self._cached[0] > self.ttl:
-                self._cached = (time.monotonic(), self._families())
+                try:
+                    fresh = self._families()
+                except SQLAlchemyError as e:
+                    # Store down: /metrics keeps answering (the serving gauges matter most
+                    # now) with the last money series read; tried again after the TTL.
+                    log.warning("money metrics unavailable (%s): serving the last read", e)
+                    fresh = self._cached[1] if self._cached is not None else []
+                self._cached = (time.monotonic(), fresh)
             families = self._cached[1]
         yield from families
 

@@ -39,6 +39,10 @@ def build_recommender(runtime: Runtime) -> Recommender:
         log.warning("popularity unavailable (%s): degraded mode uses the catalog order", e)
         counts = {}
     tables = BaselineTables(runtime.snapshot, counts)
+    try:
+        runtime.identity.warm()  # requests resolve people through it
+    except SQLAlchemyError as e:
+        log.warning("identity graph unavailable (%s): people resolve as given for now", e)
     return Recommender(
         settings=runtime.settings,
         snapshot=runtime.snapshot,

@@ -38,9 +38,14 @@ class Governor:
 
     def book(self, trace: Trace, rules_seq: int | None = None) -> Rulebook | None:
         """``rules_seq``: the rule store's version as just read with the catalog clock;
-        when it matches the loaded rulebook, the store is not asked again."""
+        when it matches the loaded rulebook, the store is not asked again. None means
+        the clock found the store unreachable (it retries every few seconds): the
+        last rulebook is served without asking, so a hung store does not make every
+        request wait for its connect timeout."""
         last = self._last
-        if last is not None and rules_seq is not None and last.version == rules_seq:
+        if last is not None and (rules_seq is None or last.version == rules_seq):
+            if rules_seq is None:
+                trace.notes.append("rule store unreachable: serving the last rulebook loaded")
             return last
         try:
             self._last = self._current()

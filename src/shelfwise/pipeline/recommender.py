@@ -140,8 +140,9 @@ class Recommender:
         self._view: BundleView | None = None
         self.baseline_blend = CandidateBlend(baseline, SourcesConfig())
         self.clock = clock or ChangeClock(snapshot.repo.db)
-        # A request's person/anonymous id -> the person id, through the identity graph
-        # (None: ids are taken as given).
+        # A request's person/anonymous id -> the person id through the identity graph,
+        # by the rule training keys people by (``contracts.identity.person_of``), so
+        # trained histories are found (None: ids are taken as given).
         self.persons = persons
         self.rec_ids = RecIds()
         self.memo = CandidateMemo()
@@ -212,11 +213,14 @@ class Recommender:
         view = self.bundle_view()
         return time.time() - view.created_at if view is not None else -1.0
 
-    def person_of(self, any_id: str | None) -> str | None:
-        """The person behind a request's id, as of the identity graph the clock just read."""
-        if any_id is None or self.persons is None:
+    def resolve_person(self, any_id: str) -> str:
+        """The person behind a request's id, as of the identity graph the clock last read."""
+        if self.persons is None:
             return any_id
         return self.persons.person(any_id, self.clock.identity_seq)
+
+    def person_of(self, any_id: str | None) -> str | None:
+        return None if any_id is None else self.resolve_person(any_id)
 
     def refresh_catalog(self, trace: Trace) -> None:
         """Pick up stock/price changes; with the store down, keep serving what is in memory."""

@@ -11,7 +11,6 @@ there).
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from typing import Any
@@ -27,21 +26,39 @@ STORE_RECHECK_SECONDS = 1.0
 
 
 class RedisVersion:
-    """The rulebook version key in Redis (a broadcast that costs one GET to read)."""
+    """The rulebook version key in Redis (a broadcast that costs one GET to read).
 
-    def __init__(self, url: str, prefix: str) -> None:
-        self.client: Any = redis.Redis.from_url(url, socket_timeout=0.5)
+    After a failure Redis is left alone for ``retry_seconds``: with Redis
+    unreachable (or hanging) only one request per interval pays the timeout."""
+
+    def __init__(self, url: str, prefix: str, retry_seconds: float = 5.0) -> None:
+        self.client: Any = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.key = f"{prefix}:rules:version"
+        self.retry_seconds = retry_seconds
+        self._retry_at = 0.0
+
+    def _down(self) -> bool:
+        return time.monotonic() < self._retry_at
+
+    def _failed(self) -> None:
+        self._retry_at = time.monotonic() + self.retry_seconds
 
     def publish(self, version: int) -> None:
         # On failure the store stays the truth; readers re-check it every second.
-        with contextlib.suppress(redis.RedisError):
+        if self._down():
+            return
+        try:
             self.client.set(self.key, version)
+        except redis.RedisError:
+            self._failed()
 
     def read(self) -> int | None:
+        if self._down():
+            return None
         try:
             got = self.client.get(self.key)
         except redis.RedisError:
+            self._failed()
             return None
         return int(got) if got is not None else None
 

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel
 
 from shelfwise.candidates.base import FloatArray, IntArray
+from shelfwise.errors import InvalidInput
 from shelfwise.rules.model import Rule
-from shelfwise.rules.replay import RecordedRequest, serve
+from shelfwise.rules.replay import RecordedRequest, RecordedRequestIn, serve
 from shelfwise.rules.rulebook import Rulebook
+
+if TYPE_CHECKING:
+    from shelfwise.runtime import Runtime
 
 
 class ItemCount(BaseModel):
@@ -92,3 +97,34 @@ def preview(
         expected_revenue_after=round(rev_after, 6),
         revenue_change=round(rev_after - rev_before, 6),
     )
+
+
+def preview_draft(
+    runtime: Runtime,
+    rules: Sequence[Rule],
+    *,
+    requests: Sequence[RecordedRequestIn] | None = None,
+    last: int = 500,
+    placement: str | None = None,
+    k: int = 10,
+    replace: bool = False,
+    top: int = 10,
+) -> PreviewReport:
+    """What ``POST /v1/rules/preview`` and the dashboard's rules page run: replay
+    ``requests`` (default: the last ``last`` served slates of the decision log)
+    with the live rulebook and with ``rules`` saved over it (or replacing it)."""
+    runtime.snapshot.refresh()
+    current = runtime.rules.current()
+    draft_rules = list(rules) if replace else overlay(current.rules, rules)
+    draft = Rulebook(draft_rules, runtime.snapshot, masks=current.masks)
+    now = runtime.clock()
+    if requests is None:
+        runtime.decisions.flush_quietly()
+        requests = [
+            RecordedRequestIn.model_validate(r)
+            for r in runtime.decisions.recorded_requests(placement=placement, limit=last)
+        ]
+    if not requests:
+        raise InvalidInput("no recorded requests to replay", code="preview_no_requests")
+    replayed = [r.to_request(runtime.snapshot, now) for r in requests]
+    return preview(current, draft, replayed, k=k, ids=runtime.snapshot.ids, top=top)

@@ -115,6 +115,14 @@ class RuleStore:
             raise NotFound(f"unknown rule {rule_id!r}", code="rule_not_found")
         return [AuditEntry.model_validate(dict(r._mapping)) for r in rows]
 
+    def recent_changes(self, limit: int = 50) -> list[AuditEntry]:
+        """The audit log across every rule, newest first."""
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                select(rule_audit).order_by(rule_audit.c.seq.desc()).limit(limit)
+            ).all()
+        return [AuditEntry.model_validate(dict(r._mapping)) for r in rows]
+
     def save(self, rule: Rule, *, who: str, why: str, expected_version: int | None = None) -> Rule:
         """Create (``expected_version`` None or 0) or update a rule at ``expected_version``."""
         return self._write([(rule, expected_version)], who=who, why=why)[0]

@@ -83,10 +83,11 @@ def play_days(
     runner: SessionRunner,
     rng: np.random.Generator,
     progress: Callable[[int], object] | None = None,
+    days: int | None = None,
 ) -> None:
-    """Every day of the spec in order; ``progress(day)`` after each."""
+    """Every day of the spec (or its first ``days``) in order; ``progress(day)`` after each."""
     people = world.people
-    for day in range(world.spec.days):
+    for day in range(world.spec.days if days is None else days):
         if progress is not None and day:
             progress(day)
         counts = rng.poisson(people.activity * world.calendar.traffic(day))
@@ -123,18 +124,21 @@ def simulate(
     policy: Policy | str | None = "popularity",
     world: World | None = None,
     progress: Callable[[int], object] | None = None,
+    days: int | None = None,
 ) -> Simulation:
-    """Generate a store and ``spec.days`` of history. Same spec, same output."""
+    """Generate a store and ``spec.days`` of history (only the first ``days`` when
+    given: the rest of the calendar is left for an online replay). Same spec, same output."""
     world = world or build_world(spec)
+    days = spec.days if days is None else days
     if policy == "popularity":
         policy = history_policy(world)
     assert policy is None or not isinstance(policy, str)
     log = DefectLog(spec.defects)
     rng = np.random.default_rng([spec.seed, 4])
     runner = SessionRunner(
-        world, policy, rng, f"sim{spec.seed}", log, world.start_ms + spec.days * DAY_MS
+        world, policy, rng, f"sim{spec.seed}", log, world.start_ms + days * DAY_MS
     )
-    play_days(world, runner, rng, progress)
+    play_days(world, runner, rng, progress, days)
     if progress is not None:
-        progress(spec.days)
+        progress(days)
     return Simulation(world, finalise(runner.events), log, runner.sessions, runner.orders)

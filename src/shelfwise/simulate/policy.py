@@ -74,12 +74,12 @@ class ScoredPolicy:
     def __init__(self, name: str, product_ids: Sequence[str], scores: FloatArray) -> None:
         self.name = name
         order = np.argsort(-scores, kind="stable")
-        self._ranked = [product_ids[int(i)] for i in order]
+        self.ranked = [product_ids[int(i)] for i in order]
         self._ids = _RecIds(f"rec-{name}")
 
     def recommend(self, ctx: RequestContext) -> Slate:
         skip = _exclusions(ctx)
-        top = tuple(itertools.islice((p for p in self._ranked if p not in skip), ctx.k))
+        top = tuple(itertools.islice((p for p in self.ranked if p not in skip), ctx.k))
         return Slate(self._ids.next(), top)
 
 

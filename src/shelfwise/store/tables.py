@@ -197,6 +197,15 @@ alerts = Table(
     Index("ix_alerts_opened_at", "opened_at"),
 )
 
+# A named lease: the worker holding it (until expires_at) runs the named job.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
 # --- rules -------------------------------------------------------------------
 
 # The current version of every rule (``body`` is the full rule as JSON).
@@ -338,4 +347,24 @@ decisions = Table(
     Index("ix_decisions_served_at", "served_at"),
     Index("ix_decisions_placement_served_at", "placement", "served_at"),
     Index("ix_decisions_person_id", "person_id"),
+)
+
+# --- privacy -----------------------------------------------------------------
+
+# One row per erased person: who asked, when, how many rows of each table went.
+# No personal id is kept: ``erasure_id`` is opaque, ``subject_hash`` is an HMAC of
+# the id as asked under ``settings.privacy_salt`` (null when no salt is set).
+# ``max(seq)`` tells every worker to forget its in-memory identity links.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("erasure_id", String(32), nullable=False, unique=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("who", String(128), nullable=False),
+    Column("subject_hash", String(64), nullable=True),
+    Column("ids", Integer, nullable=False),
+    Column("counts", JSONType, nullable=False),
 )

@@ -217,7 +217,12 @@ class BundleStore:
     def versions(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / MANIFEST).is_file())
+        # A hidden folder is a write in progress (or one a crash left behind).
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if not p.name.startswith(".") and (p / MANIFEST).is_file()
+        )
 
     def current_version(self) -> str | None:
         pointer = self.root / CURRENT
@@ -225,15 +230,17 @@ class BundleStore:
             return None
         return pointer.read_text().strip() or None
 
-    def open(self, version: str | None = None, *, mmap: bool = True) -> ModelBundle:
-        """The given version, or the promoted one."""
+    def open(
+        self, version: str | None = None, *, mmap: bool = True, verify: bool = False
+    ) -> ModelBundle:
+        """The given version, or the promoted one (``verify``: re-hash every file)."""
         version = version or self.current_version()
         if version is None:
             raise NotFound("no model bundle has been promoted yet", code="model_not_found")
         path = self.root / version
         if not path.is_dir():
             raise NotFound(f"unknown model bundle {version!r}", code="model_not_found")
-        return ModelBundle.load(path, mmap=mmap)
+        return ModelBundle.load(path, mmap=mmap, verify=verify)
 
     def promote(self, version: str) -> None:
         """Point ``CURRENT`` at ``version`` (a complete bundle) with one atomic rename."""

@@ -24,11 +24,12 @@ from sqlalchemy import func, select
 
 from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.content import fit_content
-from shelfwise.candidates.log import PURCHASE, InteractionLog, Resolve, identity
+from shelfwise.candidates.log import PURCHASE, InteractionLog, Resolve
 from shelfwise.candidates.model import STAGES, fit_all
 from shelfwise.candidates.neighbours import NeighbourTable
 from shelfwise.catalog.model import Product
 from shelfwise.config import Settings
+from shelfwise.contracts.identity import PersonResolver
 from shelfwise.errors import ConfigError, InvalidInput
 from shelfwise.evaluation.metrics import BeyondAccuracy, summarise
 from shelfwise.evaluation.run import lists_for
@@ -146,7 +147,7 @@ def train(
     end: datetime | None = None,
     force: bool = False,
     promote: bool = True,
-    resolve: Resolve = identity,
+    resolve: Resolve | None = None,
     step: Step | None = None,
     with_ranker: bool = False,
 ) -> TrainResult:
@@ -160,6 +161,9 @@ def train(
         return time.perf_counter()
 
     t = stage("read events")
+    # People are resolved through the identity graph frozen now (the request path
+    # resolves a request's id by the same rule; see contracts.identity.person_of).
+    people = resolve or runtime.identity.snapshot()
     if start is None and end is None:
         last = _last_event(runtime)
         if last is not None:
@@ -169,7 +173,7 @@ def train(
         start = end - timedelta(days=settings.train_window_days)
     runtime.snapshot.refresh()
     catalog_ids = list(runtime.snapshot.ids)
-    log = read_log(runtime.db, start, end, items=catalog_ids, resolve=resolve)
+    log = read_log(runtime.db, start, end, items=catalog_ids, resolve=people)
     if len(log) == 0:
         raise InvalidInput("no events to train on in the window", code="no_training_data")
     products: list[Product | None] = list(runtime.snapshot.products)
@@ -224,6 +228,7 @@ def train(
             "catalog_items": len(catalog_ids),
             "purchases": int((log.kind == PURCHASE).sum()),
             "baskets": int(np.unique(log.basket).size),
+            "identity_links": people.last_link if isinstance(people, PersonResolver) else 0,
         },
         metrics=metrics,
         timings=timings,

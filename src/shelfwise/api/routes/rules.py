@@ -16,9 +16,8 @@ from shelfwise.api.auth import Principal, require
 from shelfwise.api.deps import RuntimeDep
 from shelfwise.errors import InvalidInput
 from shelfwise.rules.model import Rule
-from shelfwise.rules.preview import PreviewReport, overlay, preview
+from shelfwise.rules.preview import PreviewReport, preview_draft
 from shelfwise.rules.replay import RecordedRequestIn
-from shelfwise.rules.rulebook import Rulebook
 from shelfwise.rules.store import AuditEntry
 from shelfwise.runtime import Runtime
 
@@ -202,19 +201,13 @@ def restore_rule(
 def preview_rules(body: PreviewIn, runtime: RuntimeDep, _: Merchandiser) -> PreviewReport:
     """Replay recorded requests (given, or the last served slates from the decision log)
     with the current rules and with the draft; report the change."""
-    runtime.snapshot.refresh()
-    current = runtime.rules.current()
-    draft_rules = list(body.rules) if body.replace else overlay(current.rules, body.rules)
-    draft = Rulebook(draft_rules, runtime.snapshot, masks=current.masks)
-    now = runtime.clock()
-    recorded = body.requests
-    if recorded is None:
-        runtime.decisions.flush_quietly()
-        recorded = [
-            RecordedRequestIn.model_validate(r)
-            for r in runtime.decisions.recorded_requests(placement=body.placement, limit=body.last)
-        ]
-    if not recorded:
-        raise InvalidInput("no recorded requests to replay", code="preview_no_requests")
-    requests = [r.to_request(runtime.snapshot, now) for r in recorded]
-    return preview(current, draft, requests, k=body.k, ids=runtime.snapshot.ids, top=body.top)
+    return preview_draft(
+        runtime,
+        body.rules,
+        requests=body.requests,
+        last=body.last,
+        placement=body.placement,
+        k=body.k,
+        replace=body.replace,
+        top=body.top,
+    )

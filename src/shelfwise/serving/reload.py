@@ -1,0 +1,76 @@
+"""Picking up a newly promoted model bundle without a restart: the file watch.
+
+Every worker of a running server polls ``<model_dir>/CURRENT`` (the promotion
+pointer, replaced atomically by ``BundleStore.promote``) every
+``model_watch_seconds``. When the pointer names another version than it did at
+the last look, the worker loads that bundle fully and swaps it in
+(``Runtime.load_bundle``), exactly as ``POST /v1/models/reload`` does — but in
+every worker, not just the one that answered the request.
+
+What is never loaded:
+
+* a bundle that was written but not promoted (it failed the promotion guard
+  and ``--force`` was not given): only the pointer is followed;
+* a partial bundle: a folder is complete only once its manifest, written
+  last, agrees with its files; a refused bundle leaves the served one in place
+  (``/v1/models`` shows why) and is tried again at the next poll.
+
+Only *changes* of the pointer are followed, so a version an operator pinned
+with ``POST /v1/models/reload {"version": ...}`` stays until the next promotion.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from shelfwise.errors import NotFound
+from shelfwise.runtime import Runtime
+from shelfwise.training.bundle import BundleError, BundleStore
+
+log = logging.getLogger("shelfwise.serving.reload")
+
+
+class BundleWatcher:
+    def __init__(self, runtime: Runtime, interval: float) -> None:
+        self.runtime = runtime
+        self.interval = interval
+        self.store = BundleStore(runtime.settings.model_dir)
+        # The pointer as it was when the served bundle was loaded at start.
+        self.seen = self.store.current_version()
+        self._failed: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> bool:
+        """One poll; True when a newly promoted bundle was swapped in."""
+        version = self.store.current_version()
+        if version is None or version == self.seen:
+            return False
+        try:
+            self.runtime.load_bundle(version)
+        except (BundleError, NotFound) as e:
+            self.runtime.bundle_error = e.message
+            if self._failed != version:  # say it once per version, retry quietly
+                log.warning("promoted bundle %s not loaded: %s", version, e.message)
+                self._failed = version
+            return False
+        self.seen, self._failed = version, None
+        log.info("loaded newly promoted bundle %s", version)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except Exception:  # never let the watch die on a surprise; log and go on
+                log.exception("model bundle watch failed")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="bundle-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

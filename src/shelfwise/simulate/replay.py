@@ -1,0 +1,492 @@
+"""Online replay: the same simulated sessions served by different policies.
+
+Each session of a replay is fixed by ``(seed, index)``: the shopper, their
+device, the start time and every random draw of the session, so two policies
+see the same traffic (common random numbers) and differ only by what their
+slates make the shoppers do. Session ``i`` of one policy is paired with
+session ``i`` of the other, which is what makes the confidence interval of the
+revenue ratio tight.
+
+:class:`Governance` is the rulebook a replay runs under, written once as rule
+bodies for the server and once as an independent check that every served
+slate is held against (from the simulator's own catalog columns, not the rules
+engine), so "zero rule violations" is measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from shelfwise.experiments.stats import Moments
+from shelfwise.simulate.defects import DefectLog
+from shelfwise.simulate.history import HOUR_CDF, finalise, simulate
+from shelfwise.simulate.online import slate_expected_revenue
+from shelfwise.simulate.policy import (
+    SERVER_PLACEMENTS,
+    Policy,
+    RequestContext,
+    ScoredPolicy,
+    Slate,
+    popularity_policy,
+)
+from shelfwise.simulate.sessions import DAY_MS, Event, SessionRunner
+from shelfwise.simulate.world import SimulationSpec, World, build_world
+
+if TYPE_CHECKING:
+    from shelfwise.config import Settings
+    from shelfwise.pipeline.recommender import Recommender
+    from shelfwise.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Governance:
+    """A merchant's rulebook for a replay, and a check of slates against it."""
+
+    suppressed_brands: tuple[str, ...] = ()
+    max_sla_days: int = 10
+    premium_prefix: str = "decor/premium"
+    premium_forbids: tuple[str, ...] = ("replacement-part", "utility")
+    one_per_variant_group: bool = True
+
+    def rules(self) -> list[dict[str, Any]]:
+        """The rule bodies (``POST /v1/rules`` / ``RuleStore.save``). Out-of-stock items
+        need no rule: the pipeline never serves them."""
+        out: list[dict[str, Any]] = [
+            {
+                "id": "no-slow-shipping",
+                "type": "exclude",
+                "reason": f"never recommend items that ship in more than {self.max_sla_days} days",
+                "when": {"attr": "sla_days", "op": "gt", "value": self.max_sla_days},
+            },
+            {
+                "id": "premium-decor-no-parts",
+                "type": "pairing",
+                "reason": "premium decor pages show no replacement parts or utility items",
+                "scope": {"placements": ["product_page"]},
+                "context": {"attr": "category", "op": "prefix", "value": self.premium_prefix},
+                "forbid": {"attr": "tags", "op": "in", "value": list(self.premium_forbids)},
+            },
+        ]
+        if self.suppressed_brands:
+            out.append(
+                {
+                    "id": "paused-brands",
+                    "type": "suppress",
+                    "reason": "brands paused by the merchant",
+                    "attribute": "brand",
+                    "values": list(self.suppressed_brands),
+                }
+            )
+        if self.one_per_variant_group:
+            out.append(
+                {
+                    "id": "one-per-variant-group",
+                    "type": "dedupe_variants",
+                    "reason": "one colour of a product per slate",
+                }
+            )
+        return out
+
+    def violations(
+        self, world: World, ctx: RequestContext, product_ids: Sequence[str]
+    ) -> list[str]:
+        """One code per offending item (an item can break several rules)."""
+        cat = world.catalog
+        day = world.day_of(ctx.now)
+        stocked = world.calendar.available(day)
+        brands = set(self.suppressed_brands)
+        context = [world.index[p] for p in (ctx.item, *ctx.cart) if p and p in world.index]
+        premium = ctx.placement == "product_page" and any(
+            str(cat.records[i]["category_path"]).startswith(self.premium_prefix) for i in context
+        )
+        out: list[str] = []
+        seen: set[str] = set()
+        # dedupe_variants (include_context) also keeps the viewed item's variants out.
+        viewed = world.index.get(ctx.item) if ctx.item else None
+        groups = (
+            {int(cat.group[viewed])} if self.one_per_variant_group and viewed is not None else set()
+        )
+        for pid in product_ids:
+            i = world.index.get(pid)
+            if i is None:
+                out.append("unknown_product")
+                continue
+            record = cat.records[i]
+            checks = {
+                "duplicate": pid in seen,
+                "viewed_item": pid == ctx.item,
+                "in_cart": pid in ctx.cart,
+                "out_of_stock": not bool(stocked[i]),
+                "suppressed_brand": record["brand"] in brands,
+                "slow_shipping": int(record["shipping_sla_days"]) > self.max_sla_days,
+                "pairing": premium and bool(set(record["tags"]) & set(self.premium_forbids)),
+                "variant_group": self.one_per_variant_group and int(cat.group[i]) in groups,
+            }
+            out.extend(code for code, broken in checks.items() if broken)
+            seen.add(pid)
+            groups.add(int(cat.group[i]))
+        return out
+
+
+@dataclass
+class Audit:
+    """What a policy served during a replay, checked slate by slate."""
+
+    slates: int = 0
+    items: int = 0
+    empty: int = 0
+    violations: Counter[str] = field(default_factory=Counter)
+    expected_revenue: float = 0.0  # the truth's value of the slates served
+
+    @property
+    def violation_count(self) -> int:
+        return sum(self.violations.values())
+
+
+class AuditedPolicy:
+    """Wraps a policy: every slate it serves is valued by the truth and checked
+    against the governance."""
+
+    def __init__(self, policy: Policy, world: World, governance: Governance) -> None:
+        self.policy = policy
+        self.name = policy.name
+        self.world = world
+        self.governance = governance
+        self.audit = Audit()
+
+    def recommend(self, ctx: RequestContext) -> Slate:
+        slate = self.policy.recommend(ctx)
+        a = self.audit
+        a.slates += 1
+        a.items += len(slate.product_ids)
+        a.empty += not slate.product_ids
+        a.violations.update(self.governance.violations(self.world, ctx, slate.product_ids))
+        a.expected_revenue += slate_expected_revenue(self.world, ctx, slate.product_ids)
+        return slate
+
+
+class PipelinePolicy:
+    """The in-process shelfwise pipeline (sources → rules → ranker) as a simulator
+    policy: what ``GET /v1/recommendations`` would answer, without HTTP."""
+
+    def __init__(
+        self,
+        recommender: Callable[[], Recommender],
+        name: str = "governed",
+        placements: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self._recommender = recommender
+        self.placements = dict(SERVER_PLACEMENTS if placements is None else placements)
+
+    def recommend(self, ctx: RequestContext) -> Slate:
+        from shelfwise.pipeline import RecommendRequest
+
+        req = RecommendRequest(
+            placement=self.placements.get(ctx.placement, ctx.placement),
+            person=ctx.customer_id or ctx.anonymous_id,
+            session=ctx.session_id,
+            item=(ctx.item,) if ctx.item else (),
+            cart=ctx.cart,
+            k=ctx.k,
+        )
+        out = self._recommender().recommend(req, ctx.now, record=False)
+        experiment = out.get("experiment") or {}
+        return Slate(
+            str(out["rec_id"]),
+            tuple(str(i["product_id"]) for i in out["items"]),
+            experiment.get("experiment_id"),
+            experiment.get("arm"),
+        )
+
+
+def history_popularity(world: World, events: Sequence[Event]) -> ScoredPolicy:
+    """Popularity only, as a store would compute it from its own events: units
+    sold, ties broken by product views (ids that do not join count for nothing)."""
+    score = np.zeros(world.catalog.n)
+    for e in events:
+        if e["type"] == "purchase":
+            for line in e["lines"]:
+                i = world.index.get(line["product_id"])
+                if i is not None:
+                    score[i] += line["quantity"]
+        elif e["type"] == "product_view":
+            i = world.index.get(e["product_id"])
+            if i is not None:
+                score[i] += 0.01
+    return popularity_policy(world.ids, score)
+
+
+def governed_store(
+    settings: Settings,
+    world: World,
+    history: Sequence[Event],
+    governance: Governance,
+    *,
+    with_ranker: bool = True,
+    batch_size: int = 2_000,
+) -> Runtime:
+    """A shelfwise store the way a merchant sets one up: the catalog, the history
+    through the ingestion path, the rulebook, then a trained (and loaded) bundle."""
+    from shelfwise.rules.model import parse_rule
+    from shelfwise.runtime import Runtime
+    from shelfwise.training.job import train
+
+    runtime = Runtime.open(settings)
+    try:
+        runtime.catalog.upsert(world.catalog.products)
+        for start in range(0, len(history), batch_size):
+            runtime.ingestor.ingest(history[start : start + batch_size], source="simulator")
+        for body in governance.rules():
+            runtime.rules.store.save(parse_rule(body), who="replay", why="the replay's rulebook")
+        train(runtime, force=True, with_ranker=with_ranker)
+        runtime.load_bundle()
+    except BaseException:
+        runtime.close()
+        raise
+    return runtime
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """The sessions of a replay: who, on which device, when (ms since the epoch)."""
+
+    people: np.ndarray
+    devices: np.ndarray
+    starts: np.ndarray
+    seed: int
+
+    def __len__(self) -> int:
+        return len(self.people)
+
+
+def draw_traffic(world: World, sessions: int, seed: int, first_day: int, days: int = 1) -> Traffic:
+    """``sessions`` sessions from people drawn by activity, on ``days`` days from
+    ``first_day``, at hours following the store's day curve, in time order."""
+    rng = np.random.default_rng([seed, 11])
+    people = world.people
+    who = rng.choice(people.n, size=sessions, p=people.activity / people.activity.sum())
+    day = first_day + rng.integers(0, days, size=sessions)
+    starts = (
+        world.start_ms
+        + day * DAY_MS
+        + np.searchsorted(HOUR_CDF, rng.random(sessions)) * 3_600_000
+        + rng.integers(0, 3_600_000, size=sessions)
+    )
+    devices = np.array(
+        [
+            0
+            if len(people.devices[p]) == 1 or u < 0.67
+            else 1 + int(v * (len(people.devices[p]) - 1))
+            for p, u, v in zip(who, rng.random(sessions), rng.random(sessions), strict=True)
+        ]
+    )
+    order = np.argsort(starts, kind="stable")
+    return Traffic(who[order], devices[order], starts[order], seed)
+
+
+@dataclass
+class Replay:
+    """One policy's run of a :class:`Traffic`: revenue and orders per session."""
+
+    policy: str
+    revenue: np.ndarray
+    orders: np.ndarray
+    events: list[Event]  # time-ordered, contract-v1 dicts (ready to ingest)
+    audit: Audit | None = None
+
+    @property
+    def revenue_per_session(self) -> float:
+        return float(self.revenue.mean()) if len(self.revenue) else math.nan
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "policy": self.policy,
+            "sessions": len(self.revenue),
+            "revenue_per_session": round(self.revenue_per_session, 4),
+            "orders": int(self.orders.sum()),
+            "events": len(self.events),
+        }
+        if self.audit is not None:
+            a = self.audit
+            out |= {
+                "slates": a.slates,
+                "empty_slates": a.empty,
+                "expected_revenue_per_slate": round(a.expected_revenue / max(a.slates, 1), 4),
+                "violations": a.violation_count,
+                "violations_by_rule": dict(sorted(a.violations.items())),
+            }
+        return out
+
+
+def replay_sessions(world: World, policy: Policy, traffic: Traffic, prefix: str = "") -> Replay:
+    """Play every session of ``traffic`` with ``policy`` showing the slates.
+
+    The shoppers' devices are restored afterwards, so the next policy meets the
+    same cookies."""
+    saved = copy.deepcopy(world.people.devices)
+    prefix = prefix or f"replay{traffic.seed}-{policy.name}"
+    runner = SessionRunner(
+        world, policy, np.random.default_rng(0), prefix, DefectLog(world.spec.defects)
+    )
+    try:
+        for i, (person, dev, start) in enumerate(
+            zip(traffic.people, traffic.devices, traffic.starts, strict=True)
+        ):
+            runner.rng = np.random.default_rng([traffic.seed, 12, i])
+            runner.run(int(person), int(dev), int(start))
+    finally:
+        world.people.devices = saved
+    revenue = np.zeros(len(traffic))
+    orders = np.zeros(len(traffic), dtype=np.int64)
+    for n, total in _purchases_by_session(runner.events, prefix).items():
+        revenue[n] = total[0]
+        orders[n] = total[1]
+    audit = policy.audit if isinstance(policy, AuditedPolicy) else None
+    return Replay(policy.name, revenue, orders, finalise(runner.events), audit)
+
+
+def _purchases_by_session(
+    events: Sequence[tuple[int, int, Event]], prefix: str
+) -> dict[int, tuple[float, int]]:
+    """Session index (0-based, in play order) -> (revenue, orders)."""
+    out: dict[int, list[float]] = defaultdict(lambda: [0.0, 0])
+    cut = len(f"{prefix}-s")
+    for _, _, e in events:
+        if e["type"] == "purchase":
+            cell = out[int(e["session_id"][cut:]) - 1]
+            cell[0] += float(e["revenue"])
+            cell[1] += 1
+    return {k: (v[0], int(v[1])) for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """Mean of ``treatment`` over mean of ``control`` on paired sessions, with a
+    delta-method confidence interval (the pairs' covariance included)."""
+
+    treatment: float
+    control: float
+    ratio: float
+    low: float
+    high: float
+    diff: float
+    diff_low: float
+    diff_high: float
+    n: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+
+
+def paired_ratio(treatment: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> PairedRatio:
+    m = Moments.of(("t", "c"), np.column_stack([treatment, control]))
+    t, c, n = m.mean("t"), m.mean("c"), m.n
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    se_diff = math.sqrt(max(m.var("t") + m.var("c") - 2 * m.cov("t", "c"), 0.0) / n)
+    ratio = t / c if c > 0 else math.nan
+    # Var(t/c) ~ (Var t - 2 r Cov(t, c) + r^2 Var c) / c^2 (sample means, r = t/c)
+    var_ratio = (m.var("t") - 2 * ratio * m.cov("t", "c") + ratio**2 * m.var("c")) / (n * c * c)
+    se_ratio = math.sqrt(max(var_ratio, 0.0))
+    return PairedRatio(
+        t,
+        c,
+        ratio,
+        ratio - z * se_ratio,
+        ratio + z * se_ratio,
+        t - c,
+        t - c - z * se_diff,
+        t - c + z * se_diff,
+        n,
+    )
+
+
+@dataclass
+class OnlineReplay:
+    """Governed shelfwise against popularity only on the same simulated sessions."""
+
+    spec: SimulationSpec
+    history_days: int
+    history_events: int
+    governance: Governance
+    governed: Replay
+    popularity: Replay
+    revenue: PairedRatio
+    setup_seconds: float
+    replay_seconds: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec.model_dump(mode="json", exclude={"defects"}),
+            "history_days": self.history_days,
+            "history_events": self.history_events,
+            "rules": [r["id"] for r in self.governance.rules()],
+            "suppressed_brands": list(self.governance.suppressed_brands),
+            "governed": self.governed.as_dict(),
+            "popularity": self.popularity.as_dict(),
+            "revenue_per_session": self.revenue.as_dict(),
+            "setup_seconds": round(self.setup_seconds, 1),
+            "replay_seconds": {k: round(v, 1) for k, v in self.replay_seconds.items()},
+        }
+
+
+def top_brand(world: World, policy: ScoredPolicy) -> str:
+    """The brand of the best-selling product: the one a suppression visibly costs."""
+    return world.catalog.brands[int(world.catalog.brand[world.index[policy.ranked[0]]])]
+
+
+def online_replay(
+    settings: Settings,
+    spec: SimulationSpec,
+    history_days: int,
+    sessions: int,
+    *,
+    seed: int = 0,
+) -> OnlineReplay:
+    """Simulate ``history_days`` of the store (popularity as the incumbent), set up a
+    governed shelfwise store on it (catalog, history, rulebook, trained bundle with
+    the learned ranker), then play the same ``sessions`` on the following days
+    against it and against popularity only (from the same history)."""
+    began = time.perf_counter()
+    world = build_world(spec)
+    sim = simulate(spec, world=world, days=history_days)
+    popular = history_popularity(world, sim.events)
+    governance = Governance(suppressed_brands=(top_brand(world, popular),))
+    runtime = governed_store(settings, world, sim.events, governance)
+    try:
+        setup = time.perf_counter() - began
+        traffic = draw_traffic(world, sessions, seed, history_days, spec.days - history_days)
+        runs: dict[str, Replay] = {}
+        spent: dict[str, float] = {}
+        for policy in (
+            PipelinePolicy(lambda: runtime.recommender, name="governed"),
+            popular,
+        ):
+            t = time.perf_counter()
+            runs[policy.name] = replay_sessions(
+                world, AuditedPolicy(policy, world, governance), traffic
+            )
+            spent[policy.name] = time.perf_counter() - t
+    finally:
+        runtime.close()
+    governed, popularity = runs["governed"], runs["popularity"]
+    return OnlineReplay(
+        spec,
+        history_days,
+        len(sim.events),
+        governance,
+        governed,
+        popularity,
+        paired_ratio(governed.revenue, popularity.revenue),
+        setup,
+        spent,
+    )

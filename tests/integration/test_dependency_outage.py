@@ -1,0 +1,169 @@
+"""PostgreSQL and Redis going away under load, then coming back, with shelfwise left running.
+
+As docs/operations.md says: with the store down recommendations keep coming from
+memory and events get 503 ``database_unavailable`` (never a 500); with Redis
+down sessions fall back to the worker's memory. Both recover by themselves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from shelfwise.catalog import Product
+from shelfwise.config import Settings, load_settings
+from shelfwise.runtime import Runtime
+from shelfwise.store.tables import decisions
+from tests.conftest import API_KEYS, PG_URL, headers
+from tests.integration.killing import Stream, server
+from tests.integration.outage import Outcomes, Proxy, RedisServer
+
+pytestmark = pytest.mark.slow
+
+
+def _prepare(settings: Settings) -> None:
+    rt = Runtime.open(settings, load=False)
+    rt.catalog.upsert(
+        [
+            Product(product_id=f"P{i}", title=f"Lamp {i}", price=10.0 + i, stock_qty=5)
+            for i in range(12)
+        ]
+    )
+    rt.close()
+
+
+def _traffic(base: str, out: Outcomes) -> Callable[[httpx.Client, int], bool]:
+    """Alternately a batch of events and a recommendation, in a few sessions."""
+
+    def step(client: httpx.Client, k: int) -> bool:
+        session = f"s{k % 7}"
+        if k % 2:
+            r = client.get(
+                f"{base}/v1/recommendations?placement=home&k=4&session={session}",
+                headers=headers("read"),
+            )
+            ok = out.record("recommend", r)
+            assert r.status_code != 200 or len(r.json()["items"]) == 4
+            return ok
+        batch = [
+            {
+                "type": "product_view",
+                "event_id": f"{out.phase}-{k}-{i}",
+                "occurred_at": "2026-11-01T12:00:00Z",
+                "anonymous_id": f"a{k % 7}",
+                "session_id": session,
+                "product_id": f"P{(k + i) % 12}",
+            }
+            for i in range(5)
+        ]
+        return out.record(
+            "ingest", client.post(f"{base}/v1/events", json=batch, headers=headers("ingest"))
+        )
+
+    return step
+
+
+def _until(check: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "not recovered in time"
+        time.sleep(0.1)
+
+
+def _stored(rt: Runtime, rec_ids: list[str]) -> bool:
+    with rt.db.engine.connect() as conn:
+        query = select(func.count()).where(decisions.c.rec_id.in_(rec_ids))
+        return int(conn.execute(query).scalar_one()) == len(rec_ids)
+
+
+def _gauge(base: str, name: str) -> float:
+    text = httpx.get(f"{base}/metrics", headers=headers("read")).text
+    line = next(ln for ln in text.splitlines() if ln.startswith(name))
+    return float(line.split()[-1])
+
+
+@pytest.mark.postgres
+def test_postgres_outage_degrades_and_recovers(pg_schema: str, tmp_path: Path) -> None:
+    with Proxy(("127.0.0.1", 5432)) as proxy:
+        url = PG_URL.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        settings = load_settings(
+            database_url=url, database_schema=pg_schema, api_keys=API_KEYS, model_dir=tmp_path
+        )
+        _prepare(settings)
+        out = Outcomes()
+        with server(settings) as (_, base), Stream(_traffic(base, out)) as stream:
+            stream.wait_for(10)
+            out.phase = "cutting"
+            proxy.cut()
+            time.sleep(0.5)
+            out.phase = "down"
+            time.sleep(4)
+            ready = httpx.get(f"{base}/ready")
+            scrape = httpx.get(f"{base}/metrics", headers=headers("read"))
+            out.phase = "restoring"
+            proxy.restore()
+            _until(lambda: out.of("restoring", "ingest")[-1:] == [(200, None)])
+            out.phase = "after"
+            acked = stream.acked
+            stream.wait_for(acked + 10)
+            # The slates served during the outage were queued, and written once it was over.
+            direct = Runtime.open(settings.model_copy(update={"database_url": PG_URL}), load=False)
+            try:
+                _until(lambda: _stored(direct, out.rec_ids["down"]), seconds=60)
+            finally:
+                direct.close()
+    assert ready.status_code == 503 and ready.json()["error"]["code"] == "database_unavailable"
+    assert scrape.status_code == 200 and "shelfwise_catalog_snapshot_age_seconds" in scrape.text
+    assert 500 not in out.statuses()
+    down_recs, down_events = out.of("down", "recommend"), out.of("down", "ingest")
+    assert down_recs and set(down_recs) == {(200, None)}
+    assert down_events and set(down_events) == {(503, "database_unavailable")}
+    assert set(out.of("after", "ingest")) == {(200, None)} == set(out.of("after", "recommend"))
+
+
+@pytest.mark.redis
+def test_redis_outage_falls_back_to_memory_and_recovers(settings: Settings) -> None:
+    with RedisServer() as rs:
+        settings = settings.model_copy(
+            update={"redis_url": rs.url, "redis_prefix": f"outage{rs.port}"}
+        )
+        _prepare(settings)
+        out = Outcomes()
+        env = {"SHELFWISE_REDIS_RETRY_SECONDS": "0.5"}
+        with server(settings, **env) as (_, base), Stream(_traffic(base, out)) as stream:
+            stream.wait_for(10)
+            assert _gauge(base, "shelfwise_session_backend_degraded") == 0
+            rs.kill()
+            out.phase = "down"
+            _until(lambda: _gauge(base, "shelfwise_session_backend_degraded") == 1)
+            stream.wait_for(stream.acked + 10)
+            # The rulebook version broadcast is gone too: a rule change still applies at once.
+            rule = {"id": "no-p1", "type": "exclude", "reason": "r",
+                    "when": {"attr": "product_id", "op": "eq", "value": "P1"}}  # fmt: skip
+            saved = httpx.post(f"{base}/v1/rules", json=rule, headers=headers("merchandiser"))
+            assert saved.status_code == 201, saved.text
+            book = httpx.get(f"{base}/v1/rules", headers=headers("merchandiser")).json()
+            slate = httpx.get(
+                f"{base}/v1/recommendations?placement=home&k=12", headers=headers("read")
+            ).json()
+            rs.start()
+            out.phase = "restoring"
+            _until(lambda: _gauge(base, "shelfwise_session_backend_degraded") == 0)
+            out.phase = "after"
+            stream.wait_for(stream.acked + 10)
+            client = redis.Redis.from_url(rs.url)
+            sessions = client.keys(f"outage{rs.port}:session:*")
+            client.close()
+    assert out.statuses() == {200}
+    assert out.of("down", "recommend") and out.of("down", "ingest")
+    assert sessions  # written to the restarted Redis, with no restart of shelfwise
+    assert book["rulebook_version"] >= 1 and slate["rulebook_version"] == str(
+        book["rulebook_version"]
+    )
+    assert "P1" not in [i["product_id"] for i in slate["items"]] and len(slate["items"]) == 11
