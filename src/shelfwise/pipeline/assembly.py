@@ -53,5 +53,7 @@ def build_recommender(runtime: Runtime) -> Recommender:
         baseline=baseline_sources(tables),
         stages=Stages(rules=Governor(runtime.rules.current), assigner=runtime.assignments),
         bundle_of=lambda: runtime.bundle,
-        persons=PersonCache(runtime.identity),
+        persons=PersonCache(
+            runtime.identity, max_age_seconds=runtime.settings.identity_refresh_seconds
+        ),
     )

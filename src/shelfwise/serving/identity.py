@@ -15,8 +15,8 @@ such an id resolves to itself without asking the graph at all.
 When the merge log grew, only the profiles the new links touched are forgotten: their
 nodes, and every id memoised to a person id among them (a merge keeps one of the old
 person ids, and both were nodes of the merged profile). An unmerge does not add a row;
-the whole memo is dropped every ``max_age_seconds`` so that one reaches other workers
-within that time (:meth:`clear` drops it at once).
+the whole memo is dropped every ``max_age_seconds`` (``identity_refresh_seconds``),
+so one reaches other workers within that time (:meth:`clear` drops it at once).
 """
 
 from __future__ import annotations
