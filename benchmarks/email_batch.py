@@ -49,7 +49,8 @@ def main() -> None:
         n = write_jsonl(email_slates(rt, people, now), io.BytesIO())
         batch = time.perf_counter() - t
         t = time.perf_counter()
-        for p in people[:1000]:
+        for i in range(1000):  # other people: nobody resolved or memoised yet
+            p = f"person-{args.people + i}"
             rt.recommender.recommend(RecommendRequest(placement="email", person=p), now)
         single = (time.perf_counter() - t) / 1000 * len(people)
         t = time.perf_counter()

@@ -1,16 +1,20 @@
 """Serving speed: the product-page placement against a hello-world ceiling, same app, same run.
 
-    .venv/bin/python benchmarks/serve.py [--products 50000] [--seconds 10] [--connections 16]
+    .venv/bin/python benchmarks/serve.py [--products 50000] [--seconds 5] [--rounds 3]
+        [--connections 16] [--workers 2]
 
 1. In process: the whole pipeline (context -> candidates -> safety -> rank ->
    arrange -> slate, decision log included) for ``product_similar`` and for a
-   500-candidate variant of it; p50/p99 per request.
+   500-candidate variant of it, on distinct viewed products; wall and CPU
+   (thread time) p50/p99 per request, then the same products again (candidates
+   from the memo).
 2. Over HTTP: ``shelfwise serve --workers 2`` on 127.0.0.1 with SQLite; a
    closed-loop load generator (asyncio, one keep-alive HTTP/1.1 stream per
    connection, so it costs the shared cores little) keeps ``--connections``
    requests in flight against ``/health`` (the ceiling), then against
-   ``/v1/recommendations?placement=product_similar&item=…``; requests/s and
-   p50/p99 for each, and the ratio.
+   ``/v1/recommendations?placement=product_similar&item=…`` with uniformly
+   drawn products, then with a popularity-skewed mix; ``--rounds`` rounds of
+   the three, requests/s and p50/p99 (medians over rounds) and the ratios.
 
 The catalog (``shelfwise.simulate.generate_catalog``) is cached in ``--workdir``.
 """
@@ -24,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +40,7 @@ from shelfwise.config import ApiKey, load_settings  # noqa: E402
 from shelfwise.pipeline import RecommendRequest  # noqa: E402
 from shelfwise.runtime import Runtime  # noqa: E402
 from shelfwise.simulate import CatalogSpec, generate_catalog  # noqa: E402
+from shelfwise.store.tables import decisions  # noqa: E402
 
 KEY = "bench-read-key"
 WIDE = """
@@ -60,6 +66,10 @@ def prepare(workdir: Path, n: int) -> Path:
         if rt.catalog.count() != n:
             print(f"generating a catalog of {n:,} products (cached in {db})", flush=True)
             rt.catalog.upsert(generate_catalog(CatalogSpec(n_products=n, seed=11)), source="bench")
+        with rt.db.engine.begin() as conn:  # every run starts from an empty decision log
+            conn.execute(decisions.delete())
+        with rt.db.engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM")
     finally:
         rt.close()
     return db
@@ -85,33 +95,45 @@ def in_process(db: Path, workdir: Path, requests: int) -> dict[str, object]:
         rec = rt.recommender
         rng = np.random.default_rng(1)
         ids = rt.snapshot.ids
-        reqs = [
-            RecommendRequest(placement=placement, item=(ids[int(i)],))
-            for i in rng.integers(0, len(ids), requests)
-        ]
-        for r in reqs[:200]:
+        drawn = rng.permutation(len(ids))[: requests + 200]  # distinct viewed products
+        reqs = [RecommendRequest(placement=placement, item=(ids[int(i)],)) for i in drawn]
+        for r in reqs[requests:]:
+            rec.recommend(r)  # warm-up on other products
+        lat, cpu, pool = [], [], []
+        for r in reqs[:requests]:  # every candidate list computed (no memo hit)
+            t, c = time.perf_counter(), time.thread_time()
             rec.recommend(r)
-        lat, pool = [], []
-        for r in reqs:
+            cpu.append(time.thread_time() - c)
+            lat.append(time.perf_counter() - t)
+        kept = []
+        for r in reqs[:requests]:  # the same products again: candidates from the memo
             t = time.perf_counter()
             rec.recommend(r)
-            lat.append(time.perf_counter() - t)
+            kept.append(time.perf_counter() - t)
         for r in reqs[:200]:
             trace = rec.recommend(r.model_copy(update={"explain": True}))["trace"]
             pool.append(sum(trace["candidates"].values()))
         p50, p99 = pct(lat)
+        cpu50, cpu99 = pct(cpu)
+        kept50, kept99 = pct(kept)
         out[placement] = {
             "p50_ms": round(p50, 3),
             "p99_ms": round(p99, 3),
+            "cpu_p50_ms": round(cpu50, 3),
+            "cpu_p99_ms": round(cpu99, 3),
+            "memo_hit_p50_ms": round(kept50, 3),
+            "memo_hit_p99_ms": round(kept99, 3),
             "candidates": int(np.mean(pool)),
         }
         rt.close()
     return out
 
 
-async def _one_conn(host: str, port: int, paths: list[str], stop: float, lat: list[float]) -> None:
+async def _one_conn(
+    host: str, port: int, paths: list[str], stop: float, lat: list[float], start: int = 0
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
-    i = 0
+    i = start  # each connection walks the paths from its own offset
     try:
         while time.perf_counter() < stop:
             path = paths[i % len(paths)]
@@ -135,16 +157,24 @@ async def _one_conn(host: str, port: int, paths: list[str], stop: float, lat: li
 
 
 async def _load(
-    host: str, port: int, paths: list[str], seconds: float, conns: int
+    host: str, port: int, paths: list[str], seconds: float, conns: int, warm_paths: list[str]
 ) -> dict[str, float]:
+    """Warm up for a second on ``warm_paths``, then measure on ``paths`` (other items:
+    the warm-up must not fill the server's per-item candidate memo for the run)."""
     warm: list[float] = []
+    stride = max(1, len(paths) // conns)
     await asyncio.gather(
-        *[_one_conn(host, port, paths, time.perf_counter() + 1.0, warm) for _ in range(conns)]
+        *[
+            _one_conn(host, port, warm_paths, time.perf_counter() + 1.0, warm, c * stride)
+            for c in range(conns)
+        ]
     )
     lat: list[float] = []
     start = time.perf_counter()
     stop = start + seconds
-    await asyncio.gather(*[_one_conn(host, port, paths, stop, lat) for _ in range(conns)])
+    await asyncio.gather(
+        *[_one_conn(host, port, paths, stop, lat, c * stride) for c in range(conns)]
+    )
     elapsed = time.perf_counter() - start
     p50, p99 = pct(lat)
     return {
@@ -154,7 +184,7 @@ async def _load(
     }
 
 
-def served(db: Path, seconds: float, conns: int, workers: int) -> dict[str, object]:
+def served(db: Path, seconds: float, conns: int, workers: int, rounds: int) -> dict[str, object]:
     import socket
 
     with socket.socket() as s:
@@ -188,7 +218,8 @@ def served(db: Path, seconds: float, conns: int, workers: int) -> dict[str, obje
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
+        started = time.monotonic()
+        deadline = started + 180
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
@@ -200,26 +231,53 @@ def served(db: Path, seconds: float, conns: int, workers: int) -> dict[str, obje
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("server did not start")
             time.sleep(0.3)
+        # /ready answers once one worker is up; the others load the catalog at the same
+        # time: give them half as long again before measuring.
+        time.sleep(max(2.0, (time.monotonic() - started) / 2))
         rt = Runtime.open(load_settings(database_url=f"sqlite:///{db}"), migrate=False)
         ids = rt.snapshot.ids
         rt.close()
         rng = np.random.default_rng(2)
-        recs = [
-            f"/v1/recommendations?placement=product_similar&item={ids[int(i)]}"
-            for i in rng.integers(0, len(ids), 5000)
-        ]
-        hello = asyncio.run(_load("127.0.0.1", port, ["/health"], seconds, conns))
-        rec = asyncio.run(_load("127.0.0.1", port, recs, seconds, conns))
+
+        def paths(items: Sequence[int]) -> list[str]:
+            return [f"/v1/recommendations?placement=product_similar&item={ids[i]}" for i in items]
+
+        # Viewed products drawn uniformly, all distinct (the worst case for the candidate
+        # memo), and drawn by a Zipf(1) popularity over a shuffled catalog, as product
+        # pages are visited (popular products' candidates are remembered).
+        uniform = paths(rng.permutation(len(ids))[:20_000].tolist())
+        weight = 1.0 / np.arange(1, len(ids) + 1)
+        drawn = rng.permutation(len(ids))[rng.choice(len(ids), 20_000, p=weight / weight.sum())]
+        skewed = paths(drawn.tolist())
+        mixes = {
+            "hello_world": (["/health"], ["/health"]),
+            "product_similar": (uniform[:15_000], uniform[15_000:]),
+            "product_similar_popularity_mix": (skewed[:15_000], skewed[15_000:]),
+        }
+        # Rounds of back-to-back runs: each ratio compares neighbouring windows, so a
+        # neighbour's burst on the shared machine moves one round, not the median.
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in mixes}
+        for _ in range(rounds):
+            for name, (measured, warm) in mixes.items():
+                runs[name].append(
+                    asyncio.run(_load("127.0.0.1", port, measured, seconds, conns, warm))
+                )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return {
-        "workers": workers,
-        "connections": conns,
-        "hello_world": hello,
-        "product_similar": rec,
-        "share_of_hello_world": round(rec["requests_per_s"] / hello["requests_per_s"], 3),
-    }
+    out: dict[str, object] = {"workers": workers, "connections": conns, "rounds": rounds}
+    hello = runs["hello_world"]
+    for name, got in runs.items():
+        out[name] = {k: float(np.median([g[k] for g in got])) for k in got[0]}
+        if name != "hello_world":
+            shares = [
+                g["requests_per_s"] / h["requests_per_s"] for g, h in zip(got, hello, strict=True)
+            ]
+            out[f"share_of_hello_world ({name})"] = {
+                "median": round(float(np.median(shares)), 3),
+                "per_round": [round(x, 3) for x in shares],
+            }
+    return out
 
 
 def main() -> None:
@@ -227,7 +285,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--products", type=int, default=50_000)
-    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--seconds", type=float, default=5.0, help="per run (each mix, each round)")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--requests", type=int, default=3000, help="in-process requests per placement")
@@ -241,7 +300,7 @@ def main() -> None:
         "in_process": in_process(db, args.workdir, args.requests),
     }
     if not args.skip_http:
-        result["http"] = served(db, args.seconds, args.connections, args.workers)
+        result["http"] = served(db, args.seconds, args.connections, args.workers, args.rounds)
     print(json.dumps(result, indent=2))
 
 

@@ -177,7 +177,7 @@ class Settings(BaseSettings):
     identity_refresh_seconds: float = Field(
         default=5.0,
         ge=0.0,
-        description="Seconds between the request path's reads of new identity links.",
+        description="Seconds the request path keeps resolved person ids (bounds an unmerge).",
     )
     privacy_salt: str | None = Field(
         default=None,

@@ -236,3 +236,29 @@ def test_logged_slates_replay_through_the_rules_preview(store: Runtime) -> None:
     assert req.placement == "product_page" and req.context_items == ["A1"]
     ids_ = [c.product_id for c in req.candidates if not isinstance(c, str)]
     assert "A4" in ids_  # before the in-stock rule removed it
+
+
+def test_impersonal_candidates_are_kept_until_the_catalog_moves(store: Runtime) -> None:
+    rec = store.recommender
+    blend, asked = rec.baseline_blend, []
+
+    class Counting:
+        def propose(self, ctx: Any, k: int, chain: Any = None) -> Any:
+            asked.append(ctx.context_items)
+            return blend.propose(ctx, k, chain)
+
+    rec.baseline_blend = Counting()  # type: ignore[assignment]
+    first = ask(store, placement="product_similar", item=["A1"], k=4, explain=True)
+    again = ask(store, placement="product_similar", item=["A1"], k=4, explain=True)
+    assert len(asked) == 1 and len(rec.memo) == 1
+    assert ids(again) == ids(first)
+    assert again["trace"]["candidates"] == first["trace"]["candidates"]
+    assert again["trace"]["fallback_used"] == first["trace"]["fallback_used"] == ["popular"]
+    assert again["trace"]["pool"] == first["trace"]["pool"]
+    ask(store, placement="product_similar", item=["A1"], person="p1")  # personal: not kept
+    ask(store, placement="product_similar", item=["A1"], cart=["B1"])
+    assert len(asked) == 3 and len(rec.memo) == 1
+    # Rules still apply to kept candidates; any catalog change forgets them.
+    store.catalog.patch("A2", ProductPatch(stock_qty=0))
+    assert "A2" not in ids(ask(store, placement="product_similar", item=["A1"], k=4))
+    assert len(asked) == 4

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shelfwise.candidates.base import Proposal, Reason
+from shelfwise.candidates.neighbours import member
 from shelfwise.pipeline.defaults import explore
 from shelfwise.pipeline.pool import Pool
 
@@ -61,3 +62,15 @@ def test_exploration_takes_tail_slots_from_the_next_ranks() -> None:
     assert out.propensity[8:].tolist() == [0.1, 0.1]
     assert explore(order, k=10, share=0.2, seed=3).order.tolist() == out.order.tolist()
     assert explore(order[:10], k=10, share=0.2, seed=3).explored.sum() == 0
+
+
+@given(
+    st.lists(st.integers(0, 60_000), max_size=400),
+    st.lists(st.integers(0, 60_000), max_size=400),
+    st.integers(0, 3),
+)
+def test_member_agrees_with_isin(values: list[int], of: list[int], overlap: int) -> None:
+    v = np.array(values, np.int64)
+    o = np.array(of + values[:overlap], np.int64)  # some values shared, at any size
+    assert member(v, o).tolist() == np.isin(v, o).tolist()
+    assert member(v, o).dtype == np.bool_ and len(member(v, o)) == len(v)

@@ -31,8 +31,10 @@ from shelfwise.monitoring.schedule import AlertScheduler
 from shelfwise.runtime import Runtime
 from shelfwise.serving.reload import BundleWatcher
 
+# Matched in this order: the hot paths (health checks, recommendations) first.
 ROUTERS = (
     health.router,
+    recommendations.router,
     catalog.router,
     keys.router,
     experiments.router,
@@ -44,7 +46,6 @@ ROUTERS = (
     signals.router,
     people.router,
     models.router,
-    recommendations.router,
 )
 
 

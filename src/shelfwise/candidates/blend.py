@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from itertools import chain
 
 import numpy as np
 
@@ -26,17 +27,17 @@ def blend(proposals: list[tuple[Proposal, float]], k: int, name: str = "blend") 
         return Proposal.empty(name)
     items = np.concatenate([p.items for p, _ in parts])
     contrib = np.concatenate([w * p.scores / (np.abs(p.scores).max() or 1.0) for p, w in parts])
-    reasons = [r for p, _ in parts for r in p.reasons]
+    reasons = list(chain.from_iterable(p.reasons for p, _ in parts))
     order = np.lexsort((-contrib, items))
     items_s, contrib_s = items[order], contrib[order]
-    starts = np.flatnonzero(np.r_[True, items_s[1:] != items_s[:-1]])
+    starts = np.flatnonzero(np.concatenate(([True], items_s[1:] != items_s[:-1])))
     totals = np.add.reduceat(contrib_s, starts)
     top = top_k(totals, k)
     return Proposal(
         name,
         items_s[starts[top]],
         totals[top],
-        tuple(reasons[int(order[starts[t]])] for t in top),
+        tuple(map(reasons.__getitem__, order[starts[top]].tolist())),
     )
 
 

@@ -149,6 +149,9 @@ def gather(
     return Gathered(items.astype(np.int64), totals[items], anchor_of[items])
 
 
+_BROADCAST_MAX = 16_384  # up to this many pairs, comparing all pairs is cheapest
+
+
 def top_k(scores: FloatArray, k: int) -> IntArray:
     """Positions of the ``k`` highest scores, best first (ties by position)."""
     if len(scores) <= k:
@@ -168,6 +171,23 @@ def drop_excluded(items: IntArray, banned: IntArray) -> npt.NDArray[np.bool_]:
         return np.ones(len(items), dtype=bool)
     pos = np.minimum(np.searchsorted(banned, items), len(banned) - 1)
     return np.asarray(banned[pos] != items)
+
+
+def member(values: IntArray, of: IntArray) -> npt.NDArray[np.bool_]:
+    """``np.isin`` for dense catalog indices, several times cheaper at request sizes.
+
+    ``np.isin`` sorts both sides (two ``unique`` calls, ~50-200 µs for a few hundred
+    items); small sides are compared pairwise, larger ones through a lookup table
+    over the values (a bool array of at most the catalog's size)."""
+    if not len(values) or not len(of):
+        return np.zeros(len(values), dtype=bool)
+    if len(values) * len(of) <= _BROADCAST_MAX:
+        out: npt.NDArray[np.bool_] = (values[:, None] == of[None, :]).any(axis=1)
+        return out
+    table = np.zeros(max(int(values.max()), int(of.max())) + 1, dtype=bool)
+    table[of] = True
+    hit: npt.NDArray[np.bool_] = table[values]
+    return hit
 
 
 class ReasonCache:

@@ -16,6 +16,7 @@ from shelfwise.serving.baseline import (
     baseline_sources,
     popularity_counts,
 )
+from shelfwise.serving.identity import PersonCache
 
 if TYPE_CHECKING:
     from shelfwise.runtime import Runtime
@@ -52,5 +53,7 @@ def build_recommender(runtime: Runtime) -> Recommender:
         baseline=baseline_sources(tables),
         stages=Stages(rules=Governor(runtime.rules.current), assigner=runtime.assignments),
         bundle_of=lambda: runtime.bundle,
-        resolve_person=runtime.identity.person,
+        persons=PersonCache(
+            runtime.identity, max_age_seconds=runtime.settings.identity_refresh_seconds
+        ),
     )

@@ -67,7 +67,8 @@ class BlendRanker:
         relevance = pool.score * (1.0 + 0.1 * (pool.hits - 1))
         session = session_affinity(ctx, pool, snapshot)
         engagement = relevance * (1.0 + session)
-        price = np.nan_to_num(snapshot.price[pool.items], nan=0.0)
+        price = snapshot.price[pool.items]
+        price[np.isnan(price)] = 0.0  # a fresh array: fancy indexing copies
         top = price.max() if len(price) else 0.0
         revenue = price / top if top > 0 else price
         band = snapshot.margin_band[pool.items].astype(np.float64)

@@ -16,11 +16,13 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.candidates.base import FloatArray, IntArray, Reason, RecContext
+from shelfwise.candidates.neighbours import member
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.pipeline.defaults import explore
 from shelfwise.pipeline.pool import TRACE_ITEMS, Pool, Trace
 from shelfwise.pipeline.ports import Arranged
-from shelfwise.rules import Decision, Rulebook
+from shelfwise.rules import Rulebook
+from shelfwise.rules.trace import TraceChunk
 
 log = logging.getLogger("shelfwise.pipeline")
 
@@ -52,23 +54,29 @@ class Governor:
         return self._last
 
 
-def record(trace: Trace, decisions: Sequence[Decision], snapshot: CatalogSnapshot) -> None:
-    """Rule decisions into the trace: grouped per (rule, version, action, reason)."""
-    groups: dict[tuple[str, int, str, str], list[int]] = defaultdict(list)
-    for d in decisions:
-        groups[(d.rule_id, d.version, d.action, d.reason)].append(d.item)
+def record(trace: Trace, chunks: Sequence[TraceChunk], snapshot: CatalogSnapshot) -> None:
+    """Rule decisions into the trace: grouped per (rule, version, action, reason).
+
+    Works on the rulebook's chunks (one rule, one action, an array of items) rather than
+    on one ``Decision`` per item, which cost more than the rules themselves."""
+    groups: dict[tuple[str, int, str, str], list[IntArray]] = defaultdict(list)
+    for ch in chunks:
+        if len(ch.items):
+            groups[(ch.rule_id, ch.version, ch.action, ch.reason)].append(ch.items)
     ids = snapshot.ids
-    for (rule, version, action, reason), items in groups.items():
+    for (rule, version, action, reason), parts in groups.items():
+        count = sum(len(p) for p in parts)
         if action in DROPPING:
-            trace.drops[rule] = trace.drops.get(rule, 0) + len(items)
+            trace.drops[rule] = trace.drops.get(rule, 0) + count
         if trace.enabled:
+            named = np.concatenate(parts)[:TRACE_ITEMS].tolist()
             trace.rules.append(
                 {
                     "rule": rule,
                     "version": version,
                     "action": action,
-                    "count": len(items),
-                    "items": [ids[i] for i in items[:TRACE_ITEMS]],
+                    "count": count,
+                    "items": [ids[i] for i in named],
                     "reason": reason,
                 }
             )
@@ -79,8 +87,8 @@ def safety(
 ) -> Pool:
     """What the rules forbid leaves the pool; boosts and buries rescale the survivors."""
     result = book.apply_safety(ctx, pool.items, pool.score)
-    record(trace, result.trace, snapshot)
-    kept = pool if len(result.items) == len(pool) else pool.take(np.isin(pool.items, result.items))
+    record(trace, result.chunks, snapshot)
+    kept = pool if len(result.items) == len(pool) else pool.take(member(pool.items, result.items))
     return Pool(
         kept.items, result.scores, kept.hits, kept.reason_of, kept.reason_table, kept.sources
     )
@@ -105,19 +113,19 @@ def arrange(
     explored = explore(order, k, exploration, seed)
     drawn = explored.order[explored.explored]
     if len(drawn):
-        rest = order[~np.isin(order, explored.order)]
+        rest = order[~member(order, explored.order)]
         order = np.concatenate([explored.order, rest])
     result = book.arrange(ctx, pool.items[order], value[order], k)
-    record(trace, result.trace, snapshot)
+    record(trace, result.chunks, snapshot)
     pool = _with_pins(pool, result.items)
     positions = _positions(pool.items, result.items)
-    is_explored = np.isin(positions, drawn)
+    is_explored = member(positions, drawn)
     propensity = np.where(is_explored, explored.propensity[-1] if len(drawn) else 1.0, 1.0)
     return pool, Arranged(positions, is_explored, propensity)
 
 
 def _with_pins(pool: Pool, slate: IntArray) -> Pool:
-    extra = slate[~np.isin(slate, pool.items)]
+    extra = slate[~member(slate, pool.items)]
     if not len(extra):
         return pool
     reason = Reason("rules", "pinned", label="featured")

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shelfwise.candidates.base import FloatArray, IntArray, Proposal, Reason
+from shelfwise.candidates.neighbours import drop_excluded, excluded
 from shelfwise.catalog import CatalogSnapshot
 
 BoolArray = npt.NDArray[np.bool_]
@@ -85,7 +86,7 @@ class Pool:
         ranked = items[order]
         uniq, first, counts = np.unique(ranked, return_index=True, return_counts=True)
         if exclude:
-            keep = ~np.isin(uniq, np.fromiter(exclude, np.int64, len(exclude)))
+            keep = drop_excluded(uniq, excluded(exclude))
             uniq, first, counts = uniq[keep], first[keep], counts[keep]
         by_score = np.argsort(first)
         pick = order[first[by_score]]

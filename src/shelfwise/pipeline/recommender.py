@@ -33,12 +33,21 @@ from shelfwise.pipeline.learned import (
     rounded,
     source_proposals,
 )
+from shelfwise.pipeline.memo import CandidateMemo, impersonal
 from shelfwise.pipeline.pool import Pool, Trace
 from shelfwise.pipeline.ports import Arranged, ArrangeStage, Assigner, RankStage, SafetyStage
 from shelfwise.pipeline.request import RecommendRequest
-from shelfwise.pipeline.stages import availability, build_context, chain_of, gather
+from shelfwise.pipeline.stages import (
+    Blender,
+    availability,
+    build_context,
+    chain_of,
+    gather,
+    note_candidates,
+)
 from shelfwise.serving.decisions import Decision, DecisionLog
 from shelfwise.serving.freshness import ChangeClock, refresh_if_changed
+from shelfwise.serving.identity import PersonCache
 from shelfwise.serving.metrics import ServingMetrics
 from shelfwise.serving.placements import Objective, Placement, Placements
 from shelfwise.serving.session import SessionRecord, SessionState
@@ -117,7 +126,7 @@ class Recommender:
         stages: Stages | None = None,
         bundle_of: Callable[[], ModelBundle | None] | None = None,
         clock: ChangeClock | None = None,
-        resolve_person: Callable[[str], str] | None = None,
+        persons: PersonCache | None = None,
     ) -> None:
         self.settings = settings
         self.snapshot = snapshot
@@ -128,13 +137,16 @@ class Recommender:
         self.baseline = baseline
         self.stages = stages or Stages()
         self.bundle_of = bundle_of or (lambda: None)
-        # The person a request's id belongs to, by the rule training keyed people by
-        # (``contracts.identity.person_of``), so trained histories are found.
-        self.resolve_person = resolve_person or (lambda any_id: any_id)
         self._view: BundleView | None = None
         self.baseline_blend = CandidateBlend(baseline, SourcesConfig())
         self.clock = clock or ChangeClock(snapshot.repo.db)
+        # A request's person/anonymous id -> the person id through the identity graph,
+        # by the rule training keys people by (``contracts.identity.person_of``), so
+        # trained histories are found (None: ids are taken as given).
+        self.persons = persons
         self.rec_ids = RecIds()
+        self.memo = CandidateMemo()
+        self._children: dict[tuple[object, ...], Any] = {}
         self._plans: dict[tuple[str, ...], tuple[Placement, PlacementChain, PlacementChain]] = {}
         self._latency = {p.name: metrics.latency.labels(p.name) for p in placements}
         self.learned = LearnedRankers(settings, snapshot)
@@ -201,6 +213,15 @@ class Recommender:
         view = self.bundle_view()
         return time.time() - view.created_at if view is not None else -1.0
 
+    def resolve_person(self, any_id: str) -> str:
+        """The person behind a request's id, as of the identity graph the clock last read."""
+        if self.persons is None:
+            return any_id
+        return self.persons.person(any_id, self.clock.identity_seq)
+
+    def person_of(self, any_id: str | None) -> str | None:
+        return None if any_id is None else self.resolve_person(any_id)
+
     def refresh_catalog(self, trace: Trace) -> None:
         """Pick up stock/price changes; with the store down, keep serving what is in memory."""
         try:
@@ -231,9 +252,9 @@ class Recommender:
         if records is None:
             records = self.sessions.read(req.session) if req.session else []
         now = now or utcnow()
-        person = self.resolve_person(req.person) if req.person else None
+        person = self.person_of(req.person)
         ctx = build_context(req, placement, snapshot, records, now, person, trace)
-        assignment = self.assign(placement, req.person or req.session, now, trace)
+        assignment = self.assign(placement, person or req.session, now, trace)
         plan, model_chain, degraded_chain = self._plan(placement, assignment)
         view = self.bundle_view()
         mode = "model" if view is not None else "degraded"
@@ -244,19 +265,28 @@ class Recommender:
         arm = assignment.arm if assignment is not None else None
         if arm is not None and (arm.holdout or arm.ranker is False):
             ranker = None  # the holdout gets the baseline; an arm may switch the ranker off
-        if view is not None:
-            proposal = gather(ctx, view, model_chain, placement.max_candidates, trace)
+        chain = model_chain if view is not None else degraded_chain
+        memo_key = None
+        if ranker is None and impersonal(ctx):
+            memo_key = (ctx.placement, id(chain), ctx.context_items, ctx.now.month)
+        stamp = (snapshot.seq, len(snapshot), id(view.bundle) if view is not None else None)
+        kept = self.memo.get(memo_key, stamp) if memo_key is not None else None
+        if kept is not None:
+            proposal, pool = kept
+            note_candidates(proposal, trace)
+            proposals = [proposal]
         else:
-            proposal = gather(
-                ctx, self.baseline_blend, degraded_chain, placement.max_candidates, trace
-            )
-        proposals = [proposal]
-        if ranker is not None and view is not None:
-            # The ranker reads every source's score and rank, as in training.
-            depth = min(SOURCE_DEPTH, placement.max_candidates)
-            only = arm.sources if arm is not None else None
-            proposals += source_proposals(ctx, view, depth, only)
-        pool = Pool.union(proposals, ctx.exclude)
+            blend: Blender = view if view is not None else self.baseline_blend
+            proposal = gather(ctx, blend, chain, placement.max_candidates, trace)
+            proposals = [proposal]
+            if ranker is not None and view is not None:
+                # The ranker reads every source's score and rank, as in training.
+                depth = min(SOURCE_DEPTH, placement.max_candidates)
+                only = arm.sources if arm is not None else None
+                proposals += source_proposals(ctx, view, depth, only)
+            pool = Pool.union(proposals, ctx.exclude)
+            if memo_key is not None:
+                self.memo.put(memo_key, stamp, (proposal, pool))
         trace.keep_pool(pool, snapshot, placement.rule_scope)
         rules = self.stages.rules
         book = rules.book(trace, self.clock.rules_seq) if rules is not None else None
@@ -324,7 +354,7 @@ class Recommender:
                     mode=mode,
                     request=req.model_dump(mode="json", exclude_defaults=True),
                     items=[_logged(i) for i in items],
-                    person_id=req.person,
+                    person_id=person,
                     session_id=req.session,
                     experiment_id=assignment.experiment_id if assignment else None,
                     arm=assignment.arm.name if assignment else None,
@@ -412,11 +442,19 @@ class Recommender:
     def _observe(self, placement: str, mode: str, trace: Trace, elapsed: float) -> None:
         m = self.metrics
         self._latency[placement].observe(elapsed)
-        m.slates.labels(placement, mode).inc()
+        self._child(m.slates, placement, mode).inc()
         if trace.fallback_used:
-            m.fallback.labels(placement).inc()
+            self._child(m.fallback, placement).inc()
         for rule, n in trace.drops.items():
-            m.rule_drops.labels(placement, rule).inc(n)
+            self._child(m.rule_drops, placement, rule).inc(n)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered (the lookup costs more than the count)."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
 
 def _lap(t: float) -> tuple[float, float]:

@@ -103,6 +103,12 @@ def gather(
 ) -> Proposal:
     """The placement's blend of sources, with labelled fallbacks filling up to ``size``."""
     got = blend.propose(ctx, size, chain)
+    note_candidates(got, trace)
+    return got
+
+
+def note_candidates(got: Proposal, trace: Trace) -> None:
+    """What each source proposed, into the trace (and which fallbacks filled in)."""
     if trace.enabled or any(r.fallback for r in got.reasons[-1:]):
         counts: dict[str, int] = {}
         for r in got.reasons:
@@ -112,7 +118,6 @@ def gather(
         trace.fallback_used = [
             k.removesuffix(" (fallback)") for k in counts if k.endswith("(fallback)")
         ]
-    return got
 
 
 def availability(ctx: RecContext, pool: Pool, snapshot: CatalogSnapshot, trace: Trace) -> Pool:

@@ -133,8 +133,8 @@ class Rulebook:
             first = hits[:, gone].T.argmax(axis=1)  # the first rule in order takes the credit
             order = np.argsort(first, kind="stable")
             first, gone = first[order], gone[order]
-            starts = np.flatnonzero(np.r_[True, first[1:] != first[:-1]])
-            ends = np.r_[starts[1:], len(first)]
+            starts = np.flatnonzero(np.concatenate(([True], first[1:] != first[:-1])))
+            ends = np.append(starts[1:], len(first))
             for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
                 trace.append(decide(active[int(first[s])], items[np.sort(gone[s:e])], "removed"))
         alive = ~removed

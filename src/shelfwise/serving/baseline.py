@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import case, func, select
 
 from shelfwise.candidates.base import FloatArray, IntArray, Proposal, Reason, RecContext
+from shelfwise.candidates.neighbours import drop_excluded, excluded
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.store.engine import Database
 from shelfwise.store.tables import interactions
@@ -96,7 +97,7 @@ class BaselineTables:
 def _top(ranked: IntArray, k: int, exclude: frozenset[int]) -> IntArray:
     head = ranked[: k + len(exclude)]
     if exclude:
-        head = head[~np.isin(head, np.fromiter(exclude, np.int64, len(exclude)))]
+        head = head[drop_excluded(head, excluded(exclude))]
     return head[:k]
 
 

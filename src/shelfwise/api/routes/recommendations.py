@@ -11,14 +11,15 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from shelfwise.api.auth import Principal, require
-from shelfwise.api.deps import RuntimeDep
+from shelfwise.api.deps import RuntimeDep, runtime_from
 from shelfwise.errors import InvalidInput, NotFound
 from shelfwise.pipeline import RecommendRequest, SlateOut
 from shelfwise.serving.placements import Placement
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
-Reader = Annotated[Principal, Depends(require("read"))]
+require_read = require("read")
+Reader = Annotated[Principal, Depends(require_read)]
 CLOCK_HEADER = "x-shelfwise-now"
 
 
@@ -118,8 +119,12 @@ def parse_query(request: Request) -> RecommendRequest:
     response_model=SlateOut,
     openapi_extra={"parameters": QUERY_PARAMETERS},
 )
-async def recommendations(request: Request, runtime: RuntimeDep, _: Reader) -> Response:
+async def recommendations(request: Request) -> Response:
     """A slate for one placement; ``explain=true`` adds the full decision trace."""
+    # The read-role check and the runtime without FastAPI's dependency solver, which
+    # cost about a tenth of a served slate here; same check, same errors as ``Reader``.
+    await require_read(request)
+    runtime = runtime_from(request)
     return _slate(runtime, parse_query(request), _now(request, runtime))
 
 

@@ -1,0 +1,168 @@
+"""Who a request is for: its person/anonymous id resolved through the identity graph, cheaply.
+
+The identity graph (:mod:`shelfwise.contracts.identity`) reads the store on every
+``resolve``; on the request path that would be a query per request. :class:`PersonCache`
+memoises ``id -> person id`` and is told the graph's version by the catalog's change
+clock, which reads the newest merge-log row in the same round trip as the catalog
+and rulebook versions (:mod:`shelfwise.serving.freshness`). So a login linking two
+devices is seen by the very next request on every worker, and a request whose id is
+memoised and whose profile did not change costs a dictionary lookup.
+
+Most ids on the request path were never linked (anonymous visitors). The cache keeps
+the set of nodes the merge log names (read once, then grown from the new links), so
+such an id resolves to itself without asking the graph at all.
+
+When the merge log grew, only the profiles the new links touched are forgotten: their
+nodes, and every id memoised to a person id among them (a merge keeps one of the old
+person ids, and both were nodes of the merged profile). An unmerge does not add a row;
+the whole memo is dropped every ``max_age_seconds`` (``identity_refresh_seconds``),
+so one reaches other workers within that time (:meth:`clear` drops it at once).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger("shelfwise.serving.identity")
+
+KINDS = ("customer", "anonymous", "device")
+
+
+class Graph(Protocol):
+    """What the cache needs of :class:`~shelfwise.contracts.identity.IdentityGraph`."""
+
+    def resolve(self, any_id: str, kind: str | None = None) -> str: ...
+
+    def profile(self, any_id: str) -> list[str]: ...
+
+    def merges(self, limit: int = 100) -> list[dict[str, object]]: ...
+
+
+def graph_person(graph: Graph) -> Callable[[str], str]:
+    """The person id of a request's id: the graph's person id once the id is linked to
+    another; an id the graph never linked stays as given (training keys people the same
+    way, so a bundle's histories are found)."""
+
+    def lookup(any_id: str) -> str:
+        if len(graph.profile(any_id)) < 2:  # a node alone: never linked
+            return any_id
+        return graph.resolve(any_id)
+
+    return lookup
+
+
+def _bare(n: str) -> str:
+    kind, sep, value = n.partition(":")
+    return value if sep and kind in KINDS else n
+
+
+class PersonCache:
+    def __init__(
+        self,
+        graph: Graph,
+        lookup: Callable[[str], str] | None = None,
+        *,
+        max_age_seconds: float = 30.0,
+        max_entries: int = 200_000,
+        max_new_links: int = 64,
+    ) -> None:
+        self.graph = graph
+        self.lookup = lookup or graph_person(graph)
+        self.max_age_seconds = max_age_seconds
+        self.max_entries = max_entries
+        self.max_new_links = max_new_links
+        self._memo: dict[str, str] = {}
+        self._by_person: dict[str, set[str]] = {}
+        self._linked: set[str] | None = None  # every node the merge log names
+        self._seq: int | None = None
+        self._born = time.monotonic()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._memo)
+
+    def person(self, any_id: str, links_seq: int | None) -> str:
+        """The person id of ``any_id``; ``links_seq`` is the newest merge-log row as just
+        read (None: the store is unreachable, serve what is memoised)."""
+        if links_seq is not None and links_seq != self._seq:
+            self._advance(links_seq)
+        elif time.monotonic() - self._born > self.max_age_seconds:
+            self.clear()
+        got = self._memo.get(any_id)
+        if got is not None:
+            return got
+        try:
+            linked = self._linked if self._linked is not None else self._load_linked()
+            named = any_id in linked or any(f"{k}:{any_id}" in linked for k in KINDS)
+            got = self.lookup(any_id) if named else any_id
+        except SQLAlchemyError:
+            return any_id  # the store is down: the id as given, not memoised
+        with self._lock:
+            if len(self._memo) >= self.max_entries:
+                self._reset()
+            self._memo[any_id] = got
+            self._by_person.setdefault(got, set()).add(any_id)
+        return got
+
+    def clear(self) -> None:
+        with self._lock:
+            self._reset()
+            self._linked = None
+
+    def _reset(self) -> None:
+        """Forget every memoised id (the set of linked nodes stays: it only grows, and a
+        node it names that an unmerge freed is still resolved correctly, by the graph)."""
+        self._memo, self._by_person = {}, {}
+        self._born = time.monotonic()
+
+    def _load_linked(self) -> set[str]:
+        rows = self.graph.merges(limit=2**62)
+        linked = {str(r[c]) for r in rows for c in ("a", "b")}
+        with self._lock:
+            self._linked = linked
+        return linked
+
+    def _advance(self, seq: int) -> None:
+        with self._lock:
+            old, self._seq = self._seq, seq
+            if old is None or seq < old:  # first read, or the merge log was rewritten
+                self._reset()
+                self._linked = None
+                return
+            try:
+                links = self._new_links(old, seq)
+            except SQLAlchemyError:
+                links = None
+            if links is None:  # too many to follow one by one
+                self._reset()
+                self._linked = None
+                return
+            touched: set[str] = set()
+            for a, b in links:
+                if self._memo and a not in touched:
+                    touched.update(self.graph.profile(a))
+                touched.update((a, b))
+            if self._linked is not None:
+                self._linked.update(touched)
+            self._forget(touched)
+
+    def _new_links(self, old: int, seq: int) -> list[tuple[str, str]] | None:
+        """The (a, b) nodes of the merge-log rows after ``old``; None when too many."""
+        if seq - old > self.max_new_links:
+            return None
+        rows: Sequence[Mapping[str, object]] = self.graph.merges(limit=seq - old)
+        return [(str(r["a"]), str(r["b"])) for r in rows if int(str(r["id"])) > old]
+
+    def _forget(self, nodes: Iterable[str]) -> None:
+        memo, by_person = self._memo, self._by_person
+        for n in nodes:
+            for key in (n, _bare(n), *by_person.pop(n, ()), *by_person.pop(_bare(n), ())):
+                person = memo.pop(key, None)
+                if person is not None:
+                    by_person.get(person, set()).discard(key)

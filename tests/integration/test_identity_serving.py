@@ -1,0 +1,137 @@
+"""Identity on the request path: either device of a logged-in shopper is the same person."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shelfwise.contracts.identity import IdentityGraph
+from shelfwise.experiments import ExperimentSpec
+from shelfwise.experiments.model import Arm
+from shelfwise.pipeline import RecommendRequest
+from shelfwise.runtime import Runtime
+from shelfwise.serving.identity import PersonCache, graph_person
+from shelfwise.training.job import train
+from tests import shop_fixture
+
+NOW = datetime(2024, 3, 5, tzinfo=UTC)
+
+
+def _login(runtime: Runtime, anonymous_id: str, session: str, customer: str = "c5") -> None:
+    report = runtime.ingestor.ingest(
+        [
+            {
+                "type": "login",
+                "event_id": f"login-{anonymous_id}",
+                "occurred_at": (NOW - timedelta(hours=1)).isoformat(),
+                "anonymous_id": anonymous_id,
+                "session_id": session,
+                "customer_id": customer,
+            }
+        ]
+    )
+    assert report.counts()["accepted"] == 1
+
+
+def _ask(runtime: Runtime, person: str, now: datetime = NOW) -> dict[str, Any]:
+    req = RecommendRequest(placement="email", person=person, k=4)
+    return runtime.recommender.recommend(req, now)
+
+
+@pytest.fixture
+def shop(runtime: Runtime) -> Runtime:
+    shop_fixture.fill(runtime)
+    _login(runtime, "phone-5", "s-phone")
+    # Training keys people by the same rule the request path resolves them with.
+    train(runtime, force=True, resolve=graph_person(runtime.identity))
+    runtime.load_bundle()
+    runtime.experiments.create(
+        ExperimentSpec(
+            experiment_id="email-split",
+            name="email split",
+            placement="email",
+            arms=(Arm(name="a", share=0.5), Arm(name="b", share=0.5)),
+            start=NOW - timedelta(days=1),
+        )
+    )
+    return runtime
+
+
+def test_both_devices_of_a_shopper_get_the_same_person_arm_and_slate(shop: Runtime) -> None:
+    laptop_before = _ask(shop, "laptop-5", NOW - timedelta(minutes=1))  # not linked yet
+    _login(shop, "laptop-5", "s-laptop")  # the next request must see the link
+
+    phone, laptop = _ask(shop, "phone-5"), _ask(shop, "laptop-5")
+    customer = _ask(shop, "c5")
+    stranger = _ask(shop, "someone-else")
+
+    def items(slate: dict[str, Any]) -> list[str]:
+        return [i["product_id"] for i in slate["items"]]
+
+    def sources(slate: dict[str, Any]) -> set[str]:
+        return {r["source"] for i in slate["items"] for r in i["reasons"]}
+
+    assert phone["mode"] == "model"
+    assert items(phone) == items(laptop) == items(customer)
+    assert phone["experiment"] == laptop["experiment"] == customer["experiment"]
+    assignment = shop.assignments.assign("email", "customer:c5", NOW)
+    assert assignment is not None and phone["experiment"]["arm"] == assignment.arm.name
+    # The shopper's purchase history (trained under the person id) shapes the slate.
+    assert "buy_again" in sources(phone)
+    assert "buy_again" not in sources(stranger) | sources(laptop_before)
+    assert items(laptop_before) != items(laptop)
+
+    shop.decisions.flush()
+    newest_last = reversed(shop.decisions.recent(placement="email"))
+    logged = {d.request["person"]: d for d in newest_last}
+    assert logged["phone-5"].person_id == logged["laptop-5"].person_id == "customer:c5"
+    assert logged["someone-else"].person_id == "someone-else"  # never linked: as given
+    assert logged["phone-5"].request == {"placement": "email", "person": "phone-5", "k": 4}
+
+
+class _CountingGraph:
+    """An identity graph that counts the store reads the cache makes."""
+
+    def __init__(self, graph: IdentityGraph) -> None:
+        self.graph, self.reads = graph, 0
+
+    def resolve(self, any_id: str, kind: str | None = None) -> str:
+        self.reads += 1
+        return self.graph.resolve(any_id, kind)
+
+    def profile(self, any_id: str) -> list[str]:
+        self.reads += 1
+        return self.graph.profile(any_id)
+
+    def merges(self, limit: int = 100) -> list[dict[str, object]]:
+        self.reads += 1
+        return self.graph.merges(limit)
+
+
+def test_the_cache_reads_the_graph_only_when_its_merge_log_moved(runtime: Runtime) -> None:
+    graph = _CountingGraph(runtime.identity)
+    cache = PersonCache(graph)
+    seq = runtime.identity.count()
+    assert cache.person("phone-9", seq) == "phone-9"
+    assert cache.person("laptop-9", seq) == "laptop-9"
+    assert cache.person("bystander", seq) == "bystander"
+    reads = graph.reads
+    for _ in range(50):
+        assert cache.person("phone-9", seq) == "phone-9"
+    assert graph.reads == reads  # memoised: no store read per request
+    for n in range(20):  # never-linked visitors resolve to themselves without a read
+        assert cache.person(f"visitor-{n}", seq) == f"visitor-{n}"
+    assert graph.reads == reads
+
+    runtime.identity.link("customer:c9", "anonymous:phone-9", reason="login")
+    runtime.identity.link("customer:c9", "anonymous:laptop-9", reason="login")
+    seq = runtime.identity.count()
+    assert cache.person("phone-9", seq) == "customer:c9"
+    assert cache.person("laptop-9", seq) == "customer:c9"
+    assert cache.person("c9", seq) == "customer:c9"
+    reads = graph.reads
+    assert cache.person("bystander", seq) == "bystander"  # untouched profile: kept
+    assert graph.reads == reads
+    assert cache.person("phone-9", None) == "customer:c9"  # store unreachable: memo serves
