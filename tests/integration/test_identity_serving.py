@@ -9,7 +9,9 @@ import pytest
 
 from shelfwise.contracts.identity import IdentityGraph
 from shelfwise.experiments import ExperimentSpec
+from shelfwise.experiments.assignment import graph_resolve
 from shelfwise.experiments.model import Arm
+from shelfwise.experiments.report import readout
 from shelfwise.pipeline import RecommendRequest
 from shelfwise.runtime import Runtime
 from shelfwise.serving.identity import PersonCache, graph_person
@@ -89,6 +91,38 @@ def test_both_devices_of_a_shopper_get_the_same_person_arm_and_slate(shop: Runti
     assert logged["phone-5"].person_id == logged["laptop-5"].person_id == "customer:c5"
     assert logged["someone-else"].person_id == "someone-else"  # never linked: as given
     assert logged["phone-5"].request == {"placement": "email", "person": "phone-5", "k": 4}
+
+
+def _impression(slate: dict[str, Any], anonymous_id: str) -> dict[str, Any]:
+    shown = [
+        {"product_id": i["product_id"], "position": n} for n, i in enumerate(slate["items"], 1)
+    ]
+    return {
+        "type": "rec_impression",
+        "event_id": f"imp-{slate['rec_id']}",
+        "occurred_at": NOW.isoformat(),
+        "anonymous_id": anonymous_id,
+        "rec_id": slate["rec_id"],
+        "placement": "email",
+        "items": shown,
+        **slate["experiment"],
+    }
+
+
+def test_the_readout_reads_both_devices_as_the_person_in_the_served_arm(shop: Runtime) -> None:
+    _login(shop, "laptop-5", "s-laptop")
+    phone, laptop = _ask(shop, "phone-5"), _ask(shop, "laptop-5")
+    # The storefront logs the impressions with the device's anonymous id only.
+    report = shop.ingestor.ingest([_impression(phone, "phone-5"), _impression(laptop, "laptop-5")])
+    assert report.counts()["accepted"] == 2
+    e = shop.experiments.get("email-split")
+    at = NOW + timedelta(hours=1)
+    rep = readout(shop.db, e, at=at, resolve=graph_resolve(shop.identity.snapshot()))
+    assert rep.srm.counts == {"a": 0, "b": 0, phone["experiment"]["arm"]: 1}
+    assert "MULTIPLE_ARMS" not in rep.warnings
+    # Without the graph the same shopper would count as two people.
+    raw = readout(shop.db, e, at=at)
+    assert sum(raw.srm.counts.values()) == 2
 
 
 class _CountingGraph:

@@ -173,11 +173,13 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """Read out an experiment: per arm, placement and category, with lifts and checks."""
+    from shelfwise.experiments.assignment import graph_resolve
     from shelfwise.experiments.report import readout
 
     when = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
     with runtime_of(ctx, load=False) as runtime:
-        rep = readout(runtime.db, runtime.experiments.get(experiment_id), at=when)
+        e = runtime.experiments.get(experiment_id)
+        rep = readout(runtime.db, e, at=when, resolve=graph_resolve(runtime.identity.snapshot()))
     if as_json:
         print_json(rep.model_dump(mode="json"))
         return

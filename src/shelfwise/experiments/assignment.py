@@ -114,3 +114,16 @@ Resolver = Callable[[str, str | None], str]
 def default_resolve(anonymous_id: str, customer_id: str | None) -> str:
     """The customer id when known, else the anonymous id (stitching comes from signals)."""
     return customer_id or anonymous_id
+
+
+def graph_resolve(person: Callable[[str], str]) -> Resolver:
+    """Events' ids to the person the identity graph links them to.
+
+    ``person`` is the graph's resolver (a frozen ``IdentityGraph.snapshot()`` for
+    a readout); the request path hashes ``person(request.person)``, so a shopper's
+    events on every device are read in the arm their slates were served in."""
+
+    def resolve(anonymous_id: str, customer_id: str | None) -> str:
+        return person(customer_id or anonymous_id)
+
+    return resolve

@@ -12,6 +12,7 @@ from shelfwise.api.auth import Principal, require
 from shelfwise.api.deps import RuntimeDep
 from shelfwise.errors import InvalidInput, PreconditionRequired
 from shelfwise.experiments import Experiment, ExperimentSpec
+from shelfwise.experiments.assignment import graph_resolve
 from shelfwise.experiments.model import Status
 from shelfwise.experiments.report import Report, readout
 
@@ -110,4 +111,5 @@ def experiment_report(
 ) -> Report:
     """Per arm, placement and category: exposure, CTR, conversion, revenue, lifts with CIs."""
     when: datetime | None = at
-    return readout(runtime.db, runtime.experiments.get(experiment_id), at=when)
+    e = runtime.experiments.get(experiment_id)
+    return readout(runtime.db, e, at=when, resolve=graph_resolve(runtime.identity.snapshot()))

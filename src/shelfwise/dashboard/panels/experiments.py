@@ -13,6 +13,7 @@ from shelfwise.dashboard.format import label, money, percent, when
 from shelfwise.dashboard.panels.cells import badge, count_cell, interval, money_cell, percent_cell
 from shelfwise.dashboard.slots import Cell, Panel, PanelCell, PanelTable, SlotParams, Tone
 from shelfwise.experiments import Experiment
+from shelfwise.experiments.assignment import graph_resolve
 from shelfwise.experiments.model import LOWER_IS_BETTER
 from shelfwise.experiments.report import Report, readout
 from shelfwise.experiments.stats import Estimate
@@ -68,7 +69,7 @@ def experiments_panel(runtime: Runtime, params: SlotParams) -> Panel:
     if chosen is None:
         error = f"No experiment {wanted!r}." if wanted else ""
         return Panel("Experiments", tables=[listing], error=error, ranged=False)
-    report = readout(runtime.db, chosen)
+    report = readout(runtime.db, chosen, resolve=graph_resolve(runtime.identity.snapshot()))
     return _readout_panel(chosen, report, listing, runtime.settings.currency)
 
 
