@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
-from shelfwise.contracts import EventStore, parse_event
+from shelfwise.contracts import EVENT_TYPES, EventStore, parse_event
+from shelfwise.contracts.eventstore import COLUMN_FIELDS
+from shelfwise.contracts.schemas import VALID
 from shelfwise.runtime import Runtime
-from shelfwise.store.tables import interactions
+from shelfwise.store.tables import events, interactions
 
 T = datetime(2026, 11, 1, 12, 0, tzinfo=UTC).isoformat()
 
@@ -66,3 +69,36 @@ def test_append_is_idempotent_and_writes_interactions(runtime: Runtime) -> None:
         ("e2", 0, "P1", 1, "r1"),
         ("e2", 1, "P2", 2, None),
     ]
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
+def test_every_event_reads_back_whole_from_columns_and_payload(
+    runtime: Runtime, event_type: str
+) -> None:
+    store = EventStore(runtime.db)
+    event = parse_event(VALID[event_type])
+    assert store.append([event]) == [True]
+    assert store.load([event.event_id, "missing"]) == [event]
+    with runtime.db.engine.connect() as conn:
+        payload = conn.execute(select(events.c.payload)).scalar_one()
+    # only the fields without a column of their own are in the payload
+    assert set(payload) == set(event.model_dump(exclude_none=True)) - COLUMN_FIELDS
+
+
+def test_payload_holds_only_what_has_no_column(runtime: Runtime) -> None:
+    store = EventStore(runtime.db)
+    assert store.append([parse_event(e) for e in _events()]) == [True, True, True]
+    with runtime.db.engine.connect() as conn:
+        rows = dict(conn.execute(select(events.c.event_id, events.c.payload)).all())
+    assert rows == {
+        "e1": {"product_id": "P1"},
+        "e2": {
+            "currency": "EUR",
+            "revenue": 30.0,
+            "lines": [
+                {"product_id": "P1", "quantity": 1, "unit_price": 10.0, "rec_id": "r1"},
+                {"product_id": "P2", "quantity": 2, "unit_price": 10.0},
+            ],
+        },
+        "e3": {},
+    }

@@ -3,11 +3,18 @@
 ``append`` returns only after the batch is committed, so a caller that
 acknowledges what ``append`` reported stored never acknowledges a lost event.
 Validation, verdicts and quarantine sit above this (``contracts.ingest``).
+
+A row of ``events`` holds the event's common fields in columns and, in
+``payload``, only the fields that have no column (``product_id``, ``lines``,
+``page_type``, ``experiment_id``...): storing them twice made every row about
+twice as wide for nothing. :meth:`EventStore.load` (or :func:`stored_event`
+on a row) gives back the whole event. Rows written before revision 0014 carry
+the whole event in ``payload``; they read back the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -17,7 +24,7 @@ from sqlalchemy import Connection, func, select
 if TYPE_CHECKING:
     import psycopg
 
-from shelfwise.contracts.events import Event
+from shelfwise.contracts.events import Event, parse_event
 from shelfwise.store.engine import Database
 from shelfwise.store.tables import events
 from shelfwise.store.types import utcnow
@@ -137,6 +144,19 @@ _EVENT_COLS = (
     "order_id",
     "payload",
 )
+# The event fields ``events`` keeps in their own columns; ``payload`` holds the others.
+COLUMN_FIELDS = frozenset(_EVENT_COLS) - {"received_at", "payload"}
+
+
+def stored_event(row: Mapping[Any, Any]) -> Event:
+    """The whole event a row of ``events`` holds: its columns plus ``payload``.
+
+    ``occurred_at`` comes back in UTC (the instant the sender gave)."""
+    raw: dict[str, Any] = {k: row[k] for k in COLUMN_FIELDS if row[k] is not None}
+    raw.update(row["payload"])
+    return parse_event(raw)
+
+
 _ITEM_COLS = (
     "event_id",
     "line",
@@ -155,6 +175,7 @@ _ITEM_COLS = (
 
 
 _ZERO = timedelta(0)
+_NOT_IN_PAYLOAD = set(COLUMN_FIELDS)
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -356,8 +377,11 @@ class EventStore:
                     extra.get("placement"),
                     extra.get("rec_id"),
                     extra.get("order_id"),
-                    # model_dump_json without its Python wrapper
-                    type(e).__pydantic_serializer__.to_json(e, exclude_none=True).decode(),
+                    # model_dump_json without its Python wrapper, of the fields
+                    # that have no column
+                    type(e)
+                    .__pydantic_serializer__.to_json(e, exclude=_NOT_IN_PAYLOAD, exclude_none=True)
+                    .decode(),
                 )
             )
             out.items.extend(_item_tuples(e, at))
@@ -405,6 +429,16 @@ class EventStore:
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+
+    def load(self, event_ids: Sequence[str]) -> list[Event]:
+        """The stored events among ``event_ids``, whole, in the order asked."""
+        found: dict[str, Event] = {}
+        with self.db.engine.connect() as conn:
+            for start in range(0, len(event_ids), _CHUNK):
+                chunk = list(event_ids[start : start + _CHUNK])
+                for row in conn.execute(select(events).where(events.c.event_id.in_(chunk))):
+                    found[row.event_id] = stored_event(row._mapping)
+        return [found[i] for i in event_ids if i in found]
 
     def count(self) -> int:
         with self.db.engine.connect() as conn:

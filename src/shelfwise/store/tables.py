@@ -3,6 +3,8 @@ in ``store/migrations/versions`` create them, and a test checks the two agree.""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -14,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from shelfwise.store.types import JSONType, UTCDateTime
@@ -25,6 +28,13 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+
+def not_null(column: str) -> dict[str, Any]:
+    """Keyword arguments making an index partial (only non-null values) on both backends."""
+    where = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": where, "postgresql_where": where}
+
 
 # --- catalog -----------------------------------------------------------------
 
@@ -72,7 +82,13 @@ product_changes = Table(
 
 # --- events ------------------------------------------------------------------
 
-# Accepted events, append-only, one row per event (``payload`` is the full event).
+# Accepted events, append-only, one row per event. ``payload`` holds the event's
+# fields that have no column here (``contracts.eventstore.stored_event`` puts the
+# whole event back together; rows from before 0014 carry the whole event).
+# ``customer_id`` and ``rec_id`` are null for most events (anonymous browsing, no
+# recommendation), and every reader looks them up by value (erasure, the funnel's
+# served placement), so their indexes hold only the non-null rows: each index
+# entry an event does not need is a B-tree insert the write path does not pay.
 events = Table(
     "events",
     metadata,
@@ -95,9 +111,9 @@ events = Table(
     Column("payload", JSONType, nullable=False),
     Index("ix_events_occurred_at", "occurred_at"),
     Index("ix_events_anonymous_id", "anonymous_id"),
-    Index("ix_events_customer_id", "customer_id"),
+    Index("ix_events_customer_id", "customer_id", **not_null("customer_id")),
     Index("ix_events_session_id", "session_id"),
-    Index("ix_events_rec_id", "rec_id"),
+    Index("ix_events_rec_id", "rec_id", **not_null("rec_id")),
 )
 
 # One row per (event, product): what training, attribution and metrics scan.
