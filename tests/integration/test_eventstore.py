@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from shelfwise.config import Settings
 from shelfwise.contracts import EVENT_TYPES, EventStore, parse_event
 from shelfwise.contracts.eventstore import COLUMN_FIELDS
 from shelfwise.contracts.schemas import VALID
@@ -102,3 +103,16 @@ def test_payload_holds_only_what_has_no_column(runtime: Runtime) -> None:
         },
         "e3": {},
     }
+
+
+def test_a_new_sqlite_store_uses_16k_pages_in_wal_mode(sqlite_settings: Settings) -> None:
+    rt = Runtime.open(sqlite_settings, load=False)
+    try:
+        with rt.db.engine.connect() as conn:
+            pragmas = [
+                conn.exec_driver_sql(f"PRAGMA {p}").scalar()
+                for p in ("page_size", "journal_mode", "synchronous")
+            ]
+    finally:
+        rt.close()
+    assert pragmas == [16384, "wal", 1]  # synchronous=NORMAL

@@ -37,6 +37,10 @@ class Database:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
     cur = dbapi_conn.cursor()
+    # 16 KiB pages (SQLite's default is 4 KiB): the event tables' indexes split and
+    # rewrite fewer pages per batch; measured +19% on the inserts of an event import.
+    # Takes effect only on a new database file (before WAL is set); a no-op later.
+    cur.execute("PRAGMA page_size=16384")
     # WAL lets readers run beside one writer; NORMAL sync in WAL mode keeps every
     # committed transaction across a process crash (only an OS crash can lose the tail).
     cur.execute("PRAGMA journal_mode=WAL")
