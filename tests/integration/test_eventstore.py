@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from shelfwise.config import Settings
-from shelfwise.contracts import EVENT_TYPES, EventStore, parse_event
+from shelfwise.contracts import EVENT_TYPES, Event, EventStore, parse_event
 from shelfwise.contracts.eventstore import COLUMN_FIELDS
 from shelfwise.contracts.schemas import VALID
 from shelfwise.runtime import Runtime
@@ -116,3 +119,52 @@ def test_a_new_sqlite_store_uses_16k_pages_in_wal_mode(sqlite_settings: Settings
     finally:
         rt.close()
     assert pragmas == [16384, "wal", 1]  # synchronous=NORMAL
+
+
+def test_a_batch_mixing_stored_and_new_events_stores_only_the_new(runtime: Runtime) -> None:
+    store = EventStore(runtime.db)
+    e1, e2, e3 = (parse_event(e) for e in _events())
+    assert store.append([e1]) == [True]
+    assert store.append([e2, e1, e3, e2]) == [True, False, True, False]
+    assert store.count() == 3
+    with runtime.db.engine.connect() as conn:
+        lines = conn.execute(
+            select(interactions.c.event_id, interactions.c.line).order_by(
+                interactions.c.event_id, interactions.c.line
+            )
+        ).all()
+    assert [tuple(r) for r in lines] == [("e1", 0), ("e2", 0), ("e2", 1)]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    stored=st.lists(st.integers(0, 30), max_size=20),
+    batch=st.lists(st.integers(0, 30), max_size=40),
+)
+def test_fresh_is_exactly_the_first_sighting_of_an_unstored_id(
+    sqlite_settings: Settings, stored: list[int], batch: list[int]
+) -> None:
+    rt = Runtime.open(sqlite_settings, load=False)
+    try:
+        store = EventStore(rt.db)
+        prefix = uuid.uuid4().hex[:8]
+
+        def view(n: int) -> Event:
+            return parse_event({**_events()[0], "event_id": f"{prefix}-{n}"})
+
+        store.append([view(n) for n in stored])
+        expected = []
+        seen = set(stored)
+        for n in batch:
+            expected.append(n not in seen)
+            seen.add(n)
+        assert store.append([view(n) for n in batch]) == expected
+        with rt.db.engine.connect() as conn:
+            ids = conn.execute(
+                select(interactions.c.event_id).where(interactions.c.event_id.like(f"{prefix}-%"))
+            ).scalars()
+            assert sorted(ids) == sorted(f"{prefix}-{n}" for n in seen)
+    finally:
+        rt.close()

@@ -125,12 +125,11 @@ def interaction_rows(e: Event) -> list[dict[str, Any]]:
             return []
 
 
-_EVENT_COLS = (
+# Taken as they are from the model (``_COPIED``), then the three values the store makes.
+_COPIED = (
     "event_id",
     "type",
     "schema_version",
-    "occurred_at",
-    "received_at",
     "anonymous_id",
     "customer_id",
     "session_id",
@@ -142,8 +141,8 @@ _EVENT_COLS = (
     "placement",
     "rec_id",
     "order_id",
-    "payload",
 )
+_EVENT_COLS = (*_COPIED, "occurred_at", "received_at", "payload")
 # The event fields ``events`` keeps in their own columns; ``payload`` holds the others.
 COLUMN_FIELDS = frozenset(_EVENT_COLS) - {"received_at", "payload"}
 
@@ -308,10 +307,12 @@ def _item_tuples(e: Event, at: object) -> list[tuple[Any, ...]]:
             return []
 
 
-def _insert_sql(table: str, cols: tuple[str, ...], backend: str, json_col: str | None) -> str:
+def _insert_sql(
+    table: str, cols: tuple[str, ...], backend: str, json_col: str | None, verb: str = "INSERT"
+) -> str:
     mark = "?" if backend == "sqlite" else "%s"
     values = [f"{mark}::jsonb" if c == json_col and backend != "sqlite" else mark for c in cols]
-    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(values)})"
+    return f"{verb} INTO {table} ({', '.join(cols)}) VALUES ({', '.join(values)})"
 
 
 @dataclass
@@ -322,6 +323,15 @@ class Rows:
     events: list[tuple[Any, ...]] = field(default_factory=list)
     items: list[tuple[Any, ...]] = field(default_factory=list)
 
+    def keep(self, batch: Sequence[Event], ids: set[str]) -> Rows:
+        """Only the rows of the events whose id is in ``ids`` (``batch`` as given to
+        :meth:`EventStore.rows_of`)."""
+        return Rows(
+            [new and e.event_id in ids for new, e in zip(self.fresh, batch, strict=True)],
+            [r for r in self.events if r[0] in ids],
+            [r for r in self.items if r[0] in ids],
+        )
+
 
 class EventStore:
     """Writes go straight to the driver's ``executemany`` with pre-serialised values:
@@ -329,7 +339,10 @@ class EventStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._events_sql = _insert_sql("events", _EVENT_COLS, db.backend, "payload")
+        # SQLite: a row whose event_id is stored already is skipped, not an error
+        # (see ``_append_sqlite``); PostgreSQL's COPY has no such clause.
+        verb = "INSERT OR IGNORE" if db.backend == "sqlite" else "INSERT"
+        self._events_sql = _insert_sql("events", _EVENT_COLS, db.backend, "payload", verb)
         self._items_sql = _insert_sql("interactions", _ITEM_COLS, db.backend, None)
 
     def append(self, batch: Sequence[Event]) -> list[bool]:
@@ -339,8 +352,30 @@ class EventStore:
 
     def append_in(self, conn: Connection, batch: Sequence[Event]) -> list[bool]:
         """As :meth:`append`, inside the caller's transaction."""
+        if self.db.backend == "sqlite":
+            return self._append_sqlite(conn, batch)
         rows = self.rows_of(batch, self._stored_ids(conn, [e.event_id for e in batch]))
         self.write_in(conn, rows)
+        return rows.fresh
+
+    def _append_sqlite(self, conn: Connection, batch: Sequence[Event]) -> list[bool]:
+        """Insert first, look up only when something was already there.
+
+        ``INSERT OR IGNORE`` skips the events already stored, and its row count says
+        whether there were any; almost always there were none, and the primary-key
+        lookup before every batch (a probe per id) is saved. When some were skipped,
+        the rows just written are the ``written`` with the highest rowids: SQLite
+        gives a new row max(rowid) + 1, and this transaction holds the write lock
+        from its first insert, so no other writer's rows can be among them. Only
+        those events' interaction rows are then written."""
+        rows = self.rows_of(batch, set())
+        if not rows.events:
+            return rows.fresh
+        written = conn.exec_driver_sql(self._events_sql, rows.events).rowcount
+        if written != len(rows.events):
+            newest = "SELECT event_id FROM events ORDER BY rowid DESC LIMIT ?"
+            rows = rows.keep(batch, {r[0] for r in conn.exec_driver_sql(newest, (written,))})
+        self._insert(conn, "interactions", _ITEM_COLS, rows.items, self._items_sql)
         return rows.fresh
 
     def rows_of(self, batch: Sequence[Event], known: set[str]) -> Rows:
@@ -358,32 +393,16 @@ class EventStore:
             out.fresh.append(True)
             # (no cache by time: hashing an aware datetime costs about as much as this)
             at = _sqlite_time(e.occurred_at) if sqlite else e.occurred_at
-            extra = e.__dict__
-            out.events.append(
-                (
-                    e.event_id,
-                    e.type,
-                    e.schema_version,
-                    at,
-                    received,
-                    e.anonymous_id,
-                    e.customer_id,
-                    e.session_id,
-                    e.device_id,
-                    e.platform,
-                    e.os,
-                    e.browser,
-                    e.app_version,
-                    extra.get("placement"),
-                    extra.get("rec_id"),
-                    extra.get("order_id"),
-                    # model_dump_json without its Python wrapper, of the fields
-                    # that have no column
-                    type(e)
-                    .__pydantic_serializer__.to_json(e, exclude=_NOT_IN_PAYLOAD, exclude_none=True)
-                    .decode(),
-                )
+            # the model's own fields straight from its __dict__ in one C-level pass
+            # (``get``: placement, rec_id and order_id exist on some types only),
+            # then the payload: model_dump_json without its Python wrapper, of the
+            # fields that have no column
+            payload = (
+                type(e)
+                .__pydantic_serializer__.to_json(e, exclude=_NOT_IN_PAYLOAD, exclude_none=True)
+                .decode()
             )
+            out.events.append((*map(e.__dict__.get, _COPIED), at, received, payload))
             out.items.extend(_item_tuples(e, at))
         return out
 
