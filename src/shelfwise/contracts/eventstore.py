@@ -308,11 +308,11 @@ def _item_tuples(e: Event, at: object) -> list[tuple[Any, ...]]:
 
 
 def _insert_sql(
-    table: str, cols: tuple[str, ...], backend: str, json_col: str | None, verb: str = "INSERT"
+    table: str, cols: tuple[str, ...], backend: str, json_col: str | None, tail: str = ""
 ) -> str:
     mark = "?" if backend == "sqlite" else "%s"
     values = [f"{mark}::jsonb" if c == json_col and backend != "sqlite" else mark for c in cols]
-    return f"{verb} INTO {table} ({', '.join(cols)}) VALUES ({', '.join(values)})"
+    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(values)}){tail}"
 
 
 @dataclass
@@ -340,9 +340,10 @@ class EventStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         # SQLite: a row whose event_id is stored already is skipped, not an error
-        # (see ``_append_sqlite``); PostgreSQL's COPY has no such clause.
-        verb = "INSERT OR IGNORE" if db.backend == "sqlite" else "INSERT"
-        self._events_sql = _insert_sql("events", _EVENT_COLS, db.backend, "payload", verb)
+        # (see ``_append_sqlite``); any other constraint still fails loudly (OR IGNORE
+        # would skip a NOT NULL violation too). PostgreSQL's COPY has no such clause.
+        skip = " ON CONFLICT (event_id) DO NOTHING" if db.backend == "sqlite" else ""
+        self._events_sql = _insert_sql("events", _EVENT_COLS, db.backend, "payload", skip)
         self._items_sql = _insert_sql("interactions", _ITEM_COLS, db.backend, None)
 
     def append(self, batch: Sequence[Event]) -> list[bool]:
@@ -361,7 +362,8 @@ class EventStore:
     def _append_sqlite(self, conn: Connection, batch: Sequence[Event]) -> list[bool]:
         """Insert first, look up only when something was already there.
 
-        ``INSERT OR IGNORE`` skips the events already stored, and its row count says
+        ``ON CONFLICT (event_id) DO NOTHING`` skips the events already stored, and
+        its row count says
         whether there were any; almost always there were none, and the primary-key
         lookup before every batch (a probe per id) is saved. When some were skipped,
         the rows just written are the ``written`` with the highest rowids: SQLite
@@ -412,21 +414,12 @@ class EventStore:
         self._insert(conn, "interactions", _ITEM_COLS, rows.items, self._items_sql)
 
     def _stored_ids(self, conn: Connection, ids: list[str]) -> set[str]:
-        """The ids of ``ids`` already in the store, looked up on the primary key through
-        the driver (SQLAlchemy's expanding-IN compile cost more than the lookups).
-        SQLite: a prepared ``IN (?, ...)`` per chunk; PostgreSQL: ``= ANY(%s)`` with one
+        """PostgreSQL: the ids of ``ids`` already in the store, with one ``= ANY(%s)``
         array parameter (psycopg parses a query's placeholders in Python each time, so
-        900 of them cost more than the lookup)."""
-        known: set[str] = set()
-        if self.db.backend != "sqlite":
-            sql = "SELECT event_id FROM events WHERE event_id = ANY(%s)"
-            known.update(r[0] for r in conn.exec_driver_sql(sql, (ids,)))
-            return known
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            sql = f"SELECT event_id FROM events WHERE event_id IN ({', '.join('?' * len(chunk))})"
-            known.update(r[0] for r in conn.exec_driver_sql(sql, tuple(chunk)))
-        return known
+        an ``IN`` of 900 of them cost more than the lookup). SQLite needs no lookup
+        (see ``_append_sqlite``)."""
+        sql = "SELECT event_id FROM events WHERE event_id = ANY(%s)"
+        return {r[0] for r in conn.exec_driver_sql(sql, (ids,))}
 
     def _insert(
         self,
