@@ -179,6 +179,7 @@ async def _load(
             for c in range(conns)
         ]
     )
+    before = cache_lookups(port)
     lat: list[float] = []
     start = time.perf_counter()
     stop = start + seconds
@@ -186,17 +187,19 @@ async def _load(
         *[_one_conn(host, port, paths, stop, lat, c * stride) for c in range(conns)]
     )
     elapsed = time.perf_counter() - start
+    after = cache_lookups(port)
     p50, p99 = pct(lat)
+    lookups = sum(after.values()) - sum(before.values())
     return {
         "requests_per_s": round(len(lat) / elapsed, 1),
         "p50_ms": round(p50, 2),
         "p99_ms": round(p99, 2),
+        "slate_cache_hit_share": round((after["hit"] - before["hit"]) / max(lookups, 1), 3),
     }
 
 
 def cache_lookups(port: int) -> dict[str, float]:
-    """The server's slate cache lookups so far (every worker's), by result; the warm-up
-    second of a run is counted too."""
+    """The server's slate cache lookups so far (every worker's), by result."""
     import urllib.request
 
     req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"X-API-Key": KEY})
@@ -286,7 +289,6 @@ def served(db: Path, seconds: float, conns: int, workers: int, rounds: int) -> d
         skewed = paths(drawn[:20_000])
         personal = paths(drawn[:20_000], drawn[20_000:])
         runs: dict[str, list[dict[str, float]]] = {}
-        cache: dict[str, list[float]] = {}
         # Rounds of back-to-back runs: each ratio compares neighbouring windows, so a
         # neighbour's burst on the shared machine moves one round, not the median.
         for r in range(rounds):
@@ -299,14 +301,9 @@ def served(db: Path, seconds: float, conns: int, workers: int, rounds: int) -> d
                 "personal_cart_popularity_mix": (personal[:15_000], personal[15_000:]),
             }
             for name, (measured, warm) in mixes.items():
-                before = cache_lookups(port)
                 runs.setdefault(name, []).append(
                     asyncio.run(_load("127.0.0.1", port, measured, seconds, conns, warm))
                 )
-                after = cache_lookups(port)
-                hits = after["hit"] - before["hit"]
-                total = sum(after.values()) - sum(before.values())
-                cache.setdefault(name, []).append(hits / total if total else 0.0)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -322,7 +319,7 @@ def served(db: Path, seconds: float, conns: int, workers: int, rounds: int) -> d
                 "median": round(float(np.median(shares)), 3),
                 "per_round": [round(x, 3) for x in shares],
             }
-            out[f"slate_cache_hit_share ({name})"] = [round(x, 3) for x in cache[name]]
+            out[f"slate_cache_hit_share ({name})"] = [g["slate_cache_hit_share"] for g in got]
     return out
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.candidates.base import Reason, RecContext, Source
@@ -353,18 +354,21 @@ class Recommender:
         if shelf is not None and not req.explain:
             kept_trace = None
             if keep_trace:
-                kept_trace = {
-                    part: v
-                    for part, v in trace.as_dict().items()
-                    if part not in ("notes", "stages_ms")  # this request's own
-                }
+                # Kept encoded: the candidate pool is most of an entry's memory as objects.
+                kept_trace = orjson.dumps(
+                    {
+                        part: v
+                        for part, v in trace.as_dict().items()
+                        if part not in ("notes", "stages_ms")  # this request's own
+                    },
+                    option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY,
+                )
             self.slates.put(
                 *shelf,
                 KeptSlate(
                     computed_by=rec_id,
                     mode=mode,
                     items=tuple(items),
-                    logged=tuple(logged),
                     model_version=model_version,
                     rulebook_version=rulebook_version,
                     fallback_used=bool(trace.fallback_used),
@@ -374,7 +378,6 @@ class Recommender:
             )
             # What is kept is never handed out: this request gets copies too.
             items = slate["items"] = [dict(i) for i in items]
-            logged = [dict(i) for i in logged]
         if record:
             self._record(
                 rec_id,
@@ -433,11 +436,12 @@ class Recommender:
         started: float,
     ) -> dict[str, Any]:
         """A kept slate served as this request's own: its rec_id, its decision-log row."""
+        items = [dict(i) for i in kept.items]
         slate = self._slate(
             rec_id,
             placement.name,
             kept.mode,
-            [dict(i) for i in kept.items],
+            items,
             kept.model_version,
             kept.rulebook_version,
             None,
@@ -448,7 +452,7 @@ class Recommender:
         if trace.enabled and kept.trace is not None:
             trace.stages["slate_cache"] = elapsed * 1e3
             logged_trace = {
-                **kept.trace,
+                **orjson.loads(kept.trace),
                 "stages_ms": trace.stages,
                 "notes": trace.notes,
                 "slate_cache": {"computed_by": kept.computed_by},
@@ -461,7 +465,7 @@ class Recommender:
             now,
             person,
             None,
-            [dict(i) for i in kept.logged],
+            [_logged(i) for i in items],
             slate,
             logged_trace,
         )

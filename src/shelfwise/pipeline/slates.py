@@ -43,20 +43,20 @@ from shelfwise.rules import Rulebook
 class KeptSlate:
     """What every request served from one computation shares.
 
-    ``items`` are the response's items, ``logged`` the decision log's; both are
-    copied per request, never handed out. ``trace`` is the computation's own
-    trace (None when it was not kept), without its per-request notes and timings.
+    ``items`` are the response's items, copied per request (never handed out);
+    the decision log's are made from the copies. ``trace`` is the computation's
+    own trace, orjson-encoded (None when it was not kept), without its
+    per-request notes and timings.
     """
 
     computed_by: str  # the rec_id of the request whose computation this is
     mode: str
     items: tuple[dict[str, Any], ...]
-    logged: tuple[dict[str, Any], ...]
     model_version: str | None
     rulebook_version: str | None
     fallback_used: bool
     drops: tuple[tuple[str, int], ...]
-    trace: dict[str, Any] | None
+    trace: bytes | None
 
 
 def windows_open(book: Rulebook | None, now: datetime) -> tuple[bool, ...]:
