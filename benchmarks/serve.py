@@ -167,7 +167,13 @@ async def _one_conn(
 
 
 async def _load(
-    host: str, port: int, paths: list[str], seconds: float, conns: int, warm_paths: list[str]
+    host: str,
+    port: int,
+    paths: list[str],
+    seconds: float,
+    conns: int,
+    warm_paths: list[str],
+    server_pid: int,
 ) -> dict[str, float]:
     """Warm up for a second on ``warm_paths``, then measure on ``paths`` (other items:
     the warm-up must not fill the server's per-item candidate memo for the run)."""
@@ -180,6 +186,7 @@ async def _load(
         ]
     )
     before = cache_lookups(port)
+    cpu = tree_cpu(server_pid)
     lat: list[float] = []
     start = time.perf_counter()
     stop = start + seconds
@@ -187,6 +194,7 @@ async def _load(
         *[_one_conn(host, port, paths, stop, lat, c * stride) for c in range(conns)]
     )
     elapsed = time.perf_counter() - start
+    cpu = tree_cpu(server_pid) - cpu
     after = cache_lookups(port)
     p50, p99 = pct(lat)
     lookups = sum(after.values()) - sum(before.values())
@@ -194,8 +202,25 @@ async def _load(
         "requests_per_s": round(len(lat) / elapsed, 1),
         "p50_ms": round(p50, 2),
         "p99_ms": round(p99, 2),
+        "server_cpu_ms_per_request": round(cpu * 1e3 / max(len(lat), 1), 3),
         "slate_cache_hit_share": round((after["hit"] - before["hit"]) / max(lookups, 1), 3),
     }
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a live process and its descendants (Linux /proc)."""
+    total, todo = 0.0, [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
 
 
 def cache_lookups(port: int) -> dict[str, float]:
@@ -302,7 +327,7 @@ def served(db: Path, seconds: float, conns: int, workers: int, rounds: int) -> d
             }
             for name, (measured, warm) in mixes.items():
                 runs.setdefault(name, []).append(
-                    asyncio.run(_load("127.0.0.1", port, measured, seconds, conns, warm))
+                    asyncio.run(_load("127.0.0.1", port, measured, seconds, conns, warm, proc.pid))
                 )
     finally:
         proc.terminate()

@@ -368,7 +368,7 @@ class Recommender:
                 KeptSlate(
                     computed_by=rec_id,
                     mode=mode,
-                    items=tuple(items),
+                    items=orjson.dumps(items),
                     model_version=model_version,
                     rulebook_version=rulebook_version,
                     fallback_used=bool(trace.fallback_used),
@@ -376,8 +376,6 @@ class Recommender:
                     trace=kept_trace,
                 ),
             )
-            # What is kept is never handed out: this request gets copies too.
-            items = slate["items"] = [dict(i) for i in items]
         if record:
             self._record(
                 rec_id,
@@ -436,7 +434,7 @@ class Recommender:
         started: float,
     ) -> dict[str, Any]:
         """A kept slate served as this request's own: its rec_id, its decision-log row."""
-        items = [dict(i) for i in kept.items]
+        items = orjson.loads(kept.items)
         slate = self._slate(
             rec_id,
             placement.name,
