@@ -361,6 +361,7 @@ class Recommender:
                         for part, v in trace.as_dict().items()
                         if part not in ("notes", "stages_ms")  # this request's own
                     },
+                    default=str,  # as the decision log encodes it
                     option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY,
                 )
             self.slates.put(
