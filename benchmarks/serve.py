@@ -5,16 +5,20 @@
 
 1. In process: the whole pipeline (context -> candidates -> safety -> rank ->
    arrange -> slate, decision log included) for ``product_similar`` and for a
-   500-candidate variant of it, on distinct viewed products; wall and CPU
-   (thread time) p50/p99 per request, then the same products again (candidates
-   from the memo).
+   500-candidate variant of it, on distinct viewed products (every slate
+   computed); wall and CPU (thread time) p50/p99 per request; then the same
+   products again (served from the slate cache), then with a cart item
+   (personal: computed every time).
 2. Over HTTP: ``shelfwise serve --workers 2`` on 127.0.0.1 with SQLite; a
    closed-loop load generator (asyncio, one keep-alive HTTP/1.1 stream per
    connection, so it costs the shared cores little) keeps ``--connections``
    requests in flight against ``/health`` (the ceiling), then against
    ``/v1/recommendations?placement=product_similar&item=…`` with uniformly
-   drawn products, then with a popularity-skewed mix; ``--rounds`` rounds of
-   the three, requests/s and p50/p99 (medians over rounds) and the ratios.
+   drawn products (a new set each round: cache misses), with a popularity-skewed
+   mix (anonymous product pages: the slate cache serves the popular ones), and
+   with the same mix plus a cart item (personal: never cached); ``--rounds``
+   rounds of the four, requests/s and p50/p99 (medians over rounds), the ratios
+   to the hello world and the slate cache's hit share per run (from /metrics).
 
 The catalog (``shelfwise.simulate.generate_catalog``) is cached in ``--workdir``.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -93,38 +98,43 @@ def in_process(db: Path, workdir: Path, requests: int) -> dict[str, object]:
         )
         rt = Runtime.open(settings)
         rec = rt.recommender
+        gc.collect()
+        gc.freeze()  # as a served worker does after start-up (api/app.py)
         rng = np.random.default_rng(1)
         ids = rt.snapshot.ids
         drawn = rng.permutation(len(ids))[: requests + 200]  # distinct viewed products
         reqs = [RecommendRequest(placement=placement, item=(ids[int(i)],)) for i in drawn]
         for r in reqs[requests:]:
             rec.recommend(r)  # warm-up on other products
-        lat, cpu, pool = [], [], []
-        for r in reqs[:requests]:  # every candidate list computed (no memo hit)
-            t, c = time.perf_counter(), time.thread_time()
-            rec.recommend(r)
-            cpu.append(time.thread_time() - c)
-            lat.append(time.perf_counter() - t)
-        kept = []
-        for r in reqs[:requests]:  # the same products again: candidates from the memo
-            t = time.perf_counter()
-            rec.recommend(r)
-            kept.append(time.perf_counter() - t)
+        pool = []
+        figures: dict[str, object] = {}
+        out[placement] = figures
+        # Every slate computed (distinct products), the same products again (served
+        # from the slate cache), then with a cart item: personal, computed every time.
+        carts = [r.model_copy(update={"cart": reqs[-1 - n].item}) for n, r in enumerate(reqs)]
+        for label, batch in (
+            ("computed", reqs[:requests]),
+            ("slate_cache_hit", reqs[:requests]),
+            ("personal_cart", carts[:requests]),
+        ):
+            lat, cpu = [], []
+            for r in batch:
+                t, c = time.perf_counter(), time.thread_time()
+                rec.recommend(r)
+                cpu.append(time.thread_time() - c)
+                lat.append(time.perf_counter() - t)
+            p50, p99 = pct(lat)
+            cpu50, cpu99 = pct(cpu)
+            figures[label] = {
+                "p50_ms": round(p50, 3),
+                "p99_ms": round(p99, 3),
+                "cpu_p50_ms": round(cpu50, 3),
+                "cpu_p99_ms": round(cpu99, 3),
+            }
         for r in reqs[:200]:
             trace = rec.recommend(r.model_copy(update={"explain": True}))["trace"]
             pool.append(sum(trace["candidates"].values()))
-        p50, p99 = pct(lat)
-        cpu50, cpu99 = pct(cpu)
-        kept50, kept99 = pct(kept)
-        out[placement] = {
-            "p50_ms": round(p50, 3),
-            "p99_ms": round(p99, 3),
-            "cpu_p50_ms": round(cpu50, 3),
-            "cpu_p99_ms": round(cpu99, 3),
-            "memo_hit_p50_ms": round(kept50, 3),
-            "memo_hit_p99_ms": round(kept99, 3),
-            "candidates": int(np.mean(pool)),
-        }
+        figures["candidates"] = int(np.mean(pool))
         rt.close()
     return out
 
@@ -157,7 +167,13 @@ async def _one_conn(
 
 
 async def _load(
-    host: str, port: int, paths: list[str], seconds: float, conns: int, warm_paths: list[str]
+    host: str,
+    port: int,
+    paths: list[str],
+    seconds: float,
+    conns: int,
+    warm_paths: list[str],
+    server_pid: int,
 ) -> dict[str, float]:
     """Warm up for a second on ``warm_paths``, then measure on ``paths`` (other items:
     the warm-up must not fill the server's per-item candidate memo for the run)."""
@@ -169,6 +185,8 @@ async def _load(
             for c in range(conns)
         ]
     )
+    before = cache_lookups(port)
+    cpu = tree_cpu(server_pid)
     lat: list[float] = []
     start = time.perf_counter()
     stop = start + seconds
@@ -176,12 +194,50 @@ async def _load(
         *[_one_conn(host, port, paths, stop, lat, c * stride) for c in range(conns)]
     )
     elapsed = time.perf_counter() - start
+    cpu = tree_cpu(server_pid) - cpu
+    after = cache_lookups(port)
     p50, p99 = pct(lat)
+    lookups = sum(after.values()) - sum(before.values())
     return {
         "requests_per_s": round(len(lat) / elapsed, 1),
         "p50_ms": round(p50, 2),
         "p99_ms": round(p99, 2),
+        "server_cpu_ms_per_request": round(cpu * 1e3 / max(len(lat), 1), 3),
+        "slate_cache_hit_share": round((after["hit"] - before["hit"]) / max(lookups, 1), 3),
     }
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a live process and its descendants (Linux /proc)."""
+    total, todo = 0.0, [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def cache_lookups(port: int) -> dict[str, float]:
+    """The server's slate cache lookups so far (every worker's), by result."""
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"X-API-Key": KEY})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        text = r.read().decode()
+    out = {"hit": 0.0, "miss": 0.0, "bypass": 0.0}
+    for line in text.splitlines():
+        if line.startswith("shelfwise_slate_cache_total{"):
+            labels, value = line.rsplit(" ", 1)
+            for result in out:
+                if f'result="{result}"' in labels:
+                    out[result] += float(value)
+    return out
 
 
 def served(db: Path, seconds: float, conns: int, workers: int, rounds: int) -> dict[str, object]:
@@ -239,28 +295,39 @@ def served(db: Path, seconds: float, conns: int, workers: int, rounds: int) -> d
         rt.close()
         rng = np.random.default_rng(2)
 
-        def paths(items: Sequence[int]) -> list[str]:
-            return [f"/v1/recommendations?placement=product_similar&item={ids[i]}" for i in items]
+        def paths(items: Sequence[int], carts: Sequence[int] = ()) -> list[str]:
+            base = "/v1/recommendations?placement=product_similar&item="
+            if not carts:
+                return [f"{base}{ids[i]}" for i in items]
+            return [f"{base}{ids[i]}&cart={ids[c]}" for i, c in zip(items, carts, strict=True)]
 
-        # Viewed products drawn uniformly, all distinct (the worst case for the candidate
-        # memo), and drawn by a Zipf(1) popularity over a shuffled catalog, as product
-        # pages are visited (popular products' candidates are remembered).
-        uniform = paths(rng.permutation(len(ids))[:20_000].tolist())
+        # Viewed products drawn uniformly, all distinct within a round and a new set each
+        # round (the slate cache holds fewer than a round's products: no hits to speak
+        # of), and drawn by a Zipf(1) popularity over a shuffled catalog, as product pages
+        # are visited (popular products' slates are kept). The personal mix is the
+        # popularity mix with a product in the cart (also Zipf-drawn): nothing personal is
+        # ever served from the cache, so every one of its slates is computed.
+        order = rng.permutation(len(ids)).tolist()
         weight = 1.0 / np.arange(1, len(ids) + 1)
-        drawn = rng.permutation(len(ids))[rng.choice(len(ids), 20_000, p=weight / weight.sum())]
-        skewed = paths(drawn.tolist())
-        mixes = {
-            "hello_world": (["/health"], ["/health"]),
-            "product_similar": (uniform[:15_000], uniform[15_000:]),
-            "product_similar_popularity_mix": (skewed[:15_000], skewed[15_000:]),
-        }
+        shuffled = rng.permutation(len(ids))
+        drawn = shuffled[rng.choice(len(ids), 40_000, p=weight / weight.sum())].tolist()
+        skewed = paths(drawn[:20_000])
+        personal = paths(drawn[:20_000], drawn[20_000:])
+        runs: dict[str, list[dict[str, float]]] = {}
         # Rounds of back-to-back runs: each ratio compares neighbouring windows, so a
         # neighbour's burst on the shared machine moves one round, not the median.
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in mixes}
-        for _ in range(rounds):
+        for r in range(rounds):
+            span = len(order) // rounds
+            mine = order[r * span : (r + 1) * span]
+            mixes = {
+                "hello_world": (["/health"], ["/health"]),
+                "product_similar_uniform": (paths(mine[1000:]), paths(mine[:1000])),
+                "product_similar_popularity_mix": (skewed[:15_000], skewed[15_000:]),
+                "personal_cart_popularity_mix": (personal[:15_000], personal[15_000:]),
+            }
             for name, (measured, warm) in mixes.items():
-                runs[name].append(
-                    asyncio.run(_load("127.0.0.1", port, measured, seconds, conns, warm))
+                runs.setdefault(name, []).append(
+                    asyncio.run(_load("127.0.0.1", port, measured, seconds, conns, warm, proc.pid))
                 )
     finally:
         proc.terminate()
@@ -277,6 +344,7 @@ def served(db: Path, seconds: float, conns: int, workers: int, rounds: int) -> d
                 "median": round(float(np.median(shares)), 3),
                 "per_round": [round(x, 3) for x in shares],
             }
+            out[f"slate_cache_hit_share ({name})"] = [g["slate_cache_hit_share"] for g in got]
     return out
 
 

@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     decision_flush_seconds: float = Field(default=0.2, gt=0.0, le=60.0)
     decision_batch_size: int = Field(default=500, ge=1)
     decision_queue_max: int = Field(default=50_000, ge=100)
+    slate_cache_size: int = Field(
+        default=5_000,
+        ge=0,
+        description="Slates kept per worker for requests nothing personal shapes (0 = off).",
+    )
     allow_clock_header: bool = Field(
         default=False,
         description="Honour X-Shelfwise-Now on recommendation requests (tests and replays only).",

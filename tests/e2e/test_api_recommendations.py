@@ -118,3 +118,16 @@ def test_decision_answers_why_and_metrics_count(client: TestClient) -> None:
     assert 'shelfwise_recommendation_seconds_count{placement="home"} 1.0' in text
     assert "shelfwise_catalog_snapshot_age_seconds" in text
     assert "shelfwise_model_bundle_age_seconds -1.0" in text
+
+
+def test_slate_cache_lookups_are_counted(client: TestClient) -> None:
+    url = "/v1/recommendations?placement=product_similar&item=P1&k=3"
+    slates = [client.get(url, headers=READ).json() for _ in range(3)]
+    assert len({s["rec_id"] for s in slates}) == 3
+    assert len({tuple(i["product_id"] for i in s["items"]) for s in slates}) == 1
+    client.get(url + "&explain=true", headers=READ)
+    client.get(url + "&person=u9&session=s9&cart=P2", headers=READ)  # cart: personal
+    text = client.get("/metrics", headers=READ).text
+    for result, n in (("miss", 1), ("hit", 2), ("bypass", 1)):
+        sample = f'shelfwise_slate_cache_total{{placement="product_similar",result="{result}"}}'
+        assert f"{sample} {n}.0" in text

@@ -105,6 +105,10 @@ def event(kind: str, product: str, n: int, session: str = "sess-1") -> dict[str,
 def test_session_stock_decisions_and_rules_on_two_workers(server: str) -> None:
     pdp = {"placement": "product_similar", "item": "S1", "session": "sess-1", "k": 6}
     before = on_every_worker(server, "/v1/recommendations", pdp, T0, n=2)
+    # Anonymous views of the same product: served from each worker's slate cache after
+    # the first, so what follows checks that the cache sees every change too.
+    anon = {"placement": "product_similar", "item": "S1", "k": 6}
+    assert all("S3" in ids(s) for s in on_every_worker(server, "/v1/recommendations", anon, T0))
     assert "S2" in ids(before[0])
 
     # 1. Events of the session reach the next slate on every worker: S2 is now in the cart.
@@ -120,7 +124,7 @@ def test_session_stock_decisions_and_rules_on_two_workers(server: str) -> None:
     with httpx.Client(base_url=server, timeout=10) as c:
         assert c.patch("/v1/products/S3", json={"stock_qty": 0}, headers=MERCH).status_code == 200
     slates = on_every_worker(server, "/v1/recommendations", pdp, T0)
-    for slate in slates:
+    for slate in [*slates, *on_every_worker(server, "/v1/recommendations", anon, T0)]:
         assert "S3" not in ids(slate)
 
     # 3. The decision log answers for the rec_id (on whichever worker is asked).
@@ -149,9 +153,12 @@ def test_session_stock_decisions_and_rules_on_two_workers(server: str) -> None:
     with httpx.Client(base_url=server, timeout=10) as c:
         r = c.post("/v1/rules", json=rule, headers={**MERCH, "X-Change-Reason": "dispute"})
         assert r.status_code == 201, r.text
-    for slate in on_every_worker(server, "/v1/recommendations", pdp, T0 + timedelta(minutes=5)):
-        assert all(int(p[1:]) < 4 for p in ids(slate) if p.startswith("S")), ids(slate)
+    during = T0 + timedelta(minutes=5)
+    for params in (pdp, anon):
+        for slate in on_every_worker(server, "/v1/recommendations", params, during):
+            assert all(int(p[1:]) < 4 for p in ids(slate) if p.startswith("S")), ids(slate)
     later = on_every_worker(server, "/v1/recommendations", pdp, T0 + timedelta(hours=2))
+    later += on_every_worker(server, "/v1/recommendations", anon, T0 + timedelta(hours=2))
     for slate in later:
         assert any(p.startswith("S") and int(p[1:]) >= 4 for p in ids(slate))
 
@@ -160,3 +167,4 @@ def test_session_stock_decisions_and_rules_on_two_workers(server: str) -> None:
         text = c.get("/metrics", headers=READ).text
     assert 'shelfwise_slates_total{mode="degraded",placement="product_similar"}' in text
     assert "shelfwise_rule_drops_total" in text
+    assert 'shelfwise_slate_cache_total{placement="product_similar",result="hit"}' in text

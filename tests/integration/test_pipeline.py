@@ -65,6 +65,11 @@ MUGS: list[dict[str, Any]] = [
 
 @pytest.fixture
 def store(runtime: Runtime) -> Runtime:
+    return fill_store(runtime)
+
+
+def fill_store(runtime: Runtime) -> Runtime:
+    """The tiny store: sheets (one out of stock, two variants of G1), mugs, a bauble."""
     rows = [{"category_path": "bedding/sheets", "stock_qty": 5, **r} for r in ROWS]
     rows += [{"stock_qty": 5, **r} for r in MUGS]
     runtime.catalog.upsert([Product.model_validate(r) for r in rows])
@@ -201,7 +206,8 @@ def test_a_suppression_window_applies_by_the_request_clock(store: Runtime) -> No
     assert "A2" in ids(home)
 
 
-def test_experiment_arms_are_served_and_logged(store: Runtime) -> None:
+def holdout_experiment(store: Runtime) -> None:
+    """Half of the people on ``product_similar`` get the plain baseline."""
     spec = ExperimentSpec(
         experiment_id="pdp-holdout",
         name="product page holdout",
@@ -210,6 +216,10 @@ def test_experiment_arms_are_served_and_logged(store: Runtime) -> None:
         start=NOW - timedelta(days=1),
     )
     store.experiments.create(spec)
+
+
+def test_experiment_arms_are_served_and_logged(store: Runtime) -> None:
+    holdout_experiment(store)
     arms: dict[str, list[str]] = {}
     for n in range(12):
         slate = ask(store, placement="product_similar", item=["A1"], person=f"p{n}", k=4)

@@ -18,6 +18,11 @@ NOW = datetime(2024, 3, 5, tzinfo=UTC)
 
 @pytest.fixture
 def shop(runtime: Runtime) -> Runtime:
+    return trained_shop(runtime)
+
+
+def trained_shop(runtime: Runtime) -> Runtime:
+    """The taste-group shop with a bundle trained on it (no learned ranker) and loaded."""
     shop_fixture.fill(runtime)
     train(runtime, force=True)
     runtime.load_bundle()

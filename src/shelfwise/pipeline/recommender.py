@@ -7,14 +7,15 @@ import logging
 import os
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
-from shelfwise.candidates.base import Reason, Source
+from shelfwise.candidates.base import Reason, RecContext, Source
 from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.candidates.config import PlacementChain, SourcesConfig
 from shelfwise.catalog import CatalogSnapshot
@@ -37,6 +38,7 @@ from shelfwise.pipeline.memo import CandidateMemo, impersonal
 from shelfwise.pipeline.pool import Pool, Trace
 from shelfwise.pipeline.ports import Arranged, ArrangeStage, Assigner, RankStage, SafetyStage
 from shelfwise.pipeline.request import RecommendRequest
+from shelfwise.pipeline.slates import KeptSlate, SlateCache, nothing_personal, windows_open
 from shelfwise.pipeline.stages import (
     Blender,
     availability,
@@ -45,6 +47,7 @@ from shelfwise.pipeline.stages import (
     gather,
     note_candidates,
 )
+from shelfwise.rules import Rulebook
 from shelfwise.serving.decisions import Decision, DecisionLog
 from shelfwise.serving.freshness import ChangeClock, refresh_if_changed
 from shelfwise.serving.identity import PersonCache
@@ -146,6 +149,7 @@ class Recommender:
         self.persons = persons
         self.rec_ids = RecIds()
         self.memo = CandidateMemo()
+        self.slates = SlateCache(settings.slate_cache_size)
         self._children: dict[tuple[object, ...], Any] = {}
         self._plans: dict[tuple[str, ...], tuple[Placement, PlacementChain, PlacementChain]] = {}
         self._latency = {p.name: metrics.latency.labels(p.name) for p in placements}
@@ -266,13 +270,26 @@ class Recommender:
         if arm is not None and (arm.holdout or arm.ranker is False):
             ranker = None  # the holdout gets the baseline; an arm may switch the ranker off
         chain = model_chain if view is not None else degraded_chain
+        rules = self.stages.rules
+        book = rules.book(trace, self.clock.rules_seq) if rules is not None else None
+        rulebook_version = str(book.version) if book is not None else self.stages.safety.version
+        shelf = None
+        if ranker is None and assignment is None and self.slates.enabled:
+            shelf = self._shelf(ctx, placement, k, person, view, book, rulebook_version)
+        if shelf is not None:
+            kept = None if req.explain else self.slates.get(*shelf)
+            if kept is not None and (kept.trace is not None or not keep_trace):
+                self._child(self.metrics.slate_cache, placement.name, "hit").inc()
+                return self._serve_kept(kept, rec_id, req, placement, now, person, trace, started)
+            result = "bypass" if req.explain or kept is not None else "miss"
+            self._child(self.metrics.slate_cache, placement.name, result).inc()
         memo_key = None
         if ranker is None and impersonal(ctx):
             memo_key = (ctx.placement, id(chain), ctx.context_items, ctx.now.month)
         stamp = (snapshot.seq, len(snapshot), id(view.bundle) if view is not None else None)
-        kept = self.memo.get(memo_key, stamp) if memo_key is not None else None
-        if kept is not None:
-            proposal, pool = kept
+        kept_pool = self.memo.get(memo_key, stamp) if memo_key is not None else None
+        if kept_pool is not None:
+            proposal, pool = kept_pool
             note_candidates(proposal, trace)
             proposals = [proposal]
         else:
@@ -288,8 +305,6 @@ class Recommender:
             if memo_key is not None:
                 self.memo.put(memo_key, stamp, (proposal, pool))
         trace.keep_pool(pool, snapshot, placement.rule_scope)
-        rules = self.stages.rules
-        book = rules.book(trace, self.clock.rules_seq) if rules is not None else None
         t, trace.stages["candidates"] = _lap(t)
         if book is None:
             pool = availability(ctx, pool, snapshot, trace)
@@ -320,19 +335,159 @@ class Recommender:
                 book, rules_ctx, pool, ranked.value, k, exploration, snapshot, trace, seed
             )
         t, trace.stages["arrange"] = _lap(t)
-        rulebook_version = str(book.version) if book is not None else self.stages.safety.version
 
         items = self._items(
             pool, ranked.value, arranged, req.explain, ranked.contributions, learned
         )
-        slate: dict[str, Any] = {
+        model_version = view.version if view is not None else None
+        slate = self._slate(
+            rec_id, placement.name, mode, items, model_version, rulebook_version, assignment
+        )
+        if learned is not None:
+            slate["ranker"] = "learned"
+            slate["objective_version"] = learned.ranked.objective_version
+        if req.explain:
+            slate["trace"] = trace.as_dict()
+        elapsed = time.perf_counter() - started
+        self._observe(placement.name, mode, bool(trace.fallback_used), trace.drops, elapsed)
+        logged = [_logged(i) for i in items]
+        if shelf is not None and not req.explain:
+            kept_trace = None
+            if keep_trace:
+                # Kept encoded: the candidate pool is most of an entry's memory as objects.
+                kept_trace = orjson.dumps(
+                    {
+                        part: v
+                        for part, v in trace.as_dict().items()
+                        if part not in ("notes", "stages_ms")  # this request's own
+                    },
+                    default=str,  # as the decision log encodes it
+                    option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY,
+                )
+            self.slates.put(
+                *shelf,
+                KeptSlate(
+                    computed_by=rec_id,
+                    mode=mode,
+                    items=orjson.dumps(items),
+                    model_version=model_version,
+                    rulebook_version=rulebook_version,
+                    fallback_used=bool(trace.fallback_used),
+                    drops=tuple(trace.drops.items()),
+                    trace=kept_trace,
+                ),
+            )
+        if record:
+            self._record(
+                rec_id,
+                req,
+                placement.name,
+                mode,
+                now,
+                person,
+                assignment,
+                logged,
+                slate,
+                trace.as_dict() if keep_trace else None,
+            )
+        return slate
+
+    def _shelf(
+        self,
+        ctx: RecContext,
+        placement: Placement,
+        k: int,
+        person: str | None,
+        view: BundleView | None,
+        book: Rulebook | None,
+        rulebook_version: str | None,
+    ) -> tuple[Hashable, Hashable] | None:
+        """The slate cache's (key, stamp) for a request nothing personal shapes and whose
+        slate is deterministic (no exploration slots); None for any other request."""
+        if placement.exploration > 0:
+            return None  # exploration draws per request: its propensities must be true
+        history = (
+            person is not None
+            and view is not None
+            and view.bundle.artifacts.history.index(person) is not None
+        )
+        if not nothing_personal(ctx, history):
+            return None
+        snapshot = self.snapshot
+        key = (placement.name, ctx.context_items, k, ctx.now.month, windows_open(book, ctx.now))
+        stamp = (
+            snapshot.seq,
+            len(snapshot),
+            view.version if view is not None else None,
+            rulebook_version,
+        )
+        return key, stamp
+
+    def _serve_kept(
+        self,
+        kept: KeptSlate,
+        rec_id: str,
+        req: RecommendRequest,
+        placement: Placement,
+        now: datetime,
+        person: str | None,
+        trace: Trace,
+        started: float,
+    ) -> dict[str, Any]:
+        """A kept slate served as this request's own: its rec_id, its decision-log row."""
+        items = orjson.loads(kept.items)
+        slate = self._slate(
+            rec_id,
+            placement.name,
+            kept.mode,
+            items,
+            kept.model_version,
+            kept.rulebook_version,
+            None,
+        )
+        elapsed = time.perf_counter() - started
+        self._observe(placement.name, kept.mode, kept.fallback_used, dict(kept.drops), elapsed)
+        logged_trace = None
+        if trace.enabled and kept.trace is not None:
+            trace.stages["slate_cache"] = elapsed * 1e3
+            logged_trace = {
+                **orjson.loads(kept.trace),
+                "stages_ms": trace.stages,
+                "notes": trace.notes,
+                "slate_cache": {"computed_by": kept.computed_by},
+            }
+        self._record(
+            rec_id,
+            req,
+            placement.name,
+            kept.mode,
+            now,
+            person,
+            None,
+            [_logged(i) for i in items],
+            slate,
+            logged_trace,
+        )
+        return slate
+
+    def _slate(
+        self,
+        rec_id: str,
+        placement: str,
+        mode: str,
+        items: list[dict[str, Any]],
+        model_version: str | None,
+        rulebook_version: str | None,
+        assignment: Assignment | None,
+    ) -> dict[str, Any]:
+        return {
             "rec_id": rec_id,
-            "placement": placement.name,
+            "placement": placement,
             "mode": mode,
-            "ranker": "learned" if learned is not None else "blend",
-            "objective_version": learned.ranked.objective_version if learned else None,
+            "ranker": "blend",
+            "objective_version": None,
             "items": items,
-            "model_version": view.version if view is not None else None,
+            "model_version": model_version,
             "rulebook_version": rulebook_version,
             "placements_version": self.placements.version,
             "experiment": (
@@ -341,29 +496,37 @@ class Recommender:
                 else None
             ),
         }
-        if req.explain:
-            slate["trace"] = trace.as_dict()
-        elapsed = time.perf_counter() - started
-        self._observe(placement.name, mode, trace, elapsed)
-        if record:
-            self.decisions.record(
-                Decision(
-                    rec_id=rec_id,
-                    served_at=now,
-                    placement=placement.name,
-                    mode=mode,
-                    request=req.model_dump(mode="json", exclude_defaults=True),
-                    items=[_logged(i) for i in items],
-                    person_id=person,
-                    session_id=req.session,
-                    experiment_id=assignment.experiment_id if assignment else None,
-                    arm=assignment.arm.name if assignment else None,
-                    model_version=slate["model_version"],
-                    rulebook_version=slate["rulebook_version"],
-                    trace=trace.as_dict() if keep_trace else None,
-                )
+
+    def _record(
+        self,
+        rec_id: str,
+        req: RecommendRequest,
+        placement: str,
+        mode: str,
+        now: datetime,
+        person: str | None,
+        assignment: Assignment | None,
+        logged: list[dict[str, Any]],
+        slate: dict[str, Any],
+        trace: dict[str, Any] | None,
+    ) -> None:
+        self.decisions.record(
+            Decision(
+                rec_id=rec_id,
+                served_at=now,
+                placement=placement,
+                mode=mode,
+                request=req.model_dump(mode="json", exclude_defaults=True),
+                items=logged,
+                person_id=person,
+                session_id=req.session,
+                experiment_id=assignment.experiment_id if assignment else None,
+                arm=assignment.arm.name if assignment else None,
+                model_version=slate["model_version"],
+                rulebook_version=slate["rulebook_version"],
+                trace=trace,
             )
-        return slate
+        )
 
     def _items(
         self,
@@ -439,13 +602,15 @@ class Recommender:
             out.append(item)
         return out
 
-    def _observe(self, placement: str, mode: str, trace: Trace, elapsed: float) -> None:
+    def _observe(
+        self, placement: str, mode: str, fallback: bool, drops: Mapping[str, int], elapsed: float
+    ) -> None:
         m = self.metrics
         self._latency[placement].observe(elapsed)
         self._child(m.slates, placement, mode).inc()
-        if trace.fallback_used:
+        if fallback:
             self._child(m.fallback, placement).inc()
-        for rule, n in trace.drops.items():
+        for rule, n in drops.items():
             self._child(m.rule_drops, placement, rule).inc(n)
 
     def _child(self, metric: Any, *labels: str) -> Any:

@@ -57,6 +57,14 @@ class ServingMetrics:
             ["placement", "rule"],
             registry=r,
         )
+        self.slate_cache = Counter(
+            "shelfwise_slate_cache",
+            "Slate cache lookups of requests nothing personal shapes, by placement and"
+            " result: hit, miss (computed and kept) or bypass (explain=true, or a trace"
+            " to keep that the entry lacks: computed fresh).",
+            ["placement", "result"],
+            registry=r,
+        )
         self.snapshot_age = Gauge(
             "shelfwise_catalog_snapshot_age_seconds",
             "Seconds since the catalog snapshot last confirmed it is current.",
