@@ -32,99 +32,6 @@ from shelfwise.store.types import utcnow
 _CHUNK = 900  # below SQLite's bound-parameter limit for an IN list
 
 
-def interaction_rows(e: Event) -> list[dict[str, Any]]:
-    """One row per product the event is about (none for page views and logins)."""
-    base = {
-        "event_id": e.event_id,
-        "type": e.type,
-        "occurred_at": e.occurred_at,
-        "anonymous_id": e.anonymous_id,
-        "customer_id": e.customer_id,
-        "session_id": e.session_id,
-        "placement": getattr(e, "placement", None),
-    }
-    none = {"unit_price": None, "position": None, "rec_id": None}
-    match e.type:
-        case "product_view":
-            return [
-                {
-                    **base,
-                    **none,
-                    "line": 0,
-                    "product_id": e.product_id,
-                    "quantity": 1,
-                    "unit_price": e.price,
-                    "rec_id": e.rec_id,
-                }
-            ]
-        case "add_to_cart":
-            return [
-                {
-                    **base,
-                    **none,
-                    "line": 0,
-                    "product_id": e.product_id,
-                    "quantity": e.quantity,
-                    "unit_price": e.unit_price,
-                    "rec_id": e.rec_id,
-                }
-            ]
-        case "remove_from_cart":
-            return [{**base, **none, "line": 0, "product_id": e.product_id, "quantity": e.quantity}]
-        case "purchase":
-            return [
-                {
-                    **base,
-                    **none,
-                    "line": i,
-                    "product_id": ln.product_id,
-                    "quantity": ln.quantity,
-                    "unit_price": ln.unit_price,
-                    "rec_id": ln.rec_id,
-                }
-                for i, ln in enumerate(e.lines)
-            ]
-        case "return":
-            return [
-                {
-                    **base,
-                    **none,
-                    "line": i,
-                    "product_id": ln.product_id,
-                    "quantity": ln.quantity,
-                    "unit_price": ln.unit_price,
-                }
-                for i, ln in enumerate(e.lines)
-            ]
-        case "rec_impression":
-            return [
-                {
-                    **base,
-                    **none,
-                    "line": i,
-                    "product_id": it.product_id,
-                    "quantity": 1,
-                    "position": it.position,
-                    "rec_id": e.rec_id,
-                }
-                for i, it in enumerate(e.items)
-            ]
-        case "rec_click":
-            return [
-                {
-                    **base,
-                    **none,
-                    "line": 0,
-                    "product_id": e.product_id,
-                    "quantity": 1,
-                    "position": e.position,
-                    "rec_id": e.rec_id,
-                }
-            ]
-        case _:
-            return []
-
-
 # Taken as they are from the model (``_COPIED``), then the three values the store makes.
 _COPIED = (
     "event_id",
@@ -184,127 +91,40 @@ def _sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _item_tuples(e: Event, at: object) -> list[tuple[Any, ...]]:
-    """Rows for ``interactions`` in ``_ITEM_COLS`` order (as :func:`interaction_rows`)."""
-    eid, t, anon, cust, sess = e.event_id, e.type, e.anonymous_id, e.customer_id, e.session_id
+def _lines(e: Event) -> list[tuple[Any, ...]]:
+    """``(product_id, quantity, unit_price, position, placement, rec_id)`` for each
+    product the event is about, in line order (none for page views and logins)."""
     match e.type:
         case "product_view":
-            return [
-                (
-                    eid,
-                    0,
-                    t,
-                    at,
-                    anon,
-                    cust,
-                    sess,
-                    e.product_id,
-                    1,
-                    e.price,
-                    None,
-                    e.placement,
-                    e.rec_id,
-                )
-            ]
+            return [(e.product_id, 1, e.price, None, e.placement, e.rec_id)]
         case "add_to_cart":
-            return [
-                (
-                    eid,
-                    0,
-                    t,
-                    at,
-                    anon,
-                    cust,
-                    sess,
-                    e.product_id,
-                    e.quantity,
-                    e.unit_price,
-                    None,
-                    e.placement,
-                    e.rec_id,
-                )
-            ]
+            return [(e.product_id, e.quantity, e.unit_price, None, e.placement, e.rec_id)]
         case "remove_from_cart":
-            return [
-                (eid, 0, t, at, anon, cust, sess, e.product_id, e.quantity, None, None, None, None)
-            ]
+            return [(e.product_id, e.quantity, None, None, None, None)]
         case "purchase":
             return [
-                (
-                    eid,
-                    i,
-                    t,
-                    at,
-                    anon,
-                    cust,
-                    sess,
-                    ln.product_id,
-                    ln.quantity,
-                    ln.unit_price,
-                    None,
-                    None,
-                    ln.rec_id,
-                )
-                for i, ln in enumerate(e.lines)
+                (ln.product_id, ln.quantity, ln.unit_price, None, None, ln.rec_id) for ln in e.lines
             ]
         case "return":
-            return [
-                (
-                    eid,
-                    i,
-                    t,
-                    at,
-                    anon,
-                    cust,
-                    sess,
-                    ln.product_id,
-                    ln.quantity,
-                    ln.unit_price,
-                    None,
-                    None,
-                    None,
-                )
-                for i, ln in enumerate(e.lines)
-            ]
+            return [(ln.product_id, ln.quantity, ln.unit_price, None, None, None) for ln in e.lines]
         case "rec_impression":
-            return [
-                (
-                    eid,
-                    i,
-                    t,
-                    at,
-                    anon,
-                    cust,
-                    sess,
-                    it.product_id,
-                    1,
-                    None,
-                    it.position,
-                    e.placement,
-                    e.rec_id,
-                )
-                for i, it in enumerate(e.items)
-            ]
+            return [(it.product_id, 1, None, it.position, e.placement, e.rec_id) for it in e.items]
         case "rec_click":
-            return [
-                (
-                    eid,
-                    0,
-                    t,
-                    at,
-                    anon,
-                    cust,
-                    sess,
-                    e.product_id,
-                    1,
-                    None,
-                    e.position,
-                    e.placement,
-                    e.rec_id,
-                )
-            ]
+            return [(e.product_id, 1, None, e.position, e.placement, e.rec_id)]
         case _:
             return []
+
+
+def _item_tuples(e: Event, at: object) -> list[tuple[Any, ...]]:
+    """Rows for ``interactions`` in ``_ITEM_COLS`` order; ``at`` is ``occurred_at`` as
+    the driver takes it."""
+    head = (e.event_id, e.type, at, e.anonymous_id, e.customer_id, e.session_id)
+    return [(head[0], i, *head[1:], *line) for i, line in enumerate(_lines(e))]
+
+
+def interaction_rows(e: Event) -> list[dict[str, Any]]:
+    """One ``interactions`` row per product the event is about, as a dict."""
+    return [dict(zip(_ITEM_COLS, t, strict=True)) for t in _item_tuples(e, e.occurred_at)]
 
 
 def _insert_sql(
