@@ -100,3 +100,35 @@ def running_server(
 def json_of(result: subprocess.CompletedProcess[str]) -> Any:
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)
+
+
+@contextmanager
+def lamp_shop_client(settings: Settings) -> Iterator[Any]:
+    """An in-process client (``fastapi.testclient.TestClient``) on a store of 12 lamps
+    of two brands, all in stock, with no model bundle (degraded mode)."""
+    from fastapi.testclient import TestClient
+
+    from shelfwise.api import create_app
+    from shelfwise.catalog import Product
+    from shelfwise.runtime import Runtime
+
+    rt = Runtime.open(settings)
+    rows = [
+        {
+            "product_id": f"P{i}",
+            "title": f"Lamp {i}",
+            "category_path": "lighting/lamps",
+            "brand": "Gleam" if i % 2 else "Lumen",
+            "price": 10.0 + i,
+            "stock_qty": 3,
+            "image_url": f"/img/{i}.jpg",
+        }
+        for i in range(1, 13)
+    ]
+    rt.catalog.upsert([Product.model_validate(r) for r in rows])
+    rt.snapshot.load()
+    try:
+        with TestClient(create_app(settings, rt), raise_server_exceptions=False) as c:
+            yield c
+    finally:
+        rt.close()

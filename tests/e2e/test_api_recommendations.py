@@ -8,11 +8,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from shelfwise.api import create_app
-from shelfwise.catalog import Product
 from shelfwise.config import Settings
-from shelfwise.runtime import Runtime
 from tests.conftest import headers
+from tests.e2e.server import lamp_shop_client
 
 READ = headers("read")
 
@@ -20,24 +18,8 @@ READ = headers("read")
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     settings = settings.model_copy(update={"allow_clock_header": True})
-    rt = Runtime.open(settings)
-    rows = [
-        {
-            "product_id": f"P{i}",
-            "title": f"Lamp {i}",
-            "category_path": "lighting/lamps",
-            "brand": "Gleam" if i % 2 else "Lumen",
-            "price": 10.0 + i,
-            "stock_qty": 3,
-            "image_url": f"/img/{i}.jpg",
-        }
-        for i in range(1, 13)
-    ]
-    rt.catalog.upsert([Product.model_validate(r) for r in rows])
-    rt.snapshot.load()
-    with TestClient(create_app(settings, rt), raise_server_exceptions=False) as c:
+    with lamp_shop_client(settings) as c:
         yield c
-    rt.close()
 
 
 def test_get_and_post_give_a_slate_with_storefront_data(client: TestClient) -> None:

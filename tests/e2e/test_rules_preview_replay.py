@@ -7,32 +7,15 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from shelfwise.api import create_app
-from shelfwise.catalog import Product
 from shelfwise.config import Settings
-from shelfwise.runtime import Runtime
 from tests.conftest import headers
+from tests.e2e.server import lamp_shop_client
 
 
 @pytest.fixture
 def client(sqlite_settings: Settings) -> Iterator[TestClient]:
-    rt = Runtime.open(sqlite_settings)
-    rows = [
-        {
-            "product_id": f"P{i}",
-            "title": f"Lamp {i}",
-            "category_path": "lighting/lamps",
-            "brand": "Gleam" if i % 2 else "Lumen",
-            "price": 10.0 + i,
-            "stock_qty": 3,
-        }
-        for i in range(1, 13)
-    ]
-    rt.catalog.upsert([Product.model_validate(r) for r in rows])
-    rt.snapshot.load()
-    with TestClient(create_app(sqlite_settings, rt), raise_server_exceptions=False) as c:
+    with lamp_shop_client(sqlite_settings) as c:
         yield c
-    rt.close()
 
 
 def test_preview_replays_the_served_slates(client: TestClient) -> None:
