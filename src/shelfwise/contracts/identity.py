@@ -274,34 +274,22 @@ class IdentityGraph:
             a, b = sorted((link.a, link.b))
             if a == b or (a, b) in self._known:
                 continue
-            if self._uf.find(a) == self._uf.find(b):
-                self._known.add((a, b))
-                new.append(
-                    {
-                        "a": a,
-                        "b": b,
-                        "reason": link.reason,
-                        "event_id": link.event_id,
-                        "created_at": now,
-                        "undone_at": None,
-                    }
-                )
-                continue
-            size = self._uf.size(a) + self._uf.size(b)
-            if size > self.max_ids:
-                refused.append(
-                    {
-                        "kind": "profile_too_large",
-                        "a": a,
-                        "b": b,
-                        "size": size,
-                        "event_id": link.event_id,
-                        "created_at": now,
-                    }
-                )
-                continue
+            if self._uf.find(a) != self._uf.find(b):  # a link already implied is kept as is
+                size = self._uf.size(a) + self._uf.size(b)
+                if size > self.max_ids:
+                    refused.append(
+                        {
+                            "kind": "profile_too_large",
+                            "a": a,
+                            "b": b,
+                            "size": size,
+                            "event_id": link.event_id,
+                            "created_at": now,
+                        }
+                    )
+                    continue
+                self._uf.union(a, b)
             self._known.add((a, b))
-            self._uf.union(a, b)
             new.append(
                 {
                     "a": a,
