@@ -88,11 +88,7 @@ class Runtime:
         self.decisions = DecisionLog.from_settings(
             self.db, self.settings, self.metrics.drop_decisions
         )
-        self.identity = IdentityGraph(
-            self.db,
-            max_ids=self.settings.identity_max_ids,
-            refresh_seconds=self.settings.identity_refresh_seconds,
-        )
+        self.identity = IdentityGraph(self.db, max_ids=self.settings.identity_max_ids)
         self.aliases = AliasTable(self.db)
         self.ingestor = Ingestor(
             self.db,

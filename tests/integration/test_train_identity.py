@@ -65,5 +65,5 @@ def test_training_resolves_with_the_graph_frozen_at_its_start(runtime: Runtime) 
     assert frozen("phone-anon") == frozen("shopper") == "customer:shopper"
     assert frozen("laptop-anon") == "laptop-anon"  # linked after the snapshot
     assert runtime.identity.snapshot()("laptop-anon") == "customer:shopper"
-    assert runtime.identity.person("laptop-anon") == "customer:shopper"
+    assert runtime.recommender.resolve_person("laptop-anon") == "customer:shopper"
     assert frozen("device:phone") == "customer:shopper" and frozen("never-seen") == "never-seen"

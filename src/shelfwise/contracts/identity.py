@@ -19,22 +19,19 @@ profile if it has one, else its smallest node — stable as profiles grow.
 Training and serving key people by :func:`person_of`: a linked id gives its
 profile's person id as above, an id the graph never linked stays as given.
 ``shelfwise train`` takes a frozen :class:`PersonResolver` (``snapshot()``) when
-it starts; the request path asks :meth:`IdentityGraph.person`, the same rule on
-the live graph (refreshed from the merge log every ``identity_refresh_seconds``).
+it starts; the request path resolves by the same rule on the live graph through
+:class:`shelfwise.serving.identity.PersonCache`, which follows the merge log.
 So the person ids a bundle was trained on are the ones a request resolves to.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.contracts.events import Event
 from shelfwise.errors import NotFound
@@ -151,11 +148,9 @@ class _UnionFind:
 class IdentityGraph:
     """The union-find over the merge log; an ingestion observer and the resolver."""
 
-    def __init__(self, db: Database, max_ids: int = 50, refresh_seconds: float = 5.0) -> None:
+    def __init__(self, db: Database, max_ids: int = 50) -> None:
         self.db = db
         self.max_ids = max_ids
-        self.refresh_seconds = refresh_seconds
-        self._next_refresh = 0.0
         self._lock = threading.Lock()
         self._uf = _UnionFind()
         self._known: set[tuple[str, str]] = set()
@@ -331,24 +326,10 @@ class IdentityGraph:
     def _person_at(self, n: str) -> str | None:
         return _person(self._uf.component(n)) if n in self._uf.parent else None
 
-    def person(self, any_id: str) -> str:
-        """:func:`person_of` on the live graph, for the request path: reads only new
-        merge-log rows, at most every ``refresh_seconds`` (a store outage keeps the
-        graph in memory)."""
-        with self._lock:
-            now = time.monotonic()
-            if now >= self._next_refresh:
-                self._next_refresh = now + self.refresh_seconds
-                # with the store down, serve from memory; retried after refresh_seconds
-                with suppress(SQLAlchemyError):
-                    self._load(force=True)
-            return person_of(any_id, self._person_at)
-
     def warm(self) -> None:
         """Read the merge log now (a big graph costs its first reader the load)."""
         with self._lock:
             self._load()
-        self._next_refresh = time.monotonic() + self.refresh_seconds
 
     def snapshot(self) -> PersonResolver:
         """The graph as it is now, frozen (see :class:`PersonResolver`)."""

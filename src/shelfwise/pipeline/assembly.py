@@ -40,7 +40,7 @@ def build_recommender(runtime: Runtime) -> Recommender:
         counts = {}
     tables = BaselineTables(runtime.snapshot, counts)
     try:
-        runtime.identity.warm()  # requests resolve people through it
+        runtime.identity.warm()  # the request path's PersonCache reads it
     except SQLAlchemyError as e:
         log.warning("identity graph unavailable (%s): people resolve as given for now", e)
     return Recommender(
