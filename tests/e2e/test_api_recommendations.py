@@ -113,3 +113,56 @@ def test_slate_cache_lookups_are_counted(client: TestClient) -> None:
     for result, n in (("miss", 1), ("hit", 2), ("bypass", 1)):
         sample = f'shelfwise_slate_cache_total{{placement="product_similar",result="{result}"}}'
         assert f"{sample} {n}.0" in text
+
+
+HOT_PATH_CASES: list[tuple[str, dict[str, str], int]] = [
+    ("/v1/recommendations?placement=product_similar&item=P1&k=3", READ, 200),
+    ("/v1/recommendations?placement=cart&cart=P1,P2&cart=P3&k=2&explain=true", READ, 200),
+    ("/v1/recommendations?placement=home&person=p-1&session=s-1", READ, 200),
+    ("/v1/recommendations?placement=product_similar&item=P1", {}, 401),  # no key
+    ("/v1/recommendations?placement=product_similar&item=P1", {"X-API-Key": "nope"}, 401),
+    (
+        "/v1/recommendations?placement=product_similar&item=P1",
+        headers("ingest"),
+        403,
+    ),  # no read role
+    ("/v1/recommendations?placement=product_similar&item=P1", headers("admin"), 200),
+    ("/v1/recommendations?placement=product_similar&item=P1&k=0", READ, 422),
+    ("/v1/recommendations?placement=product_similar&item=P1&k=x&explain=maybe", READ, 422),
+    ("/v1/recommendations?item=P1", READ, 422),  # no placement
+    ("/v1/recommendations?placement=nowhere&item=P1", READ, 404),
+    ("/v1/recommendations?placement=product_similar", READ, 422),  # the viewed item is required
+    ("/v1/recommendations?placement=home", {**READ, "X-Shelfwise-Now": "yesterday"}, 422),
+    ("/v1/recommendations?placement=home", {**READ, "X-Request-ID": "req-42"}, 200),
+]
+
+
+@pytest.mark.parametrize(("url", "hdrs", "status"), HOT_PATH_CASES)
+def test_the_hot_path_answers_as_the_fastapi_route_does(
+    client: TestClient, url: str, hdrs: dict[str, str], status: int
+) -> None:
+    """GET /v1/recommendations skips FastAPI (api/hotpath.py); its documented FastAPI
+    twin must give the same status, body (but for the slate's own ids) and headers."""
+    app = client.app
+    answers = []
+    for hot in (True, False):
+        app.hot_path = hot  # type: ignore[attr-defined]
+        answers.append(client.get(url, headers=hdrs))
+    app.hot_path = True  # type: ignore[attr-defined]
+    hot, plain = answers
+    assert hot.status_code == plain.status_code == status, hot.text
+    assert hot.headers["content-type"] == plain.headers["content-type"] == "application/json"
+    assert hot.headers.get("www-authenticate") == plain.headers.get("www-authenticate")
+    a, b = hot.json(), plain.json()
+    if hot.status_code == 200:
+        assert a.pop("rec_id") != b.pop("rec_id")
+        for slate in (a, b):
+            slate.pop("trace", None)  # its timings differ
+        assert a == b and a["items"]
+    else:
+        rid = hot.headers["x-request-id"]
+        assert a["error"].pop("request_id") == rid and len(rid) >= 6
+        b["error"].pop("request_id")
+        assert a == b
+    if "X-Request-ID" in hdrs:
+        assert hot.headers["x-request-id"] == plain.headers["x-request-id"] == "req-42"

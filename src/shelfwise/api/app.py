@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from shelfwise import __version__
 from shelfwise.api import errors
+from shelfwise.api.hotpath import ShelfwiseAPI
 from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from shelfwise.api.routes import (
     catalog,
@@ -86,7 +87,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             if owned:
                 app.state.runtime.close()
 
-    app = FastAPI(
+    app = ShelfwiseAPI(
         title="shelfwise",
         version=__version__,
         description="Governed, explained product recommendations for online stores.",
@@ -115,6 +116,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["X-API-Key", "Authorization", "Content-Type", "X-Request-ID"],
         )
+    # The storefront's GET /v1/recommendations skips FastAPI's per-request machinery
+    # (api/hotpath.py) unless CORS must answer for it too.
+    app.hot_path = not settings.cors_origins
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 
 from shelfwise.access import KeyRing, Principal
+from shelfwise.api.hotpath import key_of
 from shelfwise.config import Role
 from shelfwise.errors import Forbidden, Unauthorized
 
@@ -17,13 +18,7 @@ __all__ = ["ANONYMOUS_ADMIN", "Principal", "presented_key", "require"]
 
 
 def presented_key(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
-    if key:
-        return key
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return None
+    return key_of(request.headers)
 
 
 def require(role: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from shelfwise.api.hotpath import error_document, validation_details
 from shelfwise.errors import ShelfwiseError
 
 log = logging.getLogger("shelfwise.api")
@@ -57,28 +58,11 @@ def error_response(
     details: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "code": code,
-        "message": message,
-        "request_id": request_id_of(request),
-    }
-    if details is not None:
-        body["details"] = details
+    body = error_document(code, message, request_id_of(request), details)
     headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = "ApiKey"
-    return JSONResponse({"error": body}, status_code=status, headers=headers or None)
-
-
-def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
-    return [
-        {
-            "field": ".".join(str(p) for p in e.get("loc", ())),
-            "code": e.get("type"),
-            "message": e.get("msg"),
-        }
-        for e in exc.errors()
-    ]
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 def _allowed_methods(request: Request) -> str:
@@ -103,7 +87,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(
-            request, 422, "invalid_request", "the request is not valid", _validation_details(exc)
+            request,
+            422,
+            "invalid_request",
+            "the request is not valid",
+            validation_details(list(exc.errors())),
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import random
-
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_ids = random.Random()
+from shelfwise.api.hotpath import new_request_id
 
 
 class RequestIdMiddleware:
@@ -25,8 +23,7 @@ class RequestIdMiddleware:
             if key == b"x-request-id":
                 rid = value.decode("latin-1")[:64]
                 break
-        # Unique enough to correlate logs, and ~20x cheaper than uuid4 (no syscall).
-        rid = rid or f"{_ids.getrandbits(128):032x}"
+        rid = rid or new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
 
         async def send_with_id(message: Message) -> None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from shelfwise.api.app import create_app
 from shelfwise.config import CONFIG_FILE_ENV, Settings, load_settings
@@ -41,6 +45,50 @@ def with_alert_schedule(settings: Settings) -> Settings:
     return settings.model_copy(update={"alert_evaluate_every_seconds": DEFAULT_EVERY_SECONDS})
 
 
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+class WorkerListener:
+    """Each worker's own listening socket on the shared port (``SO_REUSEPORT``).
+
+    With one socket shared by every worker (uvicorn's default), the first worker
+    to wake accepts every waiting connection: 16 keep-alive connections opened
+    together all landed on one worker, and the other core sat idle. With a
+    socket per worker the kernel spreads new connections across the workers.
+    Handed to uvicorn's supervisor in place of the shared socket: it is pickled
+    into each worker process, which unpickles it as a fresh socket of its own.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+
+    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
+        return (_reuse_port_socket, (self.host, self.port))
+
+
+def _run_workers(config: uvicorn.Config, host: str, port: int) -> None:
+    """uvicorn's supervisor (restarts, signals, health checks) over per-worker sockets."""
+    try:
+        reserved = _reuse_port_socket(host, port)  # fails early if the port is taken
+    except OSError as e:
+        print(f"cannot listen on {host}:{port}: {e}", file=sys.stderr)
+        raise SystemExit(3) from e
+    try:
+        listener = WorkerListener(host, reserved.getsockname()[1])  # port 0: the one chosen
+        Multiprocess(config, sockets=[listener]).run()  # type: ignore[list-item]
+    except KeyboardInterrupt:
+        pass
+    finally:
+        reserved.close()
+
+
 def serve(settings: Settings) -> None:
     """Run the HTTP server (``settings.workers`` processes) until interrupted."""
     settings = with_alert_schedule(settings)
@@ -58,15 +106,19 @@ def serve(settings: Settings) -> None:
         metrics_dir = tempfile.mkdtemp(prefix="shelfwise-metrics-")
         os.environ[MULTIPROC_ENV] = metrics_dir
     try:
-        uvicorn.run(
-            "shelfwise.api.server:create_app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=settings.log_level,
-            access_log=False,
-        )
+        options: dict[str, Any] = {
+            "factory": True,
+            "host": settings.host,
+            "port": settings.port,
+            "workers": settings.workers,
+            "log_level": settings.log_level,
+            "access_log": False,
+        }
+        if settings.workers > 1:
+            config = uvicorn.Config("shelfwise.api.server:create_app_from_env", **options)
+            _run_workers(config, settings.host, settings.port)
+        else:
+            uvicorn.run("shelfwise.api.server:create_app_from_env", **options)
     finally:
         path.unlink(missing_ok=True)
         if metrics_dir is not None:

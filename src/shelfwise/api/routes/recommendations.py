@@ -12,7 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from shelfwise.api.auth import Principal, require
 from shelfwise.api.deps import RuntimeDep, runtime_from
-from shelfwise.errors import InvalidInput, NotFound
+from shelfwise.api.hotpath import clock_of, request_of
+from shelfwise.errors import NotFound
 from shelfwise.pipeline import RecommendRequest, SlateOut
 from shelfwise.serving.placements import Placement
 
@@ -20,7 +21,6 @@ router = APIRouter(prefix="/v1", tags=["recommendations"])
 
 require_read = require("read")
 Reader = Annotated[Principal, Depends(require_read)]
-CLOCK_HEADER = "x-shelfwise-now"
 
 
 class PlacementsOut(BaseModel):
@@ -45,22 +45,8 @@ class DecisionOut(BaseModel):
     trace: dict[str, Any] | None
 
 
-def _ids(values: list[str]) -> tuple[str, ...]:
-    """``item=a&item=b`` and ``item=a,b`` both work."""
-    return tuple(v.strip() for raw in values for v in raw.split(",") if v.strip())
-
-
 def _now(request: Request, runtime: RuntimeDep) -> datetime | None:
-    raw = request.headers.get(CLOCK_HEADER)
-    if raw is None or not runtime.settings.allow_clock_header:
-        return None
-    try:
-        now = datetime.fromisoformat(raw)
-    except ValueError as e:
-        raise InvalidInput(f"{CLOCK_HEADER} must be an ISO datetime", code="invalid_clock") from e
-    if now.tzinfo is None:
-        raise InvalidInput(f"{CLOCK_HEADER} needs a time zone", code="invalid_clock")
-    return now
+    return clock_of(request.headers, runtime.settings.allow_clock_header)
 
 
 def _slate(runtime: RuntimeDep, req: RecommendRequest, now: datetime | None) -> Response:
@@ -94,20 +80,8 @@ QUERY_PARAMETERS: list[dict[str, Any]] = [
 
 
 def parse_query(request: Request) -> RecommendRequest:
-    q = request.query_params
-    raw: dict[str, Any] = {
-        "placement": q.get("placement"),
-        "person": q.get("person") or None,
-        "session": q.get("session") or None,
-        "item": _ids(q.getlist("item")),
-        "cart": _ids(q.getlist("cart")),
-    }
-    if q.get("k"):
-        raw["k"] = q["k"]
-    if q.get("explain"):
-        raw["explain"] = q["explain"]
     try:
-        return RecommendRequest.model_validate(raw)
+        return request_of(request.query_params.multi_items())
     except ValidationError as e:
         raise RequestValidationError(
             [{**err, "loc": ("query", *err["loc"])} for err in e.errors(include_url=False)]
@@ -121,8 +95,7 @@ def parse_query(request: Request) -> RecommendRequest:
 )
 async def recommendations(request: Request) -> Response:
     """A slate for one placement; ``explain=true`` adds the full decision trace."""
-    # The read-role check and the runtime without FastAPI's dependency solver, which
-    # cost about a tenth of a served slate here; same check, same errors as ``Reader``.
+    # Served by ``api.hotpath`` unless CORS is configured; this is its documented twin.
     await require_read(request)
     runtime = runtime_from(request)
     return _slate(runtime, parse_query(request), _now(request, runtime))
