@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from shelfwise.runtime import Runtime
@@ -48,6 +49,25 @@ def test_close_flushes_what_is_pending(runtime: Runtime) -> None:
     reader = DecisionLog(runtime.db)
     assert [d.rec_id for d in reader.recent(placement="cart")] == ["b"]
     assert reader.get("a") is not None and reader.get("zzz") is None
+
+
+def test_a_pending_slate_reads_back_as_it_will_be_stored(runtime: Runtime) -> None:
+    """Before the writer runs, ``get`` answers from the queued row: the same decision
+    as after the write, with pre-encoded items (a kept slate's) taken as they are."""
+    log = DecisionLog(runtime.db, flush_seconds=60)
+    log.record(_d("p1", minutes=7))
+    kept_items = b'[{"product_id":"P9","position":1,"score":0.25,"reasons":[]}]'
+    log.record(replace(_d("p2"), items=[]), items_json=kept_items)
+    before = [log.get("p1"), log.get("p2")]
+    assert log.pending == 2
+    log.flush()
+    after = [log.get("p1"), log.get("p2")]
+    assert log.pending == 0 and before == after
+    assert after[0] == _d("p1", minutes=7)
+    assert after[1] is not None and after[1].items == [
+        {"product_id": "P9", "position": 1, "score": 0.25, "reasons": []}
+    ]
+    log.close()
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(runtime: Runtime) -> None:

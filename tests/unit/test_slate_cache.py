@@ -6,7 +6,7 @@ from shelfwise.pipeline.slates import KeptSlate, SlateCache
 
 
 def kept(name: str) -> KeptSlate:
-    return KeptSlate(name, "degraded", b"[]", None, "1", False, (), None)
+    return KeptSlate(name, "degraded", None, "1", b"{}", b"[]", False, (), None)
 
 
 def test_the_least_recently_used_entry_goes_first() -> None:

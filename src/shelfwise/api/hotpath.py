@@ -159,7 +159,7 @@ async def recommendations(app: FastAPI, scope: Scope, send: Send) -> None:
         pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         req = request_of(pairs)
         now = clock_of(headers, runtime.settings.allow_clock_header)
-        body = orjson.dumps(runtime.recommender.recommend(req, now))
+        body = runtime.recommender.recommend_json(req, now)
     except ShelfwiseError as e:
         if e.http_status >= 500:
             log.error("request %s failed: %s (%s)", rid, e.code, e.message)

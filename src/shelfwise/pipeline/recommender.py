@@ -245,6 +245,30 @@ class Recommender:
         records: Sequence[SessionRecord] | None = None,
     ) -> dict[str, Any]:
         """One slate. ``records`` stand in for the live session (batch slates)."""
+        served = self._recommend(req, now, record, records)
+        if isinstance(served, dict):
+            return served
+        kept, rec_id = served
+        slate: dict[str, Any] = orjson.loads(kept.answer(rec_id))
+        return slate
+
+    def recommend_json(self, req: RecommendRequest, now: datetime | None = None) -> bytes:
+        """One slate as the JSON answer of ``/v1/recommendations`` (a kept slate is
+        spliced in as it is kept, never decoded)."""
+        served = self._recommend(req, now, True, None)
+        if isinstance(served, dict):
+            return orjson.dumps(served)
+        kept, rec_id = served
+        return kept.answer(rec_id)
+
+    def _recommend(
+        self,
+        req: RecommendRequest,
+        now: datetime | None,
+        record: bool,
+        records: Sequence[SessionRecord] | None,
+    ) -> dict[str, Any] | tuple[KeptSlate, str]:
+        """The slate computed (a dict), or a kept one with this request's rec_id."""
         started = time.perf_counter()
         placement = self.placements.get(req.placement)
         k = min(req.k or placement.k, self.settings.max_k)
@@ -280,7 +304,8 @@ class Recommender:
             kept = None if req.explain else self.slates.get(*shelf)
             if kept is not None and (kept.trace is not None or not keep_trace):
                 self._child(self.metrics.slate_cache, placement.name, "hit").inc()
-                return self._serve_kept(kept, rec_id, req, placement, now, person, trace, started)
+                self._serve_kept(kept, rec_id, req, placement, now, person, trace, started)
+                return kept, rec_id
             result = "bypass" if req.explain or kept is not None else "miss"
             self._child(self.metrics.slate_cache, placement.name, result).inc()
         memo_key = None
@@ -364,14 +389,17 @@ class Recommender:
                     default=str,  # as the decision log encodes it
                     option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY,
                 )
+            body = dict(slate)
+            del body["rec_id"]
             self.slates.put(
                 *shelf,
                 KeptSlate(
                     computed_by=rec_id,
                     mode=mode,
-                    items=orjson.dumps(items),
                     model_version=model_version,
                     rulebook_version=rulebook_version,
+                    body=orjson.dumps(body),
+                    logged=orjson.dumps(logged),
                     fallback_used=bool(trace.fallback_used),
                     drops=tuple(trace.drops.items()),
                     trace=kept_trace,
@@ -433,18 +461,8 @@ class Recommender:
         person: str | None,
         trace: Trace,
         started: float,
-    ) -> dict[str, Any]:
+    ) -> None:
         """A kept slate served as this request's own: its rec_id, its decision-log row."""
-        items = orjson.loads(kept.items)
-        slate = self._slate(
-            rec_id,
-            placement.name,
-            kept.mode,
-            items,
-            kept.model_version,
-            kept.rulebook_version,
-            None,
-        )
         elapsed = time.perf_counter() - started
         self._observe(placement.name, kept.mode, kept.fallback_used, dict(kept.drops), elapsed)
         logged_trace = None
@@ -456,19 +474,22 @@ class Recommender:
                 "notes": trace.notes,
                 "slate_cache": {"computed_by": kept.computed_by},
             }
-        self._record(
-            rec_id,
-            req,
-            placement.name,
-            kept.mode,
-            now,
-            person,
-            None,
-            [_logged(i) for i in items],
-            slate,
-            logged_trace,
+        self.decisions.record(
+            Decision(
+                rec_id=rec_id,
+                served_at=now,
+                placement=placement.name,
+                mode=kept.mode,
+                request=req.model_dump(mode="json", exclude_defaults=True),
+                items=[],  # written as kept.logged
+                person_id=person,
+                session_id=req.session,
+                model_version=kept.model_version,
+                rulebook_version=kept.rulebook_version,
+                trace=logged_trace,
+            ),
+            items_json=kept.logged,
         )
-        return slate
 
     def _slate(
         self,

@@ -42,20 +42,27 @@ from shelfwise.rules import Rulebook
 class KeptSlate:
     """What every request served from one computation shares.
 
-    ``items`` are the response's items and ``trace`` the computation's own trace
-    (None when it was not kept; without its per-request notes and timings), both
-    orjson-encoded: a tenth of the memory of the objects, decoded per request in a
-    few microseconds, and nobody can edit what the next request is served.
+    ``body`` is the served slate without its ``rec_id``, ``logged`` its items as the
+    decision log stores them and ``trace`` the computation's own trace (None when it
+    was not kept; without its per-request notes and timings), all orjson-encoded: a
+    tenth of the memory of the objects, spliced into each answer and decision row
+    as they are (no decoding per request), and nobody can edit what the next request
+    is served.
     """
 
     computed_by: str  # the rec_id of the request whose computation this is
     mode: str
-    items: bytes
     model_version: str | None
     rulebook_version: str | None
+    body: bytes  # {"placement": ..., "items": [...], ...}: the slate but its rec_id
+    logged: bytes  # the decision log's items
     fallback_used: bool
     drops: tuple[tuple[str, int], ...]
     trace: bytes | None
+
+    def answer(self, rec_id: str) -> bytes:
+        """The JSON answer of a request served this slate under its own ``rec_id``."""
+        return b'{"rec_id":"' + rec_id.encode() + b'",' + self.body[1:]
 
 
 def windows_open(book: Rulebook | None, now: datetime) -> tuple[bool, ...]:

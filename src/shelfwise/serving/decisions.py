@@ -65,13 +65,16 @@ class Decision:
     def as_row(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in COLUMNS}
 
-    def as_tuple(self, sqlite: bool) -> tuple[Any, ...]:
+    def as_tuple(self, sqlite: bool, items_json: bytes | None = None) -> tuple[Any, ...]:
         """The row in :data:`COLUMNS` order as the driver takes it: JSON columns as
-        text, ``served_at`` as SQLite's stored text (naive UTC) or an aware datetime."""
+        text, ``served_at`` as SQLite's stored text (naive UTC) or an aware datetime.
+        ``items_json``: the items already encoded (a kept slate's), taken as they are."""
         out: list[Any] = []
         for f in COLUMNS:
             v = getattr(self, f)
-            if f in JSON_COLUMNS:
+            if f == "items" and items_json is not None:
+                v = items_json.decode()
+            elif f in JSON_COLUMNS:
                 v = None if v is None else orjson.dumps(v, default=str, option=_JSON_OPTIONS)
                 v = v if v is None else v.decode()
             elif f == "served_at":
@@ -79,6 +82,18 @@ class Decision:
                 v = v.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else v
             out.append(v)
         return tuple(out)
+
+    @classmethod
+    def from_tuple(cls, row: tuple[Any, ...]) -> Decision:
+        """A row as :meth:`as_tuple` made it (a pending one: not stored yet)."""
+        got = dict(zip(COLUMNS, row, strict=True))
+        for f in JSON_COLUMNS:
+            if got[f] is not None:
+                got[f] = orjson.loads(got[f])
+        at = got["served_at"]
+        if isinstance(at, str):
+            got["served_at"] = datetime.fromisoformat(at).replace(tzinfo=UTC)
+        return cls(**got)
 
     @classmethod
     def from_row(cls, row: Any) -> Decision:
@@ -150,8 +165,8 @@ class DecisionLog:
         self.known_product: Callable[[str], bool] | None = None
         self.dropped = 0
         self._sqlite = db.backend == "sqlite"
-        self._pending: deque[tuple[Decision, tuple[Any, ...]]] = deque()
-        self._index: dict[str, Decision] = {}
+        self._pending: deque[tuple[str, tuple[Any, ...]]] = deque()  # (rec_id, row)
+        self._index: dict[str, tuple[Any, ...]] = {}  # rec_id -> its pending row
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -179,17 +194,18 @@ class DecisionLog:
     def pending(self) -> int:
         return len(self._pending)
 
-    def record(self, decision: Decision) -> None:
-        """Queue a slate for writing (never blocks on the store)."""
-        row = decision.as_tuple(self._sqlite)
+    def record(self, decision: Decision, items_json: bytes | None = None) -> None:
+        """Queue a slate for writing (never blocks on the store). ``items_json``: its
+        items already encoded, written as they are (``decision.items`` is then unread)."""
+        row = decision.as_tuple(self._sqlite, items_json)
         with self._lock:
             if len(self._pending) >= self.queue_max:
                 self.dropped += 1
                 if self.on_drop:
                     self.on_drop(1)
                 return
-            self._pending.append((decision, row))
-            self._index[decision.rec_id] = decision
+            self._pending.append((decision.rec_id, row))
+            self._index[decision.rec_id] = row
             if self._thread is None:
                 self._start()
         if len(self._pending) >= self.batch_size:
@@ -225,9 +241,9 @@ class DecisionLog:
                 with self.db.engine.begin() as conn:
                     self._insert(conn, [row for _, row in batch])
                 with self._lock:
-                    for d, _ in batch:
+                    for rec_id, _ in batch:
                         self._pending.popleft()
-                        self._index.pop(d.rec_id, None)
+                        self._index.pop(rec_id, None)
                 written += len(batch)
 
     def _insert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -268,7 +284,7 @@ class DecisionLog:
     def get(self, rec_id: str) -> Decision | None:
         pending = self._index.get(rec_id)
         if pending is not None:
-            return pending
+            return Decision.from_tuple(pending)
         with self.db.engine.connect() as conn:
             row = conn.execute(select(decisions).where(decisions.c.rec_id == rec_id)).one_or_none()
         return None if row is None else Decision.from_row(row)
