@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shelfwise.catalog import ProductPatch
+from shelfwise.catalog import Product, ProductPatch
 from shelfwise.pipeline import Recommender, RecommendRequest
 from shelfwise.pipeline.assembly import build_recommender
 from shelfwise.pipeline.slates import SlateCache
@@ -19,7 +19,15 @@ from shelfwise.runtime import Runtime
 from shelfwise.serving.session import SessionRecord
 from shelfwise.training.job import train
 from tests import shop_fixture
-from tests.integration.test_pipeline import NOW, ask, fill_store, holdout_experiment, ids
+from tests.integration.test_pipeline import (
+    MUGS,
+    NOW,
+    ROWS,
+    ask,
+    fill_store,
+    holdout_experiment,
+    ids,
+)
 from tests.integration.test_pipeline_bundle import trained_shop
 
 
@@ -182,11 +190,63 @@ def test_with_a_bundle_history_is_personal_and_a_reload_forgets(shop: Runtime) -
     assert lookups(rec, "hit", "product_bought_with") == 1.0  # the new bundle: computed
 
 
+def with_tools(store: Runtime) -> tuple[set[str], list[str]]:
+    """400 garden tools more; the candidates of A1's page and the tools not among them."""
+    tools = [
+        {"product_id": f"T{n}", "title": f"Tool {n}", "category_path": "garden/tools"}
+        for n in range(400)
+    ]
+    store.catalog.upsert(
+        [Product.model_validate({"price": 5.0, "stock_qty": 3, **t}) for t in tools]
+    )
+    explained = ask(store, placement="product_similar", item=["A1"], k=4, explain=True)
+    made_of = {pid for pid, _ in explained["trace"]["pool"]}
+    others = [t["product_id"] for t in tools if t["product_id"] not in made_of]
+    assert len(made_of) > 10 and len(others) > 100  # popular tools fill up the candidates
+    return made_of, others
+
+
+def test_changes_to_products_a_slate_is_not_made_of_leave_it_kept(store: Runtime) -> None:
+    """A live stock feed costs only the slates it touches."""
+    made_of, others = with_tools(store)
+    rec = store.recommender
+    first = ask(store, placement="product_similar", item=["A1"], k=4)
+    for n, pid in enumerate(others[:5]):
+        store.catalog.patch(pid, ProductPatch(stock_qty=n))
+        store.catalog.patch(others[-1 - n], ProductPatch(price=10.0 + n))
+        assert served(ask(store, placement="product_similar", item=["A1"], k=4)) == served(first)
+    assert (lookups(rec, "miss"), lookups(rec, "hit")) == (1.0, 5.0)
+    store.catalog.patch("A1", ProductPatch(price=21.0))  # the viewed product itself
+    ask(store, placement="product_similar", item=["A1"], k=4)
+    candidate = next(iter(made_of - {"A1", "A2", "A3", "A4", "A5", "A6"}))
+    store.catalog.patch(candidate, ProductPatch(stock_qty=0))  # a candidate, maybe not shown
+    ask(store, placement="product_similar", item=["A1"], k=4)
+    assert (lookups(rec, "miss"), lookups(rec, "hit")) == (3.0, 5.0)
+
+
+def test_a_pinned_product_that_is_no_candidate_still_comes_and_goes_with_its_stock(
+    store: Runtime,
+) -> None:
+    _, others = with_tools(store)
+    tool = others[0]
+    pin = {"id": "feature", "type": "pin", "reason": "promo", "product_id": tool, "position": 1}
+    store.rules.store.save(parse_rule(pin), who="test", why="promo")
+    assert ids(ask(store, placement="product_similar", item=["A1"], k=4))[0] == tool
+    assert ids(ask(store, placement="product_similar", item=["A1"], k=4))[0] == tool  # kept
+    store.catalog.patch(tool, ProductPatch(stock_qty=0))
+    assert tool not in ids(ask(store, placement="product_similar", item=["A1"], k=4))
+    assert tool not in ids(ask(store, placement="product_similar", item=["A1"], k=4))  # kept
+    store.catalog.patch(tool, ProductPatch(stock_qty=2))
+    assert ids(ask(store, placement="product_similar", item=["A1"], k=4))[0] == tool
+    assert lookups(store.recommender, "hit") == 2.0
+
+
 OPS = st.lists(
     st.one_of(
         st.tuples(st.just("ask"), st.sampled_from(["A1", "A2", "A3", "B1"]), st.integers(1, 6)),
         st.tuples(st.just("stock"), st.sampled_from(["A2", "A3", "A5", "B2"]), st.integers(0, 2)),
         st.tuples(st.just("price"), st.sampled_from(["A2", "A3", "B2"]), st.integers(1, 60)),
+        st.tuples(st.just("brand"), st.sampled_from(["A1", "A3", "B1"]), st.integers(0, 1)),
     ),
     min_size=1,
     max_size=12,
@@ -200,11 +260,22 @@ OPS = st.lists(
 def test_kept_slates_always_equal_fresh_ones(
     store: Runtime, twin: Recommender, ops: list[Any]
 ) -> None:
+    """Whatever changes in between: stock (of a candidate, of the pinned mug that is no
+    candidate of a sheet's page), price, a brand (the content source favours the
+    viewed product's brand)."""
+    pin = {"id": "feature-b2", "type": "pin", "reason": "promo", "product_id": "B2", "position": 1}
+    if not any(r.id == "feature-b2" for r in store.rules.store.list_rules()):
+        store.rules.store.save(parse_rule(pin), who="test", why="promo")
+    rows = {r["product_id"]: r for r in (*ROWS, *MUGS)}
     for op, pid, n in ops:
         if op == "stock":
             store.catalog.patch(pid, ProductPatch(stock_qty=n))
         elif op == "price":
             store.catalog.patch(pid, ProductPatch(price=float(n)))
+        elif op == "brand":
+            row = {"category_path": "bedding/sheets", "stock_qty": 5, **rows[pid]}
+            row["brand"] = ("Softloom", "Nordhem")[n]
+            store.catalog.upsert([Product.model_validate(row)])
         else:
             req = RecommendRequest(placement="product_similar", item=(pid,), k=n)
             assert served(store.recommender.recommend(req, NOW)) == served(twin.recommend(req, NOW))

@@ -62,6 +62,9 @@ class CatalogSnapshot:
         self.brand: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
         self.category: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
         self.variant_group: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+        # Per product, the change sequence number that last touched it (0: as loaded):
+        # what kept slates and candidates check their products against.
+        self.changed_seq: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self.seq = 0
         self.loaded_at = 0.0
         self.refreshed_at = 0.0
@@ -94,6 +97,8 @@ class CatalogSnapshot:
             seq, changed = self.repo.changed_since(self.seq)
             if changed:
                 self._apply(self.repo.get_many(changed))
+                touched = [self.vocab[p] for p in changed if p in self.vocab]
+                self.changed_seq[np.array(touched, dtype=np.int64)] = seq
             self.seq = seq
             self.refreshed_at = time.time()
             return len(changed)
@@ -121,6 +126,7 @@ class CatalogSnapshot:
             "brand",
             "category",
             "variant_group",
+            "changed_seq",
         ):
             arr = getattr(self, name)
             setattr(self, name, arr[:0].copy())
@@ -139,6 +145,7 @@ class CatalogSnapshot:
             ("brand", 0),
             ("category", 0),
             ("variant_group", 0),
+            ("changed_seq", 0),
         ):
             old = getattr(self, name)
             grown = np.full(new_cap, fill, dtype=old.dtype)

@@ -25,6 +25,7 @@ from shelfwise.pipeline import governed
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.defaults import BlendRanker, NoRules, PlainArranger
 from shelfwise.pipeline.governed import Governor
+from shelfwise.pipeline.kept import depends_on
 from shelfwise.pipeline.learned import (
     SOURCE_DEPTH,
     LearnedRankers,
@@ -277,6 +278,7 @@ class Recommender:
         trace = Trace(enabled=keep_trace)
         self.refresh_catalog(trace)
         snapshot = self.snapshot
+        seq = snapshot.seq  # what kept entries made now are made of
         if records is None:
             records = self.sessions.read(req.session) if req.session else []
         now = now or utcnow()
@@ -301,7 +303,7 @@ class Recommender:
         if ranker is None and assignment is None and self.slates.enabled:
             shelf = self._shelf(ctx, placement, k, person, view, book, rulebook_version)
         if shelf is not None:
-            kept = None if req.explain else self.slates.get(*shelf)
+            kept = None if req.explain else self.slates.get(*shelf, snapshot.changed_seq)
             if kept is not None and (kept.trace is not None or not keep_trace):
                 self._child(self.metrics.slate_cache, placement.name, "hit").inc()
                 self._serve_kept(kept, rec_id, req, placement, now, person, trace, started)
@@ -311,8 +313,10 @@ class Recommender:
         memo_key = None
         if ranker is None and impersonal(ctx):
             memo_key = (ctx.placement, id(chain), ctx.context_items, ctx.now.month)
-        stamp = (snapshot.seq, len(snapshot), id(view.bundle) if view is not None else None)
-        kept_pool = self.memo.get(memo_key, stamp) if memo_key is not None else None
+        stamp = (len(snapshot), id(view.bundle) if view is not None else None)
+        kept_pool = None
+        if memo_key is not None:
+            kept_pool = self.memo.get(memo_key, stamp, snapshot.changed_seq)
         if kept_pool is not None:
             proposal, pool = kept_pool
             note_candidates(proposal, trace)
@@ -328,7 +332,9 @@ class Recommender:
                 proposals += source_proposals(ctx, view, depth, only)
             pool = Pool.union(proposals, ctx.exclude)
             if memo_key is not None:
-                self.memo.put(memo_key, stamp, (proposal, pool))
+                deps = depends_on(pool.items, ctx.context_items)
+                self.memo.put(memo_key, stamp, (proposal, pool), deps, seq)
+        candidates = pool.items
         trace.keep_pool(pool, snapshot, placement.rule_scope)
         t, trace.stages["candidates"] = _lap(t)
         if book is None:
@@ -391,6 +397,7 @@ class Recommender:
                 )
             body = dict(slate)
             del body["rec_id"]
+            pins = snapshot.indices(book.pinned()) if book is not None else ()
             self.slates.put(
                 *shelf,
                 KeptSlate(
@@ -404,6 +411,8 @@ class Recommender:
                     drops=tuple(trace.drops.items()),
                     trace=kept_trace,
                 ),
+                depends_on(candidates, ctx.context_items, pins),
+                seq,
             )
         if record:
             self._record(
@@ -441,14 +450,8 @@ class Recommender:
         )
         if not nothing_personal(ctx, history):
             return None
-        snapshot = self.snapshot
         key = (placement.name, ctx.context_items, k, ctx.now.month, windows_open(book, ctx.now))
-        stamp = (
-            snapshot.seq,
-            len(snapshot),
-            view.version if view is not None else None,
-            rulebook_version,
-        )
+        stamp = (len(self.snapshot), view.version if view is not None else None, rulebook_version)
         return key, stamp
 
     def _serve_kept(

@@ -6,19 +6,23 @@ arranged slate as every other such view of the same product, as long as nothing
 the slate is made of has changed. PERFORMANCE.md: serving a kept list costs a
 fraction of computing it.
 
-What the slate is made of, and how each part is checked on every request:
+What the slate is made of, and how each part is checked on every request
+(``pipeline/kept.py``):
 
-- the catalog (stock, price, availability, product data): the snapshot's change
-  sequence and size, read from the store's change clock first thing in every
-  request (``serving/freshness.py``), so a PATCH reaches the very next request on
-  every worker;
+- the catalog: every product among its candidates (before any rule: one that
+  comes back in stock may return to the slate), the viewed items and the
+  rulebook's pinned products. The snapshot is brought up to date first thing in
+  every request (``serving/freshness.py``), so a PATCH to any of them drops the
+  entry on the very next request on every worker; a change to any other product
+  leaves it. A catalog that grew forgets every entry (a new product may be a
+  candidate of any slate);
 - the rulebook: its version (the rule audit log's sequence, read in the same round
   trip) and which of its time windows are open at the request's clock;
 - the model bundle: its version;
 - the request's clock beyond that: the month (the seasonal source reads it).
 
-The first three make the *stamp*: when it moves, every entry is forgotten at once
-(nothing is served against a stale stamp). The rest is part of the *key*. Only
+The catalog's size, the rulebook and the bundle make the *stamp*: when it
+moves, every entry is forgotten at once. The rest is part of the *key*. Only
 deterministic slates are kept: the learned ranker (which draws exploration per
 request) and placements with exploration slots are never cached, so every
 propensity served from here (1.0) is true. Entries are bounded (least recently
@@ -28,13 +32,11 @@ used first out, ``slate_cache_size``). Each served slate still gets its own
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
 from shelfwise.candidates.base import RecContext
+from shelfwise.pipeline.kept import KeptStore
 from shelfwise.rules import Rulebook
 
 
@@ -80,37 +82,5 @@ def nothing_personal(ctx: RecContext, has_history: bool) -> bool:
     return not has_history and not ctx.session and not ctx.cart_items
 
 
-class SlateCache:
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self._data: OrderedDict[Hashable, KeptSlate] = OrderedDict()
-        self._stamp: Hashable = None
-        self._lock = threading.Lock()
-
-    @property
-    def enabled(self) -> bool:
-        return self.max_entries > 0
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def get(self, key: Hashable, stamp: Hashable) -> KeptSlate | None:
-        """The slate kept for ``key`` under the same ``stamp``; a new stamp forgets all."""
-        with self._lock:
-            if stamp != self._stamp:
-                self._data.clear()
-                self._stamp = stamp
-                return None
-            got = self._data.get(key)
-            if got is not None:
-                self._data.move_to_end(key)
-            return got
-
-    def put(self, key: Hashable, stamp: Hashable, slate: KeptSlate) -> None:
-        with self._lock:
-            if stamp != self._stamp or not self.enabled:
-                return  # computed against a state that has moved on since
-            self._data[key] = slate
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_entries:
-                self._data.popitem(last=False)  # the least recently used
+class SlateCache(KeptStore[KeptSlate]):
+    """Kept slates (``pipeline/kept.py``), ``slate_cache_size`` of them per worker."""

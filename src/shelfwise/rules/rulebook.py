@@ -27,6 +27,7 @@ from shelfwise.rules.model import (
     SAFETY_TYPES,
     SCORE_TYPES,
     PairingRule,
+    PinRule,
     PriceRelationRule,
     Rule,
 )
@@ -63,6 +64,10 @@ class Rulebook:
         self._boost_stack: BoolArray = np.zeros((0, 0), dtype=bool)
         self._score: list[Compiled] = []
         self._arrange: list[Compiled] = []
+
+    def pinned(self) -> tuple[str, ...]:
+        """The products the pin rules place (whatever their scope or window)."""
+        return tuple(r.product_id for r in self.rules if isinstance(r, PinRule))
 
     def _sync(self) -> None:
         self.masks.sync()
