@@ -1,7 +1,7 @@
 """Serving speed: the product-page placement against a hello-world ceiling, same app, same run.
 
     .venv/bin/python benchmarks/serve.py [--products 50000] [--seconds 5] [--rounds 3]
-        [--connections 16] [--workers 2]
+        [--connections 16] [--workers 2] [--stock-feed 20]
 
 1. In process: the whole pipeline (context -> candidates -> safety -> rank ->
    arrange -> slate, decision log included) for ``product_similar`` and for a
@@ -15,10 +15,13 @@
    requests in flight against ``/health`` (the ceiling), then against
    ``/v1/recommendations?placement=product_similar&item=…`` with uniformly
    drawn products (a new set each round: cache misses), with a popularity-skewed
-   mix (anonymous product pages: the slate cache serves the popular ones), and
-   with the same mix plus a cart item (personal: never cached); ``--rounds``
-   rounds of the four, requests/s and p50/p99 (medians over rounds), the ratios
-   to the hello world and the slate cache's hit share per run (from /metrics).
+   mix (anonymous product pages: the slate cache serves the popular ones), the
+   same mix while a stock feed PATCHes ``--stock-feed`` products a second through
+   the catalog API (popular products, as what sells changes stock: each change
+   drops the kept slates made of that product), and the same mix plus a cart item
+   (personal: never cached); ``--rounds`` rounds of the five, requests/s and
+   p50/p99 (medians over rounds), the ratios to the hello world and the slate
+   cache's hit share per run (from /metrics).
 
 The catalog (``shelfwise.simulate.generate_catalog``) is cached in ``--workdir``.
 """
@@ -48,6 +51,7 @@ from shelfwise.simulate import CatalogSpec, generate_catalog  # noqa: E402
 from shelfwise.store.tables import decisions  # noqa: E402
 
 KEY = "bench-read-key"
+FEED_KEY = "bench-feed-key"
 WIDE = """
 placements:
   - name: wide
@@ -166,6 +170,39 @@ async def _one_conn(
         writer.close()
 
 
+async def _stock_feed(
+    host: str, port: int, changes: list[tuple[str, int]], per_second: float, stop: float
+) -> int:
+    """PATCH one product's stock every 1/``per_second`` s on its own connection (the
+    catalog API, as a store's stock feed would); returns how many were applied."""
+    reader, writer = await asyncio.open_connection(host, port)
+    done = 0
+    try:
+        start = time.perf_counter()
+        while time.perf_counter() < stop:
+            product_id, qty = changes[done % len(changes)]
+            body = json.dumps({"stock_qty": qty}).encode()
+            writer.write(
+                f"PATCH /v1/products/{product_id} HTTP/1.1\r\nHost: {host}\r\n"
+                f"X-API-Key: {FEED_KEY}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            if int(head[9:12]) != 200:
+                raise RuntimeError(f"stock feed: PATCH {product_id} answered {head[9:12]!r}")
+            done += 1
+            await asyncio.sleep(max(0.0, start + done / per_second - time.perf_counter()))
+    finally:
+        writer.close()
+    return done
+
+
 async def _load(
     host: str,
     port: int,
@@ -174,6 +211,7 @@ async def _load(
     conns: int,
     warm_paths: list[str],
     server_pid: int,
+    feed: tuple[list[tuple[str, int]], float] | None = None,
 ) -> dict[str, float]:
     """Warm up for a second on ``warm_paths``, then measure on ``paths`` (other items:
     the warm-up must not fill the server's per-item candidate memo for the run)."""
@@ -190,8 +228,9 @@ async def _load(
     lat: list[float] = []
     start = time.perf_counter()
     stop = start + seconds
-    await asyncio.gather(
-        *[_one_conn(host, port, paths, stop, lat, c * stride) for c in range(conns)]
+    feeding = [] if feed is None else [_stock_feed(host, port, feed[0], feed[1], stop)]
+    got = await asyncio.gather(
+        *[_one_conn(host, port, paths, stop, lat, c * stride) for c in range(conns)], *feeding
     )
     elapsed = time.perf_counter() - start
     cpu = tree_cpu(server_pid) - cpu
@@ -204,7 +243,12 @@ async def _load(
         "p99_ms": round(p99, 2),
         "server_cpu_ms_per_request": round(cpu * 1e3 / max(len(lat), 1), 3),
         "slate_cache_hit_share": round((after["hit"] - before["hit"]) / max(lookups, 1), 3),
+        "stock_changes_per_s": round(got[-1] / elapsed, 1) if feed is not None else 0.0,
     }
+
+
+# A run's measured paths, its warm-up paths and its stock feed (changes, per second).
+Mix = tuple[list[str], list[str], tuple[list[tuple[str, int]], float] | None]
 
 
 def tree_cpu(pid: int) -> float:
@@ -240,7 +284,9 @@ def cache_lookups(port: int) -> dict[str, float]:
     return out
 
 
-def served(db: Path, seconds: float, conns: int, workers: int, rounds: int) -> dict[str, object]:
+def served(
+    db: Path, seconds: float, conns: int, workers: int, rounds: int, feed_rate: float
+) -> dict[str, object]:
     import socket
 
     with socket.socket() as s:
@@ -255,7 +301,12 @@ def served(db: Path, seconds: float, conns: int, workers: int, rounds: int) -> d
                     "name": "bench",
                     "sha256": ApiKey(name="b", secret=KEY, roles=("read",)).digest(),
                     "roles": ["read"],
-                }
+                },
+                {
+                    "name": "feed",
+                    "sha256": ApiKey(name="f", secret=FEED_KEY, roles=("merchandiser",)).digest(),
+                    "roles": ["merchandiser"],
+                },
             ]
         ),
         SHELFWISE_DECISION_TRACE="sampled",
@@ -313,21 +364,33 @@ def served(db: Path, seconds: float, conns: int, workers: int, rounds: int) -> d
         drawn = shuffled[rng.choice(len(ids), 40_000, p=weight / weight.sum())].tolist()
         skewed = paths(drawn[:20_000])
         personal = paths(drawn[:20_000], drawn[20_000:])
+        # The stock feed changes products drawn by the same popularity (what sells
+        # changes stock), each to a new quantity, never 0 (the slate keeps its length).
+        restocks = [(ids[i], 1 + n % 7) for n, i in enumerate(drawn[::-1][:5_000])]
         runs: dict[str, list[dict[str, float]]] = {}
         # Rounds of back-to-back runs: each ratio compares neighbouring windows, so a
         # neighbour's burst on the shared machine moves one round, not the median.
         for r in range(rounds):
             span = len(order) // rounds
             mine = order[r * span : (r + 1) * span]
-            mixes = {
-                "hello_world": (["/health"], ["/health"]),
-                "product_similar_uniform": (paths(mine[1000:]), paths(mine[:1000])),
-                "product_similar_popularity_mix": (skewed[:15_000], skewed[15_000:]),
-                "personal_cart_popularity_mix": (personal[:15_000], personal[15_000:]),
+            mixes: dict[str, Mix] = {
+                "hello_world": (["/health"], ["/health"], None),
+                "product_similar_uniform": (paths(mine[1000:]), paths(mine[:1000]), None),
+                "product_similar_popularity_mix": (skewed[:15_000], skewed[15_000:], None),
+                "product_similar_popularity_mix_stock_feed": (
+                    skewed[:15_000],
+                    skewed[15_000:],
+                    (restocks[r::rounds], feed_rate),
+                ),
+                "personal_cart_popularity_mix": (personal[:15_000], personal[15_000:], None),
             }
-            for name, (measured, warm) in mixes.items():
+            for name, (measured, warm, feed) in mixes.items():
+                if feed is not None and feed_rate <= 0:
+                    continue
                 runs.setdefault(name, []).append(
-                    asyncio.run(_load("127.0.0.1", port, measured, seconds, conns, warm, proc.pid))
+                    asyncio.run(
+                        _load("127.0.0.1", port, measured, seconds, conns, warm, proc.pid, feed)
+                    )
                 )
     finally:
         proc.terminate()
@@ -357,6 +420,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--stock-feed",
+        type=float,
+        default=20.0,
+        help="stock changes per second (PATCH over HTTP) during the popularity mix's twin run",
+    )
     ap.add_argument("--requests", type=int, default=3000, help="in-process requests per placement")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/shelfwise-bench-serve"))
     ap.add_argument("--skip-http", action="store_true")
@@ -368,7 +437,9 @@ def main() -> None:
         "in_process": in_process(db, args.workdir, args.requests),
     }
     if not args.skip_http:
-        result["http"] = served(db, args.seconds, args.connections, args.workers, args.rounds)
+        result["http"] = served(
+            db, args.seconds, args.connections, args.workers, args.rounds, args.stock_feed
+        )
     print(json.dumps(result, indent=2))
 
 
