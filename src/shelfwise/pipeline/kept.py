@@ -31,9 +31,10 @@ Depends = npt.NDArray[np.int32]
 
 
 def depends_on(*parts: npt.ArrayLike) -> Depends:
-    """The distinct catalog indices an entry was made of."""
-    arrays = [np.asarray(p, dtype=np.int64).ravel() for p in parts]
-    return np.unique(np.concatenate(arrays)).astype(np.int32) if arrays else np.zeros(0, np.int32)
+    """The catalog indices an entry was made of (a repeat is harmless: not deduplicated)."""
+    if not parts:
+        return np.zeros(0, np.int32)
+    return np.concatenate([np.asarray(p, dtype=np.int32).ravel() for p in parts])
 
 
 class KeptStore(Generic[V]):
