@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shelfwise.contracts.identity import IdentityGraph
 from shelfwise.experiments import ExperimentSpec
@@ -14,7 +16,7 @@ from shelfwise.experiments.model import Arm
 from shelfwise.experiments.report import readout
 from shelfwise.pipeline import RecommendRequest
 from shelfwise.runtime import Runtime
-from shelfwise.serving.identity import PersonCache, graph_person
+from shelfwise.serving.identity import PersonCache
 from shelfwise.training.job import train
 from tests import shop_fixture
 
@@ -47,7 +49,7 @@ def shop(runtime: Runtime) -> Runtime:
     shop_fixture.fill(runtime)
     _login(runtime, "phone-5", "s-phone")
     # Training keys people by the same rule the request path resolves them with.
-    train(runtime, force=True, resolve=graph_person(runtime.identity))
+    train(runtime, force=True, resolve=runtime.identity.person)
     runtime.load_bundle()
     runtime.experiments.create(
         ExperimentSpec(
@@ -131,9 +133,9 @@ class _CountingGraph:
     def __init__(self, graph: IdentityGraph) -> None:
         self.graph, self.reads = graph, 0
 
-    def resolve(self, any_id: str, kind: str | None = None) -> str:
+    def person(self, any_id: str) -> str:
         self.reads += 1
-        return self.graph.resolve(any_id, kind)
+        return self.graph.person(any_id)
 
     def profile(self, any_id: str) -> list[str]:
         self.reads += 1
@@ -169,3 +171,34 @@ def test_the_cache_reads_the_graph_only_when_its_merge_log_moved(runtime: Runtim
     assert cache.person("bystander", seq) == "bystander"  # untouched profile: kept
     assert graph.reads == reads
     assert cache.person("phone-9", None) == "customer:c9"  # store unreachable: memo serves
+
+
+IDS = st.sampled_from(["42", "C:42", "shop:7", "phone-1", "anonymous:tab-2", "x"])
+NODES = st.tuples(st.sampled_from(["customer", "anonymous", "device"]), IDS).map(":".join)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(links=st.lists(st.tuples(NODES, NODES), max_size=6), asked=st.lists(IDS | NODES, max_size=8))
+def test_training_and_the_request_path_key_every_id_to_the_same_person(
+    runtime: Runtime, links: list[tuple[str, str]], asked: list[str]
+) -> None:
+    """One rule (``contracts.identity.person_of``) behind training's frozen snapshot and
+    the request path's cache, for bare ids, ``kind:value`` nodes and ids holding a colon."""
+    graph = runtime.identity
+    for a, b in links:
+        if a != b:
+            graph.link(a, b, reason="test")
+    frozen = graph.snapshot()
+    cache = PersonCache(graph)
+    seq = graph.count()
+    for any_id in [*asked, "C:42", "customer:C:42", "phone-1"]:
+        assert cache.person(any_id, seq) == frozen(any_id) == graph.person(any_id), any_id
+
+
+def test_a_customer_id_with_a_colon_is_found_on_the_request_path(runtime: Runtime) -> None:
+    runtime.identity.link("customer:C:42", "anonymous:phone-1", reason="login")
+    cache = PersonCache(runtime.identity)
+    seq = runtime.identity.count()
+    assert cache.person("C:42", seq) == cache.person("phone-1", seq) == "customer:C:42"

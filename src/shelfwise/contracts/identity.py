@@ -323,6 +323,14 @@ class IdentityGraph:
                     return _person(self._uf.component(c))
             return candidates[0]
 
+    def person(self, any_id: str) -> str:
+        """The person behind a request's or an event's id, by the one rule everything
+        keys people by (:func:`person_of`: training's frozen :meth:`snapshot` and the
+        request path's ``serving.identity.PersonCache`` alike); unlinked: as given."""
+        with self._lock:
+            self._load(force=True)
+            return person_of(any_id, self._person_at)
+
     def _person_at(self, n: str) -> str | None:
         return _person(self._uf.component(n)) if n in self._uf.parent else None
 

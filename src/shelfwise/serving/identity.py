@@ -1,7 +1,7 @@
 """Who a request is for: its person/anonymous id resolved through the identity graph, cheaply.
 
 The identity graph (:mod:`shelfwise.contracts.identity`) reads the store on every
-``resolve``; on the request path that would be a query per request. :class:`PersonCache`
+``person``; on the request path that would be a query per request. :class:`PersonCache`
 memoises ``id -> person id`` and is told the graph's version by the catalog's change
 clock, which reads the newest merge-log row in the same round trip as the catalog
 and rulebook versions (:mod:`shelfwise.serving.freshness`). So a login linking two
@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,24 +37,11 @@ KINDS = ("customer", "anonymous", "device")
 class Graph(Protocol):
     """What the cache needs of :class:`~shelfwise.contracts.identity.IdentityGraph`."""
 
-    def resolve(self, any_id: str, kind: str | None = None) -> str: ...
+    def person(self, any_id: str) -> str: ...
 
     def profile(self, any_id: str) -> list[str]: ...
 
     def merges(self, limit: int = 100) -> list[dict[str, object]]: ...
-
-
-def graph_person(graph: Graph) -> Callable[[str], str]:
-    """The person id of a request's id: the graph's person id once the id is linked to
-    another; an id the graph never linked stays as given (training keys people the same
-    way, so a bundle's histories are found)."""
-
-    def lookup(any_id: str) -> str:
-        if len(graph.profile(any_id)) < 2:  # a node alone: never linked
-            return any_id
-        return graph.resolve(any_id)
-
-    return lookup
 
 
 def _bare(n: str) -> str:
@@ -66,14 +53,12 @@ class PersonCache:
     def __init__(
         self,
         graph: Graph,
-        lookup: Callable[[str], str] | None = None,
         *,
         max_age_seconds: float = 30.0,
         max_entries: int = 200_000,
         max_new_links: int = 64,
     ) -> None:
         self.graph = graph
-        self.lookup = lookup or graph_person(graph)
         self.max_age_seconds = max_age_seconds
         self.max_entries = max_entries
         self.max_new_links = max_new_links
@@ -100,7 +85,7 @@ class PersonCache:
         try:
             linked = self._linked if self._linked is not None else self._load_linked()
             named = any_id in linked or any(f"{k}:{any_id}" in linked for k in KINDS)
-            got = self.lookup(any_id) if named else any_id
+            got = self.graph.person(any_id) if named else any_id
         except SQLAlchemyError:
             return any_id  # the store is down: the id as given, not memoised
         with self._lock:
