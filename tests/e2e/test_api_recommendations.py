@@ -134,6 +134,7 @@ HOT_PATH_CASES: list[tuple[str, dict[str, str], int]] = [
     ("/v1/recommendations?placement=product_similar", READ, 422),  # the viewed item is required
     ("/v1/recommendations?placement=home", {**READ, "X-Shelfwise-Now": "yesterday"}, 422),
     ("/v1/recommendations?placement=home", {**READ, "X-Request-ID": "req-42"}, 200),
+    ("/v1/recommendations?placement=nowhere&placement=cart&k=9&k=2&cart=P1", READ, 200),
 ]
 
 

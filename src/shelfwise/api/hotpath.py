@@ -90,14 +90,15 @@ def _ids_of(values: list[str]) -> tuple[str, ...]:
 
 def request_of(pairs: list[tuple[str, str]]) -> RecommendRequest:
     """The query string's parameters as a request (raises pydantic's ValidationError,
-    locations as given: the callers prefix ``query``)."""
+    locations as given: the callers prefix ``query``). A repeated single-valued
+    parameter: the last one counts."""
     one: dict[str, str] = {}
     many: dict[str, list[str]] = {"item": [], "cart": []}
     for name, value in pairs:
         if name in many:
             many[name].append(value)
         else:
-            one.setdefault(name, value)
+            one[name] = value
     raw: dict[str, Any] = {
         "placement": one.get("placement"),
         "person": one.get("person") or None,
