@@ -60,11 +60,49 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux /proc)."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def sockets_per_process(pids: list[int], port: int, state: str) -> dict[int, int]:
+    """How many TCP sockets on local ``port`` in ``state`` (``01`` established, ``0A``
+    listening) each process holds (Linux /proc)."""
+    inodes: set[str] = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if int(f[1].split(":")[1], 16) == port and f[3] == state:
+            inodes.add(f[9])
+    counts = {}
+    for pid in pids:
+        held = 0
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held += 1
+        counts[pid] = held
+    return counts
+
+
+def _listening_workers(pid: int, port: int) -> int:
+    try:
+        return sum(1 for n in sockets_per_process(children(pid), port, "0A").values() if n)
+    except OSError:  # a process went away while we looked
+        return 0
+
+
 @contextmanager
 def running_server(
     env: Mapping[str, str], workers: int = 1, cwd: Path | None = None, args: list[str] | None = None
 ) -> Iterator[str]:
-    """Start ``shelfwise serve`` and yield its base URL once /health answers."""
+    """Start ``shelfwise serve`` and yield its base URL once /ready answers (with several
+    workers: once every worker listens)."""
     port = free_port()
     cmd = [*SHELFWISE, "serve", "--port", str(port), "--workers", str(workers), *(args or [])]
     proc = subprocess.Popen(
@@ -78,7 +116,10 @@ def running_server(
                 out = proc.stdout.read() if proc.stdout else ""
                 raise RuntimeError(f"server exited with {proc.returncode}:\n{out}")
             try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                # /ready answers once one worker is up; with several, each listens on
+                # its own socket: wait for all of them, so tests reach every worker.
+                ready = httpx.get(f"{base}/ready", timeout=1).status_code == 200
+                if ready and (workers == 1 or _listening_workers(proc.pid, port) >= workers):
                     break
             except httpx.TransportError:
                 pass

@@ -14,35 +14,7 @@ from pathlib import Path
 
 from shelfwise.api.server import WorkerListener
 from shelfwise.config import Settings
-from tests.e2e.server import running_server, settings_env
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        out += [int(c) for c in (task / "children").read_text().split()]
-    return out
-
-
-def _established_per_process(pids: list[int], port: int) -> dict[int, int]:
-    """How many established TCP connections on local ``port`` each process holds (Linux /proc)."""
-    inodes: set[str] = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        f = line.split()
-        if int(f[1].split(":")[1], 16) == port and f[3] == "01":  # 01: ESTABLISHED
-            inodes.add(f[9])
-    counts = {}
-    for pid in pids:
-        held = 0
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:[") and target[8:-1] in inodes:
-                held += 1
-        counts[pid] = held
-    return counts
+from tests.e2e.server import children, running_server, settings_env, sockets_per_process
 
 
 def test_each_worker_unpickles_its_own_listening_socket_on_the_port() -> None:
@@ -73,7 +45,7 @@ def test_connections_opened_together_reach_both_workers(sqlite_settings: Setting
             if p.isdigit()
             and f"--port\0{port}\0".encode() in Path(f"/proc/{p}/cmdline").read_bytes()
         )
-        workers = _children(server_pid)
+        workers = children(server_pid)  # running_server waited until both listen
         # Three bursts of 16 connections opened together while both workers are idle.
         for _ in range(3):
             conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
@@ -82,7 +54,7 @@ def test_connections_opened_together_reach_both_workers(sqlite_settings: Setting
                     c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
                 for c in conns:
                     assert b" 200 " in c.recv(4096)
-                held = _established_per_process(workers, port)
+                held = sockets_per_process(workers, port, "01")
                 assert sum(held.values()) == 16, held
                 busy = [n for n in held.values() if n > 0]
                 assert len(busy) == 2, f"one worker took every connection: {held}"
