@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from fastapi import Request
 
 from shelfwise.access import KeyRing, Principal
-from shelfwise.api.hotpath import key_of
 from shelfwise.config import Role
 from shelfwise.errors import Forbidden, Unauthorized
 
 ANONYMOUS_ADMIN = Principal(name="anonymous", roles=frozenset({"admin"}))
 
-__all__ = ["ANONYMOUS_ADMIN", "Principal", "presented_key", "require"]
+__all__ = ["ANONYMOUS_ADMIN", "Principal", "authorize", "key_of", "presented_key", "require"]
+
+
+def key_of(headers: Mapping[str, str]) -> str | None:
+    """The API key a request presents: ``X-API-Key`` or ``Authorization: Bearer``."""
+    key = headers.get("x-api-key")
+    if key:
+        return key
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return None
 
 
 def presented_key(request: Request) -> str | None:
     return key_of(request.headers)
+
+
+def authorize(ring: KeyRing, headers: Mapping[str, str], role: Role) -> Principal:
+    """The caller behind ``headers``, who must hold ``role`` (or ``admin``)."""
+    if not ring.enabled:
+        return ANONYMOUS_ADMIN
+    principal = ring.authenticate(key_of(headers))
+    if principal is None:
+        raise Unauthorized("a valid API key is required (X-API-Key header)")
+    if not principal.has(role):
+        raise Forbidden(f"this key lacks the {role!r} role", code="role_missing")
+    return principal
 
 
 def require(role: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
@@ -27,15 +49,7 @@ def require(role: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     ``async`` because it is cheap: a sync dependency costs a thread-pool hop."""
 
     async def dependency(request: Request) -> Principal:
-        ring: KeyRing = request.app.state.runtime.keyring
-        if not ring.enabled:
-            return ANONYMOUS_ADMIN
-        principal = ring.authenticate(presented_key(request))
-        if principal is None:
-            raise Unauthorized("a valid API key is required (X-API-Key header)")
-        if not principal.has(role):
-            raise Forbidden(f"this key lacks the {role!r} role", code="role_missing")
-        return principal
+        return authorize(request.app.state.runtime.keyring, request.headers, role)
 
     dependency.__name__ = f"require_{role}"
     return dependency

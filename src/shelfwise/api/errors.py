@@ -14,7 +14,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from shelfwise.api.hotpath import error_document, validation_details
 from shelfwise.errors import ShelfwiseError
 
 log = logging.getLogger("shelfwise.api")
@@ -43,6 +42,45 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+def error_document(
+    code: str, message: str, request_id: str | None, details: Any = None
+) -> dict[str, Any]:
+    """``{"error": {code, message, request_id[, details]}}``: every error answer's body."""
+    body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
+    if details is not None:
+        body["details"] = details
+    return {"error": body}
+
+
+def validation_details(errors: list[Any], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """pydantic's errors as the error document's ``details``: field path, code, message."""
+    return [
+        {
+            "field": ".".join(str(p) for p in (*prefix, *e.get("loc", ()))),
+            "code": e.get("type"),
+            "message": e.get("msg"),
+        }
+        for e in errors
+    ]
+
+
+def failure(exc: Exception, request_id: str | None) -> tuple[int, str, str, Any]:
+    """A request's exception as (status, code, message, details), logged as it deserves.
+    Never leaks ``str(exc)`` of an unexpected error: the log has the stack, the client
+    gets the request id."""
+    if isinstance(exc, ShelfwiseError):
+        if exc.http_status >= 500:
+            log.error("request %s failed: %s (%s)", request_id, exc.code, exc.message)
+        return exc.http_status, exc.code, exc.message, exc.details
+    if isinstance(exc, (DBAPIError, PoolTimeout)):
+        # Writes (events, catalog changes) are refused, never half-done or dropped silently.
+        log.error("store unavailable in request %s: %s", request_id, type(exc).__name__)
+        message = "the store is unreachable; nothing was written, retry later"
+        return 503, "database_unavailable", message, None
+    log.error("unhandled error in request %s", request_id, exc_info=exc)
+    return 500, "internal_error", "internal error; see the server log", None
 
 
 def request_id_of(request: Request) -> str | None:
@@ -79,10 +117,11 @@ def _allowed_methods(request: Request) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ShelfwiseError)
-    async def _shelfwise(request: Request, exc: ShelfwiseError) -> JSONResponse:
-        if exc.http_status >= 500:
-            log.error("request %s failed: %s (%s)", request_id_of(request), exc.code, exc.message)
-        return error_response(request, exc.http_status, exc.code, exc.message, exc.details)
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(Exception)
+    async def _failed(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(request, *failure(exc, request_id_of(request)))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -101,21 +140,3 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 405:
             headers["Allow"] = _allowed_methods(request)
         return error_response(request, exc.status_code, code, str(exc.detail), headers=headers)
-
-    @app.exception_handler(DBAPIError)
-    @app.exception_handler(PoolTimeout)
-    async def _store_down(request: Request, exc: Exception) -> JSONResponse:
-        # Writes (events, catalog changes) are refused, never half-done or dropped silently.
-        log.error("store unavailable in request %s: %s", request_id_of(request), type(exc).__name__)
-        return error_response(
-            request,
-            503,
-            "database_unavailable",
-            "the store is unreachable; nothing was written, retry later",
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Never leak str(exc): the log has the stack, the client gets the request id.
-        log.exception("unhandled error in request %s", request_id_of(request))
-        return error_response(request, 500, "internal_error", "internal error; see the server log")

