@@ -104,9 +104,17 @@ class Settings(BaseSettings):
         default=None,
         min_length=16,
         repr=False,
-        description="Signs dashboard session cookies; None = derived from the API key digests.",
+        description=(
+            "Signs dashboard session cookies and form tokens; None = a random secret generated"
+            " once and kept in the store (table instance_secrets), shared by every worker."
+        ),
     )
     dashboard_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    dashboard_cookie_secure: bool | None = Field(
+        default=None,
+        description="Mark the dashboard cookie Secure: true = always, false = never,"
+        " None = when the request came over https.",
+    )
     alert_webhook_url: str | None = None
     alert_budget_per_day: float = Field(
         default=2_400.0,

@@ -7,7 +7,9 @@ seeded server and run in order: the last one re-evaluates the alerts."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,9 +172,53 @@ def test_no_dashboard_page_is_reachable_anonymously(demo: tuple[str, dict[str, s
         # The rules preview posts back to its page; signed out it is refused too.
         out = httpx.post(f"{base}/dashboard/rules", data={"draft": DRAFT})
         assert out.status_code == 303 and out.headers["location"].startswith("/dashboard/login")
-        bad = c.post("/dashboard/rules", data={"draft": "id: x\ntype: nope"})
+        token = _form_token(c.get("/dashboard/rules").text)
+        bad = c.post("/dashboard/rules", data={"draft": "id: x\ntype: nope", "csrf_token": token})
         assert bad.status_code == 200 and "not a valid rule" in bad.text
         assert "No served slate with rec_id" in c.get("/dashboard/decisions?rec_id=nope").text
+
+
+def _form_token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html[-2000:]
+    return found.group(1)
+
+
+def test_the_door_holds_on_the_real_server(demo: tuple[str, dict[str, str]]) -> None:
+    """Forged, malformed and cross-site requests bounce; a revoked key's session ends."""
+    base, _ = demo
+    admin = {"X-API-Key": KEYS["admin"]}
+    with httpx.Client(base_url=base, timeout=30) as c:
+        for raw in (b"shelfwise_session=\xc3\xa9.\xff", b"shelfwise_session=eyJuIjoieCJ9.00"):
+            for page in ("/dashboard", "/dashboard/rules", "/dashboard/decisions"):
+                r = c.get(page, headers=[(b"cookie", raw)])
+                assert r.status_code == 303 and "/dashboard/login" in r.headers["location"]
+        created = c.post(
+            "/v1/keys", json={"name": "e2e-merch", "roles": ["merchandiser"]}, headers=admin
+        ).json()
+        assert c.post("/dashboard/login", data={"api_key": created["secret"]}).status_code == 303
+        token = _form_token(c.get("/dashboard/rules").text)
+        draft = {"draft": DRAFT, "last": "5"}
+        r = c.post("/dashboard/rules", data=draft)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_token_invalid"
+        cross = c.post(
+            "/dashboard/rules",
+            data={**draft, "csrf_token": token},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert cross.status_code == 403
+        assert cross.json()["error"]["code"] == "csrf_origin_mismatch"
+        same = c.post(
+            "/dashboard/rules", data={**draft, "csrf_token": token}, headers={"Origin": base}
+        )
+        assert same.status_code == 200 and 'data-testid="preview-requests"' in same.text
+        assert c.delete(f"/v1/keys/{created['key_id']}", headers=admin).status_code == 200
+        deadline = time.monotonic() + 10
+        while c.get("/dashboard/alerts").status_code == 200:
+            assert time.monotonic() < deadline, "the session outlived its revoked key"
+            time.sleep(0.05)
+        r = c.get("/dashboard/alerts")
+        assert r.status_code == 303 and "/dashboard/login" in r.headers["location"]
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -151,11 +152,17 @@ class KeyRing:
     def invalidate(self) -> None:
         self._loaded_at = -1e18
 
+    def active(self) -> Iterator[tuple[str, Principal]]:
+        """Every usable key as (digest, principal): the configured ones, then the stored
+        ones neither revoked nor expired as last read (at most ``refresh_seconds`` ago)."""
+        yield from self._configured.items()
+        yield from self._stored_keys().items()
+
     def authenticate(self, secret: str | None) -> Principal | None:
         if not secret or len(secret) > 256:
             return None
         digest = hash_key(secret)
-        for known, principal in (*self._configured.items(), *self._stored_keys().items()):
+        for known, principal in self.active():
             if hmac.compare_digest(known, digest):
                 return principal
         return None

@@ -4,9 +4,13 @@ Each page is a handler ``(request, runtime, form) -> View`` registered with
 ``@page(name)``, which does the sign-in check and the shared layout.
 
 Every page needs a signed session cookie (see ``dashboard.session``) for a
-key holding the ``merchandiser`` role (``admin`` implies it); anything else is
-sent to the sign-in form. Plotly's JavaScript is served from the installed
-plotly package, never from a CDN.
+key that is still active and holds the ``merchandiser`` role (``admin``
+implies it); anything else — no cookie, a forged, expired or malformed one, a
+revoked key — is sent to the sign-in form. Every POST must come from the
+dashboard itself: the ``Origin`` (or ``Referer``) header, when sent, names
+this host, and the form carries the session's token; otherwise 403
+``csrf_origin_mismatch`` / ``csrf_token_invalid``. Plotly's JavaScript is
+served from the installed plotly package, never from a CDN.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib.resources import files
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,11 +29,13 @@ from starlette.concurrency import run_in_threadpool
 from shelfwise.access import KeyRing
 from shelfwise.api.auth import ANONYMOUS_ADMIN, Principal
 from shelfwise.api.deps import runtime_from
+from shelfwise.config import hash_key
 from shelfwise.dashboard import charts
 from shelfwise.dashboard.format import environment
 from shelfwise.dashboard.panels import BUILT_IN
-from shelfwise.dashboard.session import COOKIE, sign, verify
+from shelfwise.dashboard.session import COOKIE, CSRF_FIELD, Session, Sessions
 from shelfwise.dashboard.slots import SLOTS, Slot, SlotParams
+from shelfwise.errors import Forbidden
 from shelfwise.monitoring.alerts import AlertStore
 from shelfwise.monitoring.detector import fit_baseline
 from shelfwise.monitoring.metrics import compute_metrics, hourly_series
@@ -51,12 +57,65 @@ PAGES = (
 )
 
 
-def _principal(request: Request) -> Principal | None:
+@dataclass(frozen=True)
+class Visitor:
+    principal: Principal
+    session: Session | None  # None with auth_enabled: false (nothing to sign in to)
+
+
+def _sessions(request: Request) -> Sessions:
+    """The app's session signer, made on first use (it may read the secret from the store)."""
+    state = request.app.state
+    sessions: Sessions | None = getattr(state, "dashboard_sessions", None)
+    if sessions is None:
+        sessions = state.dashboard_sessions = Sessions.of(state.settings, state.runtime.db)
+    return sessions
+
+
+def _visitor(request: Request) -> Visitor | None:
     ring: KeyRing = request.app.state.runtime.keyring
     if not ring.enabled:
-        return ANONYMOUS_ADMIN
-    p = verify(request.cookies.get(COOKIE), request.app.state.settings)
-    return p if p is not None and p.has("merchandiser") else None
+        return Visitor(ANONYMOUS_ADMIN, None)
+    sessions = _sessions(request)
+    session = sessions.read(request.cookies.get(COOKIE))
+    principal = sessions.holder(session, ring) if session is not None else None
+    if principal is None or not principal.has("merchandiser"):
+        return None
+    return Visitor(principal, session)
+
+
+def _check_origin(request: Request) -> None:
+    """A POST's ``Origin`` (else ``Referer``), when the browser sends one, must name this
+    host; without either the form token decides alone."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if source is None:
+        return
+    parts = urlsplit(source) if source.isascii() else None
+    host = request.headers.get("host", "")
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or parts.netloc.lower() != host.lower()
+    ):
+        raise Forbidden(
+            "this form was not sent from the dashboard's own pages", code="csrf_origin_mismatch"
+        )
+
+
+def _check_post(request: Request, visitor: Visitor, form: dict[str, str]) -> None:
+    """Refuse a POST that another site could have made the browser send."""
+    _check_origin(request)
+    token = form.pop(CSRF_FIELD, None)
+    if visitor.session is not None and not _sessions(request).form_token_ok(visitor.session, token):
+        raise Forbidden(
+            "the form's token is missing or stale: reload the page and send it again",
+            code="csrf_token_invalid",
+        )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    return {k: v[-1] for k, v in body.items()}
 
 
 def _to_login(request: Request) -> RedirectResponse:
@@ -82,15 +141,18 @@ class View:
 Handler = Callable[[Request, Runtime, dict[str, str]], View]
 
 
-def _render(request: Request, view: View, principal: Principal, page: str) -> HTMLResponse:
+def _render(request: Request, view: View, visitor: Visitor, page: str) -> HTMLResponse:
     query = dict(request.query_params)
     range_key = query.get("range") or view.range_key or DEFAULT_RANGE
 
     def query_for(key: str) -> str:
         return urlencode({**query, "range": key})
 
+    session = visitor.session
     html = _ENV.get_template(view.template).render(
-        principal=principal,
+        principal=visitor.principal,
+        csrf_field=CSRF_FIELD,
+        csrf_token=_sessions(request).form_token(session) if session else "",
         nav=[
             {"href": f"/dashboard/{name}".rstrip("/"), "title": title, "active": name == page}
             for name, title in PAGES
@@ -111,17 +173,15 @@ def page(name: str, *, post: bool = False) -> Callable[[Handler], Handler]:
 
     def register(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            principal = _principal(request)
-            if principal is None:
+            visitor = _visitor(request)
+            if visitor is None:
                 return _to_login(request)
             form: dict[str, str] = {}
             if request.method == "POST":
-                body = parse_qs(
-                    (await request.body()).decode("utf-8", "replace"), keep_blank_values=True
-                )
-                form = {k: v[-1] for k, v in body.items()}
+                form = await _form(request)
+                _check_post(request, visitor, form)
             view = await run_in_threadpool(handler, request, runtime_from(request), form)
-            return _render(request, view, principal, name)
+            return _render(request, view, visitor, name)
 
         methods = ["GET", "POST"] if post else ["GET"]
         path = f"/{name}" if name else ""
@@ -143,9 +203,10 @@ def login_form(request: Request, next: str | None = None) -> HTMLResponse:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
-    key = (form.get("api_key") or [""])[0]
-    target = _safe_next((form.get("next") or [""])[0])
+    _check_origin(request)
+    form = await _form(request)
+    key = form.get("api_key", "")
+    target = _safe_next(form.get("next"))
     ring: KeyRing = request.app.state.runtime.keyring
     principal = ring.authenticate(key)
     if principal is None or not principal.has("merchandiser"):
@@ -156,22 +217,28 @@ async def login(request: Request) -> Response:
         )
         html = _ENV.get_template("login.html").render(next=target, error=error)
         return HTMLResponse(html, status_code=401 if principal is None else 403)
-    settings = request.app.state.settings
+    sessions = _sessions(request)
+    cookie, _ = sessions.open(principal.name, hash_key(key))
+    secure = request.app.state.settings.dashboard_cookie_secure
     resp = RedirectResponse(target, status_code=303)
     resp.set_cookie(
         COOKIE,
-        sign(principal, settings),
-        max_age=int(settings.dashboard_session_hours * 3600),
+        cookie,
+        max_age=sessions.max_age,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=request.url.scheme == "https" if secure is None else secure,
         path="/dashboard",
     )
     return resp
 
 
 @router.post("/logout")
-def logout() -> RedirectResponse:
+async def logout(request: Request) -> RedirectResponse:
+    """Sign out: clears this browser's cookie (revoke the key to end every session)."""
+    visitor = _visitor(request)
+    if visitor is not None:
+        _check_post(request, visitor, await _form(request))
     resp = RedirectResponse("/dashboard/login", status_code=303)
     resp.delete_cookie(COOKIE, path="/dashboard")
     return resp
@@ -179,7 +246,7 @@ def logout() -> RedirectResponse:
 
 @router.get("/static/plotly.min.js")
 def plotly_js(request: Request) -> Response:
-    if _principal(request) is None:
+    if _visitor(request) is None:
         return Response(status_code=401)
     return Response(
         _PLOTLY_JS.read_bytes(),

@@ -155,6 +155,16 @@ api_keys = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
 )
 
+# Secrets the installation makes for itself (the dashboard's cookie-signing key):
+# generated on first use and inserted only if absent, so every worker reads the same.
+instance_secrets = Table(
+    "instance_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 # --- experiments ---------------------------------------------------------------
 
 # The current version of each experiment; ``version`` is the optimistic-concurrency
