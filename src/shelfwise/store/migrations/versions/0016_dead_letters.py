@@ -1,7 +1,7 @@
 """background work: dead_letters, the rows a background thread set aside
 
-Revision ID: 0015_dead_letters
-Revises: 0014_lean_event_indexes
+Revision ID: 0016_dead_letters
+Revises: 0015_instance_secrets
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from shelfwise.store.types import UTCDateTime
 
-revision = "0015_dead_letters"
-down_revision = "0014_lean_event_indexes"
+revision = "0016_dead_letters"
+down_revision = "0015_instance_secrets"
 branch_labels = None
 depends_on = None
 
