@@ -86,7 +86,7 @@ class Runtime:
         self.metrics = ServingMetrics()
         self.sessions = SessionState.from_settings(self.settings, self.metrics.set_session_degraded)
         self.decisions = DecisionLog.from_settings(
-            self.db, self.settings, self.metrics.drop_decisions
+            self.db, self.settings, self.metrics.drop_decisions, self.metrics.background_failure
         )
         self.identity = IdentityGraph(self.db, max_ids=self.settings.identity_max_ids)
         self.aliases = AliasTable(self.db)

@@ -69,7 +69,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             gc.collect()
             gc.freeze()
         every = settings.alert_evaluate_every_seconds
-        scheduler = AlertScheduler(app.state.runtime.db, settings, every) if every else None
+        on_failure = app.state.runtime.metrics.background_failure
+        scheduler = (
+            AlertScheduler(app.state.runtime.db, settings, every, on_failure=on_failure)
+            if every
+            else None
+        )
         app.state.alert_scheduler = scheduler
         if scheduler is not None:
             scheduler.start()

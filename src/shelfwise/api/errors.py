@@ -9,12 +9,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from shelfwise.errors import ShelfwiseError
+from shelfwise.store.failures import STORE_ERRORS, classify
 
 log = logging.getLogger("shelfwise.api")
 
@@ -66,19 +65,44 @@ def validation_details(errors: list[Any], prefix: tuple[str, ...] = ()) -> list[
     ]
 
 
+_REFUSED = {
+    "conflict": (
+        409,
+        "conflict",
+        "the change conflicts with what is stored (a duplicate or a missing reference); "
+        "nothing was written",
+    ),
+    "invalid": (
+        422,
+        "invalid_value",
+        "the store refused a value of this request; nothing was written",
+    ),
+}
+
+
 def failure(exc: Exception, request_id: str | None) -> tuple[int, str, str, Any]:
     """A request's exception as (status, code, message, details), logged as it deserves.
-    Never leaks ``str(exc)`` of an unexpected error: the log has the stack, the client
-    gets the request id."""
+
+    503 only when a store is unreachable (the same call succeeds later); a write the
+    store refused is 409 ``conflict`` or 422 ``invalid_value`` (the same call fails
+    again); any other store error is a bug: 500. Never leaks ``str(exc)`` of an
+    unexpected error: the log has the stack, the client gets the request id."""
     if isinstance(exc, ShelfwiseError):
         if exc.http_status >= 500:
             log.error("request %s failed: %s (%s)", request_id, exc.code, exc.message)
         return exc.http_status, exc.code, exc.message, exc.details
-    if isinstance(exc, (DBAPIError, PoolTimeout)):
+    got = classify(exc)
+    if got is not None and got.kind == "unreachable":
         # Writes (events, catalog changes) are refused, never half-done or dropped silently.
-        log.error("store unavailable in request %s: %s", request_id, type(exc).__name__)
-        message = "the store is unreachable; nothing was written, retry later"
-        return 503, "database_unavailable", message, None
+        log.error("%s unavailable in request %s: %s", got.store, request_id, type(exc).__name__)
+        message = f"the {got.store} is unreachable; nothing was written, retry later"
+        return 503, f"{got.store}_unavailable", message, None
+    if got is not None and got.kind in _REFUSED:
+        log.warning("store refused request %s: %s (%s)", request_id, got.kind, got.constraint)
+        status, code, message = _REFUSED[got.kind]
+        found = {"constraint": got.constraint, "field": got.column}
+        details = {k: v for k, v in found.items() if v is not None} or None
+        return status, code, message, details
     log.error("unhandled error in request %s", request_id, exc_info=exc)
     return 500, "internal_error", "internal error; see the server log", None
 
@@ -116,12 +140,13 @@ def _allowed_methods(request: Request) -> str:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ShelfwiseError)
-    @app.exception_handler(DBAPIError)
-    @app.exception_handler(PoolTimeout)
-    @app.exception_handler(Exception)
     async def _failed(request: Request, exc: Exception) -> JSONResponse:
         return error_response(request, *failure(exc, request_id_of(request)))
+
+    # Each class by name: Starlette re-raises what only the ``Exception`` handler catches.
+    handled: tuple[type[Exception], ...] = (ShelfwiseError, *STORE_ERRORS, Exception)
+    for kind in handled:
+        app.add_exception_handler(kind, _failed)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

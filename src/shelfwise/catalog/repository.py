@@ -112,11 +112,15 @@ class CatalogRepository:
         """Apply hot stock/price changes atomically; an unknown id fails the whole batch."""
         now = utcnow()
         out: list[StoredProduct] = []
-        with self.db.engine.begin() as conn:
+        # The patch is computed from the rows read (availability from stock, the margin
+        # band from price and cost): they stay as read until commit.
+        with self.db.checked_write() as conn:
             ids = [pid for pid, _ in changes]
             current = {
                 r.product_id: r
-                for r in conn.execute(select(products).where(products.c.product_id.in_(ids)))
+                for r in conn.execute(
+                    select(products).where(products.c.product_id.in_(ids)).with_for_update()
+                )
             }
             missing = sorted(set(ids) - set(current))
             if missing:

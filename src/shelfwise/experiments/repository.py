@@ -2,7 +2,9 @@
 
 Every write names the version it read; an ``UPDATE … WHERE version = read``
 that touches no row means someone else wrote first, and the caller gets a 409
-``version_conflict`` instead of silently overwriting their change.
+``version_conflict`` instead of silently overwriting their change. Writers run one
+at a time (``_writing``), so the checks that read other rows — the id is free, no
+running experiment holds the same share of the layer — still hold at commit.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.errors import Conflict, NotFound
@@ -35,6 +39,15 @@ def _row_to_experiment(row: Any) -> Experiment:
         status=row.status,
         created_at=row.created_at,
         updated_at=row.updated_at,
+    )
+
+
+def _moved(experiment_id: str, current: int, read: int) -> Conflict:
+    return Conflict(
+        f"experiment {experiment_id!r} is at version {current}, "
+        f"not {read}: read it again and reapply your change",
+        code="version_conflict",
+        details={"current_version": current},
     )
 
 
@@ -90,6 +103,15 @@ class ExperimentRepository:
                 for r in rows
             ]
 
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """One experiment writer at a time, from its first read to its commit (SQLite's
+        write lock; a PostgreSQL table lock that readers do not wait for)."""
+        with self.db.checked_write() as conn:
+            if self.db.backend == "postgresql":
+                conn.execute(text("LOCK TABLE experiments IN SHARE ROW EXCLUSIVE MODE"))
+            yield conn
+
     def _check_layer(self, conn: Connection, candidate: Experiment) -> None:
         for r in conn.execute(select(experiments).where(experiments.c.status == "running")):
             other = _row_to_experiment(r)
@@ -118,7 +140,7 @@ class ExperimentRepository:
     def create(self, spec: ExperimentSpec, *, by: str | None = None) -> Experiment:
         now = utcnow()
         e = Experiment(spec=spec, version=1, status="running", created_at=now, updated_at=now)
-        with self.db.engine.begin() as conn:
+        with self._writing() as conn:
             exists = conn.execute(
                 select(experiments.c.version).where(
                     experiments.c.experiment_id == spec.experiment_id
@@ -153,9 +175,11 @@ class ExperimentRepository:
     ) -> Experiment:
         """Apply ``change(current) -> (spec, status)`` if the stored version is the one read."""
         now = utcnow()
-        with self.db.engine.begin() as conn:
+        with self._writing() as conn:
             current = self._get(conn, experiment_id)
             version = current.version if expected_version is None else expected_version
+            if version != current.version:  # before the change: it judges a state not read
+                raise _moved(experiment_id, current.version, version)
             spec, status = change(current)
             new = Experiment(
                 spec=spec,
@@ -178,13 +202,8 @@ class ExperimentRepository:
                     updated_at=now,
                 )
             )
-            if done.rowcount != 1:
-                raise Conflict(
-                    f"experiment {experiment_id!r} is at version {current.version}, "
-                    f"not {version}: read it again and reapply your change",
-                    code="version_conflict",
-                    details={"current_version": current.version},
-                )
+            if done.rowcount != 1:  # not reached while _writing serialises the writers
+                raise _moved(experiment_id, current.version, version)
             self._record(conn, new, by, now)
         return new
 

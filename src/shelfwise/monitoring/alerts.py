@@ -32,7 +32,9 @@ from shelfwise.monitoring.detector import (
 )
 from shelfwise.monitoring.metrics import hourly_series
 from shelfwise.monitoring.series import HourlySeries
+from shelfwise.store.deadletters import DeadLetters, OnFailure
 from shelfwise.store.engine import Database
+from shelfwise.store.failures import unreachable
 from shelfwise.store.tables import alerts
 from shelfwise.store.types import utcnow
 
@@ -153,16 +155,38 @@ def _alert_from(
     )
 
 
+EVALUATOR = "alert-evaluator"  # its label in shelfwise_background_failures_total
+
+
+def _save_each(store: AlertStore, letters: DeadLetters, items: list[Alert]) -> list[Alert]:
+    """Save alerts one by one; one the store refuses goes to the dead letters, not
+    in the way of the others. Returns those saved (an unreachable store raises)."""
+    saved: list[Alert] = []
+    for a in items:
+        try:
+            store.save(a)
+        except Exception as e:
+            if unreachable(e):
+                raise
+            letters.keep(a.alert_id, a.model_dump(mode="json"), e)
+        else:
+            saved.append(a)
+    return saved
+
+
 def evaluate_alerts(
     db: Database,
     settings: Settings,
     now: datetime | None = None,
     series: HourlySeries | None = None,
+    on_failure: OnFailure | None = None,
 ) -> Evaluation:
     """Run the detector at the hour before ``now`` and reconcile the alerts table.
 
     ``series`` replaces the store's hourly series (a replay or a simulation); it
-    must hold the reference days followed by the onset look-back.
+    must hold the reference days followed by the onset look-back. An alert the store
+    refuses is kept in the dead letters (counted by ``on_failure``) and left out of
+    the evaluation; the others are saved and notified.
     """
     now = now or utcnow()
     cfg = detector_config(settings)
@@ -208,14 +232,13 @@ def evaluate_alerts(
         a.model_copy(update={"status": "resolved", "resolved_at": now, "updated_at": now})
         for a in open_by_key.values()
     ]
-    for a in (*opened, *updated, *resolved):
-        store.save(a)
+    letters = DeadLetters(db, EVALUATOR, on_failure)
+    opened, updated, resolved = (_save_each(store, letters, x) for x in (opened, updated, resolved))
     notified = 0
     pending = [a for a in (*opened, *updated) if a.notified_at is None]
     if settings.alert_webhook_url and pending and send_webhook(settings.alert_webhook_url, pending):
-        for a in pending:
-            store.save(a.model_copy(update={"notified_at": now}))
-        notified = len(pending)
+        sent = [a.model_copy(update={"notified_at": now}) for a in pending]
+        notified = len(_save_each(store, letters, sent))
     return Evaluation(now, len(series.keys), opened, updated, resolved, notified)
 
 

@@ -23,8 +23,10 @@ from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
 
 from shelfwise.config import Settings
-from shelfwise.monitoring.alerts import Evaluation, evaluate_alerts
+from shelfwise.monitoring.alerts import EVALUATOR, Evaluation, evaluate_alerts
+from shelfwise.store.deadletters import OnFailure
 from shelfwise.store.engine import Database
+from shelfwise.store.failures import unreachable
 from shelfwise.store.tables import leases
 from shelfwise.store.types import utcnow
 
@@ -85,7 +87,8 @@ class Lease:
 class AlertScheduler:
     """Evaluate alerts every ``every_seconds`` while this worker holds the lease.
 
-    ``evaluate`` replaces the evaluation (tests inject a replayed series).
+    ``evaluate`` replaces the evaluation (tests inject a replayed series);
+    ``on_failure(thread, kind)`` counts failures (``ServingMetrics.background_failure``).
     """
 
     def __init__(
@@ -96,15 +99,18 @@ class AlertScheduler:
         *,
         evaluate: Callable[[], Evaluation] | None = None,
         lease: Lease | None = None,
+        on_failure: OnFailure | None = None,
     ) -> None:
         if every_seconds <= 0:
             raise ValueError("every_seconds must be positive")
         self.every = every_seconds
-        self.evaluate = evaluate or (lambda: evaluate_alerts(db, settings))
+        self.on_failure = on_failure
+        self.evaluate = evaluate or (lambda: evaluate_alerts(db, settings, on_failure=on_failure))
         self.lease = lease or Lease(db, LEASE)
         # The holder renews at each tick: the lease outlives a tick plus a slow evaluation.
         self.ttl = max(2 * every_seconds, every_seconds + 60.0)
         self.evaluations = 0
+        self.failures = 0
         self.last: Evaluation | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -115,8 +121,17 @@ class AlertScheduler:
             if not self.lease.acquire(self.ttl):
                 return None
             ev = self.evaluate()
-        except Exception:  # the scheduler must outlive a bad round
-            log.exception("scheduled alert evaluation failed")
+        except Exception as e:  # the scheduler must outlive a bad round
+            kind = "unreachable" if unreachable(e) else "error"
+            self.failures += 1
+            if self.on_failure is not None:
+                self.on_failure(EVALUATOR, kind)
+            if kind == "unreachable":
+                log.warning(
+                    "alert evaluation: store unavailable (%s); retry next tick", type(e).__name__
+                )
+            else:
+                log.exception("scheduled alert evaluation failed")
             return None
         self.evaluations += 1
         self.last = ev
@@ -134,7 +149,7 @@ class AlertScheduler:
             self.tick()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="shelfwise-alerts", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=EVALUATOR, daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -7,7 +7,8 @@ changes ``rules`` and appends to ``rule_audit``. The rulebook version is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -52,11 +53,12 @@ def diff_bodies(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[
     }
 
 
-def stale(rule_id: str, expected: int, actual: int) -> Conflict:
+def stale(rule_id: str, expected: int, actual: int, *, deleted: bool = False) -> Conflict:
+    now = f"was deleted at version {actual}" if deleted else f"is at version {actual}"
     return Conflict(
-        f"rule {rule_id!r} is at version {actual}, not {expected}: reload it and retry",
+        f"rule {rule_id!r} {now}, not {expected}: reload it and retry",
         code="stale_version",
-        details={"rule_id": rule_id, "expected": expected, "actual": actual},
+        details={"rule_id": rule_id, "expected": expected, "actual": actual, "deleted": deleted},
     )
 
 
@@ -179,16 +181,19 @@ class RuleStore:
         return self._write([(rule, expected)], who=who, why=why, action="restore")[0]
 
     def delete(self, rule_id: str, *, who: str, why: str, expected_version: int) -> None:
-        with self.db.engine.begin() as conn:
-            self._serialise(conn)
+        with self._writing() as conn:
             row = conn.execute(
                 select(rules.c.version, rules.c.body).where(rules.c.rule_id == rule_id)
             ).first()
             if row is None:
-                raise NotFound(f"unknown rule {rule_id!r}", code="rule_not_found")
+                raise self._missing(conn, rule_id, expected_version)
             if row.version != expected_version:
                 raise stale(rule_id, expected_version, row.version)
-            conn.execute(delete(rules).where(rules.c.rule_id == rule_id))
+            done = conn.execute(
+                delete(rules).where(rules.c.rule_id == rule_id, rules.c.version == row.version)
+            )
+            if done.rowcount != 1:  # not reached while _writing serialises the writers
+                raise stale(rule_id, expected_version, row.version + 1)
             self._audit(
                 conn,
                 rule_id,
@@ -212,8 +217,7 @@ class RuleStore:
         if not items:
             return []
         out: list[Rule] = []
-        with self.db.engine.begin() as conn:
-            self._serialise(conn)
+        with self._writing() as conn:
             current = {
                 r.rule_id: r
                 for r in conn.execute(
@@ -246,7 +250,7 @@ class RuleStore:
         body = rule_body(rule)
         if old is None:
             if expected:
-                raise NotFound(f"unknown rule {rule.id!r}", code="rule_not_found")
+                raise self._missing(conn, rule.id, expected)
             last = conn.execute(
                 select(func.max(rule_audit.c.version)).where(rule_audit.c.rule_id == rule.id)
             ).scalar()
@@ -314,12 +318,27 @@ class RuleStore:
             )
         )
 
-    def _serialise(self, conn: Connection) -> None:
-        """One rule writer at a time, so audit ``seq`` values commit in order and a
-        reader that saw version N has seen every change up to N. SQLite already
-        allows a single writer; PostgreSQL takes a table lock (readers are not blocked)."""
-        if self.db.backend == "postgresql":
-            conn.execute(text("LOCK TABLE rule_audit IN SHARE ROW EXCLUSIVE MODE"))
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """One rule writer at a time, from its first read to its commit: a version it
+        checked is still the stored one when it writes, and audit ``seq`` values commit
+        in order, so a reader that saw version N has seen every change up to N. SQLite
+        takes its write lock at ``BEGIN IMMEDIATE``; PostgreSQL a table lock (readers
+        are not blocked)."""
+        with self.db.checked_write() as conn:
+            if self.db.backend == "postgresql":
+                conn.execute(text("LOCK TABLE rule_audit IN SHARE ROW EXCLUSIVE MODE"))
+            yield conn
+
+    def _missing(self, conn: Connection, rule_id: str, expected: int) -> Conflict | NotFound:
+        """A rule that is not stored: deleted after the version the caller read (a
+        stale write, 409), or one it cannot have read (404)."""
+        last = conn.execute(
+            select(func.max(rule_audit.c.version)).where(rule_audit.c.rule_id == rule_id)
+        ).scalar()
+        if last is not None and expected < last:
+            return stale(rule_id, expected, int(last), deleted=True)
+        return NotFound(f"unknown rule {rule_id!r}", code="rule_not_found")
 
     def _changed(self) -> None:
         if self.on_change is not None:

@@ -7,10 +7,16 @@ thread writes the queue in batches every ``settings.decision_flush_seconds``
 PostgreSQL ``COPY``). The writer thread shares the interpreter with the request
 path: building rows there through SQLAlchemy (``asdict``, per-column bind
 processing, ``json.dumps``) held the GIL long enough to stall requests — a
-quarter of a served request's CPU in the profile. When the store is down the batch waits and is retried; past
-``settings.decision_queue_max`` pending slates new ones are dropped and counted,
-so serving never blocks on the log. Readers (``get``, ``recent``) are what
-"why was this shown?", monitoring and the rules' impact preview use.
+quarter of a served request's CPU in the profile.
+
+Nothing stops the writer but ``close``. A batch the store refuses is written
+again row by row, and a row it still refuses (a NUL PostgreSQL cannot hold, a
+NOT NULL column left empty) goes to the ``dead_letters`` table and is counted
+(``store.deadletters``); the slates around it are stored. When the store is
+unreachable the rows wait and are retried after growing delays (at most 30 s);
+past ``settings.decision_queue_max`` pending slates new ones are dropped and
+counted, so serving never blocks on the log. Readers (``get``, ``recent``) are
+what "why was this shown?", monitoring and the rules' impact preview use.
 """
 
 from __future__ import annotations
@@ -28,17 +34,20 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 from sqlalchemy import Connection, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.config import Settings
 from shelfwise.monitoring.decisions import ServedCounts
+from shelfwise.store.deadletters import Backoff, DeadLetters, OnFailure
 from shelfwise.store.engine import Database
+from shelfwise.store.failures import classify, unreachable
 from shelfwise.store.tables import decisions
 
 if TYPE_CHECKING:
     import psycopg
 
 log = logging.getLogger("shelfwise.serving.decisions")
+
+WRITER = "decision-writer"  # the thread's name and its label in /metrics
 
 JSON_COLUMNS = frozenset({"request", "items", "trace"})
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -153,6 +162,7 @@ class DecisionLog:
         batch_size: int = 500,
         queue_max: int = 50_000,
         on_drop: Callable[[int], None] | None = None,
+        on_failure: OnFailure | None = None,
     ) -> None:
         self.db = db
         self.trace_mode = trace_mode
@@ -161,6 +171,7 @@ class DecisionLog:
         self.batch_size = batch_size
         self.queue_max = queue_max
         self.on_drop = on_drop
+        self.dead_letters = DeadLetters(db, WRITER, on_failure)
         # Set by the Runtime: does a served product id still join the catalog?
         self.known_product: Callable[[str], bool] | None = None
         self.dropped = 0
@@ -175,7 +186,11 @@ class DecisionLog:
 
     @classmethod
     def from_settings(
-        cls, db: Database, settings: Settings, on_drop: Callable[[int], None] | None = None
+        cls,
+        db: Database,
+        settings: Settings,
+        on_drop: Callable[[int], None] | None = None,
+        on_failure: OnFailure | None = None,
     ) -> DecisionLog:
         return cls(
             db,
@@ -185,6 +200,7 @@ class DecisionLog:
             batch_size=settings.decision_batch_size,
             queue_max=settings.decision_queue_max,
             on_drop=on_drop,
+            on_failure=on_failure,
         )
 
     def keeps_trace(self, rec_id: str) -> bool:
@@ -212,39 +228,90 @@ class DecisionLog:
             self._wake.set()
 
     def _start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name="shelfwise-decision-writer", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=WRITER, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
+        # Nothing ends this loop but close(): flush() sets a refused row aside, an
+        # unreachable store is waited out (growing delays), anything else is logged,
+        # counted and tried again.
+        backoff = Backoff(max(self.flush_seconds, 0.5))
         while not self._stop.is_set():
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
             try:
                 self.flush()
-            except SQLAlchemyError as e:
-                log.warning("decision log: store unavailable (%s); %d pending", e, self.pending)
-                self._stop.wait(max(self.flush_seconds, 1.0))
+            except Exception as e:
+                kind = "unreachable" if unreachable(e) else "error"
+                self.dead_letters.count(kind)
+                delay = backoff.next()
+                if kind == "unreachable":
+                    log.warning(
+                        "decision log: store unavailable (%s); %d pending, retry in %.1fs",
+                        type(e).__name__,
+                        self.pending,
+                        delay,
+                    )
+                else:
+                    log.exception("decision log: write failed; %d pending", self.pending)
+                self._stop.wait(delay)
+            else:
+                backoff.reset()
 
     def flush(self) -> int:
-        """Write every pending slate now; returns how many were written."""
+        """Write every pending slate now; returns how many were written.
+
+        A batch the store refuses is written again row by row: a row it still
+        refuses goes to the dead letters (:meth:`DeadLetters.keep`) and leaves the
+        queue; the others are stored. Only an unreachable store raises (its rows stay
+        pending)."""
         written = 0
         with self._write_lock:
             while True:
                 with self._lock:
-                    batch = [
-                        self._pending[i] for i in range(min(self.batch_size, len(self._pending)))
-                    ]
+                    n = min(self.batch_size, len(self._pending))
+                    batch = [self._pending[i][1] for i in range(n)]
                 if not batch:
                     return written
+                try:
+                    with self.db.engine.begin() as conn:
+                        self._insert(conn, batch)
+                except Exception as e:
+                    if unreachable(e):
+                        raise
+                    written += self._row_by_row(n)
+                    continue
+                self._done(n)
+                written += n
+
+    def _row_by_row(self, n: int) -> int:
+        """Write the first ``n`` pending rows one at a time (their batch failed)."""
+        written = 0
+        for _ in range(n):
+            rec_id, row = self._pending[0]
+            try:
                 with self.db.engine.begin() as conn:
-                    self._insert(conn, [row for _, row in batch])
-                with self._lock:
-                    for rec_id, _ in batch:
-                        self._pending.popleft()
-                        self._index.pop(rec_id, None)
-                written += len(batch)
+                    self._insert(conn, [row])
+                written += 1
+            except Exception as e:
+                got = classify(e)
+                if got is not None and got.kind == "unreachable":
+                    raise
+                if got is not None and got.constraint == "unique":
+                    # rec_id is the only unique column: the row is stored already (a
+                    # batch committed whose acknowledgement was lost), not a bad row.
+                    log.info("decision log: %s was stored already", rec_id)
+                else:
+                    self.dead_letters.keep(rec_id, dict(zip(COLUMNS, row, strict=False)), e)
+            self._done(1)
+        return written
+
+    def _done(self, n: int) -> None:
+        """The first ``n`` pending rows are stored (or set aside): forget them."""
+        with self._lock:
+            for _ in range(n):
+                rec_id, _ = self._pending.popleft()
+                self._index.pop(rec_id, None)
 
     def _insert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         if self._sqlite:
@@ -278,8 +345,12 @@ class DecisionLog:
             self._thread = None
         try:
             self.flush()
-        except SQLAlchemyError as e:
-            log.error("decision log: %d slates not written at shutdown (%s)", self.pending, e)
+        except Exception as e:  # only an unreachable store gets here
+            log.error(
+                "decision log: %d slates not written at shutdown (%s)",
+                self.pending,
+                type(e).__name__,
+            )
 
     def get(self, rec_id: str) -> Decision | None:
         pending = self._index.get(rec_id)
@@ -311,8 +382,10 @@ class DecisionLog:
     def flush_quietly(self) -> None:
         try:
             self.flush()
-        except SQLAlchemyError as e:  # the readers still answer from what is stored
-            log.warning("decision log: flush before a read failed (%s)", e)
+        except Exception as e:  # the readers still answer from what is stored
+            if not unreachable(e):
+                raise
+            log.warning("decision log: flush before a read failed (%s)", type(e).__name__)
 
     def served(self, start: datetime, end: datetime) -> dict[str, ServedCounts]:
         """Slates per placement in ``[start, end)``: how many fell back (a degraded

@@ -89,6 +89,19 @@ class ServingMetrics:
             registry=r,
         )
 
+        self.background_failures = Counter(
+            "shelfwise_background_failures",
+            "Failures of a background thread (which goes on), by thread and kind: row (one"
+            " item refused and set aside: a row kept in the dead_letters table, a promoted"
+            " bundle not loaded), unreachable (a round that found the store down: retried"
+            " after a delay), error (a round that failed otherwise: logged, retried).",
+            ["thread", "kind"],
+            registry=r,
+        )
+
+    def background_failure(self, thread: str, kind: str) -> None:
+        self.background_failures.labels(thread=thread, kind=kind).inc()
+
     def set_session_degraded(self, degraded: bool) -> None:
         self.session_degraded.set(1 if degraded else 0)
 

@@ -26,9 +26,12 @@ import threading
 
 from shelfwise.errors import NotFound
 from shelfwise.runtime import Runtime
+from shelfwise.store.failures import unreachable
 from shelfwise.training.bundle import BundleError, BundleStore
 
 log = logging.getLogger("shelfwise.serving.reload")
+
+WATCH = "bundle-watch"  # the thread's name and its label in /metrics
 
 
 class BundleWatcher:
@@ -53,6 +56,7 @@ class BundleWatcher:
             self.runtime.bundle_error = e.message
             if self._failed != version:  # say it once per version, retry quietly
                 log.warning("promoted bundle %s not loaded: %s", version, e.message)
+                self.runtime.metrics.background_failure(WATCH, "row")
                 self._failed = version
             return False
         self.seen, self._failed = version, None
@@ -63,11 +67,13 @@ class BundleWatcher:
         while not self._stop.wait(self.interval):
             try:
                 self.check()
-            except Exception:  # never let the watch die on a surprise; log and go on
+            except Exception as e:  # never let the watch die on a surprise; log and go on
                 log.exception("model bundle watch failed")
+                kind = "unreachable" if unreachable(e) else "error"
+                self.runtime.metrics.background_failure(WATCH, kind)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="bundle-watch", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=WATCH, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

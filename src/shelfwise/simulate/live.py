@@ -9,6 +9,7 @@ end-to-end test) can wire them to the server and the training job.
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,8 @@ from shelfwise.simulate.output import HttpWriter
 from shelfwise.simulate.policy import HttpPolicy, Policy
 from shelfwise.simulate.sessions import Event, SessionRunner, iso
 from shelfwise.simulate.world import SimulationSpec, World
+
+log = logging.getLogger("shelfwise.simulate.live")
 
 EventSink = Callable[[Sequence[Event]], Any]
 
@@ -105,7 +108,11 @@ class LiveTraffic:
         last = self.clock()
         while not self._stop.wait(self.tick):
             now = self.clock()
-            self.step(int(now * 1000), now - last)
+            try:
+                self.step(int(now * 1000), now - last)
+            except Exception:  # one bad session must not end the traffic
+                log.exception("live traffic: a step failed")
+                self.errors += 1
             last = now
 
     def start(self) -> LiveTraffic:

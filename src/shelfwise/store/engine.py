@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -30,6 +32,22 @@ class Database:
                 conn.execute(text("SELECT 1"))
         except OperationalError as e:
             raise ServiceUnavailable("database unreachable", code="database_unavailable") from e
+
+    @contextmanager
+    def checked_write(self) -> Iterator[Connection]:
+        """A transaction for a write that depends on what it reads first (a version, a
+        row that must or must not exist), as concurrent writers expect on both stores.
+
+        SQLite: ``BEGIN IMMEDIATE`` takes the database's write lock before the first
+        read, so no other writer commits between the check and the write (pysqlite
+        would begin the transaction only at the first INSERT/UPDATE/DELETE, after the
+        reads). Other writers wait for the lock (``busy_timeout``); readers go on (WAL).
+        PostgreSQL: a plain transaction; the caller locks what it checks (``FOR UPDATE``,
+        a table lock) or writes conditionally (``UPDATE … WHERE version = :read``)."""
+        with self.engine.begin() as conn:
+            if self.backend == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -394,3 +394,23 @@ erasures = Table(
     Column("ids", Integer, nullable=False),
     Column("counts", JSONType, nullable=False),
 )
+
+# --- background work -----------------------------------------------------------
+
+# Rows a background thread could not store because the store refused them (a value
+# PostgreSQL cannot hold, a constraint): set aside here so the thread goes on with
+# the next row. ``item_key`` and ``payload`` are ASCII JSON (NULs and other
+# unstorable characters escaped); ``error`` names the refusal, never a value.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("thread", String(64), nullable=False),
+    Column("item_key", String(512), nullable=False),
+    Column("error", String(256), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("failed_at", UTCDateTime, nullable=False),
+    Index("ix_dead_letters_failed_at", "failed_at"),
+)
