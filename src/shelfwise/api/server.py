@@ -40,6 +40,8 @@ STALE_AFTER_SECONDS = 60.0  # younger ones may belong to a server that is starti
 
 
 def create_app_from_env() -> FastAPI:
+    """For an outside process manager (``uvicorn --factory``): settings from
+    ``SHELFWISE_CONFIG`` and the environment."""
     return create_app(load_settings())
 
 
