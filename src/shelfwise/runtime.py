@@ -5,6 +5,7 @@ The API and the CLI both open a Runtime; each stage adds what it needs here.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from shelfwise.contracts.ingest import Ingestor
 from shelfwise.contracts.privacy import Eraser
 from shelfwise.contracts.reconcile import AliasTable
 from shelfwise.dashboard.slots import SlotProvider
+from shelfwise.errors import ShelfwiseError
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
 from shelfwise.pipeline import Recommender
 from shelfwise.pipeline.assembly import build_recommender, known_sources
@@ -40,6 +42,7 @@ from shelfwise.store import Database, connect, upgrade
 from shelfwise.store.types import utcnow
 
 Clock = Callable[[], datetime]
+log = logging.getLogger("shelfwise.runtime")
 
 if TYPE_CHECKING:
     from shelfwise.training.bundle import ModelBundle
@@ -57,7 +60,9 @@ class Runtime:
     # The promoted model bundle (None until one is trained). Requests read this
     # attribute once and keep their reference, so a reload swaps it atomically.
     bundle: ModelBundle | None = None
-    bundle_error: str | None = None
+    bundle_error: str | None = None  # why the last bundle asked for was refused
+    bundle_error_code: str | None = None  # and its stable code (bundle_corrupt, ...)
+    _refused: tuple[str, str] | None = field(default=None, repr=False)  # (version, code)
     _reload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # signals: the one ingestion path, the identity graph, product-id aliases
     identity: IdentityGraph = field(init=False)
@@ -165,14 +170,40 @@ class Runtime:
             clock=clock,
         )
         if load:
-            from shelfwise.training.bundle import BundleError
-
-            try:
-                runtime.load_bundle(missing_ok=True)
-            except BundleError as e:
-                # Serve without a model rather than not at all; /v1/models shows it.
-                runtime.bundle_error = e.message
+            runtime.load_last_good_bundle()
         return runtime
+
+    def load_last_good_bundle(self) -> None:
+        """At start: the promoted bundle, verified against its manifest; when it fails,
+        the last good one (``BundleStore.open_last_good``), or none (degraded mode).
+
+        A refusal is loud (the log, ``/ready``, ``/v1/models``, ``/metrics``), never a
+        reason not to start: a server without its model still serves slates.
+        """
+        from shelfwise.training.bundle import BundleStore
+
+        with self._reload_lock:
+            bundle, refused = BundleStore(self.settings.model_dir).open_last_good()
+            for version, error in refused:
+                self.bundle_refused(version, error)
+            self.bundle = bundle
+            self.metrics.bundle_loaded.set(0 if bundle is None else 1)
+            if refused:
+                promoted, error = refused[0]
+                instead = "none (degraded mode)" if bundle is None else bundle.version
+                self.bundle_error = f"{error.message}; serving {instead}"
+                self.bundle_error_code = error.code
+                log.error("promoted model bundle %s refused; serving %s", promoted, instead)
+
+    def bundle_refused(self, version: str, error: ShelfwiseError) -> None:
+        """Make a refused bundle loud: logged (once per version and reason), counted in
+        ``/metrics``, shown by ``/ready`` and ``/v1/models`` until a bundle loads."""
+        self.bundle_error, self.bundle_error_code = error.message, error.code
+        self.metrics.bundle_refused.set(1)
+        if self._refused != (version, error.code):
+            self._refused = (version, error.code)
+            self.metrics.bundle_failures.labels(error.code).inc()
+            log.error("model bundle %s refused [%s]: %s", version, error.code, error.message)
 
     def load_bundle(
         self, version: str | None = None, *, missing_ok: bool = False
@@ -180,17 +211,25 @@ class Runtime:
         """Open the given (default: promoted) bundle fully, then swap it in.
 
         Every file is checked against the manifest's checksums first: a partial or
-        corrupt bundle raises and the current one stays in place.
+        corrupt bundle raises (and is :meth:`bundle_refused`) and the current one
+        stays in place.
         """
-        from shelfwise.training.bundle import BundleStore
+        from shelfwise.training.bundle import BundleError, BundleStore
 
         store = BundleStore(self.settings.model_dir)
-        if version is None and store.current_version() is None and missing_ok:
+        version = version or store.current_version()
+        if version is None and missing_ok:
             return None
         with self._reload_lock:
-            bundle = store.open(version, verify=True)
+            try:
+                bundle = store.open(version, verify=True)
+            except BundleError as e:
+                self.bundle_refused(version or "", e)
+                raise
             self.bundle = bundle
-            self.bundle_error = None
+            self.bundle_error = self.bundle_error_code = self._refused = None
+            self.metrics.bundle_loaded.set(1)
+            self.metrics.bundle_refused.set(0)
         return bundle
 
     @property

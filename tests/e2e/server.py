@@ -99,21 +99,27 @@ def _listening_workers(pid: int, port: int) -> int:
 
 @contextmanager
 def running_server(
-    env: Mapping[str, str], workers: int = 1, cwd: Path | None = None, args: list[str] | None = None
+    env: Mapping[str, str],
+    workers: int = 1,
+    cwd: Path | None = None,
+    args: list[str] | None = None,
+    log: Path | None = None,
 ) -> Iterator[str]:
     """Start ``shelfwise serve`` and yield its base URL once /ready answers (with several
-    workers: once every worker listens)."""
+    workers: once every worker listens). ``log``: a file for the server's output."""
     port = free_port()
     cmd = [*SHELFWISE, "serve", "--port", str(port), "--workers", str(workers), *(args or [])]
+    sink = None if log is None else log.open("a")
+    stdout = subprocess.PIPE if sink is None else sink
     proc = subprocess.Popen(
-        cmd, env=dict(env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd, env=dict(env), cwd=cwd, stdout=stdout, stderr=subprocess.STDOUT, text=True
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                out = proc.stdout.read() if proc.stdout else ""
+                out = proc.stdout.read() if proc.stdout else log.read_text() if log else ""
                 raise RuntimeError(f"server exited with {proc.returncode}:\n{out}")
             try:
                 # /ready answers once one worker is up; with several, each listens on
@@ -136,6 +142,8 @@ def running_server(
             proc.wait()
         if proc.stdout:
             proc.stdout.close()
+        if sink is not None:
+            sink.close()
 
 
 def json_of(result: subprocess.CompletedProcess[str]) -> Any:

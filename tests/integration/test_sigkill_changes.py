@@ -106,6 +106,7 @@ def test_sigkill_during_reloads_then_serves_the_promoted_bundle(settings: Settin
     with server(settings) as (proc, base):
         # A bundle whose bytes no longer match its manifest (same size) is refused.
         array = spare / "arrays" / "popular.scores.npy"
+        array.chmod(0o644)  # bundles are written read-only
         data = bytearray(array.read_bytes())
         data[-1] ^= 0xFF
         array.write_bytes(bytes(data))

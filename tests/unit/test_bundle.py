@@ -45,6 +45,7 @@ def test_bundle_round_trip_memory_mapped(tmp_path: Path) -> None:
     store.promote(bundle.version)
     assert store.current_version() == bundle.version == store.open().version
     assert store.versions() == [bundle.version]
+    assert (tmp_path / "PROMOTIONS").read_text() == f"{bundle.version}\n"
 
 
 def test_partial_or_truncated_bundles_are_refused(tmp_path: Path) -> None:
@@ -55,11 +56,14 @@ def test_partial_or_truncated_bundles_are_refused(tmp_path: Path) -> None:
     assert err.value.code == "bundle_incomplete"
     (bundle.path / "manifest.bak").rename(bundle.path / "MANIFEST.json")
     arrays = bundle.path / "arrays" / "category.npy"
+    assert arrays.stat().st_mode & 0o222 == 0  # written read-only
+    arrays.chmod(0o644)
     arrays.write_bytes(arrays.read_bytes()[:-1])
     with pytest.raises(BundleError):
         ModelBundle.load(bundle.path)
     manifest = json.loads((bundle.path / "MANIFEST.json").read_text())
     manifest["files"]["arrays/category.npy"]["bytes"] -= 1
+    (bundle.path / "MANIFEST.json").chmod(0o644)
     (bundle.path / "MANIFEST.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError) as err:
         ModelBundle.load(bundle.path, verify=True)

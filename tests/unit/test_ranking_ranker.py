@@ -77,11 +77,16 @@ def _request(
 def test_compiled_model_scores_like_lightgbm(trained: Trained, tmp_path: Path) -> None:
     ctx, cands = _request(trained)
     x, _ = _ranker(trained).score(ctx, cands, trained.store.items)
-    trained.model.save(tmp_path)
-    plain = RankerModel.load(tmp_path, compile=False)
-    compiled = RankerModel.load(tmp_path, compile=True)
+    folder, cache = tmp_path / "ranker", tmp_path / "cache"
+    trained.model.save(folder)
+    plain = RankerModel.load(folder, compile=False)
+    compiled = RankerModel.load(folder, compile=True, cache_dir=cache, label="v1")
     assert compiled.compiled is not None
-    assert (tmp_path / "ranker.so").exists()  # cached in the bundle folder
+    assert sorted(p.name for p in folder.iterdir()) == ["ranker.json", "ranker.txt"]
+    (entry,) = cache.glob("v1-*.so")  # cached outside the model's folder
+    again = RankerModel.load(folder, compile=True, cache_dir=cache, label="v1")
+    assert list(cache.glob("*.so")) == [entry]  # a hit: loaded, not compiled again
+    np.testing.assert_allclose(again.raw(x), compiled.raw(x), rtol=1e-12)
     np.testing.assert_allclose(compiled.raw(x), plain.raw(x), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(plain.raw(x), trained.model.raw(x), rtol=1e-12)
     assert plain.metrics["best_iteration"] >= 1
@@ -198,7 +203,7 @@ def test_reasons_never_mention_an_item_the_shopper_has_not_seen(
 def test_a_saved_ranker_ranks_as_before(trained: Trained, tmp_path: Path) -> None:
     ctx, cands = _request(trained, "p21")
     before = _ranker(trained, explore_share=0.1, compile_model=False)
-    before.save(tmp_path, compile=False)
+    before.save(tmp_path)
     names = TableNames(trained.store.titles, trained.store.categories)
     after = Ranker.load(
         tmp_path, names, RankingSettings(explore_share=0.1, compile_model=False), "v1"

@@ -1,13 +1,22 @@
-"""Entry point for uvicorn workers: settings come from ``SHELFWISE_CONFIG`` + environment."""
+"""``shelfwise serve``: uvicorn over one or several worker processes.
+
+The workers get the resolved settings (API keys as digests) inside the app
+factory that uvicorn's supervisor hands each of them through the pipe it spawns
+the worker with: nothing is written to disk, so no file with key digests
+outlives the server, even after ``kill -9``. Earlier versions wrote
+``$TMPDIR/shelfwise-*.json`` for the workers to read; ``serve`` removes those
+left behind by dead servers when it starts (:func:`remove_stale_temp_files`).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
-import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +25,82 @@ from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
 from shelfwise.api.app import create_app
+from shelfwise.api.workers import WorkerApp, WorkerListener, reuse_port_socket
 from shelfwise.config import CONFIG_FILE_ENV, Settings, load_settings
 from shelfwise.monitoring.schedule import DEFAULT_EVERY_SECONDS
 from shelfwise.serving.metrics import MULTIPROC_ENV
 from shelfwise.store import connect, upgrade
 
+log = logging.getLogger("shelfwise.server")
+
+# What servers leave in the temporary folder, and the variable naming the one in use:
+# settings files of earlier versions (key digests inside) and metrics folders.
+LEFTOVERS = (("shelfwise-*.json", CONFIG_FILE_ENV), ("shelfwise-metrics-*", MULTIPROC_ENV))
+STALE_AFTER_SECONDS = 60.0  # younger ones may belong to a server that is starting
+
 
 def create_app_from_env() -> FastAPI:
+    """For an outside process manager (``uvicorn --factory``): settings from
+    ``SHELFWISE_CONFIG`` and the environment."""
     return create_app(load_settings())
 
 
-def _settings_file(settings: Settings) -> Path:
-    """Resolved settings for the worker processes, with key secrets replaced by digests."""
+def _worker_settings(settings: Settings) -> str:
+    """``settings`` as JSON for the workers, API keys as digests."""
     data = settings.model_dump(mode="json", exclude={"api_keys"})
     data["api_keys"] = [
         {"name": k.name, "sha256": k.digest(), "roles": list(k.roles)} for k in settings.api_keys
     ]
-    fd, name = tempfile.mkstemp(prefix="shelfwise-", suffix=".json")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
-    return Path(name)
+    return json.dumps(data)
+
+
+def _referenced(variable: str) -> set[str]:
+    """The values of ``variable`` in the environments of the live processes we may read."""
+    values: set[str] = set()
+    prefix = f"{variable}=".encode()
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            entries = environ.read_bytes().split(b"\0")
+        except OSError:  # gone, or another user's
+            continue
+        values.update(
+            e[len(prefix) :].decode(errors="replace") for e in entries if e.startswith(prefix)
+        )
+    return values
+
+
+def remove_stale_temp_files(folder: Path | None = None) -> list[Path]:
+    """Remove what dead servers left in the temporary folder; return what was removed.
+
+    A leftover is stale when it is ours, older than a minute and named in no live
+    process's environment (a worker of a running server names its own). Needs
+    Linux's ``/proc``; elsewhere nothing is removed.
+    """
+    if not Path("/proc/self/environ").is_file():
+        return []
+    folder = folder or Path(tempfile.gettempdir())
+    removed: list[Path] = []
+    for pattern, variable in LEFTOVERS:
+        in_use = _referenced(variable)
+        for path in folder.glob(pattern):
+            try:
+                stat = path.lstat()
+            except OSError:
+                continue
+            if (
+                str(path) in in_use
+                or stat.st_uid != os.getuid()
+                or time.time() - stat.st_mtime < STALE_AFTER_SECONDS
+            ):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    if removed:
+        log.warning("removed %d stale temporary file(s) of earlier servers", len(removed))
+    return removed
 
 
 def with_alert_schedule(settings: Settings) -> Settings:
@@ -45,38 +110,10 @@ def with_alert_schedule(settings: Settings) -> Settings:
     return settings.model_copy(update={"alert_evaluate_every_seconds": DEFAULT_EVERY_SECONDS})
 
 
-def _reuse_port_socket(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    return sock
-
-
-class WorkerListener:
-    """Each worker's own listening socket on the shared port (``SO_REUSEPORT``).
-
-    With one socket shared by every worker (uvicorn's default), the first worker
-    to wake accepts every waiting connection: 16 keep-alive connections opened
-    together all landed on one worker, and the other core sat idle. With a
-    socket per worker the kernel spreads new connections across the workers.
-    Handed to uvicorn's supervisor in place of the shared socket: it is pickled
-    into each worker process, which unpickles it as a fresh socket of its own.
-    """
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host = host
-        self.port = port
-
-    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
-        return (_reuse_port_socket, (self.host, self.port))
-
-
 def _run_workers(config: uvicorn.Config, host: str, port: int) -> None:
     """uvicorn's supervisor (restarts, signals, health checks) over per-worker sockets."""
     try:
-        reserved = _reuse_port_socket(host, port)  # fails early if the port is taken
+        reserved = reuse_port_socket(host, port)  # fails early if the port is taken
     except OSError as e:
         print(f"cannot listen on {host}:{port}: {e}", file=sys.stderr)
         raise SystemExit(3) from e
@@ -92,14 +129,13 @@ def _run_workers(config: uvicorn.Config, host: str, port: int) -> None:
 def serve(settings: Settings) -> None:
     """Run the HTTP server (``settings.workers`` processes) until interrupted."""
     settings = with_alert_schedule(settings)
+    remove_stale_temp_files()
     # Migrate once here: workers migrating a fresh database at the same time race.
     db = connect(settings)
     try:
         upgrade(db)
     finally:
         db.dispose()
-    path = _settings_file(settings)
-    os.environ[CONFIG_FILE_ENV] = str(path)
     metrics_dir = None
     if settings.workers > 1 and not os.environ.get(MULTIPROC_ENV):
         # Each worker writes its metric samples here; /metrics sums them all.
@@ -114,13 +150,12 @@ def serve(settings: Settings) -> None:
             "log_level": settings.log_level,
             "access_log": False,
         }
+        app = WorkerApp(_worker_settings(settings))
         if settings.workers > 1:
-            config = uvicorn.Config("shelfwise.api.server:create_app_from_env", **options)
-            _run_workers(config, settings.host, settings.port)
+            _run_workers(uvicorn.Config(app, **options), settings.host, settings.port)
         else:
-            uvicorn.run("shelfwise.api.server:create_app_from_env", **options)
+            uvicorn.run(app, **options)
     finally:
-        path.unlink(missing_ok=True)
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
             os.environ.pop(MULTIPROC_ENV, None)

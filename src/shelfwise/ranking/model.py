@@ -4,28 +4,27 @@ Training uses a later time window for early stopping and for a Platt
 calibration that maps the ranking score to a probability of engagement, which
 the placement objective multiplies by the item's value. For serving, the
 booster can be compiled to native code with ``lleaves`` (same outputs, a
-fraction of LightGBM's per-call cost); the compiled object is cached beside
-the model in the bundle, and LightGBM is the fallback when compilation is
-unavailable. Contributions come from a vectorised path walk over the trees
+fraction of LightGBM's per-call cost); the compiled object is cached on this
+machine outside the bundle (``ranking.compiled``: loading a bundle never
+writes into it), and LightGBM is the fallback when compilation is unavailable.
+Contributions come from a vectorised path walk over the trees
 (``ranking.attribution``), TreeSHAP (``pred_contrib``) on request.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import lightgbm as lgb
 import numpy as np
 
 from shelfwise.ranking.attribution import PathAttribution
+from shelfwise.ranking.compiled import Compiled, compile_ranker
 from shelfwise.ranking.features import FeatureSpec
 from shelfwise.ranking.history import FloatArray, IntArray
-
-log = logging.getLogger(__name__)
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "lambdarank",
@@ -43,10 +42,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "seed": 7,
     "deterministic": True,
 }
-
-
-class _Compiled(Protocol):
-    def predict(self, data: FloatArray, n_jobs: int | None = ...) -> FloatArray: ...
 
 
 def _sigmoid(z: FloatArray) -> FloatArray:
@@ -74,7 +69,7 @@ class RankerModel:
     booster: lgb.Booster
     calibration: tuple[float, float] = (1.0, 0.0)
     metrics: dict[str, float] = field(default_factory=dict)
-    compiled: _Compiled | None = None
+    compiled: Compiled | None = None
     _paths: PathAttribution | Literal[False] | None = field(default=None, repr=False)
 
     @classmethod
@@ -153,24 +148,6 @@ class RankerModel:
         )
         return np.asarray(out, dtype=np.float64)
 
-    def compile(self, cache: Path) -> bool:
-        """Compile with lleaves (cached at ``cache``); False when it is unavailable."""
-        try:
-            import lleaves  # type: ignore[import-untyped]
-        except ImportError:
-            log.info("lleaves is not installed; scoring with LightGBM")
-            return False
-        model_file = cache.with_suffix(".txt")
-        self.booster.save_model(str(model_file), num_iteration=self.best_iteration)
-        try:
-            compiled = lleaves.Model(model_file=str(model_file))
-            compiled.compile(cache=str(cache), raw_score=True)
-        except Exception as e:  # compilation is an optimisation: never fatal
-            log.warning("compiling the ranker failed (%s); scoring with LightGBM", type(e).__name__)
-            return False
-        self.compiled = compiled
-        return True
-
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(folder / "ranker.txt"))
@@ -184,14 +161,24 @@ class RankerModel:
         (folder / "ranker.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
-    def load(cls, folder: Path, compile: bool = True) -> RankerModel:
+    def load(
+        cls, folder: Path, compile: bool = True, cache_dir: Path | None = None, label: str = ""
+    ) -> RankerModel:
+        """Read the model saved in ``folder`` (only read: a bundle is never written to).
+
+        ``compile``: with lleaves, from the compiled cache in ``cache_dir`` (entries
+        named after ``label``, the bundle's version), or in memory when it is None.
+        """
         meta = json.loads((folder / "ranker.json").read_text())
         spec = FeatureSpec.of(meta["sources"])
         if spec.digest() != meta["feature_digest"]:
             raise ValueError("the ranker's feature spec does not match this version of shelfwise")
-        booster = lgb.Booster(model_file=str(folder / "ranker.txt"))
+        model_file = folder / "ranker.txt"
+        booster = lgb.Booster(model_file=str(model_file))
         a, b = meta["calibration"]
         model = cls(spec, booster, (float(a), float(b)), dict(meta["metrics"]))
         if compile:
-            model.compile(folder / "ranker.so")
+            model.compiled = compile_ranker(
+                model_file, booster, model.best_iteration, cache_dir, label
+            )
         return model

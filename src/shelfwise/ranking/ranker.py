@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from shelfwise.candidates.base import RecContext
 from shelfwise.ranking.candidates import CandidateSet
+from shelfwise.ranking.compiled import cache_dir_of
 from shelfwise.ranking.explain import Explanation, Names, explain, trace_contributions
 from shelfwise.ranking.explore import POOL, explore_slate, request_rng
 from shelfwise.ranking.features import FeatureSpec, build_features
@@ -65,24 +66,30 @@ class Ranker:
         self.spec = model.spec if model is not None else FeatureSpec.of(sources or ())
         self.version = version
 
-    def save(self, folder: Path, compile: bool = True) -> None:
+    def save(self, folder: Path) -> None:
         """Write the state and the model into ``folder`` (a bundle's ``ranker/``).
 
-        The model is compiled here, once, when the bundle is built; workers load
-        the cached ``ranker.so``.
+        Nothing is compiled into the bundle: the compiled model is specific to a
+        machine and lives in a cache outside it (``ranking.compiled``).
         """
         self.state.save(folder)
         if self.model is not None:
             self.model.save(folder)
-            if compile:
-                self.model.compile(folder / "ranker.so")
 
     @classmethod
-    def load(cls, folder: Path, names: Names, settings: RankingSettings, version: str) -> Ranker:
+    def load(
+        cls,
+        folder: Path,
+        names: Names,
+        settings: RankingSettings,
+        version: str,
+        cache_dir: Path | None = None,
+    ) -> Ranker:
+        """Read a saved ranker (only read); compiled from ``cache_dir`` when it is set."""
         state = RankingState.load(folder)
         if not (folder / "ranker.json").is_file():
             return cls(state, names, settings, sources=(), version=version)
-        model = RankerModel.load(folder, compile=settings.compile_model)
+        model = RankerModel.load(folder, settings.compile_model, cache_dir, label=version)
         return cls(state, names, settings, model, version=version)
 
     def score(
@@ -177,9 +184,10 @@ def ranker_of_bundle(
 ) -> Ranker | None:
     """The ranker stored in a model bundle's ``ranker/`` folder, or None when it has none.
 
-    Load it when the bundle is swapped in (it loads the compiled model once).
+    Load it when the bundle is swapped in (it loads the compiled model once, from
+    the cache of the bundle's model folder: ``<model_dir>/.cache/ranker``).
     """
     folder = bundle_path / "ranker"
     if not (folder / "state.json").is_file():
         return None
-    return Ranker.load(folder, names, settings, version)
+    return Ranker.load(folder, names, settings, version, cache_dir_of(bundle_path.parent))

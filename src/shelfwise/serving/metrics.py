@@ -9,6 +9,7 @@ Each :class:`ServingMetrics` has its own registry, so tests can build many.
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -65,23 +66,39 @@ class ServingMetrics:
             ["placement", "result"],
             registry=r,
         )
-        self.snapshot_age = Gauge(
+
+        def gauge(name: str, doc: str, mode: Literal["livemax", "livemin"] = "livemax") -> Gauge:
+            # livemax / livemin: the highest / lowest value of the live workers
+            return Gauge(name, doc, registry=r, multiprocess_mode=mode)
+
+        self.snapshot_age = gauge(
             "shelfwise_catalog_snapshot_age_seconds",
             "Seconds since the catalog snapshot last confirmed it is current.",
-            registry=r,
-            multiprocess_mode="livemax",
         )
-        self.bundle_age = Gauge(
+        self.bundle_age = gauge(
             "shelfwise_model_bundle_age_seconds",
             "Age of the loaded model bundle (-1 = none loaded: degraded mode).",
-            registry=r,
-            multiprocess_mode="livemax",
         )
-        self.session_degraded = Gauge(
+        self.bundle_loaded = gauge(
+            "shelfwise_model_bundle_loaded",
+            "1 while a verified model bundle is served (0 = none: degraded mode).",
+            "livemin",
+        )
+        self.bundle_refused = gauge(
+            "shelfwise_model_bundle_refused",
+            "1 while the last bundle asked for (the promoted one at start, by the watch or"
+            " a reload) failed verification; the last good bundle, or none, is served.",
+        )
+        self.bundle_failures = Counter(
+            "shelfwise_model_bundle_verification_failures",
+            "Bundles refused at load (missing, truncated or altered files, an unknown"
+            " version), by code; each bundle and reason counts once per worker.",
+            ["code"],
+            registry=r,
+        )
+        self.session_degraded = gauge(
             "shelfwise_session_backend_degraded",
             "1 while Redis is unreachable and sessions fall back to in-process state.",
-            registry=r,
-            multiprocess_mode="livemax",
         )
         self.decisions_dropped = Counter(
             "shelfwise_decisions_dropped",

@@ -11,9 +11,11 @@ What is never loaded:
 
 * a bundle that was written but not promoted (it failed the promotion guard
   and ``--force`` was not given): only the pointer is followed;
-* a partial bundle: a folder is complete only once its manifest, written
-  last, agrees with its files; a refused bundle leaves the served one in place
-  (``/v1/models`` shows why) and is tried again at the next poll.
+* a partial or altered bundle: a folder is complete only once its manifest,
+  written last, agrees with its files (every file is re-hashed); a refused
+  bundle leaves the served one in place, is logged as an error once, shows on
+  ``/ready`` (``degraded``), ``/v1/models`` (``error``) and ``/metrics``
+  (``shelfwise_model_bundle_refused``), and is tried again at the next poll.
 
 Only *changes* of the pointer are followed, so a version an operator pinned
 with ``POST /v1/models/reload {"version": ...}`` stays until the next promotion.
@@ -41,7 +43,6 @@ class BundleWatcher:
         self.store = BundleStore(runtime.settings.model_dir)
         # The pointer as it was when the served bundle was loaded at start.
         self.seen = self.store.current_version()
-        self._failed: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -52,14 +53,12 @@ class BundleWatcher:
             return False
         try:
             self.runtime.load_bundle(version)
-        except (BundleError, NotFound) as e:
-            self.runtime.bundle_error = e.message
-            if self._failed != version:  # say it once per version, retry quietly
-                log.warning("promoted bundle %s not loaded: %s", version, e.message)
-                self.runtime.metrics.background_failure(WATCH, "row")
-                self._failed = version
+        except BundleError:  # the runtime said it loudly (once per version); retry quietly
             return False
-        self.seen, self._failed = version, None
+        except NotFound as e:  # the pointer names a folder that is not there
+            self.runtime.bundle_refused(version, e)
+            return False
+        self.seen = version
         log.info("loaded newly promoted bundle %s", version)
         return True
 

@@ -10,7 +10,13 @@ Layout of ``<model_dir>/<version>/``::
 
 A folder without a manifest, or whose files disagree with it, is a partial
 bundle and is refused. ``<model_dir>/CURRENT`` names the promoted version and is
-replaced atomically.
+replaced atomically; ``<model_dir>/PROMOTIONS`` lists every version promoted,
+one a line, so a server whose promoted bundle fails verification can fall back
+to the last good one (:meth:`BundleStore.open_last_good`).
+
+A bundle is immutable once written: every file is covered by the manifest and
+made read-only, and loading only reads (what serving compiles from a bundle,
+the ranker, is cached outside it: ``ranking.compiled``).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from shelfwise.errors import NotFound, ShelfwiseError
 
 MANIFEST = "MANIFEST.json"
 CURRENT = "CURRENT"
+PROMOTIONS = "PROMOTIONS"
+READ_ONLY = 0o444
 FORMAT = 2  # 2: adds the regression neighbours
 
 
@@ -170,6 +178,8 @@ class ModelBundle:
             },
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        for p in (*files, tmp / MANIFEST):
+            p.chmod(READ_ONLY)
         os.replace(tmp, final)
         return cls.load(final)
 
@@ -243,8 +253,38 @@ class BundleStore:
         return ModelBundle.load(path, mmap=mmap, verify=verify)
 
     def promote(self, version: str) -> None:
-        """Point ``CURRENT`` at ``version`` (a complete bundle) with one atomic rename."""
+        """Point ``CURRENT`` at ``version`` (a complete bundle) with one atomic rename,
+        and add it to ``PROMOTIONS``."""
         ModelBundle.load(self.root / version)
         tmp = self.root / f".{CURRENT}.tmp"
         tmp.write_text(version + "\n")
         os.replace(tmp, self.root / CURRENT)
+        with (self.root / PROMOTIONS).open("a") as log:  # one short append: atomic
+            log.write(version + "\n")
+
+    def fallbacks(self, version: str) -> list[str]:
+        """What to serve when ``version`` fails verification, best first: the versions
+        older than it that were promoted once, newest first (every older complete
+        version when the folder predates ``PROMOTIONS``). A bundle the promotion guard
+        refused is never a fallback."""
+        older = [v for v in self.versions() if v < version]
+        log = self.root / PROMOTIONS
+        if log.is_file():
+            promoted = set(log.read_text().split())
+            older = [v for v in older if v in promoted]
+        return older[::-1]
+
+    def open_last_good(self) -> tuple[ModelBundle | None, list[tuple[str, ShelfwiseError]]]:
+        """The promoted bundle, re-hashed against its manifest; when it fails, the first
+        of its :meth:`fallbacks` that passes. Also every version refused on the way,
+        with the reason. ``(None, [])`` when nothing was promoted yet."""
+        promoted = self.current_version()
+        if promoted is None:
+            return None, []
+        refused: list[tuple[str, ShelfwiseError]] = []
+        for version in (promoted, *self.fallbacks(promoted)):
+            try:
+                return self.open(version, verify=True), refused
+            except (BundleError, NotFound) as e:
+                refused.append((version, e))
+        return None, refused

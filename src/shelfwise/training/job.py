@@ -35,7 +35,9 @@ from shelfwise.evaluation.metrics import BeyondAccuracy, summarise
 from shelfwise.evaluation.run import lists_for
 from shelfwise.evaluation.shelfwise_model import OfflineShelfwise
 from shelfwise.evaluation.split import time_split
+from shelfwise.ranking.compiled import cache_dir_of
 from shelfwise.ranking.impressions import read_impressions
+from shelfwise.ranking.model import RankerModel
 from shelfwise.ranking.ranker import Ranker
 from shelfwise.ranking.training import bundle_ranker
 from shelfwise.runtime import Runtime
@@ -214,7 +216,7 @@ def train(
         metrics = {**metrics, **{f"ranker_{k}": v for k, v in ranker_metrics(ranker).items()}}
 
         def extra(folder: Path) -> None:
-            ranker.save(folder / "ranker", compile=settings.ranking.compile_model)
+            ranker.save(folder / "ranker")
 
     t = stage("write bundle")
     store = BundleStore(settings.model_dir)
@@ -240,6 +242,10 @@ def train(
     )
     bundle = ModelBundle.write(settings.model_dir, artifacts, info, extra)
     timings["write bundle"] = round(time.perf_counter() - t, 4)
+    if with_ranker and settings.ranking.compile_model:
+        # Compiled for this machine, outside the bundle: a server here starts with a hit.
+        cache = cache_dir_of(settings.model_dir)
+        RankerModel.load(bundle.path / "ranker", True, cache, label=bundle.version)
     previous = store.current_version()
     current_metrics = store.open(previous).info.metrics if previous else None
     promoted, decision = promotion_decision(

@@ -28,7 +28,9 @@ class ModelsState(BaseModel):
     loaded: BundleSummary | None
     promoted: str | None
     versions: list[str]
-    error: str | None = None  # why the promoted bundle could not be loaded at start
+    # Why the last bundle asked for (the promoted one at start, by the watch or a
+    # reload) was refused; None once a bundle loads.
+    error: str | None = None
 
 
 class ReloadRequest(BaseModel):

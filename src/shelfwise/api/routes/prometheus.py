@@ -20,11 +20,14 @@ router = APIRouter(tags=["monitoring"])
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
 def metrics(request: Request, runtime: RuntimeDep) -> Response:
-    """Latency by placement, slates, fallback share, rule drops, snapshot and bundle ages;
-    gauges per placement x category for the last full hour; open alerts' money at risk."""
+    """Latency by placement, slates, fallback share, rule drops, snapshot and bundle ages,
+    whether a verified bundle is loaded and bundles refused; gauges per placement x
+    category for the last full hour; open alerts' money at risk."""
     serving = runtime.metrics
     serving.snapshot_age.set(runtime.snapshot.age_seconds)
     serving.bundle_age.set(runtime.recommender.bundle_age_seconds())
+    serving.bundle_loaded.set(0 if runtime.bundle is None else 1)
+    serving.bundle_refused.set(0 if runtime.bundle_error_code is None else 1)
     serving_text, _ = serving.exposition()
     registry: CollectorRegistry | None = getattr(request.app.state, "prometheus", None)
     if registry is None:
