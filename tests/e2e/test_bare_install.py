@@ -90,6 +90,20 @@ def _install_without_extras(tmp: Path, env: dict[str, str]) -> Path:
     return venv / "bin"
 
 
+def _start(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    pipe = subprocess.PIPE
+    return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=pipe, stderr=pipe, text=True)
+
+
+def _finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return proc.returncode, out, err
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_every_command_runs_from_an_install_without_extras(tmp_path: Path) -> None:
@@ -97,42 +111,38 @@ def test_every_command_runs_from_an_install_without_extras(tmp_path: Path) -> No
     bin_dir = _install_without_extras(tmp_path, env)
     shelfwise = [str(bin_dir / "shelfwise")]
 
-    top = run_cli(["--help"], env, cwd=tmp_path, command=shelfwise)
-    assert top.returncode == 0 and "Usage" in top.stdout, top.stdout + top.stderr
-
-    check = f"DEV_ONLY = {DEV_ONLY!r}\n{CHECK}"
-    done = subprocess.run(
-        [str(bin_dir / "python"), "-c", check],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    # `shelfwise --help` and the walk over modules and commands run while the server starts.
+    top = _start([*shelfwise, "--help"], env, tmp_path)
+    walk = _start(
+        [str(bin_dir / "python"), "-c", f"DEV_ONLY = {DEV_ONLY!r}\n{CHECK}"], env, tmp_path
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    found = json.loads(done.stdout.splitlines()[-1])
+    try:
+        with running_server(env, cwd=tmp_path, command=shelfwise) as base:
+            health = httpx.get(f"{base}/health", timeout=30)
+            assert (health.status_code, health.json()["status"]) == (200, "ok")
+
+            args = ["simulate", "--url", base, "--api-key", KEY, "--json"]
+            args += ["--products", "30", "--people", "20", "--days", "3"]
+            posted = run_cli(args, env, cwd=tmp_path, command=shelfwise)
+            assert posted.returncode == 0, posted.stdout + posted.stderr
+            products = json.loads(posted.stdout)["posted"]["products"]
+            assert (products["sent"], products["failed_batches"]) == (30, 0)
+
+            params = {"placement": "home", "k": 5}
+            url = f"{base}/v1/recommendations"
+            assert httpx.get(url, params=params, timeout=30).status_code == 401
+            slate = httpx.get(url, params=params, headers={"X-API-Key": KEY}, timeout=30)
+            assert slate.status_code == 200, slate.text
+            assert slate.json()["rec_id"]
+            assert len(slate.json()["items"]) == 5
+    finally:
+        (top_code, top_out, top_err), (walk_code, walk_out, walk_err) = _finish(top), _finish(walk)
+
+    assert top_code == 0 and "Usage" in top_out, top_out + top_err
+    assert walk_code == 0, walk_out + walk_err
+    found = json.loads(walk_out.splitlines()[-1])
     assert found["dev_only_present"] == []  # the venv really is bare
     assert found["modules"] > 100
     helps = found["helps"]
     assert {"", "serve", "demo", "simulate", "train", "rules apply", "db upgrade"} <= set(helps)
     assert {path: h for path, h in helps.items() if h[:2] != [0, True]} == {}
-
-    with running_server(env, cwd=tmp_path, command=shelfwise) as base:
-        health = httpx.get(f"{base}/health", timeout=30)
-        assert (health.status_code, health.json()["status"]) == (200, "ok")
-
-        args = ["simulate", "--url", base, "--api-key", KEY, "--json"]
-        args += ["--products", "30", "--people", "20", "--days", "3"]
-        posted = run_cli(args, env, cwd=tmp_path, command=shelfwise)
-        assert posted.returncode == 0, posted.stdout + posted.stderr
-        products = json.loads(posted.stdout)["posted"]["products"]
-        assert (products["sent"], products["failed_batches"]) == (30, 0)
-
-        params = {"placement": "home", "k": 5}
-        url = f"{base}/v1/recommendations"
-        assert httpx.get(url, params=params, timeout=30).status_code == 401
-        slate = httpx.get(url, params=params, headers={"X-API-Key": KEY}, timeout=30)
-        assert slate.status_code == 200, slate.text
-        assert slate.json()["rec_id"]
-        assert len(slate.json()["items"]) == 5
