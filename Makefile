@@ -14,11 +14,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `make demo PORT=8080 HOST=0.0.0.0`: where to serve (default 127.0.0.1:8000). A busy
+# port stops the demo before it sends anything: error [port_in_use], exit code 3.
+LISTEN = $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+
 demo: $(STAMP)  ## generate a demo store on SQLite and serve it on http://127.0.0.1:8000
-	$(BIN)/shelfwise demo
+	$(BIN)/shelfwise demo $(LISTEN)
 
 serve: $(STAMP)
-	$(BIN)/shelfwise serve
+	$(BIN)/shelfwise serve $(LISTEN)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

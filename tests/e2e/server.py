@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,10 +41,14 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 def run_cli(
-    args: list[str], env: Mapping[str, str], cwd: Path | None = None, timeout: float = 120
+    args: list[str],
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    timeout: float = 120,
+    command: Sequence[str] = SHELFWISE,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*SHELFWISE, *args],
+        [*command, *args],
         env=dict(env),
         cwd=cwd,
         capture_output=True,
@@ -104,11 +108,13 @@ def running_server(
     cwd: Path | None = None,
     args: list[str] | None = None,
     log: Path | None = None,
+    command: Sequence[str] = SHELFWISE,
 ) -> Iterator[str]:
-    """Start ``shelfwise serve`` and yield its base URL once /ready answers (with several
-    workers: once every worker listens). ``log``: a file for the server's output."""
+    """Start ``shelfwise serve`` (``command``: how to run shelfwise) and yield its base URL
+    once /ready answers (with several workers: once every worker listens). ``log``: a file
+    for the server's output."""
     port = free_port()
-    cmd = [*SHELFWISE, "serve", "--port", str(port), "--workers", str(workers), *(args or [])]
+    cmd = [*command, "serve", "--port", str(port), "--workers", str(workers), *(args or [])]
     sink = None if log is None else log.open("a")
     stdout = subprocess.PIPE if sink is None else sink
     proc = subprocess.Popen(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from tests.e2e.server import free_port
+from tests.e2e.server import free_port, run_cli
 
 KEY = {"X-API-Key": "demo-admin-key"}
 PAGES = ("", "/categories", "/alerts", "/drift", "/signals", "/experiments", "/rules", "/decisions")
@@ -96,3 +97,20 @@ def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path: Path) -> None:
             proc.stdout.close()
     assert code == 0, rest
     assert "Traceback" not in rest
+
+
+def test_demo_on_a_busy_port_stops_with_a_clear_error_and_sends_nothing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHELFWISE_")}
+    # Another program holds the port: it listens but never accepts, so a connection
+    # the demo opened (its readiness probe, a catalog upload) would wait in its backlog.
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        r = run_cli(["demo", "--host", "127.0.0.1", "--port", str(port)], env, cwd=tmp_path)
+        holder.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            holder.accept()  # nothing ever connected to the other program
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert f"error [port_in_use] port {port} on 127.0.0.1 is already in use" in r.stderr
+    assert "--port N" in r.stderr and "Traceback" not in r.stdout + r.stderr
+    assert "starting shelfwise" not in r.stdout
+    assert list(tmp_path.iterdir()) == []  # no store, no models: nothing was set up

@@ -5,11 +5,19 @@ loads a simulated home-goods store and a few weeks of its history, trains and
 reloads a model bundle, adds the merchant's rules, starts an A/B test on the
 home page, and keeps a live trickle of simulated shoppers (with the mobile
 Safari add-to-cart defect) reacting to the slates they are shown.
+
+The demo binds its listening socket before anything else happens, and talks
+only to the address it holds: on a busy port it stops with
+``error [port_in_use]`` and exit code 3, having sent nothing to whoever holds
+the port.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import ipaddress
+import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,12 +26,13 @@ from typing import Annotated, Any
 import httpx2 as httpx
 import typer
 import uvicorn
+from rich.markup import escape
 
 from shelfwise.api import create_app
 from shelfwise.api.server import with_alert_schedule
-from shelfwise.cli.common import console, settings_of
+from shelfwise.cli.common import console, err_console, settings_of
 from shelfwise.config import ApiKey, Settings
-from shelfwise.errors import InvalidInput
+from shelfwise.errors import InvalidInput, ShelfwiseError
 from shelfwise.runtime import Runtime
 from shelfwise.simulate.history import simulate
 from shelfwise.simulate.live import LiveTraffic, demo_spec, ingest_history, start_live_traffic
@@ -31,6 +40,7 @@ from shelfwise.training.job import load_sources_config
 from shelfwise.training.job import train as run_training
 
 DEMO_KEY = "demo-admin-key"
+CANNOT_LISTEN_EXIT = 3  # the same exit code as `shelfwise serve` when it cannot listen
 
 DEMO_RULES: tuple[dict[str, Any], ...] = (
     {
@@ -66,6 +76,44 @@ def _demo_experiment(now: datetime) -> dict[str, Any]:
         ],
         "start": (now - timedelta(minutes=1)).isoformat(),
     }
+
+
+class CannotListen(ShelfwiseError):
+    """The demo's address cannot be bound: ``port_in_use``, ``host_unknown`` or ``cannot_listen``."""
+
+    code = "cannot_listen"
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` (port 0: one the system picks), bound
+    before the demo sends anything, so that it only ever talks to itself."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn and `serve` do
+    try:
+        *_, address = socket.getaddrinfo(
+            host, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as e:
+        raise CannotListen(f"cannot listen on {host!r}: unknown host", code="host_unknown") from e
+    try:
+        # SO_REUSEADDR (set by create_server) only skips TIME_WAIT; a live listener still wins.
+        return socket.create_server(address, family=family)
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise CannotListen(
+                f"port {port} on {host} is already in use by another process (nothing was "
+                f"sent to it); choose another: shelfwise demo --port N, or make demo PORT=N",
+                code="port_in_use",
+            ) from e
+        raise CannotListen(f"cannot listen on {host}:{port}: {e.strerror}") from e
+
+
+def local_url(sock: socket.socket) -> str:
+    """The URL of the server behind ``sock`` (a wildcard address is reached on loopback)."""
+    host, port = sock.getsockname()[:2]
+    ip = ipaddress.ip_address(host)
+    if ip.is_unspecified:
+        ip = ipaddress.ip_address("::1" if ip.version == 6 else "127.0.0.1")
+    return f"http://[{ip}]:{port}" if ip.version == 6 else f"http://{ip}:{port}"
 
 
 def _wait_ready(base: str, timeout: float = 60.0) -> None:
@@ -169,21 +217,40 @@ def demo(
     people: Annotated[int, typer.Option(min=10, help="Shoppers in the simulated history.")] = 1_500,
     days: Annotated[int, typer.Option(min=1, max=365, help="Days of history.")] = 28,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same store).")] = 7,
-    port: Annotated[int | None, typer.Option(help="Port to serve on.")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to serve on (default: SHELFWISE_HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65_535,
+            help="Port to serve on (default: SHELFWISE_PORT or 8000; 0: any free port).",
+        ),
+    ] = None,
     rate: Annotated[float, typer.Option(help="Live shopper sessions started per second.")] = 0.5,
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
     ] = None,
 ) -> None:
-    """Run the whole system on SQLite: a simulated store, trained models, rules, an A/B test, live traffic."""
+    """Run the whole system on SQLite: a simulated store, trained models, rules, an A/B test, live traffic.
+
+    The port is bound first: if another program holds it the demo sends it
+    nothing, reports the error code port_in_use and exits with code 3.
+    """
     settings = settings_of(ctx)
     # The demo drives its own server through the API, so it always adds its admin key.
     demo_key = ApiKey(name="demo-admin", secret=DEMO_KEY, roles=("admin",))
     settings = settings.model_copy(update={"api_keys": (*settings.api_keys, demo_key)})
-    if port is not None:
-        settings = settings.model_copy(update={"port": port})
-    settings = with_alert_schedule(settings)
-    base = f"http://{settings.host}:{settings.port}"
+    given = {"host": host, "port": port}
+    settings = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
+    try:
+        sock = listen(settings.host, settings.port)
+    except CannotListen as e:
+        err_console.print(f"[bold red]error[/] {escape(f'[{e.code}] {e.message}')}")
+        raise typer.Exit(code=CANNOT_LISTEN_EXIT) from e
+    base = local_url(sock)
+    settings = with_alert_schedule(settings.model_copy(update={"port": sock.getsockname()[1]}))
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings),
@@ -205,8 +272,8 @@ def demo(
         threading.Timer(duration, lambda: setattr(server, "should_exit", True)).start()
     console.print(f"starting shelfwise on {base} ({settings.database_url}); setting up the demo…")
     # uvicorn re-raises Ctrl-C after its graceful shutdown; the demo then ends normally.
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+    with contextlib.suppress(KeyboardInterrupt), sock:
+        server.run(sockets=[sock])
     if flow.live is not None:
         flow.live.stop()
     if flow.error is not None:

@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx2
 import orjson
 
 from shelfwise.simulate.sessions import Event, iso
 
 if TYPE_CHECKING:
-    import httpx2
-
     from shelfwise.simulate.history import Simulation
 
 CSV_FIELDS = (
@@ -150,8 +149,6 @@ class HttpWriter:
     ) -> None:
         """``events_key``: events are posted as ``{events_key: [...]}``, or as a
         bare JSON list when it is None."""
-        import httpx2
-
         self.url = url.rstrip("/")
         self.events_key = events_key
         self.batch_size = batch_size
@@ -166,8 +163,6 @@ class HttpWriter:
     def _send(
         self, method: str, path: str, key: str | None, rows: Sequence[Any], report: PostReport
     ) -> PostReport:
-        import httpx2
-
         for chunk in batches(rows, self.batch_size):
             report.batches += 1
             report.sent += len(chunk)

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+import httpx2
 import numpy as np
 
 from shelfwise.simulate.catalog import FloatArray
 
 if TYPE_CHECKING:
-    import httpx2
-
     from shelfwise.simulate.world import World
 
 
@@ -156,8 +155,6 @@ class HttpPolicy:
         timeout: float = 5.0,
         placements: Mapping[str, str] | None = None,
     ) -> None:
-        import httpx2
-
         # The simulator's page kinds -> the server's placement names.
         self.placements = dict(SERVER_PLACEMENTS if placements is None else placements)
         self.name = name
@@ -184,8 +181,6 @@ class HttpPolicy:
         return params
 
     def recommend(self, ctx: RequestContext) -> Slate:
-        import httpx2
-
         try:
             r = self._client.get(
                 f"{self.url}/v1/recommendations", params=self.params(ctx), headers=self._headers
