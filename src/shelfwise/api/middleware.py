@@ -55,7 +55,13 @@ class BodyLimitMiddleware:
     with too many values with 413 ``document_too_large``) before any recursive
     parser sees it. Bodies are read in full here; every route reads its whole
     body anyway, and the limit bounds the memory.
+
+    ``POST /v1/events`` is spared the JSON check: it parses with orjson itself (no
+    recursion), validation never descends into a nested value, and quarantine
+    bounds what it keeps; checking there would parse every event batch twice.
     """
+
+    own_parsers = frozenset({"/v1/events"})
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -109,7 +115,7 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if is_json and body:
+        if is_json and body and scope["path"] not in self.own_parsers:
             problem = _json_problem(body)
             if problem is not None:
                 await self._reject(scope, send, *problem)

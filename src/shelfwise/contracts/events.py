@@ -29,7 +29,7 @@ from pydantic_core import PydanticCustomError
 
 from shelfwise.catalog.model import CURRENCIES, ProductId
 from shelfwise.contracts.useragent import parse_user_agent
-from shelfwise.values import Float, Id, Int, PathId, Text, Timestamp
+from shelfwise.values import NUMBER, Id, PathId, Text, Timestamp
 
 ShortText = Annotated[Text, Field(max_length=256)]
 Platform = Literal["web", "mobile_web", "ios_app", "android_app", "webview", "email", "other"]
@@ -37,9 +37,10 @@ PageType = Literal["home", "category", "search", "other"]
 Placement = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9_\-]+$")
 ]
-Money = Annotated[Float, Field(ge=0, lt=1e9)]
-Quantity = Annotated[Int, Field(ge=1, le=100_000)]
-Position = Annotated[Int, Field(ge=1, le=1000)]
+# Bounds before NUMBER: pydantic checks them natively (values.NUMBER).
+Money = Annotated[float, Field(ge=0, lt=1e9, allow_inf_nan=False), NUMBER]
+Quantity = Annotated[int, Field(ge=1, le=100_000), NUMBER]
+Position = Annotated[int, Field(ge=1, le=1000), NUMBER]
 
 
 def _known_currency(value: str) -> str:
