@@ -62,8 +62,10 @@ class KeyStore:
     ) -> CreatedKey:
         if not roles:
             raise InvalidInput("a key needs at least one role", code="key_roles_empty")
-        if expires_at is not None and expires_at <= utcnow():
-            raise InvalidInput("expires_at is in the past", code="key_expiry_invalid")
+        if expires_at is not None and (expires_at.tzinfo is None or expires_at <= utcnow()):
+            raise InvalidInput(
+                "expires_at is in the past or has no time zone", code="key_expiry_invalid"
+            )
         secret = "sw_" + secrets.token_urlsafe(32)
         row = {
             "key_id": secrets.token_hex(8),

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 import orjson
 from fastapi import FastAPI
 from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from starlette.types import Receive, Scope, Send
 
 from shelfwise.api.auth import authorize
@@ -56,10 +57,21 @@ def _ids_of(values: list[str]) -> tuple[str, ...]:
     return tuple(v.strip() for raw in values for v in raw.split(",") if v.strip())
 
 
-def request_of(pairs: list[tuple[str, str]]) -> RecommendRequest:
+def within_max_k(req: RecommendRequest, max_k: int) -> RecommendRequest:
+    """``req`` when its ``k`` is at most ``max_k``; pydantic's ValidationError
+    (``k_too_large`` at ``k``) otherwise, as for any other invalid parameter."""
+    if req.k is None or req.k <= max_k:
+        return req
+    error = PydanticCustomError("k_too_large", "k is at most {max_k}", {"max_k": max_k})
+    raise ValidationError.from_exception_data(
+        "RecommendRequest", [InitErrorDetails(type=error, loc=("k",), input=req.k)]
+    )
+
+
+def request_of(pairs: list[tuple[str, str]], max_k: int) -> RecommendRequest:
     """The query string's parameters as a request (raises pydantic's ValidationError,
     locations as given: the callers prefix ``query``). A repeated single-valued
-    parameter: the last one counts."""
+    parameter: the last one counts; ``k`` is at most ``max_k``."""
     one: dict[str, str] = {}
     many: dict[str, list[str]] = {"item": [], "cart": []}
     for name, value in pairs:
@@ -78,7 +90,7 @@ def request_of(pairs: list[tuple[str, str]]) -> RecommendRequest:
         raw["k"] = one["k"]
     if one.get("explain"):
         raw["explain"] = one["explain"]
-    return RecommendRequest.model_validate(raw)
+    return within_max_k(RecommendRequest.model_validate(raw), max_k)
 
 
 async def _answer(
@@ -104,7 +116,7 @@ async def recommendations(app: FastAPI, scope: Scope, send: Send) -> None:
     try:
         authorize(runtime.keyring, headers, "read")
         pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        req = request_of(pairs)
+        req = request_of(pairs, runtime.settings.max_k)
         now = clock_of(headers, runtime.settings.allow_clock_header)
         body = runtime.recommender.recommend_json(req, now)
     except ValidationError as e:

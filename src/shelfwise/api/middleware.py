@@ -7,6 +7,10 @@ import random
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shelfwise.api.errors import error_document
+from shelfwise.documents import load_json
+from shelfwise.errors import ShelfwiseError
+
 _ids = random.Random()
 
 
@@ -42,26 +46,34 @@ class RequestIdMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over ``max_bytes`` with a 413 before they are read into memory."""
+    """Bounds on request bodies, answered before the app parses anything.
+
+    A body over ``max_bytes`` is refused with 413 ``payload_too_large``, whether it
+    declares its length or comes in chunks (read here, so a route's body parsing
+    never turns the overflow into a 400). A JSON body nested deeper than
+    ``documents.MAX_DEPTH`` is refused with 422 ``document_too_deep`` (and one
+    with too many values with 413 ``document_too_large``) before any recursive
+    parser sees it. Bodies are read in full here; every route reads its whole
+    body anyway, and the limit bounds the memory.
+
+    ``POST /v1/events`` is spared the JSON check: it parses with orjson itself (no
+    recursion), validation never descends into a nested value, and quarantine
+    bounds what it keeps; checking there would parse every event batch twice.
+    """
+
+    own_parsers = frozenset({"/v1/events"})
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
-        body = orjson.dumps(
-            {
-                "error": {
-                    "code": "payload_too_large",
-                    "message": f"request body exceeds {self.max_bytes} bytes",
-                    "request_id": scope.get("state", {}).get("request_id"),
-                }
-            }
-        )
+    async def _reject(self, scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+        rid = scope.get("state", {}).get("request_id")
+        body = orjson.dumps(error_document(code, message, rid))
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
@@ -70,32 +82,59 @@ class BodyLimitMiddleware:
         )
         await send({"type": "http.response.body", "body": body})
 
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        message = f"request body exceeds {self.max_bytes} bytes"
+        await self._reject(scope, send, 413, "payload_too_large", message)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        is_json = False
         for key, value in scope["headers"]:
             if key == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._reject(scope, send)
+                await self._too_large(scope, send)
                 return
+            if key == b"content-type":
+                media = value.split(b";", 1)[0].strip().lower()
+                is_json = media == b"application/json" or media.endswith(b"+json")
+        chunks: list[bytes] = []
         seen = 0
-        too_big = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen, too_big
+        last: Message | None = None
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    too_big = True
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":
+                last = message  # the client went away: the app sees it as it would
+                break
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                await self._too_large(scope, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if is_json and body and scope["path"] not in self.own_parsers:
+            problem = _json_problem(body)
+            if problem is not None:
+                await self._reject(scope, send, *problem)
+                return
+        pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+        if last is not None:
+            pending.append(last)
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._reject(scope, send)
+        async def replay() -> Message:
+            return pending.pop(0) if pending else await receive()
+
+        await self.app(scope, replay, send)
 
 
-class _TooLarge(Exception):
-    pass
+def _json_problem(body: bytes) -> tuple[int, str, str] | None:
+    """(status, code, message) when a JSON body nests too deep or holds too much; a
+    body that is not JSON at all is left to the route (it says so its own way)."""
+    try:
+        load_json(body)
+    except ShelfwiseError as e:
+        return None if e.code == "invalid_json" else (e.http_status, e.code, e.message)
+    return None

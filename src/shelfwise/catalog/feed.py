@@ -8,16 +8,17 @@ the valid rows are still imported.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from shelfwise.catalog.model import Product
 from shelfwise.errors import InvalidInput
+from shelfwise.values import is_clean_id
 
 LIST_FIELDS = ("tags", "season_tags")
 ATTRIBUTE_PREFIX = "attr_"
@@ -82,8 +83,8 @@ def _csv_row_to_record(row: Mapping[str, str | None]) -> dict[str, Any]:
             record[key] = [v for v in value.replace(";", "|").split("|") if v.strip()]
         elif key == "attributes":
             try:
-                record[key] = json.loads(value)
-            except json.JSONDecodeError:
+                record[key] = orjson.loads(value)  # no recursion: refuses depth > 1024
+            except orjson.JSONDecodeError:
                 record[key] = value  # the model rejects it with a precise reason
         elif key.startswith(ATTRIBUTE_PREFIX):
             attributes[key.removeprefix(ATTRIBUTE_PREFIX)] = value
@@ -94,6 +95,13 @@ def _csv_row_to_record(row: Mapping[str, str | None]) -> dict[str, Any]:
     if attributes:
         record["attributes"] = {**attributes, **record.get("attributes", {})}
     return record
+
+
+def _echoed_id(record: Mapping[str, Any]) -> str | None:
+    """The row's product id, when it can be shown back as it is (no NUL, no lone
+    surrogate: those cannot be encoded in the answer or stored)."""
+    pid = record.get("product_id")
+    return pid if is_clean_id(pid) else None
 
 
 def validate_records(records: Iterable[tuple[int, Any]]) -> ParsedFeed:
@@ -112,7 +120,7 @@ def validate_records(records: Iterable[tuple[int, Any]]) -> ParsedFeed:
             feed.rejected.append(
                 RejectedRow(
                     row_no,
-                    record.get("product_id"),
+                    _echoed_id(record),
                     (RowError("(row)", "too_many_cells", "row has more cells than the header"),),
                 )
             )
@@ -120,12 +128,7 @@ def validate_records(records: Iterable[tuple[int, Any]]) -> ParsedFeed:
         try:
             product = Product.model_validate(record)
         except ValidationError as e:
-            pid = record.get("product_id")
-            feed.rejected.append(
-                RejectedRow(
-                    row_no, pid if isinstance(pid, str) else None, errors_from_validation(e)
-                )
-            )
+            feed.rejected.append(RejectedRow(row_no, _echoed_id(record), errors_from_validation(e)))
             continue
         if product.product_id in by_id:
             feed.products[by_id[product.product_id]] = product
@@ -140,8 +143,8 @@ def _jsonl_records(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            yield row_no, json.loads(line)
-        except json.JSONDecodeError as e:
+            yield row_no, orjson.loads(line)  # no recursion: refuses depth > 1024
+        except orjson.JSONDecodeError as e:
             yield row_no, _Unparsable(f"invalid JSON: {e.msg} at column {e.colno}")
 
 

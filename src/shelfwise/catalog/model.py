@@ -8,9 +8,14 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-ProductId = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
+from shelfwise.values import Float, Int, PathId, Scalar, Text
+
+# A product id is a path segment of the API (/v1/products/{product_id}): no "/".
+ProductId = PathId
+Tag = Annotated[Text, Field(max_length=128)]
+AttributeName = Annotated[Text, Field(min_length=1, max_length=128)]
 Availability = Literal["in_stock", "out_of_stock", "preorder", "discontinued"]
 MarginBand = Literal["low", "medium", "high"]
 MARGIN_BANDS: tuple[MarginBand, ...] = ("low", "medium", "high")
@@ -83,22 +88,22 @@ class Product(BaseModel):
 
     product_id: ProductId
     parent_id: ProductId | None = None
-    variant_group: str | None = Field(default=None, max_length=128)
-    title: str = Field(min_length=1, max_length=1000)
-    description: str | None = Field(default=None, max_length=20_000)
-    category_path: str | None = Field(default=None, max_length=512)
-    brand: str | None = Field(default=None, max_length=256)
-    price: float | None = Field(default=None, gt=0, lt=1e9)
-    currency: str | None = None
-    cost: float | None = Field(default=None, ge=0, lt=1e9)
+    variant_group: Text | None = Field(default=None, max_length=128)
+    title: Text = Field(min_length=1, max_length=1000)
+    description: Text | None = Field(default=None, max_length=20_000)
+    category_path: Text | None = Field(default=None, max_length=512)
+    brand: Text | None = Field(default=None, max_length=256)
+    price: Float | None = Field(default=None, gt=0, lt=1e9)
+    currency: Text | None = Field(default=None, max_length=8)
+    cost: Float | None = Field(default=None, ge=0, lt=1e9)
     margin_band: MarginBand | None = None
-    stock_qty: int | None = Field(default=None, ge=0, le=10**9)
+    stock_qty: Int | None = Field(default=None, ge=0, le=10**9)
     availability: Availability | None = None
-    shipping_sla_days: int | None = Field(default=None, ge=0, le=365)
-    tags: tuple[str, ...] = ()
-    season_tags: tuple[str, ...] = ()
-    attributes: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    image_url: str | None = Field(default=None, max_length=2000)
+    shipping_sla_days: Int | None = Field(default=None, ge=0, le=365)
+    tags: tuple[Tag, ...] = Field(default=(), max_length=200)
+    season_tags: tuple[Tag, ...] = Field(default=(), max_length=50)
+    attributes: dict[AttributeName, Scalar] = Field(default_factory=dict, max_length=200)
+    image_url: Text | None = Field(default=None, max_length=2000)
     active: bool = True
 
     @field_validator("title", "description", mode="after")
@@ -165,10 +170,10 @@ class ProductPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    stock_qty: int | None = Field(default=None, ge=0, le=10**9)
+    stock_qty: Int | None = Field(default=None, ge=0, le=10**9)
     availability: Availability | None = None
-    price: float | None = Field(default=None, gt=0, lt=1e9)
-    cost: float | None = Field(default=None, ge=0, lt=1e9)
+    price: Float | None = Field(default=None, gt=0, lt=1e9)
+    cost: Float | None = Field(default=None, ge=0, lt=1e9)
 
     def is_empty(self) -> bool:
         return not self.model_fields_set

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-import yaml
 from pydantic import ValidationError
 from rich.table import Table
 
 from shelfwise.cli.common import console, print_json, runtime_of
+from shelfwise.documents import load_json, load_yaml
 from shelfwise.errors import InvalidInput
 from shelfwise.experiments import ExperimentSpec
 
@@ -33,9 +32,11 @@ def _read_spec(path: Path) -> ExperimentSpec:
         raise InvalidInput(f"spec file {path} does not exist", code="spec_file_missing")
     text = path.read_text()
     try:
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        raw = load_json(text) if path.suffix == ".json" else load_yaml(text)
         return ExperimentSpec.model_validate(raw)
-    except (json.JSONDecodeError, yaml.YAMLError, ValidationError) as e:
+    except InvalidInput as e:
+        raise InvalidInput(f"spec file {path} is not valid: {e.message}", code=e.code) from e
+    except ValidationError as e:
         raise InvalidInput(f"spec file {path} is not valid: {e}", code="spec_invalid") from e
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +10,7 @@ import typer
 from rich.table import Table
 
 from shelfwise.cli.common import console, print_json, runtime_of
+from shelfwise.documents import load_json
 from shelfwise.errors import InvalidInput
 from shelfwise.rules.preview import overlay, preview
 from shelfwise.rules.replay import RecordedRequestIn
@@ -176,9 +176,9 @@ def _read_requests(path: Path) -> list[RecordedRequestIn]:
         raise InvalidInput(f"requests file {path} does not exist", code="requests_file_missing")
     text = path.read_text()
     rows: list[Any] = (
-        json.loads(text)
+        load_json(text)
         if text.lstrip().startswith("[")
-        else [json.loads(line) for line in text.splitlines() if line.strip()]
+        else [load_json(line) for line in text.splitlines() if line.strip()]
     )
     return [RecordedRequestIn.model_validate(r) for r in rows]
 

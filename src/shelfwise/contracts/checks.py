@@ -8,6 +8,9 @@ Settings — and run on events that already have the right shape.
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +19,8 @@ from typing import Any
 from pydantic_core import ErrorDetails
 
 from shelfwise.contracts.events import EVENT_TYPES, Event
+from shelfwise.documents import nesting_ok
+from shelfwise.values import MAX_SAFE_INT
 
 _PRICE_FIELDS = frozenset({"price", "unit_price", "revenue"})
 _BOUNDS = frozenset({"greater_than_equal", "greater_than", "less_than", "less_than_equal"})
@@ -31,6 +36,7 @@ _TYPE_ERRORS = frozenset(
         "list_type",
         "tuple_type",
         "finite_number",
+        "bool_not_number",
     }
 )
 _DIRECT = {
@@ -43,6 +49,9 @@ _DIRECT = {
     "extra_forbidden": "unknown_field",
     "unknown_currency": "unknown_currency",
     "timezone_aware": "naive_timestamp",
+    "timestamp_format": "invalid_timestamp",
+    "timestamp_range": "timestamp_out_of_range",
+    "string_unicode": "invalid_format",
     "datetime_parsing": "invalid_timestamp",
     "datetime_from_date_parsing": "invalid_timestamp",
     "datetime_type": "invalid_timestamp",
@@ -155,12 +164,53 @@ def product_ids_of(e: Event) -> list[str]:
             return []
 
 
+UNSTORABLE = "unstorable_payload"
+_UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
 def json_safe(raw: Any) -> Any:
-    """A JSON-serialisable copy of a raw payload (quarantine keeps what was sent)."""
+    """A copy of a raw payload every store can hold (quarantine keeps what was sent).
+
+    A payload nested deeper than ``documents.MAX_DEPTH`` is kept as a marker only;
+    one with a NUL or a lone surrogate (PostgreSQL text and JSON refuse both) or a
+    number JSON cannot hold is kept as its JSON text, escaped to ASCII, under
+    ``unstorable_payload``: lossless, and never a valid event on replay."""
+    if not nesting_ok(raw):
+        return {UNSTORABLE: None, "reason": "nested too deep to keep"}
+    plain = _plain(raw)
+    if _storable(plain):
+        return plain
+    return {UNSTORABLE: json.dumps(plain, ensure_ascii=True, default=str)}
+
+
+def _plain(raw: Any) -> Any:
     if raw is None or isinstance(raw, str | int | float | bool):
         return raw
     if isinstance(raw, dict):
-        return {str(k): json_safe(v) for k, v in raw.items()}
+        return {str(k): _plain(v) for k, v in raw.items()}
     if isinstance(raw, list | tuple):
-        return [json_safe(v) for v in raw]
+        return [_plain(v) for v in raw]
     return str(raw)
+
+
+def _storable(plain: Any) -> bool:
+    stack = [plain]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _UNSTORABLE_TEXT.search(node):
+                return False
+        elif isinstance(node, bool) or node is None:
+            continue
+        elif isinstance(node, int):
+            if not -MAX_SAFE_INT <= node <= MAX_SAFE_INT:
+                return False
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                return False
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        else:
+            stack.extend(node)
+    return True

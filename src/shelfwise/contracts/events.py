@@ -18,7 +18,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,18 +27,20 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from shelfwise.catalog.model import CURRENCIES
+from shelfwise.catalog.model import CURRENCIES, ProductId
 from shelfwise.contracts.useragent import parse_user_agent
+from shelfwise.values import NUMBER, Id, PathId, Text, Timestamp
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
-ShortText = Annotated[str, StringConstraints(max_length=256)]
+ShortText = Annotated[Text, Field(max_length=256)]
 Platform = Literal["web", "mobile_web", "ios_app", "android_app", "webview", "email", "other"]
 PageType = Literal["home", "category", "search", "other"]
 Placement = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9_\-]+$")
 ]
-Money = Annotated[float, Field(ge=0, lt=1e9)]
-Quantity = Annotated[int, Field(ge=1, le=100_000)]
+# Bounds before NUMBER: pydantic checks them natively (values.NUMBER).
+Money = Annotated[float, Field(ge=0, lt=1e9, allow_inf_nan=False), NUMBER]
+Quantity = Annotated[int, Field(ge=1, le=100_000), NUMBER]
+Position = Annotated[int, Field(ge=1, le=1000), NUMBER]
 
 
 def _known_currency(value: str) -> str:
@@ -65,7 +66,7 @@ class _Event(BaseModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     event_id: Id
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     anonymous_id: Id
     customer_id: Id | None = None
     session_id: Id | None = None
@@ -74,7 +75,7 @@ class _Event(BaseModel):
     os: ShortText | None = None
     browser: ShortText | None = None
     app_version: ShortText | None = None
-    user_agent: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    user_agent: Annotated[Text, Field(max_length=1024)] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -103,36 +104,36 @@ class PageView(_Event):
 
 class ProductView(_Event):
     type: Literal["product_view"] = "product_view"
-    product_id: Id
+    product_id: ProductId
     price: Money | None = None
     currency: Currency | None = None
     placement: Placement | None = None
-    rec_id: Id | None = None
+    rec_id: PathId | None = None
 
 
 class AddToCart(_Event):
     type: Literal["add_to_cart"] = "add_to_cart"
-    product_id: Id
+    product_id: ProductId
     quantity: Quantity = 1
     unit_price: Money | None = None
     currency: Currency | None = None
     placement: Placement | None = None
-    rec_id: Id | None = None
+    rec_id: PathId | None = None
 
 
 class RemoveFromCart(_Event):
     type: Literal["remove_from_cart"] = "remove_from_cart"
-    product_id: Id
+    product_id: ProductId
     quantity: Quantity = 1
 
 
 class OrderLine(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    product_id: Id
+    product_id: ProductId
     quantity: Quantity
     unit_price: Money
-    rec_id: Id | None = None
+    rec_id: PathId | None = None
 
 
 class Purchase(_Event):
@@ -146,7 +147,7 @@ class Purchase(_Event):
 class ReturnLine(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    product_id: Id
+    product_id: ProductId
     quantity: Quantity
     unit_price: Money | None = None
 
@@ -160,13 +161,13 @@ class Return(_Event):
 class ShownItem(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    product_id: Id
-    position: Annotated[int, Field(ge=1, le=1000)]
+    product_id: ProductId
+    position: Position
 
 
 class RecImpression(_Event):
     type: Literal["rec_impression"] = "rec_impression"
-    rec_id: Id
+    rec_id: PathId
     placement: Placement
     items: Annotated[tuple[ShownItem, ...], Field(min_length=1, max_length=200)]
     experiment_id: Id | None = None
@@ -175,10 +176,10 @@ class RecImpression(_Event):
 
 class RecClick(_Event):
     type: Literal["rec_click"] = "rec_click"
-    rec_id: Id
+    rec_id: PathId
     placement: Placement
-    product_id: Id
-    position: Annotated[int, Field(ge=1, le=1000)] | None = None
+    product_id: ProductId
+    position: Position | None = None
 
 
 class Login(_Event):

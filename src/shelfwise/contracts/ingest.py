@@ -47,6 +47,7 @@ from shelfwise.contracts.eventstore import EventStore
 from shelfwise.contracts.quarantine import Quarantine, Rejection
 from shelfwise.store.engine import Database
 from shelfwise.store.types import utcnow
+from shelfwise.values import is_clean_id
 
 Status = Literal["accepted", "duplicate", "rejected"]
 BATCH_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
@@ -138,10 +139,11 @@ def gc_paused() -> Iterator[None]:
 
 
 def _raw_str(raw: Any, key: str) -> str | None:
+    """A field of a refused payload, when it can be echoed and stored as it is."""
     if isinstance(raw, dict):
         value = raw.get(key)
-        if isinstance(value, str):
-            return value
+        if is_clean_id(value):
+            return str(value)
     return None
 
 

@@ -23,6 +23,7 @@ from shelfwise.contracts.events import Event
 from shelfwise.store.engine import Database
 from shelfwise.store.tables import duplicate_events, quarantine
 from shelfwise.store.types import utcnow
+from shelfwise.values import is_clean_id
 
 OPEN = "open"
 REPLAYED = "replayed"
@@ -80,8 +81,9 @@ class Quarantine:
             rows[fp] = {
                 "fingerprint": fp,
                 "source": source,
-                "event_id": (r.event_id or "")[:128] or None,
-                "type": (r.type or "")[:32] or None,
+                # Columns hold only what every store can: no NUL, no lone surrogate.
+                "event_id": r.event_id if is_clean_id(r.event_id) else None,
+                "type": r.type if is_clean_id(r.type) and len(r.type or "") <= 32 else None,
                 "reasons": [p.as_dict() for p in r.problems],
                 "payload": json_safe(r.raw),
                 "status": OPEN,

@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
+
+from shelfwise.values import Float, Id, Int, Text, Timestamp
 
 Slug = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
@@ -56,14 +57,14 @@ class Arm(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Slug
-    share: float = Field(gt=0.0, le=1.0)
+    share: Float = Field(gt=0.0, le=1.0)
     holdout: bool = False
-    sources: tuple[str, ...] | None = None
+    sources: tuple[Id, ...] | None = Field(default=None, max_length=20)
     ranker: bool | None = None
-    objective: dict[str, float] | None = Field(
+    objective: dict[Id, Float] | None = Field(
         default=None, description="Objective blend weights, e.g. {engagement: 0.7, revenue: 0.3}."
     )
-    rule_set: str | None = None
+    rule_set: Id | None = None
 
     @model_validator(mode="after")
     def _holdout_has_no_overrides(self) -> Arm:
@@ -79,37 +80,37 @@ class Guardrail(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     metric: MetricName
-    margin: float = Field(gt=0.0, lt=1.0)
+    margin: Float = Field(gt=0.0, lt=1.0)
 
 
 class ExperimentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     experiment_id: Slug
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=4000)
+    name: Text = Field(min_length=1, max_length=200)
+    description: Text = Field(default="", max_length=4000)
     placement: PlacementOrAll = ALL_PLACEMENTS
     arms: tuple[Arm, ...] = Field(min_length=2, max_length=20)
     control: Slug | None = Field(
         default=None, description="The baseline arm lifts are measured against; default: first."
     )
-    traffic: float = Field(default=1.0, gt=0.0, le=1.0, description="Share of the layer.")
-    layer_offset: float = Field(default=0.0, ge=0.0, lt=1.0)
-    salt: str | None = Field(default=None, min_length=1, max_length=128)
-    start: AwareDatetime
-    end: AwareDatetime | None = None
+    traffic: Float = Field(default=1.0, gt=0.0, le=1.0, description="Share of the layer.")
+    layer_offset: Float = Field(default=0.0, ge=0.0, lt=1.0)
+    salt: Text | None = Field(default=None, min_length=1, max_length=128)
+    start: Timestamp
+    end: Timestamp | None = None
     primary_metric: MetricName = "revenue_per_person"
     guardrails: tuple[Guardrail, ...] = ()
     segments: tuple[SegmentName, ...] = ()
-    operating_cost_per_day: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
+    operating_cost_per_day: dict[Id, Annotated[Float, Field(ge=0.0, lt=1e12)]] = Field(
         default_factory=dict, description="Placement → running cost per day, in store currency."
     )
     global_holdout: bool = False
     population: Literal["exposed", "active"] = "exposed"
-    attribution_window_hours: float = Field(default=24.0, gt=0.0, le=24.0 * 90)
-    pre_period_days: int = Field(default=28, ge=0, le=365)
-    alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
-    target_mde: float = Field(
+    attribution_window_hours: Float = Field(default=24.0, gt=0.0, le=24.0 * 90)
+    pre_period_days: Int = Field(default=28, ge=0, le=365)
+    alpha: Float = Field(default=0.05, gt=0.0, lt=0.5)
+    target_mde: Float = Field(
         default=0.05, gt=0.0, description="Relative effect the test must be able to detect."
     )
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
+from shelfwise.values import Id, PathId, not_bool
 
 
 class RecommendRequest(BaseModel):
@@ -14,12 +14,13 @@ class RecommendRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    placement: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    placement: Annotated[PathId, Field(max_length=64)]
     person: Id | None = None
     session: Id | None = None
-    item: tuple[Id, ...] = Field(default=(), max_length=20)
-    cart: tuple[Id, ...] = Field(default=(), max_length=200)
-    k: int | None = Field(default=None, ge=1)
+    item: tuple[PathId, ...] = Field(default=(), max_length=20)
+    cart: tuple[PathId, ...] = Field(default=(), max_length=200)
+    # Unbounded here: the API refuses k over the setting max_k (api.hotpath.within_max_k).
+    k: Annotated[int, BeforeValidator(not_bool)] | None = Field(default=None, ge=1)
     explain: bool = False
 
 

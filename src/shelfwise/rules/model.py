@@ -22,7 +22,8 @@ from pydantic import (
 )
 
 from shelfwise.catalog.model import MarginBand, ProductId
-from shelfwise.rules.predicate import Cmp, Predicate, Scalar, custom_attribute
+from shelfwise.rules.predicate import Cmp, Predicate, custom_attribute
+from shelfwise.values import Float, Id, Int, LocalTimestamp, Scalar, Text
 
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$")]
 
@@ -44,9 +45,12 @@ class Scope(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    placements: tuple[str, ...] = ()
-    context_categories: tuple[str, ...] = ()  # category path prefixes of a viewed/cart item
-    segments: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # every key must match
+    placements: tuple[Id, ...] = Field(default=(), max_length=100)
+    # category path prefixes of a viewed/cart item
+    context_categories: tuple[Annotated[Text, Field(max_length=512)], ...] = Field(
+        default=(), max_length=100
+    )
+    segments: dict[Id, tuple[Id, ...]] = Field(default_factory=dict)  # every key must match
 
 
 class Window(BaseModel):
@@ -54,9 +58,9 @@ class Window(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: datetime | None = None
-    end: datetime | None = None
-    timezone: str = "UTC"
+    start: LocalTimestamp | None = None
+    end: LocalTimestamp | None = None
+    timezone: Annotated[Text, Field(max_length=64)] = "UTC"
 
     @field_validator("timezone")
     @classmethod
@@ -105,9 +109,9 @@ class RuleBase(BaseModel):
     enabled: bool = True
     scope: Scope = Scope()
     window: Window | None = None
-    priority: int = Field(default=0, ge=-1000, le=1000)
-    author: str = Field(default="", max_length=128)
-    reason: str = Field(min_length=1, max_length=1000)
+    priority: Int = Field(default=0, ge=-1000, le=1000)
+    author: Text = Field(default="", max_length=128)
+    reason: Text = Field(min_length=1, max_length=1000)
 
     def active_at(self, now: datetime) -> bool:
         return self.enabled and (self.window is None or self.window.contains(now))
@@ -124,15 +128,15 @@ class RequireInStockRule(RuleBase):
     """Drop unavailable candidates and those with known stock below ``min_qty`` (0 = off)."""
 
     type: Literal["require_in_stock"] = "require_in_stock"
-    min_qty: int = Field(default=1, ge=0)
+    min_qty: Int = Field(default=1, ge=0, le=10**9)
 
 
 class SuppressRule(RuleBase):
     """Drop candidates whose ``attribute`` is one of ``values`` (usually with a window)."""
 
     type: Literal["suppress"] = "suppress"
-    attribute: str = "brand"
-    values: tuple[Scalar, ...] = Field(min_length=1)
+    attribute: Annotated[Text, Field(min_length=1, max_length=128)] = "brand"
+    values: tuple[Scalar, ...] = Field(min_length=1, max_length=1000)
 
     @property
     def when(self) -> Cmp:
@@ -167,8 +171,8 @@ class PriceRelationRule(RuleBase):
 
     type: Literal["price_relation"] = "price_relation"
     anchor: Literal["viewed", "cart_total", "cart_max"] = "viewed"
-    min_ratio: float | None = Field(default=None, gt=0)
-    max_ratio: float | None = Field(default=None, gt=0)
+    min_ratio: Float | None = Field(default=None, gt=0, lt=1e6)
+    max_ratio: Float | None = Field(default=None, gt=0, lt=1e6)
     applies_to: Predicate | None = None
 
     @model_validator(mode="after")
@@ -193,8 +197,8 @@ class BoostRule(RuleBase):
 
     type: Literal["boost"] = "boost"
     when: Predicate
-    multiply: float = Field(default=1.0, ge=1.0, le=10.0)
-    add: float = Field(default=0.0, ge=0.0, le=1000.0)
+    multiply: Float = Field(default=1.0, ge=1.0, le=10.0)
+    add: Float = Field(default=0.0, ge=0.0, le=1000.0)
 
 
 class BuryRule(RuleBase):
@@ -202,8 +206,8 @@ class BuryRule(RuleBase):
 
     type: Literal["bury"] = "bury"
     when: Predicate
-    multiply: float = Field(default=1.0, ge=0.0, le=1.0)
-    add: float = Field(default=0.0, ge=-1000.0, le=0.0)
+    multiply: Float = Field(default=1.0, ge=0.0, le=1.0)
+    add: Float = Field(default=0.0, ge=-1000.0, le=0.0)
 
 
 class DedupeVariantsRule(RuleBase):
@@ -218,9 +222,9 @@ class CapRule(RuleBase):
     """At most ``max_items`` per value of ``attribute`` in a slate (category cut at ``depth``)."""
 
     type: Literal["cap"] = "cap"
-    attribute: str = "brand"
-    max_items: int = Field(ge=1, le=100)
-    depth: int | None = Field(default=None, ge=1, le=10)
+    attribute: Annotated[Text, Field(min_length=1, max_length=128)] = "brand"
+    max_items: Int = Field(ge=1, le=100)
+    depth: Int | None = Field(default=None, ge=1, le=10)
 
     @field_validator("attribute")
     @classmethod
@@ -235,7 +239,7 @@ class PinRule(RuleBase):
 
     type: Literal["pin"] = "pin"
     product_id: ProductId
-    position: int = Field(ge=1, le=100)
+    position: Int = Field(ge=1, le=100)
 
 
 Rule = Annotated[

@@ -20,8 +20,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from shelfwise.catalog.model import MARGIN_BANDS, Product, normalise_brand, normalise_category
+from shelfwise.values import Scalar, ScalarOrList, Text
 
-Scalar = str | int | float | bool
 Op = Literal["eq", "ne", "in", "not_in", "lt", "le", "gt", "ge", "prefix", "contains"]
 
 NUMERIC = frozenset({"price", "stock", "sla_days"})
@@ -63,9 +63,9 @@ class Cmp(BaseModel):
 
     model_config = _CONFIG
 
-    attr: str = Field(min_length=1, max_length=128)
+    attr: Text = Field(min_length=1, max_length=128)
     op: Op = "eq"
-    value: Scalar | tuple[Scalar, ...]
+    value: ScalarOrList
 
     @model_validator(mode="after")
     def _check(self) -> Cmp:

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shelfwise.catalog import CatalogSnapshot
+from shelfwise.documents import load_yaml
 from shelfwise.errors import InvalidInput
 from shelfwise.rules.model import Rule
 from shelfwise.rules.replay import RecordedRequestIn, serve
@@ -62,10 +62,10 @@ def load_rule_file(path: Path) -> RuleFile:
     if not path.is_file():
         raise InvalidInput(f"rule file {path} does not exist", code="rule_file_missing")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text()) or {}
         return RuleFile.model_validate(data)
-    except yaml.YAMLError as e:
-        raise InvalidInput(f"{path} is not valid YAML: {e}", code="rule_file_invalid") from e
+    except InvalidInput as e:
+        raise InvalidInput(f"{path}: {e.message}", code="rule_file_invalid") from e
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()

@@ -18,12 +18,13 @@ from shelfwise.catalog import (
     validate_records,
 )
 from shelfwise.errors import PayloadTooLarge
+from shelfwise.values import PATH_ID_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
 
 Merchandiser = Annotated[Principal, Depends(require("merchandiser"))]
 Reader = Annotated[Principal, Depends(require("read"))]
-ProductIdPath = Annotated[str, Path(min_length=1, max_length=128)]
+ProductIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=PATH_ID_PATTERN)]
 
 
 class ProductBatch(BaseModel):

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from shelfwise.api.auth import Principal, require
 from shelfwise.api.deps import RuntimeDep
 from shelfwise.contracts.ingest import IngestReport
+from shelfwise.documents import is_too_deep
 from shelfwise.errors import InvalidInput, PayloadTooLarge
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -83,8 +84,12 @@ _BODY_DOC = {
 
 def _events_of(body: bytes, limit: int) -> list[Any]:
     try:
-        data = orjson.loads(body)
+        data = orjson.loads(body)  # no recursion: nesting past 1024 levels is refused
     except orjson.JSONDecodeError as e:
+        if is_too_deep(e):
+            raise InvalidInput(
+                "the body nests deeper than JSON parsers allow", code="document_too_deep"
+            ) from e
         raise InvalidInput("the body is not valid JSON", code="invalid_json") from e
     if isinstance(data, dict) and set(data) == {"events"}:
         data = data["events"]

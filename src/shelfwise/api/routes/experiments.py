@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
-from pydantic import AwareDatetime
 
 from shelfwise.api.auth import Principal, require
 from shelfwise.api.deps import RuntimeDep
@@ -15,12 +14,13 @@ from shelfwise.experiments import Experiment, ExperimentSpec
 from shelfwise.experiments.assignment import graph_resolve
 from shelfwise.experiments.model import Status
 from shelfwise.experiments.report import Report, readout
+from shelfwise.values import PATH_ID_PATTERN, Timestamp
 
 router = APIRouter(prefix="/v1", tags=["experiments"])
 
 Merchandiser = Annotated[Principal, Depends(require("merchandiser"))]
 Reader = Annotated[Principal, Depends(require("read"))]
-ExperimentIdPath = Annotated[str, Path(min_length=1, max_length=64)]
+ExperimentIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=PATH_ID_PATTERN)]
 IfMatch = Annotated[str | None, Header(description='The ETag read, e.g. "3".')]
 
 
@@ -107,7 +107,7 @@ def experiment_report(
     experiment_id: ExperimentIdPath,
     runtime: RuntimeDep,
     _: Reader,
-    at: Annotated[AwareDatetime | None, Query(description="Read out as of this time.")] = None,
+    at: Annotated[Timestamp | None, Query(description="Read out as of this time.")] = None,
 ) -> Report:
     """Per arm, placement and category: exposure, CTR, conversion, revenue, lifts with CIs."""
     when: datetime | None = at

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
@@ -12,6 +11,7 @@ from shelfwise.access import CreatedKey, KeyStore, StoredKey
 from shelfwise.api.auth import Principal, require
 from shelfwise.api.deps import RuntimeDep
 from shelfwise.config import Role
+from shelfwise.values import PATH_ID_PATTERN, PathId, Timestamp
 
 router = APIRouter(prefix="/v1/keys", tags=["access"])
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -19,9 +19,9 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 
 class KeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=64)
+    name: PathId = Field(max_length=64)
     roles: list[Role] = Field(min_length=1, max_length=4)
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = None
 
 
 @router.post("", response_model=CreatedKey, status_code=201)
@@ -39,7 +39,9 @@ def list_keys(runtime: RuntimeDep, _: Admin) -> list[StoredKey]:
 
 @router.delete("/{key_id}", response_model=StoredKey)
 def revoke_key(
-    key_id: Annotated[str, Path(max_length=32)], runtime: RuntimeDep, _: Admin
+    key_id: Annotated[str, Path(max_length=32, pattern=PATH_ID_PATTERN)],
+    runtime: RuntimeDep,
+    _: Admin,
 ) -> StoredKey:
     """Revoke a key; every worker refuses it within the keyring refresh time (2 s)."""
     revoked = KeyStore(runtime.db).revoke(key_id)

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from shelfwise.api.auth import require
 from shelfwise.api.deps import RuntimeDep
 from shelfwise.training.bundle import BundleStore, ModelBundle
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+
+# A folder name under the model directory: no "/", no leading "." (no "..").
+ModelVersion = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
 
 
 class BundleSummary(BaseModel):
@@ -36,7 +42,7 @@ class ModelsState(BaseModel):
 class ReloadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: str | None = None
+    version: ModelVersion | None = None
 
 
 class ReloadResult(BaseModel):

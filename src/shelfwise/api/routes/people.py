@@ -9,18 +9,20 @@ from fastapi import APIRouter, Depends, Path, Query
 from shelfwise.api.auth import Principal, require
 from shelfwise.api.deps import RuntimeDep
 from shelfwise.contracts.privacy import Erasure
+from shelfwise.values import ID_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
-@router.delete("/people/{person_id}", response_model=Erasure)
+@router.delete("/people/{person_id:path}", response_model=Erasure)
 def erase_person(
-    person_id: Annotated[str, Path(min_length=1, max_length=200)],
+    person_id: Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)],
     runtime: RuntimeDep,
     who: Admin,
 ) -> Erasure:
     """Erase a person: ``customer:…``, ``anonymous:…``, ``device:…`` or a bare id (every kind).
+    Shopper ids may hold ``/``: the id is the rest of the path.
 
     Every id linked to it goes: events and their interactions, identity links,
     decision-log slates, quarantined events and live sessions. The next training

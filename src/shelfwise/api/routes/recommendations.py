@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,10 +13,11 @@ from pydantic import BaseModel, ValidationError
 
 from shelfwise.api.auth import Principal, require
 from shelfwise.api.deps import RuntimeDep, runtime_from
-from shelfwise.api.hotpath import clock_of, request_of
+from shelfwise.api.hotpath import clock_of, request_of, within_max_k
 from shelfwise.errors import NotFound
 from shelfwise.pipeline import RecommendRequest, SlateOut
 from shelfwise.serving.placements import Placement
+from shelfwise.values import PATH_ID_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
@@ -74,18 +76,28 @@ QUERY_PARAMETERS: list[dict[str, Any]] = [
         "description": "product ids in the cart; repeat or comma-separate",
         "schema": {"type": "array", "items": {"type": "string"}},
     },
-    {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {
+        "name": "k",
+        "in": "query",
+        "description": "slate size, at most the setting max_k (default 100)",
+        "schema": {"type": "integer", "minimum": 1},
+    },
     {"name": "explain", "in": "query", "schema": {"type": "boolean", "default": False}},
 ]
 
 
-def parse_query(request: Request) -> RecommendRequest:
+def _checked(make: Callable[[], RecommendRequest], where: str) -> RecommendRequest:
+    """``make()``, its ValidationError answered as FastAPI answers one at ``where``."""
     try:
-        return request_of(request.query_params.multi_items())
+        return make()
     except ValidationError as e:
         raise RequestValidationError(
-            [{**err, "loc": ("query", *err["loc"])} for err in e.errors(include_url=False)]
+            [{**err, "loc": (where, *err["loc"])} for err in e.errors(include_url=False)]
         ) from e
+
+
+def parse_query(request: Request, max_k: int) -> RecommendRequest:
+    return _checked(lambda: request_of(request.query_params.multi_items(), max_k), "query")
 
 
 @router.get(
@@ -98,7 +110,8 @@ async def recommendations(request: Request) -> Response:
     # Served by ``api.hotpath`` unless CORS is configured; this is its documented twin.
     await require_read(request)
     runtime = runtime_from(request)
-    return _slate(runtime, parse_query(request), _now(request, runtime))
+    req = parse_query(request, runtime.settings.max_k)
+    return _slate(runtime, req, _now(request, runtime))
 
 
 @router.post("/recommendations", response_model=SlateOut)
@@ -106,7 +119,8 @@ async def recommendations_post(
     body: RecommendRequest, request: Request, runtime: RuntimeDep, _: Reader
 ) -> Response:
     """As GET, with the request as a JSON body (long carts)."""
-    return _slate(runtime, body, _now(request, runtime))
+    req = _checked(lambda: within_max_k(body, runtime.settings.max_k), "body")
+    return _slate(runtime, req, _now(request, runtime))
 
 
 @router.get("/placements", response_model=PlacementsOut)
@@ -118,7 +132,9 @@ def placements(runtime: RuntimeDep, _: Reader) -> PlacementsOut:
 
 @router.get("/decisions/{rec_id}", response_model=DecisionOut)
 def decision(
-    rec_id: Annotated[str, Path(min_length=1, max_length=64)], runtime: RuntimeDep, _: Reader
+    rec_id: Annotated[str, Path(min_length=1, max_length=64, pattern=PATH_ID_PATTERN)],
+    runtime: RuntimeDep,
+    _: Reader,
 ) -> DecisionOut:
     """Why was this shown? The stored slate: request, items with scores and reasons, trace."""
     found = runtime.decisions.get(rec_id)

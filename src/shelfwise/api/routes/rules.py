@@ -20,11 +20,12 @@ from shelfwise.rules.preview import PreviewReport, preview_draft
 from shelfwise.rules.replay import RecordedRequestIn
 from shelfwise.rules.store import AuditEntry
 from shelfwise.runtime import Runtime
+from shelfwise.values import PATH_ID_PATTERN, Text
 
 router = APIRouter(prefix="/v1", tags=["rules"])
 
 Merchandiser = Annotated[Principal, Depends(require("merchandiser"))]
-RuleIdPath = Annotated[str, Path(min_length=1, max_length=128)]
+RuleIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=PATH_ID_PATTERN)]
 IfMatch = Annotated[str | None, Header(description='The version you read, e.g. "3".')]
 ChangeReason = Annotated[
     str | None, Header(description="Why this change is made (kept in the audit log).")
@@ -51,7 +52,7 @@ class PreviewIn(BaseModel):
         description="Requests to replay; omitted: the last `last` served slates of the decision log.",
     )
     last: int = Field(default=500, ge=1, le=10_000)
-    placement: str | None = Field(default=None, max_length=64)
+    placement: Text | None = Field(default=None, max_length=64)
     k: int = Field(default=10, ge=1, le=100)
     replace: bool = Field(default=False, description="Draft replaces the whole rulebook.")
     top: int = Field(default=10, ge=1, le=100)

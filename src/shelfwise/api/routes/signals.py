@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
 from shelfwise.api.auth import Principal, require
 from shelfwise.api.deps import RuntimeDep
 from shelfwise.contracts.quality import quality_report
 from shelfwise.contracts.reconcile import reconcile
+from shelfwise.values import ID_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["signals"])
 
@@ -69,9 +70,14 @@ def signals_reconciliation(runtime: RuntimeDep, _: Reader) -> dict[str, Any]:
     return reconcile(runtime.db, runtime.catalog, runtime.aliases).as_dict()
 
 
-@router.get("/identity/{any_id}", response_model=IdentityOut)
-def identity(any_id: str, runtime: RuntimeDep, _: Reader) -> IdentityOut:
-    """The person behind an anonymous, device or customer id."""
+@router.get("/identity/{any_id:path}", response_model=IdentityOut)
+def identity(
+    any_id: Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)],
+    runtime: RuntimeDep,
+    _: Reader,
+) -> IdentityOut:
+    """The person behind an anonymous, device or customer id (it may hold ``/``: the id
+    is the rest of the path)."""
     return IdentityOut(
         person_id=runtime.identity.resolve(any_id), ids=runtime.identity.profile(any_id)
     )

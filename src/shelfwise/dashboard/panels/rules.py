@@ -21,6 +21,7 @@ from shelfwise.dashboard.slots import (
     PanelTable,
     SlotParams,
 )
+from shelfwise.documents import load_yaml
 from shelfwise.errors import ShelfwiseError
 from shelfwise.rules.model import RULES, Rule
 from shelfwise.rules.preview import PreviewReport, preview_draft
@@ -102,7 +103,7 @@ def _run_preview(runtime: Runtime, form: dict[str, str] | Any) -> PreviewReport:
     text = (form.get("draft") or "").strip()
     if not text:
         raise ValueError("write one rule or a list of rules (YAML or JSON)")
-    data = yaml.safe_load(text)
+    data = load_yaml(text)
     draft: list[Rule] = RULES.validate_python(data if isinstance(data, list) else [data])
     last = int(form.get("last") or 500)
     if not 1 <= last <= 10_000:
