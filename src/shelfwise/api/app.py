@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from shelfwise import __version__
-from shelfwise.api import errors
+from shelfwise.api import errors, openapi
 from shelfwise.api.hotpath import ShelfwiseAPI
 from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from shelfwise.api.routes import (
@@ -114,6 +114,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    openapi.install(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
