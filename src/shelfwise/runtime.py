@@ -45,7 +45,7 @@ Clock = Callable[[], datetime]
 log = logging.getLogger("shelfwise.runtime")
 
 if TYPE_CHECKING:
-    from shelfwise.training.bundle import ModelBundle
+    from shelfwise.bundles import ModelBundle
 
 
 @dataclass
@@ -180,7 +180,7 @@ class Runtime:
         A refusal is loud (the log, ``/ready``, ``/v1/models``, ``/metrics``), never a
         reason not to start: a server without its model still serves slates.
         """
-        from shelfwise.training.bundle import BundleStore
+        from shelfwise.bundles import BundleStore
 
         with self._reload_lock:
             bundle, refused = BundleStore(self.settings.model_dir).open_last_good()
@@ -214,7 +214,7 @@ class Runtime:
         corrupt bundle raises (and is :meth:`bundle_refused`) and the current one
         stays in place.
         """
-        from shelfwise.training.bundle import BundleError, BundleStore
+        from shelfwise.bundles import BundleError, BundleStore
 
         store = BundleStore(self.settings.model_dir)
         version = version or store.current_version()

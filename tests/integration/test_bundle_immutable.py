@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from shelfwise.bundles import BundleStore
 from shelfwise.config import Settings
 from shelfwise.pipeline import RecommendRequest
 from shelfwise.ranking import RankingSettings
 from shelfwise.ranking.compiled import cache_dir_of
 from shelfwise.runtime import Runtime
 from shelfwise.serving.reload import BundleWatcher
-from shelfwise.training.bundle import BundleStore
 from shelfwise.training.job import train
 from tests import shop_fixture
 from tests.e2e.test_bundle_restart import files_of

@@ -26,10 +26,10 @@ from __future__ import annotations
 import logging
 import threading
 
+from shelfwise.bundles import BundleError, BundleStore
 from shelfwise.errors import NotFound
 from shelfwise.runtime import Runtime
 from shelfwise.store.failures import unreachable
-from shelfwise.training.bundle import BundleError, BundleStore
 
 log = logging.getLogger("shelfwise.serving.reload")
 

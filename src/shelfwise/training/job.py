@@ -22,6 +22,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from shelfwise.bundles import BundleInfo, BundleStore, ModelBundle, new_version
 from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.content import fit_content
 from shelfwise.candidates.log import PURCHASE, InteractionLog, Resolve
@@ -42,7 +43,6 @@ from shelfwise.ranking.ranker import Ranker
 from shelfwise.ranking.training import bundle_ranker
 from shelfwise.runtime import Runtime
 from shelfwise.store.tables import interactions
-from shelfwise.training.bundle import BundleInfo, BundleStore, ModelBundle, new_version
 from shelfwise.training.reader import read_log
 
 GUARD = "ndcg@10"
