@@ -22,7 +22,6 @@ from shelfwise.contracts.identity import IdentityGraph
 from shelfwise.contracts.ingest import Ingestor
 from shelfwise.contracts.privacy import Eraser
 from shelfwise.contracts.reconcile import AliasTable
-from shelfwise.dashboard.slots import SlotProvider
 from shelfwise.errors import ShelfwiseError
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
 from shelfwise.pipeline import Recommender
@@ -78,8 +77,6 @@ class Runtime:
     sessions: SessionState = field(init=False)
     decisions: DecisionLog = field(init=False)
     _recommender: Recommender | None = field(default=None, init=False, repr=False)
-    # Dashboard panels other areas fill in, by slot name (see shelfwise.dashboard.slots).
-    dashboard_slots: dict[str, SlotProvider] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.experiments = ExperimentRepository(self.db)

@@ -34,7 +34,7 @@ from shelfwise.dashboard import charts
 from shelfwise.dashboard.format import environment
 from shelfwise.dashboard.panels import BUILT_IN
 from shelfwise.dashboard.session import COOKIE, CSRF_FIELD, Session, Sessions
-from shelfwise.dashboard.slots import SLOTS, Slot, SlotParams
+from shelfwise.dashboard.slots import SLOTS, Slot, SlotParams, slot_providers
 from shelfwise.errors import Forbidden
 from shelfwise.monitoring.alerts import AlertStore
 from shelfwise.monitoring.detector import fit_baseline
@@ -407,7 +407,7 @@ def _slot_page(slot: Slot) -> None:
     def handler(request: Request, runtime: Runtime, form: dict[str, str]) -> View:
         start, end = _window(request)
         query = dict(request.query_params)
-        provider = runtime.dashboard_slots.get(slot.name) or BUILT_IN.get(slot.name)
+        provider = slot_providers(request.app).get(slot.name) or BUILT_IN.get(slot.name)
         params = SlotParams(start, end, query, form, query.get("range") or DEFAULT_RANGE)
         panel = provider(runtime, params) if provider else None
         return View(
