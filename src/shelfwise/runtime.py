@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.access import KeyRing, KeyStore
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
@@ -24,8 +25,9 @@ from shelfwise.contracts.privacy import Eraser
 from shelfwise.contracts.reconcile import AliasTable
 from shelfwise.errors import ShelfwiseError
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
-from shelfwise.pipeline import Recommender
-from shelfwise.pipeline.assembly import build_recommender, known_sources
+from shelfwise.pipeline import Recommender, Stages
+from shelfwise.pipeline.assembly import baseline_tables, known_sources
+from shelfwise.pipeline.governed import Governor
 from shelfwise.rules.live import LiveRulebook, RedisVersion
 from shelfwise.rules.model import Rule
 from shelfwise.rules.store import RuleStore
@@ -37,6 +39,8 @@ from shelfwise.serving import (
     SessionState,
     load_placements,
 )
+from shelfwise.serving.baseline import baseline_sources
+from shelfwise.serving.identity import PersonCache
 from shelfwise.store import Database, connect, upgrade
 from shelfwise.store.types import utcnow
 
@@ -233,8 +237,30 @@ class Runtime:
     def recommender(self) -> Recommender:
         """The request path, built on first use (the CLI's catalog commands never pay for it)."""
         if self._recommender is None:
-            self._recommender = build_recommender(self)
+            self._recommender = self.build_recommender()
         return self._recommender
+
+    def build_recommender(self) -> Recommender:
+        """A new request path over this runtime's parts (:attr:`recommender` keeps one)."""
+        tables = baseline_tables(self.db, self.snapshot)
+        try:
+            self.identity.warm()  # the request path's PersonCache reads it
+        except SQLAlchemyError as e:
+            log.warning("identity graph unavailable (%s): people resolve as given for now", e)
+        return Recommender(
+            settings=self.settings,
+            snapshot=self.snapshot,
+            placements=self.placements,
+            sessions=self.sessions,
+            decisions=self.decisions,
+            metrics=self.metrics,
+            baseline=baseline_sources(tables),
+            stages=Stages(rules=Governor(self.rules.current), assigner=self.assignments),
+            bundle_of=lambda: self.bundle,
+            persons=PersonCache(
+                self.identity, max_age_seconds=self.settings.identity_refresh_seconds
+            ),
+        )
 
     def close(self) -> None:
         if self.rules.redis_version is not None:
