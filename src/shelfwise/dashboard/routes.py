@@ -26,9 +26,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from shelfwise.access import KeyRing
-from shelfwise.api.auth import ANONYMOUS_ADMIN, Principal
-from shelfwise.api.deps import runtime_from
+from shelfwise.access import ANONYMOUS_ADMIN, KeyRing, Principal
 from shelfwise.config import hash_key
 from shelfwise.dashboard import charts
 from shelfwise.dashboard.format import environment
@@ -180,7 +178,8 @@ def page(name: str, *, post: bool = False) -> Callable[[Handler], Handler]:
             if request.method == "POST":
                 form = await _form(request)
                 _check_post(request, visitor, form)
-            view = await run_in_threadpool(handler, request, runtime_from(request), form)
+            runtime: Runtime = request.app.state.runtime
+            view = await run_in_threadpool(handler, request, runtime, form)
             return _render(request, view, visitor, name)
 
         methods = ["GET", "POST"] if post else ["GET"]
