@@ -41,6 +41,7 @@ from shelfwise.serving import (
 )
 from shelfwise.serving.baseline import baseline_sources
 from shelfwise.serving.identity import PersonCache
+from shelfwise.serving.reload import BundleWatcher
 from shelfwise.store import Database, connect, upgrade
 from shelfwise.store.types import utcnow
 
@@ -232,6 +233,18 @@ class Runtime:
             self.metrics.bundle_loaded.set(1)
             self.metrics.bundle_refused.set(0)
         return bundle
+
+    def bundle_watcher(self, interval: float) -> BundleWatcher:
+        """The file watch that loads each newly promoted bundle into this runtime."""
+        from shelfwise.bundles import BundleStore
+
+        return BundleWatcher(
+            BundleStore(self.settings.model_dir),
+            load=self.load_bundle,
+            refused=self.bundle_refused,
+            failure=self.metrics.background_failure,
+            interval=interval,
+        )
 
     @property
     def recommender(self) -> Recommender:
