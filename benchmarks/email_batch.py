@@ -46,7 +46,7 @@ def main() -> None:
         _ = rt.recommender
         people = segment_people(rt.db, f"file:{people_file}", now)
         t = time.perf_counter()
-        n = write_jsonl(email_slates(rt, people, now), io.BytesIO())
+        n = write_jsonl(email_slates(rt.recommender, rt.db, people, now), io.BytesIO())
         batch = time.perf_counter() - t
         t = time.perf_counter()
         for i in range(1000):  # other people: nobody resolved or memoised yet

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from shelfwise.config import load_settings
+from shelfwise.runtime import Runtime
 from shelfwise.simulate import SimulationSpec
 from shelfwise.simulate.experiment import known_lift_experiment
 
@@ -46,7 +47,9 @@ def main() -> None:
         settings = load_settings(
             database_url=f"sqlite:///{Path(tmp) / 'e.db'}", model_dir=Path(tmp) / "models"
         )
-        k = known_lift_experiment(settings, spec, a.pre_days, a.sessions, seed=a.seed)
+        k = known_lift_experiment(
+            lambda: Runtime.open(settings), spec, a.pre_days, a.sessions, seed=a.seed
+        )
     rep = k.report
     print(
         f"{k.persons:,} persons, {k.events:,} events; arms {rep.srm.counts} "

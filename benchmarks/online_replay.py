@@ -31,6 +31,7 @@ from pathlib import Path
 
 from shelfwise.config import load_settings
 from shelfwise.ranking import RankingSettings
+from shelfwise.runtime import Runtime
 from shelfwise.simulate import SimulationSpec
 from shelfwise.simulate.replay import OnlineReplay, online_replay
 
@@ -48,7 +49,9 @@ def run(args: argparse.Namespace) -> OnlineReplay:
             people=args.people,
             days=args.history_days + args.replay_days,
         )
-        return online_replay(settings, spec, args.history_days, args.sessions, seed=args.seed)
+        return online_replay(
+            lambda: Runtime.open(settings), spec, args.history_days, args.sessions, seed=args.seed
+        )
 
 
 def show(result: OnlineReplay) -> None:

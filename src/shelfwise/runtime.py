@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.access import KeyRing, KeyStore
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
@@ -22,11 +23,11 @@ from shelfwise.contracts.identity import IdentityGraph
 from shelfwise.contracts.ingest import Ingestor
 from shelfwise.contracts.privacy import Eraser
 from shelfwise.contracts.reconcile import AliasTable
-from shelfwise.dashboard.slots import SlotProvider
 from shelfwise.errors import ShelfwiseError
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
-from shelfwise.pipeline import Recommender
-from shelfwise.pipeline.assembly import build_recommender, known_sources
+from shelfwise.pipeline import Recommender, Stages
+from shelfwise.pipeline.assembly import baseline_tables, known_sources
+from shelfwise.pipeline.governed import Governor
 from shelfwise.rules.live import LiveRulebook, RedisVersion
 from shelfwise.rules.model import Rule
 from shelfwise.rules.store import RuleStore
@@ -38,6 +39,9 @@ from shelfwise.serving import (
     SessionState,
     load_placements,
 )
+from shelfwise.serving.baseline import baseline_sources
+from shelfwise.serving.identity import PersonCache
+from shelfwise.serving.reload import BundleWatcher
 from shelfwise.store import Database, connect, upgrade
 from shelfwise.store.types import utcnow
 
@@ -45,7 +49,7 @@ Clock = Callable[[], datetime]
 log = logging.getLogger("shelfwise.runtime")
 
 if TYPE_CHECKING:
-    from shelfwise.training.bundle import ModelBundle
+    from shelfwise.bundles import ModelBundle
 
 
 @dataclass
@@ -78,8 +82,6 @@ class Runtime:
     sessions: SessionState = field(init=False)
     decisions: DecisionLog = field(init=False)
     _recommender: Recommender | None = field(default=None, init=False, repr=False)
-    # Dashboard panels other areas fill in, by slot name (see shelfwise.dashboard.slots).
-    dashboard_slots: dict[str, SlotProvider] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.experiments = ExperimentRepository(self.db)
@@ -180,7 +182,7 @@ class Runtime:
         A refusal is loud (the log, ``/ready``, ``/v1/models``, ``/metrics``), never a
         reason not to start: a server without its model still serves slates.
         """
-        from shelfwise.training.bundle import BundleStore
+        from shelfwise.bundles import BundleStore
 
         with self._reload_lock:
             bundle, refused = BundleStore(self.settings.model_dir).open_last_good()
@@ -214,7 +216,7 @@ class Runtime:
         corrupt bundle raises (and is :meth:`bundle_refused`) and the current one
         stays in place.
         """
-        from shelfwise.training.bundle import BundleError, BundleStore
+        from shelfwise.bundles import BundleError, BundleStore
 
         store = BundleStore(self.settings.model_dir)
         version = version or store.current_version()
@@ -232,12 +234,46 @@ class Runtime:
             self.metrics.bundle_refused.set(0)
         return bundle
 
+    def bundle_watcher(self, interval: float) -> BundleWatcher:
+        """The file watch that loads each newly promoted bundle into this runtime."""
+        from shelfwise.bundles import BundleStore
+
+        return BundleWatcher(
+            BundleStore(self.settings.model_dir),
+            load=self.load_bundle,
+            refused=self.bundle_refused,
+            failure=self.metrics.background_failure,
+            interval=interval,
+        )
+
     @property
     def recommender(self) -> Recommender:
         """The request path, built on first use (the CLI's catalog commands never pay for it)."""
         if self._recommender is None:
-            self._recommender = build_recommender(self)
+            self._recommender = self.build_recommender()
         return self._recommender
+
+    def build_recommender(self) -> Recommender:
+        """A new request path over this runtime's parts (:attr:`recommender` keeps one)."""
+        tables = baseline_tables(self.db, self.snapshot)
+        try:
+            self.identity.warm()  # the request path's PersonCache reads it
+        except SQLAlchemyError as e:
+            log.warning("identity graph unavailable (%s): people resolve as given for now", e)
+        return Recommender(
+            settings=self.settings,
+            snapshot=self.snapshot,
+            placements=self.placements,
+            sessions=self.sessions,
+            decisions=self.decisions,
+            metrics=self.metrics,
+            baseline=baseline_sources(tables),
+            stages=Stages(rules=Governor(self.rules.current), assigner=self.assignments),
+            bundle_of=lambda: self.bundle,
+            persons=PersonCache(
+                self.identity, max_age_seconds=self.settings.identity_refresh_seconds
+            ),
+        )
 
     def close(self) -> None:
         if self.rules.redis_version is not None:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from shelfwise.bundles import ModelBundle
 from shelfwise.candidates.base import RecContext
 from shelfwise.config import Settings
 from shelfwise.ranking import CandidateSet, RankingSettings, SnapshotNames
 from shelfwise.ranking.ranker import ranker_of_bundle
 from shelfwise.ranking.training import RANKED_SOURCES, propose_all
 from shelfwise.runtime import Runtime
-from shelfwise.training.bundle import ModelBundle
 from tests.e2e.server import json_of, run_cli, settings_env
 from tests.shop_fixture import fill
 

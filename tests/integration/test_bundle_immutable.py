@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from shelfwise.bundles import BundleStore
 from shelfwise.config import Settings
 from shelfwise.pipeline import RecommendRequest
 from shelfwise.ranking import RankingSettings
 from shelfwise.ranking.compiled import cache_dir_of
 from shelfwise.runtime import Runtime
-from shelfwise.serving.reload import BundleWatcher
-from shelfwise.training.bundle import BundleStore
 from shelfwise.training.job import train
 from tests import shop_fixture
 from tests.e2e.test_bundle_restart import files_of
@@ -63,7 +62,7 @@ def test_loading_and_serving_a_ranker_bundle_never_writes_into_it(
                 assert (slate["ranker"], slate["model_version"]) == ("learned", bundle.version)
             runtime.load_bundle()
             runtime.load_bundle(bundle.version)
-            assert not BundleWatcher(runtime, 60).check()
+            assert not runtime.bundle_watcher(60).check()
         finally:
             runtime.close()
         assert files_of(bundle.path) == written
@@ -97,7 +96,7 @@ def test_a_spoilt_promoted_bundle_falls_back_to_the_last_good_promoted_one(
         assert (slate["mode"], slate["model_version"]) == ("model", good)
 
         # The watch keeps the good bundle: the spoilt one is refused, logged and counted once.
-        watch = BundleWatcher(restarted, 60)
+        watch = restarted.bundle_watcher(60)
         watch.seen = good
         assert not watch.check() and not watch.check()
         assert restarted.bundle.version == good and _failures(restarted, "bundle_corrupt") == 1

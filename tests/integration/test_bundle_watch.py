@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from shelfwise.runtime import Runtime
-from shelfwise.serving.reload import BundleWatcher
 from shelfwise.training.job import train
 from tests import shop_fixture
 
@@ -16,7 +15,7 @@ def test_the_watch_follows_promotions_and_keeps_a_pinned_version(runtime: Runtim
     shop_fixture.fill(runtime)
     first = train(runtime, force=True).bundle.version
     runtime.load_bundle()
-    watch = BundleWatcher(runtime, interval=60)
+    watch = runtime.bundle_watcher(interval=60)
     assert not watch.check() and _loaded(runtime) == first
 
     second = train(runtime, promote=False).bundle.version

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from shelfwise.api import create_app
 from shelfwise.config import Settings
-from shelfwise.dashboard.slots import Panel, PanelCell, PanelTable, SlotParams
+from shelfwise.dashboard.slots import Panel, PanelCell, PanelTable, SlotParams, slot_providers
 from shelfwise.runtime import Runtime
 
 
@@ -66,7 +66,7 @@ def test_empty_store_pages_say_so(client: tuple[TestClient, Runtime]) -> None:
 def test_a_registered_provider_replaces_the_built_in_one(
     client: tuple[TestClient, Runtime],
 ) -> None:
-    c, runtime = client
+    c, _ = client
 
     def ours(rt: Runtime, params: SlotParams) -> Panel:
         cell = PanelCell("99.1%", value=0.991, testid="web-accepted", tone="ok")
@@ -74,7 +74,7 @@ def test_a_registered_provider_replaces_the_built_in_one(
             PanelTable("By source", ["Source", "Accepted"], [["web", cell]])
         ])  # fmt: skip
 
-    runtime.dashboard_slots["signals"] = ours
+    slot_providers(c.app)["signals"] = ours
     html = c.get("/dashboard/signals?range=24h").text
     assert "window 24h" in html
     assert 'data-testid="web-accepted" data-value="0.991" class="badge ok">99.1%' in html

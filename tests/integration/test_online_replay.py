@@ -15,6 +15,7 @@ import pytest
 
 from shelfwise.config import load_settings
 from shelfwise.ranking import RankingSettings
+from shelfwise.runtime import Runtime
 from shelfwise.simulate import SimulationSpec
 from shelfwise.simulate.replay import OnlineReplay, online_replay
 
@@ -27,7 +28,9 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> OnlineReplay:
     settings = load_settings(database_url=f"sqlite:///{tmp / 'r.db'}", model_dir=tmp / "models")
     settings = settings.model_copy(update={"ranking": RankingSettings(compile_model=False)})
     spec = SimulationSpec(seed=7, products=500, people=800, days=36)
-    return online_replay(settings, spec, history_days=35, sessions=800, seed=1)
+    return online_replay(
+        lambda: Runtime.open(settings), spec, history_days=35, sessions=800, seed=1
+    )
 
 
 def test_the_governed_pipeline_breaks_no_rule(replay: OnlineReplay) -> None:

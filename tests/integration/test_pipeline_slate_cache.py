@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from shelfwise.catalog import Product, ProductPatch
 from shelfwise.pipeline import Recommender, RecommendRequest
-from shelfwise.pipeline.assembly import build_recommender
 from shelfwise.pipeline.slates import SlateCache
 from shelfwise.rules import parse_rule
 from shelfwise.runtime import Runtime
@@ -51,7 +50,7 @@ def served(slate: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def twin(store: Runtime) -> Iterator[Recommender]:
     """A second recommender on the same store that never caches."""
-    rec = build_recommender(store)
+    rec = store.build_recommender()
     rec.slates = SlateCache(0)
     yield rec
     rec.clock.close()

@@ -15,6 +15,7 @@ import pytest
 
 from shelfwise.config import load_settings
 from shelfwise.experiments.report import Comparison, Report
+from shelfwise.runtime import Runtime
 from shelfwise.simulate import SimulationSpec
 from shelfwise.simulate.experiment import KnownLift, known_lift_experiment
 
@@ -27,7 +28,9 @@ SPEC = SimulationSpec(seed=11, products=300, people=3_000, days=10, rec_share=0.
 def known(tmp_path_factory: pytest.TempPathFactory) -> KnownLift:
     tmp: Path = tmp_path_factory.mktemp("experiment")
     settings = load_settings(database_url=f"sqlite:///{tmp / 'e.db'}", model_dir=tmp / "models")
-    return known_lift_experiment(settings, SPEC, pre_days=3, sessions=8_000, seed=11)
+    return known_lift_experiment(
+        lambda: Runtime.open(settings), SPEC, pre_days=3, sessions=8_000, seed=11
+    )
 
 
 def _comparison(report: Report, category: str, arm: str = "treatment") -> Comparison:

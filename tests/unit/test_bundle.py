@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from shelfwise.bundles import BundleError, BundleInfo, BundleStore, ModelBundle, new_version
 from shelfwise.candidates.base import RecContext
 from shelfwise.candidates.config import FactorsConfig, SourcesConfig
 from shelfwise.candidates.model import fit_all
 from shelfwise.errors import NotFound
-from shelfwise.training.bundle import BundleError, BundleInfo, BundleStore, ModelBundle, new_version
 from shelfwise.training.job import promotion_decision
 from tests.unit.candidates_fixtures import ABC, T0, purchases
 

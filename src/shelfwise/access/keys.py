@@ -39,6 +39,10 @@ class Principal:
         return role in self.roles or "admin" in self.roles
 
 
+# Who everyone is when authentication is off (``auth_enabled: false``).
+ANONYMOUS_ADMIN = Principal(name="anonymous", roles=frozenset({"admin"}))
+
+
 class StoredKey(BaseModel):
     key_id: str
     name: str

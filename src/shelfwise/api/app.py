@@ -31,7 +31,6 @@ from shelfwise.config import Settings
 from shelfwise.dashboard import routes as dashboard
 from shelfwise.monitoring.schedule import AlertScheduler
 from shelfwise.runtime import Runtime
-from shelfwise.serving.reload import BundleWatcher
 
 # Matched in this order: the hot paths (health checks, recommendations) first.
 ROUTERS = (
@@ -80,7 +79,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             scheduler.start()
         watcher = None
         if settings.model_watch_seconds > 0:
-            watcher = BundleWatcher(app.state.runtime, settings.model_watch_seconds)
+            watcher = app.state.runtime.bundle_watcher(settings.model_watch_seconds)
             watcher.start()
         try:
             yield

@@ -7,13 +7,11 @@ from typing import Any
 
 from fastapi import Request
 
-from shelfwise.access import KeyRing, Principal
+from shelfwise.access import ANONYMOUS_ADMIN, KeyRing, Principal
 from shelfwise.config import Role
 from shelfwise.errors import Forbidden, Unauthorized
 
-ANONYMOUS_ADMIN = Principal(name="anonymous", roles=frozenset({"admin"}))
-
-__all__ = ["ANONYMOUS_ADMIN", "Principal", "authorize", "key_of", "presented_key", "require"]
+__all__ = ["Principal", "authorize", "key_of", "presented_key", "require"]
 
 
 def key_of(headers: Mapping[str, str]) -> str | None:

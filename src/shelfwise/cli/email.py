@@ -53,7 +53,8 @@ def email_batch(
             task = bar.add_task("email slates", total=len(people))
             written = write_jsonl(
                 email_slates(
-                    runtime,
+                    runtime.recommender,
+                    runtime.db,
                     people,
                     at,
                     placement=placement,

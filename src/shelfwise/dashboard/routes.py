@@ -26,15 +26,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from shelfwise.access import KeyRing
-from shelfwise.api.auth import ANONYMOUS_ADMIN, Principal
-from shelfwise.api.deps import runtime_from
+from shelfwise.access import ANONYMOUS_ADMIN, KeyRing, Principal
 from shelfwise.config import hash_key
 from shelfwise.dashboard import charts
 from shelfwise.dashboard.format import environment
 from shelfwise.dashboard.panels import BUILT_IN
 from shelfwise.dashboard.session import COOKIE, CSRF_FIELD, Session, Sessions
-from shelfwise.dashboard.slots import SLOTS, Slot, SlotParams
+from shelfwise.dashboard.slots import SLOTS, Slot, SlotParams, slot_providers
 from shelfwise.errors import Forbidden
 from shelfwise.monitoring.alerts import AlertStore
 from shelfwise.monitoring.detector import fit_baseline
@@ -180,7 +178,8 @@ def page(name: str, *, post: bool = False) -> Callable[[Handler], Handler]:
             if request.method == "POST":
                 form = await _form(request)
                 _check_post(request, visitor, form)
-            view = await run_in_threadpool(handler, request, runtime_from(request), form)
+            runtime: Runtime = request.app.state.runtime
+            view = await run_in_threadpool(handler, request, runtime, form)
             return _render(request, view, visitor, name)
 
         methods = ["GET", "POST"] if post else ["GET"]
@@ -407,7 +406,7 @@ def _slot_page(slot: Slot) -> None:
     def handler(request: Request, runtime: Runtime, form: dict[str, str]) -> View:
         start, end = _window(request)
         query = dict(request.query_params)
-        provider = runtime.dashboard_slots.get(slot.name) or BUILT_IN.get(slot.name)
+        provider = slot_providers(request.app).get(slot.name) or BUILT_IN.get(slot.name)
         params = SlotParams(start, end, query, form, query.get("range") or DEFAULT_RANGE)
         panel = provider(runtime, params) if provider else None
         return View(

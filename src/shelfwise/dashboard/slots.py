@@ -1,12 +1,12 @@
 """Dashboard pages that other areas fill in, through small provider interfaces.
 
 A slot is a navigation entry and a route; what it shows comes from the
-provider registered on ``Runtime.dashboard_slots[name]`` (the built-in ones in
-``dashboard.panels`` serve when nothing else is registered). Without any the
+provider registered on the app, ``slot_providers(app)[name]`` (the built-in ones
+in ``dashboard.panels`` serve when nothing else is registered). Without any the
 page renders a "not yet available" panel. A provider is a plain callable:
 
     def signal_quality(runtime: Runtime, params: SlotParams) -> Panel: ...
-    runtime.dashboard_slots["signals"] = signal_quality
+    slot_providers(app)["signals"] = signal_quality
 
 It returns text, forms, tables of already formatted cells and plotly figures
 (as ``figure.to_plotly_json()`` dicts); the dashboard does the layout and
@@ -22,6 +22,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from shelfwise.runtime import Runtime
 
 Tone = Literal["", "ok", "page", "ticket", "resolved"]
@@ -89,6 +91,15 @@ class Panel:
 
 class SlotProvider(Protocol):
     def __call__(self, runtime: Runtime, params: SlotParams) -> Panel: ...
+
+
+def slot_providers(app: Starlette) -> dict[str, SlotProvider]:
+    """The providers registered on ``app`` by slot name; each replaces its slot's
+    built-in one. The registry belongs to the app (the Runtime knows nothing of pages)."""
+    providers: dict[str, SlotProvider] | None = getattr(app.state, "dashboard_slots", None)
+    if providers is None:
+        providers = app.state.dashboard_slots = {}
+    return providers
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import orjson
 from sqlalchemy import func, select
 
 from shelfwise.errors import InvalidInput
+from shelfwise.pipeline.recommender import Recommender
 from shelfwise.pipeline.request import RecommendRequest
-from shelfwise.runtime import Runtime
 from shelfwise.serving.session import SESSION_TYPES, SessionRecord
 from shelfwise.store.engine import Database
 from shelfwise.store.tables import interactions
@@ -79,7 +79,8 @@ def histories(
 
 
 def email_slates(
-    runtime: Runtime,
+    recommender: Recommender,
+    db: Database,
     people: Iterable[str],
     now: datetime,
     placement: str = "email",
@@ -88,9 +89,8 @@ def email_slates(
     on_progress: Callable[[int], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     people = list(people)
-    recommender = runtime.recommender
-    runtime.placements.get(placement)
-    history = histories(runtime.db, people, now, runtime.settings.session_max_events)
+    recommender.placements.get(placement)
+    history = histories(db, people, now, recommender.settings.session_max_events)
     for n, who in enumerate(people, start=1):
         req = RecommendRequest(placement=placement, person=who, k=k, explain=explain)
         slate = recommender.recommend(req, now, records=history.get(who, []))

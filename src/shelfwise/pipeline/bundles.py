@@ -20,7 +20,7 @@ from shelfwise.candidates.config import PlacementChain
 from shelfwise.catalog import CatalogSnapshot
 
 if TYPE_CHECKING:
-    from shelfwise.training.bundle import ModelBundle
+    from shelfwise.bundles import ModelBundle
 
 
 class BundleView:

@@ -58,7 +58,7 @@ from shelfwise.serving.session import SessionRecord, SessionState
 from shelfwise.store.types import utcnow
 
 if TYPE_CHECKING:
-    from shelfwise.training.bundle import ModelBundle
+    from shelfwise.bundles import ModelBundle
 
 log = logging.getLogger("shelfwise.pipeline")
 

@@ -10,20 +10,19 @@ candidate counts 0 (its value is unknown).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel
 
 from shelfwise.candidates.base import FloatArray, IntArray
+from shelfwise.catalog import CatalogSnapshot
 from shelfwise.errors import InvalidInput
 from shelfwise.rules.model import Rule
 from shelfwise.rules.replay import RecordedRequest, RecordedRequestIn, serve
 from shelfwise.rules.rulebook import Rulebook
-
-if TYPE_CHECKING:
-    from shelfwise.runtime import Runtime
 
 
 class ItemCount(BaseModel):
@@ -99,10 +98,23 @@ def preview(
     )
 
 
+class RecordedSlates(Protocol):
+    """Where the served slates to replay are kept (``serving.DecisionLog`` is one)."""
+
+    def flush_quietly(self) -> None: ...
+
+    def recorded_requests(
+        self, *, placement: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]: ...
+
+
 def preview_draft(
-    runtime: Runtime,
     rules: Sequence[Rule],
     *,
+    live: Callable[[], Rulebook],
+    snapshot: CatalogSnapshot,
+    clock: Callable[[], datetime],
+    slates: RecordedSlates,
     requests: Sequence[RecordedRequestIn] | None = None,
     last: int = 500,
     placement: str | None = None,
@@ -112,19 +124,19 @@ def preview_draft(
 ) -> PreviewReport:
     """What ``POST /v1/rules/preview`` and the dashboard's rules page run: replay
     ``requests`` (default: the last ``last`` served slates of the decision log)
-    with the live rulebook and with ``rules`` saved over it (or replacing it)."""
-    runtime.snapshot.refresh()
-    current = runtime.rules.current()
+    with the ``live`` rulebook and with ``rules`` saved over it (or replacing it)."""
+    snapshot.refresh()
+    current = live()
     draft_rules = list(rules) if replace else overlay(current.rules, rules)
-    draft = Rulebook(draft_rules, runtime.snapshot, masks=current.masks)
-    now = runtime.clock()
+    draft = Rulebook(draft_rules, snapshot, masks=current.masks)
+    now = clock()
     if requests is None:
-        runtime.decisions.flush_quietly()
+        slates.flush_quietly()
         requests = [
             RecordedRequestIn.model_validate(r)
-            for r in runtime.decisions.recorded_requests(placement=placement, limit=last)
+            for r in slates.recorded_requests(placement=placement, limit=last)
         ]
     if not requests:
         raise InvalidInput("no recorded requests to replay", code="preview_no_requests")
-    replayed = [r.to_request(runtime.snapshot, now) for r in requests]
-    return preview(current, draft, replayed, k=k, ids=runtime.snapshot.ids, top=top)
+    replayed = [r.to_request(snapshot, now) for r in requests]
+    return preview(current, draft, replayed, k=k, ids=snapshot.ids, top=top)

@@ -4,7 +4,7 @@ Every worker of a running server polls ``<model_dir>/CURRENT`` (the promotion
 pointer, replaced atomically by ``BundleStore.promote``) every
 ``model_watch_seconds``. When the pointer names another version than it did at
 the last look, the worker loads that bundle fully and swaps it in
-(``Runtime.load_bundle``), exactly as ``POST /v1/models/reload`` does — but in
+(``load``: ``Runtime.load_bundle``; ``Runtime.bundle_watcher`` wires it), exactly as ``POST /v1/models/reload`` does — but in
 every worker, not just the one that answered the request.
 
 What is never loaded:
@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
-from shelfwise.errors import NotFound
-from shelfwise.runtime import Runtime
+from shelfwise.bundles import BundleError, BundleStore
+from shelfwise.errors import NotFound, ShelfwiseError
 from shelfwise.store.failures import unreachable
-from shelfwise.training.bundle import BundleError, BundleStore
 
 log = logging.getLogger("shelfwise.serving.reload")
 
@@ -37,10 +37,21 @@ WATCH = "bundle-watch"  # the thread's name and its label in /metrics
 
 
 class BundleWatcher:
-    def __init__(self, runtime: Runtime, interval: float) -> None:
-        self.runtime = runtime
+    """Polls ``store``'s pointer; ``load(version)`` swaps a bundle in (raising
+    ``BundleError`` when it refuses one, which it reports itself), ``refused``
+    reports a pointer to no bundle, ``failure(thread, kind)`` counts a poll that broke."""
+
+    def __init__(
+        self,
+        store: BundleStore,
+        load: Callable[[str], object],
+        refused: Callable[[str, ShelfwiseError], None],
+        failure: Callable[[str, str], None],
+        interval: float,
+    ) -> None:
+        self.store = store
+        self.load, self.refused, self.failure = load, refused, failure
         self.interval = interval
-        self.store = BundleStore(runtime.settings.model_dir)
         # The pointer as it was when the served bundle was loaded at start.
         self.seen = self.store.current_version()
         self._stop = threading.Event()
@@ -52,11 +63,11 @@ class BundleWatcher:
         if version is None or version == self.seen:
             return False
         try:
-            self.runtime.load_bundle(version)
-        except BundleError:  # the runtime said it loudly (once per version); retry quietly
+            self.load(version)
+        except BundleError:  # load said it loudly (once per version); retry quietly
             return False
         except NotFound as e:  # the pointer names a folder that is not there
-            self.runtime.bundle_refused(version, e)
+            self.refused(version, e)
             return False
         self.seen = version
         log.info("loaded newly promoted bundle %s", version)
@@ -69,7 +80,7 @@ class BundleWatcher:
             except Exception as e:  # never let the watch die on a surprise; log and go on
                 log.exception("model bundle watch failed")
                 kind = "unreachable" if unreachable(e) else "error"
-                self.runtime.metrics.background_failure(WATCH, kind)
+                self.failure(WATCH, kind)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=WATCH, daemon=True)

@@ -33,12 +33,11 @@ from shelfwise.simulate.history import simulate
 from shelfwise.simulate.policy import Policy, RequestContext, Slate, _exclusions, _RecIds
 from shelfwise.simulate.replay import draw_traffic, replay_sessions
 from shelfwise.simulate.sessions import Event
+from shelfwise.simulate.shop import OpenShop, Shop
 from shelfwise.simulate.world import SimulationSpec, World, build_world
 
 if TYPE_CHECKING:
-    from shelfwise.config import Settings
     from shelfwise.experiments.report import Report
-    from shelfwise.runtime import Runtime
 
 PersonOf = Callable[[RequestContext], str]
 
@@ -221,7 +220,7 @@ class KnownLift:
 
 
 def known_lift_experiment(
-    settings: Settings,
+    open_shop: OpenShop,
     spec: SimulationSpec,
     pre_days: int,
     sessions: int,
@@ -239,7 +238,6 @@ def known_lift_experiment(
     same sessions are also played with everyone in each arm, for the truth."""
     from shelfwise.experiments.model import Arm, ExperimentSpec
     from shelfwise.experiments.report import readout
-    from shelfwise.runtime import Runtime
 
     world = build_world(spec)
     history = simulate(spec, world=world, days=pre_days)
@@ -249,11 +247,11 @@ def known_lift_experiment(
         "control": BestOfCategories(world, control),
         "treatment": BestOfCategories(world, treatment),
     }
-    runtime = Runtime.open(settings)
+    shop = open_shop()
     try:
-        runtime.catalog.upsert(world.catalog.products)
-        _ingest(runtime, history.events)
-        e = runtime.experiments.create(
+        shop.catalog.upsert(world.catalog.products)
+        _ingest(shop, history.events)
+        e = shop.experiments.create(
             ExperimentSpec(
                 experiment_id="simulated-known-lift",
                 name=f"{'+'.join(treatment)} first against {'+'.join(control)} first",
@@ -271,10 +269,10 @@ def known_lift_experiment(
         traffic = draw_traffic(world, sessions, seed, pre_days, spec.days - pre_days)
         served = ExperimentPolicy([e], arms, true_person(world))
         played = replay_sessions(world, served, traffic)
-        _ingest(runtime, played.events)
-        report = readout(runtime.db, e, at=end, resolve=true_resolver(world))
+        _ingest(shop, played.events)
+        report = readout(shop.db, e, at=end, resolve=true_resolver(world))
     finally:
-        runtime.close()
+        shop.close()
     everyone_in: dict[str, Policy] = {**arms, "holdout": NoSlate()}
     every = {
         name: outcomes(world, replay_sessions(world, p, traffic).events, start, end)
@@ -291,6 +289,6 @@ def known_lift_experiment(
     )
 
 
-def _ingest(runtime: Runtime, events: Sequence[Event], batch: int = 5_000) -> None:
+def _ingest(shop: Shop, events: Sequence[Event], batch: int = 5_000) -> None:
     for i in range(0, len(events), batch):
-        runtime.ingestor.ingest(events[i : i + batch], source="simulator")
+        shop.ingestor.ingest(events[i : i + batch], source="simulator")

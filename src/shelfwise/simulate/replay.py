@@ -39,12 +39,11 @@ from shelfwise.simulate.policy import (
     popularity_policy,
 )
 from shelfwise.simulate.sessions import DAY_MS, Event, SessionRunner
+from shelfwise.simulate.shop import OpenShop, Shop
 from shelfwise.simulate.world import SimulationSpec, World, build_world
 
 if TYPE_CHECKING:
-    from shelfwise.config import Settings
     from shelfwise.pipeline.recommender import Recommender
-    from shelfwise.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -227,33 +226,32 @@ def history_popularity(world: World, events: Sequence[Event]) -> ScoredPolicy:
 
 
 def governed_store(
-    settings: Settings,
+    open_shop: OpenShop,
     world: World,
     history: Sequence[Event],
     governance: Governance,
     *,
     with_ranker: bool = True,
     batch_size: int = 2_000,
-) -> Runtime:
+) -> Shop:
     """A shelfwise store the way a merchant sets one up: the catalog, the history
     through the ingestion path, the rulebook, then a trained (and loaded) bundle."""
     from shelfwise.rules.model import parse_rule
-    from shelfwise.runtime import Runtime
     from shelfwise.training.job import train
 
-    runtime = Runtime.open(settings)
+    shop = open_shop()
     try:
-        runtime.catalog.upsert(world.catalog.products)
+        shop.catalog.upsert(world.catalog.products)
         for start in range(0, len(history), batch_size):
-            runtime.ingestor.ingest(history[start : start + batch_size], source="simulator")
+            shop.ingestor.ingest(history[start : start + batch_size], source="simulator")
         for body in governance.rules():
-            runtime.rules.store.save(parse_rule(body), who="replay", why="the replay's rulebook")
-        train(runtime, force=True, with_ranker=with_ranker)
-        runtime.load_bundle()
+            shop.rules.store.save(parse_rule(body), who="replay", why="the replay's rulebook")
+        train(shop, force=True, with_ranker=with_ranker)
+        shop.load_bundle()
     except BaseException:
-        runtime.close()
+        shop.close()
         raise
-    return runtime
+    return shop
 
 
 @dataclass(frozen=True)
@@ -445,7 +443,7 @@ def top_brand(world: World, policy: ScoredPolicy) -> str:
 
 
 def online_replay(
-    settings: Settings,
+    open_shop: OpenShop,
     spec: SimulationSpec,
     history_days: int,
     sessions: int,
@@ -453,7 +451,7 @@ def online_replay(
     seed: int = 0,
 ) -> OnlineReplay:
     """Simulate ``history_days`` of the store (popularity as the incumbent), set up a
-    governed shelfwise store on it (catalog, history, rulebook, trained bundle with
+    governed shelfwise store on it (opened by ``open_shop``; catalog, history, rulebook, trained bundle with
     the learned ranker), then play the same ``sessions`` on the following days
     against it and against popularity only (from the same history)."""
     began = time.perf_counter()
@@ -461,14 +459,14 @@ def online_replay(
     sim = simulate(spec, world=world, days=history_days)
     popular = history_popularity(world, sim.events)
     governance = Governance(suppressed_brands=(top_brand(world, popular),))
-    runtime = governed_store(settings, world, sim.events, governance)
+    shop = governed_store(open_shop, world, sim.events, governance)
     try:
         setup = time.perf_counter() - began
         traffic = draw_traffic(world, sessions, seed, history_days, spec.days - history_days)
         runs: dict[str, Replay] = {}
         spent: dict[str, float] = {}
         for policy in (
-            PipelinePolicy(lambda: runtime.recommender, name="governed"),
+            PipelinePolicy(lambda: shop.recommender, name="governed"),
             popular,
         ):
             t = time.perf_counter()
@@ -477,7 +475,7 @@ def online_replay(
             )
             spent[policy.name] = time.perf_counter() - t
     finally:
-        runtime.close()
+        shop.close()
     governed, popularity = runs["governed"], runs["popularity"]
     return OnlineReplay(
         spec,

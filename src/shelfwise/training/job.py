@@ -22,6 +22,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from shelfwise.bundles import BundleInfo, BundleStore, ModelBundle, new_version
 from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.content import fit_content
 from shelfwise.candidates.log import PURCHASE, InteractionLog, Resolve
@@ -40,9 +41,8 @@ from shelfwise.ranking.impressions import read_impressions
 from shelfwise.ranking.model import RankerModel
 from shelfwise.ranking.ranker import Ranker
 from shelfwise.ranking.training import bundle_ranker
-from shelfwise.runtime import Runtime
 from shelfwise.store.tables import interactions
-from shelfwise.training.bundle import BundleInfo, BundleStore, ModelBundle, new_version
+from shelfwise.training.inputs import TrainingInputs
 from shelfwise.training.reader import read_log
 
 GUARD = "ndcg@10"
@@ -143,7 +143,7 @@ def promotion_decision(
 
 
 def train(
-    runtime: Runtime,
+    runtime: TrainingInputs,
     *,
     config: SourcesConfig | None = None,
     start: datetime | None = None,
@@ -258,7 +258,7 @@ def train(
     return TrainResult(bundle, promoted, decision, previous)
 
 
-def _last_event(runtime: Runtime) -> datetime | None:
+def _last_event(runtime: TrainingInputs) -> datetime | None:
     with runtime.db.engine.connect() as conn:
         value: datetime | None = conn.execute(
             select(func.max(interactions.c.occurred_at))

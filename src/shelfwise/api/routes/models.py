@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from shelfwise.api.auth import require
 from shelfwise.api.deps import RuntimeDep
-from shelfwise.training.bundle import BundleStore, ModelBundle
+from shelfwise.bundles import BundleStore, ModelBundle
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 

@@ -203,8 +203,11 @@ def preview_rules(body: PreviewIn, runtime: RuntimeDep, _: Merchandiser) -> Prev
     """Replay recorded requests (given, or the last served slates from the decision log)
     with the current rules and with the draft; report the change."""
     return preview_draft(
-        runtime,
         body.rules,
+        live=runtime.rules.current,
+        snapshot=runtime.snapshot,
+        clock=runtime.clock,
+        slates=runtime.decisions,
         requests=body.requests,
         last=body.last,
         placement=body.placement,

@@ -109,8 +109,11 @@ def _run_preview(runtime: Runtime, form: dict[str, str] | Any) -> PreviewReport:
     if not 1 <= last <= 10_000:
         raise ValueError("replay between 1 and 10,000 slates")
     return preview_draft(
-        runtime,
         draft,
+        live=runtime.rules.current,
+        snapshot=runtime.snapshot,
+        clock=runtime.clock,
+        slates=runtime.decisions,
         last=last,
         placement=form.get("placement") or None,
         replace=bool(form.get("replace")),
