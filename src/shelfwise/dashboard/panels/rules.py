@@ -82,6 +82,8 @@ def rules_panel(runtime: Runtime, params: SlotParams) -> Panel:
 
 
 def _message(e: Exception) -> str:
+    if isinstance(e, ShelfwiseError) and e.code.startswith(("invalid_yaml", "document_")):
+        return f"The draft could not be read: {e.message}"
     if isinstance(e, ShelfwiseError):
         return e.message
     if isinstance(e, ValidationError):
