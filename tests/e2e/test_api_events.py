@@ -17,7 +17,7 @@ from tests.e2e.server import json_of, run_cli, settings_env
 T = "2026-11-01T12:00:00Z"
 
 
-def _view(eid: str, **kw: object) -> dict[str, object]:
+def view_event(eid: str, **kw: object) -> dict[str, object]:
     return {
         "type": "product_view",
         "event_id": eid,
@@ -35,7 +35,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 def test_post_events_gives_a_verdict_per_event(client: TestClient) -> None:
-    batch = [_view("e1"), _view("e1"), _view("e2", quantity=3), _view("e3")]
+    batch = [view_event("e1"), view_event("e1"), view_event("e2", quantity=3), view_event("e3")]
     r = client.post("/v1/events", json=batch, headers=headers("ingest"))
     assert r.status_code == 200
     body = r.json()
@@ -56,10 +56,13 @@ def test_post_events_gives_a_verdict_per_event(client: TestClient) -> None:
 
 
 def test_post_events_refuses_bad_bodies_and_roles(client: TestClient, settings: Settings) -> None:
-    assert client.post("/v1/events", json=[_view("e1")], headers=headers("read")).status_code == 403
+    assert (
+        client.post("/v1/events", json=[view_event("e1")], headers=headers("read")).status_code
+        == 403
+    )
     r = client.post("/v1/events", content=b"{nope", headers=headers("ingest"))
     assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_json")
-    too_many = [_view(f"e{i}") for i in range(settings.max_batch_size + 1)]
+    too_many = [view_event(f"e{i}") for i in range(settings.max_batch_size + 1)]
     r = client.post("/v1/events", json=too_many, headers=headers("ingest"))
     assert (r.status_code, r.json()["error"]["code"]) == (413, "batch_too_large")
 
@@ -68,7 +71,9 @@ def test_cli_imports_jsonl_and_csv_and_replays(sqlite_settings: Settings, tmp_pa
     env = settings_env(sqlite_settings)
     jsonl = tmp_path / "events.jsonl"
     jsonl.write_text(
-        "\n".join([json.dumps(_view("j1")), "{broken", json.dumps(_view("j2", anonymous_id=""))])
+        "\n".join(
+            [json.dumps(view_event("j1")), "{broken", json.dumps(view_event("j2", anonymous_id=""))]
+        )
         + "\n"
     )
     out = json_of(run_cli(["events", "import", str(jsonl), "--json"], env))
@@ -107,7 +112,10 @@ def test_cli_imports_jsonl_and_csv_and_replays(sqlite_settings: Settings, tmp_pa
 def test_signals_report_and_identity_over_http(client: TestClient) -> None:
     client.post(
         "/v1/events",
-        json=[_view("s1", session_id="x", device_id="d1"), {**_view("s2"), "anonymous_id": ""}],
+        json=[
+            view_event("s1", session_id="x", device_id="d1"),
+            {**view_event("s2"), "anonymous_id": ""},
+        ],
         headers=headers("ingest"),
     )
     rep = client.get("/v1/signals/report", headers=headers("read")).json()

@@ -8,6 +8,7 @@ and whatever good data came with it must be stored (rows are counted).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,24 +20,14 @@ from fastapi.testclient import TestClient
 
 from shelfwise.api import create_app
 from shelfwise.config import Settings
+from shelfwise.dashboard.session import CSRF_FIELD
 from shelfwise.store.tables import events, products, quarantine, rules
 from tests.conftest import KEYS, headers
 from tests.e2e.server import run_cli, running_server, settings_env
+from tests.e2e.test_api_events import view_event as _view
 
-T = "2026-11-01T12:00:00Z"
 READ, INGEST, ADMIN, MERCH = (headers(r) for r in ("read", "ingest", "admin", "merchandiser"))
 JSON = {"content-type": "application/json"}
-
-
-def _view(eid: str, **kw: Any) -> dict[str, Any]:
-    return {
-        "type": "product_view",
-        "event_id": eid,
-        "occurred_at": T,
-        "anonymous_id": "a1",
-        "product_id": "P1",
-        **kw,
-    }
 
 
 @pytest.fixture
@@ -301,8 +292,11 @@ def test_the_dashboard_preview_refuses_a_deep_draft(client: TestClient) -> None:
         200,
         303,
     )
+    page = client.get("/dashboard/rules").text
+    found = re.search(rf'name="{CSRF_FIELD}" value="([^"]+)"', page)
+    assert found, page[-2000:]
     for draft in ("[" * 5000 + "]" * 5000, "{a: " * 5000 + "1" + "}" * 5000, "[" * 40 + "]" * 40):
-        r = client.post("/dashboard/rules", data={"draft": draft})
+        r = client.post("/dashboard/rules", data={"draft": draft, CSRF_FIELD: found.group(1)})
         assert r.status_code == 200
         assert "nests deeper than 32 levels" in r.text
 
