@@ -171,6 +171,12 @@ class Settings(BaseSettings):
         le=1,
         description="A new bundle is promoted unless its guard NDCG@10 is below (1 - this) x the current one.",
     )
+    promotion_min_people: int = Field(
+        default=200,
+        ge=0,
+        description="A new bundle is not promoted over the current one when the guard judged "
+        "fewer people than this (--force overrides).",
+    )
     event_future_tolerance_seconds: float = Field(
         default=300.0, ge=0.0, description="How far in the future occurred_at may be (clock skew)."
     )

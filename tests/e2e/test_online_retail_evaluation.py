@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from shelfwise.config import Settings
+from tests.datasets import shared_data
 from tests.e2e.server import json_of, run_cli, settings_env
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "online_retail"
+DATA = shared_data() / "online_retail"
 # Ranker NDCG@10 / best baseline's, asserted with slack below what was measured
 # (docs/ranking.md: measured 1.158 on `all`, 1.395 on `new`, 2026-11-27).
 RANKER_MARGIN = {"all": 1.12, "new": 1.30}
@@ -26,7 +27,20 @@ def test_blend_and_ranker_beat_every_baseline_on_online_retail(
     if not (DATA / "online_retail.parquet").is_file():
         pytest.fail(f"Online Retail is missing at {DATA}")
     env = settings_env(sqlite_settings)
-    json_of(run_cli(["events", "load-dataset", "online_retail", "--json"], env, timeout=900))
+    json_of(
+        run_cli(
+            [
+                "events",
+                "load-dataset",
+                "online_retail",
+                "--path",
+                str(DATA / "online_retail.parquet"),
+                "--json",
+            ],
+            env,
+            timeout=900,
+        )
+    )
     args = ["evaluate", "--cutoff", "2011-11-25", "--ranker", "--k", "10"]
     report = json_of(run_cli([*args, "--out", str(tmp_path), "--json"], env, timeout=2700))
     assert report["people"]["all"] > 700 and report["people"]["new"] > 600

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import func, select
 
@@ -12,8 +10,9 @@ from shelfwise.importers import load_source
 from shelfwise.importers.registry import read_dataset
 from shelfwise.runtime import Runtime
 from shelfwise.store.tables import events
+from tests.datasets import shared_data
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = shared_data()
 
 
 def _types(rt: Runtime) -> dict[str, int]:

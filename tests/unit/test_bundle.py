@@ -12,7 +12,6 @@ from shelfwise.candidates.base import RecContext
 from shelfwise.candidates.config import FactorsConfig, SourcesConfig
 from shelfwise.candidates.model import fit_all
 from shelfwise.errors import NotFound
-from shelfwise.training.job import promotion_decision
 from tests.unit.candidates_fixtures import ABC, T0, purchases
 
 
@@ -70,15 +69,6 @@ def test_partial_or_truncated_bundles_are_refused(tmp_path: Path) -> None:
     assert err.value.code == "bundle_corrupt"
     with pytest.raises(BundleError):
         BundleStore(tmp_path).promote(bundle.version)
-
-
-def test_promotion_guard() -> None:
-    assert promotion_decision({"ndcg@10": 0.2}, None, 0.0, False)[0]
-    assert promotion_decision({"ndcg@10": 0.3}, {"ndcg@10": 0.3}, 0.0, False)[0]
-    promoted, why = promotion_decision({"ndcg@10": 0.29}, {"ndcg@10": 0.3}, 0.0, False)
-    assert not promoted and "--force" in why
-    assert promotion_decision({"ndcg@10": 0.29}, {"ndcg@10": 0.3}, 0.05, False)[0]
-    assert promotion_decision({"ndcg@10": 0.1}, {"ndcg@10": 0.3}, 0.0, True) == (True, "forced")
 
 
 def test_artifacts_follow_a_reordered_catalog(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from shelfwise.cli.common import console, print_json, runtime_of
 from shelfwise.evaluation import compare, write_report
+from shelfwise.evaluation.run import ModelResult
 from shelfwise.training.job import load_sources_config
 from shelfwise.training.reader import read_log
 
@@ -40,12 +41,21 @@ def evaluate(
         bool,
         typer.Option(help="Also evaluate the full pipeline: sources -> learned ranker (slower)."),
     ] = False,
+    resamples: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Bootstrap resamples over people for the NDCG intervals (0: none)."
+        ),
+    ] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap resamples.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Fit shelfwise and the baselines before a cutoff; score both protocols after it.
 
     Protocols: ``all`` (every item bought in the test window) and ``new`` (items
     the person never had before; their history is excluded from the lists).
+    Each NDCG comes with a 95% bootstrap interval over people, and shelfwise's
+    difference with each peer with a paired one (``--resamples``, ``--seed``).
     Writes a markdown, JSON and HTML report into ``--out``.
     """
     with (
@@ -83,6 +93,8 @@ def evaluate(
             with_ranker=ranker,
             step=step,
             progress=advance,
+            resamples=resamples,
+            seed=seed,
         )
     paths = write_report(result, out)
     data = result.as_dict()
@@ -91,14 +103,37 @@ def evaluate(
         print_json(data)
         return
     kmin = min(result.ks)
-    table = Table(title=f"NDCG@{kmin} (people: {result.people})")
+    table = Table(title=f"NDCG@{kmin} with 95% intervals (people: {result.people})")
     table.add_column("model")
     for protocol in ("all", "new"):
         table.add_column(protocol, justify="right")
     for m in result.models:
-        table.add_row(m.name, *(f"{m.metrics[p][str(kmin)]['ndcg']:.4f}" for p in ("all", "new")))
+        table.add_row(m.name, *(_ndcg_cell(m, p, kmin) for p in ("all", "new")))
     console.print(table)
+    if result.comparisons:
+        deltas = Table(
+            title=f"shelfwise - peer, NDCG@{kmin}, paired bootstrap "
+            f"({result.resamples} resamples, seed {result.seed})"
+        )
+        for name in ("model", "peer", "protocol", "difference [95%]", "sure?"):
+            deltas.add_column(name, justify="right" if name.startswith("diff") else "left")
+        for c in result.comparisons:
+            if c.k == kmin:
+                d = c.delta
+                deltas.add_row(
+                    c.model,
+                    c.peer,
+                    c.protocol,
+                    f"{d.mean:+.4f} [{d.low:+.4f}, {d.high:+.4f}]",
+                    "yes" if d.excludes_zero() else "no",
+                )
+        console.print(deltas)
     console.print(f"report: {paths['markdown']}, {paths['html']}")
+
+
+def _ndcg_cell(m: ModelResult, protocol: str, k: int) -> str:
+    got = m.ndcg_interval.get(protocol, {}).get(str(k))
+    return got.text() if got is not None else f"{m.metrics[protocol][str(k)]['ndcg']:.4f}"
 
 
 def as_utc(value: datetime | None) -> datetime | None:

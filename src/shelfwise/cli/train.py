@@ -7,13 +7,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shelfwise.cli.common import console, print_json, runtime_of
 from shelfwise.cli.evaluate import as_utc
+from shelfwise.training.guard import GuardReport
 from shelfwise.training.job import STEPS, load_sources_config
 from shelfwise.training.job import train as run_training
+
+REFUSED = 3  # exit code: the bundle was written but the promotion guard refused it
 
 
 def train(
@@ -29,8 +33,21 @@ def train(
         typer.Option(help="YAML/JSON SourcesConfig (default: settings.sources_config)."),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Promote even when the guard metrics got worse.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Promote even when the guard refuses (worse metrics, or too few people).",
+        ),
     ] = False,
+    min_people: Annotated[
+        int | None,
+        typer.Option(
+            "--min-people",
+            min=0,
+            help="Fewest people the guard must judge to promote over the current bundle "
+            "(default: settings.promotion_min_people, 200).",
+        ),
+    ] = None,
     no_promote: Annotated[
         bool, typer.Option("--no-promote", help="Write the bundle but do not promote it.")
     ] = False,
@@ -46,9 +63,11 @@ def train(
 ) -> None:
     """Read a window of events, fit every source, write a versioned model bundle.
 
-    The bundle is promoted (``<model_dir>/CURRENT``) unless its guard NDCG@10 is
-    worse than the promoted bundle's; ``--force`` promotes anyway. A running
-    server picks it up with ``POST /v1/models/reload``.
+    The bundle is promoted (``<model_dir>/CURRENT``) unless the guard refuses:
+    on the last ``guard_days`` its NDCG@10 is worse than the promoted bundle's,
+    or fewer than ``--min-people`` people were judged. ``--force`` promotes
+    anyway. Exit code 0: promoted (or ``--no-promote``); 3: written but refused
+    by the guard. Running servers pick a promoted bundle up by themselves.
     """
     with (
         runtime_of(ctx) as runtime,
@@ -80,19 +99,48 @@ def train(
             promote=not no_promote,
             step=step,
             with_ranker=ranker,
+            min_people=min_people,
         )
         progress.update(task, completed=len(STEPS), description="done")
     data = result.as_dict()
     if as_json:
         print_json(data)
-        return
-    table = Table(title=f"bundle {data['version']}")
-    table.add_column("step")
-    table.add_column("seconds", justify="right")
-    for name, seconds in data["timings"].items():
-        table.add_row(name, f"{seconds:.2f}")
-    console.print(table)
-    console.print(f"counts: {data['counts']}")
-    console.print(f"guard metrics: {data['metrics']}")
-    verdict = "[green]promoted[/]" if data["promoted"] else "[yellow]not promoted[/]"
-    console.print(f"{verdict}: {data['decision']}")
+    else:
+        table = Table(title=f"bundle {data['version']}")
+        table.add_column("step")
+        table.add_column("seconds", justify="right")
+        for name, seconds in data["timings"].items():
+            table.add_row(name, f"{seconds:.2f}")
+        console.print(table)
+        console.print(f"counts: {data['counts']}")
+        console.print(guard_table(result.guard))
+        verdict = "[green]promoted[/]" if data["promoted"] else "[yellow]not promoted[/]"
+        console.print(f"{verdict}: {escape(data['decision'])}")
+    if not result.promoted and not no_promote:
+        raise typer.Exit(code=REFUSED)
+
+
+def guard_table(guard: GuardReport) -> Table:
+    """The promotion guard's comparison: one row per metric, current vs candidate."""
+    current = guard.current_version or "none"
+    table = Table(title=f"promotion guard (current bundle: {current})")
+    for name in ("metric", "current bundle", "candidate", "delta", "verdict"):
+        table.add_column(name, justify="left" if name in ("metric", "verdict") else "right")
+    for row in guard.rows:
+        integer = row.metric == "people"
+        table.add_row(
+            row.metric,
+            _cell(row.current, integer),
+            _cell(row.candidate, integer),
+            _cell(row.delta, integer, signed=True),
+            row.verdict,
+        )
+    return table
+
+
+def _cell(value: float | None, integer: bool, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    if integer:
+        return f"{value:,.0f}"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"

@@ -79,19 +79,29 @@ class BeyondAccuracy:
         return len(np.unique(np.concatenate(lists))) / self.catalog
 
 
+def per_person(
+    lists: list[npt.NDArray[np.int64]], targets: list[Target], k: int
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Every accuracy metric of every evaluated person, in ``targets`` order."""
+    rows = [accuracy(rec, target, k) for rec, target in zip(lists, targets, strict=True)]
+    return {name: np.array([r[name] for r in rows], dtype=np.float64) for name in ACCURACY}
+
+
 def summarise(
-    lists: list[npt.NDArray[np.int64]], targets: list[Target], k: int, beyond: BeyondAccuracy
+    lists: list[npt.NDArray[np.int64]],
+    targets: list[Target],
+    k: int,
+    beyond: BeyondAccuracy,
+    people: dict[str, npt.NDArray[np.float64]] | None = None,
 ) -> dict[str, float]:
-    """Mean of every metric over the evaluated people."""
-    sums = dict.fromkeys(ACCURACY, 0.0)
+    """Mean of every metric over the evaluated people (``people``: their ``per_person``)."""
+    people = people if people is not None else per_person(lists, targets, k)
+    n = max(len(targets), 1)
+    out = {name: float(values.sum()) / n for name, values in people.items()}
     novelty = diversity = 0.0
-    for rec, target in zip(lists, targets, strict=True):
-        for name, value in accuracy(rec, target, k).items():
-            sums[name] += value
+    for rec in lists:
         novelty += beyond.novelty(rec[:k])
         diversity += beyond.diversity(rec[:k])
-    n = max(len(targets), 1)
-    out = {name: value / n for name, value in sums.items()}
     out["coverage"] = beyond.coverage([r[:k] for r in lists])
     out["novelty"] = novelty / n
     out["diversity"] = diversity / n

@@ -30,12 +30,17 @@ def compare(
     with_ranker: bool = False,
     step: Callable[[str], None] | None = None,
     progress: Progress | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
 ) -> EvaluationResult:
     """Fit shelfwise and the baselines before ``cutoff``; evaluate on ``[cutoff, end)``.
 
     With ``tune``, the blend weights of each protocol are chosen on the
     validation window of the same length just before the cutoff. With
     ``with_ranker``, the full pipeline (sources -> learned ranker) is a row too.
+    Each NDCG gets a bootstrap interval over people (``resamples`` draws,
+    ``seed``; 0 draws: none), and shelfwise's difference with each peer a
+    paired one.
     """
     config = config or SourcesConfig()
     t_cut = cutoff.timestamp()
@@ -56,7 +61,7 @@ def compare(
         models.append(OfflineRanked(config, products, step=step, chain=shelfwise.chains.get("all")))
     if step:
         step("evaluate")
-    result = evaluate(split, models, ks, progress=progress)
+    result = evaluate(split, models, ks, progress=progress, resamples=resamples, seed=seed)
     result.notes.update(notes)
     result.notes["config_hash"] = config.config_hash()
     return result

@@ -10,6 +10,7 @@ import html
 import json
 from pathlib import Path
 
+from shelfwise.evaluation.intervals import LEVEL
 from shelfwise.evaluation.metrics import METRICS
 from shelfwise.evaluation.run import EvaluationResult
 from shelfwise.evaluation.split import PROTOCOLS
@@ -36,11 +37,34 @@ def markdown(result: EvaluationResult) -> str:
                 name = f"**{m.name}**" if m.name.startswith("shelfwise") else m.name
                 lines.append(f"| {name} | {cells} | {m.fit_seconds:.1f} |")
             lines.append("")
+    lines += intervals_markdown(result)
     if result.notes:
         lines += ["Notes:", ""]
         lines += [f"- {k}: {v}" for k, v in result.notes.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+def intervals_markdown(result: EvaluationResult) -> list[str]:
+    """Shelfwise against each peer: NDCG with 95% intervals and the paired difference."""
+    if not result.comparisons:
+        return []
+    lines = [
+        f"### NDCG, shelfwise against each peer ({LEVEL:.0%} bootstrap intervals over people, "
+        f"paired; {result.resamples:,} resamples, seed {result.seed})",
+        "",
+        "| protocol | K | model | peer | model NDCG | peer NDCG | difference | sure? |",
+        "|---|---:|---|---|---|---|---|---|",
+    ]
+    for c in result.comparisons:
+        sure = "yes" if c.delta.excludes_zero() else "no: the interval holds 0"
+        lines.append(
+            f"| {c.protocol} | {c.k} | {c.model} | {c.peer} | {c.model_ndcg.text()} | "
+            f"{c.peer_ndcg.text()} | {c.delta.mean:+.4f} [{c.delta.low:+.4f}, "
+            f"{c.delta.high:+.4f}] | {sure} |"
+        )
+    lines.append("")
+    return lines
 
 
 def html_page(result: EvaluationResult) -> str:
@@ -52,11 +76,17 @@ def html_page(result: EvaluationResult) -> str:
         for k in result.ks:
             fig = go.Figure()
             for name in ("recall", "ndcg", "map", "mrr", "hit_rate", "revenue_recall"):
-                fig.add_bar(
-                    name=name,
-                    x=[m.name for m in result.models],
-                    y=[m.metrics[protocol][str(k)][name] for m in result.models],
-                )
+                y = [m.metrics[protocol][str(k)][name] for m in result.models]
+                bounds = [m.ndcg_interval.get(protocol, {}).get(str(k)) for m in result.models]
+                errors = None
+                if name == "ndcg" and all(b is not None for b in bounds):
+                    errors = {
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [b.high - v for b, v in zip(bounds, y, strict=True) if b],
+                        "arrayminus": [v - b.low for b, v in zip(bounds, y, strict=True) if b],
+                    }
+                fig.add_bar(name=name, x=[m.name for m in result.models], y=y, error_y=errors)
             fig.update_layout(
                 title=f"Protocol {protocol} ({TITLES[protocol]}), K={k}",
                 barmode="group",

@@ -1,4 +1,8 @@
-"""One evaluation run: fit every model on the same split, score both protocols at each K."""
+"""One evaluation run: fit every model on the same split, score both protocols at each K.
+
+Each NDCG comes with a bootstrap interval over people, and every shelfwise
+model is compared with every peer, paired (``evaluation.intervals``).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from shelfwise.evaluation.baselines import Recommender
-from shelfwise.evaluation.metrics import BeyondAccuracy, summarise
+from shelfwise.evaluation.intervals import LEVEL, FloatArray, Interval, interval, resampled_means
+from shelfwise.evaluation.metrics import BeyondAccuracy, per_person, summarise
 from shelfwise.evaluation.split import PROTOCOLS, Protocol, Split, Target
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
@@ -25,6 +30,35 @@ class ModelResult:
     metrics: dict[str, dict[str, dict[str, float]]] = field(
         default_factory=dict
     )  # protocol -> K -> metric
+    ndcg_people: dict[str, dict[str, FloatArray]] = field(
+        default_factory=dict
+    )  # protocol -> K -> NDCG of each evaluated person (same people, same order for every model)
+    ndcg_interval: dict[str, dict[str, Interval]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A shelfwise model against one peer: both NDCGs and their paired difference."""
+
+    model: str
+    peer: str
+    protocol: str
+    k: int
+    model_ndcg: Interval
+    peer_ndcg: Interval
+    delta: Interval
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "peer": self.peer,
+            "protocol": self.protocol,
+            "k": self.k,
+            "model_ndcg": self.model_ndcg.as_dict(),
+            "peer_ndcg": self.peer_ndcg.as_dict(),
+            "delta": self.delta.as_dict(),
+            "significant": self.delta.excludes_zero(),
+        }
 
 
 @dataclass
@@ -37,6 +71,9 @@ class EvaluationResult:
     ks: tuple[int, ...]
     models: list[ModelResult]
     notes: dict[str, Any] = field(default_factory=dict)
+    comparisons: list[Comparison] = field(default_factory=list)
+    resamples: int = 0
+    seed: int = 0
 
     def metric(self, model: str, protocol: str, k: int, name: str) -> float:
         for m in self.models:
@@ -67,9 +104,20 @@ class EvaluationResult:
                     "fit_seconds": round(m.fit_seconds, 3),
                     "recommend_ms": round(m.recommend_ms, 4),
                     "metrics": m.metrics,
+                    "ndcg_interval": {
+                        p: {k: i.as_dict() for k, i in by_k.items()}
+                        for p, by_k in m.ndcg_interval.items()
+                    },
                 }
                 for m in self.models
             ],
+            "intervals": {
+                "method": "bootstrap over people, paired, percentile",
+                "level": LEVEL,
+                "resamples": self.resamples,
+                "seed": self.seed,
+                "comparisons": [c.as_dict() for c in self.comparisons],
+            },
         }
 
 
@@ -87,7 +135,11 @@ def evaluate(
     models: Sequence[Recommender],
     ks: Sequence[int] = (10, 20),
     progress: Progress | None = None,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
 ) -> EvaluationResult:
+    """Fit and score every model; ``resamples`` bootstrap draws (0: no intervals)."""
     beyond = BeyondAccuracy(split.train)
     results: list[ModelResult] = []
     kmax = max(ks)
@@ -108,7 +160,12 @@ def evaluate(
             lists = lists_for(model, targets, protocol, kmax)
             spent += time.perf_counter() - started
             asked += len(targets)
-            result.metrics[protocol] = {str(k): summarise(lists, targets, k, beyond) for k in ks}
+            result.metrics[protocol] = {}
+            result.ndcg_people[protocol] = {}
+            for k in ks:
+                people = per_person(lists, targets, k)
+                result.metrics[protocol][str(k)] = summarise(lists, targets, k, beyond, people)
+                result.ndcg_people[protocol][str(k)] = people["ndcg"]
         result.recommend_ms = 1000 * spent / max(asked, 1)
         results.append(result)
     if progress:
@@ -121,4 +178,45 @@ def evaluate(
         items=split.train.n_items,
         ks=tuple(ks),
         models=results,
+        comparisons=with_intervals(results, ks, resamples, seed),
+        resamples=resamples,
+        seed=seed,
     )
+
+
+def with_intervals(
+    results: Sequence[ModelResult], ks: Sequence[int], resamples: int, seed: int
+) -> list[Comparison]:
+    """Set each model's NDCG interval; every shelfwise model against every peer, paired."""
+    comparisons: list[Comparison] = []
+    if resamples <= 0 or not results:
+        return comparisons
+    for protocol in PROTOCOLS:
+        for k in ks:
+            key = str(k)
+            series = [m.ndcg_people[protocol][key] for m in results]
+            if not len(series[0]):
+                continue
+            means = resampled_means(series, resamples, seed)
+            for j, m in enumerate(results):
+                point = m.metrics[protocol][key]["ndcg"]
+                m.ndcg_interval.setdefault(protocol, {})[key] = interval(point, means[:, j])
+            for i, m in enumerate(results):
+                if not m.name.startswith("shelfwise"):
+                    continue
+                for j, peer in enumerate(results):
+                    if peer.name.startswith("shelfwise"):
+                        continue
+                    point = m.metrics[protocol][key]["ndcg"] - peer.metrics[protocol][key]["ndcg"]
+                    comparisons.append(
+                        Comparison(
+                            m.name,
+                            peer.name,
+                            protocol,
+                            k,
+                            m.ndcg_interval[protocol][key],
+                            peer.ndcg_interval[protocol][key],
+                            interval(point, means[:, i] - means[:, j]),
+                        )
+                    )
+    return comparisons

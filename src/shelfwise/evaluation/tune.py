@@ -4,12 +4,18 @@ The validation split trains on ``[start, cutoff - w)`` and tests on
 ``[cutoff - w, cutoff)`` where ``w`` is the test window's length, so the test
 window is never looked at. Each source's proposals are computed once per
 person; coordinate ascent over a weight grid then maximises NDCG@K of the blend.
+
+A validation window that does not fit in the data is an error, never an
+untuned blend in disguise: ``validation_window_outside_data`` when it starts at
+or before the first event (nothing to fit on before it),
+``validation_window_empty`` when nobody bought on both sides of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -19,9 +25,10 @@ from shelfwise.candidates.config import PlacementChain, SourcesConfig
 from shelfwise.candidates.log import InteractionLog
 from shelfwise.candidates.neighbours import top_k
 from shelfwise.catalog.model import Product
+from shelfwise.errors import InvalidInput
 from shelfwise.evaluation.metrics import accuracy
 from shelfwise.evaluation.shelfwise_model import OfflineShelfwise
-from shelfwise.evaluation.split import PROTOCOLS, Protocol, Target, time_split
+from shelfwise.evaluation.split import PROTOCOLS, Protocol, Split, Target, time_split
 
 GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 TUNED = ("buy_again", "cooccurrence", "regression", "factors", "content", "popular")
@@ -80,6 +87,33 @@ def coordinate_ascent(
     return best, best_score
 
 
+def validation_split(log: InteractionLog, cutoff: float, window: float) -> Split:
+    """The split ``[start, cutoff - window) | [cutoff - window, cutoff)``, or a clear error."""
+    start = cutoff - window
+    first = float(log.at.min()) if len(log) else cutoff
+
+    def day(t: float) -> str:
+        return f"{datetime.fromtimestamp(t, UTC):%Y-%m-%d %H:%M}"
+
+    if start <= first or start >= cutoff:
+        raise InvalidInput(
+            f"the validation window [{day(start)}, {day(cutoff)}) does not fit in the data "
+            f"(first event {day(first)}): it is as long as the test window and ends at the "
+            "cutoff; move the cutoff later, end the test earlier (--end), or skip tuning "
+            "(--no-tune)",
+            code="validation_window_outside_data",
+        )
+    split = time_split(log.before(cutoff), start, cutoff)
+    if not split.targets["all"]:
+        raise InvalidInput(
+            f"nobody bought both before and inside the validation window "
+            f"[{day(start)}, {day(cutoff)}): there is nothing to tune the blend on; move the "
+            "cutoff, or skip tuning (--no-tune)",
+            code="validation_window_empty",
+        )
+    return split
+
+
 def tune_chains(
     log: InteractionLog,
     cutoff: float,
@@ -91,7 +125,7 @@ def tune_chains(
     step: Callable[[str], None] | None = None,
 ) -> dict[Protocol, tuple[PlacementChain, float]]:
     """The best blend per protocol on the validation window, with its validation NDCG@k."""
-    split = time_split(log.before(cutoff), cutoff - window, cutoff)
+    split = validation_split(log, cutoff, window)
     model = OfflineShelfwise(config, products)
     if step:
         step("fit on the validation window")

@@ -6,6 +6,13 @@ engagement is worth something: discovery), revenue (price) and margin
 median price. Slow shipping and thin stock cover discount it. The same
 quantities also enter the model as features, so the model can learn how they
 change engagement while the objective says what they are worth.
+
+Money never makes a value NaN: a price that is not a positive finite number
+is unknown and counts as the reference price; a store with no known price at
+all has reference 1 and every item's relative price is 1, so the money term is
+the same for every item of a margin band (neutral: relevance orders). The
+relative price is capped at ``MAX_RELATIVE_PRICE``, so one absurd price cannot
+swamp the blend.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shelfwise.ranking.items import MARGIN_RATE
 
+MAX_RELATIVE_PRICE = 100.0  # an item's price counts at most this many reference prices
+
 if TYPE_CHECKING:  # Settings imports this module: keep its runtime imports leaf-only
     from shelfwise.ranking.history import FloatArray, IntArray
     from shelfwise.ranking.items import ItemTable
@@ -27,7 +36,7 @@ if TYPE_CHECKING:  # Settings imports this module: keep its runtime imports leaf
 class PlacementObjective(BaseModel):
     """The value blend of one placement."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     click: float = Field(default=1.0, ge=0, description="Value of an engagement itself.")
     revenue: float = Field(default=0.0, ge=0, description="Weight of price / median price.")
@@ -45,8 +54,11 @@ class PlacementObjective(BaseModel):
 
     def values(self, items: IntArray, table: ItemTable, state: RankingState) -> FloatArray:
         """Value of one engagement with each item (> 0 unless every weight is 0)."""
-        price = table.price[items]
-        rel_price = np.where(np.isfinite(price), price, state.ref_price) / state.ref_price
+        price = np.asarray(table.price[items], dtype=np.float64)
+        ref = reference_price(state.ref_price)
+        with np.errstate(invalid="ignore", over="ignore"):
+            known = np.isfinite(price) & (price > 0)
+            rel_price = np.clip(np.where(known, price / ref, 1.0), 0.0, MAX_RELATIVE_PRICE)
         band = table.margin_band[items].astype(np.int64)
         rate = np.where(band >= 0, MARGIN_RATE[np.maximum(band, 0)], self.unknown_margin_rate)
         value = self.click + self.revenue * rel_price + self.margin * rel_price * rate
@@ -58,6 +70,15 @@ class PlacementObjective(BaseModel):
             factor = np.where(stock < 0, 1.0, np.minimum(cover / self.min_cover_days, 1.0))
             value = value * factor
         return np.asarray(value, dtype=np.float64)
+
+
+def reference_price(prices: FloatArray | float) -> float:
+    """The unit of money: the median known price (positive and finite; the lower of
+    the two middle ones, so it is one of the prices), 1 with none."""
+    values = np.atleast_1d(np.asarray(prices, dtype=np.float64))
+    with np.errstate(invalid="ignore"):
+        known = values[np.isfinite(values) & (values > 0)]
+    return float(np.quantile(known, 0.5, method="lower")) if len(known) else 1.0
 
 
 # Defaults: the home page leans on discovery, the cart on margin, email on revenue.

@@ -27,6 +27,7 @@ from shelfwise.ranking.history import (
     IntArray,
 )
 from shelfwise.ranking.items import ItemTable
+from shelfwise.ranking.objective import reference_price
 
 DAY = 86_400
 N_PRICE_BANDS = 5
@@ -133,7 +134,7 @@ class RankingState:
     clicks: FloatArray
     season: FloatArray  # (categories, 52) index of a category in a week of the year, 1.0 = usual
     price_edges: FloatArray  # N_PRICE_BANDS - 1 quantiles of catalog prices
-    ref_price: float  # median catalog price, the unit of money in the value term
+    ref_price: float  # median known catalog price (1 with none), the unit of money in the value
     item_first_at: IntArray  # first event of the item, -1 = never
     new_buyers_7d: FloatArray  # people whose first purchase of the item is in the last 7 days
     new_buyers_28d: FloatArray
@@ -194,7 +195,7 @@ class RankingState:
             if len(prices)
             else np.zeros(N_PRICE_BANDS - 1)
         )
-        ref_price = float(np.median(prices)) if len(prices) else 1.0
+        ref_price = reference_price(prices)
 
         p, it = h.person[engage], h.item[engage]
         at, kind, wt = h.at[engage], h.kind[engage], w[engage]

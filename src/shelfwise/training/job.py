@@ -1,17 +1,16 @@
 """``shelfwise train``: read a window of events, fit every source, write and maybe promote a bundle.
 
-The guard metrics come from a refit that holds out the last ``guard_days`` of
-the window (NDCG@10 and recall@20 of the default placement blend on the people
-who bought on both sides). A bundle whose guard NDCG@10 is worse than the
-promoted bundle's (beyond ``promotion_tolerance``) is written but not promoted
-unless forced.
+The promotion guard (``training.guard``) compares the new bundle with the
+promoted one on the latest validation window (the last ``guard_days``), on at
+least ``promotion_min_people`` people; a bundle it refuses is written but not
+promoted unless forced.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,28 +24,22 @@ from sqlalchemy import func, select
 from shelfwise.bundles import BundleInfo, BundleStore, ModelBundle, new_version
 from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.content import fit_content
-from shelfwise.candidates.log import PURCHASE, InteractionLog, Resolve
+from shelfwise.candidates.log import PURCHASE, Resolve
 from shelfwise.candidates.model import STAGES, fit_all
-from shelfwise.candidates.neighbours import NeighbourTable
 from shelfwise.catalog.model import Product
 from shelfwise.config import Settings
 from shelfwise.contracts.identity import PersonResolver
 from shelfwise.errors import ConfigError, InvalidInput
-from shelfwise.evaluation.metrics import BeyondAccuracy, summarise
-from shelfwise.evaluation.run import lists_for
-from shelfwise.evaluation.shelfwise_model import OfflineShelfwise
-from shelfwise.evaluation.split import time_split
 from shelfwise.ranking.compiled import cache_dir_of
 from shelfwise.ranking.impressions import read_impressions
 from shelfwise.ranking.model import RankerModel
 from shelfwise.ranking.ranker import Ranker
 from shelfwise.ranking.training import bundle_ranker
 from shelfwise.store.tables import interactions
+from shelfwise.training.guard import GuardReport, decide, judge, measure, measure_promoted
 from shelfwise.training.inputs import TrainingInputs
 from shelfwise.training.reader import read_log
 
-GUARD = "ndcg@10"
-DAY = 86400.0
 Step = Callable[[str], None]
 STEPS = (
     "read events",
@@ -80,6 +73,7 @@ class TrainResult:
     promoted: bool
     decision: str
     previous: str | None
+    guard: GuardReport
 
     def as_dict(self) -> dict[str, Any]:
         info = self.bundle.info
@@ -96,50 +90,9 @@ class TrainResult:
             },
             "counts": info.counts,
             "metrics": info.metrics,
+            "guard": self.guard.as_dict(),
             "timings": info.timings,
         }
-
-
-def guard_metrics(
-    log: InteractionLog,
-    products: Sequence[Product | None],
-    config: SourcesConfig,
-    days: float,
-    content: NeighbourTable | None = None,
-) -> dict[str, float]:
-    """NDCG@10 / recall@20 of the default blend on the window's last ``days``."""
-    if days <= 0 or len(log) == 0:
-        return {}
-    split = time_split(log, log.end - days * DAY, log.end + 1)
-    targets = split.targets["all"]
-    if not targets or len(split.train) == 0:
-        return {"guard_people": 0.0}
-    model = OfflineShelfwise(config, products, placement="default", content=content)
-    model.fit(split.train)
-    lists = lists_for(model, targets, "all", 20)
-    beyond = BeyondAccuracy(split.train)
-    at10 = summarise(lists, targets, 10, beyond)
-    at20 = summarise(lists, targets, 20, beyond)
-    return {
-        "ndcg@10": at10["ndcg"],
-        "recall@20": at20["recall"],
-        "guard_people": float(len(targets)),
-    }
-
-
-def promotion_decision(
-    new: dict[str, float], current: dict[str, float] | None, tolerance: float, force: bool
-) -> tuple[bool, str]:
-    if current is None:
-        return True, "first bundle"
-    if force:
-        return True, "forced"
-    if GUARD not in new or GUARD not in current:
-        return True, "no guard metric to compare"
-    bar = current[GUARD] * (1 - tolerance)
-    if new[GUARD] + 1e-12 >= bar:
-        return True, f"{GUARD} {new[GUARD]:.4f} >= {bar:.4f}"
-    return False, f"{GUARD} {new[GUARD]:.4f} < {bar:.4f} (current): not promoted, use --force"
 
 
 def train(
@@ -153,7 +106,10 @@ def train(
     resolve: Resolve | None = None,
     step: Step | None = None,
     with_ranker: bool = False,
+    min_people: int | None = None,
 ) -> TrainResult:
+    """Fit, write, and promote when the guard allows (``min_people``: default
+    ``settings.promotion_min_people``)."""
     settings: Settings = runtime.settings
     config = config or load_sources_config(settings.sources_config)
     timings: dict[str, float] = {}
@@ -193,7 +149,25 @@ def train(
     timings["fit content"] = round(time.perf_counter() - t, 4)
 
     t = stage("guard metrics")
-    metrics = guard_metrics(log, products, config, settings.guard_days, content)
+    store = BundleStore(settings.model_dir)
+    previous = store.current_version()
+    candidate = measure(log, products, config, settings.guard_days, content)
+    guard = judge(
+        candidate,
+        measure_promoted(
+            store.open(previous).info if previous else None,
+            candidate,
+            log,
+            products,
+            config,
+            settings.guard_days,
+            content,
+        ),
+        previous,
+        tolerance=settings.promotion_tolerance,
+        min_people=settings.promotion_min_people if min_people is None else min_people,
+    )
+    metrics = guard.metrics()
     timings["guard metrics"] = round(time.perf_counter() - t, 4)
 
     artifacts = fit_all(
@@ -219,7 +193,6 @@ def train(
             ranker.save(folder / "ranker")
 
     t = stage("write bundle")
-    store = BundleStore(settings.model_dir)
     info = BundleInfo(
         version=new_version(config.config_hash()),
         created_at=datetime.now(UTC),
@@ -246,16 +219,10 @@ def train(
         # Compiled for this machine, outside the bundle: a server here starts with a hit.
         cache = cache_dir_of(settings.model_dir)
         RankerModel.load(bundle.path / "ranker", True, cache, label=bundle.version)
-    previous = store.current_version()
-    current_metrics = store.open(previous).info.metrics if previous else None
-    promoted, decision = promotion_decision(
-        metrics, current_metrics, settings.promotion_tolerance, force
-    )
-    if not promote:
-        promoted, decision = False, "promotion not asked for"
+    promoted, decision = decide(guard, force=force, promote=promote)
     if promoted:
         store.promote(bundle.version)
-    return TrainResult(bundle, promoted, decision, previous)
+    return TrainResult(bundle, promoted, decision, previous, guard)
 
 
 def _last_event(runtime: TrainingInputs) -> datetime | None:

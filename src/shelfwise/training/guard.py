@@ -1,0 +1,223 @@
+"""The promotion guard: is a new bundle no worse than the promoted one, judged on enough people?
+
+Both are measured on the same, latest validation window: the last
+``guard_days`` of the training window are held out, each bundle's source
+config is refitted on the events before them, and NDCG@10 / recall@20 of the
+``default`` chain are scored on the people who bought on both sides. The
+promoted bundle's config is refitted only when it differs from the new one's
+(same config on the same data gives the same numbers).
+
+A comparison on fewer than ``min_people`` people is noise: the new bundle is
+written but not promoted, and the refusal names the count and the minimum
+(``--force`` overrides). The first bundle has nothing to be compared with and
+is promoted whatever the count; its table still says how many people judged it.
+A guard window that holds nobody (``guard_days`` 0, or a window that starts at
+or before the first event) judges 0 people, and says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from shelfwise.candidates.config import SourcesConfig
+from shelfwise.candidates.log import InteractionLog
+from shelfwise.candidates.neighbours import NeighbourTable
+from shelfwise.catalog.model import Product
+from shelfwise.evaluation.metrics import BeyondAccuracy, summarise
+from shelfwise.evaluation.run import lists_for
+from shelfwise.evaluation.shelfwise_model import OfflineShelfwise
+from shelfwise.evaluation.split import time_split
+
+GUARD = "ndcg@10"  # the metric that decides
+REPORTED = (GUARD, "recall@20")
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One config's guard metrics on the guard window, or why nobody was judged."""
+
+    metrics: dict[str, float]
+    people: int
+    note: str | None = None
+
+
+def measure(
+    log: InteractionLog,
+    products: Sequence[Product | None],
+    config: SourcesConfig,
+    days: float,
+    content: NeighbourTable | None = None,
+) -> Measured:
+    """NDCG@10 / recall@20 of ``config``'s default chain on the window's last ``days``."""
+    if days <= 0:
+        return Measured({}, 0, "guard_days is 0: no window is held out")
+    if len(log) == 0:
+        return Measured({}, 0, "no events")
+    cutoff = log.end - days * DAY
+    if cutoff <= float(log.at.min()):
+        return Measured(
+            {},
+            0,
+            f"the guard window (the last {days:g} days) starts at or before the first "
+            "event: there is nothing before it to refit on",
+        )
+    split = time_split(log, cutoff, log.end + 1)
+    targets = split.targets["all"]
+    if not targets:
+        return Measured({}, 0, "nobody bought on both sides of the guard window")
+    model = OfflineShelfwise(config, products, placement="default", content=content)
+    model.fit(split.train)
+    lists = lists_for(model, targets, "all", 20)
+    beyond = BeyondAccuracy(split.train)
+    at10 = summarise(lists, targets, 10, beyond)
+    at20 = summarise(lists, targets, 20, beyond)
+    return Measured({GUARD: at10["ndcg"], "recall@20": at20["recall"]}, len(targets))
+
+
+class PromotedInfo(Protocol):
+    """What the guard reads of the promoted bundle's ``BundleInfo``."""
+
+    @property
+    def config_hash(self) -> str: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def metrics(self) -> dict[str, float]: ...
+
+
+def measure_promoted(
+    info: PromotedInfo | None,
+    candidate: Measured,
+    log: InteractionLog,
+    products: Sequence[Product | None],
+    config: SourcesConfig,
+    days: float,
+    content: NeighbourTable | None = None,
+) -> Measured | None:
+    """The promoted bundle's config on the candidate's guard window: the candidate's
+    own numbers when the config is the same, the promoted bundle's stored numbers
+    when its config no longer loads (``None``: nothing is promoted)."""
+    if info is None:
+        return None
+    if info.config_hash == config.config_hash():
+        return candidate
+    try:
+        promoted = SourcesConfig.model_validate(info.config)
+    except ValidationError:
+        people = int(info.metrics.get("guard_people", 0))
+        return Measured(dict(info.metrics), people, "the promoted config no longer loads")
+    same_content = promoted.content == config.content
+    return measure(log, products, promoted, days, content if same_content else None)
+
+
+@dataclass(frozen=True)
+class GuardRow:
+    metric: str
+    current: float | None
+    candidate: float | None
+    delta: float | None
+    verdict: str
+
+
+@dataclass(frozen=True)
+class GuardReport:
+    """The guard's comparison, its verdict, and the sentence that explains it."""
+
+    people: int
+    min_people: int
+    tolerance: float
+    current_version: str | None
+    passed: bool
+    reason: str
+    rows: tuple[GuardRow, ...] = field(default=())
+
+    def metrics(self) -> dict[str, float]:
+        """The comparison as flat numbers, for the bundle's ``metrics``."""
+        out = {
+            "guard_people": float(self.people),
+            "guard_min_people": float(self.min_people),
+            "guard_passed": float(self.passed),
+        }
+        for row in self.rows:
+            if row.metric not in REPORTED:
+                continue
+            for prefix, value in (("", row.candidate), ("current_", row.current)):
+                if value is not None:
+                    out[f"{prefix}{row.metric}"] = value
+            if row.delta is not None:
+                out[f"delta_{row.metric}"] = row.delta
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "people": self.people,
+            "min_people": self.min_people,
+            "tolerance": self.tolerance,
+            "current_version": self.current_version,
+            "passed": self.passed,
+            "reason": self.reason,
+            "rows": [row.__dict__ for row in self.rows],
+        }
+
+
+def judge(
+    candidate: Measured,
+    current: Measured | None,
+    current_version: str | None,
+    *,
+    tolerance: float,
+    min_people: int,
+) -> GuardReport:
+    """Compare the new bundle with the promoted one (``current``, on the same window)."""
+    n = candidate.people
+    enough = n >= min_people
+    note = f" ({candidate.note})" if candidate.note else ""
+    people_verdict = "enough" if enough else f"below the minimum of {min_people}"
+    rows = [GuardRow("people", None if current is None else n, n, None, people_verdict)]
+    bar: float | None = None
+    for name in REPORTED:
+        new = candidate.metrics.get(name)
+        old = current.metrics.get(name) if current is not None else None
+        delta = new - old if new is not None and old is not None else None
+        if name != GUARD:
+            verdict = "reported, not guarded"
+        elif new is None or old is None:
+            verdict = "nothing to compare"
+        else:
+            bar = old * (1 - tolerance)
+            verdict = "no worse" if new + 1e-12 >= bar else f"worse than {bar:.4f}"
+        rows.append(GuardRow(name, old, new, delta, verdict))
+
+    def report(passed: bool, reason: str) -> GuardReport:
+        return GuardReport(n, min_people, tolerance, current_version, passed, reason, tuple(rows))
+
+    if current_version is None:
+        return report(True, f"first bundle, judged on {n} people{note}")
+    if not enough:
+        return report(
+            False,
+            f"the guard judged {n} people, below the minimum of {min_people}{note} "
+            "(use --force, or lower --min-people)",
+        )
+    new, old = candidate.metrics.get(GUARD), current.metrics.get(GUARD) if current else None
+    if new is None or old is None or bar is None:
+        return report(True, f"no guard metric to compare{note}")
+    if new + 1e-12 >= bar:
+        return report(True, f"{GUARD} {new:.4f} >= {bar:.4f} on {n} people")
+    return report(False, f"{GUARD} {new:.4f} < {bar:.4f} (current) on {n} people (use --force)")
+
+
+def decide(report: GuardReport, *, force: bool, promote: bool) -> tuple[bool, str]:
+    """Whether to promote, and the sentence the CLI prints."""
+    if not promote:
+        return False, "promotion not asked for"
+    if report.passed:
+        return True, report.reason
+    if force:
+        return True, f"forced over the guard: {report.reason}"
+    return False, report.reason
