@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from scipy import stats
 from sqlalchemy import func, select
 
 from shelfwise.contracts.reconcile import JOINED, AliasTable, Catalog, classified_lines, listings
@@ -252,6 +251,9 @@ def _segment_of_raw(payload: Any) -> Segment:
 
 def _p_value(a: int, n: int, b: int, m: int) -> float:
     """Two-sided test that a/n and b/m share one proportion."""
+    # scipy.stats is imported where it is used: it costs ~1 s of CPU at import, in
+    # every CLI call and server worker, while only the signal report needs it.
+    from scipy import stats
     table = [[a, n - a], [b, m - b]]
     pooled = (a + b) / (n + m)
     if min(n * pooled, n * (1 - pooled), m * pooled, m * (1 - pooled)) < 5:
@@ -292,6 +294,8 @@ def flag_segments(
             tests.append((s, metric, rate, rest, _p_value(a, n, b, m) if worse > 0 else 1.0))
     if not tests:
         return []
+    from scipy import stats  # see _p_value
+
     qs = stats.false_discovery_control([t[4] for t in tests], method="bh")
     flags: list[Flag] = []
     for (s, metric, rate, rest, p), q in zip(tests, qs, strict=True):
