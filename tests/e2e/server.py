@@ -18,6 +18,10 @@ import httpx2 as httpx
 from shelfwise.config import Settings
 
 SHELFWISE = [sys.executable, "-m", "shelfwise.cli"]
+# A guard against a server that never starts, not a speed test: a worker imports
+# for ~3 s of CPU, and on a loaded 2-core machine (several servers starting at
+# once, as the bare-install test does) that took over 60 s of wall time.
+READY_SECONDS = 180
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -122,7 +126,7 @@ def running_server(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + READY_SECONDS
         while True:
             if proc.poll() is not None:
                 out = proc.stdout.read() if proc.stdout else log.read_text() if log else ""
@@ -136,7 +140,7 @@ def running_server(
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready in 60 s")
+                raise RuntimeError(f"server did not become ready in {READY_SECONDS} s")
             time.sleep(0.2)
         yield base
     finally:
