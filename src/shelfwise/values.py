@@ -77,6 +77,21 @@ def _id_pattern(refused: str) -> str:
 
 ID_PATTERN = _id_pattern(_NOT_ID)
 PATH_ID_PATTERN = _id_pattern(_NOT_ID + "/")
+_REFUSED_BY = {ID_PATTERN: _NOT_ID, PATH_ID_PATTERN: _NOT_ID + "/"}
+
+
+def stripped_id_pattern(pattern: str, max_length: int) -> str | None:
+    """For JSON Schema: an id ``pattern`` that also bounds the id's length once
+    stripped. ``maxLength`` counts the spaces around, which the validator strips
+    before it counts; None for a pattern that is not an id's."""
+    refused = _REFUSED_BY.get(pattern)
+    if refused is None:
+        return None
+    edge = f"[^{refused}{_SPACES}]"
+    inner = f"(?:[^{refused}]{{0,{max_length - 2}}}{edge})?" if max_length > 1 else ""
+    return f"^{_STRIPPED}{edge}{inner}{_STRIPPED}$"
+
+
 _TEXT_CHARS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from shelfwise.api import create_app
 from shelfwise.api.openapi import LINKS
 from shelfwise.config import Settings, load_settings
-from shelfwise.values import ID_PATTERN, path_id_list_schema
+from shelfwise.values import ID_PATTERN, PATH_ID_PATTERN, path_id_list_schema, stripped_id_pattern
 from tests.conftest import headers
 from tests.fuzz.schema import openapi_document
 
@@ -87,7 +87,7 @@ def test_bounds_and_id_keys_are_stated_as_json_schema_states_them() -> None:
         "exclusiveMaximum": 1e9,
     }
     segments = document["components"]["schemas"]["Scope"]["properties"]["segments"]
-    assert segments["propertyNames"]["pattern"] == ID_PATTERN
+    assert segments["propertyNames"] == {"pattern": stripped_id_pattern(ID_PATTERN, 128)}
     assert segments["additionalProperties"]["type"] == "array"
 
 
@@ -97,12 +97,14 @@ def test_the_recommendations_query_is_the_request_model_as_a_query_string() -> N
     query = {p["name"]: p for p in document["paths"]["/v1/recommendations"]["get"]["parameters"]}
     body = document["components"]["schemas"]["RecommendRequest"]["properties"]
     assert list(query) == list(body)
-    assert query["placement"]["required"] and query["placement"]["schema"]["maxLength"] == 64
+    placement = query["placement"]["schema"]
+    assert query["placement"]["required"]
+    assert placement == {"type": "string", "pattern": stripped_id_pattern(PATH_ID_PATTERN, 64)}
     assert query["k"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 40}
     assert body["k"]["anyOf"][0]["maximum"] == 40
     assert query["item"]["schema"] == path_id_list_schema(128, 20)
     assert query["cart"]["schema"] == path_id_list_schema(128, 200)
-    assert query["person"]["schema"]["anyOf"][0]["pattern"] == ID_PATTERN
+    assert query["person"]["schema"]["anyOf"][0]["pattern"] == stripped_id_pattern(ID_PATTERN, 128)
 
 
 def test_an_event_batch_is_any_values_up_to_max_batch_size() -> None:

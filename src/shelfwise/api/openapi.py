@@ -20,7 +20,10 @@ writes as ``exclusiveMinimum``/``minimum``/``exclusiveMaximum``/``maximum``. A m
 whose keys are ids (``dict[Id, float]``) comes out as ``patternProperties``, which
 lets a key that does not match the pattern hold anything; the document says
 ``propertyNames`` (every key is an id) and ``additionalProperties`` (every value is
-the value type), which is what the validator checks.
+the value type), which is what the validator checks. An id's ``maxLength`` counts the
+spaces around it, which the validator strips before counting; the document puts the
+bound in the id's pattern instead (:func:`shelfwise.values.stripped_id_pattern`; path
+segments are not stripped and keep theirs).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
+
+from shelfwise.values import stripped_id_pattern
 
 Operation = tuple[str, str]  # (method, path)
 
@@ -187,6 +192,13 @@ def state_constraints(schema: dict[str, Any]) -> dict[str, Any]:
 
     def visit(node: Any) -> None:
         if isinstance(node, dict):
+            if node.get("in") == "path":  # path segments are not stripped
+                return
+            stripped = stripped_id_pattern(node.get("pattern", ""), node.get("maxLength", 0))
+            if stripped is not None:
+                node.pop("minLength", None)
+                node.pop("maxLength")
+                node["pattern"] = stripped
             if node.get("type") in ("integer", "number"):
                 for key, keyword, tighter in _BOUNDS:
                     if key in node:
