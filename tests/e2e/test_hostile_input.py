@@ -131,6 +131,16 @@ def test_product_ids_are_path_segments(client: TestClient) -> None:
     assert client.get("/v1/products/OK-1", headers=READ).status_code == 200
 
 
+def test_an_id_of_spaces_is_refused_in_a_path_as_in_a_body(client: TestClient) -> None:
+    """The published id pattern says an id holds a character that is not a space."""
+    for path in ("/v1/products/%20", "/v1/rules/%E3%80%80", "/v1/experiments/%C2%A0"):
+        r = client.get(path, headers=ADMIN)
+        assert _error(r) == (422, "invalid_request")
+        assert _detail_codes(r) == ["string_pattern_mismatch"]
+    r = client.get("/v1/recommendations?placement=%20", headers=READ)
+    assert _error(r) == (422, "invalid_request") and _detail_codes(r) == ["string_too_short"]
+
+
 def test_shopper_ids_may_hold_a_slash(client: TestClient) -> None:
     r = client.post("/v1/events", json=[_view("e/1", anonymous_id="tok/en+==")], headers=INGEST)
     assert _verdicts(r) == [("accepted", [])]
@@ -184,6 +194,25 @@ def test_key_expiry_is_an_aware_timestamp_in_range(client: TestClient) -> None:
     assert _error(r) == (422, "invalid_request")
     body = {"name": "k1", "roles": ["read"], "expires_at": "2099-01-01T00:00:00+02:00"}
     assert client.post("/v1/keys", json=body, headers=ADMIN).status_code == 201
+    # The range is the year as written, as the published pattern says (2100 in UTC).
+    body = {"name": "k2", "roles": ["read"], "expires_at": "2099-12-31T23:00:00-12:00"}
+    assert client.post("/v1/keys", json=body, headers=ADMIN).status_code == 201
+
+
+def test_monitoring_bounds_are_timestamps(client: TestClient) -> None:
+    """Found by the OpenAPI fuzzing: ``start=0.0`` was read as the epoch."""
+    for start, end, codes in (
+        ("0.0", "1.0", ["timestamp_format", "timestamp_format"]),
+        ("2026-11-01T00:00:00", "2026-11-02T00:00:00Z", ["timezone_aware"]),
+        ("1999-11-01T00:00:00Z", "2026-11-02T00:00:00Z", ["timestamp_range"]),
+    ):
+        r = client.get(f"/v1/monitoring/metrics?start={start}&end={end}", headers=READ)
+        assert _error(r) == (422, "invalid_request")
+        assert _detail_codes(r) == codes
+    ok = "start=2026-11-01T00:00:00Z&end=2026-11-02T00:00:00%2B01:00"
+    r = client.get(f"/v1/monitoring/metrics?{ok}", headers=READ)
+    assert r.status_code == 200, r.text
+    assert r.json()["start"].startswith("2026-11-01T00:00:00")
 
 
 # --- numbers ------------------------------------------------------------------------
@@ -252,6 +281,31 @@ def test_booleans_are_not_numbers(client: TestClient) -> None:
     assert _error(client.get("/v1/products/B1", headers=READ)) == (404, "product_not_found")
     r = client.post("/v1/events", json=[_view("e1", price=True), _view("e2")], headers=INGEST)
     assert _verdicts(r) == [("rejected", ["wrong_type"]), ("accepted", [])]
+
+
+def test_numbers_beyond_2_53_are_refused_however_they_are_spelled(client: TestClient) -> None:
+    """Found by the OpenAPI fuzzing: 1e300 was taken as an attribute value or a rule's
+    comparison value while the same number written out as an integer was refused."""
+    rows = [
+        {"product_id": "N1", "title": "t", "attributes": {"weight": 1e300}},
+        {"product_id": "N2", "title": "t", "attributes": {"weight": 10**300}},
+        {"product_id": "N3", "title": "t", "attributes": {"weight": 2.0**53}},
+    ]
+    r = client.put("/v1/products", json={"products": rows}, headers=MERCH)
+    assert [(x["product_id"], x["errors"][0]["code"]) for x in r.json()["rejected"]] == [
+        ("N1", "number_too_large"),
+        ("N2", "number_too_large"),
+    ]
+    assert client.get("/v1/products/N3", headers=READ).json()["attributes"] == {"weight": 2.0**53}
+    rule = {
+        "id": "big",
+        "type": "exclude",
+        "reason": "fuzz",
+        "when": {"attr": "price", "op": "gt", "value": -1e300},
+    }
+    r = client.post("/v1/rules", json=rule, headers=MERCH)
+    assert _error(r) == (422, "invalid_request") and _detail_codes(r) == ["number_too_large"]
+    assert _count(client, rules) == 0
 
 
 # --- sizes ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -11,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from shelfwise.api import create_app
 from shelfwise.api.openapi import LINKS
-from shelfwise.config import Settings
+from shelfwise.config import Settings, load_settings
+from shelfwise.values import ID_PATTERN, PATH_ID_PATTERN, path_id_list_schema, stripped_id_pattern
 from tests.conftest import headers
 from tests.fuzz.schema import openapi_document
 
@@ -61,3 +63,54 @@ def test_a_rule_without_a_type_is_refused_as_the_document_says(client: TestClien
     )
     assert typed.status_code == 201, typed.text
     assert typed.json()["type"] == "suppress"
+
+
+def _nodes(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)
+
+
+def test_bounds_and_id_keys_are_stated_as_json_schema_states_them() -> None:
+    document = openapi_document()
+    numbers = [n for n in _nodes(document) if n.get("type") in ("integer", "number")]
+    assert not [n for n in numbers if {"ge", "gt", "le", "lt"} & set(n)]
+    assert not [n for n in _nodes(document) if "patternProperties" in n]
+    patch = document["components"]["schemas"]["ProductPatch"]["properties"]
+    assert patch["price"]["anyOf"][0] == {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "exclusiveMaximum": 1e9,
+    }
+    segments = document["components"]["schemas"]["Scope"]["properties"]["segments"]
+    assert segments["propertyNames"] == {"pattern": stripped_id_pattern(ID_PATTERN, 128)}
+    assert segments["additionalProperties"]["type"] == "array"
+
+
+def test_the_recommendations_query_is_the_request_model_as_a_query_string() -> None:
+    settings = load_settings(database_url="sqlite://", model_watch_seconds=0, max_k=40)
+    document = create_app(settings).openapi()
+    query = {p["name"]: p for p in document["paths"]["/v1/recommendations"]["get"]["parameters"]}
+    body = document["components"]["schemas"]["RecommendRequest"]["properties"]
+    assert list(query) == list(body)
+    placement = query["placement"]["schema"]
+    assert query["placement"]["required"]
+    assert placement == {"type": "string", "pattern": stripped_id_pattern(PATH_ID_PATTERN, 64)}
+    assert query["k"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 40}
+    assert body["k"]["anyOf"][0]["maximum"] == 40
+    assert query["item"]["schema"] == path_id_list_schema(128, 20)
+    assert query["cart"]["schema"] == path_id_list_schema(128, 200)
+    assert query["person"]["schema"]["anyOf"][0]["pattern"] == stripped_id_pattern(ID_PATTERN, 128)
+
+
+def test_an_event_batch_is_any_values_up_to_max_batch_size() -> None:
+    settings = load_settings(database_url="sqlite://", model_watch_seconds=0, max_batch_size=7)
+    operation = create_app(settings).openapi()["paths"]["/v1/events"]["post"]
+    batch, wrapped = operation["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    assert batch["maxItems"] == 7 and "type" not in batch["items"]
+    assert wrapped["additionalProperties"] is False
+    assert wrapped["properties"]["events"] == batch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -31,6 +32,13 @@ from shelfwise.config import Settings
 from shelfwise.dashboard import routes as dashboard
 from shelfwise.monitoring.schedule import AlertScheduler
 from shelfwise.runtime import Runtime
+
+
+def _publish(document: dict[str, Any], settings: Settings) -> None:
+    """What the routes that read their input by hand publish, bounded by the settings."""
+    recommendations.publish(document, settings.max_k)
+    events.publish(document, settings.max_batch_size)
+
 
 # Matched in this order: the hot paths (health checks, recommendations) first.
 ROUTERS = (
@@ -113,7 +121,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
-    openapi.install(app)
+    openapi.install(app, lambda document: _publish(document, settings))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -12,6 +12,18 @@ them to reach past the 404 of a made-up id.
 ``type``) needs its tag in every request, but each member declares the tag with a
 default (``type: Literal["pin"] = "pin"``), so pydantic's JSON Schema leaves it optional.
 The document marks it required.
+
+**Bounds and keys**: pydantic's JSON Schema leaves two kinds of constraint in forms
+JSON Schema readers do not understand. A bound on an optional number (``price: Float |
+None = Field(gt=0)``) comes out as ``gt``/``ge``/``lt``/``le`` keys, which the document
+writes as ``exclusiveMinimum``/``minimum``/``exclusiveMaximum``/``maximum``. A mapping
+whose keys are ids (``dict[Id, float]``) comes out as ``patternProperties``, which
+lets a key that does not match the pattern hold anything; the document says
+``propertyNames`` (every key is an id) and ``additionalProperties`` (every value is
+the value type), which is what the validator checks. An id's ``maxLength`` counts the
+spaces around it, which the validator strips before counting; the document puts the
+bound in the id's pattern instead (:func:`shelfwise.values.stripped_id_pattern`; path
+segments are not stripped and keep theirs).
 """
 
 from __future__ import annotations
@@ -21,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
+
+from shelfwise.values import stripped_id_pattern
 
 Operation = tuple[str, str]  # (method, path)
 
@@ -164,14 +178,65 @@ def _document(paths: dict[str, Any], link: Link) -> dict[str, Any]:
     return doc
 
 
-def install(app: FastAPI) -> None:
-    """Serve the app's OpenAPI document with ``LINKS`` added and union tags required
-    (built once, as FastAPI does)."""
+_BOUNDS = (
+    ("ge", "minimum", max),
+    ("gt", "exclusiveMinimum", max),
+    ("le", "maximum", min),
+    ("lt", "exclusiveMaximum", min),
+)
+
+
+def state_constraints(schema: dict[str, Any]) -> dict[str, Any]:
+    """Write pydantic's stray bounds and id-keyed mappings as JSON Schema says them
+    (in place)."""
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("in") == "path":  # path segments are not stripped
+                return
+            stripped = stripped_id_pattern(node.get("pattern", ""), node.get("maxLength", 0))
+            if stripped is not None:
+                node.pop("minLength", None)
+                node.pop("maxLength")
+                node["pattern"] = stripped
+            if node.get("type") in ("integer", "number"):
+                for key, keyword, tighter in _BOUNDS:
+                    if key in node:
+                        bound = node.pop(key)
+                        node[keyword] = tighter(node[keyword], bound) if keyword in node else bound
+            patterns = node.get("patternProperties")
+            if (
+                node.get("type") == "object"
+                and isinstance(patterns, dict)
+                and len(patterns) == 1
+                and "properties" not in node
+                and "additionalProperties" not in node
+            ):
+                [(pattern, values)] = node.pop("patternProperties").items()
+                node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": pattern}
+                node["additionalProperties"] = values
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schema)
+    return schema
+
+
+def install(app: FastAPI, finish: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Serve the app's OpenAPI document with ``finish`` applied (what the routes add:
+    parameters read by hand), constraints stated, union tags required and ``LINKS``
+    added (built once, as FastAPI does)."""
     build: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_links(require_union_tags(build()))
+            document = build()
+            if finish is not None:
+                finish(document)
+            app.openapi_schema = add_links(require_union_tags(state_constraints(document)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

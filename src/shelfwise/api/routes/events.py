@@ -59,27 +59,31 @@ class ReplayOut(BaseModel):
     still_rejected: int
 
 
-_BODY_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "oneOf": [
-                        {"type": "array", "items": {"type": "object"}},
-                        {
-                            "type": "object",
-                            "properties": {
-                                "events": {"type": "array", "items": {"type": "object"}}
-                            },
-                            "required": ["events"],
-                        },
-                    ]
-                }
-            }
-        },
+# Any JSON value is an event to judge: one that is not an object gets a ``rejected``
+# verdict (``not_an_object``) like any other bad event, and the rest of the batch goes on.
+_EVENT: dict[str, Any] = {"description": "an event (docs/events.md)"}
+
+
+def _body(max_batch: int) -> dict[str, Any]:
+    batch = {"type": "array", "items": _EVENT, "maxItems": max_batch}
+    wrapped = {
+        "type": "object",
+        "properties": {"events": batch},
+        "required": ["events"],
+        "additionalProperties": False,
     }
+    return {"oneOf": [batch, wrapped]}
+
+
+_BODY_DOC = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": _body(1)}}}
 }
+
+
+def publish(document: dict[str, Any], max_batch: int) -> None:
+    """Write the batch's bound (the setting ``max_batch_size``) into an OpenAPI document."""
+    body = document["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
+    body["schema"] = _body(max_batch)
 
 
 def _events_of(body: bytes, limit: int) -> list[Any]:

@@ -16,6 +16,7 @@ from shelfwise.monitoring.metrics import compute_metrics
 from shelfwise.monitoring.query import DIMENSIONS
 from shelfwise.monitoring.served import drift_report
 from shelfwise.monitoring.timerange import resolve
+from shelfwise.values import Timestamp
 
 router = APIRouter(prefix="/v1", tags=["monitoring"])
 
@@ -68,8 +69,8 @@ def metrics(
     ] = "placement",
     grain: Literal["hour", "day"] = "day",
     range: Annotated[str | None, Query(description="24h, 7d, 14d or 30d")] = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Annotated[Timestamp | None, Query()] = None,
+    end: Annotated[Timestamp | None, Query()] = None,
     category_depth: Annotated[int, Query(ge=1, le=6)] = 1,
 ) -> MetricsOut:
     """Impressions, CTR, add-to-cart rate, attributed orders and revenue, AOV, out-of-stock share."""

@@ -13,11 +13,11 @@ from pydantic import BaseModel, ValidationError
 
 from shelfwise.api.auth import Principal, require
 from shelfwise.api.deps import RuntimeDep, runtime_from
-from shelfwise.api.hotpath import clock_of, request_of, within_max_k
+from shelfwise.api.hotpath import RECOMMENDATIONS, clock_of, request_of, within_max_k
 from shelfwise.errors import NotFound
 from shelfwise.pipeline import RecommendRequest, SlateOut
 from shelfwise.serving.placements import Placement
-from shelfwise.values import PATH_ID_PATTERN
+from shelfwise.values import PATH_ID_PATTERN, path_id_list_schema
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
@@ -58,32 +58,54 @@ def _slate(runtime: RuntimeDep, req: RecommendRequest, now: datetime | None) -> 
 
 # The query string is parsed here rather than by FastAPI's per-parameter
 # machinery, which costs more than the whole pipeline; the parameters are still
-# documented in OpenAPI. The endpoints are ``async``: the pipeline is
-# sub-millisecond CPU work, cheaper on the event loop than via a thread hop.
-QUERY_PARAMETERS: list[dict[str, Any]] = [
-    {"name": "placement", "in": "query", "required": True, "schema": {"type": "string"}},
-    {"name": "person", "in": "query", "schema": {"type": "string"}},
-    {"name": "session", "in": "query", "schema": {"type": "string"}},
-    {
-        "name": "item",
-        "in": "query",
-        "description": "viewed product id(s); repeat or comma-separate",
-        "schema": {"type": "array", "items": {"type": "string"}},
-    },
-    {
-        "name": "cart",
-        "in": "query",
-        "description": "product ids in the cart; repeat or comma-separate",
-        "schema": {"type": "array", "items": {"type": "string"}},
-    },
-    {
-        "name": "k",
-        "in": "query",
-        "description": "slate size, at most the setting max_k (default 100)",
-        "schema": {"type": "integer", "minimum": 1},
-    },
-    {"name": "explain", "in": "query", "schema": {"type": "boolean", "default": False}},
-]
+# documented in OpenAPI (:func:`publish`). The endpoints are ``async``: the pipeline
+# is sub-millisecond CPU work, cheaper on the event loop than via a thread hop.
+_DESCRIPTIONS = {
+    "item": "viewed product ids, comma-separated (or the parameter repeated)",
+    "cart": "product ids in the cart, comma-separated (or the parameter repeated)",
+    "person": "customer, anonymous or device id; empty means none",
+    "session": "the live session id; empty means none",
+    "k": "slate size, at most the setting max_k",
+}
+
+
+def _id_list(ids: dict[str, Any]) -> dict[str, Any]:
+    """``ids`` (an array of ids) as one query value, the ids separated by commas.
+
+    The reader also takes the parameter repeated (``item=a&item=b``), but a limit on
+    the ids in all is one JSON Schema can state only over one value."""
+    return path_id_list_schema(ids["items"]["maxLength"], ids["maxItems"])
+
+
+def query_parameters(max_k: int) -> list[dict[str, Any]]:
+    """GET's query parameters, from :class:`RecommendRequest`'s JSON Schema: the same
+    ids, lengths and bounds as the POST body, as the query string spells them."""
+    model = RecommendRequest.model_json_schema()
+    fields = model["properties"]
+    required = set(model["required"])
+    parameters = []
+    for name, field in fields.items():
+        description = _DESCRIPTIONS.get(name)
+        schema = {k: v for k, v in field.items() if k not in ("title", "default")}
+        if name in ("person", "session"):  # ``person=`` is no person
+            schema = {"anyOf": [schema["anyOf"][0], {"type": "string", "maxLength": 0}]}
+        elif name in ("item", "cart"):
+            description = f"{_DESCRIPTIONS[name]}, at most {schema['maxItems']}"
+            schema = _id_list(schema)
+        elif name == "k":
+            schema = {**schema["anyOf"][0], "maximum": max_k}
+        parameter = {"name": name, "in": "query", "required": name in required, "schema": schema}
+        if description is not None:
+            parameter["description"] = description
+        parameters.append(parameter)
+    return parameters
+
+
+def publish(document: dict[str, Any], max_k: int) -> None:
+    """Write GET's query parameters and the bound on ``k`` into an OpenAPI document."""
+    document["paths"][RECOMMENDATIONS]["get"]["parameters"] = query_parameters(max_k)
+    k = document["components"]["schemas"]["RecommendRequest"]["properties"]["k"]
+    k["anyOf"][0]["maximum"] = max_k
 
 
 def _checked(make: Callable[[], RecommendRequest], where: str) -> RecommendRequest:
@@ -100,11 +122,7 @@ def parse_query(request: Request, max_k: int) -> RecommendRequest:
     return _checked(lambda: request_of(request.query_params.multi_items(), max_k), "query")
 
 
-@router.get(
-    "/recommendations",
-    response_model=SlateOut,
-    openapi_extra={"parameters": QUERY_PARAMETERS},
-)
+@router.get("/recommendations", response_model=SlateOut)
 async def recommendations(request: Request) -> Response:
     """A slate for one placement; ``explain=true`` adds the full decision trace."""
     # Served by ``api.hotpath`` unless CORS is configured; this is its documented twin.
