@@ -44,9 +44,7 @@ from shelfwise.runtime import Runtime  # noqa: E402
 from shelfwise.store.tables import events, interactions  # noqa: E402
 from shelfwise.store.types import utcnow  # noqa: E402
 
-PG_URL = os.environ.get(
-    "TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TYPES = ("product_view", "product_view", "product_view", "add_to_cart", "page_view")
 
 

@@ -19,9 +19,7 @@ from shelfwise.config import ApiKey, Settings, load_settings
 from shelfwise.runtime import Runtime
 
 # Not SHELFWISE_*: the settings loader refuses unknown variables of its own prefix.
-PG_URL = os.environ.get(
-    "TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 KEYS = {

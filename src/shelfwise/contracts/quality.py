@@ -254,6 +254,7 @@ def _p_value(a: int, n: int, b: int, m: int) -> float:
     # scipy.stats is imported where it is used: it costs ~1 s of CPU at import, in
     # every CLI call and server worker, while only the signal report needs it.
     from scipy import stats
+
     table = [[a, n - a], [b, m - b]]
     pooled = (a + b) / (n + m)
     if min(n * pooled, n * (1 - pooled), m * pooled, m * (1 - pooled)) < 5:
