@@ -35,8 +35,8 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck  ## lint, type-check and the whole test suite
-	$(BIN)/pytest -rf --durations=30
+test: lint typecheck  ## lint, type-check and the whole test suite (two processes, a file each at a time)
+	$(BIN)/pytest -n 2 --dist loadfile -rf --durations=30
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
