@@ -17,6 +17,15 @@ import numpy.typing as npt
 MARGIN_RATE = np.array([0.15, 0.35, 0.55])
 
 
+def reference_price(prices: npt.NDArray[np.float64] | float) -> float:
+    """The unit of money: the median known price (positive and finite; the lower of
+    the two middle ones, so it is one of the prices), 1 with none."""
+    values = np.atleast_1d(np.asarray(prices, dtype=np.float64))
+    with np.errstate(invalid="ignore"):
+        known = values[np.isfinite(values) & (values > 0)]
+    return float(np.quantile(known, 0.5, method="lower")) if len(known) else 1.0
+
+
 class ItemTable(Protocol):
     price: npt.NDArray[np.float64]  # NaN = unknown
     stock: npt.NDArray[np.int64]  # -1 = unknown

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from shelfwise.ranking.items import MARGIN_RATE
+from shelfwise.ranking.items import MARGIN_RATE, reference_price
 
 MAX_RELATIVE_PRICE = 100.0  # an item's price counts at most this many reference prices
 
@@ -70,15 +70,6 @@ class PlacementObjective(BaseModel):
             factor = np.where(stock < 0, 1.0, np.minimum(cover / self.min_cover_days, 1.0))
             value = value * factor
         return np.asarray(value, dtype=np.float64)
-
-
-def reference_price(prices: FloatArray | float) -> float:
-    """The unit of money: the median known price (positive and finite; the lower of
-    the two middle ones, so it is one of the prices), 1 with none."""
-    values = np.atleast_1d(np.asarray(prices, dtype=np.float64))
-    with np.errstate(invalid="ignore"):
-        known = values[np.isfinite(values) & (values > 0)]
-    return float(np.quantile(known, 0.5, method="lower")) if len(known) else 1.0
 
 
 # Defaults: the home page leans on discovery, the cart on margin, email on revenue.

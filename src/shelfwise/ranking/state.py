@@ -26,8 +26,7 @@ from shelfwise.ranking.history import (
     HistoryLog,
     IntArray,
 )
-from shelfwise.ranking.items import ItemTable
-from shelfwise.ranking.objective import reference_price
+from shelfwise.ranking.items import ItemTable, reference_price
 
 DAY = 86_400
 N_PRICE_BANDS = 5
