@@ -136,26 +136,33 @@ LINKS: dict[tuple[str, str, str], list[Link]] = {
 }
 
 
+def _walk(node: Any, fix: Callable[[dict[str, Any]], bool]) -> None:
+    """``fix`` every object of a JSON document, parents first; below an object only
+    where ``fix`` returns True."""
+    if isinstance(node, dict):
+        if fix(node):
+            for value in node.values():
+                _walk(value, fix)
+    elif isinstance(node, list):
+        for value in node:
+            _walk(value, fix)
+
+
 def require_union_tags(schema: dict[str, Any]) -> dict[str, Any]:
     """Mark each discriminated union's tag required in its members (in place)."""
     components = schema.get("components", {}).get("schemas", {})
 
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            discriminator = node.get("discriminator")
-            if isinstance(discriminator, dict):
-                tag = discriminator["propertyName"]
-                for ref in discriminator.get("mapping", {}).values():
-                    member = components[ref.rsplit("/", 1)[-1]]
-                    if tag not in member.setdefault("required", []):
-                        member["required"].insert(0, tag)
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
+    def fix(node: dict[str, Any]) -> bool:
+        discriminator = node.get("discriminator")
+        if isinstance(discriminator, dict):
+            tag = discriminator["propertyName"]
+            for ref in discriminator.get("mapping", {}).values():
+                member = components[ref.rsplit("/", 1)[-1]]
+                if tag not in member.setdefault("required", []):
+                    member["required"].insert(0, tag)
+        return True
 
-    visit(schema)
+    _walk(schema, fix)
     return schema
 
 
@@ -190,38 +197,33 @@ def state_constraints(schema: dict[str, Any]) -> dict[str, Any]:
     """Write pydantic's stray bounds and id-keyed mappings as JSON Schema says them
     (in place)."""
 
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("in") == "path":  # path segments are not stripped
-                return
-            stripped = stripped_id_pattern(node.get("pattern", ""), node.get("maxLength", 0))
-            if stripped is not None:
-                node.pop("minLength", None)
-                node.pop("maxLength")
-                node["pattern"] = stripped
-            if node.get("type") in ("integer", "number"):
-                for key, keyword, tighter in _BOUNDS:
-                    if key in node:
-                        bound = node.pop(key)
-                        node[keyword] = tighter(node[keyword], bound) if keyword in node else bound
-            patterns = node.get("patternProperties")
-            if (
-                node.get("type") == "object"
-                and isinstance(patterns, dict)
-                and len(patterns) == 1
-                and "properties" not in node
-                and "additionalProperties" not in node
-            ):
-                [(pattern, values)] = node.pop("patternProperties").items()
-                node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": pattern}
-                node["additionalProperties"] = values
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
+    def fix(node: dict[str, Any]) -> bool:
+        if node.get("in") == "path":  # path segments are not stripped
+            return False
+        stripped = stripped_id_pattern(node.get("pattern", ""), node.get("maxLength", 0))
+        if stripped is not None:
+            node.pop("minLength", None)
+            node.pop("maxLength")
+            node["pattern"] = stripped
+        if node.get("type") in ("integer", "number"):
+            for key, keyword, tighter in _BOUNDS:
+                if key in node:
+                    bound = node.pop(key)
+                    node[keyword] = tighter(node[keyword], bound) if keyword in node else bound
+        patterns = node.get("patternProperties")
+        if (
+            node.get("type") == "object"
+            and isinstance(patterns, dict)
+            and len(patterns) == 1
+            and "properties" not in node
+            and "additionalProperties" not in node
+        ):
+            [(pattern, values)] = node.pop("patternProperties").items()
+            node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": pattern}
+            node["additionalProperties"] = values
+        return True
 
-    visit(schema)
+    _walk(schema, fix)
     return schema
 
 
