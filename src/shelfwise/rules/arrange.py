@@ -29,10 +29,10 @@ def arrange(
     trace: list[TraceChunk] = []
     groups = snapshot.variant_group
     dedupe = [c for c in active if isinstance(c.rule, DedupeVariantsRule)]
-    pool = _dedupe(ranked, groups, ctx, dedupe, trace) if dedupe else ranked
     pin_rules = [c for c in active if isinstance(c.rule, PinRule)]
     pins = _pins(ctx, k, pin_rules, safety, trace, set(ranked.tolist())) if pin_rules else {}
-    if pins:
+    pool = ranked
+    if pins:  # pins first: a served pin is never traced as a variant that lost to another
         pinned = np.fromiter(pins.values(), dtype=np.int64)
         pool = pool[~_among(pool, pinned)]
         if dedupe:
@@ -40,6 +40,8 @@ def arrange(
             if clash.any():
                 trace.append(decide(dedupe[0], pool[clash], "deduped", "variant of a pinned item"))
             pool = pool[~clash]
+    if dedupe:
+        pool = _dedupe(pool, groups, ctx, dedupe, trace)
     caps = [c for c in active if isinstance(c.rule, CapRule)]
     fill = _fill(pool, k - len(pins), caps, list(pins.values()), trace)
     slate: list[int] = []

@@ -221,3 +221,24 @@ def test_arrangement_holds_dedupe_caps_and_k(case: Any) -> None:
             assert len(shown) <= max(cap.max_items, len(pins))
     pins_ok = [r for r in active if isinstance(r, PinRule)]
     assert len(pinned) <= len(pins_ok)
+
+
+DROPPING = {"removed", "deduped", "capped"}  # what the trace counts as drops
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_the_trace_never_contradicts_the_slate(case: Any) -> None:
+    """A served item is never traced as dropped or as a blocked pin, a dropped item is
+    dropped once (so drop counts count items), and every item a rule pinned is served."""
+    catalog, rules, c, items, scores, k = case
+    book = Rulebook(rules, snapshot_of(catalog))
+    safe = book.apply_safety(c, items, scores)
+    out = book.arrange(c, safe.items, safe.scores, k)
+    served = set(out.items.tolist())
+    decisions = [*safe.trace, *out.trace]
+    dropped = [d.item for d in decisions if d.action in DROPPING]
+    blocked = {d.item for d in decisions if d.action == "pin_blocked"}
+    assert not served & (set(dropped) | blocked), [d for d in decisions if d.item in served]
+    assert len(dropped) == len(set(dropped)), [d for d in decisions if d.action in DROPPING]
+    assert {d.item for d in out.trace if d.action == "pinned"} <= served

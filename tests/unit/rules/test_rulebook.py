@@ -179,10 +179,31 @@ def test_arrange_dedupes_pins_and_caps_in_that_order() -> None:
     # The pinned frame is a Lumo, so it uses up Lumo's one slot: lamp and vase are capped.
     assert ids(snap, out.items) == ["rug-red", "frame", "bowl", "hook"]
     assert [(snap.ids[d.item], d.rule_id, d.action) for d in out.trace] == [
-        ("rug-blue", "one-variant", "deduped"),
         ("frame", "frame-first", "pinned"),
+        ("rug-blue", "one-variant", "deduped"),
         ("lamp", "one-per-brand", "capped"),
         ("vase", "one-per-brand", "capped"),
+    ]
+
+
+def test_a_pinned_variant_is_served_and_its_higher_ranked_sibling_is_the_one_deduped() -> None:
+    snap = snapshot_of(STORE)
+    rules = [
+        {"id": "one-variant", "type": "dedupe_variants", "reason": "one colour per rug"},
+        {
+            "id": "blue",
+            "type": "pin",
+            "reason": "blue promo",
+            "product_id": "rug-blue",
+            "position": 2,
+        },
+    ]
+    ranked = np.array([snap.index_of(p) for p in ["rug-red", "lamp", "rug-blue", "vase"]])
+    out = book(snap, *rules).arrange(ctx("home"), ranked, np.zeros(len(ranked)), 3)
+    assert ids(snap, out.items) == ["lamp", "rug-blue", "vase"]
+    assert [(snap.ids[d.item], d.action, d.reason) for d in out.trace] == [
+        ("rug-blue", "pinned", "blue promo (position 2)"),
+        ("rug-red", "deduped", "one colour per rug (variant of a pinned item)"),
     ]
 
 
