@@ -261,7 +261,7 @@ def problems(error: ShelfwiseError) -> list[FormProblem]:
                 str(d.get("code")), str(d.get("message")), _without_tag(str(d.get("field")))
             )
             for d in details
-            if isinstance(d, dict)
+            if isinstance(d, dict) and "field" in d
         ]
     return out
 
