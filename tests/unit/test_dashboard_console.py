@@ -70,6 +70,12 @@ RULES: list[dict[str, Any]] = [
     },
     {"id": "st", "type": "require_in_stock", "reason": "r", "min_qty": 0},
     {
+        "id": "aware",
+        "type": "require_in_stock",
+        "reason": "a window stored with an offset",
+        "window": {"start": "2026-12-01T08:00:00+00:00", "timezone": "Europe/Berlin"},
+    },
+    {
         "id": "su",
         "type": "suppress",
         "reason": "r",
@@ -116,15 +122,25 @@ RULES: list[dict[str, Any]] = [
 
 def test_every_type_has_an_example() -> None:
     assert {r["type"] for r in RULES} == set(RULE_TYPES) == set(TYPE_FIELDS)
+    assert len({r["id"] for r in RULES}) == len(RULES)
 
 
-@pytest.mark.parametrize("data", RULES, ids=[r["type"] for r in RULES])
+@pytest.mark.parametrize("data", RULES, ids=[r["id"] for r in RULES])
 def test_a_rule_round_trips_through_its_form(data: dict[str, Any]) -> None:
     rule = parse_rule(data)
     values = form_values(rule)
     placements = values.pop("placements").split(",") if values["placements"] else []
     form = {k: v for k, v in values.items() if k != "version"}
-    assert rule_body(parse_form(form, placements)) == rule_body(rule)
+    again = parse_form(form, placements)
+    assert {**rule_body(again), "window": None} == {**rule_body(rule), "window": None}
+    # The window holds the same instants, whatever offset they were written with.
+    assert (again.window is None) == (rule.window is None)
+    if again.window is not None and rule.window is not None:
+        assert again.window.timezone == rule.window.timezone
+        assert (again.window.start_utc, again.window.end_utc) == (
+            rule.window.start_utc,
+            rule.window.end_utc,
+        )
 
 
 def test_a_bad_form_carries_the_api_code_and_field() -> None:

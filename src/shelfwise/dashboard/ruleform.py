@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args, get_origin
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import ValidationError
@@ -130,17 +131,19 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _local(value: object) -> str:
-    """``2026-12-24T18:00:00`` for a ``datetime-local`` input (seconds dropped when zero)."""
+def _local(value: object, timezone: str) -> str:
+    """``2026-12-24T18:00`` for a ``datetime-local`` input: the time as read in the
+    window's ``timezone`` (a stored time with an offset is converted to it)."""
     if not isinstance(value, str) or not value:
         return ""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return value
-    return parsed.replace(tzinfo=None).isoformat(
-        timespec="minutes" if not parsed.second else "seconds"
-    )
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(ZoneInfo(timezone))
+    spec = "seconds" if parsed.second else "minutes"
+    return parsed.replace(tzinfo=None).isoformat(timespec=spec)
 
 
 def form_values(rule: Rule) -> dict[str, str]:
@@ -158,8 +161,8 @@ def form_values(rule: Rule) -> dict[str, str]:
         placements=",".join(scope["placements"]),
         context_categories=", ".join(scope["context_categories"]),
         segments=json.dumps(scope["segments"]) if scope["segments"] else "",
-        window_start=_local(window.get("start")),
-        window_end=_local(window.get("end")),
+        window_start=_local(window.get("start"), window.get("timezone", "UTC")),
+        window_end=_local(window.get("end"), window.get("timezone", "UTC")),
         window_timezone=window.get("timezone", "") if window else "",
     )
     return out
