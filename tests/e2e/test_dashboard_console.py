@@ -21,7 +21,7 @@ from shelfwise.store.types import utcnow
 from tests.conftest import API_KEYS, KEYS, service_missing
 from tests.e2e.demo_store import seed_demo_store
 from tests.e2e.server import running_server, settings_env
-from tests.e2e.test_dashboard import ARGS, CHROMIUM, PAGES
+from tests.e2e.test_dashboard import ARGS, CHROMIUM, PAGES, SHOTS
 
 VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
 EDITOR_PAGES = ("/rules/edit", "/rules/edit?type=exclude", "/rules/edit?type=price_relation")
@@ -29,7 +29,8 @@ EARLY = "exp-too-early"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The real server on a demo store: (base URL, the rec_id of one served slate)."""
     tmp = tmp_path_factory.mktemp("console")
     settings = load_settings(
         database_url=f"sqlite:///{tmp / 'shelfwise.db'}", api_keys=API_KEYS, model_dir=tmp / "m"
@@ -54,7 +55,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 headers={"X-API-Key": KEYS["merchandiser"]},
             )
             assert made.status_code == 201, made.text
-        yield base
+            served = c.get(
+                "/v1/recommendations",
+                params={"placement": "home", "person": "shown"},
+                headers={"X-API-Key": KEYS["read"]},
+            )
+            assert served.status_code == 200, served.text
+        yield base, served.json()["rec_id"]
+
+
+@pytest.fixture(scope="module")
+def server(served: tuple[str, str]) -> str:
+    return served[0]
 
 
 @pytest.fixture(scope="module")
@@ -108,13 +120,24 @@ def _no_sideways_scroll(page: Any, width: int, where: str) -> None:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
-def test_no_page_scrolls_sideways(browser: Any, server: str, viewport: str) -> None:
+def test_no_page_scrolls_sideways(browser: Any, served: tuple[str, str], viewport: str) -> None:
+    server, rec_id = served
     width, _ = VIEWPORTS[viewport]
     page = _signed_in(browser, server, viewport)
-    for path in (*PAGES, *EDITOR_PAGES, f"/experiments?experiment={EARLY}", "/rules?rule=x"):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    details = (
+        f"/experiments?experiment={EARLY}",
+        "/rules?rule=x",
+        f"/decisions?rec_id={rec_id}",
+        "/categories?placement=home_top_picks&category=bedding",
+    )
+    for path in (*PAGES, *EDITOR_PAGES, *details):
         sep = "&" if "?" in path else "?"
         _go(page, f"{server}/dashboard{path}{sep}range=14d")
         _no_sideways_scroll(page, width, path or "/")
+        shown = path.replace(rec_id, "slate")
+        name = re.sub(r"[^a-z0-9]+", "-", shown.lower()).strip("-") or "overview"
+        page.screenshot(path=str(SHOTS / f"{viewport}-{name}.png"), full_page=True)
     # A wide table scrolls inside its own box instead.
     _go(page, f"{server}/dashboard?range=14d")
     boxes = page.eval_on_selector_all(

@@ -153,7 +153,12 @@ def _render(request: Request, view: View, visitor: Visitor, page: str) -> HTMLRe
         csrf_field=CSRF_FIELD,
         csrf_token=_sessions(request).form_token(session) if session else "",
         nav=[
-            {"href": f"/dashboard/{name}".rstrip("/"), "title": title, "active": name == page}
+            {
+                "href": f"/dashboard/{name}".rstrip("/"),
+                "title": title,
+                # ``rules/edit`` is part of the Rules page
+                "active": name == page or (bool(name) and page.startswith(name + "/")),
+            }
             for name, title in PAGES
         ],
         ranges=[(k, v[0]) for k, v in RANGES.items()] if view.ranged else [],

@@ -115,7 +115,7 @@ TYPE_FIELDS: dict[str, tuple[FormField, ...]] = {
 
 def type_doc(rule_type: str) -> str:
     """The rule type's docstring: what it does, in one or two sentences."""
-    return " ".join((RULE_TYPES[rule_type].__doc__ or "").split())
+    return " ".join((RULE_TYPES[rule_type].__doc__ or "").replace("``", "").split())
 
 
 def _text(value: object) -> str:
