@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shelfwise.access import Principal
 from shelfwise.dashboard.panels.experiments import _verdicts, too_early
+from shelfwise.dashboard.ruleedit import change, may_write
 from shelfwise.dashboard.ruleform import RULE_TYPES, TYPE_FIELDS, form_values, parse_form
-from shelfwise.errors import InvalidInput
+from shelfwise.errors import Forbidden, InvalidInput
 from shelfwise.experiments.checks import sample_ratio
 from shelfwise.experiments.report import Report
 from shelfwise.experiments.stats import MIN_N
@@ -153,3 +155,13 @@ def test_a_bad_form_carries_the_api_code_and_field() -> None:
     with pytest.raises(InvalidInput) as unknown:
         parse_form({"type": "teleport", "id": "c", "reason": "r"}, [])
     assert unknown.value.code == "rule_type_unknown"
+
+
+def test_only_a_rule_writer_may_change_rules() -> None:
+    reader = Principal("auditor", frozenset({"read"}))
+    assert not may_write(reader) and not may_write(None)
+    assert may_write(Principal("m", frozenset({"merchandiser"})))
+    assert may_write(Principal("a", frozenset({"admin"})))
+    with pytest.raises(Forbidden) as refused:
+        change(None, reader, {"action": "delete", "rule": "x", "version": "1"})  # type: ignore[arg-type]
+    assert refused.value.code == "rules_read_only" and refused.value.http_status == 403
