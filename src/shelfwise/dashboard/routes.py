@@ -1,7 +1,9 @@
-"""The dashboard's routes: sign-in, money overview, categories, alerts, drift, provider slots.
+"""The dashboard's routes: sign-in, money overview, categories, alerts, drift, provider
+slots, and the rule editor (``rules/edit``, ``rules/change``; see ``dashboard.ruleedit``).
 
 Each page is a handler ``(request, runtime, form) -> View`` registered with
-``@page(name)``, which does the sign-in check and the shared layout.
+``@page(name)``, which does the sign-in check and the shared layout; a handler
+that saved something answers a 303 redirect instead (post/redirect/get).
 
 Every page needs a signed session cookie (see ``dashboard.session``) for a
 key that is still active and holds the ``merchandiser`` role (``admin``
