@@ -274,3 +274,30 @@ def test_an_experiment_without_persons_is_too_early(browser: Any, server: str) -
     assert page.locator("div.chart").count() == 0
     assert "No lift chart yet" in page.locator("body").inner_text()
     page.close()
+
+
+def test_overview_and_drift_agree_with_the_api(served: tuple[str, str]) -> None:
+    """The two revenue figures are the API's two definitions, side by side; the drift
+    page counts the slates the decision log holds (served just now)."""
+    server, _ = served
+    with httpx.Client(base_url=server, timeout=30, follow_redirects=False) as c:
+        assert c.post("/dashboard/login", data={"api_key": KEYS["merchandiser"]}).status_code == 303
+        page = c.get("/dashboard?range=14d").text
+        drift = c.get("/dashboard/drift?range=24h").text
+        metrics = c.get(
+            "/v1/monitoring/metrics?by=placement&range=14d", headers={"X-API-Key": KEYS["read"]}
+        ).json()
+    (with_recs,) = [s for s in metrics["sessions"] if s["interacted"]]
+    assert metrics["total"]["revenue"] > 0 and with_recs["revenue"] > 0
+
+    def value(testid: str, html: str) -> float:
+        found = re.search(rf'data-testid="{testid}" data-value="([^"]+)"', html)
+        assert found, testid
+        return float(found.group(1))
+
+    assert value("total-revenue", page) == pytest.approx(metrics["total"]["revenue"])
+    assert value("interacted-revenue", page) == pytest.approx(with_recs["revenue"])
+    assert "Attributed revenue (recommended items bought)" in page
+    assert "no decision log is attached" not in page + drift
+    assert value("decisions-note", drift) >= 1  # the slate the fixture served
+    assert "in the current window and none in the 14 days before it" in drift
