@@ -301,3 +301,38 @@ def test_overview_and_drift_agree_with_the_api(served: tuple[str, str]) -> None:
     assert "no decision log is attached" not in page + drift
     assert value("decisions-note", drift) >= 1  # the slate the fixture served
     assert "in the current window and none in the 14 days before it" in drift
+
+
+@pytest.mark.browser
+def test_the_other_forms_work_on_a_phone(browser: Any, served: tuple[str, str]) -> None:
+    """The preview, the decision lookup, the placement picker and sign-out at 390 px."""
+    server, rec_id = served
+    width, _ = VIEWPORTS["phone"]
+    page = _signed_in(browser, server, "phone")
+    _go(page, f"{server}/dashboard/rules")
+    page.fill(
+        "textarea[name=draft]",
+        "id: no-cheap\ntype: exclude\nreason: r\nwhen: {attr: price, op: lt, value: 20}\n",
+    )
+    page.fill("input[name=last]", "20")
+    page.click("button:has-text('Preview')")
+    page.wait_for_load_state("domcontentloaded")
+    assert float(page.get_by_test_id("preview-requests").get_attribute("data-value")) >= 1
+    _no_sideways_scroll(page, width, "rules preview")
+
+    _go(page, f"{server}/dashboard/decisions")
+    page.fill("input[name=rec_id]", rec_id)
+    page.click("button:has-text('Explain')")
+    page.wait_for_load_state("domcontentloaded")
+    assert page.get_by_test_id("placement").get_attribute("data-value") == "home"
+    _no_sideways_scroll(page, width, "one decision")
+
+    _go(page, f"{server}/dashboard/categories?range=14d")
+    page.select_option("select[name=placement]", "product_similar")
+    page.wait_for_url(re.compile(r".*placement=product_similar.*"))
+    assert "Categories: Product similar" in page.locator("h1").inner_text()
+    _no_sideways_scroll(page, width, "categories of one placement")
+
+    page.click("text=Sign out")
+    page.wait_for_url(re.compile(r".*/dashboard/login.*"))
+    page.close()
