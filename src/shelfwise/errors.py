@@ -23,6 +23,19 @@ class ShelfwiseError(Exception):
         self.details = details
 
 
+def validation_details(errors: list[Any], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """pydantic's errors as an error's ``details``: field path, code, message (the API's
+    422 ``invalid_request`` answer and the dashboard's rule form show the same)."""
+    return [
+        {
+            "field": ".".join(str(p) for p in (*prefix, *e.get("loc", ()))),
+            "code": e.get("type"),
+            "message": e.get("msg"),
+        }
+        for e in errors
+    ]
+
+
 class ConfigError(ShelfwiseError):
     code = "config_invalid"
     http_status = 500

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from shelfwise.errors import ShelfwiseError
+from shelfwise.errors import ShelfwiseError, validation_details
 from shelfwise.store.failures import STORE_ERRORS, classify
 
 log = logging.getLogger("shelfwise.api")
@@ -51,18 +51,6 @@ def error_document(
     if details is not None:
         body["details"] = details
     return {"error": body}
-
-
-def validation_details(errors: list[Any], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """pydantic's errors as the error document's ``details``: field path, code, message."""
-    return [
-        {
-            "field": ".".join(str(p) for p in (*prefix, *e.get("loc", ()))),
-            "code": e.get("type"),
-            "message": e.get("msg"),
-        }
-        for e in errors
-    ]
 
 
 _REFUSED = {

@@ -28,9 +28,9 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from starlette.types import Receive, Scope, Send
 
 from shelfwise.api.auth import authorize
-from shelfwise.api.errors import error_document, failure, validation_details
+from shelfwise.api.errors import error_document, failure
 from shelfwise.api.middleware import new_request_id
-from shelfwise.errors import InvalidInput
+from shelfwise.errors import InvalidInput, validation_details
 from shelfwise.pipeline import RecommendRequest
 
 RECOMMENDATIONS = "/v1/recommendations"

@@ -47,6 +47,14 @@ def label(name: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def placement_label(placement: str) -> str:
+    """What every table, chart and title calls a placement: ``product_similar`` ->
+    ``Product similar``; ``all`` -> ``All placements``. The one mapping from a
+    placement id to its label (a rule's scope names placements through
+    ``dashboard.ruleedit.scope_label``, which uses this)."""
+    return "All placements" if placement == "all" else label(placement)
+
+
 def environment() -> Environment:
     env = Environment(
         loader=PackageLoader("shelfwise.dashboard", "templates"),
@@ -55,6 +63,12 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        money=money, percent=percent, count=count, when=when, label=label, hours=hours
+        money=money,
+        percent=percent,
+        count=count,
+        when=when,
+        label=label,
+        hours=hours,
+        placement=placement_label,
     )
     return env

@@ -1,7 +1,9 @@
-"""The dashboard's routes: sign-in, money overview, categories, alerts, drift, provider slots.
+"""The dashboard's routes: sign-in, money overview, categories, alerts, drift, provider
+slots, and the rule editor (``rules/edit``, ``rules/change``; see ``dashboard.ruleedit``).
 
 Each page is a handler ``(request, runtime, form) -> View`` registered with
-``@page(name)``, which does the sign-in check and the shared layout.
+``@page(name)``, which does the sign-in check and the shared layout; a handler
+that saved something answers a 303 redirect instead (post/redirect/get).
 
 Every page needs a signed session cookie (see ``dashboard.session``) for a
 key that is still active and holds the ``merchandiser`` role (``admin``
@@ -16,7 +18,7 @@ served from the installed plotly package, never from a CDN.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from importlib.resources import files
 from typing import Any
@@ -28,12 +30,13 @@ from starlette.concurrency import run_in_threadpool
 
 from shelfwise.access import ANONYMOUS_ADMIN, KeyRing, Principal
 from shelfwise.config import hash_key
-from shelfwise.dashboard import charts
-from shelfwise.dashboard.format import environment
+from shelfwise.dashboard import charts, ruleedit
+from shelfwise.dashboard.format import environment, label, placement_label
 from shelfwise.dashboard.panels import BUILT_IN
+from shelfwise.dashboard.panels.rules import rules_panel
 from shelfwise.dashboard.session import COOKIE, CSRF_FIELD, Session, Sessions
 from shelfwise.dashboard.slots import SLOTS, Slot, SlotParams, slot_providers
-from shelfwise.errors import Forbidden
+from shelfwise.errors import Forbidden, ShelfwiseError
 from shelfwise.monitoring.alerts import AlertStore
 from shelfwise.monitoring.detector import fit_baseline
 from shelfwise.monitoring.metrics import compute_metrics, hourly_series
@@ -136,7 +139,7 @@ class View:
     range_key: str | None = None  # the page's own default range
 
 
-Handler = Callable[[Request, Runtime, dict[str, str]], View]
+Handler = Callable[[Request, Runtime, dict[str, str]], View | RedirectResponse]
 
 
 def _render(request: Request, view: View, visitor: Visitor, page: str) -> HTMLResponse:
@@ -152,7 +155,12 @@ def _render(request: Request, view: View, visitor: Visitor, page: str) -> HTMLRe
         csrf_field=CSRF_FIELD,
         csrf_token=_sessions(request).form_token(session) if session else "",
         nav=[
-            {"href": f"/dashboard/{name}".rstrip("/"), "title": title, "active": name == page}
+            {
+                "href": f"/dashboard/{name}".rstrip("/"),
+                "title": title,
+                # ``rules/edit`` is part of the Rules page
+                "active": name == page or (bool(name) and page.startswith(name + "/")),
+            }
             for name, title in PAGES
         ],
         ranges=[(k, v[0]) for k, v in RANGES.items()] if view.ranged else [],
@@ -178,8 +186,11 @@ def page(name: str, *, post: bool = False) -> Callable[[Handler], Handler]:
             if request.method == "POST":
                 form = await _form(request)
                 _check_post(request, visitor, form)
+            request.state.visitor = visitor
             runtime: Runtime = request.app.state.runtime
             view = await run_in_threadpool(handler, request, runtime, form)
+            if isinstance(view, RedirectResponse):
+                return view
             return _render(request, view, visitor, name)
 
         methods = ["GET", "POST"] if post else ["GET"]
@@ -261,7 +272,7 @@ def overview(request: Request, runtime: Runtime, form: dict[str, str]) -> View:
     trend = compute_metrics(runtime.db, start, end, ("placement", "time"), grain="day")
     by_placement: dict[str, tuple[list[datetime], list[float]]] = {}
     for r in trend.rows:
-        xs, ys = by_placement.setdefault(r.placement, ([], []))
+        xs, ys = by_placement.setdefault(placement_label(r.placement), ([], []))
         assert r.period_start is not None
         xs.append(r.period_start)
         ys.append(r.revenue)
@@ -276,7 +287,7 @@ def overview(request: Request, runtime: Runtime, form: dict[str, str]) -> View:
             "open_alerts": len(AlertStore(runtime.db).list(status="open")),
             "revenue_chart": charts.bars(
                 "Revenue by placement",
-                [r.placement for r in report.rows],
+                [placement_label(r.placement) for r in report.rows],
                 [r.revenue for r in report.rows],
                 currency,
             ),
@@ -302,7 +313,7 @@ def categories(request: Request, runtime: Runtime, form: dict[str, str]) -> View
         series_chart = _series_chart(runtime, placement, category, start, end)
     return View(
         "categories.html",
-        "Categories" + (f": {placement.replace('_', ' ')}" if placement else ""),
+        "Categories" + (f": {placement_label(placement)}" if placement else ""),
         {
             "start": start,
             "end": end,
@@ -354,7 +365,7 @@ def alerts_page(request: Request, runtime: Runtime, form: dict[str, str]) -> Vie
     chart = (
         charts.bars(
             "Revenue at risk per hour (open alerts)",
-            [f"{a.placement}/{a.category}" for a in opened],
+            [f"{placement_label(a.placement)} · {label(a.category)}" for a in opened],
             [a.at_risk_per_hour for a in opened],
             f"{s.currency} per hour",
         )
@@ -396,10 +407,73 @@ def drift_page(request: Request, runtime: Runtime, form: dict[str, str]) -> View
             "report": report,
             "charts": figures,
             "reference_days": reference_days,
-            "has_decisions": bool(runtime.decisions.source_mix(*ref)),
+            # Slates in each window: the score and source-mix comparisons need both.
+            "slates": (_slates(runtime, *ref), _slates(runtime, start, end)),
         },
         range_key="24h",
     )
+
+
+def _visitor_of(request: Request) -> Visitor:
+    visitor: Visitor = request.state.visitor  # set by ``page`` before the handler runs
+    return visitor
+
+
+@page("rules/edit", post=True)
+def rule_editor(
+    request: Request, runtime: Runtime, form: dict[str, str]
+) -> View | RedirectResponse:
+    """A new rule of one type, or a stored one, as a form; POSTed, it is saved."""
+    got = ruleedit.editor(runtime, _visitor_of(request).principal, dict(request.query_params), form)
+    if isinstance(got, ruleedit.Redirect):
+        return RedirectResponse(got.url, status_code=303)
+    title = "New rule" if got["picker"] else _editor_title(got)
+    return View("rule_form.html", title, got, ranged=False)
+
+
+def _editor_title(ctx: dict[str, Any]) -> str:
+    values = ctx["values"]
+    kind = label(ctx["rule_type"]).lower()
+    return f"Edit rule {values.get('id', '')}" if ctx["stored"] else f"New {kind} rule"
+
+
+@page("rules/change", post=True)
+def rule_change(
+    request: Request, runtime: Runtime, form: dict[str, str]
+) -> View | RedirectResponse:
+    """Enable, disable, delete or restore (POST); a refusal is shown on the rules page."""
+    if not form:
+        return RedirectResponse("/dashboard/rules", status_code=303)
+    visitor = _visitor_of(request)
+    try:
+        done = ruleedit.change(runtime, visitor.principal, form)
+    except Forbidden:
+        raise
+    except ShelfwiseError as e:
+        query = {"rule": form.get("rule", "")} if form.get("rule") else {}
+        start, end = _window(request)
+        params = SlotParams(start, end, query, {}, DEFAULT_RANGE, visitor.principal)
+        panel = replace(rules_panel(runtime, params), error=f"{e.code}: {e.message}")
+        rules = next(s for s in SLOTS if s.name == "rules")
+        return View(
+            "slot.html",
+            rules.title,
+            {
+                "start": start,
+                "end": end,
+                "slot": rules,
+                "panel": panel,
+                "query": query,
+                "figures": [],
+            },
+            ranged=False,
+        )
+    return RedirectResponse(done.url, status_code=303)
+
+
+def _slates(runtime: Runtime, start: datetime, end: datetime) -> int:
+    """Slates the decision log holds for ``[start, end)``."""
+    return sum(c.slates for c in runtime.decisions.served(start, end).values())
 
 
 def _slot_page(slot: Slot) -> None:
@@ -407,7 +481,14 @@ def _slot_page(slot: Slot) -> None:
         start, end = _window(request)
         query = dict(request.query_params)
         provider = slot_providers(request.app).get(slot.name) or BUILT_IN.get(slot.name)
-        params = SlotParams(start, end, query, form, query.get("range") or DEFAULT_RANGE)
+        params = SlotParams(
+            start,
+            end,
+            query,
+            form,
+            query.get("range") or DEFAULT_RANGE,
+            _visitor_of(request).principal,
+        )
         panel = provider(runtime, params) if provider else None
         return View(
             "slot.html",

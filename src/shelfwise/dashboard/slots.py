@@ -11,7 +11,9 @@ page renders a "not yet available" panel. A provider is a plain callable:
 It returns text, forms, tables of already formatted cells and plotly figures
 (as ``figure.to_plotly_json()`` dicts); the dashboard does the layout and
 escaping. A cell may carry a link and the raw value behind its text (rendered
-as ``data-value``, so browser tests can compare it with the API).
+as ``data-value``, so browser tests can compare it with the API). A cell may
+also be a row of actions: links and buttons that POST a small form back to the
+dashboard (the page adds the session's form token).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from shelfwise.access import Principal
     from shelfwise.runtime import Runtime
 
 Tone = Literal["", "ok", "page", "ticket", "resolved"]
@@ -36,6 +39,7 @@ class SlotParams:
     query: Mapping[str, str]  # the page's query string (e.g. ``rec_id`` for the decision viewer)
     form: Mapping[str, str] = field(default_factory=dict)  # a POSTed form (the rules preview)
     range_key: str = "7d"
+    principal: Principal | None = None  # who is signed in (None: nobody to ask)
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,23 @@ class PanelCell:
     tone: Tone = ""  # shown as a coloured badge when set
 
 
-Cell = str | PanelCell
+@dataclass(frozen=True)
+class PanelAction:
+    """A link (``fields`` empty) or a button POSTing ``fields`` to ``href``."""
+
+    text: str
+    href: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+    confirm: str = ""  # asked before the POST is sent
+    testid: str | None = None
+
+
+@dataclass(frozen=True)
+class PanelActions:
+    items: tuple[PanelAction, ...]
+
+
+Cell = str | PanelCell | PanelActions
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,8 @@ class Panel:
     figures: list[dict[str, Any]] = field(default_factory=list)
     forms: list[PanelForm] = field(default_factory=list)
     error: str = ""  # a lookup that failed, a draft that did not parse
+    notice: str = ""  # what a change just did
+    links: list[PanelAction] = field(default_factory=list)  # shown above the tables
     ranged: bool = True  # False: the page ignores the time range (no range picker)
 
 

@@ -167,8 +167,18 @@ class RuleStore:
             [(changed, expected)], who=who, why=why, action="enable" if enabled else "disable"
         )[0]
 
-    def restore(self, rule_id: str, version: int, *, who: str, why: str) -> Rule:
-        """Make a past version current again (as a new version)."""
+    def restore(
+        self,
+        rule_id: str,
+        version: int,
+        *,
+        who: str,
+        why: str,
+        expected_version: int | None = None,
+    ) -> Rule:
+        """Make a past version current again (as a new version). With
+        ``expected_version`` (the current version the caller saw, 0 for a deleted
+        rule) a change made since is refused as ``stale_version``."""
         past = [e for e in self.history(rule_id) if e.version == version and e.body is not None]
         if not past:
             raise NotFound(
@@ -177,7 +187,8 @@ class RuleStore:
         rule = parse_rule(past[-1].body)
         with self.db.engine.connect() as conn:
             row = conn.execute(select(rules.c.version).where(rules.c.rule_id == rule_id)).first()
-        expected = row.version if row is not None else 0
+        current = row.version if row is not None else 0
+        expected = current if expected_version is None else expected_version
         return self._write([(rule, expected)], who=who, why=why, action="restore")[0]
 
     def delete(self, rule_id: str, *, who: str, why: str, expected_version: int) -> None:

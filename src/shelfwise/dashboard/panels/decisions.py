@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from shelfwise.dashboard import charts
-from shelfwise.dashboard.format import label, money, when
+from shelfwise.dashboard.format import label, money, placement_label, when
 from shelfwise.dashboard.slots import (
     Cell,
     Panel,
@@ -65,7 +65,7 @@ def _recent(runtime: Runtime, params: SlotParams, form: PanelForm) -> Panel:
         [
             PanelCell(d.rec_id, href="?" + urlencode({"rec_id": d.rec_id})),
             when(d.served_at),
-            label(d.placement),
+            placement_label(d.placement),
             str(len(d.items)),
             d.person_id or "anonymous",
             f"{d.experiment_id} / {d.arm}" if d.experiment_id else "",
@@ -100,7 +100,7 @@ def _explain(d: Decision, shown: list[dict[str, Any]], form: PanelForm, currency
     facts: list[list[Cell]] = [
         [
             PanelCell(when(d.served_at), testid="served-at"),
-            PanelCell(label(d.placement), value=d.placement, testid="placement"),
+            PanelCell(placement_label(d.placement), value=d.placement, testid="placement"),
             d.mode.title(),
             d.person_id or "anonymous",
             d.session_id or "",
@@ -186,7 +186,7 @@ def _explain(d: Decision, shown: list[dict[str, Any]], form: PanelForm, currency
     ]
     return Panel(
         f"Why was {d.rec_id} shown",
-        summary=f"{len(d.items)} items served on {label(d.placement)} at {when(d.served_at)}.",
+        summary=f"{len(d.items)} items served on {placement_label(d.placement)} at {when(d.served_at)}.",
         forms=[form],
         tables=tables,
         figures=figures,

@@ -9,14 +9,14 @@ from urllib.parse import urlencode
 import plotly.graph_objects as go
 
 from shelfwise.dashboard import charts
-from shelfwise.dashboard.format import label, money, percent, when
+from shelfwise.dashboard.format import label, money, percent, placement_label, when
 from shelfwise.dashboard.panels.cells import badge, count_cell, interval, money_cell, percent_cell
 from shelfwise.dashboard.slots import Cell, Panel, PanelCell, PanelTable, SlotParams, Tone
 from shelfwise.experiments import Experiment
 from shelfwise.experiments.assignment import graph_resolve
 from shelfwise.experiments.model import LOWER_IS_BETTER
 from shelfwise.experiments.report import Report, readout
-from shelfwise.experiments.stats import Estimate
+from shelfwise.experiments.stats import MIN_N, Estimate
 from shelfwise.store.types import utcnow
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def _value(metric: str, v: float | None, currency: str) -> str:
 
 
 def _where(placement: str, category: str) -> str:
-    p = "All placements" if placement == "all" else label(placement)
+    p = placement_label(placement)
     c = "all categories" if category == "all" else label(category)
     return f"{p} · {c}"
 
@@ -80,7 +80,7 @@ def _listed(e: Experiment, params: SlotParams) -> list[Cell]:
     return [
         PanelCell(e.experiment_id, href=href),
         s.name,
-        label(s.placement),
+        placement_label(s.placement),
         " · ".join(f"{a.name} {a.share:.0%}" + (" (holdout)" if a.holdout else "") for a in s.arms),
         METRIC_NAMES[s.primary_metric],
         when(s.start),
@@ -102,9 +102,39 @@ def _lift_cells(metric: str, est: Estimate, currency: str, testid: str) -> list[
     ]
 
 
+def too_early(r: Report) -> str:
+    """``too early: 3 vs 0 persons, need at least 30 in each arm`` while an arm has fewer
+    persons than the experiment's estimates need (``stats.MIN_N``, below which they
+    carry ``SMALL_SAMPLE`` or ``NOT_ESTIMABLE``); "" once every arm has enough."""
+    counts = list(r.srm.counts.values())
+    if counts and min(counts) >= MIN_N:
+        return ""
+    seen = " vs ".join(f"{n:,}" for n in counts) or "0"
+    return f"too early: {seen} persons, need at least {MIN_N} in each arm"
+
+
+def _verdicts(r: Report, early: str) -> tuple[PanelCell, PanelCell, str]:
+    """(readout badge, sample-ratio badge, the summary's words). A detected mismatch
+    is always shown; "valid" and "OK" only once the sample can support them."""
+    if not r.srm.valid:
+        return (
+            badge("Invalid", "page", "validity"),
+            badge("Mismatch", "page", "srm-status"),
+            "NOT VALID (sample-ratio mismatch)",
+        )
+    if early:
+        return (
+            badge("Too early", "resolved", "validity"),
+            badge("Too early", "resolved", "srm-status"),
+            early,
+        )
+    return badge("Valid", "ok", "validity"), badge("OK", "ok", "srm-status"), "valid"
+
+
 def _readout_panel(e: Experiment, r: Report, listing: PanelTable, currency: str) -> Panel:
     primary = r.primary_metric
-    srm_tone: Tone = "ok" if r.srm.valid else "page"
+    early = too_early(r)
+    validity, srm_status, status = _verdicts(r, early)
     total = sum(r.srm.counts.values()) or 1
     srm_rows: list[list[Cell]] = [
         [
@@ -181,7 +211,7 @@ def _readout_panel(e: Experiment, r: Report, listing: PanelTable, currency: str)
         ]
         for arm, v in r.net_value.items()
     ]
-    status = "valid" if r.valid else "NOT VALID (sample-ratio mismatch)"
+    chart = _lift_chart(r)
     summary = (
         f"{e.spec.name}: readout from {when(r.window_start)} to {when(r.window_end)}, "
         f"primary metric {METRIC_NAMES[primary].lower()}; the readout is {status}."
@@ -193,7 +223,7 @@ def _readout_panel(e: Experiment, r: Report, listing: PanelTable, currency: str)
         title=f"Experiment {e.experiment_id}",
         summary=summary,
         ranged=False,
-        figures=[_lift_chart(r)] if r.cells else [],
+        figures=[chart] if chart else [],
         tables=[
             listing,
             PanelTable(
@@ -206,12 +236,8 @@ def _readout_panel(e: Experiment, r: Report, listing: PanelTable, currency: str)
             PanelTable(
                 "Status",
                 ["Readout", "Sample ratio"],
-                [
-                    [
-                        badge("Valid" if r.valid else "Invalid", srm_tone, "validity"),
-                        badge("OK" if r.srm.valid else "Mismatch", srm_tone, "srm-status"),
-                    ]
-                ],
+                [[validity, srm_status]],
+                note=early.capitalize() + "." if early else "",
             ),
             PanelTable(
                 "Arms",
@@ -244,7 +270,13 @@ def _readout_panel(e: Experiment, r: Report, listing: PanelTable, currency: str)
                 ],
                 lifts,
                 note="Every metric for the whole experiment; per placement and category the"
-                " primary metric, click-through rate and conversion.",
+                " primary metric, click-through rate and conversion."
+                + (
+                    ""
+                    if chart
+                    else f" No lift chart yet: no arm has an estimable lift in"
+                    f" {METRIC_NAMES[primary].lower()}" + (f" ({early})." if early else ".")
+                ),
                 testid="lifts",
                 empty="No comparison yet.",
             ),
@@ -282,10 +314,12 @@ def _readout_panel(e: Experiment, r: Report, listing: PanelTable, currency: str)
     )
 
 
-def _lift_chart(r: Report) -> dict[str, object]:
-    """Relative lift of the primary metric per placement/category, with its interval."""
+def _lift_chart(r: Report) -> dict[str, object] | None:
+    """Relative lift of the primary metric per placement/category, with its interval;
+    None when no arm has a lift to draw (an empty chart says nothing)."""
     fig = go.Figure()
     arms = sorted({c.arm for cell in r.cells for c in cell.comparisons})
+    drawn = 0
     for arm in arms:
         xs, ys, lo, hi = [], [], [], []
         for cell in r.cells:
@@ -295,6 +329,7 @@ def _lift_chart(r: Report) -> dict[str, object]:
                     continue
                 xs.append(_where(cell.placement, cell.category))
                 ys.append(est.lift)
+                drawn += 1
                 lo.append(est.lift - (est.lift_low if est.lift_low is not None else est.lift))
                 hi.append((est.lift_high if est.lift_high is not None else est.lift) - est.lift)
         fig.add_trace(
@@ -307,6 +342,8 @@ def _lift_chart(r: Report) -> dict[str, object]:
                 error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo},
             )
         )
+    if not drawn:
+        return None
     fig.add_hline(y=0, line_color="#6b7a75")
     return charts.styled(
         fig, f"Lift in {METRIC_NAMES[r.primary_metric].lower()} (with CI)", yaxis_tickformat="+.0%"

@@ -1,5 +1,7 @@
 """Rules: the rulebook, its audit log (all rules, or one rule's history) and the
-impact preview of a draft, replayed over the last served slates."""
+impact preview of a draft, replayed over the last served slates. For a key that
+may write rules, each rule has its edit, enable/disable and delete actions and
+each past version a restore button (``dashboard.ruleedit`` does the changes)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,13 @@ from pydantic import ValidationError
 
 from shelfwise.dashboard.format import label, money, percent, when
 from shelfwise.dashboard.panels.cells import badge, count_cell, money_cell
+from shelfwise.dashboard.ruleedit import DONE, may_write, scope_label
+from shelfwise.dashboard.ruleform import RULE_TYPES
 from shelfwise.dashboard.slots import (
     Cell,
     Panel,
+    PanelAction,
+    PanelActions,
     PanelCell,
     PanelField,
     PanelForm,
@@ -22,7 +28,7 @@ from shelfwise.dashboard.slots import (
     SlotParams,
 )
 from shelfwise.documents import load_yaml
-from shelfwise.errors import ShelfwiseError
+from shelfwise.errors import NotFound, ShelfwiseError
 from shelfwise.rules.model import RULES, Rule
 from shelfwise.rules.preview import PreviewReport, preview_draft
 from shelfwise.rules.store import AuditEntry
@@ -30,6 +36,7 @@ from shelfwise.rules.store import AuditEntry
 if TYPE_CHECKING:
     from shelfwise.runtime import Runtime
 
+CHANGE_URL = "/dashboard/rules/change"
 EXAMPLE = (
     "- id: no-cheap-addons\n  type: exclude\n  reason: no add-ons under 5\n"
     "  when: {attr: price, op: lt, value: 5}\n"
@@ -39,6 +46,7 @@ EXAMPLE = (
 def rules_panel(runtime: Runtime, params: SlotParams) -> Panel:
     store = runtime.rules.store
     rules = store.list_rules()
+    writer = may_write(params.principal)
     selected = params.query.get("rule") or ""
     error = ""
     tables = []
@@ -48,37 +56,62 @@ def rules_panel(runtime: Runtime, params: SlotParams) -> Panel:
             tables.append(_preview_table(_run_preview(runtime, form), runtime.settings.currency))
         except (ValueError, yaml.YAMLError, ShelfwiseError) as e:
             error = _message(e)
+    columns = ["Rule", "Type", "Why", "Placements", "Priority", "Version", "State"]
     tables.append(
         PanelTable(
             f"Rulebook (version {store.version()})",
-            ["Rule", "Type", "Why", "Placements", "Priority", "Version", "State"],
-            [_rule_row(r) for r in rules],
+            [*columns, "Change"] if writer else columns,
+            [_rule_row(runtime, r, writer) for r in rules],
             testid="rules",
             empty="No rules: every candidate is allowed.",
         )
     )
-    if selected and selected not in {r.id for r in rules}:
-        error = error or f"No rule {selected!r}."
-    audit = store.history(selected) if selected in {r.id for r in rules} else []
+    stored = {r.id: r.version for r in rules}
+    audit = []
+    if selected:
+        try:
+            audit = store.history(selected)  # a deleted rule keeps its history (to restore)
+        except NotFound:
+            error = error or f"No rule {selected!r}."
     title = f"History of {selected}" if audit else "Audit log (latest changes)"
     entries = list(reversed(audit)) if audit else store.recent_changes(50)
+    restorable = writer and bool(audit)
+    audit_columns = ["#", "When", "Who", "Rule", "Action", "Version", "Why", "Change"]
     tables.append(
         PanelTable(
             title,
-            ["#", "When", "Who", "Rule", "Action", "Version", "Why", "Change"],
-            [_audit_row(a) for a in entries],
+            [*audit_columns, "Restore"] if restorable else audit_columns,
+            [_audit_row(a, stored.get(a.rule_id, 0) if restorable else None) for a in entries],
             testid="audit",
             empty="No change recorded yet.",
         )
     )
     return Panel(
         title="Rules",
-        summary=f"{len(rules)} rules, {sum(r.enabled for r in rules)} enabled.",
+        summary=f"{len(rules)} rules, {sum(r.enabled for r in rules)} enabled."
+        + ("" if writer else " Your key may read the rules but not change them."),
+        notice=_notice(params, stored),
         error=error,
         ranged=False,
+        links=[
+            PanelAction(f"New {label(t).lower()} rule", f"/dashboard/rules/edit?type={t}")
+            for t in RULE_TYPES
+        ]
+        if writer
+        else [],
         forms=[_preview_form(form)],
         tables=tables,
     )
+
+
+def _notice(params: SlotParams, stored: dict[str, int]) -> str:
+    """What the change that led here did, read back from the store (the query only
+    names the rule and the kind of change)."""
+    done, rule_id = params.query.get("done", ""), params.query.get("rule", "")
+    if done not in DONE or not rule_id:
+        return ""
+    now = f"now at version {stored[rule_id]}" if rule_id in stored else "no longer in the rulebook"
+    return f"Rule {rule_id} {DONE[done]}: {now}. It applies to the next request."
 
 
 def _message(e: Exception) -> str:
@@ -174,16 +207,46 @@ def _preview_table(p: PreviewReport, currency: str) -> PanelTable:
     )
 
 
-def _rule_row(r: Rule) -> list[Cell]:
-    return [
+def _rule_row(runtime: Runtime, r: Rule, writer: bool) -> list[Cell]:
+    row: list[Cell] = [
         PanelCell(r.id, href="?" + urlencode({"rule": r.id})),
         label(r.type),
         r.reason,
-        ", ".join(label(p) for p in r.scope.placements) or "All",
+        ", ".join(scope_label(runtime, p) for p in r.scope.placements) or "All placements",
         str(r.priority),
         PanelCell(str(r.version), value=r.version, testid=f"version-{r.id}"),
-        badge("Enabled", "ok") if r.enabled else badge("Disabled", "resolved"),
+        badge("Enabled", "ok", f"state-{r.id}")
+        if r.enabled
+        else badge("Disabled", "resolved", f"state-{r.id}"),
     ]
+    if writer:
+        switch = "disable" if r.enabled else "enable"
+        version = {"rule": r.id, "version": str(r.version)}
+        row.append(
+            PanelActions(
+                (
+                    PanelAction(
+                        "Edit",
+                        "/dashboard/rules/edit?" + urlencode({"rule": r.id}),
+                        testid=f"edit-{r.id}",
+                    ),
+                    PanelAction(
+                        switch.title(),
+                        CHANGE_URL,
+                        {**version, "action": switch},
+                        testid=f"{switch}-{r.id}",
+                    ),
+                    PanelAction(
+                        "Delete",
+                        CHANGE_URL,
+                        {**version, "action": "delete"},
+                        confirm=f"Delete rule {r.id}? Its history stays and can restore it.",
+                        testid=f"delete-{r.id}",
+                    ),
+                )
+            )
+        )
+    return row
 
 
 def _short(v: object) -> str:
@@ -191,12 +254,14 @@ def _short(v: object) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def _audit_row(a: AuditEntry) -> list[Cell]:
+def _audit_row(a: AuditEntry, current: int | None) -> list[Cell]:
+    """One audit entry; with ``current`` (the rule's stored version, 0 when deleted)
+    a button restoring the version the entry wrote."""
     if a.action in ("create", "delete"):
         change = a.action + "d"
     else:
         change = "; ".join(f"{k}: {_short(o)} → {_short(n)}" for k, (o, n) in a.diff.items())
-    return [
+    row: list[Cell] = [
         str(a.seq),
         when(a.at),
         a.who,
@@ -206,3 +271,26 @@ def _audit_row(a: AuditEntry) -> list[Cell]:
         a.why,
         change if len(change) <= 160 else change[:159] + "…",
     ]
+    if current is not None:
+        restore = a.body is not None and a.version != current
+        fields = {
+            "action": "restore",
+            "rule": a.rule_id,
+            "version": str(current),
+            "restore_version": str(a.version),
+        }
+        row.append(
+            PanelActions(
+                (
+                    PanelAction(
+                        f"Restore version {a.version}",
+                        CHANGE_URL,
+                        fields,
+                        testid=f"restore-{a.rule_id}-{a.version}",
+                    ),
+                )
+            )
+            if restore
+            else ""
+        )
+    return row
