@@ -45,12 +45,14 @@ from pydantic import (
     AwareDatetime,
     BeforeValidator,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     StringConstraints,
     ValidatorFunctionWrapHandler,
     WithJsonSchema,
     WrapValidator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, core_schema
 
 MAX_ID_LENGTH: Final = 128
 EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
@@ -197,7 +199,33 @@ def not_bool(value: Any) -> Any:
 # validator (events do; see contracts/events.py).
 NUMBER = BeforeValidator(not_bool)
 Float = Annotated[float, Field(allow_inf_nan=False), NUMBER]
-Int = Annotated[int, Field(ge=-MAX_SAFE_INT, le=MAX_SAFE_INT), NUMBER]
+
+
+def _safe_int(value: int) -> int:
+    if -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+        return value
+    raise PydanticCustomError(
+        "number_too_large", "a number is at most {limit} in size", {"limit": MAX_SAFE_INT}
+    )
+
+
+class _SafeInt:
+    """An integer within +-2**53 that keeps the bounds of the field using it.
+
+    (A ``Field(ge=..., le=...)`` here would replace the field's own ``Field(ge=1, le=100)``:
+    pydantic applies the alias's constraints last.)"""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return core_schema.no_info_after_validator_function(_safe_int, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> Any:
+        out = handler(schema)
+        out.setdefault("minimum", -MAX_SAFE_INT)
+        out.setdefault("maximum", MAX_SAFE_INT)
+        return out
+
+
+Int = Annotated[int, _SafeInt(), NUMBER]
 MAX_SCALAR_TEXT: Final = 1000
 _TEXT_RE = re.compile(_TEXT_CHARS)
 

@@ -6,6 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import pytest
+from pydantic import ValidationError
 
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.rules import Rulebook, parse_rule
@@ -292,3 +294,17 @@ def test_scope_segments_and_context_categories() -> None:
         ctx(segment={"platform": "app"}),
     ):
         assert len(rb.apply_safety(c, items, scores).items) == len(snap) - 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "pin", "product_id": "mug", "position": 0},
+        {"type": "pin", "product_id": "mug", "position": 101},
+        {"type": "cap", "attribute": "brand", "max_items": 0},
+        {"type": "dedupe_variants", "priority": 5000},
+    ],
+)
+def test_a_whole_number_outside_its_fields_bounds_is_refused(body: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        parse_rule({"id": "r", "reason": "bounds", **body})
