@@ -200,7 +200,11 @@ def evaluate_alerts(
     opened: list[Alert] = []
     updated: list[Alert] = []
     if series.keys and series.impressions[:, :ref_hours].sum() > 0:
-        base = fit_baseline(series.window(0, ref_hours))
+        base = fit_baseline(
+            series.window(0, ref_hours),
+            (cfg.fast_window_hours, cfg.slow_window_hours),
+            cfg.onset_lookback_hours,
+        )
         for f in evaluate(base, series, series.hours, cfg):
             o = onset(base, series, f.series, series.hours, cfg, f.stages)
             risk = o.at_risk_per_hour if o.at_risk_per_hour > 0 else f.at_risk_per_hour
