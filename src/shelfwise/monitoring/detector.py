@@ -125,7 +125,7 @@ def _weekly_rates(
     support_hod = n_hod + prior * rate_s[:, None]
 
     expected = den * rate_hod[:, hod]
-    day = (epoch_hours - epoch_hours[0]) // 24
+    day = epoch_hours // 24 - epoch_hours[0] // 24  # UTC days
     n_day, e_day = _by_cell(num, day, int(day[-1]) + 1), _by_cell(expected, day, int(day[-1]) + 1)
     day_dow = np.array([int(dow[day == k][0]) for k in range(n_day.shape[1])])
     ok = e_day > 1e-9
@@ -160,7 +160,7 @@ def _drift(observed: FloatArray, expected: FloatArray, epoch_hours: IntArray) ->
     so ``q = (V_7 - V_1) / 6``. Zero when the level does not wander (or the
     reference is shorter than two weeks).
     """
-    day = (epoch_hours - epoch_hours[0]) // 24
+    day = epoch_hours // 24 - epoch_hours[0] // 24  # UTC days
     days = int(day[-1]) + 1
     out = np.zeros(observed.shape[0])
     if days < 14:
@@ -300,48 +300,61 @@ def benjamini_hochberg(p: FloatArray, q: float) -> np.ndarray:
     return mask.reshape(p.shape)
 
 
-def _window_findings(
-    base: Baseline,
-    series: HourlySeries,
-    end: int,
-    w: int,
-    burn: float,
-    sev: Severity,
-    cfg: DetectorConfig,
-) -> list[Finding]:
-    lo = max(end - w, 0)
-    d = stage_deficits(base, series.window(lo, end), w)
-    p = shortfall_p_values(d)
-    significant = benjamini_hochberg(p, cfg.fdr) & (d.money > 0)
-    at_risk = np.where(significant, d.money, 0.0).sum(1) / (end - lo)
-    out: list[Finding] = []
-    for s in np.nonzero(at_risk / cfg.budget_per_hour >= burn)[0]:
-        stage = int(np.argmin(np.where(significant[s], p[s], 2.0)))
-        broken = tuple(STAGES[i] for i in np.nonzero(significant[s])[0])
-        out.append(
-            Finding(
-                series=int(s),
-                key=series.keys[s],
-                severity=sev,
-                window_hours=end - lo,
-                at_risk_per_hour=float(at_risk[s]),
-                burn_rate=float(at_risk[s] / cfg.budget_per_hour),
-                p_value=float(p[s, stage]),
-                stage=STAGES[stage],
-                stages=broken,
+@dataclass(frozen=True)
+class WindowTest:
+    """One window's stage tests for every series: what thresholds are applied to."""
+
+    hours: int
+    deficits: StageDeficits
+    p: FloatArray  # (S, 2) one-sided p-values
+
+    @classmethod
+    def at(cls, base: Baseline, series: HourlySeries, end: int, w: int) -> WindowTest:
+        lo = max(end - w, 0)
+        d = stage_deficits(base, series.window(lo, end), w)
+        return cls(end - lo, d, shortfall_p_values(d))
+
+    def findings(
+        self, keys: list[tuple[str, str]], burn: float, sev: Severity, cfg: DetectorConfig
+    ) -> list[Finding]:
+        """Series whose significant stages (BH at ``cfg.fdr``) lose money at ``burn`` or more."""
+        money, p = self.deficits.money, self.p
+        significant = benjamini_hochberg(p, cfg.fdr) & (money > 0)
+        at_risk = np.where(significant, money, 0.0).sum(1) / self.hours
+        out: list[Finding] = []
+        for s in np.nonzero(at_risk / cfg.budget_per_hour >= burn)[0]:
+            stage = int(np.argmin(np.where(significant[s], p[s], 2.0)))
+            broken = tuple(STAGES[i] for i in np.nonzero(significant[s])[0])
+            out.append(
+                Finding(
+                    series=int(s),
+                    key=keys[s],
+                    severity=sev,
+                    window_hours=self.hours,
+                    at_risk_per_hour=float(at_risk[s]),
+                    burn_rate=float(at_risk[s] / cfg.budget_per_hour),
+                    p_value=float(p[s, stage]),
+                    stage=STAGES[stage],
+                    stages=broken,
+                )
             )
-        )
-    return out
+        return out
+
+
+def combine(pages: list[Finding], tickets: list[Finding]) -> list[Finding]:
+    """One finding per series, pages first."""
+    paged = {f.series for f in pages}
+    return pages + [f for f in tickets if f.series not in paged]
 
 
 def evaluate(base: Baseline, series: HourlySeries, end: int, cfg: DetectorConfig) -> list[Finding]:
     """Findings for the hours before column ``end``: one per series, pages first."""
-    pages = _window_findings(base, series, end, cfg.fast_window_hours, cfg.page_burn, "page", cfg)
-    tickets = _window_findings(
-        base, series, end, cfg.slow_window_hours, cfg.ticket_burn, "ticket", cfg
+    fast = WindowTest.at(base, series, end, cfg.fast_window_hours)
+    slow = WindowTest.at(base, series, end, cfg.slow_window_hours)
+    return combine(
+        fast.findings(series.keys, cfg.page_burn, "page", cfg),
+        slow.findings(series.keys, cfg.ticket_burn, "ticket", cfg),
     )
-    paged = {f.series for f in pages}
-    return pages + [f for f in tickets if f.series not in paged]
 
 
 @dataclass(frozen=True)
@@ -399,7 +412,7 @@ class Detection:
     finding: Finding
 
 
-def replay(
+def baselines(
     series: HourlySeries,
     reference_hours: int,
     cfg: DetectorConfig,
@@ -407,8 +420,8 @@ def replay(
     end: int | None = None,
     *,
     refit_every: int | None = None,
-) -> Iterator[tuple[int, Baseline, list[Finding]]]:
-    """Evaluate every hour ``t`` in ``(start, end]`` as the evaluator would at ``t``.
+) -> Iterator[tuple[int, Baseline]]:
+    """Every hour ``t`` in ``(start, end]`` with the baseline the evaluator would use at ``t``.
 
     Without ``refit_every`` the baseline is fitted once on the first
     ``reference_hours`` columns. With it, the baseline is refitted every
@@ -430,7 +443,7 @@ def replay(
                 series.window(hi - reference_hours, hi), windows, cfg.onset_lookback_hours
             )
             fitted_at = t
-        yield t, base, evaluate(base, series, t, cfg)
+        yield t, base
 
 
 def scan(
@@ -442,9 +455,9 @@ def scan(
     start: int | None = None,
     refit_every: int | None = None,
 ) -> list[Detection]:
-    """Replay hourly evaluations (see :func:`replay`); first firing per series and severity."""
+    """Replay hourly evaluations (see :func:`baselines`); first firing per series and severity."""
     seen: dict[tuple[tuple[str, str], str], Detection] = {}
-    for t, _, findings in replay(series, reference_hours, cfg, start, end, refit_every=refit_every):
-        for f in findings:
+    for t, base in baselines(series, reference_hours, cfg, start, end, refit_every=refit_every):
+        for f in evaluate(base, series, t, cfg):
             seen.setdefault((f.key, f.severity), Detection(f.key, f.severity, t, f))
     return sorted(seen.values(), key=lambda d: d.detected_at)
