@@ -158,7 +158,7 @@ def main() -> None:
     header = (
         f"   {'family':12} {'series':>6} {'false/month':>11} {'per 200':>8} {'10% rule':>9}"
         f" {'z sd 3h':>8} {'z sd 12h':>8} {'detected':>9} {'median':>7} {'p90':>5}"
-        f" {'money err at alert':>19} {'at 24 h':>8}"
+        f" {'money err at alert':>19} {'at 24 h':>8} {'at 72 h':>8}"
     )
     print(header)
     for family in families:
@@ -189,12 +189,13 @@ def main() -> None:
         ds = [d for _, d in found]
         err_alert = [money_error(x, cfg, d) for x, d in found]
         err_24 = [money_error(x, cfg, 24) for x in drops]
+        err_72 = [money_error(x, cfg, 72) for x in drops]
         print(
             f"   {family:12} {n_series:>6} {fa / months:>11.1f} {fa / months / n_series * 200:>8.2f}"
             f" {rule / months:>9.0f} {z3:>8.2f} {z12:>8.2f} {len(ds):>4}/{len(drops):<4}"
             f" {(f'{np.median(ds):.0f} h' if ds else '-'):>7} {(f'{np.percentile(ds, 90):.0f} h' if ds else '-'):>5}"
             f" {(f'{np.median(err_alert):.0%} (max {max(err_alert):.0%})' if err_alert else '-'):>19}"
-            f" {np.median(err_24):>8.0%}"
+            f" {np.median(err_24):>8.0%} {np.median(err_72):>8.0%}"
         )
     print(f"\n{time.perf_counter() - t0:.0f} s")
 

@@ -64,8 +64,8 @@ class Baseline:
     ``weekly`` (S, 2) is how much of the day-of-week pattern each stage's rates
     keep (0: hour of day only, 1: the raw day-of-week factors): it is the
     empirical-Bayes weight of the between-weekday spread over the day-to-day
-    noise. ``support`` (S, 2, 168) are the counts behind each rate (their
-    Poisson error); ``noise`` holds the variance model per window length.
+    noise. ``support`` (S, 2, 168) are the counts a rate's Poisson error is worth
+    (its relative variance is ``1 / support``); ``noise`` holds the variance model per window length.
     """
 
     ctr: FloatArray
@@ -148,7 +148,13 @@ def _weekly_rates(
     shrunk = 1.0 + weekly[:, None] * (factor - 1.0)
     cells = np.arange(HOURS_PER_WEEK)
     rates: FloatArray = rate_hod[:, cells % 24] * shrunk[:, cells // 24]
-    support: FloatArray = support_hod[:, cells % 24] / (1.0 + 6.0 * weekly[:, None])
+    # Counting error of a rate: its hour of day's plus (as far as it is kept) its
+    # weekday's, each over the counts behind it.
+    n_dow = np.maximum(_by_cell(n_day, day_dow, 7), 1.0)
+    rel = 1.0 / np.maximum(support_hod[:, cells % 24], 1.0) + weekly[:, None] ** 2 / n_dow[
+        :, cells // 24
+    ]
+    support: FloatArray = 1.0 / rel
     return rates, weekly, support
 
 
@@ -157,8 +163,8 @@ def _drift(observed: FloatArray, expected: FloatArray, epoch_hours: IntArray) ->
 
     From the variogram of daily relative residuals: for a walk with daily
     variance q plus independent day noise, ``E (d_{k+L} - d_k)² = L q + 2 σ²``,
-    so ``q = (V_7 - V_1) / 6``. Zero when the level does not wander (or the
-    reference is shorter than two weeks).
+    so ``q = (V_7 - V_1) / 6``, half the series' own and half the shop's. Zero when
+    the level does not wander (or the reference is shorter than two weeks).
     """
     day = epoch_hours // 24 - epoch_hours[0] // 24  # UTC days
     days = int(day[-1]) + 1
@@ -169,7 +175,12 @@ def _drift(observed: FloatArray, expected: FloatArray, epoch_hours: IntArray) ->
     d = np.where(e > 1.0, o / np.maximum(e, 1.0) - 1.0, 0.0)
     v1 = ((d[:, 1:] - d[:, :-1]) ** 2).mean(1)
     v7 = ((d[:, 7:] - d[:, :-7]) ** 2).mean(1)
-    q: FloatArray = np.maximum((v7 - v1) / 6.0, 0.0)
+    # One series' variogram is noisy and its positive part biased upward: each series
+    # keeps half its own estimate and takes half the shop's (weighted by precision).
+    raw = (v7 - v1) / 6.0
+    weight = 1.0 / np.maximum(v1, 1e-12) ** 2
+    pool = float((weight * raw).sum() / weight.sum())
+    q: FloatArray = np.maximum(0.5 * raw + 0.5 * pool, 0.0)
     return q
 
 
