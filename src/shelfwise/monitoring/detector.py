@@ -151,9 +151,10 @@ def _weekly_rates(
     # Counting error of a rate: its hour of day's plus (as far as it is kept) its
     # weekday's, each over the counts behind it.
     n_dow = np.maximum(_by_cell(n_day, day_dow, 7), 1.0)
-    rel = 1.0 / np.maximum(support_hod[:, cells % 24], 1.0) + weekly[:, None] ** 2 / n_dow[
-        :, cells // 24
-    ]
+    rel = (
+        1.0 / np.maximum(support_hod[:, cells % 24], 1.0)
+        + weekly[:, None] ** 2 / n_dow[:, cells // 24]
+    )
     support: FloatArray = 1.0 / rel
     return rates, weekly, support
 
@@ -388,7 +389,13 @@ def onset(
 
     Hourly money deficits of ``stages`` (those found significant; a stage that
     did not break only adds noise) are accumulated backwards from ``end``; the
-    maximum of that suffix sum is the one-sided CUSUM change-point estimate.
+    maximum of that suffix sum, each hour less an allowance, is the one-sided
+    CUSUM change-point estimate. The allowance is half the loss the last fast
+    window shows, in proportion to each hour's expected revenue (CUSUM's
+    reference value k = δ/2 for a relative drop δ): a loss that follows the
+    traffic is followed through quiet nights, and the noise of busy hours
+    before the change is not swept into the incident. Never below half the
+    smallest loss worth a ticket spread over the day.
     """
     lo = max(end - cfg.onset_lookback_hours, 0)
     one = series.window(lo, end)
@@ -400,9 +407,12 @@ def onset(
         hourly += (exp_c - one.clicks[s]) * conv * aov
     if "conversion" in stages:
         hourly += (one.clicks[s] * conv - one.orders[s]) * aov
-    # An allowance of half the smallest loss worth a ticket keeps noise before the
-    # change from being swept into the incident (CUSUM's reference value).
-    allowance = cfg.ticket_burn * cfg.budget_per_hour / 2
+    expected_money = exp_c * conv * aov
+    recent = slice(max(one.hours - cfg.fast_window_hours, 0), one.hours)
+    drop = hourly[recent].sum() / max(float(expected_money[recent].sum()), 1e-9)
+    floor = cfg.ticket_burn * cfg.budget_per_hour / 2
+    share = expected_money / max(float(expected_money.mean()), 1e-9)
+    allowance = np.maximum(max(drop, 0.0) / 2 * expected_money, floor * share)
     k = int(np.argmax(np.cumsum((hourly - allowance)[::-1])[::-1]))
     suffix = np.cumsum(hourly[::-1])[::-1]
     hours = len(hourly) - k
