@@ -120,3 +120,19 @@ def test_the_calibration_counts_alerts_that_would_have_opened() -> None:
     assert cal.opened == sum(cal.alerts_by_series.values()) >= 1
     assert cal.per_month == pytest.approx(cal.opened / (4 / 30))
     assert cal.per_month_upper > cal.per_month
+
+
+def test_a_series_without_traffic_and_a_short_reference_raise_nothing() -> None:
+    # A new placement (no impressions yet) and a reference shorter than a window:
+    # no warning (they are errors here), no alert, the minimum degrees of freedom.
+    from shelfwise.monitoring.detector import evaluate, fit_baseline
+
+    series = generate(SyntheticSpec(days=30, seed=1)).series
+    for name in ("impressions", "clicks", "orders", "revenue"):
+        getattr(series, name)[3] = 0.0
+    base = fit_baseline(series.window(0, REFERENCE))
+    assert base.weekly[3].tolist() == [0.0, 0.0] and base.drift[3].max() < 1e-9
+    assert evaluate(base, series, REFERENCE + 24, DetectorConfig()) == []
+    short = fit_baseline(series.window(0, 10))
+    assert short.noise[12].df.min() == 4.0
+    assert evaluate(short, series, REFERENCE + 24, DetectorConfig()) == []

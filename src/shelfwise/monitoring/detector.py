@@ -129,7 +129,7 @@ def _weekly_rates(
     n_day, e_day = _by_cell(num, day, int(day[-1]) + 1), _by_cell(expected, day, int(day[-1]) + 1)
     day_dow = np.array([int(dow[day == k][0]) for k in range(n_day.shape[1])])
     ok = e_day > 1e-9
-    ratio = np.where(ok, n_day / np.where(ok, e_day, 1.0), np.nan)
+    ratio = np.where(ok, n_day / np.where(ok, e_day, 1.0), 0.0)
     weekly = np.zeros(num.shape[0])
     factor = np.ones((num.shape[0], 7))
     per_dow = np.bincount(day_dow, minlength=7)
@@ -137,8 +137,9 @@ def _weekly_rates(
         factor = _by_cell(n_day, day_dow, 7) / np.maximum(_by_cell(e_day, day_dow, 7), 1e-9)
         within = np.zeros(num.shape[0])
         for d in range(7):
-            r = ratio[:, day_dow == d]
-            within += np.nansum((r - np.nanmean(r, axis=1, keepdims=True)) ** 2, axis=1)
+            r, seen = ratio[:, day_dow == d], ok[:, day_dow == d]
+            mean = (r * seen).sum(1, keepdims=True) / np.maximum(seen.sum(1, keepdims=True), 1)
+            within += (((r - mean) * seen) ** 2).sum(1)
         noise = within / max(n_day.shape[1] - 7, 1) * float(np.mean(1.0 / per_dow))
         between = factor.var(axis=1, ddof=1)
         # Only a weekly pattern the reference shows beyond chance (F test at 1%) is kept.

@@ -129,7 +129,7 @@ def fit_window_noise(
         sd = np.sqrt(np.maximum(a[:, None] * pick[1] + b[:, None] * pick[1] ** 2, 1e-12))
         z = np.where(pick[1] > MIN_EXPECTED, pick[0] / sd, np.nan)
         df = _effective_df(z, max(1, -(-48 // w)))
-        mean_e = np.maximum(ew.mean(1), MIN_EXPECTED)
+        mean_e = np.maximum(ew.sum(1) / max(ew.shape[1], 1), MIN_EXPECTED)
         a_cols.append(a)
         b_cols.append(_pooled(b, df, mean_e))
         df_cols.append(df)
