@@ -8,6 +8,9 @@ from statistics import NormalDist
 
 import numpy as np
 
+from shelfwise.experiments.attribution import METRICS
+from shelfwise.experiments.model import Arm, Experiment, ExperimentSpec
+from shelfwise.experiments.report import compare
 from shelfwise.experiments.stats import (
     LOW_POWER,
     Moments,
@@ -85,3 +88,40 @@ def test_revenue_lift_never_falls_below_minus_100_percent() -> None:
     assert est.lift is not None and est.lift_high is not None
     assert est.lift_low <= est.lift < est.lift_high
     assert math.isclose(est.lift_high, raw[1] - 1.0, rel_tol=0.05)
+
+
+def _experiment(primary: str) -> Experiment:
+    from datetime import UTC, datetime
+
+    spec = ExperimentSpec(
+        experiment_id="power",
+        name="power",
+        arms=(Arm(name="control", share=0.5), Arm(name="treatment", share=0.5)),
+        start=datetime(2026, 11, 1, tzinfo=UTC),
+        primary_metric=primary,  # type: ignore[arg-type]
+    )
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+    return Experiment(spec=spec, version=1, status="running", created_at=now, updated_at=now)
+
+
+def _persons(rng: np.random.Generator, n: int) -> Moments:
+    x = np.zeros((n, len(METRICS)))
+    col = {m: i for i, m in enumerate(METRICS)}
+    x[:, col["impressions"]] = rng.poisson(20, n)
+    x[:, col["clicks"]] = rng.binomial(x[:, col["impressions"]].astype(int), 0.05)
+    x[:, col["pre_revenue"]] = rng.gamma(2.0, 25.0, n)
+    x[:, col["revenue"]] = x[:, col["pre_revenue"]] + rng.normal(0.0, 7.0, n)
+    x[:, col["orders"]] = x[:, col["converted"]] = x[:, col["purchases"]] = 1.0
+    return Moments.of(METRICS, x)
+
+
+def test_the_readout_checks_power_on_the_primary_it_reports() -> None:
+    rng = np.random.default_rng(11)
+    small = _persons(rng, 60), _persons(rng, 60)
+    ctr = compare(_experiment("ctr"), *small, use_cuped=True)
+    assert LOW_POWER in ctr["ctr"].warnings  # a ratio primary at 60 persons per arm
+    assert LOW_POWER not in ctr["aov"].warnings  # only the primary is checked
+    mid = _persons(rng, 1_500), _persons(rng, 1_500)
+    revenue = _experiment("revenue_per_person")
+    assert LOW_POWER not in compare(revenue, *mid, use_cuped=True)["revenue_per_person"].warnings
+    assert LOW_POWER in compare(revenue, *mid, use_cuped=False)["revenue_per_person"].warnings
