@@ -116,16 +116,15 @@ def _estimate(
     df: float,
     alpha: float,
     warnings: list[str],
-    nonnegative: bool = True,
 ) -> Estimate:
     """Assemble an estimate from two independent point estimates and their variances.
 
     The relative lift ``mt / mc - 1`` gets Fieller's interval for the ratio of
     two independent estimates (see :func:`fieller`): unlike the delta method it
     stays honest when the treatment mean is near zero or the control mean is
-    barely distinguishable from zero. Every shelfwise metric (revenue, counts,
-    rates) is ``nonnegative``, so the true ratio is >= 0: the interval is cut
-    at 0, and no lift bound falls below -100%.
+    barely distinguishable from zero. Every metric estimated here (revenue,
+    counts, rates) is non-negative, so the true ratio is >= 0: the interval is
+    cut at 0, and no lift bound falls below -100%.
     """
     diff = mt - mc
     se = math.sqrt(vc + vt)
@@ -149,10 +148,7 @@ def _estimate(
         if bounds is None:
             warnings.append(LIFT_UNBOUNDED)
         else:
-            low, high = bounds
-            if nonnegative:
-                low, high = max(low, 0.0), max(high, 0.0)
-            lo, hi = low - 1.0, high - 1.0
+            lo, hi = max(bounds[0], 0.0) - 1.0, max(bounds[1], 0.0) - 1.0
     est = Estimate(
         metric=metric, method=method, n_control=c.n, n_treatment=t.n,
         control=mc, treatment=mt, diff=diff, diff_low=diff - q * se, diff_high=diff + q * se,
