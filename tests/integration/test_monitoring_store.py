@@ -271,3 +271,13 @@ def test_the_incident_opens_one_alert_posts_it_and_resolves_when_it_ends(
     done = evaluate_alerts(runtime.db, settings, now=now, series=calm)
     assert [a.alert_id for a in done.resolved] == [alert.alert_id]
     assert AlertStore(runtime.db).list(status="open") == []
+
+
+def test_calibration_needs_the_reference_before_the_replayed_weeks(runtime: Runtime) -> None:
+    from shelfwise.errors import InvalidInput
+    from shelfwise.monitoring.alerts import calibrate_store
+
+    with pytest.raises(InvalidInput) as e:
+        calibrate_store(runtime.db, runtime.settings, weeks=2)
+    assert e.value.code == "not_enough_history"
+    assert "45 days" in e.value.message  # 2 weeks + 28 reference days + 72 h look-back

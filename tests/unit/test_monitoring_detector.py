@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from shelfwise.monitoring.calibrate import Calibration, calibrate
 from shelfwise.monitoring.detector import DetectorConfig, benjamini_hochberg, scan
-from shelfwise.monitoring.synthetic import SyntheticSpec, generate, incident_spec
+from shelfwise.monitoring.synthetic import NOISE_FAMILIES, SyntheticSpec, generate, incident_spec
 
 REFERENCE = 28 * 24
 
@@ -64,3 +66,73 @@ def test_truth_is_the_expected_loss() -> None:
     assert store.expected_loss[s, at] == np.float64(
         store.series.impressions[s, at] * per_impression
     )
+
+
+def _calibrated(family: str, seed: int, days: int = 7) -> Calibration:
+    spec = SyntheticSpec(days=28 + 3 + days, seed=seed, **NOISE_FAMILIES[family])
+    return calibrate(generate(spec).series, REFERENCE, DetectorConfig(), days * 24)
+
+
+def _spread(cal: Calibration, window: int) -> float:
+    (sp,) = [s for s in cal.spreads if s.window_hours == window and s.stage == "click_through"]
+    return sp.z_sd
+
+
+def test_z_spread_is_about_one_on_autocorrelated_and_day_to_day_traffic() -> None:
+    # AR(1) CTR noise with rho 0.9 and a 1% shift per day: hours move together, so
+    # assuming independent hours gave 12-hour z-scores a spread of ~1.6.
+    for family in ("ar1", "day_to_day"):
+        cal = _calibrated(family, seed=21)
+        for window in (3, 12):
+            assert 0.85 <= _spread(cal, window) <= 1.15, (family, window)
+        assert cal.opened == 0
+
+
+def test_independent_hours_would_have_been_overconfident() -> None:
+    # The same AR(1) windows against counting noise alone: the spread is far above 1.
+    from shelfwise.monitoring.detector import fit_baseline, stage_deficits
+
+    store = generate(SyntheticSpec(days=35, seed=21, **NOISE_FAMILIES["ar1"]))
+    base = fit_baseline(store.series.window(0, REFERENCE))
+    zs = []
+    for t in range(REFERENCE + 72 + 12, store.series.hours, 12):
+        d = stage_deficits(base, store.series.window(t - 12, t), 12)
+        zs.append(((d.expected - d.observed) / np.sqrt(d.expected))[:8, 0])  # home page
+    assert np.std(np.concatenate(zs)) > 1.5
+
+
+def test_a_weekly_pattern_is_learned_only_where_the_reference_shows_one() -> None:
+    from shelfwise.monitoring.detector import fit_baseline
+
+    weekly = generate(SyntheticSpec(days=28, seed=4, **NOISE_FAMILIES["weekly"])).series
+    flat = generate(SyntheticSpec(days=28, seed=4)).series
+    assert fit_baseline(weekly).weekly[:8, 0].min() > 0.9  # the home page's categories
+    assert fit_baseline(flat).weekly[:8, 0].max() == 0.0
+
+
+def test_the_calibration_counts_alerts_that_would_have_opened() -> None:
+    spec = incident_spec(seed=11)
+    series = generate(spec).series
+    cal = calibrate(series, REFERENCE, DetectorConfig(), 4 * 24)
+    big = spec.incidents[0]
+    # Only the incident's series alerts (it may resolve at night and reopen: each counts).
+    assert set(cal.alerts_by_series) == {(big.placement, big.category)}
+    assert cal.opened == sum(cal.alerts_by_series.values()) >= 1
+    assert cal.per_month == pytest.approx(cal.opened / (4 / 30))
+    assert cal.per_month_upper > cal.per_month
+
+
+def test_a_series_without_traffic_and_a_short_reference_raise_nothing() -> None:
+    # A new placement (no impressions yet) and a reference shorter than a window:
+    # no warning (they are errors here), no alert, the minimum degrees of freedom.
+    from shelfwise.monitoring.detector import evaluate, fit_baseline
+
+    series = generate(SyntheticSpec(days=30, seed=1)).series
+    for name in ("impressions", "clicks", "orders", "revenue"):
+        getattr(series, name)[3] = 0.0
+    base = fit_baseline(series.window(0, REFERENCE))
+    assert base.weekly[3].tolist() == [0.0, 0.0] and base.drift[3].max() < 1e-9
+    assert evaluate(base, series, REFERENCE + 24, DetectorConfig()) == []
+    short = fit_baseline(series.window(0, 10))
+    assert short.noise[12].df.min() == 4.0
+    assert evaluate(short, series, REFERENCE + 24, DetectorConfig()) == []

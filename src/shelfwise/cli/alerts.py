@@ -1,4 +1,4 @@
-"""``shelfwise alerts list|evaluate``: cost-weighted alerts from the command line."""
+"""``shelfwise alerts list|evaluate|calibrate``: cost-weighted alerts from the command line."""
 
 from __future__ import annotations
 
@@ -74,3 +74,57 @@ def evaluate(
     )
     for a in (*ev.opened, *ev.updated):
         console.print(f"  {a.summary()}")
+
+
+@app.command("calibrate")
+def calibrate(
+    ctx: typer.Context,
+    weeks: Annotated[int, typer.Option(min=1, max=26, help="Weeks to replay.")] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Replay the last N weeks hour by hour at the configured thresholds: the alerts that
+    would have opened, the expected false alerts a month (if those weeks were healthy),
+    and how well the test's null distribution fits this shop's traffic (z spread ~ 1)."""
+    from shelfwise.monitoring.alerts import calibrate_store
+
+    with runtime_of(ctx, load=False) as runtime:
+        cal = calibrate_store(runtime.db, runtime.settings, weeks)
+    spreads = [
+        {"window_hours": s.window_hours, "stage": s.stage, "windows": s.windows,
+         "z_sd": round(s.z_sd, 3), "z_mean": round(s.z_mean, 3)}
+        for s in cal.spreads
+    ]  # fmt: skip
+    alerts = [
+        {"placement": p, "category": c, "alerts": n}
+        for (p, c), n in sorted(cal.alerts_by_series.items(), key=lambda kv: -kv[1])
+    ]
+    if as_json:
+        print_json(
+            {
+                "weeks": cal.weeks,
+                "series": cal.series,
+                "fdr": cal.fdr,
+                "alerts_opened": cal.opened,
+                "alerts_per_month": round(cal.per_month, 3),
+                "alerts_per_month_upper_95": round(cal.per_month_upper, 3),
+                "alerts_by_series": alerts,
+                "z_spread": spreads,
+            }
+        )
+        return
+    console.print(
+        f"{cal.weeks:.0f} week(s) replayed over {cal.series} series at fdr {cal.fdr:g}: "
+        f"{cal.opened} alert(s) would have opened -> [bold]{cal.per_month:.2f} a month[/] "
+        f"(95% upper bound {cal.per_month_upper:.2f}) if those weeks were healthy"
+    )
+    for a in alerts:
+        console.print(f"  {a['placement']} / {a['category']}: {a['alerts']}")
+    table = Table(title="z spread of the test (1 = calibrated; above 1 alerts too often)")
+    for col in ("window", "stage", "windows", "z sd", "z mean"):
+        table.add_column(col)
+    for sp in spreads:
+        table.add_row(
+            f"{sp['window_hours']} h", str(sp["stage"]), str(sp["windows"]),
+            f"{sp['z_sd']:.2f}", f"{sp['z_mean']:+.2f}",
+        )  # fmt: skip
+    console.print(table)

@@ -138,12 +138,8 @@ def compare(e: Experiment, c: Moments, t: Moments, *, use_cuped: bool) -> dict[s
         "repeat_purchase_rate": ratio("repeat_purchase_rate", "repeat", "converted", c, t, alpha=a),
         "return_rate": ratio("return_rate", "returned", "revenue", c, t, alpha=a),
     }
-    primary = out[e.spec.primary_metric]
-    metric = {"revenue_per_person": "revenue", "purchases_per_person": "purchases"}.get(
-        e.spec.primary_metric, primary.metric
-    )
-    checked = check_power(primary.model_copy(update={"metric": metric}), c, t, e.spec.target_mde)
-    out[e.spec.primary_metric] = primary.model_copy(update={"warnings": checked.warnings})
+    primary = e.spec.primary_metric
+    out[primary] = check_power(out[primary], e.spec.target_mde, alpha=a)
     return out
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 from scipy.special import stdtr, stdtrit
 
 SMALL_SAMPLE = "SMALL_SAMPLE"
@@ -91,6 +91,13 @@ class Estimate(BaseModel):
     p_value: float | None = None
     p_adjusted: float | None = None
     warnings: list[str] = []
+    # The standard error of ``diff`` the interval was built from (CUPED's when CUPED
+    # ran): what the power check uses. Not part of the published model.
+    _se: float | None = PrivateAttr(default=None)
+
+    @property
+    def standard_error(self) -> float | None:
+        return self._se
 
 
 def _finite(x: float) -> float | None:
@@ -115,7 +122,9 @@ def _estimate(
     The relative lift ``mt / mc - 1`` gets Fieller's interval for the ratio of
     two independent estimates (see :func:`fieller`): unlike the delta method it
     stays honest when the treatment mean is near zero or the control mean is
-    barely distinguishable from zero.
+    barely distinguishable from zero. Every metric estimated here (revenue,
+    counts, rates) is non-negative, so the true ratio is >= 0: the interval is
+    cut at 0, and no lift bound falls below -100%.
     """
     diff = mt - mc
     se = math.sqrt(vc + vt)
@@ -139,12 +148,14 @@ def _estimate(
         if bounds is None:
             warnings.append(LIFT_UNBOUNDED)
         else:
-            lo, hi = bounds[0] - 1.0, bounds[1] - 1.0
-    return Estimate(
+            lo, hi = max(bounds[0], 0.0) - 1.0, max(bounds[1], 0.0) - 1.0
+    est = Estimate(
         metric=metric, method=method, n_control=c.n, n_treatment=t.n,
         control=mc, treatment=mt, diff=diff, diff_low=diff - q * se, diff_high=diff + q * se,
         lift=lift, lift_low=lo, lift_high=hi, p_value=p, warnings=warnings,
     )  # fmt: skip
+    est._se = se
+    return est
 
 
 def fieller(mc: float, mt: float, vc: float, vt: float, q: float) -> tuple[float, float] | None:
@@ -263,12 +274,23 @@ def minimum_detectable_effect(
     return z * sd * math.sqrt(1 / n_control + 1 / n_treatment)
 
 
-def check_power(est: Estimate, c: Moments, t: Moments, target_mde: float) -> Estimate:
-    """Add ``LOW_POWER`` when the sample cannot detect a relative effect of ``target_mde``."""
-    if est.control is None or est.control == 0 or est.metric not in c.names:
-        return est
-    sd = math.sqrt((c.var(est.metric) + t.var(est.metric)) / 2)
-    mde = minimum_detectable_effect(sd, c.n, t.n) / abs(est.control)
+def check_power(
+    est: Estimate, target_mde: float, *, alpha: float = 0.05, power: float = 0.8
+) -> Estimate:
+    """Add ``LOW_POWER`` when the estimate cannot detect a relative effect of ``target_mde``.
+
+    The minimum detectable effect is ``(z_{1-alpha/2} + z_{power}) · se / |control|``
+    with the standard error the estimate's own interval was built from: the
+    delta method's for a ratio metric (CTR, AOV), CUPED's when CUPED ran. An
+    estimate without a standard error (too few persons, no variation) or without
+    a control mean to be relative to is always low-powered.
+    """
+    se = est.standard_error
+    if se is None or not est.control:
+        mde = math.inf
+    else:
+        z = NORMAL.inv_cdf(1 - alpha / 2) + NORMAL.inv_cdf(power)
+        mde = z * se / abs(est.control)
     if mde > target_mde and LOW_POWER not in est.warnings:
         return est.model_copy(update={"warnings": [*est.warnings, LOW_POWER]})
     return est

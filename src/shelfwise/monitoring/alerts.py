@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
 
 from shelfwise.config import Settings
+from shelfwise.errors import InvalidInput
+from shelfwise.monitoring.calibrate import Calibration, calibrate, history_hours
 from shelfwise.monitoring.detector import (
     DetectorConfig,
     Finding,
@@ -200,7 +202,11 @@ def evaluate_alerts(
     opened: list[Alert] = []
     updated: list[Alert] = []
     if series.keys and series.impressions[:, :ref_hours].sum() > 0:
-        base = fit_baseline(series.window(0, ref_hours))
+        base = fit_baseline(
+            series.window(0, ref_hours),
+            (cfg.fast_window_hours, cfg.slow_window_hours),
+            cfg.onset_lookback_hours,
+        )
         for f in evaluate(base, series, series.hours, cfg):
             o = onset(base, series, f.series, series.hours, cfg, f.stages)
             risk = o.at_risk_per_hour if o.at_risk_per_hour > 0 else f.at_risk_per_hour
@@ -240,6 +246,28 @@ def evaluate_alerts(
         sent = [a.model_copy(update={"notified_at": now}) for a in pending]
         notified = len(_save_each(store, letters, sent))
     return Evaluation(now, len(series.keys), opened, updated, resolved, notified)
+
+
+def calibrate_store(
+    db: Database, settings: Settings, weeks: int, now: datetime | None = None
+) -> Calibration:
+    """Replay the store's last ``weeks`` weeks at the configured thresholds (see
+    ``monitoring.calibrate``). The store must hold the reference days and the
+    onset look-back before those weeks; otherwise ``not_enough_history``."""
+    cfg = detector_config(settings)
+    ref_hours = settings.alert_reference_days * 24
+    end = (now or utcnow()).replace(minute=0, second=0, microsecond=0)
+    need = history_hours(weeks, settings.alert_reference_days, cfg)
+    series = hourly_series(db, end - timedelta(hours=need), end)
+    first_ref = series.impressions[:, :24].sum() if series.keys else 0.0
+    if not series.keys or first_ref == 0:
+        raise InvalidInput(
+            f"replaying {weeks} week(s) needs {need / 24:.0f} days of recommendation events "
+            f"({settings.alert_reference_days} reference days, the onset look-back, then the "
+            f"weeks replayed); the store has none on the first of those days",
+            code="not_enough_history",
+        )
+    return calibrate(series, ref_hours, cfg, weeks * 7 * 24)
 
 
 def send_webhook(url: str, items: list[Alert], timeout: float = 5.0) -> bool:

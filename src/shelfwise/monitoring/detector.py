@@ -1,31 +1,35 @@
 """Revenue at risk per placement x category series, with burn rates and FDR control.
 
 Money moves through a funnel: impressions -> clicks (CTR) -> orders (conversion)
--> revenue (order value). For each series the baseline learns, per hour of
-week, the click-through and conversion rates (shrunk toward the series' own
-rate, the prior counting as one more week of data) and the series' order
-value. Traffic is taken as observed: a quiet night is not an incident.
+-> revenue (order value). For each series the baseline learns the
+click-through and conversion rates by hour of week (hour of day, times a
+day-of-week factor kept only as far as the reference shows a weekly pattern
+beyond its day-to-day noise) and the series' order value. Traffic is taken as
+observed: a quiet night is not an incident.
 
 For a window of ``w`` hours ending now, each stage's deficit is
 ``expected - observed`` (expected clicks = impressions x CTR; expected orders =
 observed clicks x conversion). A stage's deficit is worth money (a lost click is
-worth conversion x order value; a lost order its order value), and is tested
-with a quasi-Poisson one-sided test whose dispersion was measured on the
-reference window itself. Benjamini-Hochberg runs over every (series, stage)
-test of the window, so the expected share of false discoveries among the
-flagged stages stays at ``fdr``; only significant stages count toward the money
-at risk. The money per hour is turned into a burn rate against the daily loss
-budget: the fast window pages, the slow window opens a ticket.
+worth conversion x order value; a lost order its order value). It is tested
+one-sided against the variance that ``w``-hour sums actually showed over the
+reference (:mod:`.noise`: counting noise plus rate shifts shared by the hours
+of a window, Student t on the effective number of independent windows), plus
+the baseline's own error. Benjamini-Hochberg runs over every (series, stage)
+test of the window; only significant stages count toward the money at risk.
+The money per hour is turned into a burn rate against the daily loss budget:
+the fast window pages, the slow window opens a ticket.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
+from shelfwise.monitoring.noise import WindowNoise, fit_window_noise
 from shelfwise.monitoring.series import (
     HOURS_PER_WEEK,
     FloatArray,
@@ -55,20 +59,26 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class Baseline:
-    """Per series: funnel rates by hour of day (S, 24), order value, noise, revenue shape.
+    """Per series: funnel rates by hour of week (S, 168), order value, noise, revenue shape.
 
-    ``*_support`` are the event counts behind each rate: the rate's own relative
-    variance is about ``dispersion / support``, and the test adds it.
+    ``weekly`` (S, 2) is how much of the day-of-week pattern each stage's rates
+    keep (0: hour of day only, 1: the raw day-of-week factors): it is the
+    empirical-Bayes weight of the between-weekday spread over the day-to-day
+    noise. ``support`` (S, 2, 168) are the counts a rate's Poisson error is worth
+    (its relative variance is ``1 / support``); ``noise`` holds the variance model per window length.
     """
 
     ctr: FloatArray
     conversion: FloatArray
     order_value: FloatArray
     revenue_per_hour: FloatArray  # (S, 168) mean revenue per hour of week over the reference
-    dispersion_clicks: FloatArray
-    dispersion_orders: FloatArray
-    ctr_support: FloatArray
-    conversion_support: FloatArray
+    weekly: FloatArray
+    support: FloatArray
+    in_sample_share: FloatArray  # (S, 2): share of a day's shift the rates absorbed
+    drift: FloatArray  # (S, 2): relative variance the rate level gains per day (random walk)
+    noise: dict[int, WindowNoise]
+    reference_hours: int
+    lookback_hours: int = 72  # hours between the reference's end and the evaluated window
 
 
 @dataclass(frozen=True)
@@ -91,42 +101,125 @@ def _by_cell(values: FloatArray, cell: IntArray, cells: int) -> FloatArray:
     return out
 
 
-def _dispersion(observed: FloatArray, expected: FloatArray, params: int) -> FloatArray:
-    """Pearson dispersion per series (>= 1): how much noisier than Poisson the hours are,
-    with the degrees of freedom the fitted rates used taken out."""
-    ok = expected > 0.5
-    resid = np.where(ok, (observed - expected) ** 2 / np.where(ok, expected, 1.0), 0.0)
-    n = np.maximum(ok.sum(axis=1) - params, 1)
-    phi: FloatArray = np.maximum(resid.sum(axis=1) / n, 1.0)
-    return phi
+def _weekly_rates(
+    num: FloatArray, den: FloatArray, epoch_hours: IntArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Rates ``num / den`` by hour of week: hour of day x a shrunk day-of-week factor.
 
-
-def fit_baseline(ref: HourlySeries) -> Baseline:
-    """Learn the funnel rates by hour of day, revenue by hour of week, and the noise level."""
-    how = hour_of_week(ref.epoch_hours)
-    hod = how % 24
-    weeks = np.maximum(np.bincount(how, minlength=HOURS_PER_WEEK), 1).astype(float)
+    The hour-of-day rates are shrunk toward the series rate (the prior weighs
+    one day). Each weekday's factor (its count over what the hour-of-day rates
+    expect) is shrunk toward 1 by ``B = τ² / (τ² + noise)``, where ``noise`` is
+    the day-to-day spread within a weekday divided by the days behind a factor
+    and ``τ²`` the spread between weekdays beyond that noise; B = 0 unless that
+    spread is beyond chance (F test at 1%), and with fewer than two weeks of
+    reference, where there is no within-weekday spread to learn from.
+    Returns the (S, 168) rates, B (S,) and the support of each rate (S, 168).
+    """
+    how = hour_of_week(epoch_hours)
+    hod, dow = how % 24, how // 24
     days = np.maximum(np.bincount(hod, minlength=24), 1).astype(float)
-    imps, clicks = _by_cell(ref.impressions, hod, 24), _by_cell(ref.clicks, hod, 24)
-    orders = _by_cell(ref.orders, hod, 24)
-    ctr_s = clicks.sum(1) / np.maximum(imps.sum(1), 1.0)
-    conv_s = orders.sum(1) / np.maximum(clicks.sum(1), 1.0)
-    # Shrink each hour of day toward the series rate; the prior weighs one day.
-    prior_i, prior_c = imps / days, clicks / days
-    ctr = (clicks + prior_i * ctr_s[:, None]) / np.maximum(imps + prior_i, 1e-9)
-    conv = (orders + prior_c * conv_s[:, None]) / np.maximum(clicks + prior_c, 1e-9)
+    n_hod, d_hod = _by_cell(num, hod, 24), _by_cell(den, hod, 24)
+    rate_s = n_hod.sum(1) / np.maximum(d_hod.sum(1), 1e-9)
+    prior = d_hod / days
+    rate_hod = (n_hod + prior * rate_s[:, None]) / np.maximum(d_hod + prior, 1e-9)
+    support_hod = n_hod + prior * rate_s[:, None]
+
+    expected = den * rate_hod[:, hod]
+    day = epoch_hours // 24 - epoch_hours[0] // 24  # UTC days
+    n_day, e_day = _by_cell(num, day, int(day[-1]) + 1), _by_cell(expected, day, int(day[-1]) + 1)
+    day_dow = np.array([int(dow[day == k][0]) for k in range(n_day.shape[1])])
+    ok = e_day > 1e-9
+    ratio = np.where(ok, n_day / np.where(ok, e_day, 1.0), 0.0)
+    weekly = np.zeros(num.shape[0])
+    factor = np.ones((num.shape[0], 7))
+    per_dow = np.bincount(day_dow, minlength=7)
+    if n_day.shape[1] >= 14 and per_dow.min() >= 2:
+        factor = _by_cell(n_day, day_dow, 7) / np.maximum(_by_cell(e_day, day_dow, 7), 1e-9)
+        within = np.zeros(num.shape[0])
+        for d in range(7):
+            r, seen = ratio[:, day_dow == d], ok[:, day_dow == d]
+            mean = (r * seen).sum(1, keepdims=True) / np.maximum(seen.sum(1, keepdims=True), 1)
+            within += (((r - mean) * seen) ** 2).sum(1)
+        noise = within / max(n_day.shape[1] - 7, 1) * float(np.mean(1.0 / per_dow))
+        between = factor.var(axis=1, ddof=1)
+        # Only a weekly pattern the reference shows beyond chance (F test at 1%) is kept.
+        real = between / np.maximum(noise, 1e-300) > stats.f.ppf(0.99, 6, n_day.shape[1] - 7)
+        tau2 = np.maximum(between - noise, 0.0)
+        weekly = np.where(real, tau2 / np.maximum(tau2 + noise, 1e-300), 0.0)
+    shrunk = 1.0 + weekly[:, None] * (factor - 1.0)
+    cells = np.arange(HOURS_PER_WEEK)
+    rates: FloatArray = rate_hod[:, cells % 24] * shrunk[:, cells // 24]
+    # Counting error of a rate: its hour of day's plus (as far as it is kept) its
+    # weekday's, each over the counts behind it.
+    n_dow = np.maximum(_by_cell(n_day, day_dow, 7), 1.0)
+    rel = (
+        1.0 / np.maximum(support_hod[:, cells % 24], 1.0)
+        + weekly[:, None] ** 2 / n_dow[:, cells // 24]
+    )
+    support: FloatArray = 1.0 / rel
+    return rates, weekly, support
+
+
+def _drift(observed: FloatArray, expected: FloatArray, epoch_hours: IntArray) -> FloatArray:
+    """Per series, the variance per day of a random walk in the rate's level.
+
+    From the variogram of daily relative residuals: for a walk with daily
+    variance q plus independent day noise, ``E (d_{k+L} - d_k)² = L q + 2 σ²``,
+    so ``q = (V_7 - V_1) / 6``, half the series' own and half the shop's. Zero when
+    the level does not wander (or the reference is shorter than two weeks).
+    """
+    day = epoch_hours // 24 - epoch_hours[0] // 24  # UTC days
+    days = int(day[-1]) + 1
+    out = np.zeros(observed.shape[0])
+    if days < 14:
+        return out
+    o, e = _by_cell(observed, day, days), _by_cell(expected, day, days)
+    d = np.where(e > 1.0, o / np.maximum(e, 1.0) - 1.0, 0.0)
+    v1 = ((d[:, 1:] - d[:, :-1]) ** 2).mean(1)
+    v7 = ((d[:, 7:] - d[:, :-7]) ** 2).mean(1)
+    # One series' variogram is noisy and its positive part biased upward: each series
+    # keeps half its own estimate and takes half the shop's (weighted by precision).
+    raw = (v7 - v1) / 6.0
+    weight = 1.0 / np.maximum(v1, 1e-12) ** 2
+    pool = float((weight * raw).sum() / weight.sum())
+    q: FloatArray = np.maximum(0.5 * raw + 0.5 * pool, 0.0)
+    return q
+
+
+def fit_baseline(
+    ref: HourlySeries, windows: tuple[int, ...] = (3, 12), lookback_hours: int = 72
+) -> Baseline:
+    """Learn the funnel rates by hour of week, revenue by hour of week, and the noise of
+    ``windows``-hour sums (see :mod:`.noise`)."""
+    how = hour_of_week(ref.epoch_hours)
+    weeks = np.maximum(np.bincount(how, minlength=HOURS_PER_WEEK), 1).astype(float)
+    ctr, w_c, sup_c = _weekly_rates(ref.clicks, ref.impressions, ref.epoch_hours)
+    conv, w_o, sup_o = _weekly_rates(ref.orders, ref.clicks, ref.epoch_hours)
     order_value = ref.revenue.sum(1) / np.maximum(ref.orders.sum(1), 1.0)
-    exp_clicks = ref.impressions * ctr[:, hod]
-    exp_orders = ref.clicks * conv[:, hod]
+    observed = (ref.clicks, ref.orders)
+    expected = (ref.impressions * ctr[:, how], ref.clicks * conv[:, how])
+    ref_days = max(ref.hours / 24.0, 1.0)
+    # A shift shared by a day is averaged into the rates over all days (hour of day)
+    # and into the weekday factor over the days of that weekday (weight ``weekly``).
+    share = np.stack([(1.0 + 7.0 * w_c), (1.0 + 7.0 * w_o)], axis=1) / ref_days
+    share = np.minimum(share, 0.5)
     return Baseline(
+        drift=np.stack(
+            [_drift(o, e, ref.epoch_hours) for o, e in zip(observed, expected, strict=True)], axis=1
+        ),
         ctr=ctr,
         conversion=conv,
         order_value=order_value,
         revenue_per_hour=_by_cell(ref.revenue, how, HOURS_PER_WEEK) / weeks,
-        dispersion_clicks=_dispersion(ref.clicks, exp_clicks, 24),
-        dispersion_orders=_dispersion(ref.orders, exp_orders, 24),
-        ctr_support=clicks + prior_c,
-        conversion_support=orders + prior_c * conv_s[:, None],
+        weekly=np.stack([w_c, w_o], axis=1),
+        support=np.stack([sup_c, sup_o], axis=1),
+        in_sample_share=share,
+        noise={
+            w: fit_window_noise(observed, expected, w, in_sample_share=share)
+            for w in sorted(set(windows))
+        },
+        reference_hours=ref.hours,
+        lookback_hours=lookback_hours,
     )
 
 
@@ -138,47 +231,73 @@ class StageDeficits:
     observed: FloatArray
     value: FloatArray
     variance: FloatArray  # of observed - expected under "nothing changed"
+    df: FloatArray  # degrees of freedom behind the variance
 
     @property
     def money(self) -> FloatArray:
         return (self.expected - self.observed) * self.value
 
+    @property
+    def z(self) -> FloatArray:
+        """Standardised shortfall: about N(0, 1) (t with ``df``) when nothing changed."""
+        z: FloatArray = (self.expected - self.observed) / np.sqrt(np.maximum(self.variance, 1e-12))
+        return z
 
-def stage_deficits(base: Baseline, cur: HourlySeries) -> StageDeficits:
-    """Stage deficits summed over the hours of ``cur``."""
-    hod = hour_of_week(cur.epoch_hours) % 24
-    ctr, conv = base.ctr[:, hod], base.conversion[:, hod]
+
+def stage_deficits(base: Baseline, cur: HourlySeries, window: int | None = None) -> StageDeficits:
+    """Stage deficits summed over the hours of ``cur``, tested with the noise of
+    ``window``-hour sums (default: ``cur``'s length)."""
+    w = window or cur.hours
+    if w not in base.noise:
+        raise ValueError(f"the baseline has no noise model for {w}-hour windows")
+    noise = base.noise[w]
+    how = hour_of_week(cur.epoch_hours)
+    ctr, conv = base.ctr[:, how], base.conversion[:, how]
     exp_c_h = cur.impressions * ctr
     exp_o_h = cur.clicks * conv
-    exp_c, exp_o = exp_c_h.sum(1), exp_o_h.sum(1)
-    phi_c, phi_o = base.dispersion_clicks, base.dispersion_orders
-    # The baseline's own error: each hour's expectation inherits its rate's variance.
-    base_c = _by_cell(exp_c_h, hod, 24) ** 2 * phi_c[:, None] / np.maximum(base.ctr_support, 1.0)
-    base_o = (
-        _by_cell(exp_o_h, hod, 24) ** 2 * phi_o[:, None] / np.maximum(base.conversion_support, 1.0)
+    expected = np.stack([exp_c_h.sum(1), exp_o_h.sum(1)], axis=1)
+    # The baseline's own error: each hour inherits its rate's counting error, and the
+    # window as a whole the part of a shared shift the reference could not average out.
+    count_err = np.stack(
+        [
+            (
+                _by_cell(e, how, HOURS_PER_WEEK) ** 2 * noise.a[:, k, None] / np.maximum(sup, 1.0)
+            ).sum(1)
+            for k, (e, sup) in enumerate(
+                ((exp_c_h, base.support[:, 0]), (exp_o_h, base.support[:, 1]))
+            )
+        ],
+        axis=1,
     )
+    shift_err = noise.b * base.in_sample_share * expected**2
+    # A level that wanders moved on since the reference: from the reference's mean
+    # to now is about the look-back plus a sixth of the reference beyond what the
+    # reference's own windows already showed (a walk's spread around its mean).
+    horizon = (base.lookback_hours + 12) / 24.0 + base.reference_hours / 24.0 / 6.0
+    shift_err = shift_err + base.drift * horizon * expected**2
     # A lost click is worth the conversion-weighted order value of its hours.
-    w = np.maximum(exp_c_h, 1e-12)
-    conv_mean = (w * conv).sum(1) / w.sum(1)
+    wt = np.maximum(exp_c_h, 1e-12)
+    conv_mean = (wt * conv).sum(1) / wt.sum(1)
     return StageDeficits(
-        expected=np.stack([exp_c, exp_o], axis=1),
+        expected=expected,
         observed=np.stack([cur.clicks.sum(1), cur.orders.sum(1)], axis=1),
         value=np.stack([conv_mean * base.order_value, base.order_value], axis=1),
-        variance=np.stack([phi_c * exp_c + base_c.sum(1), phi_o * exp_o + base_o.sum(1)], axis=1),
+        variance=noise.variance(expected) + count_err + shift_err,
+        df=noise.df,
     )
 
 
 def shortfall_p_values(d: StageDeficits) -> FloatArray:
     """One-sided p-values that observed counts fell short of expected.
 
-    Normal approximation with the quasi-Poisson variance plus the baseline's own
-    error; for small expectations the Poisson tail is used instead.
+    Student t with the noise model's degrees of freedom on the standardised
+    shortfall; for small expectations the Poisson tail at the model's
+    effective dispersion is used instead.
     """
-    z = (d.expected - d.observed) / np.sqrt(np.maximum(d.variance, 1e-12))
-    p_normal: FloatArray = special.ndtr(-z)
+    p_t: FloatArray = special.stdtr(d.df, -d.z)
     ratio = d.expected / np.maximum(d.variance, 1e-12)  # 1 / effective dispersion
     p_small: FloatArray = special.pdtr(np.floor(d.observed * ratio), d.expected * ratio)
-    p = np.where(d.expected >= 30, p_normal, p_small)
+    p = np.where(d.expected >= 30, p_t, p_small)
     return np.where(d.expected > 0, p, 1.0)
 
 
@@ -194,48 +313,61 @@ def benjamini_hochberg(p: FloatArray, q: float) -> np.ndarray:
     return mask.reshape(p.shape)
 
 
-def _window_findings(
-    base: Baseline,
-    series: HourlySeries,
-    end: int,
-    w: int,
-    burn: float,
-    sev: Severity,
-    cfg: DetectorConfig,
-) -> list[Finding]:
-    lo = max(end - w, 0)
-    d = stage_deficits(base, series.window(lo, end))
-    p = shortfall_p_values(d)
-    significant = benjamini_hochberg(p, cfg.fdr) & (d.money > 0)
-    at_risk = np.where(significant, d.money, 0.0).sum(1) / (end - lo)
-    out: list[Finding] = []
-    for s in np.nonzero(at_risk / cfg.budget_per_hour >= burn)[0]:
-        stage = int(np.argmin(np.where(significant[s], p[s], 2.0)))
-        broken = tuple(STAGES[i] for i in np.nonzero(significant[s])[0])
-        out.append(
-            Finding(
-                series=int(s),
-                key=series.keys[s],
-                severity=sev,
-                window_hours=end - lo,
-                at_risk_per_hour=float(at_risk[s]),
-                burn_rate=float(at_risk[s] / cfg.budget_per_hour),
-                p_value=float(p[s, stage]),
-                stage=STAGES[stage],
-                stages=broken,
+@dataclass(frozen=True)
+class WindowTest:
+    """One window's stage tests for every series: what thresholds are applied to."""
+
+    hours: int
+    deficits: StageDeficits
+    p: FloatArray  # (S, 2) one-sided p-values
+
+    @classmethod
+    def at(cls, base: Baseline, series: HourlySeries, end: int, w: int) -> WindowTest:
+        lo = max(end - w, 0)
+        d = stage_deficits(base, series.window(lo, end), w)
+        return cls(end - lo, d, shortfall_p_values(d))
+
+    def findings(
+        self, keys: list[tuple[str, str]], burn: float, sev: Severity, cfg: DetectorConfig
+    ) -> list[Finding]:
+        """Series whose significant stages (BH at ``cfg.fdr``) lose money at ``burn`` or more."""
+        money, p = self.deficits.money, self.p
+        significant = benjamini_hochberg(p, cfg.fdr) & (money > 0)
+        at_risk = np.where(significant, money, 0.0).sum(1) / self.hours
+        out: list[Finding] = []
+        for s in np.nonzero(at_risk / cfg.budget_per_hour >= burn)[0]:
+            stage = int(np.argmin(np.where(significant[s], p[s], 2.0)))
+            broken = tuple(STAGES[i] for i in np.nonzero(significant[s])[0])
+            out.append(
+                Finding(
+                    series=int(s),
+                    key=keys[s],
+                    severity=sev,
+                    window_hours=self.hours,
+                    at_risk_per_hour=float(at_risk[s]),
+                    burn_rate=float(at_risk[s] / cfg.budget_per_hour),
+                    p_value=float(p[s, stage]),
+                    stage=STAGES[stage],
+                    stages=broken,
+                )
             )
-        )
-    return out
+        return out
+
+
+def combine(pages: list[Finding], tickets: list[Finding]) -> list[Finding]:
+    """One finding per series, pages first."""
+    paged = {f.series for f in pages}
+    return pages + [f for f in tickets if f.series not in paged]
 
 
 def evaluate(base: Baseline, series: HourlySeries, end: int, cfg: DetectorConfig) -> list[Finding]:
     """Findings for the hours before column ``end``: one per series, pages first."""
-    pages = _window_findings(base, series, end, cfg.fast_window_hours, cfg.page_burn, "page", cfg)
-    tickets = _window_findings(
-        base, series, end, cfg.slow_window_hours, cfg.ticket_burn, "ticket", cfg
+    fast = WindowTest.at(base, series, end, cfg.fast_window_hours)
+    slow = WindowTest.at(base, series, end, cfg.slow_window_hours)
+    return combine(
+        fast.findings(series.keys, cfg.page_burn, "page", cfg),
+        slow.findings(series.keys, cfg.ticket_burn, "ticket", cfg),
     )
-    paged = {f.series for f in pages}
-    return pages + [f for f in tickets if f.series not in paged]
 
 
 @dataclass(frozen=True)
@@ -258,21 +390,30 @@ def onset(
 
     Hourly money deficits of ``stages`` (those found significant; a stage that
     did not break only adds noise) are accumulated backwards from ``end``; the
-    maximum of that suffix sum is the one-sided CUSUM change-point estimate.
+    maximum of that suffix sum, each hour less an allowance, is the one-sided
+    CUSUM change-point estimate. The allowance is half the loss the last fast
+    window shows, in proportion to each hour's expected revenue (CUSUM's
+    reference value k = δ/2 for a relative drop δ): a loss that follows the
+    traffic is followed through quiet nights, and the noise of busy hours
+    before the change is not swept into the incident. Never below half the
+    smallest loss worth a ticket spread over the day.
     """
     lo = max(end - cfg.onset_lookback_hours, 0)
     one = series.window(lo, end)
-    hod = hour_of_week(one.epoch_hours) % 24
-    ctr, conv, aov = base.ctr[s, hod], base.conversion[s, hod], base.order_value[s]
+    how = hour_of_week(one.epoch_hours)
+    ctr, conv, aov = base.ctr[s, how], base.conversion[s, how], base.order_value[s]
     exp_c = one.impressions[s] * ctr
     hourly = np.zeros(one.hours)
     if "click_through" in stages:
         hourly += (exp_c - one.clicks[s]) * conv * aov
     if "conversion" in stages:
         hourly += (one.clicks[s] * conv - one.orders[s]) * aov
-    # An allowance of half the smallest loss worth a ticket keeps noise before the
-    # change from being swept into the incident (CUSUM's reference value).
-    allowance = cfg.ticket_burn * cfg.budget_per_hour / 2
+    expected_money = exp_c * conv * aov
+    recent = slice(max(one.hours - cfg.fast_window_hours, 0), one.hours)
+    drop = hourly[recent].sum() / max(float(expected_money[recent].sum()), 1e-9)
+    floor = cfg.ticket_burn * cfg.budget_per_hour / 2
+    share = expected_money / max(float(expected_money.mean()), 1e-9)
+    allowance = np.maximum(max(drop, 0.0) / 2 * expected_money, floor * share)
     k = int(np.argmax(np.cumsum((hourly - allowance)[::-1])[::-1]))
     suffix = np.cumsum(hourly[::-1])[::-1]
     hours = len(hourly) - k
@@ -293,13 +434,52 @@ class Detection:
     finding: Finding
 
 
+def baselines(
+    series: HourlySeries,
+    reference_hours: int,
+    cfg: DetectorConfig,
+    start: int | None = None,
+    end: int | None = None,
+    *,
+    refit_every: int | None = None,
+) -> Iterator[tuple[int, Baseline]]:
+    """Every hour ``t`` in ``(start, end]`` with the baseline the evaluator would use at ``t``.
+
+    Without ``refit_every`` the baseline is fitted once on the first
+    ``reference_hours`` columns. With it, the baseline is refitted every
+    ``refit_every`` hours on the ``reference_hours`` that end
+    ``onset_lookback_hours`` before the refit, as ``evaluate_alerts`` fits it
+    (there: at every evaluation).
+    """
+    windows = (cfg.fast_window_hours, cfg.slow_window_hours)
+    first = reference_hours if start is None else start
+    last = series.hours if end is None else end
+    base: Baseline | None = None
+    fitted_at = -(1 << 30)
+    for t in range(first + 1, last + 1):
+        if base is None or (refit_every is not None and t - fitted_at >= refit_every):
+            hi = reference_hours if refit_every is None else t - cfg.onset_lookback_hours
+            if hi - reference_hours < 0:
+                raise ValueError("not enough history before the first evaluation to refit")
+            base = fit_baseline(
+                series.window(hi - reference_hours, hi), windows, cfg.onset_lookback_hours
+            )
+            fitted_at = t
+        yield t, base
+
+
 def scan(
-    series: HourlySeries, reference_hours: int, cfg: DetectorConfig, end: int | None = None
+    series: HourlySeries,
+    reference_hours: int,
+    cfg: DetectorConfig,
+    end: int | None = None,
+    *,
+    start: int | None = None,
+    refit_every: int | None = None,
 ) -> list[Detection]:
-    """Replay hourly evaluations after the reference; first firing per series and severity."""
-    base = fit_baseline(series.window(0, reference_hours))
+    """Replay hourly evaluations (see :func:`baselines`); first firing per series and severity."""
     seen: dict[tuple[tuple[str, str], str], Detection] = {}
-    for t in range(reference_hours + 1, (end or series.hours) + 1):
+    for t, base in baselines(series, reference_hours, cfg, start, end, refit_every=refit_every):
         for f in evaluate(base, series, t, cfg):
             seen.setdefault((f.key, f.severity), Detection(f.key, f.severity, t, f))
     return sorted(seen.values(), key=lambda d: d.detected_at)

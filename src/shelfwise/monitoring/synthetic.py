@@ -3,7 +3,9 @@
 A store with four recommendation modules over eight top-level categories,
 weekly and daily traffic cycles, a peak-season ramp in the last week, hourly
 CTR jitter (so the data is noisier than Poisson, as real data is) and gamma
-order values. Two incidents can be injected: a relative CTR loss on one
+order values. Real click-through rates also move together across hours; the
+spec can add the noise families of ``NOISE_FAMILIES`` (a shift per day, AR(1)
+noise, a slow random walk, a weekend pattern) on top of the jitter. Two incidents can be injected: a relative CTR loss on one
 (placement, category) series from a given hour on. The truth is the expected
 revenue lost per hour, which the detector should recover.
 """
@@ -61,6 +63,49 @@ class SyntheticSpec:
     peak_season_lift: float = 1.3  # traffic multiplier reached in the last week
     ctr_jitter: float = 0.005  # hourly relative CTR noise
     incidents: tuple[Incident, ...] = field(default_factory=tuple)
+    ctr_day_sd: float = 0.0  # relative CTR shift shared by the hours of a UTC day
+    ctr_ar_sd: float = 0.0  # marginal sd of hourly AR(1) relative CTR noise ...
+    ctr_ar_rho: float = 0.9  # ... and its lag-1 correlation
+    ctr_drift_per_day: float = 0.0  # sd per day of a random walk in log CTR
+    ctr_weekend_lift: float = 0.0  # relative CTR change on Saturdays and Sundays
+
+
+NOISE_FAMILIES: dict[str, dict[str, float]] = {
+    "independent": {},
+    "day_to_day": {"ctr_day_sd": 0.01},
+    "ar1": {"ctr_ar_sd": 0.01, "ctr_ar_rho": 0.9},
+    "slow_drift": {"ctr_drift_per_day": 0.003},
+    "weekly": {"ctr_weekend_lift": 0.03},
+}
+
+
+def correlated_ctr_noise(spec: SyntheticSpec, series: int, epoch_hours: np.ndarray) -> FloatArray:
+    """Log CTR multipliers (series, hours) of the spec's correlated noise families.
+
+    Drawn from their own generator, so a spec without them gives the same series
+    as before they existed.
+    """
+    rng = np.random.default_rng([spec.seed, 1])
+    hours = epoch_hours.size
+    out = np.zeros((series, hours))
+    if spec.ctr_day_sd:
+        day = (epoch_hours - epoch_hours[0]) // 24
+        out += rng.normal(0.0, spec.ctr_day_sd, size=(series, int(day[-1]) + 1))[:, day]
+    if spec.ctr_ar_sd:
+        rho = spec.ctr_ar_rho
+        shocks = rng.normal(0.0, spec.ctr_ar_sd * np.sqrt(1 - rho**2), size=(series, hours))
+        ar = np.empty((series, hours))
+        ar[:, 0] = rng.normal(0.0, spec.ctr_ar_sd, size=series)
+        for t in range(1, hours):
+            ar[:, t] = rho * ar[:, t - 1] + shocks[:, t]
+        out += ar
+    if spec.ctr_drift_per_day:
+        steps = rng.normal(0.0, spec.ctr_drift_per_day / np.sqrt(24.0), size=(series, hours))
+        out += np.cumsum(steps, axis=1)
+    if spec.ctr_weekend_lift:
+        weekend = hour_of_week(epoch_hours) // 24 >= 5
+        out += np.log1p(spec.ctr_weekend_lift) * weekend[None, :]
+    return out
 
 
 @dataclass
@@ -109,6 +154,8 @@ def generate(spec: SyntheticSpec) -> SyntheticStore:
         s = keys.index((inc.placement, inc.category))
         loss[s, inc.start_hour :] = inc.ctr_loss
     jitter = rng.lognormal(0.0, spec.ctr_jitter, size=impressions.shape)
+    shared = np.exp(correlated_ctr_noise(spec, len(keys), series.epoch_hours))
+    jitter *= shared
     true_ctr = ctr[:, None] * jitter * (1.0 - loss)
     clicks = rng.binomial(impressions, np.clip(true_ctr, 0, 1))
     orders = rng.binomial(clicks, conv[:, None])
@@ -119,7 +166,9 @@ def generate(spec: SyntheticSpec) -> SyntheticStore:
     series.clicks = clicks.astype(float)
     series.orders = orders.astype(float)
     series.revenue = revenue
-    expected_loss = impressions * ctr[:, None] * loss * conv[:, None] * aov[:, None]
+    # The truth follows the CTR the shop really had (its correlated moves), not its
+    # long-run mean; the hourly jitter averages out.
+    expected_loss = impressions * ctr[:, None] * shared * loss * conv[:, None] * aov[:, None]
     return SyntheticStore(series=series, expected_loss=expected_loss)
 
 

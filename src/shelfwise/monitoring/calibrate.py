@@ -1,0 +1,164 @@
+"""How often the alerts would have fired: replay past weeks at the configured thresholds.
+
+``calibrate`` replays every hour of the last ``weeks`` weeks as the evaluator
+would have seen it (the baseline refitted daily on the reference that ends
+one onset look-back before, as ``evaluate_alerts`` fits it), and reports:
+
+- the alerts that would have opened (one per series until it resolves), scaled
+  to a 30-day month, with a 95% upper bound (Poisson). If those weeks were
+  healthy, this is the false-alert rate a merchant should expect; an alert in
+  the replay is either a real incident or a false alarm, and the list says
+  which series to look at;
+- the spread of the standardised shortfalls ``z`` of every window the test
+  saw, per window length and stage. A detector whose null distribution fits
+  the shop's traffic has a spread near 1; above 1 it alerts more often than
+  its false-discovery rate says, below 1 it is slower than it could be.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from shelfwise.monitoring.detector import (
+    STAGES,
+    DetectorConfig,
+    WindowTest,
+    baselines,
+    combine,
+)
+from shelfwise.monitoring.series import HourlySeries
+
+HOURS_PER_MONTH = 30 * 24
+REFIT_EVERY = 24
+MIN_EXPECTED = 30.0  # windows expecting fewer counts are tested by their Poisson tail
+
+
+@dataclass(frozen=True)
+class Spread:
+    window_hours: int
+    stage: str
+    windows: int
+    z_sd: float
+    z_mean: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    hours: int
+    series: int
+    fdr: float
+    opened: int
+    per_month: float
+    per_month_upper: float
+    alerts_by_series: dict[tuple[str, str], int]
+    spreads: list[Spread]
+
+    @property
+    def weeks(self) -> float:
+        return self.hours / (7 * 24)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """The window tests of every replayed hour: thresholds can be applied afterwards."""
+
+    keys: list[tuple[str, str]]
+    start: int  # column of the first replayed hour's end - 1
+    fast: list[WindowTest]
+    slow: list[WindowTest]
+
+    @property
+    def hours(self) -> int:
+        return len(self.fast)
+
+    def firing(self, cfg: DetectorConfig) -> list[set[int]]:
+        """The series with a finding at each replayed hour under ``cfg``'s thresholds."""
+        return [
+            {
+                f.series
+                for f in combine(
+                    fast.findings(self.keys, cfg.page_burn, "page", cfg),
+                    slow.findings(self.keys, cfg.ticket_burn, "ticket", cfg),
+                )
+            }
+            for fast, slow in zip(self.fast, self.slow, strict=True)
+        ]
+
+    def spreads(self) -> list[Spread]:
+        out = []
+        for tests in (self.fast, self.slow):
+            for k, stage in enumerate(STAGES):
+                z = np.concatenate(
+                    [t.deficits.z[t.deficits.expected[:, k] >= MIN_EXPECTED, k] for t in tests]
+                )
+                out.append(
+                    Spread(
+                        window_hours=tests[0].hours,
+                        stage=stage,
+                        windows=int(z.size),
+                        z_sd=float(z.std()) if z.size > 1 else float("nan"),
+                        z_mean=float(z.mean()) if z.size else float("nan"),
+                    )
+                )
+        return out
+
+
+def record(
+    series: HourlySeries, reference_hours: int, cfg: DetectorConfig, start: int, end: int
+) -> Recording:
+    """Replay hours ``(start, end]`` (baseline refitted daily) and keep every window test."""
+    if start < reference_hours + cfg.onset_lookback_hours:
+        raise ValueError("the series is too short for this replay")
+    fast, slow = [], []
+    for t, base in baselines(series, reference_hours, cfg, start, end, refit_every=REFIT_EVERY):
+        fast.append(WindowTest.at(base, series, t, cfg.fast_window_hours))
+        slow.append(WindowTest.at(base, series, t, cfg.slow_window_hours))
+    return Recording(series.keys, start, fast, slow)
+
+
+def opened(firing: list[set[int]]) -> list[tuple[int, int]]:
+    """(hour index, series) of each alert that opens: a series firing after an hour without."""
+    out: list[tuple[int, int]] = []
+    was: set[int] = set()
+    for i, now in enumerate(firing):
+        out.extend((i, s) for s in sorted(now - was))
+        was = now
+    return out
+
+
+def history_hours(weeks: int, reference_days: int, cfg: DetectorConfig) -> int:
+    """Hours of series that a replay of ``weeks`` needs."""
+    return weeks * 7 * 24 + reference_days * 24 + cfg.onset_lookback_hours
+
+
+def summarise(rec: Recording, cfg: DetectorConfig) -> Calibration:
+    """Alerts that would have opened under ``cfg``'s thresholds, per month with a bound."""
+    events = opened(rec.firing(cfg))
+    by_series: dict[tuple[str, str], int] = {}
+    for _, s in events:
+        by_series[rec.keys[s]] = by_series.get(rec.keys[s], 0) + 1
+    n = len(events)
+    months = rec.hours / HOURS_PER_MONTH
+    upper = float(stats.chi2.ppf(0.95, 2 * (n + 1)) / 2)
+    return Calibration(
+        hours=rec.hours,
+        series=len(rec.keys),
+        fdr=cfg.fdr,
+        opened=n,
+        per_month=n / months,
+        per_month_upper=upper / months,
+        alerts_by_series=by_series,
+        spreads=rec.spreads(),
+    )
+
+
+def calibrate(
+    series: HourlySeries, reference_hours: int, cfg: DetectorConfig, hours: int
+) -> Calibration:
+    """Replay the last ``hours`` of ``series`` (which must hold the reference and
+    look-back before them) and count the alerts that would have opened."""
+    rec = record(series, reference_hours, cfg, series.hours - hours, series.hours)
+    return summarise(rec, cfg)
