@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from shelfwise import __version__
-from shelfwise.api import docs, errors, openapi
+from shelfwise.api import docs, errordocs, errors, openapi
 from shelfwise.api.hotpath import ShelfwiseAPI
 from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from shelfwise.api.routes import (
@@ -36,10 +36,12 @@ from shelfwise.runtime import Runtime
 
 
 def _publish(document: dict[str, Any], settings: Settings) -> None:
-    """What the routes that read their input by hand publish, bounded by the settings."""
+    """What the routes that read their input by hand publish, bounded by the settings,
+    then each operation's security and error answers."""
     recommendations.publish(document, settings.max_k)
     events.publish(document, settings.max_batch_size)
     trackers.publish(document, settings.max_batch_size)
+    errordocs.describe(document, ROUTERS)
 
 
 # Matched in this order: the hot paths (health checks, recommendations) first.
