@@ -139,7 +139,9 @@ def test_security_schemes_and_who_may_call_what() -> None:
         secured = operation["security"] != []
         # A key is refused (401) or lacks the role (403) exactly where a key is asked for.
         assert ({"401", "403"} <= set(operation["responses"])) == secured, (method, path)
-        assert "400" not in operation["responses"], (method, path)
+        # 400: a body FastAPI parses and cannot decode; the events bodies are read by hand.
+        body = "requestBody" in operation and not path.startswith("/v1/events")
+        assert ("400" in operation["responses"]) == body, (method, path)
     rules = document["paths"]["/v1/rules"]["post"]
     assert "`merchandiser` role" in rules["description"]
 

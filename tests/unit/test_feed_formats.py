@@ -244,3 +244,37 @@ def test_html_to_text_leaves_no_tags(html: str) -> None:
     text = html_to_text(f"<p>{html}</p><br>")
     assert "<p>" not in text
     assert text == text.strip()
+
+
+_HANDLE = st.from_regex(r"[a-z][a-z0-9-]{0,15}", fullmatch=True)
+
+
+@given(
+    products=st.dictionaries(
+        _HANDLE,
+        st.lists(st.integers(1, 10**5), min_size=1, max_size=4, unique=True),
+        min_size=1,
+        max_size=6,
+    ),
+    images=st.integers(0, 2),
+)
+def test_shopify_every_variant_line_is_one_product(
+    products: dict[str, list[int]], images: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = tmp_path_factory.mktemp("shopify") / "products.csv"
+    rows = ["Handle,Title,Option1 Name,Option1 Value,Variant SKU,Variant Price,Image Src"]
+    for handle, cents in products.items():
+        for n, c in enumerate(cents):
+            title = f"{handle} title" if n == 0 else ""
+            rows.append(f"{handle},{title},Size,S{n},{handle}-{n},{c / 100:.2f},")
+        rows += [f"{handle},,,,,,https://cdn.example/{handle}-{i}.jpg" for i in range(images)]
+    path.write_text("\n".join(rows) + "\n")
+    feed = read_feed(path)
+    assert feed.rejected == []
+    got = {(p.product_id, p.variant_group, p.price, p.image_url) for p in feed.products}
+    first_image = {h: f"https://cdn.example/{h}-0.jpg" if images else None for h in products}
+    assert got == {
+        (f"{h}-{n}", h, round(c / 100, 2), first_image[h])
+        for h, cents in products.items()
+        for n, c in enumerate(cents)
+    }

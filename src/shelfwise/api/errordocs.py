@@ -8,6 +8,8 @@ description; a public one (``/health``, ``/ready``) says ``security: []``.
 (:class:`~shelfwise.api.errors.ErrorResponse`). Which statuses an operation can
 answer follows from what it is, the way :mod:`shelfwise.api.errors` maps failures:
 
+- 400 ``bad_request``: FastAPI parses its body, and answers a body it cannot decode
+  (not UTF-8 JSON) so (the bodies read by hand answer 422 ``invalid_json``);
 - 401 ``unauthorized`` / 403 ``role_missing``: it requires a role;
 - 404: it names a resource in its path (the code per resource below);
 - 409 ``conflict`` / 422 ``invalid_value``: it writes, and the store may refuse the write;
@@ -55,6 +57,7 @@ PUBLIC_NO_STORE = frozenset({"/health"})
 ROLE_BY_HAND = {("get", "/v1/recommendations"): "read"}
 
 _STATUS_TEXT = {
+    400: "The body cannot be decoded.",
     401: "No valid API key.",
     403: "The key lacks the operation's role.",
     404: "Not found.",
@@ -67,8 +70,12 @@ _STATUS_TEXT = {
 
 # (method, path) -> status -> the operation's own codes, besides the derived ones.
 OWN_ERRORS: dict[tuple[str, str], dict[int, tuple[str, ...]]] = {
-    ("get", "/v1/recommendations"): {422: ("invalid_clock",)},
-    ("post", "/v1/recommendations"): {422: ("invalid_clock",)},
+    ("get", "/v1/recommendations"): {404: ("placement_not_found",), 422: ("invalid_clock",)},
+    ("post", "/v1/recommendations"): {404: ("placement_not_found",), 422: ("invalid_clock",)},
+    ("post", "/v1/models/reload"): {
+        404: ("model_not_found",),
+        409: ("bundle_incomplete", "bundle_corrupt", "bundle_invalid"),
+    },
     ("get", "/v1/decisions/{rec_id}"): {404: ("decision_not_found",)},
     ("put", "/v1/products"): {413: ("batch_too_large",)},
     ("patch", "/v1/products"): {404: ("product_not_found",), 422: ("patch_empty",)},
@@ -140,7 +147,7 @@ def role_of(dependant: Dependant) -> str | None:
 
 
 def _derived(
-    method: str, path: str, operation: dict[str, Any], secured: bool
+    method: str, path: str, operation: dict[str, Any], secured: bool, parsed_body: bool
 ) -> dict[int, list[str]]:
     params = operation.get("parameters", [])
     body = "requestBody" in operation
@@ -149,6 +156,8 @@ def _derived(
     def add(status: int, *names: str) -> None:
         codes[status] = [*codes.get(status, []), *names]
 
+    if parsed_body:
+        add(400, "bad_request")
     if secured:
         add(401, "unauthorized")
         add(403, "role_missing")
@@ -203,7 +212,8 @@ def describe(document: dict[str, Any], routers: Iterable[APIRouter]) -> dict[str
             responses = operation["responses"]
             for status in [s for s in responses if s.startswith(("4", "5"))]:
                 del responses[status]
-            derived = _derived(method, route.path_format, operation, role is not None)
+            parsed_body = route.body_field is not None
+            derived = _derived(method, route.path_format, operation, role is not None, parsed_body)
             for status, codes in sorted(derived.items()):
                 responses[str(status)] = _response(status, codes)
     return document

@@ -87,7 +87,7 @@ _SNOWPLOW = {
 # (method, path) -> an example request body
 BODIES: dict[tuple[str, str], Any] = {
     ("post", "/v1/recommendations"): {
-        "placement": "product-page",
+        "placement": "product_similar",
         "person": "anon-42",
         "item": ["DUV-200-W"],
         "k": 8,
@@ -151,7 +151,7 @@ PARAMETERS: dict[str, str] = {
 }
 
 # query parameter -> an example value
-QUERY: dict[str, Any] = {"placement": "product-page", "item": "DUV-200-W", "person": "anon-42"}
+QUERY: dict[str, Any] = {"placement": "product_similar", "item": "DUV-200-W", "person": "anon-42"}
 
 
 def add_examples(document: dict[str, Any]) -> dict[str, Any]:
