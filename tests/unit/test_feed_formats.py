@@ -278,3 +278,20 @@ def test_shopify_every_variant_line_is_one_product(
         for h, cents in products.items()
         for n, c in enumerate(cents)
     }
+
+
+def test_every_bad_cell_of_a_row_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "products.csv"
+    path.write_text(
+        "Handle,Title,Variant SKU,Variant Price,Cost per item,"
+        "Variant Inventory Tracker,Variant Inventory Qty\n"
+        "mug,Mug,MUG-1,free,-3,shopify,lots\n"
+    )
+    feed = read_feed(path)
+    assert _rejections(feed) == {
+        2: [
+            ("Variant Price", "price_invalid"),
+            ("Cost per item", "price_invalid"),
+            ("Variant Inventory Qty", "count_invalid"),
+        ]
+    }

@@ -23,12 +23,13 @@ import csv
 import re
 import xml.sax
 import xml.sax.handler
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from shelfwise.catalog.rows import (
     CellError,
+    Cells,
     MappedRow,
     RowError,
     RowFailure,
@@ -97,7 +98,6 @@ def map_item(item: Mapping[str, Any], currency: str) -> dict[str, Any] | RowFail
     -> a product record, or the reasons it is not one."""
     record: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
-    errors: list[RowError] = []
 
     def cell(name: str) -> str:
         value = item.get(name)
@@ -120,32 +120,26 @@ def map_item(item: Mapping[str, Any], currency: str) -> dict[str, Any] | RowFail
     if category:
         record["category_path"] = category
 
-    def mapped(target: dict[str, Any], key: str, parse: Callable[[], Any]) -> None:
-        try:
-            value = parse()
-        except CellError as e:
-            errors.append(e.error)
-            return
-        if value is not None:
-            target[key] = value
-
+    row = Cells()
     if cell("availability"):
-        mapped(
+        row.put(
             record, "availability", lambda: parse_availability("availability", cell("availability"))
         )
     if cell("price"):
-        mapped(record, "price", lambda: parse_money("price", cell("price"), currency))
+        row.put(record, "price", lambda: parse_money("price", cell("price"), currency))
         record["currency"] = currency
     if cell("sale_price"):
-        mapped(attributes, "sale_price", lambda: _sale_price(cell("sale_price"), record, currency))
+        row.put(attributes, "sale_price", lambda: _sale_price(cell("sale_price"), record, currency))
     handling = cell("max_handling_time") or None
-    mapped(record, "shipping_sla_days", lambda: _shipping_sla(item.get("shipping") or [], handling))
+    row.put(
+        record, "shipping_sla_days", lambda: _shipping_sla(item.get("shipping") or [], handling)
+    )
     for name, value in item.items():
         if name in _MAPPED or not isinstance(value, str) or not value.strip():
             continue
         attributes[name] = value.strip()[:MAX_ATTRIBUTE_LENGTH]
-    if errors:
-        return RowFailure(record.get("product_id"), tuple(errors))
+    if row.errors:
+        return RowFailure(record.get("product_id"), tuple(row.errors))
     if attributes:
         record["attributes"] = attributes
     return record

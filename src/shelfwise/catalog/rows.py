@@ -9,6 +9,7 @@ validates the records and reports both kinds of bad row in line order.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,13 +57,30 @@ class CellError(ValueError):
         self.error = RowError(field, code, message)
 
 
+class Cells:
+    """Maps a row's cells one by one, collecting every cell's error (not just the first)."""
+
+    def __init__(self) -> None:
+        self.errors: list[RowError] = []
+
+    def put(self, target: dict[str, Any], key: str, parse: Callable[[], Any]) -> None:
+        """``target[key] = parse()`` unless it is None, or note why the cell is bad."""
+        try:
+            value = parse()
+        except CellError as e:
+            self.errors.append(e.error)
+            return
+        if value is not None:
+            target[key] = value
+
+
 _MONEY = re.compile(r"^\s*(?P<amount>[0-9]+(?:[.,][0-9]{1,4})?)\s*(?P<currency>[A-Za-z]{3})?\s*$")
 
 
-def parse_money(field: str, text: str, currency: str) -> float:
+def parse_money(field: str, text: str, currency: str, *, zero: bool = False) -> float:
     """``"12.99 EUR"`` -> 12.99 in the store's ``currency``. A bare amount is in the store's
     currency; another code is ``currency_mismatch`` (shelfwise holds one currency per
-    store and does not convert)."""
+    store and does not convert). Only a ``zero`` amount may be 0 (a cost)."""
     match = _MONEY.match(text)
     if match is None:
         raise CellError(field, "price_invalid", f"{text!r} is not an amount like '12.99 EUR'")
@@ -76,7 +94,7 @@ def parse_money(field: str, text: str, currency: str) -> float:
             f"price is in {code}, the store prices in {currency} (convert the feed)",
         )
     amount = float(match["amount"].replace(",", "."))
-    if amount <= 0:
+    if amount < 0 or (amount == 0 and not zero):
         raise CellError(field, "price_invalid", f"{text!r} is not a positive amount")
     return amount
 

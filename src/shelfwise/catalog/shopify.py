@@ -31,6 +31,7 @@ from typing import IO, Any
 
 from shelfwise.catalog.rows import (
     CellError,
+    Cells,
     MappedRow,
     RowError,
     RowFailure,
@@ -120,27 +121,34 @@ def _variant(
     record["product_id"] = cells.get("Variant SKU") or ":".join([handle, *values])
     if values and "title" in record:
         record["title"] = f"{record['title']} - {' / '.join(values)}"
-    errors: list[RowError] = []
-    try:
-        if cells.get("Variant Price"):
-            record["price"] = parse_money("Variant Price", cells["Variant Price"], currency)
-            record["currency"] = currency
-        if cells.get("Cost per item"):
-            record["cost"] = parse_money("Cost per item", cells["Cost per item"], currency)
-        if cells.get("Variant Compare At Price"):
-            attributes["compare_at_price"] = parse_money(
-                "Variant Compare At Price", cells["Variant Compare At Price"], currency
-            )
-        if cells.get("Variant Inventory Tracker") and cells.get("Variant Inventory Qty"):
-            qty = max(0, parse_count("Variant Inventory Qty", cells["Variant Inventory Qty"]))
-            record["stock_qty"] = qty
-            keeps_selling = cells.get("Variant Inventory Policy", "").lower() == "continue"
-            if qty == 0 and keeps_selling:
-                record["availability"] = "preorder"
-    except CellError as e:
-        errors.append(e.error)
-    if errors:
-        return RowFailure(record["product_id"], tuple(errors))
+    row = Cells()
+    if cells.get("Variant Price"):
+        row.put(
+            record, "price", lambda: parse_money("Variant Price", cells["Variant Price"], currency)
+        )
+        record["currency"] = currency
+    if cells.get("Cost per item"):
+        row.put(
+            record,
+            "cost",
+            lambda: parse_money("Cost per item", cells["Cost per item"], currency, zero=True),
+        )
+    if cells.get("Variant Compare At Price"):
+        compare = cells["Variant Compare At Price"]
+        row.put(
+            attributes,
+            "compare_at_price",
+            lambda: parse_money("Variant Compare At Price", compare, currency),
+        )
+    if cells.get("Variant Inventory Tracker") and cells.get("Variant Inventory Qty"):
+        # An oversold variant's count goes negative in Shopify: none left.
+        count = cells["Variant Inventory Qty"]
+        row.put(record, "stock_qty", lambda: max(0, parse_count("Variant Inventory Qty", count)))
+        keeps_selling = cells.get("Variant Inventory Policy", "").lower() == "continue"
+        if record.get("stock_qty") == 0 and keeps_selling:
+            record["availability"] = "preorder"
+    if row.errors:
+        return RowFailure(record["product_id"], tuple(row.errors))
     if cells.get("Variant Barcode"):
         attributes["barcode"] = cells["Variant Barcode"]
     image = cells.get("Variant Image") or (product.images[0] if product.images else None)

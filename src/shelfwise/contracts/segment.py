@@ -91,23 +91,17 @@ def _track(message: dict[str, Any], props: dict[str, Any]) -> Mapped:
             {**event, "type": kind},
             product_id=external_id(props.get("product_id", props.get("sku"))),
         )
+        # A view or a cart add keeps the slate it came from (rec_id, placement).
+        shown = _present(
+            event,
+            currency=props.get("currency"),
+            placement=props.get("placement"),
+            rec_id=props.get("rec_id"),
+        )
         if kind == "product_view":
-            return _present(
-                event,
-                price=props.get("price"),
-                currency=props.get("currency"),
-                placement=props.get("placement"),
-                rec_id=props.get("rec_id"),
-            )
+            return _present(shown, price=props.get("price"))
         if kind == "add_to_cart":
-            return _present(
-                event,
-                quantity=props.get("quantity"),
-                unit_price=props.get("price"),
-                currency=props.get("currency"),
-                placement=props.get("placement"),
-                rec_id=props.get("rec_id"),
-            )
+            return _present(shown, quantity=props.get("quantity"), unit_price=props.get("price"))
         return _present(event, quantity=props.get("quantity"))
     if name == "Order Completed":
         revenue = props.get("revenue", props.get("total"))
@@ -155,12 +149,3 @@ def map_segment(message: Any) -> Mapped:
     return Malformed(
         "not_a_segment_message", "a Segment message has a type: track, page, screen or identify"
     )
-
-
-def segment_messages(body: Any) -> Any:
-    """A Segment batch (``{"batch": [...]}``), a JSON array, or one message -> the messages."""
-    if isinstance(body, dict) and isinstance(body.get("batch"), list):
-        return body["batch"]
-    if isinstance(body, list):
-        return body
-    return [body]

@@ -141,12 +141,3 @@ def map_snowplow(payload: Any) -> Mapped:
         }
     what = f"e-commerce action {action!r}" if action else f"event kind {payload['e']!r}"
     return Ignored("event_not_mapped", f"Snowplow {what} has no shelfwise counterpart")
-
-
-def snowplow_events(body: Any) -> Any:
-    """``payload_data`` (``{"schema": ..., "data": [...]}``), a JSON array, or one event."""
-    if isinstance(body, dict) and isinstance(body.get("data"), list):
-        return body["data"]
-    if isinstance(body, list):
-        return body
-    return [body]
