@@ -3,8 +3,8 @@
 A fresh virtual environment (``python -m venv``) gets the package from a copy
 of this checkout with its runtime dependencies only — none of the ``dev``
 extras. Then: every module imports, ``shelfwise --help`` and every
-subcommand's ``--help`` answer, and ``shelfwise serve`` serves /health, a
-catalog posted by ``shelfwise simulate --url`` and a slate for an API key.
+subcommand's ``--help`` answer, and ``shelfwise serve`` serves /health, /docs with
+its own scripts, a catalog posted by ``shelfwise simulate --url`` and a slate for an API key.
 This test never skips: a missing runtime dependency fails it, locally and in CI.
 """
 
@@ -120,6 +120,11 @@ def test_every_command_runs_from_an_install_without_extras(tmp_path: Path) -> No
         with running_server(env, cwd=tmp_path, command=shelfwise) as base:
             health = httpx.get(f"{base}/health", timeout=30)
             assert (health.status_code, health.json()["status"]) == (200, "ok")
+            # The API docs' scripts come with the install (fastapi-offline), not from a CDN.
+            docs = httpx.get(f"{base}/docs", timeout=30)
+            assert docs.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in docs.text
+            script = httpx.get(f"{base}/docs/assets/swagger-ui-bundle.js", timeout=30)
+            assert script.status_code == 200 and len(script.content) > 100_000
 
             args = ["simulate", "--url", base, "--api-key", KEY, "--json"]
             args += ["--products", "30", "--people", "20", "--days", "3"]

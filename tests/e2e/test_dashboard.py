@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,23 +19,14 @@ from typer.testing import CliRunner
 
 from shelfwise.cli.main import app as cli
 from shelfwise.config import load_settings
-from tests.conftest import API_KEYS, KEYS, service_missing
+from tests.conftest import API_KEYS, KEYS
+from tests.e2e.browser import chromium
 from tests.e2e.demo_store import EXPERIMENT, seed_demo_store
 from tests.e2e.server import json_of, run_cli, running_server, settings_env
 
 PAGES = ("", "/categories", "/alerts", "/drift", "/signals", "/experiments", "/rules", "/decisions")
 # Pages with charts on the demo store (rules has tables and a form only).
 CHARTED = {"", "/categories", "/alerts", "/drift", "/signals", "/experiments"}
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHOTS = (
     Path(os.environ.get("DASHBOARD_ARTIFACTS") or Path(__file__).resolve().parents[2] / "artifacts")
     / "screenshots"
@@ -223,16 +213,8 @@ def test_the_door_holds_on_the_real_server(demo: tuple[str, dict[str, str]]) -> 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if shutil.which("chromium") is None and not Path(CHROMIUM).exists():
-        service_missing("Chromium (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        service_missing("the playwright package")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _charts(page: Any) -> list[tuple[int, int]]:

@@ -39,6 +39,8 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("GET", "/v1/alerts"): "read",
     ("POST", "/v1/alerts/evaluate"): "admin",
     ("POST", "/v1/events"): "ingest",
+    ("POST", "/v1/events/segment"): "ingest",
+    ("POST", "/v1/events/snowplow"): "ingest",
     ("GET", "/v1/recommendations"): "read",
     ("POST", "/v1/recommendations"): "read",
     ("GET", "/v1/placements"): "read",
@@ -78,6 +80,14 @@ def _routes(settings: Settings) -> set[tuple[str, str]]:
 
 def test_every_endpoint_has_a_declared_role(sqlite_settings: Settings) -> None:
     assert _routes(sqlite_settings) == set(REQUIRED)
+
+
+def test_the_document_names_the_role_each_endpoint_requires(sqlite_settings: Settings) -> None:
+    paths = create_app(sqlite_settings).openapi()["paths"]
+    for (method, path), role in REQUIRED.items():
+        operation = paths[path][method.lower()]
+        assert f"`{role}` role" in operation["description"], (method, path)
+        assert operation["security"] == [{"ApiKeyHeader": []}, {"BearerToken": []}]
 
 
 @pytest.fixture

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import jsonschema_rs
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 
 from shelfwise.api import create_app
+from shelfwise.api.examples import BODIES, PARAMETERS
 from shelfwise.api.openapi import LINKS
 from shelfwise.config import Settings, load_settings
 from shelfwise.values import ID_PATTERN, PATH_ID_PATTERN, path_id_list_schema, stripped_id_pattern
@@ -114,3 +116,84 @@ def test_an_event_batch_is_any_values_up_to_max_batch_size() -> None:
     assert batch["maxItems"] == 7 and "type" not in batch["items"]
     assert wrapped["additionalProperties"] is False
     assert wrapped["properties"]["events"] == batch
+
+
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            yield method, path, operation
+
+
+def test_security_schemes_and_who_may_call_what() -> None:
+    document = openapi_document()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["ApiKeyHeader"] == {
+        **schemes["ApiKeyHeader"],
+        "in": "header",
+        "name": "X-API-Key",
+    }
+    assert schemes["BearerToken"]["scheme"] == "bearer"
+    public = {p for m, p, op in _operations(document) if op["security"] == []}
+    assert public == {"/health", "/ready"}
+    for method, path, operation in _operations(document):
+        secured = operation["security"] != []
+        # A key is refused (401) or lacks the role (403) exactly where a key is asked for.
+        assert ({"401", "403"} <= set(operation["responses"])) == secured, (method, path)
+        # 400: a body FastAPI parses and cannot decode; the events bodies are read by hand.
+        body = "requestBody" in operation and not path.startswith("/v1/events")
+        assert ("400" in operation["responses"]) == body, (method, path)
+    rules = document["paths"]["/v1/rules"]["post"]
+    assert "`merchandiser` role" in rules["description"]
+
+
+def test_each_operation_lists_its_own_error_codes() -> None:
+    paths = openapi_document()["paths"]
+    put_rule = paths["/v1/rules/{rule_id}"]["put"]["responses"]
+    assert put_rule["409"]["content"]["application/json"]["example"]["error"]["code"] == (
+        "stale_version"
+    )
+    assert "`rule_not_found`" in put_rule["404"]["description"]
+    assert "428" in paths["/v1/experiments/{experiment_id}"]["put"]["responses"]
+    assert "428" not in put_rule
+    assert set(paths["/health"]["get"]["responses"]) == {"200"}
+    assert set(paths["/v1/keys"]["get"]["responses"]) == {"200", "401", "403", "503"}
+    events = paths["/v1/events"]["post"]["responses"]
+    assert "`batch_too_large`" in events["413"]["description"]
+    assert "404" not in events
+    for *_, operation in _operations(openapi_document()):
+        for status, response in operation["responses"].items():
+            if status >= "400":
+                body = response["content"]["application/json"]
+                assert body["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
+                assert f"`{body['example']['error']['code']}`" in response["description"]
+
+
+def test_every_request_body_has_an_example_that_fits_its_schema() -> None:
+    document = openapi_document()
+    with_body = 0
+    for method, path, operation in _operations(document):
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "path":
+                assert "example" in parameter, (method, path, parameter["name"])
+        if "requestBody" not in operation:
+            continue
+        with_body += 1
+        content = operation["requestBody"]["content"]["application/json"]
+        assert "example" in content, (method, path)
+        schema = {**content["schema"], "components": document["components"]}
+        errors = [
+            e.message for e in jsonschema_rs.validator_for(schema).iter_errors(content["example"])
+        ]
+        assert errors == [], (method, path, errors)
+    assert with_body == len(BODIES)
+
+
+def test_every_example_is_accepted_as_well_formed(client: TestClient) -> None:
+    """The server may refuse an example for a reason of its own (a rule at another
+    version, an unknown product) but never as malformed."""
+    for (method, path), body in BODIES.items():
+        url = path.format(**PARAMETERS)
+        answer = client.request(method.upper(), url, json=body, headers=headers("admin"))
+        assert answer.status_code < 500, (method, path, answer.text)
+        if answer.status_code == 422:
+            assert answer.json()["error"]["code"] != "invalid_request", (method, path, answer.text)

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from shelfwise import __version__
-from shelfwise.api import errors, openapi
+from shelfwise.api import docs, errordocs, errors, openapi
 from shelfwise.api.hotpath import ShelfwiseAPI
 from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from shelfwise.api.routes import (
@@ -27,6 +27,7 @@ from shelfwise.api.routes import (
     recommendations,
     rules,
     signals,
+    trackers,
 )
 from shelfwise.config import Settings
 from shelfwise.dashboard import routes as dashboard
@@ -35,9 +36,12 @@ from shelfwise.runtime import Runtime
 
 
 def _publish(document: dict[str, Any], settings: Settings) -> None:
-    """What the routes that read their input by hand publish, bounded by the settings."""
+    """What the routes that read their input by hand publish, bounded by the settings,
+    then each operation's security and error answers."""
     recommendations.publish(document, settings.max_k)
     events.publish(document, settings.max_batch_size)
+    trackers.publish(document, settings.max_batch_size)
+    errordocs.describe(document, ROUTERS)
 
 
 # Matched in this order: the hot paths (health checks, recommendations) first.
@@ -51,6 +55,7 @@ ROUTERS = (
     prometheus.router,
     dashboard.router,
     rules.router,
+    trackers.router,
     events.router,
     signals.router,
     people.router,
@@ -104,6 +109,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         version=__version__,
         description="Governed, explained product recommendations for online stores.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by api/docs.py, not from a CDN
+        redoc_url=None,
         responses={
             400: {"model": errors.ErrorResponse},
             401: {"model": errors.ErrorResponse},
@@ -122,6 +129,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     openapi.install(app, lambda document: _publish(document, settings))
+    docs.install(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -34,6 +34,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from shelfwise.api.examples import add_examples
 from shelfwise.values import stripped_id_pattern
 
 Operation = tuple[str, str]  # (method, path)
@@ -229,8 +230,9 @@ def state_constraints(schema: dict[str, Any]) -> dict[str, Any]:
 
 def install(app: FastAPI, finish: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Serve the app's OpenAPI document with ``finish`` applied (what the routes add:
-    parameters read by hand), constraints stated, union tags required and ``LINKS``
-    added (built once, as FastAPI does)."""
+    parameters read by hand, security and error answers), examples added
+    (:mod:`shelfwise.api.examples`), constraints stated, union tags required and ``LINKS`` added (built once, as
+    FastAPI does)."""
     build: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -238,6 +240,7 @@ def install(app: FastAPI, finish: Callable[[dict[str, Any]], None] | None = None
             document = build()
             if finish is not None:
                 finish(document)
+            add_examples(document)
             app.openapi_schema = add_links(require_union_tags(state_constraints(document)))
         return app.openapi_schema
 

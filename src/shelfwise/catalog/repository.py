@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -52,13 +52,23 @@ class CatalogRepository:
     def _insert(self) -> Any:
         return (postgresql if self.db.backend == "postgresql" else sqlite).insert(products)
 
-    def upsert(self, items: Sequence[Product], source: str = "import") -> UpsertResult:
-        """Insert new products, update changed ones, leave identical ones alone."""
+    def upsert(
+        self,
+        items: Sequence[Product],
+        source: str = "import",
+        progress: Callable[[int], None] | None = None,
+    ) -> UpsertResult:
+        """Insert new products, update changed ones, leave identical ones alone, in one
+        transaction (a failure part-way writes nothing); ``progress`` hears of each
+        chunk's size as it is written."""
         inserted = updated = unchanged = 0
         with self.db.engine.begin() as conn:
             for start in range(0, len(items), _CHUNK):
-                i, u, n = self._upsert_chunk(conn, items[start : start + _CHUNK], source)
+                chunk = items[start : start + _CHUNK]
+                i, u, n = self._upsert_chunk(conn, chunk, source)
                 inserted, updated, unchanged = inserted + i, updated + u, unchanged + n
+                if progress is not None:
+                    progress(len(chunk))
         return UpsertResult(inserted, updated, unchanged)
 
     def _upsert_chunk(

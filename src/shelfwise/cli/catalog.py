@@ -6,35 +6,46 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shelfwise.catalog import completeness, read_feed
-from shelfwise.cli.common import console, print_json, runtime_of, write_json
+from shelfwise.catalog import FEED_FORMATS, completeness, read_feed
+from shelfwise.cli.common import console, print_json, runtime_of, settings_of, write_json
 
 app = typer.Typer(help="Import the catalog feed and report its completeness.", no_args_is_help=True)
-
-_CHUNK = 2_000
 
 
 @app.command("import")
 def import_feed(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="CSV or JSONL catalog feed.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Catalog feed: shelfwise CSV or JSONL, Google Merchant Center TSV or XML, "
+            "or a Shopify product CSV export."
+        ),
+    ],
     fmt: Annotated[
-        str | None, typer.Option("--format", help="csv or jsonl (default: from suffix).")
+        str | None,
+        typer.Option(
+            "--format",
+            help=f"One of {', '.join(FEED_FORMATS)} (default: read from the file's header "
+            "or XML namespace).",
+        ),
     ] = None,
     rejects: Annotated[
         Path | None, typer.Option(help="Write rejected rows with reasons to this JSON file.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Validate and upsert a feed. Invalid rows are reported with reasons; valid rows are imported.
+    """Validate and upsert a feed. Invalid rows are reported with their line and a code;
+    valid rows are imported, all in one transaction.
 
-    Re-importing the same feed changes nothing (rows are compared by content).
+    Merchant Center and Shopify prices must be in the store's currency (setting
+    ``currency``). Re-importing the same feed changes nothing (rows are compared by content).
     """
-    feed = read_feed(file, fmt)
-    totals = {"inserted": 0, "updated": 0, "unchanged": 0}
+    feed = read_feed(file, fmt, settings_of(ctx).currency)
     with (
         runtime_of(ctx, load=False) as runtime,
         Progress(
@@ -47,11 +58,9 @@ def import_feed(
         ) as progress,
     ):
         task = progress.add_task("import", total=len(feed.products))
-        for start in range(0, len(feed.products), _CHUNK):
-            chunk = feed.products[start : start + _CHUNK]
-            for k, v in runtime.catalog.upsert(chunk, source="feed").as_dict().items():
-                totals[k] += v
-            progress.advance(task, len(chunk))
+        totals = runtime.catalog.upsert(
+            feed.products, source="feed", progress=lambda n: progress.advance(task, n)
+        ).as_dict()
     result = {
         "file": str(file),
         "received": feed.received,
@@ -69,8 +78,9 @@ def import_feed(
         f"[red]{len(feed.rejected)} rejected[/]"
     )
     for r in feed.rejected[:50]:
-        reasons = "; ".join(f"{e.field}: {e.message}" for e in r.errors)
-        console.print(f"  row {r.row} ({r.product_id or '?'}): {reasons}")
+        reasons = "; ".join(f"{e.field}: {e.message} [{e.code}]" for e in r.errors)
+        # The feed's text is not rich markup ("[currency_mismatch]" is no style).
+        console.print(escape(f"  line {r.row} ({r.product_id or '?'}): {reasons}"))
     if len(feed.rejected) > 50:
         console.print(f"  … {len(feed.rejected) - 50} more (use --rejects FILE or --json)")
 

@@ -86,24 +86,33 @@ def publish(document: dict[str, Any], max_batch: int) -> None:
     body["schema"] = _body(max_batch)
 
 
-def _events_of(body: bytes, limit: int) -> list[Any]:
+def decode_body(body: bytes) -> Any:
+    """A JSON request body read by hand; 422 ``invalid_json`` or ``document_too_deep``."""
     try:
-        data = orjson.loads(body)  # no recursion: nesting past 1024 levels is refused
+        return orjson.loads(body)  # no recursion: nesting past 1024 levels is refused
     except orjson.JSONDecodeError as e:
         if is_too_deep(e):
             raise InvalidInput(
                 "the body nests deeper than JSON parsers allow", code="document_too_deep"
             ) from e
         raise InvalidInput("the body is not valid JSON", code="invalid_json") from e
+
+
+def within_batch(events: list[Any], limit: int) -> list[Any]:
+    if len(events) > limit:
+        raise PayloadTooLarge(f"batch of {len(events)} exceeds {limit}", code="batch_too_large")
+    return events
+
+
+def _events_of(body: bytes, limit: int) -> list[Any]:
+    data = decode_body(body)
     if isinstance(data, dict) and set(data) == {"events"}:
         data = data["events"]
     if not isinstance(data, list):
         raise InvalidInput(
             'the body must be a JSON array of events or {"events": [...]}', code="invalid_batch"
         )
-    if len(data) > limit:
-        raise PayloadTooLarge(f"batch of {len(data)} exceeds {limit}", code="batch_too_large")
-    return data
+    return within_batch(data, limit)
 
 
 def _out(report: IngestReport) -> Response:
