@@ -139,6 +139,7 @@ class ImplicitALS:
                 iterations=self.iterations,
                 regularization=self.regularization,
                 random_state=7,
+                num_threads=1,  # reproducible, and no spinning threads on a shared machine
             )
             model.fit(x, show_progress=False)
         self.users = np.asarray(model.user_factors)
