@@ -19,7 +19,7 @@ import json
 import os
 import tempfile
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from shelfwise.config import load_settings
@@ -50,6 +50,11 @@ def main() -> None:
     parser.add_argument("--origins", type=int, default=4)
     parser.add_argument("--every-days", type=int, default=28)
     parser.add_argument("--origin", type=date.fromisoformat, action="append", default=[])
+    parser.add_argument(
+        "--on-validation",
+        action="store_true",
+        help="Score each origin's validation window (origins one window earlier): for design.",
+    )
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--json", type=Path, help="Also write the full result here.")
     parser.add_argument("--md", type=Path, help="Also write the markdown report here.")
@@ -66,6 +71,8 @@ def main() -> None:
     origins = [midnight(d) for d in args.origin] or default_origins(
         log.end, args.origins, 14, args.every_days
     )
+    if args.on_validation:
+        origins = [midnight(o.date() - timedelta(days=14)) for o in origins]
     started = time.perf_counter()
     result = backtest(
         log,

@@ -73,6 +73,13 @@ def evaluate(
     every_days: Annotated[
         int | None, typer.Option(min=1, help="Backtest: days between origins (default: a window).")
     ] = None,
+    on_validation: Annotated[
+        bool,
+        typer.Option(
+            help="Backtest: score each origin's validation window instead of its test window "
+            "(every origin one window earlier): where design choices are made."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Fit shelfwise and the baselines before a cutoff; score both protocols after it.
@@ -104,6 +111,7 @@ def evaluate(
             resamples,
             seed,
             as_json,
+            on_validation,
         )
         return
     with (
@@ -201,6 +209,7 @@ def _backtest(
     resamples: int,
     seed: int,
     as_json: bool,
+    on_validation: bool = False,
 ) -> None:
     with (
         runtime_of(ctx) as runtime,
@@ -221,6 +230,8 @@ def _backtest(
             origins = [midnight(last.date() - every * j) for j in reversed(range(n))]
         else:
             origins = default_origins(log.end if len(log) else 0.0, n, window_days, every_days)
+        if on_validation:
+            origins = [midnight(o.date() - timedelta(days=window_days)) for o in origins]
         result = run_backtest(
             log,
             origins,
@@ -231,6 +242,10 @@ def _backtest(
             resamples=resamples,
             seed=seed,
             step=lambda name: progress.update(task, description=name),
+        )
+    if on_validation:
+        result.notes["windows"] = (
+            "validation windows: each origin is one window before the test origin asked for"
         )
     paths = write_backtest(result, out)
     data = result.as_dict()

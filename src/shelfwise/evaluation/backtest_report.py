@@ -106,6 +106,7 @@ def markdown(result: BacktestResult) -> str:
     ]
     for r in result.origins:
         lines.append(f"- {scope_of(r)}: " + json.dumps(r.notes, sort_keys=True))
+    lines += ["", "Notes:", ""] + [f"- {k}: {v}" for k, v in result.notes.items()]
     lines.append("")
     return "\n".join(lines)
 
