@@ -82,7 +82,10 @@ def main() -> None:
         resamples=args.resamples,
         step=lambda name: print(f"  [{time.perf_counter() - started:6.0f} s] {name}", flush=True),
     )
-    print(f"backtest of {len(origins)} origins in {result.seconds:.0f} s wall")
+    print(
+        f"backtest of {len(origins)} origins in {result.seconds:.0f} s wall, "
+        f"{result.cpu_seconds:.0f} s CPU (every thread of the process)"
+    )
     report = markdown(result)
     print(report)
     if args.md:

@@ -246,6 +246,7 @@ class BacktestResult:
     ks: tuple[int, ...]
     comparisons: list[Comparison]  # per origin and pooled
     seconds: float
+    cpu_seconds: float  # every thread of this process: what an idle machine's cores would do
     resamples: int
     seed: int
     notes: dict[str, Any] = field(default_factory=dict)
@@ -300,6 +301,7 @@ class BacktestResult:
             "served": self.served,
             "served_label": self.served_label,
             "seconds": round(self.seconds, 1),
+            "cpu_seconds": round(self.cpu_seconds, 1),
             "ks": list(self.ks),
             "summary": self.summary(),
             "origins": [{"origin": scope_of(r), **r.as_dict()} for r in self.origins],
@@ -334,7 +336,7 @@ def backtest(
     families: Sequence[Family] = FAMILIES,
 ) -> BacktestResult:
     """Evaluate the served model and the tuned peers at every origin, then pooled."""
-    started = clock.perf_counter()
+    started, cpu = clock.perf_counter(), clock.process_time()
     config = config or SourcesConfig()
     fits = SourceFits(products, config)
     results: list[EvaluationResult] = []
@@ -377,6 +379,7 @@ def backtest(
         ks=tuple(ks),
         comparisons=comparisons,
         seconds=clock.perf_counter() - started,
+        cpu_seconds=clock.process_time() - cpu,
         resamples=resamples,
         seed=seed,
         notes={"source_fits": {"fitted": fits.misses, "reused": fits.hits}},

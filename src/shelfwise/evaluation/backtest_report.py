@@ -84,7 +84,8 @@ def markdown(result: BacktestResult) -> str:
     lines = [
         f"Rolling-origin backtest: {len(result.origins)} origins at midnight {TIMEZONE} "
         f"({origins}), {result.window_days}-day test windows, each with a "
-        f"{result.window_days}-day validation window before it; {result.seconds:.0f} s wall.",
+        f"{result.window_days}-day validation window before it; {result.seconds:.0f} s wall, "
+        f"{result.cpu_seconds:.0f} s CPU.",
         "",
         f"Served: `{result.served}` = {result.served_label}.",
         "",
