@@ -2,9 +2,9 @@
 and ``shelfwise evaluate`` reports shelfwise's candidate blend, with its bootstrap interval,
 at least as good as the best peer baseline on NDCG@10 in both protocols.
 
-The learned ranker's margin over the peers is measured by ``benchmarks/rank_quality.py``
-(the same evaluation with ``--ranker``; ~7 minutes), not asserted here: it was chosen at
-this very cutoff, and issue #16 moves that claim to a rolling-origin backtest."""
+The learned ranker's margin over the peers is not asserted here: it was chosen at this very
+cutoff. Its claim is the rolling-origin backtest's (``benchmarks/backtest.py``, tuned peers,
+four origins); ``tests/e2e/test_backtest.py`` drives that command on a slice."""
 
 from __future__ import annotations
 

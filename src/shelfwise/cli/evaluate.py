@@ -12,6 +12,9 @@ from rich.table import Table
 
 from shelfwise.cli.common import console, print_json, runtime_of
 from shelfwise.evaluation import compare, write_report
+from shelfwise.evaluation.backtest import backtest as run_backtest
+from shelfwise.evaluation.backtest import default_origins, midnight
+from shelfwise.evaluation.backtest_report import write_backtest
 from shelfwise.evaluation.run import ModelResult
 from shelfwise.training.job import load_sources_config
 from shelfwise.training.reader import read_log
@@ -48,6 +51,35 @@ def evaluate(
         ),
     ] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap resamples.")] = 0,
+    backtest: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Rolling-origin backtest over this many origins (0: one cutoff). Origins are "
+            "Europe/London midnights --every-days apart, the last one --cutoff (its date; "
+            "default: the last full test window); peers and blend are tuned before each.",
+        ),
+    ] = 0,
+    origin: Annotated[
+        list[datetime] | None,
+        typer.Option(
+            help="Backtest at these dates (Europe/London midnight; repeatable) instead of "
+            "--backtest N."
+        ),
+    ] = None,
+    window_days: Annotated[
+        int, typer.Option(min=1, help="Backtest: days of each test (and validation) window.")
+    ] = 14,
+    every_days: Annotated[
+        int | None, typer.Option(min=1, help="Backtest: days between origins (default: a window).")
+    ] = None,
+    on_validation: Annotated[
+        bool,
+        typer.Option(
+            help="Backtest: score each origin's validation window instead of its test window "
+            "(every origin one window earlier): where design choices are made."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Fit shelfwise and the baselines before a cutoff; score both protocols after it.
@@ -57,7 +89,31 @@ def evaluate(
     Each NDCG comes with a 95% bootstrap interval over people, and shelfwise's
     difference with each peer with a paired one (``--resamples``, ``--seed``).
     Writes a markdown, JSON and HTML report into ``--out``.
+
+    With ``--backtest N`` (or ``--origin``), a rolling-origin backtest instead:
+    at each origin (Europe/London midnight) a ``--window-days`` test window and
+    the validation window before it, on which the peers' hyper-parameters and
+    shelfwise's blend are chosen; the served stand-in (blend + learned ranker)
+    against every peer per origin and pooled, with paired bootstrap intervals
+    of the ratio. Writes backtest.md / backtest.json into ``--out``.
     """
+    if backtest or origin:
+        _backtest(
+            ctx,
+            backtest,
+            origin or [],
+            cutoff,
+            window_days,
+            every_days,
+            k,
+            out,
+            sources_config,
+            resamples,
+            seed,
+            as_json,
+            on_validation,
+        )
+        return
     with (
         runtime_of(ctx) as runtime,
         Progress(
@@ -138,3 +194,77 @@ def _ndcg_cell(m: ModelResult, protocol: str, k: int) -> str:
 
 def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _backtest(
+    ctx: typer.Context,
+    n: int,
+    dates: list[datetime],
+    last: datetime | None,
+    window_days: int,
+    every_days: int | None,
+    ks: list[int] | None,
+    out: Path,
+    sources_config: Path | None,
+    resamples: int,
+    seed: int,
+    as_json: bool,
+    on_validation: bool = False,
+) -> None:
+    with (
+        runtime_of(ctx) as runtime,
+        Progress(
+            TextColumn("[bold]{task.description:<48}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=as_json,
+        ) as progress,
+    ):
+        config = load_sources_config(sources_config or runtime.settings.sources_config)
+        task = progress.add_task("read events", total=None)
+        log = read_log(runtime.db, items=list(runtime.snapshot.ids))
+        if dates:
+            origins = [midnight(d.date()) for d in dates]
+        elif last is not None:
+            every = timedelta(days=every_days or window_days)
+            origins = [midnight(last.date() - every * j) for j in reversed(range(n))]
+        else:
+            origins = default_origins(log.end if len(log) else 0.0, n, window_days, every_days)
+        if on_validation:
+            origins = [midnight(o.date() - timedelta(days=window_days)) for o in origins]
+        result = run_backtest(
+            log,
+            origins,
+            window_days=window_days,
+            config=config,
+            products=list(runtime.snapshot.products),
+            ks=tuple(ks or (10,)),
+            resamples=resamples,
+            seed=seed,
+            step=lambda name: progress.update(task, description=name),
+        )
+    if on_validation:
+        result.notes["windows"] = (
+            "validation windows: each origin is one window before the test origin asked for"
+        )
+    paths = write_backtest(result, out)
+    data = result.as_dict()
+    data["report"] = {name: str(p) for name, p in paths.items()}
+    if as_json:
+        print_json(data)
+        return
+    kmin = min(result.ks)
+    table = Table(title=f"{result.served} / best peer, NDCG@{kmin} (95% paired bootstrap)")
+    for name in ("protocol", "pooled ratio [95%]", "best peer", *result.scopes()[:-1]):
+        table.add_column(name)
+    for protocol, s in result.summary(kmin).items():
+        r = s["ratio"]
+        table.add_row(
+            protocol,
+            f"x{r['mean']:.3f} [{r['low']:.3f}, {r['high']:.3f}]",
+            s["best_peer"],
+            *(f"x{o['ratio']:.3f}" for o in s["origins"].values()),
+        )
+    console.print(table)
+    console.print(f"served: {result.served_label}")
+    console.print(f"report: {paths['markdown']} ({result.seconds:.0f} s)")

@@ -118,8 +118,15 @@ class ItemKNN:
 class ImplicitALS:
     name = "implicit_als"
 
-    def __init__(self, factors: int = 64, iterations: int = 15, alpha: float = 10.0) -> None:
+    def __init__(
+        self,
+        factors: int = 64,
+        iterations: int = 15,
+        alpha: float = 10.0,
+        regularization: float = 0.01,
+    ) -> None:
         self.factors, self.iterations, self.alpha = factors, iterations, alpha
+        self.regularization = regularization
 
     def fit(self, train: InteractionLog) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -128,7 +135,11 @@ class ImplicitALS:
         x.data *= self.alpha
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
-                factors=self.factors, iterations=self.iterations, random_state=7
+                factors=self.factors,
+                iterations=self.iterations,
+                regularization=self.regularization,
+                random_state=7,
+                num_threads=1,  # reproducible, and no spinning threads on a shared machine
             )
             model.fit(x, show_progress=False)
         self.users = np.asarray(model.user_factors)

@@ -17,7 +17,7 @@ source in training and in the lists alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -27,7 +27,7 @@ import numpy.typing as npt
 from shelfwise.candidates.base import RecContext
 from shelfwise.candidates.config import PlacementChain, SourcesConfig
 from shelfwise.candidates.log import InteractionLog
-from shelfwise.candidates.model import fit_all
+from shelfwise.candidates.model import Artifacts, fit_all
 from shelfwise.catalog.model import Product
 from shelfwise.ranking.candidates import CandidateSet
 from shelfwise.ranking.explain import TableNames
@@ -60,15 +60,21 @@ class OfflineRanked:
     chain: PlacementChain | None = None
     models: dict[str, RankerModel] = field(default_factory=dict)
     protocol: str = "all"
+    fit_sources: Callable[[InteractionLog], Artifacts] | None = None  # e.g. a backtest's memo
+    cutoff: float | None = None  # "now" of the lists (default: just after the last event)
 
     def set_protocol(self, protocol: str) -> None:
         self.protocol = protocol
 
     def fit(self, train: InteractionLog) -> None:
         self.train = train
-        now = int(train.end) + 1
+        now = int(self.cutoff) if self.cutoff is not None else int(train.end) + 1
         self.now = datetime.fromtimestamp(now, UTC)
-        artifacts = fit_all(train, self.products, self.config)
+        artifacts = (
+            self.fit_sources(train)
+            if self.fit_sources is not None
+            else fit_all(train, self.products, self.config)
+        )
         self.items = item_columns(artifacts, self.products, train.item_prices())
         windows = build_windows(
             train,
@@ -80,6 +86,7 @@ class OfflineRanked:
             self.step,
             protocols=(False, True),
             chain=self.chain,
+            fit_sources=self.fit_sources,
         )
         self.models = {
             "all": fit_ranker(windows[False], self.training),

@@ -34,6 +34,9 @@ class ModelResult:
         default_factory=dict
     )  # protocol -> K -> NDCG of each evaluated person (same people, same order for every model)
     ndcg_interval: dict[str, dict[str, Interval]] = field(default_factory=dict)
+    people: dict[str, dict[str, dict[str, FloatArray]]] = field(
+        default_factory=dict
+    )  # protocol -> K -> accuracy metric -> value of each evaluated person (same order)
 
 
 @dataclass(frozen=True)
@@ -162,10 +165,12 @@ def evaluate(
             asked += len(targets)
             result.metrics[protocol] = {}
             result.ndcg_people[protocol] = {}
+            result.people[protocol] = {}
             for k in ks:
                 people = per_person(lists, targets, k)
                 result.metrics[protocol][str(k)] = summarise(lists, targets, k, beyond, people)
                 result.ndcg_people[protocol][str(k)] = people["ndcg"]
+                result.people[protocol][str(k)] = people
         result.recommend_ms = 1000 * spent / max(asked, 1)
         results.append(result)
     if progress:

@@ -7,7 +7,7 @@ protocol's exclusions in the request's exclude set like a live request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -33,6 +33,7 @@ class OfflineShelfwise:
     name: str = "shelfwise"
     chains: dict[str, PlacementChain] = field(default_factory=dict)  # per protocol
     content: NeighbourTable | None = None  # reuse a content table fitted on the same catalog
+    fit_sources: Callable[[InteractionLog], Artifacts] | None = None  # e.g. a backtest's memo
 
     def set_protocol(self, protocol: str) -> None:
         """The evaluation runner says which protocol the next lists are for."""
@@ -40,7 +41,11 @@ class OfflineShelfwise:
 
     def fit(self, train: InteractionLog) -> None:
         self.train = train
-        self.artifacts: Artifacts = fit_all(train, self.products, self.config, content=self.content)
+        self.artifacts: Artifacts = (
+            self.fit_sources(train)
+            if self.fit_sources is not None
+            else fit_all(train, self.products, self.config, content=self.content)
+        )
         self.blend = self.artifacts.blend()
         self.now = datetime.fromtimestamp(train.end, UTC)
 

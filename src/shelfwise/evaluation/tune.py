@@ -23,6 +23,7 @@ import numpy.typing as npt
 from shelfwise.candidates.base import Proposal
 from shelfwise.candidates.config import PlacementChain, SourcesConfig
 from shelfwise.candidates.log import InteractionLog
+from shelfwise.candidates.model import Artifacts
 from shelfwise.candidates.neighbours import top_k
 from shelfwise.catalog.model import Product
 from shelfwise.errors import InvalidInput
@@ -123,10 +124,11 @@ def tune_chains(
     k: int = 10,
     depth: int = 100,
     step: Callable[[str], None] | None = None,
+    fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
 ) -> dict[Protocol, tuple[PlacementChain, float]]:
     """The best blend per protocol on the validation window, with its validation NDCG@k."""
     split = validation_split(log, cutoff, window)
-    model = OfflineShelfwise(config, products)
+    model = OfflineShelfwise(config, products, fit_sources=fit_sources)
     if step:
         step("fit on the validation window")
     model.fit(split.train)

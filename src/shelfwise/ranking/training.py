@@ -124,6 +124,7 @@ def build_windows(
     protocols: Sequence[bool] | None = None,
     chain: PlacementChain | None = None,
     impressions: Sequence[Impression] = (),
+    fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
 ) -> dict[bool, list[TrainingSet]]:
     """Training sets of every decision time before ``cutoff``, latest (validation) first.
 
@@ -132,7 +133,9 @@ def build_windows(
     Logged ``impressions`` served in a window ``[t, t + horizon)`` add one
     group each to that window's set (all-items protocol only: a real slate
     was not filtered by the new-items protocol), with inverse-propensity
-    weights (``ranking.impressions``).
+    weights (``ranking.impressions``). ``fit_sources`` fits the sources on a
+    prefix of the log (default ``fit_all``; a backtest passes a memo shared
+    by its origins).
     """
     history = from_interactions(log)
     h = int(cfg.horizon_days * DAY)
@@ -143,7 +146,10 @@ def build_windows(
     for n, t in enumerate(times, 1):
         if step is not None:
             step(f"ranker window {n}/{len(times)}")
-        artifacts = fit_all(log.before(float(t)), products, sources)
+        before = log.before(float(t))
+        artifacts = (
+            fit_sources(before) if fit_sources is not None else fit_all(before, products, sources)
+        )
         state = RankingState.fit(history, items, t)
         propose = propose_all(artifacts, cfg.depth, chain)
         for new in wanted:
