@@ -15,10 +15,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+from shelfwise.bundles import ModelBundle
 from shelfwise.candidates.base import RecContext
-from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.defaults import BlendRanker
@@ -31,9 +30,6 @@ from shelfwise.pipeline.stages import Blender, Candidates, build_context, plan_o
 from shelfwise.rules import Rulebook
 from shelfwise.serving.placements import Placement
 from shelfwise.serving.session import SessionRecord
-
-if TYPE_CHECKING:
-    from shelfwise.bundles import ModelBundle
 
 
 @dataclass(frozen=True)
@@ -66,10 +62,12 @@ class Pipeline:
         apply (default: an empty rulebook, whose built-in in-stock rule still
         applies). ``ranker``: the rank stage (default: the blend ranker; a
         :class:`~shelfwise.pipeline.learned.LearnedRank` for the learned one)."""
-        view = _view_of(model, snapshot)
+        view = BundleView(model, snapshot) if isinstance(model, ModelBundle) else None
+        if isinstance(model, BundleView):
+            view = model.current()
         book = rulebook if rulebook is not None else Rulebook([], snapshot)
         rank = ranker or BlendRanker()
-        every_source = view is not None and not isinstance(rank, BlendRanker)
+        every_source = not isinstance(rank, BlendRanker)  # the learned ranker reads each one
         blend: Blender = view if view is not None else model  # type: ignore[assignment]
         return cls(
             snapshot,
@@ -140,13 +138,3 @@ class Pipeline:
             trace=flow.trace,
             candidates=flow.candidates,
         )
-
-
-def _view_of(
-    model: ModelBundle | BundleView | Blender, snapshot: CatalogSnapshot
-) -> BundleView | None:
-    if isinstance(model, BundleView):
-        return model.current()
-    if isinstance(model, CandidateBlend) or not hasattr(model, "artifacts"):
-        return None
-    return BundleView(model, snapshot)  # type: ignore[arg-type]

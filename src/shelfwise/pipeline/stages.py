@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from shelfwise.candidates.base import Proposal, RecContext, SessionEvent
+from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.candidates.config import PlacementChain
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.errors import InvalidInput
@@ -179,7 +180,14 @@ class Candidates:
     def _propose(self, flow: Flow, chain: PlacementChain) -> tuple[Proposal, ...]:
         placement = flow.plan.placement
         proposal = gather(flow.ctx, self.blend, chain, placement.max_candidates, flow.trace)
-        if not self.every_source or self.view is None:
+        if not self.every_source:
             return (proposal,)
         depth = min(SOURCE_DEPTH, placement.max_candidates)
-        return (proposal, *source_proposals(flow.ctx, self.view, depth, flow.plan.sources))
+        only = flow.plan.sources
+        if self.view is not None:
+            return (proposal, *source_proposals(flow.ctx, self.view, depth, only))
+        if isinstance(self.blend, CandidateBlend):  # an offline fit, in the snapshot's indices
+            sources = self.blend.sources.items()
+            own = (s.propose(flow.ctx, depth) for n, s in sources if only is None or n in only)
+            return (proposal, *own)
+        return (proposal,)
