@@ -8,8 +8,6 @@ The blend ranker is one implementation of the rank stage (the learned ranker,
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from shelfwise.candidates.base import FloatArray, RecContext
@@ -29,7 +27,7 @@ class Availability:
     version: str | None = None
 
     def run(self, flow: Flow) -> Flow:
-        return replace(flow, pool=availability(flow.pool, flow.snapshot, flow.trace))
+        return flow._replace(pool=availability(flow.pool, flow.snapshot, flow.trace))
 
 
 def availability(pool: Pool, snapshot: CatalogSnapshot, trace: Trace) -> Pool:
@@ -73,7 +71,7 @@ class BlendRanker:
 
     def run(self, flow: Flow) -> Flow:
         ranked = self.rank(flow.ctx, flow.plan.placement, flow.pool, flow.snapshot)
-        return replace(flow, ranked=ranked)
+        return flow._replace(ranked=ranked)
 
     def rank(
         self, ctx: RecContext, placement: Placement, pool: Pool, snapshot: CatalogSnapshot
@@ -114,7 +112,7 @@ class PlainArranger:
         arranged = self.arrange(
             flow.pool, ranked, flow.k, share, flow.snapshot, flow.trace, flow.seed
         )
-        return replace(flow, arranged=arranged)
+        return flow._replace(arranged=arranged)
 
     def arrange(
         self,

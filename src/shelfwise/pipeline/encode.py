@@ -9,7 +9,6 @@ from typing import Any
 import orjson
 
 from shelfwise.experiments.assignment import Assignment
-from shelfwise.pipeline.ports import ShownReason
 from shelfwise.pipeline.slate import Shown, Slate
 
 TRACE_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -24,17 +23,6 @@ class Served:
     assignment: Assignment | None = None
 
 
-def reason_json(r: ShownReason) -> dict[str, Any]:
-    return {
-        "kind": r.kind,
-        "source": r.source,
-        "text": r.text,
-        "anchor": r.anchor,
-        "label": r.label,
-        "fallback": r.fallback,
-    }
-
-
 def item_json(s: Shown) -> dict[str, Any]:
     item: dict[str, Any] = {
         "product_id": s.product_id,
@@ -47,7 +35,17 @@ def item_json(s: Shown) -> dict[str, Any]:
         "brand": s.brand,
         "category": s.category,
         "score": s.score,
-        "reasons": [reason_json(r) for r in s.reasons],
+        "reasons": [
+            {
+                "kind": r.kind,
+                "source": r.source,
+                "text": r.text,
+                "anchor": r.anchor,
+                "label": r.label,
+                "fallback": r.fallback,
+            }
+            for r in s.reasons
+        ],
         "explored": s.explored,
         "propensity": s.propensity,
     }

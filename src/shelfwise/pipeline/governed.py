@@ -73,7 +73,7 @@ class RulebookSafety:
     def run(self, flow: Flow) -> Flow:
         rules_ctx = replace(flow.ctx, placement=flow.plan.placement.rule_scope)
         pool = safety(self.book, rules_ctx, flow.pool, flow.snapshot, flow.trace)
-        return replace(flow, pool=pool, rules_ctx=rules_ctx)
+        return flow._replace(pool=pool, rules_ctx=rules_ctx)
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class RulebookArrange:
             flow.trace,
             flow.seed,
         )
-        return replace(flow, pool=pool, arranged=arranged)
+        return flow._replace(pool=pool, arranged=arranged)
 
 
 def record(trace: Trace, chunks: Sequence[TraceChunk], snapshot: CatalogSnapshot) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -124,7 +124,7 @@ class LearnedRank:
             flow.k,
             flow.trace,
         )
-        return replace(flow, ranked=ranked)
+        return flow._replace(ranked=ranked)
 
 
 def rank_pool(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 
@@ -26,12 +26,7 @@ from shelfwise.serving.placements import Placement
 StageName = Literal["candidates", "safety", "rank", "arrange"]
 
 
-def _no_items() -> IntArray:
-    return np.zeros(0, np.int64)
-
-
-@dataclass(frozen=True)
-class ShownReason:
+class ShownReason(NamedTuple):
     """Why an item is shown, as the slate says it (external ids, rendered text)."""
 
     kind: str
@@ -100,11 +95,13 @@ class Plan:
 
 
 _EMPTY_POOL = Pool.empty()
+_NO_ITEMS: IntArray = np.zeros(0, np.int64)
+_NO_ITEMS.flags.writeable = False
 
 
-@dataclass(frozen=True)
-class Flow:
-    """One slate in the making. Each stage returns a copy with its part filled in."""
+class Flow(NamedTuple):
+    """One slate in the making. Each stage returns a copy with its part filled in
+    (``flow._replace(...)``: a tuple, immutable and cheap to copy on the hot path)."""
 
     snapshot: CatalogSnapshot
     ctx: RecContext
@@ -115,7 +112,7 @@ class Flow:
     seq: int = 0  # the snapshot's change sequence the slate is made as of (kept entries)
     pool: Pool = _EMPTY_POOL
     proposals: tuple[Proposal, ...] = ()
-    candidates: IntArray = field(default_factory=_no_items)  # the pool before any rule
+    candidates: IntArray = _NO_ITEMS  # the pool before any rule
     rules_ctx: RecContext | None = None  # ``ctx`` with the placement's rule scope
     ranked: Ranked | None = None
     arranged: Arranged | None = None

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from shelfwise.candidates.base import IntArray, Reason
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.pipeline.pool import Trace
-from shelfwise.pipeline.ports import Flow, ShownReason
+from shelfwise.pipeline.ports import Flow, Ranked, ShownReason
 
 Mode = Literal["model", "degraded"]
 
 
-@dataclass(frozen=True, slots=True)
-class Shown:
-    """One item of a slate: the product as shown, its score and why it is there."""
+class Shown(NamedTuple):
+    """One item of a slate: the product as shown, its score and why it is there
+    (a tuple: immutable, and made ten times per slate on the hot path)."""
 
     item: int  # dense catalog index
     product_id: str
@@ -110,8 +110,9 @@ def shown_items(flow: Flow, explain: bool) -> tuple[Shown, ...]:
     the head keep the source's reason and no learned score."""
     arranged, ranked = flow.arranged, flow.ranked
     assert arranged is not None and ranked is not None, "the arrangement runs first"
+    reasons: dict[int, ShownReason] = {}  # by the source's Reason object (the pool holds it)
     return tuple(
-        _shown(flow, j, pos, explored, propensity, explain)
+        _shown(flow, ranked, j, pos, explored, propensity, explain, reasons)
         for pos, (j, explored, propensity) in enumerate(
             zip(
                 arranged.order.tolist(),
@@ -125,14 +126,23 @@ def shown_items(flow: Flow, explain: bool) -> tuple[Shown, ...]:
 
 
 def _shown(
-    flow: Flow, j: int, position: int, explored: bool, propensity: float, explain: bool
+    flow: Flow,
+    ranked: Ranked,
+    j: int,
+    position: int,
+    explored: bool,
+    propensity: float,
+    explain: bool,
+    reasons: dict[int, ShownReason],
 ) -> Shown:
-    ranked = flow.ranked
-    assert ranked is not None
     snapshot, pool = flow.snapshot, flow.pool
     value = ranked.value
     score = round(float(value[j]), 6) if j < len(value) else 0.0
-    reasons: tuple[ShownReason, ...] = (shown_reason(pool.reason(j), snapshot),)
+    source_reason = pool.reason_table[pool.reason_of[j]]
+    reason = reasons.get(id(source_reason))  # sources share one Reason among many items
+    if reason is None:
+        reason = reasons[id(source_reason)] = shown_reason(source_reason, snapshot)
+    said: tuple[ShownReason, ...] = (reason,)
     contributions: Mapping[str, float] | None = None
     if explain:
         contributions = {
@@ -143,7 +153,7 @@ def _shown(
         slot = head.slot_of(j)
         score = round(float(head.scores[slot]), 6) if slot is not None else 0.0
         if slot is not None:
-            reasons = head.reasons[slot] or reasons
+            said = head.reasons[slot] or said
             explored = bool(head.explored[slot]) or explored
             propensity = float(head.propensities[slot]) * propensity
         if explain:
@@ -155,19 +165,19 @@ def _shown(
     i = int(pool.items[j])
     p = snapshot.products[i]
     return Shown(
-        item=i,
-        product_id=p.product_id,
-        position=position,
-        title=p.title,
-        price=p.price,
-        currency=p.currency,
-        availability=p.availability,
-        image_url=p.image_url,
-        brand=p.brand,
-        category=p.category_path,
-        score=score,
-        reasons=reasons,
-        explored=explored,
-        propensity=propensity,
-        contributions=contributions,
+        i,
+        p.product_id,
+        position,
+        p.title,
+        p.price,
+        p.currency,
+        p.availability,
+        p.image_url,
+        p.brand,
+        p.category_path,
+        score,
+        said,
+        explored,
+        propensity,
+        contributions,
     )

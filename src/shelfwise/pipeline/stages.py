@@ -8,7 +8,7 @@ Both are pure over the in-memory snapshot and the given parts; the serving
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -175,7 +175,7 @@ class Candidates:
                 deps = depends_on(pool.items, ctx.context_items)
                 memo.put(key, stamp, (proposals[0], pool), deps, flow.seq)
         flow.trace.keep_pool(pool, flow.snapshot, plan.placement.rule_scope)
-        return replace(flow, pool=pool, proposals=proposals, candidates=pool.items)
+        return flow._replace(pool=pool, proposals=proposals, candidates=pool.items)
 
     def _propose(self, flow: Flow, chain: PlacementChain) -> tuple[Proposal, ...]:
         placement = flow.plan.placement
