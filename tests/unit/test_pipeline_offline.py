@@ -13,6 +13,7 @@ from shelfwise.candidates.config import SourcesConfig
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.pipeline import Pipeline, Slate
 from shelfwise.pipeline.encode import Served, slate_json
+from shelfwise.pipeline.request import ReasonOut, SlateItem, SlateOut
 from shelfwise.rules import Rulebook, parse_rule
 from shelfwise.serving.placements import Placement
 from tests.unit.rules.catalog import NOW, STORE, snapshot_of
@@ -134,3 +135,16 @@ def test_the_same_context_gives_the_same_slate(snap: CatalogSnapshot) -> None:
     a = pipeline.run(_ctx(snap), PLACEMENT, k=4, seed=3)
     b = pipeline.run(_ctx(snap), PLACEMENT, k=4, seed=3)
     assert a.items == b.items
+
+
+def test_the_encoder_speaks_the_documented_slate_contract(snap: CatalogSnapshot) -> None:
+    """The encoded slate is what ``SlateOut`` (the OpenAPI description) says, key for key:
+    the shown items and the response models cannot drift apart unnoticed."""
+    slate = _pipeline(snap).run(_ctx(snap), PLACEMENT, k=3, explain=True)
+    answer = slate_json(slate, Served("r1", "pv1"), explain=True)
+    assert set(answer) == set(SlateOut.model_fields)
+    for item in answer["items"]:
+        assert set(item) == set(SlateItem.model_fields)
+        for reason in item["reasons"]:
+            assert set(reason) == set(ReasonOut.model_fields)
+    assert SlateOut.model_validate(answer).model_dump(mode="json") == answer

@@ -60,37 +60,42 @@ class Governor:
 
 
 @dataclass(frozen=True)
-class RulebookSafety:
-    """The rules stage: what the rulebook forbids leaves the pool before ranking."""
-
+class _RulebookStage:
     book: Rulebook
-    name: StageName = "safety"
 
     @property
     def version(self) -> str:
+        """The rulebook's version, stamped on every slate it shaped."""
         return str(self.book.version)
 
+    @staticmethod
+    def scoped(flow: Flow) -> RecContext:
+        """The request as the rules see it: the placement's rule scope."""
+        return flow.rules_ctx or replace(flow.ctx, placement=flow.plan.placement.rule_scope)
+
+
+@dataclass(frozen=True)
+class RulebookSafety(_RulebookStage):
+    """The rules stage: what the rulebook forbids leaves the pool before ranking."""
+
+    name: StageName = "safety"
+
     def run(self, flow: Flow) -> Flow:
-        rules_ctx = replace(flow.ctx, placement=flow.plan.placement.rule_scope)
+        rules_ctx = self.scoped(flow)
         pool = safety(self.book, rules_ctx, flow.pool, flow.snapshot, flow.trace)
         return flow._replace(pool=pool, rules_ctx=rules_ctx)
 
 
 @dataclass(frozen=True)
-class RulebookArrange:
+class RulebookArrange(_RulebookStage):
     """The arrangement: exploration slots, then the rulebook's pins, de-duplication and caps."""
 
-    book: Rulebook
     name: StageName = "arrange"
-
-    @property
-    def version(self) -> str:
-        return str(self.book.version)
 
     def run(self, flow: Flow) -> Flow:
         ranked = flow.ranked
         assert ranked is not None, "the rank stage runs first"
-        rules_ctx = flow.rules_ctx or replace(flow.ctx, placement=flow.plan.placement.rule_scope)
+        rules_ctx = self.scoped(flow)
         share = exploration(flow.plan.placement, ranked)
         pool, arranged = arrange(
             self.book,
