@@ -196,7 +196,9 @@ class Recommender:
         key = (id(ranker), id(objective))
         got = self._pipelines.get(key)
         if got is None:
-            rank: Stage = LearnedRank(ranker, objective) if ranker and objective else _BLEND
+            rank: Stage = _BLEND
+            if ranker is not None and objective is not None:
+                rank = LearnedRank(ranker, objective)
             got = self._pipelines[key] = self._assemble(view, book, rank)
         return got
 
