@@ -25,7 +25,7 @@ from shelfwise.contracts.privacy import Eraser
 from shelfwise.contracts.reconcile import AliasTable
 from shelfwise.errors import ShelfwiseError
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
-from shelfwise.pipeline import Recommender, Stages
+from shelfwise.pipeline import Recommender
 from shelfwise.pipeline.assembly import baseline_tables, known_sources
 from shelfwise.pipeline.governed import Governor
 from shelfwise.rules.live import LiveRulebook, RedisVersion
@@ -268,7 +268,8 @@ class Runtime:
             decisions=self.decisions,
             metrics=self.metrics,
             baseline=baseline_sources(tables),
-            stages=Stages(rules=Governor(self.rules.current), assigner=self.assignments),
+            rules=Governor(self.rules.current),
+            assigner=self.assignments,
             bundle_of=lambda: self.bundle,
             persons=PersonCache(
                 self.identity, max_age_seconds=self.settings.identity_refresh_seconds

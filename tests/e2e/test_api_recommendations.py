@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from shelfwise.api import create_app
 from shelfwise.config import Settings
 from tests.conftest import headers
 from tests.e2e.server import lamp_shop_client
@@ -138,32 +139,50 @@ HOT_PATH_CASES: list[tuple[str, dict[str, str], int]] = [
 ]
 
 
+@pytest.fixture
+def cors_client(client: TestClient, settings: Settings) -> Iterator[TestClient]:
+    """The same store behind an app with CORS origins configured."""
+    update = {"allow_clock_header": True, "cors_origins": (ORIGIN,)}
+    app = create_app(settings.model_copy(update=update), client.app.state.runtime)  # type: ignore[attr-defined]
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+ORIGIN = "https://shop.example"
+
+
 @pytest.mark.parametrize(("url", "hdrs", "status"), HOT_PATH_CASES)
-def test_the_hot_path_answers_as_the_fastapi_route_does(
-    client: TestClient, url: str, hdrs: dict[str, str], status: int
+def test_the_one_get_answers_the_same_inside_cors(
+    client: TestClient, cors_client: TestClient, url: str, hdrs: dict[str, str], status: int
 ) -> None:
-    """GET /v1/recommendations skips FastAPI (api/hotpath.py); its documented FastAPI
-    twin must give the same status, body (but for the slate's own ids) and headers."""
-    app = client.app
-    answers = []
-    for hot in (True, False):
-        app.hot_path = hot  # type: ignore[attr-defined]
-        answers.append(client.get(url, headers=hdrs))
-    app.hot_path = True  # type: ignore[attr-defined]
-    hot, plain = answers
-    assert hot.status_code == plain.status_code == status, hot.text
-    assert hot.headers["content-type"] == plain.headers["content-type"] == "application/json"
-    assert hot.headers.get("www-authenticate") == plain.headers.get("www-authenticate")
-    a, b = hot.json(), plain.json()
-    if hot.status_code == 200:
+    """GET /v1/recommendations has one implementation (api/hotpath.py); with CORS
+    configured it is answered inside the CORS middleware: the same status, body (but
+    for the slate's own ids) and headers, plus CORS's."""
+    plain = client.get(url, headers=hdrs)
+    cors = cors_client.get(url, headers={**hdrs, "Origin": ORIGIN})
+    assert cors.status_code == plain.status_code == status, cors.text
+    assert cors.headers["content-type"] == plain.headers["content-type"] == "application/json"
+    assert cors.headers.get("www-authenticate") == plain.headers.get("www-authenticate")
+    assert cors.headers["access-control-allow-origin"] == ORIGIN
+    assert "access-control-allow-origin" not in plain.headers
+    a, b = cors.json(), plain.json()
+    if cors.status_code == 200:
         assert a.pop("rec_id") != b.pop("rec_id")
         for slate in (a, b):
             slate.pop("trace", None)  # its timings differ
         assert a == b and a["items"]
     else:
-        rid = hot.headers["x-request-id"]
+        rid = cors.headers["x-request-id"]
         assert a["error"].pop("request_id") == rid and len(rid) >= 6
         b["error"].pop("request_id")
         assert a == b
     if "X-Request-ID" in hdrs:
-        assert hot.headers["x-request-id"] == plain.headers["x-request-id"] == "req-42"
+        assert cors.headers["x-request-id"] == plain.headers["x-request-id"] == "req-42"
+
+
+def test_a_preflight_for_the_get_is_answered_by_cors(cors_client: TestClient) -> None:
+    r = cors_client.options(
+        "/v1/recommendations",
+        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"},
+    )
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == ORIGIN

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from shelfwise.catalog import Product
-from shelfwise.pipeline import RecommendRequest
+from shelfwise.pipeline import Pipeline, RecommendRequest, Trace
 from shelfwise.pipeline.bundles import BundleView
+from shelfwise.pipeline.encode import Served, slate_json
 from shelfwise.runtime import Runtime
 from shelfwise.training.job import train
 from tests import shop_fixture
@@ -57,3 +58,26 @@ def test_bundle_view_maps_a_reordered_catalog(shop: Runtime) -> None:
     assert all(i["product_id"].startswith("KI") for i in slate["items"][:2])
     anchors = {r["anchor"] for i in slate["items"] for r in i["reasons"]}
     assert anchors <= {None, *shop.snapshot.ids}
+
+
+@pytest.mark.parametrize(
+    ("placement", "item"), [("product_bought_with", ("KI1",)), ("home", ()), ("cart", ())]
+)
+def test_the_offline_pipeline_gives_the_served_slate(
+    shop: Runtime, placement: str, item: tuple[str, ...]
+) -> None:
+    """Evaluation runs the program the store serves: Pipeline.offline over the same
+    snapshot, bundle and rulebook gives the served items, scores, reasons and versions."""
+    cart = ("KI2",) if placement == "cart" else ()
+    req = RecommendRequest(placement=placement, item=item, cart=cart, person="c1", k=5)
+    served = shop.recommender.recommend(req, NOW, record=False)
+    bundle, book = shop.bundle, shop.rules.current()
+    assert bundle is not None
+    pipeline = Pipeline.offline(shop.snapshot, bundle, rulebook=book)
+    spot = shop.placements.get(placement)
+    ctx = pipeline.context(req, spot, [], NOW, "c1", Trace(enabled=False))
+    slate = pipeline.run(ctx, spot, k=5)
+    answer = slate_json(slate, Served(served["rec_id"], shop.placements.version))
+    assert answer == served
+    assert [s.product_id for s in slate.items] == [i["product_id"] for i in served["items"]]
+    assert len(slate.items) == 5 and slate.versions.model == bundle.version

@@ -132,11 +132,11 @@ def test_an_experiment_arm_can_switch_the_ranker_off(
 ) -> None:
     _, rt = served
     rec = rt.recommender
-    kept = rec.stages.assigner
-    rec.stages.assigner = _Arms(arm)
+    kept = rec.assigner
+    rec.assigner = _Arms(arm)
     try:
         req = RecommendRequest(placement="home", person="c1", k=4)
         slate = rec.recommend(req, record=False)
     finally:
-        rec.stages.assigner = kept
+        rec.assigner = kept
     assert slate["ranker"] == expected and slate["experiment"]["arm"] == arm.name

@@ -131,15 +131,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     openapi.install(app, lambda document: _publish(document, settings))
     docs.install(app)
     if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["X-API-Key", "Authorization", "Content-Type", "X-Request-ID"],
-        )
-    # The storefront's GET /v1/recommendations skips FastAPI's per-request machinery
-    # (api/hotpath.py) unless CORS must answer for it too.
-    app.hot_path = not settings.cors_origins
+        cors: dict[str, Any] = {
+            "allow_origins": list(settings.cors_origins),
+            "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
+            "allow_headers": ["X-API-Key", "Authorization", "Content-Type", "X-Request-ID"],
+        }
+        app.add_middleware(CORSMiddleware, **cors)
+        # The storefront's GET /v1/recommendations skips FastAPI's per-request
+        # machinery (api/hotpath.py), but not CORS.
+        app.with_cors(**cors)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

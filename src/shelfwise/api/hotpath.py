@@ -5,13 +5,15 @@ pipeline well under a millisecond (a kept slate: tens of microseconds). Through
 FastAPI's per-request machinery (its middleware chain, routing, the ``Request``
 object, the response class and the send wrappers) the same request cost about
 three times the pipeline's own work (benchmarks/README.md, ``serve``). Here the
-one route is answered by a plain function over the ASGI scope, with the same
-contract as the FastAPI route that documents it in OpenAPI (and answers it when
-this path is off): the same request model and query parameters, the same read-role
-check, the same error document with the same codes, the same ``X-Request-ID``.
+one route is answered by a plain function over the ASGI scope, the only
+implementation of ``GET /v1/recommendations``: the FastAPI route of the same path
+only describes it in OpenAPI (query parameters, the slate, the error documents).
+It answers with the same read-role check, error document and codes and
+``X-Request-ID`` as FastAPI's routes.
 
 Every other route, the POST variant included, goes through FastAPI as usual. With
-CORS origins configured the hot path is off (CORS headers are FastAPI's job).
+CORS origins configured, the function is answered inside CORS's own middleware
+(:func:`with_cors`), so its answers carry the same CORS headers as every route's.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import orjson
 from fastapi import FastAPI
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
-from starlette.types import Receive, Scope, Send
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shelfwise.api.auth import authorize
 from shelfwise.api.errors import error_document, failure
@@ -133,17 +136,26 @@ async def recommendations(app: FastAPI, scope: Scope, send: Send) -> None:
 
 
 class ShelfwiseAPI(FastAPI):
-    """The FastAPI app, with ``GET /v1/recommendations`` answered by :func:`recommendations`."""
+    """The FastAPI app, with ``GET /v1/recommendations`` answered by :func:`recommendations`
+    (through :attr:`hot`: the function itself, or the function inside CORS)."""
 
-    hot_path = True
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hot: ASGIApp = self._recommendations
+
+    async def _recommendations(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await recommendations(self, scope, send)
+
+    def with_cors(self, **options: Any) -> None:
+        """Answer the hot path inside a CORS middleware of these options (the app's own)."""
+        self.hot = CORSMiddleware(self._recommendations, **options)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
-            self.hot_path
-            and scope["type"] == "http"
+            scope["type"] == "http"
             and scope["path"] == RECOMMENDATIONS
             and scope["method"] == "GET"
         ):
-            await recommendations(self, scope, send)
+            await self.hot(scope, receive, send)
             return
         await super().__call__(scope, receive, send)

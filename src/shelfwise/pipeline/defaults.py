@@ -1,7 +1,9 @@
-"""Stand-ins for the stages other packages own: no rules, a blended ranker, a plain arranger.
+"""The pipeline's own stages: the blend ranker, and the availability check and plain
+arranger that stand in for a rulebook the store could not give yet.
 
-They keep the request path whole when no rulebook or learned ranker is
-configured, and they are what degraded mode ranks with.
+The blend ranker is one implementation of the rank stage (the learned ranker,
+``pipeline/learned.py``, is the other); it ranks whenever no learned ranker may
+(degraded mode, a bundle without one, an experiment arm that switches it off).
 """
 
 from __future__ import annotations
@@ -11,24 +13,30 @@ import numpy as np
 from shelfwise.candidates.base import FloatArray, RecContext
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.pipeline.pool import Pool, Trace
-from shelfwise.pipeline.ports import Arranged, Ranked
+from shelfwise.pipeline.ports import Arranged, Flow, Ranked, StageName
 from shelfwise.serving.placements import Placement
 
 SESSION_WINDOW = 10  # most recent session events that shape intent
 
 
-class NoRules:
+class Availability:
+    """The rules stage while no rulebook could be read: nothing unavailable (out of
+    stock, inactive) is shown, nothing else is decided."""
+
+    name: StageName = "safety"
     version: str | None = None
 
-    def apply(
-        self,
-        ctx: RecContext,
-        placement: Placement,
-        pool: Pool,
-        snapshot: CatalogSnapshot,
-        trace: Trace,
-    ) -> Pool:
+    def run(self, flow: Flow) -> Flow:
+        return flow._replace(pool=availability(flow.pool, flow.snapshot, flow.trace))
+
+
+def availability(pool: Pool, snapshot: CatalogSnapshot, trace: Trace) -> Pool:
+    """The always-on safety check: nothing unavailable (out of stock, inactive) is shown."""
+    ok = snapshot.available[pool.items]
+    if ok.all():
         return pool
+    trace.drop("unavailable", pool.items[~ok], snapshot, "out of stock or inactive")
+    return pool.take(ok)
 
 
 def session_affinity(ctx: RecContext, pool: Pool, snapshot: CatalogSnapshot) -> FloatArray:
@@ -58,7 +66,12 @@ class BlendRanker:
     margin is the margin band.
     """
 
+    name: StageName = "rank"
     version: str | None = "blend-v1"
+
+    def run(self, flow: Flow) -> Flow:
+        ranked = self.rank(flow.ctx, flow.plan.placement, flow.pool, flow.snapshot)
+        return flow._replace(ranked=ranked)
 
     def rank(
         self, ctx: RecContext, placement: Placement, pool: Pool, snapshot: CatalogSnapshot
@@ -86,15 +99,27 @@ class BlendRanker:
 
 
 class PlainArranger:
-    """Best value first, one item per variant group, exploration slots at the tail."""
+    """Best value first, one item per variant group, exploration slots at the tail
+    (the arrangement while no rulebook could be read)."""
+
+    name: StageName = "arrange"
+    version: str | None = None
+
+    def run(self, flow: Flow) -> Flow:
+        ranked = flow.ranked
+        assert ranked is not None, "the rank stage runs first"
+        share = exploration(flow.plan.placement, ranked)
+        arranged = self.arrange(
+            flow.pool, ranked, flow.k, share, flow.snapshot, flow.trace, flow.seed
+        )
+        return flow._replace(arranged=arranged)
 
     def arrange(
         self,
-        ctx: RecContext,
-        placement: Placement,
         pool: Pool,
         ranked: Ranked,
         k: int,
+        share: float,
         snapshot: CatalogSnapshot,
         trace: Trace,
         seed: int,
@@ -109,7 +134,13 @@ class PlainArranger:
             dupes = pool.items[order[~keep]]
             trace.drop("variant_dedupe", dupes, snapshot, "another variant ranks higher")
             order = order[keep]
-        return explore(order, k, placement.exploration, seed)
+        return explore(order, k, share, seed)
+
+
+def exploration(placement: Placement, ranked: Ranked) -> float:
+    """The share of exploration slots the arrangement adds: none after a learned
+    ranker, which explores (and logs propensities) itself."""
+    return 0.0 if ranked.head is not None else placement.exploration
 
 
 def explore(order: np.ndarray, k: int, share: float, seed: int) -> Arranged:

@@ -4,6 +4,10 @@ Rules see the request with ``placement`` set to the placement's ``rule_scope``
 (both product-page slates share ``product_page`` rules) and ``now`` as the
 request's clock, so suppression windows open and close on the next request.
 Every decision the rulebook traces is kept (named items capped per rule).
+
+The rulebook is two stages of the pipeline: :class:`RulebookSafety` (the rules
+stage) and :class:`RulebookArrange` (the arrangement). A rulebook without rules
+is a rulebook like any other: its built-in in-stock rule still applies.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,9 +23,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from shelfwise.candidates.base import FloatArray, IntArray, Reason, RecContext
 from shelfwise.candidates.neighbours import member
 from shelfwise.catalog import CatalogSnapshot
-from shelfwise.pipeline.defaults import explore
+from shelfwise.pipeline.defaults import exploration, explore
 from shelfwise.pipeline.pool import TRACE_ITEMS, Pool, Trace
-from shelfwise.pipeline.ports import Arranged
+from shelfwise.pipeline.ports import Arranged, Flow, StageName
 from shelfwise.rules import Rulebook
 from shelfwise.rules.trace import TraceChunk
 
@@ -52,6 +57,58 @@ class Governor:
         except SQLAlchemyError:
             trace.notes.append("rule store unreachable: serving the last rulebook loaded")
         return self._last
+
+
+@dataclass(frozen=True)
+class _RulebookStage:
+    book: Rulebook
+
+    @property
+    def version(self) -> str:
+        """The rulebook's version, stamped on every slate it shaped."""
+        return str(self.book.version)
+
+    @staticmethod
+    def scoped(flow: Flow) -> RecContext:
+        """The request as the rules see it: the placement's rule scope."""
+        return flow.rules_ctx or replace(flow.ctx, placement=flow.plan.placement.rule_scope)
+
+
+@dataclass(frozen=True)
+class RulebookSafety(_RulebookStage):
+    """The rules stage: what the rulebook forbids leaves the pool before ranking."""
+
+    name: StageName = "safety"
+
+    def run(self, flow: Flow) -> Flow:
+        rules_ctx = self.scoped(flow)
+        pool = safety(self.book, rules_ctx, flow.pool, flow.snapshot, flow.trace)
+        return flow._replace(pool=pool, rules_ctx=rules_ctx)
+
+
+@dataclass(frozen=True)
+class RulebookArrange(_RulebookStage):
+    """The arrangement: exploration slots, then the rulebook's pins, de-duplication and caps."""
+
+    name: StageName = "arrange"
+
+    def run(self, flow: Flow) -> Flow:
+        ranked = flow.ranked
+        assert ranked is not None, "the rank stage runs first"
+        rules_ctx = self.scoped(flow)
+        share = exploration(flow.plan.placement, ranked)
+        pool, arranged = arrange(
+            self.book,
+            rules_ctx,
+            flow.pool,
+            ranked.value,
+            flow.k,
+            share,
+            flow.snapshot,
+            flow.trace,
+            flow.seed,
+        )
+        return flow._replace(pool=pool, arranged=arranged)
 
 
 def record(trace: Trace, chunks: Sequence[TraceChunk], snapshot: CatalogSnapshot) -> None:

@@ -24,6 +24,7 @@ from shelfwise.config import Settings
 from shelfwise.errors import ShelfwiseError
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.pool import Pool, Trace
+from shelfwise.pipeline.ports import Flow, Head, ShownReason, StageName
 from shelfwise.pipeline.ports import Ranked as PoolRanked
 from shelfwise.ranking.candidates import CandidateSet
 from shelfwise.ranking.explain import SnapshotNames
@@ -99,15 +100,31 @@ def source_proposals(
 
 
 @dataclass(frozen=True)
-class LearnedSlate:
-    """The ranker's answer, by pool position of each served item."""
+class LearnedRank:
+    """The rank stage with the bundle's ranker: it orders the pool the rules allowed
+    (reading every source's own proposal, as in training); the arrangement keeps its
+    order first, and its head carries the served scores, reasons and propensities."""
 
-    ranked: Ranked
-    positions: IntArray  # pool position of ranked.items[i]
+    ranker: Ranker
+    objective: PlacementObjective
+    name: StageName = "rank"
 
-    def slot_of(self, pool_position: int) -> int | None:
-        hit = np.flatnonzero(self.positions == pool_position)
-        return int(hit[0]) if len(hit) else None
+    @property
+    def version(self) -> str:
+        return self.ranker.version
+
+    def run(self, flow: Flow) -> Flow:
+        ranked = rank_pool(
+            self.ranker,
+            flow.ctx,
+            flow.pool,
+            flow.proposals,
+            flow.snapshot,
+            self.objective,
+            flow.k,
+            flow.trace,
+        )
+        return flow._replace(ranked=ranked)
 
 
 def rank_pool(
@@ -119,7 +136,7 @@ def rank_pool(
     objective: PlacementObjective,
     k: int,
     trace: Trace,
-) -> tuple[PoolRanked, LearnedSlate]:
+) -> PoolRanked:
     """Rank the allowed pool; the arrangement's value keeps the ranker's order first."""
     cands = CandidateSet.from_proposals(proposals, ranker.spec.sources)
     rows = np.searchsorted(cands.items, pool.items)
@@ -131,49 +148,65 @@ def rank_pool(
     order_value: FloatArray = pool.score * 1e-3
     order_value[positions] = 1.0 + np.arange(len(positions), 0, -1, dtype=np.float64)
     if trace.enabled:
-        ids = snapshot.ids
-        trace.ranker = {
-            "kind": "learned",
-            "model_version": ranked.model_version,
-            "objective": objective.model_dump(),
-            "objective_version": ranked.objective_version,
-            "candidates": int(known.sum()),
-            "items": [
-                {
-                    "product_id": ids[int(i)],
-                    "score": round(float(ranked.scores[n]), 6),
-                    "probability": round(float(ranked.probabilities[n]), 6),
-                    "value": round(float(ranked.values[n]), 6),
-                    "explored": bool(ranked.explored[n]),
-                    "propensity": round(float(ranked.propensities[n]), 6),
-                    "contributions": rounded(ranked.contributions[n])
-                    if n < len(ranked.contributions)
-                    else {},
-                }
-                for n, i in enumerate(ranked.items.tolist())
-            ],
-        }
-    return PoolRanked(order_value), LearnedSlate(ranked, positions)
+        trace.ranker = _traced(ranked, objective, int(known.sum()), snapshot)
+    head = Head(
+        positions,
+        ranked.scores,
+        ranked.explored,
+        ranked.propensities,
+        tuple(reasons_of(ranked, slot, snapshot) for slot in range(len(positions))),
+        tuple(ranked.contributions),
+    )
+    return PoolRanked(
+        order_value, kind="learned", objective_version=ranked.objective_version, head=head
+    )
+
+
+def _traced(
+    ranked: Ranked, objective: PlacementObjective, candidates: int, snapshot: CatalogSnapshot
+) -> dict[str, Any]:
+    ids = snapshot.ids
+    return {
+        "kind": "learned",
+        "model_version": ranked.model_version,
+        "objective": objective.model_dump(),
+        "objective_version": ranked.objective_version,
+        "candidates": candidates,
+        "items": [
+            {
+                "product_id": ids[int(i)],
+                "score": round(float(ranked.scores[n]), 6),
+                "probability": round(float(ranked.probabilities[n]), 6),
+                "value": round(float(ranked.values[n]), 6),
+                "explored": bool(ranked.explored[n]),
+                "propensity": round(float(ranked.propensities[n]), 6),
+                "contributions": rounded(ranked.contributions[n])
+                if n < len(ranked.contributions)
+                else {},
+            }
+            for n, i in enumerate(ranked.items.tolist())
+        ],
+    }
 
 
 def rounded(contributions: dict[str, float]) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in contributions.items()}
 
 
-def reasons_of(ranked: Ranked, slot: int, snapshot: CatalogSnapshot) -> list[dict[str, Any]]:
+def reasons_of(ranked: Ranked, slot: int, snapshot: CatalogSnapshot) -> tuple[ShownReason, ...]:
     """The ranker's reasons for one served item, as the slate shows them."""
     ids = snapshot.ids
-    return [
-        {
-            "kind": e.kind,
-            "source": e.source or "ranker",
-            "text": e.text,
-            "anchor": ids[e.anchor] if e.anchor is not None else None,
-            "label": None,
-            "fallback": e.fallback,
-        }
+    return tuple(
+        ShownReason(
+            kind=e.kind,
+            source=e.source or "ranker",
+            text=e.text,
+            anchor=ids[e.anchor] if e.anchor is not None else None,
+            label=None,
+            fallback=e.fallback,
+        )
         for e in (ranked.reasons[slot] if slot < len(ranked.reasons) else ())
-    ]
+    )
 
 
 def _positions_of(items: IntArray, wanted: IntArray) -> IntArray:

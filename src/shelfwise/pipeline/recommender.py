@@ -1,4 +1,11 @@
-"""The request path wired: one call turns a request into a recorded, explained slate."""
+"""Serving around the pipeline: one call turns a request into a recorded, explained slate.
+
+The :class:`~shelfwise.pipeline.flow.Pipeline` computes the slate; the
+:class:`Recommender` adds what only a running store has: the person behind the
+request's id, the live session, the experiment arm, the current rulebook and
+bundle (a pipeline is kept per rulebook, bundle and ranker), the kept-slate
+cache, the decision log and metrics.
+"""
 
 from __future__ import annotations
 
@@ -8,46 +15,34 @@ import os
 import time
 import zlib
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
-from shelfwise.candidates.base import Reason, RecContext, Source
+from shelfwise.candidates.base import RecContext, Source
 from shelfwise.candidates.blend import CandidateBlend
-from shelfwise.candidates.config import PlacementChain, SourcesConfig
+from shelfwise.candidates.config import SourcesConfig
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.config import Settings
 from shelfwise.experiments.assignment import Assignment
-from shelfwise.pipeline import governed
 from shelfwise.pipeline.bundles import BundleView
-from shelfwise.pipeline.defaults import BlendRanker, NoRules, PlainArranger
-from shelfwise.pipeline.governed import Governor
+from shelfwise.pipeline.defaults import Availability, BlendRanker, PlainArranger
+from shelfwise.pipeline.encode import Served, kept_trace, logged_json, slate_json
+from shelfwise.pipeline.flow import Pipeline
+from shelfwise.pipeline.governed import Governor, RulebookArrange, RulebookSafety
 from shelfwise.pipeline.kept import depends_on
-from shelfwise.pipeline.learned import (
-    SOURCE_DEPTH,
-    LearnedRankers,
-    LearnedSlate,
-    rank_pool,
-    reasons_of,
-    rounded,
-    source_proposals,
-)
-from shelfwise.pipeline.memo import CandidateMemo, impersonal
-from shelfwise.pipeline.pool import Pool, Trace
-from shelfwise.pipeline.ports import Arranged, ArrangeStage, Assigner, RankStage, SafetyStage
+from shelfwise.pipeline.learned import LearnedRank, LearnedRankers
+from shelfwise.pipeline.memo import CandidateMemo
+from shelfwise.pipeline.pool import Trace
+from shelfwise.pipeline.ports import Assigner, Plan, Stage
 from shelfwise.pipeline.request import RecommendRequest
+from shelfwise.pipeline.slate import Slate
 from shelfwise.pipeline.slates import KeptSlate, SlateCache, nothing_personal, windows_open
-from shelfwise.pipeline.stages import (
-    Blender,
-    availability,
-    build_context,
-    chain_of,
-    gather,
-    note_candidates,
-)
+from shelfwise.pipeline.stages import Candidates, build_context, plan_of
+from shelfwise.ranking.ranker import Ranker
 from shelfwise.rules import Rulebook
 from shelfwise.serving.decisions import Decision, DecisionLog
 from shelfwise.serving.freshness import ChangeClock, refresh_if_changed
@@ -62,46 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shelfwise.pipeline")
 
-
-@dataclass
-class Stages:
-    safety: SafetyStage = field(default_factory=NoRules)
-    ranker: RankStage = field(default_factory=BlendRanker)
-    arranger: ArrangeStage = field(default_factory=PlainArranger)
-    assigner: Assigner | None = None
-    rules: Governor | None = None  # the merchant's rulebook; None = availability only
-
-
-def degraded(placement: Placement) -> Placement:
-    """The placement as served without a model bundle: content and the session's
-    views (plus the season on the home page), filled up by popularity."""
-    sources = {"content": 1.0, "session": 0.8}
-    if placement.page in ("home", "email"):
-        sources["seasonal"] = 0.5
-    return placement.model_copy(update={"sources": sources, "fallback": ("popular",)})
-
-
-def reason_text(reason: Reason, snapshot: CatalogSnapshot) -> str:
-    anchor = snapshot.products[reason.anchor].title if reason.anchor is not None else "this"
-    match reason.kind:
-        case "often_bought_with":
-            return f"Often bought with {anchor}"
-        case "similar_to":
-            return f"Similar to {anchor}"
-        case "because_you_viewed":
-            return f"Because you viewed {anchor}"
-        case "popular_in":
-            return f"Popular in {reason.label or 'the store'}"
-        case "trending_in":
-            return f"Trending in {reason.label or 'the store'}"
-        case "seasonal":
-            return f"In season: {reason.label}" if reason.label else "In season"
-        case "pinned":
-            return "Featured"
-        case "buy_again":
-            return "Buy it again"
-        case _:
-            return "Picked for you"
+Shelf = tuple[Hashable, Hashable]  # the slate cache's (key, stamp)
 
 
 class RecIds:
@@ -117,6 +73,28 @@ class RecIds:
         return f"{ms:011x}{self.tag}{next(self.counter) & 0xFFFFFFFF:08x}"
 
 
+@dataclass
+class _Request:
+    """One request as serving resolved it, before the pipeline runs."""
+
+    req: RecommendRequest
+    placement: Placement
+    k: int
+    rec_id: str
+    trace: Trace
+    keep_trace: bool  # the trace is kept: explained, or sampled into the decision log
+    now: datetime
+    person: str | None
+    ctx: RecContext
+    assignment: Assignment | None
+    plan: Plan
+    pipeline: Pipeline
+    book: Rulebook | None
+    seq: int  # the snapshot's change sequence after this request's refresh
+    started: float
+    shelf: Shelf | None = None
+
+
 class Recommender:
     def __init__(
         self,
@@ -127,7 +105,9 @@ class Recommender:
         decisions: DecisionLog,
         metrics: ServingMetrics,
         baseline: Mapping[str, Source],
-        stages: Stages | None = None,
+        *,
+        rules: Governor | None = None,
+        assigner: Assigner | None = None,
         bundle_of: Callable[[], ModelBundle | None] | None = None,
         clock: ChangeClock | None = None,
         persons: PersonCache | None = None,
@@ -138,8 +118,8 @@ class Recommender:
         self.sessions = sessions
         self.decisions = decisions
         self.metrics = metrics
-        self.baseline = baseline
-        self.stages = stages or Stages()
+        self.rules = rules  # the merchant's rulebook; None = availability only
+        self.assigner = assigner
         self.bundle_of = bundle_of or (lambda: None)
         self._view: BundleView | None = None
         self.baseline_blend = CandidateBlend(baseline, SourcesConfig())
@@ -151,26 +131,28 @@ class Recommender:
         self.rec_ids = RecIds()
         self.memo = CandidateMemo()
         self.slates = SlateCache(settings.slate_cache_size)
-        self._children: dict[tuple[object, ...], Any] = {}
-        self._plans: dict[tuple[str, ...], tuple[Placement, PlacementChain, PlacementChain]] = {}
-        self._latency = {p.name: metrics.latency.labels(p.name) for p in placements}
         self.learned = LearnedRankers(settings, snapshot)
+        self._children: dict[tuple[object, ...], Any] = {}
+        self._plans: dict[tuple[str, ...], Plan] = {}
+        self._pipelines: dict[tuple[int, ...], Pipeline] = {}
+        self._made_of: tuple[object, ...] = ()  # the bundle, rulebook and blend they use
+        self._latency = {p.name: metrics.latency.labels(p.name) for p in placements}
+
+    # -- what a request is served with ------------------------------------------
 
     def assign(
         self, placement: Placement, unit: str | None, now: datetime, trace: Trace
     ) -> Assignment | None:
         """The experiment arm of the person (or, anonymous, the session) on this placement."""
-        if self.stages.assigner is None or unit is None:
+        if self.assigner is None or unit is None:
             return None
         try:
-            return self.stages.assigner.assign(placement.name, unit, now)
+            return self.assigner.assign(placement.name, unit, now)
         except SQLAlchemyError:
             trace.notes.append("experiment store unreachable: no experiment arm")
             return None
 
-    def _plan(
-        self, placement: Placement, assignment: Assignment | None
-    ) -> tuple[Placement, PlacementChain, PlacementChain]:
+    def plan(self, placement: Placement, assignment: Assignment | None) -> Plan:
         """The placement as an experiment arm changes it, with its model and degraded chains.
 
         A holdout arm gets the plain popularity baseline; other arms may replace the
@@ -184,24 +166,8 @@ class Recommender:
                 assignment.arm.name,
             )
         got = self._plans.get(key)
-        if got is not None:
-            return got
-        plan = placement
-        arm = assignment.arm if assignment is not None else None
-        if arm is not None and arm.holdout:
-            plan = placement.model_copy(update={"sources": {"popular": 1.0}, "fallback": ()})
-            got = (plan, chain_of(plan), chain_of(plan))
-        else:
-            if arm is not None and arm.sources is not None:
-                plan = plan.model_copy(
-                    update={"sources": {s: placement.sources.get(s, 1.0) for s in arm.sources}}
-                )
-            if arm is not None and arm.objective is not None:
-                plan = plan.model_copy(
-                    update={"objective": Objective.model_validate(arm.objective)}
-                )
-            got = (plan, chain_of(plan), chain_of(degraded(plan)))
-        self._plans[key] = got
+        if got is None:
+            got = self._plans[key] = _arm_plan(placement, assignment)
         return got
 
     def bundle_view(self) -> BundleView | None:
@@ -217,6 +183,38 @@ class Recommender:
     def bundle_age_seconds(self) -> float:
         view = self.bundle_view()
         return time.time() - view.created_at if view is not None else -1.0
+
+    def pipeline(
+        self, view: BundleView | None, book: Rulebook | None, ranker: Ranker | None, plan: Plan
+    ) -> Pipeline:
+        """The pipeline of this bundle, rulebook and ranker (kept until one of them moves)."""
+        made_of = (view, book, self.baseline_blend)
+        if made_of != self._made_of:
+            self._pipelines.clear()  # nothing keeps an old bundle or rulebook alive
+            self._made_of = made_of
+        objective = self.learned.objective(plan.placement) if ranker is not None else None
+        key = (id(ranker), id(objective))
+        got = self._pipelines.get(key)
+        if got is None:
+            rank: Stage = _BLEND
+            if ranker is not None and objective is not None:
+                rank = LearnedRank(ranker, objective)
+            got = self._pipelines[key] = self._assemble(view, book, rank)
+        return got
+
+    def _assemble(self, view: BundleView | None, book: Rulebook | None, rank: Stage) -> Pipeline:
+        rules: Stage = RulebookSafety(book) if book is not None else Availability()
+        arrange: Stage = RulebookArrange(book) if book is not None else PlainArranger()
+        candidates = _candidates(self, view, learned=isinstance(rank, LearnedRank))
+        return Pipeline(
+            self.snapshot,
+            candidates,
+            rules,
+            rank,
+            arrange,
+            mode="model" if view is not None else "degraded",
+            model_version=view.version if view is not None else None,
+        )
 
     def resolve_person(self, any_id: str) -> str:
         """The person behind a request's id, as of the identity graph the clock last read."""
@@ -237,6 +235,8 @@ class Recommender:
             trace.notes.append("catalog store unreachable: serving the in-memory snapshot")
         self.metrics.snapshot_age.set(self.snapshot.age_seconds)
 
+    # -- serving -------------------------------------------------------------------
+
     def recommend(
         self,
         req: RecommendRequest,
@@ -246,7 +246,7 @@ class Recommender:
         records: Sequence[SessionRecord] | None = None,
     ) -> dict[str, Any]:
         """One slate. ``records`` stand in for the live session (batch slates)."""
-        served = self._recommend(req, now, record, records)
+        served = self._serve(req, now, record, records)
         if isinstance(served, dict):
             return served
         kept, rec_id = served
@@ -256,20 +256,55 @@ class Recommender:
     def recommend_json(self, req: RecommendRequest, now: datetime | None = None) -> bytes:
         """One slate as the JSON answer of ``/v1/recommendations`` (a kept slate is
         spliced in as it is kept, never decoded)."""
-        served = self._recommend(req, now, True, None)
+        served = self._serve(req, now, True, None)
         if isinstance(served, dict):
             return orjson.dumps(served)
         kept, rec_id = served
         return kept.answer(rec_id)
 
-    def _recommend(
+    def _serve(
         self,
         req: RecommendRequest,
         now: datetime | None,
         record: bool,
         records: Sequence[SessionRecord] | None,
     ) -> dict[str, Any] | tuple[KeptSlate, str]:
-        """The slate computed (a dict), or a kept one with this request's rec_id."""
+        """The slate computed (its answer), or a kept one with this request's rec_id."""
+        r = self._resolve(req, now, record, records)
+        if r.shelf is not None:
+            kept = self._kept(r)
+            if kept is not None:
+                return kept, r.rec_id
+        slate = r.pipeline.run(
+            r.ctx,
+            r.plan,
+            r.k,
+            seed=zlib.crc32(r.rec_id.encode()),
+            explain=req.explain,
+            trace=r.trace,
+            seq=r.seq,
+        )
+        served = Served(r.rec_id, self.placements.version, r.assignment)
+        answer = slate_json(slate, served, req.explain)
+        self._observe(r.placement.name, slate.mode, slate.fallback_used, r.trace.drops, r.started)
+        logged = [logged_json(i) for i in answer["items"]]
+        if r.shelf is not None and not req.explain:
+            self._keep(r, r.shelf, slate, answer, logged)
+        if record:
+            trace = r.trace.as_dict() if r.keep_trace else None
+            self._record(
+                r, slate.mode, slate.versions.model, slate.versions.rulebook, logged, trace
+            )
+        return answer
+
+    def _resolve(
+        self,
+        req: RecommendRequest,
+        now: datetime | None,
+        record: bool,
+        records: Sequence[SessionRecord] | None,
+    ) -> _Request:
+        """The request resolved: who asks, in which session and arm, served by which pipeline."""
         started = time.perf_counter()
         placement = self.placements.get(req.placement)
         k = min(req.k or placement.k, self.settings.max_k)
@@ -277,356 +312,150 @@ class Recommender:
         keep_trace = req.explain or (record and self.decisions.keeps_trace(rec_id))
         trace = Trace(enabled=keep_trace)
         self.refresh_catalog(trace)
-        snapshot = self.snapshot
-        seq = snapshot.seq  # what kept entries made now are made of
+        seq = self.snapshot.seq  # what kept entries made now are made of
         if records is None:
             records = self.sessions.read(req.session) if req.session else []
         now = now or utcnow()
         person = self.person_of(req.person)
-        ctx = build_context(req, placement, snapshot, records, now, person, trace)
+        ctx = build_context(req, placement, self.snapshot, records, now, person, trace)
         assignment = self.assign(placement, person or req.session, now, trace)
-        plan, model_chain, degraded_chain = self._plan(placement, assignment)
+        plan = self.plan(placement, assignment)
         view = self.bundle_view()
-        mode = "model" if view is not None else "degraded"
-        t = time.perf_counter()
-        trace.stages["context"] = (t - started) * 1e3
+        ranker = self._ranker(view, assignment)
+        book = self.rules.book(trace, self.clock.rules_seq) if self.rules is not None else None
+        pipeline = self.pipeline(view, book, ranker, plan)
+        r = _Request(
+            req, placement, k, rec_id, trace, keep_trace, now, person, ctx, assignment, plan,
+            pipeline, book, seq, started,
+        )  # fmt: skip
+        if ranker is None and assignment is None and self.slates.enabled:
+            r.shelf = self._shelf(r, view)
+        trace.stages["context"] = (time.perf_counter() - started) * 1e3
+        return r
 
-        ranker = self.learned.of(view) if view is not None else None
+    def _ranker(self, view: BundleView | None, assignment: Assignment | None) -> Ranker | None:
+        """The bundle's learned ranker, unless the experiment arm switches it off (the
+        holdout gets the baseline)."""
+        if view is None:
+            return None
         arm = assignment.arm if assignment is not None else None
         if arm is not None and (arm.holdout or arm.ranker is False):
-            ranker = None  # the holdout gets the baseline; an arm may switch the ranker off
-        chain = model_chain if view is not None else degraded_chain
-        rules = self.stages.rules
-        book = rules.book(trace, self.clock.rules_seq) if rules is not None else None
-        rulebook_version = str(book.version) if book is not None else self.stages.safety.version
-        shelf = None
-        if ranker is None and assignment is None and self.slates.enabled:
-            shelf = self._shelf(ctx, placement, k, person, view, book, rulebook_version)
-        if shelf is not None:
-            kept = None if req.explain else self.slates.get(*shelf, snapshot.changed_seq)
-            if kept is not None and (kept.trace is not None or not keep_trace):
-                self._child(self.metrics.slate_cache, placement.name, "hit").inc()
-                self._serve_kept(kept, rec_id, req, placement, now, person, trace, started)
-                return kept, rec_id
-            result = "bypass" if req.explain or kept is not None else "miss"
-            self._child(self.metrics.slate_cache, placement.name, result).inc()
-        memo_key = None
-        if ranker is None and impersonal(ctx):
-            memo_key = (ctx.placement, id(chain), ctx.context_items, ctx.now.month)
-        stamp = (len(snapshot), id(view.bundle) if view is not None else None)
-        kept_pool = None
-        if memo_key is not None:
-            kept_pool = self.memo.get(memo_key, stamp, snapshot.changed_seq)
-        if kept_pool is not None:
-            proposal, pool = kept_pool
-            note_candidates(proposal, trace)
-            proposals = [proposal]
-        else:
-            blend: Blender = view if view is not None else self.baseline_blend
-            proposal = gather(ctx, blend, chain, placement.max_candidates, trace)
-            proposals = [proposal]
-            if ranker is not None and view is not None:
-                # The ranker reads every source's score and rank, as in training.
-                depth = min(SOURCE_DEPTH, placement.max_candidates)
-                only = arm.sources if arm is not None else None
-                proposals += source_proposals(ctx, view, depth, only)
-            pool = Pool.union(proposals, ctx.exclude)
-            if memo_key is not None:
-                deps = depends_on(pool.items, ctx.context_items)
-                self.memo.put(memo_key, stamp, (proposal, pool), deps, seq)
-        candidates = pool.items
-        trace.keep_pool(pool, snapshot, placement.rule_scope)
-        t, trace.stages["candidates"] = _lap(t)
-        if book is None:
-            pool = availability(ctx, pool, snapshot, trace)
-            pool = self.stages.safety.apply(ctx, placement, pool, snapshot, trace)
-        else:
-            rules_ctx = replace(ctx, placement=placement.rule_scope)
-            pool = governed.safety(book, rules_ctx, pool, snapshot, trace)
-        t, trace.stages["safety"] = _lap(t)
-        learned: LearnedSlate | None = None
-        exploration = placement.exploration
-        if ranker is not None:
-            objective = self.learned.objective(plan)
-            ranked, learned = rank_pool(ranker, ctx, pool, proposals, snapshot, objective, k, trace)
-            exploration = 0.0  # the ranker explores (and logs propensities) itself
-        else:
-            ranked = self.stages.ranker.rank(ctx, plan, pool, snapshot)
-        t, trace.stages["rank"] = _lap(t)
-        seed = zlib.crc32(rec_id.encode())
-        if book is None:
-            arranging = placement
-            if exploration != placement.exploration:
-                arranging = placement.model_copy(update={"exploration": exploration})
-            arranged = self.stages.arranger.arrange(
-                ctx, arranging, pool, ranked, k, snapshot, trace, seed
-            )
-        else:
-            pool, arranged = governed.arrange(
-                book, rules_ctx, pool, ranked.value, k, exploration, snapshot, trace, seed
-            )
-        t, trace.stages["arrange"] = _lap(t)
+            return None
+        return self.learned.of(view)
 
-        items = self._items(
-            pool, ranked.value, arranged, req.explain, ranked.contributions, learned
-        )
-        model_version = view.version if view is not None else None
-        slate = self._slate(
-            rec_id, placement.name, mode, items, model_version, rulebook_version, assignment
-        )
-        if learned is not None:
-            slate["ranker"] = "learned"
-            slate["objective_version"] = learned.ranked.objective_version
-        if req.explain:
-            slate["trace"] = trace.as_dict()
-        elapsed = time.perf_counter() - started
-        self._observe(placement.name, mode, bool(trace.fallback_used), trace.drops, elapsed)
-        logged = [_logged(i) for i in items]
-        if shelf is not None and not req.explain:
-            kept_trace = None
-            if keep_trace:
-                # Kept encoded: the candidate pool is most of an entry's memory as objects.
-                kept_trace = orjson.dumps(
-                    {
-                        part: v
-                        for part, v in trace.as_dict().items()
-                        if part not in ("notes", "stages_ms")  # this request's own
-                    },
-                    default=str,  # as the decision log encodes it
-                    option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY,
-                )
-            body = dict(slate)
-            del body["rec_id"]
-            pins = snapshot.indices(book.pinned()) if book is not None else ()
-            self.slates.put(
-                *shelf,
-                KeptSlate(
-                    computed_by=rec_id,
-                    mode=mode,
-                    model_version=model_version,
-                    rulebook_version=rulebook_version,
-                    body=orjson.dumps(body),
-                    logged=orjson.dumps(logged),
-                    fallback_used=bool(trace.fallback_used),
-                    drops=tuple(trace.drops.items()),
-                    trace=kept_trace,
-                ),
-                depends_on(candidates, ctx.context_items, pins),
-                seq,
-            )
-        if record:
-            self._record(
-                rec_id,
-                req,
-                placement.name,
-                mode,
-                now,
-                person,
-                assignment,
-                (model_version, rulebook_version),
-                logged,
-                trace.as_dict() if keep_trace else None,
-            )
-        return slate
+    # -- the slate cache -----------------------------------------------------------
 
-    def _shelf(
-        self,
-        ctx: RecContext,
-        placement: Placement,
-        k: int,
-        person: str | None,
-        view: BundleView | None,
-        book: Rulebook | None,
-        rulebook_version: str | None,
-    ) -> tuple[Hashable, Hashable] | None:
+    def _shelf(self, r: _Request, view: BundleView | None) -> Shelf | None:
         """The slate cache's (key, stamp) for a request nothing personal shapes and whose
         slate is deterministic (no exploration slots); None for any other request."""
-        if placement.exploration > 0:
+        if r.placement.exploration > 0:
             return None  # exploration draws per request: its propensities must be true
         history = (
-            person is not None
+            r.person is not None
             and view is not None
-            and view.bundle.artifacts.history.index(person) is not None
+            and view.bundle.artifacts.history.index(r.person) is not None
         )
-        if not nothing_personal(ctx, history):
+        if not nothing_personal(r.ctx, history):
             return None
-        key = (placement.name, ctx.context_items, k, ctx.now.month, windows_open(book, ctx.now))
-        stamp = (len(self.snapshot), view.version if view is not None else None, rulebook_version)
+        now = r.ctx.now
+        key = (r.placement.name, r.ctx.context_items, r.k, now.month, windows_open(r.book, now))
+        stamp = (len(self.snapshot), r.pipeline.model_version, r.pipeline.rules.version)
         return key, stamp
 
-    def _serve_kept(
+    def _kept(self, r: _Request) -> KeptSlate | None:
+        """The kept slate this request is served (recorded as its own), if any."""
+        assert r.shelf is not None
+        kept = None if r.req.explain else self.slates.get(*r.shelf, self.snapshot.changed_seq)
+        if kept is not None and (kept.trace is not None or not r.keep_trace):
+            self._child(self.metrics.slate_cache, r.placement.name, "hit").inc()
+            self._serve_kept(kept, r)
+            return kept
+        result = "bypass" if r.req.explain or kept is not None else "miss"
+        self._child(self.metrics.slate_cache, r.placement.name, result).inc()
+        return None
+
+    def _keep(
         self,
-        kept: KeptSlate,
-        rec_id: str,
-        req: RecommendRequest,
-        placement: Placement,
-        now: datetime,
-        person: str | None,
-        trace: Trace,
-        started: float,
+        r: _Request,
+        shelf: Shelf,
+        slate: Slate,
+        answer: dict[str, Any],
+        logged: list[dict[str, Any]],
     ) -> None:
+        """Keep a computed slate for the requests that will share it."""
+        body = dict(answer)
+        del body["rec_id"]
+        pins = self.snapshot.indices(r.book.pinned()) if r.book is not None else ()
+        kept = KeptSlate(
+            computed_by=r.rec_id,
+            mode=slate.mode,
+            model_version=slate.versions.model,
+            rulebook_version=slate.versions.rulebook,
+            body=orjson.dumps(body),
+            logged=orjson.dumps(logged),
+            fallback_used=slate.fallback_used,
+            drops=tuple(slate.trace.drops.items()),
+            # Kept encoded: the candidate pool is most of an entry's memory as objects.
+            trace=kept_trace(r.trace.as_dict()) if r.keep_trace else None,
+        )
+        deps = depends_on(slate.candidates, r.ctx.context_items, pins)
+        self.slates.put(*shelf, kept, deps, r.seq)
+
+    def _serve_kept(self, kept: KeptSlate, r: _Request) -> None:
         """A kept slate served as this request's own: its rec_id, its decision-log row."""
-        elapsed = time.perf_counter() - started
-        self._observe(placement.name, kept.mode, kept.fallback_used, dict(kept.drops), elapsed)
+        elapsed = self._observe(
+            r.placement.name, kept.mode, kept.fallback_used, dict(kept.drops), r.started
+        )
         logged_trace = None
-        if trace.enabled and kept.trace is not None:
-            trace.stages["slate_cache"] = elapsed * 1e3
+        if r.trace.enabled and kept.trace is not None:
+            r.trace.stages["slate_cache"] = elapsed * 1e3
             logged_trace = {
                 **orjson.loads(kept.trace),
-                "stages_ms": trace.stages,
-                "notes": trace.notes,
+                "stages_ms": r.trace.stages,
+                "notes": r.trace.notes,
                 "slate_cache": {"computed_by": kept.computed_by},
             }
         self._record(
-            rec_id,
-            req,
-            placement.name,
-            kept.mode,
-            now,
-            person,
-            None,
-            (kept.model_version, kept.rulebook_version),
-            kept.logged,
-            logged_trace,
+            r, kept.mode, kept.model_version, kept.rulebook_version, kept.logged, logged_trace
         )
 
-    def _slate(
-        self,
-        rec_id: str,
-        placement: str,
-        mode: str,
-        items: list[dict[str, Any]],
-        model_version: str | None,
-        rulebook_version: str | None,
-        assignment: Assignment | None,
-    ) -> dict[str, Any]:
-        return {
-            "rec_id": rec_id,
-            "placement": placement,
-            "mode": mode,
-            "ranker": "blend",
-            "objective_version": None,
-            "items": items,
-            "model_version": model_version,
-            "rulebook_version": rulebook_version,
-            "placements_version": self.placements.version,
-            "experiment": (
-                {"experiment_id": assignment.experiment_id, "arm": assignment.arm.name}
-                if assignment
-                else None
-            ),
-        }
+    # -- the decision log and metrics ----------------------------------------------
 
     def _record(
         self,
-        rec_id: str,
-        req: RecommendRequest,
-        placement: str,
+        r: _Request,
         mode: str,
-        now: datetime,
-        person: str | None,
-        assignment: Assignment | None,
-        versions: tuple[str | None, str | None],  # the model's and the rulebook's
+        model_version: str | None,
+        rulebook_version: str | None,
         logged: list[dict[str, Any]] | bytes,  # bytes: a kept slate's, already encoded
         trace: dict[str, Any] | None,
     ) -> None:
         encoded = logged if isinstance(logged, bytes) else None
+        assignment = r.assignment
         self.decisions.record(
             Decision(
-                rec_id=rec_id,
-                served_at=now,
-                placement=placement,
+                rec_id=r.rec_id,
+                served_at=r.now,
+                placement=r.placement.name,
                 mode=mode,
-                request=req.model_dump(mode="json", exclude_defaults=True),
+                request=r.req.model_dump(mode="json", exclude_defaults=True),
                 items=[] if isinstance(logged, bytes) else logged,
-                person_id=person,
-                session_id=req.session,
+                person_id=r.person,
+                session_id=r.req.session,
                 experiment_id=assignment.experiment_id if assignment else None,
                 arm=assignment.arm.name if assignment else None,
-                model_version=versions[0],
-                rulebook_version=versions[1],
+                model_version=model_version,
+                rulebook_version=rulebook_version,
                 trace=trace,
             ),
             items_json=encoded,
         )
 
-    def _items(
-        self,
-        pool: Pool,
-        value: Any,
-        arranged: Arranged,
-        explain: bool,
-        contributions: Mapping[str, Any],
-        learned: LearnedSlate | None = None,
-    ) -> list[dict[str, Any]]:
-        snapshot = self.snapshot
-        out = []
-        for pos, (j, explored, propensity) in enumerate(
-            zip(
-                arranged.order.tolist(),
-                arranged.explored.tolist(),
-                arranged.propensity.tolist(),
-                strict=True,
-            ),
-            start=1,
-        ):
-            i = int(pool.items[j])
-            p = snapshot.products[i]
-            reason = pool.reason(j)
-            item: dict[str, Any] = {
-                "product_id": p.product_id,
-                "position": pos,
-                "title": p.title,
-                "price": p.price,
-                "currency": p.currency,
-                "availability": p.availability,
-                "image_url": p.image_url,
-                "brand": p.brand,
-                "category": p.category_path,
-                "score": round(float(value[j]), 6) if j < len(value) else 0.0,
-                "reasons": [
-                    {
-                        "kind": reason.kind,
-                        "source": reason.source,
-                        "text": reason_text(reason, snapshot),
-                        "anchor": snapshot.ids[reason.anchor]
-                        if reason.anchor is not None
-                        else None,
-                        "label": reason.label,
-                        "fallback": reason.fallback,
-                    }
-                ],
-                "explored": explored,
-                "propensity": propensity,
-            }
-            if explain:
-                item["contributions"] = {
-                    k: round(float(v[j]), 6) if j < len(v) else 0.0
-                    for k, v in contributions.items()
-                }
-            slot = learned.slot_of(j) if learned is not None else None
-            if learned is not None:
-                # The ranker's head carries its score, reasons, exploration and
-                # contributions; items arranged in from below the head keep the
-                # source's reason and no learned score.
-                ranked = learned.ranked
-                item["score"] = round(float(ranked.scores[slot]), 6) if slot is not None else 0.0
-                if slot is not None:
-                    item["reasons"] = reasons_of(ranked, slot, snapshot) or item["reasons"]
-                    item["explored"] = bool(ranked.explored[slot]) or explored
-                    item["propensity"] = float(ranked.propensities[slot]) * propensity
-                if explain:
-                    item["contributions"] = (
-                        rounded(ranked.contributions[slot])
-                        if slot is not None and slot < len(ranked.contributions)
-                        else {}
-                    )
-            out.append(item)
-        return out
-
     def _observe(
-        self, placement: str, mode: str, fallback: bool, drops: Mapping[str, int], elapsed: float
-    ) -> None:
+        self, placement: str, mode: str, fallback: bool, drops: Mapping[str, int], started: float
+    ) -> float:
+        """Count a served slate; returns the seconds it took."""
+        elapsed = time.perf_counter() - started
         m = self.metrics
         self._latency[placement].observe(elapsed)
         self._child(m.slates, placement, mode).inc()
@@ -634,6 +463,7 @@ class Recommender:
             self._child(m.fallback, placement).inc()
         for rule, n in drops.items():
             self._child(m.rule_drops, placement, rule).inc(n)
+        return elapsed
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, remembered (the lookup costs more than the count)."""
@@ -644,18 +474,27 @@ class Recommender:
         return child
 
 
-def _lap(t: float) -> tuple[float, float]:
-    now = time.perf_counter()
-    return now, (now - t) * 1e3
+_BLEND = BlendRanker()
 
 
-def _logged(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "product_id": item["product_id"],
-        "position": item["position"],
-        "score": item["score"],
-        "price": item["price"],
-        "explored": item["explored"],
-        "propensity": item["propensity"],
-        "reasons": item["reasons"],
-    }
+def _candidates(rec: Recommender, view: BundleView | None, learned: bool) -> Stage:
+    if view is None:
+        return Candidates(rec.baseline_blend, None, degraded=True, memo=rec.memo)
+    return Candidates(view, view, every_source=learned, memo=rec.memo)
+
+
+def _arm_plan(placement: Placement, assignment: Assignment | None) -> Plan:
+    arm = assignment.arm if assignment is not None else None
+    if arm is None:
+        return plan_of(placement)
+    if arm.holdout:
+        plain = placement.model_copy(update={"sources": {"popular": 1.0}, "fallback": ()})
+        return Plan(plain, plan_of(plain).chain, plan_of(plain).chain)
+    plan = placement
+    if arm.sources is not None:
+        plan = plan.model_copy(
+            update={"sources": {s: placement.sources.get(s, 1.0) for s in arm.sources}}
+        )
+    if arm.objective is not None:
+        plan = plan.model_copy(update={"objective": Objective.model_validate(arm.objective)})
+    return plan_of(plan, tuple(arm.sources) if arm.sources is not None else None)

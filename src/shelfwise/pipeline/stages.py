@@ -1,22 +1,28 @@
-"""The request path, one function per stage: context → candidates → safety → rank → arrange.
+"""The first stages of the pipeline: the request's context and its candidates.
 
-Every function is pure over the in-memory snapshot and the given parts; the
-:class:`~shelfwise.pipeline.recommender.Recommender` wires them and does the I/O
-(session read, decision log, metrics). Stages that other packages own (the
-rulebook, the learned ranker) plug in through :mod:`shelfwise.pipeline.ports`.
+Both are pure over the in-memory snapshot and the given parts; the serving
+:class:`~shelfwise.pipeline.recommender.Recommender` does the I/O around them
+(session read, decision log, metrics).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from shelfwise.candidates.base import Proposal, RecContext, SessionEvent
+from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.candidates.config import PlacementChain
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.errors import InvalidInput
+from shelfwise.pipeline.bundles import BundleView
+from shelfwise.pipeline.kept import depends_on
+from shelfwise.pipeline.learned import SOURCE_DEPTH, source_proposals
+from shelfwise.pipeline.memo import CandidateMemo, impersonal
 from shelfwise.pipeline.pool import Pool, Trace
+from shelfwise.pipeline.ports import Flow, Plan, StageName
 from shelfwise.pipeline.request import RecommendRequest
 from shelfwise.serving.placements import Placement
 from shelfwise.serving.session import SessionRecord
@@ -80,6 +86,20 @@ def build_context(
     )
 
 
+def degraded(placement: Placement) -> Placement:
+    """The placement as served without a model bundle: content and the session's
+    views (plus the season on the home page), filled up by popularity."""
+    sources = {"content": 1.0, "session": 0.8}
+    if placement.page in ("home", "email"):
+        sources["seasonal"] = 0.5
+    return placement.model_copy(update={"sources": sources, "fallback": ("popular",)})
+
+
+def plan_of(placement: Placement, sources: tuple[str, ...] | None = None) -> Plan:
+    """The placement's plan: its model chain and its degraded-mode chain."""
+    return Plan(placement, chain_of(placement), chain_of(degraded(placement)), sources)
+
+
 def chain_of(placement: Placement) -> PlacementChain:
     """The candidates package's chain for a placement: blend weights, fallbacks, depth."""
     # model_construct: degraded placements name baseline sources too (``seasonal``).
@@ -120,10 +140,54 @@ def note_candidates(got: Proposal, trace: Trace) -> None:
         ]
 
 
-def availability(ctx: RecContext, pool: Pool, snapshot: CatalogSnapshot, trace: Trace) -> Pool:
-    """The always-on safety check: nothing unavailable (out of stock, inactive) is shown."""
-    ok = snapshot.available[pool.items]
-    if ok.all():
-        return pool
-    trace.drop("unavailable", pool.items[~ok], snapshot, "out of stock or inactive")
-    return pool.take(ok)
+@dataclass(frozen=True)
+class Candidates:
+    """The candidates stage: the placement's chain of sources over the model bundle
+    (or, without one, the degraded-mode blend), unioned into one pool.
+
+    ``every_source``: the rank stage reads each source's own proposal too (the
+    learned ranker, as in training). ``memo`` keeps the candidates of requests
+    nothing personal shapes (serving; ``pipeline/memo.py``)."""
+
+    blend: Blender
+    view: BundleView | None = None  # the bundle the blend is (its sources for the ranker)
+    degraded: bool = False  # the degraded-mode blend: the plan's degraded chain
+    every_source: bool = False
+    memo: CandidateMemo | None = None
+    name: StageName = "candidates"
+    version: str | None = None
+
+    def run(self, flow: Flow) -> Flow:
+        ctx, plan = flow.ctx, flow.plan
+        chain = plan.degraded_chain if self.degraded else plan.chain
+        memo = self.memo if not self.every_source and impersonal(ctx) else None
+        key = (ctx.placement, id(chain), ctx.context_items, ctx.now.month)
+        stamp = (len(flow.snapshot), id(self.view.bundle) if self.view is not None else None)
+        kept = memo.get(key, stamp, flow.snapshot.changed_seq) if memo is not None else None
+        if kept is not None:
+            proposal, pool = kept
+            note_candidates(proposal, flow.trace)
+            proposals: tuple[Proposal, ...] = (proposal,)
+        else:
+            proposals = self._propose(flow, chain)
+            pool = Pool.union(list(proposals), ctx.exclude)
+            if memo is not None:
+                deps = depends_on(pool.items, ctx.context_items)
+                memo.put(key, stamp, (proposals[0], pool), deps, flow.seq)
+        flow.trace.keep_pool(pool, flow.snapshot, plan.placement.rule_scope)
+        return flow._replace(pool=pool, proposals=proposals, candidates=pool.items)
+
+    def _propose(self, flow: Flow, chain: PlacementChain) -> tuple[Proposal, ...]:
+        placement = flow.plan.placement
+        proposal = gather(flow.ctx, self.blend, chain, placement.max_candidates, flow.trace)
+        if not self.every_source:
+            return (proposal,)
+        depth = min(SOURCE_DEPTH, placement.max_candidates)
+        only = flow.plan.sources
+        if self.view is not None:
+            return (proposal, *source_proposals(flow.ctx, self.view, depth, only))
+        if isinstance(self.blend, CandidateBlend):  # an offline fit, in the snapshot's indices
+            sources = self.blend.sources.items()
+            own = (s.propose(flow.ctx, depth) for n, s in sources if only is None or n in only)
+            return (proposal, *own)
+        return (proposal,)

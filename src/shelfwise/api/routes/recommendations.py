@@ -6,14 +6,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from shelfwise.api.auth import Principal, require
-from shelfwise.api.deps import RuntimeDep, runtime_from
-from shelfwise.api.hotpath import RECOMMENDATIONS, clock_of, request_of, within_max_k
+from shelfwise.api.deps import RuntimeDep
+from shelfwise.api.hotpath import RECOMMENDATIONS, clock_of, within_max_k
 from shelfwise.errors import NotFound
 from shelfwise.pipeline import RecommendRequest, SlateOut
 from shelfwise.serving.placements import Placement
@@ -52,13 +51,12 @@ def _now(request: Request, runtime: RuntimeDep) -> datetime | None:
 
 
 def _slate(runtime: RuntimeDep, req: RecommendRequest, now: datetime | None) -> Response:
-    slate = runtime.recommender.recommend(req, now)
-    return Response(orjson.dumps(slate), media_type="application/json")
+    return Response(runtime.recommender.recommend_json(req, now), media_type="application/json")
 
 
-# The query string is parsed here rather than by FastAPI's per-parameter
-# machinery, which costs more than the whole pipeline; the parameters are still
-# documented in OpenAPI (:func:`publish`). The endpoints are ``async``: the pipeline
+# GET's query string is parsed by ``api.hotpath`` rather than by FastAPI's
+# per-parameter machinery, which costs more than the whole pipeline; the parameters
+# are still documented in OpenAPI (:func:`publish`). POST is ``async``: the pipeline
 # is sub-millisecond CPU work, cheaper on the event loop than via a thread hop.
 _DESCRIPTIONS = {
     "item": "viewed product ids, comma-separated (or the parameter repeated)",
@@ -118,18 +116,12 @@ def _checked(make: Callable[[], RecommendRequest], where: str) -> RecommendReque
         ) from e
 
 
-def parse_query(request: Request, max_k: int) -> RecommendRequest:
-    return _checked(lambda: request_of(request.query_params.multi_items(), max_k), "query")
-
-
 @router.get("/recommendations", response_model=SlateOut)
 async def recommendations(request: Request) -> Response:
     """A slate for one placement; ``explain=true`` adds the full decision trace."""
-    # Served by ``api.hotpath`` unless CORS is configured; this is its documented twin.
-    await require_read(request)
-    runtime = runtime_from(request)
-    req = parse_query(request, runtime.settings.max_k)
-    return _slate(runtime, req, _now(request, runtime))
+    # Documentation only: ``api.hotpath.ShelfwiseAPI`` answers every GET of this path
+    # before any route is matched (:func:`publish` writes its query parameters).
+    raise NotImplementedError("GET /v1/recommendations is answered by api.hotpath")
 
 
 @router.post("/recommendations", response_model=SlateOut)

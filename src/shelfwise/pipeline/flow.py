@@ -1,0 +1,140 @@
+"""One pipeline, online and offline: context → candidates → rules → rank → arrange → slate.
+
+A :class:`Pipeline` is pure over one catalog snapshot and the parts it was made
+of (a model bundle seen from that snapshot, a rulebook, a rank stage): it reads
+no store and keeps nothing between runs but what its stages were given. The
+serving :class:`~shelfwise.pipeline.recommender.Recommender` wraps it with the
+slate cache, the decision log and metrics; evaluation, the promotion guard and
+the simulator replay build one with :meth:`Pipeline.offline` and get the same
+slates the store serves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from shelfwise.bundles import ModelBundle
+from shelfwise.candidates.base import RecContext
+from shelfwise.catalog import CatalogSnapshot
+from shelfwise.pipeline.bundles import BundleView
+from shelfwise.pipeline.defaults import BlendRanker
+from shelfwise.pipeline.governed import RulebookArrange, RulebookSafety
+from shelfwise.pipeline.pool import Trace
+from shelfwise.pipeline.ports import Flow, Plan, Stage
+from shelfwise.pipeline.request import RecommendRequest
+from shelfwise.pipeline.slate import Mode, Slate, Versions, shown_items
+from shelfwise.pipeline.stages import Blender, Candidates, build_context, plan_of
+from shelfwise.rules import Rulebook
+from shelfwise.serving.placements import Placement
+from shelfwise.serving.session import SessionRecord
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The stages of one slate over one snapshot; :meth:`run` is a pure function of
+    the request's context (exploration draws are seeded by the caller)."""
+
+    snapshot: CatalogSnapshot
+    candidates: Stage
+    rules: Stage
+    rank: Stage
+    arrange: Stage
+    mode: Mode = "model"  # "degraded": no model bundle, the degraded-mode candidates
+    model_version: str | None = None  # the bundle's
+
+    @classmethod
+    def offline(
+        cls,
+        snapshot: CatalogSnapshot,
+        model: ModelBundle | BundleView | Blender,
+        rulebook: Rulebook | None = None,
+        ranker: Stage | None = None,
+    ) -> Pipeline:
+        """A pipeline without a store or a Runtime: for evaluation, guards and replays.
+
+        ``model``: a model bundle (or a view of one from ``snapshot``), or any blend
+        of candidate sources over ``snapshot``'s indices (e.g. the fitted
+        ``candidates.model.Artifacts.blend()`` of an offline run: then the slate
+        says ``mode: model`` without a bundle version). ``rulebook``: the rules to
+        apply (default: an empty rulebook, whose built-in in-stock rule still
+        applies). ``ranker``: the rank stage (default: the blend ranker; a
+        :class:`~shelfwise.pipeline.learned.LearnedRank` for the learned one)."""
+        view = BundleView(model, snapshot) if isinstance(model, ModelBundle) else None
+        if isinstance(model, BundleView):
+            view = model.current()
+        book = rulebook if rulebook is not None else Rulebook([], snapshot)
+        rank = ranker or BlendRanker()
+        every_source = not isinstance(rank, BlendRanker)  # the learned ranker reads each one
+        blend: Blender = view if view is not None else model  # type: ignore[assignment]
+        return cls(
+            snapshot,
+            Candidates(blend, view, every_source=every_source),
+            RulebookSafety(book),
+            rank,
+            RulebookArrange(book),
+            model_version=view.version if view is not None else None,
+        )
+
+    @property
+    def stages(self) -> tuple[Stage, Stage, Stage, Stage]:
+        return (self.candidates, self.rules, self.rank, self.arrange)
+
+    def context(
+        self,
+        req: RecommendRequest,
+        placement: Placement,
+        records: Sequence[SessionRecord],
+        now: datetime,
+        person_id: str | None,
+        trace: Trace,
+    ) -> RecContext:
+        """The context stage: the request resolved into dense items of this snapshot."""
+        return build_context(req, placement, self.snapshot, records, now, person_id, trace)
+
+    def run(
+        self,
+        ctx: RecContext,
+        plan: Plan | Placement,
+        k: int,
+        *,
+        seed: int = 0,
+        explain: bool = False,
+        trace: Trace | None = None,
+        seq: int | None = None,
+    ) -> Slate:
+        """One slate for ``ctx`` on ``plan`` (a placement, or its plan as an
+        experiment arm shapes it). ``trace``: the caller's (it may hold notes
+        already); by default one is kept when ``explain``."""
+        if isinstance(plan, Placement):
+            plan = plan_of(plan)
+        trace = trace if trace is not None else Trace(enabled=explain)
+        seq = self.snapshot.seq if seq is None else seq
+        flow = Flow(self.snapshot, ctx, plan, k, seed, trace, seq)
+        t = time.perf_counter()
+        for stage in self.stages:
+            flow = stage.run(flow)
+            now = time.perf_counter()
+            trace.stages[stage.name] = (now - t) * 1e3
+            t = now
+        return self._slate(flow, explain)
+
+    def _slate(self, flow: Flow, explain: bool) -> Slate:
+        ranked = flow.ranked
+        assert ranked is not None
+        versions = Versions(
+            model=self.model_version,
+            rulebook=self.rules.version,
+            ranker=ranked.kind,
+            objective=ranked.objective_version,
+        )
+        return Slate(
+            placement=flow.plan.placement.name,
+            mode=self.mode,
+            items=shown_items(flow, explain),
+            versions=versions,
+            trace=flow.trace,
+            candidates=flow.candidates,
+        )
