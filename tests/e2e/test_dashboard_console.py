@@ -7,10 +7,8 @@ without enough persons reads "too early", never "valid"."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -18,10 +16,11 @@ import pytest
 
 from shelfwise.config import load_settings
 from shelfwise.store.types import utcnow
-from tests.conftest import API_KEYS, KEYS, service_missing
+from tests.conftest import API_KEYS, KEYS
+from tests.e2e.browser import chromium
 from tests.e2e.demo_store import seed_demo_store
 from tests.e2e.server import running_server, settings_env
-from tests.e2e.test_dashboard import ARGS, CHROMIUM, PAGES, SHOTS
+from tests.e2e.test_dashboard import PAGES, SHOTS
 
 VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
 EDITOR_PAGES = ("/rules/edit", "/rules/edit?type=exclude", "/rules/edit?type=price_relation")
@@ -71,16 +70,8 @@ def server(served: tuple[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if shutil.which("chromium") is None and not Path(CHROMIUM).exists():
-        service_missing("Chromium (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        service_missing("the playwright package")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _signed_in(browser: Any, server: str, viewport: str) -> Any:
