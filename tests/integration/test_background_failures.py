@@ -166,8 +166,7 @@ def test_the_writer_waits_out_an_unreachable_store(pg_schema: str, tmp_path: Any
         back = time.time()
         # The drain's own signal, not a guess at how long it takes.
         _wait(
-            lambda: _sample(metrics, "shelfwise_decisions_stored_through_timestamp_seconds")
-            > back
+            lambda: _sample(metrics, "shelfwise_decisions_stored_through_timestamp_seconds") > back
         )
         assert log.pending == 0 and {"before", "during-1", "during-2"} <= _stored(rt)
         assert _sample(metrics, "shelfwise_decisions_written_total") == 3
