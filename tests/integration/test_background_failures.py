@@ -152,14 +152,14 @@ def test_the_writer_waits_out_an_unreachable_store(pg_schema: str, tmp_path: Any
         log.record(_slate("before"))
         _wait(lambda: log.pending == 0)
         proxy.cut()
-        queued_at = time.time()
         log.record(_slate("during-1"))
         log.record(_slate("during-2"))
+        queued_at = time.time()
         _wait(lambda: _failures(metrics, WRITER, "unreachable") >= 2)
         assert log.pending == 2 and log._thread is not None and log._thread.is_alive()
         assert log.get("during-1") is not None  # still answered from the queue
         # /metrics says so: two pending, nothing stored since before they were queued.
-        assert _sample(metrics, "shelfwise_decisions_pending") == 2
+        _wait(lambda: _sample(metrics, "shelfwise_decisions_pending") == 2)
         assert _sample(metrics, "shelfwise_decisions_written_total") == 1
         assert _sample(metrics, "shelfwise_decisions_stored_through_timestamp_seconds") < queued_at
         proxy.restore()
