@@ -28,15 +28,13 @@ from shelfwise.store.deadletters import Backoff, DeadLetters
 from shelfwise.store.types import utcnow
 from tests.conftest import PG_URL, headers
 from tests.integration.outage import Proxy
+from tests.waiting import eventually
 
 AT = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
 
-def _wait(condition: Callable[[], Any], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+def _wait(condition: Callable[[], Any]) -> None:
+    eventually(condition, "the background thread's signal", every=0.02)
 
 
 def _failures(metrics: ServingMetrics, thread: str, kind: str) -> float:
