@@ -14,7 +14,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-CEILING = 120.0  # seconds: under pytest's own per-test timeout (300 s), far above any wait
+CEILING = 120.0  # seconds: under pytest's own per-test timeout (600 s), far above any wait
 
 
 def eventually(

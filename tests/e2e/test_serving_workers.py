@@ -6,6 +6,7 @@ workers: every worker must answer the same.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -139,6 +140,16 @@ def test_session_stock_decisions_and_rules_on_two_workers(server: str) -> None:
     d = eventually(decision, "the slate stored by the worker that served it")
     assert d.json()["session_id"] == "sess-1"
     assert [i["product_id"] for i in d.json()["items"]] == ids(slates[-1])
+    # /metrics says when every worker's queue was last empty (the lowest of the two):
+    # past this moment, every slate served so far is stored, whichever worker served it.
+    served = time.time()
+
+    def stored_through() -> float:
+        text = httpx.get(f"{server}/metrics", headers=READ, timeout=60).text
+        name = "shelfwise_decisions_stored_through_timestamp_seconds "
+        return float(next(ln for ln in text.splitlines() if ln.startswith(name)).split()[-1])
+
+    eventually(lambda: stored_through() > served, "both workers' decision logs drained")
 
     # 4. A brand suppressed for a window disappears from the very next response on every
     #    worker, and comes back when the window has passed.
