@@ -148,9 +148,8 @@ class RedisServer:
 
 @dataclass
 class Outcomes:
-    """Every answer of a load stream, stamped with the phase it was sent in (read by
-    the stream before it sends, so an answer that comes back after the phase changed
-    still counts for the phase of its request)."""
+    """Every answer of a load stream, stamped with the phase it was sent and answered in
+    (the stream's step decides: one in flight across a change belongs to neither)."""
 
     phase: str = "before"
     seen: list[tuple[str, str, int, str | None]] = field(default_factory=list)

@@ -47,19 +47,25 @@ def _traffic(base: str, out: Outcomes) -> Callable[[httpx.Client, int], bool]:
 
     def step(client: httpx.Client, k: int) -> bool:
         session = f"s{k % 7}"
-        phase = out.phase
+        sent = out.phase
+
+        def phase() -> str:
+            # A request in flight while the phase changed (sent while the store was down,
+            # answered after it came back) belongs to neither phase.
+            return sent if out.phase == sent else "between"
+
         if k % 2:
             r = client.get(
                 f"{base}/v1/recommendations?placement=home&k=4&session={session}",
                 headers=headers("read"),
             )
-            ok = out.record(phase, "recommend", r)
+            ok = out.record(phase(), "recommend", r)
             assert r.status_code != 200 or len(r.json()["items"]) == 4
             return ok
         batch = [
             {
                 "type": "product_view",
-                "event_id": f"{phase}-{k}-{i}",
+                "event_id": f"{sent}-{k}-{i}",
                 "occurred_at": "2026-11-01T12:00:00Z",
                 "anonymous_id": f"a{k % 7}",
                 "session_id": session,
@@ -67,11 +73,8 @@ def _traffic(base: str, out: Outcomes) -> Callable[[httpx.Client, int], bool]:
             }
             for i in range(5)
         ]
-        return out.record(
-            phase,
-            "ingest",
-            client.post(f"{base}/v1/events", json=batch, headers=headers("ingest")),
-        )
+        r = client.post(f"{base}/v1/events", json=batch, headers=headers("ingest"))
+        return out.record(phase(), "ingest", r)
 
     return step
 
@@ -114,11 +117,12 @@ def test_postgres_outage_degrades_and_recovers(pg_schema: str, tmp_path: Path) -
         out = Outcomes()
         with server(settings) as (_, base), Stream(_traffic(base, out)) as stream:
             stream.wait_for(10)
-            # cut() returns once no connection gets through: a request sent after it
-            # finds the store gone (the phase is read before each request is sent).
+            # cut() returns once no connection gets through; the outage counts from when
+            # the server says so (the phase is read before each request is sent).
+            out.phase = "cutting"
             proxy.cut()
-            out.phase = "down"
             _until(lambda: _ready(base) == 503, "/ready saying the store is down")
+            out.phase = "down"
             _until(lambda: len(out.of("down", "recommend")) >= 20, "slates served from memory")
             _until(lambda: len(out.of("down", "ingest")) >= 5, "events refused")
             ready = httpx.get(f"{base}/ready", timeout=30)
