@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck unit integration e2e bench serve clean
+.PHONY: demo test test-stress lint format typecheck unit integration e2e bench serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ typecheck: $(STAMP)
 
 test: lint typecheck  ## lint, type-check and the whole test suite (two processes, a file each at a time)
 	$(BIN)/pytest -n 2 --dist loadfile -rf --durations=30
+
+# The e2e, integration and fuzz tests with two CPU burners beside them (tests/burners.py):
+# a test that only passes on an idle machine fails here. `make test-stress TESTS=tests/e2e/x.py`
+# runs only those files. pytest ends the burners when it exits, passed or failed.
+TESTS ?= tests/e2e tests/integration tests/fuzz
+test-stress: $(STAMP)  ## the time-dependent tests under load: two CPU burners beside them
+	$(BIN)/pytest -n 2 --dist loadfile --cpu-burners 2 -rf --durations=30 $(TESTS)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from shelfwise.config import ApiKey, Settings, load_settings
 from shelfwise.runtime import Runtime
+from tests import burners
 
 # Not SHELFWISE_*: the settings loader refuses unknown variables of its own prefix.
 PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -101,3 +102,22 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 def headers(role: str) -> dict[str, str]:
     return {"X-API-Key": KEYS[role]}
+
+
+# --- stress mode (tests/burners.py) ---
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    burners.addoption(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    burners.start(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    burners.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return burners.header(config)

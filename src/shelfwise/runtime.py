@@ -93,7 +93,11 @@ class Runtime:
         self.metrics = ServingMetrics()
         self.sessions = SessionState.from_settings(self.settings, self.metrics.set_session_degraded)
         self.decisions = DecisionLog.from_settings(
-            self.db, self.settings, self.metrics.drop_decisions, self.metrics.background_failure
+            self.db,
+            self.settings,
+            self.metrics.drop_decisions,
+            self.metrics.background_failure,
+            self.metrics.decision_progress,
         )
         self.identity = IdentityGraph(self.db, max_ids=self.settings.identity_max_ids)
         self.aliases = AliasTable(self.db)

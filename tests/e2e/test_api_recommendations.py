@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +12,7 @@ from shelfwise.api import create_app
 from shelfwise.config import Settings
 from tests.conftest import headers
 from tests.e2e.server import lamp_shop_client
+from tests.waiting import eventually
 
 READ = headers("read")
 
@@ -86,13 +87,13 @@ def test_placements_endpoint(client: TestClient) -> None:
 
 def test_decision_answers_why_and_metrics_count(client: TestClient) -> None:
     slate = client.get("/v1/recommendations?placement=home&person=u7&k=2", headers=READ).json()
-    deadline = time.monotonic() + 5
-    while True:
+
+    def decision() -> dict[str, Any] | None:
         d = client.get(f"/v1/decisions/{slate['rec_id']}", headers=READ)
-        if d.status_code == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    d = d.json()
+        assert d.status_code in (200, 404), d.text
+        return d.json() if d.status_code == 200 else None
+
+    d = eventually(decision, "the slate in the decision log")
     assert d["person_id"] == "u7" and d["mode"] == "degraded"
     assert [i["product_id"] for i in d["items"]] == [i["product_id"] for i in slate["items"]]
     assert d["items"][0]["reasons"][0]["text"]

@@ -15,9 +15,12 @@ from shelfwise.runtime import Runtime
 from tests.conftest import headers
 from tests.e2e.server import json_of, run_cli, running_server, settings_env
 from tests.shop_fixture import fill
+from tests.waiting import CEILING
 
 
-def _eventually(read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 60) -> Any:
+def _eventually(
+    read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = CEILING
+) -> Any:
     """Poll ``read`` until ``ok`` holds (the watch runs on its own clock); the last value."""
     deadline = time.monotonic() + timeout
     while True:

@@ -17,6 +17,7 @@ import httpx2 as httpx
 from shelfwise.config import Settings
 from tests.conftest import headers
 from tests.e2e.server import children, running_server, settings_env
+from tests.waiting import eventually
 
 
 def _holding(folder: Path, needles: list[str]) -> list[Path]:
@@ -74,10 +75,9 @@ def test_no_file_holds_key_digests_and_kill_9_leaves_nothing_behind(
         workers = children(supervisor)
         for pid in (supervisor, *workers):
             os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while any(_alive(pid) for pid in workers):
-            assert time.monotonic() < deadline, "workers still alive after SIGKILL"
-            time.sleep(0.1)
+        eventually(
+            lambda: not any(_alive(pid) for pid in workers), "the workers gone after SIGKILL"
+        )
     assert _holding(tmp, digests) == []
     (left,) = tmp.glob("shelfwise-metrics-*")  # no secrets; removed by the next start
     _aged(left)

@@ -19,6 +19,7 @@ import redis
 from shelfwise.config import Settings
 from tests.conftest import REDIS_URL, headers, service_missing
 from tests.e2e.server import running_server, settings_env
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.redis
 
@@ -50,7 +51,7 @@ READ, INGEST, MERCH = headers("read"), headers("ingest"), headers("merchandiser"
 
 @pytest.fixture
 def server(settings: Settings) -> Iterator[str]:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=60)
     try:
         client.ping()
     except redis.RedisError:
@@ -64,7 +65,7 @@ def server(settings: Settings) -> Iterator[str]:
         SHELFWISE_LOG_LEVEL="warning",
     )
     with running_server(env, workers=2) as base:
-        with httpx.Client(base_url=base, timeout=10) as c:
+        with httpx.Client(base_url=base, timeout=60) as c:
             assert (
                 c.put("/v1/products", json={"products": PRODUCTS}, headers=MERCH).status_code == 200
             )
@@ -80,7 +81,7 @@ def on_every_worker(
     out = []
     hdrs = {**READ, **({"X-Shelfwise-Now": now.isoformat()} if now else {})}
     for _ in range(n):
-        with httpx.Client(base_url=base, timeout=10) as fresh:
+        with httpx.Client(base_url=base, timeout=60) as fresh:
             r = fresh.get(path, params=params, headers=hdrs)
             assert r.status_code == 200, r.text
             out.append(r.json())
@@ -112,7 +113,7 @@ def test_session_stock_decisions_and_rules_on_two_workers(server: str) -> None:
     assert "S2" in ids(before[0])
 
     # 1. Events of the session reach the next slate on every worker: S2 is now in the cart.
-    with httpx.Client(base_url=server, timeout=10) as c:
+    with httpx.Client(base_url=server, timeout=60) as c:
         batch = [event("product_view", "S2", 1), event("add_to_cart", "S2", 2)]
         r = c.post("/v1/events", json=batch, headers=INGEST)
         assert r.status_code == 200 and r.json()["accepted"] == 2, r.text
@@ -121,7 +122,7 @@ def test_session_stock_decisions_and_rules_on_two_workers(server: str) -> None:
 
     # 2. A stock change to 0 removes the item from the next slate on every worker.
     assert "S3" in ids(before[0])
-    with httpx.Client(base_url=server, timeout=10) as c:
+    with httpx.Client(base_url=server, timeout=60) as c:
         assert c.patch("/v1/products/S3", json={"stock_qty": 0}, headers=MERCH).status_code == 200
     slates = on_every_worker(server, "/v1/recommendations", pdp, T0)
     for slate in [*slates, *on_every_worker(server, "/v1/recommendations", anon, T0)]:
@@ -129,16 +130,26 @@ def test_session_stock_decisions_and_rules_on_two_workers(server: str) -> None:
 
     # 3. The decision log answers for the rec_id (on whichever worker is asked).
     rec_id = slates[-1]["rec_id"]
-    deadline = time.monotonic() + 10
-    while True:
-        with httpx.Client(base_url=server, timeout=10) as fresh:
+
+    def decision() -> httpx.Response | None:
+        with httpx.Client(base_url=server, timeout=60) as fresh:
             d = fresh.get(f"/v1/decisions/{rec_id}", headers=READ)
-        if d.status_code == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert d.status_code == 200
+        assert d.status_code in (200, 404), d.text
+        return d if d.status_code == 200 else None
+
+    d = eventually(decision, "the slate stored by the worker that served it")
     assert d.json()["session_id"] == "sess-1"
     assert [i["product_id"] for i in d.json()["items"]] == ids(slates[-1])
+    # /metrics says when every worker's queue was last empty (the lowest of the two):
+    # past this moment, every slate served so far is stored, whichever worker served it.
+    served = time.time()
+
+    def stored_through() -> float:
+        text = httpx.get(f"{server}/metrics", headers=READ, timeout=60).text
+        name = "shelfwise_decisions_stored_through_timestamp_seconds "
+        return float(next(ln for ln in text.splitlines() if ln.startswith(name)).split()[-1])
+
+    eventually(lambda: stored_through() > served, "both workers' decision logs drained")
 
     # 4. A brand suppressed for a window disappears from the very next response on every
     #    worker, and comes back when the window has passed.
@@ -150,7 +161,7 @@ def test_session_stock_decisions_and_rules_on_two_workers(server: str) -> None:
         "window": {"start": T0.isoformat(), "end": (T0 + timedelta(hours=1)).isoformat()},
     }
     assert any(p.startswith("S") and int(p[1:]) >= 4 for p in ids(slates[0]))
-    with httpx.Client(base_url=server, timeout=10) as c:
+    with httpx.Client(base_url=server, timeout=60) as c:
         r = c.post("/v1/rules", json=rule, headers={**MERCH, "X-Change-Reason": "dispute"})
         assert r.status_code == 201, r.text
     during = T0 + timedelta(minutes=5)
@@ -163,7 +174,7 @@ def test_session_stock_decisions_and_rules_on_two_workers(server: str) -> None:
         assert any(p.startswith("S") and int(p[1:]) >= 4 for p in ids(slate))
 
     # Metrics add up over both workers.
-    with httpx.Client(base_url=server, timeout=10) as c:
+    with httpx.Client(base_url=server, timeout=60) as c:
         text = c.get("/metrics", headers=READ).text
     assert 'shelfwise_slates_total{mode="degraded",placement="product_similar"}' in text
     assert "shelfwise_rule_drops_total" in text

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import httpx2 as httpx
 
 from shelfwise.config import Settings
-from tests.e2e.server import SHELFWISE, free_port, settings_env
+from tests.e2e.server import READY_SECONDS, SHELFWISE, free_port, settings_env
 
 
-def wait_ready(base: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+def wait_ready(base: str, proc: subprocess.Popen[bytes], seconds: float = READY_SECONDS) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         assert proc.poll() is None, "server exited early"
@@ -83,9 +83,12 @@ class Stream:
         if self._thread is not None:
             self._thread.join(timeout=30)
 
-    def wait_for(self, acked: int, seconds: float = 60) -> None:
+    def wait_for(self, acked: int, seconds: float = 120) -> None:
+        """Until ``acked`` writes are acknowledged (``seconds``: a ceiling for a hung run)."""
         deadline = time.monotonic() + seconds
-        while self.acked < acked and time.monotonic() < deadline:
+        while self.acked < acked:
+            assert self._thread is not None and self._thread.is_alive(), "the stream ended"
+            assert time.monotonic() < deadline, f"{acked} writes not acknowledged in {seconds} s"
             time.sleep(0.005)
 
 

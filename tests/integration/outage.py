@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import httpx2 as httpx
 
 from tests.conftest import service_missing
-from tests.e2e.server import free_port
+from tests.e2e.server import READY_SECONDS, free_port
 
 
 class Proxy:
@@ -29,9 +29,11 @@ class Proxy:
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._up = threading.Event()
+        self._closed = threading.Event()  # the listener is closed: nothing new gets through
         self.restore()
 
     def restore(self) -> None:
+        self._closed.clear()
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -42,24 +44,28 @@ class Proxy:
 
     def _accept(self, listener: socket.socket) -> None:
         with listener:
-            while self._up.is_set():
-                try:
-                    client, _ = listener.accept()
-                except TimeoutError:
-                    continue
-                except OSError:
-                    return
-                try:
-                    upstream = socket.create_connection(self.target, timeout=5)
-                except OSError:
-                    client.close()
-                    continue
-                client.settimeout(None)
-                upstream.settimeout(None)
-                with self._lock:
-                    self._sockets |= {client, upstream}
-                for a, b in ((client, upstream), (upstream, client)):
-                    threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            self._accepting(listener)
+        self._closed.set()
+
+    def _accepting(self, listener: socket.socket) -> None:
+        while self._up.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            client.settimeout(None)
+            upstream.settimeout(None)
+            with self._lock:
+                self._sockets |= {client, upstream}
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
     def _pipe(self, a: socket.socket, b: socket.socket) -> None:
         try:
@@ -74,9 +80,10 @@ class Proxy:
                 self._sockets -= {a, b}
 
     def cut(self) -> None:
-        """Refuse new connections and drop the open ones."""
+        """Refuse new connections and drop the open ones; returns once both are done
+        (the accept loop has closed the listener, however long a loaded machine takes)."""
         self._up.clear()
-        time.sleep(0.2)  # the accept loop sees the flag and closes the listener
+        assert self._closed.wait(READY_SECONDS), "the proxy's listener did not close"
         with self._lock:
             open_now = list(self._sockets)
         for s in open_now:
@@ -141,17 +148,18 @@ class RedisServer:
 
 @dataclass
 class Outcomes:
-    """Every answer of a load stream, stamped with the phase it was sent in."""
+    """Every answer of a load stream, stamped with the phase it was sent and answered in
+    (the stream's step decides: one in flight across a change belongs to neither)."""
 
     phase: str = "before"
     seen: list[tuple[str, str, int, str | None]] = field(default_factory=list)
     rec_ids: dict[str, list[str]] = field(default_factory=dict)  # slates served, by phase
 
-    def record(self, kind: str, r: httpx.Response) -> bool:
+    def record(self, phase: str, kind: str, r: httpx.Response) -> bool:
         code = r.json().get("error", {}).get("code") if r.status_code >= 400 else None
-        self.seen.append((self.phase, kind, r.status_code, code))
+        self.seen.append((phase, kind, r.status_code, code))
         if kind == "recommend" and r.status_code == 200:
-            self.rec_ids.setdefault(self.phase, []).append(r.json()["rec_id"])
+            self.rec_ids.setdefault(phase, []).append(r.json()["rec_id"])
         return r.status_code == 200
 
     def of(self, phase: str, kind: str) -> list[tuple[int, str | None]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -22,6 +21,7 @@ from shelfwise.monitoring.schedule import DEFAULT_EVERY_SECONDS, AlertScheduler,
 from shelfwise.monitoring.synthetic import generate, incident_spec
 from shelfwise.runtime import Runtime
 from shelfwise.store.types import utcnow
+from tests.waiting import eventually
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -46,11 +46,8 @@ def webhook() -> Iterator[str]:
     server.server_close()
 
 
-def _wait(condition: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+def _wait(condition: Any) -> None:
+    eventually(condition, "the scheduler's signal")
 
 
 def test_a_lease_has_one_holder_until_it_is_released_or_expires(runtime: Runtime) -> None:

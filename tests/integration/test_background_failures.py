@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from shelfwise.api import create_app
@@ -27,15 +28,13 @@ from shelfwise.store.deadletters import Backoff, DeadLetters
 from shelfwise.store.types import utcnow
 from tests.conftest import PG_URL, headers
 from tests.integration.outage import Proxy
+from tests.waiting import eventually
 
 AT = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
 
-def _wait(condition: Callable[[], Any], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+def _wait(condition: Callable[[], Any]) -> None:
+    eventually(condition, "the background thread's signal", every=0.02)
 
 
 def _failures(metrics: ServingMetrics, thread: str, kind: str) -> float:
@@ -48,6 +47,12 @@ def _failures(metrics: ServingMetrics, thread: str, kind: str) -> float:
 def _slate(rec_id: str, person: str | None = "cust-eve", **changes: Any) -> Decision:
     d = Decision(rec_id, AT, "home", "model", {"placement": "home"}, [], person_id=person)
     return Decision(**{**d.__dict__, **changes})
+
+
+def _sample(metrics: ServingMetrics, name: str) -> float:
+    got = metrics.registry.get_sample_value(name)
+    assert got is not None, name
+    return got
 
 
 def _stored(rt: Runtime) -> set[str]:
@@ -147,13 +152,63 @@ def test_the_writer_waits_out_an_unreachable_store(pg_schema: str, tmp_path: Any
         proxy.cut()
         log.record(_slate("during-1"))
         log.record(_slate("during-2"))
+        queued_at = time.time()
         _wait(lambda: _failures(metrics, WRITER, "unreachable") >= 2)
         assert log.pending == 2 and log._thread is not None and log._thread.is_alive()
         assert log.get("during-1") is not None  # still answered from the queue
+        # /metrics says so: two pending, nothing stored since before they were queued.
+        _wait(lambda: _sample(metrics, "shelfwise_decisions_pending") == 2)
+        assert _sample(metrics, "shelfwise_decisions_written_total") == 1
+        assert _sample(metrics, "shelfwise_decisions_stored_through_timestamp_seconds") < queued_at
         proxy.restore()
-        _wait(lambda: log.pending == 0)
-        assert {"before", "during-1", "during-2"} <= _stored(rt)
+        back = time.time()
+        # The drain's own signal, not a guess at how long it takes.
+        _wait(
+            lambda: _sample(metrics, "shelfwise_decisions_stored_through_timestamp_seconds") > back
+        )
+        assert log.pending == 0 and {"before", "during-1", "during-2"} <= _stored(rt)
+        assert _sample(metrics, "shelfwise_decisions_written_total") == 3
+        assert _sample(metrics, "shelfwise_decisions_pending") == 0
         assert _failures(metrics, WRITER, "row") == 0.0 and log.dead_letters.list() == []
+        rt.close()
+
+
+def test_a_refused_slate_stays_queued_when_the_store_goes_while_it_is_set_aside(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setting a refused row aside needs the store too: gone by then, the row waits
+    in the queue with the others (it used to be dropped, kept only in a log line)."""
+    log = DecisionLog(runtime.db, flush_seconds=60)
+    log.record(_slate("ok-1"))
+    log.record(_slate("bad", mode=None))
+    log.record(_slate("ok-2"))
+
+    def store_gone(*args: Any) -> None:
+        raise sa.exc.OperationalError("INSERT INTO dead_letters", {}, ConnectionError("gone"))
+
+    monkeypatch.setattr(log.dead_letters, "keep", store_gone)
+    with pytest.raises(sa.exc.OperationalError):
+        log.flush()
+    assert log.pending == 2 and log.get("bad") is not None
+    monkeypatch.undo()
+    assert log.flush() == 1  # ok-2; "bad" set aside this time
+    assert log.pending == 0 and {"ok-1", "ok-2"} <= _stored(runtime)
+    assert [letter.item_key for letter in log.dead_letters.list()] == ["bad"]
+    log.close()
+
+
+@pytest.mark.postgres
+def test_a_row_is_not_set_aside_into_an_unreachable_store(pg_schema: str, tmp_path: Any) -> None:
+    with Proxy(("127.0.0.1", 5432)) as proxy:
+        url = PG_URL.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        settings = load_settings(
+            database_url=url, database_schema=pg_schema, model_dir=tmp_path, model_watch_seconds=0
+        )
+        rt = Runtime.open(settings, load=False)
+        letters = DeadLetters(rt.db, "t")
+        proxy.cut()
+        with pytest.raises(sa.exc.OperationalError):
+            letters.keep("k", {"a": 1}, ValueError("refused"))
         rt.close()
 
 

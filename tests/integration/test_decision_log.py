@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from shelfwise.runtime import Runtime
 from shelfwise.serving.decisions import Decision, DecisionLog, keeps_trace
+from tests.waiting import eventually
 
 T0 = datetime(2026, 11, 1, 9, tzinfo=UTC)
 
@@ -29,10 +29,7 @@ def test_background_writer_stores_in_batches(runtime: Runtime) -> None:
     log = DecisionLog(runtime.db, flush_seconds=0.05, batch_size=2)
     for i in range(5):
         log.record(_d(f"r{i}", minutes=i))
-    deadline = time.monotonic() + 5
-    while log.pending and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert log.pending == 0
+    eventually(lambda: log.pending == 0, "the writer stored the queue", every=0.02)
     got = log.get("r3")
     assert got is not None and got.arm == "B" and got.trace == {"drops": {"unavailable": 2}}
     assert got.served_at == T0 + timedelta(minutes=3)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -23,6 +22,7 @@ from shelfwise.simulate import (
     simulate,
 )
 from tests.conftest import KEYS
+from tests.waiting import eventually
 
 SPEC = SimulationSpec(
     seed=9,
@@ -104,9 +104,9 @@ def test_live_traffic_thread_posts_through_http_and_stops(
         clock=lambda: float(next(clock)),
         tick=0.01,
     ).start()
-    deadline = time.monotonic() + 20
-    while live.posted < 50 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    live.stop()
+    try:
+        eventually(lambda: live.posted >= 50 or live.errors, "50 live events posted")
+    finally:
+        live.stop()
     assert live.posted >= 50 and live.errors == 0 and posted
     assert not any(posted)

@@ -72,6 +72,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.open(settings)
         _ = app.state.runtime.recommender  # build the request path before the first request
+        app.state.runtime.decisions.start()  # its progress on /metrics moves from the start
         if owned:
             # What start-up loaded (the catalog snapshot and the rest: ~280,000 tracked
             # objects at 50,000 products) lives as long as the worker. Frozen, the

@@ -13,16 +13,24 @@ Nothing stops the writer but ``close``. A batch the store refuses is written
 again row by row, and a row it still refuses (a NUL PostgreSQL cannot hold, a
 NOT NULL column left empty) goes to the ``dead_letters`` table and is counted
 (``store.deadletters``); the slates around it are stored. When the store is
-unreachable the rows wait and are retried after growing delays (at most 30 s);
-past ``settings.decision_queue_max`` pending slates new ones are dropped and
-counted, so serving never blocks on the log. Readers (``get``, ``recent``) are
-what "why was this shown?", monitoring and the rules' impact preview use.
+unreachable the rows wait and are retried after growing delays of at most
+:data:`RETRY_MOST_SECONDS`, so the queue drains within that long of the store's
+return; the queue is first in, first out, so the slates of an outage are written
+before the ones served after it. Past ``settings.decision_queue_max`` pending
+slates new ones are dropped and counted, so serving never blocks on the log.
+
+What the writer did is on ``/metrics`` (:meth:`DecisionLog.progress`): slates
+written, slates pending, and ``stored_through``, the last moment the queue was
+empty: every slate served before it is stored (or set aside). Readers (``get``,
+``recent``) are what "why was this shown?", monitoring and the rules' impact
+preview use.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -48,6 +56,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("shelfwise.serving.decisions")
 
 WRITER = "decision-writer"  # the thread's name and its label in /metrics
+# The longest wait between two tries at an unreachable store: one connection attempt
+# each, cheap for the store, and the drain after an outage starts this soon.
+RETRY_MOST_SECONDS = 2.0
+# While the store stays unreachable, the warning is repeated this often (not every try).
+WARN_EVERY_SECONDS = 30.0
+
+# (slates written since the last call, slates pending, stored_through as Unix time)
+OnProgress = Callable[[int, int, float], None]
 
 JSON_COLUMNS = frozenset({"request", "items", "trace"})
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -163,6 +179,7 @@ class DecisionLog:
         queue_max: int = 50_000,
         on_drop: Callable[[int], None] | None = None,
         on_failure: OnFailure | None = None,
+        on_progress: OnProgress | None = None,
     ) -> None:
         self.db = db
         self.trace_mode = trace_mode
@@ -175,6 +192,12 @@ class DecisionLog:
         # Set by the Runtime: does a served product id still join the catalog?
         self.known_product: Callable[[str], bool] | None = None
         self.dropped = 0
+        self.on_progress = on_progress
+        self.written = 0  # slates stored by this log (not those set aside)
+        # The last moment the queue was found empty (Unix time): every slate served
+        # before it is stored or set aside. Empty at the start.
+        self.stored_through = time.time()
+        self._reported = 0  # ``written`` at the last on_progress call
         self._sqlite = db.backend == "sqlite"
         self._pending: deque[tuple[str, tuple[Any, ...]]] = deque()  # (rec_id, row)
         self._index: dict[str, tuple[Any, ...]] = {}  # rec_id -> its pending row
@@ -183,6 +206,7 @@ class DecisionLog:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.progress()
 
     @classmethod
     def from_settings(
@@ -191,6 +215,7 @@ class DecisionLog:
         settings: Settings,
         on_drop: Callable[[int], None] | None = None,
         on_failure: OnFailure | None = None,
+        on_progress: OnProgress | None = None,
     ) -> DecisionLog:
         return cls(
             db,
@@ -201,6 +226,7 @@ class DecisionLog:
             queue_max=settings.decision_queue_max,
             on_drop=on_drop,
             on_failure=on_failure,
+            on_progress=on_progress,
         )
 
     def keeps_trace(self, rec_id: str) -> bool:
@@ -223,19 +249,32 @@ class DecisionLog:
             self._pending.append((decision.rec_id, row))
             self._index[decision.rec_id] = row
             if self._thread is None:
-                self._start()
+                self.start()
         if len(self._pending) >= self.batch_size:
             self._wake.set()
 
-    def _start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=WRITER, daemon=True)
-        self._thread.start()
+    def start(self) -> None:
+        """Start the writer (the first ``record`` does; a server starts it up front so
+        its progress on /metrics moves while no slate is served)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=WRITER, daemon=True)
+            self._thread.start()
+
+    def progress(self) -> None:
+        """Hand what was written since the last call, the queue's length and
+        ``stored_through`` to ``on_progress`` (the writer does, every round)."""
+        if self.on_progress is not None:
+            written = self.written
+            self.on_progress(written - self._reported, self.pending, self.stored_through)
+            self._reported = written
 
     def _run(self) -> None:
         # Nothing ends this loop but close(): flush() sets a refused row aside, an
-        # unreachable store is waited out (growing delays), anything else is logged,
-        # counted and tried again.
-        backoff = Backoff(max(self.flush_seconds, 0.5))
+        # unreachable store is waited out (growing delays, at most RETRY_MOST_SECONDS),
+        # anything else is logged, counted and tried again.
+        backoff = Backoff(max(self.flush_seconds, 0.5), most=RETRY_MOST_SECONDS)
+        since = 0.0  # when the store was first found unreachable (monotonic), 0 = reachable
+        warned = 0.0
         while not self._stop.is_set():
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
@@ -245,18 +284,31 @@ class DecisionLog:
                 kind = "unreachable" if unreachable(e) else "error"
                 self.dead_letters.count(kind)
                 delay = backoff.next()
-                if kind == "unreachable":
+                now = time.monotonic()
+                if kind == "error":
+                    log.exception("decision log: write failed; %d pending", self.pending)
+                elif not since or now - warned >= WARN_EVERY_SECONDS:
+                    since = since or now
+                    warned = now
                     log.warning(
-                        "decision log: store unavailable (%s); %d pending, retry in %.1fs",
+                        "decision log: store unavailable for %.0fs (%s); %d pending,"
+                        " retried every %.1fs at most",
+                        now - since,
                         type(e).__name__,
                         self.pending,
-                        delay,
+                        RETRY_MOST_SECONDS,
                     )
-                else:
-                    log.exception("decision log: write failed; %d pending", self.pending)
+                self.progress()
                 self._stop.wait(delay)
             else:
+                if since:
+                    log.info(
+                        "decision log: store back after %.0fs; the queue is written",
+                        time.monotonic() - since,
+                    )
+                    since = 0.0
                 backoff.reset()
+                self.progress()
 
     def flush(self) -> int:
         """Write every pending slate now; returns how many were written.
@@ -271,8 +323,10 @@ class DecisionLog:
                 with self._lock:
                     n = min(self.batch_size, len(self._pending))
                     batch = [self._pending[i][1] for i in range(n)]
-                if not batch:
-                    return written
+                    if not batch:
+                        # Everything queued before this moment is stored or set aside.
+                        self.stored_through = time.time()
+                        return written
                 try:
                     with self.db.engine.begin() as conn:
                         self._insert(conn, batch)
@@ -281,7 +335,7 @@ class DecisionLog:
                         raise
                     written += self._row_by_row(n)
                     continue
-                self._done(n)
+                self._done(n, n)
                 written += n
 
     def _row_by_row(self, n: int) -> int:
@@ -292,7 +346,6 @@ class DecisionLog:
             try:
                 with self.db.engine.begin() as conn:
                     self._insert(conn, [row])
-                written += 1
             except Exception as e:
                 got = classify(e)
                 if got is not None and got.kind == "unreachable":
@@ -302,13 +355,19 @@ class DecisionLog:
                     # batch committed whose acknowledgement was lost), not a bad row.
                     log.info("decision log: %s was stored already", rec_id)
                 else:
+                    # Raises if the store went away meanwhile: the row stays queued.
                     self.dead_letters.keep(rec_id, dict(zip(COLUMNS, row, strict=False)), e)
-            self._done(1)
+                self._done(1, 0)
+            else:
+                self._done(1, 1)
+                written += 1
         return written
 
-    def _done(self, n: int) -> None:
-        """The first ``n`` pending rows are stored (or set aside): forget them."""
+    def _done(self, n: int, stored: int) -> None:
+        """The first ``n`` pending rows are stored (``stored`` of them) or set aside:
+        forget them."""
         with self._lock:
+            self.written += stored
             for _ in range(n):
                 rec_id, _ = self._pending.popleft()
                 self._index.pop(rec_id, None)

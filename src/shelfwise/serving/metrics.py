@@ -67,8 +67,10 @@ class ServingMetrics:
             registry=r,
         )
 
-        def gauge(name: str, doc: str, mode: Literal["livemax", "livemin"] = "livemax") -> Gauge:
-            # livemax / livemin: the highest / lowest value of the live workers
+        def gauge(
+            name: str, doc: str, mode: Literal["livemax", "livemin", "livesum"] = "livemax"
+        ) -> Gauge:
+            # livemax / livemin / livesum: the highest / lowest value / the sum of the live workers
             return Gauge(name, doc, registry=r, multiprocess_mode=mode)
 
         self.snapshot_age = gauge(
@@ -105,6 +107,23 @@ class ServingMetrics:
             "Slates not written to the decision log because its queue was full.",
             registry=r,
         )
+        self.decisions_written = Counter(
+            "shelfwise_decisions_written",
+            "Slates the decision log wrote to the store.",
+            registry=r,
+        )
+        self.decisions_pending = gauge(
+            "shelfwise_decisions_pending",
+            "Slates queued for the decision log, not written yet (all workers).",
+            "livesum",
+        )
+        self.decisions_stored_through = gauge(
+            "shelfwise_decisions_stored_through_timestamp_seconds",
+            "Unix time before which every served slate is stored (or set aside in"
+            " dead_letters): the last moment the decision log's queue was empty, lowest"
+            " over the workers. Behind by the length of an outage until it is drained.",
+            "livemin",
+        )
 
         self.background_failures = Counter(
             "shelfwise_background_failures",
@@ -124,6 +143,13 @@ class ServingMetrics:
 
     def drop_decisions(self, n: int) -> None:
         self.decisions_dropped.inc(n)
+
+    def decision_progress(self, written: int, pending: int, stored_through: float) -> None:
+        """What the decision log's writer did (``DecisionLog.on_progress``)."""
+        if written:
+            self.decisions_written.inc(written)
+        self.decisions_pending.set(pending)
+        self.decisions_stored_through.set(stored_through)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition: every worker's samples in multiprocess mode."""

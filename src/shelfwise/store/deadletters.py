@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from shelfwise.store.engine import Database
-from shelfwise.store.failures import classify
+from shelfwise.store.failures import classify, unreachable
 from shelfwise.store.tables import dead_letters
 from shelfwise.store.types import utcnow
 
@@ -71,7 +71,9 @@ class DeadLetters:
             self.on_failure(self.thread, kind)
 
     def keep(self, key: str, payload: Any, error: BaseException) -> None:
-        """Set one refused row aside; never raises (the thread must go on)."""
+        """Set one refused row aside. Raises only when the store became unreachable
+        before the row was kept: the caller then keeps the row and retries it later, as
+        for any outage (set aside nowhere, it would be lost)."""
         self.kept += 1
         self.count("row")
         reason = describe(error)
@@ -93,7 +95,9 @@ class DeadLetters:
                         failed_at=utcnow(),
                     )
                 )
-        except Exception:
+        except Exception as e:
+            if unreachable(e):
+                raise
             # The row is not lost from view: the log line above names it, this one holds it.
             log.exception(
                 "%s: row %s not kept in dead_letters: %s",
