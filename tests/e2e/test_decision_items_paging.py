@@ -1,0 +1,118 @@
+"""A rule decision names every item it touched: GET /v1/decisions/{rec_id} pages them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shelfwise.api import create_app
+from shelfwise.catalog import Product
+from shelfwise.config import Settings
+from shelfwise.rules import parse_rule
+from shelfwise.runtime import Runtime
+from tests.conftest import headers
+
+READ = headers("read")
+BULK = 210  # products of the suppressed brand: far more than one old trace listed (50)
+
+
+@pytest.fixture
+def shop(settings: Settings) -> Iterator[tuple[TestClient, Runtime]]:
+    rt = Runtime.open(settings)
+    rows = [
+        {
+            "product_id": f"B{i}" if i < BULK else f"K{i}",
+            "title": f"Lamp {i}",
+            "category_path": "lighting/lamps",
+            "brand": "Bulk" if i < BULK else "Keep",
+            "price": 10.0 + i,
+            "stock_qty": 3,
+        }
+        for i in range(BULK + 30)
+    ]
+    rt.catalog.upsert([Product.model_validate(r) for r in rows])
+    rule = {"id": "no-bulk", "type": "suppress", "reason": "supplier dispute", "values": ["Bulk"]}
+    rt.rules.store.save(parse_rule(rule), who="test", why="paging test")
+    rt.snapshot.load()
+    try:
+        with TestClient(create_app(settings, rt), raise_server_exceptions=False) as c:
+            yield c, rt
+    finally:
+        rt.close()
+
+
+def _served(client: TestClient, rt: Runtime) -> str:
+    """A served slate's rec_id, its decision written to the store (not just queued)."""
+    r = client.get("/v1/recommendations?placement=home&k=5", headers=READ)
+    assert r.status_code == 200, r.text
+    assert not any(i["product_id"].startswith("B") for i in r.json()["items"])
+    rt.decisions.flush()
+    return str(r.json()["rec_id"])
+
+
+def _rule(d: dict[str, Any]) -> dict[str, Any]:
+    (rule,) = [r for r in d["trace"]["rules"] if r["rule"] == "no-bulk"]
+    return rule
+
+
+def test_every_item_a_rule_removed_is_retrievable_across_pages(
+    shop: tuple[TestClient, Runtime],
+) -> None:
+    client, rt = shop
+    rec_id = _served(client, rt)
+    # The default page holds a whole normal trace: every removed id at once.
+    whole = _rule(client.get(f"/v1/decisions/{rec_id}", headers=READ).json())
+    count = whole["count"]
+    assert count > 50
+    assert len(whole["items"]) == count == len(set(whole["items"]))
+    assert whole["items_offset"] == 0 and whole["items_next"] is None
+    assert all(i.startswith("B") for i in whole["items"])
+    # Pages of 37: every id once, in the same order, the cursor ending with null.
+    got: list[str] = []
+    offset: int | None = 0
+    pages = 0
+    while offset is not None:
+        r = client.get(
+            f"/v1/decisions/{rec_id}",
+            params={"items_offset": offset, "items_limit": 37},
+            headers=READ,
+        )
+        assert r.status_code == 200, r.text
+        rule = _rule(r.json())
+        assert rule["count"] == count and rule["items_offset"] == offset
+        assert len(rule["items"]) == min(37, count - offset)
+        got += rule["items"]
+        offset = rule["items_next"]
+        pages += 1
+    assert got == whole["items"] and pages == -(-count // 37)
+    # Past the end: an empty page, the count still exact.
+    r = client.get(f"/v1/decisions/{rec_id}", params={"items_offset": 10_000}, headers=READ)
+    assert _rule(r.json())["items"] == [] and _rule(r.json())["count"] == count
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"items_limit": 0},
+        {"items_limit": -1},
+        {"items_limit": 10_001},
+        {"items_limit": "many"},
+        {"items_offset": -1},
+        {"items_offset": "1e3"},
+        {"items_offset": 10**10},
+        {"items_limit": ""},
+    ],
+)
+def test_bad_paging_values_are_a_422_with_a_code(
+    shop: tuple[TestClient, Runtime], params: dict[str, Any]
+) -> None:
+    client, rt = shop
+    rec_id = _served(client, rt)
+    r = client.get(f"/v1/decisions/{rec_id}", params=params, headers=READ)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "invalid_request"
+    (detail,) = r.json()["error"]["details"]
+    assert detail["field"] == f"query.{next(iter(params))}" and detail["code"]
