@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+from urllib.parse import parse_qs
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +13,8 @@ from fastapi.testclient import TestClient
 from shelfwise.api import create_app
 from shelfwise.catalog import Product
 from shelfwise.config import Settings
+from shelfwise.dashboard.panels.decisions import decisions_panel
+from shelfwise.dashboard.slots import Panel, PanelCell, SlotParams
 from shelfwise.rules import parse_rule
 from shelfwise.runtime import Runtime
 from tests.conftest import headers
@@ -116,3 +120,39 @@ def test_bad_paging_values_are_a_422_with_a_code(
     assert r.json()["error"]["code"] == "invalid_request"
     (detail,) = r.json()["error"]["details"]
     assert detail["field"] == f"query.{next(iter(params))}" and detail["code"]
+
+
+def test_the_dashboard_decision_page_shows_the_count_and_pages_every_item(
+    shop: tuple[TestClient, Runtime],
+) -> None:
+    client, rt = shop
+    rec_id = _served(client, rt)
+    expected = _rule(client.get(f"/v1/decisions/{rec_id}", headers=READ).json())["items"]
+    now = datetime.now(UTC)
+
+    def panel(**query: str) -> Panel:
+        params = SlotParams(now - timedelta(days=1), now, {"rec_id": rec_id, **query})
+        return decisions_panel(rt, params)
+
+    first = panel()
+    (rules,) = [t for t in first.tables if t.testid == "rules-applied"]
+    (row,) = [r for r in rules.rows if r[0] == "no-bulk"]
+    count = row[2]
+    assert isinstance(count, PanelCell) and count.value == len(expected) > 50
+    assert count.href and parse_qs(count.href[1:]) == {"rec_id": [rec_id], "rule": ["0"]}
+    # Follow the "next" links from the count's link to the end: every id once, in order.
+    query = {k: v[0] for k, v in parse_qs(count.href[1:]).items()}
+    got: list[str] = []
+    while True:
+        page = panel(**query)
+        assert not page.error
+        (listed,) = [t for t in page.tables if t.testid == "rule-items"]
+        got += [str(cast(PanelCell, r[1]).text) for r in listed.rows]
+        nxt = [a for a in page.links if a.testid == "rule-items-next"]
+        if not nxt:
+            break
+        query = {k: v[0] for k, v in parse_qs(nxt[0].href[1:]).items()}
+    assert got == expected
+    assert "Previous items" in [a.text for a in page.links]
+    for bad in ({"rule": "x"}, {"rule": "7"}, {"rule": "0", "items_offset": "-3"}):
+        assert panel(**bad).error
