@@ -156,3 +156,13 @@ def test_the_dashboard_decision_page_shows_the_count_and_pages_every_item(
     assert "Previous items" in [a.text for a in page.links]
     for bad in ({"rule": "x"}, {"rule": "7"}, {"rule": "0", "items_offset": "-3"}):
         assert panel(**bad).error
+
+
+def test_openapi_documents_the_paging_and_its_422(shop: tuple[TestClient, Runtime]) -> None:
+    client, _ = shop
+    op = client.get("/openapi.json").json()["paths"]["/v1/decisions/{rec_id}"]["get"]
+    got = {p["name"]: p["schema"] for p in op["parameters"] if p["in"] == "query"}
+    assert (got["items_offset"]["minimum"], got["items_offset"]["default"]) == (0, 0)
+    limit = got["items_limit"]
+    assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 10_000, 1000)
+    assert "invalid_request" in op["responses"]["422"]["description"]
