@@ -108,6 +108,11 @@ def test_every_item_a_rule_removed_is_retrievable_across_pages(
         {"items_offset": "1e3"},
         {"items_offset": 10**10},
         {"items_limit": ""},
+        {"items_limit": "NaN"},
+        {"items_limit": "true"},
+        {"items_offset": "1.5"},
+        {"items_offset": "99999999999999999999999"},
+        {"items_limit": " 5\x00"},
     ],
 )
 def test_bad_paging_values_are_a_422_with_a_code(
