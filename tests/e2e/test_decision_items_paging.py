@@ -171,3 +171,26 @@ def test_openapi_documents_the_paging_and_its_422(shop: tuple[TestClient, Runtim
     limit = got["items_limit"]
     assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 10_000, 1000)
     assert "invalid_request" in op["responses"]["422"]["description"]
+
+
+def test_the_dashboard_page_renders_the_list_and_its_links(
+    shop: tuple[TestClient, Runtime],
+) -> None:
+    client, rt = shop
+    rec_id = _served(client, rt)
+    expected = _rule(client.get(f"/v1/decisions/{rec_id}", headers=READ).json())["items"]
+    signed_in = client.post(
+        "/dashboard/login",
+        data={"api_key": headers("merchandiser")["X-API-Key"], "next": "/dashboard"},
+    )
+    assert signed_in.status_code in (200, 303), signed_in.text
+    query = {"rec_id": rec_id, "rule": "0", "items_offset": "100"}
+    html = client.get("/dashboard/decisions", params=query).text
+    assert f"101 to {min(200, len(expected))} of {len(expected)}" in html, html[-3000:]
+    assert expected[100] in html and "Previous items" in html
+    assert ("Next items" in html) == (len(expected) > 200)
+    first = client.get("/dashboard/decisions", params={**query, "items_offset": "0"}).text
+    assert f"1 to 100 of {len(expected)}" in first and "Next items" in first
+    assert "Previous items" not in first and expected[99] in first
+    bad = client.get("/dashboard/decisions", params={"rec_id": rec_id, "rule": "x"})
+    assert bad.status_code == 200 and 'role="alert"' in bad.text
