@@ -24,7 +24,7 @@ from shelfwise.candidates.base import FloatArray, IntArray, Reason, RecContext
 from shelfwise.candidates.neighbours import member
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.pipeline.defaults import exploration, explore
-from shelfwise.pipeline.pool import TRACE_ITEMS, Pool, Trace
+from shelfwise.pipeline.pool import Pool, Trace
 from shelfwise.pipeline.ports import Arranged, Flow, StageName
 from shelfwise.rules import Rulebook
 from shelfwise.rules.trace import TraceChunk
@@ -126,7 +126,7 @@ def record(trace: Trace, chunks: Sequence[TraceChunk], snapshot: CatalogSnapshot
         if action in DROPPING:
             trace.drops[rule] = trace.drops.get(rule, 0) + count
         if trace.enabled:
-            named = np.concatenate(parts)[:TRACE_ITEMS].tolist()
+            named = (parts[0] if len(parts) == 1 else np.concatenate(parts)).tolist()
             trace.rules.append(
                 {
                     "rule": rule,

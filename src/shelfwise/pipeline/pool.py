@@ -20,7 +20,6 @@ from shelfwise.candidates.neighbours import drop_excluded, excluded
 from shelfwise.catalog import CatalogSnapshot
 
 BoolArray = npt.NDArray[np.bool_]
-TRACE_ITEMS = 50  # item ids listed per rule in a trace (the count is always exact)
 
 
 @dataclass(frozen=True)
@@ -151,7 +150,8 @@ class Trace:
         reason: str,
         version: str | None = None,
     ) -> None:
-        """Count items a rule removed; name them (the first ``TRACE_ITEMS``) when tracing."""
+        """Count items a rule removed; name every one of them when tracing (GET
+        /v1/decisions/{rec_id} pages long lists)."""
         if not len(items):
             return
         self.drops[rule] = self.drops.get(rule, 0) + len(items)
@@ -163,7 +163,7 @@ class Trace:
                     "version": version,
                     "action": "remove",
                     "count": len(items),
-                    "items": [ids[i] for i in items[:TRACE_ITEMS].tolist()],
+                    "items": [ids[i] for i in items.tolist()],
                     "reason": reason,
                 }
             )

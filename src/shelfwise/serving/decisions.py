@@ -143,6 +143,33 @@ class DecisionReader(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
+RULE_ITEMS_PAGE = 1000  # item ids per rule decision GET /v1/decisions/{rec_id} returns by default
+RULE_ITEMS_PAGE_MOST = 10_000  # the largest page it accepts
+
+
+def page_rule_items(trace: dict[str, Any] | None, offset: int, limit: int) -> dict[str, Any] | None:
+    """``trace`` with each rule decision's ``items`` cut to ``[offset, offset + limit)``.
+
+    The log keeps every item a rule named (``count`` is their number); each decision
+    gets ``items_offset`` and ``items_next``, the offset of the next page or None
+    when this page reaches the end. The stored trace is left as it is."""
+    if trace is None or not trace.get("rules"):
+        return trace
+    rules = []
+    for r in trace["rules"]:
+        items = r.get("items") or []
+        end = offset + limit
+        rules.append(
+            {
+                **r,
+                "items": items[offset:end],
+                "items_offset": offset,
+                "items_next": end if end < len(items) else None,
+            }
+        )
+    return {**trace, "rules": rules}
+
+
 def recorded_request(d: Decision) -> dict[str, Any] | None:
     """A stored slate as a replayable request (``rules.replay.RecordedRequestIn``): the rule
     scope, the time, the viewed and cart items and the candidates before any rule.

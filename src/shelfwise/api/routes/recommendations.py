@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
@@ -15,6 +15,7 @@ from shelfwise.api.deps import RuntimeDep
 from shelfwise.api.hotpath import RECOMMENDATIONS, clock_of, within_max_k
 from shelfwise.errors import NotFound
 from shelfwise.pipeline import RecommendRequest, SlateOut
+from shelfwise.serving.decisions import RULE_ITEMS_PAGE, RULE_ITEMS_PAGE_MOST, page_rule_items
 from shelfwise.serving.placements import Placement
 from shelfwise.values import PATH_ID_PATTERN, path_id_list_schema
 
@@ -145,9 +146,27 @@ def decision(
     rec_id: Annotated[str, Path(min_length=1, max_length=64, pattern=PATH_ID_PATTERN)],
     runtime: RuntimeDep,
     _: Reader,
+    items_offset: Annotated[
+        int,
+        Query(ge=0, le=10**9, description="first item id listed per rule decision in the trace"),
+    ] = 0,
+    items_limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=RULE_ITEMS_PAGE_MOST,
+            description="item ids listed per rule decision; each decision's `items_next` "
+            "is the `items_offset` of its next page (null at the end)",
+        ),
+    ] = RULE_ITEMS_PAGE,
 ) -> DecisionOut:
-    """Why was this shown? The stored slate: request, items with scores and reasons, trace."""
+    """Why was this shown? The stored slate: request, items with scores and reasons, trace.
+
+    Each rule decision in the trace names every item it touched (``count``), paged by
+    ``items_offset`` / ``items_limit``; a bad paging value is a 422 ``invalid_request``."""
     found = runtime.decisions.get(rec_id)
     if found is None:
         raise NotFound(f"no decision with rec_id {rec_id!r}", code="decision_not_found")
-    return DecisionOut.model_validate(found, from_attributes=True)
+    out = DecisionOut.model_validate(found, from_attributes=True)
+    out.trace = page_rule_items(out.trace, items_offset, items_limit)
+    return out

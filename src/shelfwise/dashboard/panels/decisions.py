@@ -3,6 +3,7 @@ scores and reasons, the candidates each source proposed, what the rules did."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -11,6 +12,7 @@ from shelfwise.dashboard.format import label, money, placement_label, when
 from shelfwise.dashboard.slots import (
     Cell,
     Panel,
+    PanelAction,
     PanelCell,
     PanelField,
     PanelForm,
@@ -57,7 +59,7 @@ def decisions_panel(runtime: Runtime, params: SlotParams) -> Panel:
         else it
         for it in found.items
     ]
-    return _explain(found, titled, form, runtime.settings.currency)
+    return _explain(found, titled, form, runtime.settings.currency, params.query)
 
 
 def _recent(runtime: Runtime, params: SlotParams, form: PanelForm) -> Panel:
@@ -94,8 +96,15 @@ def _reasons(item: dict[str, Any]) -> str:
     return "; ".join(t for t in texts if t) or "—"
 
 
-def _explain(d: Decision, shown: list[dict[str, Any]], form: PanelForm, currency: str) -> Panel:
-    """``shown``: the logged items with the catalog's title and category where known."""
+def _explain(
+    d: Decision,
+    shown: list[dict[str, Any]],
+    form: PanelForm,
+    currency: str,
+    query: Mapping[str, str],
+) -> Panel:
+    """``shown``: the logged items with the catalog's title and category where known;
+    ``query``'s ``rule`` and ``items_offset``: which rule decision's items to list."""
     trace = d.trace or {}
     facts: list[list[Cell]] = [
         [
@@ -124,15 +133,21 @@ def _explain(d: Decision, shown: list[dict[str, Any]], form: PanelForm, currency
         for i, it in enumerate(shown)
     ]
     candidates: dict[str, int] = trace.get("candidates") or {}
+    decided: list[dict[str, Any]] = trace.get("rules") or []
     rules: list[list[Cell]] = [
         [
             str(r.get("rule")),
             label(str(r.get("action", ""))),
-            str(r.get("count", "")),
+            PanelCell(
+                f"{r.get('count', 0):,}",
+                href="?" + urlencode({"rec_id": d.rec_id, "rule": n}),
+                value=r.get("count"),
+                testid=f"rule-count-{n}",
+            ),
             ", ".join(str(x) for x in r.get("items") or [])[:120],
             str(r.get("reason", "")),
         ]
-        for r in trace.get("rules") or []
+        for n, r in enumerate(decided)
     ]
     tables = [
         PanelTable(
@@ -171,10 +186,13 @@ def _explain(d: Decision, shown: list[dict[str, Any]], form: PanelForm, currency
             "What the rules did",
             ["Rule", "Action", "Items", "Examples", "Why"],
             rules,
+            note="Each rule's item count links to the list of every item it named.",
             testid="rules-applied",
             empty="No rule changed this slate." if trace else "No trace kept for this slate.",
         ),
     ]
+    listed, links, error = _rule_items(d.rec_id, decided, query)
+    tables += listed
     stages = trace.get("stages_ms") or {}
     figures = [
         charts.bar_dict(title, list(values), list(values.values()), axis, colour)
@@ -190,5 +208,60 @@ def _explain(d: Decision, shown: list[dict[str, Any]], form: PanelForm, currency
         forms=[form],
         tables=tables,
         figures=figures,
+        links=links,
+        error=error,
         ranged=False,
     )
+
+
+RULE_ITEMS_PER_PAGE = 100
+
+
+def _rule_items(
+    rec_id: str, decided: list[dict[str, Any]], query: Mapping[str, str]
+) -> tuple[list[PanelTable], list[PanelAction], str]:
+    """The page of one rule decision's items that ``query`` asks for (``rule``: its
+    position in the trace, ``items_offset``: the first item), with links to the pages
+    before and after it; an error text for a paging value that names nothing."""
+    if "rule" not in query:
+        return [], [], ""
+    try:
+        n, offset = int(query["rule"]), int(query.get("items_offset") or 0)
+    except ValueError:
+        return [], [], "The rule and items_offset of the list must be whole numbers."
+    if not 0 <= n < len(decided) or offset < 0:
+        return [], [], f"This slate has no rule decision {n} or no item {offset} in it."
+    r = decided[n]
+    items = [str(x) for x in r.get("items") or []]
+    page = items[offset : offset + RULE_ITEMS_PER_PAGE]
+    links = [
+        PanelAction(
+            text,
+            "?" + urlencode({"rec_id": rec_id, "rule": n, "items_offset": at}),
+            testid=f"rule-items-{testid}",
+        )
+        for text, at, testid, shown in (
+            ("Previous items", max(0, offset - RULE_ITEMS_PER_PAGE), "previous", offset > 0),
+            (
+                "Next items",
+                offset + RULE_ITEMS_PER_PAGE,
+                "next",
+                offset + RULE_ITEMS_PER_PAGE < len(items),
+            ),
+        )
+        if shown
+    ]
+    first = offset + 1 if page else 0
+    table = PanelTable(
+        f"Items {r.get('rule')} {r.get('action')}: {first:,} to {offset + len(page):,} of "
+        f"{len(items):,}",
+        ["#", "Product"],
+        [
+            [str(offset + i + 1), PanelCell(pid, testid=f"rule-item-{offset + i}")]
+            for i, pid in enumerate(page)
+        ],
+        note=f"The rule counted {r.get('count', len(items)):,} items.",
+        testid="rule-items",
+        empty="No item on this page.",
+    )
+    return [table], links, ""
