@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from shelfwise.candidates.config import SourcesConfig
+from shelfwise.candidates.log import InteractionLog
 from shelfwise.cli.common import console, print_json, runtime_of
 from shelfwise.evaluation import compare, write_report
 from shelfwise.evaluation.backtest import backtest as run_backtest
 from shelfwise.evaluation.backtest import default_origins, midnight
 from shelfwise.evaluation.backtest_report import write_backtest
 from shelfwise.evaluation.run import ModelResult
+from shelfwise.runtime import Runtime
 from shelfwise.training.job import load_sources_config
 from shelfwise.training.reader import read_log
 
@@ -114,19 +119,9 @@ def evaluate(
             on_validation,
         )
         return
-    with (
-        runtime_of(ctx) as runtime,
-        Progress(
-            TextColumn("[bold]{task.description:<28}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=as_json,
-        ) as progress,
-    ):
-        config = load_sources_config(sources_config or runtime.settings.sources_config)
-        task = progress.add_task("read events", total=None)
-        log = read_log(runtime.db, items=list(runtime.snapshot.ids))
+    columns = (TextColumn("[bold]{task.description:<28}"), BarColumn(), TimeElapsedColumn())
+    with _reading(ctx, sources_config, as_json, *columns) as (runtime, config, log, progress):
+        task = progress.task_ids[0]
         products = list(runtime.snapshot.products)
         last = datetime.fromtimestamp(log.end, UTC) if len(log) else datetime.now(UTC)
         cut = as_utc(cutoff) or last - timedelta(days=14)
@@ -187,6 +182,21 @@ def evaluate(
     console.print(f"report: {paths['markdown']}, {paths['html']}")
 
 
+@contextmanager
+def _reading(
+    ctx: typer.Context, sources_config: Path | None, as_json: bool, *columns: ProgressColumn
+) -> Iterator[tuple[Runtime, SourcesConfig, InteractionLog, Progress]]:
+    """The store, the sources' config and its event log, read under a progress line
+    (whose one task the caller goes on describing)."""
+    with (
+        runtime_of(ctx) as runtime,
+        Progress(*columns, console=console, disable=as_json) as progress,
+    ):
+        config = load_sources_config(sources_config or runtime.settings.sources_config)
+        progress.add_task("read events", total=None)
+        yield runtime, config, read_log(runtime.db, items=list(runtime.snapshot.ids)), progress
+
+
 def _ndcg_cell(m: ModelResult, protocol: str, k: int) -> str:
     got = m.ndcg_interval.get(protocol, {}).get(str(k))
     return got.text() if got is not None else f"{m.metrics[protocol][str(k)]['ndcg']:.4f}"
@@ -211,18 +221,9 @@ def _backtest(
     as_json: bool,
     on_validation: bool = False,
 ) -> None:
-    with (
-        runtime_of(ctx) as runtime,
-        Progress(
-            TextColumn("[bold]{task.description:<48}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=as_json,
-        ) as progress,
-    ):
-        config = load_sources_config(sources_config or runtime.settings.sources_config)
-        task = progress.add_task("read events", total=None)
-        log = read_log(runtime.db, items=list(runtime.snapshot.ids))
+    columns = (TextColumn("[bold]{task.description:<48}"), TimeElapsedColumn())
+    with _reading(ctx, sources_config, as_json, *columns) as (runtime, config, log, progress):
+        task = progress.task_ids[0]
         if dates:
             origins = [midnight(d.date()) for d in dates]
         elif last is not None:
