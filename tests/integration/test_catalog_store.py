@@ -61,6 +61,24 @@ def test_patch_keeps_history_and_derives_availability(runtime: Runtime) -> None:
     assert changes[1] == {"stock_qty": [5, 0], "availability": ["in_stock", "out_of_stock"]}
 
 
+def test_patch_with_nulls_clears_without_breaking_derived_fields(runtime: Runtime) -> None:
+    repo = runtime.catalog
+    repo.upsert([_p("a", cost=4.0, stock_qty=0)])
+    assert repo.get("a").availability == "out_of_stock"
+    # A null stock means "no longer tracked": the stated availability stays.
+    out = repo.patch("a", ProductPatch(stock_qty=None, cost=None))
+    assert (out.stock_qty, out.availability, out.cost, out.margin_band) == (
+        None,
+        "out_of_stock",
+        None,
+        None,
+    )
+    out = repo.patch("a", ProductPatch(availability=None))
+    assert out.availability == "out_of_stock"
+    out = repo.patch("a", ProductPatch(cost=9.0))
+    assert out.margin_band == "low"  # (10 - 9) / 10 = 0.1
+
+
 def test_batch_patch_with_unknown_id_changes_nothing(runtime: Runtime) -> None:
     repo = runtime.catalog
     repo.upsert([_p("a")])

@@ -145,22 +145,24 @@ class CatalogRepository:
                 row = current[pid]
                 old = _row_to_product(row)
                 fields = change.model_dump(exclude_unset=True)
+                # A null stock means "not tracked any more": availability stays as it was.
                 if (
-                    "stock_qty" in fields
+                    fields.get("stock_qty") is not None
                     and "availability" not in fields
-                    and old.availability
-                    in (
-                        "in_stock",
-                        "out_of_stock",
-                    )
+                    and old.availability in ("in_stock", "out_of_stock")
                 ):
                     fields["availability"] = (
                         "in_stock" if fields["stock_qty"] > 0 else "out_of_stock"
                     )
+                if "availability" in fields and fields["availability"] is None:
+                    fields.pop("availability")
                 price = fields.get("price", old.price)
                 cost = fields.get("cost", old.cost)
                 if price is not None and cost is not None:
                     fields["margin_band"] = margin_band_for(price, cost)
+                elif "price" in fields or "cost" in fields:
+                    # Clearing the price or the cost leaves no margin to band.
+                    fields["margin_band"] = None
                 new = Product.model_validate(
                     {**old.model_dump(exclude={"created_at", "updated_at"}), **fields}
                 )
