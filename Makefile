@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-stress lint format typecheck unit integration e2e bench serve clean
+.PHONY: demo test test-stress explore lint format typecheck unit integration e2e bench serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,18 @@ test: lint typecheck  ## lint, type-check and the whole test suite (two processe
 TESTS ?= tests/e2e tests/integration tests/fuzz
 test-stress: $(STAMP)  ## the time-dependent tests under load: two CPU burners beside them
 	$(BIN)/pytest -n 2 --dist loadfile --cpu-burners 2 -rf --durations=30 $(TESTS)
+
+# The property and fuzz tests with fresh random examples, RUNS times (default 3):
+# exploration, not the gate (`make test` derives its examples from fixed seeds, so its
+# verdict depends on the code only). A red fuzz run prints its seed (replay it with
+# `FUZZ_SEED=<seed> pytest tests/fuzz`), hypothesis prints the failing example; fix the
+# code and keep the case as an ordinary test.
+RUNS ?= 3
+explore: $(STAMP)  ## look for new failures: property and fuzz tests with fresh random examples
+	@for i in $$(seq 1 $(RUNS)); do \
+	  FUZZ_SEED=random $(BIN)/pytest -n 2 --dist loadfile -rf -q -p no:cacheprovider \
+	    tests/unit tests/integration tests/fuzz || exit 1; \
+	done
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -43,30 +43,63 @@ def _fuzz_settings(backend: str, where: Path, schema: str | None) -> Settings:
     return load_settings(database_url=PG_URL, database_schema=schema, **common)
 
 
+class FuzzStores:
+    """Opens fresh stores (a SQLite file or its own PostgreSQL schema) with a small generated
+    catalog on one backend, each behind its own app; closes and drops them all at the end."""
+
+    def __init__(self, backend: str, where: Path) -> None:
+        self.backend = backend
+        self.where = where
+        self._runtimes: list[Runtime] = []
+        self._schemas: list[str] = []
+        self._opened = 0
+
+    def open(self) -> FastAPI:
+        self._opened += 1
+        schema = None
+        if self.backend == "postgresql":
+            schema = f"fuzz_{uuid.uuid4().hex[:12]}"
+            self._schemas.append(schema)
+        where = self.where / f"store-{self._opened}"
+        where.mkdir()
+        settings = _fuzz_settings(self.backend, where, schema)
+        runtime = Runtime.open(settings)
+        self._runtimes.append(runtime)
+        runtime.catalog.upsert(generate_catalog(CatalogSpec(n_products=60, seed=3)))
+        runtime.snapshot.load()
+        return create_app(settings, runtime=runtime)
+
+    def close_all(self) -> None:
+        for runtime in self._runtimes:
+            runtime.close()
+        self._runtimes.clear()
+        if self._schemas:
+            engine = sa.create_engine(PG_URL)
+            with engine.begin() as conn:
+                for schema in self._schemas:
+                    conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            engine.dispose()
+            self._schemas.clear()
+
+
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
-def fuzz_app(
+def fuzz_stores(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[FastAPI]:
-    """The app on a fresh store (a SQLite file or its own PostgreSQL schema) with a small
-    generated catalog, shared by every operation fuzzed in one module on one backend."""
+) -> Iterator[FuzzStores]:
     backend = str(request.param)
-    schema = None
-    if backend == "postgresql":
-        if not _pg_reachable():
-            service_missing("PostgreSQL at 127.0.0.1:5432")
-        schema = f"fuzz_{uuid.uuid4().hex[:12]}"
-    settings = _fuzz_settings(backend, tmp_path_factory.mktemp(f"fuzz-{backend}"), schema)
-    runtime = Runtime.open(settings)
+    if backend == "postgresql" and not _pg_reachable():
+        service_missing("PostgreSQL at 127.0.0.1:5432")
+    stores = FuzzStores(backend, tmp_path_factory.mktemp(f"fuzz-{backend}"))
     try:
-        runtime.catalog.upsert(generate_catalog(CatalogSpec(n_products=60, seed=3)))
-        runtime.snapshot.load()
-        yield create_app(settings, runtime=runtime)
+        yield stores
     finally:
-        runtime.close()
-        if schema is not None:
-            engine = sa.create_engine(PG_URL)
-            with engine.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            engine.dispose()
+        stores.close_all()
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(fuzz_stores: FuzzStores) -> FastAPI:
+    """The app on one fresh store, shared by every operation fuzzed in one module on one
+    backend."""
+    return fuzz_stores.open()

@@ -32,6 +32,7 @@ from schemathesis.config import HealthCheck
 from schemathesis.core.transport import Response
 from schemathesis.generation import GenerationMode
 from schemathesis.generation.case import Case
+from schemathesis.specs.openapi.checks import use_after_free
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from shelfwise.api import create_app
@@ -67,6 +68,9 @@ def fuzz_schema(*modes: GenerationMode) -> OpenApiSchema:
     # through ``app=``); tests/e2e/test_role_matrix.py asks every keyed endpoint without
     # a key, with an unknown key and with each role instead.
     config.checks.ignored_auth.enabled = False
+    # ``use_after_free`` runs as :func:`deleted_stays_deleted`, which knows that a
+    # deleted rule's history is its audit trail and stays readable.
+    config.checks.use_after_free.enabled = False
     # A body past a documented bound (an event batch over max_batch_size) is refused
     # as too large: 413, a refusal schemathesis does not list by default.
     rejection = config.checks.negative_data_rejection
@@ -123,4 +127,14 @@ def _schema_expressible(response: Response) -> bool:
     return error.get("code") == "invalid_request" and bool(reasons)
 
 
-CHECKS = [not_refused_as_malformed]
+def deleted_stays_deleted(ctx: Any, response: Response, case: Case) -> bool | None:
+    """schemathesis' use-after-free check (a deleted resource answers 404 afterwards),
+    except for ``…/history``: a deleted rule's history is its audit trail, kept on purpose
+    (who deleted it, and the versions ``restore`` brings back)."""
+    if case.path.endswith("/history"):
+        return None
+    result: bool | None = use_after_free(ctx, response, case)
+    return result
+
+
+CHECKS = [not_refused_as_malformed, deleted_stays_deleted]

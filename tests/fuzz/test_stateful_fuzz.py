@@ -10,7 +10,6 @@ from typing import Any
 
 import hypothesis
 import hypothesis.errors
-import pytest
 from fastapi import FastAPI
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, rule
@@ -20,6 +19,7 @@ from schemathesis.generation.case import Case
 from schemathesis.generation.stateful.state_machine import APIStateMachine, StepInput, StepOutput
 
 from tests.conftest import headers
+from tests.fuzz.conftest import FuzzStores
 from tests.fuzz.schema import CHECKS, SCENARIOS, STEPS, fuzz_schema
 from tests.fuzz.seed import SEED
 
@@ -30,8 +30,21 @@ def _created(path: str, method: str) -> st.SearchStrategy[Case]:
     return schema[path][method].as_strategy(generation_mode=GenerationMode.POSITIVE)
 
 
-def workflow(app: FastAPI) -> type[APIStateMachine]:
+def workflow(stores: FuzzStores) -> type[APIStateMachine]:
     class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        app: FastAPI
+
+        def setup(self) -> None:
+            # Every scenario starts on a fresh store: what a scenario's requests answer
+            # depends on its own steps only (a rule id drawn twice is created twice, never
+            # refused as taken by an earlier scenario), so hypothesis sees the same answers
+            # whenever it replays the same choices.
+            self.app = stores.open()
+
+        def teardown(self) -> None:
+            super().teardown()
+            stores.close_all()  # this module opens no other store
+
         # schemathesis starts scenarios at POSTs and at GETs without path parameters whose
         # inputs it can source; a rule's body names products, a catalog upsert is a PUT,
         # so these two creations are added as starts of their own.
@@ -48,7 +61,7 @@ def workflow(app: FastAPI) -> type[APIStateMachine]:
             return self.step(StepInput.initial(case))
 
         def get_call_kwargs(self, case: Case) -> dict[str, Any]:
-            return {"app": app, "headers": headers("admin")}
+            return {"app": self.app, "headers": headers("admin")}
 
         def validate_response(
             self, response: Response, case: Case, additional_checks: Any = None, **kwargs: Any
@@ -58,19 +71,12 @@ def workflow(app: FastAPI) -> type[APIStateMachine]:
     return hypothesis.seed(SEED)(Workflow)
 
 
-def test_call_sequences(fuzz_app: FastAPI) -> None:
-    try:
-        _run(fuzz_app)
-    except hypothesis.errors.FlakyStrategyDefinition as e:
-        # Not a server error: under load, a replayed scenario drew other data than the
-        # first time (later steps draw from earlier responses, which hold times and
-        # generated ids). Seen in 2 of 4 full CI runs, never when the file runs alone.
-        # A server error or a broken check still fails this test.
-        pytest.xfail(f"the state machine's replay drew differently: {e}")
+def test_call_sequences(fuzz_stores: FuzzStores) -> None:
+    _run(fuzz_stores)
 
 
-def _run(fuzz_app: FastAPI) -> None:
-    workflow(fuzz_app).run(
+def _run(stores: FuzzStores) -> None:
+    workflow(stores).run(
         settings=hypothesis.settings(
             max_examples=SCENARIOS,
             stateful_step_count=STEPS,
