@@ -18,7 +18,8 @@ the baseline's own error. Each is tested twice: as it is (raw), and against
 its expectation times the shift the rest of the shop shows over the same
 hours (relative, :mod:`.common`), which takes out what the whole shop's
 traffic does; the smaller p-value, doubled, counts. Benjamini-Hochberg runs
-over every (series, stage) test of the window; only significant stages count toward the money at risk.
+over every (series, stage) test of the window; only significant stages count
+toward the money at risk.
 The money per hour is turned into a burn rate against the daily loss budget:
 the fast window pages, the slow window opens a ticket.
 """
