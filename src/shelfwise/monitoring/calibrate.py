@@ -9,8 +9,9 @@ one onset look-back before, as ``evaluate_alerts`` fits it), and reports:
   healthy, this is the false-alert rate a merchant should expect; an alert in
   the replay is either a real incident or a false alarm, and the list says
   which series to look at;
-- the spread of the standardised shortfalls ``z`` of every window the test
-  saw, per window length and stage. A detector whose null distribution fits
+- the spread of the standardised shortfalls ``z`` of every window the
+  relative test saw (against the shop's shift, the one that finds a single
+  series' loss), per window length and stage. A detector whose null distribution fits
   the shop's traffic has a spread near 1; above 1 it alerts more often than
   its false-discovery rate says, below 1 it is slower than it could be.
 """
@@ -92,7 +93,7 @@ class Recording:
         for tests in (self.fast, self.slow):
             for k, stage in enumerate(STAGES):
                 z = np.concatenate(
-                    [t.deficits.z[t.deficits.expected[:, k] >= MIN_EXPECTED, k] for t in tests]
+                    [t.relative.z[t.relative.expected[:, k] >= MIN_EXPECTED, k] for t in tests]
                 )
                 out.append(
                     Spread(

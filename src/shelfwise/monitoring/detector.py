@@ -14,8 +14,12 @@ worth conversion x order value; a lost order its order value). It is tested
 one-sided against the variance that ``w``-hour sums actually showed over the
 reference (:mod:`.noise`: counting noise plus rate shifts shared by the hours
 of a window, Student t on the effective number of independent windows), plus
-the baseline's own error. Benjamini-Hochberg runs over every (series, stage)
-test of the window; only significant stages count toward the money at risk.
+the baseline's own error. Each is tested twice: as it is (raw), and against
+its expectation times the shift the rest of the shop shows over the same
+hours (relative, :mod:`.common`), which takes out what the whole shop's
+traffic does; the smaller p-value, doubled, counts. Benjamini-Hochberg runs
+over every (series, stage) test of the window; only significant stages count
+toward the money at risk.
 The money per hour is turned into a burn rate against the daily loss budget:
 the fast window pages, the slow window opens a ticket.
 """
@@ -29,7 +33,8 @@ from typing import Literal
 import numpy as np
 from scipy import special, stats
 
-from shelfwise.monitoring.noise import WindowNoise, fit_window_noise
+from shelfwise.monitoring.common import leave_one_out, prior_counts
+from shelfwise.monitoring.noise import WindowNoise, fit_window_noise, window_sums
 from shelfwise.monitoring.series import (
     HOURS_PER_WEEK,
     FloatArray,
@@ -78,6 +83,11 @@ class Baseline:
     drift: FloatArray  # (S, 2): relative variance the rate level gains per day (random walk)
     noise: dict[int, WindowNoise]
     reference_hours: int
+    # The relative test (against the shop's shift over the same window, :mod:`.common`):
+    # prior counts k per window length (2,), its noise per window and its drift.
+    prior: dict[int, FloatArray]
+    relative_noise: dict[int, WindowNoise]
+    relative_drift: FloatArray
     lookback_hours: int = 72  # hours between the reference's end and the evaluated window
 
 
@@ -160,8 +170,12 @@ def _weekly_rates(
     return rates, weekly, support
 
 
-def _drift(observed: FloatArray, expected: FloatArray, epoch_hours: IntArray) -> FloatArray:
-    """Per series, the variance per day of a random walk in the rate's level.
+def _drift(
+    observed: FloatArray, expected: FloatArray, epoch_hours: IntArray, k: float | None = None
+) -> FloatArray:
+    """Per series, the variance per day of a random walk in the rate's level
+    (relative to the rest of the shop's that day when ``k``, the shop factor's prior
+    counts, is given).
 
     From the variogram of daily relative residuals: for a walk with daily
     variance q plus independent day noise, ``E (d_{k+L} - d_k)² = L q + 2 σ²``,
@@ -174,6 +188,8 @@ def _drift(observed: FloatArray, expected: FloatArray, epoch_hours: IntArray) ->
     if days < 14:
         return out
     o, e = _by_cell(observed, day, days), _by_cell(expected, day, days)
+    if k is not None:
+        e = e * leave_one_out(o, e, k)
     d = np.where(e > 1.0, o / np.maximum(e, 1.0) - 1.0, 0.0)
     v1 = ((d[:, 1:] - d[:, :-1]) ** 2).mean(1)
     v7 = ((d[:, 7:] - d[:, :-7]) ** 2).mean(1)
@@ -203,6 +219,23 @@ def fit_baseline(
     # and into the weekday factor over the days of that weekday (weight ``weekly``).
     share = np.stack([(1.0 + 7.0 * w_c), (1.0 + 7.0 * w_o)], axis=1) / ref_days
     share = np.minimum(share, 0.5)
+    lengths = sorted(set(windows) | {1, 24})
+    prior = {
+        w: np.array(
+            [
+                prior_counts(window_sums(o, w), window_sums(e, w))
+                for o, e in zip(observed, expected, strict=True)
+            ]
+        )
+        for w in lengths
+    }
+
+    def factors(w: int) -> tuple[FloatArray, ...]:
+        return tuple(
+            leave_one_out(window_sums(o, w), window_sums(e, w), float(prior[w][k]))
+            for k, (o, e) in enumerate(zip(observed, expected, strict=True))
+        )
+
     return Baseline(
         drift=np.stack(
             [_drift(o, e, ref.epoch_hours) for o, e in zip(observed, expected, strict=True)], axis=1
@@ -220,6 +253,18 @@ def fit_baseline(
         },
         reference_hours=ref.hours,
         lookback_hours=lookback_hours,
+        prior=prior,
+        relative_noise={
+            w: fit_window_noise(observed, expected, w, in_sample_share=share, factors=factors(w))
+            for w in sorted(set(windows))
+        },
+        relative_drift=np.stack(
+            [
+                _drift(o, e, ref.epoch_hours, float(prior[24][k]))
+                for k, (o, e) in enumerate(zip(observed, expected, strict=True))
+            ],
+            axis=1,
+        ),
     )
 
 
@@ -244,18 +289,34 @@ class StageDeficits:
         return z
 
 
-def stage_deficits(base: Baseline, cur: HourlySeries, window: int | None = None) -> StageDeficits:
+def stage_deficits(
+    base: Baseline, cur: HourlySeries, window: int | None = None, *, relative: bool = False
+) -> StageDeficits:
     """Stage deficits summed over the hours of ``cur``, tested with the noise of
-    ``window``-hour sums (default: ``cur``'s length)."""
+    ``window``-hour sums (default: ``cur``'s length). ``relative``: expectations
+    times the shop's shift over the same hours, measured on the other series of
+    ``cur`` (:mod:`.common`), with the noise and drift of that comparison."""
     w = window or cur.hours
     if w not in base.noise:
         raise ValueError(f"the baseline has no noise model for {w}-hour windows")
-    noise = base.noise[w]
+    noise = (base.relative_noise if relative else base.noise)[w]
+    drift = base.relative_drift if relative else base.drift
     how = hour_of_week(cur.epoch_hours)
     ctr, conv = base.ctr[:, how], base.conversion[:, how]
     exp_c_h = cur.impressions * ctr
     exp_o_h = cur.clicks * conv
+    observed = np.stack([cur.clicks.sum(1), cur.orders.sum(1)], axis=1)
     expected = np.stack([exp_c_h.sum(1), exp_o_h.sum(1)], axis=1)
+    if relative:
+        f = np.stack(
+            [
+                leave_one_out(observed[:, k], expected[:, k], float(base.prior[w][k]))
+                for k in (0, 1)
+            ],
+            axis=1,
+        )
+        expected = expected * f
+        exp_c_h, exp_o_h = exp_c_h * f[:, :1], exp_o_h * f[:, 1:]
     # The baseline's own error: each hour inherits its rate's counting error, and the
     # window as a whole the part of a shared shift the reference could not average out.
     count_err = np.stack(
@@ -274,13 +335,13 @@ def stage_deficits(base: Baseline, cur: HourlySeries, window: int | None = None)
     # to now is about the look-back plus a sixth of the reference beyond what the
     # reference's own windows already showed (a walk's spread around its mean).
     horizon = (base.lookback_hours + 12) / 24.0 + base.reference_hours / 24.0 / 6.0
-    shift_err = shift_err + base.drift * horizon * expected**2
+    shift_err = shift_err + drift * horizon * expected**2
     # A lost click is worth the conversion-weighted order value of its hours.
     wt = np.maximum(exp_c_h, 1e-12)
     conv_mean = (wt * conv).sum(1) / wt.sum(1)
     return StageDeficits(
         expected=expected,
-        observed=np.stack([cur.clicks.sum(1), cur.orders.sum(1)], axis=1),
+        observed=observed,
         value=np.stack([conv_mean * base.order_value, base.order_value], axis=1),
         variance=noise.variance(expected) + count_err + shift_err,
         df=noise.df,
@@ -315,17 +376,42 @@ def benjamini_hochberg(p: FloatArray, q: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class WindowTest:
-    """One window's stage tests for every series: what thresholds are applied to."""
+    """One window's stage tests for every series: what thresholds are applied to.
+
+    Each (series, stage) is tested twice, against its own expectation (``raw``:
+    a shortfall of the whole shop still shows) and against the shop's shift over
+    the same hours (``relative``: what the shop shares is taken out); the
+    p-value is the smaller, doubled (Bonferroni), and the money that test's.
+    """
 
     hours: int
     deficits: StageDeficits
     p: FloatArray  # (S, 2) one-sided p-values
+    raw: StageDeficits
+    relative: StageDeficits
 
     @classmethod
     def at(cls, base: Baseline, series: HourlySeries, end: int, w: int) -> WindowTest:
         lo = max(end - w, 0)
-        d = stage_deficits(base, series.window(lo, end), w)
-        return cls(end - lo, d, shortfall_p_values(d))
+        cur = series.window(lo, end)
+        raw = stage_deficits(base, cur, w)
+        rel = stage_deficits(base, cur, w, relative=True)
+        p_raw, p_rel = shortfall_p_values(raw), shortfall_p_values(rel)
+        use = p_rel <= p_raw
+
+        def pick(a: FloatArray, b: FloatArray) -> FloatArray:
+            out: FloatArray = np.where(use, a, b)
+            return out
+
+        chosen = StageDeficits(
+            expected=pick(rel.expected, raw.expected),
+            observed=raw.observed,
+            value=raw.value,
+            variance=pick(rel.variance, raw.variance),
+            df=pick(rel.df, raw.df),
+        )
+        p = np.minimum(2.0 * np.minimum(p_raw, p_rel), 1.0)
+        return cls(end - lo, chosen, p, raw, rel)
 
     def findings(
         self, keys: list[tuple[str, str]], burn: float, sev: Severity, cfg: DetectorConfig
@@ -402,12 +488,18 @@ def onset(
     one = series.window(lo, end)
     how = hour_of_week(one.epoch_hours)
     ctr, conv, aov = base.ctr[s, how], base.conversion[s, how], base.order_value[s]
-    exp_c = one.impressions[s] * ctr
+    # Each hour's expectation follows the shop's shift of that hour (the rest of the
+    # shop, :mod:`.common`): a day the whole shop clicks less is not money this series lost.
+    exp_all = one.impressions * base.ctr[:, how]
+    f_c = leave_one_out(one.clicks, exp_all, float(base.prior[1][0]))[s]
+    exp_o_all = one.clicks * base.conversion[:, how]
+    f_o = leave_one_out(one.orders, exp_o_all, float(base.prior[1][1]))[s]
+    exp_c = one.impressions[s] * ctr * f_c
     hourly = np.zeros(one.hours)
     if "click_through" in stages:
         hourly += (exp_c - one.clicks[s]) * conv * aov
     if "conversion" in stages:
-        hourly += (one.clicks[s] * conv - one.orders[s]) * aov
+        hourly += (one.clicks[s] * conv * f_o - one.orders[s]) * aov
     expected_money = exp_c * conv * aov
     recent = slice(max(one.hours - cfg.fast_window_hours, 0), one.hours)
     drop = hourly[recent].sum() / max(float(expected_money[recent].sum()), 1e-9)

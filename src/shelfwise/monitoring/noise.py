@@ -110,16 +110,22 @@ def fit_window_noise(
     w: int,
     *,
     in_sample_share: FloatArray | None = None,
+    factors: tuple[FloatArray, ...] | None = None,
 ) -> WindowNoise:
     """Fit the variance of ``w``-hour sums of each stage's (S, T) observed around expected.
 
     ``in_sample_share`` (S, stages): the share of a shared shift that the
     baseline's own rates absorbed because they were fitted on the same hours;
     the residual variance is scaled back up by ``1 / (1 - share)``.
+    ``factors`` (per stage, (S, T - w + 1)): multipliers of each window's
+    expected sum (the shop's shift, :mod:`.common`) for the relative test.
     """
     a_cols, b_cols, df_cols = [], [], []
     for k, (o, e) in enumerate(zip(observed, expected, strict=True)):
-        dw, ew = window_sums(o - e, w), window_sums(e, w)
+        ew = window_sums(e, w)
+        if factors is not None:
+            ew = ew * factors[k]
+        dw = window_sums(o, w) - ew
         b = _fit_b(dw**2, ew)
         a = np.ones_like(b)
         if in_sample_share is not None:

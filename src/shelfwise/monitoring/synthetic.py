@@ -5,9 +5,13 @@ weekly and daily traffic cycles, a peak-season ramp in the last week, hourly
 CTR jitter (so the data is noisier than Poisson, as real data is) and gamma
 order values. Real click-through rates also move together across hours; the
 spec can add the noise families of ``NOISE_FAMILIES`` (a shift per day, AR(1)
-noise, a slow random walk, a weekend pattern) on top of the jitter. Two incidents can be injected: a relative CTR loss on one
-(placement, category) series from a given hour on. The truth is the expected
-revenue lost per hour, which the detector should recover.
+noise, a slow random walk, a weekend pattern) on top of the jitter, each split
+between a part the whole shop shares (traffic mix, campaigns, season: every
+module's CTR moves with it) and a part of each series' own (``ctr_local_share``
+of the variance: a category's stock, prices or promotions). Incidents can be
+injected: a relative CTR loss on one (placement, category) series from a given
+hour on. The truth is the expected revenue lost per hour, which the detector
+should recover.
 """
 
 from __future__ import annotations
@@ -68,40 +72,60 @@ class SyntheticSpec:
     ctr_ar_rho: float = 0.9  # ... and its lag-1 correlation
     ctr_drift_per_day: float = 0.0  # sd per day of a random walk in log CTR
     ctr_weekend_lift: float = 0.0  # relative CTR change on Saturdays and Sundays
+    # Share of the variance of the day, AR(1) and drift noise that is each series'
+    # own; the rest is one shift the whole shop shares. 1.0: every series on its own.
+    ctr_local_share: float = 1.0
 
 
+LOCAL_SHARE = 0.1  # see docs/monitoring.md, "The noise families"
 NOISE_FAMILIES: dict[str, dict[str, float]] = {
     "independent": {},
-    "day_to_day": {"ctr_day_sd": 0.01},
-    "ar1": {"ctr_ar_sd": 0.01, "ctr_ar_rho": 0.9},
-    "slow_drift": {"ctr_drift_per_day": 0.003},
+    "day_to_day": {"ctr_day_sd": 0.01, "ctr_local_share": LOCAL_SHARE},
+    "ar1": {"ctr_ar_sd": 0.01, "ctr_ar_rho": 0.9, "ctr_local_share": LOCAL_SHARE},
+    "slow_drift": {"ctr_drift_per_day": 0.003, "ctr_local_share": LOCAL_SHARE},
     "weekly": {"ctr_weekend_lift": 0.03},
+    # The same moves, every series on its own (no shop-wide part): the hard case.
+    "day_to_day_local": {"ctr_day_sd": 0.01},
+    "ar1_local": {"ctr_ar_sd": 0.01, "ctr_ar_rho": 0.9},
+    "slow_drift_local": {"ctr_drift_per_day": 0.003},
 }
+
+
+def _correlated(
+    spec: SyntheticSpec, rng: np.random.Generator, rows: int, epoch_hours: np.ndarray, scale: float
+) -> FloatArray:
+    """Day shifts, AR(1) and a random walk for ``rows`` rows, their sds times ``scale``."""
+    hours = epoch_hours.size
+    out = np.zeros((rows, hours))
+    if spec.ctr_day_sd:
+        day = (epoch_hours - epoch_hours[0]) // 24
+        out += rng.normal(0.0, spec.ctr_day_sd * scale, size=(rows, int(day[-1]) + 1))[:, day]
+    if spec.ctr_ar_sd:
+        rho, sd = spec.ctr_ar_rho, spec.ctr_ar_sd * scale
+        shocks = rng.normal(0.0, sd * np.sqrt(1 - rho**2), size=(rows, hours))
+        ar = np.empty((rows, hours))
+        ar[:, 0] = rng.normal(0.0, sd, size=rows)
+        for t in range(1, hours):
+            ar[:, t] = rho * ar[:, t - 1] + shocks[:, t]
+        out += ar
+    if spec.ctr_drift_per_day:
+        step = spec.ctr_drift_per_day * scale / np.sqrt(24.0)
+        out += np.cumsum(rng.normal(0.0, step, size=(rows, hours)), axis=1)
+    return out
 
 
 def correlated_ctr_noise(spec: SyntheticSpec, series: int, epoch_hours: np.ndarray) -> FloatArray:
     """Log CTR multipliers (series, hours) of the spec's correlated noise families.
 
-    Drawn from their own generator, so a spec without them gives the same series
-    as before they existed.
+    Each series' own part and the shop's shared part come from their own
+    generators, so a spec without them gives the same series as before they existed.
     """
-    rng = np.random.default_rng([spec.seed, 1])
-    hours = epoch_hours.size
-    out = np.zeros((series, hours))
-    if spec.ctr_day_sd:
-        day = (epoch_hours - epoch_hours[0]) // 24
-        out += rng.normal(0.0, spec.ctr_day_sd, size=(series, int(day[-1]) + 1))[:, day]
-    if spec.ctr_ar_sd:
-        rho = spec.ctr_ar_rho
-        shocks = rng.normal(0.0, spec.ctr_ar_sd * np.sqrt(1 - rho**2), size=(series, hours))
-        ar = np.empty((series, hours))
-        ar[:, 0] = rng.normal(0.0, spec.ctr_ar_sd, size=series)
-        for t in range(1, hours):
-            ar[:, t] = rho * ar[:, t - 1] + shocks[:, t]
-        out += ar
-    if spec.ctr_drift_per_day:
-        steps = rng.normal(0.0, spec.ctr_drift_per_day / np.sqrt(24.0), size=(series, hours))
-        out += np.cumsum(steps, axis=1)
+    share = float(np.clip(spec.ctr_local_share, 0.0, 1.0))
+    out = _correlated(spec, np.random.default_rng([spec.seed, 1]), series, epoch_hours, 1.0)
+    out *= np.sqrt(share)
+    if share < 1.0:
+        shop = np.random.default_rng([spec.seed, 2])
+        out += _correlated(spec, shop, 1, epoch_hours, np.sqrt(1.0 - share))
     if spec.ctr_weekend_lift:
         weekend = hour_of_week(epoch_hours) // 24 >= 5
         out += np.log1p(spec.ctr_weekend_lift) * weekend[None, :]
