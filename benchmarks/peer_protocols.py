@@ -80,7 +80,7 @@ def main() -> None:
     results = []
     if args.only != "basket":
         spec = Spec(window_days=14, validation_days=28, k=20, resamples=args.resamples, step=step)
-        results.append(run("diginetica", args.dir / "shelfwise-diginetica.db", spec))
+        results.append(run("diginetica", args.dir / "shelfwise-peers-diginetica.db", spec))
     if args.only != "session":
         spec = Spec(
             datetime(2011, 11, 25, tzinfo=UTC),
@@ -90,7 +90,7 @@ def main() -> None:
             resamples=args.resamples,
             step=step,
         )
-        results.append(run("online_retail", args.dir / "shelfwise-or.db", spec))
+        results.append(run("online_retail", args.dir / "shelfwise-peers-or.db", spec))
     for result in results:
         print(markdown(result))
     if args.json:

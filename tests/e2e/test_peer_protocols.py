@@ -72,6 +72,7 @@ def check_report(report: dict[str, Any], metrics: tuple[str, ...], peers: set[st
     assert "ranker" in report["served_label"]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_session_next_item_through_the_cli(sqlite_settings: Settings, tmp_path: Path) -> None:
     env = settings_env(sqlite_settings)
@@ -92,6 +93,7 @@ def test_session_next_item_through_the_cli(sqlite_settings: Settings, tmp_path: 
     assert (tmp_path / "out" / "session-next-item.md").read_text().count("| sknn |") == 1
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_basket_completion_through_the_cli(sqlite_settings: Settings, tmp_path: Path) -> None:
     src = DATA / "online_retail" / "online_retail.parquet"

@@ -75,7 +75,10 @@ def evaluate(
         ),
     ] = None,
     window_days: Annotated[
-        int, typer.Option(min=1, help="Backtest: days of each test (and validation) window.")
+        int,
+        typer.Option(
+            min=1, help="Backtest and --protocol: days of each test (and validation) window."
+        ),
     ] = 14,
     every_days: Annotated[
         int | None, typer.Option(min=1, help="Backtest: days between origins (default: a window).")

@@ -200,10 +200,12 @@ def session_next_item(
     say("validation: shelfwise sources")
     fitted = fit_all(val.train, products, config)
     choice: tuple[float, Placement, float] | None = None
+    tried: list[str] = []
     for placement, decay in itertools.product(candidates, DECAYS):
         say(f"validation: shelfwise {placement.name} decay {decay}")
         lists, _ = shelfwise_lists(with_decay(fitted, decay), snapshot, placement, val, k)
         got = mean_mrr(lists, val.prefixes)
+        tried.append(f"{placement.name} decay {decay}: {got:.4f}")
         if choice is None or got > choice[0] + 1e-12:
             choice = (got, placement, decay)
     assert choice is not None
@@ -235,6 +237,7 @@ def session_next_item(
             "the last view as the product page's item",
             "consecutive repeat views collapsed; views of items unseen in training dropped "
             "from evaluated sessions; peers never list the item on screen",
+            f"shelfwise on validation (MRR@{k}): " + "; ".join(tried),
         ],
     )
     summarise(
