@@ -125,6 +125,13 @@ def evaluate(
     shelfwise's blend are chosen; the served stand-in (blend + learned ranker)
     against every peer per origin and pooled, with paired bootstrap intervals
     of the ratio. Writes backtest.md / backtest.json into ``--out``.
+
+    With ``--protocol session-next-item`` or ``basket-completion``, shelfwise's
+    served slates (session placements / the cart) against the peers of those
+    tasks, on one ``--window-days`` test window after ``--cutoff`` with every
+    choice made on the ``--validation-days`` window before it; bootstrap
+    intervals of each metric and of the ratio to the best peer. Writes
+    <protocol>.md / .json into ``--out``.
     """
     if protocol != "people":
         if protocol not in PROTOCOLS:
