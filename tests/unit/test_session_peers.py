@@ -178,3 +178,13 @@ def test_lists_are_distinct_without_the_item_on_screen(rows: list[list[int]], k:
             shown = [i for i in row if i >= 0]
             assert len(shown) == len(set(shown)) and last not in shown
             assert row[len(shown) :] == [-1] * (k - len(shown))
+
+
+def test_sknn_blocks_of_rows_give_the_same_scores(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shelfwise.evaluation import session_peers
+
+    peer = VSKNN(k=2, sample=2, idf=True)
+    peer.fit(TRAIN)
+    whole = peer.scores(QUERY, np.array([0, 1]))
+    monkeypatch.setattr(session_peers, "CELLS", 1)  # one row per block
+    assert peer.scores(QUERY, np.array([0, 1])) == pytest.approx(whole)

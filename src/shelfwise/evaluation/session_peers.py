@@ -32,6 +32,7 @@ from shelfwise.evaluation.sessions import FloatArray, IntArray, Prefixes, Sessio
 
 Weighting = Literal["linear", "quadratic", "log", "same"]
 BATCH = 256
+CELLS = 1 << 24  # float64 cells of one dense similarity block
 
 
 class SessionPeer(Protocol):
@@ -101,9 +102,14 @@ class SKNN:
         return out
 
     def scores(self, prefixes: Prefixes, rows: IntArray) -> FloatArray:
-        sim = self.similarity(self.query(prefixes, rows))
-        weights = neighbours(sim, self.recent, self.sample, self.k)
-        out: FloatArray = np.asarray((self.x.T @ weights.T).T)
+        # (rows x training sessions) is dense: as many rows at once as keep it ~128 MB.
+        step = max(1, CELLS // max(self.x.shape[0], 1))
+        out = np.empty((len(rows), self.x.shape[1]))
+        for start in range(0, len(rows), step):
+            part = rows[start : start + step]
+            sim = self.similarity(self.query(prefixes, part))
+            weights = neighbours(sim, self.recent, self.sample, self.k)
+            out[start : start + len(part)] = (self.x.T @ weights.T).T
         return out * self.idf if self.idf.any() else out
 
 
