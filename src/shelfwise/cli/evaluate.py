@@ -14,7 +14,9 @@ from rich.table import Table
 
 from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.log import InteractionLog
-from shelfwise.cli.common import console, print_json, runtime_of
+from shelfwise.cli.common import console, fail, print_json, runtime_of
+from shelfwise.cli.protocols import PROTOCOLS, run_protocol
+from shelfwise.errors import InvalidInput
 from shelfwise.evaluation import compare, write_report
 from shelfwise.evaluation.backtest import backtest as run_backtest
 from shelfwise.evaluation.backtest import default_origins, midnight
@@ -73,7 +75,10 @@ def evaluate(
         ),
     ] = None,
     window_days: Annotated[
-        int, typer.Option(min=1, help="Backtest: days of each test (and validation) window.")
+        int,
+        typer.Option(
+            min=1, help="Backtest and --protocol: days of each test (and validation) window."
+        ),
     ] = 14,
     every_days: Annotated[
         int | None, typer.Option(min=1, help="Backtest: days between origins (default: a window).")
@@ -86,6 +91,25 @@ def evaluate(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="people (default: the protocols above), session-next-item (HR@20 and MRR@20 "
+            "of the session slates against popularity, item-kNN, SKNN and V-SKNN) or "
+            "basket-completion (NDCG@10 of the cart slate for a basket with one item hidden, "
+            "against co-occurrence, item-kNN, EASE and popularity): one test window of "
+            "--window-days after --cutoff, every choice made on the validation window before "
+            "it (docs/evaluation.md).",
+        ),
+    ] = "people",
+    validation_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="session/basket protocols: days of the validation window "
+            "(default: --window-days).",
+        ),
+    ] = None,
 ) -> None:
     """Fit shelfwise and the baselines before a cutoff; score both protocols after it.
 
@@ -101,7 +125,36 @@ def evaluate(
     shelfwise's blend are chosen; the served stand-in (blend + learned ranker)
     against every peer per origin and pooled, with paired bootstrap intervals
     of the ratio. Writes backtest.md / backtest.json into ``--out``.
+
+    With ``--protocol session-next-item`` or ``basket-completion``, shelfwise's
+    served slates (session placements / the cart) against the peers of those
+    tasks, on one ``--window-days`` test window after ``--cutoff`` with every
+    choice made on the ``--validation-days`` window before it; bootstrap
+    intervals of each metric and of the ratio to the best peer. Writes
+    <protocol>.md / .json into ``--out``.
     """
+    if protocol != "people":
+        if protocol not in PROTOCOLS:
+            raise fail(
+                InvalidInput(
+                    f"unknown protocol {protocol!r}: one of {', '.join(PROTOCOLS)}",
+                    code="bad_protocol",
+                )
+            )
+        run_protocol(
+            ctx,
+            protocol,
+            as_utc(cutoff),
+            window_days,
+            validation_days,
+            min(k) if k else None,
+            out,
+            sources_config,
+            resamples,
+            seed,
+            as_json,
+        )
+        return
     if backtest or origin:
         _backtest(
             ctx,

@@ -1,0 +1,266 @@
+"""Basket completion: hide one item of a test basket, rank the catalog from the others.
+
+* baskets are the purchases of one order (the log's basket), distinct items;
+  test baskets are bought in ``[cutoff, cutoff + window)``, validation baskets
+  in the window before (fitted on what precedes it), with 2 to
+  ``MAX_BASKET`` items; the hidden item (one per basket, drawn with ``seed``)
+  must have been bought in training;
+* the peers learn from the training baskets as rows (basket x item):
+  co-occurrence counts, item-kNN and EASE of ``evaluation.baselines`` (their
+  grids of ``evaluation.peers`` searched on validation by NDCG@k) and
+  popularity; a basket's scores are the sum of its visible items' rows;
+* shelfwise serves its ``cart`` placement through the served pipeline
+  (``evaluation.served``): an anonymous request whose cart is the visible items;
+* NDCG@k of the one hidden item (``1 / log2(rank + 1)``) and HR@k, the visible
+  items excluded from every list, with bootstrap intervals over baskets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from shelfwise.candidates.log import PURCHASE, InteractionLog
+from shelfwise.candidates.model import fit_all
+from shelfwise.catalog import CatalogSnapshot
+from shelfwise.evaluation.baselines import EASE, ItemKNN, binary_matrix
+from shelfwise.evaluation.peers import FAMILIES as PEOPLE_FAMILIES
+from shelfwise.evaluation.protocol_report import (
+    ProtocolResult,
+    Scored,
+    Spec,
+    require,
+    span,
+    summarise,
+    windows,
+)
+from shelfwise.evaluation.served import Context, ServedSlates, served_slates
+from shelfwise.evaluation.session_peers import top_lists
+from shelfwise.evaluation.sessions import FloatArray, IntArray, ranks
+from shelfwise.serving.placements import Placement
+
+PROTOCOL = "basket-completion"
+MAX_BASKET = 50
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Baskets:
+    """``visible[indptr[b]:indptr[b+1]]`` are basket ``b``'s shown items; ``hidden[b]``
+    the one to find; ``at[b]`` when it was bought."""
+
+    indptr: IntArray
+    visible: IntArray
+    hidden: IntArray
+    at: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.hidden)
+
+    def matrix(self, n_items: int) -> sp.csr_matrix:
+        rows = np.repeat(np.arange(len(self)), np.diff(self.indptr))
+        return sp.csr_matrix((np.ones(len(rows)), (rows, self.visible)), shape=(len(self), n_items))
+
+
+def basket_log(log: InteractionLog) -> InteractionLog:
+    """The purchases of ``log`` with each basket as its own row ("person") of the matrix."""
+    buys = log.select(log.kind == PURCHASE)
+    _, rows = np.unique(buys.basket, return_inverse=True)
+    n = int(rows.max()) + 1 if len(rows) else 0
+    return InteractionLog(
+        person=rows.astype(np.int64),
+        item=buys.item,
+        kind=buys.kind,
+        at=buys.at,
+        basket=buys.basket,
+        quantity=buys.quantity,
+        price=buys.price,
+        people=tuple(str(i) for i in range(n)),
+        items=log.items,
+    )
+
+
+def hide_one(log: InteractionLog, start: float, end: float, seed: int) -> Baskets:
+    """Test baskets bought in ``[start, end)``: one item of each hidden (seeded), the
+    hidden item bought before ``start``."""
+    seen = np.zeros(log.n_items, dtype=bool)
+    past = log.select((log.kind == PURCHASE) & (log.at < start))
+    seen[past.item] = True
+    inside = basket_log(log.between(start, end))
+    x = binary_matrix(inside)
+    at = np.zeros(x.shape[0])
+    np.maximum.at(at, inside.person, inside.at)
+    sizes = np.diff(x.indptr)
+    rng = np.random.default_rng(seed)
+    indptr, visible, hidden, when = [0], [], [], []
+    for b in np.flatnonzero((sizes >= 2) & (sizes <= MAX_BASKET)):
+        items = x.indices[x.indptr[b] : x.indptr[b + 1]]
+        h = int(items[rng.integers(len(items))])
+        if not seen[h]:
+            continue
+        visible.append(items[items != h])
+        indptr.append(indptr[-1] + len(items) - 1)
+        hidden.append(h)
+        when.append(at[b])
+    return Baskets(
+        np.asarray(indptr, dtype=np.int64),
+        np.concatenate(visible).astype(np.int64) if visible else np.zeros(0, np.int64),
+        np.asarray(hidden, dtype=np.int64),
+        np.asarray(when, dtype=np.float64),
+    )
+
+
+class ItemScores:
+    """A peer as an item x item score matrix: a basket scores the sum of its items' rows."""
+
+    def __init__(self, name: str, rows: sp.csr_matrix | npt.NDArray[Any]) -> None:
+        self.name, self.rows = name, rows
+
+    def lists(self, baskets: Baskets, k: int, n_items: int) -> IntArray:
+        out = np.full((len(baskets), k), -1, dtype=np.int64)
+        x = baskets.matrix(n_items)
+        for start in range(0, len(baskets), 256):
+            part = x[start : start + 256]
+            scores = self.score(part)
+            scores[part.nonzero()] = 0.0
+            out[start : start + len(scores)] = top_lists(scores, k)
+        return out
+
+    def score(self, baskets: sp.csr_matrix) -> FloatArray:
+        s = baskets @ self.rows
+        return np.asarray(s.toarray() if sp.issparse(s) else s, dtype=np.float64)
+
+
+class PopularScores(ItemScores):
+    """Every basket gets the items' counts of training baskets."""
+
+    def score(self, baskets: sp.csr_matrix) -> FloatArray:
+        return np.tile(np.asarray(self.rows, dtype=np.float64), (baskets.shape[0], 1))
+
+
+def cooccurrence(train: InteractionLog) -> ItemScores:
+    x = binary_matrix(basket_log(train))
+    co = (x.T @ x).tocsr().astype(np.float64)
+    co.setdiag(0.0)
+    co.eliminate_zeros()
+    return ItemScores("cooccurrence", co)
+
+
+def popularity(train: InteractionLog) -> ItemScores:
+    counts = np.asarray(binary_matrix(basket_log(train)).sum(axis=0), dtype=np.float64).ravel()
+    return PopularScores("popularity", counts)
+
+
+def item_knn(train: InteractionLog, neighbours: float) -> ItemScores:
+    model = ItemKNN(int(neighbours))
+    model.fit(basket_log(train))
+    return ItemScores("item_knn", model.sim)
+
+
+def ease(train: InteractionLog, regularization: float) -> ItemScores:
+    model = EASE(regularization)
+    model.fit(basket_log(train))
+    return ItemScores("ease", model.b.astype(np.float64))
+
+
+GRIDS: dict[str, tuple[Callable[..., ItemScores], tuple[dict[str, float], ...]]] = {
+    "item_knn": (item_knn, next(f.grid for f in PEOPLE_FAMILIES if f.name == "item_knn")),  # type: ignore[misc]
+    "ease": (ease, next(f.grid for f in PEOPLE_FAMILIES if f.name == "ease")),  # type: ignore[misc]
+}
+
+
+def ndcg_sums(lists: IntArray, hidden: IntArray) -> dict[str, FloatArray]:
+    r = ranks(lists, hidden)
+    return {
+        "ndcg": np.where(r > 0, 1.0 / np.log2(np.maximum(r, 1) + 1.0), 0.0),
+        "hr": (r > 0).astype(np.float64),
+    }
+
+
+def cart_lists(served: ServedSlates, placement: str, baskets: Baskets, k: int) -> IntArray:
+    out = np.full((len(baskets), k), -1, dtype=np.int64)
+    for b in range(len(baskets)):
+        cart = baskets.visible[baskets.indptr[b] : baskets.indptr[b + 1]].tolist()
+        got = served.top_k(placement, Context(at=float(baskets.at[b]), cart=cart), k)
+        out[b, : len(got)] = got
+    return out
+
+
+def basket_completion(
+    log: InteractionLog,
+    snapshot: CatalogSnapshot,
+    placements: Sequence[Placement],
+    spec: Spec | None = None,
+    placement: str = "cart",
+) -> ProtocolResult:
+    """shelfwise's cart slates against co-occurrence, item-kNN, EASE and popularity."""
+    started = time.perf_counter()
+    spec = spec or Spec()
+    say, k, seed = spec.say, spec.k or 10, spec.seed
+    buys = log.at[log.kind == PURCHASE]
+    require(len(buys), "purchases", "of the log")
+    val_start, test_start, test_end = spec.windows(buys)
+    val = hide_one(log, val_start, test_start, seed)
+    test = hide_one(log, test_start, test_end, seed)
+    require(len(test), "test baskets", span(test_start, test_end))
+    require(len(val), "validation baskets", span(val_start, test_start))
+    val_train, test_train = log.before(val_start), log.before(test_start)
+    n = log.n_items
+
+    scored: list[Scored] = []
+    for make in (cooccurrence, popularity):
+        say(f"test: {make.__name__}")
+        lists = make(test_train).lists(test, k, n)
+        scored.append(Scored(make.__name__, ndcg_sums(lists, test.hidden)))
+    for name, (fit, grid) in GRIDS.items():
+        best: tuple[float, dict[str, float]] | None = None
+        for params in grid:
+            say(f"validation: {name} {dict(params)}")
+            got = float(
+                ndcg_sums(fit(val_train, **params).lists(val, k, n), val.hidden)["ndcg"].mean()
+            )
+            if best is None or got > best[0] + 1e-12:
+                best = (got, dict(params))
+        assert best is not None
+        say(f"test: {name}")
+        lists = fit(test_train, **best[1]).lists(test, k, n)
+        scored.append(Scored(name, ndcg_sums(lists, test.hidden), best[1], best[0]))
+
+    say("test: shelfwise sources")
+    artifacts = fit_all(test_train, spec.products, spec.config)
+    served = served_slates(snapshot, artifacts, placements)
+    say(f"test: shelfwise {placement}")
+    lists = cart_lists(served, placement, test, k)
+    mine = Scored("shelfwise", ndcg_sums(lists, test.hidden), {"placement": placement}, None, True)
+    result = ProtocolResult(
+        protocol=PROTOCOL,
+        k=k,
+        metrics=("ndcg", "hr"),
+        units="baskets",
+        windows=windows(val_start, test_start, test_end),
+        counts={
+            "test baskets": len(test),
+            "validation baskets": len(val),
+            "training baskets": len(np.unique(test_train.purchases().basket)),
+        },
+        served_label=served.label(placement),
+        selection=f"NDCG@{k}",
+        notes=[
+            "anonymous cart requests (no person): shelfwise knows what the peers know",
+            f"baskets of 2..{MAX_BASKET} distinct items; one hidden item per basket (seed "
+            f"{seed}), bought in training; the visible items excluded from every list",
+            "shelfwise has nothing tuned here: its cart placement as configured",
+        ],
+    )
+    summarise(result, [mine, *scored], np.ones(len(test)), spec.resamples, seed)
+    result.seconds = round(time.perf_counter() - started, 1)
+    return result
+
+
+__all__ = ["PROTOCOL", "Baskets", "basket_completion", "hide_one"]

@@ -1,0 +1,128 @@
+"""The peer protocols through the real CLI, on slices of the real data sets.
+
+``shelfwise evaluate --protocol session-next-item`` on the last ten weeks of
+DIGINETICA's sample views and ``--protocol basket-completion`` on Online
+Retail from mid-October 2011: every model is reported with its interval,
+the ratio to the best peer with its own, the choices made on validation and
+the path that answered. Quality is the benchmark's claim
+(``benchmarks/peer_protocols.py``), not asserted here.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from shelfwise.config import Settings
+from tests.datasets import shared_data
+from tests.e2e.server import json_of, run_cli, settings_env
+
+DATA = shared_data()
+
+
+def sliced_diginetica(folder: Path) -> Path:
+    src = DATA / "diginetica"
+    if not (src / "sample_train-item-views.csv").is_file():
+        pytest.fail(f"DIGINETICA is missing at {src}")
+    folder.mkdir()
+    with (src / "sample_train-item-views.csv").open(newline="") as fh:
+        views = [r for r in csv.DictReader(fh, delimiter=";") if r["eventdate"] >= "2016-03-20"]
+    with (folder / "sample_train-item-views.csv").open("w", newline="") as fh:
+        out = csv.DictWriter(fh, fieldnames=list(views[0]), delimiter=";")
+        out.writeheader()
+        out.writerows(views)
+    (folder / "train-purchases.csv").write_text(
+        "sessionId;userId;timeframe;eventdate;ordernumber;itemId\n"
+    )
+    named = {r["item_id"] for r in views}
+    with (src / "product-categories.csv").open() as fh:
+        lines = [next(fh), *(ln for ln in fh if ln.split(";", 1)[0] in named)]
+    (folder / "product-categories.csv").write_text("".join(lines))
+    return folder
+
+
+def load(env: dict[str, str], name: str, path: Path) -> None:
+    json_of(
+        run_cli(["events", "load-dataset", name, "--path", str(path), "--json"], env, timeout=600)
+    )
+
+
+def check_report(report: dict[str, Any], metrics: tuple[str, ...], peers: set[str]) -> None:
+    assert set(report["models"]) == {"shelfwise", *peers}
+    for name, m in report["models"].items():
+        assert m["served"] == (name == "shelfwise")
+        for metric in metrics:
+            cell = m[metric]
+            assert 0.0 <= cell["low"] <= cell["mean"] <= cell["high"] <= 1.0, (name, metric, cell)
+    for metric in metrics:
+        r = report["ratios"][metric]
+        assert r["best_peer"] in peers
+        best = report["models"][r["best_peer"]][metric]["mean"]
+        assert best == max(report["models"][p][metric]["mean"] for p in peers)
+        if best > 0:
+            mine = report["models"]["shelfwise"][metric]["mean"]
+            assert r["ratio"]["mean"] == pytest.approx(mine / best)
+            assert r["ratio"]["low"] <= r["ratio"]["mean"] <= r["ratio"]["high"]
+    assert "served Pipeline" in report["served_label"]
+    assert "ranker" in report["served_label"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_session_next_item_through_the_cli(sqlite_settings: Settings, tmp_path: Path) -> None:
+    env = settings_env(sqlite_settings)
+    load(env, "diginetica", sliced_diginetica(tmp_path / "dn"))
+    args = ["evaluate", "--protocol", "session-next-item", "--validation-days", "28"]
+    args += ["--resamples", "200", "--out", str(tmp_path / "out"), "--json"]
+    report = json_of(run_cli(args, env, timeout=1100))
+    assert report["protocol"] == "session-next-item" and report["k"] == 20
+    assert report["windows"] == {
+        "validation": "2016-04-21..2016-05-18",
+        "test": "2016-05-19..2016-06-01",
+    }
+    assert report["counts"]["test predictions"] >= report["counts"]["test sessions"] > 50
+    check_report(report, ("hr", "mrr"), {"popularity", "item_knn", "sknn", "vsknn"})
+    chosen = report["models"]["shelfwise"]["chosen"]
+    assert chosen["placement"] in {"home", "product_similar", "product_bought_with"}
+    assert set(report["models"]["vsknn"]["chosen"]) == {"k", "sample", "weighting", "idf"}
+    assert (tmp_path / "out" / "session-next-item.md").read_text().count("| sknn |") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_basket_completion_through_the_cli(sqlite_settings: Settings, tmp_path: Path) -> None:
+    src = DATA / "online_retail" / "online_retail.parquet"
+    if not src.is_file():
+        pytest.fail(f"Online Retail is missing at {src}")
+    table = pq.read_table(src)
+    dates = pc.cast(table["InvoiceDate"], "timestamp[s]")
+    recent = table.filter(pc.greater_equal(dates, pc.strptime("2011-10-20", "%Y-%m-%d", "s")))
+    (tmp_path / "online_retail").mkdir()
+    path = tmp_path / "online_retail" / "online_retail.parquet"
+    pq.write_table(recent, path)
+    env = settings_env(sqlite_settings)
+    load(env, "online_retail", path)
+    args = ["evaluate", "--protocol", "basket-completion", "--cutoff", "2011-11-25"]
+    args += ["--window-days", "15", "--validation-days", "14", "--resamples", "200"]
+    report = json_of(run_cli([*args, "--out", str(tmp_path / "out"), "--json"], env, timeout=1100))
+    assert report["protocol"] == "basket-completion" and report["k"] == 10
+    assert report["windows"]["test"] == "2011-11-25..2011-12-09"
+    assert report["counts"]["test baskets"] > 300
+    check_report(report, ("ndcg", "hr"), {"cooccurrence", "popularity", "item_knn", "ease"})
+    assert report["models"]["shelfwise"]["chosen"] == {"placement": "cart"}
+
+
+def test_bad_protocol_and_empty_window_are_clear_errors(
+    sqlite_settings: Settings, tmp_path: Path
+) -> None:
+    env = settings_env(sqlite_settings)
+    load(env, "diginetica", sliced_diginetica(tmp_path / "dn"))
+    bad = run_cli(["evaluate", "--protocol", "nonsense"], env)
+    assert bad.returncode == 2 and "bad_protocol" in bad.stderr + bad.stdout
+    empty = run_cli(["evaluate", "--protocol", "session-next-item", "--cutoff", "2020-01-01"], env)
+    assert empty.returncode == 2 and "empty_window" in empty.stderr + empty.stdout
