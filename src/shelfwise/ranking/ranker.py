@@ -44,6 +44,19 @@ class Ranked:
     objective_version: str
 
 
+def anchor_price(ctx: RecContext, items: ItemTable) -> float | None:
+    """The price money is measured against: the dearest known price among the viewed
+    products (else the cart's), None without one."""
+    for group in (ctx.context_items, ctx.cart_items):
+        known = [i for i in group if i < len(items.price)]
+        if known:
+            prices = np.asarray(items.price[known], dtype=np.float64)
+            prices = prices[np.isfinite(prices) & (prices > 0)]
+            if len(prices):
+                return float(prices.max())
+    return None
+
+
 def _fused(cands: CandidateSet) -> FloatArray:
     """Reciprocal-rank fusion of the sources (the fallback score)."""
     return np.asarray(np.nansum(1.0 / (cands.ranks + 10.0), axis=1), dtype=np.float64)
@@ -114,7 +127,7 @@ class Ranker:
         """The best ``k`` of the (already rule-filtered) candidates for this placement."""
         objective = objective or self.settings.objective_for(ctx.placement)
         x, prob = self.score(ctx, cands, items)
-        values = objective.values(cands.items, items, self.state)
+        values = objective.values(cands.items, items, self.state, anchor_price(ctx, items))
         expected = prob * values
         depth = min(len(cands), k + POOL)
         top = np.argpartition(-expected, depth - 1)[:depth] if depth < len(cands) else None
