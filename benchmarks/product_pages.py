@@ -96,7 +96,7 @@ def measure(shop: Any, spec: SimulationSpec, args: argparse.Namespace) -> dict[s
     now = spec.end + timedelta(hours=1)
     out: dict[str, Any] = {"spec": spec.model_dump(mode="json"), "placements": {}}
     examples: dict[str, list[dict[str, Any]]] = {}
-    for placement in PLACEMENTS:
+    for placement in args.placement or PLACEMENTS:
         served: list[ServedSlate] = []
         rankers: set[str] = set()
         for pid in pages:
@@ -194,6 +194,12 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--show", type=int, default=4)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--placement",
+        action="append",
+        help="placements to measure (default: product_similar, product_bought_with); "
+        "variants may come from SHELFWISE_PLACEMENTS_FILE",
+    )
     ap.add_argument(
         "--workdir",
         type=Path,

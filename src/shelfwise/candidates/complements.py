@@ -66,10 +66,11 @@ def fit_copurchase(log: InteractionLog, config: ComplementsConfig) -> NeighbourT
 
 
 def fit_category_lift(
-    log: InteractionLog, category: npt.NDArray[np.int32], n_cat: int
+    log: InteractionLog, category: npt.NDArray[np.int32], n_cat: int, min_support: float = 5.0
 ) -> npt.NDArray[np.float32]:
-    """Lift of category pairs over baskets; 0 on the diagonal and where a pair never
-    met (a category is no complement of itself).
+    """Lift of category pairs over baskets, among the pairs of two different
+    categories; 0 on the diagonal and for pairs met in fewer than ``min_support``
+    baskets (a category is no complement of itself).
 
     A basket here is a session's every interaction (viewed, carted, bought): carts
     with several categories are too rare in most stores to learn partners from,
@@ -86,13 +87,16 @@ def fit_category_lift(
     )
     bc = sp.csr_matrix(m @ cats)
     bc.data[:] = 1.0
-    n = bc.shape[0]
     co = (bc.T @ bc).toarray()
-    base = np.diag(co).copy()
+    np.fill_diagonal(co, 0.0)
+    co[0, :] = co[:, 0] = 0.0  # no category is no partner
+    # Lift over the cross-category pairs only: most baskets stay in one category,
+    # so against independence every pair would look rare; among the pairs that do
+    # cross, a partner met more often than its share is a complement.
+    total = co.sum()
+    rows, cols = co.sum(axis=1), co.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lift = np.where(co > 0, n * co / np.outer(base, base), 0.0)
-    np.fill_diagonal(lift, 0.0)
-    lift[0, :] = lift[:, 0] = 0.0  # no category is no partner
+        lift = np.where(co >= min_support, total * co / np.outer(rows, cols), 0.0)
     out[:] = np.nan_to_num(lift)
     return out
 

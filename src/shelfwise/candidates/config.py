@@ -82,6 +82,11 @@ class SubstitutesConfig(_Config):
     sibling_weight: float = Field(
         default=0.3, ge=0, le=1, description="a sibling category's weight (same = 1)"
     )
+    sibling_fill: int = Field(
+        default=30,
+        ge=0,
+        description="siblings are proposed only when the category has fewer candidates",
+    )
     price_band: float = Field(
         default=2.0, gt=1, description="price ratio at which the price fit is ~0.61"
     )

@@ -14,7 +14,8 @@ The score of ``j`` for the viewed ``a``::
     (content(a, j) + coview_weight * coview(a, j) + category_floor)
       * relation(a, j) * exp(-0.5 * (log(p_j / p_a) / log(price_band)) ** 2)
 
-``relation`` is 1 for the same category and ``sibling_weight`` for a sibling;
+``relation`` is 1 for the same category and ``sibling_weight`` for a sibling
+(siblings only help out a category with fewer than ``sibling_fill`` candidates);
 items dearer or cheaper than ``max_price_ratio`` times the anchor are dropped.
 The reason is ``similar_to`` the viewed product: true by construction.
 """
@@ -100,7 +101,8 @@ class SubstitutesSource:
         sibling = (
             (codes != cat) & (self._parent[codes] == self._parent[cat]) & (self._parent[cat] > 0)
         )
-        rel[sibling] = c.sibling_weight
+        if int((codes == cat).sum()) < c.sibling_fill:  # a small category: siblings help out
+            rel[sibling] = c.sibling_weight
         sim = c.category_floor + self._similarity(self.content, a, items)
         if c.coview_weight > 0:
             coview = self._similarity(self.coview, a, items)
