@@ -144,6 +144,7 @@ class TestComplements:
             np.array([20.0, 10.0, 15.0, 200.0, 30.0]),
             np.array([0.0, 0.5, 1.0, 0.9, 0.2]),
             ComplementsConfig(),
+            empty_table(5),
         )
         got = source.propose(ctx(0), 10)
         assert got.items.tolist() == [1, 2, 4]

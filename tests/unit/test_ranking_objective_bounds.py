@@ -7,8 +7,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shelfwise.ranking import HistoryLog, ItemColumns, PlacementObjective, RankingState
+from shelfwise.candidates.base import Proposal, Reason
+from shelfwise.ranking import (
+    CandidateSet,
+    HistoryLog,
+    ItemColumns,
+    PlacementObjective,
+    RankingState,
+)
 from shelfwise.ranking.history import PURCHASE
+from shelfwise.ranking.ranker import chain_fit
 from shelfwise.ranking.state import DAY
 from shelfwise.ranking.synthetic import START
 
@@ -62,3 +70,15 @@ def test_popularity_penalty_damps_the_best_seller() -> None:
     v1 = damped.values(np.arange(3), items, state)
     assert v0[0] == v0[2]
     assert v1[0] < v1[1] < v1[2] == v0[2]
+
+
+def test_chain_fit_follows_the_placements_own_score() -> None:
+    why = Reason("substitutes", "similar_to", anchor=9)
+    chain = Proposal("blend", np.array([0, 1, 2]), np.array([1.0, 0.5, 0.25]), (why,) * 3)
+    other = Proposal("popular", np.array([3]), np.array([1.0]), (Reason("popular", "popular_in"),))
+    cands = CandidateSet.from_proposals([chain, other], ("popular", "blend"))
+    fit = dict(zip(cands.items.tolist(), chain_fit(cands, 2.0).tolist(), strict=True))
+    assert fit[0] == 1.0 and fit[1] == pytest.approx(0.25) and fit[2] == pytest.approx(1 / 16)
+    assert fit[3] == pytest.approx(1e-12)  # not the placement's: next to nothing
+    no_chain = CandidateSet.from_proposals([other], ("popular",))
+    assert chain_fit(no_chain, 2.0).tolist() == [1.0]

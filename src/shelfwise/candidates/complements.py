@@ -11,12 +11,15 @@ learned from baskets (a basket: one session's carted and bought items):
   shoppers view, cart and buy in one visit: far more numerous than orders, see
   :func:`fit_category_lift`); for the anchor's category
   the best ``categories`` partner categories with lift above 1, each offering its
-  most popular items.
+  most popular items, those co-viewed with the anchor first (``coview_weight``).
 
 Pairs bought together come first, then the complementary categories. Cheaper
-add-ons lead: an item dearer than the anchor is scaled by
-``(anchor price / price) ** dearer_penalty`` and one over ``max_price_ratio`` times
-the anchor is dropped. Reasons: ``bought_with`` the anchor ("Bought together with
+add-ons lead: every score is scaled by how close the item's price is to
+``addon_price`` times the anchor's (a log-normal bump of width ``addon_band``,
+see :func:`~shelfwise.candidates.substitutes.price_fit`), so an add-on at half
+the price of a pan beats one at twice it, and the partner categories' items
+differ from one anchor to the next with its price; an item over
+``max_price_ratio`` times the anchor is dropped. Reasons: ``bought_with`` the anchor ("Bought together with
 X": at least one basket held both) or ``goes_with`` the item's own category
 ("Shoppers often add <its category>"). Nothing store-wide is proposed.
 """
@@ -34,6 +37,7 @@ from shelfwise.candidates.base import FloatArray, IntArray, Proposal, Reason, Re
 from shelfwise.candidates.config import ComplementsConfig
 from shelfwise.candidates.log import KIND_CODE, InteractionLog
 from shelfwise.candidates.neighbours import NeighbourTable, ReasonCache, excluded, gather, top_k
+from shelfwise.candidates.substitutes import price_fit
 
 
 def _basket_matrix(log: InteractionLog, rows: npt.NDArray[np.bool_]) -> sp.csr_matrix:
@@ -115,6 +119,7 @@ class ComplementsSource:
     price: FloatArray
     popularity: FloatArray  # per item (Popularity.scores)
     config: ComplementsConfig
+    coview: NeighbourTable  # co-occurrence: which partner items go with this anchor
     name: str = "complements"
     _reasons: ReasonCache = field(init=False, repr=False, compare=False)
     _by_category: dict[int, IntArray] = field(init=False, repr=False, compare=False)
@@ -167,19 +172,33 @@ class ComplementsSource:
         )
         return Proposal(self.name, items[order], scores[order], reasons)
 
+    def _coview(self, anchors: IntArray) -> FloatArray:
+        """Per item, its co-view score with the anchors over the best (0 when none):
+        which of a partner category's items go with *this* product."""
+        out = np.zeros(len(self.category))
+        table = self.coview
+        known = anchors[anchors < table.n_items]
+        got = gather(table, known, np.ones(len(known)))
+        top = got.scores.max(initial=0.0)
+        if top > 0:
+            out[got.items[got.items < len(out)]] = (got.scores / top)[got.items < len(out)]
+        return out
+
     def _anchor_price(self, anchors: IntArray) -> float:
         prices = self.price[anchors[anchors < len(self.price)]]
         known = prices[np.isfinite(prices) & (prices > 0)]
         return float(known.max()) if len(known) else float("nan")
 
     def _cheaper_first(self, items: IntArray, anchor_price: float) -> FloatArray:
+        """The add-on price fit: 1 at ``addon_price`` x the anchor's price, ~0.61 at
+        ``addon_band`` times that (or 1/band), 0 over ``max_price_ratio`` x the anchor,
+        0.7 when a price is unknown."""
         c = self.config
         prices = self.price[items]
+        fit = price_fit(prices, anchor_price * c.addon_price, c.addon_band)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = prices / anchor_price
-            factor = np.where(ratio > 1.0, ratio ** (-c.dearer_penalty), 1.0)
-        factor = np.where(ratio > c.max_price_ratio, 0.0, factor)
-        out: FloatArray = np.where(np.isfinite(factor), factor, 0.7)
+            too_dear = prices / anchor_price > c.max_price_ratio
+        out: FloatArray = np.where(too_dear, 0.0, fit)
         return out
 
     def _by_categories(
@@ -197,6 +216,7 @@ class ComplementsSource:
         scores: list[FloatArray] = []
         labels: list[str] = []
         best = lift[partners[0]] if partners else 1.0
+        coview = self._coview(anchors)
         skip = set(banned.tolist()) | taken | set(anchors.tolist())
         for p in partners:
             got = np.array(
@@ -207,8 +227,9 @@ class ComplementsSource:
             )
             pop = self.popularity[got]
             top = pop.max(initial=0.0)
+            fit = 0.5 * (pop / top if top > 0 else pop) + c.coview_weight * coview[got]
             items.append(got)
-            scores.append(0.9 * (lift[p] / best) * (0.5 + 0.5 * (pop / top if top > 0 else pop)))
+            scores.append(0.9 * (lift[p] / best) * (0.5 + fit) / (1.0 + c.coview_weight))
             labels += [self.category_names[p]] * len(got)
         if not items:
             return np.zeros(0, np.int64), np.zeros(0), []

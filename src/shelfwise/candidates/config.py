@@ -109,9 +109,15 @@ class ComplementsConfig(_Config):
     categories: int = Field(
         default=3, ge=0, le=50, description="partner categories per anchor category"
     )
-    per_category: int = Field(default=20, ge=1, le=500)
-    dearer_penalty: float = Field(
-        default=1.5, ge=0, description="(anchor price / price) ** this above the anchor's price"
+    per_category: int = Field(default=40, ge=1, le=500)
+    coview_weight: float = Field(
+        default=1.0, ge=0, description="co-view with the anchor, next to popularity (0.5)"
+    )
+    addon_price: float = Field(
+        default=0.5, gt=0, description="the add-on price that fits best, x the anchor's price"
+    )
+    addon_band: float = Field(
+        default=2.5, gt=1, description="price ratio to addon_price at which the fit is ~0.61"
     )
     max_price_ratio: float = Field(
         default=4.0, gt=1, description="dearer than this many times the anchor: dropped"

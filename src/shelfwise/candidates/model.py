@@ -94,6 +94,7 @@ class Artifacts:
                 self.price,
                 np.asarray(self.popularity.scores, dtype=np.float64),
                 c.complements,
+                self.cooccurrence,
             ),
         }
 

@@ -86,6 +86,7 @@ class LearnedRankers:
                     "margin": o.margin,
                     "money_cap": o.money_cap,
                     "popularity_penalty": o.popularity_penalty,
+                    "chain_weight": o.chain_weight,
                 }
             )
             self._objectives[key] = got

@@ -58,6 +58,14 @@ class PlacementObjective(BaseModel):
     popularity_penalty: float = Field(
         default=0.0, ge=0, le=4, description="Value x (1 + daily sales / mean) ** -penalty."
     )
+    chain_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=8,
+        description="Value x (the placement chain's score / its best) ** weight: how much the "
+        "placement's own job (similarity to the viewed product, complement lift) counts "
+        "beside P(engagement) (ranking.ranker.chain_fit).",
+    )
 
     def digest(self) -> str:
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]

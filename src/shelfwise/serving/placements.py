@@ -40,6 +40,9 @@ class Objective(BaseModel):
     popularity_penalty: float = Field(
         default=0.0, ge=0, le=4, description="value x (1 + sales / mean sales) ** -penalty"
     )
+    chain_weight: float = Field(
+        default=0.0, ge=0, le=8, description="value x (chain score / best) ** weight"
+    )
 
     @model_validator(mode="after")
     def _positive(self) -> Objective:
