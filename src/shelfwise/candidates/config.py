@@ -96,6 +96,9 @@ class SubstitutesConfig(_Config):
     coview_weight: float = Field(
         default=0.3, ge=0, description="co-view (co-occurrence) next to content"
     )
+    hub_penalty: float = Field(
+        default=0.5, ge=0, le=2, description="minus this x the item's mean similarity (hubs)"
+    )
     category_floor: float = Field(
         default=0.05, ge=0, description="similarity of a category member with no neighbour score"
     )

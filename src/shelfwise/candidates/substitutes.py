@@ -11,12 +11,16 @@ slate of its own category. Nothing from an unrelated category is proposed, ever.
 
 The score of ``j`` for the viewed ``a``::
 
-    (content(a, j) + coview_weight * coview(a, j) + category_floor)
+    (max(content(a, j) - hub_penalty * hub(j), 0) + coview_weight * coview(a, j)
+       + category_floor)
       * relation(a, j) * exp(-0.5 * (log(p_j / p_a) / log(price_band)) ** 2)
 
 ``relation`` is 1 for the same category and ``sibling_weight`` for a sibling
 (siblings only help out a category with fewer than ``sibling_fill`` candidates);
 items dearer or cheaper than ``max_price_ratio`` times the anchor are dropped.
+``hub(j)`` is ``j``'s mean similarity to its ten nearest look-alikes: an item
+that looks like everything (a hub) would otherwise fill every slate of its
+category (the correction of cross-domain similarity local scaling, CSLS).
 The reason is ``similar_to`` the viewed product: true by construction.
 """
 
@@ -64,11 +68,23 @@ class SubstitutesSource:
     _reasons: ReasonCache = field(init=False, repr=False, compare=False)
     _parent: npt.NDArray[np.int32] = field(init=False, repr=False, compare=False)
     _members: dict[int, IntArray] = field(init=False, repr=False, compare=False)
+    _hub: FloatArray | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         self._reasons = ReasonCache(self.name, "similar_to")
         self._parent = category_parents(self.category_names)
         self._members = {}
+        self._hub: FloatArray | None = None
+
+    def _hubness(self) -> FloatArray:
+        """Per item, the mean content similarity to its ten nearest neighbours."""
+        got = self._hub
+        if got is None:
+            top = np.asarray(self.content.scores[:, :10], dtype=np.float64)
+            got = self._hub = np.zeros(len(self.category))
+            n = min(len(got), len(top))
+            got[:n] = top[:n].mean(axis=1)
+        return got
 
     def members(self, code: int) -> IntArray:
         got = self._members.get(code)
@@ -103,7 +119,10 @@ class SubstitutesSource:
         )
         if int((codes == cat).sum()) < c.sibling_fill:  # a small category: siblings help out
             rel[sibling] = c.sibling_weight
-        sim = c.category_floor + self._similarity(self.content, a, items)
+        sim = self._similarity(self.content, a, items)
+        if c.hub_penalty > 0:  # CSLS-style: a look-alike of everything says little
+            sim = np.maximum(sim - c.hub_penalty * self._hubness()[items], 0.0)
+        sim = c.category_floor + sim
         if c.coview_weight > 0:
             coview = self._similarity(self.coview, a, items)
             top = coview.max(initial=0.0)

@@ -56,7 +56,10 @@ class PlacementObjective(BaseModel):
         "linear blend of before).",
     )
     popularity_penalty: float = Field(
-        default=0.0, ge=0, le=4, description="Value x (1 + daily sales / mean) ** -penalty."
+        default=0.0,
+        ge=0,
+        le=4,
+        description="Value x (1 + events of 28 days / their mean) ** -penalty.",
     )
     chain_weight: float = Field(
         default=0.0,
@@ -105,10 +108,12 @@ class PlacementObjective(BaseModel):
             base = self.click if self.click > 0 else 1.0
             value = base * (1.0 + share * per_unit / (1.0 + per_unit))
         if self.popularity_penalty > 0:
-            sales = np.asarray(state.daily_sales[items], dtype=np.float64)
-            mean = float(np.mean(state.daily_sales)) if len(state.daily_sales) else 0.0
+            # Popularity as the ranker's features see it: weighted events of the
+            # last 28 days (views, carts, buys), against the catalog's mean.
+            pop = np.asarray(state.pop_28d[items], dtype=np.float64)
+            mean = float(np.mean(state.pop_28d)) if len(state.pop_28d) else 0.0
             if mean > 0:
-                value = value * (1.0 + sales / mean) ** (-self.popularity_penalty)
+                value = value * (1.0 + pop / mean) ** (-self.popularity_penalty)
         sla = table.sla_days[items].astype(np.float64)
         value = value / (1.0 + self.sla_penalty_per_day * np.maximum(sla, 0.0))
         if self.min_cover_days > 0:

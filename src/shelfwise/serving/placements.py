@@ -38,7 +38,7 @@ class Objective(BaseModel):
         default=0.5, ge=0, le=5, description="money adds at most this share of the engagement value"
     )
     popularity_penalty: float = Field(
-        default=0.0, ge=0, le=4, description="value x (1 + sales / mean sales) ** -penalty"
+        default=0.0, ge=0, le=4, description="value x (1 + 28-day events / mean) ** -penalty"
     )
     chain_weight: float = Field(
         default=0.0, ge=0, le=8, description="value x (chain score / best) ** weight"
