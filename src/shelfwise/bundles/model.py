@@ -86,6 +86,7 @@ def _save_arrays(folder: Path, a: Artifacts) -> None:
     a.cooccurrence.save(folder, "cooccurrence")
     a.content.save(folder, "content")
     a.regression.save(folder, "regression")
+    a.copurchase.save(folder, "copurchase")
     a.history.save(folder)
     arrays: dict[str, np.ndarray[Any, Any]] = {
         "factors.people": a.factors.people,
@@ -94,6 +95,8 @@ def _save_arrays(folder: Path, a: Artifacts) -> None:
         "popular.scores": a.popularity.scores,
         "popular.label": a.popularity.label,
         "category": a.category,
+        "price": a.price,
+        "category_lift": a.category_lift,
     }
     for name, arr in arrays.items():
         np.save(folder / f"{name}.npy", arr)
@@ -112,6 +115,12 @@ def _load_arrays(
     def arr(name: str) -> Any:
         return np.load(folder / f"{name}.npy", mmap_mode=mode)
 
+    category = arr("category")
+    n_items, n_cat = len(items), len(category_names)
+    # Bundles written before the substitutes and complements sources lack their
+    # arrays: those sources then propose nothing until the next training.
+    older = not (folder / "price.npy").is_file()
+
     return Artifacts(
         config=SourcesConfig.model_validate(info.config),
         items=items,
@@ -123,8 +132,15 @@ def _load_arrays(
         factors=Factors(arr("factors.people"), arr("factors.items")),
         cycles=arr("buy_again.cycles"),
         popularity=Popularity(arr("popular.scores"), arr("popular.label")),
-        category=arr("category"),
+        category=category,
         category_names=category_names,
+        price=np.full(n_items, np.nan) if older else arr("price"),
+        copurchase=NeighbourTable(
+            np.full((n_items, 1), -1, np.int32), np.zeros((n_items, 1), np.float32)
+        )
+        if older
+        else NeighbourTable.load(folder, "copurchase", mmap=mmap),
+        category_lift=np.zeros((n_cat, n_cat), np.float32) if older else arr("category_lift"),
         timings=dict(info.timings),
     )
 

@@ -18,6 +18,11 @@ import numpy.typing as npt
 from shelfwise.candidates.base import Source
 from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.candidates.buyagain import BuyAgainSource, fit_cycles
+from shelfwise.candidates.complements import (
+    ComplementsSource,
+    fit_category_lift,
+    fit_copurchase,
+)
 from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.content import ContentSource, fit_content
 from shelfwise.candidates.cooccurrence import CooccurrenceSource, fit_cooccurrence
@@ -28,6 +33,7 @@ from shelfwise.candidates.neighbours import NeighbourTable
 from shelfwise.candidates.popular import Popularity, PopularSource, fit_popularity
 from shelfwise.candidates.regression import fit_regression
 from shelfwise.candidates.session import SessionSource
+from shelfwise.candidates.substitutes import SubstitutesSource
 from shelfwise.catalog.model import Product
 
 Step = Callable[[str], None]
@@ -47,6 +53,9 @@ class Artifacts:
     popularity: Popularity
     category: npt.NDArray[np.int32]
     category_names: tuple[str, ...]
+    price: npt.NDArray[np.float64]  # per item at training time, NaN when unknown
+    copurchase: NeighbourTable
+    category_lift: npt.NDArray[np.float32]  # (categories, categories)
     timings: dict[str, float] = field(default_factory=dict)
 
     def sources(self) -> dict[str, Source]:
@@ -69,6 +78,24 @@ class Artifacts:
             "session": SessionSource(self.cooccurrence, c.session, c.events),
             "buy_again": BuyAgainSource(self.history, self.cycles, c.buy_again),
             "popular": PopularSource(self.popularity, self.category, self.category_names),
+            "substitutes": SubstitutesSource(
+                self.content,
+                self.cooccurrence,
+                self.category,
+                self.category_names,
+                self.price,
+                c.substitutes,
+            ),
+            "complements": ComplementsSource(
+                self.copurchase,
+                self.category_lift,
+                self.category,
+                self.category_names,
+                self.price,
+                np.asarray(self.popularity.scores, dtype=np.float64),
+                c.complements,
+                self.cooccurrence,
+            ),
         }
 
     def aligned(self, ids: Sequence[str]) -> Artifacts:
@@ -118,6 +145,8 @@ class Artifacts:
                 per_item(self.popularity.scores, 0.0), per_item(self.popularity.label, 0)
             ),
             category=per_item(self.category, 0),
+            price=per_item(self.price, np.nan),
+            copurchase=self.copurchase.remap(to_new, n),
         )
 
     def blend(self, config: SourcesConfig | None = None) -> CandidateBlend:
@@ -171,6 +200,7 @@ def fit_all(
         ("content", lambda: content or fit_content(products, prices, config.content)),
         ("buy_again", lambda: fit_cycles(log)),
         ("popular", lambda: fit_popularity(log, config.popular, kinds)),
+        ("complements", lambda: fit_copurchase(log, config.complements)),
     ]
     for name, fit in stages:
         if step is not None:
@@ -179,6 +209,9 @@ def fit_all(
         results[name] = fit()
         timings[name] = round(time.perf_counter() - started, 4)
     category, names = categories(products)
+    started = time.perf_counter()
+    category_lift = fit_category_lift(log, category, len(names))
+    timings["complements"] += round(time.perf_counter() - started, 4)
     return Artifacts(
         config=config,
         items=log.items,
@@ -192,8 +225,20 @@ def fit_all(
         popularity=results["popular"],  # type: ignore[arg-type]
         category=category,
         category_names=names,
+        price=prices,
+        copurchase=results["complements"],  # type: ignore[arg-type]
+        category_lift=category_lift,
         timings=timings,
     )
 
 
-STAGES = ("history", "cooccurrence", "regression", "factors", "content", "buy_again", "popular")
+STAGES = (
+    "history",
+    "cooccurrence",
+    "regression",
+    "factors",
+    "content",
+    "buy_again",
+    "popular",
+    "complements",
+)

@@ -71,7 +71,8 @@ def fit_popularity(log: InteractionLog, config: PopularConfig, weights: EventWei
 class PopularSource:
     """Popular items in the category of what the shopper looks at, else across the store.
 
-    Its reasons say ``fallback`` only when a placement's chain uses it as one.
+    Each reason names the item's own category. Its reasons say ``fallback`` only
+    when a placement's chain uses it as one.
     """
 
     popularity: Popularity
@@ -89,12 +90,9 @@ class PopularSource:
     def propose(self, ctx: RecContext, k: int) -> Proposal:
         scores = self.popularity.scores
         cat = self._category_of(ctx)
-        label = None
-        if cat:
-            pool = np.flatnonzero(self.category[: len(scores)] == cat)
-            label = self.category_names[cat]
-        else:
-            pool = np.arange(len(scores))
+        pool = (
+            np.flatnonzero(self.category[: len(scores)] == cat) if cat else np.arange(len(scores))
+        )
         banned = excluded(ctx.exclude)
         pool = pool[drop_excluded(pool, banned) & (scores[pool] > 0)]
         top = pool[top_k(scores[pool], k)]
@@ -102,7 +100,12 @@ class PopularSource:
             rest = np.flatnonzero((scores > 0) & (self.category[: len(scores)] != cat))
             rest = rest[drop_excluded(rest, banned)]
             top = np.r_[top, rest[top_k(scores[rest], k - len(top))]]
+        # Each item is labelled with its own category (the store's best after a small
+        # category are not "popular in" the shopper's category).
+        names = self.category_names
+        codes = self.category[top].tolist() if len(self.category) else [0] * len(top)
         reasons = tuple(
-            _reason(self.name, int(c), label) for c in self.popularity.label[top].tolist()
+            _reason(self.name, int(c), names[code] if 0 < code < len(names) else None)
+            for c, code in zip(self.popularity.label[top].tolist(), codes, strict=True)
         )
         return Proposal(self.name, top.astype(np.int64), scores[top], reasons)

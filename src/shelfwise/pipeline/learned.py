@@ -80,7 +80,14 @@ class LearnedRankers:
             o = placement.objective
             base = self.settings.ranking.objective_for(placement.page)
             got = base.model_copy(
-                update={"click": o.engagement, "revenue": o.revenue, "margin": o.margin}
+                update={
+                    "click": o.engagement,
+                    "revenue": o.revenue,
+                    "margin": o.margin,
+                    "money_cap": o.money_cap,
+                    "popularity_penalty": o.popularity_penalty,
+                    "chain_weight": o.chain_weight,
+                }
             )
             self._objectives[key] = got
         return got

@@ -143,10 +143,10 @@ def note_candidates(got: Proposal, trace: Trace) -> None:
 @dataclass(frozen=True)
 class Candidates:
     """The candidates stage: the placement's chain of sources over the model bundle
-    (or, without one, the degraded-mode blend), unioned into one pool.
+    (or, without one, the degraded-mode blend), as one pool.
 
     ``every_source``: the rank stage reads each source's own proposal too (the
-    learned ranker, as in training). ``memo`` keeps the candidates of requests
+    learned ranker, as in training): as features of the chain's items only. ``memo`` keeps the candidates of requests
     nothing personal shapes (serving; ``pipeline/memo.py``)."""
 
     blend: Blender
@@ -170,7 +170,9 @@ class Candidates:
             proposals: tuple[Proposal, ...] = (proposal,)
         else:
             proposals = self._propose(flow, chain)
-            pool = Pool.union(list(proposals), ctx.exclude)
+            # The pool is the placement's own chain; each source's own proposal (the
+            # learned ranker's features) never adds items the chain did not propose.
+            pool = Pool.union([proposals[0]], ctx.exclude)
             if memo is not None:
                 deps = depends_on(pool.items, ctx.context_items)
                 memo.put(key, stamp, (proposals[0], pool), deps, flow.seq)

@@ -44,6 +44,35 @@ class Ranked:
     objective_version: str
 
 
+def anchor_price(ctx: RecContext, items: ItemTable) -> float | None:
+    """The price money is measured against: the dearest known price among the viewed
+    products (else the cart's), None without one."""
+    for group in (ctx.context_items, ctx.cart_items):
+        known = [i for i in group if i < len(items.price)]
+        if known:
+            prices = np.asarray(items.price[known], dtype=np.float64)
+            prices = prices[np.isfinite(prices) & (prices > 0)]
+            if len(prices):
+                return float(prices.max())
+    return None
+
+
+def chain_fit(cands: CandidateSet, weight: float) -> FloatArray:
+    """``(score / best score) ** weight`` of the placement's own chain (the ``blend``
+    proposal): how well each candidate does the placement's job (a substitute's
+    similarity to the viewed product, a complement's lift). 1 where the chain's
+    score is unknown (a ranker trained without the ``blend`` column)."""
+    if "blend" not in cands.sources or not len(cands):
+        return np.ones(len(cands))
+    score = cands.scores[:, cands.sources.index("blend")]
+    top = float(np.nanmax(score)) if np.isfinite(score).any() else 0.0
+    if top <= 0:
+        return np.ones(len(cands))
+    rel = np.clip(np.nan_to_num(score / top, nan=0.0), 1e-6, 1.0)
+    out: FloatArray = rel**weight
+    return out
+
+
 def _fused(cands: CandidateSet) -> FloatArray:
     """Reciprocal-rank fusion of the sources (the fallback score)."""
     return np.asarray(np.nansum(1.0 / (cands.ranks + 10.0), axis=1), dtype=np.float64)
@@ -114,7 +143,9 @@ class Ranker:
         """The best ``k`` of the (already rule-filtered) candidates for this placement."""
         objective = objective or self.settings.objective_for(ctx.placement)
         x, prob = self.score(ctx, cands, items)
-        values = objective.values(cands.items, items, self.state)
+        values = objective.values(cands.items, items, self.state, anchor_price(ctx, items))
+        if objective.chain_weight > 0:
+            values = values * chain_fit(cands, objective.chain_weight)
         expected = prob * values
         depth = min(len(cands), k + POOL)
         top = np.argpartition(-expected, depth - 1)[:depth] if depth < len(cands) else None

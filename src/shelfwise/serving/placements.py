@@ -34,6 +34,15 @@ class Objective(BaseModel):
     engagement: float = Field(default=1.0, ge=0)
     revenue: float = Field(default=0.0, ge=0)
     margin: float = Field(default=0.0, ge=0)
+    money_cap: float = Field(
+        default=0.5, ge=0, le=5, description="money adds at most this share of the engagement value"
+    )
+    popularity_penalty: float = Field(
+        default=0.0, ge=0, le=4, description="value x (1 + 28-day events / mean) ** -penalty"
+    )
+    chain_weight: float = Field(
+        default=0.0, ge=0, le=8, description="value x (chain score / best) ** weight"
+    )
 
     @model_validator(mode="after")
     def _positive(self) -> Objective:
