@@ -34,7 +34,7 @@ from shelfwise.pipeline.encode import Served, kept_trace, logged_json, slate_jso
 from shelfwise.pipeline.flow import Pipeline
 from shelfwise.pipeline.governed import Governor, RulebookArrange, RulebookSafety
 from shelfwise.pipeline.kept import depends_on
-from shelfwise.pipeline.learned import LearnedRank, LearnedRankers
+from shelfwise.pipeline.learned import KeptOrders, LearnedRank, LearnedRankers
 from shelfwise.pipeline.memo import CandidateMemo
 from shelfwise.pipeline.pool import Trace
 from shelfwise.pipeline.ports import Assigner, Plan, Stage
@@ -132,6 +132,7 @@ class Recommender:
         self.memo = CandidateMemo()
         self.slates = SlateCache(settings.slate_cache_size)
         self.learned = LearnedRankers(settings, snapshot)
+        self.kept_orders = KeptOrders(settings.ranking.kept_orders)
         self._children: dict[tuple[object, ...], Any] = {}
         self._plans: dict[tuple[str, ...], Plan] = {}
         self._pipelines: dict[tuple[int, ...], Pipeline] = {}
@@ -198,7 +199,8 @@ class Recommender:
         if got is None:
             rank: Stage = _BLEND
             if ranker is not None and objective is not None:
-                rank = LearnedRank(ranker, objective)
+                bucket = self.settings.ranking.time_bucket_seconds
+                rank = LearnedRank(ranker, objective, bucket=bucket, kept=self.kept_orders)
             got = self._pipelines[key] = self._assemble(view, book, rank)
         return got
 
@@ -480,7 +482,10 @@ _BLEND = BlendRanker()
 def _candidates(rec: Recommender, view: BundleView | None, learned: bool) -> Stage:
     if view is None:
         return Candidates(rec.baseline_blend, None, degraded=True, memo=rec.memo)
-    return Candidates(view, view, every_source=learned, memo=rec.memo)
+    if learned:
+        bucket = rec.settings.ranking.time_bucket_seconds
+        return Candidates(view, view, every_source=True, bucket=bucket, kept=rec.kept_orders)
+    return Candidates(view, view, memo=rec.memo)
 
 
 def _arm_plan(placement: Placement, assignment: Assignment | None) -> Plan:

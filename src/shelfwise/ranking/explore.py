@@ -7,9 +7,13 @@ drawn from Beta(1 + prior·p + clicks, 1 + prior·(1 - p) + misses), where p
 is the model's own P(engagement): promising but unproven items are tried
 first; the pool is the ``POOL`` best-ranked eligible items, which keeps the
 draws cheap. The propensity of each explored pick (its chance of being picked
-under this rule) is estimated with the same seeded draws and logged, so
-offline evaluation can re-weight what exploration showed; exploited items
-have propensity 1. Deterministic for a given seed and request.
+under this rule) is estimated with ``PROPENSITY_DRAWS`` seeded draws and logged,
+so offline evaluation can re-weight what exploration showed; exploited items
+have propensity 1. The estimate belongs to the scored order (its
+:class:`ExplorePlan`, made once per context and time bucket); each request then
+draws its own pick from the same Beta posteriors (:func:`draw`), so a kept
+order still explores per request with true propensities. Deterministic for a
+given seed and request.
 """
 
 from __future__ import annotations
@@ -40,7 +44,25 @@ def request_rng(seed: int, *parts: str) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(digest, "little")])
 
 
-def explore_slate(
+@dataclass(frozen=True)
+class ExplorePlan:
+    """What the exploration draws of one scored order start from: the exploited rows,
+    the eligible pool competing for the explored slots with its Beta parameters, and
+    how often each pool entry won a slot in ``PROPENSITY_DRAWS`` draws (its propensity).
+
+    A plan is fixed for one (context, time bucket): a kept ranked order keeps it, and
+    each request draws its own explored items from it (:func:`draw`)."""
+
+    exploit: IntArray
+    rest: IntArray  # the rows after the exploited ones, best first
+    pool: IntArray
+    alpha: FloatArray
+    beta: FloatArray
+    counts: IntArray  # per pool entry: draws (of PROPENSITY_DRAWS) in which it won a slot
+    n_explore: int
+
+
+def explore_plan(
     order: IntArray,
     k: int,
     probability: FloatArray,
@@ -49,32 +71,46 @@ def explore_slate(
     share: float,
     max_exposures: float,
     rng: np.random.Generator,
-) -> Slate:
-    """Fill ``k`` slots: the best by ``order`` and ``round(share·k)`` explored items at the end.
-
-    ``order`` ranks candidate rows best first; the other arrays are per candidate row.
-    """
+) -> ExplorePlan:
+    """The plan of ``round(share·k)`` explored slots after the best of ``order``
+    (``rng`` estimates the propensities). ``order`` ranks candidate rows best first;
+    the other arrays are per candidate row."""
     k = min(k, len(order))
     n_explore = round(share * k)
     exploit = order[: k - n_explore]
+    none: FloatArray = np.zeros(0)
     if n_explore == 0:
-        return Slate(exploit, np.zeros(k, dtype=bool), np.ones(k))
+        return ExplorePlan(exploit, order[:0], order[:0], none, none, np.zeros(0, np.int64), 0)
     rest = order[k - n_explore :]
     pool = rest[exposures[rest] < max_exposures][:POOL]
     if len(pool) <= n_explore:
+        return ExplorePlan(exploit, rest, pool, none, none, np.zeros(0, np.int64), n_explore)
+    p = np.clip(probability[pool], 1e-6, 1 - 1e-6)
+    misses = np.maximum(exposures[pool] - clicks[pool], 0.0)
+    alpha = 1.0 + PRIOR_STRENGTH * p + clicks[pool]
+    beta = 1.0 + PRIOR_STRENGTH * (1.0 - p) + misses
+    draws = rng.beta(alpha, beta, size=(PROPENSITY_DRAWS, len(pool)))
+    top = np.argpartition(-draws, n_explore - 1, axis=1)[:, :n_explore]
+    counts = np.bincount(top.ravel(), minlength=len(pool))
+    return ExplorePlan(exploit, rest, pool, alpha, beta, counts, n_explore)
+
+
+def draw(plan: ExplorePlan, rng: np.random.Generator) -> Slate:
+    """One request's slate from ``plan``: the exploited rows, then the explored picks of
+    one Thompson draw (``rng``: the request's own), with their planned propensities."""
+    exploit, pool, n_explore = plan.exploit, plan.pool, plan.n_explore
+    if n_explore == 0:
+        return Slate(exploit, np.zeros(len(exploit), dtype=bool), np.ones(len(exploit)))
+    if len(pool) <= n_explore:
         picked, prop = pool, np.ones(len(pool))
     else:
-        p = np.clip(probability[pool], 1e-6, 1 - 1e-6)
-        misses = np.maximum(exposures[pool] - clicks[pool], 0.0)
-        alpha = 1.0 + PRIOR_STRENGTH * p + clicks[pool]
-        beta = 1.0 + PRIOR_STRENGTH * (1.0 - p) + misses
-        draws = rng.beta(alpha, beta, size=(PROPENSITY_DRAWS + 1, len(pool)))
-        top = np.argpartition(-draws, n_explore - 1, axis=1)[:, :n_explore]
-        chosen = top[0][np.argsort(-draws[0, top[0]])]
-        counts = np.bincount(top[1:].ravel(), minlength=len(pool))
+        drawn = rng.beta(plan.alpha, plan.beta)
+        top = np.argpartition(-drawn, n_explore - 1)[:n_explore]
+        chosen = top[np.argsort(-drawn[top])]
         picked = pool[chosen]
-        prop = np.maximum(counts[chosen] / PROPENSITY_DRAWS, 1.0 / PROPENSITY_DRAWS)
+        prop = np.maximum(plan.counts[chosen] / PROPENSITY_DRAWS, 1.0 / PROPENSITY_DRAWS)
     if len(picked) < n_explore:  # not enough fresh items: give the slots back to exploitation
+        rest = plan.rest
         fill = rest[~np.isin(rest, picked)][: n_explore - len(picked)]
         exploit = np.concatenate([exploit, fill])
     rows = np.concatenate([exploit, picked]).astype(np.int64)

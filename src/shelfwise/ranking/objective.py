@@ -96,6 +96,19 @@ class RankingSettings(BaseModel):
     )
     explore_seed: int = 0
     compile_model: bool = True
+    time_bucket_seconds: int = Field(
+        default=60,
+        ge=0,
+        description=(
+            "Serving: the clock the sources and the ranker's features read is the end of "
+            "the request's time bucket of this many seconds, so a scored order is kept "
+            "and serves every request of the same context in the bucket (0 = the exact "
+            "clock, nothing kept)."
+        ),
+    )
+    kept_orders: int = Field(
+        default=2_000, ge=0, description="Scored orders (and their candidates) kept per worker."
+    )
 
     def objective_for(self, placement: str) -> PlacementObjective:
         return self.objectives.get(placement, self.default_objective)

@@ -1,0 +1,126 @@
+"""Kept ranked orders of the learned ranker: one scoring per (context, time bucket), an
+exploration draw per request, and the same slate as a fresh computation in the bucket."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shelfwise.candidates.base import RecContext
+from shelfwise.config import Settings, load_settings
+from shelfwise.pipeline import RecommendRequest
+from shelfwise.pipeline.flow import Pipeline
+from shelfwise.pipeline.learned import LearnedRank, at_bucket
+from shelfwise.pipeline.pool import Trace
+from shelfwise.pipeline.slate import Slate
+from shelfwise.pipeline.stages import Candidates, build_context
+from shelfwise.ranking import RankingSettings
+from shelfwise.runtime import Runtime
+from shelfwise.training.job import train
+from tests import shop_fixture
+
+BUCKET = 60
+# Half a minute into a bucket: +20 s is the same bucket, +60 s the next one.
+T0 = datetime(2024, 3, 5, 12, 0, 10, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    tmp = tmp_path_factory.mktemp("kept")
+    settings: Settings = load_settings(
+        database_url=f"sqlite:///{tmp / 'shelfwise.db'}", model_dir=tmp / "models"
+    )
+    ranking = RankingSettings(
+        compile_model=False, explore_share=0.3, time_bucket_seconds=BUCKET, kept_orders=100
+    )
+    rt = Runtime.open(settings.model_copy(update={"ranking": ranking}))
+    shop_fixture.fill(rt)
+    train(rt, force=True, with_ranker=True)
+    rt.load_bundle()
+    yield rt
+    rt.close()
+
+
+def _pipelines(rt: Runtime, placement: str) -> tuple[Pipeline, Pipeline, object]:
+    """The served pipeline (keeping orders) and its twin that keeps nothing."""
+    rec = rt.recommender
+    view = rec.bundle_view()
+    ranker = rec.learned.of(view) if view is not None else None
+    assert ranker is not None, "the bundle has a learned ranker"
+    plan = rec.plan(rec.placements.get(placement), None)
+    book = rec.rules.book(Trace()) if rec.rules is not None else None
+    kept = rec.pipeline(view, book, ranker, plan)
+    assert isinstance(kept.rank, LearnedRank) and isinstance(kept.candidates, Candidates)
+    assert kept.rank.kept is not None and kept.rank.bucket == BUCKET
+    fresh = replace(
+        kept,
+        candidates=replace(kept.candidates, kept=None),
+        rank=replace(kept.rank, kept=None),
+    )
+    return kept, fresh, plan
+
+
+def _run(rt: Runtime, pipe: Pipeline, plan: object, req: RecommendRequest, now: datetime,
+         seed: int) -> Slate:  # fmt: skip
+    placement = rt.recommender.placements.get(req.placement)
+    ctx = build_context(req, placement, rt.snapshot, [], now, req.person, Trace())
+    return pipe.run(ctx, plan, 10, seed=seed)  # type: ignore[arg-type]
+
+
+def _shown(slate: Slate) -> list[tuple[str, float, bool, float]]:
+    return [(s.product_id, s.score, s.explored, s.propensity) for s in slate.items]
+
+
+@pytest.mark.parametrize(
+    "req",
+    [
+        RecommendRequest(placement="home", person="c0"),
+        RecommendRequest(placement="product_similar", item=("KI1",)),
+        RecommendRequest(placement="cart", person="c1", cart=("GA2",)),
+    ],
+    ids=["home", "product", "cart"],
+)
+def test_kept_and_fresh_orders_agree_within_a_bucket(rt: Runtime, req: RecommendRequest) -> None:
+    kept, fresh, plan = _pipelines(rt, req.placement)
+    store = rt.recommender.kept_orders.scored
+    before = len(store)
+    first = _run(rt, kept, plan, req, T0, seed=7)  # scored and kept
+    assert len(store) == before + 1
+    later = T0 + timedelta(seconds=20)  # the same bucket
+    again = _run(rt, kept, plan, req, later, seed=7)  # from the kept order
+    assert len(store) == before + 1
+    computed = _run(rt, fresh, plan, req, later, seed=7)  # nothing kept: scored again
+    assert first.items and _shown(first) == _shown(again) == _shown(computed)
+    assert first.versions.ranker == "learned"
+    # The next bucket: the features see another clock, the order is scored again.
+    _run(rt, kept, plan, req, T0 + timedelta(seconds=BUCKET), seed=7)
+    assert len(store) == before + 2
+
+
+def test_exploration_is_drawn_per_request_from_a_kept_order(rt: Runtime) -> None:
+    kept, fresh, plan = _pipelines(rt, "home")
+    req = RecommendRequest(placement="home", person="c2")
+    slates = [_run(rt, kept, plan, req, T0 + timedelta(seconds=s % 40), seed=s) for s in range(40)]
+    exploited = {tuple(i.product_id for i in s.items if not i.explored) for s in slates}
+    explored = {tuple(i.product_id for i in s.items if i.explored) for s in slates}
+    assert len(exploited) == 1  # one scored order ...
+    assert len(explored) > 1  # ... and each request its own draw
+    for s in slates:
+        props = [i.propensity for i in s.items if i.explored]
+        assert props and all(0 < p <= 1 for p in props)
+        assert all(i.propensity == 1.0 for i in s.items if not i.explored)
+    # Each draw is the one a fresh computation makes for the same request.
+    for s, seed in ((slates[3], 3), (slates[17], 17)):
+        now = T0 + timedelta(seconds=seed % 40)
+        assert _shown(s) == _shown(_run(rt, fresh, plan, req, now, seed=seed))
+
+
+def test_the_bucket_clock_is_its_end() -> None:
+    ctx = RecContext("home", T0)
+    assert at_bucket(ctx, 60).now == datetime(2024, 3, 5, 12, 1, tzinfo=UTC)
+    assert at_bucket(ctx, 0).now == T0
+    on_edge = replace(ctx, now=datetime(2024, 3, 5, 12, 1, tzinfo=UTC))
+    assert at_bucket(on_edge, 60) is on_edge
