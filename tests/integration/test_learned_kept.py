@@ -3,6 +3,7 @@ exploration draw per request, and the same slate as a fresh computation in the b
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shelfwise.candidates.base import RecContext
+from shelfwise.catalog import ProductPatch
 from shelfwise.config import Settings, load_settings
 from shelfwise.pipeline import RecommendRequest
 from shelfwise.pipeline.flow import Pipeline
@@ -34,7 +36,7 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
         database_url=f"sqlite:///{tmp / 'shelfwise.db'}", model_dir=tmp / "models"
     )
     ranking = RankingSettings(
-        compile_model=False, explore_share=0.3, time_bucket_seconds=BUCKET, kept_orders=100
+        compile_model=False, explore_share=0.1, time_bucket_seconds=BUCKET, kept_orders=100
     )
     rt = Runtime.open(settings.model_copy(update={"ranking": ranking}))
     shop_fixture.fill(rt)
@@ -67,7 +69,7 @@ def _run(rt: Runtime, pipe: Pipeline, plan: object, req: RecommendRequest, now: 
          seed: int) -> Slate:  # fmt: skip
     placement = rt.recommender.placements.get(req.placement)
     ctx = build_context(req, placement, rt.snapshot, [], now, req.person, Trace())
-    return pipe.run(ctx, plan, 10, seed=seed)  # type: ignore[arg-type]
+    return pipe.run(ctx, plan, placement.k, seed=seed)  # type: ignore[arg-type]
 
 
 def _shown(slate: Slate) -> list[tuple[str, float, bool, float]]:
@@ -124,3 +126,49 @@ def test_the_bucket_clock_is_its_end() -> None:
     assert at_bucket(ctx, 0).now == T0
     on_edge = replace(ctx, now=datetime(2024, 3, 5, 12, 1, tzinfo=UTC))
     assert at_bucket(on_edge, 60) is on_edge
+
+
+def _lookups(rt: Runtime, result: str) -> float:
+    total = 0.0
+    for metric in rt.recommender.metrics.slate_cache.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.labels.get("result") == result:
+                total += sample.value
+    return total
+
+
+def test_served_learned_slates_are_kept_per_pick_and_drawn_per_request(rt: Runtime) -> None:
+    rec = rt.recommender
+    req = RecommendRequest(placement="home", person="c3")
+    now = T0 + timedelta(minutes=7)  # a bucket no other test used
+    hits = _lookups(rt, "hit")
+    answers = [rec.recommend(req, now + timedelta(seconds=n % 30)) for n in range(40)]
+    assert _lookups(rt, "hit") > hits  # later requests were served kept slates
+    assert len({a["rec_id"] for a in answers}) == 40  # each its own rec_id
+    exploited = {tuple(i["product_id"] for i in a["items"] if not i["explored"]) for a in answers}
+    explored = {tuple(i["product_id"] for i in a["items"] if i["explored"]) for a in answers}
+    assert len(exploited) == 1 and len(explored) > 1
+    for a in answers:
+        assert a["ranker"] == "learned"
+        assert all(0 < i["propensity"] <= 1 for i in a["items"])
+    # Each answer is the slate the pipeline computes for that request's own draw.
+    _, fresh, plan = _pipelines(rt, "home")
+    for a in answers[::9]:
+        seed = zlib.crc32(a["rec_id"].encode())
+        computed = _run(rt, fresh, plan, req, now, seed=seed)
+        assert [i.product_id for i in computed.items] == [i["product_id"] for i in a["items"]]
+        assert [i.propensity for i in computed.items] == [i["propensity"] for i in a["items"]]
+
+
+def test_a_changed_product_drops_the_kept_learned_slates(rt: Runtime) -> None:
+    rec = rt.recommender
+    req = RecommendRequest(placement="product_similar", item=("KI2",))
+    now = T0 + timedelta(minutes=9)
+    first = rec.recommend(req, now)
+    gone = first["items"][0]["product_id"]
+    rt.catalog.patch(gone, ProductPatch(stock_qty=0))
+    after = [rec.recommend(req, now) for _ in range(5)]
+    assert all(gone not in [i["product_id"] for i in a["items"]] for a in after)
+    rt.catalog.patch(gone, ProductPatch(stock_qty=10))
+    back = rec.recommend(req, now)
+    assert gone in [i["product_id"] for i in back["items"]]

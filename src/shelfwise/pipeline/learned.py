@@ -41,11 +41,11 @@ from shelfwise.errors import ShelfwiseError
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.kept import KeptStore, depends_on
 from shelfwise.pipeline.pool import Pool, Trace
-from shelfwise.pipeline.ports import Flow, Head, ShownReason, StageName
+from shelfwise.pipeline.ports import Flow, Head, Plan, ShownReason, StageName
 from shelfwise.pipeline.ports import Ranked as PoolRanked
 from shelfwise.ranking.candidates import CandidateSet
 from shelfwise.ranking.explain import SnapshotNames
-from shelfwise.ranking.explore import request_rng
+from shelfwise.ranking.explore import ExplorePlan, chosen_of, request_rng
 from shelfwise.ranking.history import epoch
 from shelfwise.ranking.objective import PlacementObjective
 from shelfwise.ranking.ranker import Ranked, Ranker, Scored, ranker_of_bundle
@@ -107,10 +107,10 @@ class KeptOrders:
             p.scores.flags.writeable = False
         for a in (pool.items, pool.score, pool.hits, pool.reason_of):
             a.flags.writeable = False
-        self.candidates.put(key, stamp, entry, depends_on(pool.items, *_context_items(ctx)), seq)
+        self.candidates.put(key, stamp, entry, depends_on(pool.items, *context_items(ctx)), seq)
 
 
-def _context_items(ctx: RecContext) -> tuple[Sequence[int], ...]:
+def context_items(ctx: RecContext) -> tuple[Sequence[int], ...]:
     """The items of a context whose catalog columns the sources and features read."""
     return ctx.context_items, ctx.cart_items, [e.item for e in ctx.session]
 
@@ -195,14 +195,7 @@ class LearnedRank:
 
     def run(self, flow: Flow) -> Flow:
         ctx = at_bucket(flow.ctx, self.bucket)
-        # The request's own exploration draw; the scored order's plan is the context's.
-        rng = request_rng(
-            self.ranker.settings.explore_seed,
-            ctx.person_id or "",
-            ctx.placement,
-            str(epoch(ctx.now)),
-            str(flow.seed),
-        )
+        rng = pick_rng(self.ranker, ctx, flow.seed)
         ranked = rank_pool(
             self.ranker,
             ctx,
@@ -220,9 +213,44 @@ class LearnedRank:
     def _keeper(self, flow: Flow, ctx: RecContext) -> _Keeper | None:
         if self.kept is None or not self.kept.enabled or self.bucket <= 0:
             return None
-        key = (*context_key(ctx), flow.k, flow.plan.sources, id(flow.plan.chain), self.objective)
+        key = scored_key(ctx, flow.k, flow.plan, self.objective)
         stamp = (len(flow.snapshot), self.ranker.version)
         return _Keeper(self.kept.scored, key, stamp, flow, ctx)
+
+
+def scored_key(
+    ctx: RecContext, k: int, plan: Plan, objective: PlacementObjective
+) -> tuple[Hashable, ...]:
+    """The key of a kept scored order: the context at its bucket's clock, the slate's
+    size, the plan's sources and chain, the objective."""
+    return (*context_key(ctx), k, plan.sources, id(plan.chain), objective)
+
+
+def pick_rng(ranker: Ranker, ctx: RecContext, seed: int) -> np.random.Generator:
+    """The request's own exploration draw (``seed``: the request's; ``ctx`` at its
+    bucket's clock). The scored order's plan is the context's (``Ranker.context_rng``)."""
+    s = ranker.settings.explore_seed
+    return request_rng(s, ctx.person_id or "", ctx.placement, str(epoch(ctx.now)), str(seed))
+
+
+@dataclass
+class LearnedShelf:
+    """The served slates of one (context, time bucket), one per exploration pick: each
+    request draws its pick from the plan and is served the slate made for that pick
+    (``pipeline/recommender.py``; the slate cache's checks, ``pipeline/slates.py``)."""
+
+    plan: ExplorePlan
+    items: IntArray  # the catalog items of the plan's pool
+    answers: dict[tuple[int, ...], Any]  # pick -> KeptSlate
+
+    @classmethod
+    def of(cls, scored: Scored) -> LearnedShelf:
+        return cls(scored.plan, scored.cands.items[scored.plan.pool], {})
+
+    def pick(self, rng: np.random.Generator) -> tuple[int, ...]:
+        """The catalog items this draw explores (() when no draw decides them)."""
+        chosen = chosen_of(self.plan, rng)
+        return () if chosen is None else tuple(self.items[chosen].tolist())
 
 
 @dataclass(frozen=True)
@@ -242,7 +270,7 @@ class _Keeper:
         return got[1]
 
     def put(self, pool_items: IntArray, scored: Scored) -> None:
-        deps = depends_on(scored.cands.items, *_context_items(self.ctx))
+        deps = depends_on(scored.cands.items, *context_items(self.ctx))
         self.store.put(self.key, self.stamp, (pool_items, scored), deps, self.flow.seq)
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
-from shelfwise.candidates.base import RecContext, Source
+from shelfwise.candidates.base import IntArray, RecContext, Source
 from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.candidates.config import SourcesConfig
 from shelfwise.catalog import CatalogSnapshot
@@ -35,6 +35,7 @@ from shelfwise.pipeline.flow import Pipeline
 from shelfwise.pipeline.governed import Governor, RulebookArrange, RulebookSafety
 from shelfwise.pipeline.kept import depends_on
 from shelfwise.pipeline.learned import KeptOrders, LearnedRank, LearnedRankers
+from shelfwise.pipeline.learned_slates import LearnedSlates, Shelved
 from shelfwise.pipeline.memo import CandidateMemo
 from shelfwise.pipeline.pool import Trace
 from shelfwise.pipeline.ports import Assigner, Plan, Stage
@@ -93,6 +94,7 @@ class _Request:
     seq: int  # the snapshot's change sequence after this request's refresh
     started: float
     shelf: Shelf | None = None
+    learned: Shelved | None = None  # a learned slate's place among the kept ones
 
 
 class Recommender:
@@ -133,6 +135,7 @@ class Recommender:
         self.slates = SlateCache(settings.slate_cache_size)
         self.learned = LearnedRankers(settings, snapshot)
         self.kept_orders = KeptOrders(settings.ranking.kept_orders)
+        self.learned_slates = LearnedSlates(settings.ranking.kept_orders)
         self._children: dict[tuple[object, ...], Any] = {}
         self._plans: dict[tuple[str, ...], Plan] = {}
         self._pipelines: dict[tuple[int, ...], Pipeline] = {}
@@ -277,6 +280,10 @@ class Recommender:
             kept = self._kept(r)
             if kept is not None:
                 return kept, r.rec_id
+        if r.learned is not None:
+            kept = self._kept_learned(r, r.learned)
+            if kept is not None:
+                return kept, r.rec_id
         slate = r.pipeline.run(
             r.ctx,
             r.plan,
@@ -292,6 +299,8 @@ class Recommender:
         logged = [logged_json(i) for i in answer["items"]]
         if r.shelf is not None and not req.explain:
             self._keep(r, r.shelf, slate, answer, logged)
+        if r.learned is not None:
+            self._keep_learned(r, r.learned, slate, answer, logged)
         if record:
             trace = r.trace.as_dict() if r.keep_trace else None
             self._record(
@@ -332,6 +341,13 @@ class Recommender:
         )  # fmt: skip
         if ranker is None and assignment is None and self.slates.enabled:
             r.shelf = self._shelf(r, view)
+        bucket = self.settings.ranking.time_bucket_seconds
+        learned = ranker is not None and assignment is None and not req.explain
+        if learned and bucket > 0 and self.learned_slates.enabled:
+            assert ranker is not None
+            versions = (len(self.snapshot), pipeline.model_version, pipeline.rules.version)
+            seed = zlib.crc32(rec_id.encode())
+            r.learned = self.learned_slates.shelved(ctx, k, ranker, bucket, book, versions, seed)
         trace.stages["context"] = (time.perf_counter() - started) * 1e3
         return r
 
@@ -385,10 +401,45 @@ class Recommender:
         logged: list[dict[str, Any]],
     ) -> None:
         """Keep a computed slate for the requests that will share it."""
+        kept = self._kept_slate(r, slate, answer, logged)
+        deps = depends_on(slate.candidates, r.ctx.context_items, self._pins(r))
+        self.slates.put(*shelf, kept, deps, r.seq)
+
+    def _pins(self, r: _Request) -> IntArray:
+        """The rulebook's pinned products (a kept slate is made of them too)."""
+        return self.snapshot.indices(r.book.pinned() if r.book is not None else ())
+
+    def _kept_learned(self, r: _Request, shelved: Shelved) -> KeptSlate | None:
+        """The kept learned slate of this request's exploration pick, if any."""
+        kept = self.learned_slates.served(shelved, self.snapshot)
+        if kept is not None and (kept.trace is not None or not r.keep_trace):
+            self._child(self.metrics.slate_cache, r.placement.name, "hit").inc()
+            self._serve_kept(kept, r)
+            return kept
+        self._child(self.metrics.slate_cache, r.placement.name, "miss").inc()
+        return None
+
+    def _keep_learned(
+        self,
+        r: _Request,
+        shelved: Shelved,
+        slate: Slate,
+        answer: dict[str, Any],
+        logged: list[dict[str, Any]],
+    ) -> None:
+        kept = self._kept_slate(r, slate, answer, logged)
+        objective = self.learned.objective(r.plan.placement)
+        self.learned_slates.keep(
+            shelved, kept, self.kept_orders, r.plan, objective, self.snapshot,
+            slate.candidates, self._pins(r), r.seq,
+        )  # fmt: skip
+
+    def _kept_slate(
+        self, r: _Request, slate: Slate, answer: dict[str, Any], logged: list[dict[str, Any]]
+    ) -> KeptSlate:
         body = dict(answer)
         del body["rec_id"]
-        pins = self.snapshot.indices(r.book.pinned()) if r.book is not None else ()
-        kept = KeptSlate(
+        return KeptSlate(
             computed_by=r.rec_id,
             mode=slate.mode,
             model_version=slate.versions.model,
@@ -400,8 +451,6 @@ class Recommender:
             # Kept encoded: the candidate pool is most of an entry's memory as objects.
             trace=kept_trace(r.trace.as_dict()) if r.keep_trace else None,
         )
-        deps = depends_on(slate.candidates, r.ctx.context_items, pins)
-        self.slates.put(*shelf, kept, deps, r.seq)
 
     def _serve_kept(self, kept: KeptSlate, r: _Request) -> None:
         """A kept slate served as this request's own: its rec_id, its decision-log row."""

@@ -95,18 +95,28 @@ def explore_plan(
     return ExplorePlan(exploit, rest, pool, alpha, beta, counts, n_explore)
 
 
+def chosen_of(plan: ExplorePlan, rng: np.random.Generator) -> IntArray | None:
+    """The pool entries one Thompson draw explores, best draw first (None: no draw, the
+    whole pool is explored or nothing is)."""
+    n_explore = plan.n_explore
+    if n_explore == 0 or len(plan.pool) <= n_explore:
+        return None
+    drawn = rng.beta(plan.alpha, plan.beta)
+    top = np.argpartition(-drawn, n_explore - 1)[:n_explore]
+    out: IntArray = top[np.argsort(-drawn[top])]
+    return out
+
+
 def draw(plan: ExplorePlan, rng: np.random.Generator) -> Slate:
     """One request's slate from ``plan``: the exploited rows, then the explored picks of
     one Thompson draw (``rng``: the request's own), with their planned propensities."""
     exploit, pool, n_explore = plan.exploit, plan.pool, plan.n_explore
     if n_explore == 0:
         return Slate(exploit, np.zeros(len(exploit), dtype=bool), np.ones(len(exploit)))
-    if len(pool) <= n_explore:
+    chosen = chosen_of(plan, rng)
+    if chosen is None:
         picked, prop = pool, np.ones(len(pool))
     else:
-        drawn = rng.beta(plan.alpha, plan.beta)
-        top = np.argpartition(-drawn, n_explore - 1)[:n_explore]
-        chosen = top[np.argsort(-drawn[top])]
         picked = pool[chosen]
         prop = np.maximum(plan.counts[chosen] / PROPENSITY_DRAWS, 1.0 / PROPENSITY_DRAWS)
     if len(picked) < n_explore:  # not enough fresh items: give the slots back to exploitation
