@@ -14,9 +14,11 @@ Entries are checked on every read like the slate cache's (``pipeline/kept.py``,
 ranker) and the products an entry is made of (its candidates before any rule,
 the viewed, carted and session items, the rulebook's pins); the key holds the
 context at its bucket's clock, ``k`` and which of the rulebook's time windows are
-open. At most ``MAX_PICKS`` slates are kept per context (one explored slot picks
-among at most ``explore.POOL`` items; with more slots, the first picks made are
-kept), a pick beyond them is computed from the kept order each time.
+open. At most ``MAX_PICKS`` slates are kept per context (the first picks made,
+which are the likely ones); a pick beyond them is computed from the kept order
+each time. Memory: ~7 KB a slate (docs/serving.md), so at most
+``ranking.kept_orders`` x ``MAX_PICKS`` x 7 KB per worker (~110 MB at the
+default 1,000; a context sees far fewer distinct picks in one bucket).
 """
 
 from __future__ import annotations
@@ -38,12 +40,11 @@ from shelfwise.pipeline.learned import (
 )
 from shelfwise.pipeline.ports import Plan
 from shelfwise.pipeline.slates import KeptSlate, windows_open
-from shelfwise.ranking.explore import POOL
 from shelfwise.ranking.objective import PlacementObjective
 from shelfwise.ranking.ranker import Ranker
 from shelfwise.rules import Rulebook
 
-MAX_PICKS = POOL
+MAX_PICKS = 16
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,12 @@ class RankingSettings(BaseModel):
         ),
     )
     kept_orders: int = Field(
-        default=2_000, ge=0, description="Scored orders (and their candidates) kept per worker."
+        default=1_000,
+        ge=0,
+        description=(
+            "Contexts whose candidates, scored order and served slates (one per "
+            "exploration pick) each worker keeps for their time bucket (0 = off)."
+        ),
     )
 
     def objective_for(self, placement: str) -> PlacementObjective:
