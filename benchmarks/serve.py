@@ -1,7 +1,24 @@
-"""Serving speed: the product-page placement against a hello-world ceiling, same app, same run.
+"""Serving speed: the learned ranker's placements against a hello-world ceiling, same app, same run.
 
-    .venv/bin/python benchmarks/serve.py [--products 50000] [--seconds 5] [--rounds 3]
-        [--connections 16] [--workers 2] [--stock-feed 20]
+    .venv/bin/python benchmarks/serve.py [--products 2000] [--seconds 5] [--rounds 3]
+        [--connections 16] [--workers 2]
+    .venv/bin/python benchmarks/serve.py --no-bundle [--products 50000] [--stock-feed 20]
+
+By default, the real thing: the simulated store of ``benchmarks/learned_store.py``
+(2,000 products, 2,000 shoppers, 28 days of history through the ingestion path, a
+rulebook of 30 rules in force, a trained bundle with the learned ranker, its trees
+compiled). In process (``learned_profile.in_process_learned``): personal home
+(known buyers), product pages (every product distinct) and carts (a known buyer
+and a cart item), every context new, then the same contexts again. Over HTTP
+(``learned_runs``): ``/health`` (the ceiling), personal home (known buyers drawn
+uniformly), product pages (the catalog in a shuffled order: every product once
+before any repeats), the popularity mix (Zipf(1) product pages) and carts; before
+each run a few of its requests are asked again with ``explain=true`` and the run
+fails unless the learned ranker answered every one. Ratios against the same
+server's ``/health``, round by round.
+
+``--no-bundle``: the earlier benchmark, without a model bundle (degraded mode and
+the slate cache):
 
 1. In process: the whole pipeline (context -> candidates -> safety -> rank ->
    arrange -> slate, decision log included) for ``product_similar`` and for a

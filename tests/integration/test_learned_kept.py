@@ -172,3 +172,20 @@ def test_a_changed_product_drops_the_kept_learned_slates(rt: Runtime) -> None:
     rt.catalog.patch(gone, ProductPatch(stock_qty=10))
     back = rec.recommend(req, now)
     assert gone in [i["product_id"] for i in back["items"]]
+
+
+def test_people_without_history_share_the_anonymous_order(rt: Runtime) -> None:
+    rec = rt.recommender
+    now = T0 + timedelta(minutes=11)
+    store = rec.kept_orders.scored
+    before = len(store)
+    slates = [
+        rec.recommend(RecommendRequest(placement="email", person=p), now)
+        for p in ("nobody-1", "nobody-2", None)
+    ]
+    assert len(store) == before + 1  # one scoring for the three of them
+    heads = {tuple(i["product_id"] for i in s["items"] if not i["explored"]) for s in slates}
+    assert len(heads) == 1
+    known = rec.recommend(RecommendRequest(placement="email", person="c0"), now)
+    assert len(store) == before + 2  # a person with a history has their own
+    assert known["ranker"] == "learned"

@@ -15,7 +15,7 @@ import os
 import time
 import zlib
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -333,6 +333,10 @@ class Recommender:
         plan = self.plan(placement, assignment)
         view = self.bundle_view()
         ranker = self._ranker(view, assignment)
+        if ranker is not None and view is not None and stranger(view, ranker, person):
+            # Nothing the sources or the features read knows them: their context is an
+            # anonymous one, and so is every such person's (one kept order serves all).
+            ctx = replace(ctx, person_id=None)
         book = self.rules.book(trace, self.clock.rules_seq) if self.rules is not None else None
         pipeline = self.pipeline(view, book, ranker, plan)
         r = _Request(
@@ -526,6 +530,15 @@ class Recommender:
 
 
 _BLEND = BlendRanker()
+
+
+def stranger(view: BundleView, ranker: Ranker, person: str | None) -> bool:
+    """A person neither the bundle's sources nor the ranker's state have a history for."""
+    return (
+        person is not None
+        and view.bundle.artifacts.history.index(person) is None
+        and ranker.state.person(person) is None
+    )
 
 
 def _candidates(rec: Recommender, view: BundleView | None, learned: bool) -> Stage:

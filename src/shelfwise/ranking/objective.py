@@ -18,12 +18,13 @@ swamp the blend.
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from shelfwise.ranking.items import MARGIN_RATE, reference_price
+from shelfwise.ranking.items import MARGIN_RATE
 
 MAX_RELATIVE_PRICE = 100.0  # an item's price counts at most this many reference prices
 
@@ -55,7 +56,7 @@ class PlacementObjective(BaseModel):
     def values(self, items: IntArray, table: ItemTable, state: RankingState) -> FloatArray:
         """Value of one engagement with each item (> 0 unless every weight is 0)."""
         price = np.asarray(table.price[items], dtype=np.float64)
-        ref = reference_price(state.ref_price)
+        ref = _unit(state.ref_price)
         with np.errstate(invalid="ignore", over="ignore"):
             known = np.isfinite(price) & (price > 0)
             rel_price = np.clip(np.where(known, price / ref, 1.0), 0.0, MAX_RELATIVE_PRICE)
@@ -70,6 +71,12 @@ class PlacementObjective(BaseModel):
             factor = np.where(stock < 0, 1.0, np.minimum(cover / self.min_cover_days, 1.0))
             value = value * factor
         return np.asarray(value, dtype=np.float64)
+
+
+def _unit(ref_price: float) -> float:
+    """``reference_price`` of the state's one reference price, without a quantile per
+    request: the price itself when positive and finite, else 1."""
+    return ref_price if math.isfinite(ref_price) and ref_price > 0 else 1.0
 
 
 # Defaults: the home page leans on discovery, the cart on margin, email on revenue.
