@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from pathlib import Path
 from typing import Any
 
 from shelfwise.config import load_settings
+from shelfwise.rules.model import parse_rule
 from shelfwise.runtime import Runtime
 from shelfwise.simulate import SimulationSpec
-from shelfwise.simulate.replay import Governance, governed_store, history_popularity, top_brand
+from shelfwise.simulate.history import simulate
+from shelfwise.simulate.replay import Governance, history_popularity, top_brand
 from shelfwise.simulate.world import build_world
+from shelfwise.training.job import train
 
 CATEGORY_ROOTS = ("bedding", "kitchen", "decor", "bath", "lighting", "seasonal")
 
@@ -83,7 +87,9 @@ def rulebook(brands: tuple[str, ...], paused: str, pinned: str) -> list[dict[str
 
 
 def prepare_learned(workdir: Path, products: int, people: int, days: int, seed: int = 7) -> Path:
-    """The store's folder (``store.db``, ``models/``), made once and reused."""
+    """The store's folder (``store.db``, ``models/``), made once and reused; each setup
+    step's wall and CPU seconds, the peak memory and the bundle's size go to
+    ``ready.json``."""
     folder = workdir / f"learned-{products}-{people}-{days}-{seed}"
     done = folder / "ready.json"
     if done.is_file():
@@ -94,41 +100,54 @@ def prepare_learned(workdir: Path, products: int, people: int, days: int, seed: 
     settings = load_settings(
         database_url=f"sqlite:///{folder / 'store.db'}", model_dir=folder / "models"
     )
-    began = time.perf_counter()
+    steps: dict[str, dict[str, float]] = {}
+    clock = [time.perf_counter(), time.process_time()]
+
+    def step(name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        steps[name] = {"wall_s": round(wall - clock[0], 1), "cpu_s": round(cpu - clock[1], 1)}
+        clock[:] = [wall, cpu]
+
     spec = SimulationSpec(seed=seed, products=products, people=people, days=days)
     world = build_world(spec)
-    from shelfwise.simulate.history import simulate
-
     sim = simulate(spec, world=world, days=days)
+    step("simulate")
     paused = top_brand(world, history_popularity(world, sim.events))
     brands = tuple(b for b in world.catalog.brands if b != paused)
     book = rulebook(brands, paused, world.ids[len(world.ids) // 2])
-    governance = _Book(book)
     print(f"setting up a store of {products:,} products, {len(sim.events):,} events, "
           f"{len(book)} rules, trained with the learned ranker ...", flush=True)  # fmt: skip
-    shop = governed_store(lambda: Runtime.open(settings), world, sim.events, governance)  # type: ignore[arg-type]
-    shop.close()
-    done.write_text(
-        json.dumps(
-            {
-                "events": len(sim.events),
-                "rules": len(book),
-                "setup_seconds": round(time.perf_counter() - began, 1),
-            }
-        )
-    )
+    shop = Runtime.open(settings)
+    try:
+        shop.catalog.upsert(world.catalog.products)
+        for at in range(0, len(sim.events), 2_000):
+            shop.ingestor.ingest(sim.events[at : at + 2_000], source="simulator")
+        for body in book:
+            shop.rules.store.save(parse_rule(body), who="bench", why="the benchmark's rulebook")
+        step("catalog, events and rules in")
+        result = train(shop, force=True, with_ranker=True)
+        step("train (sources + ranker)")
+        started = time.perf_counter()
+        shop.load_bundle()  # compiles the ranker's trees into the cache next to the bundle
+        shop.recommender.learned.of(shop.recommender.bundle_view())  # type: ignore[arg-type]
+        step("load the bundle (compile the trees)")
+        bundle = result.bundle.path
+        size = sum(f.stat().st_size for f in bundle.rglob("*") if f.is_file())
+        ready = {
+            "products": products,
+            "people": people,
+            "days": days,
+            "events": len(sim.events),
+            "rules": len(book),
+            "steps": steps,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "bundle_mb": round(size / 1e6, 1),
+            "load_seconds": round(time.perf_counter() - started, 1),
+        }
+    finally:
+        shop.close()
+    done.write_text(json.dumps(ready, indent=2))
     return folder
-
-
-class _Book(Governance):
-    """The replay's governance with a given rule list."""
-
-    def __init__(self, book: list[dict[str, Any]]) -> None:
-        super().__init__()
-        object.__setattr__(self, "_book", book)
-
-    def rules(self) -> list[dict[str, Any]]:
-        return list(self._book)  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -136,9 +155,10 @@ def main() -> None:
     ap.add_argument("--products", type=int, default=2_000)
     ap.add_argument("--people", type=int, default=2_000)
     ap.add_argument("--days", type=int, default=28)
+    ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/shelfwise-bench-serve"))
     args = ap.parse_args()
-    folder = prepare_learned(args.workdir, args.products, args.people, args.days)
+    folder = prepare_learned(args.workdir, args.products, args.people, args.days, args.seed)
     print(folder, (folder / "ready.json").read_text())
 
 

@@ -45,7 +45,7 @@ from shelfwise.pipeline.ports import Flow, Head, Plan, ShownReason, StageName
 from shelfwise.pipeline.ports import Ranked as PoolRanked
 from shelfwise.ranking.candidates import CandidateSet
 from shelfwise.ranking.explain import SnapshotNames
-from shelfwise.ranking.explore import ExplorePlan, chosen_of, request_rng
+from shelfwise.ranking.explore import ExplorePlan, chosen_of, request_draw
 from shelfwise.ranking.history import epoch
 from shelfwise.ranking.objective import PlacementObjective
 from shelfwise.ranking.ranker import Ranked, Ranker, Scored, ranker_of_bundle
@@ -195,7 +195,7 @@ class LearnedRank:
 
     def run(self, flow: Flow) -> Flow:
         ctx = at_bucket(flow.ctx, self.bucket)
-        rng = pick_rng(self.ranker, ctx, flow.seed)
+        which = pick_of(self.ranker, ctx, flow.seed)
         ranked = rank_pool(
             self.ranker,
             ctx,
@@ -205,7 +205,7 @@ class LearnedRank:
             self.objective,
             flow.k,
             flow.trace,
-            rng,
+            which,
             self._keeper(flow, ctx),
         )
         return flow._replace(ranked=ranked)
@@ -226,11 +226,11 @@ def scored_key(
     return (*context_key(ctx), k, plan.sources, id(plan.chain), objective)
 
 
-def pick_rng(ranker: Ranker, ctx: RecContext, seed: int) -> np.random.Generator:
-    """The request's own exploration draw (``seed``: the request's; ``ctx`` at its
-    bucket's clock). The scored order's plan is the context's (``Ranker.context_rng``)."""
+def pick_of(ranker: Ranker, ctx: RecContext, seed: int) -> int:
+    """Which of the plan's draws the request takes (``seed``: the request's; ``ctx``
+    at its bucket's clock). The plan's draws are the context's (``Ranker.context_rng``)."""
     s = ranker.settings.explore_seed
-    return request_rng(s, ctx.person_id or "", ctx.placement, str(epoch(ctx.now)), str(seed))
+    return request_draw(s, ctx.person_id or "", ctx.placement, str(epoch(ctx.now)), str(seed))
 
 
 @dataclass
@@ -247,9 +247,9 @@ class LearnedShelf:
     def of(cls, scored: Scored) -> LearnedShelf:
         return cls(scored.plan, scored.cands.items[scored.plan.pool], {})
 
-    def pick(self, rng: np.random.Generator) -> tuple[int, ...]:
-        """The catalog items this draw explores (() when no draw decides them)."""
-        chosen = chosen_of(self.plan, rng)
+    def pick(self, which: int) -> tuple[int, ...]:
+        """The catalog items draw ``which`` explores (() when no draw decides them)."""
+        chosen = chosen_of(self.plan, which)
         return () if chosen is None else tuple(self.items[chosen].tolist())
 
 
@@ -283,13 +283,13 @@ def rank_pool(
     objective: PlacementObjective,
     k: int,
     trace: Trace,
-    rng: np.random.Generator | None = None,
+    which: int = 0,
     keeper: _Keeper | None = None,
 ) -> PoolRanked:
     """Rank the allowed pool; the arrangement's value keeps the ranker's order first.
 
-    ``rng``: the request's exploration draw; ``keeper``: where the scored order of
-    this context and pool is kept (None: scored every time)."""
+    ``which``: the request's exploration draw (``pick_of``); ``keeper``: where the
+    scored order of this context and pool is kept (None: scored every time)."""
     scored = keeper.get(pool.items) if keeper is not None else None
     if scored is None:
         cands = CandidateSet.from_proposals(proposals, ranker.spec.sources)
@@ -299,7 +299,7 @@ def rank_pool(
         scored = ranker.scored(ctx, cands.take(rows[known]), snapshot, objective, k)
         if keeper is not None:
             keeper.put(pool.items, scored)
-    ranked = ranker.draw(scored, ctx, rng if rng is not None else ranker.context_rng(ctx))
+    ranked = ranker.draw(scored, ctx, which)
     positions = _positions_of(pool.items, ranked.items)
     # Below the head: the rest of the pool in blend order (scores are in (0, 1]).
     order_value: FloatArray = pool.score * 1e-3

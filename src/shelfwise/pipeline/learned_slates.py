@@ -35,7 +35,7 @@ from shelfwise.pipeline.learned import (
     at_bucket,
     context_items,
     context_key,
-    pick_rng,
+    pick_of,
     scored_key,
 )
 from shelfwise.pipeline.ports import Plan
@@ -79,7 +79,7 @@ class LearnedSlates(KeptStore[LearnedShelf]):
         shelf = self.get(s.key, s.stamp, snapshot.changed_seq)
         if shelf is None:
             return None
-        kept: KeptSlate | None = shelf.answers.get(shelf.pick(pick_rng(s.ranker, s.ctx, s.seed)))
+        kept: KeptSlate | None = shelf.answers.get(shelf.pick(pick_of(s.ranker, s.ctx, s.seed)))
         return kept
 
     def keep(
@@ -107,6 +107,6 @@ class LearnedSlates(KeptStore[LearnedShelf]):
             shelf = LearnedShelf.of(got[1])
             deps = depends_on(candidates, *context_items(s.ctx), pins)
             self.put(s.key, s.stamp, shelf, deps, seq)
-        pick = shelf.pick(pick_rng(s.ranker, s.ctx, s.seed))
+        pick = shelf.pick(pick_of(s.ranker, s.ctx, s.seed))
         if pick in shelf.answers or len(shelf.answers) < MAX_PICKS:
             shelf.answers[pick] = slate

@@ -19,7 +19,14 @@ from shelfwise.candidates.base import RecContext
 from shelfwise.ranking.candidates import CandidateSet
 from shelfwise.ranking.compiled import cache_dir_of
 from shelfwise.ranking.explain import Explanation, Names, explain, trace_contributions
-from shelfwise.ranking.explore import POOL, ExplorePlan, draw, explore_plan, request_rng
+from shelfwise.ranking.explore import (
+    POOL,
+    PROPENSITY_DRAWS,
+    ExplorePlan,
+    draw,
+    explore_plan,
+    request_rng,
+)
 from shelfwise.ranking.features import FeatureSpec, build_features
 from shelfwise.ranking.history import FloatArray, IntArray, epoch
 from shelfwise.ranking.items import ItemTable
@@ -136,11 +143,13 @@ class Ranker:
     ) -> Ranked:
         """The best ``k`` of the (already rule-filtered) candidates for this placement.
 
-        ``rng``: the exploration draw of this request (default: seeded by the
-        settings, the person, the placement and the context's clock)."""
+        ``rng``: the exploration of this request (default: seeded by the settings,
+        the person, the placement and the context's clock): the plan's draws, then
+        which of them the request takes."""
         objective = objective or self.settings.objective_for(ctx.placement)
         rng = rng if rng is not None else self.context_rng(ctx)
-        return self.draw(self.scored(ctx, cands, items, objective, k, rng), ctx, rng, explain_items)
+        scored = self.scored(ctx, cands, items, objective, k, rng)
+        return self.draw(scored, ctx, int(rng.integers(PROPENSITY_DRAWS)), explain_items)
 
     def context_rng(self, ctx: RecContext) -> np.random.Generator:
         """The generator of a context: the settings' seed, person, placement and clock."""
@@ -185,13 +194,14 @@ class Ranker:
         self,
         scored: Scored,
         ctx: RecContext,
-        rng: np.random.Generator,
+        which: int,
         explain_items: bool = True,
     ) -> Ranked:
-        """One request's slate of a scored order: its own exploration draw, and the
-        reasons and contributions of the rows it serves (remembered per row)."""
+        """One request's slate of a scored order: its own exploration draw (the plan's
+        draw ``which``), and the reasons and contributions of the rows it serves
+        (remembered per row)."""
         cands = scored.cands
-        slate = draw(scored.plan, rng)
+        slate = draw(scored.plan, which)
         rows = slate.rows
         reasons: tuple[tuple[Explanation, ...], ...] = ()
         contributions: list[dict[str, float]] = []
