@@ -346,7 +346,8 @@ class Recommender:
         if ranker is None and assignment is None and self.slates.enabled:
             r.shelf = self._shelf(r, view)
         bucket = self.settings.ranking.time_bucket_seconds
-        learned = ranker is not None and assignment is None and not req.explain
+        # Kept learned slates are served as recorded decisions: not for unrecorded runs.
+        learned = ranker is not None and assignment is None and not req.explain and record
         if learned and bucket > 0 and self.learned_slates.enabled:
             assert ranker is not None
             versions = (len(self.snapshot), pipeline.model_version, pipeline.rules.version)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from shelfwise.ranking.items import MARGIN_RATE
+from shelfwise.ranking.items import MARGIN_RATE, reference_price  # noqa: F401 (re-exported)
 
 MAX_RELATIVE_PRICE = 100.0  # an item's price counts at most this many reference prices
 
