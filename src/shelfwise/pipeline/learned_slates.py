@@ -16,9 +16,9 @@ the viewed, carted and session items, the rulebook's pins); the key holds the
 context at its bucket's clock, ``k`` and which of the rulebook's time windows are
 open. At most ``MAX_PICKS`` slates are kept per context (the first picks made,
 which are the likely ones); a pick beyond them is computed from the kept order
-each time. Memory: ~7 KB a slate (docs/serving.md), so at most
-``ranking.kept_orders`` x ``MAX_PICKS`` x 7 KB per worker (~110 MB at the
-default 1,000; a context sees far fewer distinct picks in one bucket).
+each time. Memory: ~9 KB of slates a context on the benchmark store (a context
+sees few distinct picks in one bucket), ~130 KB a context with its kept
+candidates and order (docs/ranking.md).
 """
 
 from __future__ import annotations

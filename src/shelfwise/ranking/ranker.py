@@ -61,7 +61,8 @@ class Scored:
     remembered in ``explained``."""
 
     cands: CandidateSet
-    x: FloatArray
+    x: FloatArray  # the feature rows a slate of this order can serve (``x_row``)
+    x_row: IntArray  # per candidate row: its row in ``x`` (-1: never served)
     prob: FloatArray
     values: FloatArray
     expected: FloatArray
@@ -188,7 +189,16 @@ class Ranker:
             rng if rng is not None else self.context_rng(ctx),
         )
         categories = items.category[cands.items].astype(np.int64)
-        return Scored(cands, x, prob, values, expected, categories, plan, objective.digest())
+        # Only the rows a draw can serve keep their features (a kept order's memory):
+        # the exploited ones, the explored pool, and what may fill unexplored slots.
+        served = np.unique(
+            np.concatenate([plan.exploit, plan.pool, plan.rest[: 2 * plan.n_explore]])
+        )
+        x_row = np.full(len(cands), -1, dtype=np.int64)
+        x_row[served] = np.arange(len(served))
+        return Scored(
+            cands, x[served], x_row, prob, values, expected, categories, plan, objective.digest()
+        )
 
     def draw(
         self,
@@ -211,7 +221,9 @@ class Ranker:
             missing = [r for r in dict.fromkeys(wanted) if r not in known]
             if missing:
                 new = np.array(missing, dtype=np.int64)
-                contrib = self._contributions(scored.x[new], cands, new)
+                at = scored.x_row[new]
+                assert (at >= 0).all(), "a served row keeps its features"
+                contrib = self._contributions(scored.x[at], cands, new)
                 explained = explain(
                     ctx,
                     [cands.reasons_of(r) for r in missing],
