@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from itertools import chain
 
 import numpy as np
@@ -39,6 +40,13 @@ def blend(proposals: list[tuple[Proposal, float]], k: int, name: str = "blend") 
         totals[top],
         tuple(map(reasons.__getitem__, order[starts[top]].tolist())),
     )
+
+
+@lru_cache(maxsize=65_536)
+def _as_fallback(reason: Reason) -> Reason:
+    """``reason`` marked as a fallback's (remembered: a fallback fills up to a few
+    hundred slots of every request with the same few reasons)."""
+    return replace(reason, fallback=True)
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,7 @@ class CandidateBlend:
                 items.append(item)
                 # Below every blended item, in the fallback's own order.
                 scores.append(base - (len(items) - len(main.items)))
-                reasons.append(replace(reason, fallback=True))
+                reasons.append(_as_fallback(reason))
         return Proposal(
             "blend",
             np.array(items, dtype=np.int64),

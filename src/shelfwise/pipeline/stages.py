@@ -19,7 +19,13 @@ from shelfwise.catalog import CatalogSnapshot
 from shelfwise.errors import InvalidInput
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.kept import depends_on
-from shelfwise.pipeline.learned import SOURCE_DEPTH, source_proposals
+from shelfwise.pipeline.learned import (
+    SOURCE_DEPTH,
+    KeptOrders,
+    at_bucket,
+    context_key,
+    source_proposals,
+)
 from shelfwise.pipeline.memo import CandidateMemo, impersonal
 from shelfwise.pipeline.pool import Pool, Trace
 from shelfwise.pipeline.ports import Flow, Plan, StageName
@@ -146,8 +152,11 @@ class Candidates:
     (or, without one, the degraded-mode blend), as one pool.
 
     ``every_source``: the rank stage reads each source's own proposal too (the
-    learned ranker, as in training): as features of the chain's items only. ``memo`` keeps the candidates of requests
-    nothing personal shapes (serving; ``pipeline/memo.py``)."""
+    learned ranker, as in training): as features of the chain's items only. ``memo``
+    keeps the candidates of requests nothing personal shapes (serving;
+    ``pipeline/memo.py``). With ``every_source``, the sources read the clock at the end
+    of the request's time bucket of ``bucket`` seconds, and ``kept`` keeps every
+    context's candidates for its bucket (``pipeline/learned.py``)."""
 
     blend: Blender
     view: BundleView | None = None  # the bundle the blend is (its sources for the ranker)
@@ -156,10 +165,14 @@ class Candidates:
     memo: CandidateMemo | None = None
     name: StageName = "candidates"
     version: str | None = None
+    bucket: int = 0
+    kept: KeptOrders | None = None
 
     def run(self, flow: Flow) -> Flow:
         ctx, plan = flow.ctx, flow.plan
         chain = plan.degraded_chain if self.degraded else plan.chain
+        if self.every_source:
+            return self._learned(flow, chain)
         memo = self.memo if not self.every_source and impersonal(ctx) else None
         key = (ctx.placement, id(chain), ctx.context_items, ctx.now.month)
         stamp = (len(flow.snapshot), id(self.view.bundle) if self.view is not None else None)
@@ -169,27 +182,48 @@ class Candidates:
             note_candidates(proposal, flow.trace)
             proposals: tuple[Proposal, ...] = (proposal,)
         else:
-            proposals = self._propose(flow, chain)
-            # The pool is the placement's own chain; each source's own proposal (the
-            # learned ranker's features) never adds items the chain did not propose.
+            proposals = self._propose(flow, ctx, chain)
             pool = Pool.union([proposals[0]], ctx.exclude)
             if memo is not None:
                 deps = depends_on(pool.items, ctx.context_items)
                 memo.put(key, stamp, (proposals[0], pool), deps, flow.seq)
-        flow.trace.keep_pool(pool, flow.snapshot, plan.placement.rule_scope)
+        return self._pooled(flow, proposals, pool)
+
+    def _pooled(self, flow: Flow, proposals: tuple[Proposal, ...], pool: Pool) -> Flow:
+        flow.trace.keep_pool(pool, flow.snapshot, flow.plan.placement.rule_scope)
         return flow._replace(pool=pool, proposals=proposals, candidates=pool.items)
 
-    def _propose(self, flow: Flow, chain: PlacementChain) -> tuple[Proposal, ...]:
+    def _learned(self, flow: Flow, chain: PlacementChain) -> Flow:
+        """The learned ranker's candidates: the sources at the bucket's clock, kept per
+        (context, bucket) when ``kept`` is on."""
+        ctx = at_bucket(flow.ctx, self.bucket)
+        kept = self.kept if self.kept is not None and self.bucket > 0 else None
+        key = (*context_key(ctx), id(chain), flow.plan.sources)
+        stamp = (len(flow.snapshot), id(self.view.bundle) if self.view is not None else None)
+        got = kept.candidates.get(key, stamp, flow.snapshot.changed_seq) if kept else None
+        if got is not None:
+            proposals, pool = got
+            note_candidates(proposals[0], flow.trace)
+        else:
+            proposals = self._propose(flow, ctx, chain)
+            # The pool is the placement's own chain; each source's own proposal (the
+            # learned ranker's features) never adds items the chain did not propose.
+            pool = Pool.union([proposals[0]], ctx.exclude)
+            if kept is not None:
+                kept.keep_candidates(key, stamp, (proposals, pool), ctx, flow.seq)
+        return self._pooled(flow, proposals, pool)
+
+    def _propose(self, flow: Flow, ctx: RecContext, chain: PlacementChain) -> tuple[Proposal, ...]:
         placement = flow.plan.placement
-        proposal = gather(flow.ctx, self.blend, chain, placement.max_candidates, flow.trace)
+        proposal = gather(ctx, self.blend, chain, placement.max_candidates, flow.trace)
         if not self.every_source:
             return (proposal,)
         depth = min(SOURCE_DEPTH, placement.max_candidates)
         only = flow.plan.sources
         if self.view is not None:
-            return (proposal, *source_proposals(flow.ctx, self.view, depth, only))
+            return (proposal, *source_proposals(ctx, self.view, depth, only))
         if isinstance(self.blend, CandidateBlend):  # an offline fit, in the snapshot's indices
             sources = self.blend.sources.items()
-            own = (s.propose(flow.ctx, depth) for n, s in sources if only is None or n in only)
+            own = (s.propose(ctx, depth) for n, s in sources if only is None or n in only)
             return (proposal, *own)
         return (proposal,)

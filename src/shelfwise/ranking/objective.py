@@ -19,12 +19,13 @@ swamp the blend.
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from shelfwise.ranking.items import MARGIN_RATE, reference_price
+from shelfwise.ranking.items import MARGIN_RATE, reference_price  # noqa: F401 (re-exported)
 
 MAX_RELATIVE_PRICE = 100.0  # an item's price counts at most this many reference prices
 
@@ -90,7 +91,7 @@ class PlacementObjective(BaseModel):
         than ``1 + money_cap`` times a cheap one of equal engagement, so relevance
         leads."""
         price = np.asarray(table.price[items], dtype=np.float64)
-        ref = reference_price(state.ref_price)
+        ref = _unit(state.ref_price)
         if anchor_price is not None and np.isfinite(anchor_price) and anchor_price > 0:
             ref = float(anchor_price)
         with np.errstate(invalid="ignore", over="ignore"):
@@ -124,6 +125,12 @@ class PlacementObjective(BaseModel):
         return np.asarray(value, dtype=np.float64)
 
 
+def _unit(ref_price: float) -> float:
+    """``reference_price`` of the state's one reference price, without a quantile per
+    request: the price itself when positive and finite, else 1."""
+    return ref_price if math.isfinite(ref_price) and ref_price > 0 else 1.0
+
+
 # Defaults: the home page leans on discovery, the cart on margin, email on revenue.
 DEFAULT_OBJECTIVES: dict[str, PlacementObjective] = {
     "home": PlacementObjective(click=1.0, revenue=0.1, margin=0.1),
@@ -148,6 +155,24 @@ class RankingSettings(BaseModel):
     )
     explore_seed: int = 0
     compile_model: bool = True
+    time_bucket_seconds: int = Field(
+        default=60,
+        ge=0,
+        description=(
+            "Serving: the clock the sources and the ranker's features read is the end of "
+            "the request's time bucket of this many seconds, so a scored order is kept "
+            "and serves every request of the same context in the bucket (0 = the exact "
+            "clock, nothing kept)."
+        ),
+    )
+    kept_orders: int = Field(
+        default=1_000,
+        ge=0,
+        description=(
+            "Contexts whose candidates, scored order and served slates (one per "
+            "exploration pick) each worker keeps for their time bucket (0 = off)."
+        ),
+    )
 
     def objective_for(self, placement: str) -> PlacementObjective:
         return self.objectives.get(placement, self.default_objective)
