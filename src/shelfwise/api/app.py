@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from shelfwise import __version__
+from shelfwise.access import KeyRing
 from shelfwise.api import docs, errordocs, errors, openapi
 from shelfwise.api.hotpath import ShelfwiseAPI
 from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
@@ -29,6 +29,7 @@ from shelfwise.api.routes import (
     signals,
     trackers,
 )
+from shelfwise.api.storefront import KeyedCors, StorefrontGate
 from shelfwise.config import Settings
 from shelfwise.dashboard import routes as dashboard
 from shelfwise.monitoring.schedule import AlertScheduler
@@ -131,16 +132,18 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         app.include_router(router)
     openapi.install(app, lambda document: _publish(document, settings))
     docs.install(app)
-    if settings.cors_origins:
-        cors: dict[str, Any] = {
-            "allow_origins": list(settings.cors_origins),
-            "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
-            "allow_headers": ["X-API-Key", "Authorization", "Content-Type", "X-Request-ID"],
-        }
-        app.add_middleware(CORSMiddleware, **cors)
-        # The storefront's GET /v1/recommendations skips FastAPI's per-request
-        # machinery (api/hotpath.py), but not CORS.
-        app.with_cors(**cors)
+    app.state.gate = StorefrontGate.from_settings(settings)
+    configured = frozenset(settings.cors_origins)
+
+    def origins() -> frozenset[str]:
+        """``cors_origins`` and every origin a usable storefront key names."""
+        keyring: KeyRing = app.state.runtime.keyring
+        return configured | keyring.origins()
+
+    app.add_middleware(KeyedCors, origins=origins)
+    # The storefront's GET /v1/recommendations skips FastAPI's per-request
+    # machinery (api/hotpath.py), but not CORS.
+    app.with_cors(origins)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

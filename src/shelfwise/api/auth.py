@@ -1,4 +1,8 @@
-"""FastAPI dependencies for API-key authentication; ``admin`` implies every role."""
+"""FastAPI dependencies for API-key authentication; ``admin`` implies every role.
+
+An operation may accept several roles (``require("read", "storefront")``); a
+``storefront`` key is then also held to its origins and rate limits
+(api/storefront.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 from fastapi import Request
 
 from shelfwise.access import ANONYMOUS_ADMIN, KeyRing, Principal
+from shelfwise.api.storefront import client_of
 from shelfwise.config import Role
 from shelfwise.errors import Forbidden, Unauthorized
 
@@ -29,25 +34,32 @@ def presented_key(request: Request) -> str | None:
     return key_of(request.headers)
 
 
-def authorize(ring: KeyRing, headers: Mapping[str, str], role: Role) -> Principal:
-    """The caller behind ``headers``, who must hold ``role`` (or ``admin``)."""
+def authorize(ring: KeyRing, headers: Mapping[str, str], *roles: Role) -> Principal:
+    """The caller behind ``headers``, who must hold one of ``roles`` (or ``admin``)."""
     if not ring.enabled:
         return ANONYMOUS_ADMIN
     principal = ring.authenticate(key_of(headers))
     if principal is None:
         raise Unauthorized("a valid API key is required (X-API-Key header)")
-    if not principal.has(role):
-        raise Forbidden(f"this key lacks the {role!r} role", code="role_missing")
+    if not any(principal.has(role) for role in roles):
+        wanted = " or ".join(repr(r) for r in roles)
+        raise Forbidden(f"this key lacks the {wanted} role", code="role_missing")
     return principal
 
 
-def require(role: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
-    """A FastAPI dependency: the caller must hold ``role`` (or ``admin``).
+def require(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+    """A FastAPI dependency: the caller must hold one of ``roles`` (or ``admin``); a
+    storefront key must also pass its origin and rate limits.
 
     ``async`` because it is cheap: a sync dependency costs a thread-pool hop."""
 
     async def dependency(request: Request) -> Principal:
-        return authorize(request.app.state.runtime.keyring, request.headers, role)
+        principal = authorize(request.app.state.runtime.keyring, request.headers, *roles)
+        if principal.storefront:
+            origin = request.headers.get("origin")
+            request.app.state.gate.admit(principal, origin, client_of(request.scope))
+        return principal
 
-    dependency.__name__ = f"require_{role}"
+    # api/errordocs.py reads the roles from the name.
+    dependency.__name__ = "require_" + "|".join(roles)
     return dependency

@@ -17,7 +17,8 @@ from shelfwise.errors import InvalidInput, PayloadTooLarge
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
-Ingest = Annotated[Principal, Depends(require("ingest"))]
+# A browser's storefront key posts events too (the tracker, /shelfwise.js).
+Ingest = Annotated[Principal, Depends(require("ingest", "storefront"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
