@@ -206,3 +206,16 @@ def test_a_lost_redis_loosens_the_limits_to_per_worker(sqlite_settings: Settings
         got = [a.get(url, headers=_key()).status_code for _ in range(3)]
         assert got == [200, 200, 429]
         assert a.app.state.gate.backend == "memory (redis down)"  # type: ignore[attr-defined]
+
+
+def test_only_a_storefront_key_may_be_given_in_the_url(client: TestClient) -> None:
+    url = "/v1/recommendations?placement=home&key="
+    assert client.get(url + SECRET, headers={"Origin": SHOP}).status_code == 200
+    r = client.post("/v1/events?key=" + SECRET, content=b"[]", headers={"Origin": SHOP})
+    assert r.status_code == 200  # a beacon's text/plain body is read as JSON
+    for path in (url + "read-secret-key", "/v1/events?key=ingest-secret-key"):
+        method = "GET" if path.startswith(url) else "POST"
+        r = client.request(method, path, content=b"[]" if method == "POST" else None)
+        assert r.status_code == 401, path
+    # A header key wins over the URL's.
+    assert client.get(url + "nonsense", headers=headers("read")).status_code == 200

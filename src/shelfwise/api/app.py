@@ -27,6 +27,7 @@ from shelfwise.api.routes import (
     recommendations,
     rules,
     signals,
+    storefront,
     trackers,
 )
 from shelfwise.api.storefront import KeyedCors, StorefrontGate
@@ -61,12 +62,16 @@ ROUTERS = (
     signals.router,
     people.router,
     models.router,
+    storefront.router,
 )
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, runtime: Runtime | None = None, *, demo_store_key: str | None = None
+) -> FastAPI:
     """Build the app. A given ``runtime`` is used as is (tests); otherwise one is
-    opened at start-up (migrating the store) and closed at shutdown."""
+    opened at start-up (migrating the store) and closed at shutdown. With
+    ``demo_store_key`` (a storefront key), the demo storefront's pages are served too."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -130,6 +135,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    if demo_store_key is not None:
+        app.include_router(storefront.demo_router(demo_store_key))
     openapi.install(app, lambda document: _publish(document, settings))
     docs.install(app)
     app.state.gate = StorefrontGate.from_settings(settings)

@@ -37,6 +37,7 @@ from shelfwise.api.errors import error_document
 
 API_KEY = "ApiKeyHeader"
 BEARER = "BearerToken"
+QUERY_KEY = "StorefrontKeyQuery"
 SECURITY_SCHEMES = {
     API_KEY: {
         "type": "apiKey",
@@ -48,6 +49,13 @@ SECURITY_SCHEMES = {
         "type": "http",
         "scheme": "bearer",
         "description": "The same API key as `Authorization: Bearer <key>`.",
+    },
+    QUERY_KEY: {
+        "type": "apiKey",
+        "in": "query",
+        "name": "key",
+        "description": "A `storefront` key (only) as `?key=`: what `navigator.sendBeacon` "
+        "can send, and no CORS preflight per URL (docs/storefront.md).",
     },
 }
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
@@ -218,6 +226,8 @@ def describe(document: dict[str, Any], routers: Iterable[APIRouter]) -> dict[str
                 operation["security"] = []
             else:
                 operation["security"] = [{API_KEY: []}, {BEARER: []}]
+                if "storefront" in role.split("|"):
+                    operation["security"].append({QUERY_KEY: []})
                 named = " or the ".join(f"`{r}` role" for r in role.split("|"))
                 note = f"Requires an API key with the {named} (or `admin`)."
                 operation["description"] = f"{operation.get('description', '')}\n\n{note}".strip()

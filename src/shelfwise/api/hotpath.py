@@ -120,10 +120,11 @@ async def recommendations(app: FastAPI, scope: Scope, send: Send) -> None:
     status: int = 200
     extra: tuple[tuple[bytes, bytes], ...] = ()
     try:
-        principal = authorize(runtime.keyring, headers, *READERS)
+        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        query_key = next((v for n, v in pairs if n == "key"), None)
+        principal = authorize(runtime.keyring, headers, *READERS, query_key=query_key)
         if principal.storefront:
             app.state.gate.admit(principal, headers.get("origin"), client_of(scope))
-        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         req = request_of(pairs, runtime.settings.max_k)
         now = clock_of(headers, runtime.settings.allow_clock_header)
         body = runtime.recommender.recommend_json(req, now)
