@@ -6,7 +6,8 @@ through the app's ASGI callable (no sockets), same process, same slates.
 
 A ``read`` key (no gate: the baseline) against a ``storefront`` key given in the
 header and as ``?key=``, with the rate limits counted in memory and, with
-``--redis``, in Redis; each with an ``Origin`` (CORS answers) and without. The
+``--redis``, in Redis (in batches, the default, and at every request); with an
+``Origin`` (CORS answers) and without. The
 slates come from the slate cache (an anonymous product page asked again), the
 cheapest slate there is, so the gate's share is as large as it can be. CPU time
 per request (process time), median over rounds, and the ratio to the baseline of
@@ -158,12 +159,19 @@ def main() -> None:
     print()
     gate_alone(StorefrontGate.from_settings(settings), args.requests, "memory")
     if args.redis:
-        shared = settings.model_copy(
-            update={"redis_url": args.redis, "redis_prefix": f"bench-{uuid.uuid4().hex[:8]}"}
-        )
-        measure(shared, args.requests // 4, args.rounds, "limits counted in Redis")
-        print()
-        gate_alone(StorefrontGate.from_settings(shared), args.requests // 4, "redis")
+        for every, how in ((0.1, "in batches every 0.1 s (default)"), (0.0, "at every request")):
+            shared = settings.model_copy(
+                update={
+                    "redis_url": args.redis,
+                    "redis_prefix": f"bench-{uuid.uuid4().hex[:8]}",
+                    "storefront_limit_sync_seconds": every,
+                }
+            )
+            measure(shared, args.requests // 4, args.rounds, f"limits counted in Redis {how}")
+            print()
+            gate = StorefrontGate.from_settings(shared)
+            gate_alone(gate, args.requests // 4, "redis")
+            gate.close()
 
 
 if __name__ == "__main__":

@@ -145,6 +145,14 @@ class Settings(BaseSettings):
         description="Requests a storefront key may make (per key, every worker together "
         "when Redis is configured); a key's own rate_limit replaces it.",
     )
+    storefront_limit_sync_seconds: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=10.0,
+        description="With Redis: seconds between a worker's pushes of its rate-limit counts "
+        "(a worker may admit one interval of its own traffic past a limit); 0 = count "
+        "every request in Redis at once (exact, two round trips a request).",
+    )
     storefront_ip_rate_limit: str = Field(
         default="300/minute",
         description="Requests with any storefront key from one client IP address.",

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from shelfwise.api import create_app
 from shelfwise.config import ApiKey, Settings
 from tests.conftest import REDIS_URL, headers, service_missing
+from tests.waiting import eventually
 
 SHOP = "https://shop.example"
 SECRET = "storefront-shop-secret"
@@ -185,13 +186,65 @@ def _two_workers(s: Settings) -> tuple[str, list[int]]:
 
 def test_with_redis_every_worker_counts_together(sqlite_settings: Settings) -> None:
     prefix = _redis_prefix()
-    s = _with_key(sqlite_settings, rate_limit="4/hour", redis_url=REDIS_URL, redis_prefix=prefix)
+    # Every request counted in Redis at once: exact.
+    s = _in_redis(sqlite_settings, prefix, every=0)
     try:
         assert _two_workers(s) == ("redis", [200, 200, 200, 200, 429, 429])
     finally:
+        _drop(prefix)
+
+
+def _in_redis(settings: Settings, prefix: str, every: float) -> Settings:
+    """The storefront key, 4 requests an hour, counted in Redis under ``prefix``."""
+    return _with_key(
+        settings,
+        rate_limit="4/hour",
+        redis_url=REDIS_URL,
+        redis_prefix=prefix,
+        storefront_limit_sync_seconds=every,
+    )
+
+
+def _drop(prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    for k in client.scan_iter(f"{prefix}:*"):
+        client.delete(k)
+
+
+def test_with_redis_in_batches_a_worker_admits_one_interval_past_the_limit(
+    sqlite_settings: Settings,
+) -> None:
+    """Counts pushed in batches (the default): a worker judges by the total it last
+    read plus its own counts since, and reads the total back when it pushes. Pushes
+    are made by hand here (the interval is an hour)."""
+    prefix = _redis_prefix()
+    s = _in_redis(sqlite_settings, prefix, every=3600)
+    url = "/v1/recommendations?placement=home"
+    try:
+        with (
+            TestClient(create_app(s), raise_server_exceptions=False) as a,
+            TestClient(create_app(s), raise_server_exceptions=False) as b,
+        ):
+            ga, gb = a.app.state.gate.batched, b.app.state.gate.batched  # type: ignore[attr-defined]
+
+            def ask(worker: TestClient, n: int) -> list[int]:
+                return [worker.get(url, headers=_key()).status_code for _ in range(n)]
+
+            assert ask(a, 2) == [200, 200]
+            ga.sync()  # Redis: 2
+            assert ask(b, 3) == [200, 200, 200]  # b read nothing yet: b's own 3 pass...
+            gb.sync()  # Redis: 5, and b knows it
+            assert ask(b, 1) == [429]
+            # ...and a, which read 2, admits up to the limit on its own count.
+            assert ask(a, 3) == [200, 200, 429]
+            ga.sync()  # Redis: 7; a knows it
+            assert ask(a, 1) == [429]
+        # Redis holds every admitted request, per key and per address: 7 of each.
         client = redis.Redis.from_url(REDIS_URL)
-        for k in client.scan_iter(f"{prefix}:*"):
-            client.delete(k)
+        counts = [int(client.get(k) or 0) for k in client.scan_iter(f"{prefix}:ratelimit*")]
+        assert counts == [7, 7]
+    finally:
+        _drop(prefix)
 
 
 def test_without_redis_each_worker_counts_alone(sqlite_settings: Settings) -> None:
@@ -200,12 +253,27 @@ def test_without_redis_each_worker_counts_alone(sqlite_settings: Settings) -> No
 
 
 def test_a_lost_redis_loosens_the_limits_to_per_worker(sqlite_settings: Settings) -> None:
-    s = _with_key(sqlite_settings, rate_limit="2/hour", redis_url="redis://127.0.0.1:9/0")
-    url = "/v1/recommendations?placement=home"
-    with TestClient(create_app(s), raise_server_exceptions=False) as a:
-        got = [a.get(url, headers=_key()).status_code for _ in range(3)]
-        assert got == [200, 200, 429]
-        assert a.app.state.gate.backend == "memory (redis down)"  # type: ignore[attr-defined]
+    for every in (0, 0.05):  # counted at once, in batches
+        s = _with_key(
+            sqlite_settings,
+            rate_limit="2/hour",
+            redis_url="redis://127.0.0.1:9/0",
+            storefront_limit_sync_seconds=every,
+        )
+        url = "/v1/recommendations?placement=home"
+        with TestClient(create_app(s), raise_server_exceptions=False) as a:
+            got = [a.get(url, headers=_key()).status_code for _ in range(3)]
+            assert got == [200, 200, 429]
+            gate = a.app.state.gate  # type: ignore[attr-defined]
+            eventually(
+                lambda g=gate: g.backend == "memory (redis down)",  # type: ignore[misc]
+                what="redis seen down",
+            )
+            # Counted in this worker's memory now (batched counts before the loss are
+            # dropped): the limit still holds per worker.
+            after = [a.get(url, headers=_key()).status_code for _ in range(3)]
+            assert after.count(200) <= 2
+            assert after[-1] == 429
 
 
 def test_only_a_storefront_key_may_be_given_in_the_url(client: TestClient) -> None:

@@ -108,6 +108,7 @@ def create_app(
                 watcher.stop()
             if scheduler is not None:
                 scheduler.stop()
+            app.state.gate.close()
             if owned:
                 app.state.runtime.close()
 
@@ -142,10 +143,15 @@ def create_app(
     app.state.gate = StorefrontGate.from_settings(settings)
     configured = frozenset(settings.cors_origins)
 
+    union: list[frozenset[str]] = [frozenset(), configured]  # (the keys' origins, union)
+
     def origins() -> frozenset[str]:
         """``cors_origins`` and every origin a usable storefront key names."""
         keyring: KeyRing = app.state.runtime.keyring
-        return configured | keyring.origins()
+        keyed = keyring.origins()
+        if keyed is not union[0]:
+            union[:] = [keyed, configured | keyed]
+        return union[1]
 
     app.add_middleware(KeyedCors, origins=origins)
     # The storefront's GET /v1/recommendations skips FastAPI's per-request

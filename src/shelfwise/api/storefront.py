@@ -14,7 +14,9 @@ for slates (``GET``/``POST /v1/recommendations``) and post events (``POST
 - **Rate limits** (the ``limits`` package, fixed windows): per key
   (``storefront_rate_limit``, or the key's own ``rate_limit``) and per client IP
   address (``storefront_ip_rate_limit``), counted in Redis when ``redis_url`` is set
-  (every worker and machine together), else in the worker's memory. Over a limit:
+  (every worker and machine together; in batches every
+  ``storefront_limit_sync_seconds``, api/sharedlimits.py, so that no request waits
+  on Redis), else in the worker's memory. Over a limit:
   429 ``rate_limited`` with ``Retry-After`` (seconds). When Redis fails, the worker
   counts in its own memory for ``redis_retry_seconds``, then tries Redis again: a
   lost Redis loosens the limits to per worker, it never refuses traffic.
@@ -40,6 +42,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shelfwise.access import Principal
+from shelfwise.api.sharedlimits import BatchedWindows
 from shelfwise.config import Settings, parse_rate_limit
 from shelfwise.errors import Forbidden, RateLimited
 
@@ -94,11 +97,18 @@ class StorefrontGate:
         ip_limit: str,
         shared: Storage | None = None,
         retry_seconds: float = 5.0,
+        sync_seconds: float = 0.0,
     ) -> None:
         self.key_limit = key_limit
         self.ip_limit = _limit(ip_limit)
         self.local = FixedWindowRateLimiter(MemoryStorage())
         self.shared = FixedWindowRateLimiter(shared) if shared is not None else None
+        # Counted in Redis in batches every ``sync_seconds`` (0: at every request).
+        self.batched = (
+            BatchedWindows(shared, sync_seconds, self._lost, self._back)
+            if shared is not None and sync_seconds > 0
+            else None
+        )
         self.retry_seconds = retry_seconds
         self._retry_at = 0.0
         self._degraded = False
@@ -118,6 +128,7 @@ class StorefrontGate:
             settings.storefront_ip_rate_limit,
             shared,
             settings.redis_retry_seconds,
+            settings.storefront_limit_sync_seconds,
         )
 
     @property
@@ -139,36 +150,55 @@ class StorefrontGate:
             self._hit(self.ip_limit, "ip", client)
 
     def _hit(self, limit: RateLimitItem, *ids: str) -> None:
-        limiter = self.local
-        if self.shared is not None and time.monotonic() >= self._retry_at:
-            limiter = self.shared
+        shared = self.shared is not None and time.monotonic() >= self._retry_at
+        if shared and self.batched is not None:
+            allowed, end = self.batched.hit(limit, *ids)
+            if not allowed:
+                raise _refusal(limit, ids[0], end)
+            return
+        limiter = self.shared if shared and self.shared is not None else self.local
         try:
             allowed = limiter.hit(limit, *ids)
-            if limiter is self.shared and self._degraded:
-                log.warning("rate limits: Redis is back")
-                self._degraded = False
+            if limiter is self.shared:
+                self._back()
         except (RedisError, StorageError) as e:  # Redis lost: count locally a while
             if limiter is self.local:
                 raise
-            if not self._degraded:
-                log.warning("rate limits: Redis unreachable (%s); counting per worker", e)
-                self._degraded = True
-            self._retry_at = time.monotonic() + self.retry_seconds
+            self._lost(e)
             limiter = self.local
             allowed = limiter.hit(limit, *ids)
         if not allowed:
-            reset = limiter.get_window_stats(limit, *ids).reset_time
-            retry_after = max(1, math.ceil(reset - time.time()))
-            who = "this key" if ids[0] == "key" else "this address"
-            raise RateLimited(
-                f"more than {limit} for {who}; retry in {retry_after} s", retry_after=retry_after
-            )
+            raise _refusal(limit, ids[0], limiter.get_window_stats(limit, *ids).reset_time)
+
+    def _back(self) -> None:
+        if self._degraded:
+            log.warning("rate limits: Redis is back")
+            self._degraded = False
+
+    def _lost(self, e: Exception) -> None:
+        """Redis failed: count in this worker's memory for ``retry_seconds``."""
+        if not self._degraded:
+            log.warning("rate limits: Redis unreachable (%s); counting per worker", e)
+            self._degraded = True
+        self._retry_at = time.monotonic() + self.retry_seconds
+
+    def close(self) -> None:
+        if self.batched is not None:
+            self.batched.close()
 
     def reset(self) -> None:
         """Forget every count (tests)."""
         for limiter in (self.local, self.shared):
             if limiter is not None:
                 limiter.storage.reset()
+
+
+def _refusal(limit: RateLimitItem, who: str, window_end: float) -> RateLimited:
+    retry_after = max(1, math.ceil(window_end - time.time()))
+    whom = "this key" if who == "key" else "this address"
+    return RateLimited(
+        f"more than {limit} for {whom}; retry in {retry_after} s", retry_after=retry_after
+    )
 
 
 def client_of(scope: Scope) -> str | None:
