@@ -13,7 +13,11 @@ from shelfwise import __version__
 from shelfwise.access import KeyRing
 from shelfwise.api import docs, errordocs, errors, openapi
 from shelfwise.api.hotpath import ShelfwiseAPI
-from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from shelfwise.api.middleware import (
+    BodyLimitMiddleware,
+    HttpMetricsMiddleware,
+    RequestIdMiddleware,
+)
 from shelfwise.api.routes import (
     catalog,
     events,
@@ -158,5 +162,6 @@ def create_app(
     # machinery (api/hotpath.py), but not CORS.
     app.with_cors(origins)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

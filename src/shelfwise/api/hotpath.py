@@ -19,6 +19,7 @@ and a storefront key is held to its origins and rate limits as on every route.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
@@ -110,6 +111,7 @@ async def _answer(
 
 async def recommendations(app: FastAPI, scope: Scope, send: Send) -> None:
     """Answer one ``GET /v1/recommendations`` (the request body, if any, is ignored)."""
+    started = time.perf_counter()
     headers: dict[str, str] = {}
     for key, value in scope["headers"]:
         if key in (b"x-api-key", b"authorization", b"x-request-id", b"x-shelfwise-now", b"origin"):
@@ -141,6 +143,7 @@ async def recommendations(app: FastAPI, scope: Scope, send: Send) -> None:
         )
         body = orjson.dumps(error_document(code, message, rid, details))
     await _answer(send, status, body, rid, extra)
+    runtime.metrics.http(RECOMMENDATIONS, "GET", status, time.perf_counter() - started)
 
 
 class ShelfwiseAPI(FastAPI):

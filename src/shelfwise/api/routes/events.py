@@ -136,6 +136,7 @@ async def post_events(request: Request, runtime: RuntimeDep, _: Ingest) -> Respo
     if runtime.settings.require_known_products:
         await run_in_threadpool(runtime.snapshot.refresh)
     report = await run_in_threadpool(runtime.ingestor.ingest, raws, "api")
+    runtime.metrics.ingested("api", report.counts())
     return _out(report)
 
 
