@@ -189,6 +189,13 @@ class Settings(BaseSettings):
         " None = when the request came over https.",
     )
     alert_webhook_url: str | None = None
+    alert_webhook_secret: str | None = Field(
+        default=None,
+        min_length=16,
+        repr=False,
+        description="Signs each alert webhook (HMAC-SHA256 over a timestamp and the body; "
+        "headers X-Shelfwise-Timestamp, X-Shelfwise-Signature); None = unsigned.",
+    )
     alert_budget_per_day: float = Field(
         default=2_400.0,
         gt=0,
@@ -303,7 +310,7 @@ class Settings(BaseSettings):
 
     def fingerprint(self) -> str:
         """A short hash of the non-secret settings, stamped on artifacts."""
-        data = self.model_dump(mode="json", exclude={"api_keys"})
+        data = self.model_dump(mode="json", exclude={"api_keys", "alert_webhook_secret"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
