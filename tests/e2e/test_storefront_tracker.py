@@ -7,8 +7,10 @@ add-to-cart gap the signal report flags is reproduced with a tracker that waits 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -235,3 +237,74 @@ def test_the_safari_add_to_cart_gap_reproduced_then_fixed(browser: Any, settings
     with storefront_server(fresh) as shop:
         # Every shopper's add_to_cart arrives, on WebKit too.
         assert flagged(shop, None, "product_view", "add_to_cart", "purchase") == set()
+
+
+SHOP_PAGE = """<!doctype html><html><body><div id="recs"></div><script type="module">
+import { init } from "%(base)s/shelfwise.js";
+const sw = init({ endpoint: "%(base)s", key: "%(key)s", flushInterval: 100 });
+window.shelfwise = sw;
+sw.page("home");
+sw.renderSlate("home", document.querySelector("#recs")).then(
+  () => { document.body.dataset.slate = "shown"; },
+  (e) => { document.body.dataset.slate = "failed"; });
+</script></body></html>"""
+
+
+@contextmanager
+def _store_site(page: dict[str, str]) -> Iterator[str]:
+    """The store's own site on another loopback port (its one page: ``page["html"]``,
+    set at will): its origin."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = page["html"].encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_store_on_its_own_origin_uses_the_tracker_across_origins(
+    browser: Any, shop: Storefront
+) -> None:
+    """The store's page on its own origin (another port), the tracker and the API on
+    shelfwise's: CORS lets the key naming that origin through, and no other key."""
+    import httpx2 as httpx
+
+    from tests.conftest import headers
+
+    def key(origins: list[str]) -> str:
+        body = {"name": "shop", "roles": ["storefront"], "origins": origins}
+        r = httpx.post(shop.base + "/v1/keys", json=body, headers=headers("admin"))
+        return str(r.json()["secret"])
+
+    outcomes = {}
+    html = {"html": ""}
+    with _store_site(html) as site:
+        for name, secret in (("ours", key([site])), ("theirs", key([shop.base]))):
+            html["html"] = SHOP_PAGE % {"base": shop.base, "key": secret}
+            with _shop_page(browser, CHROME_DESKTOP) as page:
+                page.goto(site)
+                page.wait_for_function("document.body.dataset.slate !== undefined")
+                outcomes[name] = page.evaluate("document.body.dataset.slate")
+                if name == "ours":
+                    page.wait_for_function("window.shelfwise.pending() === 0")
+                    aid = page.evaluate("window.shelfwise.anonymousId()")
+    assert outcomes == {"ours": "shown", "theirs": "failed"}
+    assert {e["type"] for e in shop.wait_for(aid, "page_view", "rec_impression")} == {
+        "page_view",
+        "rec_impression",
+    }
