@@ -287,3 +287,19 @@ def test_only_a_storefront_key_may_be_given_in_the_url(client: TestClient) -> No
         assert r.status_code == 401, path
     # A header key wins over the URL's.
     assert client.get(url + "nonsense", headers=headers("read")).status_code == 200
+
+
+def test_the_cli_creates_storefront_keys(sqlite_settings: Settings) -> None:
+    from tests.e2e.server import json_of, run_cli, settings_env
+
+    env = settings_env(sqlite_settings)
+    args = ["keys", "create", "shop-web", "--role", "storefront", "--origin", SHOP]
+    created = json_of(run_cli([*args, "--rate-limit", "100/minute", "--json"], env))
+    assert (created["roles"], created["origins"], created["rate_limit"]) == (
+        ["storefront"],
+        [SHOP],
+        "100/minute",
+    )
+    refused = run_cli(["keys", "create", "mixed", "-r", "storefront", "-r", "read"], env)
+    assert refused.returncode != 0
+    assert "key_storefront_invalid" in refused.stdout + refused.stderr
