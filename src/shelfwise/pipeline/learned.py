@@ -28,7 +28,7 @@ from shelfwise.pipeline.ports import Flow, Head, ShownReason, StageName
 from shelfwise.pipeline.ports import Ranked as PoolRanked
 from shelfwise.ranking.candidates import CandidateSet
 from shelfwise.ranking.explain import SnapshotNames
-from shelfwise.ranking.objective import PlacementObjective
+from shelfwise.ranking.objective import PlacementObjective, RankingSettings
 from shelfwise.ranking.ranker import Ranked, Ranker, ranker_of_bundle
 from shelfwise.serving.placements import Placement
 
@@ -77,13 +77,17 @@ class LearnedRankers:
         key = (placement.page, placement.objective)
         got = self._objectives.get(key)
         if got is None:
-            o = placement.objective
-            base = self.settings.ranking.objective_for(placement.page)
-            got = base.model_copy(
-                update={"click": o.engagement, "revenue": o.revenue, "margin": o.margin}
-            )
-            self._objectives[key] = got
+            got = self._objectives[key] = placement_objective(self.settings.ranking, placement)
         return got
+
+
+def placement_objective(ranking: RankingSettings, placement: Placement) -> PlacementObjective:
+    """The placement's objective blend as the ranker's objective (SLA and stock
+    discounts from ``ranking`` for the placement's page): what serving ranks by."""
+    o = placement.objective
+    return ranking.objective_for(placement.page).model_copy(
+        update={"click": o.engagement, "revenue": o.revenue, "margin": o.margin}
+    )
 
 
 def source_proposals(
