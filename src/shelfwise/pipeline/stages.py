@@ -88,10 +88,14 @@ def build_context(
 
 def degraded(placement: Placement) -> Placement:
     """The placement as served without a model bundle: content and the session's
-    views (plus the season on the home page), filled up by popularity."""
+    views (plus the season on the home page), filled up by popularity.
+
+    Without a viewed product (home, email) the content source anchors on the
+    session's views too; the session source leads there, so those items say
+    "because you viewed"."""
     sources = {"content": 1.0, "session": 0.8}
     if placement.page in ("home", "email"):
-        sources["seasonal"] = 0.5
+        sources = {"session": 1.0, "content": 0.8, "seasonal": 0.5}
     return placement.model_copy(update={"sources": sources, "fallback": ("popular",)})
 
 
