@@ -17,7 +17,7 @@ import numpy as np
 
 from shelfwise.candidates.base import FloatArray, IntArray, Proposal, Reason, RecContext, Source
 from shelfwise.candidates.config import PlacementChain, SourcesConfig
-from shelfwise.candidates.neighbours import top_k
+from shelfwise.candidates.neighbours import member, top_k
 
 
 def blend(proposals: list[tuple[Proposal, float]], k: int, name: str = "blend") -> Proposal:
@@ -71,19 +71,16 @@ class CandidateBlend:
             fallback_ctx = replace(ctx, exclude=frozenset(taken))
             got = self.sources[name].propose(fallback_ctx, k - have)
             # first occurrences of what is not taken yet, in the fallback's own order
-            fresh = np.fromiter((i not in taken for i in got.items.tolist()), bool, len(got.items))
             _, first = np.unique(got.items, return_index=True)
-            keep = np.zeros(len(got.items), bool)
-            keep[first] = True
-            picked = np.flatnonzero(keep & fresh)
+            first.sort()
+            picked = first[~member(got.items[first], np.fromiter(taken, np.int64, len(taken)))]
             new = got.items[picked]
             taken.update(new.tolist())
             items.append(new)
             # Below every blended item, in the fallback's own order.
             scores.append(base - (have - len(main.items) + 1 + np.arange(len(new), dtype=float)))
             have += len(new)
-            for j in picked.tolist():
-                reason = got.reasons[j]
+            for reason in map(got.reasons.__getitem__, picked.tolist()):
                 label = labelled.get(id(reason))
                 if label is None:
                     label = labelled[id(reason)] = replace(reason, fallback=True)

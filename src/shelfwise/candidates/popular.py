@@ -122,9 +122,9 @@ class PopularSource:
             rest = everything[: need + len(banned) + len(ranked)]
             rest = rest[self.category[rest] != cat]
             top = np.r_[top, _head(rest, need, banned)]
-        reasons = tuple(
-            _reason(self.name, int(c), label) for c in self.popularity.label[top].tolist()
-        )
+        codes = self.popularity.label[top].tolist()
+        by_code = {c: _reason(self.name, c, label) for c in set(codes)}
+        reasons = tuple(map(by_code.__getitem__, codes))
         return Proposal(self.name, top.astype(np.int64), scores[top], reasons)
 
 
