@@ -26,7 +26,7 @@ from shelfwise.contracts.reconcile import AliasTable
 from shelfwise.errors import ShelfwiseError
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
 from shelfwise.pipeline import Recommender
-from shelfwise.pipeline.assembly import baseline_tables, known_sources
+from shelfwise.pipeline.assembly import degraded_blend, known_sources
 from shelfwise.pipeline.governed import Governor
 from shelfwise.rules.live import LiveRulebook, RedisVersion
 from shelfwise.rules.model import Rule
@@ -39,7 +39,6 @@ from shelfwise.serving import (
     SessionState,
     load_placements,
 )
-from shelfwise.serving.baseline import baseline_sources
 from shelfwise.serving.identity import PersonCache
 from shelfwise.serving.reload import BundleWatcher
 from shelfwise.store import Database, connect, upgrade
@@ -259,7 +258,7 @@ class Runtime:
 
     def build_recommender(self) -> Recommender:
         """A new request path over this runtime's parts (:attr:`recommender` keeps one)."""
-        tables = baseline_tables(self.db, self.snapshot)
+        degraded = degraded_blend(self.db, self.snapshot)
         try:
             self.identity.warm()  # the request path's PersonCache reads it
         except SQLAlchemyError as e:
@@ -271,7 +270,7 @@ class Runtime:
             sessions=self.sessions,
             decisions=self.decisions,
             metrics=self.metrics,
-            baseline=baseline_sources(tables),
+            degraded=degraded,
             rules=Governor(self.rules.current),
             assigner=self.assignments,
             bundle_of=lambda: self.bundle,

@@ -85,8 +85,9 @@ def train(
     """Read a window of events, fit every source, write a versioned model bundle.
 
     The bundle is promoted (``<model_dir>/CURRENT``) unless the guard refuses:
-    on the last ``guard_days`` its NDCG@10 is worse than the promoted bundle's,
-    or fewer than ``--min-people`` people were judged. ``--force`` promotes
+    on the last ``guard_days`` the NDCG@10 of its served pipeline (the ``home``
+    placement, the rules in force, the learned ranker with ``--ranker``) is worse
+    than the promoted bundle's, or fewer than ``--min-people`` people were judged. ``--force`` promotes
     anyway. Exit code 0: promoted (or ``--no-promote``); 3: written but refused
     by the guard. Running servers pick a promoted bundle up by themselves.
     With ``--every S`` it trains again every S seconds until stopped (exit 0).

@@ -10,7 +10,7 @@
   grids of ``evaluation.peers`` searched on validation by NDCG@k) and
   popularity; a basket's scores are the sum of its visible items' rows;
 * shelfwise serves its ``cart`` placement through the served pipeline
-  (``evaluation.served``): an anonymous request whose cart is the visible items;
+  (``evaluation.served_slates``): an anonymous request whose cart is the visible items;
 * NDCG@k of the one hidden item (``1 / log2(rank + 1)``) and HR@k, the visible
   items excluded from every list, with bootstrap intervals over baskets.
 """
@@ -40,7 +40,7 @@ from shelfwise.evaluation.protocol_report import (
     summarise,
     windows,
 )
-from shelfwise.evaluation.served import Context, ServedSlates, served_slates
+from shelfwise.evaluation.served_slates import Context, ServedSlates, served_slates
 from shelfwise.evaluation.session_peers import top_lists
 from shelfwise.evaluation.sessions import FloatArray, IntArray, ranks
 from shelfwise.serving.placements import Placement

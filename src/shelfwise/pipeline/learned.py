@@ -47,7 +47,7 @@ from shelfwise.ranking.candidates import CandidateSet
 from shelfwise.ranking.explain import SnapshotNames
 from shelfwise.ranking.explore import ExplorePlan, chosen_of, request_draw
 from shelfwise.ranking.history import epoch
-from shelfwise.ranking.objective import PlacementObjective
+from shelfwise.ranking.objective import PlacementObjective, RankingSettings
 from shelfwise.ranking.ranker import Ranked, Ranker, Scored, ranker_of_bundle
 from shelfwise.serving.placements import Placement
 
@@ -155,20 +155,24 @@ class LearnedRankers:
         key = (placement.page, placement.objective)
         got = self._objectives.get(key)
         if got is None:
-            o = placement.objective
-            base = self.settings.ranking.objective_for(placement.page)
-            got = base.model_copy(
-                update={
-                    "click": o.engagement,
-                    "revenue": o.revenue,
-                    "margin": o.margin,
-                    "money_cap": o.money_cap,
-                    "popularity_penalty": o.popularity_penalty,
-                    "chain_weight": o.chain_weight,
-                }
-            )
-            self._objectives[key] = got
+            got = self._objectives[key] = placement_objective(self.settings.ranking, placement)
         return got
+
+
+def placement_objective(ranking: RankingSettings, placement: Placement) -> PlacementObjective:
+    """The placement's objective blend as the ranker's objective (SLA and stock
+    discounts from ``ranking`` for the placement's page): what serving ranks by."""
+    o = placement.objective
+    return ranking.objective_for(placement.page).model_copy(
+        update={
+            "click": o.engagement,
+            "revenue": o.revenue,
+            "margin": o.margin,
+            "money_cap": o.money_cap,
+            "popularity_penalty": o.popularity_penalty,
+            "chain_weight": o.chain_weight,
+        }
+    )
 
 
 def source_proposals(

@@ -22,9 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
-from shelfwise.candidates.base import IntArray, RecContext, Source
-from shelfwise.candidates.blend import CandidateBlend
-from shelfwise.candidates.config import SourcesConfig
+from shelfwise.candidates.base import IntArray, RecContext
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.config import Settings
 from shelfwise.experiments.assignment import Assignment
@@ -42,7 +40,7 @@ from shelfwise.pipeline.ports import Assigner, Plan, Stage
 from shelfwise.pipeline.request import RecommendRequest
 from shelfwise.pipeline.slate import Slate
 from shelfwise.pipeline.slates import KeptSlate, SlateCache, nothing_personal, windows_open
-from shelfwise.pipeline.stages import Candidates, build_context, plan_of
+from shelfwise.pipeline.stages import Blender, Candidates, build_context, plan_of
 from shelfwise.ranking.ranker import Ranker
 from shelfwise.rules import Rulebook
 from shelfwise.serving.decisions import Decision, DecisionLog
@@ -106,7 +104,7 @@ class Recommender:
         sessions: SessionState,
         decisions: DecisionLog,
         metrics: ServingMetrics,
-        baseline: Mapping[str, Source],
+        degraded: Blender,
         *,
         rules: Governor | None = None,
         assigner: Assigner | None = None,
@@ -124,7 +122,7 @@ class Recommender:
         self.assigner = assigner
         self.bundle_of = bundle_of or (lambda: None)
         self._view: BundleView | None = None
-        self.baseline_blend = CandidateBlend(baseline, SourcesConfig())
+        self.baseline_blend = degraded  # candidates without a bundle (``pipeline.assembly``)
         self.clock = clock or ChangeClock(snapshot.repo.db)
         # A request's person/anonymous id -> the person id through the identity graph,
         # by the rule training keys people by (``contracts.identity.person_of``), so

@@ -7,9 +7,11 @@ Both are pure over the in-memory snapshot and the given parts; the serving
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Protocol
 
 from shelfwise.candidates.base import Proposal, RecContext, SessionEvent
@@ -94,10 +96,14 @@ def build_context(
 
 def degraded(placement: Placement) -> Placement:
     """The placement as served without a model bundle: content and the session's
-    views (plus the season on the home page), filled up by popularity."""
+    views (plus the season on the home page), filled up by popularity.
+
+    Without a viewed product (home, email) the content source anchors on the
+    session's views too; the session source leads there, so those items say
+    "because you viewed"."""
     sources = {"content": 1.0, "session": 0.8}
     if placement.page in ("home", "email"):
-        sources["seasonal"] = 0.5
+        sources = {"session": 1.0, "content": 0.8, "seasonal": 0.5}
     return placement.model_copy(update={"sources": sources, "fallback": ("popular",)})
 
 
@@ -133,13 +139,14 @@ def gather(
     return got
 
 
+_source_and_fallback = attrgetter("source", "fallback")
+
+
 def note_candidates(got: Proposal, trace: Trace) -> None:
     """What each source proposed, into the trace (and which fallbacks filled in)."""
     if trace.enabled or any(r.fallback for r in got.reasons[-1:]):
-        counts: dict[str, int] = {}
-        for r in got.reasons:
-            key = f"{r.source} (fallback)" if r.fallback else r.source
-            counts[key] = counts.get(key, 0) + 1
+        pairs = Counter(map(_source_and_fallback, got.reasons))  # in order of first sight
+        counts = {f"{s} (fallback)" if fb else s: n for (s, fb), n in pairs.items()}
         trace.candidates = counts
         trace.fallback_used = [
             k.removesuffix(" (fallback)") for k in counts if k.endswith("(fallback)")

@@ -152,8 +152,13 @@ def load_placements(settings: Settings) -> Placements:
     """The placements file of ``settings`` (must exist when given) or the shipped one."""
     path: Path | None = settings.placements_file
     if path is None:
-        text = resources.files("shelfwise.serving").joinpath("placements.yaml").read_text()
-        return parse_placements(text, "the shipped placements.yaml")
+        return shipped_placements()
     if not path.is_file():
         raise ConfigError(f"placements file {path} does not exist", code="config_file_missing")
     return parse_placements(path.read_text(), str(path))
+
+
+def shipped_placements() -> Placements:
+    """The placements shipped with shelfwise (``shelfwise/serving/placements.yaml``)."""
+    text = resources.files("shelfwise.serving").joinpath("placements.yaml").read_text()
+    return parse_placements(text, "the shipped placements.yaml")
