@@ -23,8 +23,9 @@ from shelfwise.contracts.identity import IdentityGraph
 from shelfwise.contracts.ingest import Ingestor
 from shelfwise.contracts.privacy import Eraser
 from shelfwise.contracts.reconcile import AliasTable
-from shelfwise.errors import ShelfwiseError
+from shelfwise.errors import NotFound, ShelfwiseError
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
+from shelfwise.experiments.model import Arm
 from shelfwise.pipeline import Recommender
 from shelfwise.pipeline.assembly import baseline_tables, known_sources
 from shelfwise.pipeline.governed import Governor
@@ -298,7 +299,15 @@ class Runtime:
             current=rec.bundle_view(),
             learned=rec.learned,
             open_bundle=lambda version: bundles.open(version),
+            arm_of=self._arm_of,
         )
+
+    def _arm_of(self, experiment_id: str, arm: str) -> Arm | None:
+        try:
+            spec = self.experiments.get(experiment_id).spec
+        except NotFound:
+            return None
+        return next((a for a in spec.arms if a.name == arm), None)
 
     def preview(self, rules: Sequence[Rule], **options: Any) -> PreviewReport:
         """The rules' impact preview of a draft (``pipeline/preview.py``) over the

@@ -31,13 +31,15 @@ from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.config import Settings
 from shelfwise.errors import ShelfwiseError
+from shelfwise.experiments.model import Arm
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.defaults import BlendRanker
 from shelfwise.pipeline.flow import Pipeline
 from shelfwise.pipeline.governed import RulebookArrange, RulebookSafety
 from shelfwise.pipeline.learned import LearnedRank, LearnedRankers
 from shelfwise.pipeline.pool import Pool, Trace
-from shelfwise.pipeline.ports import Flow, Stage, StageName
+from shelfwise.pipeline.ports import Flow, Plan, Stage, StageName
+from shelfwise.pipeline.recommender import arm_plan
 from shelfwise.pipeline.slate import Slate
 from shelfwise.pipeline.stages import Candidates, plan_of
 from shelfwise.rules import Rulebook
@@ -51,7 +53,7 @@ NO_TRACE = "its trace was not kept (decision_trace sampling)"
 NO_BUNDLE = "the model bundle that served it is no longer available"
 NO_RANKER = "the learned ranker that served it can no longer be loaded"
 NO_PLACEMENT = "its placement is no longer configured"
-IN_EXPERIMENT = "it was served in an experiment arm (replayed only outside experiments)"
+NO_ARM = "the experiment arm that served it is no longer defined"
 
 _LOGGED = Reason("replay", "for_you")  # an item no source proposes again: any reason
 
@@ -72,6 +74,7 @@ class LoggedRequest:
     served: tuple[str, ...]  # the product ids served, in order
     rulebook_version: str | None
     k: int
+    experiment: tuple[str, str] | None = None  # (experiment id, arm) it was served in
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,6 @@ def logged_request(
     trace = d.trace or {}
     if not trace.get("pool"):
         return NO_TRACE
-    if d.experiment_id is not None:
-        return IN_EXPERIMENT
     if d.placement not in placements:
         return NO_PLACEMENT
     placement = placements.get(d.placement)
@@ -163,6 +164,7 @@ def logged_request(
         served=tuple(str(i["product_id"]) for i in d.items),
         rulebook_version=d.rulebook_version,
         k=int(d.request.get("k") or placement.k),
+        experiment=(d.experiment_id, d.arm) if d.experiment_id and d.arm else None,
     )
 
 
@@ -172,7 +174,8 @@ class Replayer:
 
     ``current``: the bundle loaded for serving now (None: degraded mode), and its
     ``learned`` rankers (shared, so the served ranker is not loaded twice);
-    ``open_bundle`` opens an older version by name (it raises when it is gone)."""
+    ``open_bundle`` opens an older version by name (it raises when it is gone);
+    ``arm_of`` finds an experiment's arm by name (None when it is gone)."""
 
     def __init__(
         self,
@@ -184,6 +187,7 @@ class Replayer:
         current: BundleView | None = None,
         learned: LearnedRankers | None = None,
         open_bundle: Callable[[str], ModelBundle] | None = None,
+        arm_of: Callable[[str, str], Arm | None] | None = None,
     ) -> None:
         self.settings = settings
         self.snapshot = snapshot
@@ -192,6 +196,8 @@ class Replayer:
         self.current = current
         self.learned = learned or LearnedRankers(settings, snapshot)
         self.open_bundle = open_bundle
+        self.arm_of = arm_of
+        self._arms: dict[tuple[str, str, str], Plan | None] = {}
         self._views: dict[str, BundleView | None] = {}
         self._others: dict[str, LearnedRankers] = {}
 
@@ -226,6 +232,17 @@ class Replayer:
         rank = LearnedRank(ranker, rankers.objective(req.placement))
         return LoggedCandidates(Candidates(view, view, every_source=True), req), rank
 
+    def plan(self, req: LoggedRequest) -> Plan | None:
+        """The placement as ``req`` was served: its experiment arm's sources and
+        objective (the arm as defined now), or the plain placement."""
+        if req.experiment is None:
+            return plan_of(req.placement)
+        key = (req.placement.name, *req.experiment)
+        if key not in self._arms:
+            arm = self.arm_of(*req.experiment) if self.arm_of is not None else None
+            self._arms[key] = arm_plan(req.placement, arm) if arm is not None else None
+        return self._arms[key]
+
     def _rankers(self, version: str) -> LearnedRankers:
         got = self._others.get(version)
         if got is None:
@@ -238,7 +255,9 @@ class Replayer:
         if isinstance(got, str):
             return got
         candidates, rank = got
-        plan = plan_of(req.placement)
+        plan = self.plan(req)
+        if plan is None:
+            return NO_ARM
         out: dict[str, Slate] = {}
         for name, book in books.items():
             pipeline = Pipeline(
