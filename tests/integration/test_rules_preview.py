@@ -19,7 +19,7 @@ from shelfwise.rules import parse_rule
 from shelfwise.runtime import Runtime
 from shelfwise.serving.session import SessionRecord
 from shelfwise.store.types import utcnow
-from tests.integration.test_pipeline import NOW, fill_store
+from tests.integration.test_pipeline import NOW, fill_store, holdout_experiment
 
 SOFTLOOM = {"id": "no-softloom", "type": "suppress", "reason": "paused"}
 SOFTLOOM |= {"attribute": "brand", "values": ["Softloom"]}
@@ -129,3 +129,16 @@ def test_nothing_to_replay_is_a_clear_error(store: Runtime) -> None:
     with pytest.raises(InvalidInput) as e:
         store.preview([parse_rule(SOFTLOOM)])
     assert e.value.code == "preview_no_requests"
+
+
+def test_slates_of_an_experiment_replay_with_their_arm(store: Runtime) -> None:
+    holdout_experiment(store)  # half of product_similar gets the plain baseline
+    for n in range(8):
+        body = {"placement": "product_similar", "item": ["A1"], "person": f"p{n}", "k": 4}
+        store.recommender.recommend(RecommendRequest.model_validate(body), NOW)
+    store.decisions.flush()
+    arms = {d.arm for d in store.decisions.recent(limit=8)}
+    assert arms == {"on", "off"}
+    report = store.preview([])
+    assert report.not_replayed == []
+    assert report.reproduced == report.comparable == 8  # each as its arm served it

@@ -135,7 +135,7 @@ class _Tally:
 
 
 @dataclass
-class _Money:
+class PositionMoney:
     """Per placement: slates, purchases by position and price sums by position."""
 
     slates: int = 0
@@ -168,7 +168,7 @@ def compare(
     places: dict[str, _Tally] = defaultdict(_Tally)
     cats: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
     total = _Tally()
-    money: dict[str, _Money] = defaultdict(_Money)
+    money: dict[str, PositionMoney] = defaultdict(PositionMoney)
     reproduced = comparable = 0
     for req in requests:
         got = replayer.replay(req, {"live": live, "draft": draft})
@@ -260,7 +260,7 @@ def shown_items(snapshot: CatalogSnapshot, counter: Counter[int], top: int) -> l
     return out
 
 
-def estimate(placements: Iterable[_Money], currency: str) -> MoneyEstimate:
+def estimate(placements: Iterable[PositionMoney], currency: str) -> MoneyEstimate:
     """Expected revenue before and after: per placement and position, the measured
     purchase rate times the summed prices shown there (see the module's docstring)."""
     before = after = change = var = 0.0
