@@ -22,7 +22,7 @@ request path's own non-determinism (the same requests served again with no rule
 added) is reported too: the truth can be no sharper than that.
 
     .venv/bin/python benchmarks/preview.py [--products 1000 --people 1000
-        --history-days 28 --sessions 600 --seed 7] [--json]
+        --history-days 35 --sessions 600 --seed 7] [--json]
 """
 
 from __future__ import annotations
@@ -317,7 +317,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=1000)
     parser.add_argument("--people", type=int, default=1000)
-    parser.add_argument("--history-days", type=int, default=28)
+    parser.add_argument("--history-days", type=int, default=35)
     parser.add_argument("--sessions", type=int, default=600)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")

@@ -162,6 +162,10 @@ def test_preview_endpoint(client: TestClient) -> None:
     # Given requests carry no rec_id: no purchase to measure a rate on.
     assert got["money"]["change"] is None and got["money"]["currency"] == "EUR"
     assert got["not_replayed"] == []
+    nowhere = {**body, "requests": [{"placement": "nowhere", "candidates": ["hook"]}]}
+    r = client.post("/v1/rules/preview", json=nowhere, headers=M)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "placement_unknown"
+    assert "product_page" in r.json()["error"]["message"]
 
 
 RULE_FILE = """

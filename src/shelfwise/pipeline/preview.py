@@ -309,7 +309,13 @@ def given_request(r: RecordedRequestIn, replayer: Replayer, now: datetime, n: in
     serving now (the loaded bundle and its ranker), with the given candidates."""
     placement = _placement(replayer.placements, r.placement)
     if placement is None:
-        raise InvalidInput(f"unknown placement {r.placement!r}", code="placement_unknown")
+        known = sorted(
+            {p.name for p in replayer.placements} | {p.rule_scope for p in replayer.placements}
+        )
+        raise InvalidInput(
+            f"unknown placement {r.placement!r}; known: {', '.join(known)}",
+            code="placement_unknown",
+        )
     snapshot = replayer.snapshot
     request = r.to_request(snapshot, now)
     view = replayer.current
