@@ -44,7 +44,7 @@ from shelfwise.ranking import RankingSettings
 from shelfwise.rules.model import RULE, Rule
 from shelfwise.runtime import Runtime
 from shelfwise.serving.session import SessionRecord
-from shelfwise.simulate import SimulationSpec, build_world, simulate
+from shelfwise.simulate import SimulationSpec, World, build_world, simulate
 from shelfwise.simulate.policy import RequestContext, Slate
 from shelfwise.simulate.replay import Governance, draw_traffic, governed_store, replay_sessions
 
@@ -197,18 +197,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
 
 
+def governed_shop(settings: Settings, spec: SimulationSpec) -> tuple[World, Runtime]:
+    """The simulated world and a shelfwise store set up on all its days but the last
+    (every trace kept; a bundle with the learned ranker, not compiled)."""
+    settings = settings.model_copy(
+        update={"ranking": RankingSettings(compile_model=False), "decision_trace": "full"}
+    )
+    world = build_world(spec)
+    sim = simulate(spec, world=world, days=spec.days - 1)
+    shop = governed_store(lambda: Runtime.open(settings), world, sim.events, Governance())
+    assert isinstance(shop, Runtime)
+    return world, shop
+
+
 def measure(settings: Settings, spec: SimulationSpec, sessions: int) -> dict[str, Any]:
     """Set the store up on ``spec``'s history (all days but the last), serve
     ``sessions`` sessions of the last day, then compare previews with the truth."""
     began = time.perf_counter()
-    settings = settings.model_copy(
-        update={"ranking": RankingSettings(compile_model=False), "decision_trace": "full"}
-    )
+    world, shop = governed_shop(settings, spec)
     history_days = spec.days - 1
-    world = build_world(spec)
-    sim = simulate(spec, world=world, days=history_days)
-    shop = governed_store(lambda: Runtime.open(settings), world, sim.events, Governance())
-    assert isinstance(shop, Runtime)
     try:
         setup = time.perf_counter() - began
         t = time.perf_counter()

@@ -38,19 +38,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.preview import Recording  # noqa: E402  (the repository root is on sys.path)
+from benchmarks.preview import Recording, governed_shop  # noqa: E402  (the repository root is on sys.path)
 
 from shelfwise.catalog import CatalogSnapshot  # noqa: E402
 from shelfwise.config import Settings, load_settings  # noqa: E402
-from shelfwise.ranking import RankingSettings  # noqa: E402
 from shelfwise.rules.model import RULE  # noqa: E402
-from shelfwise.runtime import Runtime  # noqa: E402
 from shelfwise.serving.decisions import Decision  # noqa: E402
-from shelfwise.simulate import SimulationSpec, build_world, simulate  # noqa: E402
+from shelfwise.simulate import SimulationSpec  # noqa: E402
 from shelfwise.simulate.replay import (  # noqa: E402
-    Governance,
     draw_traffic,
-    governed_store,
     replay_sessions,
 )
 
@@ -139,14 +135,8 @@ def measure(
     settings: Settings, spec: SimulationSpec, slates: int, batch: int = 300
 ) -> dict[str, Any]:
     began = time.perf_counter()
-    settings = settings.model_copy(
-        update={"ranking": RankingSettings(compile_model=False), "decision_trace": "full"}
-    )
+    world, shop = governed_shop(settings, spec)
     history_days = spec.days - 1
-    world = build_world(spec)
-    sim = simulate(spec, world=world, days=history_days)
-    shop = governed_store(lambda: Runtime.open(settings), world, sim.events, Governance())
-    assert isinstance(shop, Runtime)
     try:
         bodies, suppressed = extra_rules(shop.snapshot)
         for body in bodies:
