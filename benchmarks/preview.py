@@ -222,11 +222,10 @@ def measure(settings: Settings, spec: SimulationSpec, sessions: int) -> dict[str
         recording = Recording(shop)
         traffic = draw_traffic(world, sessions, spec.seed, history_days, 1)
         played = replay_sessions(world, recording, traffic)
-        shop.ingestor.ingest(played.events, source="simulator")
         shop.decisions.flush()
         served = recording.served
         serving = time.perf_counter() - t
-        result = compare(shop, served)
+        result = compare(shop, served, played.events)
         result["setup_seconds"] = round(setup, 1)
         result["serving_seconds"] = round(serving, 1)
         result["ranker"] = dict(
@@ -248,22 +247,30 @@ def measure(settings: Settings, spec: SimulationSpec, sessions: int) -> dict[str
     return result
 
 
-def compare(shop: Runtime, served: Sequence[Served]) -> dict[str, Any]:
-    """Preview and truth per draft and placement, and the request path's own noise."""
+def compare(shop: Runtime, served: Sequence[Served], events: Sequence[Any]) -> dict[str, Any]:
+    """Preview and truth per draft and placement, and the request path's own noise.
+
+    The truth is measured before the sessions' ``events`` are ingested: ingestion
+    links anonymous ids to customers, so the same request would afterwards be
+    served to another person (the preview replays the person logged). The events
+    are ingested before the previews, for their money estimates."""
     noise = changed_share(served, reserve(shop, served))
     reproduced = _reproduced(shop, len(served))
+    store = shop.rules.store
+    truths = {}
+    for draft in drafts(shop, served):
+        saved = store.save(draft, who="benchmark", why="the truth")
+        try:
+            truths[draft.id] = (draft, changed_share(served, reserve(shop, served)))
+        finally:
+            store.delete(draft.id, who="benchmark", why="measured", expected_version=saved.version)
+    shop.ingestor.ingest(events, source="simulator")
     rows = []
     previewed = 0.0
-    for draft in drafts(shop, served):
+    for draft, truth in truths.values():
         t = time.perf_counter()
         report = shop.preview([draft], last=len(served))
         previewed += time.perf_counter() - t
-        store = shop.rules.store
-        saved = store.save(draft, who="benchmark", why="the truth")
-        try:
-            truth = changed_share(served, reserve(shop, served))
-        finally:
-            store.delete(draft.id, who="benchmark", why="measured", expected_version=saved.version)
         by = {g.placement: g for g in report.by_placement}
         for placement, (changed, n) in sorted(truth.items()):
             g = by.get(placement)
@@ -312,6 +319,14 @@ def show(result: dict[str, Any]) -> None:
             f"| {r['draft']} | {r['placement']} | {r['slates']:,} | {r['preview']:.1f}% "
             f"| {r['truth']:.1f}% | {r['gap']:.2f} |"
         )
+    for r in result["rows"]:
+        m = r.get("money")
+        if m and m["change"] is not None:
+            print(
+                f"{r['draft']}: estimated revenue change {m['change']:+,.2f} {m['currency']} "
+                f"(95% {m['low']:+,.2f} to {m['high']:+,.2f}; {m['purchases']} purchases "
+                f"over {m['slates']:,} slates)"
+            )
     verdict = "met" if result["worst_gap"] <= TARGET_POINTS else "MISSED"
     print(f"worst gap {result['worst_gap']:.2f} points: target {TARGET_POINTS} {verdict}")
     print(
