@@ -264,7 +264,7 @@ def compare(shop: Runtime, served: Sequence[Served], events: Sequence[Any]) -> d
             truths[draft.id] = (draft, changed_share(served, reserve(shop, served)))
         finally:
             store.delete(draft.id, who="benchmark", why="measured", expected_version=saved.version)
-    shop.ingestor.ingest(events, source="simulator")
+    ingested = Counter(v.status for v in shop.ingestor.ingest(events, source="simulator").verdicts)
     rows = []
     previewed = 0.0
     for draft, truth in truths.values():
@@ -294,6 +294,7 @@ def compare(shop: Runtime, served: Sequence[Served], events: Sequence[Any]) -> d
         "worst_gap": max(r["gap"] for r in rows),
         "preview_seconds": round(previewed, 1),
         "reproduced": reproduced,
+        "events_ingested": dict(ingested),
     }
 
 
