@@ -120,7 +120,7 @@ OWN_ERRORS: dict[tuple[str, str], dict[int, tuple[str, ...]]] = {
         422: ("bad_if_match", "version_required"),
     },
     ("post", "/v1/rules/{rule_id}/restore"): {404: ("rule_not_found", "rule_version_not_found")},
-    ("post", "/v1/rules/preview"): {422: ("preview_no_requests",)},
+    ("post", "/v1/rules/preview"): {422: ("preview_no_requests", "placement_unknown")},
     ("post", "/v1/events"): {
         413: ("batch_too_large",),
         422: ("invalid_json", "invalid_batch", "document_too_deep"),

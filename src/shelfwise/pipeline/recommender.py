@@ -26,6 +26,7 @@ from shelfwise.candidates.base import IntArray, RecContext
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.config import Settings
 from shelfwise.experiments.assignment import Assignment
+from shelfwise.experiments.model import Arm
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.defaults import Availability, BlendRanker, PlainArranger
 from shelfwise.pipeline.encode import Served, kept_trace, logged_json, slate_json
@@ -169,7 +170,8 @@ class Recommender:
             )
         got = self._plans.get(key)
         if got is None:
-            got = self._plans[key] = _arm_plan(placement, assignment)
+            arm = assignment.arm if assignment is not None else None
+            got = self._plans[key] = arm_plan(placement, arm)
         return got
 
     def bundle_view(self) -> BundleView | None:
@@ -549,8 +551,8 @@ def _candidates(rec: Recommender, view: BundleView | None, learned: bool) -> Sta
     return Candidates(view, view, memo=rec.memo)
 
 
-def _arm_plan(placement: Placement, assignment: Assignment | None) -> Plan:
-    arm = assignment.arm if assignment is not None else None
+def arm_plan(placement: Placement, arm: Arm | None) -> Plan:
+    """The placement as an experiment arm serves it (None: outside any experiment)."""
     if arm is None:
         return plan_of(placement)
     if arm.holdout:
