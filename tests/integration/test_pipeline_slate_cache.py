@@ -278,3 +278,14 @@ def test_kept_slates_always_equal_fresh_ones(
         else:
             req = RecommendRequest(placement="product_similar", item=(pid,), k=n)
             assert served(store.recommender.recommend(req, NOW)) == served(twin.recommend(req, NOW))
+
+
+@pytest.mark.parametrize("price", [5e-324, 1e-300, 999_999_999.0])
+def test_an_extreme_anchor_price_never_makes_a_score_nan(store: Runtime, price: float) -> None:
+    # A price may be any positive number below 1e9: a denormal anchor once overflowed
+    # the money term into inf, then NaN (found by the API fuzz).
+    store.catalog.patch("A1", ProductPatch(price=price))
+    for placement in ("product_similar", "product_bought_with"):
+        got = ask(store, placement=placement, item=["A1"], k=4)
+        scores = [i["score"] for i in got["items"]]
+        assert scores and all(isinstance(s, float) and s == s for s in scores), got

@@ -14,6 +14,7 @@ from shelfwise.candidates.base import FloatArray, RecContext
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.pipeline.pool import Pool, Trace
 from shelfwise.pipeline.ports import Arranged, Flow, Ranked, StageName
+from shelfwise.ranking.objective import MAX_RELATIVE_PRICE
 from shelfwise.serving.placements import Placement
 
 SESSION_WINDOW = 10  # most recent session events that shape intent
@@ -84,7 +85,14 @@ class BlendRanker:
         price = snapshot.price[pool.items]
         price[np.isnan(price)] = 0.0  # a fresh array: fancy indexing copies
         ref = reference(ctx, snapshot, price)
-        rel = price / ref if ref > 0 else np.zeros(len(price))
+        if ref > 0:
+            # A denormal anchor price (a price may be any positive number) must not
+            # overflow into inf and then NaN: relative prices are capped, as the
+            # learned objective's are.
+            with np.errstate(over="ignore", divide="ignore"):
+                rel = np.minimum(price / ref, MAX_RELATIVE_PRICE)
+        else:
+            rel = np.zeros(len(price))
         revenue = rel / (1.0 + rel)  # bounded in [0, 1): 0.5 at the anchor's price
         band = snapshot.margin_band[pool.items].astype(np.float64)
         margin = np.where(band < 0, 0.5, (band + 1.0) / 3.0)
