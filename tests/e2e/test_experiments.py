@@ -83,6 +83,15 @@ def test_http_crud_with_etags_and_report(settings: Settings) -> None:
         assert report.status_code == 200
         body = report.json()
         assert body["experiment_id"] == "recs-vs-holdout" and "NO_EXPOSURES" in body["warnings"]
+        # Nobody exposed: no verdict, N per arm against the minimum, no date to promise.
+        assert (body["status"], body["srm"]["status"]) == ("collecting_data", "not_enough_data")
+        assert body["sample"] == {
+            "persons_per_arm": {"holdout": 0, "recs": 0},
+            "min_persons_per_arm": 100,
+            "min_source": "default",
+            "daily_persons_per_arm": {"holdout": 0.0, "recs": 0.0},
+            "expected_date": None,
+        }
         stopped = httpx.post(f"{url}/stop", headers={**m, "If-Match": '"2"'})
         assert stopped.status_code == 200 and stopped.json()["status"] == "stopped"
         listed = httpx.get(f"{base}/v1/experiments?status=stopped", headers=r).json()
