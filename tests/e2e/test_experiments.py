@@ -79,6 +79,10 @@ def test_http_crud_with_etags_and_report(settings: Settings) -> None:
         assert stale.json()["error"]["code"] == "version_conflict"
         bad = httpx.post(f"{base}/v1/experiments", json={**spec, "extra": 1}, headers=m)
         assert bad.status_code == 422
+        # A baseline rate plans a proportion; revenue per person is not one.
+        unplanned = {**spec, "experiment_id": "x", "baseline_rate": 0.1}
+        refused = httpx.post(f"{base}/v1/experiments", json=unplanned, headers=m)
+        assert refused.status_code == 422 and "baseline_rate" in refused.text
         report = httpx.get(f"{url}/report", headers=r)
         assert report.status_code == 200
         body = report.json()
