@@ -332,12 +332,10 @@ def _experiments(page: Any, server: str, api: httpx.Client) -> None:
     page.click(f"text={EXPERIMENT}")
     page.wait_for_load_state("networkidle")
     assert f"experiment={EXPERIMENT}" in page.url
-    assert page.get_by_test_id("validity").inner_text() == (
-        "Valid" if report["valid"] else "Invalid"
-    )
-    assert page.get_by_test_id("srm-status").inner_text() == (
-        "OK" if report["srm"]["valid"] else "Mismatch"
-    )
+    verdicts = {"ready": "Valid", "invalid": "Invalid", "collecting_data": "Collecting data"}
+    assert page.get_by_test_id("validity").inner_text() == verdicts[report["status"]]
+    srm = {"ok": "OK", "mismatch": "Mismatch", "not_enough_data": "Not enough data"}
+    assert page.get_by_test_id("srm-status").inner_text() == srm[report["srm"]["status"]]
     for arm, n in report["srm"]["counts"].items():
         assert _value(page, f"srm-{arm}") == n
     overall = next(c for c in report["cells"] if c["placement"] == c["category"] == "all")

@@ -2,7 +2,7 @@
 a 390-px phone viewport: rules are created, edited, disabled, restored and deleted
 through the dashboard's forms (a slate served right after shows the change); a
 stale edit says so and overwrites nothing; no page scrolls sideways; an experiment
-without enough persons reads "too early", never "valid"."""
+without enough persons reads "collecting data", never "valid"."""
 
 from __future__ import annotations
 
@@ -263,16 +263,18 @@ def test_rules_are_changed_from_the_dashboard(browser: Any, server: str, viewpor
 
 
 @pytest.mark.browser
-def test_an_experiment_without_persons_is_too_early(browser: Any, server: str) -> None:
+def test_an_experiment_without_persons_is_collecting_data(browser: Any, server: str) -> None:
     page = _signed_in(browser, server, "phone")
     _go(page, f"{server}/dashboard/experiments?experiment={EARLY}")
-    assert page.get_by_test_id("validity").inner_text() == "Too early"
-    assert page.get_by_test_id("srm-status").inner_text() == "Too early"
+    assert page.get_by_test_id("validity").inner_text() == "Collecting data"
+    assert page.get_by_test_id("srm-status").inner_text() == "Not enough data"
+    assert page.get_by_test_id("sample").inner_text() == "0 vs 0 / 100 (default)"
+    assert page.get_by_test_id("expected-date").inner_text() == "n/a (an arm has no enrolment yet)"
     summary = page.get_by_test_id("summary").inner_text()
-    assert "too early: 0 vs 0 persons, need at least 30 in each arm" in summary
-    assert "valid" not in summary.replace("too early", "")
+    assert "collecting data: 0 vs 0 persons of 100 per arm" in summary
+    assert "valid" not in summary.lower().replace("collecting data", "")
     assert page.locator("div.chart").count() == 0
-    assert "No lift chart yet" in page.locator("body").inner_text()
+    assert "No lift chart yet (collecting data" in page.locator("body").inner_text()
     page.close()
 
 

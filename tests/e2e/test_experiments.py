@@ -79,10 +79,23 @@ def test_http_crud_with_etags_and_report(settings: Settings) -> None:
         assert stale.json()["error"]["code"] == "version_conflict"
         bad = httpx.post(f"{base}/v1/experiments", json={**spec, "extra": 1}, headers=m)
         assert bad.status_code == 422
+        # A baseline rate plans a proportion; revenue per person is not one.
+        unplanned = {**spec, "experiment_id": "x", "baseline_rate": 0.1}
+        refused = httpx.post(f"{base}/v1/experiments", json=unplanned, headers=m)
+        assert refused.status_code == 422 and "baseline_rate" in refused.text
         report = httpx.get(f"{url}/report", headers=r)
         assert report.status_code == 200
         body = report.json()
         assert body["experiment_id"] == "recs-vs-holdout" and "NO_EXPOSURES" in body["warnings"]
+        # Nobody exposed: no verdict, N per arm against the minimum, no date to promise.
+        assert (body["status"], body["srm"]["status"]) == ("collecting_data", "not_enough_data")
+        assert body["sample"] == {
+            "persons_per_arm": {"holdout": 0, "recs": 0},
+            "min_persons_per_arm": 100,
+            "min_source": "default",
+            "daily_persons_per_arm": {"holdout": 0.0, "recs": 0.0},
+            "expected_date": None,
+        }
         stopped = httpx.post(f"{url}/stop", headers={**m, "If-Match": '"2"'})
         assert stopped.status_code == 200 and stopped.json()["status"] == "stopped"
         listed = httpx.get(f"{base}/v1/experiments?status=stopped", headers=r).json()

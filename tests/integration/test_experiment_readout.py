@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -16,10 +16,14 @@ from shelfwise.runtime import Runtime
 
 
 def _run(runtime: Runtime, world: World) -> Report:
+    return _run_at(runtime, world, START + timedelta(days=30))
+
+
+def _run_at(runtime: Runtime, world: World, at: datetime) -> Report:
     runtime.catalog.upsert(world.catalog())
     e = runtime.experiments.create(world.spec())
     EventStore(runtime.db).append(world.events(e))
-    return readout(runtime.db, e, at=START + timedelta(days=30))
+    return readout(runtime.db, e, at=at)
 
 
 def _cell(rep: Report, placement: str, category: str) -> dict[str, object]:
@@ -159,3 +163,39 @@ def test_runtime_assigns_from_the_running_experiments(runtime: Runtime) -> None:
     assert got is not None and got.log_fields()["experiment_id"] == "recs-vs-holdout"
     runtime.experiments.stop("recs-vs-holdout")
     assert runtime.assignments.assign("home", "p1", now) is None
+
+
+def test_a_readout_collects_data_until_every_arm_has_the_planned_minimum(
+    runtime: Runtime,
+) -> None:
+    # Conversion planned at 30% with a 20% relative MDE: 963 persons per arm.
+    plan = {"baseline_rate": 0.3, "target_mde": 0.2, "primary_metric": "conversion"}
+    world = World(persons=400, spec_overrides=plan)
+    at = START + timedelta(days=7)
+    rep = _run_at(runtime, world, at)
+    counts = rep.srm.counts
+    assert sum(counts.values()) == 400 and rep.srm.status == "ok" and rep.valid
+    assert rep.status == "collecting_data"
+    assert rep.sample.persons_per_arm == counts
+    assert (rep.sample.min_persons_per_arm, rep.sample.min_source) == (963, "plan")
+    # Everyone enrolled in the first 3 days of 7: the rate is per day of the window.
+    slow = min(counts.values())
+    assert rep.sample.daily_persons_per_arm == {a: n / 7 for a, n in counts.items()}
+    assert rep.sample.expected_date == at + timedelta(days=(963 - slow) / (slow / 7))
+    # The same data against a configured minimum it already has: ready.
+    e = runtime.experiments.get("recs-vs-holdout")
+    enough = e.spec.model_copy(update={"min_persons_per_arm": 150})
+    ready = readout(runtime.db, e.model_copy(update={"spec": enough}), at=at)
+    assert (ready.status, ready.sample.min_source, ready.sample.expected_date) == (
+        "ready",
+        "configured",
+        at,
+    )
+
+
+def test_a_readout_with_nobody_exposed_has_no_expected_date(runtime: Runtime) -> None:
+    e = runtime.experiments.create(World().spec())
+    rep = readout(runtime.db, e, at=START + timedelta(days=2))
+    assert (rep.status, rep.srm.status) == ("collecting_data", "not_enough_data")
+    assert rep.sample.persons_per_arm == {"holdout": 0, "recs": 0}
+    assert (rep.sample.min_persons_per_arm, rep.sample.expected_date) == (100, None)

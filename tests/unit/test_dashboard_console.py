@@ -1,8 +1,9 @@
-"""The console's pure parts: the "too early" verdict of an experiment readout, and the
+"""The console's pure parts: the "collecting data" verdict of an experiment readout, and the
 rule form derived from every rule type (each field round-trips through the form)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,40 +11,59 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shelfwise.access import Principal
-from shelfwise.dashboard.panels.experiments import _verdicts, too_early
+from shelfwise.dashboard.panels.experiments import _verdicts, collecting
 from shelfwise.dashboard.ruleedit import change, may_write
 from shelfwise.dashboard.ruleform import RULE_TYPES, TYPE_FIELDS, form_values, parse_form
 from shelfwise.errors import Forbidden, InvalidInput
 from shelfwise.experiments.checks import sample_ratio
-from shelfwise.experiments.report import Report
-from shelfwise.experiments.stats import MIN_N
+from shelfwise.experiments.report import Report, progress, readout_status
+from shelfwise.experiments.synthetic import START, World
 from shelfwise.rules.model import parse_rule, rule_body
 
 
-def _report(counts: dict[str, int]) -> Report:
+def _report(counts: dict[str, int], days: float = 7.0, **spec: Any) -> Report:
+    """A readout's verdict parts for two arms of equal share, ``days`` after the start."""
     srm = sample_ratio(counts, {a: 1 / len(counts) for a in counts})
-    return Report.model_construct(srm=srm, valid=srm.valid)
+    plan = World(spec_overrides=spec).spec()
+    end = START + timedelta(days=days)
+    sample = progress(plan, counts, start=START, end=end)
+    status = readout_status(srm, sample)
+    return Report.model_construct(srm=srm, valid=srm.valid, status=status, sample=sample)
 
 
-def test_three_against_none_is_too_early_not_valid() -> None:
-    r = _report({"control": 3, "treatment": 0})
-    assert r.srm.valid  # chi-square sees nothing wrong in three persons...
-    early = too_early(r)
-    assert early == f"too early: 3 vs 0 persons, need at least {MIN_N} in each arm"
+def test_three_against_none_is_collecting_data_not_valid() -> None:
+    r = _report({"holdout": 3, "recs": 0})
+    assert r.srm.valid and r.srm.status == "not_enough_data"  # nothing detected, no verdict
+    early = collecting(r)
+    assert early == (
+        "collecting data: 3 vs 0 persons of 100 per arm,"
+        " no expected date until every arm has enrolled someone"
+    )
     validity, srm, words = _verdicts(r, early)
-    assert (validity.text, srm.text, words) == ("Too early", "Too early", early)
+    assert (validity.text, srm.text, words) == ("Collecting data", "Not enough data", early)
 
 
-@given(st.integers(0, 200), st.integers(0, 200))
-def test_valid_only_once_every_arm_has_enough(a: int, b: int) -> None:
-    r = _report({"control": a, "treatment": b})
-    validity, srm, _ = _verdicts(r, too_early(r))
+def test_the_expected_date_extrapolates_the_enrolment_rate() -> None:
+    # 50 and 40 persons in 5 days: 8 a day in the slower arm, 60 more to go -> 7.5 days.
+    r = _report({"holdout": 50, "recs": 40}, days=5.0)
+    assert collecting(r) == (
+        "collecting data: 50 vs 40 persons of 100 per arm, expected by 17 Jan 2026, 12:00 UTC"
+    )
+    assert r.sample.expected_date == START + timedelta(days=12.5)
+
+
+@given(st.integers(0, 400), st.integers(0, 400), st.integers(30, 300))
+def test_valid_only_once_every_arm_has_the_minimum(a: int, b: int, least: int) -> None:
+    r = _report({"holdout": a, "recs": b}, min_persons_per_arm=least)
+    validity, srm, _ = _verdicts(r, collecting(r))
     if not r.srm.valid:
         assert (validity.text, srm.text) == ("Invalid", "Mismatch")
-    elif min(a, b) < MIN_N:
-        assert (validity.text, srm.text) == ("Too early", "Too early")
+        return
+    assert srm.text == ("Not enough data" if a + b < 10 else "OK")
+    if min(a, b) < least or a + b < 10:
+        assert validity.text == "Collecting data"
     else:
-        assert (validity.text, srm.text) == ("Valid", "OK")
+        assert validity.text == "Valid"
 
 
 RULES: list[dict[str, Any]] = [

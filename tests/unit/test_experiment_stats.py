@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from shelfwise.experiments.checks import (
     holm as holm_adjust,
@@ -19,6 +20,8 @@ from shelfwise.experiments.checks import (
     power_plan,
     sample_ratio,
 )
+from shelfwise.experiments.model import ExperimentSpec
+from shelfwise.experiments.report import minimum_per_arm
 from shelfwise.experiments.stats import (
     LIFT_UNBOUNDED,
     NO_PRE_PERIOD,
@@ -28,9 +31,11 @@ from shelfwise.experiments.stats import (
     Moments,
     cuped,
     fieller,
+    persons_per_arm,
     ratio,
     welch,
 )
+from shelfwise.experiments.synthetic import World
 
 NAMES = ("revenue", "orders")
 BUY_P, EXTRA_ORDERS, MU, SIGMA = 0.12, 0.5, 3.5, 1.0
@@ -223,3 +228,66 @@ def test_moments_of_shards_add_up(a: list[float], b: list[float]) -> None:
     assert parts.n == whole.n
     assert parts.mean("y") == pytest.approx(whole.mean("y"), abs=1e-6)
     assert parts.var("y") == pytest.approx(float(np.var(a + b, ddof=1)), rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("baseline", "mde", "power", "n"),
+    [
+        # Textbook two-proportion answers (pooled variance under H0, no continuity correction):
+        (0.50, 0.50, 0.90, 77),  # 50% vs 75% at 90% power: 76.7 per group
+        (0.10, 0.20, 0.80, 3_841),  # 10% vs 12% at 80% power: 3,840.8 per group
+        (0.30, 0.20, 0.80, 963),  # 30% vs 36%
+    ],
+)
+def test_persons_per_arm_known_answers(baseline: float, mde: float, power: float, n: int) -> None:
+    assert persons_per_arm(baseline, mde, alpha=0.05, power=power) == n
+
+
+@given(st.floats(0.01, 0.5), st.floats(0.02, 0.5), st.floats(0.5, 0.95), st.floats(0.01, 0.2))
+def test_persons_per_arm_needs_more_for_smaller_effects_and_more_power(
+    p: float, mde: float, power: float, alpha: float
+) -> None:
+    n = persons_per_arm(p, mde, alpha=alpha, power=power)
+    assert n >= 1
+    assert persons_per_arm(p, mde / 2, alpha=alpha, power=power) > n
+    assert persons_per_arm(p, mde, alpha=alpha, power=min(power + 0.04, 0.99)) >= n
+    assert persons_per_arm(p, mde, alpha=alpha / 2, power=power) >= n
+
+
+def test_persons_per_arm_refuses_a_rate_outside_zero_one() -> None:
+    with pytest.raises(ValueError):
+        persons_per_arm(0.0, 0.1)
+    with pytest.raises(ValueError):
+        persons_per_arm(1.0, 0.1)
+
+
+def test_srm_says_not_enough_data_below_five_expected_per_arm() -> None:
+    halves = {"control": 0.5, "treatment": 0.5}
+    early = sample_ratio({"control": 3, "treatment": 0}, halves)
+    assert (early.status, early.valid, early.warnings) == ("not_enough_data", True, [])
+    assert early.counts == {"control": 3, "treatment": 0}
+    # 9 persons expect 4.5 per arm: still nothing to say; 10 expect 5: a verdict.
+    assert sample_ratio({"control": 9}, halves).status == "not_enough_data"
+    assert sample_ratio({"control": 6, "treatment": 4}, halves).status == "ok"
+    # An uneven split counts the smallest arm's expectation: 40 x 10% = 4.
+    assert sample_ratio({"a": 36, "b": 4}, {"a": 0.9, "b": 0.1}).status == "not_enough_data"
+    assert sample_ratio({"control": 4_500, "treatment": 5_500}, halves).status == "mismatch"
+
+
+def test_the_minimum_per_arm_comes_from_the_spec_then_the_plan_then_the_default() -> None:
+    def spec(**kw: object) -> ExperimentSpec:
+        return World(spec_overrides={"primary_metric": "conversion", **kw}).spec()
+
+    assert minimum_per_arm(spec()) == (100, "default")
+    assert minimum_per_arm(spec(baseline_rate=0.1, target_mde=0.2)) == (3_841, "plan")
+    assert minimum_per_arm(spec(baseline_rate=0.1, target_mde=0.2, power=0.9)) == (
+        persons_per_arm(0.1, 0.2, power=0.9),
+        "plan",
+    )
+    assert minimum_per_arm(spec(baseline_rate=0.1, min_persons_per_arm=500)) == (500, "configured")
+    # Never below what the estimates themselves need (stats.MIN_N = 30).
+    assert minimum_per_arm(spec(min_persons_per_arm=5)) == (30, "configured")
+    assert minimum_per_arm(spec(baseline_rate=0.5, target_mde=0.9)) == (30, "plan")
+    # A baseline rate only plans a proportion: revenue per person needs a configured minimum.
+    with pytest.raises(ValidationError, match="baseline_rate needs a proportion"):
+        spec(baseline_rate=0.1, primary_metric="revenue_per_person")

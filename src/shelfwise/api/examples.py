@@ -48,6 +48,9 @@ _EXPERIMENT = {
     ],
     "start": "2027-01-04T00:00:00Z",
     "guardrails": [{"metric": "ctr", "margin": 0.1}],
+    "primary_metric": "conversion",
+    "baseline_rate": 0.04,
+    "target_mde": 0.1,
 }
 _SEGMENT = {
     "batch": [

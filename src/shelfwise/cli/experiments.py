@@ -120,7 +120,15 @@ def _ci(est: Estimate) -> str:
 
 
 def print_report(rep: Report) -> None:
-    state = "[green]valid[/]" if rep.valid else "[bold red]INVALID[/]"
+    p = rep.sample
+    seen = " vs ".join(map(str, p.persons_per_arm.values()))
+    due = f"{p.expected_date:%Y-%m-%d}" if p.expected_date else "n/a"
+    state = {
+        "ready": "[green]ready[/]",
+        "invalid": "[bold red]INVALID[/]",
+        "collecting_data": f"[yellow]collecting data[/] ({seen} of {p.min_persons_per_arm}"
+        f" per arm, expected {due})",
+    }[rep.status]
     console.print(
         f"[bold]{rep.experiment_id}[/] v{rep.version} {state}  "
         f"{rep.window_start:%Y-%m-%d %H:%M} → {rep.window_end:%Y-%m-%d %H:%M}  "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 from scipy.special import chdtrc
@@ -21,6 +22,9 @@ SRM_DETECTED = "SRM_DETECTED"
 GUARDRAIL_FAILED = "GUARDRAIL_FAILED"
 NO_ATTRIBUTED = "NO_ATTRIBUTED"
 SRM_ALPHA = 0.001
+# Below this many expected persons in some arm the chi-square approximation does not
+# hold (Cochran's rule) and the check says "not enough data" instead of "OK".
+SRM_MIN_EXPECTED = 5.0
 
 
 class SrmResult(BaseModel):
@@ -31,6 +35,8 @@ class SrmResult(BaseModel):
     chi2: float
     p_value: float
     valid: bool
+    status: Literal["ok", "mismatch", "not_enough_data"] = "not_enough_data"
+    min_expected: float = SRM_MIN_EXPECTED
     warnings: list[str] = []
 
 
@@ -41,13 +47,16 @@ def sample_ratio(
 
     A p-value below ``alpha`` (0.001 by default: the check runs on every
     readout) means assignment or logging is broken; every estimate of the
-    experiment is then marked invalid with ``SRM_DETECTED``.
+    experiment is then marked invalid with ``SRM_DETECTED``. While some arm
+    expects fewer than ``SRM_MIN_EXPECTED`` persons the check has no verdict:
+    ``status`` is ``not_enough_data`` (and ``valid`` stays true: nothing detected).
     """
     total = sum(counts.get(a, 0) for a in shares)
-    if total == 0:
+    if total == 0 or min(total * s for s in shares.values() if s > 0) < SRM_MIN_EXPECTED:
         return SrmResult(
-            counts=dict(counts), expected_shares=dict(shares), chi2=0.0, p_value=1.0, valid=True
-        )
+            counts={a: counts.get(a, 0) for a in shares}, expected_shares=dict(shares),
+            chi2=0.0, p_value=1.0, valid=True, status="not_enough_data",
+        )  # fmt: skip
     chi2 = sum(
         (counts.get(a, 0) - total * s) ** 2 / (total * s) for a, s in shares.items() if s > 0
     )
@@ -59,6 +68,7 @@ def sample_ratio(
         chi2=chi2,
         p_value=p,
         valid=not bad,
+        status="mismatch" if bad else "ok",
         warnings=[SRM_DETECTED] if bad else [],
     )
 

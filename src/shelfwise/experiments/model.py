@@ -43,6 +43,10 @@ MetricName = Literal[
 ]
 # Metrics where a higher value is worse (a guardrail on them fails when they rise).
 LOWER_IS_BETTER: frozenset[str] = frozenset({"return_rate"})
+# Metrics that are proportions: a sample plan can start from their baseline rate.
+PROPORTIONS: frozenset[str] = frozenset(
+    {"conversion", "ctr", "add_to_cart_rate", "repeat_purchase_rate", "return_rate"}
+)
 SegmentName = Literal["platform", "known_customer"]
 Status = Literal["running", "stopped"]
 
@@ -113,6 +117,19 @@ class ExperimentSpec(BaseModel):
     target_mde: Float = Field(
         default=0.05, gt=0.0, description="Relative effect the test must be able to detect."
     )
+    power: Float = Field(
+        default=0.8, gt=0.0, lt=1.0, description="Chance of detecting target_mde (sample plan)."
+    )
+    baseline_rate: Float | None = Field(
+        default=None, gt=0.0, lt=1.0,
+        description="Expected control rate of the primary metric (a proportion, e.g. conversion"
+        " 0.03): with target_mde, alpha and power it sets the minimum persons per arm.",
+    )  # fmt: skip
+    min_persons_per_arm: Int | None = Field(
+        default=None, ge=2, le=100_000_000,
+        description="Minimum persons per arm before the readout is 'ready'; overrides the"
+        " minimum derived from baseline_rate (default without either: 100).",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentSpec:
@@ -125,6 +142,11 @@ class ExperimentSpec(BaseModel):
             raise ValueError(f"control {self.control!r} is not an arm")
         if self.end is not None and self.end <= self.start:
             raise ValueError("end must be after start")
+        if self.baseline_rate is not None and self.primary_metric not in PROPORTIONS:
+            raise ValueError(
+                f"baseline_rate needs a proportion as primary_metric, not {self.primary_metric!r}"
+                " (set min_persons_per_arm instead)"
+            )
         if self.layer_offset + self.traffic > 1.0 + 1e-9:
             raise ValueError("layer_offset + traffic must not exceed 1")
         if self.global_holdout:

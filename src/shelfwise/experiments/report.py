@@ -2,13 +2,17 @@
 
 Built from :mod:`.attribution` (one scan of the store) and the pure functions
 of :mod:`.stats` and :mod:`.checks`. Nothing raises on thin data: estimates
-carry warning codes and the report says whether it is ``valid``.
+carry warning codes. The report's ``status`` is ``collecting_data`` until every
+arm has the plan's minimum persons (:func:`minimum_per_arm`) and the sample-ratio
+check has enough data, ``invalid`` on a sample-ratio mismatch, else ``ready``;
+``valid`` only says that no mismatch was detected.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -27,13 +31,26 @@ from shelfwise.experiments.checks import (
     non_inferiority,
     sample_ratio,
 )
-from shelfwise.experiments.model import LOWER_IS_BETTER, Experiment
-from shelfwise.experiments.stats import Estimate, Moments, check_power, cuped, ratio, welch
+from shelfwise.experiments.model import LOWER_IS_BETTER, Experiment, ExperimentSpec
+from shelfwise.experiments.stats import (
+    MIN_N,
+    Estimate,
+    Moments,
+    check_power,
+    cuped,
+    persons_per_arm,
+    ratio,
+    welch,
+)
 from shelfwise.store.engine import Database
 from shelfwise.store.types import utcnow
 
 MULTIPLE_ARMS = "MULTIPLE_ARMS"
 NO_EXPOSURES = "NO_EXPOSURES"
+# Persons per arm before a readout is "ready" when the spec sets neither
+# min_persons_per_arm nor baseline_rate.
+DEFAULT_MIN_PERSONS_PER_ARM = 100
+ReadoutStatus = Literal["collecting_data", "ready", "invalid"]
 
 
 class ArmSummary(BaseModel):
@@ -79,6 +96,64 @@ class SegmentEstimate(BaseModel):
     estimate: Estimate
 
 
+class SampleProgress(BaseModel):
+    """How far the experiment is from the sample its plan needs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    persons_per_arm: dict[str, int]
+    min_persons_per_arm: int
+    min_source: Literal["configured", "plan", "default"]
+    daily_persons_per_arm: dict[str, float]
+    expected_date: datetime | None
+
+
+def minimum_per_arm(s: ExperimentSpec) -> tuple[int, Literal["configured", "plan", "default"]]:
+    """The persons each arm needs before the readout says anything, and where that
+    number comes from: the spec's ``min_persons_per_arm``; else the two-proportion
+    sample size for ``target_mde`` on ``baseline_rate`` at ``alpha`` and ``power``;
+    else ``DEFAULT_MIN_PERSONS_PER_ARM``. Never below ``stats.MIN_N``."""
+    if s.min_persons_per_arm is not None:
+        return max(s.min_persons_per_arm, MIN_N), "configured"
+    if s.baseline_rate is not None:
+        n = persons_per_arm(s.baseline_rate, s.target_mde, alpha=s.alpha, power=s.power)
+        return max(n, MIN_N), "plan"
+    return DEFAULT_MIN_PERSONS_PER_ARM, "default"
+
+
+def progress(
+    s: ExperimentSpec, counts: dict[str, int], *, start: datetime, end: datetime
+) -> SampleProgress:
+    """Persons per arm against the minimum, and the date every arm reaches it at the
+    enrolment rate seen so far (persons per day since ``start``); ``None`` while
+    some short arm has enrolled nobody (no rate to extrapolate)."""
+    need, source = minimum_per_arm(s)
+    days = (end - start).total_seconds() / 86_400
+    rates = {a: (n / days if days > 0 else 0.0) for a, n in counts.items()}
+    left = [(need - counts[a]) / rates[a] if rates[a] else None for a in counts if counts[a] < need]
+    if not left:
+        expected: datetime | None = end
+    elif any(x is None for x in left):
+        expected = None
+    else:
+        expected = end + timedelta(days=max(x for x in left if x is not None))
+    return SampleProgress(
+        persons_per_arm=dict(counts), min_persons_per_arm=need, min_source=source,
+        daily_persons_per_arm=rates, expected_date=expected,
+    )  # fmt: skip
+
+
+def readout_status(srm: SrmResult, sample: SampleProgress) -> ReadoutStatus:
+    """``invalid`` on a sample-ratio mismatch; ``ready`` once every arm has its minimum
+    and the sample-ratio check has enough data to say OK; else ``collecting_data``."""
+    if not srm.valid:
+        return "invalid"
+    least = min(sample.persons_per_arm.values(), default=0)
+    if least >= sample.min_persons_per_arm and srm.status == "ok":
+        return "ready"
+    return "collecting_data"
+
+
 class Report(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -89,6 +164,8 @@ class Report(BaseModel):
     window_start: datetime
     window_end: datetime
     generated_at: datetime
+    status: ReadoutStatus
+    sample: SampleProgress
     valid: bool
     warnings: list[str]
     srm: SrmResult
@@ -196,6 +273,8 @@ def build(e: Experiment, data: ExperimentData, *, start: datetime, end: datetime
     if not srm.valid:
         _mark_invalid(cells)
 
+    sample = progress(s, counts, start=start, end=end)
+    status = readout_status(srm, sample)
     overall = cells[0]
     days = max((end - start).total_seconds() / 86_400, 0.0)
     daily_cost = sum(s.operating_cost_per_day.values())
@@ -215,7 +294,7 @@ def build(e: Experiment, data: ExperimentData, *, start: datetime, end: datetime
     return Report(
         experiment_id=e.experiment_id, version=e.version, fingerprint=s.fingerprint(),
         primary_metric=s.primary_metric, window_start=start, window_end=end,
-        generated_at=utcnow(), valid=srm.valid, warnings=warnings, srm=srm,
+        generated_at=utcnow(), status=status, sample=sample, valid=srm.valid, warnings=warnings, srm=srm,
         persons_in_several_arms=data.conflicts, cells=cells, guardrails=guardrails,
         net_value=values, segments=_segments(e, data, use_cuped),
     )  # fmt: skip
@@ -283,4 +362,14 @@ def readout(
     return build(e, data, start=e.spec.start, end=end)
 
 
-__all__ = ["ALL", "Report", "build", "compare", "readout"]
+__all__ = [
+    "ALL",
+    "Report",
+    "SampleProgress",
+    "build",
+    "compare",
+    "minimum_per_arm",
+    "progress",
+    "readout",
+    "readout_status",
+]

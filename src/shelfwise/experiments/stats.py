@@ -294,3 +294,23 @@ def check_power(
     if mde > target_mde and LOW_POWER not in est.warnings:
         return est.model_copy(update={"warnings": [*est.warnings, LOW_POWER]})
     return est
+
+
+def persons_per_arm(
+    baseline_rate: float, relative_mde: float, *, alpha: float = 0.05, power: float = 0.8
+) -> int:
+    """Persons per arm a two-sided two-proportion z-test needs to detect a relative
+    change of ``relative_mde`` on ``baseline_rate`` with ``power`` at ``alpha``.
+
+    ``n = (z_{1-alpha/2}·√(2·p̄(1-p̄)) + z_{power}·√(p₁(1-p₁) + p₂(1-p₂)))² / (p₂ - p₁)²``
+    with ``p₂ = p₁·(1 + mde)`` and ``p̄ = (p₁ + p₂)/2`` (equal arms, no continuity
+    correction), rounded up. ``p₂`` is capped just below 1.
+    """
+    p1 = baseline_rate
+    p2 = min(p1 * (1 + relative_mde), 1 - 1e-9)
+    if not 0 < p1 < 1 or p2 <= p1:
+        raise ValueError("baseline_rate must be in (0, 1) and leave room for the effect")
+    pbar = (p1 + p2) / 2
+    a = NORMAL.inv_cdf(1 - alpha / 2) * math.sqrt(2 * pbar * (1 - pbar))
+    b = NORMAL.inv_cdf(power) * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
+    return math.ceil((a + b) ** 2 / (p2 - p1) ** 2)

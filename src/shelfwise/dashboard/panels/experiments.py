@@ -16,7 +16,7 @@ from shelfwise.experiments import Experiment
 from shelfwise.experiments.assignment import graph_resolve
 from shelfwise.experiments.model import LOWER_IS_BETTER
 from shelfwise.experiments.report import Report, readout
-from shelfwise.experiments.stats import MIN_N, Estimate
+from shelfwise.experiments.stats import Estimate
 from shelfwise.store.types import utcnow
 
 if TYPE_CHECKING:
@@ -102,15 +102,20 @@ def _lift_cells(metric: str, est: Estimate, currency: str, testid: str) -> list[
     ]
 
 
-def too_early(r: Report) -> str:
-    """``too early: 3 vs 0 persons, need at least 30 in each arm`` while an arm has fewer
-    persons than the experiment's estimates need (``stats.MIN_N``, below which they
-    carry ``SMALL_SAMPLE`` or ``NOT_ESTIMABLE``); "" once every arm has enough."""
-    counts = list(r.srm.counts.values())
-    if counts and min(counts) >= MIN_N:
+def collecting(r: Report) -> str:
+    """``collecting data: 3 vs 0 persons of 100 per arm, expected by 12 Jan 2027`` while
+    the readout is ``collecting_data`` (an arm is below the plan's minimum, or the
+    sample-ratio check has not enough data); "" once it is not."""
+    if r.status != "collecting_data":
         return ""
-    seen = " vs ".join(f"{n:,}" for n in counts) or "0"
-    return f"too early: {seen} persons, need at least {MIN_N} in each arm"
+    p = r.sample
+    seen = " vs ".join(f"{n:,}" for n in p.persons_per_arm.values()) or "0"
+    due = (
+        f"expected by {when(p.expected_date)}"
+        if p.expected_date is not None
+        else "no expected date until every arm has enrolled someone"
+    )
+    return f"collecting data: {seen} persons of {p.min_persons_per_arm:,} per arm, {due}"
 
 
 def _verdicts(r: Report, early: str) -> tuple[PanelCell, PanelCell, str]:
@@ -122,19 +127,35 @@ def _verdicts(r: Report, early: str) -> tuple[PanelCell, PanelCell, str]:
             badge("Mismatch", "page", "srm-status"),
             "NOT VALID (sample-ratio mismatch)",
         )
+    srm = (
+        badge("Not enough data", "resolved", "srm-status")
+        if r.srm.status == "not_enough_data"
+        else badge("OK", "ok", "srm-status")
+    )
     if early:
-        return (
-            badge("Too early", "resolved", "validity"),
-            badge("Too early", "resolved", "srm-status"),
-            early,
-        )
-    return badge("Valid", "ok", "validity"), badge("OK", "ok", "srm-status"), "valid"
+        return badge("Collecting data", "resolved", "validity"), srm, early
+    return badge("Valid", "ok", "validity"), srm, "valid"
 
 
 def _readout_panel(e: Experiment, r: Report, listing: PanelTable, currency: str) -> Panel:
     primary = r.primary_metric
-    early = too_early(r)
+    early = collecting(r)
     validity, srm_status, status = _verdicts(r, early)
+    p = r.sample
+    sample = PanelCell(
+        " vs ".join(f"{n:,}" for n in p.persons_per_arm.values())
+        + f" / {p.min_persons_per_arm:,} ({p.min_source})",
+        testid="sample",
+    )
+    reached = min(p.persons_per_arm.values(), default=0) >= p.min_persons_per_arm
+    due = PanelCell(
+        "reached"
+        if reached
+        else "n/a (an arm has no enrolment yet)"
+        if p.expected_date is None
+        else f"expected {when(p.expected_date)}",
+        testid="expected-date",
+    )
     total = sum(r.srm.counts.values()) or 1
     srm_rows: list[list[Cell]] = [
         [
@@ -211,7 +232,7 @@ def _readout_panel(e: Experiment, r: Report, listing: PanelTable, currency: str)
         ]
         for arm, v in r.net_value.items()
     ]
-    chart = _lift_chart(r)
+    chart = None if early else _lift_chart(r)
     summary = (
         f"{e.spec.name}: readout from {when(r.window_start)} to {when(r.window_end)}, "
         f"primary metric {METRIC_NAMES[primary].lower()}; the readout is {status}."
@@ -230,13 +251,16 @@ def _readout_panel(e: Experiment, r: Report, listing: PanelTable, currency: str)
                 "Sample-ratio check",
                 ["Arm", "Persons", "Observed share", "Configured share"],
                 srm_rows,
-                note=f"χ² = {r.srm.chi2:.2f}, p = {r.srm.p_value:.3g}.",
+                note=f"χ² = {r.srm.chi2:.2f}, p = {r.srm.p_value:.3g}."
+                if r.srm.status != "not_enough_data"
+                else f"Not enough data: the check needs at least {r.srm.min_expected:g}"
+                " expected persons in every arm.",
                 testid="srm",
             ),
             PanelTable(
                 "Status",
-                ["Readout", "Sample ratio"],
-                [[validity, srm_status]],
+                ["Readout", "Sample ratio", "Persons per arm / minimum", "Minimum reached"],
+                [[validity, srm_status, sample, due]],
                 note=early.capitalize() + "." if early else "",
             ),
             PanelTable(
@@ -274,8 +298,10 @@ def _readout_panel(e: Experiment, r: Report, listing: PanelTable, currency: str)
                 + (
                     ""
                     if chart
-                    else f" No lift chart yet: no arm has an estimable lift in"
-                    f" {METRIC_NAMES[primary].lower()}" + (f" ({early})." if early else ".")
+                    else f" No lift chart yet ({early})."
+                    if early
+                    else " No lift chart yet: no arm has an estimable lift in"
+                    f" {METRIC_NAMES[primary].lower()}."
                 ),
                 testid="lifts",
                 empty="No comparison yet.",
