@@ -39,13 +39,14 @@ from shelfwise.candidates.history import PersonHistory
 from shelfwise.candidates.model import Artifacts
 from shelfwise.candidates.neighbours import NeighbourTable
 from shelfwise.candidates.popular import Popularity
+from shelfwise.candidates.session_knn import SessionIndex
 from shelfwise.errors import ShelfwiseError
 
 MANIFEST = "MANIFEST.json"
 CURRENT = "CURRENT"
 PROMOTIONS = "PROMOTIONS"
 READ_ONLY = 0o444
-FORMAT = 2  # 2: adds the regression neighbours
+FORMAT = 3  # 2: adds the regression neighbours; 3: the session index and complements
 
 
 class BundleError(ShelfwiseError):
@@ -86,6 +87,8 @@ def _save_arrays(folder: Path, a: Artifacts) -> None:
     a.cooccurrence.save(folder, "cooccurrence")
     a.content.save(folder, "content")
     a.regression.save(folder, "regression")
+    a.complements.save(folder, "complements")
+    a.sessions.save(folder, "session_knn")
     a.history.save(folder)
     arrays: dict[str, np.ndarray[Any, Any]] = {
         "factors.people": a.factors.people,
@@ -125,6 +128,8 @@ def _load_arrays(
         popularity=Popularity(arr("popular.scores"), arr("popular.label")),
         category=arr("category"),
         category_names=category_names,
+        sessions=SessionIndex.load(folder, "session_knn", mmap=mmap),
+        complements=NeighbourTable.load(folder, "complements", mmap=mmap),
         timings=dict(info.timings),
     )
 

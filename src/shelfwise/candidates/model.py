@@ -18,6 +18,7 @@ import numpy.typing as npt
 from shelfwise.candidates.base import Source
 from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.candidates.buyagain import BuyAgainSource, fit_cycles
+from shelfwise.candidates.complements import ComplementsSource, fit_complements
 from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.content import ContentSource, fit_content
 from shelfwise.candidates.cooccurrence import CooccurrenceSource, fit_cooccurrence
@@ -28,6 +29,7 @@ from shelfwise.candidates.neighbours import NeighbourTable
 from shelfwise.candidates.popular import Popularity, PopularSource, fit_popularity
 from shelfwise.candidates.regression import fit_regression
 from shelfwise.candidates.session import SessionSource
+from shelfwise.candidates.session_knn import SessionIndex, SessionKNNSource, fit_sessions
 from shelfwise.catalog.model import Product
 
 Step = Callable[[str], None]
@@ -47,6 +49,8 @@ class Artifacts:
     popularity: Popularity
     category: npt.NDArray[np.int32]
     category_names: tuple[str, ...]
+    sessions: SessionIndex
+    complements: NeighbourTable
     timings: dict[str, float] = field(default_factory=dict)
 
     def sources(self) -> dict[str, Source]:
@@ -69,6 +73,8 @@ class Artifacts:
             "session": SessionSource(self.cooccurrence, c.session, c.events),
             "buy_again": BuyAgainSource(self.history, self.cycles, c.buy_again),
             "popular": PopularSource(self.popularity, self.category, self.category_names),
+            "session_knn": SessionKNNSource(self.sessions, c.session_knn),
+            "complements": ComplementsSource(self.complements),
         }
 
     def aligned(self, ids: Sequence[str]) -> Artifacts:
@@ -118,6 +124,8 @@ class Artifacts:
                 per_item(self.popularity.scores, 0.0), per_item(self.popularity.label, 0)
             ),
             category=per_item(self.category, 0),
+            sessions=self.sessions.remap(to_new, n),
+            complements=self.complements.remap(to_new, n),
         )
 
     def blend(self, config: SourcesConfig | None = None) -> CandidateBlend:
@@ -171,6 +179,8 @@ def fit_all(
         ("content", lambda: content or fit_content(products, prices, config.content)),
         ("buy_again", lambda: fit_cycles(log)),
         ("popular", lambda: fit_popularity(log, config.popular, kinds)),
+        ("session_knn", lambda: fit_sessions(log, config.session_knn)),
+        ("complements", lambda: fit_complements(log, config.complements)),
     ]
     for name, fit in stages:
         if step is not None:
@@ -192,8 +202,20 @@ def fit_all(
         popularity=results["popular"],  # type: ignore[arg-type]
         category=category,
         category_names=names,
+        sessions=results["session_knn"],  # type: ignore[arg-type]
+        complements=results["complements"],  # type: ignore[arg-type]
         timings=timings,
     )
 
 
-STAGES = ("history", "cooccurrence", "regression", "factors", "content", "buy_again", "popular")
+STAGES = (
+    "history",
+    "cooccurrence",
+    "regression",
+    "factors",
+    "content",
+    "buy_again",
+    "popular",
+    "session_knn",
+    "complements",
+)

@@ -79,6 +79,8 @@ def reason_text(reason: Reason, snapshot: CatalogSnapshot) -> str:
             return f"Similar to {anchor}"
         case "because_you_viewed":
             return f"Because you viewed {anchor}"
+        case "also_viewed":
+            return "Shoppers who viewed what you viewed also viewed"
         case "popular_in":
             return f"Popular in {reason.label or 'the store'}"
         case "trending_in":

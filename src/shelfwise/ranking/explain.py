@@ -40,6 +40,7 @@ class Explanation:
     fallback: bool = False
 
 
+ALSO_VIEWED = "Shoppers who viewed what you viewed also viewed"
 _ANCHORED = {
     "often_bought_with": "Often bought with {title}",
     "similar_to": "Similar to {title}",
@@ -51,6 +52,7 @@ _LABELLED = {
     "seasonal": ("In season: {label}", "Popular this season"),
     "buy_again": ("Buy {label} again", "Buy it again"),
     "for_you": ("Picked for you: {label}", "Picked for you"),
+    "also_viewed": (ALSO_VIEWED, ALSO_VIEWED),
 }
 # Feature -> (kind, text with an optional {category}); features absent here never show.
 _FEATURE_REASONS = {
