@@ -255,7 +255,9 @@ def basket_completion(
             "anonymous cart requests (no person): shelfwise knows what the peers know",
             f"baskets of 2..{MAX_BASKET} distinct items; one hidden item per basket (seed "
             f"{seed}), bought in training; the visible items excluded from every list",
-            "shelfwise has nothing tuned here: its cart placement as configured",
+            "shelfwise has nothing tuned in this run: its cart placement as configured (the "
+            "complements source's regularisation and chain weight were chosen on this "
+            "validation window when the source was built; docs/evaluation.md)",
         ],
     )
     summarise(result, [mine, *scored], np.ones(len(test)), spec.resamples, seed)
