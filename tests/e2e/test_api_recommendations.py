@@ -81,7 +81,12 @@ def test_placements_endpoint(client: TestClient) -> None:
     assert names == ["home", "product_similar", "product_bought_with", "cart", "email"]
     cart = r["placements"][3]
     assert cart["objective"] == {"engagement": 0.3, "revenue": 0.2, "margin": 0.5}
-    assert cart["sources"] == {"cooccurrence": 1.0, "session": 0.3, "buy_again": 0.2}
+    assert cart["sources"] == {
+        "cooccurrence": 1.0,
+        "session": 0.3,
+        "buy_again": 0.2,
+        "complements": 8.0,
+    }
     assert cart["fallback"] == ["popular"]
 
 
