@@ -1,4 +1,4 @@
-"""Rolling-origin backtest on UCI Online Retail: the served stand-in against tuned peers.
+"""Rolling-origin backtest on UCI Online Retail: the served pipeline against tuned peers.
 
     .venv/bin/python benchmarks/backtest.py [--origins 4] [--every-days 28] [--db PATH]
 
@@ -7,7 +7,7 @@ midnight, 14-day test windows each with its own 14-day validation window
 before it, the peers (item-kNN K, ALS factors / regularisation, EASE lambda)
 and shelfwise's blend tuned on that validation window, the ranker trained
 on decision times before the origin. Prints the pooled and per-origin
-NDCG@10 ratios of the served stand-in to the best peer with their paired
+NDCG@10 ratios of the served pipeline to the best peer with their paired
 bootstrap intervals, and the wall time of the whole backtest (the import of
 the data set into a SQLite file is setup, not measured).
 """

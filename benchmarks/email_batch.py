@@ -1,10 +1,16 @@
 """Email batch speed: slates for 10,000 people, same pipeline, rules and decision log.
 
-    .venv/bin/python benchmarks/email_batch.py [--people 10000] [--products 50000]
+    .venv/bin/python benchmarks/email_batch.py [--people 10000]
+    .venv/bin/python benchmarks/email_batch.py --no-bundle [--products 50000]
 
-People are a ``file:`` segment (ids without history: the pipeline still runs
-every stage for each); the baseline is the same number of single requests
-through ``Recommender.recommend`` in the same process.
+By default on the learned store of ``benchmarks/learned_store.py`` (2,000 products,
+a trained bundle with the learned ranker, 30 rules): the segment is every person the
+bundle knows (each slate computed: their own history, candidates and scores) and
+ids without any history up to ``--people`` (they share the anonymous context's kept
+order, ``docs/ranking.md``); both parts are timed. ``--no-bundle``: the earlier
+benchmark, a generated catalog without a bundle and ids without history (the
+pipeline still runs every stage for each). The baseline is the same number of
+single requests through ``Recommender.recommend`` in the same process.
 """
 
 from __future__ import annotations
@@ -34,8 +40,12 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=10_000)
     ap.add_argument("--products", type=int, default=50_000)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/shelfwise-bench-serve"))
+    ap.add_argument("--no-bundle", action="store_true")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if not args.no_bundle:
+        learned(args)
+        return
     db = prepare(args.workdir, args.products)
     people_file = args.workdir / "people.txt"
     people_file.write_text("\n".join(f"person-{i}" for i in range(args.people)))
@@ -72,6 +82,51 @@ def main() -> None:
             indent=2,
         )
     )
+
+
+def learned(args: argparse.Namespace) -> None:
+    import os
+
+    from learned_profile import check_learned, known_buyers, open_store
+    from learned_store import prepare_learned
+
+    folder = prepare_learned(args.workdir, 2_000, 2_000, 28)
+    load = os.getloadavg()
+    rt = open_store(folder)
+    now = utcnow()
+    try:
+        rec = rt.recommender
+        known = known_buyers(rt)
+        strangers = [f"stranger-{i}" for i in range(max(0, args.people - len(known)))]
+        probe = rec.recommend(
+            RecommendRequest(placement="email", person=known[0], explain=True), now
+        )
+        check_learned(probe, "email")
+        figures: dict[str, object] = {"load_average_before": [round(x, 2) for x in load]}
+        total = 0.0
+        for label, group in (("known_people", known), ("people_without_history", strangers)):
+            people_file = args.workdir / f"people-{label}.txt"
+            people_file.write_text("\n".join(group))
+            people = segment_people(rt.db, f"file:{people_file}", now)
+            t, c = time.perf_counter(), time.process_time()
+            n = write_jsonl(email_slates(rec, rt.db, people, now), io.BytesIO())
+            wall, cpu = time.perf_counter() - t, time.process_time() - c
+            total += wall
+            figures[label] = {
+                "people": n,
+                "seconds": round(wall, 2),
+                "cpu_seconds": round(cpu, 2),
+                "ms_per_person": round(wall / max(n, 1) * 1e3, 3),
+            }
+        figures["batch_seconds"] = round(total, 2)
+        figures["people"] = len(known) + len(strangers)
+        figures["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+        t = time.perf_counter()
+        rt.decisions.flush()
+        figures["decision_log_flush_seconds"] = round(time.perf_counter() - t, 2)
+    finally:
+        rt.close()
+    print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

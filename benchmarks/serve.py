@@ -1,7 +1,24 @@
-"""Serving speed: the product-page placement against a hello-world ceiling, same app, same run.
+"""Serving speed: the learned ranker's placements against a hello-world ceiling, same app, same run.
 
-    .venv/bin/python benchmarks/serve.py [--products 50000] [--seconds 5] [--rounds 3]
-        [--connections 16] [--workers 2] [--stock-feed 20]
+    .venv/bin/python benchmarks/serve.py [--products 2000] [--seconds 5] [--rounds 3]
+        [--connections 16] [--workers 2]
+    .venv/bin/python benchmarks/serve.py --no-bundle [--products 50000] [--stock-feed 20]
+
+By default, the real thing: the simulated store of ``benchmarks/learned_store.py``
+(2,000 products, 2,000 shoppers, 28 days of history through the ingestion path, a
+rulebook of 30 rules in force, a trained bundle with the learned ranker, its trees
+compiled). In process (``learned_profile.in_process_learned``): personal home
+(known buyers), product pages (every product distinct) and carts (a known buyer
+and a cart item), every context new, then the same contexts again. Over HTTP
+(``learned_runs``): ``/health`` (the ceiling), personal home (known buyers drawn
+uniformly), product pages (the catalog in a shuffled order: every product once
+before any repeats), the popularity mix (Zipf(1) product pages) and carts; before
+each run a few of its requests are asked again with ``explain=true`` and the run
+fails unless the learned ranker answered every one. Ratios against the same
+server's ``/health``, round by round.
+
+``--no-bundle``: the earlier benchmark, without a model bundle (degraded mode and
+the slate cache):
 
 1. In process: the whole pipeline (context -> candidates -> safety -> rank ->
    arrange -> slate, decision log included) for ``product_similar`` and for a
@@ -285,8 +302,16 @@ def cache_lookups(port: int) -> dict[str, float]:
 
 
 def served(
-    db: Path, seconds: float, conns: int, workers: int, rounds: int, feed_rate: float
+    db: Path,
+    seconds: float,
+    conns: int,
+    workers: int,
+    rounds: int,
+    feed_rate: float,
+    learned: Path | None = None,
 ) -> dict[str, object]:
+    """Over HTTP; ``learned``: the learned store's folder (its bundle and rulebook), whose
+    mixes are personal home, product pages, carts and the popularity mix."""
     import socket
 
     with socket.socket() as s:
@@ -313,6 +338,8 @@ def served(
         SHELFWISE_DECISION_TRACE_SAMPLE_RATE="0.01",
         SHELFWISE_LOG_LEVEL="warning",
     )
+    if learned is not None:
+        env["SHELFWISE_MODEL_DIR"] = str(learned / "models")
     cmd = [
         sys.executable,
         "-m",
@@ -344,6 +371,9 @@ def served(
         rt = Runtime.open(load_settings(database_url=f"sqlite:///{db}"), migrate=False)
         ids = rt.snapshot.ids
         rt.close()
+        if learned is not None:
+            runs = learned_runs(port, ids, learned, seconds, conns, rounds, proc.pid)
+            return summary(runs, workers, conns, rounds)
         rng = np.random.default_rng(2)
 
         def paths(items: Sequence[int], carts: Sequence[int] = ()) -> list[str]:
@@ -395,6 +425,71 @@ def served(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    return summary(runs, workers, conns, rounds)
+
+
+def ranker_of(port: int, path: str) -> str:
+    """Which ranker answered ``path`` (asked again with ``explain=true``)."""
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}&explain=true", headers={"X-API-Key": KEY}
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        kind: str = json.loads(r.read())["trace"]["ranker"]["kind"]
+    return kind
+
+
+def learned_runs(
+    port: int, ids: list[str], folder: Path, seconds: float, conns: int, rounds: int, pid: int
+) -> dict[str, list[dict[str, float]]]:
+    """The learned store's mixes: personal home (known buyers drawn uniformly), product
+    pages (the catalog in a shuffled order, every product once before any repeats), the
+    same pages by a Zipf(1) popularity, and carts (a known buyer, a Zipf-drawn cart item).
+    Before each run, a few of its requests are asked again with ``explain=true``: the run
+    fails unless the learned ranker answered every one."""
+    from learned_profile import known_buyers, open_store
+
+    rt = open_store(folder)
+    try:
+        people = known_buyers(rt)
+    finally:
+        rt.close()
+    rng = np.random.default_rng(2)
+    n = len(ids)
+    who = [people[int(i)] for i in rng.integers(0, len(people), 40_000)]
+    weight = 1.0 / np.arange(1, n + 1)
+    shuffled = rng.permutation(n)
+    zipf = shuffled[rng.choice(n, 40_000, p=weight / weight.sum())].tolist()
+    base = "/v1/recommendations?placement="
+    home = [f"{base}home&person={p}" for p in who]
+    pages = [f"{base}product_similar&item={ids[i]}" for i in rng.permutation(n).tolist()]
+    skewed = [f"{base}product_similar&item={ids[i]}" for i in zipf]
+    carts = [f"{base}cart&person={p}&cart={ids[i]}" for p, i in zip(who[::-1], zipf, strict=True)]
+    warm = pages[:50]  # the code paths warm; nearly every measured page is new to its worker
+    runs: dict[str, list[dict[str, float]]] = {}
+    for r in range(rounds):
+        mixes: dict[str, tuple[list[str], list[str]]] = {
+            "hello_world": (["/health"], ["/health"]),
+            "home_personal": (home[20_000:], home[:20_000]),
+            "product_similar_uniform": (pages[r * n // rounds :] + pages[: r * n // rounds], warm),
+            "product_similar_popularity_mix": (skewed[:20_000], skewed[20_000:]),
+            "cart_personal": (carts[:20_000], carts[20_000:]),
+        }
+        for name, (measured, warm) in mixes.items():
+            if name != "hello_world":
+                kinds = {ranker_of(port, p) for p in measured[:: max(1, len(measured) // 5)][:5]}
+                if kinds != {"learned"}:
+                    raise SystemExit(f"{name}: the {sorted(kinds)} ranker answered, not learned")
+            got = asyncio.run(_load("127.0.0.1", port, measured, seconds, conns, warm, pid))
+            got["learned_ranker_checked"] = float(name != "hello_world")
+            runs.setdefault(name, []).append(got)
+    return runs
+
+
+def summary(
+    runs: dict[str, list[dict[str, float]]], workers: int, conns: int, rounds: int
+) -> dict[str, object]:
     out: dict[str, object] = {"workers": workers, "connections": conns, "rounds": rounds}
     hello = runs["hello_world"]
     for name, got in runs.items():
@@ -415,7 +510,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--products", type=int, default=50_000)
+    ap.add_argument(
+        "--products", type=int, default=50_000, help="50,000 without a bundle; 2,000 with one"
+    )
+    ap.add_argument("--people", type=int, default=2_000, help="the learned store's shoppers")
+    ap.add_argument("--days", type=int, default=28, help="the learned store's days of history")
     ap.add_argument("--seconds", type=float, default=5.0, help="per run (each mix, each round)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=16)
@@ -429,8 +528,16 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=3000, help="in-process requests per placement")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/shelfwise-bench-serve"))
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument(
+        "--no-bundle",
+        action="store_true",
+        help="the earlier benchmark: a generated catalog without a model bundle (degraded mode)",
+    )
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if not args.no_bundle:
+        learned_main(args)
+        return
     db = prepare(args.workdir, args.products)
     result: dict[str, object] = {
         "products": args.products,
@@ -440,6 +547,27 @@ def main() -> None:
         result["http"] = served(
             db, args.seconds, args.connections, args.workers, args.rounds, args.stock_feed
         )
+    print(json.dumps(result, indent=2))
+
+
+def learned_main(args: argparse.Namespace) -> None:
+    from learned_profile import in_process_learned
+    from learned_store import prepare_learned
+
+    products = args.products if args.products != 50_000 else 2_000
+    folder = prepare_learned(args.workdir, products, args.people, args.days)
+    db = folder / "store.db"
+    result: dict[str, object] = {
+        "products": products,
+        "store": json.loads((folder / "ready.json").read_text()),
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "in_process": in_process_learned(folder, args.requests),
+    }
+    if not args.skip_http:
+        result["http"] = served(
+            db, args.seconds, args.connections, args.workers, args.rounds, 0.0, learned=folder
+        )
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=2))
 
 

@@ -39,6 +39,7 @@ KEYS = {
     "merchandiser": "merch-secret-key",
     "ingest": "ingest-secret-key",
     "read": "read-secret-key",
+    "storefront": "storefront-secret-key",
 }
 API_KEYS = tuple(ApiKey(name=role, secret=secret, roles=(role,)) for role, secret in KEYS.items())  # type: ignore[arg-type]
 

@@ -11,18 +11,30 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from limits import RateLimitItem, parse_many
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shelfwise.errors import ConfigError
 from shelfwise.ranking.objective import RankingSettings
 
-Role = Literal["ingest", "merchandiser", "admin", "read"]
-ROLES: tuple[Role, ...] = ("ingest", "merchandiser", "admin", "read")
+Role = Literal["ingest", "merchandiser", "admin", "read", "storefront"]
+ROLES: tuple[Role, ...] = ("ingest", "merchandiser", "admin", "read", "storefront")
+# A storefront key sits in a web page's source for anyone to read: it holds no other role.
+STOREFRONT: Role = "storefront"
 
 ENV_PREFIX = "SHELFWISE_"
 CONFIG_FILE_ENV = "SHELFWISE_CONFIG"
@@ -41,6 +53,20 @@ class ApiKey(BaseModel):
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     secret: str | None = Field(default=None, min_length=8, repr=False)
     roles: tuple[Role, ...] = Field(min_length=1)
+    origins: tuple[str, ...] = Field(
+        default=(),
+        description="Storefront keys: the web origins (scheme://host[:port]) their pages run on.",
+    )
+    rate_limit: str | None = Field(
+        default=None,
+        description="Storefront keys: requests allowed per key (e.g. '600/minute'); "
+        "None = the setting storefront_rate_limit.",
+    )
+
+    @model_validator(mode="after")
+    def _storefront_alone(self) -> ApiKey:
+        check_storefront_key(self.roles, self.origins, self.rate_limit)
+        return self
 
     def digest(self) -> str:
         if self.sha256 is not None:
@@ -51,6 +77,36 @@ class ApiKey(BaseModel):
 
 def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+_ORIGIN = re.compile(r"^(\*|https?://[A-Za-z0-9.\-\[\]:]{1,253})$")
+
+
+def check_storefront_key(
+    roles: Sequence[str], origins: Sequence[str], rate_limit: str | None
+) -> None:
+    """A storefront key holds no other role; origins and a rate limit are a storefront
+    key's only (ValueError otherwise: pydantic reports it, KeyStore re-raises it)."""
+    if STOREFRONT in roles and len(set(roles)) > 1:
+        raise ValueError("a storefront key is public (it sits in a page): it holds no other role")
+    if STOREFRONT not in roles and (origins or rate_limit is not None):
+        raise ValueError("origins and rate_limit belong to storefront keys only")
+    for origin in origins:
+        if not _ORIGIN.match(origin) or origin.endswith("/"):
+            raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], or *)")
+    if rate_limit is not None:
+        parse_rate_limit(rate_limit)
+
+
+def parse_rate_limit(text: str) -> RateLimitItem:
+    """``'600/minute'``, ``'10 per second'`` (the ``limits`` package's notation), one limit."""
+    try:
+        items = parse_many(text)
+    except ValueError as e:
+        raise ValueError(f"{text!r} is not a rate limit such as '600/minute'") from e
+    if len(items) != 1:
+        raise ValueError(f"{text!r}: give one rate limit such as '600/minute'")
+    return items[0]
 
 
 class Settings(BaseSettings):
@@ -84,6 +140,23 @@ class Settings(BaseSettings):
     auth_enabled: bool = True
     api_keys: tuple[ApiKey, ...] = ()
     cors_origins: tuple[str, ...] = ()
+    storefront_rate_limit: str = Field(
+        default="6000/minute",
+        description="Requests a storefront key may make (per key, every worker together "
+        "when Redis is configured); a key's own rate_limit replaces it.",
+    )
+    storefront_limit_sync_seconds: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=10.0,
+        description="With Redis: seconds between a worker's pushes of its rate-limit counts "
+        "(a worker may admit one interval of its own traffic past a limit); 0 = count "
+        "every request in Redis at once (exact, two round trips a request).",
+    )
+    storefront_ip_rate_limit: str = Field(
+        default="300/minute",
+        description="Requests with any storefront key from one client IP address.",
+    )
     max_body_bytes: int = Field(default=5_000_000, ge=1_000)
     max_batch_size: int = Field(default=1_000, ge=1)
     max_k: int = Field(default=100, ge=1)
@@ -116,6 +189,13 @@ class Settings(BaseSettings):
         " None = when the request came over https.",
     )
     alert_webhook_url: str | None = None
+    alert_webhook_secret: str | None = Field(
+        default=None,
+        min_length=16,
+        repr=False,
+        description="Signs each alert webhook (HMAC-SHA256 over a timestamp and the body; "
+        "headers X-Shelfwise-Timestamp, X-Shelfwise-Signature); None = unsigned.",
+    )
     alert_budget_per_day: float = Field(
         default=2_400.0,
         gt=0,
@@ -218,13 +298,19 @@ class Settings(BaseSettings):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
 
+    @field_validator("storefront_rate_limit", "storefront_ip_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_rate_limit(value)
+        return value
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
     def fingerprint(self) -> str:
         """A short hash of the non-secret settings, stamped on artifacts."""
-        data = self.model_dump(mode="json", exclude={"api_keys"})
+        data = self.model_dump(mode="json", exclude={"api_keys", "alert_webhook_secret"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -71,6 +71,17 @@ class PayloadTooLarge(ShelfwiseError):
     http_status = 413
 
 
+class RateLimited(ShelfwiseError):
+    """Over a rate limit; ``retry_after``: whole seconds until the window resets."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(ShelfwiseError):
     code = "service_unavailable"
     http_status = 503

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,11 +23,14 @@ from shelfwise.contracts.identity import IdentityGraph
 from shelfwise.contracts.ingest import Ingestor
 from shelfwise.contracts.privacy import Eraser
 from shelfwise.contracts.reconcile import AliasTable
-from shelfwise.errors import ShelfwiseError
+from shelfwise.errors import NotFound, ShelfwiseError
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
+from shelfwise.experiments.model import Arm
 from shelfwise.pipeline import Recommender
-from shelfwise.pipeline.assembly import baseline_tables, known_sources
+from shelfwise.pipeline.assembly import degraded_blend, known_sources
 from shelfwise.pipeline.governed import Governor
+from shelfwise.pipeline.preview import PreviewReport, preview_draft
+from shelfwise.pipeline.replay import Replayer
 from shelfwise.rules.live import LiveRulebook, RedisVersion
 from shelfwise.rules.model import Rule
 from shelfwise.rules.store import RuleStore
@@ -39,8 +42,8 @@ from shelfwise.serving import (
     SessionState,
     load_placements,
 )
-from shelfwise.serving.baseline import baseline_sources
 from shelfwise.serving.identity import PersonCache
+from shelfwise.serving.outcomes import purchases_of
 from shelfwise.serving.reload import BundleWatcher
 from shelfwise.store import Database, connect, upgrade
 from shelfwise.store.types import utcnow
@@ -259,7 +262,7 @@ class Runtime:
 
     def build_recommender(self) -> Recommender:
         """A new request path over this runtime's parts (:attr:`recommender` keeps one)."""
-        tables = baseline_tables(self.db, self.snapshot)
+        degraded = degraded_blend(self.db, self.snapshot)
         try:
             self.identity.warm()  # the request path's PersonCache reads it
         except SQLAlchemyError as e:
@@ -271,13 +274,52 @@ class Runtime:
             sessions=self.sessions,
             decisions=self.decisions,
             metrics=self.metrics,
-            baseline=baseline_sources(tables),
+            degraded=degraded,
             rules=Governor(self.rules.current),
             assigner=self.assignments,
             bundle_of=lambda: self.bundle,
             persons=PersonCache(
                 self.identity, max_age_seconds=self.settings.identity_refresh_seconds
             ),
+        )
+
+    def replayer(self) -> Replayer:
+        """Logged slates through the pipeline that served them (the served bundle and
+        ranker shared with the request path; older bundles opened from the model dir)."""
+        from shelfwise.bundles import BundleStore
+
+        rec = self.recommender
+        bundles = BundleStore(self.settings.model_dir)
+        return Replayer(
+            self.settings,
+            self.snapshot,
+            self.placements,
+            rec.baseline_blend,
+            current=rec.bundle_view(),
+            learned=rec.learned,
+            open_bundle=lambda version: bundles.open(version),
+            arm_of=self._arm_of,
+        )
+
+    def _arm_of(self, experiment_id: str, arm: str) -> Arm | None:
+        try:
+            spec = self.experiments.get(experiment_id).spec
+        except NotFound:
+            return None
+        return next((a for a in spec.arms if a.name == arm), None)
+
+    def preview(self, rules: Sequence[Rule], **options: Any) -> PreviewReport:
+        """The rules' impact preview of a draft (``pipeline/preview.py``) over the
+        decision log; ``options`` as :func:`~shelfwise.pipeline.preview.preview_draft`."""
+        return preview_draft(
+            rules,
+            live=self.rules.current,
+            replayer=self.replayer(),
+            decisions=self.decisions,
+            purchases=lambda rec_ids: purchases_of(self.db, rec_ids),
+            clock=self.clock,
+            currency=self.settings.currency,
+            **options,
         )
 
     def close(self) -> None:

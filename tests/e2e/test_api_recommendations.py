@@ -80,12 +80,19 @@ def test_placements_endpoint(client: TestClient) -> None:
     names = [p["name"] for p in r["placements"]]
     assert names == ["home", "product_similar", "product_bought_with", "cart", "email"]
     cart = r["placements"][3]
-    assert cart["objective"] == {"engagement": 0.3, "revenue": 0.2, "margin": 0.5}
+    assert cart["objective"] == {
+        "engagement": 0.3,
+        "revenue": 0.2,
+        "margin": 0.5,
+        "money_cap": 0.5,
+        "popularity_penalty": 0.0,
+        "chain_weight": 0.0,
+    }
     assert cart["sources"] == {
-        "cooccurrence": 1.0,
+        "complements": 1.0,
         "session": 0.3,
         "buy_again": 0.2,
-        "complements": 8.0,
+        "basket_ease": 8.0,
     }
     assert cart["fallback"] == ["popular"]
 

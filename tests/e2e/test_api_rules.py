@@ -148,16 +148,24 @@ def test_preview_endpoint(client: TestClient) -> None:
     }
     r = client.post("/v1/rules/preview", json=body, headers=M)
     assert r.status_code == 200, r.text
-    assert r.json() == {
-        "requests": 2,
-        "slates_changed": 1,
-        "share_changed": 0.5,
-        "added_most_often": [],
-        "removed_most_often": [{"product_id": "hook", "count": 1}],
-        "expected_revenue_before": 0.9 * 5.0 + 0.5 * 180.0 + 1.0 * 5.0,
-        "expected_revenue_after": 0.5 * 180.0 + 1.0 * 5.0,
-        "revenue_change": -4.5,
-    }
+    got = r.json()
+    # Given requests run through the pipeline serving now (no bundle: degraded mode)
+    # with the given candidates; the draft removes the hook from the product page.
+    assert (got["requests"], got["slates_changed"], got["share_changed"]) == (2, 1, 0.5)
+    assert got["added_most_often"] == []
+    hook = got["removed_most_often"]
+    assert [(i["product_id"], i["title"], i["count"]) for i in hook] == [("hook", "Hook", 1)]
+    assert [(g["placement"], g["slates_changed"]) for g in got["by_placement"]] == [
+        ("home", 0),
+        ("product_similar", 1),
+    ]
+    # Given requests carry no rec_id: no purchase to measure a rate on.
+    assert got["money"]["change"] is None and got["money"]["currency"] == "EUR"
+    assert got["not_replayed"] == []
+    nowhere = {**body, "requests": [{"placement": "nowhere", "candidates": ["hook"]}]}
+    r = client.post("/v1/rules/preview", json=nowhere, headers=M)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "placement_unknown"
+    assert "product_page" in r.json()["error"]["message"]
 
 
 RULE_FILE = """

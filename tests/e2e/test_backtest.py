@@ -55,12 +55,15 @@ def test_backtest_on_a_slice_of_online_retail(sqlite_settings: Settings, tmp_pat
     assert report["origins"][0]["cutoff"] == "2011-10-28T00:00:00+01:00"  # summer time
     assert report["origins"][0]["end"] == "2011-11-11T00:00:00+00:00"  # 14 days and 1 hour
     assert report["origins"][1]["cutoff"] == "2011-11-11T00:00:00+00:00"
-    assert (
-        report["served"] == "shelfwise+ranker"
-        and "not yet the served Pipeline" in (report["served_label"])
-    )
+    assert report["served"] == "shelfwise+ranker"
+    assert "the served pipeline (Pipeline.offline" in report["served_label"]
     for o in report["origins"]:
         assert o["people"]["all"] > 15 and o["people"]["new"] > 10
+        served = {m["name"]: m for m in o["models"]}
+        for name in ("shelfwise+ranker", "shelfwise blend"):
+            # no rule but the built-in in-stock one, and the catalog's stock is unknown
+            assert served[name]["targets_forbidden_by_rules"] == {"all": 0, "new": 0}
+        assert o["target_items"]["all"] >= o["people"]["all"]
         assert {m["name"] for m in o["models"]} == PEERS | {"shelfwise+ranker", "shelfwise blend"}
         assert o["notes"]["ease"]["all"]["params"]["regularization"] in (100.0, 500.0, 2000.0)
         assert set(o["notes"]["blend[all]"]["weights"]) <= {
@@ -90,3 +93,4 @@ def test_backtest_on_a_slice_of_online_retail(sqlite_settings: Settings, tmp_pat
         assert s["best_peer"] == best["peer"] and set(s["origins"]) == set(origins)
     text = (tmp_path / "backtest.md").read_text()
     assert "midnight Europe/London" in text and "2011-10-28 00:00 BST" in text
+    assert "the rules in force forbid 0 of" in text

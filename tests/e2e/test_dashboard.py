@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from shelfwise.cli.main import app as cli
 from shelfwise.config import load_settings
+from shelfwise.dashboard.format import placement_label as label
 from tests.conftest import API_KEYS, KEYS
 from tests.e2e.browser import chromium
 from tests.e2e.demo_store import EXPERIMENT, seed_demo_store
@@ -387,7 +388,13 @@ def _rules(page: Any, server: str, merch: httpx.Client) -> None:
     ).json()
     assert _value(page, "preview-requests") == expected["requests"] == 6
     assert _value(page, "preview-changed") == expected["slates_changed"]
-    assert _value(page, "preview-revenue-change") == pytest.approx(expected["revenue_change"])
+    money = expected["money"]
+    if money["change"] is None:  # no purchase carries these slates' rec_ids
+        assert page.get_by_test_id("preview-revenue-change").inner_text() == "no estimate"
+    else:
+        assert _value(page, "preview-revenue-change") == pytest.approx(money["change"])
+    placements = page.get_by_test_id("preview-placements").inner_text()
+    assert all(label(g["placement"]) in placements for g in expected["by_placement"])
     assert page.locator("textarea[name=draft]").input_value().strip() == DRAFT.strip()
     _shoot(page, "rules-preview")
 

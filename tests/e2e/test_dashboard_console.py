@@ -166,6 +166,15 @@ def test_rules_are_changed_from_the_dashboard(browser: Any, server: str, viewpor
         page.fill("input[name=reason]", "hide the top item")
         page.fill("input[name=when]", f"{{attr: product_id, op: eq, value: {top}}}")
         page.check("input[name='placement.home']")
+        # Preview first: the served home slates replayed with the rule; nothing saved.
+        page.click("[data-testid=preview-rule]")
+        page.wait_for_load_state("domcontentloaded")
+        shown = page.get_by_test_id("rule-preview")
+        assert float(shown.get_by_test_id("preview-changed").get_attribute("data-value")) >= 1
+        assert shown.get_by_test_id(f"preview-removed-{top}").is_visible()
+        assert page.locator("input[name=id]").input_value() == rule_id  # the form as typed
+        assert merch.get(f"/v1/rules/{rule_id}").status_code == 404
+        _no_sideways_scroll(page, width, "rule preview")
         page.click("[data-testid=save]")
         page.wait_for_url(re.compile(r".*/dashboard/rules\?rule=.*&done=create$"))
         assert "created: now at version 1" in page.get_by_test_id("notice").inner_text()

@@ -81,6 +81,17 @@ def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path: Path) -> None:
             assert {a["arm"] for a in report.json()["cells"][0]["arms"]} == {"popular", "ranked"}
 
         with httpx.Client(base_url=base, timeout=30) as browser:
+            shop = browser.get("/demo/store")
+            assert shop.status_code == 200
+            assert '"demo-storefront-key"' in shop.text
+            assert 'from "/shelfwise.js"' in shop.text
+            slate = browser.get(
+                "/v1/recommendations",
+                params={"placement": "home", "key": "demo-storefront-key"},
+                headers={"Origin": base},
+            )
+            assert slate.status_code == 200
+            assert slate.json()["items"]
             login = browser.post("/dashboard/login", data={"api_key": KEY["X-API-Key"]})
             assert login.status_code == 303
             for page in PAGES:

@@ -117,7 +117,7 @@ def test_basket_completion_through_the_cli(sqlite_settings: Settings, tmp_path: 
     check_report(report, ("ndcg", "hr"), {"cooccurrence", "popularity", "item_knn", "ease"})
     chosen = report["models"]["shelfwise"]["chosen"]
     assert chosen["placement"] == "cart"
-    assert chosen["complements_regularization"] in REGULARIZATIONS
+    assert chosen["basket_ease_regularization"] in REGULARIZATIONS
 
 
 def test_bad_protocol_and_empty_window_are_clear_errors(

@@ -38,11 +38,11 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("GET", "/v1/monitoring/drift"): "read",
     ("GET", "/v1/alerts"): "read",
     ("POST", "/v1/alerts/evaluate"): "admin",
-    ("POST", "/v1/events"): "ingest",
+    ("POST", "/v1/events"): "ingest|storefront",
     ("POST", "/v1/events/segment"): "ingest",
     ("POST", "/v1/events/snowplow"): "ingest",
-    ("GET", "/v1/recommendations"): "read",
-    ("POST", "/v1/recommendations"): "read",
+    ("GET", "/v1/recommendations"): "read|storefront",
+    ("POST", "/v1/recommendations"): "read|storefront",
     ("GET", "/v1/placements"): "read",
     ("GET", "/v1/decisions/{rec_id}"): "read",
     ("GET", "/v1/models"): "read",
@@ -65,7 +65,7 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("POST", "/v1/rules/{rule_id}/restore"): "merchandiser",
     ("POST", "/v1/rules/preview"): "merchandiser",
 }
-ROLES = ("read", "ingest", "merchandiser", "admin")
+ROLES = ("read", "ingest", "merchandiser", "admin", "storefront")
 
 
 def _routes(settings: Settings) -> set[tuple[str, str]]:
@@ -84,10 +84,14 @@ def test_every_endpoint_has_a_declared_role(sqlite_settings: Settings) -> None:
 
 def test_the_document_names_the_role_each_endpoint_requires(sqlite_settings: Settings) -> None:
     paths = create_app(sqlite_settings).openapi()["paths"]
-    for (method, path), role in REQUIRED.items():
+    for (method, path), roles in REQUIRED.items():
         operation = paths[path][method.lower()]
-        assert f"`{role}` role" in operation["description"], (method, path)
-        assert operation["security"] == [{"ApiKeyHeader": []}, {"BearerToken": []}]
+        for role in roles.split("|"):
+            assert f"`{role}` role" in operation["description"], (method, path)
+        schemes = [{"ApiKeyHeader": []}, {"BearerToken": []}]
+        if "storefront" in roles:  # a browser's key may come as ?key= (sendBeacon)
+            schemes.append({"StorefrontKeyQuery": []})
+        assert operation["security"] == schemes
 
 
 @pytest.fixture
@@ -104,7 +108,7 @@ def test_role_matrix(client: TestClient, method: str, path: str) -> None:
     needed = REQUIRED[(method, path)]
     for role in ROLES:
         status = client.request(method, url, headers={"X-API-Key": KEYS[role]}).status_code
-        allowed = role in (needed, "admin")
+        allowed = role in (*needed.split("|"), "admin")
         if allowed:
             assert status not in (401, 403), (role, method, path, status)
         else:

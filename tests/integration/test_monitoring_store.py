@@ -25,6 +25,7 @@ from shelfwise.contracts.events import (
 from shelfwise.monitoring.alerts import Alert, AlertStore, send_webhook
 from shelfwise.monitoring.metrics import compute_metrics, hourly_series
 from shelfwise.monitoring.served import drift_report
+from shelfwise.monitoring.signing import verify
 from shelfwise.runtime import Runtime
 from shelfwise.simulate import CatalogSpec, generate_catalog
 from tests.monitoring_data import make_events
@@ -172,10 +173,12 @@ def test_a_price_shift_is_drift_and_a_stationary_replay_is_not(runtime: Runtime)
 
 class _Sink(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
+    raw: list[tuple[bytes, dict[str, str]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         _Sink.received.append(json.loads(body))
+        _Sink.raw.append((body, dict(self.headers)))
         self.send_response(204)
         self.end_headers()
 
@@ -186,6 +189,7 @@ class _Sink(BaseHTTPRequestHandler):
 @pytest.fixture
 def webhook() -> Iterator[str]:
     _Sink.received = []
+    _Sink.raw = []
     server = HTTPServer(("127.0.0.1", 0), _Sink)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -233,6 +237,17 @@ def test_alerts_are_stored_listed_and_posted(runtime: Runtime, webhook: str) -> 
     assert payload["alerts"][0]["at_risk_per_hour"] == 1400.0
     assert payload["alerts"][0]["summary"].startswith("PAGE home_top_picks / bedding: 1,400 EUR/h")
     assert not send_webhook("http://127.0.0.1:9/none", alerts.list())
+    assert "X-Shelfwise-Signature" not in _Sink.raw[0][1]  # no secret, no signature
+
+
+def test_webhooks_are_signed_with_a_secret(runtime: Runtime, webhook: str) -> None:
+    secret = "webhook-secret-0123456789"
+    assert send_webhook(webhook, [_alert()], secret=secret)
+    ((body, got),) = _Sink.raw
+    stamp, signed = got["X-Shelfwise-Timestamp"], got["X-Shelfwise-Signature"]
+    assert signed.startswith("v1=")
+    assert verify(secret, body, stamp, signed)
+    assert not verify("another-secret-0123456789", body, stamp, signed)
 
 
 def test_the_incident_opens_one_alert_posts_it_and_resolves_when_it_ends(

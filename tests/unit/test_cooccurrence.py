@@ -46,7 +46,7 @@ def test_source_uses_context_then_history_and_excludes() -> None:
     source = CooccurrenceSource(table, history, BASKETS_ONLY, 30.0)
     got = source.propose(RecContext("product_page", T0, context_items=(A,)), 10)
     assert got.items.tolist() == [B, C]
-    assert [r.kind for r in got.reasons] == ["often_bought_with"] * 2
+    assert [r.kind for r in got.reasons] == ["also_viewed"] * 2
     assert {r.anchor for r in got.reasons} == {A}
     got = source.propose(RecContext("home", T0, person_id="p3"), 10)
     assert got.items.tolist() == [B]  # p3 bought A and C; B is A's other neighbour

@@ -48,6 +48,7 @@ LOWER = tuple(
         "monitoring",
         "evaluation",
         "simulate",
+        "storefront",
     )
 )
 FACES = ("shelfwise.api", "shelfwise.cli", "shelfwise.dashboard")

@@ -1,4 +1,4 @@
-"""The session neighbourhood and basket complements through the served pipeline: every
+"""The session neighbourhood and basket EASE through the served pipeline: every
 reason they put on a slate is true for the request."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from datetime import timedelta
 import numpy as np
 
 from shelfwise.candidates.base import RecContext, SessionEvent
+from shelfwise.candidates.basket_ease import BasketEaseSource, fit_basket_ease
 from shelfwise.candidates.blend import CandidateBlend
-from shelfwise.candidates.complements import ComplementsSource, fit_complements
-from shelfwise.candidates.config import ComplementsConfig, SessionKNNConfig, SourcesConfig
+from shelfwise.candidates.config import BasketEaseConfig, SessionKNNConfig, SourcesConfig
 from shelfwise.candidates.log import InteractionLog, Row
 from shelfwise.candidates.session_knn import SessionIndex, SessionKNNSource
 from shelfwise.catalog import CatalogSnapshot
@@ -20,7 +20,7 @@ from tests.unit.rules.catalog import NOW, STORE, snapshot_of
 
 HOME = Placement(name="home", page="home", sources={"session_knn": 1.0}, rule_scope="home", k=4)
 CART = Placement(
-    name="cart", page="cart", sources={"complements": 1.0}, rule_scope="cart", uses_cart=True
+    name="cart", page="cart", sources={"basket_ease": 1.0}, rule_scope="cart", uses_cart=True
 )
 ALSO = "Shoppers who viewed what you viewed also viewed"
 BASKETS = [["lamp", "fuse"], ["lamp", "fuse", "hook"], ["vase", "bowl"], ["hook", "frame"]]
@@ -34,11 +34,11 @@ def pipeline(snap: CatalogSnapshot) -> Pipeline:
         for item in basket
     ]
     log = InteractionLog.from_rows(rows, items=ids)
-    config = ComplementsConfig(regularization=1.0, min_support=1)
+    config = BasketEaseConfig(regularization=1.0, min_support=1)
     v = snap.vocab
     sessions = [np.array([v[p] for p in s]) for s in (["lamp", "vase", "bowl"], ["hook", "fuse"])]
     sources = {
-        "complements": ComplementsSource(fit_complements(log, config)),
+        "basket_ease": BasketEaseSource(fit_basket_ease(log, config)),
         "session_knn": SessionKNNSource(SessionIndex.of(sessions, len(ids)), SessionKNNConfig()),
     }
     return Pipeline.offline(snap, CandidateBlend(sources, SourcesConfig()))

@@ -13,15 +13,15 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from shelfwise.config import ApiKey, Role, hash_key
+from shelfwise.config import STOREFRONT, ApiKey, Role, check_storefront_key, hash_key
 from shelfwise.errors import InvalidInput, NotFound
 from shelfwise.store.engine import Database
 from shelfwise.store.tables import api_keys
@@ -34,9 +34,25 @@ log = logging.getLogger("shelfwise.access")
 class Principal:
     name: str
     roles: frozenset[str]
+    # A storefront key's: the origins its pages run on, its own rate limit (None: the
+    # setting), and an id its rate limit is counted under (a prefix of its digest).
+    origins: frozenset[str] = field(default=frozenset(), compare=False)
+    rate_limit: str | None = field(default=None, compare=False)
+    key_id: str = field(default="", compare=False)
 
     def has(self, role: Role) -> bool:
         return role in self.roles or "admin" in self.roles
+
+    @property
+    def storefront(self) -> bool:
+        """A browser's key: its origins and rate limits apply (api/storefront.py)."""
+        return STOREFRONT in self.roles
+
+
+def _principal(
+    name: str, digest: str, roles: Iterable[str], origins: Iterable[str] | None, limit: str | None
+) -> Principal:
+    return Principal(name, frozenset(roles), frozenset(origins or ()), limit, digest[:16])
 
 
 # Who everyone is when authentication is off (``auth_enabled: false``).
@@ -51,6 +67,8 @@ class StoredKey(BaseModel):
     created_by: str
     expires_at: datetime | None
     revoked_at: datetime | None
+    origins: list[str] | None = None
+    rate_limit: str | None = None
 
 
 class CreatedKey(StoredKey):
@@ -62,10 +80,20 @@ class KeyStore:
         self.db = db
 
     def create(
-        self, name: str, roles: list[Role], created_by: str, expires_at: datetime | None = None
+        self,
+        name: str,
+        roles: list[Role],
+        created_by: str,
+        expires_at: datetime | None = None,
+        origins: list[str] | None = None,
+        rate_limit: str | None = None,
     ) -> CreatedKey:
         if not roles:
             raise InvalidInput("a key needs at least one role", code="key_roles_empty")
+        try:
+            check_storefront_key(roles, origins or (), rate_limit)
+        except ValueError as e:
+            raise InvalidInput(str(e), code="key_storefront_invalid") from e
         if expires_at is not None and (expires_at.tzinfo is None or expires_at <= utcnow()):
             raise InvalidInput(
                 "expires_at is in the past or has no time zone", code="key_expiry_invalid"
@@ -80,6 +108,8 @@ class KeyStore:
             "created_by": created_by,
             "expires_at": expires_at,
             "revoked_at": None,
+            "origins": sorted(set(origins)) if STOREFRONT in roles and origins else None,
+            "rate_limit": rate_limit,
         }
         with self.db.engine.begin() as conn:
             conn.execute(api_keys.insert().values(**row))
@@ -109,11 +139,16 @@ class KeyStore:
         with self.db.engine.connect() as conn:
             rows = conn.execute(
                 select(
-                    api_keys.c.name, api_keys.c.sha256, api_keys.c.roles, api_keys.c.expires_at
+                    api_keys.c.name,
+                    api_keys.c.sha256,
+                    api_keys.c.roles,
+                    api_keys.c.expires_at,
+                    api_keys.c.origins,
+                    api_keys.c.rate_limit,
                 ).where(api_keys.c.revoked_at.is_(None))
             ).all()
         return {
-            r.sha256: Principal(name=r.name, roles=frozenset(r.roles))
+            r.sha256: _principal(r.name, r.sha256, r.roles, r.origins, r.rate_limit)
             for r in rows
             if r.expires_at is None or r.expires_at > now
         }
@@ -131,13 +166,15 @@ class KeyRing:
     ) -> None:
         self.enabled = enabled
         self._configured = {
-            k.digest(): Principal(name=k.name, roles=frozenset(k.roles)) for k in configured
+            k.digest(): _principal(k.name, k.digest(), k.roles, k.origins, k.rate_limit)
+            for k in configured
         }
         self._store = store
         self._stored: dict[str, Principal] = {}
         self._loaded_at = -1e18
         self._refresh_seconds = refresh_seconds
         self._lock = threading.Lock()
+        self._origins: tuple[object, frozenset[str]] = (None, frozenset())
 
     def _stored_keys(self) -> dict[str, Principal]:
         if self._store is None:
@@ -163,6 +200,16 @@ class KeyRing:
         ones neither revoked nor expired as last read (at most ``refresh_seconds`` ago)."""
         yield from self._configured.items()
         yield from self._stored_keys().items()
+
+    def origins(self) -> frozenset[str]:
+        """Every origin a usable storefront key names (recomputed when the stored keys
+        are re-read): what CORS lets a browser ask with, before it shows a key."""
+        stored = self._stored_keys()
+        seen, union = self._origins
+        if seen is not stored:
+            union = frozenset(o for _, p in self.active() if p.storefront for o in p.origins)
+            self._origins = (stored, union)
+        return union
 
     def authenticate(self, secret: str | None) -> Principal | None:
         if not secret or len(secret) > 256:

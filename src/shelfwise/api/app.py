@@ -8,12 +8,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from shelfwise import __version__
+from shelfwise.access import KeyRing
 from shelfwise.api import docs, errordocs, errors, openapi
 from shelfwise.api.hotpath import ShelfwiseAPI
-from shelfwise.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from shelfwise.api.middleware import (
+    BodyLimitMiddleware,
+    HttpMetricsMiddleware,
+    RequestIdMiddleware,
+)
 from shelfwise.api.routes import (
     catalog,
     events,
@@ -27,8 +31,10 @@ from shelfwise.api.routes import (
     recommendations,
     rules,
     signals,
+    storefront,
     trackers,
 )
+from shelfwise.api.storefront import KeyedCors, StorefrontGate
 from shelfwise.config import Settings
 from shelfwise.dashboard import routes as dashboard
 from shelfwise.monitoring.schedule import AlertScheduler
@@ -60,12 +66,16 @@ ROUTERS = (
     signals.router,
     people.router,
     models.router,
+    storefront.router,
 )
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, runtime: Runtime | None = None, *, demo_store_key: str | None = None
+) -> FastAPI:
     """Build the app. A given ``runtime`` is used as is (tests); otherwise one is
-    opened at start-up (migrating the store) and closed at shutdown."""
+    opened at start-up (migrating the store) and closed at shutdown. With
+    ``demo_store_key`` (a storefront key), the demo storefront's pages are served too."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -102,6 +112,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
                 watcher.stop()
             if scheduler is not None:
                 scheduler.stop()
+            app.state.gate.close()
             if owned:
                 app.state.runtime.close()
 
@@ -129,18 +140,28 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    if demo_store_key is not None:
+        app.include_router(storefront.demo_router(demo_store_key))
     openapi.install(app, lambda document: _publish(document, settings))
     docs.install(app)
-    if settings.cors_origins:
-        cors: dict[str, Any] = {
-            "allow_origins": list(settings.cors_origins),
-            "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
-            "allow_headers": ["X-API-Key", "Authorization", "Content-Type", "X-Request-ID"],
-        }
-        app.add_middleware(CORSMiddleware, **cors)
-        # The storefront's GET /v1/recommendations skips FastAPI's per-request
-        # machinery (api/hotpath.py), but not CORS.
-        app.with_cors(**cors)
+    app.state.gate = StorefrontGate.from_settings(settings)
+    configured = frozenset(settings.cors_origins)
+
+    union: list[frozenset[str]] = [frozenset(), configured]  # (the keys' origins, union)
+
+    def origins() -> frozenset[str]:
+        """``cors_origins`` and every origin a usable storefront key names."""
+        keyring: KeyRing = app.state.runtime.keyring
+        keyed = keyring.origins()
+        if keyed is not union[0]:
+            union[:] = [keyed, configured | keyed]
+        return union[1]
+
+    app.add_middleware(KeyedCors, origins=origins)
+    # The storefront's GET /v1/recommendations skips FastAPI's per-request
+    # machinery (api/hotpath.py), but not CORS.
+    app.with_cors(origins)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

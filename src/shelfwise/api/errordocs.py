@@ -10,7 +10,9 @@ answer follows from what it is, the way :mod:`shelfwise.api.errors` maps failure
 
 - 400 ``bad_request``: FastAPI parses its body, and answers a body it cannot decode
   (not UTF-8 JSON) so (the bodies read by hand answer 422 ``invalid_json``);
-- 401 ``unauthorized`` / 403 ``role_missing``: it requires a role;
+- 401 ``unauthorized`` / 403 ``role_missing``: it requires a role; 403
+  ``origin_not_allowed`` and 429 ``rate_limited`` too when a ``storefront`` key may
+  call it (api/storefront.py);
 - 404: it names a resource in its path (the code per resource below);
 - 409 ``conflict`` / 422 ``invalid_value``: it writes, and the store may refuse the write;
 - 413 ``payload_too_large`` / ``document_too_large`` and 422 ``document_too_deep``: it
@@ -35,6 +37,7 @@ from shelfwise.api.errors import error_document
 
 API_KEY = "ApiKeyHeader"
 BEARER = "BearerToken"
+QUERY_KEY = "StorefrontKeyQuery"
 SECURITY_SCHEMES = {
     API_KEY: {
         "type": "apiKey",
@@ -47,6 +50,13 @@ SECURITY_SCHEMES = {
         "scheme": "bearer",
         "description": "The same API key as `Authorization: Bearer <key>`.",
     },
+    QUERY_KEY: {
+        "type": "apiKey",
+        "in": "query",
+        "name": "key",
+        "description": "A `storefront` key (only) as `?key=`: what `navigator.sendBeacon` "
+        "can send, and no CORS preflight per URL (docs/storefront.md).",
+    },
 }
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 WRITES = frozenset({"post", "put", "patch", "delete"})
@@ -54,7 +64,7 @@ WRITES = frozenset({"post", "put", "patch", "delete"})
 READS = frozenset({("post", "/v1/recommendations"), ("post", "/v1/rules/preview")})
 PUBLIC_NO_STORE = frozenset({"/health"})
 # Routes that check the key by hand (the storefront's hot path) rather than by dependency.
-ROLE_BY_HAND = {("get", "/v1/recommendations"): "read"}
+ROLE_BY_HAND = {("get", "/v1/recommendations"): "read|storefront"}
 
 _STATUS_TEXT = {
     400: "The body cannot be decoded.",
@@ -64,6 +74,7 @@ _STATUS_TEXT = {
     409: "Conflicts with what is stored; nothing was written.",
     413: "The body is too large.",
     422: "The request is not valid.",
+    429: "Over a storefront key's rate limit; retry after `Retry-After` seconds.",
     428: "The change needs the version it applies to (If-Match).",
     503: "The store is unreachable; retry later (nothing was half-written).",
 }
@@ -109,7 +120,7 @@ OWN_ERRORS: dict[tuple[str, str], dict[int, tuple[str, ...]]] = {
         422: ("bad_if_match", "version_required"),
     },
     ("post", "/v1/rules/{rule_id}/restore"): {404: ("rule_not_found", "rule_version_not_found")},
-    ("post", "/v1/rules/preview"): {422: ("preview_no_requests",)},
+    ("post", "/v1/rules/preview"): {422: ("preview_no_requests", "placement_unknown")},
     ("post", "/v1/events"): {
         413: ("batch_too_large",),
         422: ("invalid_json", "invalid_batch", "document_too_deep"),
@@ -134,8 +145,8 @@ OWN_ERRORS.setdefault(("get", "/v1/rules/{rule_id}/history"), {})[404] = ("rule_
 
 
 def role_of(dependant: Dependant) -> str | None:
-    """The role a route's dependencies require (``require(role)`` names its dependency
-    ``require_<role>``), or None for a public route."""
+    """The roles a route's dependencies accept, ``|``-separated (``require(*roles)``
+    names its dependency ``require_<role>|<role>``), or None for a public route."""
     for dep in dependant.dependencies:
         name = getattr(dep.call, "__name__", "")
         if name.startswith("require_"):
@@ -147,7 +158,12 @@ def role_of(dependant: Dependant) -> str | None:
 
 
 def _derived(
-    method: str, path: str, operation: dict[str, Any], secured: bool, parsed_body: bool
+    method: str,
+    path: str,
+    operation: dict[str, Any],
+    secured: bool,
+    parsed_body: bool,
+    storefront: bool = False,
 ) -> dict[int, list[str]]:
     params = operation.get("parameters", [])
     body = "requestBody" in operation
@@ -161,6 +177,9 @@ def _derived(
     if secured:
         add(401, "unauthorized")
         add(403, "role_missing")
+    if storefront:
+        add(403, "origin_not_allowed")
+        add(429, "rate_limited")
     if any(p.get("in") == "path" for p in params):
         add(404, "not_found")
     if method in WRITES and (method, path) not in READS:
@@ -207,13 +226,19 @@ def describe(document: dict[str, Any], routers: Iterable[APIRouter]) -> dict[str
                 operation["security"] = []
             else:
                 operation["security"] = [{API_KEY: []}, {BEARER: []}]
-                note = f"Requires an API key with the `{role}` role (or `admin`)."
+                if "storefront" in role.split("|"):
+                    operation["security"].append({QUERY_KEY: []})
+                named = " or the ".join(f"`{r}` role" for r in role.split("|"))
+                note = f"Requires an API key with the {named} (or `admin`)."
                 operation["description"] = f"{operation.get('description', '')}\n\n{note}".strip()
             responses = operation["responses"]
             for status in [s for s in responses if s.startswith(("4", "5"))]:
                 del responses[status]
             parsed_body = route.body_field is not None
-            derived = _derived(method, route.path_format, operation, role is not None, parsed_body)
+            storefront = role is not None and "storefront" in role.split("|")
+            derived = _derived(
+                method, route.path_format, operation, role is not None, parsed_body, storefront
+            )
             for status, codes in sorted(derived.items()):
                 responses[str(status)] = _response(status, codes)
     return document

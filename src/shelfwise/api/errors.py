@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from shelfwise.errors import ShelfwiseError, validation_details
+from shelfwise.errors import RateLimited, ShelfwiseError, validation_details
 from shelfwise.store.failures import STORE_ERRORS, classify
 
 log = logging.getLogger("shelfwise.api")
@@ -95,6 +95,15 @@ def failure(exc: Exception, request_id: str | None) -> tuple[int, str, str, Any]
     return 500, "internal_error", "internal error; see the server log", None
 
 
+def failure_headers(exc: Exception, status: int) -> dict[str, str]:
+    """The headers an error answer carries: how to authenticate (401), when to retry (429)."""
+    if status == 401:
+        return {"WWW-Authenticate": "ApiKey"}
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(exc.retry_after)}
+    return {}
+
+
 def request_id_of(request: Request) -> str | None:
     rid = request.scope.get("state", {}).get("request_id")
     return rid if isinstance(rid, str) else None
@@ -129,7 +138,9 @@ def _allowed_methods(request: Request) -> str:
 
 def install(app: FastAPI) -> None:
     async def _failed(request: Request, exc: Exception) -> JSONResponse:
-        return error_response(request, *failure(exc, request_id_of(request)))
+        status, code, message, details = failure(exc, request_id_of(request))
+        headers = failure_headers(exc, status)
+        return error_response(request, status, code, message, details, headers)
 
     # Each class by name: Starlette re-raises what only the ``Exception`` handler catches.
     handled: tuple[type[Exception], ...] = (ShelfwiseError, *STORE_ERRORS, Exception)

@@ -126,7 +126,7 @@ BODIES: dict[tuple[str, str], Any] = {
         "k": 4,
         "requests": [
             {
-                "placement": "product-page",
+                "placement": "product_similar",
                 "now": T,
                 "context_items": ["DUV-200-W"],
                 "candidates": [{"product_id": "PIL-50", "score": 0.9}, "MUG-1"],

@@ -11,14 +11,16 @@ only describes it in OpenAPI (query parameters, the slate, the error documents).
 It answers with the same read-role check, error document and codes and
 ``X-Request-ID`` as FastAPI's routes.
 
-Every other route, the POST variant included, goes through FastAPI as usual. With
-CORS origins configured, the function is answered inside CORS's own middleware
-(:func:`with_cors`), so its answers carry the same CORS headers as every route's.
+Every other route, the POST variant included, goes through FastAPI as usual. The
+function is answered inside the app's own CORS middleware (:func:`with_cors`,
+api/storefront.py), so its answers carry the same CORS headers as every route's,
+and a storefront key is held to its origins and rate limits as on every route.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -27,16 +29,18 @@ import orjson
 from fastapi import FastAPI
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
-from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shelfwise.api.auth import authorize
-from shelfwise.api.errors import error_document, failure
+from shelfwise.api.errors import error_document, failure, failure_headers
 from shelfwise.api.middleware import new_request_id
+from shelfwise.api.storefront import KeyedCors, client_of
+from shelfwise.config import Role
 from shelfwise.errors import InvalidInput, validation_details
 from shelfwise.pipeline import RecommendRequest
 
 RECOMMENDATIONS = "/v1/recommendations"
+READERS: tuple[Role, ...] = ("read", "storefront")  # who may ask for a slate
 CLOCK_HEADER = "x-shelfwise-now"
 _JSON = (b"content-type", b"application/json")
 
@@ -107,9 +111,10 @@ async def _answer(
 
 async def recommendations(app: FastAPI, scope: Scope, send: Send) -> None:
     """Answer one ``GET /v1/recommendations`` (the request body, if any, is ignored)."""
+    started = time.perf_counter()
     headers: dict[str, str] = {}
     for key, value in scope["headers"]:
-        if key in (b"x-api-key", b"authorization", b"x-request-id", b"x-shelfwise-now"):
+        if key in (b"x-api-key", b"authorization", b"x-request-id", b"x-shelfwise-now", b"origin"):
             headers.setdefault(key.decode("latin-1"), value.decode("latin-1"))
     rid = headers.get("x-request-id", "")[:64] or new_request_id()
     scope.setdefault("state", {})["request_id"] = rid
@@ -117,8 +122,11 @@ async def recommendations(app: FastAPI, scope: Scope, send: Send) -> None:
     status: int = 200
     extra: tuple[tuple[bytes, bytes], ...] = ()
     try:
-        authorize(runtime.keyring, headers, "read")
         pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        query_key = next((v for n, v in pairs if n == "key"), None)
+        principal = authorize(runtime.keyring, headers, *READERS, query_key=query_key)
+        if principal.storefront:
+            app.state.gate.admit(principal, headers.get("origin"), client_of(scope))
         req = request_of(pairs, runtime.settings.max_k)
         now = clock_of(headers, runtime.settings.allow_clock_header)
         body = runtime.recommender.recommend_json(req, now)
@@ -130,9 +138,12 @@ async def recommendations(app: FastAPI, scope: Scope, send: Send) -> None:
         )
     except Exception as e:  # the same answers as api/errors.py gives FastAPI's routes
         status, code, message, details = failure(e, rid)
-        extra = ((b"www-authenticate", b"ApiKey"),) if status == 401 else ()
+        extra = tuple(
+            (k.lower().encode(), v.encode()) for k, v in failure_headers(e, status).items()
+        )
         body = orjson.dumps(error_document(code, message, rid, details))
     await _answer(send, status, body, rid, extra)
+    runtime.metrics.http(RECOMMENDATIONS, "GET", status, time.perf_counter() - started)
 
 
 class ShelfwiseAPI(FastAPI):
@@ -146,9 +157,9 @@ class ShelfwiseAPI(FastAPI):
     async def _recommendations(self, scope: Scope, receive: Receive, send: Send) -> None:
         await recommendations(self, scope, send)
 
-    def with_cors(self, **options: Any) -> None:
-        """Answer the hot path inside a CORS middleware of these options (the app's own)."""
-        self.hot = CORSMiddleware(self._recommendations, **options)
+    def with_cors(self, origins: Callable[[], Collection[str]]) -> None:
+        """Answer the hot path inside the app's CORS middleware (the same origins)."""
+        self.hot = KeyedCors(self._recommendations, origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (

@@ -1,8 +1,10 @@
-"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware): request ids and body limits."""
+"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware): request ids, body limits and
+per-route HTTP metrics."""
 
 from __future__ import annotations
 
 import random
+import time
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,8 +21,8 @@ def new_request_id() -> str:
     return f"{_ids.getrandbits(128):032x}"
 
 
-class RequestIdMiddleware:
-    """Give each request an id (or keep the caller's ``X-Request-ID``) and echo it back."""
+class _HttpMiddleware:
+    """A middleware that sees HTTP requests (:meth:`http`) and passes the rest on."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -29,6 +31,16 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestIdMiddleware(_HttpMiddleware):
+    """Give each request an id (or keep the caller's ``X-Request-ID``) and echo it back."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = None
         for key, value in scope["headers"]:
             if key == b"x-request-id":
@@ -138,3 +150,29 @@ def _json_problem(body: bytes) -> tuple[int, str, str] | None:
     except ShelfwiseError as e:
         return None if e.code == "invalid_json" else (e.http_status, e.code, e.message)
     return None
+
+
+class HttpMetricsMiddleware(_HttpMiddleware):
+    """Count each answer by route template, method and status, and time it, on
+    ``/metrics`` (``shelfwise_http_requests``, ``shelfwise_http_request_seconds``).
+    The hot path (api/hotpath.py) records its own, the same way."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        status = 500  # what the server answers when the app raises before starting
+
+        async def send_and_see(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_see)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path_format", None) or getattr(route, "path", "unmatched")
+            runtime = getattr(scope["app"].state, "runtime", None)
+            if runtime is not None:
+                seconds = time.perf_counter() - started
+                runtime.metrics.http(template, scope["method"], status, seconds)

@@ -46,7 +46,8 @@ MANIFEST = "MANIFEST.json"
 CURRENT = "CURRENT"
 PROMOTIONS = "PROMOTIONS"
 READ_ONLY = 0o444
-FORMAT = 3  # 2: adds the regression neighbours; 3: the session index and complements
+FORMAT = 3  # 2: adds the regression neighbours; 3: the session index and basket EASE
+OLDEST_FORMAT = 2  # still loaded: sources whose arrays a bundle lacks propose nothing
 
 
 class BundleError(ShelfwiseError):
@@ -87,7 +88,8 @@ def _save_arrays(folder: Path, a: Artifacts) -> None:
     a.cooccurrence.save(folder, "cooccurrence")
     a.content.save(folder, "content")
     a.regression.save(folder, "regression")
-    a.complements.save(folder, "complements")
+    a.copurchase.save(folder, "copurchase")
+    a.basket_ease.save(folder, "basket_ease")
     a.sessions.save(folder, "session_knn")
     a.history.save(folder)
     arrays: dict[str, np.ndarray[Any, Any]] = {
@@ -97,9 +99,15 @@ def _save_arrays(folder: Path, a: Artifacts) -> None:
         "popular.scores": a.popularity.scores,
         "popular.label": a.popularity.label,
         "category": a.category,
+        "price": a.price,
+        "category_lift": a.category_lift,
     }
     for name, arr in arrays.items():
         np.save(folder / f"{name}.npy", arr)
+
+
+def _empty_table(n_items: int) -> NeighbourTable:
+    return NeighbourTable(np.full((n_items, 1), -1, np.int32), np.zeros((n_items, 1), np.float32))
 
 
 def _load_arrays(
@@ -115,6 +123,16 @@ def _load_arrays(
     def arr(name: str) -> Any:
         return np.load(folder / f"{name}.npy", mmap_mode=mode)
 
+    category = arr("category")
+    n_items, n_cat = len(items), len(category_names)
+    # Bundles written before the substitutes and complements sources lack their
+    # arrays: those sources then propose nothing until the next training.
+    older = not (folder / "price.npy").is_file()
+    # Format-2 bundles lack the session index and the basket EASE table: the
+    # session_knn and basket_ease sources propose nothing until the next training.
+    has_sessions = info.format >= 3 and (folder / "session_knn.indptr.npy").is_file()
+    has_ease = (folder / "basket_ease.items.npy").is_file()
+
     return Artifacts(
         config=SourcesConfig.model_validate(info.config),
         items=items,
@@ -126,10 +144,19 @@ def _load_arrays(
         factors=Factors(arr("factors.people"), arr("factors.items")),
         cycles=arr("buy_again.cycles"),
         popularity=Popularity(arr("popular.scores"), arr("popular.label")),
-        category=arr("category"),
+        category=category,
         category_names=category_names,
-        sessions=SessionIndex.load(folder, "session_knn", mmap=mmap),
-        complements=NeighbourTable.load(folder, "complements", mmap=mmap),
+        price=np.full(n_items, np.nan) if older else arr("price"),
+        copurchase=_empty_table(n_items)
+        if older
+        else NeighbourTable.load(folder, "copurchase", mmap=mmap),
+        category_lift=np.zeros((n_cat, n_cat), np.float32) if older else arr("category_lift"),
+        sessions=SessionIndex.load(folder, "session_knn", mmap=mmap)
+        if has_sessions
+        else SessionIndex.empty(n_items),
+        basket_ease=NeighbourTable.load(folder, "basket_ease", mmap=mmap)
+        if has_ease
+        else _empty_table(n_items),
         timings=dict(info.timings),
     )
 
@@ -211,8 +238,10 @@ class ModelBundle:
                     f"{path}: {rel} does not match its checksum", code="bundle_corrupt"
                 )
         info = BundleInfo.model_validate_json((path / "bundle.json").read_text())
-        if info.format != FORMAT:
-            raise BundleError(f"{path}: bundle format {info.format} is not {FORMAT}")
+        if not OLDEST_FORMAT <= info.format <= FORMAT:
+            raise BundleError(
+                f"{path}: bundle format {info.format} is not {OLDEST_FORMAT} to {FORMAT}"
+            )
         items = tuple(json.loads((path / "items.json").read_text()))
         people = tuple(json.loads((path / "people.json").read_text()))
         names = tuple(json.loads((path / "categories.json").read_text()))

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from itertools import chain
 
 import numpy as np
 
-from shelfwise.candidates.base import Proposal, Reason, RecContext, Source
+from shelfwise.candidates.base import FloatArray, IntArray, Proposal, Reason, RecContext, Source
 from shelfwise.candidates.config import PlacementChain, SourcesConfig
-from shelfwise.candidates.neighbours import top_k
+from shelfwise.candidates.neighbours import member, top_k
 
 
 def blend(proposals: list[tuple[Proposal, float]], k: int, name: str = "blend") -> Proposal:
@@ -41,6 +42,13 @@ def blend(proposals: list[tuple[Proposal, float]], k: int, name: str = "blend") 
     )
 
 
+@lru_cache(maxsize=65_536)
+def _as_fallback(reason: Reason) -> Reason:
+    """``reason`` marked as a fallback's (remembered: a fallback fills up to a few
+    hundred slots of every request with the same few reasons)."""
+    return replace(reason, fallback=True)
+
+
 @dataclass(frozen=True)
 class CandidateBlend:
     """All fitted sources, combined per placement by the config's chains."""
@@ -58,27 +66,31 @@ class CandidateBlend:
         main = blend(proposals, k)
         if len(main.items) >= k:
             return main
-        items = list(main.items.tolist())
-        scores = list(main.scores.tolist())
+        items: list[IntArray] = [main.items]
+        scores: list[FloatArray] = [main.scores]
         reasons: list[Reason] = list(main.reasons)
-        base = float(min(scores)) if scores else 0.0
-        taken = set(items) | set(ctx.exclude)
+        base = float(main.scores.min()) if len(main.items) else 0.0
+        have = len(main.items)
+        taken = set(main.items.tolist()) | set(ctx.exclude)
         for name in chain.fallbacks:
-            if len(items) >= k or name not in self.sources:
+            if have >= k or name not in self.sources:
                 continue
             fallback_ctx = replace(ctx, exclude=frozenset(taken))
-            got = self.sources[name].propose(fallback_ctx, k - len(items))
-            for item, reason in zip(got.items.tolist(), got.reasons, strict=True):
-                if item in taken:
-                    continue
-                taken.add(item)
-                items.append(item)
-                # Below every blended item, in the fallback's own order.
-                scores.append(base - (len(items) - len(main.items)))
-                reasons.append(replace(reason, fallback=True))
+            got = self.sources[name].propose(fallback_ctx, k - have)
+            # first occurrences of what is not taken yet, in the fallback's own order
+            _, first = np.unique(got.items, return_index=True)
+            first.sort()
+            picked = first[~member(got.items[first], np.fromiter(taken, np.int64, len(taken)))]
+            new = got.items[picked]
+            taken.update(new.tolist())
+            items.append(new)
+            # Below every blended item, in the fallback's own order.
+            scores.append(base - (have - len(main.items) + 1 + np.arange(len(new), dtype=float)))
+            have += len(new)
+            reasons.extend(_as_fallback(got.reasons[i]) for i in picked.tolist())
         return Proposal(
             "blend",
-            np.array(items, dtype=np.int64),
-            np.array(scores, dtype=np.float64),
+            np.concatenate(items).astype(np.int64),
+            np.concatenate(scores).astype(np.float64),
             tuple(reasons),
         )

@@ -1,102 +1,236 @@
-"""Basket complements: what completes a cart, from a linear item-item model of baskets.
+"""Complements of the viewed product or the cart: what a shopper buys *with* it.
 
-The closed form of EASE (Steck 2019) on the basket x item matrix of purchases
-(binary; each basket optionally weighted by its age, halving every
-``half_life_days``): ``P = (X'WX + lambda I)^-1``, ``B_ij = -P_ij / P_jj``. A
-cart scores ``sum over its items i of B_ij``; unlike co-occurrence counts or a
-cosine it discounts what the cart's other items already explain.
+The ``product_bought_with`` and ``cart`` placements' source. Two signals, both
+learned from baskets (a basket: one session's carted and bought items):
 
-Only pairs that were really bought together are kept (``B_ij`` where some basket
-holds both ``i`` and ``j``, and positive), so the reason "Often bought with
-<cart item>" names an item that co-occurs with the proposal. The inverse is
-dense: the model keeps the ``max_items`` items of the largest basket support
-(at least ``min_support`` baskets); fitting holds about three ``n x n`` float64
-arrays (5,000 items: ~600 MB), serving only the ``width`` best neighbours of
-each item (a :class:`~shelfwise.candidates.neighbours.NeighbourTable`).
+- **co-purchase lift** per item pair, from baskets with a purchase only:
+  ``lift = N * c_ab / (n_a * n_b)``, scored ``log(lift) * c_ab / (c_ab + shrink)``
+  for pairs bought together at least once with lift above 1 (a raw count would
+  rank the store's best sellers first for every product);
+- **complementary categories**: the lift of category pairs over sessions (what
+  shoppers view, cart and buy in one visit: far more numerous than orders, see
+  :func:`fit_category_lift`); for the anchor's category
+  the best ``categories`` partner categories with lift above 1, each offering its
+  most popular items, those co-viewed with the anchor first (``coview_weight``).
+
+Pairs bought together come first, then the complementary categories. Cheaper
+add-ons lead: every score is scaled by how close the item's price is to
+``addon_price`` times the anchor's (a log-normal bump of width ``addon_band``,
+see :func:`~shelfwise.candidates.substitutes.price_fit`), so an add-on at half
+the price of a pan beats one at twice it, and the partner categories' items
+differ from one anchor to the next with its price; an item over
+``max_price_ratio`` times the anchor is dropped. Reasons: ``bought_with`` the anchor ("Bought together with
+X": at least one basket held both) or ``goes_with`` the item's own category
+("Shoppers often add <its category>"). Nothing store-wide is proposed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
-from shelfwise.candidates.base import Proposal, RecContext
+from shelfwise.candidates.base import FloatArray, IntArray, Proposal, Reason, RecContext
 from shelfwise.candidates.config import ComplementsConfig
-from shelfwise.candidates.log import KIND_CODE, PURCHASE, InteractionLog
+from shelfwise.candidates.log import KIND_CODE, InteractionLog
 from shelfwise.candidates.neighbours import NeighbourTable, ReasonCache, excluded, gather, top_k
+from shelfwise.candidates.substitutes import price_fit
 
-_BLOCK = 20_000_000  # float64 cells of one dense block while keeping the best neighbours
+
+def _basket_matrix(log: InteractionLog, rows: npt.NDArray[np.bool_]) -> sp.csr_matrix:
+    """Binary (basket x item) incidence of the chosen log rows, empty baskets dropped."""
+    baskets, b = np.unique(log.basket[rows], return_inverse=True)
+    m = sp.csr_matrix(
+        (np.ones(int(rows.sum())), (b, log.item[rows])), shape=(len(baskets), log.n_items)
+    )
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return m
 
 
-def fit_complements(log: InteractionLog, config: ComplementsConfig) -> NeighbourTable:
-    n = log.n_items
-    table = NeighbourTable(
-        np.full((n, config.width), -1, dtype=np.int32), np.zeros((n, config.width), np.float32)
+def fit_copurchase(log: InteractionLog, config: ComplementsConfig) -> NeighbourTable:
+    """Item pairs bought in one basket, scored by shrunk log-lift (see the module doc)."""
+    bought = log.kind == KIND_CODE["purchase"]
+    if not bought.any():
+        return NeighbourTable.from_sparse(sp.csr_matrix((log.n_items, log.n_items)), config.width)
+    m = _basket_matrix(log, bought)
+    n = m.shape[0]
+    c = sp.csr_matrix(m.T @ m)
+    c.setdiag(0)
+    c.eliminate_zeros()
+    counts = np.asarray(m.sum(axis=0)).ravel()
+    rows = np.repeat(np.arange(c.shape[0]), np.diff(c.indptr))
+    lift = n * c.data / (counts[rows] * counts[c.indices])
+    c.data = np.log(np.maximum(lift, 1.0)) * c.data / (c.data + config.shrink)
+    c.eliminate_zeros()
+    return NeighbourTable.from_sparse(c, config.width)
+
+
+def fit_category_lift(
+    log: InteractionLog, category: npt.NDArray[np.int32], n_cat: int, min_support: float = 5.0
+) -> npt.NDArray[np.float32]:
+    """Lift of category pairs over baskets, among the pairs of two different
+    categories; 0 on the diagonal and for pairs met in fewer than ``min_support``
+    baskets (a category is no complement of itself).
+
+    A basket here is a session's every interaction (viewed, carted, bought): carts
+    with several categories are too rare in most stores to learn partners from,
+    while the categories a shopper moves between in one visit are plentiful; the
+    lift discounts the categories everyone visits."""
+    rows = np.ones(len(log), dtype=bool)
+    out = np.zeros((n_cat, n_cat), dtype=np.float32)
+    if not rows.any() or n_cat == 0:
+        return out
+    m = _basket_matrix(log, rows)
+    codes = category[: log.n_items]
+    cats = sp.csr_matrix(
+        (np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), n_cat)
     )
-    kinds = [PURCHASE, KIND_CODE["add_to_cart"]] if config.carts else [PURCHASE]
-    buys = log.select(np.isin(log.kind, np.array(kinds, dtype=np.int8)))
-    if not len(buys) or config.max_items == 0:
-        return table
-    baskets, row = np.unique(buys.basket, return_inverse=True)
-    x = sp.csr_matrix(
-        (np.ones(len(row)), (row, buys.item)), shape=(len(baskets), n), dtype=np.float64
-    )
-    x.sum_duplicates()
-    x.data[:] = 1.0
-    support = np.asarray(x.sum(axis=0)).ravel()
-    ranked = np.argsort(-support, kind="stable")[: config.max_items]
-    kept = np.sort(ranked[support[ranked] >= config.min_support])
-    if len(kept) < 2:
-        return table
-    xk = x[:, kept]
-    if config.half_life_days > 0:
-        last = np.zeros(len(baskets))
-        np.maximum.at(last, row, buys.at)
-        age = (buys.at.max() - last) / 86400.0
-        xk = sp.diags(np.exp2(-age / config.half_life_days)) @ xk
-        gram = (xk.T @ (xk > 0).astype(np.float64)).toarray()
-    else:
-        gram = (xk.T @ xk).toarray()
-    together = gram > 0
-    gram[np.diag_indices(len(kept))] += config.regularization
-    p = np.linalg.inv(gram)
-    del gram
-    b = p / -np.diag(p)[None, :]
-    del p
-    b[~together] = 0.0
-    small = NeighbourTable(
-        np.full((len(kept), config.width), -1, dtype=np.int32),
-        np.zeros((len(kept), config.width), np.float32),
-    )
-    rows = np.arange(len(kept))
-    chunk = max(1, _BLOCK // len(kept))
-    for start in range(0, len(kept), chunk):
-        part = rows[start : start + chunk]
-        small.fill_dense(b[part], part)
-    return small.remap(kept.astype(np.int64), n)
+    bc = sp.csr_matrix(m @ cats)
+    bc.data[:] = 1.0
+    co = (bc.T @ bc).toarray()
+    np.fill_diagonal(co, 0.0)
+    co[0, :] = co[:, 0] = 0.0  # no category is no partner
+    # Lift over the cross-category pairs only: most baskets stay in one category,
+    # so against independence every pair would look rare; among the pairs that do
+    # cross, a partner met more often than its share is a complement.
+    total = co.sum()
+    rows, cols = co.sum(axis=1), co.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = np.where(co >= min_support, total * co / np.outer(rows, cols), 0.0)
+    out[:] = np.nan_to_num(lift)
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _goes_with(source: str, label: str) -> Reason:
+    return Reason(source, "goes_with", label=label)
 
 
 @dataclass(eq=False)
 class ComplementsSource:
-    """Complements of the cart's and the viewed items; nothing without either."""
-
-    table: NeighbourTable
+    copurchase: NeighbourTable
+    category_lift: npt.NDArray[np.float32]  # (categories, categories)
+    category: npt.NDArray[np.int32]
+    category_names: tuple[str, ...]
+    price: FloatArray
+    popularity: FloatArray  # per item (Popularity.scores)
+    config: ComplementsConfig
+    coview: NeighbourTable  # co-occurrence: which partner items go with this anchor
     name: str = "complements"
     _reasons: ReasonCache = field(init=False, repr=False, compare=False)
+    _by_category: dict[int, IntArray] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._reasons = ReasonCache(self.name, "often_bought_with")
+        self._reasons = ReasonCache(self.name, "bought_with")
+        self._by_category = {}
+
+    def popular_in(self, code: int) -> IntArray:
+        """The category's items, most popular first (only those with any popularity)."""
+        got = self._by_category.get(code)
+        if got is None:
+            n = min(len(self.category), len(self.popularity))
+            items = np.flatnonzero((self.category[:n] == code) & (self.popularity[:n] > 0))
+            got = items[np.argsort(-self.popularity[items], kind="stable")].astype(np.int64)
+            self._by_category[code] = got
+        return got
 
     def propose(self, ctx: RecContext, k: int) -> Proposal:
-        anchors = np.array(ctx.cart_items + ctx.context_items, dtype=np.int64)
-        anchors = anchors[anchors < self.table.n_items]
+        anchors = np.array(
+            [a for a in (*ctx.context_items, *ctx.cart_items) if a < len(self.category)],
+            dtype=np.int64,
+        )
         if not len(anchors):
             return Proposal.empty(self.name)
-        got = gather(self.table, anchors, np.ones(len(anchors)), excluded(ctx.exclude))
-        top = top_k(got.scores, k)
-        return Proposal(self.name, got.items[top], got.scores[top], self._reasons(got.anchors[top]))
+        banned = excluded(ctx.exclude)
+        pair = gather(
+            self.copurchase,
+            anchors[anchors < self.copurchase.n_items],
+            np.ones(int((anchors < self.copurchase.n_items).sum())),
+            banned,
+        )
+        top = pair.scores.max(initial=0.0)
+        pair_scores = 1.0 + (pair.scores / top if top > 0 else pair.scores)
+        cat_items, cat_scores, cat_labels = self._by_categories(
+            anchors, banned, set(pair.items.tolist())
+        )
+        items = np.concatenate([pair.items, cat_items])
+        scores = np.concatenate([pair_scores, cat_scores])
+        anchor_price = self._anchor_price(anchors)
+        scores = scores * self._cheaper_first(items, anchor_price)
+        keep = scores > 0
+        order = top_k(np.where(keep, scores, -1.0), min(k, int(keep.sum())))
+        pair_reasons = self._reasons(pair.anchors)
+        reasons = tuple(
+            pair_reasons[i]
+            if i < len(pair.items)
+            else _goes_with(self.name, cat_labels[i - len(pair.items)])
+            for i in order.tolist()
+        )
+        return Proposal(self.name, items[order], scores[order], reasons)
 
+    def _coview(self, anchors: IntArray) -> FloatArray:
+        """Per item, its co-view score with the anchors over the best (0 when none):
+        which of a partner category's items go with *this* product."""
+        out = np.zeros(len(self.category))
+        table = self.coview
+        known = anchors[anchors < table.n_items]
+        got = gather(table, known, np.ones(len(known)))
+        top = got.scores.max(initial=0.0)
+        if top > 0:
+            out[got.items[got.items < len(out)]] = (got.scores / top)[got.items < len(out)]
+        return out
 
-__all__ = ["ComplementsSource", "fit_complements"]
+    def _anchor_price(self, anchors: IntArray) -> float:
+        prices = self.price[anchors[anchors < len(self.price)]]
+        known = prices[np.isfinite(prices) & (prices > 0)]
+        return float(known.max()) if len(known) else float("nan")
+
+    def _cheaper_first(self, items: IntArray, anchor_price: float) -> FloatArray:
+        """The add-on price fit: 1 at ``addon_price`` x the anchor's price, ~0.61 at
+        ``addon_band`` times that (or 1/band), 0 over ``max_price_ratio`` x the anchor,
+        0.7 when a price is unknown."""
+        c = self.config
+        prices = self.price[items]
+        fit = price_fit(prices, anchor_price * c.addon_price, c.addon_band)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            too_dear = prices / anchor_price > c.max_price_ratio
+        out: FloatArray = np.where(too_dear, 0.0, fit)
+        return out
+
+    def _by_categories(
+        self, anchors: IntArray, banned: IntArray, taken: set[int]
+    ) -> tuple[IntArray, FloatArray, list[str]]:
+        c = self.config
+        cats = np.unique(self.category[anchors])
+        cats = cats[(cats > 0) & (cats < self.category_lift.shape[0])]
+        if not len(cats):
+            return np.zeros(0, np.int64), np.zeros(0), []
+        lift = self.category_lift[cats].max(axis=0).astype(np.float64)
+        lift[cats] = 0.0
+        partners = [int(p) for p in np.argsort(-lift)[: c.categories] if lift[p] > 1.0]
+        items: list[IntArray] = []
+        scores: list[FloatArray] = []
+        labels: list[str] = []
+        best = lift[partners[0]] if partners else 1.0
+        coview = self._coview(anchors)
+        skip = set(banned.tolist()) | taken | set(anchors.tolist())
+        for p in partners:
+            got = np.array(
+                [i for i in self.popular_in(p)[: c.per_category * 3].tolist() if i not in skip][
+                    : c.per_category
+                ],
+                dtype=np.int64,
+            )
+            pop = self.popularity[got]
+            top = pop.max(initial=0.0)
+            fit = 0.5 * (pop / top if top > 0 else pop) + c.coview_weight * coview[got]
+            items.append(got)
+            scores.append(0.9 * (lift[p] / best) * (0.5 + fit) / (1.0 + c.coview_weight))
+            labels += [self.category_names[p]] * len(got)
+        if not items:
+            return np.zeros(0, np.int64), np.zeros(0), []
+        return np.concatenate(items), np.concatenate(scores), labels

@@ -76,6 +76,57 @@ class ContentConfig(_Config):
     price_bands: int = Field(default=8, ge=1)
 
 
+class SubstitutesConfig(_Config):
+    """``product_similar``: same or sibling category, price band, content and co-view."""
+
+    sibling_weight: float = Field(
+        default=0.3, ge=0, le=1, description="a sibling category's weight (same = 1)"
+    )
+    sibling_fill: int = Field(
+        default=30,
+        ge=0,
+        description="siblings are proposed only when the category has fewer candidates",
+    )
+    price_band: float = Field(
+        default=2.0, gt=1, description="price ratio at which the price fit is ~0.61"
+    )
+    max_price_ratio: float = Field(
+        default=4.0, gt=1, description="dearer or cheaper than this many times: dropped"
+    )
+    coview_weight: float = Field(
+        default=0.3, ge=0, description="co-view (co-occurrence) next to content"
+    )
+    hub_penalty: float = Field(
+        default=0.5, ge=0, le=2, description="minus this x the item's mean similarity (hubs)"
+    )
+    category_floor: float = Field(
+        default=0.05, ge=0, description="similarity of a category member with no neighbour score"
+    )
+
+
+class ComplementsConfig(_Config):
+    """``product_bought_with`` and ``cart``: co-purchase lift and complementary categories."""
+
+    width: int = Field(default=50, ge=1, le=2000)
+    shrink: float = Field(default=1.0, ge=0, description="c / (c + shrink) damps pairs seen once")
+    categories: int = Field(
+        default=3, ge=0, le=50, description="partner categories per anchor category"
+    )
+    per_category: int = Field(default=40, ge=1, le=500)
+    coview_weight: float = Field(
+        default=1.0, ge=0, description="co-view with the anchor, next to popularity (0.5)"
+    )
+    addon_price: float = Field(
+        default=0.5, gt=0, description="the add-on price that fits best, x the anchor's price"
+    )
+    addon_band: float = Field(
+        default=2.5, gt=1, description="price ratio to addon_price at which the fit is ~0.61"
+    )
+    max_price_ratio: float = Field(
+        default=4.0, gt=1, description="dearer than this many times the anchor: dropped"
+    )
+
+
 class SessionConfig(_Config):
     decay_per_step: float = Field(default=0.7, gt=0, le=1)
     max_events: int = Field(default=10, ge=1)
@@ -105,8 +156,8 @@ class SessionKNNConfig(_Config):
     normalise: bool = Field(default=False, description="divide by sqrt(neighbour's length)")
 
 
-class ComplementsConfig(_Config):
-    """Basket complements (``candidates/complements.py``); defaults chosen on the
+class BasketEaseConfig(_Config):
+    """Basket EASE (``candidates/basket_ease.py``); defaults chosen on the
     Online Retail validation window (docs/evaluation.md)."""
 
     width: int = Field(default=100, ge=1, le=2000)
@@ -146,15 +197,17 @@ SOURCE_NAMES = (
     "session",
     "buy_again",
     "popular",
-    "session_knn",
+    "substitutes",
     "complements",
+    "session_knn",
+    "basket_ease",
 )
 # The sources whose own scores the learned ranker reads as features (it reads every
-# source through the placement's blend). The session neighbourhood and basket
-# complements answer session and cart requests, which the home ranker's training
-# requests (people, no session, no cart) never are: features of theirs would be
-# empty in training.
-RANKER_SOURCES = SOURCE_NAMES[:7]
+# source through the placement's blend). The session neighbourhood and basket EASE
+# answer session and cart requests, which the home ranker's training requests
+# (people, no session, no cart) never are: features of theirs would be empty in
+# training.
+RANKER_SOURCES = tuple(n for n in SOURCE_NAMES if n not in ("session_knn", "basket_ease"))
 
 
 class PlacementChain(_Config):
@@ -212,8 +265,10 @@ class SourcesConfig(_Config):
     factors: FactorsConfig = FactorsConfig()
     content: ContentConfig = ContentConfig()
     session: SessionConfig = SessionConfig()
-    session_knn: SessionKNNConfig = SessionKNNConfig()
+    substitutes: SubstitutesConfig = SubstitutesConfig()
     complements: ComplementsConfig = ComplementsConfig()
+    session_knn: SessionKNNConfig = SessionKNNConfig()
+    basket_ease: BasketEaseConfig = BasketEaseConfig()
     buy_again: BuyAgainConfig = BuyAgainConfig()
     popular: PopularConfig = PopularConfig()
     placements: dict[str, PlacementChain] = Field(default_factory=_default_placements)

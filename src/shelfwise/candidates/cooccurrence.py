@@ -66,7 +66,7 @@ class CooccurrenceSource:
         reasons = {
             k: ReasonCache(self.name, k)
             for k in (
-                "often_bought_with",
+                "also_viewed",
                 "because_you_viewed",
             )
         }
@@ -74,7 +74,9 @@ class CooccurrenceSource:
 
     def propose(self, ctx: RecContext, k: int) -> Proposal:
         anchors = np.array(ctx.context_items + ctx.cart_items, dtype=np.int64)
-        kind = "often_bought_with"
+        # Co-occurrence counts views, carts and buys alike: it may say the items were
+        # looked at together, never that they were bought together (``complements``).
+        kind = "also_viewed"
         if len(anchors):
             weights = np.ones(len(anchors))
         else:

@@ -16,9 +16,14 @@ import numpy as np
 import numpy.typing as npt
 
 from shelfwise.candidates.base import Source
+from shelfwise.candidates.basket_ease import BasketEaseSource, fit_basket_ease
 from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.candidates.buyagain import BuyAgainSource, fit_cycles
-from shelfwise.candidates.complements import ComplementsSource, fit_complements
+from shelfwise.candidates.complements import (
+    ComplementsSource,
+    fit_category_lift,
+    fit_copurchase,
+)
 from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.content import ContentSource, fit_content
 from shelfwise.candidates.cooccurrence import CooccurrenceSource, fit_cooccurrence
@@ -30,6 +35,7 @@ from shelfwise.candidates.popular import Popularity, PopularSource, fit_populari
 from shelfwise.candidates.regression import fit_regression
 from shelfwise.candidates.session import SessionSource
 from shelfwise.candidates.session_knn import SessionIndex, SessionKNNSource, fit_sessions
+from shelfwise.candidates.substitutes import SubstitutesSource
 from shelfwise.catalog.model import Product
 
 Step = Callable[[str], None]
@@ -49,8 +55,11 @@ class Artifacts:
     popularity: Popularity
     category: npt.NDArray[np.int32]
     category_names: tuple[str, ...]
+    price: npt.NDArray[np.float64]  # per item at training time, NaN when unknown
+    copurchase: NeighbourTable
+    category_lift: npt.NDArray[np.float32]  # (categories, categories)
     sessions: SessionIndex
-    complements: NeighbourTable
+    basket_ease: NeighbourTable
     timings: dict[str, float] = field(default_factory=dict)
 
     def sources(self) -> dict[str, Source]:
@@ -73,8 +82,26 @@ class Artifacts:
             "session": SessionSource(self.cooccurrence, c.session, c.events),
             "buy_again": BuyAgainSource(self.history, self.cycles, c.buy_again),
             "popular": PopularSource(self.popularity, self.category, self.category_names),
+            "substitutes": SubstitutesSource(
+                self.content,
+                self.cooccurrence,
+                self.category,
+                self.category_names,
+                self.price,
+                c.substitutes,
+            ),
+            "complements": ComplementsSource(
+                self.copurchase,
+                self.category_lift,
+                self.category,
+                self.category_names,
+                self.price,
+                np.asarray(self.popularity.scores, dtype=np.float64),
+                c.complements,
+                self.cooccurrence,
+            ),
             "session_knn": SessionKNNSource(self.sessions, c.session_knn),
-            "complements": ComplementsSource(self.complements),
+            "basket_ease": BasketEaseSource(self.basket_ease),
         }
 
     def aligned(self, ids: Sequence[str]) -> Artifacts:
@@ -124,8 +151,10 @@ class Artifacts:
                 per_item(self.popularity.scores, 0.0), per_item(self.popularity.label, 0)
             ),
             category=per_item(self.category, 0),
+            price=per_item(self.price, np.nan),
+            copurchase=self.copurchase.remap(to_new, n),
             sessions=self.sessions.remap(to_new, n),
-            complements=self.complements.remap(to_new, n),
+            basket_ease=self.basket_ease.remap(to_new, n),
         )
 
     def blend(self, config: SourcesConfig | None = None) -> CandidateBlend:
@@ -179,8 +208,9 @@ def fit_all(
         ("content", lambda: content or fit_content(products, prices, config.content)),
         ("buy_again", lambda: fit_cycles(log)),
         ("popular", lambda: fit_popularity(log, config.popular, kinds)),
+        ("complements", lambda: fit_copurchase(log, config.complements)),
         ("session_knn", lambda: fit_sessions(log, config.session_knn)),
-        ("complements", lambda: fit_complements(log, config.complements)),
+        ("basket_ease", lambda: fit_basket_ease(log, config.basket_ease)),
     ]
     for name, fit in stages:
         if step is not None:
@@ -189,6 +219,9 @@ def fit_all(
         results[name] = fit()
         timings[name] = round(time.perf_counter() - started, 4)
     category, names = categories(products)
+    started = time.perf_counter()
+    category_lift = fit_category_lift(log, category, len(names))
+    timings["complements"] += round(time.perf_counter() - started, 4)
     return Artifacts(
         config=config,
         items=log.items,
@@ -202,8 +235,11 @@ def fit_all(
         popularity=results["popular"],  # type: ignore[arg-type]
         category=category,
         category_names=names,
+        price=prices,
+        copurchase=results["complements"],  # type: ignore[arg-type]
+        category_lift=category_lift,
         sessions=results["session_knn"],  # type: ignore[arg-type]
-        complements=results["complements"],  # type: ignore[arg-type]
+        basket_ease=results["basket_ease"],  # type: ignore[arg-type]
         timings=timings,
     )
 
@@ -216,6 +252,7 @@ STAGES = (
     "content",
     "buy_again",
     "popular",
-    "session_knn",
     "complements",
+    "session_knn",
+    "basket_ease",
 )

@@ -9,16 +9,16 @@ Each is scaled to a maximum of 1 before they are mixed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
-from shelfwise.candidates.base import Proposal, Reason, RecContext
+from shelfwise.candidates.base import IntArray, Proposal, Reason, RecContext
 from shelfwise.candidates.config import EventWeights, PopularConfig
 from shelfwise.candidates.log import InteractionLog
-from shelfwise.candidates.neighbours import drop_excluded, excluded, top_k
+from shelfwise.candidates.neighbours import drop_excluded, excluded
 
 DAY = 86400.0
 
@@ -71,13 +71,19 @@ def fit_popularity(log: InteractionLog, config: PopularConfig, weights: EventWei
 class PopularSource:
     """Popular items in the category of what the shopper looks at, else across the store.
 
-    Its reasons say ``fallback`` only when a placement's chain uses it as one.
+    Each reason names the item's own category. Its reasons say ``fallback`` only
+    when a placement's chain uses it as one. The store's order and each category's
+    are sorted once (on the first call), so a request reads a head slice of one
+    instead of scoring the whole catalog.
     """
 
     popularity: Popularity
     category: npt.NDArray[np.int32]  # per item, 0 = none (CatalogSnapshot.category codes)
     category_names: tuple[str, ...]
     name: str = "popular"
+    _orders: tuple[IntArray, dict[int, IntArray]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def _category_of(self, ctx: RecContext) -> int:
         seen = ctx.context_items + ctx.cart_items + tuple(e.item for e in ctx.session[::-1])
@@ -86,23 +92,49 @@ class PopularSource:
                 return int(self.category[i])
         return 0
 
+    def orders(self) -> tuple[IntArray, dict[int, IntArray]]:
+        """Items with a positive score, best first (ties: by index), overall and per category."""
+        if self._orders is None:
+            scores = self.popularity.scores
+            n = len(scores)
+            order = np.lexsort((np.arange(n), -scores)).astype(np.int64)
+            order = order[scores[order] > 0]
+            cats = self.category[:n][order]
+            by = np.argsort(cats, kind="stable")
+            codes, starts = np.unique(cats[by], return_index=True)
+            bounds = [*starts.tolist(), len(order)]
+            per = {int(c): order[by[bounds[j] : bounds[j + 1]]] for j, c in enumerate(codes)}
+            self._orders = (order, per)
+        return self._orders
+
     def propose(self, ctx: RecContext, k: int) -> Proposal:
         scores = self.popularity.scores
         cat = self._category_of(ctx)
-        label = None
-        if cat:
-            pool = np.flatnonzero(self.category[: len(scores)] == cat)
-            label = self.category_names[cat]
-        else:
-            pool = np.arange(len(scores))
+        everything, per_category = self.orders()
         banned = excluded(ctx.exclude)
-        pool = pool[drop_excluded(pool, banned) & (scores[pool] > 0)]
-        top = pool[top_k(scores[pool], k)]
+        ranked = everything
+        if cat:
+            ranked = per_category.get(cat, everything[:0])
+        top = _head(ranked, k, banned)
         if cat and len(top) < k:  # a small category: the store's best after it
-            rest = np.flatnonzero((scores > 0) & (self.category[: len(scores)] != cat))
-            rest = rest[drop_excluded(rest, banned)]
-            top = np.r_[top, rest[top_k(scores[rest], k - len(top))]]
-        reasons = tuple(
-            _reason(self.name, int(c), label) for c in self.popularity.label[top].tolist()
-        )
+            need = k - len(top)
+            rest = everything[: need + len(banned) + len(ranked)]
+            rest = rest[self.category[rest] != cat]
+            top = np.r_[top, _head(rest, need, banned)]
+        # Each item is labelled with its own category (the store's best after a small
+        # category are not "popular in" the shopper's category).
+        names = self.category_names
+        codes = self.category[top].tolist() if len(self.category) else [0] * len(top)
+        labels = self.popularity.label[top].tolist()
+        by_code: dict[tuple[int, int], Reason] = {}
+        for pair in set(zip(labels, codes, strict=True)):
+            c, code = pair
+            by_code[pair] = _reason(self.name, c, names[code] if 0 < code < len(names) else None)
+        reasons = tuple(map(by_code.__getitem__, zip(labels, codes, strict=True)))
         return Proposal(self.name, top.astype(np.int64), scores[top], reasons)
+
+
+def _head(ranked: IntArray, k: int, banned: IntArray) -> IntArray:
+    """The first ``k`` of ``ranked`` that are not ``banned``."""
+    head = ranked[: k + len(banned)]
+    return head[drop_excluded(head, banned)][:k]

@@ -4,7 +4,9 @@ Starts the server, then — through the public HTTP API, as a store would —
 loads a simulated home-goods store and a few weeks of its history, trains and
 reloads a model bundle, adds the merchant's rules, starts an A/B test on the
 home page, and keeps a live trickle of simulated shoppers (with the mobile
-Safari add-to-cart defect) reacting to the slates they are shown.
+Safari add-to-cart defect) reacting to the slates they are shown. A small
+storefront at ``/demo/store`` uses the tracker (``/shelfwise.js``) with a
+storefront key.
 
 The demo binds its listening socket before anything else happens, and talks
 only to the address it holds: on a busy port it stops with
@@ -40,6 +42,8 @@ from shelfwise.training.job import load_sources_config
 from shelfwise.training.job import train as run_training
 
 DEMO_KEY = "demo-admin-key"
+# The demo storefront's key (/demo/store): public, as every storefront key is.
+DEMO_STOREFRONT_KEY = "demo-storefront-key"
 CANNOT_LISTEN_EXIT = 3  # the same exit code as `shelfwise serve` when it cannot listen
 
 DEMO_RULES: tuple[dict[str, Any], ...] = (
@@ -193,6 +197,10 @@ class DemoFlow(threading.Thread):
         console.print(f"\n[bold green]shelfwise demo is live[/] at {b}")
         console.print(f"  dashboard  {b}/dashboard   (sign in with the key {k})")
         console.print(f"  API docs   {b}/docs")
+        console.print(
+            f"  a storefront using the tracker ({b}/shelfwise.js): {b}/demo/store "
+            f"(storefront key {DEMO_STOREFRONT_KEY})"
+        )
         console.print("  a product page slate, explained:")
         console.print(
             f"    curl -H 'X-API-Key: {k}' "
@@ -239,9 +247,14 @@ def demo(
     nothing, reports the error code port_in_use and exits with code 3.
     """
     settings = settings_of(ctx)
-    # The demo drives its own server through the API, so it always adds its admin key.
+    # The demo drives its own server through the API, so it always adds its admin key;
+    # its storefront page's key is good from any origin (the demo may be reached by
+    # any of the machine's names).
     demo_key = ApiKey(name="demo-admin", secret=DEMO_KEY, roles=("admin",))
-    settings = settings.model_copy(update={"api_keys": (*settings.api_keys, demo_key)})
+    shop_key = ApiKey(
+        name="demo-storefront", secret=DEMO_STOREFRONT_KEY, roles=("storefront",), origins=("*",)
+    )
+    settings = settings.model_copy(update={"api_keys": (*settings.api_keys, demo_key, shop_key)})
     given = {"host": host, "port": port}
     settings = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
     try:
@@ -253,7 +266,7 @@ def demo(
     settings = with_alert_schedule(settings.model_copy(update={"port": sock.getsockname()[1]}))
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings),
+            create_app(settings, demo_store_key=DEMO_STOREFRONT_KEY),
             host=settings.host,
             port=settings.port,
             log_level="warning",

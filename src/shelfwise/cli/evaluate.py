@@ -1,4 +1,4 @@
-"""``shelfwise evaluate``: shelfwise's candidate blend against peer baselines on a time split."""
+"""``shelfwise evaluate``: the served pipeline against peer baselines on a time split."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
@@ -19,7 +19,7 @@ from shelfwise.cli.protocols import PROTOCOLS, run_protocol
 from shelfwise.errors import InvalidInput
 from shelfwise.evaluation import compare, write_report
 from shelfwise.evaluation.backtest import backtest as run_backtest
-from shelfwise.evaluation.backtest import default_origins, midnight
+from shelfwise.evaluation.backtest import default_origins, midnight, served_factory
 from shelfwise.evaluation.backtest_report import write_backtest
 from shelfwise.evaluation.run import ModelResult
 from shelfwise.runtime import Runtime
@@ -49,7 +49,7 @@ def evaluate(
     baselines: Annotated[bool, typer.Option(help="Also evaluate the peer baselines.")] = True,
     ranker: Annotated[
         bool,
-        typer.Option(help="Also evaluate the full pipeline: sources -> learned ranker (slower)."),
+        typer.Option(help="Also evaluate the served pipeline with the learned ranker (slower)."),
     ] = False,
     resamples: Annotated[
         int,
@@ -113,7 +113,10 @@ def evaluate(
 ) -> None:
     """Fit shelfwise and the baselines before a cutoff; score both protocols after it.
 
-    Protocols: ``all`` (every item bought in the test window) and ``new`` (items
+    Shelfwise is the served pipeline on the ``home`` placement: its candidates,
+    the merchant's rules in force (the report counts the targets they forbid),
+    the blend ranker (row ``shelfwise``) and, with ``--ranker``, the learned
+    ranker (row ``shelfwise+ranker``), and the arrangement. Protocols: ``all`` (every item bought in the test window) and ``new`` (items
     the person never had before; their history is excluded from the lists).
     Each NDCG comes with a 95% bootstrap interval over people, and shelfwise's
     difference with each peer with a paired one (``--resamples``, ``--seed``).
@@ -122,9 +125,10 @@ def evaluate(
     With ``--backtest N`` (or ``--origin``), a rolling-origin backtest instead:
     at each origin (Europe/London midnight) a ``--window-days`` test window and
     the validation window before it, on which the peers' hyper-parameters and
-    shelfwise's blend are chosen; the served stand-in (blend + learned ranker)
-    against every peer per origin and pooled, with paired bootstrap intervals
-    of the ratio. Writes backtest.md / backtest.json into ``--out``.
+    shelfwise's blend are chosen; the served pipeline (learned ranker) and the
+    same with the blend ranker against every peer per origin and pooled, with
+    paired bootstrap intervals of the ratio. Writes backtest.md / backtest.json
+    into ``--out``.
 
     With ``--protocol session-next-item`` or ``basket-completion``, shelfwise's
     served slates (session placements / the cart) against the peers of those
@@ -199,6 +203,7 @@ def evaluate(
             progress=advance,
             resamples=resamples,
             seed=seed,
+            **served_parts(runtime),
         )
     paths = write_report(result, out)
     data = result.as_dict()
@@ -232,6 +237,9 @@ def evaluate(
                     "yes" if d.excludes_zero() else "no",
                 )
         console.print(deltas)
+    forbidden = result.forbidden_text()
+    if forbidden:
+        console.print(f"shelfwise is the served pipeline: {forbidden}")
     console.print(f"report: {paths['markdown']}, {paths['html']}")
 
 
@@ -248,6 +256,19 @@ def _reading(
         config = load_sources_config(sources_config or runtime.settings.sources_config)
         progress.add_task("read events", total=None)
         yield runtime, config, read_log(runtime.db, items=list(runtime.snapshot.ids)), progress
+
+
+def served_parts(runtime: Runtime) -> dict[str, Any]:
+    """What makes the evaluated pipeline the served one: the store's ``home`` placement,
+    the merchant's rules in force (enabled, at the current rulebook version) and the
+    ranking settings."""
+    version, rules = runtime.rules.store.snapshot()
+    return {
+        "rules": rules,
+        "rulebook_version": version,
+        "placement": runtime.placements.get("home"),
+        "ranking": runtime.settings.ranking,
+    }
 
 
 def _ndcg_cell(m: ModelResult, protocol: str, k: int) -> str:
@@ -296,6 +317,7 @@ def _backtest(
             resamples=resamples,
             seed=seed,
             step=lambda name: progress.update(task, description=name),
+            served=served_factory(**served_parts(runtime)),
         )
     if on_validation:
         result.notes["windows"] = (
@@ -321,4 +343,6 @@ def _backtest(
         )
     console.print(table)
     console.print(f"served: {result.served_label}")
+    for r in result.origins:
+        console.print(f"{r.cutoff:%Y-%m-%d}: {r.forbidden_text() or 'rules not counted'}")
     console.print(f"report: {paths['markdown']} ({result.seconds:.0f} s)")

@@ -8,7 +8,7 @@ import typer
 
 from shelfwise.access import KeyStore
 from shelfwise.cli.common import console, print_json, runtime_of
-from shelfwise.config import Role
+from shelfwise.config import ROLES, Role
 
 app = typer.Typer(help="Create, list and revoke API keys (stored hashed).", no_args_is_help=True)
 
@@ -19,18 +19,41 @@ def create(
     name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
     role: Annotated[
         list[str],
-        typer.Option("--role", "-r", help="ingest, merchandiser, admin or read (repeatable)."),
+        typer.Option(
+            "--role",
+            "-r",
+            help="ingest, merchandiser, admin, read or storefront (repeatable; a storefront "
+            "key holds no other role).",
+        ),
     ],
+    origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--origin",
+            help="storefront keys: a web origin its pages run on, https://shop.example "
+            "(repeatable; * = any).",
+        ),
+    ] = None,
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--rate-limit",
+            help="storefront keys: its own limit, e.g. 600/minute (default: the setting "
+            "storefront_rate_limit).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Create a key and print its secret (shown only once)."""
     roles: list[Role] = []
     for r in role:
-        if r not in ("ingest", "merchandiser", "admin", "read"):
+        if r not in ROLES:
             raise typer.BadParameter(f"unknown role {r!r}", param_hint="--role")
-        roles.append(r)  # type: ignore[arg-type]
+        roles.append(r)
     with runtime_of(ctx, load=False) as runtime:
-        key = KeyStore(runtime.db).create(name, roles, created_by="cli")
+        key = KeyStore(runtime.db).create(
+            name, roles, created_by="cli", origins=origin, rate_limit=rate_limit
+        )
     if as_json:
         print_json(key.model_dump(mode="json"))
     else:

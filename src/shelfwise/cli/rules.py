@@ -12,9 +12,8 @@ from rich.table import Table
 from shelfwise.cli.common import console, print_json, runtime_of
 from shelfwise.documents import load_json
 from shelfwise.errors import InvalidInput
-from shelfwise.rules.preview import overlay, preview
+from shelfwise.rules.preview import overlay
 from shelfwise.rules.replay import RecordedRequestIn
-from shelfwise.rules.rulebook import Rulebook
 from shelfwise.rules.rulefile import load_rule_file, run_tests
 
 app = typer.Typer(
@@ -187,30 +186,50 @@ def _read_requests(path: Path) -> list[RecordedRequestIn]:
 def preview_cmd(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="YAML rule file (the draft).")],
-    requests: Annotated[Path, typer.Option(help="Recorded requests: a JSON list or JSON lines.")],
-    k: Annotated[int, typer.Option(min=1, max=100, help="Slate size.")] = 10,
+    requests: Annotated[
+        Path | None,
+        typer.Option(
+            help="Requests to replay (a JSON list or JSON lines) instead of the decision log."
+        ),
+    ] = None,
+    last: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Served slates of the decision log to replay.")
+    ] = 500,
+    placement: Annotated[str | None, typer.Option(help="Only this placement's slates.")] = None,
+    k: Annotated[
+        int | None, typer.Option(min=1, max=100, help="Slate size (default: as served).")
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Replay recorded requests with the stored rules and with the draft; report the change."""
+    """Replay the last served slates through the pipeline that served them, with the
+    stored rules and with the draft; report the change per placement and its worth."""
     rf = load_rule_file(file)
-    recorded = _read_requests(requests)
+    recorded = _read_requests(requests) if requests is not None else None
     with runtime_of(ctx) as runtime:
-        current = runtime.rules.current()
-        draft = Rulebook(overlay(current.rules, rf.rules), runtime.snapshot, masks=current.masks)
-        reqs = [r.to_request(runtime.snapshot, runtime.clock()) for r in recorded]
-        report = preview(current, draft, reqs, k=k, ids=runtime.snapshot.ids)
+        report = runtime.preview(rf.rules, requests=recorded, last=last, placement=placement, k=k)
     if as_json:
         print_json(report.model_dump())
         return
     console.print(
-        f"{report.slates_changed} of {report.requests} slates change ({report.share_changed:.1%}); "
-        f"expected revenue {report.expected_revenue_before:.2f} -> {report.expected_revenue_after:.2f} "
-        f"({report.revenue_change:+.2f})"
+        f"{report.slates_changed} of {report.requests} slates change ({report.share_changed:.1%})"
     )
+    for g in report.by_placement:
+        console.print(f"  {g.placement}: {g.slates_changed} of {g.slates} ({g.share_changed:.1%})")
+    for n in report.not_replayed:
+        console.print(f"  {n.slates} not replayed: {n.reason}")
+    m = report.money
+    if m.change is not None:
+        console.print(
+            f"estimated revenue {m.before:,.2f} -> {m.after:,.2f} {m.currency}: change "
+            f"{m.change:+,.2f} (95% {m.low:+,.2f} to {m.high:+,.2f}). {m.method}"
+        )
+    else:
+        console.print(m.method)
     for label, rows in (("added", report.added_most_often), ("removed", report.removed_most_often)):
         if rows:
             console.print(
-                f"  most often {label}: " + ", ".join(f"{r.product_id} ({r.count})" for r in rows)
+                f"  most often {label}: "
+                + ", ".join(f"{r.title} [{r.product_id}] ({r.count})" for r in rows)
             )
 
 

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import contextlib
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.cli.common import console, print_json, runtime_of
 from shelfwise.cli.evaluate import as_utc
+from shelfwise.errors import ShelfwiseError
 from shelfwise.training.guard import GuardReport
-from shelfwise.training.job import STEPS, load_sources_config
+from shelfwise.training.job import STEPS, TrainResult, load_sources_config
 from shelfwise.training.job import train as run_training
 
 REFUSED = 3  # exit code: the bundle was written but the promotion guard refused it
@@ -60,48 +68,71 @@ def train(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    every: Annotated[
+        float | None,
+        typer.Option(
+            "--every",
+            min=1.0,
+            help="Train again every this many seconds until stopped (SIGTERM, Ctrl-C): a "
+            "deployment's trainer. A round that fails or is refused is reported (one line, "
+            "JSON with --json) and the next one runs.",
+        ),
+    ] = None,
+    rounds: Annotated[
+        int, typer.Option("--rounds", min=0, help="With --every: stop after N rounds (0: never).")
+    ] = 0,
 ) -> None:
     """Read a window of events, fit every source, write a versioned model bundle.
 
     The bundle is promoted (``<model_dir>/CURRENT``) unless the guard refuses:
-    on the last ``guard_days`` its NDCG@10 is worse than the promoted bundle's,
-    or fewer than ``--min-people`` people were judged. ``--force`` promotes
+    on the last ``guard_days`` the NDCG@10 of its served pipeline (the ``home``
+    placement, the rules in force, the learned ranker with ``--ranker``) is worse
+    than the promoted bundle's, or fewer than ``--min-people`` people were judged. ``--force`` promotes
     anyway. Exit code 0: promoted (or ``--no-promote``); 3: written but refused
     by the guard. Running servers pick a promoted bundle up by themselves.
+    With ``--every S`` it trains again every S seconds until stopped (exit 0).
     """
-    with (
-        runtime_of(ctx) as runtime,
-        Progress(
-            TextColumn("[bold]{task.description:<22}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=as_json,
-        ) as progress,
-    ):
-        config = load_sources_config(sources_config or runtime.settings.sources_config)
-        task = progress.add_task("training", total=len(STEPS))
-        seen: list[str] = []
 
-        def step(name: str) -> None:
-            if seen:
-                progress.advance(task)
-            seen.append(name)
-            progress.update(task, description=name)
+    def once() -> TrainResult:
+        with (
+            runtime_of(ctx) as runtime,
+            Progress(
+                TextColumn("[bold]{task.description:<22}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                disable=as_json,
+            ) as progress,
+        ):
+            config = load_sources_config(sources_config or runtime.settings.sources_config)
+            task = progress.add_task("training", total=len(STEPS))
+            seen: list[str] = []
 
-        result = run_training(
-            runtime,
-            config=config,
-            start=as_utc(start),
-            end=as_utc(end),
-            force=force,
-            promote=not no_promote,
-            step=step,
-            with_ranker=ranker,
-            min_people=min_people,
-        )
-        progress.update(task, completed=len(STEPS), description="done")
+            def step(name: str) -> None:
+                if seen:
+                    progress.advance(task)
+                seen.append(name)
+                progress.update(task, description=name)
+
+            result = run_training(
+                runtime,
+                config=config,
+                start=as_utc(start),
+                end=as_utc(end),
+                force=force,
+                promote=not no_promote,
+                step=step,
+                with_ranker=ranker,
+                min_people=min_people,
+            )
+            progress.update(task, completed=len(STEPS), description="done")
+        return result
+
+    if every is not None:
+        _scheduled(once, every, rounds, as_json)
+        return
+    result = once()
     data = result.as_dict()
     if as_json:
         print_json(data)
@@ -118,6 +149,38 @@ def train(
         console.print(f"{verdict}: {escape(data['decision'])}")
     if not result.promoted and not no_promote:
         raise typer.Exit(code=REFUSED)
+
+
+def _scheduled(once: Callable[[], TrainResult], every: float, rounds: int, as_json: bool) -> None:
+    """Train every ``every`` seconds (from one round's start to the next) until SIGTERM,
+    Ctrl-C or ``rounds`` rounds; each round is one line on stdout."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    n = 0
+    while not stop.is_set():
+        n += 1
+        started = time.monotonic()
+        line: dict[str, Any] = {"round": n, "started_at": datetime.now(UTC).isoformat()}
+        try:
+            data = once().as_dict()
+            line.update(
+                version=data["version"], promoted=data["promoted"], decision=data["decision"]
+            )
+        except (ShelfwiseError, SQLAlchemyError) as e:  # the next round may do better
+            code = e.code if isinstance(e, ShelfwiseError) else "database_unavailable"
+            line.update(error=code, message=str(e)[:500])
+        if as_json:
+            print(json.dumps(line), flush=True)
+        else:
+            outcome = line.get("error") or ("promoted" if line["promoted"] else "not promoted")
+            console.print(f"round {n}: {escape(str(outcome))} {escape(line.get('version', ''))}")
+        if rounds and n >= rounds:
+            break
+        with contextlib.suppress(KeyboardInterrupt):
+            if stop.wait(max(0.0, every - (time.monotonic() - started))):
+                break
+            continue
+        break
 
 
 def guard_table(guard: GuardReport) -> Table:

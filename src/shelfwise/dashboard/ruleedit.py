@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 from shelfwise.access import Principal
 from shelfwise.config import Role
 from shelfwise.dashboard.format import placement_label
+from shelfwise.dashboard.preview import preview_tables
 from shelfwise.dashboard.ruleform import (
     RULE_TYPES,
     TYPE_FIELDS,
@@ -30,6 +31,7 @@ from shelfwise.dashboard.ruleform import (
     problems,
     type_doc,
 )
+from shelfwise.dashboard.slots import PanelTable
 from shelfwise.errors import Forbidden, InvalidInput, NotFound, ShelfwiseError
 
 if TYPE_CHECKING:
@@ -119,19 +121,27 @@ def editor(
     runtime: Runtime, principal: Principal, query: dict[str, str], form: dict[str, str]
 ) -> dict[str, Any] | Redirect:
     """The editor page: a type picker, a new rule of one type, or a stored rule;
-    a POSTed form is saved (then back to the rules page) or shown again with why not."""
+    a POSTed form is saved (then back to the rules page) or shown again with why not.
+    The form's Preview button (``intent=preview``) saves nothing: the form comes back
+    with the impact of the rule as it stands in the form, replayed over the last
+    served slates (``Runtime.preview``)."""
     writer = may_write(principal)
     store = runtime.rules.store
     trouble: list[FormProblem] = []
+    preview: list[PanelTable] = []
     if form:
         _require_writer(principal)
         values = dict(form)
         try:
             rule = parse_form(form, _checked(form))
             expected = _version(form)
-            why = form.get("why", "").strip() or rule.reason
-            saved = store.save(rule, who=principal.name, why=why, expected_version=expected)
-            return Redirect(done_url(saved.id, "create" if expected == 0 else "update"))
+            if form.get("intent") == "preview":
+                report = runtime.preview([rule])
+                preview = preview_tables(report, runtime.settings.currency)
+            else:
+                why = form.get("why", "").strip() or rule.reason
+                saved = store.save(rule, who=principal.name, why=why, expected_version=expected)
+                return Redirect(done_url(saved.id, "create" if expected == 0 else "update"))
         except ShelfwiseError as e:
             trouble = problems(e)
         checked = set(_checked(form))
@@ -166,6 +176,7 @@ def editor(
         "problems": trouble,
         "stale": any(p.code == "stale_version" for p in trouble),
         "placement_field": PLACEMENT_FIELD,
+        "preview": preview,
     }
 
 

@@ -49,6 +49,7 @@ class PanelCell:
     value: float | str | None = None  # the number behind ``text``
     testid: str | None = None
     tone: Tone = ""  # shown as a coloured badge when set
+    image: str | None = None  # a thumbnail shown before the text (a product's image)
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,15 @@
 from shelfwise.evaluation.offline import compare
 from shelfwise.evaluation.report import write_report
 from shelfwise.evaluation.run import EvaluationResult, evaluate
-from shelfwise.evaluation.shelfwise_model import Notebook, OfflineShelfwise, Recommendation
+from shelfwise.evaluation.served import ServedModel
+from shelfwise.evaluation.shelfwise_model import Notebook, Recommendation
 from shelfwise.evaluation.split import time_split
 
 __all__ = [
     "EvaluationResult",
     "Notebook",
-    "OfflineShelfwise",
     "Recommendation",
+    "ServedModel",
     "compare",
     "evaluate",
     "time_split",

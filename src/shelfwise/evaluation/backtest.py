@@ -12,17 +12,16 @@ peer: the difference and the ratio of the means.
 
 The served model comes from a ``ServedFactory``: given a ``Fold`` (the log,
 the origin's splits and a memo of source fits), it returns the models to
-evaluate, the served one first. ``stand_in`` is the closest served path that
-exists offline today (the tuned blend and the learned ranker of
-``ranked_model``, the ranking code serving uses); the served ``Pipeline`` is
-meant to replace it in this one place.
+evaluate, the served one first. ``served_factory`` gives the served pipeline
+(``evaluation.served``: ``Pipeline.offline`` with the merchant's rules and the
+learned ranker as served) and the same pipeline with the blend ranker.
 """
 
 from __future__ import annotations
 
 import time as clock
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,11 +37,14 @@ from shelfwise.evaluation.baselines import Recommender
 from shelfwise.evaluation.intervals import LEVEL, FloatArray, Interval, interval, resampled_means
 from shelfwise.evaluation.metrics import ACCURACY
 from shelfwise.evaluation.peers import FAMILIES, Family, TunedPeer, fixed_peers, tune_peers
-from shelfwise.evaluation.ranked_model import OfflineRanked
 from shelfwise.evaluation.run import EvaluationResult, evaluate
-from shelfwise.evaluation.shelfwise_model import OfflineShelfwise
+from shelfwise.evaluation.served import ServedModel
 from shelfwise.evaluation.split import PROTOCOLS, Split, time_split
 from shelfwise.evaluation.tune import tune_chains, validation_split
+from shelfwise.ranking.objective import RankingSettings
+from shelfwise.ranking.training import RankerTrainingConfig
+from shelfwise.rules.model import Rule
+from shelfwise.serving.placements import Placement
 
 TIMEZONE = "Europe/London"
 COMPARED = ("ndcg", "recall", "map", "revenue_recall")
@@ -115,40 +117,55 @@ class Fold:
 
 
 ServedFactory = Callable[[Fold], tuple[Sequence[Recommender], dict[str, Any]]]
-STAND_IN = (
-    "blend + learned ranker (evaluation.ranked_model.OfflineRanked: the ranking code that "
-    "serving uses, wired offline), not yet the served Pipeline"
+SERVED = (
+    "the served pipeline (Pipeline.offline: candidates, the merchant's rules, the learned "
+    "ranker as served, the arrangement) on the home placement, blend tuned on validation"
 )
 
 
-def stand_in(fold: Fold) -> tuple[Sequence[Recommender], dict[str, Any]]:
-    """The ranked blend (served stand-in) and the bare blend, both tuned on the validation window."""
-    tuned = tune_chains(
-        fold.log,
-        fold.cutoff,
-        fold.cutoff - fold.validation_start,
-        fold.config,
-        fold.products,
-        step=fold.step,
-        fit_sources=fold.fits,
-    )
-    chains: dict[str, PlacementChain] = {p: chain for p, (chain, _) in tuned.items()}
-    blend = OfflineShelfwise(fold.config, fold.products, name="shelfwise blend", chains=chains)
-    blend.fit_sources = fold.fits
-    ranked = OfflineRanked(
-        fold.config,
-        fold.products,
-        step=fold.step,
-        chain=chains["all"],
-        fit_sources=fold.fits,
-        name="shelfwise+ranker",
-        cutoff=fold.cutoff,  # decision times at the origin's midnights: fits shared
-    )
-    notes = {
-        f"blend[{p}]": {"weights": chain.blend, "validation_ndcg": round(score, 4)}
-        for p, (chain, score) in tuned.items()
-    }
-    return [ranked, blend], notes
+def served_factory(
+    rules: Sequence[Rule] = (),
+    rulebook_version: int = 0,
+    placement: Placement | None = None,
+    ranking: RankingSettings | None = None,
+) -> ServedFactory:
+    """The served pipeline with the learned ranker (the served model) and with the blend
+    ranker, both with ``rules`` in force and the blend tuned on the fold's validation window."""
+
+    def served(fold: Fold) -> tuple[Sequence[Recommender], dict[str, Any]]:
+        tuned = tune_chains(
+            fold.log,
+            fold.cutoff,
+            fold.cutoff - fold.validation_start,
+            fold.config,
+            fold.products,
+            step=fold.step,
+            fit_sources=fold.fits,
+        )
+        chains: dict[str, PlacementChain] = {p: chain for p, (chain, _) in tuned.items()}
+        blend = ServedModel(
+            fold.config,
+            fold.products,
+            rules=rules,
+            rulebook_version=rulebook_version,
+            chains=chains,
+            name="shelfwise blend",
+            fit_sources=fold.fits,
+            cutoff=fold.cutoff,  # decision times at the origin's midnights: fits shared
+            step=fold.step,
+        )
+        if placement is not None:
+            blend.placement = placement
+        if ranking is not None:
+            blend.ranking = ranking
+        ranked = replace(blend, name="shelfwise+ranker", ranker=RankerTrainingConfig())
+        notes = {
+            f"blend[{p}]": {"weights": chain.blend, "validation_ndcg": round(score, 4)}
+            for p, (chain, score) in tuned.items()
+        }
+        return [ranked, blend], notes
+
+    return served
 
 
 @dataclass(frozen=True)
@@ -328,8 +345,8 @@ def backtest(
     config: SourcesConfig | None = None,
     products: Sequence[Product | None] = (),
     ks: Sequence[int] = (10,),
-    served: ServedFactory = stand_in,
-    served_label: str = STAND_IN,
+    served: ServedFactory | None = None,
+    served_label: str = SERVED,
     resamples: int = 1000,
     seed: int = 0,
     step: Step | None = None,
@@ -338,6 +355,7 @@ def backtest(
     """Evaluate the served model and the tuned peers at every origin, then pooled."""
     started, cpu = clock.perf_counter(), clock.process_time()
     config = config or SourcesConfig()
+    served = served or served_factory()
     fits = SourceFits(products, config)
     results: list[EvaluationResult] = []
     served_name = ""
@@ -439,7 +457,7 @@ def _fold(
 
 
 __all__ = [
-    "STAND_IN",
+    "SERVED",
     "TIMEZONE",
     "BacktestResult",
     "Comparison",
@@ -449,5 +467,5 @@ __all__ = [
     "backtest",
     "default_origins",
     "midnight",
-    "stand_in",
+    "served_factory",
 ]

@@ -107,6 +107,8 @@ def markdown(result: BacktestResult) -> str:
     ]
     for r in result.origins:
         lines.append(f"- {scope_of(r)}: " + json.dumps(r.notes, sort_keys=True))
+    lines += ["", "### Targets the rules in force forbid", ""]
+    lines += [f"- {scope_of(r)}: {r.forbidden_text() or 'not counted'}" for r in result.origins]
     lines += ["", "Notes:", ""] + [f"- {k}: {v}" for k, v in result.notes.items()]
     lines.append("")
     return "\n".join(lines)

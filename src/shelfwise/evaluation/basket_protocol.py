@@ -10,8 +10,8 @@
   grids of ``evaluation.peers`` searched on validation by NDCG@k) and
   popularity; a basket's scores are the sum of its visible items' rows;
 * shelfwise serves its ``cart`` placement through the served pipeline
-  (``evaluation.served``): an anonymous request whose cart is the visible items;
-  the regularisation of its ``complements`` source is chosen on validation;
+  (``evaluation.served_slates``): an anonymous request whose cart is the visible items;
+  the regularisation of its ``basket_ease`` source is chosen on validation;
 * NDCG@k of the one hidden item (``1 / log2(rank + 1)``) and HR@k, the visible
   items excluded from every list, with bootstrap intervals over baskets.
 """
@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from shelfwise.candidates.complements import fit_complements
+from shelfwise.candidates.basket_ease import fit_basket_ease
 from shelfwise.candidates.log import PURCHASE, InteractionLog
 from shelfwise.candidates.model import fit_all
 from shelfwise.catalog import CatalogSnapshot
@@ -42,14 +42,14 @@ from shelfwise.evaluation.protocol_report import (
     summarise,
     windows,
 )
-from shelfwise.evaluation.served import Context, ServedSlates, served_slates
+from shelfwise.evaluation.served_slates import Context, ServedSlates, served_slates
 from shelfwise.evaluation.session_peers import top_lists
 from shelfwise.evaluation.sessions import FloatArray, IntArray, ranks
 from shelfwise.serving.placements import Placement
 
 PROTOCOL = "basket-completion"
 MAX_BASKET = 50
-REGULARIZATIONS = (10.0, 30.0, 100.0)  # the complements source's λ, chosen on validation
+REGULARIZATIONS = (10.0, 30.0, 100.0)  # the basket_ease source's λ, chosen on validation
 Step = Callable[[str], None]
 
 
@@ -240,24 +240,24 @@ def basket_completion(
     choice: tuple[float, float] | None = None
     tried: list[str] = []
     for lam in REGULARIZATIONS:
-        say(f"validation: shelfwise {placement}, complements λ {lam}")
-        complements = spec.config.complements.model_copy(update={"regularization": lam})
-        arts = replace(fitted, complements=fit_complements(val_train, complements))
+        say(f"validation: shelfwise {placement}, basket_ease λ {lam}")
+        ease = spec.config.basket_ease.model_copy(update={"regularization": lam})
+        arts = replace(fitted, basket_ease=fit_basket_ease(val_train, ease))
         lists = cart_lists(served_slates(snapshot, arts, placements), placement, val, k)
         got = float(ndcg_sums(lists, val.hidden)["ndcg"].mean())
-        tried.append(f"complements λ {lam:g}: {got:.4f}")
+        tried.append(f"basket_ease λ {lam:g}: {got:.4f}")
         if choice is None or got > choice[0] + 1e-12:
             choice = (got, lam)
     assert choice is not None
     say("test: shelfwise sources")
-    complements = spec.config.complements.model_copy(update={"regularization": choice[1]})
-    config = spec.config.model_copy(update={"complements": complements})
+    ease = spec.config.basket_ease.model_copy(update={"regularization": choice[1]})
+    config = spec.config.model_copy(update={"basket_ease": ease})
     # The content table depends on the catalog only: fitted once.
     artifacts = fit_all(test_train, spec.products, config, content=fitted.content)
     served = served_slates(snapshot, artifacts, placements)
     say(f"test: shelfwise {placement}")
     lists = cart_lists(served, placement, test, k)
-    chosen = {"placement": placement, "complements_regularization": choice[1]}
+    chosen = {"placement": placement, "basket_ease_regularization": choice[1]}
     mine = Scored("shelfwise", ndcg_sums(lists, test.hidden), chosen, choice[0], True)
     result = ProtocolResult(
         protocol=PROTOCOL,
@@ -276,7 +276,7 @@ def basket_completion(
             "anonymous cart requests (no person): shelfwise knows what the peers know",
             f"baskets of 2..{MAX_BASKET} distinct items; one hidden item per basket (seed "
             f"{seed}), bought in training; the visible items excluded from every list",
-            f"shelfwise: its {placement} placement as configured; the complements source's "
+            f"shelfwise: its {placement} placement as configured; the basket_ease source's "
             f"regularisation chosen on validation (NDCG@{k}): " + "; ".join(tried),
         ],
     )

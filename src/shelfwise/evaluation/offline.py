@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from shelfwise.candidates.config import SourcesConfig
@@ -10,11 +11,14 @@ from shelfwise.candidates.log import InteractionLog
 from shelfwise.catalog.model import Product
 from shelfwise.errors import InvalidInput
 from shelfwise.evaluation.baselines import Recommender, baselines
-from shelfwise.evaluation.ranked_model import OfflineRanked
 from shelfwise.evaluation.run import EvaluationResult, Progress, evaluate
-from shelfwise.evaluation.shelfwise_model import OfflineShelfwise
+from shelfwise.evaluation.served import ServedModel
 from shelfwise.evaluation.split import time_split
 from shelfwise.evaluation.tune import tune_chains
+from shelfwise.ranking.objective import RankingSettings
+from shelfwise.ranking.training import RankerTrainingConfig
+from shelfwise.rules.model import Rule
+from shelfwise.serving.placements import Placement
 
 
 def compare(
@@ -32,12 +36,19 @@ def compare(
     progress: Progress | None = None,
     resamples: int = 1000,
     seed: int = 0,
+    rules: Sequence[Rule] = (),
+    rulebook_version: int = 0,
+    placement: Placement | None = None,
+    ranking: RankingSettings | None = None,
 ) -> EvaluationResult:
     """Fit shelfwise and the baselines before ``cutoff``; evaluate on ``[cutoff, end)``.
 
-    With ``tune``, the blend weights of each protocol are chosen on the
-    validation window of the same length just before the cutoff. With
-    ``with_ranker``, the full pipeline (sources -> learned ranker) is a row too.
+    Shelfwise is the served pipeline (``evaluation.served``) on ``placement``
+    (default: the shipped ``home``) with the merchant's ``rules`` in force; its
+    row ``shelfwise`` ranks with the blend ranker and, ``with_ranker``, the row
+    ``shelfwise+ranker`` with the learned ranker (``ranking``: the store's
+    ranking settings). With ``tune``, the blend weights of each protocol are
+    chosen on the validation window of the same length just before the cutoff.
     Each NDCG gets a bootstrap interval over people (``resamples`` draws,
     ``seed``; 0 draws: none), and shelfwise's difference with each peer a
     paired one.
@@ -48,20 +59,35 @@ def compare(
     if not (log.at < t_cut).any() or not (log.at >= t_cut).any():
         raise InvalidInput("the cutoff must fall inside the data", code="bad_cutoff")
     split = time_split(log, t_cut, t_end)
-    shelfwise = OfflineShelfwise(config, products)
-    notes: dict[str, object] = {}
+    served = ServedModel(config, products, rules=rules, rulebook_version=rulebook_version)
+    if placement is not None:
+        served.placement = placement
+    if ranking is not None:
+        served.ranking = ranking
+    notes: dict[str, object] = {"served": served_note(served)}
     if tune:
         tuned = tune_chains(log, t_cut, t_end - t_cut, config, products, step=step)
-        shelfwise.chains = {p: chain for p, (chain, _) in tuned.items()}
+        served.chains = {p: chain for p, (chain, _) in tuned.items()}
         for protocol, (chain, score) in tuned.items():
             weights = ", ".join(f"{n} {w:g}" for n, w in chain.blend.items())
             notes[f"blend[{protocol}]"] = f"{weights} (validation NDCG@10 {score:.4f})"
-    models: list[Recommender] = [*(baselines() if with_baselines else []), shelfwise]
+    models: list[Recommender] = [*(baselines() if with_baselines else []), served]
     if with_ranker:
-        models.append(OfflineRanked(config, products, step=step, chain=shelfwise.chains.get("all")))
+        models.append(
+            replace(served, name="shelfwise+ranker", ranker=RankerTrainingConfig(), step=step)
+        )
     if step:
         step("evaluate")
     result = evaluate(split, models, ks, progress=progress, resamples=resamples, seed=seed)
     result.notes.update(notes)
     result.notes["config_hash"] = config.config_hash()
     return result
+
+
+def served_note(model: ServedModel) -> str:
+    """What the shelfwise rows are, in one line of the report."""
+    rules = len(model.rules)
+    return (
+        f"the served pipeline (Pipeline.offline) on placement {model.placement.name!r}, "
+        f"rulebook version {model.rulebook_version} ({rules} enabled rule(s) + in-stock)"
+    )

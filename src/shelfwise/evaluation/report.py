@@ -26,6 +26,9 @@ def markdown(result: EvaluationResult) -> str:
         + ".",
         "",
     ]
+    forbidden = result.forbidden_text()
+    if forbidden:
+        lines += [f"Shelfwise is the served pipeline: {forbidden}.", ""]
     for protocol in PROTOCOLS:
         for k in result.ks:
             lines += [f"### Protocol `{protocol}` ({TITLES[protocol]}), K = {k}", ""]

@@ -37,6 +37,9 @@ class ModelResult:
     people: dict[str, dict[str, dict[str, FloatArray]]] = field(
         default_factory=dict
     )  # protocol -> K -> accuracy metric -> value of each evaluated person (same order)
+    # protocol -> target items the model's rules forbid (served models only; see
+    # ``evaluation.served.ServedModel.forbidden``)
+    forbidden: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class EvaluationResult:
     comparisons: list[Comparison] = field(default_factory=list)
     resamples: int = 0
     seed: int = 0
+    target_items: dict[str, int] = field(default_factory=dict)  # protocol -> (person, item)s
 
     def metric(self, model: str, protocol: str, k: int, name: str) -> float:
         for m in self.models:
@@ -92,11 +96,22 @@ class EvaluationResult:
         ]
         return max(pairs, key=lambda p: p[1])
 
+    def forbidden_text(self) -> str | None:
+        """How many target items the rules in force forbid the served pipeline, per protocol."""
+        served = next((m for m in self.models if m.forbidden), None)
+        if served is None:
+            return None
+        counts = ", ".join(
+            f"{n:,} of {self.target_items.get(p, 0):,} ({p})" for p, n in served.forbidden.items()
+        )
+        return f"the rules in force forbid {counts} target items"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "cutoff": self.cutoff.isoformat(),
             "end": self.end.isoformat(),
             "people": self.people,
+            "target_items": self.target_items,
             "train_rows": self.train_rows,
             "items": self.items,
             "ks": list(self.ks),
@@ -107,6 +122,7 @@ class EvaluationResult:
                     "fit_seconds": round(m.fit_seconds, 3),
                     "recommend_ms": round(m.recommend_ms, 4),
                     "metrics": m.metrics,
+                    **({"targets_forbidden_by_rules": m.forbidden} if m.forbidden else {}),
                     "ndcg_interval": {
                         p: {k: i.as_dict() for k, i in by_k.items()}
                         for p, by_k in m.ndcg_interval.items()
@@ -162,6 +178,9 @@ def evaluate(
             started = time.perf_counter()
             lists = lists_for(model, targets, protocol, kmax)
             spent += time.perf_counter() - started
+            forbidden = getattr(model, "forbidden", None)
+            if forbidden is not None:
+                result.forbidden[protocol] = sum(forbidden(t.person, t.items) for t in targets)
             asked += len(targets)
             result.metrics[protocol] = {}
             result.ndcg_people[protocol] = {}
@@ -186,6 +205,7 @@ def evaluate(
         comparisons=with_intervals(results, ks, resamples, seed),
         resamples=resamples,
         seed=seed,
+        target_items={p: sum(len(t.items) for t in split.targets[p]) for p in PROTOCOLS},
     )
 
 

@@ -1,105 +1,166 @@
-"""The one narrow door the protocols use to ask shelfwise: top-k through the served Pipeline.
+"""The served pipeline as an evaluation model: every number about shelfwise is about it.
 
-A :class:`ServedSlates` holds a :class:`~shelfwise.pipeline.flow.Pipeline` built
-with :meth:`Pipeline.offline` over the catalog snapshot (the same stages a
-store serves: candidates of the placement's chain, the rulebook's safety and
-arrangement, the rank stage) and the store's placements. :meth:`top_k` turns
-a context (viewed items, the session's events, the cart, a person) into the
-request the storefront would send and returns the dense ids of the slate.
+``ServedModel.fit`` sees only the training log, like every peer: it fits the
+candidate sources on it, makes the catalog snapshot of its items (what the
+catalog knows of each), compiles the merchant's rulebook against that snapshot
+and, with a ranker, trains the learned ranker the way ``shelfwise train
+--ranker`` does (decision times before the end of the log, its state as of
+the end). ``recommend`` then asks :meth:`Pipeline.offline
+<shelfwise.pipeline.flow.Pipeline.offline>` - context, candidates, the
+rulebook's safety rules, the rank stage, the rulebook's arrangement - for one
+person's slate of the placement as of the end of the log. The protocol's
+exclusions are the request's exclude set, as a live request's would be.
 
-The protocols (``session_protocol``, ``basket_protocol``) only call
-:func:`served_slates` and :meth:`ServedSlates.top_k`: when evaluation gets the
-served bundle or a per-placement learned ranker, only this module changes.
+What is measured is the program a store serves: the placement as configured
+(its sources, objective and exploration; an evaluation may replace its
+blend weights with ones tuned on a validation window, a placement setting a
+merchant can copy), the rules in force (time windows judged at the request's
+clock) and the same rank stage (the blend ranker without a learned ranker).
+:meth:`ServedModel.forbidden` says how many of a person's targets the rules
+would never let through: a ceiling the comparison with peers must be read
+against.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
 
-from shelfwise.candidates.model import Artifacts
+from shelfwise.candidates.base import RecContext
+from shelfwise.candidates.config import PlacementChain, SourcesConfig
+from shelfwise.candidates.log import InteractionLog
+from shelfwise.candidates.model import Artifacts, fit_all
+from shelfwise.candidates.neighbours import NeighbourTable
 from shelfwise.catalog import CatalogSnapshot
+from shelfwise.catalog.model import Product
+from shelfwise.catalog.static import snapshot_of_items
+from shelfwise.pipeline.defaults import BlendRanker
 from shelfwise.pipeline.flow import Pipeline
-from shelfwise.pipeline.pool import Trace
+from shelfwise.pipeline.learned import LearnedRank, placement_objective
 from shelfwise.pipeline.ports import Stage
-from shelfwise.pipeline.request import RecommendRequest
+from shelfwise.pipeline.slate import Slate
+from shelfwise.pipeline.stages import chain_of
+from shelfwise.ranking.explain import SnapshotNames
+from shelfwise.ranking.objective import RankingSettings
+from shelfwise.ranking.ranker import Ranker
+from shelfwise.ranking.training import RankerTrainingConfig, bundle_ranker
 from shelfwise.rules import Rulebook
-from shelfwise.serving.placements import Placement
-from shelfwise.serving.session import SessionRecord
+from shelfwise.rules.model import Rule
+from shelfwise.serving.placements import Placement, shipped_placements
 
 IntArray = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True)
-class Context:
-    """What the storefront knows at the request: dense item ids of this snapshot.
-
-    ``session`` is the session's events so far, oldest first, as
-    ``(item, event type, epoch seconds)``; ``items`` the viewed product(s) of a
-    product page; ``cart`` the cart's items."""
-
-    at: float
-    session: Sequence[tuple[int, str, float]] = ()
-    items: Sequence[int] = ()
-    cart: Sequence[int] = ()
-    person: str | None = None
+def home_placement() -> Placement:
+    """The shipped ``home`` placement: personal, no viewed item (what the protocols ask)."""
+    return shipped_placements().get("home")
 
 
-@dataclass(frozen=True)
-class ServedSlates:
-    pipeline: Pipeline
-    placements: Mapping[str, Placement]
-    ranker_label: str  # which rank stage answered: "blend" or "learned"
+def with_chain(placement: Placement, chain: PlacementChain) -> Placement:
+    """The placement with a chain's blend weights, fallbacks and depth (e.g. tuned ones)."""
+    return placement.model_copy(
+        update={"sources": dict(chain.blend), "fallback": chain.fallbacks, "depth": chain.depth}
+    )
 
-    def label(self, placement: str) -> str:
-        """Which path answered, for reports."""
-        ranker = (
-            "the learned ranker"
-            if self.ranker_label == "learned"
-            else "the blend ranker (the learned ranker is trained for the home placement's "
-            "task on people, not for this one, so it does not apply)"
+
+@dataclass
+class ServedModel:
+    """The served pipeline fitted on a training log (see the module doc).
+
+    ``ranker``: train the learned ranker with this config (None: the blend ranker
+    ranks, as for a bundle trained without ``--ranker``). ``chains``: blend
+    weights per protocol replacing the placement's (tuned on a validation
+    window); ``fit_sources``: a memo of source fits shared with other models;
+    ``cutoff``: the lists' "now" (default: just after the last event)."""
+
+    config: SourcesConfig = field(default_factory=SourcesConfig)
+    products: Sequence[Product | None] = ()
+    placement: Placement = field(default_factory=home_placement)
+    rules: Sequence[Rule] = ()
+    rulebook_version: int = 0
+    ranker: RankerTrainingConfig | None = None
+    ranking: RankingSettings = field(default_factory=RankingSettings)
+    chains: dict[str, PlacementChain] = field(default_factory=dict)
+    name: str = "shelfwise"
+    fit_sources: Callable[[InteractionLog], Artifacts] | None = None
+    content: NeighbourTable | None = None
+    cutoff: float | None = None
+    step: Callable[[str], None] | None = None
+    protocol: str = "all"
+
+    def set_protocol(self, protocol: str) -> None:
+        """The evaluation runner says which protocol the next lists are for."""
+        self.protocol = protocol
+
+    def fit(self, train: InteractionLog) -> None:
+        self.train = train
+        now = int(self.cutoff) if self.cutoff is not None else int(train.end) + 1
+        self.now = datetime.fromtimestamp(now, UTC)
+        self.artifacts: Artifacts = (
+            self.fit_sources(train)
+            if self.fit_sources is not None
+            else fit_all(train, self.products, self.config, content=self.content)
         )
-        return (
-            f"served Pipeline (Pipeline.offline): candidates of the {placement!r} chain, the "
-            f"rulebook's safety and arrangement, {ranker}; exploration off"
+        self.snapshot: CatalogSnapshot = snapshot_of_items(train.items, self.products)
+        self.rulebook = Rulebook(self.rules, self.snapshot, version=self.rulebook_version)
+        self.learned: Ranker | None = None
+        rank: Stage = BlendRanker()
+        if self.ranker is not None:
+            self.learned = bundle_ranker(
+                train,
+                self.products,
+                self.artifacts,
+                self.config,
+                self.ranking,
+                self.ranker,
+                self.step,
+                now=now,
+                chain=chain_of(self.plan_for("all")),
+                fit_sources=self.fit_sources,
+                names=SnapshotNames(self.snapshot),
+            )
+            rank = LearnedRank(self.learned, placement_objective(self.ranking, self.placement))
+        self.pipeline = Pipeline.offline(
+            self.snapshot, self.artifacts.blend(), rulebook=self.rulebook, ranker=rank
         )
 
-    def top_k(self, placement: str, ctx: Context, k: int) -> IntArray:
-        """The dense ids of the slate ``placement`` serves for ``ctx``, best first."""
-        p = self.placements[placement]
-        ids = self.pipeline.snapshot.ids
-        req = RecommendRequest(
-            placement=placement,
-            item=tuple(ids[i] for i in ctx.items) if p.requires_item else (),
-            cart=tuple(ids[i] for i in ctx.cart),
-            k=k,
+    def plan_for(self, protocol: str) -> Placement:
+        chain = self.chains.get(protocol)
+        return self.placement if chain is None else with_chain(self.placement, chain)
+
+    def context(
+        self, person_id: str | None, exclude: IntArray | frozenset[int] = frozenset()
+    ) -> RecContext:
+        items = exclude.tolist() if isinstance(exclude, np.ndarray) else exclude
+        return RecContext(
+            placement=self.placement.name,
+            now=self.now,
+            person_id=person_id,
+            exclude=frozenset(items),
         )
-        records = [SessionRecord(ids[i], kind, at) for i, kind, at in ctx.session]
-        trace = Trace(enabled=False)
-        now = datetime.fromtimestamp(ctx.at, UTC)
-        rc = self.pipeline.context(req, p, records, now, ctx.person, trace)
-        slate = self.pipeline.run(rc, p, k, trace=trace)
-        return np.fromiter((s.item for s in slate.items), dtype=np.int64, count=len(slate.items))
 
+    def slate(
+        self, person_id: str | None, k: int, exclude: IntArray | frozenset[int] = frozenset()
+    ) -> Slate:
+        """The served slate for one person (``explain``ed: reasons and contributions)."""
+        ctx = self.context(person_id, exclude)
+        return self.pipeline.run(ctx, self.plan_for(self.protocol), k, explain=True)
 
-def served_slates(
-    snapshot: CatalogSnapshot,
-    artifacts: Artifacts,
-    placements: Sequence[Placement],
-    rulebook: Rulebook | None = None,
-    ranker: Stage | None = None,
-) -> ServedSlates:
-    """The served pipeline over sources fitted offline (``artifacts``, indexed like
-    ``snapshot``). Exploration is switched off (an evaluation compares rankings,
-    not exploration draws); everything else is the placement as configured.
-    ``ranker``: a learned rank stage when one applies (default: the blend ranker)."""
-    pipeline = Pipeline.offline(snapshot, artifacts.blend(), rulebook, ranker)
-    quiet = {p.name: p.model_copy(update={"exploration": 0.0}) for p in placements}
-    return ServedSlates(pipeline, quiet, "learned" if ranker is not None else "blend")
+    def recommend(self, person: int, k: int, exclude: IntArray) -> IntArray:
+        ctx = self.context(self.train.people[person], exclude)
+        slate = self.pipeline.run(ctx, self.plan_for(self.protocol), k)
+        return np.fromiter((s.item for s in slate.items), np.int64, len(slate.items))
 
-
-__all__ = ["Context", "ServedSlates", "served_slates"]
+    def forbidden(self, person: int, items: IntArray) -> int:
+        """How many of ``items`` the rules in force remove for this person on this
+        placement (the built-in in-stock rule included)."""
+        ctx = self.context(self.train.people[person])
+        scoped = RecContext(
+            placement=self.placement.rule_scope, now=ctx.now, person_id=ctx.person_id
+        )
+        allowed = self.rulebook.apply_safety(scoped, items, np.ones(len(items)), boost=False)
+        return len(items) - len(allowed.items)

@@ -16,7 +16,7 @@ Jannach 2018) on the store's own event log:
 * HR@k (the next item in the list) and MRR@k (1 / its rank, 0 beyond k), over
   every prediction, with bootstrap intervals over sessions.
 
-shelfwise answers through the served pipeline (``evaluation.served``): an
+shelfwise answers through the served pipeline (``evaluation.served_slates``): an
 anonymous request of the placement, the session's views as its live session,
 the last viewed product as the page's item on product placements.
 """
@@ -43,7 +43,7 @@ from shelfwise.evaluation.protocol_report import (
     summarise,
     windows,
 )
-from shelfwise.evaluation.served import Context, served_slates
+from shelfwise.evaluation.served_slates import Context, served_slates
 from shelfwise.evaluation.session_peers import (
     SKNN,
     VSKNN,

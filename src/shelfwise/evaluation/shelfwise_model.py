@@ -1,67 +1,29 @@
-"""shelfwise's candidate blend wrapped as an evaluation model (and the notebook API).
+"""The notebook API: the served pipeline, fitted on a log up to a cutoff, one person at a time.
 
-``OfflineShelfwise.fit`` fits every source on the training log; ``recommend``
-asks the placement blend for one person "as of" the cutoff, with the
-protocol's exclusions in the request's exclude set like a live request.
+Three lines from a log to what the store would serve::
+
+    from shelfwise.evaluation import Notebook
+    nb = Notebook.fit(log, cutoff, products=products, rules=rules, ranker=True)
+    nb.recommend("12347", k=10)
+
+The slates are the served pipeline's (``evaluation.served.ServedModel``: the
+placement's candidates, the rules in force, the learned ranker when asked for,
+the arrangement), with their reasons.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-import numpy as np
-import numpy.typing as npt
-
-from shelfwise.candidates.base import Proposal, RecContext
-from shelfwise.candidates.config import PlacementChain, SourcesConfig
+from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.log import InteractionLog
-from shelfwise.candidates.model import Artifacts, fit_all
-from shelfwise.candidates.neighbours import NeighbourTable
 from shelfwise.catalog.model import Product
-
-IntArray = npt.NDArray[np.int64]
-
-
-@dataclass
-class OfflineShelfwise:
-    config: SourcesConfig = field(default_factory=SourcesConfig)
-    products: Sequence[Product | None] = ()
-    placement: str = "home"
-    chain: PlacementChain | None = None
-    name: str = "shelfwise"
-    chains: dict[str, PlacementChain] = field(default_factory=dict)  # per protocol
-    content: NeighbourTable | None = None  # reuse a content table fitted on the same catalog
-    fit_sources: Callable[[InteractionLog], Artifacts] | None = None  # e.g. a backtest's memo
-
-    def set_protocol(self, protocol: str) -> None:
-        """The evaluation runner says which protocol the next lists are for."""
-        self.chain = self.chains.get(protocol, self.chain)
-
-    def fit(self, train: InteractionLog) -> None:
-        self.train = train
-        self.artifacts: Artifacts = (
-            self.fit_sources(train)
-            if self.fit_sources is not None
-            else fit_all(train, self.products, self.config, content=self.content)
-        )
-        self.blend = self.artifacts.blend()
-        self.now = datetime.fromtimestamp(train.end, UTC)
-
-    def context(self, person: int, exclude: IntArray) -> RecContext:
-        return RecContext(
-            placement=self.placement,
-            now=self.now,
-            person_id=self.train.people[person],
-            exclude=frozenset(exclude.tolist()),
-        )
-
-    def propose(self, person: int, k: int, exclude: IntArray) -> Proposal:
-        return self.blend.propose(self.context(person, exclude), k, self.chain)
-
-    def recommend(self, person: int, k: int, exclude: IntArray) -> IntArray:
-        return self.propose(person, k, exclude).items
+from shelfwise.evaluation.served import ServedModel
+from shelfwise.ranking.training import RankerTrainingConfig
+from shelfwise.rules.model import Rule
+from shelfwise.serving.placements import Placement, shipped_placements
 
 
 @dataclass(frozen=True)
@@ -69,21 +31,21 @@ class Recommendation:
     product_id: str
     score: float
     source: str
-    reason: str
+    reason: str  # the kind of the first reason
+    text: str  # the first reason as the shopper reads it
     anchor: str | None
     fallback: bool
 
 
 class Notebook:
-    """Fit on a log up to a cutoff, then ask for one person's top-k at a time.
+    """Fit the served pipeline on a log up to a cutoff, then ask for one person's slate.
 
     >>> nb = Notebook.fit(log, cutoff=datetime(2011, 11, 25, tzinfo=UTC))  # doctest: +SKIP
     >>> nb.recommend("12347", k=10, new_only=True)  # doctest: +SKIP
     """
 
-    def __init__(self, model: OfflineShelfwise) -> None:
+    def __init__(self, model: ServedModel) -> None:
         self.model = model
-        self._people = {p: i for i, p in enumerate(model.train.people)}
 
     @classmethod
     def fit(
@@ -92,9 +54,23 @@ class Notebook:
         cutoff: datetime,
         config: SourcesConfig | None = None,
         products: Sequence[Product | None] = (),
-        placement: str = "home",
+        placement: str | Placement = "home",
+        rules: Sequence[Rule] = (),
+        ranker: bool | RankerTrainingConfig = False,
     ) -> Notebook:
-        model = OfflineShelfwise(config or SourcesConfig(), products, placement)
+        """``placement``: a shipped placement's name, or a placement. ``rules``: the
+        merchant's rules (``shelfwise.rules.parse_rule``). ``ranker``: train the learned
+        ranker as ``shelfwise train --ranker`` does (True) or with this config."""
+        spot = shipped_placements().get(placement) if isinstance(placement, str) else placement
+        training = RankerTrainingConfig() if ranker is True else ranker or None
+        model = ServedModel(
+            config or SourcesConfig(),
+            products,
+            placement=spot,
+            rules=rules,
+            ranker=training,
+            cutoff=cutoff.timestamp(),
+        )
         model.fit(log.before(cutoff.timestamp()))
         return cls(model)
 
@@ -106,27 +82,24 @@ class Notebook:
     def recommend(
         self, person_id: str, k: int = 10, new_only: bool = False
     ) -> list[Recommendation]:
-        items = self.model.train.items
-        p = self._people.get(person_id)
-        exclude = np.zeros(0, np.int64)
-        if new_only and p is not None:
-            h = self.model.artifacts.history
-            exclude = np.asarray(h.items[h.row(p)], dtype=np.int64)
-        ctx = RecContext(
-            placement=self.model.placement,
-            now=self.model.now,
-            person_id=person_id,
-            exclude=frozenset(exclude.tolist()),
-        )
-        got = self.model.blend.propose(ctx, k, self.model.chain)
-        return [
-            Recommendation(
-                product_id=items[i],
-                score=float(s),
-                source=r.source,
-                reason=r.kind,
-                anchor=items[r.anchor] if r.anchor is not None else None,
-                fallback=r.fallback,
+        """The slate the store would serve this person (``new_only``: nothing they had)."""
+        exclude: frozenset[int] = frozenset()
+        if new_only:
+            vocab = self.model.snapshot.vocab
+            exclude = frozenset(vocab[i] for i in self.history(person_id))
+        slate = self.model.slate(person_id, k, exclude)
+        out = []
+        for shown in slate.items:
+            first = shown.reasons[0] if shown.reasons else None
+            out.append(
+                Recommendation(
+                    product_id=shown.product_id,
+                    score=shown.score,
+                    source=first.source if first else "",
+                    reason=first.kind if first else "",
+                    text=first.text if first else "",
+                    anchor=first.anchor if first else None,
+                    fallback=first.fallback if first else False,
+                )
             )
-            for i, s, r in zip(got.items.tolist(), got.scores.tolist(), got.reasons, strict=True)
-        ]
+        return out

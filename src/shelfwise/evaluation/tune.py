@@ -20,15 +20,14 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
-from shelfwise.candidates.base import Proposal
+from shelfwise.candidates.base import Proposal, RecContext
 from shelfwise.candidates.config import PlacementChain, SourcesConfig
 from shelfwise.candidates.log import InteractionLog
-from shelfwise.candidates.model import Artifacts
+from shelfwise.candidates.model import Artifacts, fit_all
 from shelfwise.candidates.neighbours import top_k
 from shelfwise.catalog.model import Product
 from shelfwise.errors import InvalidInput
 from shelfwise.evaluation.metrics import accuracy
-from shelfwise.evaluation.shelfwise_model import OfflineShelfwise
 from shelfwise.evaluation.split import PROTOCOLS, Protocol, Split, Target, time_split
 
 GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
@@ -128,11 +127,12 @@ def tune_chains(
 ) -> dict[Protocol, tuple[PlacementChain, float]]:
     """The best blend per protocol on the validation window, with its validation NDCG@k."""
     split = validation_split(log, cutoff, window)
-    model = OfflineShelfwise(config, products, fit_sources=fit_sources)
     if step:
         step("fit on the validation window")
-    model.fit(split.train)
-    sources = model.artifacts.sources()
+    train = split.train
+    fitted = fit_sources(train) if fit_sources is not None else fit_all(train, products, config)
+    sources = fitted.sources()
+    now = datetime.fromtimestamp(train.end, UTC)
     out: dict[Protocol, tuple[PlacementChain, float]] = {}
     for protocol in PROTOCOLS:
         if step:
@@ -140,8 +140,9 @@ def tune_chains(
         targets = split.targets[protocol]
         cached = []
         for t in targets:
-            exclude = t.history if protocol == "new" else np.zeros(0, np.int64)
-            ctx = model.context(t.person, exclude)
+            exclude = frozenset(t.history.tolist()) if protocol == "new" else frozenset()
+            person = train.people[t.person]
+            ctx = RecContext(placement="home", now=now, person_id=person, exclude=exclude)
             cached.append(Cached.of([sources[n].propose(ctx, depth) for n in TUNED], t))
         weights, score = coordinate_ascent(cached, np.full(len(TUNED), 0.5), k)
         blend = {n: float(w) for n, w in zip(TUNED, weights, strict=True) if w > 0}

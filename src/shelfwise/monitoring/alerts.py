@@ -34,6 +34,7 @@ from shelfwise.monitoring.detector import (
 )
 from shelfwise.monitoring.metrics import hourly_series
 from shelfwise.monitoring.series import HourlySeries
+from shelfwise.monitoring.signing import signed_headers
 from shelfwise.store.deadletters import DeadLetters, OnFailure
 from shelfwise.store.engine import Database
 from shelfwise.store.failures import unreachable
@@ -242,7 +243,11 @@ def evaluate_alerts(
     opened, updated, resolved = (_save_each(store, letters, x) for x in (opened, updated, resolved))
     notified = 0
     pending = [a for a in (*opened, *updated) if a.notified_at is None]
-    if settings.alert_webhook_url and pending and send_webhook(settings.alert_webhook_url, pending):
+    if (
+        settings.alert_webhook_url
+        and pending
+        and send_webhook(settings.alert_webhook_url, pending, secret=settings.alert_webhook_secret)
+    ):
         sent = [a.model_copy(update={"notified_at": now}) for a in pending]
         notified = len(_save_each(store, letters, sent))
     return Evaluation(now, len(series.keys), opened, updated, resolved, notified)
@@ -270,17 +275,21 @@ def calibrate_store(
     return calibrate(series, ref_hours, cfg, weeks * 7 * 24)
 
 
-def send_webhook(url: str, items: list[Alert], timeout: float = 5.0) -> bool:
-    """POST ``{"alerts": [...]}`` as JSON; a failure is logged, never raised."""
+def send_webhook(
+    url: str, items: list[Alert], timeout: float = 5.0, secret: str | None = None
+) -> bool:
+    """POST ``{"alerts": [...]}`` as JSON, signed with ``secret`` when given
+    (monitoring/signing.py); a failure is logged, never raised."""
     body = json.dumps(
         {
             "source": "shelfwise",
             "alerts": [{**a.model_dump(mode="json"), "summary": a.summary()} for a in items],
         }
     ).encode()
-    req = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers.update(signed_headers(secret, body))
+    req = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             ok = 200 <= int(resp.status) < 300

@@ -62,8 +62,9 @@ class BlendRanker:
     """Expected value = engagement x (blend of engagement, revenue and margin weights).
 
     Engagement is the source score, lifted by agreement between sources and by
-    the session's live intent; revenue is the price against the pool's dearest;
-    margin is the margin band.
+    the session's live intent; revenue is the price relative to the viewed
+    product's (``r / (1 + r)``, bounded); margin is the margin band; the money
+    terms together add at most ``money_cap`` x the engagement weight.
     """
 
     name: StageName = "rank"
@@ -82,11 +83,16 @@ class BlendRanker:
         engagement = relevance * (1.0 + session)
         price = snapshot.price[pool.items]
         price[np.isnan(price)] = 0.0  # a fresh array: fancy indexing copies
-        top = price.max() if len(price) else 0.0
-        revenue = price / top if top > 0 else price
+        ref = reference(ctx, snapshot, price)
+        rel = price / ref if ref > 0 else np.zeros(len(price))
+        revenue = rel / (1.0 + rel)  # bounded in [0, 1): 0.5 at the anchor's price
         band = snapshot.margin_band[pool.items].astype(np.float64)
         margin = np.where(band < 0, 0.5, (band + 1.0) / 3.0)
-        value = engagement * (w_eng + w_rev * revenue + w_margin * margin)
+        # Money adds at most money_cap x the engagement weight: relevance leads.
+        cap = placement.objective.money_cap * w_eng
+        money = w_rev * revenue + w_margin * margin
+        money = np.minimum(money, cap) if w_eng > 0 else money
+        value = engagement * (w_eng + money)
         return Ranked(
             value,
             {
@@ -96,6 +102,18 @@ class BlendRanker:
                 "margin": engagement * w_margin * margin,
             },
         )
+
+
+def reference(ctx: RecContext, snapshot: CatalogSnapshot, prices: FloatArray) -> float:
+    """The price money is measured against: the viewed product's (else the cart's
+    dearest), else the pool's median known price."""
+    for group in (ctx.context_items, ctx.cart_items):
+        known = snapshot.price[list(group)] if group else np.zeros(0)
+        known = known[np.isfinite(known) & (known > 0)]
+        if len(known):
+            return float(known.max())
+    positive = prices[prices > 0]
+    return float(np.median(positive)) if len(positive) else 0.0
 
 
 class PlainArranger:

@@ -112,6 +112,7 @@ class Pipeline:
             plan = plan_of(plan)
         trace = trace if trace is not None else Trace(enabled=explain)
         seq = self.snapshot.seq if seq is None else seq
+        trace.keep_context(ctx, self.snapshot)
         flow = Flow(self.snapshot, ctx, plan, k, seed, trace, seq)
         t = time.perf_counter()
         for stage in self.stages:

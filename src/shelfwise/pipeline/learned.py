@@ -7,13 +7,29 @@ blend becomes the ranker's objective. The ranker is loaded once per bundle
 ranker's order (exploration slots included) through the arrangement; the rest
 of the allowed pool follows, in blend order, so pins, de-duplication and caps
 still have items to fill with.
+
+**Kept ranked orders.** Serving reads the clock of the sources and of the
+ranker's features at the end of the request's *time bucket*
+(``ranking.time_bucket_seconds``, 60 s by default; :func:`at_bucket`): the rules
+still see the exact clock (their time windows), and the decision log the exact
+time. So within a bucket a context (placement, person, viewed items, cart, live
+session, segment) gets the same candidates and the same scores, and both are
+kept (:class:`KeptOrders`, per worker): the candidates from the sources, and
+the ranker's :class:`~shelfwise.ranking.ranker.Scored` order with its
+exploration plan. Each request still draws its own exploration from the plan
+(seeded by the request), and every kept entry is checked on read like the slate
+cache's (``pipeline/kept.py``): a product it is made of that changed since, a
+grown catalog, another bundle or ranker drop it; a scored order is used only for
+exactly the pool the rules allowed this time.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -23,18 +39,80 @@ from shelfwise.catalog import CatalogSnapshot
 from shelfwise.config import Settings
 from shelfwise.errors import ShelfwiseError
 from shelfwise.pipeline.bundles import BundleView
+from shelfwise.pipeline.kept import KeptStore, depends_on
 from shelfwise.pipeline.pool import Pool, Trace
-from shelfwise.pipeline.ports import Flow, Head, ShownReason, StageName
+from shelfwise.pipeline.ports import Flow, Head, Plan, ShownReason, StageName
 from shelfwise.pipeline.ports import Ranked as PoolRanked
 from shelfwise.ranking.candidates import CandidateSet
 from shelfwise.ranking.explain import SnapshotNames
-from shelfwise.ranking.objective import PlacementObjective
-from shelfwise.ranking.ranker import Ranked, Ranker, ranker_of_bundle
+from shelfwise.ranking.explore import ExplorePlan, chosen_of, request_draw
+from shelfwise.ranking.history import epoch
+from shelfwise.ranking.objective import PlacementObjective, RankingSettings
+from shelfwise.ranking.ranker import Ranked, Ranker, Scored, ranker_of_bundle
 from shelfwise.serving.placements import Placement
 
 log = logging.getLogger("shelfwise.pipeline")
 
 SOURCE_DEPTH = 100  # candidates asked of each source (the ranker trains with this depth)
+
+
+def at_bucket(ctx: RecContext, seconds: int) -> RecContext:
+    """``ctx`` with its clock at the end of its time bucket of ``seconds`` (0: as it is).
+
+    The end, not the start: every live-session event happened before it, so no
+    feature sees an event from its future."""
+    if seconds <= 0:
+        return ctx
+    t = ctx.now.timestamp()
+    end = math.ceil(t / seconds) * seconds
+    return ctx if end == t else replace(ctx, now=ctx.now + timedelta(seconds=end - t))
+
+
+def context_key(ctx: RecContext) -> tuple[Hashable, ...]:
+    """Everything of a context the sources and the ranker read (its clock included)."""
+    segment = tuple(sorted(ctx.segment.items())) if ctx.segment else ()
+    return (
+        ctx.placement,
+        ctx.person_id,
+        ctx.context_items,
+        ctx.cart_items,
+        ctx.session,
+        segment,
+        ctx.now,
+    )
+
+
+KeptCandidates = tuple[tuple[Proposal, ...], Pool]
+
+
+class KeptOrders:
+    """What the learned path keeps per (context, time bucket), ``max_entries`` of each:
+    the candidates (every source's proposal and the pool, before any rule) and the
+    scored orders."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.candidates: KeptStore[KeptCandidates] = KeptStore(max_entries)
+        self.scored: KeptStore[tuple[IntArray, Scored]] = KeptStore(max_entries)
+
+    @property
+    def enabled(self) -> bool:
+        return self.candidates.enabled
+
+    def keep_candidates(
+        self, key: Hashable, stamp: Hashable, entry: KeptCandidates, ctx: RecContext, seq: int
+    ) -> None:
+        proposals, pool = entry
+        for p in proposals:
+            p.items.flags.writeable = False  # shared by later requests: nobody may edit it
+            p.scores.flags.writeable = False
+        for a in (pool.items, pool.score, pool.hits, pool.reason_of):
+            a.flags.writeable = False
+        self.candidates.put(key, stamp, entry, depends_on(pool.items, *context_items(ctx)), seq)
+
+
+def context_items(ctx: RecContext) -> tuple[Sequence[int], ...]:
+    """The items of a context whose catalog columns the sources and features read."""
+    return ctx.context_items, ctx.cart_items, [e.item for e in ctx.session]
 
 
 class LearnedRankers:
@@ -77,13 +155,24 @@ class LearnedRankers:
         key = (placement.page, placement.objective)
         got = self._objectives.get(key)
         if got is None:
-            o = placement.objective
-            base = self.settings.ranking.objective_for(placement.page)
-            got = base.model_copy(
-                update={"click": o.engagement, "revenue": o.revenue, "margin": o.margin}
-            )
-            self._objectives[key] = got
+            got = self._objectives[key] = placement_objective(self.settings.ranking, placement)
         return got
+
+
+def placement_objective(ranking: RankingSettings, placement: Placement) -> PlacementObjective:
+    """The placement's objective blend as the ranker's objective (SLA and stock
+    discounts from ``ranking`` for the placement's page): what serving ranks by."""
+    o = placement.objective
+    return ranking.objective_for(placement.page).model_copy(
+        update={
+            "click": o.engagement,
+            "revenue": o.revenue,
+            "margin": o.margin,
+            "money_cap": o.money_cap,
+            "popularity_penalty": o.popularity_penalty,
+            "chain_weight": o.chain_weight,
+        }
+    )
 
 
 def source_proposals(
@@ -108,23 +197,92 @@ class LearnedRank:
     ranker: Ranker
     objective: PlacementObjective
     name: StageName = "rank"
+    bucket: int = 0  # the time bucket's seconds (0: the exact clock)
+    kept: KeptOrders | None = None  # serving: scored orders kept per (context, bucket)
 
     @property
     def version(self) -> str:
         return self.ranker.version
 
     def run(self, flow: Flow) -> Flow:
+        ctx = at_bucket(flow.ctx, self.bucket)
+        which = pick_of(self.ranker, ctx, flow.seed)
         ranked = rank_pool(
             self.ranker,
-            flow.ctx,
+            ctx,
             flow.pool,
             flow.proposals,
             flow.snapshot,
             self.objective,
             flow.k,
             flow.trace,
+            which,
+            self._keeper(flow, ctx),
         )
         return flow._replace(ranked=ranked)
+
+    def _keeper(self, flow: Flow, ctx: RecContext) -> _Keeper | None:
+        if self.kept is None or not self.kept.enabled or self.bucket <= 0:
+            return None
+        key = scored_key(ctx, flow.k, flow.plan, self.objective)
+        stamp = (len(flow.snapshot), self.ranker.version)
+        return _Keeper(self.kept.scored, key, stamp, flow, ctx)
+
+
+def scored_key(
+    ctx: RecContext, k: int, plan: Plan, objective: PlacementObjective
+) -> tuple[Hashable, ...]:
+    """The key of a kept scored order: the context at its bucket's clock, the slate's
+    size, the plan's sources and chain, the objective."""
+    return (*context_key(ctx), k, plan.sources, id(plan.chain), objective)
+
+
+def pick_of(ranker: Ranker, ctx: RecContext, seed: int) -> int:
+    """Which of the plan's draws the request takes (``seed``: the request's; ``ctx``
+    at its bucket's clock). The plan's draws are the context's (``Ranker.context_rng``)."""
+    s = ranker.settings.explore_seed
+    return request_draw(s, ctx.person_id or "", ctx.placement, str(epoch(ctx.now)), str(seed))
+
+
+@dataclass
+class LearnedShelf:
+    """The served slates of one (context, time bucket), one per exploration pick: each
+    request draws its pick from the plan and is served the slate made for that pick
+    (``pipeline/recommender.py``; the slate cache's checks, ``pipeline/slates.py``)."""
+
+    plan: ExplorePlan
+    items: IntArray  # the catalog items of the plan's pool
+    answers: dict[tuple[int, ...], Any]  # pick -> KeptSlate
+
+    @classmethod
+    def of(cls, scored: Scored) -> LearnedShelf:
+        return cls(scored.plan, scored.cands.items[scored.plan.pool], {})
+
+    def pick(self, which: int) -> tuple[int, ...]:
+        """The catalog items draw ``which`` explores (() when no draw decides them)."""
+        chosen = chosen_of(self.plan, which)
+        return () if chosen is None else tuple(self.items[chosen].tolist())
+
+
+@dataclass(frozen=True)
+class _Keeper:
+    """One request's access to the kept scored orders."""
+
+    store: KeptStore[tuple[IntArray, Scored]]
+    key: Hashable
+    stamp: Hashable
+    flow: Flow
+    ctx: RecContext
+
+    def get(self, pool_items: IntArray) -> Scored | None:
+        got = self.store.get(self.key, self.stamp, self.flow.snapshot.changed_seq)
+        if got is None or not np.array_equal(got[0], pool_items):
+            return None  # the rules allowed another pool this time
+        return got[1]
+
+    def put(self, pool_items: IntArray, scored: Scored) -> None:
+        deps = depends_on(scored.cands.items, *context_items(self.ctx))
+        self.store.put(self.key, self.stamp, (pool_items, scored), deps, self.flow.seq)
 
 
 def rank_pool(
@@ -136,19 +294,29 @@ def rank_pool(
     objective: PlacementObjective,
     k: int,
     trace: Trace,
+    which: int = 0,
+    keeper: _Keeper | None = None,
 ) -> PoolRanked:
-    """Rank the allowed pool; the arrangement's value keeps the ranker's order first."""
-    cands = CandidateSet.from_proposals(proposals, ranker.spec.sources)
-    rows = np.searchsorted(cands.items, pool.items)
-    rows = np.minimum(rows, max(len(cands) - 1, 0))
-    known = cands.items[rows] == pool.items if len(cands) else np.zeros(len(pool), bool)
-    ranked = ranker.rank(ctx, cands.take(rows[known]), snapshot, objective, k)
+    """Rank the allowed pool; the arrangement's value keeps the ranker's order first.
+
+    ``which``: the request's exploration draw (``pick_of``); ``keeper``: where the
+    scored order of this context and pool is kept (None: scored every time)."""
+    scored = keeper.get(pool.items) if keeper is not None else None
+    if scored is None:
+        cands = CandidateSet.from_proposals(proposals, ranker.spec.sources)
+        rows = np.searchsorted(cands.items, pool.items)
+        rows = np.minimum(rows, max(len(cands) - 1, 0))
+        known = cands.items[rows] == pool.items if len(cands) else np.zeros(len(pool), bool)
+        scored = ranker.scored(ctx, cands.take(rows[known]), snapshot, objective, k)
+        if keeper is not None:
+            keeper.put(pool.items, scored)
+    ranked = ranker.draw(scored, ctx, which)
     positions = _positions_of(pool.items, ranked.items)
     # Below the head: the rest of the pool in blend order (scores are in (0, 1]).
     order_value: FloatArray = pool.score * 1e-3
     order_value[positions] = 1.0 + np.arange(len(positions), 0, -1, dtype=np.float64)
     if trace.enabled:
-        trace.ranker = _traced(ranked, objective, int(known.sum()), snapshot)
+        trace.ranker = _traced(ranked, objective, len(scored.cands), snapshot)
     head = Head(
         positions,
         ranked.scores,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shelfwise.candidates.base import FloatArray, IntArray, Proposal, Reason
+from shelfwise.candidates.base import FloatArray, IntArray, Proposal, Reason, RecContext
 from shelfwise.candidates.neighbours import drop_excluded, excluded
 from shelfwise.catalog import CatalogSnapshot
 
@@ -129,6 +129,9 @@ class Trace:
     # blended candidates before any rule, best first.
     rule_scope: str | None = None
     pool: list[list[Any]] = field(default_factory=list)  # [product_id, score]
+    # The resolved request the stages saw (person, session, cart, excluded items):
+    # with the pool, what a replay needs to run the same pipeline again.
+    context: dict[str, Any] = field(default_factory=dict)
     # How the pool was ranked: the blend, or the learned ranker with its model and
     # objective versions and, per served item, P(engagement), value, contributions.
     ranker: dict[str, Any] = field(default_factory=lambda: {"kind": "blend"})
@@ -141,6 +144,18 @@ class Trace:
                 [ids[i], round(s, 6)]
                 for i, s in zip(pool.items.tolist(), pool.score.tolist(), strict=True)
             ]
+
+    def keep_context(self, ctx: RecContext, snapshot: CatalogSnapshot) -> None:
+        if self.enabled:
+            ids = snapshot.ids
+            self.context = {
+                "person": ctx.person_id,
+                "items": [ids[i] for i in ctx.context_items],
+                "cart": [ids[i] for i in ctx.cart_items],
+                "session": [[ids[e.item], e.type, e.at.timestamp()] for e in ctx.session],
+                "exclude": sorted(ids[i] for i in ctx.exclude),
+                "segment": dict(ctx.segment),
+            }
 
     def drop(
         self,
@@ -178,5 +193,6 @@ class Trace:
             "notes": self.notes,
             "rule_scope": self.rule_scope,
             "pool": self.pool,
+            "context": self.context,
             "ranker": self.ranker,
         }

@@ -15,33 +15,33 @@ import os
 import time
 import zlib
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
-from shelfwise.candidates.base import RecContext, Source
-from shelfwise.candidates.blend import CandidateBlend
-from shelfwise.candidates.config import SourcesConfig
+from shelfwise.candidates.base import IntArray, RecContext
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.config import Settings
 from shelfwise.experiments.assignment import Assignment
+from shelfwise.experiments.model import Arm
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.defaults import Availability, BlendRanker, PlainArranger
 from shelfwise.pipeline.encode import Served, kept_trace, logged_json, slate_json
 from shelfwise.pipeline.flow import Pipeline
 from shelfwise.pipeline.governed import Governor, RulebookArrange, RulebookSafety
 from shelfwise.pipeline.kept import depends_on
-from shelfwise.pipeline.learned import LearnedRank, LearnedRankers
+from shelfwise.pipeline.learned import KeptOrders, LearnedRank, LearnedRankers
+from shelfwise.pipeline.learned_slates import LearnedSlates, Shelved
 from shelfwise.pipeline.memo import CandidateMemo
 from shelfwise.pipeline.pool import Trace
 from shelfwise.pipeline.ports import Assigner, Plan, Stage
 from shelfwise.pipeline.request import RecommendRequest
 from shelfwise.pipeline.slate import Slate
 from shelfwise.pipeline.slates import KeptSlate, SlateCache, nothing_personal, windows_open
-from shelfwise.pipeline.stages import Candidates, build_context, plan_of
+from shelfwise.pipeline.stages import Blender, Candidates, build_context, plan_of
 from shelfwise.ranking.ranker import Ranker
 from shelfwise.rules import Rulebook
 from shelfwise.serving.decisions import Decision, DecisionLog
@@ -93,6 +93,7 @@ class _Request:
     seq: int  # the snapshot's change sequence after this request's refresh
     started: float
     shelf: Shelf | None = None
+    learned: Shelved | None = None  # a learned slate's place among the kept ones
 
 
 class Recommender:
@@ -104,7 +105,7 @@ class Recommender:
         sessions: SessionState,
         decisions: DecisionLog,
         metrics: ServingMetrics,
-        baseline: Mapping[str, Source],
+        degraded: Blender,
         *,
         rules: Governor | None = None,
         assigner: Assigner | None = None,
@@ -122,7 +123,7 @@ class Recommender:
         self.assigner = assigner
         self.bundle_of = bundle_of or (lambda: None)
         self._view: BundleView | None = None
-        self.baseline_blend = CandidateBlend(baseline, SourcesConfig())
+        self.baseline_blend = degraded  # candidates without a bundle (``pipeline.assembly``)
         self.clock = clock or ChangeClock(snapshot.repo.db)
         # A request's person/anonymous id -> the person id through the identity graph,
         # by the rule training keys people by (``contracts.identity.person_of``), so
@@ -132,6 +133,8 @@ class Recommender:
         self.memo = CandidateMemo()
         self.slates = SlateCache(settings.slate_cache_size)
         self.learned = LearnedRankers(settings, snapshot)
+        self.kept_orders = KeptOrders(settings.ranking.kept_orders)
+        self.learned_slates = LearnedSlates(settings.ranking.kept_orders)
         self._children: dict[tuple[object, ...], Any] = {}
         self._plans: dict[tuple[str, ...], Plan] = {}
         self._pipelines: dict[tuple[int, ...], Pipeline] = {}
@@ -167,7 +170,8 @@ class Recommender:
             )
         got = self._plans.get(key)
         if got is None:
-            got = self._plans[key] = _arm_plan(placement, assignment)
+            arm = assignment.arm if assignment is not None else None
+            got = self._plans[key] = arm_plan(placement, arm)
         return got
 
     def bundle_view(self) -> BundleView | None:
@@ -198,7 +202,8 @@ class Recommender:
         if got is None:
             rank: Stage = _BLEND
             if ranker is not None and objective is not None:
-                rank = LearnedRank(ranker, objective)
+                bucket = self.settings.ranking.time_bucket_seconds
+                rank = LearnedRank(ranker, objective, bucket=bucket, kept=self.kept_orders)
             got = self._pipelines[key] = self._assemble(view, book, rank)
         return got
 
@@ -275,6 +280,10 @@ class Recommender:
             kept = self._kept(r)
             if kept is not None:
                 return kept, r.rec_id
+        if r.learned is not None:
+            kept = self._kept_learned(r, r.learned)
+            if kept is not None:
+                return kept, r.rec_id
         slate = r.pipeline.run(
             r.ctx,
             r.plan,
@@ -290,6 +299,8 @@ class Recommender:
         logged = [logged_json(i) for i in answer["items"]]
         if r.shelf is not None and not req.explain:
             self._keep(r, r.shelf, slate, answer, logged)
+        if r.learned is not None:
+            self._keep_learned(r, r.learned, slate, answer, logged)
         if record:
             trace = r.trace.as_dict() if r.keep_trace else None
             self._record(
@@ -322,6 +333,10 @@ class Recommender:
         plan = self.plan(placement, assignment)
         view = self.bundle_view()
         ranker = self._ranker(view, assignment)
+        if ranker is not None and view is not None and stranger(view, ranker, person):
+            # Nothing the sources or the features read knows them: their context is an
+            # anonymous one, and so is every such person's (one kept order serves all).
+            ctx = replace(ctx, person_id=None)
         book = self.rules.book(trace, self.clock.rules_seq) if self.rules is not None else None
         pipeline = self.pipeline(view, book, ranker, plan)
         r = _Request(
@@ -330,6 +345,14 @@ class Recommender:
         )  # fmt: skip
         if ranker is None and assignment is None and self.slates.enabled:
             r.shelf = self._shelf(r, view)
+        bucket = self.settings.ranking.time_bucket_seconds
+        # Kept learned slates are served as recorded decisions: not for unrecorded runs.
+        learned = ranker is not None and assignment is None and not req.explain and record
+        if learned and bucket > 0 and self.learned_slates.enabled:
+            assert ranker is not None
+            versions = (len(self.snapshot), pipeline.model_version, pipeline.rules.version)
+            seed = zlib.crc32(rec_id.encode())
+            r.learned = self.learned_slates.shelved(ctx, k, ranker, bucket, book, versions, seed)
         trace.stages["context"] = (time.perf_counter() - started) * 1e3
         return r
 
@@ -383,10 +406,45 @@ class Recommender:
         logged: list[dict[str, Any]],
     ) -> None:
         """Keep a computed slate for the requests that will share it."""
+        kept = self._kept_slate(r, slate, answer, logged)
+        deps = depends_on(slate.candidates, r.ctx.context_items, self._pins(r))
+        self.slates.put(*shelf, kept, deps, r.seq)
+
+    def _pins(self, r: _Request) -> IntArray:
+        """The rulebook's pinned products (a kept slate is made of them too)."""
+        return self.snapshot.indices(r.book.pinned() if r.book is not None else ())
+
+    def _kept_learned(self, r: _Request, shelved: Shelved) -> KeptSlate | None:
+        """The kept learned slate of this request's exploration pick, if any."""
+        kept = self.learned_slates.served(shelved, self.snapshot)
+        if kept is not None and (kept.trace is not None or not r.keep_trace):
+            self._child(self.metrics.slate_cache, r.placement.name, "hit").inc()
+            self._serve_kept(kept, r)
+            return kept
+        self._child(self.metrics.slate_cache, r.placement.name, "miss").inc()
+        return None
+
+    def _keep_learned(
+        self,
+        r: _Request,
+        shelved: Shelved,
+        slate: Slate,
+        answer: dict[str, Any],
+        logged: list[dict[str, Any]],
+    ) -> None:
+        kept = self._kept_slate(r, slate, answer, logged)
+        objective = self.learned.objective(r.plan.placement)
+        self.learned_slates.keep(
+            shelved, kept, self.kept_orders, r.plan, objective, self.snapshot,
+            slate.candidates, self._pins(r), r.seq,
+        )  # fmt: skip
+
+    def _kept_slate(
+        self, r: _Request, slate: Slate, answer: dict[str, Any], logged: list[dict[str, Any]]
+    ) -> KeptSlate:
         body = dict(answer)
         del body["rec_id"]
-        pins = self.snapshot.indices(r.book.pinned()) if r.book is not None else ()
-        kept = KeptSlate(
+        return KeptSlate(
             computed_by=r.rec_id,
             mode=slate.mode,
             model_version=slate.versions.model,
@@ -398,8 +456,6 @@ class Recommender:
             # Kept encoded: the candidate pool is most of an entry's memory as objects.
             trace=kept_trace(r.trace.as_dict()) if r.keep_trace else None,
         )
-        deps = depends_on(slate.candidates, r.ctx.context_items, pins)
-        self.slates.put(*shelf, kept, deps, r.seq)
 
     def _serve_kept(self, kept: KeptSlate, r: _Request) -> None:
         """A kept slate served as this request's own: its rec_id, its decision-log row."""
@@ -477,14 +533,26 @@ class Recommender:
 _BLEND = BlendRanker()
 
 
+def stranger(view: BundleView, ranker: Ranker, person: str | None) -> bool:
+    """A person neither the bundle's sources nor the ranker's state have a history for."""
+    return (
+        person is not None
+        and view.bundle.artifacts.history.index(person) is None
+        and ranker.state.person(person) is None
+    )
+
+
 def _candidates(rec: Recommender, view: BundleView | None, learned: bool) -> Stage:
     if view is None:
         return Candidates(rec.baseline_blend, None, degraded=True, memo=rec.memo)
-    return Candidates(view, view, every_source=learned, memo=rec.memo)
+    if learned:
+        bucket = rec.settings.ranking.time_bucket_seconds
+        return Candidates(view, view, every_source=True, bucket=bucket, kept=rec.kept_orders)
+    return Candidates(view, view, memo=rec.memo)
 
 
-def _arm_plan(placement: Placement, assignment: Assignment | None) -> Plan:
-    arm = assignment.arm if assignment is not None else None
+def arm_plan(placement: Placement, arm: Arm | None) -> Plan:
+    """The placement as an experiment arm serves it (None: outside any experiment)."""
     if arm is None:
         return plan_of(placement)
     if arm.holdout:

@@ -15,6 +15,7 @@ from shelfwise.candidates.base import IntArray, Reason
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.pipeline.pool import Trace
 from shelfwise.pipeline.ports import Flow, Ranked, ShownReason
+from shelfwise.ranking.explain import display_category
 
 Mode = Literal["model", "degraded"]
 
@@ -75,24 +76,36 @@ def reason_text(reason: Reason, snapshot: CatalogSnapshot) -> str:
     match reason.kind:
         case "often_bought_with":
             return f"Often bought with {anchor}"
+        case "bought_with":
+            return f"Bought together with {anchor}"
+        case "also_viewed" if reason.anchor is None:
+            return "Shoppers who viewed what you viewed also viewed"
+        case "also_viewed":
+            return f"Shoppers who looked at {anchor} also looked at this"
+        case "goes_with":
+            return (
+                f"Shoppers often add {display_category(reason.label)}"
+                if reason.label
+                else "Goes with this"
+            )
         case "similar_to":
             return f"Similar to {anchor}"
         case "because_you_viewed":
             return f"Because you viewed {anchor}"
-        case "also_viewed":
-            return "Shoppers who viewed what you viewed also viewed"
         case "popular_in":
-            return f"Popular in {reason.label or 'the store'}"
+            return f"Popular in {display_category(reason.label) if reason.label else 'the store'}"
         case "trending_in":
-            return f"Trending in {reason.label or 'the store'}"
+            return f"Trending in {display_category(reason.label) if reason.label else 'the store'}"
         case "seasonal":
             return f"In season: {reason.label}" if reason.label else "In season"
         case "pinned":
             return "Featured"
         case "buy_again":
             return "Buy it again"
-        case _:
+        case "for_you":
             return "Picked for you"
+        case _:
+            return "Recommended"
 
 
 def shown_reason(reason: Reason, snapshot: CatalogSnapshot) -> ShownReason:

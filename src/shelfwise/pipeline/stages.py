@@ -7,9 +7,11 @@ Both are pure over the in-memory snapshot and the given parts; the serving
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Protocol
 
 from shelfwise.candidates.base import Proposal, RecContext, SessionEvent
@@ -19,7 +21,13 @@ from shelfwise.catalog import CatalogSnapshot
 from shelfwise.errors import InvalidInput
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.kept import depends_on
-from shelfwise.pipeline.learned import SOURCE_DEPTH, source_proposals
+from shelfwise.pipeline.learned import (
+    SOURCE_DEPTH,
+    KeptOrders,
+    at_bucket,
+    context_key,
+    source_proposals,
+)
 from shelfwise.pipeline.memo import CandidateMemo, impersonal
 from shelfwise.pipeline.pool import Pool, Trace
 from shelfwise.pipeline.ports import Flow, Plan, StageName
@@ -88,10 +96,14 @@ def build_context(
 
 def degraded(placement: Placement) -> Placement:
     """The placement as served without a model bundle: content and the session's
-    views (plus the season on the home page), filled up by popularity."""
+    views (plus the season on the home page), filled up by popularity.
+
+    Without a viewed product (home, email) the content source anchors on the
+    session's views too; the session source leads there, so those items say
+    "because you viewed"."""
     sources = {"content": 1.0, "session": 0.8}
     if placement.page in ("home", "email"):
-        sources["seasonal"] = 0.5
+        sources = {"session": 1.0, "content": 0.8, "seasonal": 0.5}
     return placement.model_copy(update={"sources": sources, "fallback": ("popular",)})
 
 
@@ -127,13 +139,14 @@ def gather(
     return got
 
 
+_source_and_fallback = attrgetter("source", "fallback")
+
+
 def note_candidates(got: Proposal, trace: Trace) -> None:
     """What each source proposed, into the trace (and which fallbacks filled in)."""
     if trace.enabled or any(r.fallback for r in got.reasons[-1:]):
-        counts: dict[str, int] = {}
-        for r in got.reasons:
-            key = f"{r.source} (fallback)" if r.fallback else r.source
-            counts[key] = counts.get(key, 0) + 1
+        pairs = Counter(map(_source_and_fallback, got.reasons))  # in order of first sight
+        counts = {f"{s} (fallback)" if fb else s: n for (s, fb), n in pairs.items()}
         trace.candidates = counts
         trace.fallback_used = [
             k.removesuffix(" (fallback)") for k in counts if k.endswith("(fallback)")
@@ -143,11 +156,14 @@ def note_candidates(got: Proposal, trace: Trace) -> None:
 @dataclass(frozen=True)
 class Candidates:
     """The candidates stage: the placement's chain of sources over the model bundle
-    (or, without one, the degraded-mode blend), unioned into one pool.
+    (or, without one, the degraded-mode blend), as one pool.
 
     ``every_source``: the rank stage reads each source's own proposal too (the
-    learned ranker, as in training). ``memo`` keeps the candidates of requests
-    nothing personal shapes (serving; ``pipeline/memo.py``)."""
+    learned ranker, as in training): as features of the chain's items only. ``memo``
+    keeps the candidates of requests nothing personal shapes (serving;
+    ``pipeline/memo.py``). With ``every_source``, the sources read the clock at the end
+    of the request's time bucket of ``bucket`` seconds, and ``kept`` keeps every
+    context's candidates for its bucket (``pipeline/learned.py``)."""
 
     blend: Blender
     view: BundleView | None = None  # the bundle the blend is (its sources for the ranker)
@@ -156,10 +172,14 @@ class Candidates:
     memo: CandidateMemo | None = None
     name: StageName = "candidates"
     version: str | None = None
+    bucket: int = 0
+    kept: KeptOrders | None = None
 
     def run(self, flow: Flow) -> Flow:
         ctx, plan = flow.ctx, flow.plan
         chain = plan.degraded_chain if self.degraded else plan.chain
+        if self.every_source:
+            return self._learned(flow, chain)
         memo = self.memo if not self.every_source and impersonal(ctx) else None
         key = (ctx.placement, id(chain), ctx.context_items, ctx.now.month)
         stamp = (len(flow.snapshot), id(self.view.bundle) if self.view is not None else None)
@@ -169,25 +189,48 @@ class Candidates:
             note_candidates(proposal, flow.trace)
             proposals: tuple[Proposal, ...] = (proposal,)
         else:
-            proposals = self._propose(flow, chain)
-            pool = Pool.union(list(proposals), ctx.exclude)
+            proposals = self._propose(flow, ctx, chain)
+            pool = Pool.union([proposals[0]], ctx.exclude)
             if memo is not None:
                 deps = depends_on(pool.items, ctx.context_items)
                 memo.put(key, stamp, (proposals[0], pool), deps, flow.seq)
-        flow.trace.keep_pool(pool, flow.snapshot, plan.placement.rule_scope)
+        return self._pooled(flow, proposals, pool)
+
+    def _pooled(self, flow: Flow, proposals: tuple[Proposal, ...], pool: Pool) -> Flow:
+        flow.trace.keep_pool(pool, flow.snapshot, flow.plan.placement.rule_scope)
         return flow._replace(pool=pool, proposals=proposals, candidates=pool.items)
 
-    def _propose(self, flow: Flow, chain: PlacementChain) -> tuple[Proposal, ...]:
+    def _learned(self, flow: Flow, chain: PlacementChain) -> Flow:
+        """The learned ranker's candidates: the sources at the bucket's clock, kept per
+        (context, bucket) when ``kept`` is on."""
+        ctx = at_bucket(flow.ctx, self.bucket)
+        kept = self.kept if self.kept is not None and self.bucket > 0 else None
+        key = (*context_key(ctx), id(chain), flow.plan.sources)
+        stamp = (len(flow.snapshot), id(self.view.bundle) if self.view is not None else None)
+        got = kept.candidates.get(key, stamp, flow.snapshot.changed_seq) if kept else None
+        if got is not None:
+            proposals, pool = got
+            note_candidates(proposals[0], flow.trace)
+        else:
+            proposals = self._propose(flow, ctx, chain)
+            # The pool is the placement's own chain; each source's own proposal (the
+            # learned ranker's features) never adds items the chain did not propose.
+            pool = Pool.union([proposals[0]], ctx.exclude)
+            if kept is not None:
+                kept.keep_candidates(key, stamp, (proposals, pool), ctx, flow.seq)
+        return self._pooled(flow, proposals, pool)
+
+    def _propose(self, flow: Flow, ctx: RecContext, chain: PlacementChain) -> tuple[Proposal, ...]:
         placement = flow.plan.placement
-        proposal = gather(flow.ctx, self.blend, chain, placement.max_candidates, flow.trace)
+        proposal = gather(ctx, self.blend, chain, placement.max_candidates, flow.trace)
         if not self.every_source:
             return (proposal,)
         depth = min(SOURCE_DEPTH, placement.max_candidates)
         only = flow.plan.sources
         if self.view is not None:
-            return (proposal, *source_proposals(flow.ctx, self.view, depth, only))
+            return (proposal, *source_proposals(ctx, self.view, depth, only))
         if isinstance(self.blend, CandidateBlend):  # an offline fit, in the snapshot's indices
             sources = self.blend.sources.items()
-            own = (s.propose(flow.ctx, depth) for n, s in sources if only is None or n in only)
+            own = (s.propose(ctx, depth) for n, s in sources if only is None or n in only)
             return (proposal, *own)
         return (proposal,)

@@ -90,8 +90,11 @@ class CandidateSet:
         return CandidateSet(items, scores, ranks, reason_at, self.sources, self.proposals)
 
     def reasons_of(self, row: int) -> list[Reason]:
-        """The reasons every source gave for the candidate at ``row``, best-ranked source first."""
+        """The reasons every source gave for the candidate at ``row``: the placement's
+        own chain (``blend``) first, as it put the item in the pool, then the other
+        sources, best-ranked first."""
         at = self.reason_at[row]
         present = np.flatnonzero(at >= 0)
-        present = present[np.argsort(self.ranks[row, present], kind="stable")]
+        chain = np.array([self.sources[s] != "blend" for s in present.tolist()], dtype=bool)
+        present = present[np.lexsort((self.ranks[row, present], chain))]
         return [self.proposals[s].reasons[at[s]] for s in present]

@@ -43,6 +43,8 @@ class Explanation:
 ALSO_VIEWED = "Shoppers who viewed what you viewed also viewed"
 _ANCHORED = {
     "often_bought_with": "Often bought with {title}",
+    "bought_with": "Bought together with {title}",
+    "also_viewed": "Shoppers who looked at {title} also looked at this",
     "similar_to": "Similar to {title}",
     "because_you_viewed": "Because you viewed {title}",
 }
@@ -52,8 +54,15 @@ _LABELLED = {
     "seasonal": ("In season: {label}", "Popular this season"),
     "buy_again": ("Buy {label} again", "Buy it again"),
     "for_you": ("Picked for you: {label}", "Picked for you"),
-    "also_viewed": (ALSO_VIEWED, ALSO_VIEWED),
+    "goes_with": ("Shoppers often add {label}", "Goes with this"),
 }
+# Anchored kinds a source may also give without an anchor (``session_knn``: the
+# whole live session is the anchor), with the text shown then.
+_UNANCHORED = {
+    "also_viewed": ALSO_VIEWED,
+}
+# Reasons that speak of the shopper: shown only to a known person or a live session.
+PERSONAL = frozenset({"for_you", "buy_again", "session", "because_you_viewed"})
 # Feature -> (kind, text with an optional {category}); features absent here never show.
 _FEATURE_REASONS = {
     "pop_7d": ("popular_in", "Popular in {category} this week"),
@@ -82,6 +91,10 @@ def seen_items(ctx: RecContext, state: RankingState) -> set[int]:
 
 def render_source_reason(reason: Reason, names: Names, seen: set[int]) -> Explanation | None:
     """The shopper-facing text of a source's reason, or None when it may not be shown."""
+    if reason.kind in _UNANCHORED and reason.anchor is None:
+        return Explanation(
+            reason.kind, _UNANCHORED[reason.kind], None, reason.source, reason.fallback
+        )
     if reason.kind in _ANCHORED:
         if reason.anchor is None or reason.anchor not in seen:
             return None
@@ -89,8 +102,9 @@ def render_source_reason(reason: Reason, names: Names, seen: set[int]) -> Explan
         return Explanation(reason.kind, text, reason.anchor, reason.source, reason.fallback)
     if reason.anchor is not None and reason.anchor not in seen:
         return None
-    with_label, plain = _LABELLED.get(reason.kind, ("Recommended for you", "Recommended for you"))
-    text = with_label.format(label=reason.label) if reason.label else plain
+    with_label, plain = _LABELLED.get(reason.kind, ("Recommended", "Recommended"))
+    label = display_category(reason.label) if reason.label else None
+    text = with_label.format(label=label) if label else plain
     return Explanation(reason.kind, text, None, reason.source, reason.fallback)
 
 
@@ -123,6 +137,7 @@ def explain(
     by weight first and rendered only until enough are accepted.
     """
     seen = seen_items(ctx, state)
+    personal = bool(ctx.session) or state.person(ctx.person_id) is not None
     n_src = len(spec.sources)
     src_of = {s: j for j, s in enumerate(spec.sources)}
     src_weight = contributions[:, 0 : 2 * n_src : 2] + contributions[:, 1 : 2 * n_src : 2]
@@ -130,15 +145,23 @@ def explain(
     out: list[tuple[Explanation, ...]] = []
     for i in range(len(items)):
         weights = src_weight[i].tolist()
-        pending: list[tuple[float, int, Reason | int]] = [
-            (weights[src_of[r.source]] if r.source in src_of else 0.0, n, r)
+        # The sources that proposed the item speak first; the ranker's feature
+        # reasons only fill in, and nothing personal is said to nobody.
+        # reasons[i][0] is the placement chain's (``CandidateSet.reasons_of``).
+        pending: list[tuple[int, float, int, Reason | int]] = [
+            (0 if n else -1, weights[src_of[r.source]] if r.source in src_of else 0.0, n, r)
             for n, r in enumerate(reasons[i])
+            if personal or r.kind not in PERSONAL
         ]
         strong = np.flatnonzero(feat_weight[i] > _MIN_FEATURE_WEIGHT)
-        pending += [(float(feat_weight[i, j]), 100 + int(j), int(j)) for j in strong]
-        pending.sort(key=lambda entry: (-entry[0], entry[1]))
+        pending += [
+            (1, float(feat_weight[i, j]), 100 + int(j), int(j))
+            for j in strong
+            if personal or _FEATURE_TEMPLATES[j][0] not in PERSONAL
+        ]
+        pending.sort(key=lambda entry: (entry[0], -entry[1], entry[2]))
         chosen: list[Explanation] = []
-        for _, _, what in pending:
+        for _, _, _, what in pending:
             if isinstance(what, Reason):
                 shown = render_source_reason(what, names, seen)
             else:
@@ -148,8 +171,10 @@ def explain(
                 chosen.append(shown)
                 if len(chosen) == per_item:
                     break
-        if not chosen:
+        if not chosen and personal:
             chosen.append(Explanation("for_you", "Recommended for you", fallback=True))
+        elif not chosen:
+            chosen.append(Explanation("recommended", "Recommended", fallback=True))
         out.append(tuple(chosen))
     return out
 

@@ -6,10 +6,14 @@ shown fewer than ``max_exposures`` times. Each eligible item's click rate is
 drawn from Beta(1 + prior·p + clicks, 1 + prior·(1 - p) + misses), where p
 is the model's own P(engagement): promising but unproven items are tried
 first; the pool is the ``POOL`` best-ranked eligible items, which keeps the
-draws cheap. The propensity of each explored pick (its chance of being picked
-under this rule) is estimated with the same seeded draws and logged, so
-offline evaluation can re-weight what exploration showed; exploited items
-have propensity 1. Deterministic for a given seed and request.
+draws cheap. ``PROPENSITY_DRAWS`` seeded Thompson draws are made once per
+scored order (its :class:`ExplorePlan`, made once per context and time bucket);
+each request takes one of them, chosen by its own seed (:func:`draw`). The
+propensity of each explored pick, logged so offline evaluation can re-weight
+what exploration showed, is the share of the draws that pick it: its exact
+chance under that choice; exploited items have propensity 1. So a kept order
+still explores per request, with true propensities, and a request costs one hash
+instead of a generator and its draws. Deterministic for a given seed and request.
 """
 
 from __future__ import annotations
@@ -40,7 +44,34 @@ def request_rng(seed: int, *parts: str) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(digest, "little")])
 
 
-def explore_slate(
+def request_draw(seed: int, *parts: str) -> int:
+    """Which of a plan's ``PROPENSITY_DRAWS`` draws a request takes, fixed by the seed
+    and the request's identity (a hash: no generator to seed per request)."""
+    digest = hashlib.blake2b("\x1f".join((str(seed), *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % PROPENSITY_DRAWS
+
+
+@dataclass(frozen=True)
+class ExplorePlan:
+    """What the exploration of one scored order draws from: the exploited rows, the
+    eligible pool competing for the explored slots, and ``PROPENSITY_DRAWS``
+    Thompson draws over it (``winners``: each draw's picks, best first; ``counts``:
+    in how many draws each pool entry won a slot).
+
+    A plan is fixed for one (context, time bucket): a kept ranked order keeps it, and
+    each request takes one of its draws, chosen by the request's own seed
+    (:func:`draw`); the propensity of a pick is the share of draws that pick it, its
+    exact chance under that choice."""
+
+    exploit: IntArray
+    rest: IntArray  # the rows after the exploited ones, best first
+    pool: IntArray
+    winners: IntArray  # (PROPENSITY_DRAWS, n_explore) pool entries
+    counts: IntArray  # per pool entry: draws (of PROPENSITY_DRAWS) in which it won a slot
+    n_explore: int
+
+
+def explore_plan(
     order: IntArray,
     k: int,
     probability: FloatArray,
@@ -49,32 +80,55 @@ def explore_slate(
     share: float,
     max_exposures: float,
     rng: np.random.Generator,
-) -> Slate:
-    """Fill ``k`` slots: the best by ``order`` and ``round(share·k)`` explored items at the end.
-
-    ``order`` ranks candidate rows best first; the other arrays are per candidate row.
-    """
+) -> ExplorePlan:
+    """The plan of ``round(share·k)`` explored slots after the best of ``order``
+    (``rng`` makes its Thompson draws). ``order`` ranks candidate rows best first;
+    the other arrays are per candidate row."""
     k = min(k, len(order))
     n_explore = round(share * k)
     exploit = order[: k - n_explore]
+    none = np.zeros((0, max(n_explore, 0)), np.int64)
     if n_explore == 0:
-        return Slate(exploit, np.zeros(k, dtype=bool), np.ones(k))
+        return ExplorePlan(exploit, order[:0], order[:0], none, np.zeros(0, np.int64), 0)
     rest = order[k - n_explore :]
     pool = rest[exposures[rest] < max_exposures][:POOL]
     if len(pool) <= n_explore:
+        return ExplorePlan(exploit, rest, pool, none, np.zeros(0, np.int64), n_explore)
+    p = np.clip(probability[pool], 1e-6, 1 - 1e-6)
+    misses = np.maximum(exposures[pool] - clicks[pool], 0.0)
+    alpha = 1.0 + PRIOR_STRENGTH * p + clicks[pool]
+    beta = 1.0 + PRIOR_STRENGTH * (1.0 - p) + misses
+    draws = rng.beta(alpha, beta, size=(PROPENSITY_DRAWS, len(pool)))
+    top = np.argpartition(-draws, n_explore - 1, axis=1)[:, :n_explore]
+    best_first = np.argsort(-np.take_along_axis(draws, top, axis=1), axis=1)
+    winners = np.take_along_axis(top, best_first, axis=1)
+    counts = np.bincount(top.ravel(), minlength=len(pool))
+    return ExplorePlan(exploit, rest, pool, winners, counts, n_explore)
+
+
+def chosen_of(plan: ExplorePlan, which: int) -> IntArray | None:
+    """The pool entries draw ``which`` explores, best first (None: no draw decides,
+    the whole pool is explored or nothing is)."""
+    if plan.n_explore == 0 or len(plan.pool) <= plan.n_explore:
+        return None
+    out: IntArray = plan.winners[which % PROPENSITY_DRAWS]
+    return out
+
+
+def draw(plan: ExplorePlan, which: int) -> Slate:
+    """One request's slate from ``plan``: the exploited rows, then the explored picks of
+    the plan's draw ``which`` (the request's own), with their propensities."""
+    exploit, pool, n_explore = plan.exploit, plan.pool, plan.n_explore
+    if n_explore == 0:
+        return Slate(exploit, np.zeros(len(exploit), dtype=bool), np.ones(len(exploit)))
+    chosen = chosen_of(plan, which)
+    if chosen is None:
         picked, prop = pool, np.ones(len(pool))
     else:
-        p = np.clip(probability[pool], 1e-6, 1 - 1e-6)
-        misses = np.maximum(exposures[pool] - clicks[pool], 0.0)
-        alpha = 1.0 + PRIOR_STRENGTH * p + clicks[pool]
-        beta = 1.0 + PRIOR_STRENGTH * (1.0 - p) + misses
-        draws = rng.beta(alpha, beta, size=(PROPENSITY_DRAWS + 1, len(pool)))
-        top = np.argpartition(-draws, n_explore - 1, axis=1)[:, :n_explore]
-        chosen = top[0][np.argsort(-draws[0, top[0]])]
-        counts = np.bincount(top[1:].ravel(), minlength=len(pool))
         picked = pool[chosen]
-        prop = np.maximum(counts[chosen] / PROPENSITY_DRAWS, 1.0 / PROPENSITY_DRAWS)
+        prop = np.maximum(plan.counts[chosen] / PROPENSITY_DRAWS, 1.0 / PROPENSITY_DRAWS)
     if len(picked) < n_explore:  # not enough fresh items: give the slots back to exploitation
+        rest = plan.rest
         fill = rest[~np.isin(rest, picked)][: n_explore - len(picked)]
         exploit = np.concatenate([exploit, fill])
     rows = np.concatenate([exploit, picked]).astype(np.int64)

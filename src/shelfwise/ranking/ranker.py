@@ -9,7 +9,7 @@ fresh install still serves sensible slates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,14 @@ from shelfwise.candidates.base import RecContext
 from shelfwise.ranking.candidates import CandidateSet
 from shelfwise.ranking.compiled import cache_dir_of
 from shelfwise.ranking.explain import Explanation, Names, explain, trace_contributions
-from shelfwise.ranking.explore import POOL, explore_slate, request_rng
+from shelfwise.ranking.explore import (
+    POOL,
+    PROPENSITY_DRAWS,
+    ExplorePlan,
+    draw,
+    explore_plan,
+    request_rng,
+)
 from shelfwise.ranking.features import FeatureSpec, build_features
 from shelfwise.ranking.history import FloatArray, IntArray, epoch
 from shelfwise.ranking.items import ItemTable
@@ -42,6 +49,58 @@ class Ranked:
     contributions: list[dict[str, float]]  # every feature's contribution, per served item
     model_version: str
     objective_version: str
+
+
+def anchor_price(ctx: RecContext, items: ItemTable) -> float | None:
+    """The price money is measured against: the dearest known price among the viewed
+    products (else the cart's), None without one."""
+    for group in (ctx.context_items, ctx.cart_items):
+        known = [i for i in group if i < len(items.price)]
+        if known:
+            prices = np.asarray(items.price[known], dtype=np.float64)
+            prices = prices[np.isfinite(prices) & (prices > 0)]
+            if len(prices):
+                return float(prices.max())
+    return None
+
+
+def chain_fit(cands: CandidateSet, weight: float) -> FloatArray:
+    """``(score / best score) ** weight`` of the placement's own chain (the ``blend``
+    proposal): how well each candidate does the placement's job (a substitute's
+    similarity to the viewed product, a complement's lift). 1 where the chain's
+    score is unknown (a ranker trained without the ``blend`` column)."""
+    if "blend" not in cands.sources or not len(cands):
+        return np.ones(len(cands))
+    score = cands.scores[:, cands.sources.index("blend")]
+    top = float(np.nanmax(score)) if np.isfinite(score).any() else 0.0
+    if top <= 0:
+        return np.ones(len(cands))
+    rel = np.clip(np.nan_to_num(score / top, nan=0.0), 1e-6, 1.0)
+    out: FloatArray = rel**weight
+    return out
+
+
+@dataclass
+class Scored:
+    """One request's candidates as the ranker scored them: the part of ``Ranker.rank``
+    that depends only on the context (its clock included) and the candidates, so one
+    scoring can serve every request of the same context and time bucket
+    (``pipeline/learned.py`` keeps it). Each request then draws its own exploration
+    from ``plan`` (:meth:`Ranker.draw`); the explanations of rows already served are
+    remembered in ``explained``."""
+
+    cands: CandidateSet
+    x: FloatArray  # the feature rows a slate of this order can serve (``x_row``)
+    x_row: IntArray  # per candidate row: its row in ``x`` (-1: never served)
+    prob: FloatArray
+    values: FloatArray
+    expected: FloatArray
+    categories: IntArray  # of every candidate (the reasons name them)
+    plan: ExplorePlan
+    objective_version: str
+    explained: dict[int, tuple[tuple[Explanation, ...], dict[str, float]]] = field(
+        default_factory=dict
+    )
 
 
 def _fused(cands: CandidateSet) -> FloatArray:
@@ -110,18 +169,47 @@ class Ranker:
         objective: PlacementObjective | None = None,
         k: int = 10,
         explain_items: bool = True,
+        rng: np.random.Generator | None = None,
     ) -> Ranked:
-        """The best ``k`` of the (already rule-filtered) candidates for this placement."""
+        """The best ``k`` of the (already rule-filtered) candidates for this placement.
+
+        ``rng``: the exploration of this request (default: seeded by the settings,
+        the person, the placement and the context's clock): the plan's draws, then
+        which of them the request takes."""
         objective = objective or self.settings.objective_for(ctx.placement)
+        rng = rng if rng is not None else self.context_rng(ctx)
+        scored = self.scored(ctx, cands, items, objective, k, rng)
+        return self.draw(scored, ctx, int(rng.integers(PROPENSITY_DRAWS)), explain_items)
+
+    def context_rng(self, ctx: RecContext) -> np.random.Generator:
+        """The generator of a context: the settings' seed, person, placement and clock."""
+        return request_rng(
+            self.settings.explore_seed, ctx.person_id or "", ctx.placement, str(epoch(ctx.now))
+        )
+
+    def scored(
+        self,
+        ctx: RecContext,
+        cands: CandidateSet,
+        items: ItemTable,
+        objective: PlacementObjective,
+        k: int,
+        rng: np.random.Generator | None = None,
+    ) -> Scored:
+        """Features, P(engagement), value and order of every candidate, and the
+        exploration plan of ``k`` slots (``rng`` estimates its propensities; default
+        :meth:`context_rng`): everything of :meth:`rank` but the request's own draw."""
         x, prob = self.score(ctx, cands, items)
-        values = objective.values(cands.items, items, self.state)
+        values = objective.values(cands.items, items, self.state, anchor_price(ctx, items))
+        if objective.chain_weight > 0:
+            values = values * chain_fit(cands, objective.chain_weight)
         expected = prob * values
         depth = min(len(cands), k + POOL)
         top = np.argpartition(-expected, depth - 1)[:depth] if depth < len(cands) else None
         order = np.arange(len(cands)) if top is None else top
         order = order[np.argsort(-expected[order], kind="stable")]
         s = self.settings
-        slate = explore_slate(
+        plan = explore_plan(
             order if top is None else np.concatenate([order, self._rest(len(cands), order)]),
             k,
             prob,
@@ -129,37 +217,71 @@ class Ranker:
             self.state.clicks[cands.items],
             s.explore_share,
             s.explore_max_exposures,
-            request_rng(s.explore_seed, ctx.person_id or "", ctx.placement, str(epoch(ctx.now))),
+            rng if rng is not None else self.context_rng(ctx),
         )
+        categories = items.category[cands.items].astype(np.int64)
+        # Only the rows a draw can serve keep their features (a kept order's memory):
+        # the exploited ones, the explored pool, and what may fill unexplored slots.
+        served = np.unique(
+            np.concatenate([plan.exploit, plan.pool, plan.rest[: 2 * plan.n_explore]])
+        )
+        x_row = np.full(len(cands), -1, dtype=np.int64)
+        x_row[served] = np.arange(len(served))
+        return Scored(
+            cands, x[served], x_row, prob, values, expected, categories, plan, objective.digest()
+        )
+
+    def draw(
+        self,
+        scored: Scored,
+        ctx: RecContext,
+        which: int,
+        explain_items: bool = True,
+    ) -> Ranked:
+        """One request's slate of a scored order: its own exploration draw (the plan's
+        draw ``which``), and the reasons and contributions of the rows it serves
+        (remembered per row)."""
+        cands = scored.cands
+        slate = draw(scored.plan, which)
         rows = slate.rows
         reasons: tuple[tuple[Explanation, ...], ...] = ()
         contributions: list[dict[str, float]] = []
         if explain_items and len(rows):
-            contrib = self._contributions(x[rows], cands, rows)
-            reasons = tuple(
-                explain(
+            known = scored.explained
+            wanted = rows.tolist()
+            missing = [r for r in dict.fromkeys(wanted) if r not in known]
+            if missing:
+                new = np.array(missing, dtype=np.int64)
+                at = scored.x_row[new]
+                assert (at >= 0).all(), "a served row keeps its features"
+                contrib = self._contributions(scored.x[at], cands, new)
+                explained = explain(
                     ctx,
-                    [cands.reasons_of(int(r)) for r in rows],
+                    [cands.reasons_of(r) for r in missing],
                     contrib,
-                    cands.items[rows],
-                    items.category[cands.items[rows]].astype(np.int64),
+                    cands.items[new],
+                    scored.categories[new],
                     self.spec,
                     self.names,
                     self.state,
                 )
-            )
-            contributions = trace_contributions(contrib, self.spec)
+                for r, why, c in zip(
+                    missing, explained, trace_contributions(contrib, self.spec), strict=True
+                ):
+                    known[r] = (why, c)
+            reasons = tuple(known[r][0] for r in wanted)
+            contributions = [known[r][1] for r in wanted]
         return Ranked(
             items=cands.items[rows],
-            scores=expected[rows],
-            probabilities=prob[rows],
-            values=values[rows],
+            scores=scored.expected[rows],
+            probabilities=scored.prob[rows],
+            values=scored.values[rows],
             propensities=slate.propensity,
             explored=slate.explored,
             reasons=reasons,
             contributions=contributions,
             model_version=self.version,
-            objective_version=objective.digest(),
+            objective_version=scored.objective_version,
         )
 
     @staticmethod

@@ -23,7 +23,7 @@ from shelfwise.candidates.model import Artifacts, fit_all
 from shelfwise.catalog.model import Product
 from shelfwise.errors import InvalidInput
 from shelfwise.ranking.dataset import TrainingSet, build_training_set
-from shelfwise.ranking.explain import TableNames
+from shelfwise.ranking.explain import Names, TableNames
 from shelfwise.ranking.features import FeatureSpec
 from shelfwise.ranking.history import FloatArray, from_interactions
 from shelfwise.ranking.impressions import Impression, build_impression_set
@@ -234,10 +234,21 @@ def train_ranker(
     cfg: RankerTrainingConfig,
     step: Step | None = None,
     impressions: Sequence[Impression] = (),
+    chain: PlacementChain | None = None,
+    fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
 ) -> RankerModel:
     """Fit a LambdaRank model on decision times before ``cutoff`` (see the module doc)."""
     windows = build_windows(
-        log, products, items, sources, cutoff, cfg, step, impressions=impressions
+        log,
+        products,
+        items,
+        sources,
+        cutoff,
+        cfg,
+        step,
+        chain=chain,
+        impressions=impressions,
+        fit_sources=fit_sources,
     )
     return fit_ranker(windows[cfg.new_items_only], cfg)
 
@@ -251,14 +262,26 @@ def bundle_ranker(
     cfg: RankerTrainingConfig | None = None,
     step: Step | None = None,
     impressions: Sequence[Impression] = (),
+    *,
+    now: int | None = None,
+    chain: PlacementChain | None = None,
+    fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
+    names: Names | None = None,
 ) -> Ranker:
-    """The ranker a bundle serves: trained on the windows before the log's end, state at the end.
+    """The ranker a bundle serves: trained on the windows before ``now`` (default: just
+    after the log's last event), its state as of ``now``.
 
-    ``impressions`` are the logged slates (``ranking.impressions.read_impressions``).
+    ``impressions`` are the logged slates (``ranking.impressions.read_impressions``);
+    ``chain`` the placement blend the ranker reads as source ``blend``;
+    ``fit_sources`` a memo of source fits (a backtest's); ``names`` how reasons
+    name items (default: the log's titles).
     """
     cfg = cfg or RankerTrainingConfig()
-    now = int(log.end) + 1
+    now = int(log.end) + 1 if now is None else now
     items = item_columns(artifacts, products, log.item_prices())
-    model = train_ranker(log, products, items, sources, now, cfg, step, impressions)
+    model = train_ranker(
+        log, products, items, sources, now, cfg, step, impressions, chain, fit_sources
+    )
     state = RankingState.fit(from_interactions(log), items, now)
-    return Ranker(state, TableNames(items.titles, items.category_names), settings, model)
+    names = names or TableNames(items.titles, items.category_names)
+    return Ranker(state, names, settings, model)

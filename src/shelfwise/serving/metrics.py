@@ -67,6 +67,30 @@ class ServingMetrics:
             registry=r,
         )
 
+        self.http_requests = Counter(
+            "shelfwise_http_requests",
+            "HTTP answers, by route (its path template; unmatched paths as 'unmatched'),"
+            " method and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.http_latency = Histogram(
+            "shelfwise_http_request_seconds",
+            "Time to answer an HTTP request inside the app (request received to answer"
+            " sent), by route and method.",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self.ingest_verdicts = Counter(
+            "shelfwise_ingested_events",
+            "Events judged by the API's ingestion, by source (api, segment, snowplow) and"
+            " verdict (accepted, duplicate, rejected, ignored).",
+            ["source", "verdict"],
+            registry=r,
+        )
+
         def gauge(
             name: str, doc: str, mode: Literal["livemax", "livemin", "livesum"] = "livemax"
         ) -> Gauge:
@@ -134,6 +158,23 @@ class ServingMetrics:
             ["thread", "kind"],
             registry=r,
         )
+
+    def http(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One HTTP answer: ``route`` is the path template (``/v1/rules/{rule_id}``)."""
+        key = (route, method, status)
+        children = self._http_children.get(key)
+        if children is None:
+            children = self._http_children[key] = (
+                self.http_requests.labels(route=route, method=method, status=str(status)),
+                self.http_latency.labels(route=route, method=method),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def ingested(self, source: str, counts: dict[str, int]) -> None:
+        for verdict, n in counts.items():
+            if verdict != "received" and n:
+                self.ingest_verdicts.labels(source=source, verdict=verdict).inc(n)
 
     def background_failure(self, thread: str, kind: str) -> None:
         self.background_failures.labels(thread=thread, kind=kind).inc()

@@ -34,6 +34,15 @@ class Objective(BaseModel):
     engagement: float = Field(default=1.0, ge=0)
     revenue: float = Field(default=0.0, ge=0)
     margin: float = Field(default=0.0, ge=0)
+    money_cap: float = Field(
+        default=0.5, ge=0, le=5, description="money adds at most this share of the engagement value"
+    )
+    popularity_penalty: float = Field(
+        default=0.0, ge=0, le=4, description="value x (1 + 28-day events / mean) ** -penalty"
+    )
+    chain_weight: float = Field(
+        default=0.0, ge=0, le=8, description="value x (chain score / best) ** weight"
+    )
 
     @model_validator(mode="after")
     def _positive(self) -> Objective:
@@ -143,8 +152,13 @@ def load_placements(settings: Settings) -> Placements:
     """The placements file of ``settings`` (must exist when given) or the shipped one."""
     path: Path | None = settings.placements_file
     if path is None:
-        text = resources.files("shelfwise.serving").joinpath("placements.yaml").read_text()
-        return parse_placements(text, "the shipped placements.yaml")
+        return shipped_placements()
     if not path.is_file():
         raise ConfigError(f"placements file {path} does not exist", code="config_file_missing")
     return parse_placements(path.read_text(), str(path))
+
+
+def shipped_placements() -> Placements:
+    """The placements shipped with shelfwise (``shelfwise/serving/placements.yaml``)."""
+    text = resources.files("shelfwise.serving").joinpath("placements.yaml").read_text()
+    return parse_placements(text, "the shipped placements.yaml")

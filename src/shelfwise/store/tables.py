@@ -153,6 +153,9 @@ api_keys = Table(
     Column("created_by", String(64), nullable=False),
     Column("expires_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
+    # Storefront keys only: the origins their pages run on, their own rate limit.
+    Column("origins", JSONType, nullable=True),
+    Column("rate_limit", String(32), nullable=True),
 )
 
 # Secrets the installation makes for itself (the dashboard's cookie-signing key):

@@ -1,11 +1,14 @@
 """The promotion guard: is a new bundle no worse than the promoted one, judged on enough people?
 
 Both are measured on the same, latest validation window: the last
-``guard_days`` of the training window are held out, each bundle's source
-config is refitted on the events before them, and NDCG@10 / recall@20 of the
-``default`` chain are scored on the people who bought on both sides. The
-promoted bundle's config is refitted only when it differs from the new one's
-(same config on the same data gives the same numbers).
+``guard_days`` of the training window are held out, and each bundle is the
+served pipeline refitted on the events before them (``evaluation.served``:
+the placement's candidates, the merchant's rules in force, the learned ranker
+when the bundle has one - trained before the window - else the blend ranker,
+the arrangement). NDCG@10 / recall@20 of its slates are scored on the people
+who bought on both sides. The promoted bundle is refitted only when it
+differs from the new one (its source config, or whether it ranks with a
+learned ranker): the same pipeline on the same data gives the same numbers.
 
 A comparison on fewer than ``min_people`` people is noise: the new bundle is
 written but not promoted, and the refusal names the count and the minimum
@@ -18,7 +21,7 @@ or before the first event) judges 0 people, and says why.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -27,10 +30,15 @@ from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.log import InteractionLog
 from shelfwise.candidates.neighbours import NeighbourTable
 from shelfwise.catalog.model import Product
+from shelfwise.errors import InvalidInput
 from shelfwise.evaluation.metrics import BeyondAccuracy, summarise
 from shelfwise.evaluation.run import lists_for
-from shelfwise.evaluation.shelfwise_model import OfflineShelfwise
+from shelfwise.evaluation.served import ServedModel
 from shelfwise.evaluation.split import time_split
+from shelfwise.ranking.objective import RankingSettings
+from shelfwise.ranking.training import RankerTrainingConfig
+from shelfwise.rules.model import Rule
+from shelfwise.serving.placements import Placement
 
 GUARD = "ndcg@10"  # the metric that decides
 REPORTED = (GUARD, "recall@20")
@@ -38,8 +46,21 @@ DAY = 86400.0
 
 
 @dataclass(frozen=True)
+class Served:
+    """The served pipeline's parts besides the source config: the placement judged
+    (default: the shipped ``home``), the rules in force, the ranking settings, and
+    the learned ranker's training config (None: the blend ranker ranks)."""
+
+    placement: Placement | None = None
+    rules: Sequence[Rule] = ()
+    rulebook_version: int = 0
+    ranking: RankingSettings = field(default_factory=RankingSettings)
+    ranker: RankerTrainingConfig | None = None
+
+
+@dataclass(frozen=True)
 class Measured:
-    """One config's guard metrics on the guard window, or why nobody was judged."""
+    """One bundle's guard metrics on the guard window, or why nobody was judged."""
 
     metrics: dict[str, float]
     people: int
@@ -52,8 +73,10 @@ def measure(
     config: SourcesConfig,
     days: float,
     content: NeighbourTable | None = None,
+    served: Served | None = None,
 ) -> Measured:
-    """NDCG@10 / recall@20 of ``config``'s default chain on the window's last ``days``."""
+    """NDCG@10 / recall@20 of the served pipeline on the window's last ``days``."""
+    served = served or Served()
     if days <= 0:
         return Measured({}, 0, "guard_days is 0: no window is held out")
     if len(log) == 0:
@@ -70,13 +93,36 @@ def measure(
     targets = split.targets["all"]
     if not targets:
         return Measured({}, 0, "nobody bought on both sides of the guard window")
-    model = OfflineShelfwise(config, products, placement="default", content=content)
-    model.fit(split.train)
+    model = ServedModel(
+        config,
+        products,
+        rules=served.rules,
+        rulebook_version=served.rulebook_version,
+        ranker=served.ranker,
+        ranking=served.ranking,
+        content=content,
+        cutoff=cutoff,
+    )
+    if served.placement is not None:
+        model.placement = served.placement
+    try:
+        model.fit(split.train)
+    except InvalidInput as e:
+        if e.code != "ranker_no_data":
+            raise
+        return Measured(
+            {}, 0, "not enough history before the guard window to train the learned ranker"
+        )
     lists = lists_for(model, targets, "all", 20)
     beyond = BeyondAccuracy(split.train)
     at10 = summarise(lists, targets, 10, beyond)
     at20 = summarise(lists, targets, 20, beyond)
     return Measured({GUARD: at10["ndcg"], "recall@20": at20["recall"]}, len(targets))
+
+
+def has_ranker(metrics: dict[str, float]) -> bool:
+    """Whether a bundle's stored metrics say it was trained with the learned ranker."""
+    return any(k.startswith("ranker_") for k in metrics)
 
 
 class PromotedInfo(Protocol):
@@ -98,13 +144,17 @@ def measure_promoted(
     config: SourcesConfig,
     days: float,
     content: NeighbourTable | None = None,
+    served: Served | None = None,
 ) -> Measured | None:
-    """The promoted bundle's config on the candidate's guard window: the candidate's
-    own numbers when the config is the same, the promoted bundle's stored numbers
-    when its config no longer loads (``None``: nothing is promoted)."""
+    """The promoted bundle's served pipeline on the candidate's guard window: the
+    candidate's own numbers when it is the same (config, and a learned ranker or
+    not), the promoted bundle's stored numbers when its config no longer loads
+    (``None``: nothing is promoted)."""
     if info is None:
         return None
-    if info.config_hash == config.config_hash():
+    served = served or Served()
+    ranked = has_ranker(info.metrics)
+    if info.config_hash == config.config_hash() and ranked == (served.ranker is not None):
         return candidate
     try:
         promoted = SourcesConfig.model_validate(info.config)
@@ -112,7 +162,15 @@ def measure_promoted(
         people = int(info.metrics.get("guard_people", 0))
         return Measured(dict(info.metrics), people, "the promoted config no longer loads")
     same_content = promoted.content == config.content
-    return measure(log, products, promoted, days, content if same_content else None)
+    ranker = (served.ranker or RankerTrainingConfig()) if ranked else None
+    return measure(
+        log,
+        products,
+        promoted,
+        days,
+        content if same_content else None,
+        replace(served, ranker=ranker),
+    )
 
 
 @dataclass(frozen=True)

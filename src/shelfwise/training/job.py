@@ -1,9 +1,10 @@
 """``shelfwise train``: read a window of events, fit every source, write and maybe promote a bundle.
 
-The promotion guard (``training.guard``) compares the new bundle with the
-promoted one on the latest validation window (the last ``guard_days``), on at
-least ``promotion_min_people`` people; a bundle it refuses is written but not
-promoted unless forced.
+The promotion guard (``training.guard``) compares the new bundle's served
+pipeline (the ``home`` placement, the rules in force, the learned ranker with
+``--ranker``) with the promoted one's on the latest validation window (the
+last ``guard_days``), on at least ``promotion_min_people`` people; a bundle it
+refuses is written but not promoted unless forced.
 """
 
 from __future__ import annotations
@@ -34,9 +35,18 @@ from shelfwise.ranking.compiled import cache_dir_of
 from shelfwise.ranking.impressions import read_impressions
 from shelfwise.ranking.model import RankerModel
 from shelfwise.ranking.ranker import Ranker
-from shelfwise.ranking.training import bundle_ranker
+from shelfwise.ranking.training import RankerTrainingConfig, bundle_ranker
+from shelfwise.rules.store import RuleStore
+from shelfwise.serving.placements import load_placements
 from shelfwise.store.tables import interactions
-from shelfwise.training.guard import GuardReport, decide, judge, measure, measure_promoted
+from shelfwise.training.guard import (
+    GuardReport,
+    Served,
+    decide,
+    judge,
+    measure,
+    measure_promoted,
+)
 from shelfwise.training.inputs import TrainingInputs
 from shelfwise.training.reader import read_log
 
@@ -151,7 +161,8 @@ def train(
     t = stage("guard metrics")
     store = BundleStore(settings.model_dir)
     previous = store.current_version()
-    candidate = measure(log, products, config, settings.guard_days, content)
+    served = guard_pipeline(runtime, with_ranker)
+    candidate = measure(log, products, config, settings.guard_days, content, served)
     guard = judge(
         candidate,
         measure_promoted(
@@ -162,6 +173,7 @@ def train(
             config,
             settings.guard_days,
             content,
+            served,
         ),
         previous,
         tolerance=settings.promotion_tolerance,
@@ -223,6 +235,20 @@ def train(
     if promoted:
         store.promote(bundle.version)
     return TrainResult(bundle, promoted, decision, previous, guard)
+
+
+def guard_pipeline(runtime: TrainingInputs, with_ranker: bool) -> Served:
+    """The served pipeline the guard judges: the ``home`` placement as configured, the
+    merchant's rules in force now, and the learned ranker when the bundle will have one."""
+    settings = runtime.settings
+    version, rules = RuleStore(runtime.db).snapshot()
+    return Served(
+        placement=load_placements(settings).get("home"),
+        rules=rules,
+        rulebook_version=version,
+        ranking=settings.ranking,
+        ranker=RankerTrainingConfig() if with_ranker else None,
+    )
 
 
 def _last_event(runtime: TrainingInputs) -> datetime | None:

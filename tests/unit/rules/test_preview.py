@@ -1,4 +1,5 @@
-"""Impact preview and rule-file tests, on a fixture whose answer is written out."""
+"""Rule-file tests, on a fixture whose answer is written out (the impact preview is
+tested in tests/unit/pipeline/test_preview.py and over served slates end to end)."""
 
 from __future__ import annotations
 
@@ -7,70 +8,8 @@ from pathlib import Path
 import pytest
 
 from shelfwise.errors import InvalidInput
-from shelfwise.rules import Rulebook, parse_rule
-from shelfwise.rules.preview import overlay, preview
-from shelfwise.rules.replay import RecordedRequestIn
 from shelfwise.rules.rulefile import load_rule_file, run_tests
 from tests.unit.rules.catalog import NOW, STORE, snapshot_of
-
-REQUESTS = [
-    # 1. viewing the lamp (200.0): candidates with scores
-    {
-        "placement": "product_page",
-        "context_items": ["lamp"],
-        "candidates": [
-            {"product_id": "vase", "score": 0.5},
-            {"product_id": "hook", "score": 0.4},
-            {"product_id": "frame", "score": 0.3},
-        ],
-    },
-    # 2. viewing the vase (120.0): the ranker's values are given
-    {
-        "placement": "product_page",
-        "context_items": ["vase"],
-        "candidates": [
-            {"product_id": "fuse", "score": 0.9, "value": 2.0},
-            {"product_id": "lamp", "score": 0.2, "value": 30.0},
-        ],
-    },
-    # 3. the home page, where the draft does not apply
-    {"placement": "home", "candidates": ["hook", "lamp"]},
-]
-DRAFT = [
-    {
-        "id": "premium-decor-no-parts",
-        "type": "pairing",
-        "reason": "premium decor pages show no parts or utility items",
-        "scope": {"placements": ["product_page"]},
-        "context": {"attr": "category", "op": "prefix", "value": "decor/premium"},
-        "forbid": {"attr": "tags", "op": "in", "value": ["replacement-part", "utility"]},
-    }
-]
-
-
-def test_preview_reports_the_written_out_changes() -> None:
-    snap = snapshot_of(STORE)
-    before = Rulebook([], snap)
-    after = Rulebook(overlay(before.rules, [parse_rule(r) for r in DRAFT]), snap)
-    reqs = [RecordedRequestIn.model_validate(r).to_request(snap, NOW) for r in REQUESTS]
-    report = preview(before, after, reqs, k=2, ids=snap.ids)
-    # 1: [vase, hook] -> [vase, frame]; 2: [fuse, lamp] -> [lamp]; 3: unchanged [hook, lamp].
-    assert report.requests == 3
-    assert report.slates_changed == 2
-    assert report.share_changed == pytest.approx(2 / 3)
-    assert [(c.product_id, c.count) for c in report.added_most_often] == [("frame", 1)]
-    assert [(c.product_id, c.count) for c in report.removed_most_often] == [
-        ("fuse", 1),
-        ("hook", 1),
-    ]
-    # Value = score x price unless the ranker's value is given; bare ids score by
-    # position (home: hook 2, lamp 1).
-    before_value = (0.5 * 120 + 0.4 * 6) + (2.0 + 30.0) + (2 * 6.0 + 1 * 200.0)
-    after_value = (0.5 * 120 + 0.3 * 160) + 30.0 + (2 * 6.0 + 1 * 200.0)
-    assert report.expected_revenue_before == pytest.approx(before_value)  # 306.4
-    assert report.expected_revenue_after == pytest.approx(after_value)  # 350.0
-    assert report.revenue_change == pytest.approx(43.6)
-
 
 RULE_FILE = """
 rules:

@@ -17,7 +17,8 @@ from shelfwise.errors import InvalidInput, PayloadTooLarge
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
-Ingest = Annotated[Principal, Depends(require("ingest"))]
+# A browser's storefront key posts events too (the tracker, /shelfwise.js).
+Ingest = Annotated[Principal, Depends(require("ingest", "storefront"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
@@ -135,6 +136,7 @@ async def post_events(request: Request, runtime: RuntimeDep, _: Ingest) -> Respo
     if runtime.settings.require_known_products:
         await run_in_threadpool(runtime.snapshot.refresh)
     report = await run_in_threadpool(runtime.ingestor.ingest, raws, "api")
+    runtime.metrics.ingested("api", report.counts())
     return _out(report)
 
 

@@ -20,14 +20,30 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 class KeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: PathId = Field(max_length=64)
-    roles: list[Role] = Field(min_length=1, max_length=4)
+    roles: list[Role] = Field(min_length=1, max_length=5)
     expires_at: Timestamp | None = None
+    origins: list[Annotated[str, Field(min_length=1, max_length=260)]] | None = Field(
+        default=None,
+        max_length=50,
+        description="A storefront key's web origins (scheme://host[:port]; * = any)",
+        examples=[["https://shop.example.com"]],
+    )
+    rate_limit: str | None = Field(
+        default=None,
+        max_length=32,
+        description="A storefront key's own rate limit, e.g. 600/minute",
+    )
 
 
 @router.post("", response_model=CreatedKey, status_code=201)
 def create_key(body: KeyRequest, runtime: RuntimeDep, who: Admin) -> CreatedKey:
-    """Create a key. The secret is in this response only; store it now."""
-    created = KeyStore(runtime.db).create(body.name, body.roles, who.name, body.expires_at)
+    """Create a key. The secret is in this response only; store it now.
+
+    A ``storefront`` key (for browsers: slates and events only) holds no other role and
+    may name its ``origins`` and its own ``rate_limit`` (docs/security.md)."""
+    created = KeyStore(runtime.db).create(
+        body.name, body.roles, who.name, body.expires_at, body.origins, body.rate_limit
+    )
     runtime.keyring.invalidate()
     return created
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from shelfwise.api.auth import Principal, require
 from shelfwise.api.deps import RuntimeDep
-from shelfwise.api.hotpath import RECOMMENDATIONS, clock_of, within_max_k
+from shelfwise.api.hotpath import READERS, RECOMMENDATIONS, clock_of, within_max_k
 from shelfwise.errors import NotFound
 from shelfwise.pipeline import RecommendRequest, SlateOut
 from shelfwise.serving.decisions import RULE_ITEMS_PAGE, RULE_ITEMS_PAGE_MOST, page_rule_items
@@ -23,6 +23,8 @@ router = APIRouter(prefix="/v1", tags=["recommendations"])
 
 require_read = require("read")
 Reader = Annotated[Principal, Depends(require_read)]
+# A slate: what a browser's storefront key may ask for, as well as a read key.
+SlateReader = Annotated[Principal, Depends(require(*READERS))]
 
 
 class PlacementsOut(BaseModel):
@@ -127,7 +129,7 @@ async def recommendations(request: Request) -> Response:
 
 @router.post("/recommendations", response_model=SlateOut)
 async def recommendations_post(
-    body: RecommendRequest, request: Request, runtime: RuntimeDep, _: Reader
+    body: RecommendRequest, request: Request, runtime: RuntimeDep, _: SlateReader
 ) -> Response:
     """As GET, with the request as a JSON body (long carts)."""
     req = _checked(lambda: within_max_k(body, runtime.settings.max_k), "body")

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from shelfwise.api.auth import Principal, require
 from shelfwise.api.deps import RuntimeDep
 from shelfwise.errors import InvalidInput
+from shelfwise.pipeline.preview import PreviewReport
 from shelfwise.rules.model import Rule
-from shelfwise.rules.preview import PreviewReport, preview_draft
 from shelfwise.rules.replay import RecordedRequestIn
 from shelfwise.rules.store import AuditEntry
 from shelfwise.runtime import Runtime
@@ -53,7 +53,9 @@ class PreviewIn(BaseModel):
     )
     last: int = Field(default=500, ge=1, le=10_000)
     placement: Text | None = Field(default=None, max_length=64)
-    k: int = Field(default=10, ge=1, le=100)
+    k: int | None = Field(
+        default=None, ge=1, le=100, description="Slate size to replay at; omitted: as served."
+    )
     replace: bool = Field(default=False, description="Draft replaces the whole rulebook.")
     top: int = Field(default=10, ge=1, le=100)
 
@@ -200,14 +202,11 @@ def restore_rule(
 
 @router.post("/rules/preview", response_model=PreviewReport)
 def preview_rules(body: PreviewIn, runtime: RuntimeDep, _: Merchandiser) -> PreviewReport:
-    """Replay recorded requests (given, or the last served slates from the decision log)
-    with the current rules and with the draft; report the change."""
-    return preview_draft(
+    """Replay the last served slates of the decision log (or the requests given)
+    through the pipeline that served them, with the current rules and with the
+    draft; report the change per placement and category, and its estimated worth."""
+    return runtime.preview(
         body.rules,
-        live=runtime.rules.current,
-        snapshot=runtime.snapshot,
-        clock=runtime.clock,
-        slates=runtime.decisions,
         requests=body.requests,
         last=body.last,
         placement=body.placement,

@@ -96,6 +96,7 @@ def _endpoint(name: str) -> Callable[..., Any]:
         counts = {s: 0 for s in ("accepted", "duplicate", "rejected", "ignored")}
         for v in verdicts:
             counts[v.status] += 1
+        runtime.metrics.ingested(name, counts)
         return TrackerIngestOut.model_validate(
             {"received": len(verdicts), **counts, "verdicts": [v.as_dict() for v in verdicts]}
         )

@@ -12,8 +12,9 @@ from urllib.parse import urlencode
 import yaml
 from pydantic import ValidationError
 
-from shelfwise.dashboard.format import label, money, percent, when
-from shelfwise.dashboard.panels.cells import badge, count_cell, money_cell
+from shelfwise.dashboard.format import label, when
+from shelfwise.dashboard.panels.cells import badge
+from shelfwise.dashboard.preview import preview_tables
 from shelfwise.dashboard.ruleedit import DONE, may_write, scope_label
 from shelfwise.dashboard.ruleform import RULE_TYPES
 from shelfwise.dashboard.slots import (
@@ -29,8 +30,8 @@ from shelfwise.dashboard.slots import (
 )
 from shelfwise.documents import load_yaml
 from shelfwise.errors import NotFound, ShelfwiseError
+from shelfwise.pipeline.preview import PreviewReport
 from shelfwise.rules.model import RULES, Rule
-from shelfwise.rules.preview import PreviewReport, preview_draft
 from shelfwise.rules.store import AuditEntry
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def rules_panel(runtime: Runtime, params: SlotParams) -> Panel:
     form = params.form
     if form:
         try:
-            tables.append(_preview_table(_run_preview(runtime, form), runtime.settings.currency))
+            tables += preview_tables(_run_preview(runtime, form), runtime.settings.currency)
         except (ValueError, yaml.YAMLError, ShelfwiseError) as e:
             error = _message(e)
     columns = ["Rule", "Type", "Why", "Placements", "Priority", "Version", "State"]
@@ -143,12 +144,8 @@ def _run_preview(runtime: Runtime, form: dict[str, str] | Any) -> PreviewReport:
     last = int(form.get("last") or 500)
     if not 1 <= last <= 10_000:
         raise ValueError("replay between 1 and 10,000 slates")
-    return preview_draft(
+    return runtime.preview(
         draft,
-        live=runtime.rules.current,
-        snapshot=runtime.snapshot,
-        clock=runtime.clock,
-        slates=runtime.decisions,
         last=last,
         placement=form.get("placement") or None,
         replace=bool(form.get("replace")),
@@ -172,38 +169,6 @@ def _preview_form(form: dict[str, str] | Any) -> PanelForm:
                 "replace", "Replace the whole rulebook", form.get("replace", ""), "checkbox"
             ),
         ],
-    )
-
-
-def _preview_table(p: PreviewReport, currency: str) -> PanelTable:
-    def items(counts: list[Any]) -> str:
-        return ", ".join(f"{c.product_id} ({c.count})" for c in counts) or "none"
-
-    return PanelTable(
-        "Impact of the draft",
-        [
-            "Slates replayed",
-            "Slates changed",
-            "Share changed",
-            "Expected revenue before",
-            "After",
-            "Change",
-            "Added most often",
-            "Removed most often",
-        ],
-        [
-            [
-                count_cell(p.requests, "preview-requests"),
-                count_cell(p.slates_changed, "preview-changed"),
-                percent(p.share_changed, 1),
-                money(p.expected_revenue_before, currency),
-                money(p.expected_revenue_after, currency),
-                money_cell(p.revenue_change, currency, "preview-revenue-change"),
-                items(p.added_most_often),
-                items(p.removed_most_often),
-            ]
-        ],
-        testid="preview",
     )
 
 

@@ -1,16 +1,16 @@
-"""Basket complements on the tiny baskets of ``candidates_fixtures`` (EASE by hand)."""
+"""Basket EASE on the tiny baskets of ``candidates_fixtures`` (EASE by hand)."""
 
 from __future__ import annotations
 
 import pytest
 
 from shelfwise.candidates.base import RecContext
-from shelfwise.candidates.complements import ComplementsSource, fit_complements
-from shelfwise.candidates.config import ComplementsConfig
+from shelfwise.candidates.basket_ease import BasketEaseSource, fit_basket_ease
+from shelfwise.candidates.config import BasketEaseConfig
 from tests.unit.candidates_fixtures import ABC, T0, purchases
 
 A, B, C, D, E = range(5)
-CONFIG = ComplementsConfig(regularization=1.0, width=4, min_support=1)
+CONFIG = BasketEaseConfig(regularization=1.0, width=4, min_support=1)
 
 
 def cart(*items: int) -> RecContext:
@@ -20,7 +20,7 @@ def cart(*items: int) -> RecContext:
 def test_a_cart_scores_the_closed_form_of_its_items() -> None:
     # Gram + I over A, B, C: [[4, 2, 1], [2, 3, 0], [1, 0, 2]], det 13; its inverse P
     # has P_AB = -4/13, P_BB = 7/13, P_AC = -3/13, P_CC = 8/13: B_ij = -P_ij / P_jj.
-    src = ComplementsSource(fit_complements(purchases(ABC), CONFIG))
+    src = BasketEaseSource(fit_basket_ease(purchases(ABC), CONFIG))
     got = src.propose(cart(A), 5)
     assert got.items.tolist() == [B, C]
     assert got.scores == pytest.approx([4 / 7, 3 / 8])
@@ -31,7 +31,7 @@ def test_a_cart_scores_the_closed_form_of_its_items() -> None:
 
 
 def test_only_items_bought_together_are_proposed_and_named() -> None:
-    src = ComplementsSource(fit_complements(purchases(ABC), CONFIG))
+    src = BasketEaseSource(fit_basket_ease(purchases(ABC), CONFIG))
     got = src.propose(cart(B), 5)
     assert got.items.tolist() == [A]  # B and C never share a basket
     got = src.propose(cart(B, D), 5)
@@ -39,19 +39,19 @@ def test_only_items_bought_together_are_proposed_and_named() -> None:
         A: B,
         E: D,
     }
-    assert {(r.source, r.kind) for r in got.reasons} == {("complements", "often_bought_with")}
+    assert {(r.source, r.kind) for r in got.reasons} == {("basket_ease", "often_bought_with")}
 
 
 def test_nothing_without_a_cart_or_a_viewed_item() -> None:
-    src = ComplementsSource(fit_complements(purchases(ABC), CONFIG))
+    src = BasketEaseSource(fit_basket_ease(purchases(ABC), CONFIG))
     assert len(src.propose(RecContext("cart", T0), 5).items) == 0
     viewed = RecContext("product_bought_with", T0, context_items=(D,), exclude=frozenset({D}))
     assert src.propose(viewed, 5).items.tolist() == [E]
 
 
 def test_the_model_keeps_the_items_of_most_support() -> None:
-    small = fit_complements(purchases(ABC), CONFIG.model_copy(update={"max_items": 2}))
+    small = fit_basket_ease(purchases(ABC), CONFIG.model_copy(update={"max_items": 2}))
     assert small.of(A)[0].tolist() == [B]  # A (3 baskets) and B (2) only
     assert small.of(D)[0].tolist() == []
-    rare = fit_complements(purchases(ABC), CONFIG.model_copy(update={"min_support": 2}))
+    rare = fit_basket_ease(purchases(ABC), CONFIG.model_copy(update={"min_support": 2}))
     assert rare.of(D)[0].tolist() == []

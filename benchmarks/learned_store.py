@@ -1,0 +1,166 @@
+"""A simulated store set up as a merchant would, for the serving benchmarks of the learned ranker.
+
+    .venv/bin/python benchmarks/learned_store.py [--products 2000 --people 2000 --days 28]
+
+The simulator's store (``shelfwise.simulate``) lives ``--days`` days; its catalog
+and history go through the ingestion path into SQLite, a rulebook of
+``len(rulebook(...))`` rules is put in force (the replay's governance plus
+exclusions, paused brands, pairings, boosts, buries, caps, a pin, a price
+relation, a margin floor), and a bundle with the learned ranker is trained and
+promoted (its compiled trees cached next to it). Everything is kept in
+``--workdir`` (``learned-<products>-<people>-<days>/``) and reused by the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+from shelfwise.config import load_settings
+from shelfwise.rules.model import parse_rule
+from shelfwise.runtime import Runtime
+from shelfwise.simulate import SimulationSpec
+from shelfwise.simulate.history import simulate
+from shelfwise.simulate.replay import Governance, history_popularity, top_brand
+from shelfwise.simulate.world import build_world
+from shelfwise.training.job import train
+
+CATEGORY_ROOTS = ("bedding", "kitchen", "decor", "bath", "lighting", "seasonal")
+
+
+def rulebook(brands: tuple[str, ...], paused: str, pinned: str) -> list[dict[str, Any]]:
+    """A merchant's rulebook over the simulated catalog: 30 rules of every kind."""
+    rules = Governance(suppressed_brands=(paused,)).rules()
+    extra: list[dict[str, Any]] = []
+    for i, root in enumerate(CATEGORY_ROOTS):
+        extra.append(
+            {
+                "type": "exclude",
+                "reason": f"no dear {root} items beyond the range",
+                "when": {
+                    "and": [
+                        {"attr": "category", "op": "prefix", "value": root},
+                        {"attr": "price", "op": "gt", "value": 600 + 50 * i},
+                    ]
+                },
+            }
+        )
+    for b in brands[-3:]:
+        extra.append({"type": "suppress", "reason": "supplier review", "attribute": "brand",
+                      "values": [b]})  # fmt: skip
+    for root in CATEGORY_ROOTS[:4]:
+        extra.append(
+            {
+                "type": "pairing",
+                "reason": f"{root} pages show no utility items",
+                "scope": {"placements": ["product_page"]},
+                "context": {"attr": "category", "op": "prefix", "value": root},
+                "forbid": {"attr": "tags", "op": "in", "value": ["utility"]},
+            }
+        )
+    for i, root in enumerate(CATEGORY_ROOTS):
+        extra.append(
+            {
+                "type": "boost" if i % 2 == 0 else "bury",
+                "reason": "seasonal push" if i % 2 == 0 else "slow sellers",
+                "multiply": 1.3 if i % 2 == 0 else 0.7,
+                "when": {"attr": "category", "op": "prefix", "value": root},
+            }
+        )
+    extra += [
+        {"type": "bury", "reason": "utility last", "multiply": 0.5,
+         "when": {"attr": "tags", "op": "contains", "value": "utility"}},
+        {"type": "price_relation", "reason": "no trinkets on dear pages", "min_ratio": 0.05},
+        {"type": "margin_floor", "reason": "no loss leaders", "min_band": "low"},
+        {"type": "cap", "reason": "variety", "attribute": "brand", "max_items": 3},
+        {"type": "cap", "reason": "variety", "attribute": "category", "depth": 1,
+         "max_items": 4},
+        {"type": "pin", "reason": "hero product", "product_id": pinned, "position": 3},
+        {"type": "require_in_stock", "reason": "only what ships now", "min_qty": 1},
+    ]  # fmt: skip
+    out = rules + extra
+    return [{"id": f"bench-{n:02d}-{r.get('id', r['type'])}", **r} for n, r in enumerate(out)]
+
+
+def prepare_learned(workdir: Path, products: int, people: int, days: int, seed: int = 7) -> Path:
+    """The store's folder (``store.db``, ``models/``), made once and reused; each setup
+    step's wall and CPU seconds, the peak memory and the bundle's size go to
+    ``ready.json``."""
+    folder = workdir / f"learned-{products}-{people}-{days}-{seed}"
+    done = folder / "ready.json"
+    if done.is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in ("store.db", "store.db-wal", "store.db-shm"):
+        (folder / stale).unlink(missing_ok=True)
+    settings = load_settings(
+        database_url=f"sqlite:///{folder / 'store.db'}", model_dir=folder / "models"
+    )
+    steps: dict[str, dict[str, float]] = {}
+    clock = [time.perf_counter(), time.process_time()]
+
+    def step(name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        steps[name] = {"wall_s": round(wall - clock[0], 1), "cpu_s": round(cpu - clock[1], 1)}
+        clock[:] = [wall, cpu]
+
+    spec = SimulationSpec(seed=seed, products=products, people=people, days=days)
+    world = build_world(spec)
+    sim = simulate(spec, world=world, days=days)
+    step("simulate")
+    paused = top_brand(world, history_popularity(world, sim.events))
+    brands = tuple(b for b in world.catalog.brands if b != paused)
+    book = rulebook(brands, paused, world.ids[len(world.ids) // 2])
+    print(f"setting up a store of {products:,} products, {len(sim.events):,} events, "
+          f"{len(book)} rules, trained with the learned ranker ...", flush=True)  # fmt: skip
+    shop = Runtime.open(settings)
+    try:
+        shop.catalog.upsert(world.catalog.products)
+        for at in range(0, len(sim.events), 2_000):
+            shop.ingestor.ingest(sim.events[at : at + 2_000], source="simulator")
+        for body in book:
+            shop.rules.store.save(parse_rule(body), who="bench", why="the benchmark's rulebook")
+        step("catalog, events and rules in")
+        result = train(shop, force=True, with_ranker=True)
+        step("train (sources + ranker)")
+        started = time.perf_counter()
+        shop.load_bundle()  # compiles the ranker's trees into the cache next to the bundle
+        shop.recommender.learned.of(shop.recommender.bundle_view())  # type: ignore[arg-type]
+        step("load the bundle (compile the trees)")
+        bundle = result.bundle.path
+        size = sum(f.stat().st_size for f in bundle.rglob("*") if f.is_file())
+        ready = {
+            "products": products,
+            "people": people,
+            "days": days,
+            "events": len(sim.events),
+            "rules": len(book),
+            "steps": steps,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "bundle_mb": round(size / 1e6, 1),
+            "load_seconds": round(time.perf_counter() - started, 1),
+        }
+    finally:
+        shop.close()
+    done.write_text(json.dumps(ready, indent=2))
+    return folder
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--products", type=int, default=2_000)
+    ap.add_argument("--people", type=int, default=2_000)
+    ap.add_argument("--days", type=int, default=28)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/shelfwise-bench-serve"))
+    args = ap.parse_args()
+    folder = prepare_learned(args.workdir, args.products, args.people, args.days, args.seed)
+    print(folder, (folder / "ready.json").read_text())
+
+
+if __name__ == "__main__":
+    main()

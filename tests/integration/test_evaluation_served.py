@@ -1,0 +1,47 @@
+"""Evaluation and the promotion guard measure the served pipeline with the store's rules in
+force, read from the store, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from shelfwise.cli.evaluate import served_parts
+from shelfwise.evaluation import compare
+from shelfwise.rules import parse_rule
+from shelfwise.runtime import Runtime
+from shelfwise.training.job import guard_pipeline
+from shelfwise.training.reader import read_log
+from tests import shop_fixture
+
+NO_KITCHEN = {
+    "id": "no-kitchen",
+    "type": "exclude",
+    "reason": "kitchen is sold out for the season",
+    "when": {"attr": "category", "op": "eq", "value": "home/kitchen"},
+}
+
+
+def test_evaluate_serves_the_store_rules_and_counts_the_targets_they_forbid(
+    runtime: Runtime,
+) -> None:
+    shop_fixture.fill(runtime)
+    runtime.rules.store.save(parse_rule(NO_KITCHEN), who="test", why="season")
+    log = read_log(runtime.db, items=list(runtime.snapshot.ids))
+    parts = served_parts(runtime)
+    assert [r.id for r in parts["rules"]] == ["no-kitchen"] and parts["rulebook_version"] >= 1
+    cutoff = shop_fixture.START + timedelta(days=45)
+    products = list(runtime.snapshot.products)
+    kwargs = {"products": products, "ks": (10,), "tune": False, "resamples": 0}
+    ruled = compare(log, cutoff, with_baselines=False, **kwargs, **parts)  # type: ignore[arg-type]
+    free = compare(log, cutoff, with_baselines=False, **kwargs)  # type: ignore[arg-type]
+    kitchen = {i for i, p in enumerate(products) if p.category_path == "home/kitchen"}
+    forbidden = ruled.models[0].forbidden
+    # a quarter of the people buy kitchen items: their targets are out of reach
+    assert 0 < forbidden["all"] < ruled.target_items["all"]
+    assert free.models[0].forbidden["all"] == 0
+    assert ruled.as_dict()["models"][0]["targets_forbidden_by_rules"] == forbidden
+    assert "rulebook version" in ruled.notes["served"]
+    guard = guard_pipeline(runtime, with_ranker=False)
+    assert [r.id for r in guard.rules] == ["no-kitchen"] and guard.ranker is None
+    assert guard.placement is not None and guard.placement.name == "home"
+    assert kitchen  # the fixture has a kitchen

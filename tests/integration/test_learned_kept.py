@@ -1,0 +1,191 @@
+"""Kept ranked orders of the learned ranker: one scoring per (context, time bucket), an
+exploration draw per request, and the same slate as a fresh computation in the bucket."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shelfwise.candidates.base import RecContext
+from shelfwise.catalog import ProductPatch
+from shelfwise.config import Settings, load_settings
+from shelfwise.pipeline import RecommendRequest
+from shelfwise.pipeline.flow import Pipeline
+from shelfwise.pipeline.learned import LearnedRank, at_bucket
+from shelfwise.pipeline.pool import Trace
+from shelfwise.pipeline.slate import Slate
+from shelfwise.pipeline.stages import Candidates, build_context
+from shelfwise.ranking import RankingSettings
+from shelfwise.runtime import Runtime
+from shelfwise.training.job import train
+from tests import shop_fixture
+
+BUCKET = 60
+# Half a minute into a bucket: +20 s is the same bucket, +60 s the next one.
+T0 = datetime(2024, 3, 5, 12, 0, 10, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    tmp = tmp_path_factory.mktemp("kept")
+    settings: Settings = load_settings(
+        database_url=f"sqlite:///{tmp / 'shelfwise.db'}", model_dir=tmp / "models"
+    )
+    ranking = RankingSettings(
+        compile_model=False, explore_share=0.1, time_bucket_seconds=BUCKET, kept_orders=100
+    )
+    rt = Runtime.open(settings.model_copy(update={"ranking": ranking}))
+    shop_fixture.fill(rt)
+    train(rt, force=True, with_ranker=True)
+    rt.load_bundle()
+    yield rt
+    rt.close()
+
+
+def _pipelines(rt: Runtime, placement: str) -> tuple[Pipeline, Pipeline, object]:
+    """The served pipeline (keeping orders) and its twin that keeps nothing."""
+    rec = rt.recommender
+    view = rec.bundle_view()
+    ranker = rec.learned.of(view) if view is not None else None
+    assert ranker is not None, "the bundle has a learned ranker"
+    plan = rec.plan(rec.placements.get(placement), None)
+    book = rec.rules.book(Trace()) if rec.rules is not None else None
+    kept = rec.pipeline(view, book, ranker, plan)
+    assert isinstance(kept.rank, LearnedRank) and isinstance(kept.candidates, Candidates)
+    assert kept.rank.kept is not None and kept.rank.bucket == BUCKET
+    fresh = replace(
+        kept,
+        candidates=replace(kept.candidates, kept=None),
+        rank=replace(kept.rank, kept=None),
+    )
+    return kept, fresh, plan
+
+
+def _run(rt: Runtime, pipe: Pipeline, plan: object, req: RecommendRequest, now: datetime,
+         seed: int) -> Slate:  # fmt: skip
+    placement = rt.recommender.placements.get(req.placement)
+    ctx = build_context(req, placement, rt.snapshot, [], now, req.person, Trace())
+    return pipe.run(ctx, plan, placement.k, seed=seed)  # type: ignore[arg-type]
+
+
+def _shown(slate: Slate) -> list[tuple[str, float, bool, float]]:
+    return [(s.product_id, s.score, s.explored, s.propensity) for s in slate.items]
+
+
+@pytest.mark.parametrize(
+    "req",
+    [
+        RecommendRequest(placement="home", person="c0"),
+        RecommendRequest(placement="product_similar", item=("KI1",)),
+        RecommendRequest(placement="cart", person="c1", cart=("GA2",)),
+    ],
+    ids=["home", "product", "cart"],
+)
+def test_kept_and_fresh_orders_agree_within_a_bucket(rt: Runtime, req: RecommendRequest) -> None:
+    kept, fresh, plan = _pipelines(rt, req.placement)
+    store = rt.recommender.kept_orders.scored
+    before = len(store)
+    first = _run(rt, kept, plan, req, T0, seed=7)  # scored and kept
+    assert len(store) == before + 1
+    later = T0 + timedelta(seconds=20)  # the same bucket
+    again = _run(rt, kept, plan, req, later, seed=7)  # from the kept order
+    assert len(store) == before + 1
+    computed = _run(rt, fresh, plan, req, later, seed=7)  # nothing kept: scored again
+    assert first.items and _shown(first) == _shown(again) == _shown(computed)
+    assert first.versions.ranker == "learned"
+    # The next bucket: the features see another clock, the order is scored again.
+    _run(rt, kept, plan, req, T0 + timedelta(seconds=BUCKET), seed=7)
+    assert len(store) == before + 2
+
+
+def test_exploration_is_drawn_per_request_from_a_kept_order(rt: Runtime) -> None:
+    kept, fresh, plan = _pipelines(rt, "home")
+    req = RecommendRequest(placement="home", person="c2")
+    slates = [_run(rt, kept, plan, req, T0 + timedelta(seconds=s % 40), seed=s) for s in range(40)]
+    exploited = {tuple(i.product_id for i in s.items if not i.explored) for s in slates}
+    explored = {tuple(i.product_id for i in s.items if i.explored) for s in slates}
+    assert len(exploited) == 1  # one scored order ...
+    assert len(explored) > 1  # ... and each request its own draw
+    for s in slates:
+        props = [i.propensity for i in s.items if i.explored]
+        assert props and all(0 < p <= 1 for p in props)
+        assert all(i.propensity == 1.0 for i in s.items if not i.explored)
+    # Each draw is the one a fresh computation makes for the same request.
+    for s, seed in ((slates[3], 3), (slates[17], 17)):
+        now = T0 + timedelta(seconds=seed % 40)
+        assert _shown(s) == _shown(_run(rt, fresh, plan, req, now, seed=seed))
+
+
+def test_the_bucket_clock_is_its_end() -> None:
+    ctx = RecContext("home", T0)
+    assert at_bucket(ctx, 60).now == datetime(2024, 3, 5, 12, 1, tzinfo=UTC)
+    assert at_bucket(ctx, 0).now == T0
+    on_edge = replace(ctx, now=datetime(2024, 3, 5, 12, 1, tzinfo=UTC))
+    assert at_bucket(on_edge, 60) is on_edge
+
+
+def _lookups(rt: Runtime, result: str) -> float:
+    total = 0.0
+    for metric in rt.recommender.metrics.slate_cache.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.labels.get("result") == result:
+                total += sample.value
+    return total
+
+
+def test_served_learned_slates_are_kept_per_pick_and_drawn_per_request(rt: Runtime) -> None:
+    rec = rt.recommender
+    req = RecommendRequest(placement="home", person="c3")
+    now = T0 + timedelta(minutes=7)  # a bucket no other test used
+    hits = _lookups(rt, "hit")
+    answers = [rec.recommend(req, now + timedelta(seconds=n % 30)) for n in range(40)]
+    assert _lookups(rt, "hit") > hits  # later requests were served kept slates
+    assert len({a["rec_id"] for a in answers}) == 40  # each its own rec_id
+    exploited = {tuple(i["product_id"] for i in a["items"] if not i["explored"]) for a in answers}
+    explored = {tuple(i["product_id"] for i in a["items"] if i["explored"]) for a in answers}
+    assert len(exploited) == 1 and len(explored) > 1
+    for a in answers:
+        assert a["ranker"] == "learned"
+        assert all(0 < i["propensity"] <= 1 for i in a["items"])
+    # Each answer is the slate the pipeline computes for that request's own draw.
+    _, fresh, plan = _pipelines(rt, "home")
+    for a in answers[::9]:
+        seed = zlib.crc32(a["rec_id"].encode())
+        computed = _run(rt, fresh, plan, req, now, seed=seed)
+        assert [i.product_id for i in computed.items] == [i["product_id"] for i in a["items"]]
+        assert [i.propensity for i in computed.items] == [i["propensity"] for i in a["items"]]
+
+
+def test_a_changed_product_drops_the_kept_learned_slates(rt: Runtime) -> None:
+    rec = rt.recommender
+    req = RecommendRequest(placement="product_similar", item=("KI2",))
+    now = T0 + timedelta(minutes=9)
+    first = rec.recommend(req, now)
+    gone = first["items"][0]["product_id"]
+    rt.catalog.patch(gone, ProductPatch(stock_qty=0))
+    after = [rec.recommend(req, now) for _ in range(5)]
+    assert all(gone not in [i["product_id"] for i in a["items"]] for a in after)
+    rt.catalog.patch(gone, ProductPatch(stock_qty=10))
+    back = rec.recommend(req, now)
+    assert gone in [i["product_id"] for i in back["items"]]
+
+
+def test_people_without_history_share_the_anonymous_order(rt: Runtime) -> None:
+    rec = rt.recommender
+    now = T0 + timedelta(minutes=11)
+    store = rec.kept_orders.scored
+    before = len(store)
+    slates = [
+        rec.recommend(RecommendRequest(placement="email", person=p), now)
+        for p in ("nobody-1", "nobody-2", None)
+    ]
+    assert len(store) == before + 1  # one scoring for the three of them
+    heads = {tuple(i["product_id"] for i in s["items"] if not i["explored"]) for s in slates}
+    assert len(heads) == 1
+    known = rec.recommend(RecommendRequest(placement="email", person="c0"), now)
+    assert len(store) == before + 2  # a person with a history has their own
+    assert known["ranker"] == "learned"

@@ -1,0 +1,32 @@
+"""With the learned ranker serving, on the simulator, the rules' preview is the truth:
+each draft (brand suppressions, exclusions, caps) changes the same share of slates in
+the preview as when it is saved and the same requests are served again, on every
+placement, and a replay with the live rules gives back every served slate.
+
+Small on purpose (the store of test_online_replay.py, 60 sessions: ~200 slates on
+four placements); benchmarks/preview.py runs the larger store for the README table.
+"""
+
+from __future__ import annotations
+
+import pytest
+from benchmarks.preview import TARGET_POINTS, measure
+
+from shelfwise.config import Settings
+from shelfwise.simulate import SimulationSpec
+
+pytestmark = pytest.mark.slow  # a bundle with a ranker is trained: minutes on a busy machine
+
+
+def test_the_preview_is_within_two_points_of_the_truth(settings: Settings) -> None:
+    spec = SimulationSpec(seed=7, products=500, people=800, days=36)
+    result = measure(settings, spec, sessions=60)
+    slates = result["slates"]
+    assert slates >= 150
+    assert result["ranker"] == {"learned": slates}  # the learned ranker served every slate
+    assert set(result["noise"]) == {"home", "product_similar", "product_bought_with", "cart"}
+    assert set(result["noise"].values()) == {0.0}  # the request path is deterministic here
+    assert result["reproduced"] == (slates, slates)  # replayed as served, slate for slate
+    changed = [r for r in result["rows"] if r["truth"] > 0]
+    assert len(changed) >= 12  # the drafts do change slates
+    assert result["worst_gap"] <= TARGET_POINTS, result["rows"]
