@@ -27,7 +27,6 @@ import numpy as np
 
 from shelfwise.bundles import ModelBundle
 from shelfwise.candidates.base import Reason, RecContext, SessionEvent
-from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.config import Settings
 from shelfwise.errors import ShelfwiseError
@@ -41,7 +40,7 @@ from shelfwise.pipeline.pool import Pool, Trace
 from shelfwise.pipeline.ports import Flow, Plan, Stage, StageName
 from shelfwise.pipeline.recommender import arm_plan
 from shelfwise.pipeline.slate import Slate
-from shelfwise.pipeline.stages import Candidates, plan_of
+from shelfwise.pipeline.stages import Blender, Candidates, plan_of
 from shelfwise.rules import Rulebook
 from shelfwise.serving.decisions import Decision
 from shelfwise.serving.placements import Placement, Placements
@@ -182,7 +181,7 @@ class Replayer:
         settings: Settings,
         snapshot: CatalogSnapshot,
         placements: Placements,
-        baseline: CandidateBlend,
+        baseline: Blender,
         *,
         current: BundleView | None = None,
         learned: LearnedRankers | None = None,
