@@ -88,7 +88,12 @@ def test_placements_endpoint(client: TestClient) -> None:
         "popularity_penalty": 0.0,
         "chain_weight": 0.0,
     }
-    assert cart["sources"] == {"complements": 1.0, "session": 0.3, "buy_again": 0.2}
+    assert cart["sources"] == {
+        "complements": 1.0,
+        "session": 0.3,
+        "buy_again": 0.2,
+        "basket_ease": 8.0,
+    }
     assert cart["fallback"] == ["popular"]
 
 

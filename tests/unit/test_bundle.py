@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from shelfwise.bundles import BundleError, BundleInfo, BundleStore, ModelBundle, new_version
-from shelfwise.candidates.base import RecContext
+from shelfwise.candidates.base import RecContext, SessionEvent
 from shelfwise.candidates.config import FactorsConfig, SourcesConfig
 from shelfwise.candidates.model import fit_all
 from shelfwise.errors import NotFound
@@ -85,3 +86,47 @@ def test_artifacts_follow_a_reordered_catalog(tmp_path: Path) -> None:
     a_new = ids.index("A")
     got = moved.sources()["cooccurrence"].propose(RecContext("pp", T0, context_items=(a_new,)), 5)
     assert [ids[i] for i in got.items] == ["B", "C"]
+
+
+def as_format_2(bundle: ModelBundle) -> None:
+    """Rewrite ``bundle`` as main's format 2 wrote it: no session index, no basket EASE."""
+    folder = bundle.path
+    for p in folder.rglob("*"):
+        if p.is_file():
+            p.chmod(0o644)
+    for p in (folder / "arrays").glob("*.npy"):
+        if p.name.startswith(("session_knn.", "basket_ease.")):
+            p.unlink()
+    info = json.loads((folder / "bundle.json").read_text())
+    (folder / "bundle.json").write_text(json.dumps({**info, "format": 2}))
+    manifest = json.loads((folder / "MANIFEST.json").read_text())
+    files = {}
+    for rel in manifest["files"]:
+        if (folder / rel).is_file():
+            data = (folder / rel).read_bytes()
+            files[rel] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    (folder / "MANIFEST.json").write_text(json.dumps({**manifest, "format": 2, "files": files}))
+
+
+def test_a_format_2_bundle_still_serves_its_new_sources_propose_nothing(tmp_path: Path) -> None:
+    bundle = write(tmp_path)
+    cart = RecContext("cart", T0, cart_items=(0,), exclude=frozenset({0}))
+    viewed = (SessionEvent(0, "product_view", T0), SessionEvent(1, "product_view", T0))
+    session = RecContext("home", T0, session=viewed)
+    assert len(bundle.artifacts.sources()["basket_ease"].propose(cart, 5).items)
+    kept = bundle.artifacts.sources()["cooccurrence"].propose(cart, 5).items.tolist()
+    as_format_2(bundle)
+    store = BundleStore(tmp_path)
+    store.promote(bundle.version)  # promoted under format 2, then the server upgraded
+    old = store.open()
+    assert old.version == bundle.version and old.info.format == 2
+    sources = old.artifacts.sources()
+    assert len(sources["basket_ease"].propose(cart, 5).items) == 0
+    assert len(sources["session_knn"].propose(session, 5).items) == 0
+    assert sources["cooccurrence"].propose(cart, 5).items.tolist() == kept
+    moved = old.artifacts.aligned(("NEW", *old.artifacts.items))
+    assert len(moved.sources()["basket_ease"].propose(cart, 5).items) == 0
+    info = json.loads((bundle.path / "bundle.json").read_text())
+    (bundle.path / "bundle.json").write_text(json.dumps({**info, "format": 1}))
+    with pytest.raises(BundleError):
+        ModelBundle.load(bundle.path)

@@ -39,13 +39,15 @@ from shelfwise.candidates.history import PersonHistory
 from shelfwise.candidates.model import Artifacts
 from shelfwise.candidates.neighbours import NeighbourTable
 from shelfwise.candidates.popular import Popularity
+from shelfwise.candidates.session_knn import SessionIndex
 from shelfwise.errors import ShelfwiseError
 
 MANIFEST = "MANIFEST.json"
 CURRENT = "CURRENT"
 PROMOTIONS = "PROMOTIONS"
 READ_ONLY = 0o444
-FORMAT = 2  # 2: adds the regression neighbours
+FORMAT = 3  # 2: adds the regression neighbours; 3: the session index and basket EASE
+OLDEST_FORMAT = 2  # still loaded: sources whose arrays a bundle lacks propose nothing
 
 
 class BundleError(ShelfwiseError):
@@ -87,6 +89,8 @@ def _save_arrays(folder: Path, a: Artifacts) -> None:
     a.content.save(folder, "content")
     a.regression.save(folder, "regression")
     a.copurchase.save(folder, "copurchase")
+    a.basket_ease.save(folder, "basket_ease")
+    a.sessions.save(folder, "session_knn")
     a.history.save(folder)
     arrays: dict[str, np.ndarray[Any, Any]] = {
         "factors.people": a.factors.people,
@@ -100,6 +104,10 @@ def _save_arrays(folder: Path, a: Artifacts) -> None:
     }
     for name, arr in arrays.items():
         np.save(folder / f"{name}.npy", arr)
+
+
+def _empty_table(n_items: int) -> NeighbourTable:
+    return NeighbourTable(np.full((n_items, 1), -1, np.int32), np.zeros((n_items, 1), np.float32))
 
 
 def _load_arrays(
@@ -120,6 +128,10 @@ def _load_arrays(
     # Bundles written before the substitutes and complements sources lack their
     # arrays: those sources then propose nothing until the next training.
     older = not (folder / "price.npy").is_file()
+    # Format-2 bundles lack the session index and the basket EASE table: the
+    # session_knn and basket_ease sources propose nothing until the next training.
+    has_sessions = info.format >= 3 and (folder / "session_knn.indptr.npy").is_file()
+    has_ease = (folder / "basket_ease.items.npy").is_file()
 
     return Artifacts(
         config=SourcesConfig.model_validate(info.config),
@@ -135,12 +147,16 @@ def _load_arrays(
         category=category,
         category_names=category_names,
         price=np.full(n_items, np.nan) if older else arr("price"),
-        copurchase=NeighbourTable(
-            np.full((n_items, 1), -1, np.int32), np.zeros((n_items, 1), np.float32)
-        )
+        copurchase=_empty_table(n_items)
         if older
         else NeighbourTable.load(folder, "copurchase", mmap=mmap),
         category_lift=np.zeros((n_cat, n_cat), np.float32) if older else arr("category_lift"),
+        sessions=SessionIndex.load(folder, "session_knn", mmap=mmap)
+        if has_sessions
+        else SessionIndex.empty(n_items),
+        basket_ease=NeighbourTable.load(folder, "basket_ease", mmap=mmap)
+        if has_ease
+        else _empty_table(n_items),
         timings=dict(info.timings),
     )
 
@@ -222,8 +238,10 @@ class ModelBundle:
                     f"{path}: {rel} does not match its checksum", code="bundle_corrupt"
                 )
         info = BundleInfo.model_validate_json((path / "bundle.json").read_text())
-        if info.format != FORMAT:
-            raise BundleError(f"{path}: bundle format {info.format} is not {FORMAT}")
+        if not OLDEST_FORMAT <= info.format <= FORMAT:
+            raise BundleError(
+                f"{path}: bundle format {info.format} is not {OLDEST_FORMAT} to {FORMAT}"
+            )
         items = tuple(json.loads((path / "items.json").read_text()))
         people = tuple(json.loads((path / "people.json").read_text()))
         names = tuple(json.loads((path / "categories.json").read_text()))

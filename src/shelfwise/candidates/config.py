@@ -132,6 +132,48 @@ class SessionConfig(_Config):
     max_events: int = Field(default=10, ge=1)
 
 
+class SessionKNNConfig(_Config):
+    """Session neighbourhood (``candidates/session_knn.py``); defaults chosen on the
+    DIGINETICA validation window (docs/evaluation.md)."""
+
+    max_sessions: int = Field(
+        default=200_000, ge=0, description="most recent sessions kept in the bundle"
+    )
+    sample: int = Field(
+        default=500, ge=1, description="most recent sessions sharing an item, compared"
+    )
+    neighbours: int = Field(default=100, ge=1, description="most similar sessions that vote")
+    max_events: int = Field(default=10, ge=1, description="latest items of the live session")
+    position_decay: float = Field(
+        default=0.8, gt=0, le=1, description="weight of an item per step back in the session"
+    )
+    item_decay: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="a neighbour's item per step away from its view of the shared item",
+    )
+    normalise: bool = Field(default=False, description="divide by sqrt(neighbour's length)")
+
+
+class BasketEaseConfig(_Config):
+    """Basket EASE (``candidates/basket_ease.py``); defaults chosen on the
+    Online Retail validation window (docs/evaluation.md)."""
+
+    width: int = Field(default=100, ge=1, le=2000)
+    regularization: float = Field(default=30.0, gt=0)
+    half_life_days: float = Field(
+        default=0.0, ge=0, description="basket weight halves with this age (0: no decay)"
+    )
+    max_items: int = Field(
+        default=5_000,
+        ge=0,
+        description="items kept, by basket support (memory ~3 x 8 n^2 bytes while fitting)",
+    )
+    min_support: int = Field(default=2, ge=1, description="baskets an item needs to be kept")
+    carts: bool = Field(default=False, description="cart adds count as basket items too")
+
+
 class BuyAgainConfig(_Config):
     spread: float = Field(default=1.0, gt=0, description="width of the due window (log scale)")
     floor: float = Field(default=0.3, ge=0, description="score share of items not yet due")
@@ -157,7 +199,15 @@ SOURCE_NAMES = (
     "popular",
     "substitutes",
     "complements",
+    "session_knn",
+    "basket_ease",
 )
+# The sources whose own scores the learned ranker reads as features (it reads every
+# source through the placement's blend). The session neighbourhood and basket EASE
+# answer session and cart requests, which the home ranker's training requests
+# (people, no session, no cart) never are: features of theirs would be empty in
+# training.
+RANKER_SOURCES = tuple(n for n in SOURCE_NAMES if n not in ("session_knn", "basket_ease"))
 
 
 class PlacementChain(_Config):
@@ -217,6 +267,8 @@ class SourcesConfig(_Config):
     session: SessionConfig = SessionConfig()
     substitutes: SubstitutesConfig = SubstitutesConfig()
     complements: ComplementsConfig = ComplementsConfig()
+    session_knn: SessionKNNConfig = SessionKNNConfig()
+    basket_ease: BasketEaseConfig = BasketEaseConfig()
     buy_again: BuyAgainConfig = BuyAgainConfig()
     popular: PopularConfig = PopularConfig()
     placements: dict[str, PlacementChain] = Field(default_factory=_default_placements)

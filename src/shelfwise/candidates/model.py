@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shelfwise.candidates.base import Source
+from shelfwise.candidates.basket_ease import BasketEaseSource, fit_basket_ease
 from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.candidates.buyagain import BuyAgainSource, fit_cycles
 from shelfwise.candidates.complements import (
@@ -33,6 +34,7 @@ from shelfwise.candidates.neighbours import NeighbourTable
 from shelfwise.candidates.popular import Popularity, PopularSource, fit_popularity
 from shelfwise.candidates.regression import fit_regression
 from shelfwise.candidates.session import SessionSource
+from shelfwise.candidates.session_knn import SessionIndex, SessionKNNSource, fit_sessions
 from shelfwise.candidates.substitutes import SubstitutesSource
 from shelfwise.catalog.model import Product
 
@@ -56,6 +58,8 @@ class Artifacts:
     price: npt.NDArray[np.float64]  # per item at training time, NaN when unknown
     copurchase: NeighbourTable
     category_lift: npt.NDArray[np.float32]  # (categories, categories)
+    sessions: SessionIndex
+    basket_ease: NeighbourTable
     timings: dict[str, float] = field(default_factory=dict)
 
     def sources(self) -> dict[str, Source]:
@@ -96,6 +100,8 @@ class Artifacts:
                 c.complements,
                 self.cooccurrence,
             ),
+            "session_knn": SessionKNNSource(self.sessions, c.session_knn),
+            "basket_ease": BasketEaseSource(self.basket_ease),
         }
 
     def aligned(self, ids: Sequence[str]) -> Artifacts:
@@ -147,6 +153,8 @@ class Artifacts:
             category=per_item(self.category, 0),
             price=per_item(self.price, np.nan),
             copurchase=self.copurchase.remap(to_new, n),
+            sessions=self.sessions.remap(to_new, n),
+            basket_ease=self.basket_ease.remap(to_new, n),
         )
 
     def blend(self, config: SourcesConfig | None = None) -> CandidateBlend:
@@ -201,6 +209,8 @@ def fit_all(
         ("buy_again", lambda: fit_cycles(log)),
         ("popular", lambda: fit_popularity(log, config.popular, kinds)),
         ("complements", lambda: fit_copurchase(log, config.complements)),
+        ("session_knn", lambda: fit_sessions(log, config.session_knn)),
+        ("basket_ease", lambda: fit_basket_ease(log, config.basket_ease)),
     ]
     for name, fit in stages:
         if step is not None:
@@ -228,6 +238,8 @@ def fit_all(
         price=prices,
         copurchase=results["complements"],  # type: ignore[arg-type]
         category_lift=category_lift,
+        sessions=results["session_knn"],  # type: ignore[arg-type]
+        basket_ease=results["basket_ease"],  # type: ignore[arg-type]
         timings=timings,
     )
 
@@ -241,4 +253,6 @@ STAGES = (
     "buy_again",
     "popular",
     "complements",
+    "session_knn",
+    "basket_ease",
 )

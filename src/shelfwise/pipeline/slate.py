@@ -78,6 +78,8 @@ def reason_text(reason: Reason, snapshot: CatalogSnapshot) -> str:
             return f"Often bought with {anchor}"
         case "bought_with":
             return f"Bought together with {anchor}"
+        case "also_viewed" if reason.anchor is None:
+            return "Shoppers who viewed what you viewed also viewed"
         case "also_viewed":
             return f"Shoppers who looked at {anchor} also looked at this"
         case "goes_with":

@@ -40,6 +40,7 @@ class Explanation:
     fallback: bool = False
 
 
+ALSO_VIEWED = "Shoppers who viewed what you viewed also viewed"
 _ANCHORED = {
     "often_bought_with": "Often bought with {title}",
     "bought_with": "Bought together with {title}",
@@ -54,6 +55,11 @@ _LABELLED = {
     "buy_again": ("Buy {label} again", "Buy it again"),
     "for_you": ("Picked for you: {label}", "Picked for you"),
     "goes_with": ("Shoppers often add {label}", "Goes with this"),
+}
+# Anchored kinds a source may also give without an anchor (``session_knn``: the
+# whole live session is the anchor), with the text shown then.
+_UNANCHORED = {
+    "also_viewed": ALSO_VIEWED,
 }
 # Reasons that speak of the shopper: shown only to a known person or a live session.
 PERSONAL = frozenset({"for_you", "buy_again", "session", "because_you_viewed"})
@@ -85,6 +91,10 @@ def seen_items(ctx: RecContext, state: RankingState) -> set[int]:
 
 def render_source_reason(reason: Reason, names: Names, seen: set[int]) -> Explanation | None:
     """The shopper-facing text of a source's reason, or None when it may not be shown."""
+    if reason.kind in _UNANCHORED and reason.anchor is None:
+        return Explanation(
+            reason.kind, _UNANCHORED[reason.kind], None, reason.source, reason.fallback
+        )
     if reason.kind in _ANCHORED:
         if reason.anchor is None or reason.anchor not in seen:
             return None

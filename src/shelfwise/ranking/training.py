@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from shelfwise.candidates.base import Proposal, RecContext
-from shelfwise.candidates.config import SOURCE_NAMES, PlacementChain, SourcesConfig
+from shelfwise.candidates.config import RANKER_SOURCES, PlacementChain, SourcesConfig
 from shelfwise.candidates.log import InteractionLog
 from shelfwise.candidates.model import Artifacts, fit_all
 from shelfwise.catalog.model import Product
@@ -33,7 +33,7 @@ from shelfwise.ranking.objective import RankingSettings
 from shelfwise.ranking.ranker import Ranker
 from shelfwise.ranking.state import DAY, RankingState
 
-RANKED_SOURCES: tuple[str, ...] = (*SOURCE_NAMES, "blend")
+RANKED_SOURCES: tuple[str, ...] = (*RANKER_SOURCES, "blend")
 Step = Callable[[str], None]
 
 
