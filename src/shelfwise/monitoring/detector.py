@@ -19,7 +19,9 @@ its expectation times the shift the rest of the shop shows over the same
 hours (relative, :mod:`.common`), which takes out what the whole shop's
 traffic does; the smaller p-value, doubled, counts. Benjamini-Hochberg runs
 over every (series, stage) test of the window; only significant stages count
-toward the money at risk.
+toward the money at risk. A sequential test (:mod:`.sequential`) accumulates
+the relative test's evidence over the last few fast windows, so a loss too
+small for one window is found once a few windows have carried it.
 The money per hour is turned into a burn rate against the daily loss budget:
 the fast window pages, the slow window opens a ticket.
 """
