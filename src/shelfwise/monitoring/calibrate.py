@@ -26,9 +26,12 @@ from scipy import stats
 from shelfwise.monitoring.detector import (
     STAGES,
     DetectorConfig,
+    SequentialTest,
+    StageDeficits,
     WindowTest,
     baselines,
     combine,
+    stage_deficits,
 )
 from shelfwise.monitoring.series import HourlySeries
 
@@ -70,6 +73,7 @@ class Recording:
     start: int  # column of the first replayed hour's end - 1
     fast: list[WindowTest]
     slow: list[WindowTest]
+    sequential: list[SequentialTest]
 
     @property
     def hours(self) -> int:
@@ -83,9 +87,10 @@ class Recording:
                 for f in combine(
                     fast.findings(self.keys, cfg.page_burn, "page", cfg),
                     slow.findings(self.keys, cfg.ticket_burn, "ticket", cfg),
+                    seq.findings(self.keys, cfg),
                 )
             }
-            for fast, slow in zip(self.fast, self.slow, strict=True)
+            for fast, slow, seq in zip(self.fast, self.slow, self.sequential, strict=True)
         ]
 
     def spreads(self) -> list[Spread]:
@@ -110,14 +115,31 @@ class Recording:
 def record(
     series: HourlySeries, reference_hours: int, cfg: DetectorConfig, start: int, end: int
 ) -> Recording:
-    """Replay hours ``(start, end]`` (baseline refitted daily) and keep every window test."""
+    """Replay hours ``(start, end]`` (baseline refitted daily) and keep every window test.
+
+    The sequential test at hour ``t`` accumulates the relative fast windows ending
+    at ``t``, ``t - w``, ... each as tested when it ended (the evaluator, which
+    keeps no state, recomputes them with its current baseline: they differ only
+    where a daily refit falls inside the run); windows that ended before the
+    replay are tested with its first baseline.
+    """
     if start < reference_hours + cfg.onset_lookback_hours:
         raise ValueError("the series is too short for this replay")
-    fast, slow = [], []
+    w = cfg.fast_window_hours
+    fast, slow, seq = [], [], []
+    relative: dict[int, StageDeficits] = {}
     for t, base in baselines(series, reference_hours, cfg, start, end, refit_every=REFIT_EVERY):
-        fast.append(WindowTest.at(base, series, t, cfg.fast_window_hours))
+        if not relative:
+            for e in range(t - 1 - w * (cfg.sequential_windows - 1), t):
+                if e >= w:
+                    relative[e] = stage_deficits(base, series.window(e - w, e), w, relative=True)
+        test = WindowTest.at(base, series, t, w)
+        relative[t] = test.relative
+        fast.append(test)
         slow.append(WindowTest.at(base, series, t, cfg.slow_window_hours))
-    return Recording(series.keys, start, fast, slow)
+        ends = range(t - w * (cfg.sequential_windows - 1), t + 1, w)
+        seq.append(SequentialTest.of([relative[e] for e in ends if e in relative], w, cfg))
+    return Recording(series.keys, start, fast, slow, seq)
 
 
 def opened(firing: list[set[int]]) -> list[tuple[int, int]]:

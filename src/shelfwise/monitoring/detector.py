@@ -19,7 +19,9 @@ its expectation times the shift the rest of the shop shows over the same
 hours (relative, :mod:`.common`), which takes out what the whole shop's
 traffic does; the smaller p-value, doubled, counts. Benjamini-Hochberg runs
 over every (series, stage) test of the window; only significant stages count
-toward the money at risk.
+toward the money at risk. A sequential test (:mod:`.sequential`) accumulates
+the relative test's evidence over the last few fast windows, so a loss too
+small for one window is found once a few windows have carried it.
 The money per hour is turned into a burn rate against the daily loss budget:
 the fast window pages, the slow window opens a ticket.
 """
@@ -35,6 +37,7 @@ from scipy import special, stats
 
 from shelfwise.monitoring.common import leave_one_out, prior_counts
 from shelfwise.monitoring.noise import WindowNoise, fit_window_noise, window_sums
+from shelfwise.monitoring.sequential import Accumulated, accumulate, normal_scores
 from shelfwise.monitoring.series import (
     HOURS_PER_WEEK,
     FloatArray,
@@ -56,6 +59,13 @@ class DetectorConfig:
     ticket_burn: float = 2.0
     fdr: float = 0.001
     onset_lookback_hours: int = 72
+    # The sequential test (:mod:`.sequential`): a CUSUM over the last
+    # ``sequential_windows`` fast windows, tuned to a relative loss of ``sequential_drop``,
+    # alarming above ``sequential_threshold`` (log-likelihood ratio; 0 turns it off).
+    sequential_drop: float = 0.02
+    sequential_windows: int = 3
+    sequential_threshold: float = 9.0
+    sequential_shared: float = 0.5  # weight of the shared share of the variance (0: Page)
 
     @property
     def budget_per_hour(self) -> float:
@@ -277,6 +287,9 @@ class StageDeficits:
     value: FloatArray
     variance: FloatArray  # of observed - expected under "nothing changed"
     df: FloatArray  # degrees of freedom behind the variance
+    # Relative variance this window shares with its neighbours (a shift that lasts
+    # longer than the window, the baseline's own error): for the sequential test.
+    shared: FloatArray | None = None
 
     @property
     def money(self) -> FloatArray:
@@ -336,6 +349,14 @@ def stage_deficits(
     # reference's own windows already showed (a walk's spread around its mean).
     horizon = (base.lookback_hours + 12) / 24.0 + base.reference_hours / 24.0 / 6.0
     shift_err = shift_err + drift * horizon * expected**2
+    # The part of the window's own shift that lasts: from the longest window's shift
+    # variance b_L = c + (b_w - c) / n for n windows of w hours in L (c persists over L).
+    longer = [n for n in (base.relative_noise if relative else base.noise) if n > w]
+    persistent = np.zeros_like(noise.b)
+    if longer:
+        n = max(longer) / w
+        b_long = (base.relative_noise if relative else base.noise)[max(longer)].b
+        persistent = np.clip((n * b_long - noise.b) / (n - 1.0), 0.0, noise.b)
     # A lost click is worth the conversion-weighted order value of its hours.
     wt = np.maximum(exp_c_h, 1e-12)
     conv_mean = (wt * conv).sum(1) / wt.sum(1)
@@ -345,6 +366,7 @@ def stage_deficits(
         value=np.stack([conv_mean * base.order_value, base.order_value], axis=1),
         variance=noise.variance(expected) + count_err + shift_err,
         df=noise.df,
+        shared=persistent + shift_err / np.maximum(expected, 1e-9) ** 2,
     )
 
 
@@ -440,19 +462,104 @@ class WindowTest:
         return out
 
 
-def combine(pages: list[Finding], tickets: list[Finding]) -> list[Finding]:
-    """One finding per series, pages first."""
-    paged = {f.series for f in pages}
-    return pages + [f for f in tickets if f.series not in paged]
+@dataclass(frozen=True)
+class SequentialTest:
+    """The CUSUM (:mod:`.sequential`) of every series and stage over the relative
+    test's last non-overlapping fast windows, oldest first."""
+
+    window_hours: int
+    accumulated: Accumulated
+
+    @classmethod
+    def of(cls, windows: list[StageDeficits], w: int, cfg: DetectorConfig) -> SequentialTest:
+        z = np.stack([normal_scores(shortfall_p_values(d)) for d in windows], axis=-1)
+        delta = np.stack(
+            [
+                cfg.sequential_drop * d.expected / np.sqrt(np.maximum(d.variance, 1e-12))
+                for d in windows
+            ],
+            axis=-1,
+        )
+        money = np.stack([d.money for d in windows], axis=-1)
+        kappa = np.stack(
+            [
+                (d.shared if d.shared is not None else 0.0)
+                * d.expected**2
+                / np.maximum(d.variance, 1e-12)
+                for d in windows
+            ],
+            axis=-1,
+        )
+        return cls(w, accumulate(z, delta, money, w, cfg.sequential_shared * kappa))
+
+    @classmethod
+    def at(
+        cls, base: Baseline, series: HourlySeries, end: int, cfg: DetectorConfig
+    ) -> SequentialTest:
+        w = cfg.fast_window_hours
+        ends = [e for e in range(end - w * (cfg.sequential_windows - 1), end + 1, w) if e >= w]
+        wins = [stage_deficits(base, series.window(e - w, e), w, relative=True) for e in ends]
+        return cls.of(wins, w, cfg)
+
+    def findings(self, keys: list[tuple[str, str]], cfg: DetectorConfig) -> list[Finding]:
+        """Series whose CUSUM passed the threshold and whose run loses money at the
+        ticket burn or more (a page at the page burn)."""
+        if cfg.sequential_threshold <= 0:
+            return []
+        acc = self.accumulated
+        significant = (acc.statistic > cfg.sequential_threshold) & (acc.money > 0)
+        per_hour = np.where(significant, acc.money / np.maximum(acc.hours, 1.0), 0.0)
+        at_risk = per_hour.sum(1)
+        out: list[Finding] = []
+        for s in np.nonzero(at_risk / cfg.budget_per_hour >= cfg.ticket_burn)[0]:
+            stage = int(np.argmax(np.where(significant[s], acc.statistic[s], -1.0)))
+            burn = float(at_risk[s] / cfg.budget_per_hour)
+            out.append(
+                Finding(
+                    series=int(s),
+                    key=keys[s],
+                    severity="page" if burn >= cfg.page_burn else "ticket",
+                    window_hours=int(acc.hours[s, stage]),
+                    at_risk_per_hour=float(at_risk[s]),
+                    burn_rate=burn,
+                    # The likelihood ratio's bound for one run: P(LR >= e^S) <= e^-S.
+                    p_value=float(np.exp(-acc.statistic[s, stage])),
+                    stage=STAGES[stage],
+                    stages=tuple(STAGES[i] for i in np.nonzero(significant[s])[0]),
+                )
+            )
+        return out
+
+
+def combine(
+    pages: list[Finding], tickets: list[Finding], sequential: list[Finding] | None = None
+) -> list[Finding]:
+    """One finding per series, pages first (a window test's before the sequential one's)."""
+    sequential = sequential or []
+    ordered = (
+        pages
+        + [f for f in sequential if f.severity == "page"]
+        + tickets
+        + [f for f in sequential if f.severity == "ticket"]
+    )
+    seen: set[int] = set()
+    out: list[Finding] = []
+    for f in ordered:
+        if f.series not in seen:
+            seen.add(f.series)
+            out.append(f)
+    return out
 
 
 def evaluate(base: Baseline, series: HourlySeries, end: int, cfg: DetectorConfig) -> list[Finding]:
     """Findings for the hours before column ``end``: one per series, pages first."""
     fast = WindowTest.at(base, series, end, cfg.fast_window_hours)
     slow = WindowTest.at(base, series, end, cfg.slow_window_hours)
+    seq = SequentialTest.at(base, series, end, cfg)
     return combine(
         fast.findings(series.keys, cfg.page_burn, "page", cfg),
         slow.findings(series.keys, cfg.ticket_burn, "ticket", cfg),
+        seq.findings(series.keys, cfg),
     )
 
 
