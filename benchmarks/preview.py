@@ -106,13 +106,31 @@ class Recording:
         return Slate(shown.rec_id, shown.items)
 
 
+class _SameId:
+    """Hands out one slate id: a request served again under its logged ``rec_id``
+    draws the same exploration (seeded by the id) as the slate that was logged."""
+
+    def __init__(self, rec_id: str) -> None:
+        self.rec_id = rec_id
+
+    def next(self) -> str:
+        return self.rec_id
+
+
 def reserve(runtime: Runtime, served: Sequence[Served]) -> dict[str, tuple[str, ...]]:
-    """Every request served again by the request path as the rulebook stands now."""
+    """Every request served again by the request path as the rulebook stands now,
+    with the exploration draw of the slate it stands for (the preview replays that
+    slate with its own draw: the truth must too)."""
     rec = runtime.recommender
+    ids = rec.rec_ids
     out = {}
-    for s in served:
-        got = rec.recommend(s.req, s.now, record=False, records=s.records)
-        out[s.rec_id] = tuple(str(i["product_id"]) for i in got["items"])
+    try:
+        for s in served:
+            rec.rec_ids = _SameId(s.rec_id)  # type: ignore[assignment]
+            got = rec.recommend(s.req, s.now, record=False, records=s.records)
+            out[s.rec_id] = tuple(str(i["product_id"]) for i in got["items"])
+    finally:
+        rec.rec_ids = ids
     return out
 
 

@@ -73,8 +73,6 @@ def test_patch_with_nulls_clears_without_breaking_derived_fields(runtime: Runtim
         None,
         None,
     )
-    out = repo.patch("a", ProductPatch(availability=None))
-    assert out.availability == "out_of_stock"
     out = repo.patch("a", ProductPatch(cost=9.0))
     assert out.margin_band == "low"  # (10 - 9) / 10 = 0.1
 

@@ -154,8 +154,6 @@ class CatalogRepository:
                     fields["availability"] = (
                         "in_stock" if fields["stock_qty"] > 0 else "out_of_stock"
                     )
-                if "availability" in fields and fields["availability"] is None:
-                    fields.pop("availability")
                 price = fields.get("price", old.price)
                 cost = fields.get("cost", old.cost)
                 if price is not None and cost is not None:

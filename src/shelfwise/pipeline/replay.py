@@ -228,8 +228,13 @@ class Replayer:
         ranker = rankers.of(view)
         if ranker is None:
             return NO_RANKER
-        rank = LearnedRank(ranker, rankers.objective(req.placement))
-        return LoggedCandidates(Candidates(view, view, every_source=True), req), rank
+        # The time bucket as served: the sources and the ranker's features read the
+        # clock at the end of the request's bucket, and the exploration pick is the
+        # bucket's (``pipeline/learned.py``).
+        bucket = self.settings.ranking.time_bucket_seconds
+        rank = LearnedRank(ranker, rankers.objective(req.placement), bucket=bucket)
+        inner = Candidates(view, view, every_source=True, bucket=bucket)
+        return LoggedCandidates(inner, req), rank
 
     def plan(self, req: LoggedRequest) -> Plan | None:
         """The placement as ``req`` was served: its experiment arm's sources and
