@@ -125,12 +125,12 @@ class PopularSource:
         # category are not "popular in" the shopper's category).
         names = self.category_names
         codes = self.category[top].tolist() if len(self.category) else [0] * len(top)
-        labels = self.popularity.label[top].tolist()
-        by_code: dict[tuple[int, int], Reason] = {}
-        for pair in set(zip(labels, codes, strict=True)):
-            c, code = pair
-            by_code[pair] = _reason(self.name, c, names[code] if 0 < code < len(names) else None)
-        reasons = tuple(map(by_code.__getitem__, zip(labels, codes, strict=True)))
+        pairs = list(zip(self.popularity.label[top].tolist(), codes, strict=True))
+        by_pair = {
+            (c, code): _reason(self.name, c, names[code] if 0 < code < len(names) else None)
+            for c, code in set(pairs)
+        }
+        reasons = tuple(map(by_pair.__getitem__, pairs))
         return Proposal(self.name, top.astype(np.int64), scores[top], reasons)
 
 

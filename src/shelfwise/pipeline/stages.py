@@ -180,7 +180,7 @@ class Candidates:
         chain = plan.degraded_chain if self.degraded else plan.chain
         if self.every_source:
             return self._learned(flow, chain)
-        memo = self.memo if not self.every_source and impersonal(ctx) else None
+        memo = self.memo if impersonal(ctx) else None  # the learned path returned above
         key = (ctx.placement, id(chain), ctx.context_items, ctx.now.month)
         stamp = (len(flow.snapshot), id(self.view.bundle) if self.view is not None else None)
         kept = memo.get(key, stamp, flow.snapshot.changed_seq) if memo is not None else None
