@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+from sqlalchemy import select, update
 
 from shelfwise.config import Settings
 from shelfwise.runtime import Runtime
+from shelfwise.store.tables import bundle_chunks, bundles
 from tests.conftest import headers
 from tests.e2e.server import json_of, run_cli, running_server, settings_env
 from tests.shop_fixture import fill
@@ -111,3 +113,39 @@ def test_two_servers_behind_one_database_serve_a_new_promotion_within_30_s(
         cache = tmp_path / f"machine{i}"
         folders = sorted(p.name for p in cache.iterdir() if p.is_dir() and p.name != ".cache")
         assert folders == [first["version"], second["version"]]
+
+
+def test_content_altered_in_the_database_is_refused_and_the_last_good_one_serves(
+    settings: Settings, tmp_path: Path
+) -> None:
+    runtime = Runtime.open(settings)
+    fill(runtime)
+    env = settings_env(settings, SHELFWISE_BUNDLE_STORE="database")
+    trainer = {**env, "SHELFWISE_MODEL_DIR": str(tmp_path / "trainer")}
+    good = json_of(run_cli(["train", "--json"], trainer))["version"]
+    spoilt = json_of(run_cli(["train", "--json", "--force"], trainer))
+    assert spoilt["promoted"]
+    with runtime.db.engine.begin() as conn:  # the spoilt bundle's own content, altered
+        manifest = json.loads(
+            conn.execute(
+                select(bundles.c.manifest).where(bundles.c.version == spoilt["version"])
+            ).scalar_one()
+        )
+        sha = manifest["files"]["bundle.json"]["sha256"]
+        chunk = (bundle_chunks.c.sha256 == sha) & (bundle_chunks.c.start == 0)
+        data = bytearray(conn.execute(select(bundle_chunks.c.data).where(chunk)).scalar_one())
+        data[-2] ^= 0xFF  # same size, other bytes
+        conn.execute(update(bundle_chunks).where(chunk).values(data=bytes(data)))
+    runtime.close()
+
+    machine = {**env, "SHELFWISE_MODEL_DIR": str(tmp_path / "machine")}
+    with running_server(machine, workers=2) as base:
+        for ready in _answers(base, "/ready"):
+            assert ready["status"] == "ready" and ready["model_version"] == good
+            assert (ready["degraded"], ready["degraded_reason"]) == (True, "bundle_corrupt")
+        for state in _answers(base, "/v1/models"):
+            assert state["loaded"]["version"] == good and state["promoted"] == spoilt["version"]
+            assert "checksum" in state["error"] and f"serving {good}" in state["error"]
+        for slate in _answers(base, "/v1/recommendations?placement=home&k=3"):
+            assert (slate["mode"], slate["model_version"]) == ("model", good)
+    assert not (tmp_path / "machine" / spoilt["version"]).exists()  # nothing altered is cached
