@@ -180,3 +180,24 @@ def test_a_second_machine_follows_the_trainers_promotions(
     finally:
         trainer.close()
         machine.close()
+
+
+def test_a_manifest_naming_a_file_outside_its_bundle_is_refused(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    trainer = DatabaseBundleStore(runtime.db, tmp_path / "trainer")
+    bundle = publish(trainer, tmp_path / "trainer")
+    trainer.promote(bundle.version)
+    manifest = json.loads((bundle.path / "MANIFEST.json").read_text())
+    manifest["files"]["../../escaped.json"] = manifest["files"].pop("items.json")
+    with runtime.db.engine.begin() as conn:
+        conn.execute(
+            update(bundles)
+            .where(bundles.c.version == bundle.version)
+            .values(manifest=json.dumps(manifest))
+        )
+    server = DatabaseBundleStore(runtime.db, tmp_path / "cache" / "server")
+    with pytest.raises(BundleError) as err:
+        server.open(verify=True)
+    assert err.value.code == "bundle_invalid"
+    assert not list(tmp_path.rglob("escaped.json"))

@@ -230,6 +230,11 @@ class DatabaseBundleStore(BundleStore):
             try:
                 for rel, meta in json.loads(manifest)["files"].items():
                     target = tmp / rel
+                    if not target.resolve().is_relative_to(tmp.resolve()):
+                        raise BundleError(
+                            f"bundle {version} names a file outside it: {rel!r}",
+                            code="bundle_invalid",
+                        )
                     target.parent.mkdir(parents=True, exist_ok=True)
                     self._get_blob(meta["sha256"], int(meta["bytes"]), target, f"{version}: {rel}")
                     target.chmod(READ_ONLY)
