@@ -126,12 +126,23 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_prefix: str = "shelfwise"
     model_dir: Path = Path("./models")
+    bundle_store: Literal["folder", "database"] = Field(
+        default="folder",
+        description=(
+            "Where model bundles live. folder: MODEL_DIR holds them and its CURRENT names "
+            "the promoted one (one machine, or a folder every machine mounts). database: "
+            "the database of DATABASE_URL holds every bundle's files and its promotions, so "
+            "every machine reads them; MODEL_DIR is then each machine's local, verified "
+            "cache of the bundles it has fetched."
+        ),
+    )
     model_watch_seconds: float = Field(
         default=10.0,
         ge=0.0,
         description=(
-            "Seconds between a server worker's checks of MODEL_DIR/CURRENT for a newly "
-            "promoted bundle, loaded atomically; 0 = off (reload by POST /v1/models/reload)."
+            "Seconds between a server worker's checks of the promoted version (MODEL_DIR/"
+            "CURRENT, or the database's latest promotion with BUNDLE_STORE=database) for a "
+            "newly promoted bundle, loaded atomically; 0 = off (reload by POST /v1/models/reload)."
         ),
     )
     host: str = "127.0.0.1"

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.access import KeyRing, KeyStore
+from shelfwise.bundles import BundleStore, bundle_store
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
 from shelfwise.config import Settings
 from shelfwise.contracts.events import Event
@@ -71,6 +72,7 @@ class Runtime:
     bundle_error_code: str | None = None  # and its stable code (bundle_corrupt, ...)
     _refused: tuple[str, str] | None = field(default=None, repr=False)  # (version, code)
     _reload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _bundle_store: BundleStore | None = field(default=None, repr=False)
     # signals: the one ingestion path, the identity graph, product-id aliases
     identity: IdentityGraph = field(init=False)
     aliases: AliasTable = field(init=False)
@@ -182,6 +184,14 @@ class Runtime:
             runtime.load_last_good_bundle()
         return runtime
 
+    @property
+    def bundle_store(self) -> BundleStore:
+        """Where bundles are written, promoted and opened (``settings.bundle_store``):
+        one per runtime, so what it learns (a refused version) lasts."""
+        if self._bundle_store is None:
+            self._bundle_store = bundle_store(self.settings, self.db)
+        return self._bundle_store
+
     def load_last_good_bundle(self) -> None:
         """At start: the promoted bundle, verified against its manifest; when it fails,
         the last good one (``BundleStore.open_last_good``), or none (degraded mode).
@@ -189,14 +199,15 @@ class Runtime:
         A refusal is loud (the log, ``/ready``, ``/v1/models``, ``/metrics``), never a
         reason not to start: a server without its model still serves slates.
         """
-        from shelfwise.bundles import BundleStore
-
         with self._reload_lock:
-            bundle, refused = BundleStore(self.settings.model_dir).open_last_good()
+            bundle, refused = self.bundle_store.open_last_good()
             for version, error in refused:
                 self.bundle_refused(version, error)
             self.bundle = bundle
             self.metrics.bundle_loaded.set(0 if bundle is None else 1)
+            self.metrics.bundle_created.set(
+                0 if bundle is None else bundle.info.created_at.timestamp()
+            )
             if refused:
                 promoted, error = refused[0]
                 instead = "none (degraded mode)" if bundle is None else bundle.version
@@ -223,9 +234,9 @@ class Runtime:
         corrupt bundle raises (and is :meth:`bundle_refused`) and the current one
         stays in place.
         """
-        from shelfwise.bundles import BundleError, BundleStore
+        from shelfwise.bundles import BundleError
 
-        store = BundleStore(self.settings.model_dir)
+        store = self.bundle_store
         version = version or store.current_version()
         if version is None and missing_ok:
             return None
@@ -238,15 +249,14 @@ class Runtime:
             self.bundle = bundle
             self.bundle_error = self.bundle_error_code = self._refused = None
             self.metrics.bundle_loaded.set(1)
+            self.metrics.bundle_created.set(bundle.info.created_at.timestamp())
             self.metrics.bundle_refused.set(0)
         return bundle
 
     def bundle_watcher(self, interval: float) -> BundleWatcher:
-        """The file watch that loads each newly promoted bundle into this runtime."""
-        from shelfwise.bundles import BundleStore
-
+        """The watch that loads each newly promoted bundle into this runtime."""
         return BundleWatcher(
-            BundleStore(self.settings.model_dir),
+            self.bundle_store,
             load=self.load_bundle,
             refused=self.bundle_refused,
             failure=self.metrics.background_failure,
@@ -286,10 +296,8 @@ class Runtime:
     def replayer(self) -> Replayer:
         """Logged slates through the pipeline that served them (the served bundle and
         ranker shared with the request path; older bundles opened from the model dir)."""
-        from shelfwise.bundles import BundleStore
-
         rec = self.recommender
-        bundles = BundleStore(self.settings.model_dir)
+        bundles = self.bundle_store
         return Replayer(
             self.settings,
             self.snapshot,

@@ -47,8 +47,11 @@ def test_the_settings_given_are_known_and_valid(
     settings = load_settings()  # an unknown SHELFWISE_* variable would be an error
     assert settings.database_url.startswith("postgresql+psycopg://shelfwise")
     assert settings.redis_url == "redis://redis:6379/0"
+    # Bundles in the database every container reads; MODEL_DIR is a container's own cache.
+    assert settings.bundle_store == "database"
     assert str(settings.model_dir) == "/data/models"
-    assert compose["services"][service]["volumes"] == ["models:/data/models"]
+    assert "volumes" not in compose["services"][service]
+    assert set(compose["volumes"]) == {"pgdata"}
 
 
 @pytest.mark.parametrize("service", ["api", "trainer"])

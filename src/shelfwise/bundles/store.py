@@ -8,9 +8,18 @@ versions a server may fall back to when the promoted one fails verification.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from shelfwise.bundles.model import CURRENT, MANIFEST, PROMOTIONS, BundleError, ModelBundle
+from shelfwise.bundles.model import (
+    CURRENT,
+    MANIFEST,
+    PROMOTIONS,
+    BundleError,
+    BundleInfo,
+    ModelBundle,
+)
+from shelfwise.candidates.model import Artifacts
 from shelfwise.errors import NotFound, ShelfwiseError
 
 
@@ -19,6 +28,15 @@ class BundleStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    def write(
+        self,
+        artifacts: Artifacts,
+        info: BundleInfo,
+        extra: Callable[[Path], None] | None = None,
+    ) -> ModelBundle:
+        """Write a new bundle (:meth:`ModelBundle.write`); not promoted yet."""
+        return ModelBundle.write(self.root, artifacts, info, extra)
 
     def versions(self) -> list[str]:
         if not self.root.is_dir():
@@ -64,11 +82,15 @@ class BundleStore:
         version when the folder predates ``PROMOTIONS``). A bundle the promotion guard
         refused is never a fallback."""
         older = [v for v in self.versions() if v < version]
-        log = self.root / PROMOTIONS
-        if log.is_file():
-            promoted = set(log.read_text().split())
+        promoted = self.promoted_versions()
+        if promoted is not None:
             older = [v for v in older if v in promoted]
         return older[::-1]
+
+    def promoted_versions(self) -> set[str] | None:
+        """Every version ever promoted (None: a folder from before ``PROMOTIONS``)."""
+        log = self.root / PROMOTIONS
+        return set(log.read_text().split()) if log.is_file() else None
 
     def open_last_good(self) -> tuple[ModelBundle | None, list[tuple[str, ShelfwiseError]]]:
         """The promoted bundle, re-hashed against its manifest; when it fails, the first

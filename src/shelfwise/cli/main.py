@@ -94,8 +94,10 @@ def serve(
 ) -> None:
     """Run the HTTP API (and dashboard) with uvicorn.
 
-    Each worker loads a newly promoted model bundle by itself (file watch on
-    MODEL_DIR/CURRENT); POST /v1/models/reload does it at once in one worker.
+    Each worker loads a newly promoted model bundle by itself (it polls
+    MODEL_DIR/CURRENT, or with SHELFWISE_BUNDLE_STORE=database the database's
+    latest promotion, fetching the bundle into MODEL_DIR, its local cache);
+    POST /v1/models/reload does it at once in one worker.
     Alerts are evaluated every SHELFWISE_ALERT_EVALUATE_EVERY_SECONDS (300; 0 = never) by one worker.
     """
     from shelfwise.api.server import serve as run_server

@@ -84,7 +84,8 @@ def train(
 ) -> None:
     """Read a window of events, fit every source, write a versioned model bundle.
 
-    The bundle is promoted (``<model_dir>/CURRENT``) unless the guard refuses:
+    The bundle is written to MODEL_DIR (and, with SHELFWISE_BUNDLE_STORE=database, into
+    the database every machine reads) and promoted unless the guard refuses:
     on the last ``guard_days`` the NDCG@10 of its served pipeline (the ``home``
     placement, the rules in force, the learned ranker with ``--ranker``) is worse
     than the promoted bundle's, or fewer than ``--min-people`` people were judged. ``--force`` promotes

@@ -110,6 +110,12 @@ class ServingMetrics:
             "1 while a verified model bundle is served (0 = none: degraded mode).",
             "livemin",
         )
+        self.bundle_created = gauge(
+            "shelfwise_model_bundle_created_timestamp_seconds",
+            "Unix time the served model bundle was written, lowest over the workers (0 = a"
+            " worker serves none): once it reaches a promoted bundle's, every worker serves it.",
+            "livemin",
+        )
         self.bundle_refused = gauge(
             "shelfwise_model_bundle_refused",
             "1 while the last bundle asked for (the promoted one at start, by the watch or"

@@ -1,8 +1,10 @@
-"""Picking up a newly promoted model bundle without a restart: the file watch.
+"""Picking up a newly promoted model bundle without a restart: the bundle watch.
 
-Every worker of a running server polls ``<model_dir>/CURRENT`` (the promotion
-pointer, replaced atomically by ``BundleStore.promote``) every
-``model_watch_seconds``. When the pointer names another version than it did at
+Every worker of a running server polls the promotion pointer every
+``model_watch_seconds``: ``<model_dir>/CURRENT`` (replaced atomically by
+``BundleStore.promote``), or with ``bundle_store = "database"`` the latest row of
+``bundle_promotions`` (one indexed row, on every worker of every machine; the
+bundle is then fetched into this machine's cache once, ``DatabaseBundleStore``). When the pointer names another version than it did at
 the last look, the worker loads that bundle fully and swaps it in
 (``load``: ``Runtime.load_bundle``; ``Runtime.bundle_watcher`` wires it), exactly as ``POST /v1/models/reload`` does — but in
 every worker, not just the one that answered the request.
@@ -66,7 +68,7 @@ class BundleWatcher:
             self.load(version)
         except BundleError:  # load said it loudly (once per version); retry quietly
             return False
-        except NotFound as e:  # the pointer names a folder that is not there
+        except NotFound as e:  # the pointer names a bundle that is not there
             self.refused(version, e)
             return False
         self.seen = version

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -416,4 +417,50 @@ dead_letters = Table(
     Column("payload", Text, nullable=False),
     Column("failed_at", UTCDateTime, nullable=False),
     Index("ix_dead_letters_failed_at", "failed_at"),
+)
+
+# --- bundles (BUNDLE_STORE=database: shelfwise.bundles.shared) ----------------
+
+# A file's content, addressed by its SHA-256: written once, never rewritten, shared
+# by every bundle that holds the same bytes. Its chunks come first; this row, written
+# after the last chunk, says the content is complete.
+bundle_blobs = Table(
+    "bundle_blobs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
+)
+
+# The content in pieces of a few MiB: no value near PostgreSQL's 1 GB bytea limit, and
+# no writer or reader holds a whole file in memory. Keyed by the byte offset where the
+# piece starts: a row is right whichever writer (and chunk size) wrote it.
+bundle_chunks = Table(
+    "bundle_chunks",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# A complete bundle: its manifest (every file's path, size and SHA-256), written
+# after every blob it names. Inserted once, never updated.
+bundles = Table(
+    "bundles",
+    metadata,
+    Column("version", String(128), primary_key=True),
+    Column("manifest", Text, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Every promotion, in order: the latest row names the promoted bundle; the others
+# are what a server may fall back to when it refuses the promoted one.
+bundle_promotions = Table(
+    "bundle_promotions",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("version", String(128), nullable=False),  # a row of bundles
+    Column("promoted_at", UTCDateTime, nullable=False),
 )

@@ -22,7 +22,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from shelfwise.bundles import BundleInfo, BundleStore, ModelBundle, new_version
+from shelfwise.bundles import BundleInfo, ModelBundle, bundle_store, new_version
 from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.content import fit_content
 from shelfwise.candidates.log import PURCHASE, Resolve
@@ -159,7 +159,7 @@ def train(
     timings["fit content"] = round(time.perf_counter() - t, 4)
 
     t = stage("guard metrics")
-    store = BundleStore(settings.model_dir)
+    store = bundle_store(settings, runtime.db)
     previous = store.current_version()
     served = guard_pipeline(runtime, with_ranker)
     candidate = measure(log, products, config, settings.guard_days, content, served)
@@ -225,7 +225,7 @@ def train(
         timings=timings,
         settings_fingerprint=settings.fingerprint(),
     )
-    bundle = ModelBundle.write(settings.model_dir, artifacts, info, extra)
+    bundle = store.write(artifacts, info, extra)
     timings["write bundle"] = round(time.perf_counter() - t, 4)
     if with_ranker and settings.ranking.compile_model:
         # Compiled for this machine, outside the bundle: a server here starts with a hit.

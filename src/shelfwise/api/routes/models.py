@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from shelfwise.api.auth import require
 from shelfwise.api.deps import RuntimeDep
-from shelfwise.bundles import BundleStore, ModelBundle
+from shelfwise.bundles import ModelBundle
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -68,7 +68,7 @@ def _summary(bundle: ModelBundle | None) -> BundleSummary | None:
 @router.get("", response_model=ModelsState, dependencies=[Depends(require("read"))])
 def models(runtime: RuntimeDep) -> ModelsState:
     """The bundle this worker serves, the promoted version, and every complete bundle."""
-    store = BundleStore(runtime.settings.model_dir)
+    store = runtime.bundle_store
     return ModelsState(
         loaded=_summary(runtime.bundle),
         promoted=store.current_version(),
