@@ -33,6 +33,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from shelfwise.catalog import CatalogSnapshot
+from shelfwise.contracts.reconcile import canonical
 from shelfwise.errors import InvalidInput
 from shelfwise.pipeline.replay import LoggedRequest, Replayer, logged_request
 from shelfwise.rules.model import Rule
@@ -161,7 +162,7 @@ def compare(
     live: Rulebook,
     draft: Rulebook,
     *,
-    purchases: Mapping[str, Mapping[str, int]],
+    purchases: Mapping[str, Mapping[str, int]],  # rec_id -> canonical product id -> units
     currency: str,
     top: int = 10,
     not_replayed: Mapping[str, int] | None = None,
@@ -206,10 +207,11 @@ def compare(
             t.added.update(c)
         m = money[name]
         m.slates += 1
-        bought = purchases.get(req.rec_id, {})
+        bought = purchases.get(req.rec_id, {})  # by canonical product id
         for pos, pid in enumerate(req.served):
-            m.bought[pos] += pid in bought
-            m.units[pos] += bought.get(pid, 0)
+            units = bought.get(canonical(pid), 0)
+            m.bought[pos] += units > 0
+            m.units[pos] += units
         for pos, i in enumerate(a):
             m.before[pos] += float(price[i])
         for pos, i in enumerate(b):

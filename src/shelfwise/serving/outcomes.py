@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
+from shelfwise.contracts.reconcile import canonical
 from shelfwise.store.engine import Database
 from shelfwise.store.tables import interactions
 
@@ -17,7 +18,11 @@ CHUNK = 500  # rec_ids per query (bound-parameter limits)
 
 
 def purchases_of(db: Database, rec_ids: Iterable[str]) -> dict[str, dict[str, int]]:
-    """rec_id -> product id -> units bought on the purchase lines that carry it."""
+    """rec_id -> product id -> units bought on the purchase lines that carry it.
+
+    The product ids are in their :func:`~shelfwise.contracts.reconcile.canonical`
+    form: a line whose client wrote the id differently (case, spaces, leading zeros)
+    still joins the slate item it was bought from."""
     wanted = sorted({r for r in rec_ids if r})
     out: dict[str, dict[str, int]] = {}
     t = interactions.c
@@ -28,5 +33,6 @@ def purchases_of(db: Database, rec_ids: Iterable[str]) -> dict[str, dict[str, in
             )
             for rec_id, product_id, quantity in conn.execute(query):
                 units = out.setdefault(str(rec_id), {})
-                units[str(product_id)] = units.get(str(product_id), 0) + int(quantity)
+                key = canonical(str(product_id))
+                units[key] = units.get(key, 0) + int(quantity)
     return out
