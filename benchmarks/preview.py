@@ -72,9 +72,11 @@ class Served:
 @dataclass
 class Recording:
     """A simulator policy serving through the real request path, recording every
-    request (and serving the other placements for the same request too)."""
+    request (and, with ``others``, serving the other placements for the same request
+    too: logged, never shown)."""
 
     runtime: Runtime
+    others: bool = True
     name: str = "shelfwise"
     served: list[Served] = field(default_factory=list)
     shown: dict[str, RequestContext] = field(default_factory=dict)  # rec_id -> request
@@ -104,12 +106,12 @@ class Recording:
         shown = self.serve(
             RecommendRequest(placement=name, item=item, cart=ctx.cart, **base), ctx.now
         )
-        if item:
+        if item and self.others:
             self.serve(
                 RecommendRequest(placement="product_bought_with", item=item, **base), ctx.now
             )
         cart = ctx.cart or item
-        if cart:
+        if cart and self.others:
             self.serve(RecommendRequest(placement="cart", cart=cart, **base), ctx.now)
         self.shown[shown.rec_id] = ctx
         return Slate(shown.rec_id, shown.items)
