@@ -26,7 +26,7 @@ against the true change, the simulator's expected revenue through the rec_ids of
 the slates the shoppers were shown (``simulate.slate_attributed_revenue``) with the
 draft's slates (the truth's) in place of the served ones. Only the slate the
 shopper asked for is shown; the other placements' slates earn nothing either way.
-About one session in 150 buys through a shown slate: a run with no such purchase
+One session in 150 to 300 buys through a shown slate: a run with no such purchase
 checks no money and exits 1 (serve more sessions).
 
     .venv/bin/python benchmarks/preview.py [--products 1000 --people 1000
