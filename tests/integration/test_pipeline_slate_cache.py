@@ -164,6 +164,22 @@ def test_exploration_placements_are_never_kept(store: Runtime) -> None:
     assert any(i["explored"] for i in slate["items"])
 
 
+def test_a_request_served_again_under_its_rec_id_draws_the_same_exploration(
+    store: Runtime,
+) -> None:
+    rec = store.recommender
+    req = RecommendRequest(placement="home", k=6)  # home explores 10% of its slots
+    logged = [rec.recommend(req, NOW) for _ in range(12)]
+    again = [rec.recommend(req, NOW, record=False, rec_id=s["rec_id"]) for s in logged]
+    assert [s["rec_id"] for s in again] == [s["rec_id"] for s in logged]
+    assert [ids(s) for s in again] == [ids(s) for s in logged]
+    # Under fresh ids the draws differ: the same slates above are the ids' doing.
+    fresh = [ids(rec.recommend(req, NOW, record=False)) for _ in range(12)]
+    assert fresh != [ids(s) for s in logged]
+    with pytest.raises(ValueError, match="not recorded"):
+        rec.recommend(req, NOW, rec_id=logged[0]["rec_id"])
+
+
 @pytest.fixture
 def shop(runtime: Runtime) -> Runtime:
     return trained_shop(runtime)

@@ -5,6 +5,7 @@ The learned ranker's case is tests/integration/test_preview_accuracy.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -79,9 +80,14 @@ def test_the_preview_is_the_truth_per_placement(store: Runtime) -> None:
     assert report.money.method == NO_MONEY and report.money.change is None
 
 
-def test_money_is_purchase_rate_by_position_times_price(store: Runtime) -> None:
+def bought_first(
+    store: Runtime, written: Callable[[str], str], quantity: int
+) -> list[tuple[str, str, list[str]]]:
+    """Serve, then one order whose line carries the first slate's rec_id and buys its
+    first item (its id as the client ``written`` it), ``quantity`` units."""
     served = serve(store)
     rec_id, _, items = served[0]  # product_similar for A1: bought at position 1
+    price = 30.0
     store.ingestor.ingest(
         [
             {
@@ -91,24 +97,45 @@ def test_money_is_purchase_rate_by_position_times_price(store: Runtime) -> None:
                 "anonymous_id": "a1",
                 "order_id": "o1",
                 "currency": "EUR",
-                "revenue": 30.0,
+                "revenue": quantity * price,
                 "lines": [
-                    {"product_id": items[0], "quantity": 1, "unit_price": 30.0, "rec_id": rec_id}
+                    {
+                        "product_id": written(items[0]),
+                        "quantity": quantity,
+                        "unit_price": price,
+                        "rec_id": rec_id,
+                    }
                 ],
             }
         ],
         source="test",
     )
     store.decisions.flush()
+    return served
+
+
+def firsts_worth(store: Runtime, served: list[tuple[str, str, list[str]]]) -> float:
+    price = {p.product_id: p.price or 0.0 for p in store.snapshot.products}
+    return sum(price[items[0]] for _, placement, items in served if placement == "product_similar")
+
+
+def test_money_is_purchase_rate_by_position_times_price(store: Runtime) -> None:
+    served = bought_first(store, str, 1)
     report = store.preview([parse_rule(SOFTLOOM)], placement="product_similar")
     m = report.money
-    assert m.method == MONEY_METHOD and m.purchases == 1 and m.currency == "EUR"
+    assert m.method == MONEY_METHOD and m.purchases == m.units == 1 and m.currency == "EUR"
     # Rate at position 1 of product_similar: 1 purchase in 3 slates; other positions 0.
-    price = {p.product_id: p.price or 0.0 for p in store.snapshot.products}
-    firsts = [items[0] for _, placement, items in served if placement == "product_similar"]
-    assert m.before == pytest.approx(round(sum(price[p] for p in firsts) / 3, 2))
+    assert m.before == pytest.approx(round(firsts_worth(store, served) / 3, 2))
     assert m.low is not None and m.high is not None and m.change is not None
     assert m.low <= m.change <= m.high and m.low < m.high
+
+
+def test_a_line_written_differently_counts_with_its_units(store: Runtime) -> None:
+    # A client that writes ids in lower case; two units on the line.
+    served = bought_first(store, lambda pid: pid.lower(), 2)
+    m = store.preview([parse_rule(SOFTLOOM)], placement="product_similar").money
+    assert (m.purchases, m.units) == (1, 2)
+    assert m.before == pytest.approx(round(2 * firsts_worth(store, served) / 3, 2))
 
 
 def test_a_slate_whose_bundle_is_gone_is_said_and_left_out(store: Runtime) -> None:

@@ -14,6 +14,11 @@ def preview_tables(p: PreviewReport, currency: str) -> list[PanelTable]:
     m = p.money
     skipped = "; ".join(f"{n.slates:,} not replayed: {n.reason}" for n in p.not_replayed)
     notes = [p.method, m.method]
+    if m.change is not None:
+        notes.append(
+            f"Money measured on {m.purchases:,} purchase lines ({m.units:,} units) over"
+            f" {m.slates:,} replayed slates."
+        )
     if skipped:
         notes.append(skipped + ".")
     if p.comparable:

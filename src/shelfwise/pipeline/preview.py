@@ -9,12 +9,14 @@ category of the items that came or went (with their titles and images), what the
 change is worth as an estimate with its method and a 95% interval, and which logged
 slates could not be replayed and why.
 
-Money is estimated, never read off ranker scores: each placement's purchase rate by
-position is measured on the replayed slates themselves (purchase lines carrying the
-slate's rec_id, bought at the position it was shown), and a slate is worth the sum
-over its positions of that rate times the item's current price (one unit a
-purchase). The interval comes from the rates' binomial uncertainty (Agresti-Coull);
-it leaves out that a different item at a position may sell at another rate.
+Money is estimated, never read off ranker scores: each placement's rate of units
+bought by position is measured on the replayed slates themselves (purchase lines
+carrying the slate's rec_id, bought at the position it was shown, with their
+quantities), and a slate is worth the sum over its positions of that rate times the
+item's current price. The interval comes from the purchase rates' binomial
+uncertainty (Agresti-Coull), scaled by the placement's units per purchase line; it
+leaves out that a different item at a position may sell at another rate (measured
+against the simulator's truth in ``benchmarks/preview.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from shelfwise.catalog import CatalogSnapshot
+from shelfwise.contracts.reconcile import canonical
 from shelfwise.errors import InvalidInput
 from shelfwise.pipeline.replay import LoggedRequest, Replayer, logged_request
 from shelfwise.rules.model import Rule
@@ -42,10 +45,11 @@ from shelfwise.serving.placements import Placement, Placements
 
 Z95 = 1.959964
 MONEY_METHOD = (
-    "Purchase rate by position on each placement, measured on the replayed slates"
-    " (purchases carrying the slate's rec_id, at the position shown), times the"
-    " item's current price, one unit a purchase; 95% interval from the rates'"
-    " binomial uncertainty (Agresti-Coull)."
+    "Units bought per slate by position on each placement, measured on the replayed"
+    " slates (purchase lines carrying the slate's rec_id, at the position shown),"
+    " times the item's current price; 95% interval from the purchase rates' binomial"
+    " uncertainty (Agresti-Coull). It assumes an item sells at the rate of the"
+    " position it is shown at, whatever the item."
 )
 NO_MONEY = "No purchase carries the rec_id of a replayed slate: no money estimate."
 
@@ -79,6 +83,7 @@ class MoneyEstimate(BaseModel):
     method: str
     slates: int  # slates the rates are measured on
     purchases: int  # purchase lines carrying their rec_ids, at a shown position
+    units: int  # units bought on those lines
     before: float | None  # None: no purchase to measure a rate on
     after: float | None
     change: float | None
@@ -136,10 +141,11 @@ class _Tally:
 
 @dataclass
 class PositionMoney:
-    """Per placement: slates, purchases by position and price sums by position."""
+    """Per placement: slates, purchases and units by position, price sums by position."""
 
     slates: int = 0
     bought: Counter[int] = field(default_factory=Counter)  # position (0-based) -> purchases
+    units: Counter[int] = field(default_factory=Counter)  # position -> units bought
     before: dict[int, float] = field(
         default_factory=lambda: defaultdict(float)
     )  # position -> prices
@@ -156,7 +162,7 @@ def compare(
     live: Rulebook,
     draft: Rulebook,
     *,
-    purchases: Mapping[str, set[str]],
+    purchases: Mapping[str, Mapping[str, int]],  # rec_id -> canonical product id -> units
     currency: str,
     top: int = 10,
     not_replayed: Mapping[str, int] | None = None,
@@ -201,9 +207,11 @@ def compare(
             t.added.update(c)
         m = money[name]
         m.slates += 1
-        bought = purchases.get(req.rec_id, set())
+        bought = purchases.get(req.rec_id, {})  # by canonical product id
         for pos, pid in enumerate(req.served):
-            m.bought[pos] += pid in bought
+            units = bought.get(canonical(pid), 0)
+            m.bought[pos] += units > 0
+            m.units[pos] += units
         for pos, i in enumerate(a):
             m.before[pos] += float(price[i])
         for pos, i in enumerate(b):
@@ -264,26 +272,30 @@ def estimate(placements: Iterable[PositionMoney], currency: str) -> MoneyEstimat
     """Expected revenue before and after: per placement and position, the measured
     purchase rate times the summed prices shown there (see the module's docstring)."""
     before = after = change = var = 0.0
-    slates = bought = 0
+    slates = bought = units = 0
     for m in placements:
         n = m.slates
+        lines = sum(m.bought.values())
         slates += n
-        bought += sum(m.bought.values())
+        bought += lines
+        units += sum(m.units.values())
+        per_line = sum(m.units.values()) / lines if lines else 1.0
         for pos in set(m.before) | set(m.after):
             x = m.bought.get(pos, 0)
-            rate = x / n
+            rate = m.units.get(pos, 0) / n
             adjusted = (x + 2) / (n + 4)
             delta = m.after.get(pos, 0.0) - m.before.get(pos, 0.0)
             before += rate * m.before.get(pos, 0.0)
             after += rate * m.after.get(pos, 0.0)
             change += rate * delta
-            var += delta * delta * adjusted * (1 - adjusted) / (n + 4)
+            var += (per_line * delta) ** 2 * adjusted * (1 - adjusted) / (n + 4)
     if not bought:
         return MoneyEstimate(
             currency=currency,
             method=NO_MONEY,
             slates=slates,
             purchases=0,
+            units=0,
             before=None,
             after=None,
             change=None,
@@ -296,6 +308,7 @@ def estimate(placements: Iterable[PositionMoney], currency: str) -> MoneyEstimat
         method=MONEY_METHOD,
         slates=slates,
         purchases=bought,
+        units=units,
         before=round(before, 2),
         after=round(after, 2),
         change=round(change, 2),
@@ -354,7 +367,7 @@ def preview_draft(
     live: Callable[[], Rulebook],
     replayer: Replayer,
     decisions: DecisionSource,
-    purchases: Callable[[Iterable[str]], Mapping[str, set[str]]],
+    purchases: Callable[[Iterable[str]], Mapping[str, Mapping[str, int]]],
     clock: Callable[[], datetime],
     currency: str,
     requests: Sequence[RecordedRequestIn] | None = None,

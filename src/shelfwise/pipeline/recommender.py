@@ -249,9 +249,16 @@ class Recommender:
         *,
         record: bool = True,
         records: Sequence[SessionRecord] | None = None,
+        rec_id: str | None = None,
     ) -> dict[str, Any]:
-        """One slate. ``records`` stand in for the live session (batch slates)."""
-        served = self._serve(req, now, record, records)
+        """One slate. ``records`` stand in for the live session (batch slates).
+
+        ``rec_id``: serve the request again under the id of a slate already logged,
+        so its exploration draws (seeded by the id) are that slate's; only for an
+        unrecorded run (``record=False``), since the id is the logged slate's own."""
+        if rec_id is not None and record:
+            raise ValueError("a slate served under a given rec_id is not recorded")
+        served = self._serve(req, now, record, records, rec_id)
         if isinstance(served, dict):
             return served
         kept, rec_id = served
@@ -261,7 +268,7 @@ class Recommender:
     def recommend_json(self, req: RecommendRequest, now: datetime | None = None) -> bytes:
         """One slate as the JSON answer of ``/v1/recommendations`` (a kept slate is
         spliced in as it is kept, never decoded)."""
-        served = self._serve(req, now, True, None)
+        served = self._serve(req, now, True, None, None)
         if isinstance(served, dict):
             return orjson.dumps(served)
         kept, rec_id = served
@@ -273,9 +280,10 @@ class Recommender:
         now: datetime | None,
         record: bool,
         records: Sequence[SessionRecord] | None,
+        rec_id: str | None,
     ) -> dict[str, Any] | tuple[KeptSlate, str]:
         """The slate computed (its answer), or a kept one with this request's rec_id."""
-        r = self._resolve(req, now, record, records)
+        r = self._resolve(req, now, record, records, rec_id)
         if r.shelf is not None:
             kept = self._kept(r)
             if kept is not None:
@@ -314,12 +322,13 @@ class Recommender:
         now: datetime | None,
         record: bool,
         records: Sequence[SessionRecord] | None,
+        rec_id: str | None,
     ) -> _Request:
         """The request resolved: who asks, in which session and arm, served by which pipeline."""
         started = time.perf_counter()
         placement = self.placements.get(req.placement)
         k = min(req.k or placement.k, self.settings.max_k)
-        rec_id = self.rec_ids.next()
+        rec_id = rec_id or self.rec_ids.next()
         keep_trace = req.explain or (record and self.decisions.keeps_trace(rec_id))
         trace = Trace(enabled=keep_trace)
         self.refresh_catalog(trace)

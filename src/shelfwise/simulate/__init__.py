@@ -21,6 +21,7 @@ from shelfwise.simulate.online import (
     ArmReadout,
     compare_policies,
     sample_requests,
+    slate_attributed_revenue,
     slate_expected_revenue,
     true_lift,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "run_demo_flow",
     "sample_requests",
     "simulate",
+    "slate_attributed_revenue",
     "slate_expected_revenue",
     "true_lift",
     "write_files",

@@ -111,6 +111,29 @@ def slate_expected_revenue(world: World, ctx: RequestContext, product_ids: Seque
     return float(np.sum(click * buy * world.calendar.price(day)[items])) * MEAN_QUANTITY
 
 
+def slate_attributed_revenue(
+    world: World, ctx: RequestContext, product_ids: Sequence[str]
+) -> float:
+    """The true expected revenue of the purchase lines that carry a shown slate's
+    rec_id, as a session plays it (``sessions.SessionRunner``): the shopper clicks
+    the first item that draws a click (a cascade over the positions), adds it to the
+    cart with its add probability and checks out with ``CHECKOUT``, buying
+    ``MEAN_QUANTITY`` units at the day's price. A later removal from the cart (6% a
+    page) is left out. Unknown product ids are left out, as the session leaves them out."""
+    person = world.owner[ctx.anonymous_id]
+    items = np.array([world.index[p] for p in product_ids if p in world.index], dtype=np.int64)
+    if len(items) == 0:
+        return 0.0
+    day = world.day_of(ctx.now)
+    item = world.index.get(ctx.item) if ctx.item else None
+    cart = tuple(world.index[c] for c in ctx.cart if c in world.index)
+    truth = world.truth
+    click = truth.click_prob(person, items, day, ctx.placement, item, cart)
+    first = click * np.concatenate(([1.0], np.cumprod(1.0 - click)[:-1]))
+    buy = truth.buy_prob(person, items, day, item)
+    return float(np.sum(first * buy * world.calendar.price(day)[items])) * MEAN_QUANTITY
+
+
 def compare_policies(
     world: World, policies: Sequence[Policy], requests: Sequence[SimRequest], seed: int = 0
 ) -> dict[str, ArmReadout]:
