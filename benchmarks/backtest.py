@@ -5,8 +5,9 @@
 The same run as ``shelfwise evaluate --backtest N``: origins at London
 midnight, 14-day test windows each with its own 14-day validation window
 before it, the peers (item-kNN K, ALS factors / regularisation, EASE lambda)
-and shelfwise's blend tuned on that validation window, the ranker trained
-on decision times before the origin. Prints the pooled and per-origin
+and shelfwise's blend tuned on that validation window, the rank stage (three
+learned-ranker designs or the blend ranker) chosen on it, the chosen ranker
+trained on decision times before the origin. Prints the pooled and per-origin
 NDCG@10 ratios of the served pipeline to the best peer with their paired
 bootstrap intervals, and the wall time of the whole backtest (the import of
 the data set into a SQLite file is setup, not measured).

@@ -29,7 +29,6 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shelfwise.errors import ConfigError
-from shelfwise.ranking.objective import RankingSettings
 
 Role = Literal["ingest", "merchandiser", "admin", "read", "storefront"]
 ROLES: tuple[Role, ...] = ("ingest", "merchandiser", "admin", "read", "storefront")
@@ -38,6 +37,97 @@ STOREFRONT: Role = "storefront"
 
 ENV_PREFIX = "SHELFWISE_"
 CONFIG_FILE_ENV = "SHELFWISE_CONFIG"
+
+
+# The ranker's settings live here, not in ``ranking``: every package reads the Settings, so
+# the Settings import nothing above the ground floor (``ranking.objective`` computes with them).
+
+
+class PlacementObjective(BaseModel):
+    """The value blend of one placement."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    click: float = Field(default=1.0, ge=0, description="Value of an engagement itself.")
+    revenue: float = Field(default=0.0, ge=0, description="Weight of price / median price.")
+    margin: float = Field(default=0.0, ge=0, description="Weight of margin / median price.")
+    sla_penalty_per_day: float = Field(
+        default=0.02, ge=0, le=1, description="Value lost per day of shipping SLA."
+    )
+    min_cover_days: float = Field(
+        default=3.0, ge=0, description="Below this many days of stock cover the value shrinks."
+    )
+    unknown_margin_rate: float = Field(default=0.3, ge=0, le=1)
+    money_cap: float | None = Field(
+        default=0.5,
+        ge=0,
+        description="Money adds at most this share of the click value (None: unbounded, the "
+        "linear blend of before).",
+    )
+    popularity_penalty: float = Field(
+        default=0.0,
+        ge=0,
+        le=4,
+        description="Value x (1 + events of 28 days / their mean) ** -penalty.",
+    )
+    chain_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=8,
+        description="Value x (the placement chain's score / its best) ** weight: how much the "
+        "placement's own job (similarity to the viewed product, complement lift) counts "
+        "beside P(engagement) (ranking.ranker.chain_fit).",
+    )
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+
+# Defaults: the home page leans on discovery, the cart on margin, email on revenue.
+DEFAULT_OBJECTIVES: dict[str, PlacementObjective] = {
+    "home": PlacementObjective(click=1.0, revenue=0.1, margin=0.1),
+    "product": PlacementObjective(click=0.5, revenue=0.5, margin=0.5),
+    "cart": PlacementObjective(click=0.1, revenue=0.3, margin=1.5),
+    "email": PlacementObjective(click=0.2, revenue=1.0, margin=0.5),
+}
+
+
+class RankingSettings(BaseModel):
+    """The ranker's knobs (``Settings.ranking``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    objectives: dict[str, PlacementObjective] = Field(
+        default_factory=lambda: dict(DEFAULT_OBJECTIVES)
+    )
+    default_objective: PlacementObjective = PlacementObjective()
+    explore_share: float = Field(default=0.1, ge=0, le=0.5)
+    explore_max_exposures: float = Field(
+        default=50.0, ge=0, description="Items shown fewer times than this may be explored."
+    )
+    explore_seed: int = 0
+    compile_model: bool = True
+    time_bucket_seconds: int = Field(
+        default=60,
+        ge=0,
+        description=(
+            "Serving: the clock the sources and the ranker's features read is the end of "
+            "the request's time bucket of this many seconds, so a scored order is kept "
+            "and serves every request of the same context in the bucket (0 = the exact "
+            "clock, nothing kept)."
+        ),
+    )
+    kept_orders: int = Field(
+        default=1_000,
+        ge=0,
+        description=(
+            "Contexts whose candidates, scored order and served slates (one per "
+            "exploration pick) each worker keeps for their time bucket (0 = off)."
+        ),
+    )
+
+    def objective_for(self, placement: str) -> PlacementObjective:
+        return self.objectives.get(placement, self.default_objective)
 
 
 class ApiKey(BaseModel):

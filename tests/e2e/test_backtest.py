@@ -55,16 +55,26 @@ def test_backtest_on_a_slice_of_online_retail(sqlite_settings: Settings, tmp_pat
     assert report["origins"][0]["cutoff"] == "2011-10-28T00:00:00+01:00"  # summer time
     assert report["origins"][0]["end"] == "2011-11-11T00:00:00+00:00"  # 14 days and 1 hour
     assert report["origins"][1]["cutoff"] == "2011-11-11T00:00:00+00:00"
-    assert report["served"] == "shelfwise+ranker"
+    assert report["served"] == "shelfwise"
     assert "the served pipeline (Pipeline.offline" in report["served_label"]
     for o in report["origins"]:
         assert o["people"]["all"] > 15 and o["people"]["new"] > 10
         served = {m["name"]: m for m in o["models"]}
-        for name in ("shelfwise+ranker", "shelfwise blend"):
+        for name in ("shelfwise", "shelfwise blend"):
             # no rule but the built-in in-stock one, and the catalog's stock is unknown
             assert served[name]["targets_forbidden_by_rules"] == {"all": 0, "new": 0}
         assert o["target_items"]["all"] >= o["people"]["all"]
-        assert {m["name"] for m in o["models"]} == PEERS | {"shelfwise+ranker", "shelfwise blend"}
+        assert {m["name"] for m in o["models"]} == PEERS | {"shelfwise", "shelfwise blend"}
+        # the rank stage was chosen on the validation window: the blend or one ranker design
+        choice = o["notes"]["ranker_choice[shelfwise]"]
+        scores = choice["validation_ndcg@10"]
+        assert set(scores) == {
+            "blend",
+            "ranker(windows=5, leaves=63)",
+            "ranker(windows=5, leaves=15)",
+            "ranker(windows=3, leaves=63)",
+        }
+        assert choice["chosen"] == max(scores, key=lambda n: (scores[n], n == "blend"))
         assert o["notes"]["ease"]["all"]["params"]["regularization"] in (100.0, 500.0, 2000.0)
         assert set(o["notes"]["blend[all]"]["weights"]) <= {
             "buy_again",

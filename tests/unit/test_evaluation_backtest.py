@@ -152,6 +152,11 @@ def test_pooled_units_are_every_person_at_every_origin() -> None:
     assert same.delta.mean == 0.0
     text = markdown(result)
     assert "midnight Europe/London" in text and "2011-09-02 00:00 BST" in text
+    # every peer's ratio with its interval, per origin and pooled: past-then-popular is x1
+    row = next(line for line in text.splitlines() if line.startswith("| all | past_then_popular |"))
+    assert row.count("x1.000 [1.000, 1.000]") == 3  # two origins and pooled
+    ease = result.find("2011-09-16", "new", 10, "ndcg", "ease").ratio
+    assert f"x{ease.mean:.3f} [{ease.low:.3f}, {ease.high:.3f}]" in text
 
 
 def test_an_origin_without_room_for_its_windows_is_refused() -> None:

@@ -202,6 +202,19 @@ def package_of(module: str) -> str:
     return ".".join(module.split(".")[:2])
 
 
+def package_graph(all_edges: list[Edge]) -> dict[str, dict[str, Edge]]:
+    """The graph of packages: an edge between two packages where a module of one imports a
+    module of the other (the first such import is kept, to name in a failure)."""
+    graph: dict[str, dict[str, Edge]] = {}
+    for e in all_edges:
+        a, b = package_of(e.source), package_of(e.target)
+        graph.setdefault(a, {})
+        graph.setdefault(b, {})
+        if a != b:
+            graph[a].setdefault(b, e)
+    return graph
+
+
 def package_cycles(all_edges: list[Edge]) -> dict[tuple[str, str], list[Edge]]:
     """Pairs of packages that import each other, with the edges each way."""
     between: dict[tuple[str, str], list[Edge]] = {}
@@ -306,6 +319,13 @@ def test_imports_only_go_down() -> None:
     assert not bad, "imports that go up:\n  " + "\n  ".join(map(str, bad))
 
 
+def test_no_package_level_cycle() -> None:
+    """No cycle between packages either, however long (config -> ranking -> candidates ->
+    catalog -> store -> config was one: every import of it is fine module by module)."""
+    cycle = find_cycle(package_graph(ours()))
+    assert cycle is None, "package-level " + _report(cycle)
+
+
 def test_no_two_packages_import_each_other() -> None:
     pairs = package_cycles(ours())
     lines = [f"{a} <-> {b}:\n    " + "\n    ".join(map(str, es)) for (a, b), es in pairs.items()]
@@ -337,6 +357,24 @@ def test_find_cycle_reports_the_path() -> None:
     assert find_cycle(graph_of(e[:2], ALL)) is None
 
 
+def test_package_graph_finds_a_cycle_no_module_has() -> None:
+    """Modules a.x -> b.y, b.z -> c.w, c.v -> a.u: no module cycle, a package cycle a -> b -> c."""
+    e = [
+        Edge("p.a.x", "p.b.y", "module", 1),
+        Edge("p.b.z", "p.c.w", "module", 2),
+        Edge("p.c.v", "p.a.u", "type_checking", 3),
+    ]
+    assert find_cycle(graph_of(e, ALL)) is None
+    cycle = find_cycle(package_graph(e))
+    assert cycle is not None
+    assert [(x.source, x.target) for x in cycle] == [
+        ("p.a.x", "p.b.y"),
+        ("p.b.z", "p.c.w"),
+        ("p.c.v", "p.a.u"),
+    ]
+    assert find_cycle(package_graph(e[:2])) is None
+
+
 if __name__ == "__main__":
     found = edges()
     print(f"{len(modules())} modules, {len(found)} imports")
@@ -344,6 +382,7 @@ if __name__ == "__main__":
         graph = graph_of(found, kinds)
         print(f"\n== {sorted(kinds)}:", _report(find_cycle(graph)) or "no cycle")
     print("\n== layering:", *map(str, layering_violations(found)), sep="\n  ")
+    print("\n== packages:", _report(find_cycle(package_graph(found))) or "no cycle")
     pairs = package_cycles(found)
     print(f"\n== {len(pairs)} package pairs importing each other")
     for (a, b), es in pairs.items():

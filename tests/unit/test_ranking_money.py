@@ -24,6 +24,7 @@ from shelfwise.ranking.history import PURCHASE
 from shelfwise.ranking.objective import (
     DEFAULT_OBJECTIVES,
     MAX_RELATIVE_PRICE,
+    item_values,
     reference_price,
 )
 from shelfwise.ranking.state import DAY
@@ -61,14 +62,14 @@ def test_every_value_is_finite_and_positive_for_any_price(prices: list[float], m
     items.margin_band[:] = margin
     idx = np.arange(len(prices))
     for objective in OBJECTIVES:
-        values = objective.values(idx, items, state)
+        values = item_values(objective, idx, items, state)
         assert np.isfinite(values).all(), (prices, objective)
         assert (values > 0).all() if objective.click > 0 else (values >= 0).all()
         bound = objective.click + (objective.revenue + objective.margin) * MAX_RELATIVE_PRICE
         assert (values <= bound + 1e-9).all()
     # an old state whose reference price is 0 (all prices 0) is still finite
     old = replace(state, ref_price=0.0)
-    assert np.isfinite(OBJECTIVES[1].values(idx, items, old)).all()
+    assert np.isfinite(item_values(OBJECTIVES[1], idx, items, old)).all()
 
 
 @settings(max_examples=60, deadline=None)

@@ -16,6 +16,7 @@ from shelfwise.ranking import (
     RankingState,
 )
 from shelfwise.ranking.history import PURCHASE
+from shelfwise.ranking.objective import item_values
 from shelfwise.ranking.ranker import chain_fit
 from shelfwise.ranking.state import DAY
 from shelfwise.ranking.synthetic import START
@@ -46,7 +47,7 @@ def test_money_adds_at_most_money_cap_times_the_click_value(
 ) -> None:
     items, state = _state(prices)
     o = PlacementObjective(click=0.8, revenue=revenue, margin=margin, money_cap=cap, **PLAIN)
-    v = o.values(np.arange(len(prices)), items, state, anchor)
+    v = item_values(o, np.arange(len(prices)), items, state, anchor)
     assert np.all(v >= 0.8 - 1e-12) and np.all(v <= 0.8 * (1 + cap) + 1e-12)
 
 
@@ -54,11 +55,11 @@ def test_price_counts_against_the_viewed_product_and_a_dear_item_gains_little() 
     # viewed product EUR 10; candidates EUR 10 and EUR 370 (a premium print)
     items, state = _state([10.0, 370.0, 50.0])
     o = PlacementObjective(click=0.8, revenue=0.2, margin=0.0, **PLAIN)
-    same, dear = o.values(np.array([0, 1]), items, state, anchor_price=10.0)
+    same, dear = item_values(o, np.array([0, 1]), items, state, anchor_price=10.0)
     assert same == pytest.approx(0.8 * (1 + 0.25 * 0.5))  # m = 1: half of the cap's share
     assert dear / same < 1.12  # 37 times the price, not even 12% more value
     linear = o.model_copy(update={"money_cap": None})
-    l_same, l_dear = linear.values(np.array([0, 1]), items, state, anchor_price=10.0)
+    l_same, l_dear = item_values(linear, np.array([0, 1]), items, state, anchor_price=10.0)
     assert l_dear / l_same > 8  # the unbounded blend of before: price wins
 
 
@@ -66,8 +67,8 @@ def test_popularity_penalty_damps_the_best_seller() -> None:
     items, state = _state([10.0, 10.0, 10.0], sold=[0] * 20 + [1])
     base = PlacementObjective(click=1.0, **PLAIN)
     damped = base.model_copy(update={"popularity_penalty": 1.0})
-    v0 = base.values(np.arange(3), items, state)
-    v1 = damped.values(np.arange(3), items, state)
+    v0 = item_values(base, np.arange(3), items, state)
+    v1 = item_values(damped, np.arange(3), items, state)
     assert v0[0] == v0[2]
     assert v1[0] < v1[1] < v1[2] == v0[2]
 

@@ -26,6 +26,7 @@ from shelfwise.candidates.base import Proposal, RecContext
 from shelfwise.candidates.config import BasketEaseConfig
 from shelfwise.candidates.log import KIND_CODE, PURCHASE, InteractionLog
 from shelfwise.candidates.neighbours import NeighbourTable, ReasonCache, excluded, gather, top_k
+from shelfwise.candidates.regression import gram_inverse
 
 _BLOCK = 20_000_000  # float64 cells of one dense block while keeping the best neighbours
 
@@ -61,7 +62,7 @@ def fit_basket_ease(log: InteractionLog, config: BasketEaseConfig) -> NeighbourT
         gram = (xk.T @ xk).toarray()
     together = gram > 0
     gram[np.diag_indices(len(kept))] += config.regularization
-    p = np.linalg.inv(gram)
+    p = gram_inverse(gram)
     del gram
     b = p / -np.diag(p)[None, :]
     del p

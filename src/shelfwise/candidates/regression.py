@@ -12,11 +12,29 @@ Row ``i`` of the kept table lists the items that ``i`` predicts best.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
+from scipy.linalg import lapack
 
 from shelfwise.candidates.config import EventWeights, RegressionConfig
 from shelfwise.candidates.cooccurrence import interaction_matrix
 from shelfwise.candidates.log import InteractionLog
 from shelfwise.candidates.neighbours import NeighbourTable
+
+
+def gram_inverse(gram: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``(X'X + lambda I)^-1`` of a regularised Gram matrix (symmetric positive definite): a
+    Cholesky factor and its inverse (LAPACK ``potrf`` / ``potri``), about 2/3 of the work
+    of a general inverse, the same matrix up to rounding."""
+    # symmetric: a C-ordered matrix is its own transpose in Fortran order (no copy)
+    gram = np.asfortranarray(gram.T if gram.flags.c_contiguous else gram, dtype=np.float64)
+    factor, info = lapack.dpotrf(gram, lower=False, clean=False)
+    if info == 0:
+        inverse, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
+    if info != 0:  # not positive definite (a zero regularisation): the general inverse
+        return np.asarray(np.linalg.inv(gram), dtype=np.float64)
+    upper: npt.NDArray[np.float64] = np.triu(inverse)
+    upper += np.triu(inverse, 1).T
+    return upper
 
 
 def fit_regression(
@@ -31,7 +49,7 @@ def fit_regression(
     x = interaction_matrix(log, log.person, log.n_people, weights, config.half_life_days)
     gram = (x.T @ x).toarray()
     gram[np.diag_indices(n)] += config.regularization
-    p = np.linalg.inv(gram)
+    p = gram_inverse(gram)
     b = p / -np.diag(p)[None, :]
     rows = np.arange(n)
     chunk = max(1, 20_000_000 // n)

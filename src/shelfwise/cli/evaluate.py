@@ -125,7 +125,8 @@ def evaluate(
     With ``--backtest N`` (or ``--origin``), a rolling-origin backtest instead:
     at each origin (Europe/London midnight) a ``--window-days`` test window and
     the validation window before it, on which the peers' hyper-parameters and
-    shelfwise's blend are chosen; the served pipeline (learned ranker) and the
+    shelfwise's blend are chosen; the served pipeline (row ``shelfwise``: the
+    learned ranker or the blend ranker, as the validation window chose) and the
     same with the blend ranker against every peer per origin and pooled, with
     paired bootstrap intervals of the ratio. Writes backtest.md / backtest.json
     into ``--out``.

@@ -118,8 +118,15 @@ class Fold:
 
 ServedFactory = Callable[[Fold], tuple[Sequence[Recommender], dict[str, Any]]]
 SERVED = (
-    "the served pipeline (Pipeline.offline: candidates, the merchant's rules, the learned "
-    "ranker as served, the arrangement) on the home placement, blend tuned on validation"
+    "the served pipeline (Pipeline.offline: candidates, the merchant's rules, the rank stage, "
+    "the arrangement) on the home placement, blend tuned on validation, and the learned ranker "
+    "or the blend ranker as the validation window chose"
+)
+# The ranker designs each origin chooses among (with the blend ranker), on validation only.
+RANKER_CHOICES: tuple[RankerTrainingConfig, ...] = (
+    RankerTrainingConfig(),
+    RankerTrainingConfig(num_leaves=15),
+    RankerTrainingConfig(train_windows=3),
 )
 
 
@@ -128,9 +135,12 @@ def served_factory(
     rulebook_version: int = 0,
     placement: Placement | None = None,
     ranking: RankingSettings | None = None,
+    choices: Sequence[RankerTrainingConfig] = RANKER_CHOICES,
 ) -> ServedFactory:
-    """The served pipeline with the learned ranker (the served model) and with the blend
-    ranker, both with ``rules`` in force and the blend tuned on the fold's validation window."""
+    """The served pipeline (``shelfwise``: the learned ranker of ``choices`` or the blend
+    ranker, whichever orders the fold's validation window better) and the same pipeline
+    with the blend ranker, both with ``rules`` in force and the blend tuned on the fold's
+    validation window. No ``choices``: the learned ranker of the default config, always."""
 
     def served(fold: Fold) -> tuple[Sequence[Recommender], dict[str, Any]]:
         tuned = tune_chains(
@@ -158,7 +168,11 @@ def served_factory(
             blend.placement = placement
         if ranking is not None:
             blend.ranking = ranking
-        ranked = replace(blend, name="shelfwise+ranker", ranker=RankerTrainingConfig())
+        ranked = (
+            replace(blend, name="shelfwise", choices=tuple(choices))
+            if choices
+            else replace(blend, name="shelfwise+ranker", ranker=RankerTrainingConfig())
+        )
         notes = {
             f"blend[{p}]": {"weights": chain.blend, "validation_ndcg": round(score, 4)}
             for p, (chain, score) in tuned.items()
@@ -377,6 +391,12 @@ def backtest(
         result = evaluate(fold.split, [*peers, *models], ks, resamples=0)
         result.cutoff, result.end = origin, midnight(origin.date() + timedelta(days=window_days))
         result.notes.update(notes)
+        for m in models:
+            choice = getattr(m, "choice", None)
+            if choice is not None:
+                result.notes[f"ranker_choice[{m.name}]"] = choice.as_dict()
+                if step:
+                    step(f"{label}: {m.name} chose {choice.as_dict()}")
         result.notes.update({p.name: p.describe() for p in peers if isinstance(p, TunedPeer)})
         results.append(result)
     peer_names = [m.name for m in results[0].models if not m.name.startswith("shelfwise")]
@@ -457,6 +477,7 @@ def _fold(
 
 
 __all__ = [
+    "RANKER_CHOICES",
     "SERVED",
     "TIMEZONE",
     "BacktestResult",

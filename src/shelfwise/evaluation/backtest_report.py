@@ -63,6 +63,21 @@ def origins_markdown(result: BacktestResult) -> list[str]:
     return [*lines, ""]
 
 
+def ratios_markdown(result: BacktestResult, metric: str = "ndcg") -> list[str]:
+    """The served model's ratio to every peer with its interval, at each origin and pooled."""
+    k = min(result.ks)
+    scopes = result.scopes()
+    lines = [
+        "| protocol | peer | " + " | ".join(scopes) + " |",
+        "|---|---|" + "---|" * len(scopes),
+    ]
+    for protocol in PROTOCOLS:
+        for peer in result.peers:
+            cells = [_ratio(result.find(s, protocol, k, metric, peer).ratio) for s in scopes]
+            lines.append(f"| {protocol} | {peer} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def comparisons_markdown(rows: list[Comparison]) -> list[str]:
     lines = [
         "| protocol | K | metric | peer | served | peer | ratio [95%] | difference [95%] |",
@@ -96,6 +111,10 @@ def markdown(result: BacktestResult) -> str:
         f"### NDCG@{k} at each origin",
         "",
         *origins_markdown(result),
+        f"### NDCG@{k}: the served model over each peer, at each origin and pooled "
+        f"(ratio of the means [{LEVEL:.0%} paired bootstrap])",
+        "",
+        *ratios_markdown(result),
         f"### Pooled: the served model against each peer ({LEVEL:.0%} paired bootstrap over "
         f"(person, origin), {result.resamples:,} resamples, seed {result.seed})",
         "",

@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from shelfwise.candidates.log import PURCHASE, InteractionLog
 from shelfwise.candidates.neighbours import NeighbourTable, top_k
+from shelfwise.candidates.regression import gram_inverse
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -161,7 +162,7 @@ class EASE:
         self.x = binary_matrix(train)
         gram = (self.x.T @ self.x).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.regularization
-        p = np.linalg.inv(gram)
+        p = gram_inverse(gram)
         self.b = (p / -np.diag(p)).astype(np.float32)
         np.fill_diagonal(self.b, 0.0)
 

@@ -60,6 +60,7 @@ class BeyondAccuracy:
         self.information = -np.log2(share)
         norms = np.sqrt(np.maximum(counts, 1))
         self.vectors = sp.csr_matrix(sp.diags(1 / norms) @ x.T)  # unit rows per item
+        self.sq_norms = np.asarray(self.vectors.multiply(self.vectors).sum(axis=1)).ravel()
 
     def novelty(self, rec: npt.NDArray[np.int64]) -> float:
         return float(self.information[rec].mean()) if len(rec) else 0.0
@@ -72,6 +73,23 @@ class BeyondAccuracy:
         sim = (v @ v.T).toarray()
         off = (sim.sum() - np.trace(sim)) / (n * (n - 1))
         return float(1.0 - off)
+
+    def diversities(self, lists: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.float64]:
+        """:meth:`diversity` of every list at once: the pairwise similarities of a list sum
+        to the squared norm of its vectors' sum less their own squared norms."""
+        sizes = np.fromiter((len(r) for r in lists), dtype=np.int64, count=len(lists))
+        if not len(lists) or not sizes.sum():
+            return np.zeros(len(lists))
+        rows = np.repeat(np.arange(len(lists)), sizes)
+        member = sp.csr_matrix(
+            (np.ones(len(rows)), (rows, np.concatenate(lists))),
+            shape=(len(lists), self.vectors.shape[0]),
+        )
+        summed = sp.csr_matrix(member @ self.vectors)
+        total = np.asarray(summed.multiply(summed).sum(axis=1)).ravel()
+        own = np.asarray(member @ self.sq_norms).ravel()
+        pairs = np.maximum(sizes * (sizes - 1), 1)
+        return np.where(sizes >= 2, 1.0 - (total - own) / pairs, 0.0)
 
     def coverage(self, lists: list[npt.NDArray[np.int64]]) -> float:
         if not lists:
@@ -98,11 +116,11 @@ def summarise(
     people = people if people is not None else per_person(lists, targets, k)
     n = max(len(targets), 1)
     out = {name: float(values.sum()) / n for name, values in people.items()}
-    novelty = diversity = 0.0
+    novelty = 0.0
     for rec in lists:
         novelty += beyond.novelty(rec[:k])
-        diversity += beyond.diversity(rec[:k])
-    out["coverage"] = beyond.coverage([r[:k] for r in lists])
+    heads = [r[:k] for r in lists]
+    out["coverage"] = beyond.coverage(heads)
     out["novelty"] = novelty / n
-    out["diversity"] = diversity / n
+    out["diversity"] = float(beyond.diversities(heads).sum()) / n
     return out

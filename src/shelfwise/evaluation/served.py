@@ -47,7 +47,12 @@ from shelfwise.pipeline.stages import chain_of
 from shelfwise.ranking.explain import SnapshotNames
 from shelfwise.ranking.objective import RankingSettings
 from shelfwise.ranking.ranker import Ranker
-from shelfwise.ranking.training import RankerTrainingConfig, bundle_ranker
+from shelfwise.ranking.training import (
+    RankerChoice,
+    RankerTrainingConfig,
+    bundle_ranker,
+    chosen_ranker,
+)
 from shelfwise.rules import Rulebook
 from shelfwise.rules.model import Rule
 from shelfwise.serving.placements import Placement, shipped_placements
@@ -72,7 +77,9 @@ class ServedModel:
     """The served pipeline fitted on a training log (see the module doc).
 
     ``ranker``: train the learned ranker with this config (None: the blend ranker
-    ranks, as for a bundle trained without ``--ranker``). ``chains``: blend
+    ranks, as for a bundle trained without ``--ranker``). ``choices``: instead, choose on
+    the validation window before the cutoff among these ranker configs and the blend
+    ranker (``ranking.training.choose_ranker``; the choice is kept in ``choice``). ``chains``: blend
     weights per protocol replacing the placement's (tuned on a validation
     window); ``fit_sources``: a memo of source fits shared with other models;
     ``cutoff``: the lists' "now" (default: just after the last event)."""
@@ -91,6 +98,8 @@ class ServedModel:
     cutoff: float | None = None
     step: Callable[[str], None] | None = None
     protocol: str = "all"
+    choices: Sequence[RankerTrainingConfig] = ()
+    choice: RankerChoice | None = field(default=None, init=False)
 
     def set_protocol(self, protocol: str) -> None:
         """The evaluation runner says which protocol the next lists are for."""
@@ -109,7 +118,21 @@ class ServedModel:
         self.rulebook = Rulebook(self.rules, self.snapshot, version=self.rulebook_version)
         self.learned: Ranker | None = None
         rank: Stage = BlendRanker()
-        if self.ranker is not None:
+        if self.choices:
+            self.learned, self.choice = chosen_ranker(
+                train,
+                self.products,
+                self.artifacts,
+                self.config,
+                self.ranking,
+                self.choices,
+                self.step,
+                now=now,
+                chain=chain_of(self.plan_for("all")),
+                fit_sources=self.fit_sources,
+                names=SnapshotNames(self.snapshot),
+            )
+        elif self.ranker is not None:
             self.learned = bundle_ranker(
                 train,
                 self.products,
@@ -123,6 +146,7 @@ class ServedModel:
                 fit_sources=self.fit_sources,
                 names=SnapshotNames(self.snapshot),
             )
+        if self.learned is not None:
             rank = LearnedRank(self.learned, placement_objective(self.ranking, self.placement))
         self.pipeline = Pipeline.offline(
             self.snapshot, self.artifacts.blend(), rulebook=self.rulebook, ranker=rank

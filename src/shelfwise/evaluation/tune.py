@@ -59,16 +59,52 @@ class Cached:
         return accuracy(self.items[top_k(self.scores @ weights, k)], self.target, k)["ndcg"]
 
 
-def _score(cached: Sequence[Cached], weights: npt.NDArray[np.float64], k: int) -> float:
-    return sum(c.ndcg(weights, k) for c in cached) / max(len(cached), 1)
+@dataclass(frozen=True)
+class Stacked:
+    """Every person's block padded into one (people x candidates x sources) array, so one
+    weight vector scores everybody at once: the same NDCG@k as :meth:`Cached.ndcg` per
+    person (best first, ties by candidate position; padding sorts last and never hits)."""
+
+    scores: npt.NDArray[np.float64]  # people x candidates x sources
+    valid: npt.NDArray[np.bool_]  # people x candidates: a real candidate
+    hit: npt.NDArray[np.bool_]  # people x candidates: a target item
+    ideal: npt.NDArray[np.float64]  # per person: the DCG of a perfect list at k
+    k: int
+
+    @classmethod
+    def of(cls, cached: Sequence[Cached], k: int) -> Stacked:
+        width = max((len(c.items) for c in cached), default=0)
+        sources = cached[0].scores.shape[1] if cached else 0
+        scores = np.zeros((len(cached), width, sources))
+        valid = np.zeros((len(cached), width), dtype=bool)
+        hit = np.zeros((len(cached), width), dtype=bool)
+        discounts = 1.0 / np.log2(np.arange(2, k + 2))
+        ideal = np.ones(len(cached))
+        for n, c in enumerate(cached):
+            m = len(c.items)
+            scores[n, :m] = c.scores
+            valid[n, :m] = True
+            hit[n, :m] = np.isin(c.items, c.target.items)
+            ideal[n] = discounts[: min(len(c.target.items), k)].sum()
+        return cls(scores, valid, hit, ideal, k)
+
+    def mean_ndcg(self, weights: npt.NDArray[np.float64]) -> float:
+        if not len(self.ideal):
+            return 0.0
+        scored = np.where(self.valid, self.scores @ weights, -np.inf)
+        top = np.argsort(-scored, axis=1, kind="stable")[:, : self.k]
+        discounts = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
+        gained = np.take_along_axis(self.hit, top, axis=1) @ discounts
+        return float((gained / self.ideal).sum()) / len(self.ideal)
 
 
 def coordinate_ascent(
     cached: Sequence[Cached], start: npt.NDArray[np.float64], k: int, passes: int = 3
 ) -> tuple[npt.NDArray[np.float64], float]:
     """Change one weight at a time to its best grid value until nothing improves."""
+    stacked = Stacked.of(cached, k)
     best = start.copy()
-    best_score = _score(cached, best, k)
+    best_score = stacked.mean_ndcg(best)
     for _ in range(passes):
         improved = False
         for j in range(len(best)):
@@ -79,7 +115,7 @@ def coordinate_ascent(
                 trial[j] = value
                 if not trial.any():
                     continue
-                score = _score(cached, trial, k)
+                score = stacked.mean_ndcg(trial)
                 if score > best_score + 1e-9:
                     best, best_score, improved = trial, score, True
         if not improved:

@@ -31,7 +31,7 @@ from shelfwise.ranking.features import FeatureSpec, build_features
 from shelfwise.ranking.history import FloatArray, IntArray, epoch
 from shelfwise.ranking.items import ItemTable
 from shelfwise.ranking.model import RankerModel
-from shelfwise.ranking.objective import PlacementObjective, RankingSettings
+from shelfwise.ranking.objective import PlacementObjective, RankingSettings, item_values
 from shelfwise.ranking.state import RankingState
 
 
@@ -200,7 +200,7 @@ class Ranker:
         exploration plan of ``k`` slots (``rng`` estimates its propensities; default
         :meth:`context_rng`): everything of :meth:`rank` but the request's own draw."""
         x, prob = self.score(ctx, cands, items)
-        values = objective.values(cands.items, items, self.state, anchor_price(ctx, items))
+        values = item_values(objective, cands.items, items, self.state, anchor_price(ctx, items))
         if objective.chain_weight > 0:
             values = values * chain_fit(cands, objective.chain_weight)
         expected = prob * values

@@ -11,7 +11,10 @@ score and rank become features too.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +28,7 @@ from shelfwise.errors import InvalidInput
 from shelfwise.ranking.dataset import TrainingSet, build_training_set
 from shelfwise.ranking.explain import Names, TableNames
 from shelfwise.ranking.features import FeatureSpec
-from shelfwise.ranking.history import FloatArray, from_interactions
+from shelfwise.ranking.history import FloatArray, IntArray, from_interactions
 from shelfwise.ranking.impressions import Impression, build_impression_set
 from shelfwise.ranking.items import ItemColumns, ItemTable
 from shelfwise.ranking.model import RankerModel
@@ -173,10 +176,23 @@ def build_windows(
     return built
 
 
-def fit_ranker(windows: Sequence[TrainingSet], cfg: RankerTrainingConfig) -> RankerModel:
-    """LambdaRank on ``windows[1:]``, early-stopped and calibrated on ``windows[0]``."""
+def _params(cfg: RankerTrainingConfig, rows: int) -> dict[str, float | int | str]:
+    return {
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "min_data_in_leaf": min(cfg.min_data_in_leaf, max(20, rows // 1000)),
+        **cfg.params,
+    }
+
+
+def _early_stopped(
+    windows: Sequence[TrainingSet], cfg: RankerTrainingConfig
+) -> tuple[RankerModel, TrainingSet, TrainingSet]:
+    """LambdaRank on the ``cfg.train_windows`` windows after ``windows[0]``, early-stopped
+    and calibrated on ``windows[0]``; with the joined training set and the validation one."""
     spec = FeatureSpec.of(RANKED_SOURCES)
-    valid, train = windows[0], [w for w in windows[1:] if len(w.groups)]
+    valid = windows[0]
+    train = [w for w in windows[1 : 1 + cfg.train_windows] if len(w.groups)]
     if not train or not len(valid.groups):
         raise InvalidInput(
             "not enough history before the cutoff to train the ranker "
@@ -184,31 +200,43 @@ def fit_ranker(windows: Sequence[TrainingSet], cfg: RankerTrainingConfig) -> Ran
             code="ranker_no_data",
         )
     joined = TrainingSet.concat(train, len(spec.names))
-    params = {
-        "learning_rate": cfg.learning_rate,
-        "num_leaves": cfg.num_leaves,
-        "min_data_in_leaf": min(cfg.min_data_in_leaf, max(20, len(joined.y) // 1000)),
-        **cfg.params,
-    }
-    val = (valid.x, valid.y, valid.groups)
     model = RankerModel.train(
         spec,
         (joined.x, joined.y, joined.groups),
-        val,
-        params,
+        (valid.x, valid.y, valid.groups),
+        _params(cfg, len(joined.y)),
         cfg.rounds,
         cfg.patience,
         weights=(joined.weights, valid.weights),
     )
+    return model, joined, valid
+
+
+def fit_ranker(windows: Sequence[TrainingSet], cfg: RankerTrainingConfig) -> RankerModel:
+    """LambdaRank on ``windows[1:]`` (at most ``cfg.train_windows``), early-stopped and
+    calibrated on ``windows[0]``, then refitted on every window when ``cfg.refit``."""
+    model, joined, valid = _early_stopped(windows, cfg)
+    return _refitted(model, windows, joined, valid, cfg)
+
+
+def _refitted(
+    model: RankerModel,
+    windows: Sequence[TrainingSet],
+    joined: TrainingSet,
+    valid: TrainingSet,
+    cfg: RankerTrainingConfig,
+) -> RankerModel:
+    spec = model.spec
     stopped = model.metrics
     if cfg.refit:
         rounds = int(stopped["best_iteration"]) or cfg.rounds
+        train = [w for w in windows[1 : 1 + cfg.train_windows] if len(w.groups)]
         everything = TrainingSet.concat([valid, *train], len(spec.names))
         model = RankerModel.train(
             spec,
             (everything.x, everything.y, everything.groups),
-            val,
-            params,
+            (valid.x, valid.y, valid.groups),
+            _params(cfg, len(joined.y)),
             rounds,
             None,
             weights=(everything.weights, valid.weights),
@@ -223,6 +251,68 @@ def fit_ranker(windows: Sequence[TrainingSet], cfg: RankerTrainingConfig) -> Ran
         }
     )
     return model
+
+
+def group_ndcg(scores: FloatArray, labels: IntArray, groups: IntArray, k: int = 10) -> float:
+    """Mean NDCG@k over the requests (``groups``: rows per request, in order) of ordering
+    each request's rows by ``scores`` (NaN last; ties by row order), gain ``2^label - 1``."""
+    if not len(groups):
+        return 0.0
+    starts = np.concatenate([[0], np.cumsum(groups)])
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    total = 0.0
+    for a, b in itertools.pairwise(starts):
+        s = np.nan_to_num(scores[a:b], nan=-np.inf)
+        gain = np.exp2(labels[a:b].astype(np.float64)) - 1.0
+        top = np.argsort(-s, kind="stable")[:k]
+        ideal = np.sort(gain)[::-1][:k]
+        best = float(ideal @ discount[: len(ideal)])
+        total += float(gain[top] @ discount[: len(top)]) / best if best > 0 else 0.0
+    return total / len(groups)
+
+
+@dataclass(frozen=True)
+class RankerChoice:
+    """What the validation window chose: a ranker config, or the blend (``config`` None)."""
+
+    config: RankerTrainingConfig | None
+    scores: dict[str, float]  # candidate label -> validation NDCG@10
+
+    def as_dict(self) -> dict[str, Any]:
+        chosen = "blend" if self.config is None else label_of(self.config)
+        return {"chosen": chosen, "validation_ndcg@10": self.scores}
+
+
+def label_of(cfg: RankerTrainingConfig) -> str:
+    return f"ranker(windows={cfg.train_windows}, leaves={cfg.num_leaves})"
+
+
+def choose_ranker(
+    windows: Sequence[TrainingSet], choices: Sequence[RankerTrainingConfig]
+) -> tuple[RankerModel | None, RankerChoice]:
+    """The best of ``choices`` and the placement's blend on the validation window only.
+
+    Each choice is trained early-stopped on its windows before ``windows[0]``; its
+    order of ``windows[0]``'s requests and the blend's (source ``blend``'s score) are
+    scored by NDCG@10 against what those people did in the window. The best choice
+    is refitted (``refit``) and returned; ``None`` when the blend orders better. The
+    test window after the cutoff is never read."""
+    valid = windows[0]
+    blend_column = FeatureSpec.of(RANKED_SOURCES).source_columns()["blend"][0]
+    scores = {"blend": group_ndcg(valid.x[:, blend_column], valid.y, valid.groups)}
+    best: tuple[float, RankerModel, TrainingSet, RankerTrainingConfig] | None = None
+    for cfg in choices:
+        model, joined, _ = _early_stopped(windows, cfg)
+        raw = model.raw(valid.x)
+        score = group_ndcg(raw, valid.y, valid.groups)
+        scores[label_of(cfg)] = round(score, 4)
+        if best is None or score > best[0]:
+            best = (score, model, joined, cfg)
+    scores["blend"] = round(scores["blend"], 4)
+    if best is None or best[0] <= scores["blend"]:
+        return None, RankerChoice(None, scores)
+    _, model, joined, cfg = best
+    return _refitted(model, windows, joined, valid, cfg), RankerChoice(cfg, scores)
 
 
 def train_ranker(
@@ -285,3 +375,37 @@ def bundle_ranker(
     state = RankingState.fit(from_interactions(log), items, now)
     names = names or TableNames(items.titles, items.category_names)
     return Ranker(state, names, settings, model)
+
+
+def chosen_ranker(
+    log: InteractionLog,
+    products: Sequence[Product | None],
+    artifacts: Artifacts,
+    sources: SourcesConfig,
+    settings: RankingSettings,
+    choices: Sequence[RankerTrainingConfig],
+    step: Step | None = None,
+    *,
+    now: int | None = None,
+    chain: PlacementChain | None = None,
+    fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
+    names: Names | None = None,
+) -> tuple[Ranker | None, RankerChoice]:
+    """:func:`bundle_ranker` for the best of ``choices`` on the validation window before
+    ``now``, or None when the placement's blend orders that window better
+    (:func:`choose_ranker`). The windows are built once, for the most training windows
+    any choice asks (the choices share ``depth``, ``horizon_days`` and ``placement``)."""
+    if not choices:
+        raise InvalidInput("choose among at least one ranker config", code="ranker_no_choice")
+    most = max(choices, key=lambda c: c.train_windows)
+    now = int(log.end) + 1 if now is None else now
+    items = item_columns(artifacts, products, log.item_prices())
+    windows = build_windows(
+        log, products, items, sources, now, most, step, chain=chain, fit_sources=fit_sources
+    )
+    model, choice = choose_ranker(windows[most.new_items_only], choices)
+    if model is None:
+        return None, choice
+    state = RankingState.fit(from_interactions(log), items, now)
+    names = names or TableNames(items.titles, items.category_names)
+    return Ranker(state, names, settings, model), choice

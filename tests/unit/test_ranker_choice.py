@@ -1,0 +1,66 @@
+"""Choosing the ranker on the validation window only (``ranking.training.choose_ranker``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shelfwise.ranking.dataset import TrainingSet
+from shelfwise.ranking.features import FeatureSpec
+from shelfwise.ranking.training import (
+    RANKED_SOURCES,
+    RankerTrainingConfig,
+    choose_ranker,
+    group_ndcg,
+)
+
+SPEC = FeatureSpec.of(RANKED_SOURCES)
+BLEND = SPEC.source_columns()["blend"][0]
+SIGNAL = len(SPEC.names) - 1  # a base feature column
+SMALL = RankerTrainingConfig(rounds=30, patience=10, min_data_in_leaf=5, train_windows=2)
+
+
+def test_group_ndcg_written_out() -> None:
+    # request 1: labels [0, 3, 1] ordered by scores [0.9, 0.5, NaN] -> 0, 3, 1
+    # DCG = 7 / log2(3) + 1 / log2(4), ideal = 7 + 1 / log2(3)
+    # request 2: labels [1, 0] ordered [1, 0] -> perfect
+    scores = np.array([0.9, 0.5, np.nan, 2.0, 1.0])
+    labels = np.array([0, 3, 1, 1, 0])
+    first = (7 / np.log2(3) + 1 / 2) / (7 + 1 / np.log2(3))
+    got = group_ndcg(scores, labels, np.array([3, 2]))
+    assert got == pytest.approx((first + 1.0) / 2)
+    assert group_ndcg(scores, labels, np.array([3, 2]), k=1) == pytest.approx(0.5)
+
+
+def window(seed: int, blend_agrees: bool, signal_agrees: bool) -> TrainingSet:
+    """40 requests of 20 rows; one row in five bought. The label shows in the signal
+    column and in the blend's score, each either as is or reversed."""
+    rng = np.random.default_rng(seed)
+    groups = np.full(40, 20)
+    y = (rng.random(800) < 0.2).astype(np.int64) * 3
+    x = rng.normal(size=(800, len(SPEC.names)))
+    x[:, SIGNAL] = (y if signal_agrees else -y) + rng.normal(scale=0.1, size=800)
+    x[:, BLEND] = (y if blend_agrees else -y) + rng.normal(scale=0.1, size=800)
+    return TrainingSet(x, y, groups, ["p"] * 40, np.arange(800), [])
+
+
+def test_the_ranker_is_chosen_when_it_orders_the_validation_window_better() -> None:
+    windows = [window(s, blend_agrees=False, signal_agrees=True) for s in range(3)]
+    model, choice = choose_ranker(windows, [SMALL, SMALL.model_copy(update={"num_leaves": 4})])
+    assert model is not None and choice.config is not None
+    scores = choice.scores
+    assert scores["blend"] < 0.5 < max(v for k, v in scores.items() if k != "blend")
+    assert choice.as_dict()["chosen"].startswith("ranker(windows=2")
+    assert "train_rows_early_stopped" not in model.metrics  # refitted on every window
+    assert "best_iteration_early_stopped" in model.metrics
+
+
+def test_the_blend_is_chosen_when_the_validation_window_disagrees_with_the_past() -> None:
+    # the training windows teach "the signal column"; in the validation window the
+    # signal is reversed and only the blend's order is right
+    valid = window(0, blend_agrees=True, signal_agrees=False)
+    train = [window(s, blend_agrees=False, signal_agrees=True) for s in (1, 2)]
+    model, choice = choose_ranker([valid, *train], [SMALL])
+    assert model is None and choice.config is None
+    assert choice.as_dict()["chosen"] == "blend"
+    assert choice.scores["blend"] > 0.9 > choice.scores["ranker(windows=2, leaves=63)"]
