@@ -84,6 +84,10 @@ def test_the_governed_pipeline_earns_more_than_popularity(replay: OnlineReplay) 
 def test_the_shoppers_spend_more_with_the_governed_pipeline(replay: OnlineReplay) -> None:
     governed, popularity, r = replay.governed, replay.popularity, replay.revenue
     assert governed.revenue_per_session > popularity.revenue_per_session
+    # Measured 3.27 against 2.74 (ratio 1.19, 95% CI 0.99-1.40). Slates take part in
+    # one page view of three, so the whole session's figure moves far less than the
+    # slates' worth (x1.7 above), and on 800 paired sessions its interval is +-0.2
+    # wide: the product pages' own money (next test) is where the 1.2x target is held.
     assert r.ratio > 1.1 and r.diff > 0 and r.diff_high > r.diff
 
 
