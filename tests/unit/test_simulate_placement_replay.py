@@ -43,8 +43,8 @@ def _plain(events: list[dict[str, Any]]) -> list[tuple[object, ...]]:
 
 def test_a_slate_nobody_clicks_changes_nothing_else_in_the_session(world: World) -> None:
     traffic = draw_traffic(world, 200, seed=5, first_day=1, days=2)
-    shown = replay_sessions(world, ShowsTheViewed(), traffic, "same")
-    nothing = replay_sessions(world, NoSlate(), traffic, "same")
+    shown = replay_sessions(world, ShowsTheViewed(), traffic, "same", paired=True)
+    nothing = replay_sessions(world, NoSlate(), traffic, "same", paired=True)
     impressions = [e for e in shown.events if e["type"] == "rec_impression"]
     assert len(impressions) > 20
     assert not any(e["type"] == "rec_click" for e in shown.events)
@@ -52,6 +52,9 @@ def test_a_slate_nobody_clicks_changes_nothing_else_in_the_session(world: World)
     # of the session is the same as without any slate.
     assert _plain(shown.events) == _plain(nothing.events)
     assert np.array_equal(shown.revenue, nothing.revenue) and shown.revenue.sum() > 0
+    # On one stream per session the slate's draws shift everything after it.
+    one = replay_sessions(world, ShowsTheViewed(), traffic, "same")
+    assert _plain(one.events) != _plain(nothing.events)
 
 
 def test_cart_pages_show_cart_slates_only_to_shoppers_with_a_cart(world: World) -> None:

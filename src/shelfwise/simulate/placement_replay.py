@@ -266,7 +266,9 @@ def placement_replay(
         audited = AuditedPolicy(truth, world, store.governance)
         began = time.perf_counter()
         prefix = f"replay{seed}-{placement}-{policy.name}"
-        played = replay_sessions(world, audited, traffic, prefix, cart_pages=plan.cart_pages)
+        played = replay_sessions(
+            world, audited, traffic, prefix, cart_pages=plan.cart_pages, paired=True
+        )
         run.seconds[policy.name] = time.perf_counter() - began
         run.sold[policy.name] = page_money(world, played, sessions, plan.page)
         run.expected[policy.name] = truth.money

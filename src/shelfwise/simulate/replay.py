@@ -383,12 +383,20 @@ class Replay:
 
 
 def replay_sessions(
-    world: World, policy: Policy, traffic: Traffic, prefix: str = "", *, cart_pages: bool = False
+    world: World,
+    policy: Policy,
+    traffic: Traffic,
+    prefix: str = "",
+    *,
+    cart_pages: bool = False,
+    paired: bool = False,
 ) -> Replay:
     """Play every session of ``traffic`` with ``policy`` showing the slates
     (``cart_pages``: a slate shown while the shopper has a cart is a ``cart`` one).
 
-    Each session draws from paired random streams (``SessionRunner.streams``).
+    Session ``i`` draws from the stream ``(seed, 12, i)``; ``paired``, each of its
+    pages from a stream of its own (``SessionRunner.streams``: what two policies
+    compared session by session want).
     A policy with an ``observe(event)`` method sees every event as it is written.
     The shoppers' devices are restored afterwards, so the next policy meets the
     same cookies."""
@@ -409,7 +417,7 @@ def replay_sessions(
             zip(traffic.people, traffic.devices, traffic.starts, strict=True)
         ):
             runner.rng = np.random.default_rng([traffic.seed, 12, i])
-            runner.streams = (traffic.seed, 12, i)
+            runner.streams = (traffic.seed, 12, i) if paired else None
             runner.run(int(person), int(dev), int(start))
     finally:
         world.people.devices = saved
@@ -578,7 +586,7 @@ def replay_against_popularity(store: ReplayStore, sessions: int, *, seed: int = 
     for policy in (PipelinePolicy(lambda: shop.recommender, name="governed"), store.popular):
         t = time.perf_counter()
         runs[policy.name] = replay_sessions(
-            world, AuditedPolicy(policy, world, governance), traffic
+            world, AuditedPolicy(policy, world, governance), traffic, paired=True
         )
         spent[policy.name] = time.perf_counter() - t
     governed, popularity = runs["governed"], runs["popularity"]
