@@ -17,8 +17,16 @@ and the rule violations found when every served slate is checked against the
 rulebook independently of the pipeline (zero for shelfwise; popularity, which
 knows no rules, shows what the check catches).
 
+Then per placement (``--placements``; ``shelfwise.simulate.placement_replay``):
+the same sessions replayed with ``product_similar`` or ``product_bought_with``
+serving every product page, or ``cart`` every slate shown while the shopper
+has a cart, by the governed store, co-purchase only and popularity only. Per
+session: the revenue and margin those slates sold (order lines carrying their
+rec_id) and the truth's expectation of it, with paired bootstrap intervals of
+governed over each baseline.
+
     .venv/bin/python benchmarks/online_replay.py [--products 2000 --people 2000
-        --history-days 42 --sessions 3000 --seed 7] [--json]
+        --history-days 42 --sessions 3000 --seed 7 --placements all] [--json]
 """
 
 from __future__ import annotations
@@ -33,10 +41,11 @@ from shelfwise.config import load_settings
 from shelfwise.ranking import RankingSettings
 from shelfwise.runtime import Runtime
 from shelfwise.simulate import SimulationSpec
-from shelfwise.simulate.replay import OnlineReplay, online_replay
+from shelfwise.simulate.placement_replay import PLANS, PlacementRun, placement_replay
+from shelfwise.simulate.replay import OnlineReplay, replay_against_popularity, replay_store
 
 
-def run(args: argparse.Namespace) -> OnlineReplay:
+def run(args: argparse.Namespace) -> tuple[OnlineReplay, list[PlacementRun]]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(
             database_url=f"sqlite:///{Path(tmp) / 'replay.db'}", model_dir=Path(tmp) / "models"
@@ -49,9 +58,16 @@ def run(args: argparse.Namespace) -> OnlineReplay:
             people=args.people,
             days=args.history_days + args.replay_days,
         )
-        return online_replay(
-            lambda: Runtime.open(settings), spec, args.history_days, args.sessions, seed=args.seed
-        )
+        store = replay_store(lambda: Runtime.open(settings), spec, args.history_days)
+        try:
+            overall = replay_against_popularity(store, args.sessions, seed=args.seed)
+            names = list(PLANS) if args.placements == "all" else args.placements.split(",")
+            names = [n for n in names if n]
+            return overall, [
+                placement_replay(store, n, args.sessions, seed=args.seed) for n in names
+            ]
+        finally:
+            store.close()
 
 
 def show(result: OnlineReplay) -> None:
@@ -87,6 +103,33 @@ def show(result: OnlineReplay) -> None:
     )
 
 
+def show_placement(run: PlacementRun) -> None:
+    plan = run.plan
+    print(
+        f"\n{plan.placement} (serving the simulator's {plan.page} slates; "
+        f"{run.sessions:,} sessions)"
+    )
+    print(
+        f"{'policy':<13}{'slates':>8}{'E[rev]/s':>10}{'E[margin]/s':>12}{'sold rev/s':>12}"
+        f"{'sold margin/s':>15}{'violations':>12}"
+    )
+    for p in run.sold:
+        print(
+            f"{p:<13}{run.slates[p]:>8}{run.per_session(p, 'revenue'):>10.4f}"
+            f"{run.per_session(p, 'margin'):>12.4f}"
+            f"{run.per_session(p, 'revenue', sold=True):>12.4f}"
+            f"{run.per_session(p, 'margin', sold=True):>15.4f}{run.violations[p]:>12}"
+        )
+    for base in ("popularity", "co_purchase"):
+        cells = []
+        for sold in (False, True):
+            for what in ("revenue", "margin"):
+                r = run.ratio(what, "governed", base, sold=sold)
+                kind = "sold" if sold else "expected"
+                cells.append(f"{kind} {what} {r.ratio:.2f} ({r.low:.2f}-{r.high:.2f})")
+        print(f"governed / {base}: " + "; ".join(cells))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--products", type=int, default=2_000)
@@ -95,13 +138,24 @@ def main() -> None:
     p.add_argument("--replay-days", type=int, default=2)
     p.add_argument("--sessions", type=int, default=3_000)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--placements",
+        default="all",
+        help="placements replayed one by one: all, none, or a comma list of " + ", ".join(PLANS),
+    )
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     args = p.parse_args()
-    result = run(args)
+    if args.placements == "none":
+        args.placements = ""
+    result, placements = run(args)
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2))
+        out = result.as_dict() | {"placements": [r.as_dict() for r in placements]}
+        print(json.dumps(out, indent=2))
     else:
         show(result)
+        for r in placements:
+            show_placement(r)
+        print(f"load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

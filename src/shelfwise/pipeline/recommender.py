@@ -62,15 +62,18 @@ Shelf = tuple[Hashable, Hashable]  # the slate cache's (key, stamp)
 
 class RecIds:
     """Slate ids unique across workers without coordination, sortable by time:
-    milliseconds, a random tag per process, a counter (29 hex characters)."""
+    milliseconds, a random tag per process, a counter (29 hex characters).
 
-    def __init__(self) -> None:
-        self.tag = os.urandom(5).hex()
+    A ``tag`` and a ``clock`` (milliseconds) given make the ids, and so the
+    exploration drawn from them, reproducible (a simulator's replay)."""
+
+    def __init__(self, tag: str | None = None, clock: Callable[[], int] | None = None) -> None:
+        self.tag = os.urandom(5).hex() if tag is None else tag
+        self.clock = clock or (lambda: time.time_ns() // 1_000_000)
         self.counter = itertools.count()
 
     def next(self) -> str:
-        ms = time.time_ns() // 1_000_000
-        return f"{ms:011x}{self.tag}{next(self.counter) & 0xFFFFFFFF:08x}"
+        return f"{self.clock():011x}{self.tag}{next(self.counter) & 0xFFFFFFFF:08x}"
 
 
 @dataclass

@@ -96,10 +96,18 @@ def slate_expected_revenue(world: World, ctx: RequestContext, product_ids: Seque
     The shopper is found from the anonymous id (any id the simulator issued);
     unknown product ids count as items nobody clicks.
     """
+    return slate_expected_money(world, ctx, product_ids)[0]
+
+
+def slate_expected_money(
+    world: World, ctx: RequestContext, product_ids: Sequence[str]
+) -> tuple[float, float]:
+    """The true expected (revenue, margin) of showing ``product_ids`` (in order) for
+    ``ctx``; margin is the price paid less the item's unit cost."""
     person = world.owner[ctx.anonymous_id]
     known = [(k, world.index[p]) for k, p in enumerate(product_ids) if p in world.index]
     if not known:
-        return 0.0
+        return 0.0, 0.0
     day = world.day_of(ctx.now)
     item = world.index.get(ctx.item) if ctx.item else None
     cart = tuple(world.index[c] for c in ctx.cart if c in world.index)
@@ -107,8 +115,9 @@ def slate_expected_revenue(world: World, ctx: RequestContext, product_ids: Seque
     truth = world.truth
     click = truth.click_prob(person, items, day, ctx.placement, item, cart, positioned=False)
     click = click * EXAMINE[[k for k, _ in known]]
-    buy = truth.buy_prob(person, items, day, item)
-    return float(np.sum(click * buy * world.calendar.price(day)[items])) * MEAN_QUANTITY
+    sold = click * truth.buy_prob(person, items, day, item) * MEAN_QUANTITY
+    price = world.calendar.price(day)[items]
+    return float(np.sum(sold * price)), float(np.sum(sold * (price - world.catalog.cost[items])))
 
 
 def slate_attributed_revenue(

@@ -16,11 +16,13 @@ engine), so "zero rule violations" is measured, not assumed.
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
@@ -145,19 +147,33 @@ class Audit:
     empty: int = 0
     violations: Counter[str] = field(default_factory=Counter)
     expected_revenue: float = 0.0  # the truth's value of the slates served
+    by_page: Counter[str] = field(default_factory=Counter)  # slates per page kind
 
     @property
     def violation_count(self) -> int:
         return sum(self.violations.values())
 
 
-class AuditedPolicy:
+class WrappedPolicy:
+    """A policy around another: its name, and the events written passed on to it
+    when it observes them (``observe``)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.name = policy.name
+
+    def observe(self, event: Event) -> None:
+        observe = getattr(self.policy, "observe", None)
+        if callable(observe):
+            observe(event)
+
+
+class AuditedPolicy(WrappedPolicy):
     """Wraps a policy: every slate it serves is valued by the truth and checked
     against the governance."""
 
     def __init__(self, policy: Policy, world: World, governance: Governance) -> None:
-        self.policy = policy
-        self.name = policy.name
+        super().__init__(policy)
         self.world = world
         self.governance = governance
         self.audit = Audit()
@@ -170,12 +186,22 @@ class AuditedPolicy:
         a.empty += not slate.product_ids
         a.violations.update(self.governance.violations(self.world, ctx, slate.product_ids))
         a.expected_revenue += slate_expected_revenue(self.world, ctx, slate.product_ids)
+        a.by_page[ctx.placement] += 1
         return slate
 
 
 class PipelinePolicy:
-    """The in-process shelfwise pipeline (sources → rules → ranker) as a simulator
-    policy: what ``GET /v1/recommendations`` would answer, without HTTP."""
+    """The in-process shelfwise request path as a simulator policy: what ``GET
+    /v1/recommendations`` would answer, without HTTP.
+
+    It is the store's own :class:`~shelfwise.pipeline.Recommender` (the served
+    :class:`~shelfwise.pipeline.flow.Pipeline`: the placement's sources, the
+    rulebook in force, the learned ranker with the placement's objective, the
+    arrangement), asked as a storefront asks, and fed the session's events as
+    the ingestion path feeds them to the live session state (:meth:`observe`),
+    so the session sources see what the shopper did. Slate ids come from the
+    replay's clock and a fixed tag, so the exploration they draw is the same on
+    every run."""
 
     def __init__(
         self,
@@ -186,6 +212,35 @@ class PipelinePolicy:
         self.name = name
         self._recommender = recommender
         self.placements = dict(SERVER_PLACEMENTS if placements is None else placements)
+        self._now_ms = 0
+        self._seeded: Recommender | None = None
+
+    def _serving(self) -> Recommender:
+        from shelfwise.pipeline.recommender import RecIds
+
+        rec = self._recommender()
+        if rec is not self._seeded:
+            tag = hashlib.blake2b(self.name.encode(), digest_size=5).hexdigest()
+            rec.rec_ids = RecIds(tag=tag, clock=lambda: self._now_ms)
+            self._seeded = rec
+        return rec
+
+    def observe(self, event: Event) -> None:
+        """A written event reaches the live session, as ingestion hands it on
+        (an event the contract refuses is quarantined there: skipped here)."""
+        from pydantic import ValidationError
+
+        from shelfwise.contracts.events import parse_event
+        from shelfwise.serving.session import SESSION_TYPES
+
+        if event["type"] not in SESSION_TYPES:
+            return
+        at = datetime.fromtimestamp(int(event["occurred_at"]) / 1000, UTC)
+        try:
+            parsed = parse_event({**event, "occurred_at": at})
+        except ValidationError:
+            return
+        self._serving().sessions.observe([parsed])
 
     def recommend(self, ctx: RequestContext) -> Slate:
         from shelfwise.pipeline import RecommendRequest
@@ -198,7 +253,8 @@ class PipelinePolicy:
             cart=ctx.cart,
             k=ctx.k,
         )
-        out = self._recommender().recommend(req, ctx.now, record=False)
+        self._now_ms = int(ctx.now.timestamp() * 1000)
+        out = self._serving().recommend(req, ctx.now, record=False)
         experiment = out.get("experiment") or {}
         return Slate(
             str(out["rec_id"]),
@@ -326,21 +382,42 @@ class Replay:
         return out
 
 
-def replay_sessions(world: World, policy: Policy, traffic: Traffic, prefix: str = "") -> Replay:
-    """Play every session of ``traffic`` with ``policy`` showing the slates.
+def replay_sessions(
+    world: World,
+    policy: Policy,
+    traffic: Traffic,
+    prefix: str = "",
+    *,
+    cart_pages: bool = False,
+    paired: bool = False,
+) -> Replay:
+    """Play every session of ``traffic`` with ``policy`` showing the slates
+    (``cart_pages``: a slate shown while the shopper has a cart is a ``cart`` one).
 
+    Session ``i`` draws from the stream ``(seed, 12, i)``; ``paired``, each of its
+    pages from a stream of its own (``SessionRunner.streams``: what two policies
+    compared session by session want).
+    A policy with an ``observe(event)`` method sees every event as it is written.
     The shoppers' devices are restored afterwards, so the next policy meets the
     same cookies."""
     saved = copy.deepcopy(world.people.devices)
     prefix = prefix or f"replay{traffic.seed}-{policy.name}"
+    observe = getattr(policy, "observe", None)
     runner = SessionRunner(
-        world, policy, np.random.default_rng(0), prefix, DefectLog(world.spec.defects)
+        world,
+        policy,
+        np.random.default_rng(0),
+        prefix,
+        DefectLog(world.spec.defects),
+        listener=observe if callable(observe) else None,
     )
+    runner.cart_pages = cart_pages
     try:
         for i, (person, dev, start) in enumerate(
             zip(traffic.people, traffic.devices, traffic.starts, strict=True)
         ):
             runner.rng = np.random.default_rng([traffic.seed, 12, i])
+            runner.streams = (traffic.seed, 12, i) if paired else None
             runner.run(int(person), int(dev), int(start))
     finally:
         world.people.devices = saved
@@ -442,6 +519,46 @@ def top_brand(world: World, policy: ScoredPolicy) -> str:
     return world.catalog.brands[int(world.catalog.brand[world.index[policy.ranked[0]]])]
 
 
+@dataclass
+class ReplayStore:
+    """A simulated store ready to replay: its world, the history played with
+    popularity, popularity from that history, the rulebook, and the governed
+    shelfwise store set up on it (close it with :meth:`close`)."""
+
+    spec: SimulationSpec
+    world: World
+    history: list[Event]
+    history_days: int
+    popular: ScoredPolicy
+    governance: Governance
+    shop: Shop
+    setup_seconds: float
+
+    def traffic(self, sessions: int, seed: int) -> Traffic:
+        """``sessions`` sessions on the days after the history."""
+        days = self.spec.days - self.history_days
+        return draw_traffic(self.world, sessions, seed, self.history_days, days)
+
+    def close(self) -> None:
+        self.shop.close()
+
+
+def replay_store(open_shop: OpenShop, spec: SimulationSpec, history_days: int) -> ReplayStore:
+    """Simulate ``history_days`` of the store (popularity as the incumbent) and set
+    up a governed shelfwise store on it (opened by ``open_shop``; catalog, history,
+    rulebook, trained bundle with the learned ranker)."""
+    began = time.perf_counter()
+    world = build_world(spec)
+    sim = simulate(spec, world=world, days=history_days)
+    popular = history_popularity(world, sim.events)
+    governance = Governance(suppressed_brands=(top_brand(world, popular),))
+    shop = governed_store(open_shop, world, sim.events, governance)
+    return ReplayStore(
+        spec, world, sim.events, history_days, popular, governance, shop,
+        time.perf_counter() - began,
+    )  # fmt: skip
+
+
 def online_replay(
     open_shop: OpenShop,
     spec: SimulationSpec,
@@ -450,41 +567,37 @@ def online_replay(
     *,
     seed: int = 0,
 ) -> OnlineReplay:
-    """Simulate ``history_days`` of the store (popularity as the incumbent), set up a
-    governed shelfwise store on it (opened by ``open_shop``; catalog, history, rulebook, trained bundle with
-    the learned ranker), then play the same ``sessions`` on the following days
-    against it and against popularity only (from the same history)."""
-    began = time.perf_counter()
-    world = build_world(spec)
-    sim = simulate(spec, world=world, days=history_days)
-    popular = history_popularity(world, sim.events)
-    governance = Governance(suppressed_brands=(top_brand(world, popular),))
-    shop = governed_store(open_shop, world, sim.events, governance)
+    """Set up a :func:`replay_store`, then play the same ``sessions`` on the days
+    after its history against the governed store and against popularity only
+    (from the same history)."""
+    store = replay_store(open_shop, spec, history_days)
     try:
-        setup = time.perf_counter() - began
-        traffic = draw_traffic(world, sessions, seed, history_days, spec.days - history_days)
-        runs: dict[str, Replay] = {}
-        spent: dict[str, float] = {}
-        for policy in (
-            PipelinePolicy(lambda: shop.recommender, name="governed"),
-            popular,
-        ):
-            t = time.perf_counter()
-            runs[policy.name] = replay_sessions(
-                world, AuditedPolicy(policy, world, governance), traffic
-            )
-            spent[policy.name] = time.perf_counter() - t
+        return replay_against_popularity(store, sessions, seed=seed)
     finally:
-        shop.close()
+        store.close()
+
+
+def replay_against_popularity(store: ReplayStore, sessions: int, *, seed: int = 0) -> OnlineReplay:
+    """:func:`online_replay` on a store already set up."""
+    world, governance, shop = store.world, store.governance, store.shop
+    traffic = store.traffic(sessions, seed)
+    runs: dict[str, Replay] = {}
+    spent: dict[str, float] = {}
+    for policy in (PipelinePolicy(lambda: shop.recommender, name="governed"), store.popular):
+        t = time.perf_counter()
+        runs[policy.name] = replay_sessions(
+            world, AuditedPolicy(policy, world, governance), traffic, paired=True
+        )
+        spent[policy.name] = time.perf_counter() - t
     governed, popularity = runs["governed"], runs["popularity"]
     return OnlineReplay(
-        spec,
-        history_days,
-        len(sim.events),
+        store.spec,
+        store.history_days,
+        len(store.history),
         governance,
         governed,
         popularity,
         paired_ratio(governed.revenue, popularity.revenue),
-        setup,
+        store.setup_seconds,
         spent,
     )

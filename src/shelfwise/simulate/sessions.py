@@ -4,11 +4,18 @@ returns, driven by the ground truth and written as contract-v1 event dicts.
 A :class:`SessionRunner` plays one session at a time (the history generator
 and the live trickle both use it); defects are injected here, as a buggy
 client would, and recorded in the :class:`DefectLog`.
+
+A runner given ``streams`` (the online replay) draws each page of a session,
+the reactions to each slate and the checkout from random streams of their own,
+fixed by ``(*streams, page)``: two policies that show different slates on one
+page still meet the same shopper on the next pages (the same number of pages,
+the same draws), so their paired sessions differ only by what the slates did.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +72,8 @@ class SessionRunner:
         prefix: str,
         log: DefectLog,
         horizon_ms: int | None = None,
+        *,
+        listener: Callable[[Event], None] | None = None,
     ) -> None:
         self.w = world
         self.policy = policy
@@ -76,6 +85,19 @@ class SessionRunner:
         self.seq = 0
         self.sessions = 0
         self.orders = 0
+        self.listener = listener  # sees every event as it is written (a store's live session)
+        # Paired random streams (see the module doc); None: one stream, ``rng``, for all.
+        self.streams: tuple[int, ...] | None = None
+        self._clicks: np.random.Generator | None = None
+        # A slate shown while the shopper has a cart is a cart slate (the replay's
+        # cart placement); off, every slate after a product is a product page's.
+        self.cart_pages = False
+
+    def _stream(self, *key: int) -> None:
+        """With paired streams, the draws that follow come from the stream ``key``."""
+        if self.streams is not None:
+            self.rng = np.random.default_rng([*self.streams, *key])
+            self._clicks = np.random.default_rng([*self.streams, *key, 1])
 
     def emit(self, s: _Session, t: int, etype: str, **fields: Any) -> None:
         self.seq += 1
@@ -83,6 +105,8 @@ class SessionRunner:
         event.update(s.common)
         event.update(fields)
         self.events.append((t, self.seq, event))
+        if self.listener is not None:
+            self.listener(event)
 
     def _open(self, person: int, dev: int, t: int) -> _Session:
         w, rng = self.w, self.rng
@@ -143,13 +167,17 @@ class SessionRunner:
             t += 2_000
             self._login(s, t, customer)
         viewed: int | None = None
-        for _ in range(min(int(rng.geometric(0.28)), 12)):
+        for page in range(min(int(rng.geometric(0.28)), 12)):
+            self._stream(1, page)
+            rng = self.rng
             t += int(rng.lognormal(10.3, 0.7))  # ~30 s between pages
             if rng.random() < 0.2:
                 cat = self._category(person, day)
             item, rec, placement = None, None, None
             if self.policy is not None and rng.random() < w.spec.rec_share:
                 placement = "product_page" if viewed is not None else "home"
+                if self.cart_pages and s.cart:
+                    placement = "cart"
                 picked = self._slate(s, person, day, t, placement, viewed)
                 if picked is not None:
                     item, rec = picked
@@ -161,6 +189,8 @@ class SessionRunner:
                 u = w.truth.scalar_utility(s.base, item, viewed)
             self._view(s, day, t, item, u, placement, rec)
             viewed, cat = item, int(w.catalog.category[item])
+        self._stream(2)
+        rng = self.rng
         if s.cart and rng.random() < CHECKOUT:
             if customer and not split and "customer_id" not in s.common and rng.random() < 0.6:
                 t += 5_000
@@ -222,7 +252,8 @@ class SessionRunner:
         items: IntArray = np.array([i for _, i in known])
         cart = tuple(s.cart)
         p = w.truth.click_prob(person, items, day, placement, viewed, cart, base=s.base)
-        hits = np.flatnonzero(self.rng.random(len(items)) < p)
+        draws = self._clicks if self._clicks is not None else self.rng
+        hits = np.flatnonzero(draws.random(len(items)) < p)
         if len(hits) == 0:
             return None
         pos, item = known[int(hits[0])]
