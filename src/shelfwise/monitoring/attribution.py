@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Integer, and_, cast, extract, func, or_, select
 
-from shelfwise.store.tables import interactions
+from shelfwise.store.tables import events, interactions
 
 DEFAULT_WINDOW_HOURS = 24.0
 T = TypeVar("T")
@@ -87,17 +87,22 @@ def clicked_placement(line: Any, backend: str, window_hours: float) -> ColumnEle
     """Route 2 in SQL, for a purchase row ``line`` of an ``interactions`` alias: the
     placement of the shopper's latest click on that product at most the window before
     (``'(unknown)'`` for a click without a placement), NULL when there is none."""
+    # Driven from the shopper's events (indexed by anonymous and customer id), then
+    # the click's product by its primary key: a product's rows are many (every
+    # impression), a shopper's few. ``|| ''`` keeps SQLite off the product index.
+    e = events.alias("attributing_event")
     c = interactions.alias("attributing_click")
     same_shopper = or_(
-        c.c.anonymous_id == line.c.anonymous_id,
-        and_(line.c.customer_id.is_not(None), c.c.customer_id == line.c.customer_id),
+        e.c.anonymous_id == line.c.anonymous_id,
+        and_(line.c.customer_id.is_not(None), e.c.customer_id == line.c.customer_id),
     )
     return (
         select(func.coalesce(c.c.placement, "(unknown)"))
+        .select_from(e.join(c, c.c.event_id == e.c.event_id))
         .where(
-            c.c.type == "rec_click",
-            c.c.product_id == line.c.product_id,
+            e.c.type == "rec_click",
             same_shopper,
+            c.c.product_id.concat("") == line.c.product_id,
             c.c.occurred_at <= line.c.occurred_at,
             epoch_seconds(c.c.occurred_at, backend)
             >= epoch_seconds(line.c.occurred_at, backend) - window_hours * 3600,
