@@ -19,6 +19,7 @@ from shelfwise.experiments import ExperimentSpec
 from shelfwise.experiments.model import Arm
 from shelfwise.experiments.report import readout
 from shelfwise.monitoring.attribution import attributed, credited_click
+from shelfwise.monitoring.metrics import compute_metrics
 from shelfwise.monitoring.series import floor_hour
 from shelfwise.runtime import Runtime
 from shelfwise.store.types import utcnow
@@ -187,3 +188,45 @@ def test_a_line_is_credited_to_the_latest_click_within_the_window() -> None:
     assert credited_click(t + timedelta(hours=3), clicks, 24.0) == "cart"
     assert credited_click(t + timedelta(hours=25), clicks, 24.0) == "late"
     assert credited_click(t + timedelta(hours=40), clicks, 24.0) is None
+
+
+def test_a_shopper_is_known_by_customer_id_across_devices(runtime: Runtime) -> None:
+    """A click on one device and the purchase on another, the same customer id: the
+    line counts in the store-wide SQL and in the readout alike; another customer's
+    purchase of the same product does not."""
+    t0 = floor_hour(utcnow()) - timedelta(hours=10)
+    _store(runtime, t0)  # 70.0 from u1 within 24 h, as above
+    phone = {"anonymous_id": "d1", "customer_id": "c9", "session_id": "m1", "platform": "ios_app"}
+    laptop = {"anonymous_id": "d2", "customer_id": "c9", "session_id": "m2", "platform": "web"}
+    stranger = {"anonymous_id": "d3", "customer_id": "c8", "session_id": "m3", "platform": "web"}
+    EventStore(runtime.db).append(
+        [
+            RecImpression(
+                event_id="i9", occurred_at=t0, rec_id="r9", placement="cart",
+                items=(ShownItem(product_id="B", position=1),),
+                experiment_id="rev", arm="treat", **phone,
+            ),
+            RecClick(
+                event_id="c9", occurred_at=t0 + timedelta(minutes=1), rec_id="r9",
+                placement="cart", product_id="B", **phone,
+            ),
+            Purchase(
+                event_id="p9", occurred_at=t0 + timedelta(hours=3), order_id="o9",
+                currency="EUR", revenue=40.0,
+                lines=(OrderLine(product_id="B", quantity=2, unit_price=20.0),),
+                **laptop,
+            ),
+            Purchase(
+                event_id="p8", occurred_at=t0 + timedelta(hours=3), order_id="o8",
+                currency="EUR", revenue=20.0,
+                lines=(OrderLine(product_id="B", quantity=1, unit_price=20.0),),
+                **stranger,
+            ),
+        ]
+    )  # fmt: skip
+    rep = compute_metrics(runtime.db, t0 - timedelta(hours=1), utcnow(), ("placement",))
+    rows = {r.placement: r for r in rep.rows}
+    assert (rows["cart"].orders, rows["cart"].revenue) == (1, 40.0)
+    assert rep.total.revenue == 110.0
+    overall = readout(runtime.db, runtime.experiments.get("rev")).cells[0]
+    assert sum(a.recommendation_revenue for a in overall.arms) == 110.0
