@@ -274,6 +274,16 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # --- monitoring and dashboard ---
     currency: str = Field(default="EUR", min_length=3, max_length=3)
+    attribution_window_hours: float = Field(
+        default=24.0,
+        gt=0.0,
+        le=24.0 * 90,
+        description=(
+            "Revenue from recommendations: a purchase line without a rec_id counts when the"
+            " shopper clicked that product in a recommendation at most this many hours before"
+            " (overview, monitoring API, alerts, experiment readouts; docs/monitoring.md)."
+        ),
+    )
     dashboard_secret: str | None = Field(
         default=None,
         min_length=16,

@@ -131,6 +131,7 @@ def test_api_prometheus_and_cli_agree(demo: tuple[str, dict[str, str]]) -> None:
     assert listed[0]["alert_id"] == "demo-alert-1"
     cli = json_of(run_cli(["monitoring", "metrics", "--range", "14d", "--json"], env))
     assert cli["total"]["revenue"] == pytest.approx(m["total"]["revenue"])
+    assert cli["attribution"] == m["attribution"] and "24 h before" in m["attribution"]
 
 
 def test_no_dashboard_page_is_reachable_anonymously(demo: tuple[str, dict[str, str]]) -> None:
@@ -343,6 +344,12 @@ def _experiments(page: Any, server: str, api: httpx.Client) -> None:
     for a in overall["arms"]:
         assert _value(page, f"persons-all-all-{a['arm']}") == a["persons"]
         assert _value(page, f"rpp-all-all-{a['arm']}") == pytest.approx(a["revenue_per_person"])
+        assert _value(page, f"recrev-all-all-{a['arm']}") == pytest.approx(
+            a["recommendation_revenue"]
+        )
+    assert report["attribution_window_hours"] == 24.0
+    assert sum(a["recommendation_revenue"] for a in overall["arms"]) > 0
+    assert "Revenue from recommendations (24 h attribution window)" in page.content()
     (comp,) = overall["comparisons"]
     for metric in ("revenue_per_person", "ctr", "aov"):
         est = comp["estimates"][metric]

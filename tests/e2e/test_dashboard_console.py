@@ -299,7 +299,9 @@ def test_overview_and_drift_agree_with_the_api(served: tuple[str, str]) -> None:
 
     assert value("total-revenue", page) == pytest.approx(metrics["total"]["revenue"])
     assert value("interacted-revenue", page) == pytest.approx(with_recs["revenue"])
-    assert "Attributed revenue (recommended items bought)" in page
+    assert "Revenue from recommendations <span" in page
+    assert metrics["attribution_window_hours"] == 24.0
+    assert 'data-testid="attribution-window">(24 h attribution window)' in page
     assert "no decision log is attached" not in page + drift
     assert value("decisions-note", drift) >= 1  # the slate the fixture served
     assert "in the current window and none in the 14 days before it" in drift

@@ -83,12 +83,17 @@ def test_the_two_revenue_figures_are_defined_and_reconciled(
 ) -> None:
     c, _ = shop
     page = c.get("/dashboard?range=30d").text
-    assert "Revenue from recommendations" not in page
-    assert "Attributed revenue (recommended items bought)" in page
+    # One name per figure: the definition's, its window stated; the sessions figure
+    # under its own name.
+    assert "Attributed revenue" not in page
+    assert "Revenue from recommendations <span" in page
+    assert 'data-testid="attribution-window">(24 h attribution window)' in page
+    assert "Revenue of sessions that interacted with recommendations (descriptive)" in page
     note = re.search(r'data-testid="revenue-reconciliation">(.*?)</p>', page, re.S)
     assert note, page[-3000:]
     text = note.group(1)
     assert "carry a recommendation" in text and "every order line" in text
+    assert "clicked in a recommendation within the 24 h attribution window" in text
     total = re.search(r'data-testid="total-revenue" data-value="([^"]+)"', page)
     interacted = re.search(r'data-testid="interacted-revenue" data-value="([^"]+)"', page)
     assert total and interacted

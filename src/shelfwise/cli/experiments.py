@@ -188,7 +188,13 @@ def report(
     when = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
     with runtime_of(ctx, load=False) as runtime:
         e = runtime.experiments.get(experiment_id)
-        rep = readout(runtime.db, e, at=when, resolve=graph_resolve(runtime.identity.snapshot()))
+        rep = readout(
+            runtime.db,
+            e,
+            at=when,
+            resolve=graph_resolve(runtime.identity.snapshot()),
+            attribution_window_hours=runtime.settings.attribution_window_hours,
+        )
     if as_json:
         print_json(rep.model_dump(mode="json"))
         return

@@ -25,7 +25,8 @@ def metrics(
     grain: Annotated[str, typer.Option(help="hour or day (with 'time').")] = "day",
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """Impressions, CTR, add-to-cart rate, attributed orders and revenue by the chosen dimensions."""
+    """Impressions, CTR, add-to-cart rate, orders and revenue from recommendations (the
+    setting attribution_window_hours) by the chosen dimensions."""
     from shelfwise.dashboard.format import count, money, percent
     from shelfwise.monitoring.metrics import compute_metrics
 
@@ -34,7 +35,15 @@ def metrics(
         raise typer.BadParameter(f"--by takes {', '.join(DIMENSIONS)}; --grain hour or day")
     start, end = resolve(range_name)
     with runtime_of(ctx, load=False) as runtime:
-        rep = compute_metrics(runtime.db, start, end, dims, grain, decisions=runtime.decisions)  # type: ignore[arg-type]
+        rep = compute_metrics(
+            runtime.db,
+            start,
+            end,
+            dims,
+            grain,  # type: ignore[arg-type]
+            decisions=runtime.decisions,
+            window_hours=runtime.settings.attribution_window_hours,
+        )
         currency = runtime.settings.currency
     if as_json:
         print_json(
@@ -45,12 +54,15 @@ def metrics(
                 "total": rep.total.as_dict(),
                 "sessions": [s.as_dict() for s in rep.sessions],
                 "repeat_purchase_rate": rep.repeat_purchase_rate,
+                "attribution_window_hours": rep.attribution_window_hours,
+                "attribution": rep.attribution,
                 "note": rep.note,
             }
         )
         return
     table = Table(title=f"Recommendations {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
-    for col in (*rep.by, "shown", "CTR", "orders", "revenue", "AOV"):
+    revenue = f"revenue ({rep.attribution_window_hours:g} h window)"
+    for col in (*rep.by, "shown", "CTR", "orders", revenue, "AOV"):
         table.add_column(col)
     for r in [*rep.rows, rep.total]:
         keys = {"visitor": r.visitor, "time": str(r.period_start or "")}
@@ -63,6 +75,7 @@ def metrics(
             money(r.aov, currency),
         )
     console.print(table)
+    console.print(f"[dim]{rep.attribution}[/]")
     console.print(f"[dim]{rep.note}[/]")
 
 

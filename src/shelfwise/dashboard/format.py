@@ -6,6 +6,8 @@ from datetime import datetime
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from shelfwise.monitoring.attribution import window_label
+
 SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
 
 
@@ -55,6 +57,11 @@ def placement_label(placement: str) -> str:
     return "All placements" if placement == "all" else label(placement)
 
 
+def window(hours_: float) -> str:
+    """An attribution window as stated next to a revenue figure."""
+    return window_label(hours_)
+
+
 def environment() -> Environment:
     env = Environment(
         loader=PackageLoader("shelfwise.dashboard", "templates"),
@@ -70,5 +77,6 @@ def environment() -> Environment:
         label=label,
         hours=hours,
         placement=placement_label,
+        window=window,
     )
     return env

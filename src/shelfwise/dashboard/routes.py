@@ -38,6 +38,7 @@ from shelfwise.dashboard.session import COOKIE, CSRF_FIELD, Session, Sessions
 from shelfwise.dashboard.slots import SLOTS, Slot, SlotParams, slot_providers
 from shelfwise.errors import Forbidden, ShelfwiseError
 from shelfwise.monitoring.alerts import AlertStore
+from shelfwise.monitoring.attribution import window_label
 from shelfwise.monitoring.detector import fit_baseline
 from shelfwise.monitoring.metrics import compute_metrics, hourly_series
 from shelfwise.monitoring.series import hour_of_week
@@ -268,8 +269,13 @@ def plotly_js(request: Request) -> Response:
 @page("")
 def overview(request: Request, runtime: Runtime, form: dict[str, str]) -> View:
     start, end = _window(request)
-    report = compute_metrics(runtime.db, start, end, ("placement",), decisions=runtime.decisions)
-    trend = compute_metrics(runtime.db, start, end, ("placement", "time"), grain="day")
+    window = runtime.settings.attribution_window_hours
+    report = compute_metrics(
+        runtime.db, start, end, ("placement",), decisions=runtime.decisions, window_hours=window
+    )
+    trend = compute_metrics(
+        runtime.db, start, end, ("placement", "time"), grain="day", window_hours=window
+    )
     by_placement: dict[str, tuple[list[datetime], list[float]]] = {}
     for r in trend.rows:
         xs, ys = by_placement.setdefault(placement_label(r.placement), ([], []))
@@ -286,12 +292,16 @@ def overview(request: Request, runtime: Runtime, form: dict[str, str]) -> View:
             "report": report,
             "open_alerts": len(AlertStore(runtime.db).list(status="open")),
             "revenue_chart": charts.bars(
-                "Revenue by placement",
+                f"Revenue from recommendations by placement ({window_label(window)})",
                 [placement_label(r.placement) for r in report.rows],
                 [r.revenue for r in report.rows],
                 currency,
             ),
-            "trend_chart": charts.lines("Revenue per day", by_placement, currency),
+            "trend_chart": charts.lines(
+                f"Revenue from recommendations per day ({window_label(window)})",
+                by_placement,
+                currency,
+            ),
         },
     )
 
@@ -301,7 +311,13 @@ def categories(request: Request, runtime: Runtime, form: dict[str, str]) -> View
     start, end = _window(request)
     placement = request.query_params.get("placement") or ""
     category = request.query_params.get("category") or ""
-    report = compute_metrics(runtime.db, start, end, ("placement", "category"))
+    report = compute_metrics(
+        runtime.db,
+        start,
+        end,
+        ("placement", "category"),
+        window_hours=runtime.settings.attribution_window_hours,
+    )
     placements = sorted({r.placement for r in report.rows})
     rows = [r for r in report.rows if not placement or r.placement == placement]
     rows.sort(key=lambda r: -r.revenue)
@@ -318,12 +334,14 @@ def categories(request: Request, runtime: Runtime, form: dict[str, str]) -> View
             "start": start,
             "end": end,
             "rows": rows,
+            "window_hours": report.attribution_window_hours,
             "placements": placements,
             "placement": placement,
             "category": category,
             "series_chart": series_chart,
             "category_chart": charts.bars(
-                "Revenue by category",
+                "Revenue from recommendations by category"
+                f" ({window_label(report.attribution_window_hours)})",
                 list(per_cat),
                 list(per_cat.values()),
                 runtime.settings.currency,
@@ -338,7 +356,12 @@ def _series_chart(
     """Revenue per hour of one series against its hour-of-week baseline (the
     reference days before the window)."""
     ref_hours = runtime.settings.alert_reference_days * 24
-    series = hourly_series(runtime.db, start - timedelta(hours=ref_hours), end)
+    series = hourly_series(
+        runtime.db,
+        start - timedelta(hours=ref_hours),
+        end,
+        runtime.settings.attribution_window_hours,
+    )
     if (placement, category) not in series.keys:
         return None
     s = series.keys.index((placement, category))

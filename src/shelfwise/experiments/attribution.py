@@ -6,9 +6,11 @@ Exposure: the first ``rec_impression`` tagged with the experiment (population
 The person id is resolved at exposure and every later event is resolved the
 same way. Outcomes count from the person's first exposure to the window end.
 
-Attribution: an order line is attributed to the experiment when it carries the
-``rec_id`` of one of its slates, or when the person clicked that product in one
-of its slates within ``attribution_window_hours`` before the order.
+Attribution: revenue from recommendations by the one definition of
+:mod:`shelfwise.monitoring.attribution`, within the experiment: an order line is
+attributed when it carries the ``rec_id`` of one of its slates, or when the person
+clicked that product in one of its slates at most the attribution window before
+the order (the spec's ``attribution_window_hours``, else the store's setting).
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ from sqlalchemy import select
 
 from shelfwise.experiments.assignment import Resolver, arm_for, in_layer
 from shelfwise.experiments.model import ALL_PLACEMENTS, Experiment
+from shelfwise.monitoring.attribution import DEFAULT_WINDOW_HOURS, credited_click
 from shelfwise.store.engine import Database
 from shelfwise.store.tables import events, interactions, products
 
 # Per-person metric columns (see docs/experiments.md for each).
 METRICS = (
     "revenue", "orders", "purchases", "attributed", "impressions", "clicks", "add_to_carts",
-    "converted", "repeat", "returned", "pre_revenue", "oos_shown",
+    "converted", "repeat", "returned", "pre_revenue", "oos_shown", "attributed_revenue",
 )  # fmt: skip
-PLACEMENT_METRICS = frozenset({"impressions", "clicks", "add_to_carts", "attributed", "oos_shown"})
+PLACEMENT_METRICS = frozenset(
+    {"impressions", "clicks", "add_to_carts", "attributed", "oos_shown", "attributed_revenue"}
+)
 _M = {m: i for i, m in enumerate(METRICS)}
 ALL = "all"
 
@@ -134,12 +139,25 @@ def _catalog(db: Database) -> tuple[dict[str, str], set[str]]:
     return cats, unavailable
 
 
-def load(db: Database, e: Experiment, *, end: datetime, resolve: Resolver) -> ExperimentData:
+def window_hours(e: Experiment, default: float = DEFAULT_WINDOW_HOURS) -> float:
+    """The experiment's attribution window: its spec's, else ``default`` (the setting)."""
+    w = e.spec.attribution_window_hours
+    return default if w is None else w
+
+
+def load(
+    db: Database,
+    e: Experiment,
+    *,
+    end: datetime,
+    resolve: Resolver,
+    attribution_window_hours: float = DEFAULT_WINDOW_HOURS,
+) -> ExperimentData:
     """Scan exposures and interactions once and build the per-person metric array."""
     s = e.spec
     start = s.start
     pre_start = start - timedelta(days=s.pre_period_days)
-    window = timedelta(hours=s.attribution_window_hours)
+    hours = window_hours(e, attribution_window_hours)
     people, slates, conflicts = _exposures(db, e, start, end, resolve)
     cats, unavailable = _catalog(db)
     persons = sorted(people)
@@ -207,14 +225,10 @@ def load(db: Database, e: Experiment, *, end: datetime, resolve: Resolver) -> Ex
                 orders[(i, 0)].add(r.event_id)
                 orders[(i, cx[cats.get(r.product_id, "uncategorised")])].add(r.event_id)
                 if slate is None:
-                    recent = [
-                        pl
-                        for at, pl in clicks.get((i, r.product_id), ())
-                        if at <= r.occurred_at <= at + window
-                    ]
-                    slate = recent[-1] if recent else None
+                    slate = credited_click(r.occurred_at, clicks.get((i, r.product_id), ()), hours)
                 if slate is not None:
                     add(i, slate, r.product_id, "attributed", 1.0)
+                    add(i, slate, r.product_id, "attributed_revenue", value)
             elif r.type == "return":
                 price = (
                     r.unit_price if r.unit_price is not None else prices.get((i, r.product_id), 0.0)

@@ -111,7 +111,12 @@ class ExperimentSpec(BaseModel):
     )
     global_holdout: bool = False
     population: Literal["exposed", "active"] = "exposed"
-    attribution_window_hours: Float = Field(default=24.0, gt=0.0, le=24.0 * 90)
+    attribution_window_hours: Float | None = Field(
+        default=None, gt=0.0, le=24.0 * 90,
+        description="Orders without a rec_id count as revenue from recommendations this many"
+        " hours after a click on the product in the experiment's slates; None = the store's"
+        " setting attribution_window_hours (the overview's and monitoring's window).",
+    )  # fmt: skip
     pre_period_days: Int = Field(default=28, ge=0, le=365)
     alpha: Float = Field(default=0.05, gt=0.0, lt=0.5)
     target_mde: Float = Field(

@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from shelfwise.experiments.assignment import Resolver, default_resolve
-from shelfwise.experiments.attribution import ALL, METRICS, ExperimentData, load
+from shelfwise.experiments.attribution import ALL, METRICS, ExperimentData, load, window_hours
 from shelfwise.experiments.checks import (
     SRM_DETECTED,
     GuardrailResult,
@@ -42,6 +42,7 @@ from shelfwise.experiments.stats import (
     ratio,
     welch,
 )
+from shelfwise.monitoring.attribution import DEFAULT_WINDOW_HOURS, definition
 from shelfwise.store.engine import Database
 from shelfwise.store.types import utcnow
 
@@ -63,6 +64,7 @@ class ArmSummary(BaseModel):
     add_to_cart_rate: float | None
     conversion: float | None
     revenue_per_person: float | None
+    recommendation_revenue: float  # Σ revenue from recommendations (see Report.attribution)
     aov: float | None
     repeat_purchase_rate: float | None
     oos_share: float | None
@@ -163,6 +165,8 @@ class Report(BaseModel):
     primary_metric: str
     window_start: datetime
     window_end: datetime
+    attribution_window_hours: float
+    attribution: str  # the definition of recommendation_revenue and attributed lines
     generated_at: datetime
     status: ReadoutStatus
     sample: SampleProgress
@@ -190,6 +194,7 @@ def _summary(arm: str, m: Moments) -> ArmSummary:
         add_to_cart_rate=_ratio(s["add_to_carts"], s["impressions"]),
         conversion=_ratio(s["converted"], m.n),
         revenue_per_person=_ratio(s["revenue"], m.n),
+        recommendation_revenue=round(s["attributed_revenue"], 2),
         aov=_ratio(s["revenue"], s["orders"]),
         repeat_purchase_rate=_ratio(s["repeat"], s["converted"]),
         oos_share=_ratio(s["oos_shown"], s["impressions"]),
@@ -224,8 +229,16 @@ def _moments(data: ExperimentData, rows: np.ndarray, pl: int, cat: int) -> Momen
     return Moments.of(METRICS, data.values[rows, pl, cat, :])
 
 
-def build(e: Experiment, data: ExperimentData, *, start: datetime, end: datetime) -> Report:
+def build(
+    e: Experiment,
+    data: ExperimentData,
+    *,
+    start: datetime,
+    end: datetime,
+    attribution_window_hours: float = DEFAULT_WINDOW_HOURS,
+) -> Report:
     s = e.spec
+    hours = window_hours(e, attribution_window_hours)
     arms = [a.name for a in s.arms]
     control = s.control_arm
     treatments = [a for a in arms if a != control]
@@ -294,6 +307,7 @@ def build(e: Experiment, data: ExperimentData, *, start: datetime, end: datetime
     return Report(
         experiment_id=e.experiment_id, version=e.version, fingerprint=s.fingerprint(),
         primary_metric=s.primary_metric, window_start=start, window_end=end,
+        attribution_window_hours=hours, attribution=definition(hours),
         generated_at=utcnow(), status=status, sample=sample, valid=srm.valid, warnings=warnings, srm=srm,
         persons_in_several_arms=data.conflicts, cells=cells, guardrails=guardrails,
         net_value=values, segments=_segments(e, data, use_cuped),
@@ -354,12 +368,16 @@ def readout(
     *,
     at: datetime | None = None,
     resolve: Resolver = default_resolve,
+    attribution_window_hours: float = DEFAULT_WINDOW_HOURS,
 ) -> Report:
-    """Read the experiment out of the store as of ``at`` (default: now)."""
+    """Read the experiment out of the store as of ``at`` (default: now); revenue from
+    recommendations within the spec's window, else ``attribution_window_hours`` (the
+    store's setting)."""
     now = at or utcnow()
     end = min(e.spec.end, now) if e.spec.end else now
-    data = load(db, e, end=end, resolve=resolve)
-    return build(e, data, start=e.spec.start, end=end)
+    hours = attribution_window_hours
+    data = load(db, e, end=end, resolve=resolve, attribution_window_hours=hours)
+    return build(e, data, start=e.spec.start, end=end, attribution_window_hours=hours)
 
 
 __all__ = [

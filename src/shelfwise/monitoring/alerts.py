@@ -197,7 +197,7 @@ def evaluate_alerts(
     if series is None:
         end = now.replace(minute=0, second=0, microsecond=0)
         start = end - timedelta(hours=ref_hours + cfg.onset_lookback_hours)
-        series = hourly_series(db, start, end)
+        series = hourly_series(db, start, end, settings.attribution_window_hours)
     store = AlertStore(db)
     open_by_key = {(a.placement, a.category): a for a in store.list(status="open", limit=10_000)}
     opened: list[Alert] = []
@@ -263,7 +263,7 @@ def calibrate_store(
     ref_hours = settings.alert_reference_days * 24
     end = (now or utcnow()).replace(minute=0, second=0, microsecond=0)
     need = history_hours(weeks, settings.alert_reference_days, cfg)
-    series = hourly_series(db, end - timedelta(hours=need), end)
+    series = hourly_series(db, end - timedelta(hours=need), end, settings.attribution_window_hours)
     first_ref = series.impressions[:, :24].sum() if series.keys else 0.0
     if not series.keys or first_ref == 0:
         raise InvalidInput(

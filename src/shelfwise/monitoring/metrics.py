@@ -1,5 +1,8 @@
 """Business metrics of the recommendations, by placement x category x segment x time.
 
+Revenue and orders are *revenue from recommendations* by the one definition of
+:mod:`shelfwise.monitoring.attribution`, whose window every report states.
+
 Counts come from one SQL aggregation (``monitoring.query``); rates, roll-ups
 and category depth are numpy over those groups. Revenue per session and order
 value are compared between sessions that interacted with recommendations and
@@ -17,6 +20,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from shelfwise.monitoring.attribution import DEFAULT_WINDOW_HOURS, definition
 from shelfwise.monitoring.decisions import DecisionLogReader, EmptyDecisionLog
 from shelfwise.monitoring.query import (
     DIMENSIONS,
@@ -120,7 +124,16 @@ class MetricsReport:
     buyers: int
     repeat_buyers: int
     serving: list[PlacementServing] = field(default_factory=list)
-    note: str = "Sessions that interacted with recommendations vs not: descriptive, not causal."
+    attribution_window_hours: float = DEFAULT_WINDOW_HOURS
+    note: str = (
+        "Revenue of sessions that interacted with recommendations vs not: every line of"
+        " their orders, recommended or not; descriptive, not causal."
+    )
+
+    @property
+    def attribution(self) -> str:
+        """The definition of the revenue figures (rows, total), window stated."""
+        return definition(self.attribution_window_hours)
 
     @property
     def repeat_purchase_rate(self) -> float | None:
@@ -198,15 +211,17 @@ def compute_metrics(
     grain: Grain = "day",
     category_depth: int = 1,
     decisions: DecisionLogReader | None = None,
+    window_hours: float = DEFAULT_WINDOW_HOURS,
 ) -> MetricsReport:
-    """Metrics for ``[start, end)`` grouped by ``by`` (a subset of DIMENSIONS, in that order)."""
+    """Metrics for ``[start, end)`` grouped by ``by`` (a subset of DIMENSIONS, in that order);
+    revenue attributed with ``window_hours`` (the setting ``attribution_window_hours``)."""
     by = tuple(d for d in DIMENSIONS if d in by)
     seconds = GRAIN_SECONDS[grain]
-    f = funnel_rows(db, start, end, by, seconds)
+    f = funnel_rows(db, start, end, by, seconds, window_hours)
     if "category" in by:
         f.category = _top(f.category, category_depth)
     rows = _rollup(f, by, seconds)
-    total = _rollup(funnel_rows(db, start, end, (), seconds), (), seconds)
+    total = _rollup(funnel_rows(db, start, end, (), seconds, window_hours), (), seconds)
     s = session_rows(db, start, end)
     sessions = [
         SessionGroup(
@@ -233,13 +248,16 @@ def compute_metrics(
             PlacementServing(name, c.fallback_share, c.join_rate)
             for name, c in sorted(served.items())
         ],
+        attribution_window_hours=window_hours,
     )
 
 
-def hourly_series(db: Database, start: datetime, end: datetime) -> HourlySeries:
+def hourly_series(
+    db: Database, start: datetime, end: datetime, window_hours: float = DEFAULT_WINDOW_HOURS
+) -> HourlySeries:
     """Hourly placement x top-level category series for ``[start, end)`` (the alerts' input)."""
     start, end = floor_hour(start), floor_hour(end)
-    f = funnel_rows(db, start, end, ("placement", "category", "time"), 3600)
+    f = funnel_rows(db, start, end, ("placement", "category", "time"), 3600, window_hours)
     f.category = _top(f.category, 1)
     keys = sorted(set(zip(f.placement.tolist(), f.category.tolist(), strict=True)))
     hours = int((end - start).total_seconds() // 3600)

@@ -29,9 +29,12 @@ log = logging.getLogger("shelfwise.monitoring.prom")
 
 
 class MoneyCollector(Collector):
-    def __init__(self, db: Database, currency: str, ttl: float = 30.0) -> None:
+    def __init__(
+        self, db: Database, currency: str, ttl: float = 30.0, window_hours: float = 24.0
+    ) -> None:
         self.db = db
         self.currency = currency
+        self.window_hours = window_hours
         self.ttl = ttl
         self._lock = threading.Lock()
         self._cached: tuple[float, list[GaugeMetricFamily]] | None = None
@@ -52,7 +55,13 @@ class MoneyCollector(Collector):
 
     def _families(self) -> list[GaugeMetricFamily]:
         end = floor_hour(utcnow())
-        rep = compute_metrics(self.db, end - timedelta(hours=1), end, ("placement", "category"))
+        rep = compute_metrics(
+            self.db,
+            end - timedelta(hours=1),
+            end,
+            ("placement", "category"),
+            window_hours=self.window_hours,
+        )
         fams = {
             "impressions": GaugeMetricFamily(
                 "shelfwise_rec_impressions_last_hour",
@@ -89,7 +98,7 @@ class MoneyCollector(Collector):
         return [*fams.values(), at_risk, count]
 
 
-def registry_for(db: Database, currency: str) -> CollectorRegistry:
+def registry_for(db: Database, currency: str, window_hours: float = 24.0) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(MoneyCollector(db, currency))
+    registry.register(MoneyCollector(db, currency, window_hours=window_hours))
     return registry

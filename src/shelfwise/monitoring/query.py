@@ -5,10 +5,13 @@ placement, category, platform, visitor type and time bucket; numpy does the
 rest. The same statements run on SQLite and PostgreSQL: only the expression
 that turns a timestamp into whole epoch buckets differs.
 
-Attribution: impressions and clicks carry their placement; add-to-cart and
-order lines count when they carry a ``rec_id``, and take the placement of the
-impression that served that ``rec_id``. A visitor is *returning* when their
-first event is on an earlier UTC day than the interaction.
+Attribution: impressions and clicks carry their placement; add-to-cart lines
+count when they carry a ``rec_id``; order lines count as revenue from
+recommendations by the one definition of :mod:`shelfwise.monitoring.attribution`
+(a ``rec_id``, or the shopper's click on the product within the attribution
+window). A line with a ``rec_id`` takes the placement of the impression that served
+it, a line attributed by a click that of the click. A visitor is *returning* when
+their first event is on an earlier UTC day than the interaction.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sqlalchemy import (
     select,
 )
 
+from shelfwise.monitoring.attribution import DEFAULT_WINDOW_HOURS, clicked_placement
 from shelfwise.store.engine import Database
 from shelfwise.store.tables import events, interactions, products
 
@@ -79,8 +83,10 @@ def funnel_rows(
     end: datetime,
     dims: tuple[str, ...] = DIMENSIONS,
     bucket_seconds: int = 3600,
+    window_hours: float = DEFAULT_WINDOW_HOURS,
 ) -> FunnelRows:
-    """Funnel counts in ``[start, end)`` grouped by step and ``dims`` (see DIMENSIONS)."""
+    """Funnel counts in ``[start, end)`` grouped by step and ``dims`` (see DIMENSIONS);
+    order lines by the attribution of ``monitoring.attribution`` with ``window_hours``."""
     unknown = set(dims) - set(DIMENSIONS)
     if unknown:
         raise ValueError(f"unknown dimensions {sorted(unknown)}")
@@ -99,9 +105,16 @@ def funnel_rows(
         .where(seen.c.anonymous_id == i.c.anonymous_id)
         .scalar_subquery()
     )
+    clicked = clicked_placement(i, db.backend, window_hours)
+    bought = i.c.type == "purchase"
     day = 86_400
     exprs: dict[str, ColumnElement[Any]] = {
-        "placement": func.coalesce(i.c.placement, served_placement, literal("(unknown)")),
+        "placement": func.coalesce(
+            i.c.placement,
+            served_placement,
+            case((and_(bought, i.c.rec_id.is_(None)), clicked)),
+            literal("(unknown)"),
+        ),
         "category": func.coalesce(p.c.category_path, literal("(unknown)")),
         "platform": func.coalesce(e.c.platform, literal("(unknown)")),
         "visitor": case(
@@ -133,7 +146,8 @@ def funnel_rows(
             i.c.occurred_at < end,
             or_(
                 i.c.type.in_(("rec_impression", "rec_click")),
-                and_(i.c.type.in_(("add_to_cart", "purchase")), i.c.rec_id.is_not(None)),
+                and_(i.c.type == "add_to_cart", i.c.rec_id.is_not(None)),
+                and_(bought, or_(i.c.rec_id.is_not(None), clicked.is_not(None))),
             ),
         )
         .group_by(i.c.type, *chosen)

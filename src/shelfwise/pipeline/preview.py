@@ -17,6 +17,12 @@ item's current price. The interval comes from the purchase rates' binomial
 uncertainty (Agresti-Coull), scaled by the placement's units per purchase line; it
 leaves out that a different item at a position may sell at another rate (measured
 against the simulator's truth in ``benchmarks/preview.py``).
+
+Of the store's definition of revenue from recommendations
+(``shelfwise.monitoring.attribution``) the estimate uses route 1 only, the lines
+carrying the slate's rec_id: a line credited to a click within the attribution
+window (route 2) is left out, so the rates rest on fewer purchases than the
+overview's figure and read low by that share; the method text says so.
 """
 
 from __future__ import annotations
@@ -49,7 +55,9 @@ MONEY_METHOD = (
     " slates (purchase lines carrying the slate's rec_id, at the position shown),"
     " times the item's current price; 95% interval from the purchase rates' binomial"
     " uncertainty (Agresti-Coull). It assumes an item sells at the rate of the"
-    " position it is shown at, whatever the item."
+    " position it is shown at, whatever the item. It counts only the lines carrying"
+    " the slate's rec_id, not those the overview's revenue from recommendations also"
+    " credits to a click within the attribution window: it rests on fewer purchases."
 )
 NO_MONEY = "No purchase carries the rec_id of a replayed slate: no money estimate."
 

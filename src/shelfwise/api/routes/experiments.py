@@ -112,4 +112,10 @@ def experiment_report(
     """Per arm, placement and category: exposure, CTR, conversion, revenue, lifts with CIs."""
     when: datetime | None = at
     e = runtime.experiments.get(experiment_id)
-    return readout(runtime.db, e, at=when, resolve=graph_resolve(runtime.identity.snapshot()))
+    return readout(
+        runtime.db,
+        e,
+        at=when,
+        resolve=graph_resolve(runtime.identity.snapshot()),
+        attribution_window_hours=runtime.settings.attribution_window_hours,
+    )

@@ -34,6 +34,8 @@ class MetricsOut(BaseModel):
     sessions: list[dict[str, Any]]
     repeat_purchase_rate: float | None
     serving: list[dict[str, Any]]
+    attribution_window_hours: float
+    attribution: str
     note: str
 
 
@@ -73,14 +75,23 @@ def metrics(
     end: Annotated[Timestamp | None, Query()] = None,
     category_depth: Annotated[int, Query(ge=1, le=6)] = 1,
 ) -> MetricsOut:
-    """Impressions, CTR, add-to-cart rate, attributed orders and revenue, AOV, out-of-stock share."""
+    """Impressions, CTR, add-to-cart rate, orders and revenue from recommendations (the
+    definition and its window in ``attribution``), AOV, out-of-stock share; ``sessions``:
+    the descriptive revenue of sessions that interacted with recommendations or not."""
     dims = tuple(d.strip() for d in by.split(",") if d.strip())
     unknown = sorted(set(dims) - set(DIMENSIONS))
     if unknown:
         raise InvalidInput(f"unknown dimension(s) {', '.join(unknown)}", code="invalid_dimension")
     lo, hi = resolve(range, start, end)
     rep = compute_metrics(
-        runtime.db, lo, hi, dims, grain, category_depth, decisions=runtime.decisions
+        runtime.db,
+        lo,
+        hi,
+        dims,
+        grain,
+        category_depth,
+        decisions=runtime.decisions,
+        window_hours=runtime.settings.attribution_window_hours,
     )
     return MetricsOut(
         start=rep.start,
@@ -93,6 +104,8 @@ def metrics(
         sessions=[s.as_dict() for s in rep.sessions],
         repeat_purchase_rate=rep.repeat_purchase_rate,
         serving=[s.__dict__ for s in rep.serving],
+        attribution_window_hours=rep.attribution_window_hours,
+        attribution=rep.attribution,
         note=rep.note,
     )
 

@@ -32,6 +32,6 @@ def metrics(request: Request, runtime: RuntimeDep) -> Response:
     registry: CollectorRegistry | None = getattr(request.app.state, "prometheus", None)
     if registry is None:
         registry = request.app.state.prometheus = registry_for(
-            runtime.db, runtime.settings.currency
+            runtime.db, runtime.settings.currency, runtime.settings.attribution_window_hours
         )
     return Response(serving_text + generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

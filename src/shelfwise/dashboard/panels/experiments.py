@@ -17,6 +17,7 @@ from shelfwise.experiments.assignment import graph_resolve
 from shelfwise.experiments.model import LOWER_IS_BETTER
 from shelfwise.experiments.report import Report, readout
 from shelfwise.experiments.stats import Estimate
+from shelfwise.monitoring.attribution import window_label
 from shelfwise.store.types import utcnow
 
 if TYPE_CHECKING:
@@ -69,7 +70,12 @@ def experiments_panel(runtime: Runtime, params: SlotParams) -> Panel:
     if chosen is None:
         error = f"No experiment {wanted!r}." if wanted else ""
         return Panel("Experiments", tables=[listing], error=error, ranged=False)
-    report = readout(runtime.db, chosen, resolve=graph_resolve(runtime.identity.snapshot()))
+    report = readout(
+        runtime.db,
+        chosen,
+        resolve=graph_resolve(runtime.identity.snapshot()),
+        attribution_window_hours=runtime.settings.attribution_window_hours,
+    )
     return _readout_panel(chosen, report, listing, runtime.settings.currency)
 
 
@@ -183,6 +189,7 @@ def _readout_panel(e: Experiment, r: Report, listing: PanelTable, currency: str)
                     percent_cell(a.add_to_cart_rate),
                     percent_cell(a.conversion),
                     money_cell(a.revenue_per_person, currency, f"rpp-{key}-{a.arm}"),
+                    money_cell(a.recommendation_revenue, currency, f"recrev-{key}-{a.arm}"),
                     money_cell(a.aov, currency),
                 ]
             )
@@ -273,10 +280,13 @@ def _readout_panel(e: Experiment, r: Report, listing: PanelTable, currency: str)
                     "CTR",
                     "Add-to-cart rate",
                     "Conversion",
-                    "Revenue per person",
+                    "Revenue per person (all orders)",
+                    f"Revenue from recommendations ({window_label(r.attribution_window_hours)})",
                     "Average order",
                 ],
                 arm_rows,
+                note=r.attribution + " Revenue per person counts every order line of the"
+                " arm's persons: what the lifts compare.",
                 testid="arms",
             ),
             PanelTable(
