@@ -24,7 +24,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shelfwise.access import Principal
-from shelfwise.access.customers import CustomerTokenError, CustomerTokens, KnownCustomers
+from shelfwise.access.customers import (
+    CustomerTokenError,
+    CustomerTokens,
+    KnownCustomers,
+)
 from shelfwise.contracts.identity import is_placeholder
 from shelfwise.pipeline import RecommendRequest
 from shelfwise.pipeline.recommender import Guard
@@ -114,3 +118,30 @@ def check_events(
             "an event names another customer_id than the customer token's",
             code="customer_token_mismatch",
         )
+
+
+# Where a storefront key's customer token may be given (documented in OpenAPI).
+TOKEN_OPERATIONS = (
+    ("get", "/v1/recommendations"),
+    ("post", "/v1/recommendations"),
+    ("post", "/v1/events"),
+)
+_TOKEN_DOC = (
+    "A storefront key's customer token for a signed-in customer (docs/storefront.md): "
+    "needed for a customer's slate and for events naming a `customer_id`; "
+    "other keys' requests ignore it"
+)
+
+
+def publish(document: dict[str, Any]) -> None:
+    """Document the customer token (query and header) on the operations that read it."""
+    schema = {"type": "string"}  # any text: one no token can be is 403 customer_token_invalid
+    for method, path in TOKEN_OPERATIONS:
+        operation = document["paths"][path][method]
+        parameters = operation.setdefault("parameters", [])
+        parameters += [
+            {"name": TOKEN_PARAM, "in": "query", "required": False, "schema": schema,
+             "description": _TOKEN_DOC},
+            {"name": "X-Customer-Token", "in": "header", "required": False, "schema": schema,
+             "description": f"{_TOKEN_DOC} (as `{TOKEN_PARAM}`)"},
+        ]  # fmt: skip
