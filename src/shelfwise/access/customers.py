@@ -29,6 +29,7 @@ import hmac
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 from itsdangerous import BadSignature, Signer
 from sqlalchemy import select
@@ -65,6 +66,9 @@ def key_secret(master: str, key_id: str) -> str:
     return SECRET_PREFIX + _b64(mac.digest())
 
 
+_key_secret = lru_cache(maxsize=64)(key_secret)
+
+
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -73,6 +77,7 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@lru_cache(maxsize=64)
 def _signer(secret: str) -> Signer:
     return Signer(secret, sep=".", key_derivation="none", digest_method=hashlib.sha256)
 
@@ -88,7 +93,7 @@ class CustomerTokens:
     max_seconds: int = 86_400
 
     def secret(self, key_id: str) -> str:
-        return key_secret(self.master, key_id)
+        return _key_secret(self.master, key_id)
 
     def mint(
         self, key_id: str, customer_id: str, ttl_seconds: int, now: float | None = None
