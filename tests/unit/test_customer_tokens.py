@@ -110,6 +110,9 @@ def test_who_a_storefront_request_may_be_for() -> None:
     assert _check(req, token, "C17", known) == "C17"
     assert _check(c17, token, "customer:C17", known) == "C17"
     with pytest.raises(CustomerTokenError) as e:
+        _check(req, TOKENS.mint(KEY, "C 17\n", 600), "C 17", known)  # no id a request takes
+    assert e.value.code == "customer_token_invalid"
+    with pytest.raises(CustomerTokenError) as e:
         _check(anon, token, "anon-1", known)
     assert e.value.code == "customer_token_mismatch"
     with pytest.raises(CustomerTokenError) as e:

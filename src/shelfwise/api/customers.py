@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from shelfwise.access import Principal
 from shelfwise.access.customers import (
     CustomerTokenError,
@@ -73,7 +75,14 @@ def check_slate(
                     code="customer_token_mismatch",
                 )
 
-        asked = req if req.person is not None else req.model_copy(update={"person": customer})
+        if req.person is not None:
+            return req, token_holder
+        try:
+            asked = RecommendRequest.model_validate({**req.model_dump(), "person": customer})
+        except ValidationError as e:
+            raise CustomerTokenError("the customer token's customer id is not an id") from e
+        if asked.person != customer:  # an id is taken without surrounding spaces
+            raise CustomerTokenError("the customer token's customer id is not an id")
         return asked, token_holder
     given = req.person
 
