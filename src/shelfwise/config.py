@@ -258,6 +258,13 @@ class Settings(BaseSettings):
         default="300/minute",
         description="Requests with any storefront key from one client IP address.",
     )
+    customer_token_max_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        le=30 * 86_400,
+        description="A storefront request's customer token expiring later than this "
+        "from now is refused (customer_token_invalid): tokens are meant to be short-lived.",
+    )
     max_body_bytes: int = Field(default=5_000_000, ge=1_000)
     max_batch_size: int = Field(default=1_000, ge=1)
     max_k: int = Field(default=100, ge=1)

@@ -16,6 +16,9 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.access import KeyRing, KeyStore
+from shelfwise.access.customers import SECRET_NAME as CUSTOMER_TOKENS_SECRET
+from shelfwise.access.customers import CustomerTokens, KnownCustomers
+from shelfwise.access.secrets import instance_secret
 from shelfwise.bundles import BundleStore, bundle_store
 from shelfwise.catalog import CatalogRepository, CatalogSnapshot
 from shelfwise.config import Settings
@@ -87,6 +90,9 @@ class Runtime:
     sessions: SessionState = field(init=False)
     decisions: DecisionLog = field(init=False)
     _recommender: Recommender | None = field(default=None, init=False, repr=False)
+    # storefront keys' customer tokens (access/customers.py), made on first use
+    _customer_tokens: CustomerTokens | None = field(default=None, init=False, repr=False)
+    known_customers: KnownCustomers = field(init=False)
 
     def __post_init__(self) -> None:
         self.experiments = ExperimentRepository(self.db)
@@ -113,6 +119,7 @@ class Runtime:
             observers=[self.identity, _SessionObserver(self.sessions)],
         )
         self.decisions.known_product = self.known_product
+        self.known_customers = KnownCustomers(self.db)
         self.eraser = Eraser(
             self.db,
             self.identity,
@@ -132,6 +139,14 @@ class Runtime:
         return Ingestor(
             self.db, self.settings, known_product=self.known_product, observers=[self.identity]
         )
+
+    def customer_tokens(self) -> CustomerTokens:
+        """Storefront keys' customer tokens, under the installation's secret (read from
+        the store, or made there, at first use)."""
+        if self._customer_tokens is None:
+            master = instance_secret(self.db, CUSTOMER_TOKENS_SECRET)
+            self._customer_tokens = CustomerTokens(master, self.settings.customer_token_max_seconds)
+        return self._customer_tokens
 
     def known_product(self, product_id: str) -> bool:
         """In the catalog snapshot or a known alias (call ``snapshot.refresh()`` per batch)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from shelfwise.config import Settings
+from shelfwise.config import Settings, hash_key
 from shelfwise.contracts.quality import quality_report
 from shelfwise.runtime import Runtime
 from shelfwise.storefront import tracker
@@ -23,10 +23,12 @@ from tests.e2e.browser import chromium
 from tests.e2e.storefront_server import (
     CHROME_DESKTOP,
     SAFARI_IOS,
+    STOREFRONT_KEY,
     WEBKIT_UNLOAD,
     Storefront,
     storefront_server,
 )
+from tests.waiting import eventually
 
 # What many trackers do: keep the queue in memory and send it when the page unloads.
 UNLOAD_ONLY = {"unloadEvents": ["beforeunload"], "persistQueue": False}
@@ -308,3 +310,52 @@ def test_a_store_on_its_own_origin_uses_the_tracker_across_origins(
         "page_view",
         "rec_impression",
     }
+
+
+def _decision_person(shop: Storefront, rec_id: str) -> str | None:
+    """The ``person`` a served slate was asked for (from its stored decision)."""
+    import httpx2 as httpx
+
+    from tests.conftest import headers
+
+    got: list[Any] = []
+
+    def stored() -> bool:
+        r = httpx.get(f"{shop.base}/v1/decisions/{rec_id}", headers=headers("read"))
+        got[:] = [r.json()] if r.status_code == 200 else []
+        return bool(got)
+
+    eventually(stored, what=f"the decision {rec_id}")
+    person: str | None = got[0]["request"].get("person")
+    return person
+
+
+def test_a_signed_in_customer_gets_their_slate_and_then_no_one_else_does(
+    browser: Any, shop: Storefront
+) -> None:
+    """The page of a signed-in customer passes the token its backend minted: the slate
+    is theirs and their events carry their id. Signed out (no reset), the browser's
+    anonymous id is a customer's: the server refuses it, the tracker shows the
+    session's slate instead."""
+    runtime = Runtime.open(shop.settings, load=False)
+    try:
+        token = runtime.customer_tokens().mint(hash_key(STOREFRONT_KEY)[:16], "C-777", 600)
+    finally:
+        runtime.close()
+    with _shop_page(browser, CHROME_DESKTOP, {"customerToken": token}) as page:
+        page.goto(shop.home)
+        page.wait_for_function("document.body.dataset.slate === 'shown'")
+        page.evaluate("window.shelfwise.track('login')")
+        page.evaluate("window.shelfwise.flush()")
+        page.wait_for_function("window.shelfwise.pending() === 0")
+        aid = str(page.evaluate("window.shelfwise.anonymousId()"))
+        found = _by_type(shop.wait_for(aid, "page_view", "rec_impression", "login"))
+        assert {e["customer_id"] for e in shop.events(aid)} == {"C-777"}
+        assert _decision_person(shop, found["rec_impression"][0]["rec_id"]) == "C-777"
+        slate = page.evaluate(
+            "window.shelfwise.setCustomer(null) || window.shelfwise.recommend('home')"
+        )
+        assert slate["placement"] == "home"
+        assert _decision_person(shop, slate["rec_id"]) is None
+        session = page.evaluate("localStorage.getItem('shelfwise:sid')")
+        assert page.evaluate("localStorage.getItem('shelfwise:anon')") == session

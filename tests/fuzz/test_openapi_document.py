@@ -98,7 +98,10 @@ def test_the_recommendations_query_is_the_request_model_as_a_query_string() -> N
     document = create_app(settings).openapi()
     query = {p["name"]: p for p in document["paths"]["/v1/recommendations"]["get"]["parameters"]}
     body = document["components"]["schemas"]["RecommendRequest"]["properties"]
-    assert list(query) == list(body)
+    # The request model's fields, then the storefront's customer token (api/customers.py).
+    assert list(query) == [*body, "customer_token", "X-Customer-Token"]
+    assert query["customer_token"]["in"] == "query"
+    assert query["X-Customer-Token"]["in"] == "header"
     placement = query["placement"]["schema"]
     assert query["placement"]["required"]
     assert placement == {"type": "string", "pattern": stripped_id_pattern(PATH_ID_PATTERN, 64)}
@@ -159,6 +162,14 @@ def test_each_operation_lists_its_own_error_codes() -> None:
     assert set(paths["/v1/keys"]["get"]["responses"]) == {"200", "401", "403", "503"}
     events = paths["/v1/events"]["post"]["responses"]
     assert "`batch_too_large`" in events["413"]["description"]
+    # What a storefront key naming a customer may be answered, where it may be.
+    tokens = ("required", "invalid", "expired", "mismatch")
+    for method, path in (("get", "/v1/recommendations"), ("post", "/v1/recommendations")):
+        forbidden = paths[path][method]["responses"]["403"]["description"]
+        assert all(f"`customer_token_{c}`" in forbidden for c in tokens), (method, path)
+    assert all(f"`customer_token_{c}`" in events["403"]["description"] for c in tokens)
+    keys = paths["/v1/keys"]["post"]["responses"]["403"]["description"]
+    assert "customer_token" not in keys
     assert "404" not in events
     for *_, operation in _operations(openapi_document()):
         for status, response in operation["responses"].items():

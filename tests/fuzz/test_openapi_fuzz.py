@@ -26,3 +26,15 @@ def test_valid_requests(case: Case, fuzz_app: FastAPI) -> None:
 @negative.parametrize()
 def test_invalid_requests(case: Case, fuzz_app: FastAPI) -> None:
     case.call_and_validate(app=fuzz_app, headers=headers("admin"), additional_checks=CHECKS)
+
+
+# A browser's storefront key on the operations it may call: what it is answered (a
+# customer token that is none, a person that is a customer's) is documented too.
+storefront = fuzz_schema(GenerationMode.POSITIVE, GenerationMode.NEGATIVE).include(
+    path_regex="^/v1/(recommendations|events)$"
+)
+
+
+@storefront.parametrize()
+def test_storefront_key_requests(case: Case, fuzz_app: FastAPI) -> None:
+    case.call_and_validate(app=fuzz_app, headers=headers("storefront"), additional_checks=CHECKS)

@@ -21,6 +21,9 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from shelfwise.access.customers import SECRET_NAME as CUSTOMER_TOKENS
+from shelfwise.access.customers import key_secret
+from shelfwise.access.secrets import instance_secret
 from shelfwise.config import STOREFRONT, ApiKey, Role, check_storefront_key, hash_key
 from shelfwise.errors import InvalidInput, NotFound
 from shelfwise.store.engine import Database
@@ -73,6 +76,9 @@ class StoredKey(BaseModel):
 
 class CreatedKey(StoredKey):
     secret: str  # shown once
+    # A storefront key's: what the store's backend signs its customers' tokens with
+    # (access/customers.py); ``shelfwise keys customer-secret`` shows it again.
+    customer_token_secret: str | None = None
 
 
 class KeyStore:
@@ -113,7 +119,27 @@ class KeyStore:
         }
         with self.db.engine.begin() as conn:
             conn.execute(api_keys.insert().values(**row))
-        return CreatedKey(secret=secret, **{k: v for k, v in row.items() if k != "sha256"})
+        token_secret = (
+            key_secret(instance_secret(self.db, CUSTOMER_TOKENS), hash_key(secret)[:16])
+            if STOREFRONT in roles
+            else None
+        )
+        fields = {k: v for k, v in row.items() if k != "sha256"}
+        return CreatedKey(secret=secret, customer_token_secret=token_secret, **fields)
+
+    def digest_of(self, ref: str) -> tuple[str, list[str], str] | None:
+        """(name, roles, SHA-256 digest) of the usable stored key whose id or name is
+        ``ref`` (the newest of that name), or None."""
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                select(api_keys.c.name, api_keys.c.roles, api_keys.c.sha256)
+                .where(
+                    (api_keys.c.key_id == ref) | (api_keys.c.name == ref),
+                    api_keys.c.revoked_at.is_(None),
+                )
+                .order_by(api_keys.c.created_at.desc())
+            ).all()
+        return (rows[0].name, [str(r) for r in rows[0].roles], rows[0].sha256) if rows else None
 
     def list(self) -> list[StoredKey]:
         with self.db.engine.connect() as conn:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from shelfwise import __version__
 from shelfwise.access import KeyRing
-from shelfwise.api import docs, errordocs, errors, openapi
+from shelfwise.api import customers, docs, errordocs, errors, openapi
 from shelfwise.api.hotpath import ShelfwiseAPI
 from shelfwise.api.middleware import (
     BodyLimitMiddleware,
@@ -47,6 +47,7 @@ def _publish(document: dict[str, Any], settings: Settings) -> None:
     recommendations.publish(document, settings.max_k)
     events.publish(document, settings.max_batch_size)
     trackers.publish(document, settings.max_batch_size)
+    customers.publish(document)
     errordocs.describe(document, ROUTERS)
 
 

@@ -58,6 +58,13 @@ SECURITY_SCHEMES = {
         "can send, and no CORS preflight per URL (docs/storefront.md).",
     },
 }
+# A storefront key naming a customer (api/customers.py).
+CUSTOMER_TOKEN_CODES = (
+    "customer_token_required",
+    "customer_token_invalid",
+    "customer_token_expired",
+    "customer_token_mismatch",
+)
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 WRITES = frozenset({"post", "put", "patch", "delete"})
 # POSTs that only read: a slate asked with a body, a rule preview.
@@ -69,7 +76,8 @@ ROLE_BY_HAND = {("get", "/v1/recommendations"): "read|storefront"}
 _STATUS_TEXT = {
     400: "The body cannot be decoded.",
     401: "No valid API key.",
-    403: "The key lacks the operation's role.",
+    403: "The key lacks the operation's role (a storefront key: or its origin, or the "
+    "customer token a customer's history needs).",
     404: "Not found.",
     409: "Conflicts with what is stored; nothing was written.",
     413: "The body is too large.",
@@ -178,7 +186,7 @@ def _derived(
         add(401, "unauthorized")
         add(403, "role_missing")
     if storefront:
-        add(403, "origin_not_allowed")
+        add(403, "origin_not_allowed", *CUSTOMER_TOKEN_CODES)
         add(429, "rate_limited")
     if any(p.get("in") == "path" for p in params):
         add(404, "not_found")

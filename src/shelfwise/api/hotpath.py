@@ -31,18 +31,31 @@ from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shelfwise.access import Principal
 from shelfwise.api.auth import authorize
+from shelfwise.api.customers import TOKEN_HEADER, TOKEN_PARAM, check_slate
 from shelfwise.api.errors import error_document, failure, failure_headers
 from shelfwise.api.middleware import new_request_id
 from shelfwise.api.storefront import KeyedCors, client_of
 from shelfwise.config import Role
 from shelfwise.errors import InvalidInput, validation_details
 from shelfwise.pipeline import RecommendRequest
+from shelfwise.runtime import Runtime
 
 RECOMMENDATIONS = "/v1/recommendations"
 READERS: tuple[Role, ...] = ("read", "storefront")  # who may ask for a slate
 CLOCK_HEADER = "x-shelfwise-now"
 _JSON = (b"content-type", b"application/json")
+_HEADERS = frozenset(
+    (
+        b"x-api-key",
+        b"authorization",
+        b"x-request-id",
+        b"x-shelfwise-now",
+        b"origin",
+        b"x-customer-token",
+    )
+)
 
 
 def clock_of(headers: Mapping[str, str], allowed: bool) -> datetime | None:
@@ -57,6 +70,27 @@ def clock_of(headers: Mapping[str, str], allowed: bool) -> datetime | None:
     if now.tzinfo is None:
         raise InvalidInput(f"{CLOCK_HEADER} needs a time zone", code="invalid_clock")
     return now
+
+
+def _last(pairs: list[tuple[str, str]], name: str) -> str | None:
+    return next((v for n, v in reversed(pairs) if n == name), None) or None
+
+
+def slate_json(
+    runtime: Runtime,
+    principal: Principal,
+    req: RecommendRequest,
+    token: str | None,
+    now: datetime | None,
+) -> bytes:
+    """The slate's JSON answer; a storefront key's held to the customer-token checks
+    (api/customers.py)."""
+    if not principal.storefront:
+        return runtime.recommender.recommend_json(req, now)
+    asked, guard = check_slate(
+        principal, req, token, runtime.customer_tokens, runtime.known_customers
+    )
+    return runtime.recommender.recommend_json(asked, now, guard)
 
 
 def _ids_of(values: list[str]) -> tuple[str, ...]:
@@ -114,7 +148,7 @@ async def recommendations(app: FastAPI, scope: Scope, send: Send) -> None:
     started = time.perf_counter()
     headers: dict[str, str] = {}
     for key, value in scope["headers"]:
-        if key in (b"x-api-key", b"authorization", b"x-request-id", b"x-shelfwise-now", b"origin"):
+        if key in _HEADERS:
             headers.setdefault(key.decode("latin-1"), value.decode("latin-1"))
     rid = headers.get("x-request-id", "")[:64] or new_request_id()
     scope.setdefault("state", {})["request_id"] = rid
@@ -129,7 +163,8 @@ async def recommendations(app: FastAPI, scope: Scope, send: Send) -> None:
             app.state.gate.admit(principal, headers.get("origin"), client_of(scope))
         req = request_of(pairs, runtime.settings.max_k)
         now = clock_of(headers, runtime.settings.allow_clock_header)
-        body = runtime.recommender.recommend_json(req, now)
+        token = headers.get(TOKEN_HEADER) or _last(pairs, TOKEN_PARAM)
+        body = slate_json(runtime, principal, req, token, now)
     except ValidationError as e:
         status = 422
         details = validation_details(e.errors(include_url=False), ("query",))

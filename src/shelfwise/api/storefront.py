@@ -49,7 +49,7 @@ from shelfwise.errors import Forbidden, RateLimited
 log = logging.getLogger("shelfwise.api.storefront")
 
 CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-CORS_HEADERS = ("X-API-Key", "Authorization", "Content-Type", "X-Request-ID")
+CORS_HEADERS = ("X-API-Key", "Authorization", "Content-Type", "X-Request-ID", "X-Customer-Token")
 CORS_EXPOSED = ("Retry-After", "X-Request-ID")
 
 

@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("shelfwise.pipeline")
 
 Shelf = tuple[Hashable, Hashable]  # the slate cache's (key, stamp)
+# Told the person a request resolved to before anything is served; raises to refuse it.
+Guard = Callable[[str], None]
 
 
 class RecIds:
@@ -268,10 +270,12 @@ class Recommender:
         slate: dict[str, Any] = orjson.loads(kept.answer(rec_id))
         return slate
 
-    def recommend_json(self, req: RecommendRequest, now: datetime | None = None) -> bytes:
+    def recommend_json(
+        self, req: RecommendRequest, now: datetime | None = None, guard: Guard | None = None
+    ) -> bytes:
         """One slate as the JSON answer of ``/v1/recommendations`` (a kept slate is
         spliced in as it is kept, never decoded)."""
-        served = self._serve(req, now, True, None, None)
+        served = self._serve(req, now, True, None, None, guard)
         if isinstance(served, dict):
             return orjson.dumps(served)
         kept, rec_id = served
@@ -284,9 +288,10 @@ class Recommender:
         record: bool,
         records: Sequence[SessionRecord] | None,
         rec_id: str | None,
+        guard: Guard | None = None,
     ) -> dict[str, Any] | tuple[KeptSlate, str]:
         """The slate computed (its answer), or a kept one with this request's rec_id."""
-        r = self._resolve(req, now, record, records, rec_id)
+        r = self._resolve(req, now, record, records, rec_id, guard)
         if r.shelf is not None:
             kept = self._kept(r)
             if kept is not None:
@@ -326,6 +331,7 @@ class Recommender:
         record: bool,
         records: Sequence[SessionRecord] | None,
         rec_id: str | None,
+        guard: Guard | None = None,
     ) -> _Request:
         """The request resolved: who asks, in which session and arm, served by which pipeline."""
         started = time.perf_counter()
@@ -340,6 +346,8 @@ class Recommender:
             records = self.sessions.read(req.session) if req.session else []
         now = now or utcnow()
         person = self.person_of(req.person)
+        if guard is not None and person is not None:
+            guard(person)  # whose history the caller may use (api/customers.py)
         ctx = build_context(req, placement, self.snapshot, records, now, person, trace)
         assignment = self.assign(placement, person or req.session, now, trace)
         plan = self.plan(placement, assignment)

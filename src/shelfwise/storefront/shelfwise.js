@@ -10,8 +10,14 @@
 // shopper did just before leaving (an add-to-cart that navigates to the cart).
 // A batch that fails is sent again later with the same event ids: the server
 // answers a repeat as a duplicate, never stores it twice.
+//
+// A signed-in customer: the store's backend mints a customer token and the page
+// passes it (init({ customerToken }) or setCustomer(token)); slates are then the
+// customer's, and events carry their customer_id. Without one, slates are asked for
+// the browser's anonymous id, which the server refuses (customer_token_required) once
+// a customer signed in with it: the tracker then asks without it for the session.
 
-export const VERSION = "1.0.0";
+export const VERSION = "1.1.0";
 
 const PREFIX = "shelfwise:";
 const SESSION_IDLE_MS = 30 * 60 * 1000;
@@ -47,6 +53,17 @@ function storage(persist) {
   }
 }
 
+// The customer id a token names (its second part, base64url of the UTF-8 id).
+function customerOf(token) {
+  try {
+    const part = token.split(".")[1];
+    const bin = atob(part.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((part.length + 3) % 4));
+    return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))) || null;
+  } catch (_) {
+    return null;
+  }
+}
+
 function readJson(store, key, fallback) {
   try {
     const raw = store.get(key);
@@ -73,6 +90,7 @@ export class Tracker {
     // persistQueue: false keeps unsent events in memory only (they die with the page).
     this.queueStore = o.persistQueue === false ? storage(false) : this.store;
     this._consent = o.consent === undefined ? true : o.consent;
+    this.setCustomer(o.customerToken || null);
     this._timer = null;
     this._backoff = 0;
     this._sending = null;
@@ -106,6 +124,20 @@ export class Tracker {
   }
 
   // --- identity ----------------------------------------------------------------
+
+  // The signed-in customer's token (from the store's backend), or null when nobody is.
+  setCustomer(token) {
+    this.customerToken = token || null;
+    this.customerId = token ? customerOf(token) : null;
+    if (token && !this.customerId) console.warn("shelfwise: the customer token is malformed");
+  }
+
+  // Sign-out: forget the customer, the ids and the attribution memory, so that the next
+  // shopper on this browser is not taken for the last one.
+  reset() {
+    this.setCustomer(null);
+    for (const k of ["aid", "sid", "seen", "recs", "anon"]) this.store.remove(k);
+  }
 
   anonymousId() {
     let id = this.store.get("aid");
@@ -141,6 +173,7 @@ export class Tracker {
       session_id: this.sessionId(),
       user_agent: navigator.userAgent.slice(0, 1024),
     };
+    if (this.customerId) event.customer_id = this.customerId;
     if (this.appVersion) event.app_version = this.appVersion;
     for (const [k, v] of Object.entries(fields || {})) if (v !== undefined && v !== null) event[k] = v;
     const queue = this._queue();
@@ -227,21 +260,41 @@ export class Tracker {
   // --- slates ------------------------------------------------------------------
 
   // A slate for a placement: {item, cart, k} as GET /v1/recommendations takes them.
+  // The customer's slate with a customer token; else the anonymous id's, unless the
+  // server said this session that the id is a customer's (then the session's only).
   async recommend(placement, params) {
-    const q = new URLSearchParams({ placement, key: this.key });
     const p = params || {};
-    if (this.consented()) {
-      q.set("person", this.anonymousId());
-      q.set("session", this.sessionId());
+    let who = "anonymous";
+    if (!this.consented()) who = "nobody";
+    else if (this.customerToken) who = "customer";
+    else if (this.store.get("anon") === this.sessionId()) who = "session";
+    let r = await this._slate(placement, p, who);
+    if (r.status === 403 && who !== "nobody" && who !== "session") {
+      const code = await r
+        .clone()
+        .json()
+        .then((b) => b.error.code, () => "");
+      if (code.startsWith("customer_token_")) {
+        console.warn(`shelfwise: no personal slate (${code}); asking for the session's`);
+        if (code === "customer_token_required") this.store.set("anon", this.sessionId());
+        r = await this._slate(placement, p, "session");
+      }
     }
+    if (!r.ok) throw new Error(`shelfwise: slate for ${placement} failed (${r.status})`);
+    return r.json();
+  }
+
+  _slate(placement, p, who) {
+    const q = new URLSearchParams({ placement, key: this.key });
+    if (who === "customer") q.set("customer_token", this.customerToken);
+    if (who === "anonymous") q.set("person", this.anonymousId());
+    if (who !== "nobody") q.set("session", this.sessionId());
     for (const name of ["item", "cart"]) {
       const ids = [].concat(p[name] || []);
       if (ids.length) q.set(name, ids.join(","));
     }
     if (p.k) q.set("k", String(p.k));
-    const r = await fetch(`${this.endpoint}/v1/recommendations?${q}`, { credentials: "omit" });
-    if (!r.ok) throw new Error(`shelfwise: slate for ${placement} failed (${r.status})`);
-    return r.json();
+    return fetch(`${this.endpoint}/v1/recommendations?${q}`, { credentials: "omit" });
   }
 
   // Fetch a slate, render it into element (or with options.render(slate, element)),
@@ -307,14 +360,27 @@ export class Tracker {
   }
 
   _url() {
-    return `${this.endpoint}/v1/events?key=${encodeURIComponent(this.key)}`;
+    const token = this.customerToken ? `&customer_token=${encodeURIComponent(this.customerToken)}` : "";
+    return `${this.endpoint}/v1/events?key=${encodeURIComponent(this.key)}${token}`;
+  }
+
+  // The queue less the events of another customer than the one signed in now: their
+  // token is gone with them, and the server would refuse the batch for them.
+  _sendable() {
+    const queue = this._queue();
+    const ok = queue.filter((e) => !e.customer_id || e.customer_id === this.customerId);
+    if (ok.length < queue.length) {
+      console.warn(`shelfwise: dropped ${queue.length - ok.length} events of a signed-out customer`);
+      this._save(ok);
+    }
+    return ok;
   }
 
   // Send the queue: by fetch (answers read; what failed is kept and sent again with
   // its same event ids), or by sendBeacon when the page is going away.
   flush(options) {
     if (!this.consented()) return Promise.resolve(0);
-    const queue = this._queue();
+    const queue = this._sendable();
     if (!queue.length) return Promise.resolve(0);
     if (options && options.beacon && navigator.sendBeacon) {
       let sent = 0;
@@ -337,10 +403,15 @@ export class Tracker {
       keepalive: true,
       credentials: "omit",
     })
-      .then((r) => {
+      .then(async (r) => {
         // 4xx but 429: the batch will never be taken (its verdicts are in quarantine
-        // when it was read); anything else is tried again.
+        // when it was read); anything else is tried again. An expired customer token
+        // too: the next page brings a fresh one (or setCustomer does).
         if (!r.ok && (r.status === 429 || r.status >= 500)) throw new Error(String(r.status));
+        if (r.status === 403) {
+          const code = await r.json().then((b) => b.error.code, () => "");
+          if (code === "customer_token_expired") throw new Error(code);
+        }
         if (!r.ok) console.warn(`shelfwise: events refused (${r.status})`);
         const ids = new Set(batch.map((e) => e.event_id));
         this._save(this._queue().filter((e) => !ids.has(e.event_id)));

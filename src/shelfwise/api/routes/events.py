@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from shelfwise.api.auth import Principal, require
+from shelfwise.api.customers import check_events, token_of
 from shelfwise.api.deps import RuntimeDep
 from shelfwise.contracts.ingest import IngestReport
 from shelfwise.documents import is_too_deep
@@ -127,12 +128,19 @@ def _out(report: IngestReport) -> Response:
 
 
 @router.post("/events", response_model=IngestOut, openapi_extra=_BODY_DOC)
-async def post_events(request: Request, runtime: RuntimeDep, _: Ingest) -> Response:
+async def post_events(request: Request, runtime: RuntimeDep, who: Ingest) -> Response:
     """Ingest a batch (a JSON array, or ``{"events": [...]}``) of at most ``max_batch_size``
     events. Each event gets a verdict: ``accepted``, ``duplicate`` (its ``event_id`` is
     already stored) or ``rejected`` (with codes and field paths; it is quarantined).
-    The answer is sent only after the accepted events are committed."""
+    The answer is sent only after the accepted events are committed.
+
+    With a ``storefront`` key, a batch in which an event names a ``customer_id`` needs
+    that customer's token (``X-Customer-Token`` or ``?customer_token=``), or it is
+    refused whole, nothing stored (403 ``customer_token_*``, docs/storefront.md)."""
     raws = _events_of(await request.body(), runtime.settings.max_batch_size)
+    if who.storefront:
+        token = token_of(request.headers, request.query_params)
+        await run_in_threadpool(check_events, who, raws, token, runtime.customer_tokens)
     if runtime.settings.require_known_products:
         await run_in_threadpool(runtime.snapshot.refresh)
     report = await run_in_threadpool(runtime.ingestor.ingest, raws, "api")

@@ -11,8 +11,15 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from shelfwise.api.auth import Principal, require
+from shelfwise.api.customers import token_of
 from shelfwise.api.deps import RuntimeDep
-from shelfwise.api.hotpath import READERS, RECOMMENDATIONS, clock_of, within_max_k
+from shelfwise.api.hotpath import (
+    READERS,
+    RECOMMENDATIONS,
+    clock_of,
+    slate_json,
+    within_max_k,
+)
 from shelfwise.errors import NotFound
 from shelfwise.pipeline import RecommendRequest, SlateOut
 from shelfwise.serving.decisions import RULE_ITEMS_PAGE, RULE_ITEMS_PAGE_MOST, page_rule_items
@@ -51,10 +58,6 @@ class DecisionOut(BaseModel):
 
 def _now(request: Request, runtime: RuntimeDep) -> datetime | None:
     return clock_of(request.headers, runtime.settings.allow_clock_header)
-
-
-def _slate(runtime: RuntimeDep, req: RecommendRequest, now: datetime | None) -> Response:
-    return Response(runtime.recommender.recommend_json(req, now), media_type="application/json")
 
 
 # GET's query string is parsed by ``api.hotpath`` rather than by FastAPI's
@@ -129,11 +132,15 @@ async def recommendations(request: Request) -> Response:
 
 @router.post("/recommendations", response_model=SlateOut)
 async def recommendations_post(
-    body: RecommendRequest, request: Request, runtime: RuntimeDep, _: SlateReader
+    body: RecommendRequest, request: Request, runtime: RuntimeDep, who: SlateReader
 ) -> Response:
     """As GET, with the request as a JSON body (long carts)."""
     req = _checked(lambda: within_max_k(body, runtime.settings.max_k), "body")
-    return _slate(runtime, req, _now(request, runtime))
+    token = token_of(request.headers, request.query_params)
+    return Response(
+        slate_json(runtime, who, req, token, _now(request, runtime)),
+        media_type="application/json",
+    )
 
 
 @router.get("/placements", response_model=PlacementsOut)
