@@ -36,17 +36,20 @@ class BatchedWindows:
         every: float,
         on_failure: Callable[[Exception], None],
         on_success: Callable[[], None] = lambda: None,
+        spill: Callable[[str, int, int], None] = lambda key, amount, seconds: None,
     ) -> None:
         self.storage = storage
         self.every = every
         self.on_failure = on_failure
         self.on_success = on_success
+        self.spill = spill  # where counts Redis could not take go: (key, amount, window s)
         self._lock = threading.Lock()
         self._syncing = threading.Lock()  # one push at a time: a count is pushed once
         self._pending: dict[str, tuple[int, int]] = {}  # key -> (counted here, window seconds)
         self._known: dict[str, tuple[int, float]] = {}  # key -> (total in Redis, window end)
         self._pruned = time.monotonic()
         self._stop = threading.Event()
+        self._down = False  # the last push failed: an idle tick asks Redis if it is back
         self._thread: threading.Thread | None = None
 
     def hit(self, limit: RateLimitItem, *ids: str) -> tuple[bool, float]:
@@ -105,11 +108,24 @@ class BatchedWindows:
 
     def _sync_or_report(self) -> None:
         try:
+            with self._lock:
+                idle = not self._pending
+            if idle and not self._down:
+                return  # nothing to push, and nothing to learn about Redis
+            if idle and not self.storage.check():  # down before: is it back?
+                raise StorageError(ConnectionError("Redis does not answer"))
             self.sync()
+            self._down = False
             self.on_success()
         except (RedisError, StorageError) as e:
             with self._lock:
-                self._pending.clear()  # counted while Redis was away: not worth a burst later
+                unpushed, self._pending = self._pending, {}
+            # Requests admitted but never counted in Redis are counted in this worker's
+            # memory instead, so the per-worker limit that holds while Redis is away
+            # includes them (a retry that fails again never admits them twice).
+            for key, (amount, seconds) in unpushed.items():
+                self.spill(key, amount, seconds)
+            self._down = True
             self.on_failure(e)
 
     def close(self) -> None:

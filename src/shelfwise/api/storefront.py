@@ -19,7 +19,9 @@ for slates (``GET``/``POST /v1/recommendations``) and post events (``POST
   on Redis), else in the worker's memory. Over a limit:
   429 ``rate_limited`` with ``Retry-After`` (seconds). When Redis fails, the worker
   counts in its own memory for ``redis_retry_seconds``, then tries Redis again: a
-  lost Redis loosens the limits to per worker, it never refuses traffic.
+  lost Redis loosens the limits to per worker, it never refuses traffic. Requests a
+  failed batch could not push count in that memory too, and it is consulted until
+  Redis answers, so a retry never hands a key a fresh limit.
 
 Behind a proxy the client address is the proxy's unless uvicorn is told to trust
 its ``X-Forwarded-For`` (``FORWARDED_ALLOW_IPS``; docs/security.md).
@@ -105,7 +107,7 @@ class StorefrontGate:
         self.shared = FixedWindowRateLimiter(shared) if shared is not None else None
         # Counted in Redis in batches every ``sync_seconds`` (0: at every request).
         self.batched = (
-            BatchedWindows(shared, sync_seconds, self._lost, self._back)
+            BatchedWindows(shared, sync_seconds, self._lost, self._back, self._count_here)
             if shared is not None and sync_seconds > 0
             else None
         )
@@ -152,6 +154,10 @@ class StorefrontGate:
     def _hit(self, limit: RateLimitItem, *ids: str) -> None:
         shared = self.shared is not None and time.monotonic() >= self._retry_at
         if shared and self.batched is not None:
+            if self._degraded and not self.local.test(limit, *ids):
+                # Trying Redis again after a loss: what this worker admitted while it
+                # was away still counts until Redis answers.
+                raise _refusal(limit, ids[0], self.local.get_window_stats(limit, *ids).reset_time)
             allowed, end = self.batched.hit(limit, *ids)
             if not allowed:
                 raise _refusal(limit, ids[0], end)
@@ -174,6 +180,11 @@ class StorefrontGate:
         if self._degraded:
             log.warning("rate limits: Redis is back")
             self._degraded = False
+
+    def _count_here(self, key: str, amount: int, seconds: int) -> None:
+        """Count ``amount`` requests of ``key`` in this worker's memory (what a failed
+        batch could not push to Redis)."""
+        self.local.storage.incr(key, seconds, amount)
 
     def _lost(self, e: Exception) -> None:
         """Redis failed: count in this worker's memory for ``retry_seconds``."""
