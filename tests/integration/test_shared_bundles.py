@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -201,3 +202,75 @@ def test_a_manifest_naming_a_file_outside_its_bundle_is_refused(
         server.open(verify=True)
     assert err.value.code == "bundle_invalid"
     assert not list(tmp_path.rglob("escaped.json"))
+
+
+def _blob_shas(runtime: Runtime, table: Any) -> set[str]:
+    with runtime.db.engine.connect() as conn:
+        return set(conn.execute(select(table.c.sha256).distinct()).scalars())
+
+
+def _named(folder: Path) -> dict[str, int]:
+    """sha256 -> bytes of every file a bundle folder's manifest names."""
+    files = json.loads((folder / "MANIFEST.json").read_text())["files"]
+    return {m["sha256"]: int(m["bytes"]) for m in files.values()}
+
+
+def test_pruning_deletes_old_bundles_and_the_content_only_they_held(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    trainer = DatabaseBundleStore(runtime.db, tmp_path / "trainer", chunk_bytes=CHUNK)
+    b = [publish(trainer, tmp_path / "trainer") for _ in range(4)]
+    for x in b[:3]:
+        trainer.promote(x.version)  # b[2] promoted; b[3] written after it
+    server = DatabaseBundleStore(runtime.db, tmp_path / "server")
+    server.open(b[0].version)
+    server.open()
+    chunks = count(runtime, bundle_chunks)
+
+    dry = server.prune(keep=1, dry_run=True)
+    assert dry.removed == (b[0].version,)
+    assert dry.kept == (b[1].version, b[2].version, b[3].version)
+    only_b0 = set(_named(b[0].path)) - {s for x in b[1:] for s in _named(x.path)}
+    assert only_b0 and dry.freed_bytes == sum(_named(b[0].path)[s] for s in only_b0)
+    assert count(runtime, bundle_chunks) == chunks and len(server.versions()) == 4
+
+    done = server.prune(keep=1)
+    assert (done.removed, done.freed_bytes) == (dry.removed, dry.freed_bytes)
+    assert server.versions() == [x.version for x in b[1:]]
+    named = {s for x in b[1:] for s in _named(x.path)}
+    # Every blob a kept bundle names stayed; nothing else did.
+    assert _blob_shas(runtime, bundle_blobs) == named
+    assert _blob_shas(runtime, bundle_chunks) == named
+    cached = sorted(p.name for p in (tmp_path / "server").iterdir() if not p.name.startswith("."))
+    assert cached == [b[2].version]  # b[0]'s copy left this machine's cache
+    fresh = DatabaseBundleStore(runtime.db, tmp_path / "fresh")
+    for x in b[1:]:
+        assert files_of(fresh.open(x.version, verify=True).path) == files_of(x.path)
+    with pytest.raises(NotFound):
+        trainer.promote(b[0].version)
+    assert server.prune(keep=1).removed == ()
+
+
+def test_a_publication_puts_back_shared_content_a_pruning_took(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    trainer = DatabaseBundleStore(runtime.db, tmp_path / "trainer", chunk_bytes=CHUNK)
+    old = publish(trainer, tmp_path / "trainer")  # never promoted: a pruning takes it all
+    new = write(tmp_path / "trainer")
+    n_files = len(json.loads((new.path / "MANIFEST.json").read_text())["files"])
+    put = trainer._put_blob
+    calls: list[str] = []
+
+    def put_then_prune(path: Path, sha256: str, size: int) -> None:
+        put(path, sha256, size)
+        calls.append(sha256)
+        if len(calls) == n_files:  # every file found or stored; the manifest is next
+            pruned = DatabaseBundleStore(runtime.db, tmp_path / "admin").prune(keep=0)
+            assert pruned.removed == (old.version,)
+
+    trainer._put_blob = put_then_prune  # type: ignore[method-assign]
+    trainer.publish(new.path)
+    assert len(calls) == 2 * n_files  # found gone at the manifest's insert: put again
+    assert trainer.versions() == [new.version]
+    server = DatabaseBundleStore(runtime.db, tmp_path / "server")
+    assert files_of(server.open(new.version, verify=True).path) == files_of(new.path)

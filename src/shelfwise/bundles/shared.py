@@ -24,33 +24,44 @@ that is there" (a chunk's key says what its bytes are, so any writer's row is
 right), each chunk in its own short transaction (SQLite's one write lock is
 never held for a whole file); a version is inserted once (a second writer gets
 ``bundle_exists``).
+
+Pruning (:meth:`DatabaseBundleStore.prune`) deletes old bundles' rows and the
+content no remaining bundle names, in one transaction that holds the bundles
+table against writers (PostgreSQL: an EXCLUSIVE table lock, which lets readers
+through; SQLite: the database's write lock). A promotion reads its bundle's row
+``FOR SHARE`` in its own transaction, so it never names a bundle a pruning is
+deleting; a publication checks, in the transaction that inserts its manifest,
+that every blob it named is still there, and puts back what a pruning took.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from shelfwise.bundles.model import MANIFEST, READ_ONLY, BundleError, BundleInfo, ModelBundle
-from shelfwise.bundles.store import BundleStore
+from shelfwise.bundles.store import BundleStore, Pruning, locked, retained
 from shelfwise.candidates.model import Artifacts
 from shelfwise.config import Settings
 from shelfwise.errors import NotFound
 from shelfwise.store import Database
 from shelfwise.store.tables import bundle_blobs, bundle_chunks, bundle_promotions, bundles
+
+
+class _ContentPruned(Exception):
+    """A pruning deleted content a publication had found already stored."""
+
 
 CHUNK_BYTES = 4 << 20  # 4 MiB: small for a database value, large enough for few round trips
 
@@ -61,17 +72,6 @@ def bundle_store(settings: Settings, db: Database) -> BundleStore:
     if settings.bundle_store == "database":
         return DatabaseBundleStore(db, settings.model_dir)
     return BundleStore(settings.model_dir)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` among the processes of this machine."""
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _holds(folder: Path, manifest: str) -> bool:
@@ -141,24 +141,44 @@ class DatabaseBundleStore(BundleStore):
     def publish(self, folder: Path) -> None:
         """Copy a complete bundle folder into the database: every file's content that is
         not there yet, then the manifest (the bundle exists from that commit on)."""
-        text = (folder / MANIFEST).read_text()
-        manifest = json.loads(text)
+        written = (folder / MANIFEST).read_text()
+        manifest = json.loads(written)
         files: dict[str, dict[str, Any]] = manifest["files"]
-        for rel, meta in files.items():
-            self._put_blob(folder / rel, meta["sha256"], meta["bytes"])
         row = {
             "version": manifest["version"],
-            "manifest": text,
+            "manifest": written,
             "bytes": sum(int(m["bytes"]) for m in files.values()),
             "created_at": datetime.now(UTC),
         }
-        try:
-            with self.db.engine.begin() as conn:
-                conn.execute(insert(bundles).values(**row))
-        except IntegrityError as e:
-            raise BundleError(
-                f"bundle {manifest['version']} exists already", code="bundle_exists"
-            ) from e
+        needed = {meta["sha256"] for meta in files.values()}
+        for _ in range(3):  # a pruning can take shared content between the two steps
+            for rel, meta in files.items():
+                self._put_blob(folder / rel, meta["sha256"], meta["bytes"])
+            try:
+                with self.db.checked_write() as conn:
+                    conn.execute(insert(bundles).values(**row))
+                    if self._held(conn, needed) < len(needed):
+                        raise _ContentPruned
+                return
+            except _ContentPruned:
+                continue
+            except IntegrityError as e:
+                raise BundleError(
+                    f"bundle {manifest['version']} exists already", code="bundle_exists"
+                ) from e
+        raise BundleError(
+            f"bundle {manifest['version']}: its content was pruned while it was published",
+            code="bundle_incomplete",
+        )
+
+    @staticmethod
+    def _held(conn: Connection, shas: set[str]) -> int:
+        if not shas:
+            return 0
+        found = conn.execute(
+            select(func.count()).where(bundle_blobs.c.sha256.in_(sorted(shas)))
+        ).scalar_one()
+        return int(found)
 
     def _insert_or_keep(self, conn: Connection, table: Any, row: dict[str, Any]) -> None:
         dialect = postgresql if self.db.backend == "postgresql" else sqlite
@@ -186,11 +206,64 @@ class DatabaseBundleStore(BundleStore):
 
     def promote(self, version: str) -> None:
         """Add a promotion row: from its commit on, every worker's watch loads ``version``."""
-        self.manifest(version)  # a published (so complete) bundle, or NotFound
-        with self.db.engine.begin() as conn:
+        with self.db.checked_write() as conn:
+            # A published (so complete) bundle, or NotFound; FOR SHARE: not pruned meanwhile.
+            row = select(bundles.c.version).where(bundles.c.version == version)
+            if self.db.backend == "postgresql":
+                row = row.with_for_update(read=True)
+            if conn.execute(row).scalar_one_or_none() is None:
+                raise NotFound(f"unknown model bundle {version!r}", code="model_not_found")
             conn.execute(
                 insert(bundle_promotions).values(version=version, promoted_at=datetime.now(UTC))
             )
+
+    # --- pruning ---------------------------------------------------------------
+
+    def sizes(self) -> dict[str, int]:
+        with self.db.engine.connect() as conn:
+            return {v: int(b) for v, b in conn.execute(select(bundles.c.version, bundles.c.bytes))}
+
+    def prune(self, keep: int, *, dry_run: bool = False) -> Pruning:
+        """Delete every bundle :func:`retained` does not keep, and the content no kept
+        bundle names (its chunks with it); then drop from this machine's cache the
+        versions the database no longer holds (a cached version newer than every
+        published one is a bundle this machine is still publishing: it stays)."""
+        if keep < 0:
+            raise ValueError("keep must be 0 or more")
+        with self.db.checked_write() as conn:
+            if self.db.backend == "postgresql":
+                conn.execute(text("LOCK TABLE bundles IN EXCLUSIVE MODE"))
+            manifests = {
+                v: json.loads(m)["files"]
+                for v, m in conn.execute(select(bundles.c.version, bundles.c.manifest))
+            }
+            current = conn.execute(
+                select(bundle_promotions.c.version).order_by(bundle_promotions.c.id.desc()).limit(1)
+            ).scalar_one_or_none()
+            promoted = set(conn.execute(select(bundle_promotions.c.version)).scalars())
+            kept = retained(manifests, current, promoted, keep)
+            gone = sorted(set(manifests) - kept)
+            named = {m["sha256"] for v in kept for m in manifests[v].values()}
+            freed_shas = sorted({m["sha256"] for v in gone for m in manifests[v].values()} - named)
+            freed = sum(
+                int(b)
+                for b in conn.execute(
+                    select(bundle_blobs.c.bytes).where(bundle_blobs.c.sha256.in_(freed_shas))
+                ).scalars()
+            )
+            if not dry_run and gone:
+                conn.execute(delete(bundles).where(bundles.c.version.in_(gone)))
+                conn.execute(delete(bundle_blobs).where(bundle_blobs.c.sha256.in_(freed_shas)))
+                conn.execute(delete(bundle_chunks).where(bundle_chunks.c.sha256.in_(freed_shas)))
+        if not dry_run:
+            self._tidy_cache(set(kept))
+        return Pruning(tuple(sorted(kept)), tuple(gone), freed, dry_run)
+
+    def _tidy_cache(self, published: set[str]) -> None:
+        newest = max(published, default="")
+        for version in BundleStore.versions(self):
+            if version not in published and version < newest:
+                self.discard(version)
 
     # --- reading ---------------------------------------------------------------
 
@@ -218,7 +291,7 @@ class DatabaseBundleStore(BundleStore):
     def _fetch(self, version: str, manifest: str, *, replace: bool = False) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / version
-        with _locked(self.root / f".fetch-{version}.lock"):
+        with locked(self.root / f".fetch-{version}.lock"):
             if _holds(final, manifest) and not replace:
                 return  # another worker of this machine fetched it meanwhile
             if final.exists():

@@ -19,6 +19,7 @@ from shelfwise.cli import (
     events,
     experiments,
     keys,
+    models,
     monitoring,
     people,
     quarantine,
@@ -39,6 +40,7 @@ app = typer.Typer(
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
+app.add_typer(models.app, name="models")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(monitoring.app, name="monitoring")
