@@ -19,7 +19,11 @@ def test_rounds_are_trained_and_reported(sqlite_settings: Settings) -> None:
     fill(runtime)
     runtime.close()
     env = settings_env(sqlite_settings)
-    done = run_cli(["train", "--every", "1", "--rounds", "2", "--json"], env, timeout=600)
+    done = run_cli(
+        ["train", "--every", "1", "--rounds", "2", "--json", "--keep-bundles", "0"],
+        env,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert [line["round"] for line in lines] == [1, 2]
@@ -28,6 +32,13 @@ def test_rounds_are_trained_and_reported(sqlite_settings: Settings) -> None:
     promoted = [line["version"] for line in lines if line["promoted"]]
     current = (sqlite_settings.model_dir / "CURRENT").read_text().strip()
     assert current == promoted[-1]
+    # --keep-bundles 0: after each round only the promoted bundle is left.
+    assert lines[0]["pruned"] == []
+    assert lines[1]["pruned"] == [
+        v for v in (lines[0]["version"], lines[1]["version"]) if v != current
+    ]
+    left = [p.name for p in sqlite_settings.model_dir.iterdir() if not p.name.startswith(".")]
+    assert sorted(left) == sorted(["CURRENT", "PROMOTIONS", current])
 
 
 def test_a_failed_round_is_reported_and_sigterm_stops_the_trainer(

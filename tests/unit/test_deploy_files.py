@@ -67,6 +67,7 @@ def test_the_trainer_retrains_on_a_schedule(compose: dict[str, Any]) -> None:
     command = compose["services"]["trainer"]["command"]
     assert float(command[command.index("--every") + 1]) == 6 * 3600
     assert "--ranker" in command
+    assert int(command[command.index("--keep-bundles") + 1]) >= 1  # fallbacks stay
 
 
 def test_the_image_runs_as_a_user_and_checks_readiness() -> None:

@@ -81,6 +81,16 @@ def train(
     rounds: Annotated[
         int, typer.Option("--rounds", min=0, help="With --every: stop after N rounds (0: never).")
     ] = 0,
+    keep_bundles: Annotated[
+        int | None,
+        typer.Option(
+            "--keep-bundles",
+            min=0,
+            help="After training, remove old bundles as `shelfwise models prune --keep N` "
+            "does: the promoted one, N fallbacks and the N newest after it stay "
+            "(default: remove nothing).",
+        ),
+    ] = None,
 ) -> None:
     """Read a window of events, fit every source, write a versioned model bundle.
 
@@ -94,7 +104,7 @@ def train(
     With ``--every S`` it trains again every S seconds until stopped (exit 0).
     """
 
-    def once() -> TrainResult:
+    def once() -> tuple[TrainResult, list[str]]:
         with (
             runtime_of(ctx) as runtime,
             Progress(
@@ -128,13 +138,18 @@ def train(
                 min_people=min_people,
             )
             progress.update(task, completed=len(STEPS), description="done")
-        return result
+            pruned = (
+                list(runtime.bundle_store.prune(keep_bundles).removed)
+                if keep_bundles is not None
+                else []
+            )
+        return result, pruned
 
     if every is not None:
         _scheduled(once, every, rounds, as_json)
         return
-    result = once()
-    data = result.as_dict()
+    result, pruned = once()
+    data = {**result.as_dict(), "pruned": pruned}
     if as_json:
         print_json(data)
     else:
@@ -148,11 +163,15 @@ def train(
         console.print(guard_table(result.guard))
         verdict = "[green]promoted[/]" if data["promoted"] else "[yellow]not promoted[/]"
         console.print(f"{verdict}: {escape(data['decision'])}")
+        if pruned:
+            console.print(f"removed {len(pruned)} old bundle(s): {', '.join(pruned)}")
     if not result.promoted and not no_promote:
         raise typer.Exit(code=REFUSED)
 
 
-def _scheduled(once: Callable[[], TrainResult], every: float, rounds: int, as_json: bool) -> None:
+def _scheduled(
+    once: Callable[[], tuple[TrainResult, list[str]]], every: float, rounds: int, as_json: bool
+) -> None:
     """Train every ``every`` seconds (from one round's start to the next) until SIGTERM,
     Ctrl-C or ``rounds`` rounds; each round is one line on stdout."""
     stop = threading.Event()
@@ -163,9 +182,13 @@ def _scheduled(once: Callable[[], TrainResult], every: float, rounds: int, as_js
         started = time.monotonic()
         line: dict[str, Any] = {"round": n, "started_at": datetime.now(UTC).isoformat()}
         try:
-            data = once().as_dict()
+            result, pruned = once()
+            data = result.as_dict()
             line.update(
-                version=data["version"], promoted=data["promoted"], decision=data["decision"]
+                version=data["version"],
+                promoted=data["promoted"],
+                decision=data["decision"],
+                pruned=pruned,
             )
         except (ShelfwiseError, SQLAlchemyError) as e:  # the next round may do better
             code = e.code if isinstance(e, ShelfwiseError) else "database_unavailable"
