@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shelfwise.monitoring.calibrate import Calibration, calibrate
+from shelfwise.monitoring.calibrate import Calibration, calibrate, opened
 from shelfwise.monitoring.detector import DetectorConfig, benjamini_hochberg, scan
 from shelfwise.monitoring.synthetic import NOISE_FAMILIES, SyntheticSpec, generate, incident_spec
 
@@ -115,11 +115,24 @@ def test_the_calibration_counts_alerts_that_would_have_opened() -> None:
     series = generate(spec).series
     cal = calibrate(series, REFERENCE, DetectorConfig(), 4 * 24)
     big = spec.incidents[0]
-    # Only the incident's series alerts (it may resolve at night and reopen: each counts).
-    assert set(cal.alerts_by_series) == {(big.placement, big.category)}
-    assert cal.opened == sum(cal.alerts_by_series.values()) >= 1
+    # Only the incident's series alerts, and its episode is one alert.
+    assert cal.alerts_by_series == {(big.placement, big.category): 1}
+    assert cal.opened == 1
     assert cal.per_month == pytest.approx(cal.opened / (4 / 30))
     assert cal.per_month_upper > cal.per_month
+
+
+def test_an_alert_resolves_only_after_its_quiet_hours() -> None:
+    # Series 0 fires, is quiet 2 hours, fires again, then is quiet 3 hours and fires;
+    # series 1 fires once. Resolving after 1 or 2 quiet hours that is 4 alerts; after 3
+    # the first gap is not long enough to resolve; after 4 neither gap is.
+    firing = [{0, 1}, set(), set(), {0}, set(), set(), set(), {0}]
+    assert opened(firing) == opened(firing, 2) == [(0, 0), (0, 1), (3, 0), (7, 0)]
+    assert opened(firing, 3) == [(0, 0), (0, 1), (7, 0)]
+    assert opened(firing, 4) == [(0, 0), (0, 1)]
+    assert opened([{0}, {0}, {0}], 1) == [(0, 0)]  # firing on: one alert
+    with pytest.raises(ValueError):
+        opened(firing, 0)
 
 
 def test_a_series_without_traffic_and_a_short_reference_raise_nothing() -> None:
