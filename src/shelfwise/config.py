@@ -323,8 +323,15 @@ class Settings(BaseSettings):
     alert_slow_window_hours: int = Field(default=12, ge=2, le=24 * 7)
     alert_page_burn: float = Field(default=6.0, gt=0)
     alert_ticket_burn: float = Field(default=2.0, gt=0)
-    alert_fdr: float = Field(default=0.001, gt=0, lt=0.5)
+    alert_fdr: float = Field(default=0.0005, gt=0, lt=0.5)
     alert_reference_days: int = Field(default=28, ge=7, le=365)
+    alert_resolve_after_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 7,
+        description="An open alert resolves after this many hours without a finding (one"
+        " episode whose loss flickers below the thresholds stays one alert).",
+    )
     alert_evaluate_every_seconds: float | None = Field(
         default=None,
         ge=0,

@@ -299,7 +299,7 @@ def _overview_and_alerts(page: Any, server: str, api: httpx.Client) -> None:
     page.goto(f"{server}/dashboard/alerts")
     risk = page.get_by_test_id(f"risk-{alert['alert_id']}")
     assert risk.inner_text() == "€1,234.50" and float(risk.get_attribute("data-value")) == 1234.5
-    # Seeded: the loss began 5 h before now, the alert opened 2 h before now.
+    # Seeded: the loss began 27 h before now, the alert opened 24 h before now.
     assert page.get_by_test_id(f"detected-{alert['alert_id']}").inner_text() == "3.0 h"
     page.click("text=View series")
     page.wait_for_load_state("networkidle")

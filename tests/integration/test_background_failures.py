@@ -220,7 +220,7 @@ def test_backoff_grows_to_a_ceiling_and_resets() -> None:
 
 
 def _alert(alert_id: str, category: str) -> Alert:
-    now = utcnow()
+    now = utcnow() - timedelta(hours=24)  # last seen a day ago: quiet long enough to resolve
     return Alert(
         alert_id=alert_id,
         placement="home",
@@ -247,7 +247,7 @@ def _alert(alert_id: str, category: str) -> Alert:
 def test_the_alert_evaluator_sets_a_refused_alert_aside(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Open alerts with nothing left to alert on are resolved at the next round; the one
+    """Open alerts with nothing left to alert on (for a day) are resolved at the next round; the one
     the store refuses to save (a NOT NULL column emptied) must not keep the others open."""
     store = AlertStore(runtime.db)
     for alert_id, category in (("a-good", "bedding"), ("a-bad", "poison"), ("b-good", "lamps")):

@@ -281,9 +281,13 @@ def test_the_incident_opens_one_alert_posts_it_and_resolves_when_it_ends(
     again = evaluate_alerts(runtime.db, settings, now=now, series=series)
     assert [a.alert_id for a in again.updated] == [alert.alert_id] and again.opened == []
     assert len(_Sink.received) == 1
-    # A calm store resolves it.
+    # A calm store resolves it, once the series has been quiet for alert_resolve_after_hours
+    # (a loss that dips below the thresholds for a few hours is the same episode).
     calm = generate(SyntheticSpec(seed=11)).series.window(lo, store.series.hours)
-    done = evaluate_alerts(runtime.db, settings, now=now, series=calm)
+    quiet = timedelta(hours=settings.alert_resolve_after_hours)
+    early = evaluate_alerts(runtime.db, settings, now=now + quiet / 2, series=calm)
+    assert early.resolved == [] and early.opened == []
+    done = evaluate_alerts(runtime.db, settings, now=now + quiet, series=calm)
     assert [a.alert_id for a in done.resolved] == [alert.alert_id]
     assert AlertStore(runtime.db).list(status="open") == []
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shelfwise.monitoring.calibrate import Calibration, calibrate
-from shelfwise.monitoring.detector import DetectorConfig, benjamini_hochberg, scan
+from shelfwise.monitoring.calibrate import Calibration, calibrate, opened
+from shelfwise.monitoring.detector import Baseline, DetectorConfig, benjamini_hochberg, scan
+from shelfwise.monitoring.series import HourlySeries
 from shelfwise.monitoring.synthetic import NOISE_FAMILIES, SyntheticSpec, generate, incident_spec
 
 REFERENCE = 28 * 24
@@ -34,19 +35,50 @@ def test_incident_on_the_big_module_fires_and_the_small_one_does_not() -> None:
     assert {d.severity for d in detections} == {"page", "ticket"}
 
 
-def test_revenue_at_risk_is_within_20_percent_of_the_truth() -> None:
-    from shelfwise.monitoring.detector import fit_baseline, onset
+def _done_when() -> tuple[HourlySeries, int, int, Baseline, float]:
+    """The done-when scenario: its series, the big loss's series and start, the
+    baseline on the reference and the true money lost per hour since the start."""
+    from shelfwise.monitoring.detector import fit_baseline
 
     spec = incident_spec(seed=11)
     store = generate(spec)
     big = spec.incidents[0]
-    series = store.series
-    s = series.keys.index((big.placement, big.category))
-    base = fit_baseline(series.window(0, REFERENCE))
+    s = store.series.keys.index((big.placement, big.category))
+    base = fit_baseline(store.series.window(0, REFERENCE))
+    truth = store.truth_per_hour(s, big.start_hour, store.series.hours)
+    return store.series, s, big.start_hour, base, truth
+
+
+def test_revenue_at_risk_is_within_20_percent_of_the_truth() -> None:
+    from shelfwise.monitoring.detector import onset
+
+    series, s, start, base, truth = _done_when()
     o = onset(base, series, s, series.hours, DetectorConfig(), ("click_through",))
-    truth = store.truth_per_hour(s, big.start_hour, series.hours)
-    assert abs(o.start - big.start_hour) <= 6
+    assert abs(o.start - start) <= 6
     assert abs(o.at_risk_per_hour - truth) / truth < 0.2
+
+
+def test_the_money_at_risk_counts_from_the_level_before_the_onset() -> None:
+    from dataclasses import replace
+
+    from shelfwise.monitoring.detector import onset
+
+    series, s, start, base, truth = _done_when()
+    # The series' own level wandered 1.5% down since the reference (the whole look-back,
+    # 20 h of it before the 2% loss began): the loss is 2% of that lower level.
+    series.clicks[s, series.hours - 72 :] *= 0.985
+    cfg, stages = DetectorConfig(), ("click_through",)
+    # A baseline whose level is known to wander takes the level of the hours before the onset.
+    wandering = replace(base, relative_drift=base.relative_drift + 1e-3)
+    level = onset(wandering, series, s, series.hours, cfg, stages)
+    assert abs(level.start - start) <= 6
+    assert abs(level.at_risk_per_hour - 0.985 * truth) / truth < 0.2
+    # From the baseline's level the wander counts as lost money too (3.5% instead of 2%).
+    plain = onset(wandering, series, s, series.hours, replace(cfg, onset_level=False), stages)
+    assert plain.start == level.start and plain.at_risk_per_hour > 1.4 * truth
+    # A level that does not wander (no drift in the reference) keeps the baseline's.
+    steady = replace(base, relative_drift=np.zeros_like(base.relative_drift))
+    assert onset(steady, series, s, series.hours, cfg, stages) == plain
 
 
 def test_stationary_store_raises_no_alert() -> None:
@@ -115,11 +147,24 @@ def test_the_calibration_counts_alerts_that_would_have_opened() -> None:
     series = generate(spec).series
     cal = calibrate(series, REFERENCE, DetectorConfig(), 4 * 24)
     big = spec.incidents[0]
-    # Only the incident's series alerts (it may resolve at night and reopen: each counts).
-    assert set(cal.alerts_by_series) == {(big.placement, big.category)}
-    assert cal.opened == sum(cal.alerts_by_series.values()) >= 1
+    # Only the incident's series alerts, and its episode is one alert.
+    assert cal.alerts_by_series == {(big.placement, big.category): 1}
+    assert cal.opened == 1
     assert cal.per_month == pytest.approx(cal.opened / (4 / 30))
     assert cal.per_month_upper > cal.per_month
+
+
+def test_an_alert_resolves_only_after_its_quiet_hours() -> None:
+    # Series 0 fires, is quiet 2 hours, fires again, then is quiet 3 hours and fires;
+    # series 1 fires once. Resolving after 1 or 2 quiet hours that is 4 alerts; after 3
+    # the first gap is not long enough to resolve; after 4 neither gap is.
+    firing = [{0, 1}, set(), set(), {0}, set(), set(), set(), {0}]
+    assert opened(firing) == opened(firing, 2) == [(0, 0), (0, 1), (3, 0), (7, 0)]
+    assert opened(firing, 3) == [(0, 0), (0, 1), (7, 0)]
+    assert opened(firing, 4) == [(0, 0), (0, 1)]
+    assert opened([{0}, {0}, {0}], 1) == [(0, 0)]  # firing on: one alert
+    with pytest.raises(ValueError):
+        opened(firing, 0)
 
 
 def test_a_series_without_traffic_and_a_short_reference_raise_nothing() -> None:

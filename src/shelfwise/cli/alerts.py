@@ -83,7 +83,8 @@ def calibrate(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Replay the last N weeks hour by hour at the configured thresholds: the alerts that
-    would have opened, the expected false alerts a month (if those weeks were healthy),
+    would have opened (one per episode, as alert_resolve_after_hours keeps them open),
+    the expected false alerts a month (if those weeks were healthy),
     and how well the test's null distribution fits this shop's traffic (z spread ~ 1)."""
     from shelfwise.monitoring.alerts import calibrate_store
 

@@ -4,7 +4,8 @@
 ``alert_reference_days`` (the baseline) plus the onset look-back, runs the
 detector (``monitoring.detector``) at the current hour, and reconciles the
 ``alerts`` table: a new finding opens an alert, a finding on an open series
-updates it, an open series without a finding is resolved. Newly opened or
+updates it, an open series without a finding for ``alert_resolve_after_hours``
+is resolved (one episode, one alert). Newly opened or
 escalated alerts are posted to ``alert_webhook_url``.
 """
 
@@ -87,6 +88,7 @@ def detector_config(settings: Settings) -> DetectorConfig:
         page_burn=settings.alert_page_burn,
         ticket_burn=settings.alert_ticket_burn,
         fdr=settings.alert_fdr,
+        resolve_after_hours=settings.alert_resolve_after_hours,
     )
 
 
@@ -235,9 +237,14 @@ def evaluate_alerts(
                     }
                 )
             )
+    # An alert without a finding now stays open until its series has been quiet for
+    # ``resolve_after_hours`` (its last finding is its ``updated_at``): a loss that dips
+    # below the thresholds for a few hours is still the same episode.
+    quiet = timedelta(hours=cfg.resolve_after_hours)
     resolved = [
         a.model_copy(update={"status": "resolved", "resolved_at": now, "updated_at": now})
         for a in open_by_key.values()
+        if now - a.updated_at >= quiet
     ]
     letters = DeadLetters(db, EVALUATOR, on_failure)
     opened, updated, resolved = (_save_each(store, letters, x) for x in (opened, updated, resolved))

@@ -4,7 +4,8 @@
 would have seen it (the baseline refitted daily on the reference that ends
 one onset look-back before, as ``evaluate_alerts`` fits it), and reports:
 
-- the alerts that would have opened (one per series until it resolves), scaled
+- the alerts that would have opened (one per episode: an alert resolves only
+  after ``resolve_after_hours`` quiet hours, as ``evaluate_alerts`` keeps it), scaled
   to a 30-day month, with a 95% upper bound (Poisson). If those weeks were
   healthy, this is the false-alert rate a merchant should expect; an alert in
   the replay is either a real incident or a false alarm, and the list says
@@ -142,13 +143,21 @@ def record(
     return Recording(series.keys, start, fast, slow, seq)
 
 
-def opened(firing: list[set[int]]) -> list[tuple[int, int]]:
-    """(hour index, series) of each alert that opens: a series firing after an hour without."""
+def opened(firing: list[set[int]], quiet_hours: int = 1) -> list[tuple[int, int]]:
+    """(hour index, series) of each alert that opens: one per episode.
+
+    An alert stays open until its series has not fired for ``quiet_hours``
+    consecutive hours (``DetectorConfig.resolve_after_hours``); a series firing
+    again before that continues the same alert. With ``quiet_hours`` 1 every
+    hour without a finding resolves it, so a loss that flickers opens again.
+    """
+    if quiet_hours < 1:
+        raise ValueError("quiet_hours must be at least 1")
     out: list[tuple[int, int]] = []
-    was: set[int] = set()
+    last: dict[int, int] = {}  # series -> hour index it last fired
     for i, now in enumerate(firing):
-        out.extend((i, s) for s in sorted(now - was))
-        was = now
+        out.extend((i, s) for s in sorted(now) if s not in last or i - last[s] > quiet_hours)
+        last.update(dict.fromkeys(now, i))
     return out
 
 
@@ -159,7 +168,7 @@ def history_hours(weeks: int, reference_days: int, cfg: DetectorConfig) -> int:
 
 def summarise(rec: Recording, cfg: DetectorConfig) -> Calibration:
     """Alerts that would have opened under ``cfg``'s thresholds, per month with a bound."""
-    events = opened(rec.firing(cfg))
+    events = opened(rec.firing(cfg), cfg.resolve_after_hours)
     by_series: dict[tuple[str, str], int] = {}
     for _, s in events:
         by_series[rec.keys[s]] = by_series.get(rec.keys[s], 0) + 1
