@@ -107,7 +107,14 @@ class KeptOrders:
             p.scores.flags.writeable = False
         for a in (pool.items, pool.score, pool.hits, pool.reason_of):
             a.flags.writeable = False
-        self.candidates.put(key, stamp, entry, depends_on(pool.items, *context_items(ctx)), seq)
+        deps = depends_on(pool.items, *context_items(ctx))
+        self.candidates.put(key, stamp, entry, deps, seq, generation_of(ctx))
+
+
+def generation_of(ctx: RecContext) -> int:
+    """The time bucket a kept entry of ``ctx`` (at its bucket's clock) serves: the
+    bucket's end in epoch seconds (``pipeline/kept.py``: first come in a full store)."""
+    return int(ctx.now.timestamp())
 
 
 def context_items(ctx: RecContext) -> tuple[Sequence[int], ...]:
@@ -282,7 +289,8 @@ class _Keeper:
 
     def put(self, pool_items: IntArray, scored: Scored) -> None:
         deps = depends_on(scored.cands.items, *context_items(self.ctx))
-        self.store.put(self.key, self.stamp, (pool_items, scored), deps, self.flow.seq)
+        entry = (pool_items, scored)
+        self.store.put(self.key, self.stamp, entry, deps, self.flow.seq, generation_of(self.ctx))
 
 
 def rank_pool(
