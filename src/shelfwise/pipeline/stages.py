@@ -174,6 +174,9 @@ class Candidates:
     version: str | None = None
     bucket: int = 0
     kept: KeptOrders | None = None
+    # With ``every_source``: the sources the ranker reads (its feature spec's); the
+    # others are not asked (None: every source).
+    reads: tuple[str, ...] | None = None
 
     def run(self, flow: Flow) -> Flow:
         ctx, plan = flow.ctx, flow.plan
@@ -227,6 +230,8 @@ class Candidates:
             return (proposal,)
         depth = min(SOURCE_DEPTH, placement.max_candidates)
         only = flow.plan.sources
+        if self.reads is not None:
+            only = tuple(n for n in (only if only is not None else self.reads) if n in self.reads)
         if self.view is not None:
             return (proposal, *source_proposals(ctx, self.view, depth, only))
         if isinstance(self.blend, CandidateBlend):  # an offline fit, in the snapshot's indices
