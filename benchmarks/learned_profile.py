@@ -23,6 +23,7 @@ import io
 import json
 import os
 import pstats
+import resource
 import sys
 import time
 from pathlib import Path
@@ -85,11 +86,17 @@ def check_learned(slate: dict[str, Any], mix: str) -> None:
         raise SystemExit(f"{mix}: the {ranker!r} ranker answered, not the learned one")
 
 
-def served_kept(rt: Runtime) -> int:
-    """Requests served from a kept order so far: a kept learned slate, or (its pick's
-    slate not kept yet) the kept candidates and scored order."""
+def served_kept(rt: Runtime) -> float:
+    """Requests served from a kept order so far: a kept learned slate (the slate cache's
+    hits), or (its pick's slate not kept yet) the kept candidates and scored order."""
     rec = rt.recommender
-    return rec.learned_slates.hits + rec.kept_orders.candidates.hits
+    slates = sum(
+        sample.value
+        for metric in rec.metrics.slate_cache.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels.get("result") == "hit"
+    )
+    return slates + rec.kept_orders.candidates.hits
 
 
 def timed(rt: Runtime, reqs: list[RecommendRequest]) -> dict[str, Any]:
@@ -170,6 +177,8 @@ def main() -> None:
             if prof is not None:
                 prof.disable()
         out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+        out["kept_orders"] = rt.settings.ranking.kept_orders
+        out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         print(json.dumps(out, indent=2))
         if prof is not None:
             s = io.StringIO()
