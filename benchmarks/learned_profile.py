@@ -5,9 +5,11 @@
 On the learned store of ``benchmarks/learned_store.py`` (trained bundle, learned
 ranker, the rulebook in force), in process: personal home (known buyers), product
 pages (every product distinct) and carts (a known buyer with a product in the
-cart). Reported per mix: wall and CPU p50/p99 of ``Recommender.recommend`` and the
-pipeline's own stage timings (median ms: context, candidates, safety, rank,
-arrange; the rest is encoding, the decision log and metrics). ``--profile`` adds
+cart). Reported per mix: wall and CPU p50/p99 of ``Recommender.recommend``, the
+share of requests served from a kept order (``served_from_kept_orders``; a time
+bucket ending during a phase lowers it) and the pipeline's own stage timings
+(median ms of ``explain=true`` twins: context, candidates, safety, rank, arrange;
+the rest is encoding, the decision log and metrics). ``--profile`` adds
 the cProfile top functions by own time over every mix. Every slate must say the
 learned ranker answered, or the run fails.
 """
@@ -21,6 +23,7 @@ import io
 import json
 import os
 import pstats
+import resource
 import sys
 import time
 from pathlib import Path
@@ -83,16 +86,31 @@ def check_learned(slate: dict[str, Any], mix: str) -> None:
         raise SystemExit(f"{mix}: the {ranker!r} ranker answered, not the learned one")
 
 
+def served_kept(rt: Runtime) -> float:
+    """Requests served from a kept order so far: a kept learned slate (the slate cache's
+    hits), or (its pick's slate not kept yet) the kept candidates and scored order."""
+    rec = rt.recommender
+    slates = sum(
+        sample.value
+        for metric in rec.metrics.slate_cache.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels.get("result") == "hit"
+    )
+    return slates + rec.kept_orders.candidates.hits
+
+
 def timed(rt: Runtime, reqs: list[RecommendRequest]) -> dict[str, Any]:
     """Wall and CPU p50/p99 of serving ``reqs`` one after the other, and the pipeline's
     stage timings (median ms) of ``explain=true`` twins of the first 100."""
     rec = rt.recommender
     lat, cpu, stages = [], [], []
+    kept_before = served_kept(rt)
     for r in reqs:
         t, c = time.perf_counter(), time.thread_time()
         rec.recommend(r)
         cpu.append(time.thread_time() - c)
         lat.append(time.perf_counter() - t)
+    kept = served_kept(rt) - kept_before
     for r in reqs[:100]:
         stages.append(rec.recommend(r.model_copy(update={"explain": True}))["trace"]["stages_ms"])
     a, c = np.array(lat) * 1e3, np.array(cpu) * 1e3
@@ -101,6 +119,7 @@ def timed(rt: Runtime, reqs: list[RecommendRequest]) -> dict[str, Any]:
         "p99_ms": round(float(np.percentile(a, 99)), 3),
         "cpu_p50_ms": round(float(np.percentile(c, 50)), 3),
         "cpu_p99_ms": round(float(np.percentile(c, 99)), 3),
+        "served_from_kept_orders": round(kept / len(reqs), 3),
         "stages_ms_p50 (explained)": {
             k: round(float(np.median([s.get(k, 0.0) for s in stages])), 3) for k in stages[0]
         },
@@ -158,6 +177,8 @@ def main() -> None:
             if prof is not None:
                 prof.disable()
         out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+        out["kept_orders"] = rt.settings.ranking.kept_orders
+        out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         print(json.dumps(out, indent=2))
         if prof is not None:
             s = io.StringIO()

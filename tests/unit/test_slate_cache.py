@@ -1,11 +1,11 @@
-"""The slate cache's bounds: least recently used out first, a new stamp forgets everything,
-an entry goes when a product it depends on changes."""
+"""The slate cache's bounds: least recently used out first (first come within a time
+bucket), a new stamp forgets everything, an entry goes when a product it depends on changes."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from shelfwise.pipeline.kept import depends_on
+from shelfwise.pipeline.kept import KeptStore, depends_on
 from shelfwise.pipeline.slates import KeptSlate, SlateCache
 
 UNCHANGED = np.zeros(10, dtype=np.int64)  # no product changed since the catalog loaded
@@ -26,6 +26,23 @@ def test_the_least_recently_used_entry_goes_first() -> None:
     assert len(cache) == 2
     assert cache.get("b", 1, UNCHANGED) is None
     assert cache.get("a", 1, UNCHANGED) == kept("a") and cache.get("c", 1, UNCHANGED) == kept("c")
+
+
+def test_a_full_store_of_one_generation_keeps_its_first_comers() -> None:
+    """Entries kept for a time bucket (a generation): a full store keeps the first ones
+    for their bucket, and an earlier bucket's entries make room for a later one's."""
+    store: KeptStore[str] = KeptStore(2)
+    store.get("a", 1, UNCHANGED)
+    for key in ("a", "b", "c", "a", "b", "c"):  # a cycle wider than the store
+        if store.get(key, 1, UNCHANGED) is None:
+            store.put(key, 1, key, NONE, 0, generation=60)
+    assert store.hits == 2 and store.refused == 2  # "a" and "b" came back; "c" never kept
+    store.put("b", 1, "b again", NONE, 0, generation=60)  # a kept key is replaced
+    assert store.get("b", 1, UNCHANGED) == "b again"
+    store.put("d", 1, "d", NONE, 0, generation=120)  # the next bucket
+    store.put("e", 1, "e", NONE, 0, generation=120)
+    assert store.get("d", 1, UNCHANGED) == "d" and store.get("e", 1, UNCHANGED) == "e"
+    assert store.get("a", 1, UNCHANGED) is None and store.get("b", 1, UNCHANGED) is None
 
 
 def test_a_new_stamp_forgets_all_and_late_puts_are_refused() -> None:

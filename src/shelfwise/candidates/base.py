@@ -83,3 +83,22 @@ class Source(Protocol):
     name: str
 
     def propose(self, ctx: RecContext, k: int) -> Proposal: ...
+
+
+def shallower(p: Proposal, asked_at: int, depth: int) -> Proposal | None:
+    """What a source whose ``prefix_exact`` is true proposes at ``depth``, from its
+    proposal ``p`` asked at ``asked_at`` >= ``depth``; None when ``p`` cannot say.
+
+    Such a source's proposal at depth k is ``top_k`` (``candidates/neighbours.py``) of
+    scores that do not depend on k: best first, ties by position. Its first ``depth``
+    items are the same at any greater depth, unless a tie straddles the cut (``top_k``
+    then chooses among the tied ones by partition, not by position): the source must
+    be asked again."""
+    n = len(p.items)
+    if asked_at < depth:
+        return None
+    if n <= depth:
+        return p  # the source had no more than this to propose
+    if not p.scores[depth - 1] > p.scores[depth]:
+        return None  # a tie across the cut
+    return Proposal(p.source, p.items[:depth], p.scores[:depth], p.reasons[:depth])

@@ -56,13 +56,23 @@ class CandidateBlend:
     sources: Mapping[str, Source]
     config: SourcesConfig
 
-    def propose(self, ctx: RecContext, k: int, chain: PlacementChain | None = None) -> Proposal:
+    def propose(
+        self,
+        ctx: RecContext,
+        k: int,
+        chain: PlacementChain | None = None,
+        asked: dict[str, Proposal] | None = None,
+    ) -> Proposal:
+        """The chain's blend of ``k`` items; ``asked`` (given) receives each blended
+        source's own proposal, at the chain's depth."""
         chain = chain or self.config.chain(ctx.placement)
         proposals = [
             (self.sources[name].propose(ctx, chain.depth), w)
             for name, w in chain.blend.items()
             if name in self.sources
         ]
+        if asked is not None:
+            asked.update((p.source, p) for p, _ in proposals)
         main = blend(proposals, k)
         if len(main.items) >= k:
             return main

@@ -9,6 +9,7 @@ cycle; ``floor`` keeps items not yet due in the list, below due ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +59,9 @@ class BuyAgainSource:
     history: PersonHistory
     cycles: npt.NDArray[np.float64]
     config: BuyAgainConfig
+    # Its proposal at depth k is ``top_k`` of scores that do not depend on k
+    # (``candidates.base.shallower``: a deeper proposal gives the shallower one).
+    prefix_exact: ClassVar[bool] = True
     name: str = "buy_again"
 
     def propose(self, ctx: RecContext, k: int) -> Proposal:

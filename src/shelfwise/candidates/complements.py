@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -120,6 +121,9 @@ class ComplementsSource:
     popularity: FloatArray  # per item (Popularity.scores)
     config: ComplementsConfig
     coview: NeighbourTable  # co-occurrence: which partner items go with this anchor
+    # Its proposal at depth k is ``top_k`` of scores that do not depend on k
+    # (``candidates.base.shallower``: a deeper proposal gives the shallower one).
+    prefix_exact: ClassVar[bool] = True
     name: str = "complements"
     _reasons: ReasonCache = field(init=False, repr=False, compare=False)
     _by_category: dict[int, IntArray] = field(init=False, repr=False, compare=False)

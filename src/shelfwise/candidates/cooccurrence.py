@@ -9,6 +9,7 @@ with everything merely because they are popular (``s = 0.5`` is the cosine).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,6 +60,9 @@ class CooccurrenceSource:
     history: PersonHistory
     config: CooccurrenceConfig
     history_half_life_days: float
+    # Its proposal at depth k is ``top_k`` of scores that do not depend on k
+    # (``candidates.base.shallower``: a deeper proposal gives the shallower one).
+    prefix_exact: ClassVar[bool] = True
     name: str = "cooccurrence"
     _reasons: dict[str, ReasonCache] = field(init=False, repr=False, compare=False)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -17,6 +18,9 @@ class SessionSource:
     table: NeighbourTable
     config: SessionConfig
     events: EventWeights
+    # Its proposal at depth k is ``top_k`` of scores that do not depend on k
+    # (``candidates.base.shallower``: a deeper proposal gives the shallower one).
+    prefix_exact: ClassVar[bool] = True
     name: str = "session"
     _reasons: dict[str, ReasonCache] = field(init=False, repr=False, compare=False)
 

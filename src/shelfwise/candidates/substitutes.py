@@ -27,6 +27,7 @@ The reason is ``similar_to`` the viewed product: true by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +65,9 @@ class SubstitutesSource:
     category_names: tuple[str, ...]
     price: FloatArray  # per item, NaN when unknown
     config: SubstitutesConfig
+    # Its proposal at depth k is ``top_k`` of scores that do not depend on k
+    # (``candidates.base.shallower``: a deeper proposal gives the shallower one).
+    prefix_exact: ClassVar[bool] = True
     name: str = "substitutes"
     _reasons: ReasonCache = field(init=False, repr=False, compare=False)
     _parent: npt.NDArray[np.int32] = field(init=False, repr=False, compare=False)

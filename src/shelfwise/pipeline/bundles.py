@@ -89,6 +89,13 @@ class BundleView:
         )
         return Proposal(p.source, items[keep], p.scores[keep], reasons)
 
-    def propose(self, ctx: RecContext, k: int, chain: PlacementChain) -> Proposal:
-        """The bundle's blend for ``ctx``, in this worker's index space."""
-        return self.proposal(self.blend.propose(self.context(ctx), k, chain))
+    def propose(
+        self,
+        ctx: RecContext,
+        k: int,
+        chain: PlacementChain,
+        asked: dict[str, Proposal] | None = None,
+    ) -> Proposal:
+        """The bundle's blend for ``ctx``, in this worker's index space (``asked``: each
+        blended source's own proposal, in the bundle's)."""
+        return self.proposal(self.blend.propose(self.context(ctx), k, chain, asked))

@@ -22,6 +22,7 @@ from shelfwise.catalog import CatalogSnapshot
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.defaults import BlendRanker
 from shelfwise.pipeline.governed import RulebookArrange, RulebookSafety
+from shelfwise.pipeline.learned import LearnedRank
 from shelfwise.pipeline.pool import Trace
 from shelfwise.pipeline.ports import Flow, Plan, Stage
 from shelfwise.pipeline.request import RecommendRequest
@@ -68,10 +69,11 @@ class Pipeline:
         book = rulebook if rulebook is not None else Rulebook([], snapshot)
         rank = ranker or BlendRanker()
         every_source = not isinstance(rank, BlendRanker)  # the learned ranker reads each one
+        reads = rank.ranker.spec.sources if isinstance(rank, LearnedRank) else None
         blend: Blender = view if view is not None else model  # type: ignore[assignment]
         return cls(
             snapshot,
-            Candidates(blend, view, every_source=every_source),
+            Candidates(blend, view, every_source=every_source, reads=reads),
             RulebookSafety(book),
             rank,
             RulebookArrange(book),

@@ -14,6 +14,16 @@ served slates (``pipeline/slates.py``). Each entry is checked on every read:
 So a stock or price change reaches the very next request that could show it, and
 a live feed of such changes costs only the entries it touches: with one shared
 catalog-wide stamp, every change emptied everything.
+
+A full store drops its least recently used entry, unless its entries are kept for a
+*generation* (the learned path's time bucket, ``pipeline/learned.py``: an entry can
+only serve requests of its own bucket). Then a full store drops entries of earlier
+generations only, and keeps no new entry while every kept one is still live: the
+first contexts of a bucket stay for the whole bucket. Least recently used alone
+served nothing at all when a bucket saw more distinct contexts than the store holds
+(every product page of a 2,000-product store against 1,000 entries: each entry
+was dropped before its context came back); first come keeps ``max_entries`` of
+them serving.
 """
 
 from __future__ import annotations
@@ -42,9 +52,12 @@ class KeptStore(Generic[V]):
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
-        self._data: OrderedDict[Hashable, tuple[V, Depends, int]] = OrderedDict()
+        self._data: OrderedDict[Hashable, tuple[V, Depends, int, int | None]] = OrderedDict()
         self._stamp: Hashable = None
         self._lock = threading.Lock()
+        self.hits = 0  # reads answered (for benchmarks and tests; not thread-exact)
+        self.misses = 0
+        self.refused = 0  # entries not kept: the store was full of live ones
 
     @property
     def enabled(self) -> bool:
@@ -60,23 +73,42 @@ class KeptStore(Generic[V]):
             if stamp != self._stamp:
                 self._data.clear()
                 self._stamp = stamp
+                self.misses += 1
                 return None
             got = self._data.get(key)
             if got is None:
+                self.misses += 1
                 return None
-            value, deps, seq = got
+            value, deps, seq, _ = got
             if len(deps) and int(changed_seq[deps].max()) > seq:
                 del self._data[key]  # made of a product that has changed since
+                self.misses += 1
                 return None
             self._data.move_to_end(key)
+            self.hits += 1
             return value
 
-    def put(self, key: Hashable, stamp: Hashable, value: V, deps: Depends, seq: int) -> None:
-        """Keep ``value``, made of the products ``deps`` as of the catalog's change ``seq``."""
+    def put(
+        self,
+        key: Hashable,
+        stamp: Hashable,
+        value: V,
+        deps: Depends,
+        seq: int,
+        generation: int | None = None,
+    ) -> None:
+        """Keep ``value``, made of the products ``deps`` as of the catalog's change ``seq``
+        (``generation``: the time bucket it serves; a full store then keeps first comers)."""
         with self._lock:
             if stamp != self._stamp or not self.enabled:
                 return  # made against a state that has moved on since
-            self._data[key] = (value, deps, seq)
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_entries:
-                self._data.popitem(last=False)  # the least recently used
+            data = self._data
+            if key not in data:
+                while len(data) >= self.max_entries:
+                    oldest = next(iter(data.values()))[3]  # the least recently used
+                    if generation is not None and oldest is not None and oldest >= generation:
+                        self.refused += 1
+                        return  # full of entries still serving their bucket
+                    data.popitem(last=False)
+            data[key] = (value, deps, seq, generation)
+            data.move_to_end(key)

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 
-from shelfwise.candidates.base import FloatArray, IntArray, Proposal, RecContext
+from shelfwise.candidates.base import FloatArray, IntArray, Proposal, RecContext, shallower
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.config import Settings
 from shelfwise.errors import ShelfwiseError
@@ -107,7 +107,14 @@ class KeptOrders:
             p.scores.flags.writeable = False
         for a in (pool.items, pool.score, pool.hits, pool.reason_of):
             a.flags.writeable = False
-        self.candidates.put(key, stamp, entry, depends_on(pool.items, *context_items(ctx)), seq)
+        deps = depends_on(pool.items, *context_items(ctx))
+        self.candidates.put(key, stamp, entry, deps, seq, generation_of(ctx))
+
+
+def generation_of(ctx: RecContext) -> int:
+    """The time bucket a kept entry of ``ctx`` (at its bucket's clock) serves: the
+    bucket's end in epoch seconds (``pipeline/kept.py``: first come in a full store)."""
+    return int(ctx.now.timestamp())
 
 
 def context_items(ctx: RecContext) -> tuple[Sequence[int], ...]:
@@ -176,16 +183,29 @@ def placement_objective(ranking: RankingSettings, placement: Placement) -> Place
 
 
 def source_proposals(
-    ctx: RecContext, view: BundleView, depth: int, only: Sequence[str] | None = None
+    ctx: RecContext,
+    view: BundleView,
+    depth: int,
+    only: Sequence[str] | None = None,
+    asked: Mapping[str, Proposal] | None = None,
+    asked_at: int = 0,
 ) -> list[Proposal]:
     """Every source's own proposal (or those an experiment arm keeps), in this
-    worker's index space."""
+    worker's index space. ``asked``: proposals the blend already asked of its sources
+    at depth ``asked_at`` (in the bundle's index space), reused where they say exactly
+    what the source proposes at ``depth`` (``candidates.base.shallower``)."""
     bctx = view.context(ctx)
-    return [
-        view.proposal(src.propose(bctx, depth))
-        for name, src in view.blend.sources.items()
-        if only is None or name in only
-    ]
+    out = []
+    for name, src in view.blend.sources.items():
+        if only is not None and name not in only:
+            continue
+        got = asked.get(name) if asked is not None else None
+        if got is not None and getattr(src, "prefix_exact", False):
+            got = shallower(got, asked_at, depth)
+        else:
+            got = None
+        out.append(view.proposal(got if got is not None else src.propose(bctx, depth)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -282,7 +302,8 @@ class _Keeper:
 
     def put(self, pool_items: IntArray, scored: Scored) -> None:
         deps = depends_on(scored.cands.items, *context_items(self.ctx))
-        self.store.put(self.key, self.stamp, (pool_items, scored), deps, self.flow.seq)
+        entry = (pool_items, scored)
+        self.store.put(self.key, self.stamp, entry, deps, self.flow.seq, generation_of(self.ctx))
 
 
 def rank_pool(

@@ -31,9 +31,17 @@ class CandidateMemo(KeptStore[Entry]):
     def __init__(self, max_entries: int = 20_000) -> None:
         super().__init__(max_entries)
 
-    def put(self, key: Hashable, stamp: Hashable, entry: Entry, deps: Depends, seq: int) -> None:
+    def put(
+        self,
+        key: Hashable,
+        stamp: Hashable,
+        entry: Entry,
+        deps: Depends,
+        seq: int,
+        generation: int | None = None,
+    ) -> None:
         proposal, pool = entry
         for a in (proposal.items, proposal.scores, pool.items, pool.score, pool.hits):
             a.flags.writeable = False  # shared by later requests: nobody may edit it
         pool.reason_of.flags.writeable = False
-        super().put(key, stamp, entry, deps, seq)
+        super().put(key, stamp, entry, deps, seq, generation)

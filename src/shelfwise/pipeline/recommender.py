@@ -215,7 +215,8 @@ class Recommender:
     def _assemble(self, view: BundleView | None, book: Rulebook | None, rank: Stage) -> Pipeline:
         rules: Stage = RulebookSafety(book) if book is not None else Availability()
         arrange: Stage = RulebookArrange(book) if book is not None else PlainArranger()
-        candidates = _candidates(self, view, learned=isinstance(rank, LearnedRank))
+        reads = rank.ranker.spec.sources if isinstance(rank, LearnedRank) else None
+        candidates = _candidates(self, view, reads)
         return Pipeline(
             self.snapshot,
             candidates,
@@ -562,12 +563,14 @@ def stranger(view: BundleView, ranker: Ranker, person: str | None) -> bool:
     )
 
 
-def _candidates(rec: Recommender, view: BundleView | None, learned: bool) -> Stage:
+def _candidates(rec: Recommender, view: BundleView | None, reads: tuple[str, ...] | None) -> Stage:
+    """The candidates stage; ``reads``: the learned ranker's sources (None: no ranker)."""
     if view is None:
         return Candidates(rec.baseline_blend, None, degraded=True, memo=rec.memo)
-    if learned:
+    if reads is not None:
         bucket = rec.settings.ranking.time_bucket_seconds
-        return Candidates(view, view, every_source=True, bucket=bucket, kept=rec.kept_orders)
+        kept = rec.kept_orders
+        return Candidates(view, view, every_source=True, bucket=bucket, kept=kept, reads=reads)
     return Candidates(view, view, memo=rec.memo)
 
 

@@ -174,6 +174,9 @@ class Candidates:
     version: str | None = None
     bucket: int = 0
     kept: KeptOrders | None = None
+    # With ``every_source``: the sources the ranker reads (its feature spec's); the
+    # others are not asked (None: every source).
+    reads: tuple[str, ...] | None = None
 
     def run(self, flow: Flow) -> Flow:
         ctx, plan = flow.ctx, flow.plan
@@ -222,11 +225,21 @@ class Candidates:
 
     def _propose(self, flow: Flow, ctx: RecContext, chain: PlacementChain) -> tuple[Proposal, ...]:
         placement = flow.plan.placement
-        proposal = gather(ctx, self.blend, chain, placement.max_candidates, flow.trace)
+        size = placement.max_candidates
         if not self.every_source:
-            return (proposal,)
-        depth = min(SOURCE_DEPTH, placement.max_candidates)
+            return (gather(ctx, self.blend, chain, size, flow.trace),)
+        depth = min(SOURCE_DEPTH, size)
         only = flow.plan.sources
+        if self.reads is not None:
+            only = tuple(n for n in (only if only is not None else self.reads) if n in self.reads)
+        if self.view is not None and self.blend is self.view:
+            # The blend's own sources are not asked twice (``source_proposals``).
+            asked: dict[str, Proposal] = {}
+            proposal = self.view.propose(ctx, size, chain, asked)
+            note_candidates(proposal, flow.trace)
+            each = source_proposals(ctx, self.view, depth, only, asked, chain.depth)
+            return (proposal, *each)
+        proposal = gather(ctx, self.blend, chain, size, flow.trace)
         if self.view is not None:
             return (proposal, *source_proposals(ctx, self.view, depth, only))
         if isinstance(self.blend, CandidateBlend):  # an offline fit, in the snapshot's indices
