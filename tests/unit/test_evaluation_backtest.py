@@ -12,10 +12,18 @@ import pytest
 
 from shelfwise.candidates.log import InteractionLog
 from shelfwise.errors import InvalidInput
-from shelfwise.evaluation.backtest import Fold, backtest, default_origins, midnight
+from shelfwise.evaluation.backtest import (
+    Fold,
+    backtest,
+    chunks,
+    default_origins,
+    midnight,
+    served_factory,
+)
 from shelfwise.evaluation.backtest_report import markdown
 from shelfwise.evaluation.baselines import EASE, ImplicitALS, ItemKNN, PastThenPopular, Recommender
 from shelfwise.evaluation.peers import Family
+from shelfwise.ranking.training import RankerTrainingConfig
 
 SMALL = (  # small grids: the choice is what is tested, not the peers' quality
     Family("item_knn", ItemKNN, ({"neighbours": 5}, {"neighbours": 20})),
@@ -93,7 +101,7 @@ def test_choices_do_not_see_the_test_window() -> None:
     origins = [midnight(date(2011, 9, 2)), midnight(date(2011, 9, 16))]
     recorder = Recorder()
     first = backtest(
-        log, origins, served=recorder, served_label="test", resamples=200, families=SMALL
+        log, origins, served=recorder, served_label="test", resamples=200, families=SMALL, jobs=1
     )
     for validation_end, start, cutoff in recorder.seen:
         assert validation_end < start < cutoff
@@ -111,7 +119,13 @@ def test_choices_do_not_see_the_test_window() -> None:
         items=log.items,
     )
     second = backtest(
-        shuffled, origins[:1], served=Recorder(), served_label="test", resamples=0, families=SMALL
+        shuffled,
+        origins[:1],
+        served=Recorder(),
+        served_label="test",
+        resamples=0,
+        families=SMALL,
+        jobs=1,
     )
     assert second.origins[0].notes == first.origins[0].notes
     tuned = first.origins[0].notes["implicit_als"]
@@ -123,7 +137,7 @@ def test_pooled_units_are_every_person_at_every_origin() -> None:
     log = shop()
     origins = [midnight(date(2011, 9, 2)), midnight(date(2011, 9, 16))]
     result = backtest(
-        log, origins, served=Recorder(), served_label="test", resamples=300, families=SMALL
+        log, origins, served=Recorder(), served_label="test", resamples=300, families=SMALL, jobs=1
     )
     assert result.served == "shelfwise-test"
     assert set(result.peers) == {
@@ -173,3 +187,55 @@ def test_a_window_is_fourteen_calendar_days_across_the_clock_change() -> None:
     origin = midnight(date(2011, 10, 21))
     end = midnight(origin.date() + timedelta(days=14))
     assert end.timestamp() - origin.timestamp() == 14 * DAY + 3600  # BST -> GMT on 30 Oct
+
+
+TIMINGS = {"seconds", "cpu_seconds", "fit_seconds", "recommend_ms", "source_fits", "jobs"}
+
+
+def untimed(data: Any) -> Any:
+    """``data`` without its timings and the memo's counts (which differ run to run)."""
+    if isinstance(data, dict):
+        return {k: untimed(v) for k, v in data.items() if k not in TIMINGS}
+    if isinstance(data, list):
+        return [untimed(v) for v in data]
+    return data
+
+
+def test_origins_in_worker_processes_give_the_serial_result() -> None:
+    """Two worker processes (the served pipeline with a small learned ranker, tuned peers):
+    every figure, choice and note is the one a single process gets."""
+    log = shop(days=100, people=40, items=30)
+    origins = [midnight(date(2011, 8, 5)), midnight(date(2011, 8, 19))]
+    served = served_factory(choices=(RankerTrainingConfig(rounds=20, patience=5, train_windows=2),))
+    runs = [
+        backtest(log, origins, served=served, resamples=50, families=SMALL[2:], jobs=jobs)
+        for jobs in (1, 2)
+    ]
+    serial, parallel = (untimed(r.as_dict()) for r in runs)
+    assert (runs[0].notes["jobs"], runs[1].notes["jobs"]) == (1, 2)
+    assert serial["served"] == "shelfwise"
+    assert parallel == serial
+    assert runs[1].cpu_seconds > 0  # the workers' CPU counts
+
+
+def test_origins_split_into_runs_of_neighbours() -> None:
+    assert chunks(4, 2) == [range(0, 2), range(2, 4)]
+    assert chunks(5, 2) == [range(0, 3), range(3, 5)]
+    assert chunks(2, 8) == [range(0, 1), range(1, 2)]
+    assert chunks(3, 1) == [range(0, 3)]
+
+
+def test_ease_scores_people_in_batches_as_it_scores_one() -> None:
+    """EASE's lists come from one matrix product per batch: each is the top of the rows of B
+    summed over the person's history, without the excluded items."""
+    log = shop(days=60, people=300, items=40)
+    model = EASE(regularization=10.0)
+    model.fit(log)
+    people = list(range(log.n_people))
+    excludes = [np.array([p % 40], dtype=np.int64) for p in people]
+    batched = model.recommend_many(people, 5, excludes)
+    for p in (0, 1, 255, 256, 299):
+        scores = model.b.astype(np.float64)[model.x[p].indices].sum(axis=0)
+        scores[excludes[p]] = -np.inf
+        assert batched[p].tolist() == np.argsort(-scores, kind="stable")[:5].tolist()
+        assert model.recommend(p, 5, excludes[p]).tolist() == batched[p].tolist()

@@ -19,14 +19,23 @@ learned ranker as served) and the same pipeline with the blend ranker.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import resource
+import signal
+import threading
 import time as clock
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
+from multiprocessing import get_context
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from shelfwise.candidates.config import PlacementChain, SourcesConfig
 from shelfwise.candidates.log import InteractionLog
@@ -130,19 +139,18 @@ RANKER_CHOICES: tuple[RankerTrainingConfig, ...] = (
 )
 
 
-def served_factory(
-    rules: Sequence[Rule] = (),
-    rulebook_version: int = 0,
-    placement: Placement | None = None,
-    ranking: RankingSettings | None = None,
-    choices: Sequence[RankerTrainingConfig] = RANKER_CHOICES,
-) -> ServedFactory:
-    """The served pipeline (``shelfwise``: the learned ranker of ``choices`` or the blend
-    ranker, whichever orders the fold's validation window better) and the same pipeline
-    with the blend ranker, both with ``rules`` in force and the blend tuned on the fold's
-    validation window. No ``choices``: the learned ranker of the default config, always."""
+@dataclass(frozen=True)
+class Served:
+    """The served-model factory of :func:`served_factory`; a plain object, so that worker
+    processes of a parallel backtest can receive it."""
 
-    def served(fold: Fold) -> tuple[Sequence[Recommender], dict[str, Any]]:
+    rules: tuple[Rule, ...] = ()
+    rulebook_version: int = 0
+    placement: Placement | None = None
+    ranking: RankingSettings | None = None
+    choices: tuple[RankerTrainingConfig, ...] = RANKER_CHOICES
+
+    def __call__(self, fold: Fold) -> tuple[Sequence[Recommender], dict[str, Any]]:
         tuned = tune_chains(
             fold.log,
             fold.cutoff,
@@ -156,21 +164,21 @@ def served_factory(
         blend = ServedModel(
             fold.config,
             fold.products,
-            rules=rules,
-            rulebook_version=rulebook_version,
+            rules=self.rules,
+            rulebook_version=self.rulebook_version,
             chains=chains,
             name="shelfwise blend",
             fit_sources=fold.fits,
             cutoff=fold.cutoff,  # decision times at the origin's midnights: fits shared
             step=fold.step,
         )
-        if placement is not None:
-            blend.placement = placement
-        if ranking is not None:
-            blend.ranking = ranking
+        if self.placement is not None:
+            blend.placement = self.placement
+        if self.ranking is not None:
+            blend.ranking = self.ranking
         ranked = (
-            replace(blend, name="shelfwise", choices=tuple(choices))
-            if choices
+            replace(blend, name="shelfwise", choices=self.choices)
+            if self.choices
             else replace(blend, name="shelfwise+ranker", ranker=RankerTrainingConfig())
         )
         notes = {
@@ -179,7 +187,19 @@ def served_factory(
         }
         return [ranked, blend], notes
 
-    return served
+
+def served_factory(
+    rules: Sequence[Rule] = (),
+    rulebook_version: int = 0,
+    placement: Placement | None = None,
+    ranking: RankingSettings | None = None,
+    choices: Sequence[RankerTrainingConfig] = RANKER_CHOICES,
+) -> ServedFactory:
+    """The served pipeline (``shelfwise``: the learned ranker of ``choices`` or the blend
+    ranker, whichever orders the fold's validation window better) and the same pipeline
+    with the blend ranker, both with ``rules`` in force and the blend tuned on the fold's
+    validation window. No ``choices``: the learned ranker of the default config, always."""
+    return Served(tuple(rules), rulebook_version, placement, ranking, tuple(choices))
 
 
 @dataclass(frozen=True)
@@ -351,6 +371,136 @@ def scope_of(result: EvaluationResult) -> str:
     return result.cutoff.astimezone(ZoneInfo(TIMEZONE)).date().isoformat()
 
 
+def default_jobs() -> int:
+    """Worker processes of a backtest by default: the cores this process may run on."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every origin of one backtest shares (sent once to each worker process)."""
+
+    log: InteractionLog
+    window_days: int
+    products: Sequence[Product | None]
+    config: SourcesConfig
+    served: ServedFactory
+    families: Sequence[Family]
+    ks: tuple[int, ...]
+    total: int
+
+
+@dataclass
+class _Done:
+    """The origins one process evaluated, in order, and its source-fit memo's counts."""
+
+    results: list[tuple[int, EvaluationResult]]
+    served_name: str
+    fitted: int
+    reused: int
+
+
+def _run_origins(job: _Job, numbered: Sequence[tuple[int, datetime]], step: Step | None) -> _Done:
+    """Evaluate ``numbered`` origins one after the other, sharing one memo of source fits
+    (neighbouring origins share the prefixes of their ranker windows)."""
+    fits = SourceFits(job.products, job.config)
+    done = _Done([], "", 0, 0)
+    for n, origin in numbered:
+        fold = _fold(job.log, origin, job.window_days, job.products, job.config, fits, step)
+        label = f"origin {n}/{job.total} {origin:%Y-%m-%d}"
+        if step:
+            step(f"{label}: tune the peers")
+        peers: list[Recommender] = [*tune_peers(fold.validation, min(job.ks), job.families, step)]
+        peers += fixed_peers()
+        if step:
+            step(f"{label}: the served model")
+        models, notes = job.served(fold)
+        done.served_name = models[0].name
+        if step:
+            step(f"{label}: fit and evaluate")
+        result = evaluate(fold.split, [*peers, *models], job.ks, resamples=0)
+        result.cutoff = origin
+        result.end = midnight(origin.date() + timedelta(days=job.window_days))
+        result.notes.update(notes)
+        for m in models:
+            choice = getattr(m, "choice", None)
+            if choice is not None:
+                result.notes[f"ranker_choice[{m.name}]"] = choice.as_dict()
+                if step:
+                    step(f"{label}: {m.name} chose {choice.as_dict()}")
+        result.notes.update({p.name: p.describe() for p in peers if isinstance(p, TunedPeer)})
+        done.results.append((n, result))
+    done.fitted, done.reused = fits.misses, fits.hits
+    return done
+
+
+PR_SET_PDEATHSIG = 1
+_STEPS: Any = None  # a worker process's queue of progress messages (None: silent)
+
+
+def _start_worker(steps: Any) -> None:
+    """A worker process: one BLAS / OpenMP thread (the workers are the parallelism)."""
+    global _STEPS
+    threadpool_limits(1)
+    _STEPS = steps
+    # Linux: end with the parent, even when it is killed without a chance to clean up.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _in_worker(job: _Job, numbered: Sequence[tuple[int, datetime]]) -> _Done:
+    steps = _STEPS
+    return _run_origins(job, numbered, steps.put if steps is not None else None)
+
+
+def chunks(n: int, jobs: int) -> list[range]:
+    """``n`` origins in ``jobs`` runs of neighbours, later (larger) origins in shorter runs
+    when they do not divide evenly."""
+    jobs = max(min(jobs, n), 1)
+    sizes = [n // jobs + (1 if j < n % jobs else 0) for j in range(jobs)]
+    out, at = [], 0
+    for size in sizes:
+        out.append(range(at, at + size))
+        at += size
+    return out
+
+
+def _parallel(
+    job: _Job, numbered: list[tuple[int, datetime]], jobs: int, step: Step | None
+) -> list[_Done]:
+    context = get_context("spawn")  # no fork of a process with threads (progress bars, BLAS)
+    steps = context.SimpleQueue() if step else None
+    relay = None
+    if steps is not None and step is not None:
+        forward = step
+
+        def drain() -> None:
+            while (message := steps.get()) is not None:
+                forward(message)
+
+        relay = threading.Thread(target=drain, name="backtest-steps", daemon=True)
+        relay.start()
+    try:
+        with ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(steps,),
+        ) as pool:
+            futures = [
+                pool.submit(_in_worker, job, [numbered[i] for i in run])
+                for run in chunks(len(numbered), jobs)
+            ]
+            return [f.result() for f in futures]
+    finally:
+        if steps is not None and relay is not None:
+            steps.put(None)
+            relay.join()
+
+
 def backtest(
     log: InteractionLog,
     origins: Sequence[datetime],
@@ -365,40 +515,32 @@ def backtest(
     seed: int = 0,
     step: Step | None = None,
     families: Sequence[Family] = FAMILIES,
+    jobs: int | None = None,
 ) -> BacktestResult:
-    """Evaluate the served model and the tuned peers at every origin, then pooled."""
+    """Evaluate the served model and the tuned peers at every origin, then pooled.
+
+    ``jobs`` worker processes (default: the cores available; 1: in this process)
+    evaluate the origins, each a run of neighbouring origins with its own memo of
+    source fits and one BLAS thread. Every choice and fit depends only on the log
+    and the origin, so the result is the same for any ``jobs`` (bar the timings and
+    the memo's counts); a parallel ``served`` factory must be picklable (``served_factory``'s is).
+    """
     started, cpu = clock.perf_counter(), clock.process_time()
+    children = _children_cpu()
     config = config or SourcesConfig()
     served = served or served_factory()
-    fits = SourceFits(products, config)
-    results: list[EvaluationResult] = []
-    served_name = ""
-    for n, origin in enumerate(sorted(origins), 1):
-        if origin.tzinfo is None:
-            raise InvalidInput("a backtest origin needs a time zone", code="bad_backtest")
-        fold = _fold(log, origin, window_days, products, config, fits, step)
-        label = f"origin {n}/{len(origins)} {origin:%Y-%m-%d}"
-        if step:
-            step(f"{label}: tune the peers")
-        peers: list[Recommender] = [*tune_peers(fold.validation, min(ks), families, step)]
-        peers += fixed_peers()
-        if step:
-            step(f"{label}: the served model")
-        models, notes = served(fold)
-        served_name = models[0].name
-        if step:
-            step(f"{label}: fit and evaluate")
-        result = evaluate(fold.split, [*peers, *models], ks, resamples=0)
-        result.cutoff, result.end = origin, midnight(origin.date() + timedelta(days=window_days))
-        result.notes.update(notes)
-        for m in models:
-            choice = getattr(m, "choice", None)
-            if choice is not None:
-                result.notes[f"ranker_choice[{m.name}]"] = choice.as_dict()
-                if step:
-                    step(f"{label}: {m.name} chose {choice.as_dict()}")
-        result.notes.update({p.name: p.describe() for p in peers if isinstance(p, TunedPeer)})
-        results.append(result)
+    ordered = sorted(origins)
+    for origin in ordered:
+        _check(log, origin, window_days)
+    job = _Job(log, window_days, products, config, served, tuple(families), tuple(ks), len(ordered))
+    numbered = list(enumerate(ordered, 1))
+    workers = min(default_jobs() if jobs is None else max(jobs, 1), len(ordered))
+    if workers > 1:
+        done = _parallel(job, numbered, workers, step)
+    else:
+        done = [_run_origins(job, numbered, step)]
+    results = [r for _, r in sorted((pair for d in done for pair in d.results), key=lambda p: p[0])]
+    served_name = done[-1].served_name
     peer_names = [m.name for m in results[0].models if not m.name.startswith("shelfwise")]
     comparisons: list[Comparison] = []
     for r in results:
@@ -417,11 +559,23 @@ def backtest(
         ks=tuple(ks),
         comparisons=comparisons,
         seconds=clock.perf_counter() - started,
-        cpu_seconds=clock.process_time() - cpu,
+        cpu_seconds=clock.process_time() - cpu + _children_cpu() - children,
         resamples=resamples,
         seed=seed,
-        notes={"source_fits": {"fitted": fits.misses, "reused": fits.hits}},
+        notes={
+            "source_fits": {
+                "fitted": sum(d.fitted for d in done),
+                "reused": sum(d.reused for d in done),
+            },
+            "jobs": workers,
+        },
     )
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (the worker processes)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def pooled_people(results: Sequence[EvaluationResult]) -> People:
@@ -447,6 +601,27 @@ def _model(result: EvaluationResult, name: str) -> Any:
     return next(m for m in result.models if m.name == name)
 
 
+def _window(origin: datetime, window_days: int) -> tuple[float, float, float]:
+    """The validation start, the cutoff and the test end of an origin (unix seconds)."""
+    day = origin.astimezone(ZoneInfo(TIMEZONE)).date()
+    end = midnight(day + timedelta(days=window_days)).timestamp()
+    start = midnight(day - timedelta(days=window_days)).timestamp()
+    return start, origin.timestamp(), end
+
+
+def _check(log: InteractionLog, origin: datetime, window_days: int) -> None:
+    """Refuse an origin without a zone or without room for its windows in the data."""
+    if origin.tzinfo is None:
+        raise InvalidInput("a backtest origin needs a time zone", code="bad_backtest")
+    start, _, end = _window(origin, window_days)
+    if not len(log) or end > log.end + 1 or not (log.at < start).any():
+        raise InvalidInput(
+            f"the backtest origin {origin:%Y-%m-%d %H:%M %Z} needs {window_days} days of "
+            f"validation before it and {window_days} days of test after it inside the data",
+            code="backtest_window_outside_data",
+        )
+
+
 def _fold(
     log: InteractionLog,
     origin: datetime,
@@ -456,16 +631,8 @@ def _fold(
     fits: SourceFits,
     step: Step | None,
 ) -> Fold:
-    cutoff = origin.timestamp()
-    day = origin.astimezone(ZoneInfo(TIMEZONE)).date()
-    end = midnight(day + timedelta(days=window_days)).timestamp()
-    start = midnight(day - timedelta(days=window_days)).timestamp()
-    if not len(log) or end > log.end + 1 or not (log.at < start).any():
-        raise InvalidInput(
-            f"the backtest origin {origin:%Y-%m-%d %H:%M %Z} needs {window_days} days of "
-            f"validation before it and {window_days} days of test after it inside the data",
-            code="backtest_window_outside_data",
-        )
+    _check(log, origin, window_days)
+    start, cutoff, end = _window(origin, window_days)
     split = time_split(log, cutoff, end)
     if not split.targets["all"]:
         raise InvalidInput(
@@ -483,9 +650,12 @@ __all__ = [
     "BacktestResult",
     "Comparison",
     "Fold",
+    "Served",
     "ServedFactory",
     "SourceFits",
     "backtest",
+    "chunks",
+    "default_jobs",
     "default_origins",
     "midnight",
     "served_factory",

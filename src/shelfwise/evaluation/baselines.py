@@ -1,11 +1,13 @@
 """Peer baselines fitted on the same training log: the bar shelfwise must clear.
 
 Every model sees the person x item matrix of the training window (binary:
-any interaction counts) and answers ``recommend(person, k, exclude)``.
+any interaction counts) and answers ``recommend(person, k, exclude)``; a model
+may also answer ``recommend_many(people, k, excludes)`` (the same lists, batched).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -150,6 +152,9 @@ class ImplicitALS:
         return _top(self.items @ self.users[person], k, exclude)
 
 
+BATCH = 256  # people scored by one matrix product
+
+
 class EASE:
     """Embarrassingly shallow autoencoder: B = I - P / diag(P), P = (X'X + lambda I)^-1."""
 
@@ -167,8 +172,19 @@ class EASE:
         np.fill_diagonal(self.b, 0.0)
 
     def recommend(self, person: int, k: int, exclude: IntArray) -> IntArray:
-        history = self.x[person].indices
-        return _top(self.b[history].sum(axis=0), k, exclude)
+        return self.recommend_many([person], k, [exclude])[0]
+
+    def recommend_many(
+        self, people: Sequence[int], k: int, excludes: Sequence[IntArray]
+    ) -> list[IntArray]:
+        """Every person's list from one matrix product per ``BATCH`` people (the sum of the
+        rows of B over their history, accumulated in float64)."""
+        out: list[IntArray] = []
+        for at in range(0, len(people), BATCH):
+            rows = np.asarray(people[at : at + BATCH], dtype=np.int64)
+            scores = np.asarray(self.x[rows] @ self.b, dtype=np.float64)
+            out += [_top(s, k, e) for s, e in zip(scores, excludes[at : at + BATCH], strict=True)]
+        return out
 
 
 def baselines() -> list[Recommender]:

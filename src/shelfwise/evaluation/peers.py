@@ -96,6 +96,16 @@ class TunedPeer:
     def recommend(self, person: int, k: int, exclude: IntArray) -> IntArray:
         return self.fitted[self.protocol].recommend(person, k, exclude)
 
+    def recommend_many(
+        self, people: Sequence[int], k: int, excludes: Sequence[IntArray]
+    ) -> list[IntArray]:
+        model = self.fitted[self.protocol]
+        many = getattr(model, "recommend_many", None)
+        if many is not None:
+            lists: list[IntArray] = many(people, k, excludes)
+            return lists
+        return [model.recommend(p, k, e) for p, e in zip(people, excludes, strict=True)]
+
     def describe(self) -> dict[str, Any]:
         return {
             p: {"params": dict(self.chosen[p]), "validation_ndcg": self.validation_ndcg[p]}

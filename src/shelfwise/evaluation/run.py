@@ -144,9 +144,14 @@ def lists_for(
     model: Recommender, targets: Sequence[Target], protocol: Protocol, k: int
 ) -> list[np.ndarray[Any, np.dtype[np.int64]]]:
     empty = np.zeros(0, dtype=np.int64)
-    return [
-        model.recommend(t.person, k, t.history if protocol == "new" else empty) for t in targets
-    ]
+    excludes = [t.history if protocol == "new" else empty for t in targets]
+    many = getattr(model, "recommend_many", None)
+    if many is not None:  # the same lists, batched (e.g. EASE's one matrix product)
+        lists: list[np.ndarray[Any, np.dtype[np.int64]]] = many(
+            [t.person for t in targets], k, excludes
+        )
+        return lists
+    return [model.recommend(t.person, k, e) for t, e in zip(targets, excludes, strict=True)]
 
 
 def evaluate(
