@@ -118,12 +118,12 @@ class RankingSettings(BaseModel):
         ),
     )
     kept_orders: int = Field(
-        default=1_000,
+        default=1_600,
         ge=0,
         description=(
             "Contexts whose candidates, scored order and served slates (one per "
             "exploration pick) each worker keeps for their time bucket (0 = off); a "
-            "full store keeps the bucket's first contexts (~140 KB each)."
+            "full store keeps the bucket's first contexts (~90 KB each)."
         ),
     )
 

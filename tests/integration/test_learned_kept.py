@@ -20,6 +20,7 @@ from shelfwise.pipeline.pool import Trace
 from shelfwise.pipeline.slate import Slate
 from shelfwise.pipeline.stages import Candidates, build_context
 from shelfwise.ranking import RankingSettings
+from shelfwise.ranking.explore import POOL, PROPENSITY_DRAWS
 from shelfwise.runtime import Runtime
 from shelfwise.training.job import train
 from tests import shop_fixture
@@ -228,3 +229,31 @@ def test_a_bucket_with_more_contexts_than_the_store_holds_still_serves_kept_orde
     for r in reqs:
         rec.recommend(r, later)
     assert served_kept() - before == 3
+
+
+def test_a_kept_order_holds_only_the_rows_a_draw_can_serve(rt: Runtime) -> None:
+    """Served: a kept order's bytes (from its arrays: ``Scored.nbytes``) are bounded by
+    the rows its draws can serve, their features and their explanations."""
+    rec = rt.recommender
+    now = T0 + timedelta(minutes=19)  # later than every other test's bucket
+    for req in (
+        RecommendRequest(placement="home", person="c4"),
+        RecommendRequest(placement="product_similar", item=("KI1",)),
+        RecommendRequest(placement="cart", person="c4", cart=("GA2",)),
+    ):
+        for n in range(8):
+            rec.recommend(req, now + timedelta(seconds=n))
+    ranker = rec.learned.of(rec.bundle_view())  # type: ignore[arg-type]
+    assert ranker is not None
+    features, sources = len(ranker.spec.names), len(ranker.spec.sources)
+    # a row: its features, its contributions once explained, three (sources,) columns
+    # of the candidates, item, P(engagement), value, expected value, category
+    width = features + features + 1 + 3 * sources + 5
+    kept = [s for _, s in rec.kept_orders.scored.values() if s.cands.items.size]
+    assert len(kept) >= 3
+    for scored in kept:
+        rows, n_explore = len(scored.cands), scored.plan.n_explore
+        assert rows <= scored.n_candidates
+        assert rows <= 10 + min(POOL, PROPENSITY_DRAWS * n_explore)
+        plan_bytes = PROPENSITY_DRAWS * n_explore + 2 * POOL + 8 * 2 * rows
+        assert 0 < scored.nbytes() <= 8 * width * rows + plan_bytes

@@ -26,6 +26,7 @@ from shelfwise.ranking import (
     build_training_set,
 )
 from shelfwise.ranking.explain import seen_items
+from shelfwise.ranking.explore import POOL, PROPENSITY_DRAWS
 from shelfwise.ranking.history import PURCHASE
 from shelfwise.ranking.state import DAY
 from shelfwise.ranking.synthetic import (
@@ -227,3 +228,28 @@ def test_path_contributions_add_up_to_the_raw_score(trained: Trained) -> None:
     top = np.abs(shap[:, :-1]).argmax(1)
     agree = np.sign(contrib[np.arange(len(x)), top]) == np.sign(shap[np.arange(len(x)), top])
     assert agree.mean() > 0.9
+
+
+def test_a_scored_order_keeps_only_the_rows_its_draws_can_serve(trained: Trained) -> None:
+    """A kept order's bytes (``Scored.nbytes``, from its arrays) are bounded by the rows
+    a draw can serve, not by the candidates; every draw is served from them."""
+    ctx, cands = _request(trained, "p5")
+    ranker = _ranker(trained, explore_share=0.1, explore_max_exposures=1e9)
+    objective = ranker.settings.objective_for("home")
+    k = 10
+    scored = ranker.scored(ctx, cands, trained.store.items, objective, k)
+    n_explore = round(0.1 * k)
+    rows = len(scored.cands)
+    assert scored.n_candidates == len(cands) > rows
+    assert rows <= k + min(POOL, PROPENSITY_DRAWS * n_explore)
+    width = len(ranker.spec.names) + 1 + 3 * len(ranker.spec.sources) + 5  # float64/int64 a row
+    plan_bytes = PROPENSITY_DRAWS * n_explore + 2 * POOL + 8 * 2 * rows
+    assert scored.nbytes() <= 8 * width * rows + plan_bytes
+    served = set()
+    for which in range(PROPENSITY_DRAWS):
+        ranked = ranker.draw(scored, ctx, which)
+        assert len(ranked.items) == k and len(ranked.contributions) == k
+        served.update(ranked.items.tolist())
+    assert served == set(scored.cands.items.tolist())
+    # every row explained now: its reasons and contributions (a row each) are kept
+    assert scored.nbytes() <= 8 * (width + len(ranker.spec.names) + 1) * rows + plan_bytes

@@ -66,6 +66,11 @@ class KeptStore(Generic[V]):
     def __len__(self) -> int:
         return len(self._data)
 
+    def values(self) -> list[V]:
+        """The kept entries (for measures and tests: not checked against anything)."""
+        with self._lock:
+            return [v[0] for v in self._data.values()]
+
     def get(self, key: Hashable, stamp: Hashable, changed_seq: npt.NDArray[np.int64]) -> V | None:
         """The entry of ``key`` if it was kept under ``stamp`` and none of the products it
         depends on changed after it was made (``changed_seq``: each product's last change)."""

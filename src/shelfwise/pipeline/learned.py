@@ -300,8 +300,10 @@ class _Keeper:
             return None  # the rules allowed another pool this time
         return got[1]
 
-    def put(self, pool_items: IntArray, scored: Scored) -> None:
-        deps = depends_on(scored.cands.items, *context_items(self.ctx))
+    def put(self, pool_items: IntArray, scored: Scored, candidates: IntArray) -> None:
+        """Keep ``scored``, made of ``candidates`` (every candidate's features and order:
+        a change to any of them may change the order)."""
+        deps = depends_on(candidates, *context_items(self.ctx))
         entry = (pool_items, scored)
         self.store.put(self.key, self.stamp, entry, deps, self.flow.seq, generation_of(self.ctx))
 
@@ -328,16 +330,17 @@ def rank_pool(
         rows = np.searchsorted(cands.items, pool.items)
         rows = np.minimum(rows, max(len(cands) - 1, 0))
         known = cands.items[rows] == pool.items if len(cands) else np.zeros(len(pool), bool)
-        scored = ranker.scored(ctx, cands.take(rows[known]), snapshot, objective, k)
+        allowed = cands.take(rows[known])
+        scored = ranker.scored(ctx, allowed, snapshot, objective, k)
         if keeper is not None:
-            keeper.put(pool.items, scored)
+            keeper.put(pool.items, scored, allowed.items)
     ranked = ranker.draw(scored, ctx, which)
     positions = _positions_of(pool.items, ranked.items)
     # Below the head: the rest of the pool in blend order (scores are in (0, 1]).
     order_value: FloatArray = pool.score * 1e-3
     order_value[positions] = 1.0 + np.arange(len(positions), 0, -1, dtype=np.float64)
     if trace.enabled:
-        trace.ranker = _traced(ranked, objective, len(scored.cands), snapshot)
+        trace.ranker = _traced(ranked, objective, scored.n_candidates, snapshot)
     head = Head(
         positions,
         ranked.scores,

@@ -106,10 +106,37 @@ def explore_plan(
     return ExplorePlan(exploit, rest, pool, winners, counts, n_explore)
 
 
+def servable(plan: ExplorePlan) -> tuple[IntArray, ExplorePlan]:
+    """The rows any draw of ``plan`` can serve (sorted), and the same plan over them
+    (its row ``i`` is ``rows[i]``): :func:`draw` of the two gives the same slate, row for
+    row, for every ``which``. What a kept order needs of its candidates: the exploited
+    rows, the pool entries that win a slot in at least one draw (when draws decide),
+    else the whole pool and the rows that may fill its empty slots."""
+    if len(plan.winners):  # draws decide: an entry that never wins is never served
+        won = np.flatnonzero(plan.counts > 0)
+        entry = np.full(len(plan.pool), -1, dtype=np.int64)
+        entry[won] = np.arange(len(won))
+        pool, winners, counts = plan.pool[won], entry[plan.winners], plan.counts[won]
+        # Exact in fewer bytes: entries of a pool of at most POOL, counts of at most 128.
+        winners = winners.astype(np.int8 if len(pool) < 128 else np.int64)
+        counts = counts.astype(np.int16)
+        rest = plan.rest[:0]
+    else:  # the whole pool, and the rows that fill its empty slots (as ``draw`` does)
+        pool, winners, counts = plan.pool, plan.winners, plan.counts
+        rest = plan.rest[~np.isin(plan.rest, pool)][: max(plan.n_explore - len(pool), 0)]
+    rows = np.unique(np.concatenate([plan.exploit, pool, rest]).astype(np.int64))
+
+    def at(r: IntArray) -> IntArray:
+        out: IntArray = np.searchsorted(rows, r)
+        return out
+
+    return rows, ExplorePlan(at(plan.exploit), at(rest), at(pool), winners, counts, plan.n_explore)
+
+
 def chosen_of(plan: ExplorePlan, which: int) -> IntArray | None:
     """The pool entries draw ``which`` explores, best first (None: no draw decides,
     the whole pool is explored or nothing is)."""
-    if plan.n_explore == 0 or len(plan.pool) <= plan.n_explore:
+    if plan.n_explore == 0 or not len(plan.winners):
         return None
     out: IntArray = plan.winners[which % PROPENSITY_DRAWS]
     return out

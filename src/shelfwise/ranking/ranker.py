@@ -26,6 +26,7 @@ from shelfwise.ranking.explore import (
     draw,
     explore_plan,
     request_rng,
+    servable,
 )
 from shelfwise.ranking.features import FeatureSpec, build_features
 from shelfwise.ranking.history import FloatArray, IntArray, epoch
@@ -87,20 +88,33 @@ class Scored:
     scoring can serve every request of the same context and time bucket
     (``pipeline/learned.py`` keeps it). Each request then draws its own exploration
     from ``plan`` (:meth:`Ranker.draw`); the explanations of rows already served are
-    remembered in ``explained``."""
+    remembered in ``explained``.
 
-    cands: CandidateSet
-    x: FloatArray  # the feature rows a slate of this order can serve (``x_row``)
-    x_row: IntArray  # per candidate row: its row in ``x`` (-1: never served)
+    Only the rows a draw of the plan can serve are kept (``explore.servable``: the
+    exploited rows, the pool entries some draw picks, the fill), with their features
+    (for their explanations); ``plan`` indexes them. A kept order's memory: about 20
+    rows instead of every candidate and its features."""
+
+    cands: CandidateSet  # the servable rows only
+    x: FloatArray  # their features
     prob: FloatArray
     values: FloatArray
     expected: FloatArray
-    categories: IntArray  # of every candidate (the reasons name them)
+    categories: IntArray  # (the reasons name them)
     plan: ExplorePlan
     objective_version: str
-    explained: dict[int, tuple[tuple[Explanation, ...], dict[str, float]]] = field(
-        default_factory=dict
-    )
+    n_candidates: int  # every candidate scored
+    # per row served so far: its reasons and its contributions (the model's raw row;
+    # the trace's {name: value} is made from it on each draw)
+    explained: dict[int, tuple[tuple[Explanation, ...], FloatArray]] = field(default_factory=dict)
+
+    def nbytes(self) -> int:
+        """The bytes of its arrays (the candidates' proposals are the kept candidates')."""
+        c, p = self.cands, self.plan
+        arrays = (c.items, c.scores, c.ranks, c.reason_at, self.x, self.prob, self.values,
+                  self.expected, self.categories, p.exploit, p.rest, p.pool, p.winners,
+                  p.counts, *(row for _, row in self.explained.values()))  # fmt: skip
+        return sum(a.nbytes for a in arrays)
 
 
 def _fused(cands: CandidateSet) -> FloatArray:
@@ -220,15 +234,17 @@ class Ranker:
             rng if rng is not None else self.context_rng(ctx),
         )
         categories = items.category[cands.items].astype(np.int64)
-        # Only the rows a draw can serve keep their features (a kept order's memory):
-        # the exploited ones, the explored pool, and what may fill unexplored slots.
-        served = np.unique(
-            np.concatenate([plan.exploit, plan.pool, plan.rest[: 2 * plan.n_explore]])
-        )
-        x_row = np.full(len(cands), -1, dtype=np.int64)
-        x_row[served] = np.arange(len(served))
+        rows, plan = servable(plan)
         return Scored(
-            cands, x[served], x_row, prob, values, expected, categories, plan, objective.digest()
+            cands.take(rows),
+            x[rows],
+            prob[rows],
+            values[rows],
+            expected[rows],
+            categories[rows],
+            plan,
+            objective.digest(),
+            len(cands),
         )
 
     def draw(
@@ -252,9 +268,7 @@ class Ranker:
             missing = [r for r in dict.fromkeys(wanted) if r not in known]
             if missing:
                 new = np.array(missing, dtype=np.int64)
-                at = scored.x_row[new]
-                assert (at >= 0).all(), "a served row keeps its features"
-                contrib = self._contributions(scored.x[at], cands, new)
+                contrib = self._contributions(scored.x[new], cands, new)
                 explained = explain(
                     ctx,
                     [cands.reasons_of(r) for r in missing],
@@ -265,12 +279,10 @@ class Ranker:
                     self.names,
                     self.state,
                 )
-                for r, why, c in zip(
-                    missing, explained, trace_contributions(contrib, self.spec), strict=True
-                ):
-                    known[r] = (why, c)
+                for n, (r, why) in enumerate(zip(missing, explained, strict=True)):
+                    known[r] = (why, contrib[n])
             reasons = tuple(known[r][0] for r in wanted)
-            contributions = [known[r][1] for r in wanted]
+            contributions = trace_contributions(np.stack([known[r][1] for r in wanted]), self.spec)
         return Ranked(
             items=cands.items[rows],
             scores=scored.expected[rows],
