@@ -17,8 +17,9 @@ from shelfwise.importers import load_source
 from shelfwise.importers.online_retail import read_online_retail
 from shelfwise.runtime import Runtime
 from shelfwise.store.tables import events, interactions
+from tests.datasets import shared_data
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = shared_data()
 
 ROWS = [
     # invoice, code, description, qty, date (London), price, customer
