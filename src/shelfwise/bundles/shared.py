@@ -40,7 +40,6 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -294,10 +293,7 @@ class DatabaseBundleStore(BundleStore):
         with locked(self.root / f".fetch-{version}.lock"):
             if _holds(final, manifest) and not replace:
                 return  # another worker of this machine fetched it meanwhile
-            if final.exists():
-                aside = self.root / f".discarded-{version}-{uuid.uuid4().hex[:8]}"
-                os.rename(final, aside)  # mapped files stay valid for who maps them
-                shutil.rmtree(aside, ignore_errors=True)
+            self.discard(version)  # mapped files stay valid for who maps them
             tmp = self.root / f".fetch-{version}-{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
             try:

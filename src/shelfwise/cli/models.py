@@ -8,18 +8,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shelfwise.bundles import BundleStore
 from shelfwise.bundles.store import retained
 from shelfwise.cli.common import console, print_json, runtime_of
 
 app = typer.Typer(help="List and prune model bundles.", no_args_is_help=True)
 
 
-def _states(store: BundleStore, versions: list[str]) -> dict[str, str]:
+def _states(
+    versions: list[str], current: str | None, promoted: set[str], fallbacks: set[str]
+) -> dict[str, str]:
     """Each version's standing: promoted, a fallback, promoted before, or never promoted."""
-    current = store.current_version()
-    fallbacks = set(store.fallbacks(current)) if current else set()
-    promoted = store.promoted_versions() or set()
     return {
         v: "promoted"
         if v == current
@@ -45,8 +43,10 @@ def list_bundles(
         store = runtime.bundle_store
         sizes = store.sizes()
         versions = sorted(sizes, reverse=True)
-        states = _states(store, versions)
-        kept = retained(versions, store.current_version(), store.promoted_versions(), keep)
+        current, promoted = store.current_version(), store.promoted_versions()
+        fallbacks = set(store.fallbacks(current)) if current else set()
+        states = _states(versions, current, promoted or set(), fallbacks)
+        kept = retained(versions, current, promoted, keep)
     rows = [
         {"version": v, "bytes": sizes[v], "state": states[v], "pruned": v not in kept}
         for v in versions
