@@ -108,13 +108,7 @@ class KeptOrders:
         for a in (pool.items, pool.score, pool.hits, pool.reason_of):
             a.flags.writeable = False
         deps = depends_on(pool.items, *context_items(ctx))
-        self.candidates.put(key, stamp, entry, deps, seq, generation_of(ctx))
-
-
-def generation_of(ctx: RecContext) -> int:
-    """The time bucket a kept entry of ``ctx`` (at its bucket's clock) serves: the
-    bucket's end in epoch seconds (``pipeline/kept.py``: first come in a full store)."""
-    return int(ctx.now.timestamp())
+        self.candidates.put(key, stamp, entry, deps, seq)
 
 
 def context_items(ctx: RecContext) -> tuple[Sequence[int], ...]:
@@ -305,7 +299,7 @@ class _Keeper:
         a change to any of them may change the order)."""
         deps = depends_on(candidates, *context_items(self.ctx))
         entry = (pool_items, scored)
-        self.store.put(self.key, self.stamp, entry, deps, self.flow.seq, generation_of(self.ctx))
+        self.store.put(self.key, self.stamp, entry, deps, self.flow.seq)
 
 
 def rank_pool(

@@ -35,7 +35,6 @@ from shelfwise.pipeline.learned import (
     at_bucket,
     context_items,
     context_key,
-    generation_of,
     pick_of,
     scored_key,
 )
@@ -107,7 +106,7 @@ class LearnedSlates(KeptStore[LearnedShelf]):
         if shelf is None:
             shelf = LearnedShelf.of(got[1])
             deps = depends_on(candidates, *context_items(s.ctx), pins)
-            self.put(s.key, s.stamp, shelf, deps, seq, generation_of(s.ctx))
+            self.put(s.key, s.stamp, shelf, deps, seq)
         pick = shelf.pick(pick_of(s.ranker, s.ctx, s.seed))
         if pick in shelf.answers or len(shelf.answers) < MAX_PICKS:
             shelf.answers[pick] = slate

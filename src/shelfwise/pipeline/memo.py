@@ -38,10 +38,9 @@ class CandidateMemo(KeptStore[Entry]):
         entry: Entry,
         deps: Depends,
         seq: int,
-        generation: int | None = None,
     ) -> None:
         proposal, pool = entry
         for a in (proposal.items, proposal.scores, pool.items, pool.score, pool.hits):
             a.flags.writeable = False  # shared by later requests: nobody may edit it
         pool.reason_of.flags.writeable = False
-        super().put(key, stamp, entry, deps, seq, generation)
+        super().put(key, stamp, entry, deps, seq)
