@@ -1,12 +1,21 @@
-"""A kept order keeps only the rows its exploration plan can serve (``explore.servable``)."""
+"""A kept order keeps only the rows its exploration plan can serve (``explore.servable``);
+the Thompson draws follow each item's posterior."""
 
 from __future__ import annotations
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
-from shelfwise.ranking.explore import PROPENSITY_DRAWS, draw, explore_plan, servable
+from shelfwise.ranking.explore import (
+    PRIOR_STRENGTH,
+    PROPENSITY_DRAWS,
+    _posterior_draws,
+    draw,
+    explore_plan,
+    servable,
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -36,3 +45,23 @@ def test_the_servable_rows_serve_every_draw_as_the_whole_plan(
         assert small.propensity.tolist() == whole.propensity.tolist()  # exactly
         served.update(whole.rows.tolist())
     assert served == set(rows.tolist())  # nothing kept that no draw serves
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    p=st.floats(1e-6, 1 - 1e-6),
+    clicks=st.integers(0, 30),
+    misses=st.integers(0, 300),
+    seed=st.integers(0, 2**16),
+)
+def test_the_draws_have_the_mean_and_variance_of_the_beta_posterior(
+    p: float, clicks: int, misses: int, seed: int
+) -> None:
+    """Each item's draws: the mean and the spread of its Beta posterior (scipy's)."""
+    alpha = np.array([1.0 + PRIOR_STRENGTH * p + clicks])
+    beta = np.array([1.0 + PRIOR_STRENGTH * (1.0 - p) + misses])
+    rng = np.random.default_rng(seed)
+    got = np.concatenate([_posterior_draws(alpha, beta, rng)[:, 0] for _ in range(200)])
+    law = stats.beta(alpha[0], beta[0])
+    assert abs(got.mean() - law.mean()) < 5 * law.std() / np.sqrt(len(got))
+    assert abs(got.std() / law.std() - 1.0) < 0.05

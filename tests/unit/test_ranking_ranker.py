@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -253,3 +254,33 @@ def test_a_scored_order_keeps_only_the_rows_its_draws_can_serve(trained: Trained
     assert served == set(scored.cands.items.tolist())
     # every row explained now: its reasons and contributions (a row each) are kept
     assert scored.nbytes() <= 8 * (width + len(ranker.spec.names) + 1) * rows + plan_bytes
+
+
+def test_leaf_contributions_are_the_deltas_along_each_rows_path(trained: Trained) -> None:
+    """Against a plain walk of the model's dump, row by row, tree by tree."""
+    ctx, cands = _request(trained, "p5")
+    x, _ = _ranker(trained).score(ctx, cands, trained.store.items)
+    x = x[:12].copy()
+    x[::4, 5] = np.nan
+    model = trained.model
+    dump = model.booster.dump_model(num_iteration=model.best_iteration)
+    width = len(model.spec.names) + 1
+    expected = np.zeros((len(x), width))
+
+    def value(node: dict[str, Any]) -> float:
+        return float(node.get("leaf_value", node.get("internal_value", 0.0)))
+
+    for r, row in enumerate(x):
+        for tree in dump["tree_info"]:
+            node = tree["tree_structure"]
+            expected[r, -1] += value(node)
+            while "leaf_value" not in node:
+                v = row[node["split_feature"]]
+                if np.isnan(v) and node["missing_type"] == "NaN":
+                    left = node["default_left"]
+                else:
+                    left = (0.0 if np.isnan(v) else v) <= node["threshold"]
+                child = node["left_child" if left else "right_child"]
+                expected[r, node["split_feature"]] += value(child) - value(node)
+                node = child
+    np.testing.assert_allclose(model.contributions(x), expected, atol=1e-9)

@@ -2,7 +2,7 @@
 
 Layout of ``<model_dir>/<version>/``::
 
-    arrays/*.npy      every fitted array (np.load(..., mmap_mode="r") shares pages)
+    arrays/*.npy      every fitted array (memory-mapped read-only: workers share pages)
     items.json        the item vocabulary the arrays are indexed by
     people.json       the person vocabulary
     bundle.json       BundleInfo: config + hash, data window, counts, metrics, timings
@@ -28,11 +28,12 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from shelfwise.candidates.base import load_array
 from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.factors import Factors
 from shelfwise.candidates.history import PersonHistory
@@ -118,10 +119,8 @@ def _load_arrays(
     category_names: tuple[str, ...],
     mmap: bool,
 ) -> Artifacts:
-    mode: Literal["r"] | None = "r" if mmap else None
-
     def arr(name: str) -> Any:
-        return np.load(folder / f"{name}.npy", mmap_mode=mode)
+        return load_array(folder / f"{name}.npy", mmap)
 
     category = arr("category")
     n_items, n_cat = len(items), len(category_names)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -102,3 +103,11 @@ def shallower(p: Proposal, asked_at: int, depth: int) -> Proposal | None:
     if not p.scores[depth - 1] > p.scores[depth]:
         return None  # a tie across the cut
     return Proposal(p.source, p.items[:depth], p.scores[:depth], p.reasons[:depth])
+
+
+def load_array(path: Path, mmap: bool = True) -> Any:
+    """A saved array, memory-mapped read-only (``mmap``: every worker shares the file's
+    pages) as a plain ndarray view: indexing an ``np.memmap`` makes a memmap object per
+    slice, which the request path paid on every read."""
+    got = np.load(path, mmap_mode="r" if mmap else None)
+    return np.asarray(got) if mmap else got

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from shelfwise.candidates.base import load_array
 from shelfwise.candidates.log import PURCHASE, InteractionLog
 
 IntArray = npt.NDArray[np.int64]
@@ -92,6 +92,5 @@ class PersonHistory:
 
     @classmethod
     def load(cls, folder: Path, people: tuple[str, ...], mmap: bool = True) -> PersonHistory:
-        mode: Literal["r"] | None = "r" if mmap else None
-        arrays = {n: np.load(folder / f"history.{n}.npy", mmap_mode=mode) for n in _ARRAYS}
+        arrays = {n: load_array(folder / f"history.{n}.npy", mmap) for n in _ARRAYS}
         return cls(people=people, **arrays)

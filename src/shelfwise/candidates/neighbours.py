@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from shelfwise.candidates.base import Reason
+from shelfwise.candidates.base import Reason, load_array
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -99,10 +98,9 @@ class NeighbourTable:
 
     @classmethod
     def load(cls, folder: Path, name: str, mmap: bool = True) -> NeighbourTable:
-        mode: Literal["r"] | None = "r" if mmap else None
         return cls(
-            np.load(folder / f"{name}.items.npy", mmap_mode=mode),
-            np.load(folder / f"{name}.scores.npy", mmap_mode=mode),
+            load_array(folder / f"{name}.items.npy", mmap),
+            load_array(folder / f"{name}.scores.npy", mmap),
         )
 
 

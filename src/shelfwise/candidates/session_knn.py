@@ -29,13 +29,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from shelfwise.candidates.base import Proposal, Reason, RecContext
+from shelfwise.candidates.base import Proposal, Reason, RecContext, load_array
 from shelfwise.candidates.config import SessionKNNConfig
 from shelfwise.candidates.log import KIND_CODE, InteractionLog
 from shelfwise.candidates.neighbours import drop_excluded, excluded, top_k
@@ -101,8 +100,7 @@ class SessionIndex:
 
     @classmethod
     def load(cls, folder: Path, name: str, mmap: bool = True) -> SessionIndex:
-        mode: Literal["r"] | None = "r" if mmap else None
-        got = {a: np.load(folder / f"{name}.{a}.npy", mmap_mode=mode) for a in _ARRAYS}
+        got = {a: load_array(folder / f"{name}.{a}.npy", mmap) for a in _ARRAYS}
         return cls(**got)
 
 

@@ -3,9 +3,9 @@
 Only the candidates handed in (those the rules allowed) are ever considered,
 so exploration cannot bypass a rule. An item is eligible when it has been
 shown fewer than ``max_exposures`` times. Each eligible item's click rate is
-drawn from Beta(1 + prior·p + clicks, 1 + prior·(1 - p) + misses), where p
-is the model's own P(engagement): promising but unproven items are tried
-first; the pool is the ``POOL`` best-ranked eligible items, which keeps the
+drawn from the normal law with the mean and variance of Beta(1 + prior·p +
+clicks, 1 + prior·(1 - p) + misses), where p is the model's own
+P(engagement): promising but unproven items are tried first; the pool is the ``POOL`` best-ranked eligible items, which keeps the
 draws cheap. ``PROPENSITY_DRAWS`` seeded Thompson draws are made once per
 scored order (its :class:`ExplorePlan`, made once per context and time bucket);
 each request takes one of them, chosen by its own seed (:func:`draw`). The
@@ -98,12 +98,26 @@ def explore_plan(
     misses = np.maximum(exposures[pool] - clicks[pool], 0.0)
     alpha = 1.0 + PRIOR_STRENGTH * p + clicks[pool]
     beta = 1.0 + PRIOR_STRENGTH * (1.0 - p) + misses
-    draws = rng.beta(alpha, beta, size=(PROPENSITY_DRAWS, len(pool)))
+    draws = _posterior_draws(alpha, beta, rng)
     top = np.argpartition(-draws, n_explore - 1, axis=1)[:, :n_explore]
     best_first = np.argsort(-np.take_along_axis(draws, top, axis=1), axis=1)
     winners = np.take_along_axis(top, best_first, axis=1)
     counts = np.bincount(top.ravel(), minlength=len(pool))
     return ExplorePlan(exploit, rest, pool, winners, counts, n_explore)
+
+
+def _posterior_draws(alpha: FloatArray, beta: FloatArray, rng: np.random.Generator) -> FloatArray:
+    """``PROPENSITY_DRAWS`` draws of each item's click rate: normal with the mean and the
+    variance of its Beta(alpha, beta) posterior (alpha + beta >= 2 + PRIOR_STRENGTH, so
+    the posterior is never flat). Six times cheaper than Beta draws (~0.09 ms against
+    ~0.49 ms for 128 x 40 on the benchmark machine): a new context's plan is made on
+    the request path."""
+    total = alpha + beta
+    mean = alpha / total
+    sd = np.sqrt(alpha * beta / (total * total * (total + 1.0)))
+    z = rng.standard_normal((PROPENSITY_DRAWS, len(alpha)))
+    out: FloatArray = mean + sd * z
+    return out
 
 
 def servable(plan: ExplorePlan) -> tuple[IntArray, ExplorePlan]:

@@ -7,16 +7,17 @@ booster can be compiled to native code with ``lleaves`` (same outputs, a
 fraction of LightGBM's per-call cost); the compiled object is cached on this
 machine outside the bundle (``ranking.compiled``: loading a bundle never
 writes into it), and LightGBM is the fallback when compilation is unavailable.
-Contributions come from a vectorised path walk over the trees
+Contributions are path attributions read from the leaves each row reaches
 (``ranking.attribution``), TreeSHAP (``pred_contrib``) on request.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -42,6 +43,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "seed": 7,
     "deterministic": True,
 }
+
+
+# LightGBM's own predictions (leaves, TreeSHAP) from several threads share one
+# booster: one at a time.
+_BOOSTER = threading.Lock()
 
 
 def _sigmoid(z: FloatArray) -> FloatArray:
@@ -70,7 +76,7 @@ class RankerModel:
     calibration: tuple[float, float] = (1.0, 0.0)
     metrics: dict[str, float] = field(default_factory=dict)
     compiled: Compiled | None = None
-    _paths: PathAttribution | Literal[False] | None = field(default=None, repr=False)
+    _paths: PathAttribution | None = field(default=None, repr=False)
 
     @classmethod
     def train(
@@ -111,10 +117,9 @@ class RankerModel:
     def raw(self, x: FloatArray) -> FloatArray:
         if self.compiled is not None:
             return np.asarray(self.compiled.predict(x, n_jobs=1), dtype=np.float64)
-        return np.asarray(
-            self.booster.predict(x, num_threads=1, num_iteration=self.best_iteration),
-            dtype=np.float64,
-        )
+        with _BOOSTER:
+            raw = self.booster.predict(x, num_threads=1, num_iteration=self.best_iteration)
+        return np.asarray(raw, dtype=np.float64)
 
     @property
     def best_iteration(self) -> int | None:
@@ -128,24 +133,24 @@ class RankerModel:
     def contributions(self, x: FloatArray) -> FloatArray:
         """Per-feature contributions to the raw score, plus the bias in the last column.
 
-        Path attribution over the trees (exact sum, a fraction of TreeSHAP's
-        cost); LightGBM's ``pred_contrib`` when the walker cannot read the model.
+        Path attribution (exact sum, a fraction of TreeSHAP's cost): the rows' leaves,
+        found by LightGBM, and each leaf's contributions, summed once per model.
         """
         if self._paths is None:
-            try:
-                dump = self.booster.dump_model(num_iteration=self.best_iteration)
-                self._paths = PathAttribution(dump, len(self.spec.names))
-            except ValueError:
-                self._paths = False
-        if self._paths is not False:
-            return self._paths.contributions(x)
-        return self.shap(x)
+            dump = self.booster.dump_model(num_iteration=self.best_iteration)
+            self._paths = PathAttribution(dump, len(self.spec.names))
+        with _BOOSTER:
+            leaves = self.booster.predict(
+                x, pred_leaf=True, num_threads=1, num_iteration=self.best_iteration
+            )
+        return self._paths.contributions(np.asarray(leaves, dtype=np.int64).reshape(len(x), -1))
 
     def shap(self, x: FloatArray) -> FloatArray:
         """LightGBM's TreeSHAP contributions (slower; same layout)."""
-        out = self.booster.predict(
-            x, pred_contrib=True, num_threads=1, num_iteration=self.best_iteration
-        )
+        with _BOOSTER:
+            out = self.booster.predict(
+                x, pred_contrib=True, num_threads=1, num_iteration=self.best_iteration
+            )
         return np.asarray(out, dtype=np.float64)
 
     def save(self, folder: Path) -> None:
