@@ -25,10 +25,15 @@ import scipy.sparse as sp
 from shelfwise.candidates.base import Proposal, RecContext
 from shelfwise.candidates.config import BasketEaseConfig
 from shelfwise.candidates.log import KIND_CODE, PURCHASE, InteractionLog
-from shelfwise.candidates.neighbours import NeighbourTable, ReasonCache, excluded, gather, top_k
+from shelfwise.candidates.neighbours import (
+    NeighbourTable,
+    ReasonCache,
+    block_rows,
+    excluded,
+    gather,
+    top_k,
+)
 from shelfwise.candidates.regression import gram_inverse
-
-_BLOCK = 20_000_000  # float64 cells of one dense block while keeping the best neighbours
 
 
 def fit_basket_ease(log: InteractionLog, config: BasketEaseConfig) -> NeighbourTable:
@@ -72,7 +77,7 @@ def fit_basket_ease(log: InteractionLog, config: BasketEaseConfig) -> NeighbourT
         np.zeros((len(kept), config.width), np.float32),
     )
     rows = np.arange(len(kept))
-    chunk = max(1, _BLOCK // len(kept))
+    chunk = block_rows(len(kept))
     for start in range(0, len(kept), chunk):
         part = rows[start : start + chunk]
         small.fill_dense(b[part], part)

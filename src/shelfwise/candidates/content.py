@@ -18,7 +18,14 @@ import scipy.sparse as sp
 from shelfwise.candidates.base import Proposal, RecContext
 from shelfwise.candidates.config import ContentConfig
 from shelfwise.candidates.history import PersonHistory
-from shelfwise.candidates.neighbours import NeighbourTable, ReasonCache, excluded, gather, top_k
+from shelfwise.candidates.neighbours import (
+    NeighbourTable,
+    ReasonCache,
+    block_rows,
+    excluded,
+    gather,
+    top_k,
+)
 from shelfwise.catalog.model import Product
 
 _WORD = re.compile(r"[a-z0-9]{2,}")
@@ -92,7 +99,7 @@ def fit_content(
     table = NeighbourTable(
         np.full((n, config.width), -1, dtype=np.int32), np.zeros((n, config.width), np.float32)
     )
-    chunk = max(1, 20_000_000 // max(n, 1))
+    chunk = block_rows(n)
     for start in range(0, n, chunk):
         rows = np.arange(start, min(n, start + chunk))
         block = (x[rows] @ xt).toarray()

@@ -21,6 +21,17 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
+
+# Float64 cells of one dense block of similarity rows while keeping each row's best
+# neighbours: with its negated copy, partition indices and sorted values a block costs
+# ~4x its size (~128 MB here). 20M cells needed ~2 GB at 20,000 products.
+BLOCK_CELLS = 4_000_000
+
+
+def block_rows(width: int) -> int:
+    """Rows of ``width`` cells in one dense block (at least one)."""
+    return max(1, BLOCK_CELLS // max(width, 1))
+
 @dataclass(frozen=True)
 class NeighbourTable:
     items: npt.NDArray[np.int32]  # (n_items, width), -1 = empty
@@ -47,7 +58,7 @@ class NeighbourTable:
         n = m.shape[0]
         table = cls(np.full((n, width), -1, dtype=np.int32), np.zeros((n, width), np.float32))
         # Dense blocks of rows: a handful of vectorised calls instead of a loop per item.
-        chunk = max(1, 20_000_000 // max(m.shape[1], 1))
+        chunk = block_rows(m.shape[1])
         for start in range(0, n, chunk):
             rows = np.arange(start, min(n, start + chunk))
             table.fill_dense(m[rows].toarray(), rows)

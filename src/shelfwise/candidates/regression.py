@@ -18,7 +18,7 @@ from scipy.linalg import lapack
 from shelfwise.candidates.config import EventWeights, RegressionConfig
 from shelfwise.candidates.cooccurrence import interaction_matrix
 from shelfwise.candidates.log import InteractionLog
-from shelfwise.candidates.neighbours import NeighbourTable
+from shelfwise.candidates.neighbours import NeighbourTable, block_rows
 
 
 def gram_inverse(gram: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -52,7 +52,7 @@ def fit_regression(
     p = gram_inverse(gram)
     b = p / -np.diag(p)[None, :]
     rows = np.arange(n)
-    chunk = max(1, 20_000_000 // n)
+    chunk = block_rows(n)
     for start in range(0, n, chunk):
         part = rows[start : start + chunk]
         empty.fill_dense(b[part], part)
