@@ -21,7 +21,6 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
-
 # Float64 cells of one dense block of similarity rows while keeping each row's best
 # neighbours: with its negated copy, partition indices and sorted values a block costs
 # ~4x its size (~128 MB here). 20M cells needed ~2 GB at 20,000 products.
@@ -31,6 +30,7 @@ BLOCK_CELLS = 4_000_000
 def block_rows(width: int) -> int:
     """Rows of ``width`` cells in one dense block (at least one)."""
     return max(1, BLOCK_CELLS // max(width, 1))
+
 
 @dataclass(frozen=True)
 class NeighbourTable:
