@@ -27,6 +27,7 @@ from scipy import stats
 from shelfwise.monitoring.detector import (
     STAGES,
     DetectorConfig,
+    LevelTest,
     SequentialTest,
     StageDeficits,
     WindowTest,
@@ -75,6 +76,7 @@ class Recording:
     fast: list[WindowTest]
     slow: list[WindowTest]
     sequential: list[SequentialTest]
+    level: list[LevelTest] | None = None  # recorded when the config's level test is on
 
     @property
     def hours(self) -> int:
@@ -82,16 +84,20 @@ class Recording:
 
     def firing(self, cfg: DetectorConfig) -> list[set[int]]:
         """The series with a finding at each replayed hour under ``cfg``'s thresholds."""
+        levels = self.level if self.level is not None else [None] * len(self.fast)
         return [
             {
                 f.series
                 for f in combine(
                     fast.findings(self.keys, cfg.page_burn, "page", cfg),
                     slow.findings(self.keys, cfg.ticket_burn, "ticket", cfg),
-                    seq.findings(self.keys, cfg),
+                    seq.findings(self.keys, cfg)
+                    + (level.findings(self.keys, cfg) if level is not None else []),
                 )
             }
-            for fast, slow, seq in zip(self.fast, self.slow, self.sequential, strict=True)
+            for fast, slow, seq, level in zip(
+                self.fast, self.slow, self.sequential, levels, strict=True
+            )
         ]
 
     def spreads(self) -> list[Spread]:
@@ -127,7 +133,7 @@ def record(
     if start < reference_hours + cfg.onset_lookback_hours:
         raise ValueError("the series is too short for this replay")
     w = cfg.fast_window_hours
-    fast, slow, seq = [], [], []
+    fast, slow, seq, level = [], [], [], []
     relative: dict[int, StageDeficits] = {}
     for t, base in baselines(series, reference_hours, cfg, start, end, refit_every=REFIT_EVERY):
         if not relative:
@@ -140,7 +146,10 @@ def record(
         slow.append(WindowTest.at(base, series, t, cfg.slow_window_hours))
         ends = range(t - w * (cfg.sequential_windows - 1), t + 1, w)
         seq.append(SequentialTest.of([relative[e] for e in ends if e in relative], w, cfg))
-    return Recording(series.keys, start, fast, slow, seq)
+        level.append(LevelTest.at(base, series, t, cfg))
+    return Recording(
+        series.keys, start, fast, slow, seq, level if cfg.level_threshold > 0 else None
+    )
 
 
 def opened(firing: list[set[int]], quiet_hours: int = 1) -> list[tuple[int, int]]:

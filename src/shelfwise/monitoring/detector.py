@@ -29,13 +29,14 @@ the fast window pages, the slow window opens a ticket.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 from scipy import special, stats
 
 from shelfwise.monitoring.common import leave_one_out, prior_counts
+from shelfwise.monitoring.level import LevelNoise, fit_level_noise, level_statistic
 from shelfwise.monitoring.noise import WindowNoise, fit_window_noise, window_sums
 from shelfwise.monitoring.sequential import Accumulated, accumulate, normal_scores
 from shelfwise.monitoring.series import (
@@ -72,6 +73,13 @@ class DetectorConfig:
     # The money at risk is counted from the series' level just before the onset where
     # the baseline shows its level wanders (see :func:`onset`); False: from the baseline.
     onset_level: bool = True
+    # The level test (:mod:`.level`): the change-point likelihood ratio of a loss of
+    # ``sequential_drop`` in the click-through rate against the series' own recent level,
+    # over the last ``level_window_hours`` (onsets in the last ``level_changes_hours``),
+    # alarming above ``level_threshold`` (log-likelihood ratio; 0 turns it off).
+    level_threshold: float = 10.0  # picked on calibration seeds (benchmarks/alerts.py)
+    level_window_hours: int = 72
+    level_changes_hours: int = 48
 
     @property
     def budget_per_hour(self) -> float:
@@ -105,6 +113,7 @@ class Baseline:
     relative_noise: dict[int, WindowNoise]
     relative_drift: FloatArray
     lookback_hours: int = 72  # hours between the reference's end and the evaluated window
+    level: LevelNoise | None = None  # the level test's noise of hourly CTR residuals
 
 
 @dataclass(frozen=True)
@@ -252,7 +261,7 @@ def fit_baseline(
             for k, (o, e) in enumerate(zip(observed, expected, strict=True))
         )
 
-    return Baseline(
+    base = Baseline(
         drift=np.stack(
             [_drift(o, e, ref.epoch_hours) for o, e in zip(observed, expected, strict=True)], axis=1
         ),
@@ -282,6 +291,31 @@ def fit_baseline(
             axis=1,
         ),
     )
+    r, count_var, _, _ = level_residuals(base, ref)
+    # The level's offset from the baseline over a window: the rates' counting error
+    # and the random walk's since the reference (as in :func:`stage_deficits`).
+    horizon = (lookback_hours + 12) / 24.0 + ref.hours / 24.0 / 6.0
+    offset = (1.0 / np.maximum(sup_c, 1.0)).mean(1) + base.relative_drift[:, 0] * horizon
+    day = ref.epoch_hours // 24
+    return replace(base, level=fit_level_noise(r, count_var, offset, day))
+
+
+def level_residuals(
+    base: Baseline, cur: HourlySeries
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Hourly CTR residuals of ``cur`` for the level test (:mod:`.level`), each (S, N):
+    relative residual against the baseline's rate times the shop's hourly factor, its
+    counting variance (the series' and the factor's), the expected clicks, and what a
+    lost click is worth."""
+    how = hour_of_week(cur.epoch_hours)
+    expected = cur.impressions * base.ctr[:, how]
+    factor = leave_one_out(cur.clicks, expected, float(base.prior[1][0]))
+    others = expected.sum(0, keepdims=True) - expected
+    mu = expected * factor
+    r = np.where(mu > 0, cur.clicks / np.maximum(mu, 1e-9) - 1.0, 0.0)
+    count_var = 1.0 / np.maximum(mu, 1.0) + 1.0 / np.maximum(others + base.prior[1][0], 1.0)
+    value = base.conversion[:, how] * base.order_value[:, None]
+    return r, count_var, mu, value
 
 
 @dataclass(frozen=True)
@@ -537,6 +571,51 @@ class SequentialTest:
         return out
 
 
+@dataclass(frozen=True)
+class LevelTest:
+    """The level test (:mod:`.level`) of every series' click-through rate at one hour:
+    the statistic, the onset's hour behind it, and the money lost since that onset."""
+
+    statistic: FloatArray  # (S,)
+    money: FloatArray  # (S,) clicks short of expectation since the onset, in money
+    hours: FloatArray  # (S,) hours since the onset
+
+    @classmethod
+    def at(cls, base: Baseline, series: HourlySeries, end: int, cfg: DetectorConfig) -> LevelTest:
+        s = len(series.keys)
+        if base.level is None or cfg.level_threshold <= 0 or end < 2:
+            return cls(np.zeros(s), np.zeros(s), np.zeros(s))
+        cur = series.window(max(end - cfg.level_window_hours, 0), end)
+        r, count_var, mu, value = level_residuals(base, cur)
+        lv = level_statistic(
+            r,
+            count_var,
+            base.level,
+            cfg.sequential_drop,
+            cfg.level_changes_hours,
+            cur.epoch_hours // 24,
+        )
+        after = np.arange(cur.hours)[None, :] >= lv.start[:, None]
+        money = ((mu - cur.clicks) * value * after).sum(1)
+        return cls(lv.statistic, money, (cur.hours - lv.start).astype(float))
+
+    def findings(self, keys: list[tuple[str, str]], cfg: DetectorConfig) -> list[Finding]:
+        """Series whose statistic passed the threshold and whose loss since the onset is
+        worth the ticket burn or more (a page at the page burn)."""
+        if cfg.level_threshold <= 0:
+            return []
+        # The same rule as the sequential test's, with the conversion stage never significant.
+        zero = np.zeros_like(self.statistic)
+        as_run = Accumulated(
+            statistic=np.stack([self.statistic, zero], axis=1),
+            start=np.zeros((self.statistic.size, 2), dtype=np.int64),
+            money=np.stack([self.money, zero], axis=1),
+            hours=np.stack([self.hours, zero], axis=1),
+        )
+        same_rule = replace(cfg, sequential_threshold=cfg.level_threshold)
+        return SequentialTest(1, as_run).findings(keys, same_rule)
+
+
 def combine(
     pages: list[Finding], tickets: list[Finding], sequential: list[Finding] | None = None
 ) -> list[Finding]:
@@ -562,10 +641,11 @@ def evaluate(base: Baseline, series: HourlySeries, end: int, cfg: DetectorConfig
     fast = WindowTest.at(base, series, end, cfg.fast_window_hours)
     slow = WindowTest.at(base, series, end, cfg.slow_window_hours)
     seq = SequentialTest.at(base, series, end, cfg)
+    level = LevelTest.at(base, series, end, cfg)
     return combine(
         fast.findings(series.keys, cfg.page_burn, "page", cfg),
         slow.findings(series.keys, cfg.ticket_burn, "ticket", cfg),
-        seq.findings(series.keys, cfg),
+        seq.findings(series.keys, cfg) + level.findings(series.keys, cfg),
     )
 
 

@@ -1,0 +1,235 @@
+"""The level test: a change-point likelihood ratio against the series' own recent level.
+
+The window and sequential tests compare a series with its baseline (28 days
+that end 72 h ago) times the shop's shift. A series' own shift (its stock, a
+promotion, a feed change) that lasts hours or days is noise to them that does
+not average out, so a 2% loss waits for many windows. The hours just before a
+loss share most of that shift, though: comparing the hours since a candidate
+onset with the hours before it takes it out. This is what an oracle that knows
+the noise model does (``benchmarks/alerts_oracle.py``); here the model is
+learned from the reference.
+
+Hourly relative residuals ``r_t = clicks / (impressions x CTR x shop factor) - 1``
+(the baseline's rate by hour of week, the shop's hourly factor measured on the
+other series, :mod:`.common`) are taken as Gaussian with covariance
+
+    Σ = diag(counting_t + white) + σ² rho^|i-j| + d [same UTC day] + c 1 1ᵀ
+
+counting noise (``1 / expected``), extra white noise, an AR(1) part (the
+series' own shift that fades over hours), a shift per UTC day (what the hours
+of one day share beyond that: the between-day variance) and a constant offset
+over the window (the baseline's own error and the level's drift since the
+reference). For a loss of
+``δ`` from hour ``τ`` on (mean ``-δ u_τ``, ``u_τ`` 1 from ``τ``) the
+log-likelihood ratio is ``-δ u_τᵀ Σ⁻¹ r - δ² u_τᵀ Σ⁻¹ u_τ / 2``; the statistic is its
+maximum over ``τ`` in the last ``changes`` hours (a CUSUM with a known shift
+and correlated noise; stateless). ``Σ⁻¹`` is applied in O(N) per right-hand
+side: the AR(1) precision is tridiagonal (Woodbury with the diagonal), the
+day shifts and the offset a low-rank update (Woodbury: one column per day of
+the window, one for the offset).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shelfwise.monitoring.series import FloatArray
+
+RHOS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
+MAX_LAG = 24
+
+
+@dataclass(frozen=True)
+class LevelNoise:
+    """Per series (S,): the hourly residuals' noise beyond counting noise."""
+
+    white: FloatArray  # relative variance of independent hourly noise beyond counting
+    ar_var: FloatArray  # marginal variance of the AR(1) part
+    rho: float  # its lag-1 correlation (one for the shop)
+    offset_var: FloatArray  # variance of a level offset constant over a window
+    day_var: FloatArray | None = None  # variance of a shift shared by the hours of a UTC day
+
+
+def autocovariances(
+    r: FloatArray, count_var: FloatArray, day: np.ndarray, lags: int = MAX_LAG
+) -> tuple[FloatArray, FloatArray]:
+    """(S, lags + 1) precision-weighted autocovariances of residuals ``r`` (S, T) beyond
+    counting noise (lag 0 less ``count_var``), each series centred on its weighted mean,
+    and (S, lags + 1) the weighted share of the pairs at each lag within one UTC day
+    (``day``: (T,) the day of each column)."""
+    w = 1.0 / np.maximum(count_var, 1e-12)
+    mean = (w * r).sum(1, keepdims=True) / w.sum(1, keepdims=True)
+    x = r - mean
+    out = np.zeros((r.shape[0], lags + 1))
+    same = np.ones((r.shape[0], lags + 1))
+    w0 = w**2
+    out[:, 0] = (w0 * (x**2 - count_var)).sum(1) / w0.sum(1)
+    for k in range(1, lags + 1):
+        wk = w[:, k:] * w[:, :-k]
+        total = np.maximum(wk.sum(1), 1e-300)
+        out[:, k] = (wk * x[:, k:] * x[:, :-k]).sum(1) / total
+        same[:, k] = (wk * (day[k:] == day[:-k])).sum(1) / total
+    return out, same
+
+
+def _two_nonnegative(
+    y: FloatArray, a: FloatArray, b: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per row of (S, K): least squares ``y ≈ u a + v b`` with u, v >= 0; returns u, v
+    and the residual sum of squares (the best of the interior and the two edges)."""
+    aa, bb, ab = (a * a).sum(1), (b * b).sum(1), (a * b).sum(1)
+    ay, by = (a * y).sum(1), (b * y).sum(1)
+    det = aa * bb - ab**2
+    safe = np.where(det > 1e-300, det, 1.0)
+    alpha = np.where(det > 1e-300, (bb * ay - ab * by) / safe, -1.0)
+    beta = np.where(det > 1e-300, (aa * by - ab * ay) / safe, -1.0)
+    interior = (alpha >= 0) & (beta >= 0)
+    candidates = [
+        (np.where(interior, alpha, 0.0), np.where(interior, beta, 0.0), interior),
+        (np.maximum(ay / np.maximum(aa, 1e-300), 0.0), np.zeros_like(ay), np.ones_like(interior)),
+        (np.zeros_like(by), np.maximum(by / np.maximum(bb, 1e-300), 0.0), np.ones_like(interior)),
+    ]
+    best_a, best_b = np.zeros(y.shape[0]), np.zeros(y.shape[0])
+    best_sse = (y**2).sum(1)
+    for ca, cb, ok in candidates:
+        sse = ((y - ca[:, None] * a - cb[:, None] * b) ** 2).sum(1)
+        better = ok & (sse < best_sse)
+        best_a, best_b = np.where(better, ca, best_a), np.where(better, cb, best_b)
+        best_sse = np.where(better, sse, best_sse)
+    return best_a, best_b, best_sse
+
+
+def fit_level_noise(
+    r: FloatArray,
+    count_var: FloatArray,
+    offset_var: FloatArray,
+    day: np.ndarray | None = None,
+    lags: int = MAX_LAG,
+) -> LevelNoise:
+    """The noise of hourly residuals ``r`` (S, T) with counting variance ``count_var``.
+
+    ``rho`` (one for the shop, from :data:`RHOS`), each series' AR(1) variance ``σ²``
+    and its day-shift variance ``d`` are fitted to the autocovariances at lags 1 …
+    ``lags`` (``σ² rho^k + d p_k``, ``p_k`` the share of the pairs at lag k within one
+    UTC day; non-negative least squares, each series relative to its lag-0
+    variance); the white part is what lag 0 holds beyond ``σ² + d``. ``day`` (T,):
+    the UTC day of each column (None: no day shifts).
+    """
+    days = np.zeros(r.shape[1], dtype=np.int64) if day is None else day
+    gamma, same = autocovariances(r, count_var, days, lags)
+    k = np.arange(1, lags + 1)
+    g0 = np.maximum(gamma[:, 0], 1e-12)[:, None]
+    y = gamma[:, 1:] / g0
+    p = same[:, 1:] / g0 if day is not None else np.zeros_like(y)
+    best: tuple[float, float, FloatArray, FloatArray] | None = None
+    for rho in RHOS:
+        sigma2, d, sse = _two_nonnegative(y, np.broadcast_to(rho**k, y.shape) / g0, p)
+        if best is None or float(sse.sum()) < best[0]:
+            best = (float(sse.sum()), rho, sigma2, d)
+    assert best is not None
+    _, rho, sigma2, d = best
+    white = np.maximum(gamma[:, 0] - sigma2 - d, 0.0)
+    return LevelNoise(
+        white=white,
+        ar_var=sigma2,
+        rho=rho,
+        offset_var=offset_var,
+        day_var=d if day is not None else None,
+    )
+
+
+def tridiagonal_solve(diag: FloatArray, off: float, rhs: FloatArray) -> FloatArray:
+    """Solve symmetric tridiagonal systems (Thomas): ``diag`` (B, N), constant off-diagonal
+    ``off``, ``rhs`` (B, N, R)."""
+    n = diag.shape[1]
+    cp = np.empty(diag.shape)
+    dp = np.empty(rhs.shape)
+    cp[:, 0] = off / diag[:, 0]
+    dp[:, 0] = rhs[:, 0] / diag[:, 0, None]
+    for i in range(1, n):
+        m = diag[:, i] - off * cp[:, i - 1]
+        cp[:, i] = off / m
+        dp[:, i] = (rhs[:, i] - off * dp[:, i - 1]) / m[:, None]
+    x: FloatArray = np.empty(rhs.shape)
+    x[:, -1] = dp[:, -1]
+    for i in range(n - 2, -1, -1):
+        x[:, i] = dp[:, i] - cp[:, i, None] * x[:, i + 1]
+    return x
+
+
+def precision_times(
+    noise: LevelNoise, count_var: FloatArray, x: FloatArray, day: np.ndarray | None = None
+) -> FloatArray:
+    """``Σ⁻¹ x`` for every series: ``count_var`` (S, N), ``x`` (S, N, R); ``day`` (N,) the
+    UTC day of each hour (for the day shifts)."""
+    s, n = count_var.shape
+    dinv = 1.0 / np.maximum(count_var + noise.white[:, None], 1e-12)
+    # The low-rank part U C Uᵀ: one column per day of the window (variance d), the offset.
+    cols, var = [], []
+    if noise.day_var is not None and day is not None:
+        for k in np.unique(day):
+            cols.append((day == k).astype(float))
+            var.append(noise.day_var)
+    cols.append(np.ones(n))
+    var.append(noise.offset_var)
+    u = np.stack(cols, axis=1)  # (N, m)
+    c = np.stack(var, axis=1)  # (S, m)
+    m = u.shape[1]
+    y = np.concatenate([x, np.broadcast_to(u, (s, n, m))], axis=2)
+    dy = dinv[:, :, None] * y
+    # AR(1) plus the diagonal: Woodbury with the AR(1)'s tridiagonal precision.
+    rho = noise.rho
+    has_ar = noise.ar_var > 1e-14
+    scale = 1.0 / (np.maximum(noise.ar_var, 1e-14) * (1.0 - rho**2))
+    base = np.full(n, 1.0 + rho**2)
+    base[0] = base[-1] = 1.0
+    out = dy.copy()
+    if has_ar.any():
+        idx = np.nonzero(has_ar)[0]
+        # One shop-wide rho but a scale per series: solve each series' system scaled to 1.
+        diag = base[None, :] + dinv[idx] / scale[idx, None]
+        solved = tridiagonal_solve(diag, -rho, dy[idx]) / scale[idx, None, None]
+        out[idx] = dy[idx] - dinv[idx, :, None] * solved
+    # Woodbury with U C Uᵀ: Σ⁻¹ = Σ₁⁻¹ - Σ₁⁻¹ U C (I + Uᵀ Σ₁⁻¹ U C)⁻¹ Uᵀ Σ₁⁻¹.
+    pu = out[:, :, -m:]  # Σ₁⁻¹ U  (S, N, m)
+    px = out[:, :, :-m]
+    capacitance = np.eye(m)[None] + np.einsum("nm,snk->smk", u, pu) * c[:, None, :]
+    inner = np.linalg.solve(capacitance, np.einsum("nm,snr->smr", u, px))
+    result: FloatArray = px - np.einsum("snm,sm,smr->snr", pu, c, inner)
+    return result
+
+
+@dataclass(frozen=True)
+class LevelStatistic:
+    """Per series (S,): the largest log-likelihood ratio, and the hour (0-based in the
+    window) of the onset behind it (``N`` when the statistic is 0)."""
+
+    statistic: FloatArray
+    start: np.ndarray
+
+
+def level_statistic(
+    r: FloatArray,
+    count_var: FloatArray,
+    noise: LevelNoise,
+    drop: float,
+    changes: int,
+    day: np.ndarray | None = None,
+) -> LevelStatistic:
+    """The change-point log-likelihood ratio of a relative loss ``drop`` that began in
+    the last ``changes`` hours of the residual window ``r`` (S, N); ``day`` (N,) the
+    UTC day of each hour."""
+    s, n = r.shape
+    changes = min(changes, n - 1)
+    step = np.tril(np.ones((n, n)))[:, n - changes :]  # column j: 1 from hour n-changes+j
+    x = np.concatenate([r[:, :, None], np.broadcast_to(step, (s, n, changes))], axis=2)
+    px = precision_times(noise, count_var, x, day)
+    m_r = -drop * (step[None, :, :] * px[:, :, :1]).sum(1)
+    m_m = drop**2 * (step[None, :, :] * px[:, :, 1:]).sum(1)
+    llr = m_r - m_m / 2.0
+    best = np.argmax(llr, axis=1)
+    stat = np.maximum(llr[np.arange(s), best], 0.0)
+    start = np.where(stat > 0, n - changes + best, n)
+    return LevelStatistic(statistic=stat, start=start)
