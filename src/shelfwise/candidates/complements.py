@@ -74,8 +74,10 @@ def fit_category_lift(
     log: InteractionLog, category: npt.NDArray[np.int32], n_cat: int, min_support: float = 5.0
 ) -> npt.NDArray[np.float32]:
     """Lift of category pairs over baskets, among the pairs of two different
-    categories; 0 on the diagonal and for pairs met in fewer than ``min_support``
-    baskets (a category is no complement of itself).
+    categories; 0 for pairs met in fewer than ``min_support`` baskets. The diagonal
+    says whether a category goes with itself: 1 when at least ``min_support``
+    baskets carted or bought two different items of it, else 0 (see
+    ``ComplementsConfig.own_category``).
 
     A basket here is a session's every interaction (viewed, carted, bought): carts
     with several categories are too rare in most stores to learn partners from,
@@ -103,6 +105,12 @@ def fit_category_lift(
     with np.errstate(divide="ignore", invalid="ignore"):
         lift = np.where(co >= min_support, total * co / np.outer(rows, cols), 0.0)
     out[:] = np.nan_to_num(lift)
+    added = np.isin(log.kind, (KIND_CODE["add_to_cart"], KIND_CODE["purchase"]))
+    if added.any():
+        per = sp.csr_matrix(_basket_matrix(log, added) @ cats).toarray()
+        own = (per >= 2).sum(axis=0) >= min_support
+        own[0] = False
+        out[np.arange(n_cat), np.arange(n_cat)] = own.astype(np.float32)
     return out
 
 
@@ -216,10 +224,15 @@ class ComplementsSource:
         lift = self.category_lift[cats].max(axis=0).astype(np.float64)
         lift[cats] = 0.0
         partners = [int(p) for p in np.argsort(-lift)[: c.categories] if lift[p] > 1.0]
+        own = [int(x) for x in cats if self.category_lift[x, x] > 0] if c.own_category else []
+        if own:
+            best = max((lift[p] for p in partners), default=1.0)
+            lift[own] = c.own_category * best
+            partners = [*own, *partners]
         items: list[IntArray] = []
         scores: list[FloatArray] = []
         labels: list[str] = []
-        best = lift[partners[0]] if partners else 1.0
+        best = max((lift[p] for p in partners), default=1.0)
         coview = self._coview(anchors)
         skip = set(banned.tolist()) | taken | set(anchors.tolist())
         for p in partners:
