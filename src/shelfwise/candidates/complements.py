@@ -11,7 +11,11 @@ learned from baskets (a basket: one session's carted and bought items):
   shoppers view, cart and buy in one visit: far more numerous than orders, see
   :func:`fit_category_lift`); for the anchor's category
   the best ``categories`` partner categories with lift above 1, each offering its
-  most popular items, those co-viewed with the anchor first (``coview_weight``).
+  most popular items, those co-viewed with the anchor first (``coview_weight``);
+- **the anchor's own category** (``own_category`` x the best partner's score)
+  when at least ``min_support`` sessions carted or bought two different items of
+  it (the diagonal of the category table): plates go with plates, and the
+  shoppers of most stores add a second item of the category they came for.
 
 Pairs bought together come first, then the complementary categories. Cheaper
 add-ons lead: every score is scaled by how close the item's price is to
