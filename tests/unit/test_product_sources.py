@@ -175,7 +175,7 @@ class TestComplements:
             ("goes_with", None, "kitchen/knives"),
         ]
 
-    def _own(self, own: float, goes_with_itself: bool) -> ComplementsSource:
+    def _own(self, own: float, goes_with_itself: bool, own_items: int = 40) -> ComplementsSource:
         # 0 pan EUR 20 (viewed); 1 pan 18 and 5 pan 25 (its own category); partner
         # category 2 (knives): 2 knife 15, 3 knife 10; nothing bought together.
         category = np.array([1, 1, 2, 2, 3, 1], dtype=np.int32)
@@ -189,7 +189,7 @@ class TestComplements:
             NAMES,
             np.array([20.0, 18.0, 15.0, 10.0, 5.0, 25.0]),
             np.array([0.0, 1.0, 0.5, 0.4, 0.9, 0.3]),
-            ComplementsConfig(own_category=own),
+            ComplementsConfig(own_category=own, own_items=own_items),
             empty_table(6),
         )
 
@@ -204,6 +204,10 @@ class TestComplements:
             3: "kitchen/knives",
         }
         assert all(r.kind == "goes_with" for r in got.reasons)
+
+    def test_own_items_caps_what_the_own_category_offers(self) -> None:
+        got = self._own(1.0, goes_with_itself=True, own_items=1).propose(ctx(0), 10)
+        assert set(got.items.tolist()) == {1, 2, 3}  # the more popular pan only
 
     @pytest.mark.parametrize(("own", "itself"), [(0.0, True), (1.0, False)])
     def test_the_own_category_stays_out_unless_asked_and_shown_by_baskets(

@@ -240,10 +240,9 @@ class ComplementsSource:
         coview = self._coview(anchors)
         skip = set(banned.tolist()) | taken | set(anchors.tolist())
         for p in partners:
+            n = min(c.per_category, c.own_items) if p in own else c.per_category
             got = np.array(
-                [i for i in self.popular_in(p)[: c.per_category * 3].tolist() if i not in skip][
-                    : c.per_category
-                ],
+                [i for i in self.popular_in(p)[: n * 3].tolist() if i not in skip][:n],
                 dtype=np.int64,
             )
             pop = self.popularity[got]

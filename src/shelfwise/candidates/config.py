@@ -121,6 +121,13 @@ class ComplementsConfig(_Config):
         "score, when enough sessions carted or bought two of its items (see "
         "fit_category_lift; 0: never)",
     )
+    own_items: int = Field(
+        default=40,
+        ge=1,
+        le=500,
+        description="items the own category offers (at most per_category): fewer keep "
+        "a bought-with slate from being mostly the viewed product's own category",
+    )
     coview_weight: float = Field(
         default=1.0, ge=0, description="co-view with the anchor, next to popularity (0.5)"
     )
