@@ -140,3 +140,48 @@ def test_an_experiment_arm_can_switch_the_ranker_off(
     finally:
         rec.assigner = kept
     assert slate["ranker"] == expected and slate["experiment"]["arm"] == arm.name
+
+
+def test_product_bought_with_is_ranked_by_its_own_task(settings: Settings) -> None:
+    """The bundle holds a ranker per training task (``ranker/`` for the home task,
+    ``ranker_bought_with/`` for product pages labelled by what was bought after the
+    viewed product), and serving ranks each placement with its own."""
+    runtime = Runtime.open(
+        settings.model_copy(
+            update={"ranking": RankingSettings(compile_model=False, explore_share=0.0)}
+        )
+    )
+    try:
+        _serve_each_task(runtime)
+    finally:
+        runtime.close()
+
+
+def _serve_each_task(runtime: Runtime) -> None:
+    shop_fixture.fill(runtime)
+    result = train(runtime, force=True, with_ranker=True)
+    runtime.load_bundle()
+    path = result.bundle.path
+    assert (path / "ranker" / "ranker.json").is_file()
+    assert (path / "ranker_bought_with" / "ranker.json").is_file()
+    metrics = result.bundle.info.metrics
+    assert metrics["ranker_bought_with_train_requests"] > 0
+    assert metrics["ranker_train_requests"] > 0
+    tasks = {}
+    for placement, extra in (
+        ("product_bought_with", {"item": ("KI1",)}),
+        ("product_similar", {"item": ("KI1",)}),
+        ("home", {"person": "c0"}),
+    ):
+        slate = runtime.recommender.recommend(
+            RecommendRequest(placement=placement, k=4, explain=True, **extra),  # type: ignore[arg-type]
+            record=False,
+        )
+        assert slate["ranker"] == "learned" and slate["items"], (placement, slate)
+        tasks[placement] = slate["trace"]["ranker"]["task"]
+    # product_similar shares the bought_with task (placements.yaml says why)
+    assert tasks == {
+        "product_bought_with": "bought_with",
+        "product_similar": "bought_with",
+        "home": "requests",
+    }

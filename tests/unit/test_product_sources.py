@@ -130,6 +130,26 @@ class TestComplements:
         assert lift[1, 2] > 1.0 and lift[3, 4] > 1.0
         assert lift[1, 1] == 0 and lift[1, 3] == 0
 
+    def test_a_category_goes_with_itself_when_baskets_add_two_of_its_items(self) -> None:
+        # categories: A,B 1; C 2; D 3; E,F 4. Two sessions cart A and B (category 1),
+        # one buys E and F (category 4); C and D are only viewed with the others.
+        category = np.array([1, 1, 2, 3, 4, 4], dtype=np.int32)
+        rows = [
+            ("s1", "A", "add_to_cart"),
+            ("s1", "B", "add_to_cart"),
+            ("s2", "A", "add_to_cart"),
+            ("s2", "B", "purchase"),
+            ("s3", "E", "purchase"),
+            ("s3", "F", "purchase"),
+            ("s4", "C", "product_view"),
+            ("s4", "D", "product_view"),
+            ("s5", "A", "add_to_cart"),  # one item of a category is no pair
+        ]
+        lift = fit_category_lift(_log(rows), category, 5, min_support=2)
+        assert np.diag(lift).tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]  # E,F: one basket only
+        once = fit_category_lift(_log(rows), category, 5, min_support=1)
+        assert np.diag(once).tolist() == [0.0, 1.0, 0.0, 0.0, 1.0]  # views never count
+
     def test_pairs_first_then_partner_categories_cheaper_first(self) -> None:
         # 0 pan EUR 20 (viewed); 1 knife 10 bought with it; partner category 2
         # (knives): 2 knife 15 popular, 3 knife 200 (too dear), 4 knife 30 less popular
@@ -154,6 +174,47 @@ class TestComplements:
             ("goes_with", None, "kitchen/knives"),
             ("goes_with", None, "kitchen/knives"),
         ]
+
+    def _own(self, own: float, goes_with_itself: bool, own_items: int = 40) -> ComplementsSource:
+        # 0 pan EUR 20 (viewed); 1 pan 18 and 5 pan 25 (its own category); partner
+        # category 2 (knives): 2 knife 15, 3 knife 10; nothing bought together.
+        category = np.array([1, 1, 2, 2, 3, 1], dtype=np.int32)
+        lift = np.zeros((5, 5), np.float32)
+        lift[1, 2] = lift[2, 1] = 2.0
+        lift[1, 1] = 1.0 if goes_with_itself else 0.0
+        return ComplementsSource(
+            empty_table(6),
+            lift,
+            category,
+            NAMES,
+            np.array([20.0, 18.0, 15.0, 10.0, 5.0, 25.0]),
+            np.array([0.0, 1.0, 0.5, 0.4, 0.9, 0.3]),
+            ComplementsConfig(own_category=own, own_items=own_items),
+            empty_table(6),
+        )
+
+    def test_the_own_category_joins_when_baskets_add_two_of_it(self) -> None:
+        got = self._own(1.0, goes_with_itself=True).propose(ctx(0), 10)
+        assert set(got.items.tolist()) == {1, 5, 2, 3}  # never the soap, never the anchor
+        labels = {int(i): r.label for i, r in zip(got.items, got.reasons, strict=True)}
+        assert labels == {
+            1: "kitchen/pans",
+            5: "kitchen/pans",
+            2: "kitchen/knives",
+            3: "kitchen/knives",
+        }
+        assert all(r.kind == "goes_with" for r in got.reasons)
+
+    def test_own_items_caps_what_the_own_category_offers(self) -> None:
+        got = self._own(1.0, goes_with_itself=True, own_items=1).propose(ctx(0), 10)
+        assert set(got.items.tolist()) == {1, 2, 3}  # the more popular pan only
+
+    @pytest.mark.parametrize(("own", "itself"), [(0.0, True), (1.0, False)])
+    def test_the_own_category_stays_out_unless_asked_and_shown_by_baskets(
+        self, own: float, itself: bool
+    ) -> None:
+        got = self._own(own, goes_with_itself=itself).propose(ctx(0), 10)
+        assert set(got.items.tolist()) == {2, 3}
 
 
 def test_popular_labels_each_item_with_its_own_category() -> None:

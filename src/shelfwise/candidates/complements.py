@@ -11,7 +11,11 @@ learned from baskets (a basket: one session's carted and bought items):
   shoppers view, cart and buy in one visit: far more numerous than orders, see
   :func:`fit_category_lift`); for the anchor's category
   the best ``categories`` partner categories with lift above 1, each offering its
-  most popular items, those co-viewed with the anchor first (``coview_weight``).
+  most popular items, those co-viewed with the anchor first (``coview_weight``);
+- **the anchor's own category** (``own_category`` x the best partner's score)
+  when at least ``min_support`` sessions carted or bought two different items of
+  it (the diagonal of the category table): plates go with plates, and the
+  shoppers of most stores add a second item of the category they came for.
 
 Pairs bought together come first, then the complementary categories. Cheaper
 add-ons lead: every score is scaled by how close the item's price is to
@@ -74,8 +78,10 @@ def fit_category_lift(
     log: InteractionLog, category: npt.NDArray[np.int32], n_cat: int, min_support: float = 5.0
 ) -> npt.NDArray[np.float32]:
     """Lift of category pairs over baskets, among the pairs of two different
-    categories; 0 on the diagonal and for pairs met in fewer than ``min_support``
-    baskets (a category is no complement of itself).
+    categories; 0 for pairs met in fewer than ``min_support`` baskets. The diagonal
+    says whether a category goes with itself: 1 when at least ``min_support``
+    baskets carted or bought two different items of it, else 0 (see
+    ``ComplementsConfig.own_category``).
 
     A basket here is a session's every interaction (viewed, carted, bought): carts
     with several categories are too rare in most stores to learn partners from,
@@ -103,6 +109,12 @@ def fit_category_lift(
     with np.errstate(divide="ignore", invalid="ignore"):
         lift = np.where(co >= min_support, total * co / np.outer(rows, cols), 0.0)
     out[:] = np.nan_to_num(lift)
+    added = np.isin(log.kind, (KIND_CODE["add_to_cart"], KIND_CODE["purchase"]))
+    if added.any():
+        per = sp.csr_matrix(_basket_matrix(log, added) @ cats).toarray()
+        own = (per >= 2).sum(axis=0) >= min_support
+        own[0] = False
+        out[np.arange(n_cat), np.arange(n_cat)] = own.astype(np.float32)
     return out
 
 
@@ -216,17 +228,21 @@ class ComplementsSource:
         lift = self.category_lift[cats].max(axis=0).astype(np.float64)
         lift[cats] = 0.0
         partners = [int(p) for p in np.argsort(-lift)[: c.categories] if lift[p] > 1.0]
+        own = [int(x) for x in cats if self.category_lift[x, x] > 0] if c.own_category else []
+        if own:
+            best = max((lift[p] for p in partners), default=1.0)
+            lift[own] = c.own_category * best
+            partners = [*own, *partners]
         items: list[IntArray] = []
         scores: list[FloatArray] = []
         labels: list[str] = []
-        best = lift[partners[0]] if partners else 1.0
+        best = max((lift[p] for p in partners), default=1.0)
         coview = self._coview(anchors)
         skip = set(banned.tolist()) | taken | set(anchors.tolist())
         for p in partners:
+            n = min(c.per_category, c.own_items) if p in own else c.per_category
             got = np.array(
-                [i for i in self.popular_in(p)[: c.per_category * 3].tolist() if i not in skip][
-                    : c.per_category
-                ],
+                [i for i in self.popular_in(p)[: n * 3].tolist() if i not in skip][:n],
                 dtype=np.int64,
             )
             pop = self.popularity[got]

@@ -117,36 +117,48 @@ def context_items(ctx: RecContext) -> tuple[Sequence[int], ...]:
 
 
 class LearnedRankers:
-    """The ranker of the served bundle, loaded on the first request after a swap."""
+    """The rankers of the served bundle, one per training task, each loaded on the
+    first request after a swap that asks for it."""
 
     def __init__(self, settings: Settings, snapshot: CatalogSnapshot) -> None:
         self.settings = settings
         self.snapshot = snapshot
         self._version: str | None = None
-        self._ranker: Ranker | None = None
+        self._rankers: dict[str, Ranker | None] = {}
         self._objectives: dict[tuple[str, Any], PlacementObjective] = {}
 
-    def of(self, view: BundleView) -> Ranker | None:
+    def of(self, view: BundleView, task: str = "requests") -> Ranker | None:
+        """The bundle's ranker of ``task`` (``Placement.ranker``); the ``requests``
+        ranker when the bundle has none of that task (a bundle trained before it)."""
         if view.version != self._version:
-            self._ranker = self._load(view)
+            self._rankers = {}
             self._version = view.version
-        if self._ranker is None or not view.identity:
+        if task not in self._rankers:
+            self._rankers[task] = self._load(view, task)
+        ranker = self._rankers[task]
+        if ranker is None and task != "requests":
+            return self.of(view)
+        if ranker is None or not view.identity:
             # The ranker's state is indexed like the bundle; a reordered catalog
             # would mix two index spaces: rank with the blend instead.
             return None
-        return self._ranker
+        return ranker
 
-    def _load(self, view: BundleView) -> Ranker | None:
+    def _load(self, view: BundleView, task: str) -> Ranker | None:
         try:
             return ranker_of_bundle(
                 view.bundle.path,
                 SnapshotNames(self.snapshot),
                 self.settings.ranking,
                 view.version,
+                task,
             )
         except (OSError, ValueError, ShelfwiseError) as e:
             log.warning(
-                "bundle %s: ranker not loaded (%s); ranking with the blend", view.version, e
+                "bundle %s: %s ranker not loaded (%s); ranking with the blend",
+                view.version,
+                task,
+                e,
             )
             return None
 
@@ -335,6 +347,7 @@ def rank_pool(
     order_value[positions] = 1.0 + np.arange(len(positions), 0, -1, dtype=np.float64)
     if trace.enabled:
         trace.ranker = _traced(ranked, objective, scored.n_candidates, snapshot)
+        trace.ranker["task"] = ranker.task
     head = Head(
         positions,
         ranked.scores,

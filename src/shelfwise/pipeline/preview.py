@@ -340,7 +340,7 @@ def given_request(r: RecordedRequestIn, replayer: Replayer, now: datetime, n: in
     snapshot = replayer.snapshot
     request = r.to_request(snapshot, now)
     view = replayer.current
-    learned = view is not None and replayer.learned.of(view) is not None
+    learned = view is not None and replayer.learned.of(view, placement.ranker) is not None
     ctx = request.ctx
     return LoggedRequest(
         rec_id=f"given-{n}",

@@ -353,7 +353,7 @@ class Recommender:
         assignment = self.assign(placement, person or req.session, now, trace)
         plan = self.plan(placement, assignment)
         view = self.bundle_view()
-        ranker = self._ranker(view, assignment)
+        ranker = self._ranker(view, assignment, placement)
         if ranker is not None and view is not None and stranger(view, ranker, person):
             # Nothing the sources or the features read knows them: their context is an
             # anonymous one, and so is every such person's (one kept order serves all).
@@ -377,15 +377,17 @@ class Recommender:
         trace.stages["context"] = (time.perf_counter() - started) * 1e3
         return r
 
-    def _ranker(self, view: BundleView | None, assignment: Assignment | None) -> Ranker | None:
-        """The bundle's learned ranker, unless the experiment arm switches it off (the
-        holdout gets the baseline)."""
+    def _ranker(
+        self, view: BundleView | None, assignment: Assignment | None, placement: Placement
+    ) -> Ranker | None:
+        """The bundle's learned ranker of the placement's training task, unless the
+        experiment arm switches it off (the holdout gets the baseline)."""
         if view is None:
             return None
         arm = assignment.arm if assignment is not None else None
         if arm is not None and (arm.holdout or arm.ranker is False):
             return None
-        return self.learned.of(view)
+        return self.learned.of(view, placement.ranker)
 
     # -- the slate cache -----------------------------------------------------------
 

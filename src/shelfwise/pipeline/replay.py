@@ -225,7 +225,7 @@ class Replayer:
         if req.ranker != "learned":
             return LoggedCandidates(Candidates(view, view), req), BlendRanker()
         rankers = self.learned if view is self.current else self._rankers(view.version)
-        ranker = rankers.of(view)
+        ranker = rankers.of(view, req.placement.ranker)
         if ranker is None:
             return NO_RANKER
         # The time bucket as served: the sources and the ranker's features read the

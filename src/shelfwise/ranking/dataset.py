@@ -94,6 +94,21 @@ class TrainingSet:
         )
 
 
+Group = tuple[FloatArray, IntArray, str, CandidateSet]  # features, labels, person, candidates
+
+
+def assemble(made: Sequence[Group], width: int) -> TrainingSet:
+    """The training set of requests made one by one (``width`` feature columns)."""
+    return TrainingSet(
+        np.vstack([g[0] for g in made]) if made else np.zeros((0, width)),
+        np.concatenate([g[1] for g in made]) if made else np.zeros(0, dtype=np.int64),
+        np.asarray([len(g[3]) for g in made], dtype=np.int64),
+        [g[2] for g in made],
+        np.concatenate([g[3].items for g in made]) if made else np.zeros(0, dtype=np.int64),
+        [g[3] for g in made],
+    )
+
+
 def window_labels(log: HistoryLog, start: int, end: int) -> dict[int, dict[int, int]]:
     """person -> {item: best grade} over the events in ``[start, end)``."""
     w = log.window(start, end)
@@ -159,12 +174,7 @@ def build_training_set(
         raise ValueError(f"the state is as of {state.as_of}, not the decision time {t}")
     labels = window_labels(log, t, t + horizon)
     people = sorted(labels) if persons is None else list(persons)
-    xs: list[FloatArray] = []
-    ys: list[IntArray] = []
-    groups: list[int] = []
-    names: list[str] = []
-    rows: list[IntArray] = []
-    sets: list[CandidateSet] = []
+    made: list[Group] = []
     for p in people:
         exclude = frozenset(state.person_items.row(p)[0].tolist()) if exclude_seen else frozenset()
         ctx = decision_context(log, p, t, placement, exclude)
@@ -179,21 +189,125 @@ def build_training_set(
         )
         if require_positive and not y.any():
             continue
-        xs.append(build_features(ctx, cands, state, items, spec))
-        ys.append(y)
-        groups.append(len(cands))
-        names.append(log.persons[p])
-        rows.append(cands.items)
-        sets.append(cands)
-    width = len(spec.names)
-    return TrainingSet(
-        np.vstack(xs) if xs else np.zeros((0, width)),
-        np.concatenate(ys) if ys else np.zeros(0, dtype=np.int64),
-        np.asarray(groups, dtype=np.int64),
-        names,
-        np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
-        sets,
-    )
+        made.append((build_features(ctx, cands, state, items, spec), y, log.persons[p], cands))
+    return assemble(made, len(spec.names))
 
 
-__all__ = ["KINDS", "TrainingSet", "build_training_set", "decision_context", "window_labels"]
+@dataclass(frozen=True)
+class AnchorRequest:
+    """One product-page request of the bought-with task: ``person`` viewed or carted
+    ``anchor`` at ``at``; ``labels`` grade what they then carted (2) and bought (3)
+    in the rest of that session."""
+
+    person: int
+    anchor: int
+    at: int
+    labels: dict[int, int]
+
+
+def bought_with_requests(
+    log: HistoryLog,
+    start: int,
+    end: int,
+    gap: int = SESSION_GAP,
+    per_session: int = 2,
+    limit: int = 4_000,
+    seed: int = 0,
+) -> list[AnchorRequest]:
+    """The bought-with task's requests in ``[start, end)``: a session is a person's
+    events with no pause over ``gap`` seconds; each item first viewed or carted in a
+    session after which something else was carted or bought in it is an anchor (the
+    first ``per_session`` of them); its labels are those other items, purchase 3 >
+    add-to-cart 2 (a view is no label: the placement's job is what is bought *with*
+    the viewed product). At most ``limit`` requests, drawn evenly (``seed``)."""
+    w = log.window(start, end)
+    out: list[AnchorRequest] = []
+    if not len(w):
+        return out
+    order = np.lexsort((w.at, w.person))
+    person, item, kind, at = w.person[order], w.item[order], w.kind[order], w.at[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (person[1:] != person[:-1]) | (at[1:] - at[:-1] > gap)
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], len(order))
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        k = kind[a:b]
+        if not np.isin(k, (CART, PURCHASE)).any():
+            continue
+        seen: set[int] = set()
+        made = 0
+        for j in range(a, b):
+            anchor = int(item[j])
+            if kind[j] not in (VIEW, CART) or anchor in seen:
+                continue
+            seen.add(anchor)
+            labels: dict[int, int] = {}
+            for m in range(j + 1, b):
+                g = 3 if kind[m] == PURCHASE else 2 if kind[m] == CART else 0
+                it = int(item[m])
+                if g and it != anchor and g > labels.get(it, 0):
+                    labels[it] = g
+            if labels:
+                out.append(AnchorRequest(int(person[a]), anchor, int(at[j]), labels))
+                made += 1
+                if made >= per_session:
+                    break
+    if len(out) > limit:
+        keep = np.sort(np.random.default_rng(seed).choice(len(out), limit, replace=False))
+        out = [out[i] for i in keep.tolist()]
+    return out
+
+
+def build_bought_with_set(
+    log: HistoryLog,
+    items: ItemTable,
+    state: RankingState,
+    spec: FeatureSpec,
+    propose: Propose,
+    t: int,
+    horizon: int,
+    placement: str = "product_bought_with",
+    limit: int = 4_000,
+) -> TrainingSet:
+    """The bought-with task's training set of the window ``[t, t + horizon)``: one
+    product-page request per anchor (:func:`bought_with_requests`) at the moment it
+    was viewed, with the person's live session before it; the sources and ``state``
+    are as of ``t`` (nothing from the window reaches them, the session does as it
+    would when served). Rows are the sources' proposals for the anchor; a request
+    none of whose candidates was carted or bought teaches no order and is skipped."""
+    if state.as_of != t:
+        raise ValueError(f"the state is as of {state.as_of}, not the decision time {t}")
+    made: list[Group] = []
+    for req in bought_with_requests(log, t, t + horizon, limit=limit, seed=t):
+        ctx = RecContext(
+            placement=placement,
+            now=datetime.fromtimestamp(req.at, UTC),
+            person_id=log.persons[req.person],
+            context_items=(req.anchor,),
+            session=session_at(log, req.person, req.at),
+            exclude=frozenset({req.anchor}),
+        )
+        cands = CandidateSet.from_proposals(propose(ctx), spec.sources)
+        cands = cands.take(np.flatnonzero(cands.items != req.anchor))
+        if len(cands) == 0:
+            continue
+        y = np.fromiter(
+            (req.labels.get(int(i), 0) for i in cands.items), dtype=np.int64, count=len(cands)
+        )
+        if not y.any():
+            continue
+        x = build_features(ctx, cands, state, items, spec)
+        made.append((x, y, log.persons[req.person], cands))
+    return assemble(made, len(spec.names))
+
+
+__all__ = [
+    "KINDS",
+    "AnchorRequest",
+    "TrainingSet",
+    "bought_with_requests",
+    "build_bought_with_set",
+    "build_training_set",
+    "decision_context",
+    "window_labels",
+]

@@ -51,7 +51,9 @@ _BOOSTER = threading.Lock()
 
 
 def _sigmoid(z: FloatArray) -> FloatArray:
-    return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+    # Clipped: a degenerate calibration (one raw score for every row, hardly any
+    # positive) walks its intercept far out; exp must not overflow on the way.
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -500.0, 500.0))), dtype=np.float64)
 
 
 def fit_platt(raw: FloatArray, label: FloatArray, iterations: int = 50) -> tuple[float, float]:

@@ -131,6 +131,7 @@ class Ranker:
         model: RankerModel | None = None,
         sources: tuple[str, ...] | None = None,
         version: str = "untrained",
+        task: str = "requests",
     ) -> None:
         if model is None and sources is None:
             raise ValueError("a Ranker without a model needs the list of sources")
@@ -138,6 +139,7 @@ class Ranker:
         self.settings = settings or RankingSettings()
         self.spec = model.spec if model is not None else FeatureSpec.of(sources or ())
         self.version = version
+        self.task = task  # the training task (Placement.ranker), stamped on the trace
 
     def save(self, folder: Path) -> None:
         """Write the state and the model into ``folder`` (a bundle's ``ranker/``).
@@ -157,13 +159,14 @@ class Ranker:
         settings: RankingSettings,
         version: str,
         cache_dir: Path | None = None,
+        task: str = "requests",
     ) -> Ranker:
         """Read a saved ranker (only read); compiled from ``cache_dir`` when it is set."""
         state = RankingState.load(folder)
         if not (folder / "ranker.json").is_file():
-            return cls(state, names, settings, sources=(), version=version)
+            return cls(state, names, settings, sources=(), version=version, task=task)
         model = RankerModel.load(folder, settings.compile_model, cache_dir, label=version)
-        return cls(state, names, settings, model, version=version)
+        return cls(state, names, settings, model, version=version, task=task)
 
     def score(
         self, ctx: RecContext, cands: CandidateSet, items: ItemTable
@@ -313,15 +316,26 @@ class Ranker:
         return contrib
 
 
+def ranker_folder(task: str = "requests") -> str:
+    """The bundle folder of a ranker training task's model: ``ranker`` for the
+    ``requests`` task (home), ``ranker_<task>`` for any other."""
+    return "ranker" if task == "requests" else f"ranker_{task}"
+
+
 def ranker_of_bundle(
-    bundle_path: Path, names: Names, settings: RankingSettings, version: str
+    bundle_path: Path,
+    names: Names,
+    settings: RankingSettings,
+    version: str,
+    task: str = "requests",
 ) -> Ranker | None:
-    """The ranker stored in a model bundle's ``ranker/`` folder, or None when it has none.
+    """The ranker of training task ``task`` stored in a model bundle
+    (:func:`ranker_folder`), or None when it has none.
 
     Load it when the bundle is swapped in (it loads the compiled model once, from
     the cache of the bundle's model folder: ``<model_dir>/.cache/ranker``).
     """
-    folder = bundle_path / "ranker"
+    folder = bundle_path / ranker_folder(task)
     if not (folder / "state.json").is_file():
         return None
-    return Ranker.load(folder, names, settings, version, cache_dir_of(bundle_path.parent))
+    return Ranker.load(folder, names, settings, version, cache_dir_of(bundle_path.parent), task)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +25,7 @@ from shelfwise.candidates.log import InteractionLog
 from shelfwise.candidates.model import Artifacts, fit_all
 from shelfwise.catalog.model import Product
 from shelfwise.errors import InvalidInput
-from shelfwise.ranking.dataset import TrainingSet, build_training_set
+from shelfwise.ranking.dataset import TrainingSet, build_bought_with_set, build_training_set
 from shelfwise.ranking.explain import Names, TableNames
 from shelfwise.ranking.features import FeatureSpec
 from shelfwise.ranking.history import FloatArray, IntArray, from_interactions
@@ -47,6 +47,16 @@ class RankerTrainingConfig(BaseModel):
     horizon_days: float = Field(default=14.0, gt=0, description="Label window after t.")
     train_windows: int = Field(default=5, ge=1, description="Decision times that train.")
     placement: str = "home"
+    task: Literal["requests", "bought_with"] = Field(
+        default="requests",
+        description="requests: every active person gets a request at t, labelled by what "
+        "they did in the window (the home task); bought_with: one product-page request "
+        "per item viewed or carted in a session, labelled by what was carted or bought "
+        "after it in that session (ranking.dataset.build_bought_with_set).",
+    )
+    max_requests: int = Field(
+        default=4_000, ge=1, description="bought_with: most requests per window (drawn evenly)"
+    )
     new_items_only: bool = Field(
         default=False,
         description="Requests exclude what the person interacted with before t (new items only).",
@@ -155,19 +165,15 @@ def build_windows(
         )
         state = RankingState.fit(history, items, t)
         propose = propose_all(artifacts, cfg.depth, chain)
+        given = (history, items, state, spec, propose, t, h)
         for new in wanted:
-            made = build_training_set(
-                history,
-                items,
-                state,
-                spec,
-                propose,
-                t,
-                h,
-                placement=cfg.placement,
-                exclude_seen=new,
-            )
-            if impressions and not new:
+            if cfg.task == "bought_with":  # product pages; no logged slate is one of theirs
+                made = build_bought_with_set(
+                    *given, placement=cfg.placement, limit=cfg.max_requests
+                )
+            else:
+                made = build_training_set(*given, placement=cfg.placement, exclude_seen=new)
+            if impressions and not new and cfg.task == "requests":
                 logged = build_impression_set(
                     impressions, history, items, state, spec, propose, t, t + h
                 )

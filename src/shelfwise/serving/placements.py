@@ -55,6 +55,9 @@ class Objective(BaseModel):
         return (self.engagement / total, self.revenue / total, self.margin / total)
 
 
+RankerTask = Literal["requests", "bought_with"]
+
+
 class Placement(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -72,6 +75,11 @@ class Placement(BaseModel):
     requires_item: bool = False
     uses_cart: bool = False
     batch: bool = False
+    # Which of the bundle's learned rankers orders this placement: "requests" (the
+    # home task, ``ranker/``) or "bought_with" (product-page requests labelled by what
+    # was bought after the viewed product, ``ranker_bought_with/``); a bundle without
+    # that task's ranker serves the placement with its "requests" ranker.
+    ranker: RankerTask = "requests"
 
     def source_names(self) -> list[str]:
         return list(dict.fromkeys([*self.sources, *self.fallback]))

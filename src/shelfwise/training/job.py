@@ -10,8 +10,9 @@ refuses is written but not promoted unless forced.
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,10 +24,10 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from shelfwise.bundles import BundleInfo, ModelBundle, bundle_store, new_version
-from shelfwise.candidates.config import SourcesConfig
+from shelfwise.candidates.config import PlacementChain, SourcesConfig
 from shelfwise.candidates.content import fit_content
-from shelfwise.candidates.log import PURCHASE, Resolve
-from shelfwise.candidates.model import STAGES, fit_all
+from shelfwise.candidates.log import PURCHASE, InteractionLog, Resolve
+from shelfwise.candidates.model import STAGES, Artifacts, fit_all
 from shelfwise.catalog.model import Product
 from shelfwise.config import Settings
 from shelfwise.contracts.identity import PersonResolver
@@ -34,10 +35,10 @@ from shelfwise.errors import ConfigError, InvalidInput
 from shelfwise.ranking.compiled import cache_dir_of
 from shelfwise.ranking.impressions import read_impressions
 from shelfwise.ranking.model import RankerModel
-from shelfwise.ranking.ranker import Ranker
+from shelfwise.ranking.ranker import Ranker, ranker_folder
 from shelfwise.ranking.training import RankerTrainingConfig, bundle_ranker
 from shelfwise.rules.store import RuleStore
-from shelfwise.serving.placements import load_placements
+from shelfwise.serving.placements import Placement, RankerTask, load_placements
 from shelfwise.store.tables import interactions
 from shelfwise.training.guard import (
     GuardReport,
@@ -50,6 +51,7 @@ from shelfwise.training.guard import (
 from shelfwise.training.inputs import TrainingInputs
 from shelfwise.training.reader import read_log
 
+logger = logging.getLogger("shelfwise.training")
 Step = Callable[[str], None]
 STEPS = (
     "read events",
@@ -200,9 +202,18 @@ def train(
         )
         timings["train ranker"] = round(time.perf_counter() - t, 4)
         metrics = {**metrics, **{f"ranker_{k}": v for k, v in ranker_metrics(ranker).items()}}
+        tasks: dict[str, Ranker] = {"requests": ranker}
+        for task, placement in task_placements(settings).items():
+            t = stage(f"train ranker {task}")
+            got = task_ranker(log, products, artifacts, config, settings, task, placement, step)
+            timings[f"train ranker {task}"] = round(time.perf_counter() - t, 4)
+            if got is not None:
+                tasks[task] = got
+                metrics |= {f"ranker_{task}_{k}": v for k, v in ranker_metrics(got).items()}
 
         def extra(folder: Path) -> None:
-            ranker.save(folder / "ranker")
+            for task, trained in tasks.items():
+                trained.save(folder / ranker_folder(task))
 
     t = stage("write bundle")
     info = BundleInfo(
@@ -230,11 +241,50 @@ def train(
     if with_ranker and settings.ranking.compile_model:
         # Compiled for this machine, outside the bundle: a server here starts with a hit.
         cache = cache_dir_of(settings.model_dir)
-        RankerModel.load(bundle.path / "ranker", True, cache, label=bundle.version)
+        for name in tasks:
+            RankerModel.load(bundle.path / ranker_folder(name), True, cache, label=bundle.version)
     promoted, decision = decide(guard, force=force, promote=promote)
     if promoted:
         store.promote(bundle.version)
     return TrainResult(bundle, promoted, decision, previous, guard)
+
+
+def task_placements(settings: Settings) -> dict[RankerTask, Placement]:
+    """The ranker training tasks other than ``requests`` that the store's placements
+    ask for (``Placement.ranker``), each with the first placement that asks (its
+    blend is the chain the task's ranker reads as source ``blend``)."""
+    out: dict[RankerTask, Placement] = {}
+    for p in load_placements(settings):
+        if p.ranker != "requests":
+            out.setdefault(p.ranker, p)
+    return out
+
+
+def task_ranker(
+    log: InteractionLog,
+    products: Sequence[Product | None],
+    artifacts: Artifacts,
+    config: SourcesConfig,
+    settings: Settings,
+    task: RankerTask,
+    placement: Placement,
+    step: Step | None = None,
+) -> Ranker | None:
+    """The bundle's ranker of training ``task`` for ``placement`` (its requests, its
+    labels, its blend as source ``blend``); None, logged, when the history has too
+    little of that task to train on (the placement is then ranked by the
+    ``requests`` ranker, :class:`~shelfwise.pipeline.learned.LearnedRankers`)."""
+    cfg = RankerTrainingConfig(task=task, placement=placement.name)
+    chain = PlacementChain(
+        blend=dict(placement.sources), fallbacks=tuple(placement.fallback), depth=cfg.depth
+    )
+    try:
+        return bundle_ranker(
+            log, products, artifacts, config, settings.ranking, cfg, step, chain=chain
+        )
+    except InvalidInput as e:
+        logger.warning("no %s ranker in this bundle: %s", task, e)
+        return None
 
 
 def guard_pipeline(runtime: TrainingInputs, with_ranker: bool) -> Served:
