@@ -97,6 +97,39 @@ def test_features_read_the_history_before_t() -> None:
     np.testing.assert_allclose(col["aff_category"], [1.4 / 1.6, 0.2 / 1.6, 0.2 / 1.6])
     # the event at T0 is not in the state: bob's purchase of item 0 a day before is
     assert state.pop_7d[0] == pytest.approx(1.0)
+    # re-ordering: ann bought on one day, item 0 on that day; her last event (a view of
+    # item 1, 600 s before T0) came 10 days less 660 s after that purchase
+    np.testing.assert_array_equal(col["buy_day_share"], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(col["buy_lag_days"], [10 - 660 / DAY, np.nan, np.nan])
+
+
+def test_buy_day_share_counts_days_not_purchases() -> None:
+    """Item 0 bought twice on one day, item 1 on two of the person's three order days:
+    the staple is item 1 (2/3), not item 0 (1/3), though both were bought twice; an
+    anonymous request has no share."""
+    _, items = _tiny()
+    day = [T0 - 9 * DAY, T0 - 9 * DAY + 60, T0 - 9 * DAY + 120, T0 - 5 * DAY, T0 - 2 * DAY]
+    log = HistoryLog.build(
+        ["ann"],
+        person=[0, 0, 0, 0, 0],
+        item=[0, 0, 1, 1, 2],
+        kind=[PURCHASE] * 5,
+        at=day,
+        price=[10.0, 10.0, 20.0, 20.0, 40.0],
+    )
+    state = RankingState.fit(log, items, T0)
+    spec = FeatureSpec.of(["a"])
+    cands = CandidateSet.from_proposals(
+        [_proposal("a", [0, 1, 2, 3], [4.0, 3.0, 2.0, 1.0])], ("a",)
+    )
+    now = datetime.fromtimestamp(T0, UTC)
+    x = build_features(RecContext("home", now, person_id="ann"), cands, state, items, spec)
+    col = {name: x[:, i] for i, name in enumerate(spec.names)}
+    np.testing.assert_allclose(col["buy_day_share"], [1 / 3, 2 / 3, 1 / 3, 0.0])
+    np.testing.assert_allclose(col["buy_lag_days"], [7 - 60 / DAY, 3.0, 0.0, np.nan])
+    x = build_features(RecContext("home", now), cands, state, items, spec)
+    anonymous = x[:, spec.names.index("buy_day_share")]
+    assert np.isnan(anonymous).all()
 
 
 @pytest.fixture(scope="module")

@@ -131,6 +131,7 @@ class ServedModel:
                 chain=chain_of(self.plan_for("all")),
                 fit_sources=self.fit_sources,
                 names=SnapshotNames(self.snapshot),
+                new_chain=chain_of(self.plan_for("new")),
             )
         elif self.ranker is not None:
             self.learned = bundle_ranker(
@@ -145,6 +146,7 @@ class ServedModel:
                 chain=chain_of(self.plan_for("all")),
                 fit_sources=self.fit_sources,
                 names=SnapshotNames(self.snapshot),
+                new_chain=chain_of(self.plan_for("new")),
             )
         if self.learned is not None:
             rank = LearnedRank(self.learned, placement_objective(self.ranking, self.placement))

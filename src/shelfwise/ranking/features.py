@@ -59,6 +59,8 @@ BASE_FEATURES: tuple[str, ...] = (
     "person_order_days",  # log1p days on which the person bought anything
     "person_gap_days",  # mean days between the person's purchase days
     "person_new_share",  # share of the person's purchases that were first-time items
+    "buy_day_share",  # days the person bought this item / days they bought anything (a staple)
+    "buy_lag_days",  # days from the person's last purchase of this item to their last activity
 )
 
 
@@ -185,6 +187,14 @@ def build_features(
         f[:, 34] = state.person_new_share[person]
     else:
         f[:, 32], f[:, 33], f[:, 34] = 0.0, np.nan, np.nan
+    # Re-ordering (wholesale): how often the item is in the person's orders, and whether it
+    # was in their latest one (0 days) or dropped out of their orders since (many days).
+    order_days = state.person_order_days[person] if person is not None else 0.0
+    f[:, 35] = np.where(order_days > 0, buy_days / max(order_days, 1.0), np.nan)
+    last_active = state.person_last_at[person] if person is not None else -1
+    f[:, 36] = np.where(
+        (last_buy >= 0) & (last_active >= 0), (last_active - last_buy) / DAY, np.nan
+    )
     return x
 
 

@@ -61,6 +61,12 @@ class RankerTrainingConfig(BaseModel):
         default=False,
         description="Requests exclude what the person interacted with before t (new items only).",
     )
+    new_item_requests: bool = Field(
+        default=False,
+        description="Also train (and early-stop) on each window's requests with the person's "
+        "history excluded, as a new-items request is served (its blend from the new-items "
+        "chain): one model for both kinds of request.",
+    )
     rounds: int = Field(default=400, ge=1)
     patience: int = Field(default=40, ge=1)
     learning_rate: float = Field(default=0.05, gt=0)
@@ -138,6 +144,7 @@ def build_windows(
     chain: PlacementChain | None = None,
     impressions: Sequence[Impression] = (),
     fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
+    new_chain: PlacementChain | None = None,
 ) -> dict[bool, list[TrainingSet]]:
     """Training sets of every decision time before ``cutoff``, latest (validation) first.
 
@@ -148,7 +155,8 @@ def build_windows(
     was not filtered by the new-items protocol), with inverse-propensity
     weights (``ranking.impressions``). ``fit_sources`` fits the sources on a
     prefix of the log (default ``fit_all``; a backtest passes a memo shared
-    by its origins).
+    by its origins). ``new_chain``: the blend (source ``blend``) of the
+    new-items requests, when they are served with another chain than ``chain``.
     """
     history = from_interactions(log)
     h = int(cfg.horizon_days * DAY)
@@ -165,8 +173,9 @@ def build_windows(
         )
         state = RankingState.fit(history, items, t)
         propose = propose_all(artifacts, cfg.depth, chain)
-        given = (history, items, state, spec, propose, t, h)
+        propose_new = propose if new_chain is None else propose_all(artifacts, cfg.depth, new_chain)
         for new in wanted:
+            given = (history, items, state, spec, propose_new if new else propose, t, h)
             if cfg.task == "bought_with":  # product pages; no logged slate is one of theirs
                 made = build_bought_with_set(
                     *given, placement=cfg.placement, limit=cfg.max_requests
@@ -180,6 +189,25 @@ def build_windows(
                 made = TrainingSet.concat([made, logged], len(spec.names))
             built[new].append(made)
     return built
+
+
+def requests_of(
+    built: dict[bool, list[TrainingSet]], cfg: RankerTrainingConfig
+) -> list[TrainingSet]:
+    """The windows a config trains on, latest first: its own protocol's, or with
+    ``new_item_requests`` each window's all-items and new-items requests together."""
+    if not cfg.new_item_requests:
+        return built[cfg.new_items_only]
+    width = len(FeatureSpec.of(RANKED_SOURCES).names)
+    return [TrainingSet.concat(pair, width) for pair in zip(built[False], built[True], strict=True)]
+
+
+def window_protocols(cfgs: Sequence[RankerTrainingConfig]) -> tuple[bool, ...]:
+    """The request kinds (``new_items_only``) the windows of ``cfgs`` need."""
+    kinds = {c.new_items_only for c in cfgs} | {
+        k for c in cfgs if c.new_item_requests for k in (False, True)
+    }
+    return tuple(sorted(kinds))
 
 
 def _params(cfg: RankerTrainingConfig, rows: int) -> dict[str, float | int | str]:
@@ -290,7 +318,8 @@ class RankerChoice:
 
 
 def label_of(cfg: RankerTrainingConfig) -> str:
-    return f"ranker(windows={cfg.train_windows}, leaves={cfg.num_leaves})"
+    more = ", new-item requests" if cfg.new_item_requests else ""
+    return f"ranker(windows={cfg.train_windows}, leaves={cfg.num_leaves}{more})"
 
 
 def choose_ranker(
@@ -332,6 +361,7 @@ def train_ranker(
     impressions: Sequence[Impression] = (),
     chain: PlacementChain | None = None,
     fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
+    new_chain: PlacementChain | None = None,
 ) -> RankerModel:
     """Fit a LambdaRank model on decision times before ``cutoff`` (see the module doc)."""
     windows = build_windows(
@@ -342,11 +372,13 @@ def train_ranker(
         cutoff,
         cfg,
         step,
+        protocols=window_protocols([cfg]),
         chain=chain,
         impressions=impressions,
         fit_sources=fit_sources,
+        new_chain=new_chain,
     )
-    return fit_ranker(windows[cfg.new_items_only], cfg)
+    return fit_ranker(requests_of(windows, cfg), cfg)
 
 
 def bundle_ranker(
@@ -363,6 +395,7 @@ def bundle_ranker(
     chain: PlacementChain | None = None,
     fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
     names: Names | None = None,
+    new_chain: PlacementChain | None = None,
 ) -> Ranker:
     """The ranker a bundle serves: trained on the windows before ``now`` (default: just
     after the log's last event), its state as of ``now``.
@@ -370,13 +403,14 @@ def bundle_ranker(
     ``impressions`` are the logged slates (``ranking.impressions.read_impressions``);
     ``chain`` the placement blend the ranker reads as source ``blend``;
     ``fit_sources`` a memo of source fits (a backtest's); ``names`` how reasons
-    name items (default: the log's titles).
+    name items (default: the log's titles); ``new_chain`` the blend of new-items
+    requests (``cfg.new_item_requests``; default ``chain``).
     """
     cfg = cfg or RankerTrainingConfig()
     now = int(log.end) + 1 if now is None else now
     items = item_columns(artifacts, products, log.item_prices())
     model = train_ranker(
-        log, products, items, sources, now, cfg, step, impressions, chain, fit_sources
+        log, products, items, sources, now, cfg, step, impressions, chain, fit_sources, new_chain
     )
     state = RankingState.fit(from_interactions(log), items, now)
     names = names or TableNames(items.titles, items.category_names)
@@ -396,20 +430,37 @@ def chosen_ranker(
     chain: PlacementChain | None = None,
     fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
     names: Names | None = None,
+    new_chain: PlacementChain | None = None,
 ) -> tuple[Ranker | None, RankerChoice]:
     """:func:`bundle_ranker` for the best of ``choices`` on the validation window before
     ``now``, or None when the placement's blend orders that window better
     (:func:`choose_ranker`). The windows are built once, for the most training windows
-    any choice asks (the choices share ``depth``, ``horizon_days`` and ``placement``)."""
+    any choice asks (the choices share ``depth``, ``horizon_days``, ``placement`` and
+    the kind of requests they train on)."""
     if not choices:
         raise InvalidInput("choose among at least one ranker config", code="ranker_no_choice")
+    kinds = {(c.new_items_only, c.new_item_requests) for c in choices}
+    if len(kinds) > 1:
+        raise InvalidInput(
+            "ranker choices must train on the same kind of requests", code="ranker_no_choice"
+        )
     most = max(choices, key=lambda c: c.train_windows)
     now = int(log.end) + 1 if now is None else now
     items = item_columns(artifacts, products, log.item_prices())
     windows = build_windows(
-        log, products, items, sources, now, most, step, chain=chain, fit_sources=fit_sources
+        log,
+        products,
+        items,
+        sources,
+        now,
+        most,
+        step,
+        protocols=window_protocols(choices),
+        chain=chain,
+        fit_sources=fit_sources,
+        new_chain=new_chain,
     )
-    model, choice = choose_ranker(windows[most.new_items_only], choices)
+    model, choice = choose_ranker(requests_of(windows, most), choices)
     if model is None:
         return None, choice
     state = RankingState.fit(from_interactions(log), items, now)
