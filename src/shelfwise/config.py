@@ -122,8 +122,8 @@ class RankingSettings(BaseModel):
         ge=0,
         description=(
             "Contexts whose candidates, scored order and served slates (one per "
-            "exploration pick) each worker keeps for their time bucket (0 = off); a "
-            "full store keeps the bucket's first contexts (~90 KB each)."
+            "exploration pick) each worker keeps for their time bucket (0 = off), "
+            "least recently used out first (~90 KB each)."
         ),
     )
 
