@@ -36,7 +36,6 @@ class PathAttribution:
             roots.append(_value(root))
         self.offsets: IntArray = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.int64)
         self.table: FloatArray = np.concatenate(tables) if tables else np.zeros((0, width))
-        self.n_features = n_features
         self.bias = float(sum(roots))
 
     @classmethod
