@@ -160,6 +160,7 @@ def test_hide_one_hides_an_item_bought_in_training() -> None:
     assert len(got) == 1
     assert sorted([*got.hidden.tolist(), *got.visible.tolist()]) == [0, 1]
     assert got.at.tolist() == [t0 + 10]
+    assert [log.people[p] for p in got.person.tolist()] == ["o2"]  # who bought it
 
 
 @settings(max_examples=40, deadline=None)

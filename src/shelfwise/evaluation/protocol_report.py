@@ -23,6 +23,7 @@ from shelfwise.catalog.model import Product
 from shelfwise.errors import InvalidInput
 from shelfwise.evaluation.backtest import ratio_interval
 from shelfwise.evaluation.intervals import LEVEL, FloatArray, Interval, interval, resampled_means
+from shelfwise.ranking.objective import RankingSettings
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Scored:
     chosen: dict[str, Any] = field(default_factory=dict)
     validation: float | None = None  # the selection metric on the validation window
     served: bool = False
+    own: bool = False  # another shelfwise path, shown for reference: not a peer
 
 
 @dataclass
@@ -72,6 +74,7 @@ class Spec:
     resamples: int = 1000
     seed: int = 0
     step: Callable[[str], None] | None = None
+    ranking: RankingSettings = field(default_factory=RankingSettings)  # a learned rank stage's
 
     def say(self, what: str) -> None:
         if self.step is not None:
@@ -127,7 +130,7 @@ def summarise(
     ratio to the best peer on each metric."""
     result.resamples, result.seed = resamples, seed
     served = next(s for s in scored if s.served)
-    peers = [s for s in scored if not s.served]
+    peers = [s for s in scored if not s.served and not s.own]
     total = float(counts.sum())
     for metric in result.metrics:
         series = [s.sums[metric] for s in scored]
@@ -142,7 +145,12 @@ def summarise(
             )
             entry = result.models.setdefault(
                 s.name,
-                {"served": s.served, "chosen": s.chosen, "validation": s.validation},
+                {
+                    "served": s.served,
+                    "own": s.own,
+                    "chosen": s.chosen,
+                    "validation": s.validation,
+                },
             )
             entry[metric] = cell.as_dict()
         i_served = scored.index(served)
@@ -176,6 +184,7 @@ def markdown(result: ProtocolResult) -> str:
     ]
     for name, m in result.models.items():
         label = f"**{name}**" if m["served"] else name
+        label += " (shelfwise, for reference)" if m.get("own") else ""
         chosen = ", ".join(f"{k}={v}" for k, v in m["chosen"].items()) or "-"
         lines.append(
             f"| {label} | " + " | ".join(cell(m[x]) for x in result.metrics) + f" | {chosen} |"

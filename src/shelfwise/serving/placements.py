@@ -55,7 +55,7 @@ class Objective(BaseModel):
         return (self.engagement / total, self.revenue / total, self.margin / total)
 
 
-RankerTask = Literal["requests", "bought_with"]
+RankerTask = Literal["requests", "bought_with", "cart"]
 
 
 class Placement(BaseModel):
