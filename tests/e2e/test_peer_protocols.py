@@ -121,7 +121,9 @@ def test_basket_completion_through_the_cli(sqlite_settings: Settings, tmp_path: 
     assert report["windows"]["test"] == "2011-11-25..2011-12-09"
     assert report["counts"]["test baskets"] > 300
     peers = {"cooccurrence", "popularity", "item_knn", "ease"}
-    check_report(report, ("ndcg", "hr"), peers, frozenset({"shelfwise, anonymous cart"}))
+    check_report(
+        report, ("ndcg", "hr"), peers, frozenset({"shelfwise, anonymous cart", "ease_history"})
+    )
     chosen = report["models"]["shelfwise"]["chosen"]
     assert chosen["placement"] == "cart"
     assert chosen["basket_ease_regularization"] in REGULARIZATIONS

@@ -178,6 +178,44 @@ def ease(train: InteractionLog, regularization: float) -> ItemScores:
     return ItemScores("ease", model.b.astype(np.float64))
 
 
+class EaseHistory:
+    """A peer that sees the shopper too: EASE's basket scores and the shopper's own
+    purchases before the window (``log1p`` of their orders of each item), each scaled
+    by its row's best, the history weighted ``weight``."""
+
+    name = "ease_history"
+
+    def __init__(self, ease: ItemScores, train: InteractionLog, weight: float) -> None:
+        buys = train.purchases()
+        counts = sp.csr_matrix(
+            (np.ones(len(buys)), (buys.person, buys.item)),
+            shape=(train.n_people, train.n_items),
+        )
+        counts.sum_duplicates()
+        counts.data = np.log1p(counts.data)
+        self.ease, self.history, self.weight = ease, counts, weight
+
+    def lists(self, baskets: Baskets, k: int, n_items: int) -> IntArray:
+        out = np.full((len(baskets), k), -1, dtype=np.int64)
+        x = baskets.matrix(n_items)
+        for start in range(0, len(baskets), 256):
+            part = x[start : start + 256]
+            ease = self.ease.score(part)
+            own = self.history[baskets.person[start : start + 256]].toarray()
+            scores = _row_scaled(ease) + self.weight * _row_scaled(own)
+            scores[part.nonzero()] = 0.0
+            out[start : start + len(scores)] = top_lists(scores, k)
+        return out
+
+
+def _row_scaled(scores: FloatArray) -> FloatArray:
+    top = np.abs(scores).max(axis=1, keepdims=True)
+    return scores / np.where(top > 0, top, 1.0)
+
+
+HISTORY_WEIGHTS = (0.1, 0.25, 0.5, 1.0)  # the ease_history peer's, chosen on validation
+
+
 GRIDS: dict[str, tuple[Callable[..., ItemScores], tuple[dict[str, float], ...]]] = {
     "item_knn": (item_knn, next(f.grid for f in PEOPLE_FAMILIES if f.name == "item_knn")),  # type: ignore[misc]
     "ease": (ease, next(f.grid for f in PEOPLE_FAMILIES if f.name == "ease")),  # type: ignore[misc]
@@ -209,6 +247,33 @@ def cart_lists(
         got = served.top_k(placement, ctx, k)
         out[b, : len(got)] = got
     return out
+
+
+def history_peer(
+    val_train: InteractionLog,
+    test_train: InteractionLog,
+    val: Baskets,
+    test: Baskets,
+    k: int,
+    ease_params: dict[str, float],
+    say: Step,
+) -> Scored:
+    """The ``ease_history`` reference (EASE at its chosen λ plus the shopper's own
+    purchases), its history weight chosen on validation; not one of the peers."""
+    n = val_train.n_items
+    fitted = ease(val_train, **ease_params)
+    best: tuple[float, float] | None = None
+    for w in HISTORY_WEIGHTS:
+        say(f"validation: ease_history, weight {w:g}")
+        lists = EaseHistory(fitted, val_train, w).lists(val, k, n)
+        got = float(ndcg_sums(lists, val.hidden)["ndcg"].mean())
+        if best is None or got > best[0] + 1e-12:
+            best = (got, w)
+    assert best is not None
+    say("test: ease_history")
+    lists = EaseHistory(ease(test_train, **ease_params), test_train, best[1]).lists(test, k, n)
+    chosen = {**ease_params, "history_weight": best[1]}
+    return Scored("ease_history", ndcg_sums(lists, test.hidden), chosen, best[0], own=True)
 
 
 def known_before(log: InteractionLog, baskets: Baskets, start: float) -> int:
@@ -257,6 +322,8 @@ def basket_completion(
         say(f"test: {name}")
         lists = fit(test_train, **best[1]).lists(test, k, n)
         scored.append(Scored(name, ndcg_sums(lists, test.hidden), best[1], best[0]))
+        if name == "ease":
+            scored.append(history_peer(val_train, test_train, val, test, k, best[1], say))
 
     people = log.people
 
@@ -297,7 +364,9 @@ def basket_completion(
         notes=[
             "cart requests name the shopper (a signed-in storefront's do): shelfwise reads "
             "their purchases before the window, the peers see the basket only; "
-            "'shelfwise, anonymous cart' is the same pipeline without the person",
+            "'shelfwise, anonymous cart' is the same pipeline without the person; "
+            "'ease_history' (a reference, not one of the issue's peers) is EASE plus the "
+            "shopper's own purchases, as much as shelfwise is told",
             f"baskets of 2..{MAX_BASKET} distinct items; one hidden item per basket (seed "
             f"{seed}), bought in training; the visible items excluded from every list",
             f"shelfwise: its {placement} placement as configured; chosen on validation "

@@ -35,7 +35,7 @@ class Scored:
     chosen: dict[str, Any] = field(default_factory=dict)
     validation: float | None = None  # the selection metric on the validation window
     served: bool = False
-    own: bool = False  # another shelfwise path, shown for reference: not a peer
+    own: bool = False  # shown for reference (another path, or a peer told more): not a peer
 
 
 @dataclass
@@ -50,6 +50,7 @@ class ProtocolResult:
     selection: str
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     ratios: dict[str, dict[str, Any]] = field(default_factory=dict)
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> name -> ratio
     notes: list[str] = field(default_factory=list)
     resamples: int = 0
     seed: int = 0
@@ -161,6 +162,11 @@ def summarise(
             "best_peer": best.name,
             "ratio": ratio_interval(point, means[:, i_served], means[:, j]).as_dict(),
         }
+        for ref in (s for s in scored if s.own):
+            j = scored.index(ref)
+            point = points[i_served] / points[j] if points[j] > 0 else float("nan")
+            ratio = ratio_interval(point, means[:, i_served], means[:, j]).as_dict()
+            result.references.setdefault(metric, {})[ref.name] = ratio
     return result
 
 
@@ -184,7 +190,7 @@ def markdown(result: ProtocolResult) -> str:
     ]
     for name, m in result.models.items():
         label = f"**{name}**" if m["served"] else name
-        label += " (shelfwise, for reference)" if m.get("own") else ""
+        label += " (reference, not a peer)" if m.get("own") else ""
         chosen = ", ".join(f"{k}={v}" for k, v in m["chosen"].items()) or "-"
         lines.append(
             f"| {label} | " + " | ".join(cell(m[x]) for x in result.metrics) + f" | {chosen} |"
@@ -201,6 +207,12 @@ def markdown(result: ProtocolResult) -> str:
             f"- {metric.upper().replace('_', ' ')}@{result.k}: x{ratio['mean']:.3f} "
             f"[{ratio['low']:.3f}, {ratio['high']:.3f}] against {r['best_peer']}"
         )
+    for metric, refs in result.references.items():
+        for name, ratio in refs.items():
+            lines.append(
+                f"- {metric.upper().replace('_', ' ')}@{result.k}: x{ratio['mean']:.3f} "
+                f"[{ratio['low']:.3f}, {ratio['high']:.3f}] against {name} (a reference)"
+            )
     lines += ["", f"Served path: {result.served_label}.", ""]
     lines += [f"- {n}" for n in result.notes]
     return "\n".join(lines) + "\n"
