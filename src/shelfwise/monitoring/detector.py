@@ -21,9 +21,13 @@ traffic does; the smaller p-value, doubled, counts. Benjamini-Hochberg runs
 over every (series, stage) test of the window; only significant stages count
 toward the money at risk. A sequential test (:mod:`.sequential`) accumulates
 the relative test's evidence over the last few fast windows, so a loss too
-small for one window is found once a few windows have carried it.
-The money per hour is turned into a burn rate against the daily loss budget:
-the fast window pages, the slow window opens a ticket.
+small for one window is found once a few windows have carried it, and the
+level test (:mod:`.level`) compares the hours since a candidate onset with the
+series' own hours before it. The money per hour is turned into a burn rate
+against the daily loss budget: the fast window pages, the slow window opens a
+ticket. What an alert states (since when, how much per hour) is
+:func:`.money.money_at_risk`'s: the onset CUSUM's (:func:`onset`), or where the
+level test passed, its own fit of the loss.
 """
 
 from __future__ import annotations
