@@ -188,8 +188,9 @@ def money_errors(drop: Drop, cfg: DetectorConfig, hours: int) -> tuple[float, fl
 def pick_money(
     cal: dict[str, tuple[list[Recording], list[Drop]]], cfg: DetectorConfig
 ) -> MoneyEstimate:
-    """Part 1d: the money estimate with the smallest mean over the families of the
-    median error at the alert, on the calibration drops (ties: the earlier in MONEY)."""
+    """Part 1d: the money estimate whose worst family has the smallest median error at
+    the alert (the target is per family), on the calibration drops (ties: the earlier
+    in MONEY)."""
     medians: dict[MoneyEstimate, list[float]] = {m: [] for m in MONEY}
     for family, (_, drops) in cal.items():
         found = [(x, d) for x in drops if (d := delay(x, cfg)) is not None]
@@ -207,9 +208,13 @@ def pick_money(
                 f" {np.median(at24):4.0%}"
             )
         print(f"   {family:16}", "   ".join(cells), flush=True)
+    worst = {m: max(v) for m, v in medians.items()}
     means = {m: float(np.mean(v)) for m, v in medians.items()}
-    print("   mean of the medians:", "   ".join(f"{m} {v:.1%}" for m, v in means.items()))
-    return min(MONEY, key=lambda m: means[m])
+    print(
+        "   worst family's median (mean of the medians):",
+        "   ".join(f"{m} {worst[m]:.1%} ({means[m]:.1%})" for m in MONEY),
+    )
+    return min(MONEY, key=lambda m: worst[m])
 
 
 def signed_error(drop: Drop, cfg: DetectorConfig, hours: int) -> float:
@@ -266,11 +271,19 @@ def main() -> None:
     parser.add_argument(
         "--local-shares", default="", help="comma-separated, e.g. 0,0.03,0.25 (part 3 only)"
     )
+    parser.add_argument(
+        "--test-only",
+        action="store_true",
+        help="part 2 only, at DetectorConfig's defaults (the settings part 1 picked)",
+    )
     args = parser.parse_args()
     if args.local_shares:
         sensitivity([float(x) for x in args.local_shares.split(",")], args)
         return
     families = args.families.split(",")
+    if args.test_only:
+        evaluation(families, DetectorConfig(), args, time.perf_counter())
+        return
     # The window and sequential tests' settings are picked with the level test off
     # (as before it existed), then the level test's threshold on top of them (1c).
     cfg = replace(DetectorConfig(), level_threshold=0.0)
@@ -381,12 +394,20 @@ def main() -> None:
     )
     money = pick_money(cal, cfg)
     cfg = replace(cfg, money_estimate=money)
-    print(f"   picked money estimate = {money} (smallest mean of the families' medians)")
+    print(f"   picked money estimate = {money} (smallest median error in the worst family)")
 
+    evaluation(families, cfg, args, t0)
+
+
+def evaluation(
+    families: list[str], cfg: DetectorConfig, args: argparse.Namespace, t0: float
+) -> None:
+    """Part 2: the test seeds at the picked settings ``cfg``."""
     print(
         f"\n2. evaluation seeds at fdr {cfg.fdr:g}, sequential threshold"
         f" {cfg.sequential_threshold:g}, level threshold {cfg.level_threshold:g} and"
-        f" {cfg.resolve_after_hours} quiet hours (alerts counted per episode);"
+        f" {cfg.resolve_after_hours} quiet hours, money {cfg.money_estimate}"
+        " (alerts counted per episode);"
         " the second row of each family: the level test off"
     )
     header = (
