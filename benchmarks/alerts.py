@@ -18,14 +18,20 @@ that end 72 h before).
    thresholds of the sequential test (``monitoring.sequential``; "off" is the
    detector without it). Of the settings within 1 false alert a month per 200
    healthy series in every family, the one finding the most drops, then with
-   the shortest median delays, is picked.
-2. Evaluation seeds (others): at the picked threshold, false alerts over 30 days of
+   the shortest median delays, is picked; (c) the level test's threshold
+   (``monitoring.level``) on top, by the same rule; (d) which estimate states
+   the money at risk where the level test passed (``money_estimate``: the onset
+   CUSUM's, the level test's fit, or the two weighed by their variances): the
+   smallest mean over the families of the median error at the alert.
+2. Evaluation seeds (others): at the picked settings, false alerts over 30 days of
    224 healthy series per family, the spread of the test's z-scores, the 2%
    drops detected within 72 h, the delay, and the money at risk against the
    truth (from the drop's true start, and over the hours the alert names, from
-   its detected onset); a second row per family gives the same seeds under the
-   detector before (fdr 0.001, 1 quiet hour, money from the baseline's level). The baseline in the same process is the common fixed-percentage rule
-   ("revenue over the last 3 h is 10% below its hour-of-week mean").
+   its detected onset; the last column: the same alerts with the onset CUSUM's
+   money); a second row per family gives the same seeds with the level test off
+   (main before the level test). The baseline in the same process is the common
+   fixed-percentage rule ("revenue over the last 3 h is 10% below its
+   hour-of-week mean").
 3. With ``--local-shares``: the same at the picked rate for the day and AR(1)
    families with other shares of each series' own variance (0 = the whole
    shop moves together), to show where detection breaks.
@@ -40,7 +46,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from shelfwise.monitoring.calibrate import Recording, opened, record
-from shelfwise.monitoring.detector import DetectorConfig, fit_baseline, onset
+from shelfwise.monitoring.detector import (
+    DetectorConfig,
+    MoneyEstimate,
+    Onset,
+    evaluate,
+    fit_baseline,
+    onset,
+)
+from shelfwise.monitoring.money import money_at_risk
 from shelfwise.monitoring.series import HourlySeries, hour_of_week
 from shelfwise.monitoring.synthetic import (
     NOISE_FAMILIES,
@@ -59,6 +73,8 @@ THRESHOLDS = (6.0, 7.0, 8.0, 9.0, 10.0, 12.0, 0.0)  # 0: the sequential test off
 RESOLVE_AFTER = (1, 3, 6, 12, 24)  # quiet hours before an open alert resolves
 FDRS = (0.001, 0.0005, 0.0002, 0.0001)  # of the per-window tests (Benjamini-Hochberg)
 LEVELS = (0.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 16.0)  # of the level test; 0: off
+# Which estimate states the money where the level test passed (DetectorConfig.money_estimate).
+MONEY: tuple[MoneyEstimate, ...] = ("onset", "level", "inverse_variance")
 # The detector before the level test (main of 2026-12-05: the same settings, level test off).
 MAIN = replace(DetectorConfig(), level_threshold=0.0)
 # Recordings keep the level test's statistics so thresholds can be applied afterwards.
@@ -133,6 +149,22 @@ def delay(drop: Drop, cfg: DetectorConfig) -> int | None:
     return None
 
 
+def stated(drop: Drop, cfg: DetectorConfig, hours: int) -> Onset:
+    """What an alert on the drop's series states ``hours`` after the drop began, as
+    ``evaluate_alerts`` computes it then (baseline fitted on the reference that ends
+    one look-back before): from the finding on that series at that hour, or, without
+    one, from the onset CUSUM of its click-through rate."""
+    series = drop.store.series
+    s = series.keys.index(TARGET_KEY)
+    end = drop.start_hour + hours
+    hi = end - LOOKBACK
+    base = fit_baseline(series.window(hi - REFERENCE, hi), lookback_hours=LOOKBACK)
+    found = [f for f in evaluate(base, series, end, cfg) if f.series == s]
+    if not found:
+        return onset(base, series, s, end, cfg, ("click_through",))
+    return money_at_risk(base, series, found[0], end, cfg)
+
+
 def money_errors(drop: Drop, cfg: DetectorConfig, hours: int) -> tuple[float, float]:
     """Relative errors of the alert's money at risk ``hours`` after the drop began.
 
@@ -144,15 +176,52 @@ def money_errors(drop: Drop, cfg: DetectorConfig, hours: int) -> tuple[float, fl
     series = drop.store.series
     s = series.keys.index(TARGET_KEY)
     end = drop.start_hour + hours
-    hi = end - LOOKBACK
-    base = fit_baseline(series.window(hi - REFERENCE, hi), lookback_hours=LOOKBACK)
-    o = onset(base, series, s, end, cfg, ("click_through",))
+    o = stated(drop, cfg, hours)
     truth = drop.store.truth_per_hour(s, drop.start_hour, end)
     named = drop.store.truth_per_hour(s, o.start, end) if o.start < end else truth
     return (
         abs(o.at_risk_per_hour - truth) / truth,
         abs(o.at_risk_per_hour - named) / max(named, 1e-9),
     )
+
+
+def pick_money(
+    cal: dict[str, tuple[list[Recording], list[Drop]]], cfg: DetectorConfig
+) -> MoneyEstimate:
+    """Part 1d: the money estimate whose worst family has the smallest median error at
+    the alert (the target is per family), on the calibration drops (ties: the earlier
+    in MONEY)."""
+    medians: dict[MoneyEstimate, list[float]] = {m: [] for m in MONEY}
+    for family, (_, drops) in cal.items():
+        found = [(x, d) for x in drops if (d := delay(x, cfg)) is not None]
+        cells = []
+        for m in MONEY:
+            c = replace(cfg, money_estimate=m)
+            signed = [signed_error(x, c, d) for x, d in found]
+            at = [abs(e) for e in signed]
+            at24 = [abs(signed_error(x, c, 24)) for x in drops]
+            med = float(np.median(at)) if at else 1.0
+            medians[m].append(med)
+            cells.append(
+                f"{m}: {med:4.0%} (max {max(at, default=float('nan')):4.0%},"
+                f" bias {np.median(signed) if signed else float('nan'):+4.0%}), 24 h"
+                f" {np.median(at24):4.0%}"
+            )
+        print(f"   {family:16}", "   ".join(cells), flush=True)
+    worst = {m: max(v) for m, v in medians.items()}
+    means = {m: float(np.mean(v)) for m, v in medians.items()}
+    print(
+        "   worst family's median (mean of the medians):",
+        "   ".join(f"{m} {worst[m]:.1%} ({means[m]:.1%})" for m in MONEY),
+    )
+    return min(MONEY, key=lambda m: worst[m])
+
+
+def signed_error(drop: Drop, cfg: DetectorConfig, hours: int) -> float:
+    """(stated - truth) / truth of the money per hour ``hours`` after the drop began."""
+    s = drop.store.series.keys.index(TARGET_KEY)
+    truth = drop.store.truth_per_hour(s, drop.start_hour, drop.start_hour + hours)
+    return (stated(drop, cfg, hours).at_risk_per_hour - truth) / truth
 
 
 def alerts_per_drop(drop: Drop, cfg: DetectorConfig, quiet_hours: int) -> int:
@@ -202,11 +271,19 @@ def main() -> None:
     parser.add_argument(
         "--local-shares", default="", help="comma-separated, e.g. 0,0.03,0.25 (part 3 only)"
     )
+    parser.add_argument(
+        "--test-only",
+        action="store_true",
+        help="part 2 only, at DetectorConfig's defaults (the settings part 1 picked)",
+    )
     args = parser.parse_args()
     if args.local_shares:
         sensitivity([float(x) for x in args.local_shares.split(",")], args)
         return
     families = args.families.split(",")
+    if args.test_only:
+        evaluation(families, DetectorConfig(), args, time.perf_counter())
+        return
     # The window and sequential tests' settings are picked with the level test off
     # (as before it existed), then the level test's threshold on top of them (1c).
     cfg = replace(DetectorConfig(), level_threshold=0.0)
@@ -311,16 +388,33 @@ def main() -> None:
     )
 
     print(
+        "1d. calibration seeds, the money at risk where the level test passed"
+        " (DetectorConfig.money_estimate): median error at the alert (max, median signed"
+        " error), median error at 24 h"
+    )
+    money = pick_money(cal, cfg)
+    cfg = replace(cfg, money_estimate=money)
+    print(f"   picked money estimate = {money} (smallest median error in the worst family)")
+
+    evaluation(families, cfg, args, t0)
+
+
+def evaluation(
+    families: list[str], cfg: DetectorConfig, args: argparse.Namespace, t0: float
+) -> None:
+    """Part 2: the test seeds at the picked settings ``cfg``."""
+    print(
         f"\n2. evaluation seeds at fdr {cfg.fdr:g}, sequential threshold"
         f" {cfg.sequential_threshold:g}, level threshold {cfg.level_threshold:g} and"
-        f" {cfg.resolve_after_hours} quiet hours (alerts counted per episode);"
+        f" {cfg.resolve_after_hours} quiet hours, money {cfg.money_estimate}"
+        " (alerts counted per episode);"
         " the second row of each family: the level test off"
     )
     header = (
         f"   {'family':12} {'series':>6} {'false/month':>11} {'per 200':>8} {'10% rule':>9}"
         f" {'z sd 3h':>8} {'z sd 12h':>8} {'detected':>9} {'median':>7} {'p90':>5}"
         f" {'money err at alert':>19} {'since onset':>12} {'at 24 h':>8} {'at 72 h':>8}"
-        f" {'1-h resolve':>11}"
+        f" {'1-h resolve':>11} {'onset money at alert':>21}"
     )
     print(header)
     for family in families:
@@ -355,6 +449,9 @@ def main() -> None:
         err_24 = [money_errors(x, cfg, 24)[0] for x in drops]
         err_72 = [money_errors(x, cfg, 72)[0] for x in drops]
         fa_1h = sum(len(opened(r.firing(cfg), 1)) for r in recs)
+        # The same alerts with the onset CUSUM's money (as main states it).
+        by_onset = replace(cfg, money_estimate="onset")
+        err_onset = [money_errors(x, by_onset, d)[0] for x, d in found]
         print(
             f"   {family:12} {n_series:>6} {fa / months:>11.1f} {fa / months / n_series * 200:>8.2f}"
             f" {rule / months:>9.0f} {z3:>8.2f} {z12:>8.2f} {len(ds):>4}/{len(drops):<4}"
@@ -362,7 +459,8 @@ def main() -> None:
             f" {(f'{np.median(err_alert):.0%} (max {max(err_alert):.0%})' if err_alert else '-'):>19}"
             f" {(f'{np.median(err_named):.0%}' if err_named else '-'):>12}"
             f" {np.median(err_24):>8.0%} {np.median(err_72):>8.0%}"
-            f" {fa_1h / months / n_series * 200:>11.2f}",
+            f" {fa_1h / months / n_series * 200:>11.2f}"
+            f" {(f'{np.median(err_onset):.0%} (max {max(err_onset):.0%})' if err_onset else '-'):>21}",
             flush=True,
         )
         # The same seeds with the level test off (main of 2026-12-05).

@@ -292,6 +292,53 @@ def test_the_incident_opens_one_alert_posts_it_and_resolves_when_it_ends(
     assert AlertStore(runtime.db).list(status="open") == []
 
 
+def test_an_alert_the_level_test_raises_states_its_fit_of_the_loss(runtime: Runtime) -> None:
+    # A 2% drop under day-to-day noise (the benchmark's calibration drop 1100), 5 h on:
+    # the stored and listed alert states the level test's onset and money per hour
+    # (money_estimate "level"), the figures money_at_risk gives for that finding.
+    import numpy as np
+
+    from shelfwise.monitoring.alerts import detector_config, evaluate_alerts
+    from shelfwise.monitoring.detector import evaluate, fit_baseline
+    from shelfwise.monitoring.money import money_at_risk
+    from shelfwise.monitoring.synthetic import (
+        NOISE_FAMILIES,
+        Incident,
+        SyntheticSpec,
+        generate,
+        peak_hour,
+    )
+
+    at = peak_hour(SyntheticSpec(), 31 + int(np.random.default_rng(1100).integers(0, 7)))
+    spec = SyntheticSpec(
+        days=(at + 72) // 24 + 1,
+        seed=1100,
+        incidents=(Incident("home_top_picks", "bedding", 0.02, at),),
+        **NOISE_FAMILIES["day_to_day"],
+    )
+    store = generate(spec)
+    ref = runtime.settings.alert_reference_days * 24
+    series = store.series.window(at + 5 - 72 - ref, at + 5)
+    ev = evaluate_alerts(
+        runtime.db, runtime.settings, now=series.time_of(series.hours), series=series
+    )
+    (alert,) = [a for a in ev.opened if (a.placement, a.category) == ("home_top_picks", "bedding")]
+    cfg = detector_config(runtime.settings)
+    base = fit_baseline(series.window(0, ref))
+    (f,) = [
+        f
+        for f in evaluate(base, series, series.hours, cfg)
+        if f.key == (alert.placement, alert.category)
+    ]
+    assert f.level is not None
+    assert money_at_risk(base, series, f, series.hours, cfg) == f.level
+    assert alert.at_risk_per_hour == round(f.level.at_risk_per_hour, 2)
+    assert alert.expected_per_hour == round(f.level.expected_revenue_per_hour, 2)
+    assert alert.since == series.time_of(f.level.start) == store.series.time_of(at)
+    (listed,) = [a for a in AlertStore(runtime.db).list() if a.alert_id == alert.alert_id]
+    assert listed.at_risk_per_hour == alert.at_risk_per_hour
+
+
 def test_calibration_needs_the_reference_before_the_replayed_weeks(runtime: Runtime) -> None:
     from shelfwise.errors import InvalidInput
     from shelfwise.monitoring.alerts import calibrate_store

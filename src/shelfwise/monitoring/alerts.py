@@ -31,9 +31,9 @@ from shelfwise.monitoring.detector import (
     Finding,
     evaluate,
     fit_baseline,
-    onset,
 )
 from shelfwise.monitoring.metrics import hourly_series
+from shelfwise.monitoring.money import money_at_risk
 from shelfwise.monitoring.series import HourlySeries
 from shelfwise.monitoring.signing import signed_headers
 from shelfwise.store.deadletters import DeadLetters, OnFailure
@@ -211,7 +211,7 @@ def evaluate_alerts(
             cfg.onset_lookback_hours,
         )
         for f in evaluate(base, series, series.hours, cfg):
-            o = onset(base, series, f.series, series.hours, cfg, f.stages)
+            o = money_at_risk(base, series, f, series.hours, cfg)
             risk = o.at_risk_per_hour if o.at_risk_per_hour > 0 else f.at_risk_per_hour
             fresh = _alert_from(
                 f,

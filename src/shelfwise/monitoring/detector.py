@@ -21,9 +21,13 @@ traffic does; the smaller p-value, doubled, counts. Benjamini-Hochberg runs
 over every (series, stage) test of the window; only significant stages count
 toward the money at risk. A sequential test (:mod:`.sequential`) accumulates
 the relative test's evidence over the last few fast windows, so a loss too
-small for one window is found once a few windows have carried it.
-The money per hour is turned into a burn rate against the daily loss budget:
-the fast window pages, the slow window opens a ticket.
+small for one window is found once a few windows have carried it, and the
+level test (:mod:`.level`) compares the hours since a candidate onset with the
+series' own hours before it. The money per hour is turned into a burn rate
+against the daily loss budget: the fast window pages, the slow window opens a
+ticket. What an alert states (since when, how much per hour) is
+:func:`.money.money_at_risk`'s: the onset CUSUM's (:func:`onset`), or where the
+level test passed, its own fit of the loss.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from shelfwise.monitoring.series import (
 )
 
 Severity = Literal["page", "ticket"]
+MoneyEstimate = Literal["onset", "level", "inverse_variance"]
 STAGES = ("click_through", "conversion")
 
 
@@ -80,6 +85,11 @@ class DetectorConfig:
     level_threshold: float = 10.0  # picked on calibration seeds (benchmarks/alerts.py)
     level_window_hours: int = 72
     level_changes_hours: int = 48
+    # The money at risk of an alert on a series whose level test passed its threshold
+    # (:func:`.money.money_at_risk`): "onset", the onset CUSUM's (step 8 of
+    # docs/monitoring.md); "level", the level test's own fit of the loss since its onset;
+    # "inverse_variance", the two weighed by their variances under the level test's noise.
+    money_estimate: MoneyEstimate = "level"  # picked on calibration seeds
 
     @property
     def budget_per_hour(self) -> float:
@@ -127,6 +137,8 @@ class Finding:
     p_value: float
     stage: str
     stages: tuple[str, ...]  # every significant stage of the series
+    # The level test's onset and loss when it passed its threshold on this series.
+    level: Onset | None = None
 
 
 def _by_cell(values: FloatArray, cell: IntArray, cells: int) -> FloatArray:
@@ -574,18 +586,26 @@ class SequentialTest:
 @dataclass(frozen=True)
 class LevelTest:
     """The level test (:mod:`.level`) of every series' click-through rate at one hour:
-    the statistic, the onset's hour behind it, and the money lost since that onset."""
+    the statistic, the onset's hour behind it, the clicks short of expectation since
+    then in money (what the threshold rule weighs), and the fitted loss since then."""
 
     statistic: FloatArray  # (S,)
     money: FloatArray  # (S,) clicks short of expectation since the onset, in money
     hours: FloatArray  # (S,) hours since the onset
+    start: np.ndarray | None = None  # (S,) column of the onset
+    loss: FloatArray | None = None  # (S,) δ̂ x the expected clicks' value since the onset
+    loss_var: FloatArray | None = None  # (S,) its variance under the level noise model
+    expected: FloatArray | None = None  # (S,) expected revenue since the onset
+    observed: FloatArray | None = None  # (S,) observed revenue since the onset
+    first: int = 0  # column of the earliest onset searched
 
     @classmethod
     def at(cls, base: Baseline, series: HourlySeries, end: int, cfg: DetectorConfig) -> LevelTest:
         s = len(series.keys)
         if base.level is None or cfg.level_threshold <= 0 or end < 2:
             return cls(np.zeros(s), np.zeros(s), np.zeros(s))
-        cur = series.window(max(end - cfg.level_window_hours, 0), end)
+        lo = max(end - cfg.level_window_hours, 0)
+        cur = series.window(lo, end)
         r, count_var, mu, value = level_residuals(base, cur)
         lv = level_statistic(
             r,
@@ -597,7 +617,19 @@ class LevelTest:
         )
         after = np.arange(cur.hours)[None, :] >= lv.start[:, None]
         money = ((mu - cur.clicks) * value * after).sum(1)
-        return cls(lv.statistic, money, (cur.hours - lv.start).astype(float))
+        # The expected clicks' value since the onset: what a loss of δ̂ of them is worth.
+        worth = (mu * value * after).sum(1)
+        return cls(
+            statistic=lv.statistic,
+            money=money,
+            hours=(cur.hours - lv.start).astype(float),
+            start=lo + lv.start,
+            loss=lv.loss * worth,
+            loss_var=worth**2 / np.maximum(lv.information, 1e-300),
+            expected=worth,
+            observed=(cur.revenue * after).sum(1),
+            first=lo + cur.hours - min(cfg.level_changes_hours, cur.hours - 1),
+        )
 
     def findings(self, keys: list[tuple[str, str]], cfg: DetectorConfig) -> list[Finding]:
         """Series whose statistic passed the threshold and whose loss since the onset is
@@ -613,7 +645,30 @@ class LevelTest:
             hours=np.stack([self.hours, zero], axis=1),
         )
         same_rule = replace(cfg, sequential_threshold=cfg.level_threshold)
-        return SequentialTest(1, as_run).findings(keys, same_rule)
+        found = SequentialTest(1, as_run).findings(keys, same_rule)
+        return [replace(f, level=self.onset(f.series)) for f in found]
+
+    def onset(self, s: int) -> Onset | None:
+        """Series ``s``'s onset and fitted loss per hour since then. None if not recorded,
+        or if the onset is the earliest searched: the loss may have begun before it, and
+        its first hours would then count as the level before the loss."""
+        if (
+            self.start is None
+            or self.start[s] <= self.first
+            or self.loss is None
+            or self.loss_var is None
+            or self.expected is None
+            or self.observed is None
+        ):
+            return None
+        hours = max(float(self.hours[s]), 1.0)
+        return Onset(
+            start=int(self.start[s]),
+            at_risk_per_hour=float(self.loss[s]) / hours,
+            expected_revenue_per_hour=float(self.expected[s]) / hours,
+            observed_revenue_per_hour=float(self.observed[s]) / hours,
+            variance=float(self.loss_var[s]) / hours**2,
+        )
 
 
 def combine(
@@ -642,11 +697,15 @@ def evaluate(base: Baseline, series: HourlySeries, end: int, cfg: DetectorConfig
     slow = WindowTest.at(base, series, end, cfg.slow_window_hours)
     seq = SequentialTest.at(base, series, end, cfg)
     level = LevelTest.at(base, series, end, cfg)
-    return combine(
+    by_level = level.findings(series.keys, cfg)
+    passed = {f.series: f.level for f in by_level}
+    found = combine(
         fast.findings(series.keys, cfg.page_burn, "page", cfg),
         slow.findings(series.keys, cfg.ticket_burn, "ticket", cfg),
-        seq.findings(series.keys, cfg) + level.findings(series.keys, cfg),
+        seq.findings(series.keys, cfg) + by_level,
     )
+    # Whichever test's finding is kept, the level test's fit travels with it.
+    return [replace(f, level=passed.get(f.series)) for f in found]
 
 
 @dataclass(frozen=True)
@@ -655,6 +714,7 @@ class Onset:
     at_risk_per_hour: float
     expected_revenue_per_hour: float
     observed_revenue_per_hour: float
+    variance: float | None = None  # of ``at_risk_per_hour``, where the estimate states it
 
 
 def onset(

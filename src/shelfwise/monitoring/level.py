@@ -201,13 +201,32 @@ def precision_times(
     return result
 
 
+def covariance(
+    noise: LevelNoise, count_var: FloatArray, s: int, day: np.ndarray | None = None
+) -> FloatArray:
+    """Σ of series ``s`` written out (N, N): ``count_var`` (S, N), ``day`` (N,)."""
+    i = np.arange(count_var.shape[1])
+    cov: FloatArray = (
+        np.diag(count_var[s] + noise.white[s])
+        + noise.ar_var[s] * noise.rho ** np.abs(i[:, None] - i[None, :])
+        + noise.offset_var[s]
+    )
+    if noise.day_var is not None and day is not None:
+        cov = cov + noise.day_var[s] * (day[:, None] == day[None, :])
+    return cov
+
+
 @dataclass(frozen=True)
 class LevelStatistic:
-    """Per series (S,): the largest log-likelihood ratio, and the hour (0-based in the
-    window) of the onset behind it (``N`` when the statistic is 0)."""
+    """Per series (S,): the largest log-likelihood ratio, the hour (0-based in the
+    window) of the onset behind it (``N`` when the statistic is 0), and at that onset
+    the fitted relative loss ``δ̂ = -uᵀΣ⁻¹r / uᵀΣ⁻¹u`` (the generalised least-squares
+    step; positive for a loss) and its information ``uᵀΣ⁻¹u`` (``Var δ̂ = 1 / info``)."""
 
     statistic: FloatArray
     start: np.ndarray
+    loss: FloatArray
+    information: FloatArray
 
 
 def level_statistic(
@@ -230,6 +249,9 @@ def level_statistic(
     m_m = drop**2 * (step[None, :, :] * px[:, :, 1:]).sum(1)
     llr = m_r - m_m / 2.0
     best = np.argmax(llr, axis=1)
-    stat = np.maximum(llr[np.arange(s), best], 0.0)
+    rows = np.arange(s)
+    stat = np.maximum(llr[rows, best], 0.0)
     start = np.where(stat > 0, n - changes + best, n)
-    return LevelStatistic(statistic=stat, start=start)
+    info = np.where(stat > 0, m_m[rows, best] / drop**2, 0.0)
+    loss = np.where(stat > 0, drop * m_r[rows, best] / np.maximum(m_m[rows, best], 1e-300), 0.0)
+    return LevelStatistic(statistic=stat, start=start, loss=loss, information=info)
