@@ -53,7 +53,9 @@ def run(name: str, db: Path, spec: Spec) -> ProtocolResult:
         log = read_log(runtime.db, items=list(runtime.snapshot.ids))
         started, cpu = time.perf_counter(), time.process_time()
         protocol = session_next_item if name == "diginetica" else basket_completion
-        spec = replace(spec, products=list(runtime.snapshot.products))
+        spec = replace(
+            spec, products=list(runtime.snapshot.products), ranking=runtime.settings.ranking
+        )
         result = protocol(log, runtime.snapshot, list(runtime.placements), spec)
         print(
             f"{result.protocol}: {time.perf_counter() - started:.0f} s wall, "

@@ -91,7 +91,7 @@ def test_placements_endpoint(client: TestClient) -> None:
     assert cart["sources"] == {
         "complements": 1.0,
         "session": 0.3,
-        "buy_again": 0.2,
+        "buy_again": 4.0,
         "basket_ease": 8.0,
     }
     assert cart["fallback"] == ["popular"]

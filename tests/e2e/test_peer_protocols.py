@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from shelfwise.config import Settings
-from shelfwise.evaluation.basket_protocol import REGULARIZATIONS
+from shelfwise.evaluation.cart_choice import BUY_AGAIN_WEIGHTS, REGULARIZATIONS
 from tests.datasets import shared_data
 from tests.e2e.server import json_of, run_cli, settings_env
 
@@ -53,10 +53,16 @@ def load(env: dict[str, str], name: str, path: Path) -> None:
     )
 
 
-def check_report(report: dict[str, Any], metrics: tuple[str, ...], peers: set[str]) -> None:
-    assert set(report["models"]) == {"shelfwise", *peers}
+def check_report(
+    report: dict[str, Any],
+    metrics: tuple[str, ...],
+    peers: set[str],
+    own: frozenset[str] = frozenset(),
+) -> None:
+    assert set(report["models"]) == {"shelfwise", *peers, *own}
     for name, m in report["models"].items():
         assert m["served"] == (name == "shelfwise")
+        assert m["own"] == (name in own)
         for metric in metrics:
             cell = m[metric]
             assert 0.0 <= cell["low"] <= cell["mean"] <= cell["high"] <= 1.0, (name, metric, cell)
@@ -114,10 +120,18 @@ def test_basket_completion_through_the_cli(sqlite_settings: Settings, tmp_path: 
     assert report["protocol"] == "basket-completion" and report["k"] == 10
     assert report["windows"]["test"] == "2011-11-25..2011-12-09"
     assert report["counts"]["test baskets"] > 300
-    check_report(report, ("ndcg", "hr"), {"cooccurrence", "popularity", "item_knn", "ease"})
+    peers = {"cooccurrence", "popularity", "item_knn", "ease"}
+    check_report(
+        report, ("ndcg", "hr"), peers, frozenset({"shelfwise, anonymous cart", "ease_history"})
+    )
     chosen = report["models"]["shelfwise"]["chosen"]
     assert chosen["placement"] == "cart"
     assert chosen["basket_ease_regularization"] in REGULARIZATIONS
+    assert chosen["buy_again_weight"] in BUY_AGAIN_WEIGHTS
+    assert chosen["ranker"] in {"cart task", "blend"}
+    assert report["counts"]["test baskets of shoppers with history"] > 0
+    notes = " ".join(report["notes"])
+    assert "name the shopper" in notes and "buy_again weight 4: " in notes
 
 
 def test_bad_protocol_and_empty_window_are_clear_errors(

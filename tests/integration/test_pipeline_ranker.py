@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -204,3 +206,39 @@ def _serve_each_task(runtime: Runtime) -> None:
         "product_similar": "bought_with",
         "home": "requests",
     }
+
+
+def test_a_cart_placement_that_asks_for_it_is_ranked_by_the_cart_task(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``ranker: cart`` in placements.yaml: the bundle holds ``ranker_cart/`` (orders
+    with one item hidden, ``ranking.dataset.build_cart_set``) and the cart is ranked by it."""
+    shipped = resources.files("shelfwise.serving").joinpath("placements.yaml").read_text()
+    assert shipped.count("uses_cart: true\n") == 1
+    placements = tmp_path / "placements.yaml"
+    placements.write_text(
+        shipped.replace("uses_cart: true\n", "uses_cart: true\n    ranker: cart\n")
+    )
+    runtime = Runtime.open(
+        settings.model_copy(
+            update={
+                "ranking": RankingSettings(compile_model=False, explore_share=0.0),
+                "placements_file": placements,
+            }
+        )
+    )
+    try:
+        shop_fixture.fill(runtime)
+        result = train(runtime, force=True, with_ranker=True)
+        runtime.load_bundle()
+        assert (result.bundle.path / "ranker_cart" / "ranker.json").is_file()
+        assert result.bundle.info.metrics["ranker_cart_train_requests"] > 0
+        slate = runtime.recommender.recommend(
+            RecommendRequest(placement="cart", k=4, explain=True, cart=("KI1",), person="c0"),
+            record=False,
+        )
+        assert slate["ranker"] == "learned" and slate["items"], slate
+        assert slate["trace"]["ranker"]["task"] == "cart"
+        assert "KI1" not in [i["product_id"] for i in slate["items"]]
+    finally:
+        runtime.close()

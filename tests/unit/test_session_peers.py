@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shelfwise.candidates.log import InteractionLog
-from shelfwise.evaluation.basket_protocol import hide_one
+from shelfwise.evaluation.basket_protocol import Baskets, EaseHistory, ItemScores, hide_one
 from shelfwise.evaluation.session_peers import (
     SKNN,
     VSKNN,
@@ -160,6 +160,7 @@ def test_hide_one_hides_an_item_bought_in_training() -> None:
     assert len(got) == 1
     assert sorted([*got.hidden.tolist(), *got.visible.tolist()]) == [0, 1]
     assert got.at.tolist() == [t0 + 10]
+    assert [log.people[p] for p in got.person.tolist()] == ["o2"]  # who bought it
 
 
 @settings(max_examples=40, deadline=None)
@@ -188,3 +189,31 @@ def test_sknn_blocks_of_rows_give_the_same_scores(monkeypatch: pytest.MonkeyPatc
     whole = peer.scores(QUERY, np.array([0, 1]))
     monkeypatch.setattr(session_peers, "CELLS", 1)  # one row per block
     assert peer.scores(QUERY, np.array([0, 1])) == pytest.approx(whole)
+
+
+def test_ease_history_adds_the_shoppers_own_purchases_to_the_baskets_scores() -> None:
+    # people p0 (bought d twice, c once) and p1 (bought nothing); items a, b, c, d
+    log = InteractionLog.from_columns(
+        people=["p0", "p0", "p0", "p1"],
+        products=["d", "d", "c", "a"],
+        kinds=["purchase"] * 3 + ["product_view"],
+        at=np.array([1.0, 2.0, 3.0, 4.0]),
+        baskets=["o1", "o2", "o3", "v1"],
+        quantity=np.ones(4),
+        price=np.full(4, np.nan),
+        items=["a", "b", "c", "d"],
+    )
+    # EASE-like rows: a basket of a scores b 1.0 and c 0.5
+    rows = np.zeros((4, 4))
+    rows[0, 1], rows[0, 2] = 1.0, 0.5
+    ease = ItemScores("ease", rows)
+    p0, p1 = log.people.index("p0"), log.people.index("p1")
+    carts = Baskets(
+        np.array([0, 1, 2]), np.array([0, 0]), np.array([3, 3]), np.zeros(2), np.array([p0, p1])
+    )
+    # weight 0: EASE alone (b, c); p1 has no purchases whatever the weight
+    assert EaseHistory(ease, log, 0.0).lists(carts, 3, 4).tolist() == [[1, 2, -1], [1, 2, -1]]
+    # c: 0.5 + 0.5 x log1p(1) / log1p(2); d: 0.5 x 1; b: 1.0
+    assert EaseHistory(ease, log, 0.5).lists(carts, 3, 4).tolist() == [[1, 2, 3], [1, 2, -1]]
+    # the shopper's own d (bought twice) first at weight 2; a, in the cart, never
+    assert EaseHistory(ease, log, 2.0).lists(carts, 3, 4).tolist() == [[3, 2, 1], [1, 2, -1]]

@@ -106,7 +106,8 @@ def evaluate(
             help="people (default: the protocols above), session-next-item (HR@20 and MRR@20 "
             "of the session slates against popularity, item-kNN, SKNN and V-SKNN) or "
             "basket-completion (NDCG@10 of the cart slate for a basket with one item hidden, "
-            "against co-occurrence, item-kNN, EASE and popularity): one test window of "
+            "the request naming its buyer, against co-occurrence, item-kNN, EASE and "
+            "popularity, with EASE plus the buyer's history as a reference): one test window of "
             "--window-days after --cutoff, every choice made on the validation window before "
             "it (docs/evaluation.md).",
         ),

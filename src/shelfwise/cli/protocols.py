@@ -59,6 +59,7 @@ def run_protocol(
                 resamples,
                 seed,
                 (lambda s: status.update(s)) if status is not None else None,
+                runtime.settings.ranking,
             )
             result = run(log, runtime.snapshot, list(runtime.placements), spec)
         except InvalidInput as exc:

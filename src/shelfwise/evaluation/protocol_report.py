@@ -23,6 +23,7 @@ from shelfwise.catalog.model import Product
 from shelfwise.errors import InvalidInput
 from shelfwise.evaluation.backtest import ratio_interval
 from shelfwise.evaluation.intervals import LEVEL, FloatArray, Interval, interval, resampled_means
+from shelfwise.ranking.objective import RankingSettings
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Scored:
     chosen: dict[str, Any] = field(default_factory=dict)
     validation: float | None = None  # the selection metric on the validation window
     served: bool = False
+    own: bool = False  # shown for reference (another path, or a peer told more): not a peer
 
 
 @dataclass
@@ -48,6 +50,7 @@ class ProtocolResult:
     selection: str
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     ratios: dict[str, dict[str, Any]] = field(default_factory=dict)
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> name -> ratio
     notes: list[str] = field(default_factory=list)
     resamples: int = 0
     seed: int = 0
@@ -72,6 +75,7 @@ class Spec:
     resamples: int = 1000
     seed: int = 0
     step: Callable[[str], None] | None = None
+    ranking: RankingSettings = field(default_factory=RankingSettings)  # a learned rank stage's
 
     def say(self, what: str) -> None:
         if self.step is not None:
@@ -127,7 +131,7 @@ def summarise(
     ratio to the best peer on each metric."""
     result.resamples, result.seed = resamples, seed
     served = next(s for s in scored if s.served)
-    peers = [s for s in scored if not s.served]
+    peers = [s for s in scored if not s.served and not s.own]
     total = float(counts.sum())
     for metric in result.metrics:
         series = [s.sums[metric] for s in scored]
@@ -142,7 +146,12 @@ def summarise(
             )
             entry = result.models.setdefault(
                 s.name,
-                {"served": s.served, "chosen": s.chosen, "validation": s.validation},
+                {
+                    "served": s.served,
+                    "own": s.own,
+                    "chosen": s.chosen,
+                    "validation": s.validation,
+                },
             )
             entry[metric] = cell.as_dict()
         i_served = scored.index(served)
@@ -153,6 +162,11 @@ def summarise(
             "best_peer": best.name,
             "ratio": ratio_interval(point, means[:, i_served], means[:, j]).as_dict(),
         }
+        for ref in (s for s in scored if s.own):
+            j = scored.index(ref)
+            point = points[i_served] / points[j] if points[j] > 0 else float("nan")
+            ratio = ratio_interval(point, means[:, i_served], means[:, j]).as_dict()
+            result.references.setdefault(metric, {})[ref.name] = ratio
     return result
 
 
@@ -176,6 +190,7 @@ def markdown(result: ProtocolResult) -> str:
     ]
     for name, m in result.models.items():
         label = f"**{name}**" if m["served"] else name
+        label += " (reference, not a peer)" if m.get("own") else ""
         chosen = ", ".join(f"{k}={v}" for k, v in m["chosen"].items()) or "-"
         lines.append(
             f"| {label} | " + " | ".join(cell(m[x]) for x in result.metrics) + f" | {chosen} |"
@@ -192,6 +207,12 @@ def markdown(result: ProtocolResult) -> str:
             f"- {metric.upper().replace('_', ' ')}@{result.k}: x{ratio['mean']:.3f} "
             f"[{ratio['low']:.3f}, {ratio['high']:.3f}] against {r['best_peer']}"
         )
+    for metric, refs in result.references.items():
+        for name, ratio in refs.items():
+            lines.append(
+                f"- {metric.upper().replace('_', ' ')}@{result.k}: x{ratio['mean']:.3f} "
+                f"[{ratio['low']:.3f}, {ratio['high']:.3f}] against {name} (a reference)"
+            )
     lines += ["", f"Served path: {result.served_label}.", ""]
     lines += [f"- {n}" for n in result.notes]
     return "\n".join(lines) + "\n"

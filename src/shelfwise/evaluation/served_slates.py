@@ -57,11 +57,12 @@ class ServedSlates:
 
     def label(self, placement: str) -> str:
         """Which path answered, for reports."""
+        task = self.placements[placement].ranker
         ranker = (
-            "the learned ranker"
+            f"the learned ranker of the {task!r} task"
             if self.ranker_label == "learned"
-            else "the blend ranker (the learned ranker is trained for the home placement's "
-            "task on people, not for this one, so it does not apply)"
+            else "the blend ranker (the protocols train no learned ranker for this "
+            "placement's task, or the blend ranked the validation window better)"
         )
         return (
             f"served Pipeline (Pipeline.offline): candidates of the {placement!r} chain, the "

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from shelfwise.ranking.items import ItemTable
 from shelfwise.ranking.state import RankingState
 
 Propose = Callable[[RecContext], Sequence[Proposal]]
+R = TypeVar("R")
 SESSION_GAP = 30 * 60
 _EVENT_TYPE = {VIEW: "product_view", CART: "add_to_cart", PURCHASE: "purchase", CLICK: "rec_click"}
 
@@ -252,10 +254,35 @@ def bought_with_requests(
                 made += 1
                 if made >= per_session:
                     break
-    if len(out) > limit:
-        keep = np.sort(np.random.default_rng(seed).choice(len(out), limit, replace=False))
-        out = [out[i] for i in keep.tolist()]
-    return out
+    return drawn(out, limit, np.random.default_rng(seed))
+
+
+def drawn(requests: list[R], limit: int, rng: np.random.Generator) -> list[R]:
+    """At most ``limit`` of ``requests``, drawn evenly, in their order."""
+    if len(requests) <= limit:
+        return requests
+    keep = np.sort(rng.choice(len(requests), limit, replace=False))
+    return [requests[i] for i in keep.tolist()]
+
+
+def labelled(
+    ctx: RecContext,
+    propose: Propose,
+    state: RankingState,
+    items: ItemTable,
+    spec: FeatureSpec,
+    truth: dict[int, int],
+) -> Group | None:
+    """One request's group: the sources' proposals for ``ctx`` without what it excludes
+    (the viewed product, the cart), graded by ``truth`` (item -> grade); None when no
+    candidate has a grade (it teaches no order)."""
+    cands = CandidateSet.from_proposals(propose(ctx), spec.sources)
+    cands = cands.take(np.flatnonzero(~np.isin(cands.items, list(ctx.exclude))))
+    y = np.fromiter((truth.get(int(i), 0) for i in cands.items), dtype=np.int64, count=len(cands))
+    if not y.any():
+        return None
+    assert ctx.person_id is not None
+    return build_features(ctx, cands, state, items, spec), y, ctx.person_id, cands
 
 
 def build_bought_with_set(
@@ -287,27 +314,102 @@ def build_bought_with_set(
             session=session_at(log, req.person, req.at),
             exclude=frozenset({req.anchor}),
         )
-        cands = CandidateSet.from_proposals(propose(ctx), spec.sources)
-        cands = cands.take(np.flatnonzero(cands.items != req.anchor))
-        if len(cands) == 0:
+        group = labelled(ctx, propose, state, items, spec, req.labels)
+        if group is not None:
+            made.append(group)
+    return assemble(made, len(spec.names))
+
+
+@dataclass(frozen=True)
+class CartRequest:
+    """One cart request of the cart task: ``person``'s order at ``at`` without one of
+    its items; ``cart`` the other items, ``hidden`` the one to find (labelled 3)."""
+
+    person: int
+    at: int
+    cart: tuple[int, ...]
+    hidden: int
+
+
+def cart_requests(
+    log: HistoryLog,
+    start: int,
+    end: int,
+    max_items: int = 50,
+    limit: int = 4_000,
+    seed: int = 0,
+) -> list[CartRequest]:
+    """The cart task's requests in ``[start, end)``: an order is one person's purchases
+    at one timestamp (an order's lines share its time); each order of 2 to
+    ``max_items`` distinct items hides one of them, drawn with ``seed``, and its cart
+    is the others. At most ``limit`` requests, drawn evenly."""
+    w = log.window(start, end)
+    buys = np.flatnonzero(w.kind == PURCHASE)
+    out: list[CartRequest] = []
+    if not len(buys):
+        return out
+    person, at, item = w.person[buys], w.at[buys], w.item[buys]
+    order = np.lexsort((item, at, person))
+    person, at, item = person[order], at[order], item[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (person[1:] != person[:-1]) | (at[1:] != at[:-1])
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], len(order))
+    rng = np.random.default_rng(seed)
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        basket = np.unique(item[a:b])
+        if not 2 <= len(basket) <= max_items:
             continue
-        y = np.fromiter(
-            (req.labels.get(int(i), 0) for i in cands.items), dtype=np.int64, count=len(cands)
+        hidden = int(basket[rng.integers(len(basket))])
+        cart = tuple(int(i) for i in basket if i != hidden)
+        out.append(CartRequest(int(person[a]), int(at[a]), cart, hidden))
+    return drawn(out, limit, rng)
+
+
+def build_cart_set(
+    log: HistoryLog,
+    items: ItemTable,
+    state: RankingState,
+    spec: FeatureSpec,
+    propose: Propose,
+    t: int,
+    horizon: int,
+    placement: str = "cart",
+    limit: int = 4_000,
+) -> TrainingSet:
+    """The cart task's training set of the window ``[t, t + horizon)``: one cart request
+    per order with one item hidden (:func:`cart_requests`), at the order's time, by
+    the person who placed it; the sources and ``state`` are as of ``t``. Rows are the
+    sources' proposals for the cart (its items excluded, as served); the hidden item
+    is labelled 3 (bought), the others 0; a request whose candidates miss the hidden
+    item teaches no order and is skipped."""
+    if state.as_of != t:
+        raise ValueError(f"the state is as of {state.as_of}, not the decision time {t}")
+    made: list[Group] = []
+    for req in cart_requests(log, t, t + horizon, limit=limit, seed=t):
+        ctx = RecContext(
+            placement=placement,
+            now=datetime.fromtimestamp(req.at, UTC),
+            person_id=log.persons[req.person],
+            cart_items=req.cart,
+            exclude=frozenset(req.cart),
         )
-        if not y.any():
-            continue
-        x = build_features(ctx, cands, state, items, spec)
-        made.append((x, y, log.persons[req.person], cands))
+        group = labelled(ctx, propose, state, items, spec, {req.hidden: 3})
+        if group is not None:
+            made.append(group)
     return assemble(made, len(spec.names))
 
 
 __all__ = [
     "KINDS",
     "AnchorRequest",
+    "CartRequest",
     "TrainingSet",
     "bought_with_requests",
     "build_bought_with_set",
+    "build_cart_set",
     "build_training_set",
+    "cart_requests",
     "decision_context",
     "window_labels",
 ]

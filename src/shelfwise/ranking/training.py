@@ -25,7 +25,12 @@ from shelfwise.candidates.log import InteractionLog
 from shelfwise.candidates.model import Artifacts, fit_all
 from shelfwise.catalog.model import Product
 from shelfwise.errors import InvalidInput
-from shelfwise.ranking.dataset import TrainingSet, build_bought_with_set, build_training_set
+from shelfwise.ranking.dataset import (
+    TrainingSet,
+    build_bought_with_set,
+    build_cart_set,
+    build_training_set,
+)
 from shelfwise.ranking.explain import Names, TableNames
 from shelfwise.ranking.features import FeatureSpec
 from shelfwise.ranking.history import FloatArray, IntArray, from_interactions
@@ -47,15 +52,19 @@ class RankerTrainingConfig(BaseModel):
     horizon_days: float = Field(default=14.0, gt=0, description="Label window after t.")
     train_windows: int = Field(default=5, ge=1, description="Decision times that train.")
     placement: str = "home"
-    task: Literal["requests", "bought_with"] = Field(
+    task: Literal["requests", "bought_with", "cart"] = Field(
         default="requests",
         description="requests: every active person gets a request at t, labelled by what "
         "they did in the window (the home task); bought_with: one product-page request "
         "per item viewed or carted in a session, labelled by what was carted or bought "
-        "after it in that session (ranking.dataset.build_bought_with_set).",
+        "after it in that session (ranking.dataset.build_bought_with_set); cart: one cart "
+        "request per order with one item hidden, by the person who placed it, labelled "
+        "by the hidden item (ranking.dataset.build_cart_set).",
     )
     max_requests: int = Field(
-        default=4_000, ge=1, description="bought_with: most requests per window (drawn evenly)"
+        default=4_000,
+        ge=1,
+        description="bought_with, cart: most requests per window (drawn evenly)",
     )
     new_items_only: bool = Field(
         default=False,
@@ -180,6 +189,8 @@ def build_windows(
                 made = build_bought_with_set(
                     *given, placement=cfg.placement, limit=cfg.max_requests
                 )
+            elif cfg.task == "cart":  # hide-one orders
+                made = build_cart_set(*given, placement=cfg.placement, limit=cfg.max_requests)
             else:
                 made = build_training_set(*given, placement=cfg.placement, exclude_seen=new)
             if impressions and not new and cfg.task == "requests":

@@ -55,7 +55,7 @@ class Objective(BaseModel):
         return (self.engagement / total, self.revenue / total, self.margin / total)
 
 
-RankerTask = Literal["requests", "bought_with"]
+RankerTask = Literal["requests", "bought_with", "cart"]
 
 
 class Placement(BaseModel):
@@ -76,9 +76,10 @@ class Placement(BaseModel):
     uses_cart: bool = False
     batch: bool = False
     # Which of the bundle's learned rankers orders this placement: "requests" (the
-    # home task, ``ranker/``) or "bought_with" (product-page requests labelled by what
-    # was bought after the viewed product, ``ranker_bought_with/``); a bundle without
-    # that task's ranker serves the placement with its "requests" ranker.
+    # home task, ``ranker/``), "bought_with" (product-page requests labelled by what
+    # was bought after the viewed product, ``ranker_bought_with/``) or "cart" (orders
+    # with one item hidden, ``ranker_cart/``); a bundle without that task's ranker
+    # serves the placement with its "requests" ranker.
     ranker: RankerTask = "requests"
 
     def source_names(self) -> list[str]:

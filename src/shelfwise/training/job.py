@@ -274,6 +274,18 @@ def task_placements(settings: Settings) -> dict[RankerTask, Placement]:
     return out
 
 
+def task_training(
+    task: RankerTask, placement: Placement
+) -> tuple[RankerTrainingConfig, PlacementChain]:
+    """How the ranker of ``task`` is trained for ``placement``: its config, and the
+    placement's chain, which the ranker reads as source ``blend``."""
+    cfg = RankerTrainingConfig(task=task, placement=placement.name)
+    chain = PlacementChain(
+        blend=dict(placement.sources), fallbacks=tuple(placement.fallback), depth=cfg.depth
+    )
+    return cfg, chain
+
+
 def task_ranker(
     log: InteractionLog,
     products: Sequence[Product | None],
@@ -289,10 +301,7 @@ def task_ranker(
     labels, its blend as source ``blend``); None, logged, when the history has too
     little of that task to train on (the placement is then ranked by the
     ``requests`` ranker, :class:`~shelfwise.pipeline.learned.LearnedRankers`)."""
-    cfg = RankerTrainingConfig(task=task, placement=placement.name)
-    chain = PlacementChain(
-        blend=dict(placement.sources), fallbacks=tuple(placement.fallback), depth=cfg.depth
-    )
+    cfg, chain = task_training(task, placement)
     try:
         return bundle_ranker(
             log,
