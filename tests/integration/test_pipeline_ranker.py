@@ -6,16 +6,20 @@ from collections.abc import Iterator
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from shelfwise.api import create_app
+from shelfwise.candidates import model as candidates_model
+from shelfwise.candidates.model import Artifacts
 from shelfwise.config import Settings, load_settings
 from shelfwise.experiments.assignment import Assignment
 from shelfwise.experiments.model import Arm
 from shelfwise.pipeline import RecommendRequest
 from shelfwise.ranking import RankingSettings
+from shelfwise.ranking.training import RankerTrainingConfig
 from shelfwise.runtime import Runtime
 from shelfwise.training.job import train
 from tests import shop_fixture
@@ -144,10 +148,22 @@ def test_an_experiment_arm_can_switch_the_ranker_off(
     assert slate["ranker"] == expected and slate["experiment"]["arm"] == arm.name
 
 
-def test_product_bought_with_is_ranked_by_its_own_task(settings: Settings) -> None:
+def test_product_bought_with_is_ranked_by_its_own_task(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The bundle holds a ranker per training task (``ranker/`` for the home task,
     ``ranker_bought_with/`` for product pages labelled by what was bought after the
-    viewed product), and serving ranks each placement with its own."""
+    viewed product), and serving ranks each placement with its own. The two tasks
+    train on the same decision times: each window's sources are fitted once, with
+    the content table the job fitted before them."""
+    window_fits: list[object] = []
+    fit_all = candidates_model.fit_all
+
+    def counted(*args: Any, **kwargs: Any) -> Artifacts:
+        window_fits.append(kwargs.get("content"))
+        return fit_all(*args, **kwargs)
+
+    monkeypatch.setattr(candidates_model, "fit_all", counted)
     runtime = Runtime.open(
         settings.model_copy(
             update={"ranking": RankingSettings(compile_model=False, explore_share=0.0)}
@@ -157,6 +173,9 @@ def test_product_bought_with_is_ranked_by_its_own_task(settings: Settings) -> No
         _serve_each_task(runtime)
     finally:
         runtime.close()
+    windows = RankerTrainingConfig().train_windows + 1
+    assert 0 < len(window_fits) <= windows  # not once per window and task
+    assert all(content is not None for content in window_fits)
 
 
 def _serve_each_task(runtime: Runtime) -> None:

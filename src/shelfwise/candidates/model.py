@@ -256,3 +256,40 @@ STAGES = (
     "session_knn",
     "basket_ease",
 )
+
+
+class SourceFits:
+    """Source fits on prefixes of one log, memoised: a backtest's origins and the
+    ranker's training windows (of every task a bundle trains) share them.
+
+    A prefix ``log.before(t)`` is identified by its length (and last event), so
+    two cutoffs with no event between them share one fit. The content table does
+    not depend on events: it is fitted once (or given, as ``content``), and every
+    prefix reuses it. ``keep`` fits are held; the shortest prefix goes first.
+    """
+
+    def __init__(
+        self,
+        products: Sequence[Product | None],
+        config: SourcesConfig,
+        keep: int = 16,
+        content: NeighbourTable | None = None,
+    ) -> None:
+        self.products, self.config, self.keep = products, config, keep
+        self.content = content
+        self.memo: dict[tuple[int, float], Artifacts] = {}
+        self.hits = self.misses = 0
+
+    def __call__(self, train: InteractionLog) -> Artifacts:
+        key = (len(train), train.end if len(train) else 0.0)
+        got = self.memo.get(key)
+        if got is not None:
+            self.hits += 1
+            return got
+        self.misses += 1
+        got = fit_all(train, self.products, self.config, content=self.content)
+        self.content = got.content
+        if len(self.memo) >= self.keep:
+            self.memo.pop(min(self.memo))  # the shortest prefix: origins walk forward
+        self.memo[key] = got
+        return got

@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from shelfwise.candidates.config import PlacementChain, SourcesConfig
 from shelfwise.candidates.log import InteractionLog
-from shelfwise.candidates.model import Artifacts, fit_all
+from shelfwise.candidates.model import SourceFits
 from shelfwise.catalog.model import Product
 from shelfwise.errors import InvalidInput
 from shelfwise.evaluation.baselines import Recommender
@@ -76,36 +76,6 @@ def default_origins(
     last_day = datetime.fromtimestamp(last_event, ZoneInfo(TIMEZONE)).date()
     last = last_day - timedelta(days=window_days)
     return [midnight(last - timedelta(days=every * j)) for j in reversed(range(n))]
-
-
-class SourceFits:
-    """Source fits on prefixes of one log, memoised: origins and ranker windows share them.
-
-    A prefix ``log.before(t)`` is identified by its length (and last event), so
-    two cutoffs with no event between them share one fit. The content table does
-    not depend on events and is fitted once.
-    """
-
-    def __init__(
-        self, products: Sequence[Product | None], config: SourcesConfig, keep: int = 16
-    ) -> None:
-        self.products, self.config, self.keep = products, config, keep
-        self.memo: dict[tuple[int, float], Artifacts] = {}
-        self.hits = self.misses = 0
-
-    def __call__(self, train: InteractionLog) -> Artifacts:
-        key = (len(train), train.end if len(train) else 0.0)
-        got = self.memo.get(key)
-        if got is not None:
-            self.hits += 1
-            return got
-        self.misses += 1
-        content = next(iter(self.memo.values())).content if self.memo else None
-        got = fit_all(train, self.products, self.config, content=content)
-        if len(self.memo) >= self.keep:
-            self.memo.pop(min(self.memo))  # the shortest prefix: origins walk forward
-        self.memo[key] = got
-        return got
 
 
 @dataclass(frozen=True)
@@ -652,7 +622,6 @@ __all__ = [
     "Fold",
     "Served",
     "ServedFactory",
-    "SourceFits",
     "backtest",
     "chunks",
     "default_jobs",

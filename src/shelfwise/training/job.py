@@ -27,7 +27,7 @@ from shelfwise.bundles import BundleInfo, ModelBundle, bundle_store, new_version
 from shelfwise.candidates.config import PlacementChain, SourcesConfig
 from shelfwise.candidates.content import fit_content
 from shelfwise.candidates.log import PURCHASE, InteractionLog, Resolve
-from shelfwise.candidates.model import STAGES, Artifacts, fit_all
+from shelfwise.candidates.model import STAGES, Artifacts, SourceFits, fit_all
 from shelfwise.catalog.model import Product
 from shelfwise.config import Settings
 from shelfwise.contracts.identity import PersonResolver
@@ -197,15 +197,29 @@ def train(
     if with_ranker:
         t = stage("train ranker")
         logged = read_impressions(runtime.db, catalog_ids, start, end, people)
+        # Every task's ranker trains on the same decision times: fit the sources on
+        # each window's prefix once, with the content table fitted above.
+        fits = SourceFits(
+            products, config, keep=RankerTrainingConfig().train_windows + 1, content=content
+        )
         ranker = bundle_ranker(
-            log, products, artifacts, config, settings.ranking, step=step, impressions=logged
+            log,
+            products,
+            artifacts,
+            config,
+            settings.ranking,
+            step=step,
+            impressions=logged,
+            fit_sources=fits,
         )
         timings["train ranker"] = round(time.perf_counter() - t, 4)
         metrics = {**metrics, **{f"ranker_{k}": v for k, v in ranker_metrics(ranker).items()}}
         tasks: dict[str, Ranker] = {"requests": ranker}
         for task, placement in task_placements(settings).items():
             t = stage(f"train ranker {task}")
-            got = task_ranker(log, products, artifacts, config, settings, task, placement, step)
+            got = task_ranker(
+                log, products, artifacts, config, settings, task, placement, step, fits
+            )
             timings[f"train ranker {task}"] = round(time.perf_counter() - t, 4)
             if got is not None:
                 tasks[task] = got
@@ -281,6 +295,7 @@ def task_ranker(
     task: RankerTask,
     placement: Placement,
     step: Step | None = None,
+    fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
 ) -> Ranker | None:
     """The bundle's ranker of training ``task`` for ``placement`` (its requests, its
     labels, its blend as source ``blend``); None, logged, when the history has too
@@ -289,7 +304,15 @@ def task_ranker(
     cfg, chain = task_training(task, placement)
     try:
         return bundle_ranker(
-            log, products, artifacts, config, settings.ranking, cfg, step, chain=chain
+            log,
+            products,
+            artifacts,
+            config,
+            settings.ranking,
+            cfg,
+            step,
+            chain=chain,
+            fit_sources=fit_sources,
         )
     except InvalidInput as e:
         logger.warning("no %s ranker in this bundle: %s", task, e)
