@@ -12,12 +12,14 @@ from shelfwise.candidates.config import (
     BuyAgainConfig,
     ContentConfig,
     EventWeights,
+    FactorsConfig,
     PlacementChain,
     PopularConfig,
     SessionConfig,
     SourcesConfig,
 )
 from shelfwise.candidates.content import ContentSource, fit_content
+from shelfwise.candidates.factors import fit_factors
 from shelfwise.candidates.history import PersonHistory
 from shelfwise.candidates.neighbours import NeighbourTable, gather
 from shelfwise.candidates.popular import PopularSource, fit_popularity
@@ -144,3 +146,18 @@ def test_blend_weights_and_fallback_slots_say_so() -> None:
     assert got.items.tolist() == [A, B, E]
     assert [r.fallback for r in got.reasons] == [False, False, True]
     assert got.scores[2] < got.scores[1]
+
+
+def test_als_factors_are_the_same_on_one_thread_and_on_every_core() -> None:
+    """``factors.threads`` only changes how long a fit takes (docs/sizing.md)."""
+    log = purchases(ABC * 3, days=list(range(12)))
+    kinds = SourcesConfig().events
+    one, every = (
+        fit_factors(log, FactorsConfig(factors=8, iterations=5, threads=t), kinds, 30.0)
+        for t in (1, 0)
+    )
+    assert one.items.shape == (5, 8) and np.abs(one.items).max() > 0
+    np.testing.assert_array_equal(one.items, every.items)
+    np.testing.assert_array_equal(one.people, every.people)
+    with pytest.raises(ValueError):
+        FactorsConfig(threads=-1)

@@ -64,6 +64,14 @@ class FactorsConfig(_Config):
     regularization: float = Field(default=0.05, ge=0)
     alpha: float = Field(default=10.0, gt=0, description="confidence = 1 + alpha * log1p(weight)")
     seed: int = 7
+    threads: int = Field(
+        default=1,
+        ge=0,
+        description="ALS threads (0: every core). One by default, like the ranker's LightGBM: "
+        "on a machine whose cores also serve or train other things, OpenMP threads spin "
+        "and a fit takes 1.5-3x longer than on one thread (benchmarks/README.md). The "
+        "factors are the same for any number.",
+    )
 
 
 class ContentConfig(_Config):

@@ -38,6 +38,7 @@ def fit_factors(
             regularization=config.regularization,
             iterations=config.iterations,
             random_state=config.seed,
+            num_threads=config.threads,
             calculate_training_loss=False,
         )
         model.fit(m.tocsr().astype(np.float32), show_progress=False)
