@@ -161,3 +161,9 @@ def test_als_factors_are_the_same_on_one_thread_and_on_every_core() -> None:
     np.testing.assert_array_equal(one.people, every.people)
     with pytest.raises(ValueError):
         FactorsConfig(threads=-1)
+    # a bundle's config hash names what its sources depend on, not how fast they fit
+    every_core = SourcesConfig(factors=FactorsConfig(threads=0))
+    assert every_core.config_hash() == SourcesConfig().config_hash()
+    assert SourcesConfig(factors=FactorsConfig(iterations=3)).config_hash() != (
+        SourcesConfig().config_hash()
+    )

@@ -304,5 +304,7 @@ class SourcesConfig(_Config):
         )
 
     def config_hash(self) -> str:
-        data = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """What the fitted sources depend on (``factors.threads`` changes only the time)."""
+        dumped = self.model_dump(mode="json", exclude={"factors": {"threads"}})
+        data = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(data.encode()).hexdigest()[:12]
