@@ -149,15 +149,20 @@ def test_blend_weights_and_fallback_slots_say_so() -> None:
 
 
 def test_als_factors_are_the_same_on_one_thread_and_on_every_core() -> None:
-    """``factors.threads`` only changes how long a fit takes (docs/sizing.md)."""
+    """``threads`` only changes how long a fit takes (docs/sizing.md)."""
     log = purchases(ABC * 3, days=list(range(12)))
     kinds = SourcesConfig().events
     one, every = (
-        fit_factors(log, FactorsConfig(factors=8, iterations=5, threads=t), kinds, 30.0)
+        fit_factors(log, FactorsConfig(factors=8, iterations=5), kinds, 30.0, threads=t)
         for t in (1, 0)
     )
     assert one.items.shape == (5, 8) and np.abs(one.items).max() > 0
     np.testing.assert_array_equal(one.items, every.items)
     np.testing.assert_array_equal(one.people, every.people)
     with pytest.raises(ValueError):
-        FactorsConfig(threads=-1)
+        SourcesConfig(threads=-1)
+    # a bundle's config hash names what its sources depend on, not how fast they fit
+    assert SourcesConfig(threads=0).config_hash() == SourcesConfig().config_hash()
+    assert SourcesConfig(factors=FactorsConfig(iterations=3)).config_hash() != (
+        SourcesConfig().config_hash()
+    )

@@ -64,14 +64,6 @@ class FactorsConfig(_Config):
     regularization: float = Field(default=0.05, ge=0)
     alpha: float = Field(default=10.0, gt=0, description="confidence = 1 + alpha * log1p(weight)")
     seed: int = 7
-    threads: int = Field(
-        default=1,
-        ge=0,
-        description="ALS threads (0: every core). One by default, like the ranker's LightGBM: "
-        "on a machine whose cores also serve or train other things, OpenMP threads spin "
-        "and a fit takes 1.5-3x longer than on one thread (benchmarks/README.md). The "
-        "factors are the same for any number.",
-    )
 
 
 class ContentConfig(_Config):
@@ -297,6 +289,14 @@ class SourcesConfig(_Config):
     buy_again: BuyAgainConfig = BuyAgainConfig()
     popular: PopularConfig = PopularConfig()
     placements: dict[str, PlacementChain] = Field(default_factory=_default_placements)
+    threads: int = Field(
+        default=1,
+        ge=0,
+        description="Threads that fit the sources: implicit's ALS and the BLAS/LAPACK of the "
+        "dense inverses and neighbour blocks (0: every core). One by default, like the "
+        "ranker's LightGBM: where the cores also serve or fit other things, idle threads "
+        "spin and a fit takes 1.5-4x longer than on one thread (docs/sizing.md).",
+    )
 
     def chain(self, placement: str) -> PlacementChain:
         return self.placements.get(placement) or self.placements.get(
@@ -304,5 +304,7 @@ class SourcesConfig(_Config):
         )
 
     def config_hash(self) -> str:
-        data = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """What the fitted sources depend on (``threads`` changes only the time)."""
+        dumped = self.model_dump(mode="json", exclude={"threads"})
+        data = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(data.encode()).hexdigest()[:12]

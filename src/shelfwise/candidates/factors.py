@@ -25,7 +25,11 @@ class Factors:
 
 
 def fit_factors(
-    log: InteractionLog, config: FactorsConfig, weights: EventWeights, half_life_days: float
+    log: InteractionLog,
+    config: FactorsConfig,
+    weights: EventWeights,
+    half_life_days: float,
+    threads: int = 1,
 ) -> Factors:
     from implicit.cpu.als import AlternatingLeastSquares
 
@@ -38,7 +42,7 @@ def fit_factors(
             regularization=config.regularization,
             iterations=config.iterations,
             random_state=config.seed,
-            num_threads=config.threads,
+            num_threads=threads,
             calculate_training_loss=False,
         )
         model.fit(m.tocsr().astype(np.float32), show_progress=False)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from shelfwise.candidates.base import Source
 from shelfwise.candidates.basket_ease import BasketEaseSource, fit_basket_ease
@@ -204,7 +205,12 @@ def fit_all(
         ("history", lambda: PersonHistory.fit(log, kinds.array(), config.history_half_life_days)),
         ("cooccurrence", lambda: fit_cooccurrence(log, config.cooccurrence, kinds)),
         ("regression", lambda: fit_regression(log, config.regression, kinds)),
-        ("factors", lambda: fit_factors(log, config.factors, kinds, config.history_half_life_days)),
+        (
+            "factors",
+            lambda: fit_factors(
+                log, config.factors, kinds, config.history_half_life_days, config.threads
+            ),
+        ),
         ("content", lambda: content or fit_content(products, prices, config.content)),
         ("buy_again", lambda: fit_cycles(log)),
         ("popular", lambda: fit_popularity(log, config.popular, kinds)),
@@ -212,12 +218,13 @@ def fit_all(
         ("session_knn", lambda: fit_sessions(log, config.session_knn)),
         ("basket_ease", lambda: fit_basket_ease(log, config.basket_ease)),
     ]
-    for name, fit in stages:
-        if step is not None:
-            step(name)
-        started = time.perf_counter()
-        results[name] = fit()
-        timings[name] = round(time.perf_counter() - started, 4)
+    with threadpool_limits(config.threads or None, "blas"):  # 0: every core
+        for name, fit in stages:
+            if step is not None:
+                step(name)
+            started = time.perf_counter()
+            results[name] = fit()
+            timings[name] = round(time.perf_counter() - started, 4)
     category, names = categories(products)
     started = time.perf_counter()
     category_lift = fit_category_lift(log, category, len(names))

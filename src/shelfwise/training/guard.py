@@ -20,7 +20,7 @@ or before the first event) judges 0 people, and says why.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.log import InteractionLog
+from shelfwise.candidates.model import Artifacts
 from shelfwise.candidates.neighbours import NeighbourTable
 from shelfwise.catalog.model import Product
 from shelfwise.errors import InvalidInput
@@ -74,8 +75,13 @@ def measure(
     days: float,
     content: NeighbourTable | None = None,
     served: Served | None = None,
+    fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
 ) -> Measured:
-    """NDCG@10 / recall@20 of the served pipeline on the window's last ``days``."""
+    """NDCG@10 / recall@20 of the served pipeline on the window's last ``days``.
+
+    ``fit_sources``: a memo of source fits on prefixes of ``log`` with ``config``
+    (``candidates.model.SourceFits``), shared with the bundle's ranker training:
+    the guard's ranker windows are the bundle's, one window earlier."""
     served = served or Served()
     if days <= 0:
         return Measured({}, 0, "guard_days is 0: no window is held out")
@@ -102,6 +108,7 @@ def measure(
         ranking=served.ranking,
         content=content,
         cutoff=cutoff,
+        fit_sources=fit_sources,
     )
     if served.placement is not None:
         model.placement = served.placement

@@ -164,7 +164,10 @@ def train(
     store = bundle_store(settings, runtime.db)
     previous = store.current_version()
     served = guard_pipeline(runtime, with_ranker)
-    candidate = measure(log, products, config, settings.guard_days, content, served)
+    # The guard's ranker windows are the bundle's, one window earlier, and every
+    # ranker task trains on the bundle's: each prefix's sources are fitted once.
+    fits = SourceFits(products, config, content=content)
+    candidate = measure(log, products, config, settings.guard_days, content, served, fits)
     guard = judge(
         candidate,
         measure_promoted(
@@ -197,11 +200,6 @@ def train(
     if with_ranker:
         t = stage("train ranker")
         logged = read_impressions(runtime.db, catalog_ids, start, end, people)
-        # Every task's ranker trains on the same decision times: fit the sources on
-        # each window's prefix once, with the content table fitted above.
-        fits = SourceFits(
-            products, config, keep=RankerTrainingConfig().train_windows + 1, content=content
-        )
         ranker = bundle_ranker(
             log,
             products,
