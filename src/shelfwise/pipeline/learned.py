@@ -375,8 +375,15 @@ def rank_pool(
             keeper.put(pool.items, scored, allowed.items)
     ranked = ranker.draw(scored, ctx, which)
     positions = _positions_of(pool.items, ranked.items)
-    # Below the head: the rest of the pool in blend order (scores are in (0, 1]).
+    # Below the head: the rest of the pool in blend order (scores are in (0, 1]), what
+    # the exposure cap demoted last (the arrangement fills a slot it empties with them
+    # only when nothing else is left).
     order_value: FloatArray = pool.score * 1e-3
+    below = np.isin(pool.items, scored.below_floor)
+    if below.any():
+        others = order_value[~below]
+        least = float(others[others > 0].min()) if (others > 0).any() else 1e-3
+        order_value = np.where(below, pool.score * least * 0.5, order_value)
     order_value[positions] = 1.0 + np.arange(len(positions), 0, -1, dtype=np.float64)
     if trace.enabled:
         trace.ranker = _traced(ranked, objective, scored.n_candidates, snapshot)

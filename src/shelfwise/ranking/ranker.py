@@ -111,13 +111,16 @@ class Scored:
     # the items the exposure cap demoted out of the best k (``ranking.exposure``), with
     # their margin over the best candidate left out
     demoted: tuple[tuple[int, float], ...] = ()
+    # every candidate below its floor (the arrangement fills with them last)
+    below_floor: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def nbytes(self) -> int:
         """The bytes of its arrays (the candidates' proposals are the kept candidates')."""
         c, p = self.cands, self.plan
         arrays = (c.items, c.scores, c.ranks, c.reason_at, self.x, self.prob, self.values,
                   self.expected, self.categories, p.exploit, p.rest, p.pool, p.winners,
-                  p.counts, *(row for _, row in self.explained.values()))  # fmt: skip
+                  p.counts, self.below_floor,
+                  *(row for _, row in self.explained.values()))  # fmt: skip
         return sum(a.nbytes for a in arrays)
 
 
@@ -229,10 +232,12 @@ class Ranker:
         expected = prob * values
         depth = min(len(cands), k + POOL)
         demoted_rows: tuple[tuple[int, float], ...] = ()
+        below: IntArray = np.zeros(0, dtype=np.int64)
         if floors is not None and len(cands):
             demote = demoted(cands.items, expected, floors)
             order = served_order(expected, demote)[:depth]
             if demote.any():
+                below = cands.items[demote]
                 plain = np.argsort(-expected, kind="stable")[:k]
                 rel = margin(expected, floors.k)
                 demoted_rows = tuple(
@@ -267,6 +272,7 @@ class Ranker:
             objective.digest(),
             len(cands),
             demoted=demoted_rows,
+            below_floor=below,
         )
 
     def values(

@@ -39,6 +39,7 @@ from shelfwise.ranking.impressions import read_impressions
 from shelfwise.ranking.model import RankerModel
 from shelfwise.ranking.ranker import Ranker, ranker_folder
 from shelfwise.ranking.training import RankerTrainingConfig, bundle_ranker, propose_all
+from shelfwise.rules import Rulebook
 from shelfwise.rules.store import RuleStore
 from shelfwise.serving.placements import Placement, RankerTask, load_placements
 from shelfwise.store.tables import interactions
@@ -280,6 +281,8 @@ def exposure_floors(
     ranked by one of ``tasks`` and shown for a viewed product (``requires_item``)."""
     out: list[ExposureFloors] = []
     now = datetime.fromtimestamp(end, UTC)
+    version, rules = RuleStore(runtime.db).snapshot()
+    book = Rulebook(list(rules), runtime.snapshot, version=version)
     for placement in load_placements(settings):
         cap = placement.objective.exposure_cap
         ranker = tasks.get(placement.ranker) or tasks.get("requests")
@@ -296,7 +299,8 @@ def exposure_floors(
         propose = propose_all(artifacts, RankerTrainingConfig().depth, chain)
         objective = placement_objective(settings.ranking, placement)
         name, k = placement.name, placement.k
-        slates = anchor_slates(ranker, propose, runtime.snapshot, name, objective, k, now)
+        scoped = (book, placement.rule_scope)
+        slates = anchor_slates(ranker, propose, runtime.snapshot, name, objective, k, now, scoped)
         out.append(floors_of(slates, runtime.snapshot.ids, name, k, cap))
         timings[f"exposure {placement.name}"] = round(time.perf_counter() - t, 4)
     return out
