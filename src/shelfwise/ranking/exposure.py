@@ -22,9 +22,9 @@ still fills with it.
 Serving (:func:`demoted`) applies the bundle's floors to the request's own
 candidates (``ranking.ranker.Ranker.scored``); the trace names the items the cap
 demoted out of the slate (``pipeline/learned.py``). The floors are computed on
-the catalog as it was at training, without the rules (a rule that removes an
-item frees slots for others), so the served share is near the cap, not bound by
-it: ``benchmarks/product_pages.py`` measures it.
+the catalog and the rules as they were at training (a rule changed since frees
+or takes slots), so the served share is near the cap, not bound by it:
+``benchmarks/product_pages.py`` measures it.
 """
 
 from __future__ import annotations
