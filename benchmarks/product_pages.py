@@ -92,7 +92,10 @@ def measure(shop: Any, spec: SimulationSpec, args: argparse.Namespace) -> dict[s
     title = {p.product_id: p.title for p in products}
     in_stock = [p.product_id for p in products if p.is_available]
     rng = np.random.default_rng(args.seed + 1000)
-    pages = [in_stock[i] for i in rng.choice(len(in_stock), size=args.pages, replace=False)]
+    if 0 < args.pages < len(in_stock):
+        pages = [in_stock[i] for i in rng.choice(len(in_stock), size=args.pages, replace=False)]
+    else:  # every in-stock product once: the share the exposure cap is calibrated on
+        pages = list(in_stock)
     now = spec.end + timedelta(hours=1)
     out: dict[str, Any] = {"spec": spec.model_dump(mode="json"), "placements": {}}
     examples: dict[str, list[dict[str, Any]]] = {}
@@ -190,7 +193,9 @@ def main() -> None:
     ap.add_argument("--products", type=int, default=2000)
     ap.add_argument("--people", type=int, default=2000)
     ap.add_argument("--days", type=int, default=42)
-    ap.add_argument("--pages", type=int, default=200)
+    ap.add_argument(
+        "--pages", type=int, default=200, help="random in-stock products viewed (0: every one)"
+    )
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--show", type=int, default=4)
     ap.add_argument("--json", action="store_true")

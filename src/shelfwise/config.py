@@ -78,9 +78,18 @@ class PlacementObjective(BaseModel):
         "placement's own job (similarity to the viewed product, complement lift) counts "
         "beside P(engagement) (ranking.ranker.chain_fit).",
     )
+    exposure_cap: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="The largest share of the placement's slates one item may take "
+        "(ranking.exposure: floors calibrated per bundle; None: no cap).",
+    )
 
     def digest(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+        # without a cap, the digest of before (objective versions stay comparable)
+        skip = {"exposure_cap"} if self.exposure_cap is None else None
+        return hashlib.sha256(self.model_dump_json(exclude=skip).encode()).hexdigest()[:12]
 
 
 # Defaults: the home page leans on discovery, the cart on margin, email on revenue.

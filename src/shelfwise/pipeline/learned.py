@@ -46,6 +46,7 @@ from shelfwise.pipeline.ports import Ranked as PoolRanked
 from shelfwise.ranking.candidates import CandidateSet
 from shelfwise.ranking.explain import SnapshotNames
 from shelfwise.ranking.explore import ExplorePlan, chosen_of, request_draw
+from shelfwise.ranking.exposure import EXPOSURE_FOLDER, ExposureFloors, Floors
 from shelfwise.ranking.history import epoch
 from shelfwise.ranking.objective import PlacementObjective, RankingSettings
 from shelfwise.ranking.ranker import Ranked, Ranker, Scored, ranker_of_bundle
@@ -125,6 +126,7 @@ class LearnedRankers:
         self.snapshot = snapshot
         self._version: str | None = None
         self._rankers: dict[str, Ranker | None] = {}
+        self._floors: dict[str, Floors | None] = {}
         self._objectives: dict[tuple[str, Any], PlacementObjective] = {}
 
     def of(self, view: BundleView, task: str = "requests") -> Ranker | None:
@@ -132,6 +134,7 @@ class LearnedRankers:
         ranker when the bundle has none of that task (a bundle trained before it)."""
         if view.version != self._version:
             self._rankers = {}
+            self._floors = {}
             self._version = view.version
         if task not in self._rankers:
             self._rankers[task] = self._load(view, task)
@@ -162,6 +165,31 @@ class LearnedRankers:
             )
             return None
 
+    def floors(self, view: BundleView, placement: Placement) -> Floors | None:
+        """The exposure cap's floors of ``placement`` over the catalog, as calibrated for
+        the served bundle (``ranking.exposure``); None without a cap, or when the bundle
+        was calibrated for none or for another cap (logged: retrain to apply it)."""
+        cap = placement.objective.exposure_cap
+        if cap is None:
+            return None
+        if view.version != self._version:
+            self.of(view)  # forget the old bundle's rankers and floors
+        key = placement.name
+        if key not in self._floors:
+            got = ExposureFloors.load(view.bundle.path / EXPOSURE_FOLDER, placement.name)
+            if got is None or abs(got.cap - cap) > 1e-12 or got.k != placement.k:
+                log.warning(
+                    "bundle %s: no exposure floors for %s at cap %s (k %s); retrain to apply it",
+                    view.version,
+                    placement.name,
+                    cap,
+                    placement.k,
+                )
+                self._floors[key] = None
+            else:
+                self._floors[key] = got.dense(self.snapshot.ids)
+        return self._floors[key]
+
     def objective(self, placement: Placement) -> PlacementObjective:
         """The placement's objective blend as the ranker's objective (SLA and stock
         discounts from ``settings.ranking`` for the placement's page)."""
@@ -184,6 +212,7 @@ def placement_objective(ranking: RankingSettings, placement: Placement) -> Place
             "money_cap": o.money_cap,
             "popularity_penalty": o.popularity_penalty,
             "chain_weight": o.chain_weight,
+            "exposure_cap": o.exposure_cap,
         }
     )
 
@@ -225,6 +254,7 @@ class LearnedRank:
     name: StageName = "rank"
     bucket: int = 0  # the time bucket's seconds (0: the exact clock)
     kept: KeptOrders | None = None  # serving: scored orders kept per (context, bucket)
+    floors: Floors | None = None  # the exposure cap's, over the catalog (None: no cap)
 
     @property
     def version(self) -> str:
@@ -244,6 +274,7 @@ class LearnedRank:
             flow.trace,
             which,
             self._keeper(flow, ctx),
+            self.floors,
         )
         return flow._replace(ranked=ranked)
 
@@ -325,11 +356,13 @@ def rank_pool(
     trace: Trace,
     which: int = 0,
     keeper: _Keeper | None = None,
+    floors: Floors | None = None,
 ) -> PoolRanked:
     """Rank the allowed pool; the arrangement's value keeps the ranker's order first.
 
     ``which``: the request's exploration draw (``pick_of``); ``keeper``: where the
-    scored order of this context and pool is kept (None: scored every time)."""
+    scored order of this context and pool is kept (None: scored every time);
+    ``floors``: the placement's exposure cap (``ranking.exposure``)."""
     scored = keeper.get(pool.items) if keeper is not None else None
     if scored is None:
         cands = CandidateSet.from_proposals(proposals, ranker.spec.sources)
@@ -337,17 +370,26 @@ def rank_pool(
         rows = np.minimum(rows, max(len(cands) - 1, 0))
         known = cands.items[rows] == pool.items if len(cands) else np.zeros(len(pool), bool)
         allowed = cands.take(rows[known])
-        scored = ranker.scored(ctx, allowed, snapshot, objective, k)
+        scored = ranker.scored(ctx, allowed, snapshot, objective, k, floors=floors)
         if keeper is not None:
             keeper.put(pool.items, scored, allowed.items)
     ranked = ranker.draw(scored, ctx, which)
     positions = _positions_of(pool.items, ranked.items)
-    # Below the head: the rest of the pool in blend order (scores are in (0, 1]).
+    # Below the head: the rest of the pool in blend order (scores are in (0, 1]), what
+    # the exposure cap demoted last (the arrangement fills a slot it empties with them
+    # only when nothing else is left).
     order_value: FloatArray = pool.score * 1e-3
+    below = np.isin(pool.items, scored.below_floor)
+    if below.any():
+        others = order_value[~below]
+        least = float(others[others > 0].min()) if (others > 0).any() else 1e-3
+        order_value = np.where(below, pool.score * least * 0.5, order_value)
     order_value[positions] = 1.0 + np.arange(len(positions), 0, -1, dtype=np.float64)
     if trace.enabled:
         trace.ranker = _traced(ranked, objective, scored.n_candidates, snapshot)
         trace.ranker["task"] = ranker.task
+        if objective.exposure_cap is not None:
+            trace.ranker["exposure"] = _exposure_traced(scored, objective, floors, snapshot)
     head = Head(
         positions,
         ranked.scores,
@@ -384,6 +426,32 @@ def _traced(
                 else {},
             }
             for n, i in enumerate(ranked.items.tolist())
+        ],
+    }
+
+
+def _exposure_traced(
+    scored: Scored,
+    objective: PlacementObjective,
+    floors: Floors | None,
+    snapshot: CatalogSnapshot,
+) -> dict[str, Any]:
+    """The exposure cap's part of the trace: the items it demoted out of the best k
+    (each with its margin over the best candidate left out, and its floor)."""
+    ids = snapshot.ids
+    return {
+        "cap": objective.exposure_cap,
+        "calibrated": floors is not None,
+        "demoted": [
+            {
+                "product_id": ids[item],
+                "action": "demoted",
+                "reason": "exposure cap: this item already takes its share of the "
+                "placement's slates where it fits better",
+                "margin": round(rel, 6),
+                "floor": round(float(floors.values[item]), 6) if floors is not None else None,
+            }
+            for item, rel in scored.demoted
         ],
     }
 

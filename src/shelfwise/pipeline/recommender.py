@@ -202,13 +202,20 @@ class Recommender:
             self._pipelines.clear()  # nothing keeps an old bundle or rulebook alive
             self._made_of = made_of
         objective = self.learned.objective(plan.placement) if ranker is not None else None
-        key = (id(ranker), id(objective))
+        floors = (
+            self.learned.floors(view, plan.placement)
+            if ranker is not None and view is not None
+            else None
+        )
+        key = (id(ranker), id(objective), id(floors))
         got = self._pipelines.get(key)
         if got is None:
             rank: Stage = _BLEND
             if ranker is not None and objective is not None:
                 bucket = self.settings.ranking.time_bucket_seconds
-                rank = LearnedRank(ranker, objective, bucket=bucket, kept=self.kept_orders)
+                rank = LearnedRank(
+                    ranker, objective, bucket=bucket, kept=self.kept_orders, floors=floors
+                )
             got = self._pipelines[key] = self._assemble(view, book, rank)
         return got
 

@@ -232,7 +232,8 @@ class Replayer:
         # clock at the end of the request's bucket, and the exploration pick is the
         # bucket's (``pipeline/learned.py``).
         bucket = self.settings.ranking.time_bucket_seconds
-        rank = LearnedRank(ranker, rankers.objective(req.placement), bucket=bucket)
+        floors = rankers.floors(view, req.placement)
+        rank = LearnedRank(ranker, rankers.objective(req.placement), bucket=bucket, floors=floors)
         inner = Candidates(view, view, every_source=True, bucket=bucket)
         return LoggedCandidates(inner, req), rank
 

@@ -28,6 +28,7 @@ from shelfwise.ranking.explore import (
     request_rng,
     servable,
 )
+from shelfwise.ranking.exposure import Floors, demoted, margin, served_order
 from shelfwise.ranking.features import FeatureSpec, build_features
 from shelfwise.ranking.history import FloatArray, IntArray, epoch
 from shelfwise.ranking.items import ItemTable
@@ -107,13 +108,19 @@ class Scored:
     # per row served so far: its reasons and its contributions (the model's raw row;
     # the trace's {name: value} is made from it on each draw)
     explained: dict[int, tuple[tuple[Explanation, ...], FloatArray]] = field(default_factory=dict)
+    # the items the exposure cap demoted out of the best k (``ranking.exposure``), with
+    # their margin over the best candidate left out
+    demoted: tuple[tuple[int, float], ...] = ()
+    # every candidate below its floor (the arrangement fills with them last)
+    below_floor: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def nbytes(self) -> int:
         """The bytes of its arrays (the candidates' proposals are the kept candidates')."""
         c, p = self.cands, self.plan
         arrays = (c.items, c.scores, c.ranks, c.reason_at, self.x, self.prob, self.values,
                   self.expected, self.categories, p.exploit, p.rest, p.pool, p.winners,
-                  p.counts, *(row for _, row in self.explained.values()))  # fmt: skip
+                  p.counts, self.below_floor,
+                  *(row for _, row in self.explained.values()))  # fmt: skip
         return sum(a.nbytes for a in arrays)
 
 
@@ -212,19 +219,35 @@ class Ranker:
         objective: PlacementObjective,
         k: int,
         rng: np.random.Generator | None = None,
+        floors: Floors | None = None,
     ) -> Scored:
         """Features, P(engagement), value and order of every candidate, and the
         exploration plan of ``k`` slots (``rng`` estimates its propensities; default
-        :meth:`context_rng`): everything of :meth:`rank` but the request's own draw."""
+        :meth:`context_rng`): everything of :meth:`rank` but the request's own draw.
+
+        ``floors``: the placement's exposure floors over the catalog
+        (``ranking.exposure``): a candidate below its floor goes after every other."""
         x, prob = self.score(ctx, cands, items)
-        values = item_values(objective, cands.items, items, self.state, anchor_price(ctx, items))
-        if objective.chain_weight > 0:
-            values = values * chain_fit(cands, objective.chain_weight)
+        values = self.values(ctx, cands, items, objective)
         expected = prob * values
         depth = min(len(cands), k + POOL)
-        top = np.argpartition(-expected, depth - 1)[:depth] if depth < len(cands) else None
-        order = np.arange(len(cands)) if top is None else top
-        order = order[np.argsort(-expected[order], kind="stable")]
+        demoted_rows: tuple[tuple[int, float], ...] = ()
+        below: IntArray = np.zeros(0, dtype=np.int64)
+        if floors is not None and len(cands):
+            demote = demoted(cands.items, expected, floors)
+            order = served_order(expected, demote)[:depth]
+            if demote.any():
+                below = cands.items[demote]
+                plain = np.argsort(-expected, kind="stable")[:k]
+                rel = margin(expected, floors.k)
+                demoted_rows = tuple(
+                    (int(cands.items[r]), float(rel[r])) for r in plain.tolist() if demote[r]
+                )
+            top = order if depth < len(cands) else None
+        else:
+            top = np.argpartition(-expected, depth - 1)[:depth] if depth < len(cands) else None
+            order = np.arange(len(cands)) if top is None else top
+            order = order[np.argsort(-expected[order], kind="stable")]
         s = self.settings
         plan = explore_plan(
             order if top is None else np.concatenate([order, self._rest(len(cands), order)]),
@@ -248,7 +271,19 @@ class Ranker:
             plan,
             objective.digest(),
             len(cands),
+            demoted=demoted_rows,
+            below_floor=below,
         )
+
+    def values(
+        self, ctx: RecContext, cands: CandidateSet, items: ItemTable, objective: PlacementObjective
+    ) -> FloatArray:
+        """The placement's value of one engagement with each candidate (the chain's fit
+        included): P(engagement) x this is what it is ranked by."""
+        values = item_values(objective, cands.items, items, self.state, anchor_price(ctx, items))
+        if objective.chain_weight > 0:
+            values = values * chain_fit(cands, objective.chain_weight)
+        return values
 
     def draw(
         self,

@@ -43,6 +43,14 @@ class Objective(BaseModel):
     chain_weight: float = Field(
         default=0.0, ge=0, le=8, description="value x (chain score / best) ** weight"
     )
+    exposure_cap: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="the largest share of the placement's slates one item may take, over "
+        "every in-stock viewed product; calibrated when the bundle is trained with its "
+        "ranker (ranking.exposure), applied by the learned ranker (None: no cap)",
+    )
 
     @model_validator(mode="after")
     def _positive(self) -> Objective:

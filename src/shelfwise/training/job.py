@@ -32,14 +32,18 @@ from shelfwise.catalog.model import Product
 from shelfwise.config import Settings
 from shelfwise.contracts.identity import PersonResolver
 from shelfwise.errors import ConfigError, InvalidInput
+from shelfwise.pipeline.learned import placement_objective
 from shelfwise.ranking.compiled import cache_dir_of
+from shelfwise.ranking.exposure import EXPOSURE_FOLDER, ExposureFloors
 from shelfwise.ranking.impressions import read_impressions
 from shelfwise.ranking.model import RankerModel
 from shelfwise.ranking.ranker import Ranker, ranker_folder
-from shelfwise.ranking.training import RankerTrainingConfig, bundle_ranker
+from shelfwise.ranking.training import RankerTrainingConfig, bundle_ranker, propose_all
+from shelfwise.rules import Rulebook
 from shelfwise.rules.store import RuleStore
 from shelfwise.serving.placements import Placement, RankerTask, load_placements
 from shelfwise.store.tables import interactions
+from shelfwise.training.exposure import anchor_slates, floors_of
 from shelfwise.training.guard import (
     GuardReport,
     Served,
@@ -223,9 +227,13 @@ def train(
                 tasks[task] = got
                 metrics |= {f"ranker_{task}_{k}": v for k, v in ranker_metrics(got).items()}
 
+        floors = exposure_floors(runtime, settings, artifacts, tasks, log.end, step, timings)
+
         def extra(folder: Path) -> None:
             for task, trained in tasks.items():
                 trained.save(folder / ranker_folder(task))
+            for got in floors:
+                got.save(folder / EXPOSURE_FOLDER)
 
     t = stage("write bundle")
     info = BundleInfo(
@@ -282,6 +290,44 @@ def task_training(
         blend=dict(placement.sources), fallbacks=tuple(placement.fallback), depth=cfg.depth
     )
     return cfg, chain
+
+
+def exposure_floors(
+    runtime: TrainingInputs,
+    settings: Settings,
+    artifacts: Artifacts,
+    tasks: dict[str, Ranker],
+    end: float,
+    step: Step | None,
+    timings: dict[str, float],
+) -> list[ExposureFloors]:
+    """The exposure cap's floors of every placement with ``exposure_cap`` that is
+    ranked by one of ``tasks`` and shown for a viewed product (``requires_item``)."""
+    out: list[ExposureFloors] = []
+    now = datetime.fromtimestamp(end, UTC)
+    version, rules = RuleStore(runtime.db).snapshot()
+    book = Rulebook(list(rules), runtime.snapshot, version=version)
+    for placement in load_placements(settings):
+        cap = placement.objective.exposure_cap
+        ranker = tasks.get(placement.ranker) or tasks.get("requests")
+        if cap is None or ranker is None or not placement.requires_item:
+            continue
+        t = time.perf_counter()
+        if step:
+            step(f"exposure {placement.name}")
+        chain = PlacementChain(
+            blend=dict(placement.sources),
+            fallbacks=tuple(placement.fallback),
+            depth=RankerTrainingConfig().depth,
+        )
+        propose = propose_all(artifacts, RankerTrainingConfig().depth, chain)
+        objective = placement_objective(settings.ranking, placement)
+        name, k = placement.name, placement.k
+        scoped = (book, placement.rule_scope)
+        slates = anchor_slates(ranker, propose, runtime.snapshot, name, objective, k, now, scoped)
+        out.append(floors_of(slates, runtime.snapshot.ids, name, k, cap))
+        timings[f"exposure {placement.name}"] = round(time.perf_counter() - t, 4)
+    return out
 
 
 def task_ranker(

@@ -1,0 +1,230 @@
+"""The exposure cap: the largest share of a placement's slates one item may take.
+
+A product placement's ranker prefers the same few items for many viewed products
+(a substitute that is good and cheap, an add-on every category pairs with), so
+one item can fill a large share of every slate of the store. A merchant caps
+that share (``Objective.exposure_cap`` in placements.yaml). The cap is set
+where it is cheap and stable: when the bundle is trained, over every in-stock
+viewed product of the catalog (its *anchors*), not per request from a counter
+that would move with traffic.
+
+Calibration (:func:`calibrate`) takes each anchor's candidates, valued as served
+(the ranker's expected value), and gives each item a *floor*: the least
+:func:`margin` (its value over that of the best candidate left out of the slate,
+the (k+1)-th) at which it may still take a slot. An item over the cap keeps its slots where it is
+relatively strongest and is demoted elsewhere; the freed slots go to the next
+items, which may in turn pass the cap, so the floors are raised until no item
+takes more than ``cap x anchors`` slates (floors only rise, each time above at
+least one of the item's slots, so this ends). A demoted item is not removed: it
+goes below every item that is not demoted, so a slate with too few others
+still fills with it.
+
+Serving (:func:`demoted`) applies the bundle's floors to the request's own
+candidates (``ranking.ranker.Ranker.scored``); the trace names the items the cap
+demoted out of the slate (``pipeline/learned.py``). The floors are computed on
+the catalog and the rules as they were at training (a rule changed since frees
+or takes slots), so the served share is near the cap, not bound by it:
+``benchmarks/product_pages.py`` measures it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from shelfwise.ranking.history import FloatArray, IntArray
+
+EXPOSURE_FOLDER = "exposure"  # a bundle's folder of floors, one file per placement
+KEPT_PER_ANCHOR = 4  # calibration keeps each anchor's best k x this candidates
+
+
+@dataclass(frozen=True)
+class ExposureFloors:
+    """One placement's floors, as calibrated for a bundle."""
+
+    placement: str
+    cap: float
+    k: int
+    anchors: int
+    floors: dict[str, float]  # product id -> least margin it may be served at
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{self.placement}.json").write_text(
+            json.dumps(
+                {
+                    "placement": self.placement,
+                    "cap": self.cap,
+                    "k": self.k,
+                    "anchors": self.anchors,
+                    "floors": dict(sorted(self.floors.items())),
+                },
+                indent=1,
+            )
+        )
+
+    @classmethod
+    def load(cls, folder: Path, placement: str) -> ExposureFloors | None:
+        """The floors of ``placement`` kept in ``folder``; None when it has none."""
+        path = folder / f"{placement}.json"
+        if not path.is_file():
+            return None
+        raw = json.loads(path.read_text())
+        return cls(
+            str(raw["placement"]),
+            float(raw["cap"]),
+            int(raw["k"]),
+            int(raw["anchors"]),
+            {str(k): float(v) for k, v in raw["floors"].items()},
+        )
+
+    def dense(self, ids: Sequence[str]) -> Floors:
+        """The floors over the catalog's index space ``ids`` (0: no floor)."""
+        out = np.zeros(len(ids), dtype=np.float64)
+        if self.floors:
+            index = {pid: i for i, pid in enumerate(ids)}
+            for pid, floor in self.floors.items():
+                i = index.get(pid)
+                if i is not None:
+                    out[i] = floor
+        return Floors(out, self.k)
+
+
+class Floors(NamedTuple):
+    """A placement's floors as serving reads them: over the catalog's index space, and
+    the slate size they were calibrated for (the margin's edge)."""
+
+    values: FloatArray
+    k: int
+
+
+def margin(expected: FloatArray, k: int) -> FloatArray:
+    """Each candidate's expected value over that of the best candidate *outside* the
+    best ``k`` (the slate's edge): how much better than the first item left out it is.
+    ``inf`` for all when there are no more than ``k`` candidates (nothing competes)."""
+    if len(expected) <= k:
+        return np.full(len(expected), np.inf)
+    edge = float(-np.partition(-np.nan_to_num(expected, nan=0.0), k)[k])
+    if not math.isfinite(edge) or edge <= 0:
+        return np.full(len(expected), np.inf)
+    out: FloatArray = np.nan_to_num(expected / edge, nan=0.0)
+    return out
+
+
+def demoted(items: IntArray, expected: FloatArray, floors: Floors) -> npt.NDArray[np.bool_]:
+    """Which candidates the cap demotes: their :func:`margin` is below their floor
+    (an item past the end of the floors has none)."""
+    values = floors.values
+    inside = items < len(values)
+    floor = np.zeros(len(items))
+    floor[inside] = values[items[inside]]
+    out: npt.NDArray[np.bool_] = margin(expected, floors.k) < floor
+    return out
+
+
+def served_order(expected: FloatArray, demote: npt.NDArray[np.bool_]) -> IntArray:
+    """Candidates best first: every one not demoted, then the demoted, each by value."""
+    out: IntArray = np.lexsort((-expected, demote))
+    return out
+
+
+def calibrate(
+    anchors: Sequence[tuple[IntArray, FloatArray]], k: int, cap: float, max_rounds: int = 10_000
+) -> dict[int, float]:
+    """The floors that keep every item within ``cap`` of the anchors' slates.
+
+    ``anchors``: each anchor's candidates and their expected values (any order).
+    Returns item -> floor (a :func:`margin`) for the items that need one. When an
+    anchor has fewer than ``k`` candidates above their floors, demoted ones fill its
+    slate, and an anchor with no more than ``k`` candidates serves them all: those
+    slots are not held against the cap (nothing else could fill them)."""
+    n = len(anchors)
+    if n == 0 or k <= 0:
+        return {}
+    limit = math.floor(cap * n + 1e-9)
+    width = max((len(a[0]) for a in anchors), default=0)
+    if width == 0:
+        return {}
+    items = np.full((n, width), -1, dtype=np.int64)
+    rel = np.full((n, width), -np.inf)
+    for row, (its, exp) in enumerate(anchors):
+        value = np.asarray(exp, dtype=np.float64)
+        r = margin(value, k)
+        order = np.argsort(-value, kind="stable")
+        items[row, : len(its)] = np.asarray(its, dtype=np.int64)[order]
+        rel[row, : len(its)] = r[order]
+    present = items >= 0
+    universe = int(items.max(initial=-1)) + 1
+    floor = np.zeros(universe)
+    for _ in range(max_rounds):
+        held = _held(items, rel, present, floor, k)
+        held &= np.isfinite(rel)  # an anchor with no more than k candidates: no choice
+        counts = np.bincount(items[held], minlength=universe)
+        over = np.flatnonzero(counts > limit)
+        if not len(over):
+            break
+        # each item over the cap: its floor just above its (limit + 1)-th best slot,
+        # so at most ``limit`` of its slots stay
+        is_over = np.zeros(universe, dtype=bool)
+        is_over[over] = True
+        slot_items, slot_rel = items[held], rel[held]
+        mine = is_over[slot_items]
+        slot_items, slot_rel = slot_items[mine], slot_rel[mine]
+        order = np.lexsort((-slot_rel, slot_items))
+        slot_items, slot_rel = slot_items[order], slot_rel[order]
+        first = np.searchsorted(slot_items, over)
+        floor[over] = np.nextafter(slot_rel[first + limit], np.inf)
+    return {int(i): float(floor[i]) for i in np.flatnonzero(floor > 0).tolist()}
+
+
+def _held(
+    items: IntArray,
+    rel: FloatArray,
+    present: npt.NDArray[np.bool_],
+    floor: FloatArray,
+    k: int,
+) -> npt.NDArray[np.bool_]:
+    """The slots of each anchor's slate taken by an item at or above its floor (rows
+    best first: the first ``k`` of those)."""
+    allowed = present & (rel >= floor[np.maximum(items, 0)])
+    return allowed & (np.cumsum(allowed, axis=1) <= k)
+
+
+def slates(
+    anchors: Sequence[tuple[IntArray, FloatArray]], k: int, floors: Mapping[int, float]
+) -> list[IntArray]:
+    """Each anchor's served top ``k`` under ``floors`` (as :func:`demoted` and
+    :func:`served_order` serve them): what the calibration promises, checked."""
+    universe = 1 + max((int(a[0].max(initial=-1)) for a in anchors), default=-1)
+    values = np.zeros(max(universe, 1))
+    for item, f in floors.items():
+        if item < len(values):
+            values[item] = f
+    dense = Floors(values, k)
+    out = []
+    for its, exp in anchors:
+        its = np.asarray(its, dtype=np.int64)
+        exp = np.asarray(exp, dtype=np.float64)
+        order = served_order(exp, demoted(its, exp, dense))
+        out.append(its[order[:k]])
+    return out
+
+
+__all__ = [
+    "EXPOSURE_FOLDER",
+    "KEPT_PER_ANCHOR",
+    "ExposureFloors",
+    "Floors",
+    "calibrate",
+    "demoted",
+    "margin",
+    "served_order",
+    "slates",
+]

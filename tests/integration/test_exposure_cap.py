@@ -1,0 +1,89 @@
+"""The exposure cap end to end: calibrated when the bundle is trained, applied by
+``Recommender.recommend``, and named in the trace (on every backend)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shelfwise.config import Settings
+from shelfwise.pipeline import RecommendRequest
+from shelfwise.ranking import RankingSettings
+from shelfwise.runtime import Runtime
+from shelfwise.training.job import train
+from tests import shop_fixture
+
+CAP = 0.2
+K = 3
+
+
+def _placements(tmp: Path) -> Path:
+    """The packaged placements, with ``product_similar`` at k 3 and a cap, and the same
+    placement without one (``similar_uncapped``) to show what the cap changes."""
+    raw: dict[str, Any] = yaml.safe_load(
+        resources.files("shelfwise.serving").joinpath("placements.yaml").read_text()
+    )
+    similar = next(p for p in raw["placements"] if p["name"] == "product_similar")
+    similar["k"] = K
+    similar["objective"]["exposure_cap"] = CAP
+    uncapped = {**similar, "name": "similar_uncapped", "objective": dict(similar["objective"])}
+    del uncapped["objective"]["exposure_cap"]
+    raw["placements"].append(uncapped)
+    path = tmp / "placements.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _shares(rt: Runtime, placement: str, anchors: list[str]) -> tuple[Counter[str], list[Any]]:
+    counts: Counter[str] = Counter()
+    traces = []
+    for pid in anchors:
+        got = rt.recommender.recommend(
+            RecommendRequest(placement=placement, item=(pid,), k=K, explain=True), record=False
+        )
+        counts.update(it["product_id"] for it in got["items"])
+        traces.append(got["trace"]["ranker"])
+    return counts, traces
+
+
+def test_the_cap_keeps_every_item_within_its_share(settings: Settings, tmp_path: Path) -> None:
+    settings = settings.model_copy(
+        update={
+            "placements_file": _placements(tmp_path),
+            "ranking": RankingSettings(compile_model=False, explore_share=0.0),
+        }
+    )
+    rt = Runtime.open(settings)
+    try:
+        shop_fixture.fill(rt)
+        result = train(rt, force=True, with_ranker=True)
+        rt.load_bundle()
+        assert (result.bundle.path / "exposure" / "product_similar.json").is_file()
+        assert not (result.bundle.path / "exposure" / "similar_uncapped.json").exists()
+        assert result.bundle.info.timings["exposure product_similar"] > 0
+        anchors = [p.product_id for p in rt.snapshot.products if p is not None and p.is_available]
+        limit = int(CAP * len(anchors))
+
+        plain, plain_traces = _shares(rt, "similar_uncapped", anchors)
+        capped, traces = _shares(rt, "product_similar", anchors)
+    finally:
+        rt.close()
+    # without the cap one item takes more than its share; with it none does
+    assert max(plain.values()) > limit
+    assert max(capped.values()) <= limit, capped.most_common(3)
+    assert sum(capped.values()) == sum(plain.values())  # demoted, not removed: slates stay full
+    assert all("exposure" not in t for t in plain_traces)
+    demoted = [d for t in traces for d in t["exposure"]["demoted"]]
+    assert demoted and all(t["exposure"]["cap"] == CAP for t in traces)
+    assert {d["action"] for d in demoted} == {"demoted"}
+    assert all(d["margin"] < d["floor"] for d in demoted)
+    # what the trace says was demoted is the uncapped slate's top item, out of the slate
+    top = plain.most_common(1)[0][0]
+    assert top in {d["product_id"] for d in demoted}
+    for t in traces:
+        served = {it["product_id"] for it in t["items"][:K]}
+        assert not served & {d["product_id"] for d in t["exposure"]["demoted"]}
