@@ -82,7 +82,7 @@ class DetectorConfig:
     # ``sequential_drop`` in the click-through rate against the series' own recent level,
     # over the last ``level_window_hours`` (onsets in the last ``level_changes_hours``),
     # alarming above ``level_threshold`` (log-likelihood ratio; 0 turns it off).
-    level_threshold: float = 10.0  # picked on calibration seeds (benchmarks/alerts.py)
+    level_threshold: float = 11.0  # picked on calibration seeds (benchmarks/alerts.py)
     level_window_hours: int = 72
     level_changes_hours: int = 48
     # The money at risk of an alert on a series whose level test passed its threshold

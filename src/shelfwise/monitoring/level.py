@@ -54,24 +54,29 @@ class LevelNoise:
 
 def autocovariances(
     r: FloatArray, count_var: FloatArray, day: np.ndarray, lags: int = MAX_LAG
-) -> tuple[FloatArray, FloatArray]:
-    """(S, lags + 1) precision-weighted autocovariances of residuals ``r`` (S, T) beyond
-    counting noise (lag 0 less ``count_var``), each series centred on its weighted mean,
-    and (S, lags + 1) the weighted share of the pairs at each lag within one UTC day
-    (``day``: (T,) the day of each column)."""
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Precision-weighted autocovariances of residuals ``r`` (S, T) beyond counting
+    noise, each series centred on its weighted mean (``day``: (T,) the UTC day of each
+    column): (S, lags + 1) over the pairs within one UTC day and (S, lags + 1) over
+    the pairs across a day's end (lag 0: the variance less ``count_var``, in both),
+    and (S, lags + 1) the weighted share of the pairs at each lag within one day."""
     w = 1.0 / np.maximum(count_var, 1e-12)
     mean = (w * r).sum(1, keepdims=True) / w.sum(1, keepdims=True)
     x = r - mean
-    out = np.zeros((r.shape[0], lags + 1))
+    within = np.zeros((r.shape[0], lags + 1))
+    across = np.zeros((r.shape[0], lags + 1))
     same = np.ones((r.shape[0], lags + 1))
     w0 = w**2
-    out[:, 0] = (w0 * (x**2 - count_var)).sum(1) / w0.sum(1)
+    within[:, 0] = across[:, 0] = (w0 * (x**2 - count_var)).sum(1) / w0.sum(1)
     for k in range(1, lags + 1):
         wk = w[:, k:] * w[:, :-k]
-        total = np.maximum(wk.sum(1), 1e-300)
-        out[:, k] = (wk * x[:, k:] * x[:, :-k]).sum(1) / total
-        same[:, k] = (wk * (day[k:] == day[:-k])).sum(1) / total
-    return out, same
+        prod = wk * x[:, k:] * x[:, :-k]
+        one = day[k:] == day[:-k]
+        w_in, w_out = (wk * one).sum(1), (wk * ~one).sum(1)
+        within[:, k] = (prod * one).sum(1) / np.maximum(w_in, 1e-300)
+        across[:, k] = (prod * ~one).sum(1) / np.maximum(w_out, 1e-300)
+        same[:, k] = w_in / np.maximum(w_in + w_out, 1e-300)
+    return within, across, same
 
 
 def _two_nonnegative(
@@ -114,23 +119,41 @@ def fit_level_noise(
     and its day-shift variance ``d`` are fitted to the autocovariances at lags 1 …
     ``lags`` (``σ² rho^k + d p_k``, ``p_k`` the share of the pairs at lag k within one
     UTC day; non-negative least squares, each series relative to its lag-0
-    variance); the white part is what lag 0 holds beyond ``σ² + d``. ``day`` (T,):
+    variance including counting noise, about the scale of its autocovariances'
+    sampling error); the white part is what lag 0 holds beyond ``σ² + d``. ``day`` (T,):
     the UTC day of each column (None: no day shifts).
     """
     days = np.zeros(r.shape[1], dtype=np.int64) if day is None else day
-    gamma, same = autocovariances(r, count_var, days, lags)
+    within, across, same = autocovariances(r, count_var, days, lags)
     k = np.arange(1, lags + 1)
-    g0 = np.maximum(gamma[:, 0], 1e-12)[:, None]
-    y = gamma[:, 1:] / g0
-    p = same[:, 1:] / g0 if day is not None else np.zeros_like(y)
+    # Each series' equations over its lag-0 variance *with* counting noise: about the
+    # sampling sd of its autocovariances, and never near zero. (Over the variance
+    # beyond counting, a quiet series' estimate of it - a small difference of large
+    # numbers, often negative - set the scale, and its noise picked the shop's rho.)
+    w2 = 1.0 / np.maximum(count_var, 1e-12) ** 2
+    counting = (w2 * count_var).sum(1) / w2.sum(1)
+    g0 = np.maximum(within[:, 0] + counting, 1e-12)[:, None]
+    # Pairs within one day and pairs across a day's end apart: a day shift adds d to
+    # the first only, an AR(1) part the same to both. (Pooled, ``σ² rho^k + d p_k``
+    # with p_k ≈ 1 - k/24 mimics a slower AR(1) as well: the fit split a local AR(1)
+    # of rho 0.9 into rho 0.8 and a day shift, and the level test then took a wander
+    # across midnight for a step.) Each equation weighs the share of its pairs.
+    sqrt_in, sqrt_out = np.sqrt(same[:, 1:]), np.sqrt(1.0 - same[:, 1:])
+    y = np.concatenate([within[:, 1:] * sqrt_in, across[:, 1:] * sqrt_out], axis=1) / g0
+    p = (
+        np.concatenate([sqrt_in, np.zeros_like(sqrt_out)], axis=1) / g0
+        if day is not None
+        else np.zeros_like(y)
+    )
     best: tuple[float, float, FloatArray, FloatArray] | None = None
     for rho in RHOS:
-        sigma2, d, sse = _two_nonnegative(y, np.broadcast_to(rho**k, y.shape) / g0, p)
+        a = np.concatenate([rho**k * sqrt_in, rho**k * sqrt_out], axis=1) / g0
+        sigma2, d, sse = _two_nonnegative(y, a, p)
         if best is None or float(sse.sum()) < best[0]:
             best = (float(sse.sum()), rho, sigma2, d)
     assert best is not None
     _, rho, sigma2, d = best
-    white = np.maximum(gamma[:, 0] - sigma2 - d, 0.0)
+    white = np.maximum(within[:, 0] - sigma2 - d, 0.0)
     return LevelNoise(
         white=white,
         ar_var=sigma2,
