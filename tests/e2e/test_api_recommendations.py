@@ -87,7 +87,10 @@ def test_placements_endpoint(client: TestClient) -> None:
         "money_cap": 0.5,
         "popularity_penalty": 0.0,
         "chain_weight": 0.0,
+        "exposure_cap": None,  # a cart has no anchor to calibrate over
     }
+    similar = r["placements"][1]
+    assert similar["objective"]["exposure_cap"] == 0.02
     assert cart["sources"] == {
         "complements": 1.0,
         "session": 0.3,

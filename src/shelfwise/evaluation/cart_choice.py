@@ -9,7 +9,7 @@ validation window, in order:
    placement's chain (``BUY_AGAIN_WEIGHTS``);
 3. when the placement is ranked by the cart task's ranker (``ranker: cart`` in
    placements.yaml), that ranker trained on the orders before the window as the
-   training job trains it (``training.job.task_training``), against the blend
+   training job trains it (``ranking.training.task_training``), against the blend
    ranker: the better of the two serves the test window.
 
 The test window is then served with those choices, the sources (and the ranker)
@@ -32,9 +32,8 @@ from shelfwise.evaluation.protocol_report import Spec
 from shelfwise.evaluation.served_slates import ServedSlates, served_slates
 from shelfwise.pipeline.learned import LearnedRank, placement_objective
 from shelfwise.ranking.objective import RankingSettings
-from shelfwise.ranking.training import bundle_ranker
+from shelfwise.ranking.training import bundle_ranker, task_training
 from shelfwise.serving.placements import Placement
-from shelfwise.training.job import task_training
 
 REGULARIZATIONS = (10.0, 30.0, 100.0)  # the basket_ease source's λ
 BUY_AGAIN_WEIGHTS = (0.2, 1.0, 2.0, 4.0, 8.0)  # the buy_again source's weight in the chain
@@ -79,7 +78,7 @@ def cart_ranker(
 ) -> LearnedRank:
     """The cart task's ranker trained on ``log`` as the training job trains it for a
     bundle, as the rank stage the store would serve the placement with."""
-    cfg, chain = task_training("cart", placement)
+    cfg, chain = task_training("cart", placement.name, placement.sources, placement.fallback)
     ranker = bundle_ranker(log, spec.products, artifacts, spec.config, ranking, cfg, chain=chain)
     return LearnedRank(ranker, placement_objective(ranking, placement))
 

@@ -12,7 +12,7 @@ score and rank become features too.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -91,6 +91,20 @@ class RankerTrainingConfig(BaseModel):
     params: dict[str, float | int | str] = Field(
         default_factory=dict, description="More LightGBM parameters (override the defaults)."
     )
+
+
+RankerTask = Literal["requests", "bought_with", "cart"]
+
+
+def task_training(
+    task: RankerTask, placement: str, sources: Mapping[str, float], fallback: Sequence[str]
+) -> tuple[RankerTrainingConfig, PlacementChain]:
+    """How the ranker of ``task`` is trained for a placement: its config, and the
+    placement's chain (its ``sources`` blend and ``fallback``), which the ranker reads
+    as source ``blend``. The training job and the cart protocol both use it."""
+    cfg = RankerTrainingConfig(task=task, placement=placement)
+    chain = PlacementChain(blend=dict(sources), fallbacks=tuple(fallback), depth=cfg.depth)
+    return cfg, chain
 
 
 def propose_all(

@@ -38,7 +38,12 @@ from shelfwise.ranking.exposure import EXPOSURE_FOLDER, ExposureFloors
 from shelfwise.ranking.impressions import read_impressions
 from shelfwise.ranking.model import RankerModel
 from shelfwise.ranking.ranker import Ranker, ranker_folder
-from shelfwise.ranking.training import RankerTrainingConfig, bundle_ranker, propose_all
+from shelfwise.ranking.training import (
+    RankerTrainingConfig,
+    bundle_ranker,
+    propose_all,
+    task_training,
+)
 from shelfwise.rules import Rulebook
 from shelfwise.rules.store import RuleStore
 from shelfwise.serving.placements import Placement, RankerTask, load_placements
@@ -280,18 +285,6 @@ def task_placements(settings: Settings) -> dict[RankerTask, Placement]:
     return out
 
 
-def task_training(
-    task: RankerTask, placement: Placement
-) -> tuple[RankerTrainingConfig, PlacementChain]:
-    """How the ranker of ``task`` is trained for ``placement``: its config, and the
-    placement's chain, which the ranker reads as source ``blend``."""
-    cfg = RankerTrainingConfig(task=task, placement=placement.name)
-    chain = PlacementChain(
-        blend=dict(placement.sources), fallbacks=tuple(placement.fallback), depth=cfg.depth
-    )
-    return cfg, chain
-
-
 def exposure_floors(
     runtime: TrainingInputs,
     settings: Settings,
@@ -345,7 +338,7 @@ def task_ranker(
     labels, its blend as source ``blend``); None, logged, when the history has too
     little of that task to train on (the placement is then ranked by the
     ``requests`` ranker, :class:`~shelfwise.pipeline.learned.LearnedRankers`)."""
-    cfg, chain = task_training(task, placement)
+    cfg, chain = task_training(task, placement.name, placement.sources, placement.fallback)
     try:
         return bundle_ranker(
             log,
