@@ -35,15 +35,19 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two test processes share the two cores: each runs its native libraries (OpenBLAS, OpenMP)
+# on one thread, as `shelfwise train` fits by default; spare threads would only spin.
+ONE_THREAD = OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+
 test: lint typecheck  ## lint, type-check and the whole test suite (two processes, a file each at a time)
-	$(BIN)/pytest -n 2 --dist loadfile -rf --durations=30
+	$(ONE_THREAD) $(BIN)/pytest -n 2 --dist loadfile -rf --durations=30
 
 # The e2e, integration and fuzz tests with two CPU burners beside them (tests/burners.py):
 # a test that only passes on an idle machine fails here. `make test-stress TESTS=tests/e2e/x.py`
 # runs only those files. pytest ends the burners when it exits, passed or failed.
 TESTS ?= tests/e2e tests/integration tests/fuzz
 test-stress: $(STAMP)  ## the time-dependent tests under load: two CPU burners beside them
-	$(BIN)/pytest -n 2 --dist loadfile --cpu-burners 2 -rf --durations=30 $(TESTS)
+	$(ONE_THREAD) $(BIN)/pytest -n 2 --dist loadfile --cpu-burners 2 -rf --durations=30 $(TESTS)
 
 # The property and fuzz tests with fresh random examples, RUNS times (default 3):
 # exploration, not the gate (`make test` derives its examples from fixed seeds, so its
