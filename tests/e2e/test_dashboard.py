@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from shelfwise.cli.main import app as cli
 from shelfwise.config import load_settings
+from shelfwise.contracts.quality import METRICS as RATE_COUNTS
 from shelfwise.dashboard.format import placement_label as label
 from tests.conftest import API_KEYS, KEYS
 from tests.e2e.browser import chromium
@@ -320,8 +321,13 @@ def _signals(page: Any, server: str, api: httpx.Client) -> None:
             if rate is None:
                 assert cell.inner_text() == "n/a"
             else:
-                assert float(cell.get_attribute("data-value")) == pytest.approx(rate, abs=1e-4)
-                assert cell.inner_text() == f"{100 * rate:.1f}%"
+                # The API rounds a rate to four digits; the page's text is the exact
+                # ratio of the counts, so the expected text comes from the counts.
+                num, den, _ = RATE_COUNTS[metric]
+                exact = seg["counts"].get(num, 0) / seg["counts"][den]
+                assert exact == pytest.approx(rate, abs=1e-4)
+                assert float(cell.get_attribute("data-value")) == pytest.approx(exact, abs=1e-12)
+                assert cell.inner_text() == f"{100 * exact:.1f}%"
     assert page.get_by_test_id("flags").locator("tr").count() == max(len(report["flags"]), 1) + 1
 
 
