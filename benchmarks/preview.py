@@ -218,12 +218,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
 
 
+def governed_settings(settings: Settings) -> Settings:
+    """``settings`` as the preview's store runs: every trace kept, the ranker not compiled."""
+    return settings.model_copy(
+        update={"ranking": RankingSettings(compile_model=False), "decision_trace": "full"}
+    )
+
+
 def governed_shop(settings: Settings, spec: SimulationSpec) -> tuple[World, Runtime]:
     """The simulated world and a shelfwise store set up on all its days but the last
     (every trace kept; a bundle with the learned ranker, not compiled)."""
-    settings = settings.model_copy(
-        update={"ranking": RankingSettings(compile_model=False), "decision_trace": "full"}
-    )
+    settings = governed_settings(settings)
     world = build_world(spec)
     sim = simulate(spec, world=world, days=spec.days - 1)
     shop = governed_store(lambda: Runtime.open(settings), world, sim.events, Governance())
@@ -236,6 +241,14 @@ def measure(settings: Settings, spec: SimulationSpec, sessions: int) -> dict[str
     ``sessions`` sessions of the last day, then compare previews with the truth."""
     began = time.perf_counter()
     world, shop = governed_shop(settings, spec)
+    return measure_on(world, shop, spec, sessions, began)
+
+
+def measure_on(
+    world: World, shop: Runtime, spec: SimulationSpec, sessions: int, began: float
+) -> dict[str, Any]:
+    """:func:`measure` on a store already set up (``governed_shop``, begun at
+    ``began``); closes ``shop``."""
     history_days = spec.days - 1
     try:
         setup = time.perf_counter() - began

@@ -1,4 +1,4 @@
-"""The preview's money estimate on real logged data, on SQLite and PostgreSQL.
+"""The preview's money estimate on real logged data.
 
 Simulated shoppers are served by the request path with the learned ranker (every
 slate in the decision log); their events (clicks, carts, purchase lines carrying
@@ -8,6 +8,11 @@ simulator's own events and slates (units bought by position over the logged slat
 times the catalog's price, before and after the draft), and its interval must hold
 the simulator's true change (``simulate.slate_attributed_revenue``).
 
+On SQLite, on the store trained once per test run (tests/integration/governed.py,
+shared with test_preview_accuracy.py): the estimate reads the decision log and the
+purchases through the same code on both backends, and tests/integration/
+test_rules_preview.py checks it against hand-counted figures on SQLite and PostgreSQL.
+
 Sessions are served in batches until the shown slates carry enough purchase lines
 (one line per 150 to 300 sessions), so the test never rests on a handful.
 """
@@ -15,10 +20,11 @@ Sessions are served in batches until the shown slates carry enough purchase line
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks.preview import Recording, drafts, governed_shop, money_truth, reserve
+from benchmarks.preview import Recording, drafts, money_truth, reserve
 
 from shelfwise.config import Settings
 from shelfwise.contracts.reconcile import canonical
@@ -26,6 +32,7 @@ from shelfwise.pipeline.preview import MONEY_METHOD
 from shelfwise.runtime import Runtime
 from shelfwise.simulate import SimulationSpec
 from shelfwise.simulate.replay import draw_traffic, replay_sessions
+from tests.integration.governed import governed_copy
 
 pytestmark = pytest.mark.slow  # a bundle with a ranker is trained: minutes on a busy machine
 
@@ -82,8 +89,10 @@ def expected_money(
     return n_lines, n_units, money["before"], money["after"]
 
 
-def test_the_money_estimate_on_logged_slates_and_purchases(settings: Settings) -> None:
-    world, shop = governed_shop(settings, SPEC)
+def test_the_money_estimate_on_logged_slates_and_purchases(
+    sqlite_settings: Settings, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    world, shop = governed_copy(tmp_path_factory, sqlite_settings, SPEC, tmp_path / "store")
     try:
         recording = Recording(shop, others=False)  # only what the shoppers see
         events: list[dict[str, Any]] = []

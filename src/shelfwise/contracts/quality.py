@@ -33,6 +33,10 @@ Segment = tuple[str, str, str]
 LATE_AFTER = timedelta(hours=1)
 
 # metric -> (numerator, denominator, True when a higher rate is worse)
+# A segment's rate is tested once both it and the rest have this many of its
+# denominator (sessions, purchases, events...): docs/events.md#signal-quality-report.
+MIN_SESSIONS = 30
+
 METRICS: dict[str, tuple[str, str, bool]] = {
     "view_to_cart": ("sessions_view_cart", "sessions_view", False),
     "cart_to_purchase": ("sessions_cart_purchase", "sessions_cart", False),
@@ -278,7 +282,10 @@ def _revenue_at_stake(s: SegmentStats, metric: str, rate: float, rest: float) ->
 
 
 def flag_segments(
-    segs: Iterable[SegmentStats], fdr: float = 0.05, min_effect: float = 0.05, min_n: int = 30
+    segs: Iterable[SegmentStats],
+    fdr: float = 0.05,
+    min_effect: float = 0.05,
+    min_n: int = MIN_SESSIONS,
 ) -> list[Flag]:
     segs = list(segs)
     tests: list[tuple[SegmentStats, str, float, float, float]] = []
@@ -317,11 +324,14 @@ def flag_segments(
     return sorted(flags, key=lambda f: (f.q_value, f.segment, f.metric))
 
 
-def quality_report(db: Database, fdr: float = 0.05, min_effect: float = 0.05) -> QualityReport:
+def quality_report(
+    db: Database, fdr: float = 0.05, min_effect: float = 0.05, min_n: int = MIN_SESSIONS
+) -> QualityReport:
     stats_by_seg = collect(db)
     segs = sorted(stats_by_seg.values(), key=lambda s: -s.counts.get("events", 0))
     totals: dict[str, int] = defaultdict(int)
     for s in segs:
         for k, v in s.counts.items():
             totals[k] += v
-    return QualityReport(segs, flag_segments(segs, fdr, min_effect), dict(sorted(totals.items())))
+    flags = flag_segments(segs, fdr, min_effect, min_n)
+    return QualityReport(segs, flags, dict(sorted(totals.items())))
