@@ -10,17 +10,15 @@ another served, saved or ingested.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import pickle
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from benchmarks.preview import governed_settings, governed_shop
 
+from shelfwise.bundles.store import locked
 from shelfwise.config import Settings
 from shelfwise.runtime import Runtime
 from shelfwise.simulate import SimulationSpec, World
@@ -33,16 +31,6 @@ def _run_folder(factory: pytest.TempPathFactory) -> Path:
     process has its own base folder inside the run's one)."""
     base = factory.getbasetemp()
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _at(settings: Settings, folder: Path) -> Settings:
@@ -59,7 +47,7 @@ def governed_copy(
     run = _run_folder(factory)
     key = f"governed-{spec.seed}-{spec.products}-{spec.people}-{spec.days}"
     built = run / key
-    with _locked(run / f"{key}.lock"):
+    with locked(run / f"{key}.lock"):
         if not (built / "done").exists():
             shutil.rmtree(built, ignore_errors=True)
             built.mkdir()
