@@ -23,23 +23,21 @@ import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx2 as httpx
 import typer
-import uvicorn
 from rich.markup import escape
 
-from shelfwise.api import create_app
-from shelfwise.api.server import with_alert_schedule
 from shelfwise.cli.common import console, err_console, settings_of
 from shelfwise.config import ApiKey, Settings
 from shelfwise.errors import InvalidInput, ShelfwiseError
-from shelfwise.runtime import Runtime
-from shelfwise.simulate.history import simulate
-from shelfwise.simulate.live import LiveTraffic, demo_spec, ingest_history, start_live_traffic
-from shelfwise.training.job import load_sources_config
-from shelfwise.training.job import train as run_training
+
+if TYPE_CHECKING:
+    from shelfwise.simulate.live import LiveTraffic
+
+# The server, the simulator and training are imported where the demo runs them: every
+# other command (and `--help`) loads this module too, and need none of them.
 
 DEMO_KEY = "demo-admin-key"
 # The demo storefront's key (/demo/store): public, as every storefront key is.
@@ -155,6 +153,12 @@ class DemoFlow(threading.Thread):
             self.ready.set()
 
     def _run(self) -> None:
+        from shelfwise.runtime import Runtime
+        from shelfwise.simulate.history import simulate
+        from shelfwise.simulate.live import demo_spec, ingest_history, start_live_traffic
+        from shelfwise.training.job import load_sources_config
+        from shelfwise.training.job import train as run_training
+
         _wait_ready(self.base)
         headers = {"X-API-Key": self.key}
         t0 = time.monotonic()
@@ -262,6 +266,11 @@ def demo(
     except CannotListen as e:
         err_console.print(f"[bold red]error[/] {escape(f'[{e.code}] {e.message}')}")
         raise typer.Exit(code=CANNOT_LISTEN_EXIT) from e
+    import uvicorn
+
+    from shelfwise.api import create_app
+    from shelfwise.api.server import with_alert_schedule
+
     base = local_url(sock)
     settings = with_alert_schedule(settings.model_copy(update={"port": sock.getsockname()[1]}))
     server = uvicorn.Server(

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from shelfwise.monitoring.common import leave_one_out, prior_counts
 from shelfwise.monitoring.level import LevelNoise, fit_level_noise, level_statistic
@@ -189,8 +189,10 @@ def _weekly_rates(
             within += (((r - mean) * seen) ** 2).sum(1)
         noise = within / max(n_day.shape[1] - 7, 1) * float(np.mean(1.0 / per_dow))
         between = factor.var(axis=1, ddof=1)
-        # Only a weekly pattern the reference shows beyond chance (F test at 1%) is kept.
-        real = between / np.maximum(noise, 1e-300) > stats.f.ppf(0.99, 6, n_day.shape[1] - 7)
+        # Only a weekly pattern the reference shows beyond chance (F test at 1%) is kept:
+        # F(6, n - 7)'s 99th percentile.
+        bar = special.fdtri(6, n_day.shape[1] - 7, 0.99)
+        real = between / np.maximum(noise, 1e-300) > bar
         tau2 = np.maximum(between - noise, 0.0)
         weekly = np.where(real, tau2 / np.maximum(tau2 + noise, 1e-300), 0.0)
     shrunk = 1.0 + weekly[:, None] * (factor - 1.0)
