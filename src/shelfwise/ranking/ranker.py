@@ -113,6 +113,9 @@ class Scored:
     demoted: tuple[tuple[int, float], ...] = ()
     # every candidate below its floor (the arrangement fills with them last)
     below_floor: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # with floors: the best candidates not below theirs, best first (the arrangement
+    # fills a slot it empties with them, in this order, as the calibration does)
+    fill: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def nbytes(self) -> int:
         """The bytes of its arrays (the candidates' proposals are the kept candidates')."""
@@ -227,15 +230,16 @@ class Ranker:
 
         ``floors``: the placement's exposure floors over the catalog
         (``ranking.exposure``): a candidate below its floor goes after every other."""
-        x, prob = self.score(ctx, cands, items)
-        values = self.values(ctx, cands, items, objective)
+        x, prob, values = self.valued(ctx, cands, items, objective)
         expected = prob * values
         depth = min(len(cands), k + POOL)
         demoted_rows: tuple[tuple[int, float], ...] = ()
         below: IntArray = np.zeros(0, dtype=np.int64)
+        fill: IntArray = np.zeros(0, dtype=np.int64)
         if floors is not None and len(cands):
             demote = demoted(cands.items, expected, floors)
             order = served_order(expected, demote)[:depth]
+            fill = cands.items[order[~demote[order]]]
             if demote.any():
                 below = cands.items[demote]
                 plain = np.argsort(-expected, kind="stable")[:k]
@@ -273,7 +277,17 @@ class Ranker:
             len(cands),
             demoted=demoted_rows,
             below_floor=below,
+            fill=fill,
         )
+
+    def valued(
+        self, ctx: RecContext, cands: CandidateSet, items: ItemTable, objective: PlacementObjective
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(features, P(engagement), value) of every candidate: P(engagement) x value is
+        what it is ranked by, served (:meth:`scored`) and in the exposure cap's
+        calibration (``pipeline.learned.LearnedRank.valued``)."""
+        x, prob = self.score(ctx, cands, items)
+        return x, prob, self.values(ctx, cands, items, objective)
 
     def values(
         self, ctx: RecContext, cands: CandidateSet, items: ItemTable, objective: PlacementObjective
