@@ -384,14 +384,18 @@ def rank_pool(
     # Below the head: the rest of the pool in blend order (scores are in (0, 1]), what
     # the exposure cap demoted last (the arrangement fills a slot it empties with them
     # only when nothing else is left). With the cap, the ranker's next best come
-    # first, in its order: a slot the arrangement empties (one variant of a group)
-    # goes to the item the cap's calibration gave it to.
+    # first, in its order, and the demoted last in its order too: a slot the
+    # arrangement empties (one variant of a group) goes to the item the cap's
+    # calibration gave it to.
     order_value: FloatArray = pool.score * 1e-3
     below = np.isin(pool.items, scored.below_floor)
     if below.any():
         others = order_value[~below]
         least = float(others[others > 0].min()) if (others > 0).any() else 1e-3
         order_value = np.where(below, pool.score * least * 0.5, order_value)
+        if len(scored.fill):  # with the cap: the demoted in the ranker's order too
+            last = _positions_of(pool.items, scored.below_floor)
+            order_value[last] = least * 0.5 * (1.0 - np.arange(len(last)) / len(last))
     if len(scored.fill):
         fill = _positions_of(pool.items, scored.fill)
         order_value[fill] = 1.0 - 0.5 * np.arange(len(fill), dtype=np.float64) / len(fill)

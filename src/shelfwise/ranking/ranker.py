@@ -111,7 +111,7 @@ class Scored:
     # the items the exposure cap demoted out of the best k (``ranking.exposure``), with
     # their margin over the best candidate left out
     demoted: tuple[tuple[int, float], ...] = ()
-    # every candidate below its floor (the arrangement fills with them last)
+    # every candidate below its floor, best first (the arrangement fills with them last)
     below_floor: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # with floors: the best candidates not below theirs, best first (the arrangement
     # fills a slot it empties with them, in this order, as the calibration does)
@@ -241,7 +241,8 @@ class Ranker:
             order = served_order(expected, demote)[:depth]
             fill = cands.items[order[~demote[order]]]
             if demote.any():
-                below = cands.items[demote]
+                rows = np.flatnonzero(demote)
+                below = cands.items[rows[np.argsort(-expected[rows], kind="stable")]]
                 plain = np.argsort(-expected, kind="stable")[:k]
                 rel = margin(expected, floors.k)
                 demoted_rows = tuple(
