@@ -236,10 +236,13 @@ class Ranker:
         demoted_rows: tuple[tuple[int, float], ...] = ()
         below: IntArray = np.zeros(0, dtype=np.int64)
         fill: IntArray = np.zeros(0, dtype=np.int64)
+        exposures = self.state.exposures[cands.items]
         if floors is not None and len(cands):
             demote = demoted(cands.items, expected, floors)
             order = served_order(expected, demote)[:depth]
             fill = cands.items[order[~demote[order]]]
+            # exploration never picks what the cap demoted (it would take its slot back)
+            exposures = np.where(demote, np.inf, exposures)
             if demote.any():
                 rows = np.flatnonzero(demote)
                 below = cands.items[rows[np.argsort(-expected[rows], kind="stable")]]
@@ -258,7 +261,7 @@ class Ranker:
             order if top is None else np.concatenate([order, self._rest(len(cands), order)]),
             k,
             prob,
-            self.state.exposures[cands.items],
+            exposures,
             self.state.clicks[cands.items],
             s.explore_share,
             s.explore_max_exposures,
