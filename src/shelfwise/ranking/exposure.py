@@ -125,17 +125,37 @@ def margin(expected: FloatArray, k: int) -> FloatArray:
 def demoted(items: IntArray, expected: FloatArray, floors: Floors) -> npt.NDArray[np.bool_]:
     """Which candidates the cap demotes: their :func:`margin` is below their floor
     (an item past the end of the floors has none)."""
-    values = floors.values
-    inside = items < len(values)
-    floor = np.zeros(len(items))
-    floor[inside] = values[items[inside]]
-    out: npt.NDArray[np.bool_] = margin(expected, floors.k) < floor
+    out: npt.NDArray[np.bool_] = margin(expected, floors.k) < _floor_of(items, floors)
     return out
 
 
-def served_order(expected: FloatArray, demote: npt.NDArray[np.bool_]) -> IntArray:
-    """Candidates best first: every one not demoted, then the demoted, each by value."""
-    out: IntArray = np.lexsort((-expected, demote))
+def standing(items: IntArray, expected: FloatArray, floors: Floors) -> FloatArray:
+    """Each candidate's :func:`margin` over its floor (``inf`` without one): below 1 it
+    is demoted, and the lower, the more the cap holds it back."""
+    floor = _floor_of(items, floors)
+    rel = margin(expected, floors.k)
+    out: FloatArray = np.full(len(items), np.inf)
+    has = floor > 0
+    out[has] = rel[has] / floor[has]
+    return out
+
+
+def _floor_of(items: IntArray, floors: Floors) -> FloatArray:
+    values = floors.values
+    inside = items < len(values)
+    out: FloatArray = np.zeros(len(items))
+    out[inside] = values[items[inside]]
+    return out
+
+
+def served_order(
+    expected: FloatArray, demote: npt.NDArray[np.bool_], stand: FloatArray | None = None
+) -> IntArray:
+    """Candidates best first: every one not demoted, by value, then the demoted, by
+    value, or with ``stand`` (:func:`standing`) those the cap holds back least first:
+    a slate short of others fills with them, and the item most over its share last."""
+    key = expected if stand is None else np.where(demote, stand, expected)
+    out: IntArray = np.lexsort((-key, demote))
     return out
 
 
@@ -278,7 +298,7 @@ def slates(
     for a in anchors:
         its = np.asarray(a[0], dtype=np.int64)
         exp = np.asarray(a[1], dtype=np.float64)
-        order = served_order(exp, demoted(its, exp, dense))
+        order = served_order(exp, demoted(its, exp, dense), standing(its, exp, dense))
         g = a[2] if len(a) > 2 else None
         if g is not None:
             g = np.asarray(g, dtype=np.int64)[order]
@@ -299,4 +319,5 @@ __all__ = [
     "margin",
     "served_order",
     "slates",
+    "standing",
 ]

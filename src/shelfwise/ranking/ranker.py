@@ -28,7 +28,7 @@ from shelfwise.ranking.explore import (
     request_rng,
     servable,
 )
-from shelfwise.ranking.exposure import Floors, demoted, margin, served_order
+from shelfwise.ranking.exposure import Floors, demoted, margin, served_order, standing
 from shelfwise.ranking.features import FeatureSpec, build_features
 from shelfwise.ranking.history import FloatArray, IntArray, epoch
 from shelfwise.ranking.items import ItemTable
@@ -111,7 +111,8 @@ class Scored:
     # the items the exposure cap demoted out of the best k (``ranking.exposure``), with
     # their margin over the best candidate left out
     demoted: tuple[tuple[int, float], ...] = ()
-    # every candidate below its floor, best first (the arrangement fills with them last)
+    # every candidate below its floor, those the cap holds back least first (the
+    # arrangement fills with them last)
     below_floor: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # with floors: the best candidates not below theirs, best first (the arrangement
     # fills a slot it empties with them, in this order, as the calibration does)
@@ -239,13 +240,14 @@ class Ranker:
         exposures = self.state.exposures[cands.items]
         if floors is not None and len(cands):
             demote = demoted(cands.items, expected, floors)
-            order = served_order(expected, demote)[:depth]
+            stand = standing(cands.items, expected, floors)
+            order = served_order(expected, demote, stand)[:depth]
             fill = cands.items[order[~demote[order]]]
             # exploration never picks what the cap demoted (it would take its slot back)
             exposures = np.where(demote, np.inf, exposures)
             if demote.any():
                 rows = np.flatnonzero(demote)
-                below = cands.items[rows[np.argsort(-expected[rows], kind="stable")]]
+                below = cands.items[rows[np.argsort(-stand[rows], kind="stable")]]
                 plain = np.argsort(-expected, kind="stable")[:k]
                 rel = margin(expected, floors.k)
                 demoted_rows = tuple(
