@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,7 @@ from shelfwise.ranking.exposure import (
     demoted,
     served_order,
     slates,
+    standing,
 )
 
 
@@ -93,6 +95,21 @@ def test_served_order_puts_every_demoted_item_last() -> None:
     expected = np.array([0.9, 0.8, 0.7, 0.1])
     demote = np.array([True, False, True, False])
     assert served_order(expected, demote).tolist() == [1, 3, 0, 2]
+
+
+def test_a_short_slate_fills_with_the_demoted_least_held_back_first() -> None:
+    # margins over the best left out of k=2 (0.7): 0.9/0.7 and 0.8/0.7, both under
+    # their floors; item 0 is the further under its floor (the more over its share)
+    items = np.array([0, 1, 2, 3])
+    expected = np.array([0.9, 0.8, 0.7, 0.1])
+    floors = Floors(np.array([100.0, 2.0, 0.0, 0.0]), 2)
+    demote = demoted(items, expected, floors)
+    assert demote.tolist() == [True, True, False, False]
+    stand = standing(items, expected, floors)
+    assert stand[:2] == pytest.approx([0.9 / 0.7 / 100.0, 0.8 / 0.7 / 2.0])
+    assert np.isinf(stand[2:]).all()
+    assert served_order(expected, demote, stand).tolist() == [2, 3, 1, 0]
+    assert served_order(expected, demote).tolist() == [2, 3, 0, 1]
 
 
 def test_no_cap_needed_means_no_floor() -> None:
