@@ -5,7 +5,8 @@ shelfwise store is set up on that history the way a merchant would (catalog,
 events through the ingestion path, the replay's rulebook, a trained bundle with
 the learned ranker: ``simulate.replay.governed_store``). Then ``--pages`` random
 in-stock products are viewed anonymously (no person, no session) and each
-product placement is asked for a slate of ``--k`` through the served code path
+product placement is asked for a slate of ``--k`` (default: the placement's own
+``k``, the size its exposure cap is calibrated for) through the served code path
 (``Recommender.recommend``, what ``GET /v1/recommendations`` answers).
 
 Reported per placement (``evaluation.coherence``): same-category share, median
@@ -18,7 +19,7 @@ Choose parameters on a validation store (``--seed 3``), report on the test store
 (the default ``--seed 7``).
 
     .venv/bin/python benchmarks/product_pages.py [--seed 7 --products 2000 --people 2000
-        --days 42 --pages 200 --k 10 --show 4] [--json]
+        --days 42 --pages 200 --show 4] [--k K] [--json]
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from shelfwise.simulate.world import build_world
 from shelfwise.training.job import train
 
 PLACEMENTS = ("product_similar", "product_bought_with")
+SAMPLE = 200  # with --pages 0: also the figures over the random pages --pages 200 views
 TARGETS = "product_similar same-category >= 0.60; median price ratio in [0.5, 2]; top item <= 5% of product_similar slates; 0 personal claims"
 
 
@@ -94,8 +96,11 @@ def measure(shop: Any, spec: SimulationSpec, args: argparse.Namespace) -> dict[s
     rng = np.random.default_rng(args.seed + 1000)
     if 0 < args.pages < len(in_stock):
         pages = [in_stock[i] for i in rng.choice(len(in_stock), size=args.pages, replace=False)]
+        sample: set[str] = set()
     else:  # every in-stock product once: the share the exposure cap is calibrated on
         pages = list(in_stock)
+        # and the random pages ``--pages SAMPLE`` would view, read out of the same run
+        sample = {in_stock[i] for i in rng.choice(len(in_stock), size=SAMPLE, replace=False)}
     now = spec.end + timedelta(hours=1)
     out: dict[str, Any] = {"spec": spec.model_dump(mode="json"), "placements": {}}
     examples: dict[str, list[dict[str, Any]]] = {}
@@ -110,6 +115,9 @@ def measure(shop: Any, spec: SimulationSpec, args: argparse.Namespace) -> dict[s
             served.append(ServedSlate(pid, got["items"]))
         result = coherence(served, category, price, len(in_stock)).as_dict()
         result["ranker"] = sorted(rankers)
+        if sample:
+            some = [s for s in served if s.anchor in sample]
+            result["sample"] = coherence(some, category, price, len(in_stock)).as_dict()
         out["placements"][placement] = result
         examples[placement] = [
             {
@@ -129,7 +137,9 @@ def measure(shop: Any, spec: SimulationSpec, args: argparse.Namespace) -> dict[s
     return out
 
 
-def bad_input(shop: Any, rec: Any, products: Sequence[Any], now: Any, k: int) -> dict[str, Any]:
+def bad_input(
+    shop: Any, rec: Any, products: Sequence[Any], now: Any, k: int | None
+) -> dict[str, Any]:
     """The answers for an unknown, a retired and an out-of-stock viewed product."""
     out: dict[str, Any] = {}
     by_cat = sorted((p for p in products if p.is_available), key=lambda p: p.product_id)
@@ -172,10 +182,12 @@ def show(result: dict[str, Any]) -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for name, r in result["placements"].items():
-        print(
-            f"| {name} | {','.join(r['ranker'])} | {r['same_category']:.1%} | {r['median_price_ratio']:.2f}x "
-            f"| {r['top_item_share']:.1%} ({r['top_item']}) | {r['coverage']:.1%} | {r['personal_claims']} | {r['empty_slates']} |"
-        )
+        rows = [(name, r), *([(f"{name}, {SAMPLE} of them", r["sample"])] if "sample" in r else [])]
+        for label, c in rows:
+            print(
+                f"| {label} | {','.join(r['ranker'])} | {c['same_category']:.1%} | {c['median_price_ratio']:.2f}x "
+                f"| {c['top_item_share']:.1%} ({c['top_item']}) | {c['coverage']:.1%} | {c['personal_claims']} | {c['empty_slates']} |"
+            )
     print("\nbad input:")
     for name, r in result["bad_input"].items():
         print(f"  {name}: {r}")
@@ -194,9 +206,19 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=2000)
     ap.add_argument("--days", type=int, default=42)
     ap.add_argument(
-        "--pages", type=int, default=200, help="random in-stock products viewed (0: every one)"
+        "--pages",
+        type=int,
+        default=SAMPLE,
+        help=f"random in-stock products viewed (0: every one, and the figures of the "
+        f"{SAMPLE} random ones the default views)",
     )
-    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument(
+        "--k",
+        type=int,
+        default=None,
+        help="slate size asked (default: each placement's own k, the size its exposure "
+        "cap is calibrated for)",
+    )
     ap.add_argument("--show", type=int, default=4)
     ap.add_argument("--json", action="store_true")
     ap.add_argument(

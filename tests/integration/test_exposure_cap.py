@@ -1,24 +1,34 @@
-"""The exposure cap end to end: calibrated when the bundle is trained, applied by
-``Recommender.recommend``, and named in the trace (on every backend)."""
+"""The exposure cap end to end: calibrated when the bundle is trained, on what the
+served path values, applied by ``Recommender.recommend``, and named in the trace
+(on every backend)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from shelfwise.config import Settings
-from shelfwise.pipeline import RecommendRequest
+from shelfwise.pipeline import Pipeline, RecommendRequest
+from shelfwise.pipeline.learned import LearnedRank
 from shelfwise.ranking import RankingSettings
+from shelfwise.rules import Rulebook
+from shelfwise.rules.store import RuleStore
 from shelfwise.runtime import Runtime
+from shelfwise.training.exposure import anchor_slates
 from shelfwise.training.job import train
 from tests import shop_fixture
 
-CAP = 0.2
-K = 3
+CAP = 0.1
+K = 2
+# The placement's own depth, under the ranker's training depth (100): the calibration
+# must ask the chain as serving asks it, or its margins are another slate's.
+DEPTH = 4
 
 
 def _placements(tmp: Path) -> Path:
@@ -29,6 +39,7 @@ def _placements(tmp: Path) -> Path:
     )
     similar = next(p for p in raw["placements"] if p["name"] == "product_similar")
     similar["k"] = K
+    similar["depth"] = similar["max_candidates"] = DEPTH
     similar["objective"]["exposure_cap"] = CAP
     uncapped = {**similar, "name": "similar_uncapped", "objective": dict(similar["objective"])}
     del uncapped["objective"]["exposure_cap"]
@@ -38,12 +49,16 @@ def _placements(tmp: Path) -> Path:
     return path
 
 
-def _shares(rt: Runtime, placement: str, anchors: list[str]) -> tuple[Counter[str], list[Any]]:
+def _shares(
+    rt: Runtime, placement: str, anchors: list[str], now: datetime
+) -> tuple[Counter[str], list[Any]]:
     counts: Counter[str] = Counter()
     traces = []
     for pid in anchors:
         got = rt.recommender.recommend(
-            RecommendRequest(placement=placement, item=(pid,), k=K, explain=True), record=False
+            RecommendRequest(placement=placement, item=(pid,), k=K, explain=True),
+            now,
+            record=False,
         )
         counts.update(it["product_id"] for it in got["items"])
         traces.append(got["trace"]["ranker"])
@@ -67,23 +82,57 @@ def test_the_cap_keeps_every_item_within_its_share(settings: Settings, tmp_path:
         assert result.bundle.info.timings["exposure product_similar"] > 0
         anchors = [p.product_id for p in rt.snapshot.products if p is not None and p.is_available]
         limit = int(CAP * len(anchors))
+        trained = result.bundle.info.window_end  # the calibration's clock
 
-        plain, plain_traces = _shares(rt, "similar_uncapped", anchors)
-        capped, traces = _shares(rt, "product_similar", anchors)
+        plain, plain_traces = _shares(rt, "similar_uncapped", anchors, trained)
+        capped, traces = _shares(rt, "product_similar", anchors, trained)
+        later, _ = _shares(rt, "product_similar", anchors, trained + timedelta(days=1))
+        valued = _calibration_slates(rt, settings, "similar_uncapped", trained)
     finally:
         rt.close()
-    # without the cap one item takes more than its share; with it none does
+    # without the cap one item takes more than its share; with it none does, at the
+    # calibration's clock; a day later (features read another clock) within one slate
     assert max(plain.values()) > limit
     assert max(capped.values()) <= limit, capped.most_common(3)
+    assert max(later.values()) <= limit + 1, later.most_common(3)
     assert sum(capped.values()) == sum(plain.values())  # demoted, not removed: slates stay full
     assert all("exposure" not in t for t in plain_traces)
     demoted = [d for t in traces for d in t["exposure"]["demoted"]]
     assert demoted and all(t["exposure"]["cap"] == CAP for t in traces)
     assert {d["action"] for d in demoted} == {"demoted"}
-    assert all(d["margin"] < d["floor"] for d in demoted)
+    # (a floor sits just above one slot's margin: the two may round alike to six digits)
+    assert all(d["margin"] <= d["floor"] for d in demoted), demoted
+    # the calibration values exactly what serving ranks: the same candidates, the same
+    # expected values (the trace's probability x value, rounded to six digits)
+    assert len(valued) == len(anchors) == len(plain_traces)
+    for (items, expected, *_), t in zip(valued, plain_traces, strict=True):
+        served = t["items"][:K]
+        assert [it["product_id"] for it in served] == [rt.snapshot.ids[i] for i in items[:K]]
+        for it, e in zip(served, expected[:K], strict=True):
+            assert it["probability"] * it["value"] == pytest.approx(e, rel=1e-4, abs=1e-6)
     # what the trace says was demoted is the uncapped slate's top item, out of the slate
     top = plain.most_common(1)[0][0]
     assert top in {d["product_id"] for d in demoted}
     for t in traces:
         served = {it["product_id"] for it in t["items"][:K]}
         assert not served & {d["product_id"] for d in t["exposure"]["demoted"]}
+
+
+def _calibration_slates(
+    rt: Runtime, settings: Settings, placement: str, now: datetime
+) -> list[tuple[Any, Any]]:
+    """Every anchor's candidates as the bundle's calibration values them
+    (``training.job.exposure_floors``), for the served bundle and rules."""
+    rec = rt.recommender
+    view = rec.bundle_view()
+    assert view is not None
+    p = rec.placements.get(placement)
+    ranker = rec.learned.of(view, p.ranker)
+    assert ranker is not None
+    rank = LearnedRank(
+        ranker, rec.learned.objective(p), bucket=settings.ranking.time_bucket_seconds
+    )
+    version, rules = RuleStore(rt.db).snapshot()
+    book = Rulebook(list(rules), rt.snapshot, version=version)
+    pipeline = Pipeline.offline(rt.snapshot, view, book, rank)
+    return list(anchor_slates(pipeline, rank, p, K, now, clocks=(timedelta(0),)))

@@ -7,16 +7,20 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shelfwise.ranking.exposure import (
+    NEVER,
+    AnchorCandidates,
     ExposureFloors,
     Floors,
     calibrate,
     demoted,
     served_order,
     slates,
+    standing,
 )
 
 
@@ -45,6 +49,41 @@ def test_a_best_seller_keeps_the_slates_where_it_leads_most() -> None:
     assert not demoted(np.array([0, 3, 52]), np.array([1.0, 0.52, 0.1]), floor).any()
 
 
+def test_a_slot_a_variant_leaves_goes_to_the_next_item_and_counts() -> None:
+    # items 1 and 2 are variants of one group: served, only the better stays, and the
+    # slot goes to item 3 (at every anchor: 3 is in each slate); item 9 is a variant
+    # of the viewed product, never served
+    rows = [{9: 2.0, 1: 1.0, 2: 0.9, 3: 0.5, 10 + a: 0.4, 30 + a: 0.1} for a in range(10)]
+    groups = np.array([NEVER, 7, 7, 0, 0, 0])
+    anchors = [AnchorCandidates(items, exp, groups) for items, exp in _anchors(rows)]
+    assert [s.tolist() for s in slates(anchors, 2, {})] == [[1, 3]] * 10
+    floors = calibrate(anchors, k=2, cap=0.5)
+    served = slates(anchors, 2, floors)
+    counts = Counter(int(i) for s in served for i in s)
+    assert max(counts.values()) <= 5, counts
+    assert 9 not in counts and {1, 3} <= set(floors)
+    # without the groups the calibration counts 9 (never served) and caps it
+    assert 9 in calibrate(_anchors(rows), k=2, cap=0.5)
+
+
+def test_each_clock_is_capped_on_its_own() -> None:
+    # item 0 leads at every anchor at clock 0 and at none at clock 1: at clock 0 it
+    # keeps 3 of 10 slates (30%), not 6 of the 20 slates of both clocks
+    early = [{0: 1.0, 1 + a: 0.5 + a / 100, 50 + a: 0.1} for a in range(10)]
+    late = [{0: 0.05, 1 + a: 0.5 + a / 100, 50 + a: 0.1} for a in range(10)]
+    anchors = [
+        *(AnchorCandidates(i, e, None, 0) for i, e in _anchors(early)),
+        *(AnchorCandidates(i, e, None, 1) for i, e in _anchors(late)),
+    ]
+    floors = calibrate(anchors, k=1, cap=0.3)
+    assert floors == {0: np.nextafter(1.0 / 0.53, np.inf)}
+    served = slates(anchors[:10], 1, floors)
+    assert sum(int(s[0]) == 0 for s in served) == 3
+    # one pool of 20 slates would let it keep 6 of clock 0's 10
+    pooled = calibrate(_anchors(early + late), k=1, cap=0.3)
+    assert pooled == {0: np.nextafter(1.0 / 0.56, np.inf)}
+
+
 def test_a_slate_with_no_more_than_k_candidates_keeps_them_all() -> None:
     rows = [{0: 1.0, 1 + a: 0.5} for a in range(10)]
     assert calibrate(_anchors(rows), k=2, cap=0.1) == {}
@@ -56,6 +95,21 @@ def test_served_order_puts_every_demoted_item_last() -> None:
     expected = np.array([0.9, 0.8, 0.7, 0.1])
     demote = np.array([True, False, True, False])
     assert served_order(expected, demote).tolist() == [1, 3, 0, 2]
+
+
+def test_a_short_slate_fills_with_the_demoted_least_held_back_first() -> None:
+    # margins over the best left out of k=2 (0.7): 0.9/0.7 and 0.8/0.7, both under
+    # their floors; item 0 is the further under its floor (the more over its share)
+    items = np.array([0, 1, 2, 3])
+    expected = np.array([0.9, 0.8, 0.7, 0.1])
+    floors = Floors(np.array([100.0, 2.0, 0.0, 0.0]), 2)
+    demote = demoted(items, expected, floors)
+    assert demote.tolist() == [True, True, False, False]
+    stand = standing(items, expected, floors)
+    assert stand[:2] == pytest.approx([0.9 / 0.7 / 100.0, 0.8 / 0.7 / 2.0])
+    assert np.isinf(stand[2:]).all()
+    assert served_order(expected, demote, stand).tolist() == [2, 3, 1, 0]
+    assert served_order(expected, demote).tolist() == [2, 3, 0, 1]
 
 
 def test_no_cap_needed_means_no_floor() -> None:

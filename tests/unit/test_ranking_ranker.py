@@ -28,6 +28,7 @@ from shelfwise.ranking import (
 )
 from shelfwise.ranking.explain import seen_items
 from shelfwise.ranking.explore import POOL, PROPENSITY_DRAWS
+from shelfwise.ranking.exposure import Floors
 from shelfwise.ranking.history import PURCHASE
 from shelfwise.ranking.state import DAY
 from shelfwise.ranking.synthetic import (
@@ -254,6 +255,30 @@ def test_a_scored_order_keeps_only_the_rows_its_draws_can_serve(trained: Trained
     assert served == set(scored.cands.items.tolist())
     # every row explained now: its reasons and contributions (a row each) are kept
     assert scored.nbytes() <= 8 * (width + len(ranker.spec.names) + 1) * rows + plan_bytes
+
+
+def test_exploration_never_picks_what_the_exposure_cap_demoted(trained: Trained) -> None:
+    """With floors, the three best items are demoted: no draw of the plan explores them
+    back into the slate, the arrangement's fill is the others in the ranker's order,
+    and the demoted follow (``ranking.exposure``)."""
+    ctx, cands = _request(trained, "p5")
+    cands = cands.take(np.arange(20))  # fewer than k + POOL: every one may be explored
+    ranker = _ranker(trained, explore_share=0.3, explore_max_exposures=1e9)
+    objective = ranker.settings.objective_for("home")
+    items = trained.store.items
+    k = 5
+    _, prob, values = ranker.valued(ctx, cands, items, objective)
+    best = np.argsort(-(prob * values), kind="stable")
+    floor = np.zeros(int(cands.items.max()) + 1)
+    floor[cands.items[best[:3]]] = 1e9  # no margin reaches it
+    scored = ranker.scored(ctx, cands, items, objective, k, floors=Floors(floor, k))
+    held_back = set(cands.items[best[:3]].tolist())
+    assert set(scored.below_floor.tolist()) == held_back
+    assert scored.fill.tolist() == cands.items[best[3 : 3 + len(scored.fill)]].tolist()
+    for which in range(PROPENSITY_DRAWS):
+        ranked = ranker.draw(scored, ctx, which)
+        assert len(ranked.items) == k and ranked.explored.sum() == 2
+        assert not held_back & set(ranked.items.tolist())
 
 
 def test_leaf_contributions_are_the_deltas_along_each_rows_path(trained: Trained) -> None:

@@ -110,19 +110,38 @@ class Pipeline:
         """One slate for ``ctx`` on ``plan`` (a placement, or its plan as an
         experiment arm shapes it). ``trace``: the caller's (it may hold notes
         already); by default one is kept when ``explain``."""
+        trace = trace if trace is not None else Trace(enabled=explain)
+        flow = self._through(self.stages, ctx, plan, k, seed, trace, seq)
+        return self._slate(flow, explain)
+
+    def allowed(self, ctx: RecContext, plan: Plan | Placement, k: int) -> Flow:
+        """The flow as :meth:`run` gives it to the rank stage: the candidates and what
+        the rules allow of them (the exposure cap is calibrated on exactly this,
+        ``training/exposure.py``)."""
+        return self._through(self.stages[:2], ctx, plan, k, 0, Trace(enabled=False), None)
+
+    def _through(
+        self,
+        stages: Sequence[Stage],
+        ctx: RecContext,
+        plan: Plan | Placement,
+        k: int,
+        seed: int,
+        trace: Trace,
+        seq: int | None,
+    ) -> Flow:
         if isinstance(plan, Placement):
             plan = plan_of(plan)
-        trace = trace if trace is not None else Trace(enabled=explain)
         seq = self.snapshot.seq if seq is None else seq
         trace.keep_context(ctx, self.snapshot)
         flow = Flow(self.snapshot, ctx, plan, k, seed, trace, seq)
         t = time.perf_counter()
-        for stage in self.stages:
+        for stage in stages:
             flow = stage.run(flow)
             now = time.perf_counter()
             trace.stages[stage.name] = (now - t) * 1e3
             t = now
-        return self._slate(flow, explain)
+        return flow
 
     def _slate(self, flow: Flow, explain: bool) -> Slate:
         ranked = flow.ranked

@@ -278,6 +278,16 @@ class LearnedRank:
         )
         return flow._replace(ranked=ranked)
 
+    def valued(self, flow: Flow) -> tuple[IntArray, FloatArray]:
+        """Every candidate the rules allowed (``flow``: as the rules stage left it) and
+        its expected value, as :meth:`run` ranks them before the exposure cap: what
+        the cap is calibrated on (``training/exposure.py``)."""
+        ctx = at_bucket(flow.ctx, self.bucket)
+        allowed = allowed_candidates(self.ranker, flow.pool, flow.proposals)
+        _, prob, values = self.ranker.valued(ctx, allowed, flow.snapshot, self.objective)
+        expected: FloatArray = prob * values
+        return allowed.items, expected
+
     def _keeper(self, flow: Flow, ctx: RecContext) -> _Keeper | None:
         if self.kept is None or not self.kept.enabled or self.bucket <= 0:
             return None
@@ -365,11 +375,7 @@ def rank_pool(
     ``floors``: the placement's exposure cap (``ranking.exposure``)."""
     scored = keeper.get(pool.items) if keeper is not None else None
     if scored is None:
-        cands = CandidateSet.from_proposals(proposals, ranker.spec.sources)
-        rows = np.searchsorted(cands.items, pool.items)
-        rows = np.minimum(rows, max(len(cands) - 1, 0))
-        known = cands.items[rows] == pool.items if len(cands) else np.zeros(len(pool), bool)
-        allowed = cands.take(rows[known])
+        allowed = allowed_candidates(ranker, pool, proposals)
         scored = ranker.scored(ctx, allowed, snapshot, objective, k, floors=floors)
         if keeper is not None:
             keeper.put(pool.items, scored, allowed.items)
@@ -377,13 +383,22 @@ def rank_pool(
     positions = _positions_of(pool.items, ranked.items)
     # Below the head: the rest of the pool in blend order (scores are in (0, 1]), what
     # the exposure cap demoted last (the arrangement fills a slot it empties with them
-    # only when nothing else is left).
+    # only when nothing else is left). With the cap, the ranker's next best come
+    # first, in its order, and the demoted last in its order too: a slot the
+    # arrangement empties (one variant of a group) goes to the item the cap's
+    # calibration gave it to.
     order_value: FloatArray = pool.score * 1e-3
     below = np.isin(pool.items, scored.below_floor)
     if below.any():
         others = order_value[~below]
         least = float(others[others > 0].min()) if (others > 0).any() else 1e-3
         order_value = np.where(below, pool.score * least * 0.5, order_value)
+        if len(scored.fill):  # with the cap: the demoted in the ranker's order too
+            last = _positions_of(pool.items, scored.below_floor)
+            order_value[last] = least * 0.5 * (1.0 - np.arange(len(last)) / len(last))
+    if len(scored.fill):
+        fill = _positions_of(pool.items, scored.fill)
+        order_value[fill] = 1.0 - 0.5 * np.arange(len(fill), dtype=np.float64) / len(fill)
     order_value[positions] = 1.0 + np.arange(len(positions), 0, -1, dtype=np.float64)
     if trace.enabled:
         trace.ranker = _traced(ranked, objective, scored.n_candidates, snapshot)
@@ -401,6 +416,16 @@ def rank_pool(
     return PoolRanked(
         order_value, kind="learned", objective_version=ranked.objective_version, head=head
     )
+
+
+def allowed_candidates(ranker: Ranker, pool: Pool, proposals: Sequence[Proposal]) -> CandidateSet:
+    """The pool the rules allowed as the ranker's candidates (every source's proposal
+    read as its features)."""
+    cands = CandidateSet.from_proposals(proposals, ranker.spec.sources)
+    rows = np.searchsorted(cands.items, pool.items)
+    rows = np.minimum(rows, max(len(cands) - 1, 0))
+    known = cands.items[rows] == pool.items if len(cands) else np.zeros(len(pool), bool)
+    return cands.take(rows[known])
 
 
 def _traced(

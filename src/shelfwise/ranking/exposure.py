@@ -17,7 +17,12 @@ items, which may in turn pass the cap, so the floors are raised until no item
 takes more than ``cap x anchors`` slates (floors only rise, each time above at
 least one of the item's slots, so this ends). A demoted item is not removed: it
 goes below every item that is not demoted, so a slate with too few others
-still fills with it.
+still fills with it. A slot the arrangement empties (one variant of a group
+stays) goes to the next item served, in the calibration as served
+(:class:`AnchorCandidates` ``groups``; serving fills it in the ranker's order,
+``Scored.fill``). The ranker's features read the clock (an item's age), so the
+same anchor is calibrated at several clocks after training, each capped on its
+own (``training/exposure.py``).
 
 Serving (:func:`demoted`) applies the bundle's floors to the request's own
 candidates (``ranking.ranker.Ranker.scored``); the trace names the items the cap
@@ -42,7 +47,6 @@ import numpy.typing as npt
 from shelfwise.ranking.history import FloatArray, IntArray
 
 EXPOSURE_FOLDER = "exposure"  # a bundle's folder of floors, one file per placement
-KEPT_PER_ANCHOR = 4  # calibration keeps each anchor's best k x this candidates
 
 
 @dataclass(frozen=True)
@@ -121,67 +125,129 @@ def margin(expected: FloatArray, k: int) -> FloatArray:
 def demoted(items: IntArray, expected: FloatArray, floors: Floors) -> npt.NDArray[np.bool_]:
     """Which candidates the cap demotes: their :func:`margin` is below their floor
     (an item past the end of the floors has none)."""
+    out: npt.NDArray[np.bool_] = margin(expected, floors.k) < _floor_of(items, floors)
+    return out
+
+
+def standing(items: IntArray, expected: FloatArray, floors: Floors) -> FloatArray:
+    """Each candidate's :func:`margin` over its floor (``inf`` without one): below 1 it
+    is demoted, and the lower, the more the cap holds it back."""
+    floor = _floor_of(items, floors)
+    rel = margin(expected, floors.k)
+    out: FloatArray = np.full(len(items), np.inf)
+    has = floor > 0
+    out[has] = rel[has] / floor[has]
+    return out
+
+
+def _floor_of(items: IntArray, floors: Floors) -> FloatArray:
     values = floors.values
     inside = items < len(values)
-    floor = np.zeros(len(items))
-    floor[inside] = values[items[inside]]
-    out: npt.NDArray[np.bool_] = margin(expected, floors.k) < floor
+    out: FloatArray = np.zeros(len(items))
+    out[inside] = values[items[inside]]
     return out
 
 
-def served_order(expected: FloatArray, demote: npt.NDArray[np.bool_]) -> IntArray:
-    """Candidates best first: every one not demoted, then the demoted, each by value."""
-    out: IntArray = np.lexsort((-expected, demote))
+def served_order(
+    expected: FloatArray, demote: npt.NDArray[np.bool_], stand: FloatArray | None = None
+) -> IntArray:
+    """Candidates best first: every one not demoted, by value, then the demoted, by
+    value, or with ``stand`` (:func:`standing`) those the cap holds back least first:
+    a slate short of others fills with them, and the item most over its share last."""
+    key = expected if stand is None else np.where(demote, stand, expected)
+    out: IntArray = np.lexsort((-key, demote))
     return out
+
+
+class AnchorCandidates(NamedTuple):
+    """One anchor's candidates as the calibration reads them."""
+
+    items: IntArray
+    expected: FloatArray  # each candidate's expected value (any order)
+    # each candidate's variant group as the arrangement de-duplicates it (0: none; of a
+    # group only the best one served stays; NEVER: the arrangement drops it in any
+    # order, e.g. a variant of the viewed product); None: no de-duplication
+    groups: IntArray | None = None
+    # which of the clocks calibrated at (each clock's slates are capped on their own)
+    clock: int = 0
+
+
+NEVER = -1  # AnchorCandidates.groups: never served (still the slate's edge, unserved)
 
 
 def calibrate(
-    anchors: Sequence[tuple[IntArray, FloatArray]], k: int, cap: float, max_rounds: int = 10_000
+    anchors: Sequence[tuple[IntArray, FloatArray] | AnchorCandidates],
+    k: int,
+    cap: float,
+    max_rounds: int = 10_000,
 ) -> dict[int, float]:
     """The floors that keep every item within ``cap`` of the anchors' slates.
 
-    ``anchors``: each anchor's candidates and their expected values (any order).
-    Returns item -> floor (a :func:`margin`) for the items that need one. When an
-    anchor has fewer than ``k`` candidates above their floors, demoted ones fill its
-    slate, and an anchor with no more than ``k`` candidates serves them all: those
-    slots are not held against the cap (nothing else could fill them)."""
+    ``anchors``: each anchor's candidates and their expected values (any order), and
+    how the arrangement de-duplicates them (:class:`AnchorCandidates`): a slot one
+    variant leaves goes to the next item served, as it does served. Returns item ->
+    floor (a :func:`margin`) for the items that need one. When an anchor has fewer
+    than ``k`` candidates above their floors, demoted ones fill its slate, and an
+    anchor with no more than ``k`` candidates serves them all: those slots are not
+    held against the cap (nothing else could fill them)."""
     n = len(anchors)
     if n == 0 or k <= 0:
         return {}
-    limit = math.floor(cap * n + 1e-9)
     width = max((len(a[0]) for a in anchors), default=0)
     if width == 0:
         return {}
+    # each clock's slates are capped on their own (the same anchors at another clock)
+    clocks, clock = np.unique(
+        [a.clock if isinstance(a, AnchorCandidates) else 0 for a in anchors], return_inverse=True
+    )
+    limits = np.floor(cap * np.bincount(clock) + 1e-9).astype(np.int64)
+    items, rel, groups = _rows_of(anchors, k, width)
+    present = items >= 0
+    universe = int(items.max(initial=-1)) + 1
+    floor = np.zeros(universe)
+    row_clock = np.repeat(clock[:, None], width, axis=1)
+    for _ in range(max_rounds):
+        held = _held(items, rel, present, floor, k, groups)
+        held &= np.isfinite(rel)  # an anchor with no more than k candidates: no choice
+        key = row_clock[held] * universe + items[held]  # (clock, item) of every slot
+        counts = np.bincount(key, minlength=len(clocks) * universe)
+        over = np.flatnonzero(counts > np.repeat(limits, universe))
+        if not len(over):
+            break
+        # each (clock, item) over the cap: the item's floor just above its (limit + 1)-th
+        # best slot at that clock, so at most ``limit`` of its slots there stay
+        slot_rel = rel[held]
+        mine = np.isin(key, over)
+        slot_key, slot_rel = key[mine], slot_rel[mine]
+        order = np.lexsort((-slot_rel, slot_key))
+        slot_key, slot_rel = slot_key[order], slot_rel[order]
+        first = np.searchsorted(slot_key, over)
+        raised = np.nextafter(slot_rel[first + limits[over // universe]], np.inf)
+        np.maximum.at(floor, over % universe, raised)
+    return {int(i): float(floor[i]) for i in np.flatnonzero(floor > 0).tolist()}
+
+
+def _rows_of(
+    anchors: Sequence[tuple[IntArray, FloatArray] | AnchorCandidates], k: int, width: int
+) -> tuple[IntArray, FloatArray, IntArray | None]:
+    """(items, margins, groups) of every anchor, one row each, best first (-1, -inf,
+    NEVER past a row's end; groups None when no anchor has any)."""
+    n = len(anchors)
     items = np.full((n, width), -1, dtype=np.int64)
     rel = np.full((n, width), -np.inf)
-    for row, (its, exp) in enumerate(anchors):
+    grouped = any(len(a) > 2 and a[2] is not None for a in anchors)
+    groups = np.full((n, width), NEVER, dtype=np.int64) if grouped else None
+    for row, a in enumerate(anchors):
+        its, exp = a[0], a[1]
         value = np.asarray(exp, dtype=np.float64)
         r = margin(value, k)
         order = np.argsort(-value, kind="stable")
         items[row, : len(its)] = np.asarray(its, dtype=np.int64)[order]
         rel[row, : len(its)] = r[order]
-    present = items >= 0
-    universe = int(items.max(initial=-1)) + 1
-    floor = np.zeros(universe)
-    for _ in range(max_rounds):
-        held = _held(items, rel, present, floor, k)
-        held &= np.isfinite(rel)  # an anchor with no more than k candidates: no choice
-        counts = np.bincount(items[held], minlength=universe)
-        over = np.flatnonzero(counts > limit)
-        if not len(over):
-            break
-        # each item over the cap: its floor just above its (limit + 1)-th best slot,
-        # so at most ``limit`` of its slots stay
-        is_over = np.zeros(universe, dtype=bool)
-        is_over[over] = True
-        slot_items, slot_rel = items[held], rel[held]
-        mine = is_over[slot_items]
-        slot_items, slot_rel = slot_items[mine], slot_rel[mine]
-        order = np.lexsort((-slot_rel, slot_items))
-        slot_items, slot_rel = slot_items[order], slot_rel[order]
-        first = np.searchsorted(slot_items, over)
-        floor[over] = np.nextafter(slot_rel[first + limit], np.inf)
-    return {int(i): float(floor[i]) for i in np.flatnonzero(floor > 0).tolist()}
+        if groups is not None:
+            g = a[2] if len(a) > 2 else None
+            groups[row, : len(its)] = 0 if g is None else np.asarray(g, dtype=np.int64)[order]
+    return items, rel, groups
 
 
 def _held(
@@ -190,18 +256,38 @@ def _held(
     present: npt.NDArray[np.bool_],
     floor: FloatArray,
     k: int,
+    groups: IntArray | None = None,
 ) -> npt.NDArray[np.bool_]:
     """The slots of each anchor's slate taken by an item at or above its floor (rows
-    best first: the first ``k`` of those)."""
+    best first: the first ``k`` of those, after the arrangement's de-duplication)."""
     allowed = present & (rel >= floor[np.maximum(items, 0)])
+    if groups is not None:
+        allowed &= _first_of_group(allowed & (groups != NEVER), groups)
     return allowed & (np.cumsum(allowed, axis=1) <= k)
 
 
+def _first_of_group(allowed: npt.NDArray[np.bool_], groups: IntArray) -> npt.NDArray[np.bool_]:
+    """``allowed`` less every item of a variant group after the group's first allowed
+    one in its row (rows best first)."""
+    out = allowed.copy()
+    rows, cols = np.nonzero(allowed & (groups > 0))  # row-major: each row best first
+    if len(rows):
+        key = rows * (int(groups.max()) + 1) + groups[rows, cols]
+        _, first = np.unique(key, return_index=True)
+        later = np.ones(len(rows), dtype=bool)
+        later[first] = False
+        out[rows[later], cols[later]] = False
+    return out
+
+
 def slates(
-    anchors: Sequence[tuple[IntArray, FloatArray]], k: int, floors: Mapping[int, float]
+    anchors: Sequence[tuple[IntArray, FloatArray] | AnchorCandidates],
+    k: int,
+    floors: Mapping[int, float],
 ) -> list[IntArray]:
     """Each anchor's served top ``k`` under ``floors`` (as :func:`demoted` and
-    :func:`served_order` serve them): what the calibration promises, checked."""
+    :func:`served_order` order them and the arrangement de-duplicates them): what the
+    calibration promises, checked."""
     universe = 1 + max((int(a[0].max(initial=-1)) for a in anchors), default=-1)
     values = np.zeros(max(universe, 1))
     for item, f in floors.items():
@@ -209,17 +295,23 @@ def slates(
             values[item] = f
     dense = Floors(values, k)
     out = []
-    for its, exp in anchors:
-        its = np.asarray(its, dtype=np.int64)
-        exp = np.asarray(exp, dtype=np.float64)
-        order = served_order(exp, demoted(its, exp, dense))
+    for a in anchors:
+        its = np.asarray(a[0], dtype=np.int64)
+        exp = np.asarray(a[1], dtype=np.float64)
+        order = served_order(exp, demoted(its, exp, dense), standing(its, exp, dense))
+        g = a[2] if len(a) > 2 else None
+        if g is not None:
+            g = np.asarray(g, dtype=np.int64)[order]
+            keep = _first_of_group((g != NEVER)[None, :], g[None, :])[0]
+            order = order[keep]
         out.append(its[order[:k]])
     return out
 
 
 __all__ = [
     "EXPOSURE_FOLDER",
-    "KEPT_PER_ANCHOR",
+    "NEVER",
+    "AnchorCandidates",
     "ExposureFloors",
     "Floors",
     "calibrate",
@@ -227,4 +319,5 @@ __all__ = [
     "margin",
     "served_order",
     "slates",
+    "standing",
 ]

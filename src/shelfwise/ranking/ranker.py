@@ -28,7 +28,7 @@ from shelfwise.ranking.explore import (
     request_rng,
     servable,
 )
-from shelfwise.ranking.exposure import Floors, demoted, margin, served_order
+from shelfwise.ranking.exposure import Floors, demoted, margin, served_order, standing
 from shelfwise.ranking.features import FeatureSpec, build_features
 from shelfwise.ranking.history import FloatArray, IntArray, epoch
 from shelfwise.ranking.items import ItemTable
@@ -111,8 +111,12 @@ class Scored:
     # the items the exposure cap demoted out of the best k (``ranking.exposure``), with
     # their margin over the best candidate left out
     demoted: tuple[tuple[int, float], ...] = ()
-    # every candidate below its floor (the arrangement fills with them last)
+    # every candidate below its floor, those the cap holds back least first (the
+    # arrangement fills with them last)
     below_floor: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # with floors: the best candidates not below theirs, best first (the arrangement
+    # fills a slot it empties with them, in this order, as the calibration does)
+    fill: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def nbytes(self) -> int:
         """The bytes of its arrays (the candidates' proposals are the kept candidates')."""
@@ -227,17 +231,23 @@ class Ranker:
 
         ``floors``: the placement's exposure floors over the catalog
         (``ranking.exposure``): a candidate below its floor goes after every other."""
-        x, prob = self.score(ctx, cands, items)
-        values = self.values(ctx, cands, items, objective)
+        x, prob, values = self.valued(ctx, cands, items, objective)
         expected = prob * values
         depth = min(len(cands), k + POOL)
         demoted_rows: tuple[tuple[int, float], ...] = ()
         below: IntArray = np.zeros(0, dtype=np.int64)
+        fill: IntArray = np.zeros(0, dtype=np.int64)
+        exposures = self.state.exposures[cands.items]
         if floors is not None and len(cands):
             demote = demoted(cands.items, expected, floors)
-            order = served_order(expected, demote)[:depth]
+            stand = standing(cands.items, expected, floors)
+            order = served_order(expected, demote, stand)[:depth]
+            fill = cands.items[order[~demote[order]]]
+            # exploration never picks what the cap demoted (it would take its slot back)
+            exposures = np.where(demote, np.inf, exposures)
             if demote.any():
-                below = cands.items[demote]
+                rows = np.flatnonzero(demote)
+                below = cands.items[rows[np.argsort(-stand[rows], kind="stable")]]
                 plain = np.argsort(-expected, kind="stable")[:k]
                 rel = margin(expected, floors.k)
                 demoted_rows = tuple(
@@ -253,7 +263,7 @@ class Ranker:
             order if top is None else np.concatenate([order, self._rest(len(cands), order)]),
             k,
             prob,
-            self.state.exposures[cands.items],
+            exposures,
             self.state.clicks[cands.items],
             s.explore_share,
             s.explore_max_exposures,
@@ -273,7 +283,17 @@ class Ranker:
             len(cands),
             demoted=demoted_rows,
             below_floor=below,
+            fill=fill,
         )
+
+    def valued(
+        self, ctx: RecContext, cands: CandidateSet, items: ItemTable, objective: PlacementObjective
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(features, P(engagement), value) of every candidate: P(engagement) x value is
+        what it is ranked by, served (:meth:`scored`) and in the exposure cap's
+        calibration (``pipeline.learned.LearnedRank.valued``)."""
+        x, prob = self.score(ctx, cands, items)
+        return x, prob, self.values(ctx, cands, items, objective)
 
     def values(
         self, ctx: RecContext, cands: CandidateSet, items: ItemTable, objective: PlacementObjective

@@ -26,6 +26,7 @@ from shelfwise.rules.masks import BoolArray, CatalogMasks
 from shelfwise.rules.model import (
     SAFETY_TYPES,
     SCORE_TYPES,
+    DedupeVariantsRule,
     PairingRule,
     PinRule,
     PriceRelationRule,
@@ -235,6 +236,26 @@ class Rulebook:
         active = self._active(ctx, self._arrange)
         ranked = np.asarray(ranked_items, dtype=np.int64)
         return arrange(self.snapshot, ctx, ranked, k, active, self.apply_safety)
+
+    def variant_groups(self, ctx: RecContext, items: IntArray) -> tuple[IntArray, BoolArray]:
+        """How :meth:`arrange` de-duplicates ``items`` for ``ctx``, whatever their order:
+        each item's variant group (0: none, or no de-duplication in force; of each group
+        only the best-ranked item stays) and which items it drops in any order (variants
+        of the viewed item). The exposure cap's calibration serves slates as arranged
+        (``ranking.exposure.calibrate``)."""
+        self._sync()
+        dedupe = [
+            c for c in self._active(ctx, self._arrange) if isinstance(c.rule, DedupeVariantsRule)
+        ]
+        items = np.asarray(items, dtype=np.int64)
+        if not dedupe:
+            return np.zeros(len(items), dtype=np.int64), np.zeros(len(items), dtype=bool)
+        groups = self.snapshot.variant_group[items].astype(np.int64)
+        dropped = np.zeros(len(items), dtype=bool)
+        if any(c.rule.include_context for c in dedupe) and ctx.context_items:  # type: ignore[union-attr]
+            around = self.snapshot.variant_group[np.asarray(ctx.context_items, dtype=np.int64)]
+            dropped = np.isin(groups, around[around != 0]) & (groups != 0)
+        return groups, dropped
 
 
 def _rows(stack: BoolArray, items: IntArray, cols: Sequence[int]) -> BoolArray:

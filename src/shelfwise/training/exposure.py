@@ -1,86 +1,104 @@
 """Calibrate a product placement's exposure cap when its bundle is trained.
 
 Every in-stock product of the catalog is viewed once, anonymously, through the
-placement's chain and its ranker as serving scores it (the sources at the
-ranker's depth, the placement's blend as source ``blend``, the pool the blend
-proposes, less what the rulebook in force forbids, the placement's objective);
-the best candidates of each go to :func:`shelfwise.ranking.exposure.calibrate`.
-(A rule changed after training changes the pool the floors were made on: the
-served share moves with it until the next training.)
+served code path itself: the request resolved as serving resolves it
+(``pipeline.stages.build_context``), the placement's candidates and what the
+rulebook in force allows of them (:meth:`shelfwise.pipeline.Pipeline.allowed`:
+the chain at the placement's own depth and ``max_candidates``, every source the
+ranker reads at serving's depth, the safety rules), valued by the learned rank
+stage as it ranks them (:meth:`shelfwise.pipeline.learned.LearnedRank.valued`,
+at the clock of the time bucket serving reads). The best candidates of each go
+to :func:`shelfwise.ranking.exposure.calibrate`. (A rule changed after
+training changes the pool the floors were made on, and the clock moves on
+after training: the served share moves with both until the next training.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import replace
-from datetime import datetime
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from itertools import product
 
 import numpy as np
 
-from shelfwise.candidates.base import Proposal, RecContext
 from shelfwise.catalog import CatalogSnapshot
-from shelfwise.ranking.candidates import CandidateSet
-from shelfwise.ranking.exposure import KEPT_PER_ANCHOR, ExposureFloors, calibrate
-from shelfwise.ranking.history import FloatArray, IntArray
-from shelfwise.ranking.objective import PlacementObjective
-from shelfwise.ranking.ranker import Ranker
-from shelfwise.rules import Rulebook
+from shelfwise.pipeline.flow import Pipeline
+from shelfwise.pipeline.governed import RulebookArrange
+from shelfwise.pipeline.learned import LearnedRank, at_bucket
+from shelfwise.pipeline.pool import Trace
+from shelfwise.pipeline.request import RecommendRequest
+from shelfwise.pipeline.stages import build_context, plan_of
+from shelfwise.ranking.exposure import (
+    NEVER,
+    AnchorCandidates,
+    ExposureFloors,
+    calibrate,
+)
+from shelfwise.ranking.history import IntArray
+from shelfwise.serving.placements import Placement
 
 MAX_ANCHORS = 5_000  # a larger catalog is calibrated on this many anchors, drawn evenly
+# The clocks after training the cap holds at, each on its own: the ranker's features
+# read the clock (an item's age), so one clock's slates are not the next day's.
+CLOCKS = tuple(timedelta(hours=h) for h in (0, 8, 16, 24))
 
 
-def anchor_slates(
-    ranker: Ranker,
-    propose: Callable[[RecContext], Sequence[Proposal]],
-    snapshot: CatalogSnapshot,
-    placement: str,
-    objective: PlacementObjective,
-    k: int,
-    now: datetime,
-    rules: tuple[Rulebook, str] | None = None,
-    max_anchors: int = MAX_ANCHORS,
-) -> list[tuple[IntArray, FloatArray]]:
-    """Each anchor's best ``k x KEPT_PER_ANCHOR`` servable candidates and their
-    expected values, as the ranker scores them for an anonymous view of the anchor.
-    ``rules``: the rulebook in force and the placement's rule scope; what its safety
-    rules forbid is not a candidate (it would not be served, and the best candidate
-    left out of a slate, which floors are measured against, is one that could be)."""
-    available = np.asarray(snapshot.available, dtype=bool)
-    anchors = np.flatnonzero(available)
+def anchors_of(snapshot: CatalogSnapshot, max_anchors: int = MAX_ANCHORS) -> IntArray:
+    """The viewed products the cap is calibrated over: every in-stock one (a larger
+    catalog: ``max_anchors`` of them, drawn evenly)."""
+    anchors: IntArray = np.flatnonzero(np.asarray(snapshot.available, dtype=bool))
     if len(anchors) > max_anchors:
         pick = np.random.default_rng(0).choice(len(anchors), max_anchors, replace=False)
         anchors = anchors[np.sort(pick)]
-    keep = k * KEPT_PER_ANCHOR
-    out: list[tuple[IntArray, FloatArray]] = []
-    for anchor in anchors.tolist():
-        ctx = RecContext(
-            placement=placement,
-            now=now,
-            context_items=(anchor,),
-            exclude=frozenset({anchor}),
-        )
-        cands = CandidateSet.from_proposals(propose(ctx), ranker.spec.sources)
-        ok = (cands.items != anchor) & (cands.items < len(available))
-        ok[ok] &= available[cands.items[ok]]
-        if "blend" in cands.sources:  # serving ranks the pool the blend proposes
-            ok &= np.isfinite(cands.scores[:, cands.sources.index("blend")])
-        cands = cands.take(np.flatnonzero(ok))
-        if rules is not None and len(cands):
-            book, scope = rules
-            scoped = replace(ctx, placement=scope)
-            allowed = book.apply_safety(scoped, cands.items, np.ones(len(cands))).items
-            cands = cands.take(np.flatnonzero(np.isin(cands.items, allowed)))
-        if not len(cands):
+    return anchors
+
+
+def anchor_slates(
+    pipeline: Pipeline,
+    rank: LearnedRank,
+    placement: Placement,
+    k: int,
+    now: datetime,
+    max_anchors: int = MAX_ANCHORS,
+    clocks: Sequence[timedelta] = CLOCKS,
+) -> list[AnchorCandidates]:
+    """Each anchor's candidates, best first, and their expected values (every one: a
+    slot the arrangement or the cap frees goes to the next one served),
+    as ``pipeline`` (its candidates and rules stages) and ``rank`` (the placement's
+    learned rank stage, without floors) serve an anonymous view of the anchor at each
+    of ``clocks`` after ``now`` (one entry per anchor and clock), and how its
+    arrangement de-duplicates them (variant groups). Only what the rules allow is a
+    candidate: the best candidate left out of a slate, which floors are measured
+    against, is one that could be served."""
+    snapshot = pipeline.snapshot
+    ids = snapshot.ids
+    plan = plan_of(placement)
+    out: list[AnchorCandidates] = []
+    anchors = anchors_of(snapshot, max_anchors).tolist()
+    for (n, after), anchor in product(enumerate(clocks), anchors):
+        req = RecommendRequest(placement=placement.name, item=(ids[anchor],), k=k)
+        trace = Trace(enabled=False)
+        # at the end of its time bucket: the clock the sources and features read
+        # served, and the rules too (they read the exact clock)
+        ctx = build_context(req, placement, snapshot, (), now + after, None, trace)
+        ctx = at_bucket(ctx, rank.bucket)
+        flow = pipeline.allowed(ctx, plan, k)
+        items, expected = rank.valued(flow)
+        if not len(items):
             continue
-        _, prob = ranker.score(ctx, cands, snapshot)
-        expected = prob * ranker.values(ctx, cands, snapshot, objective)
-        best = np.argsort(-expected, kind="stable")[:keep]
-        out.append((cands.items[best].astype(np.int64), expected[best]))
+        best = np.argsort(-expected, kind="stable")
+        items = items[best].astype(np.int64)
+        groups = None
+        if isinstance(pipeline.arrange, RulebookArrange):  # its de-duplication of variants
+            g, dropped = pipeline.arrange.book.variant_groups(RulebookArrange.scoped(flow), items)
+            groups = np.where(dropped, NEVER, g)
+        out.append(AnchorCandidates(items, expected[best], groups, n))
     return out
 
 
 def floors_of(
-    slates: Sequence[tuple[IntArray, FloatArray]],
+    slates: Sequence[AnchorCandidates],
     ids: Sequence[str],
     placement: str,
     k: int,
@@ -88,9 +106,10 @@ def floors_of(
 ) -> ExposureFloors:
     """The floors of ``placement``'s cap over :func:`anchor_slates`, by product id."""
     floors = calibrate(slates, k, cap)
+    anchors = max(Counter(s.clock for s in slates).values(), default=0)  # per clock
     return ExposureFloors(
-        placement, cap, k, len(slates), {ids[i]: f for i, f in floors.items() if i < len(ids)}
+        placement, cap, k, anchors, {ids[i]: f for i, f in floors.items() if i < len(ids)}
     )
 
 
-__all__ = ["MAX_ANCHORS", "anchor_slates", "floors_of"]
+__all__ = ["CLOCKS", "MAX_ANCHORS", "anchor_slates", "anchors_of", "floors_of"]

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from shelfwise.bundles import BundleInfo, ModelBundle, bundle_store, new_version
-from shelfwise.candidates.config import PlacementChain, SourcesConfig
+from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.content import fit_content
 from shelfwise.candidates.log import PURCHASE, InteractionLog, Resolve
 from shelfwise.candidates.model import STAGES, Artifacts, SourceFits, fit_all
@@ -32,7 +32,8 @@ from shelfwise.catalog.model import Product
 from shelfwise.config import Settings
 from shelfwise.contracts.identity import PersonResolver
 from shelfwise.errors import ConfigError, InvalidInput
-from shelfwise.pipeline.learned import placement_objective
+from shelfwise.pipeline.flow import Pipeline
+from shelfwise.pipeline.learned import LearnedRank, placement_objective
 from shelfwise.ranking.compiled import cache_dir_of
 from shelfwise.ranking.exposure import EXPOSURE_FOLDER, ExposureFloors
 from shelfwise.ranking.impressions import read_impressions
@@ -41,7 +42,6 @@ from shelfwise.ranking.ranker import Ranker, ranker_folder
 from shelfwise.ranking.training import (
     RankerTrainingConfig,
     bundle_ranker,
-    propose_all,
     task_training,
 )
 from shelfwise.rules import Rulebook
@@ -308,16 +308,14 @@ def exposure_floors(
         t = time.perf_counter()
         if step:
             step(f"exposure {placement.name}")
-        chain = PlacementChain(
-            blend=dict(placement.sources),
-            fallbacks=tuple(placement.fallback),
-            depth=RankerTrainingConfig().depth,
-        )
-        propose = propose_all(artifacts, RankerTrainingConfig().depth, chain)
+        # the served path: the placement's chain and rules (Pipeline.allowed), its
+        # learned rank stage without floors, at the clock of serving's time bucket
         objective = placement_objective(settings.ranking, placement)
+        bucket = settings.ranking.time_bucket_seconds
+        rank = LearnedRank(ranker, objective, bucket=bucket)
+        pipeline = Pipeline.offline(runtime.snapshot, artifacts.blend(), book, rank)
         name, k = placement.name, placement.k
-        scoped = (book, placement.rule_scope)
-        slates = anchor_slates(ranker, propose, runtime.snapshot, name, objective, k, now, scoped)
+        slates = anchor_slates(pipeline, rank, placement, k, now)
         out.append(floors_of(slates, runtime.snapshot.ids, name, k, cap))
         timings[f"exposure {placement.name}"] = round(time.perf_counter() - t, 4)
     return out
