@@ -16,6 +16,9 @@ file-backed part (``RssFile``: the memory-mapped bundle and the libraries, one
 copy in the page cache for every worker of a machine) and the high-water mark
 (``VmHWM``). The load average is recorded with each round:
 the figures are only comparable at a like load. Medians over rounds at the end.
+With ``--workers`` above 1, ``/ready`` answers once one worker is up (the others
+may still be loading: their RSS at that moment is lower) and the first requests
+go to whichever worker the kernel picks.
 """
 
 from __future__ import annotations
@@ -71,10 +74,15 @@ def memory_mb(pid: int) -> dict[str, float]:
 
 def workers_of(proc: subprocess.Popen[bytes], workers: int) -> list[int]:
     """The processes that serve: the server itself with one worker (uvicorn runs in
-    it), else its children (uvicorn's supervisor spawns them)."""
+    it), else its children (uvicorn's supervisor spawns them), not multiprocessing's
+    resource tracker."""
     if workers == 1:
         return [proc.pid]
-    return descendants(proc.pid)
+    return [
+        p
+        for p in descendants(proc.pid)
+        if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()
+    ]
 
 
 def ready(port: int) -> dict[str, Any] | None:
