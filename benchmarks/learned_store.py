@@ -150,13 +150,18 @@ def prepare_learned(workdir: Path, products: int, people: int, days: int, seed: 
     return folder
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def store_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options naming a learned store: its size, seed and work directory."""
     ap.add_argument("--products", type=int, default=2_000)
     ap.add_argument("--people", type=int, default=2_000)
     ap.add_argument("--days", type=int, default=28)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/shelfwise-bench-serve"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    store_arguments(ap)
     args = ap.parse_args()
     folder = prepare_learned(args.workdir, args.products, args.people, args.days, args.seed)
     print(folder, (folder / "ready.json").read_text())
