@@ -4,6 +4,7 @@ exploration draw per request, and the same slate as a fresh computation in the b
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -17,10 +18,13 @@ from shelfwise.pipeline import RecommendRequest
 from shelfwise.pipeline.flow import Pipeline
 from shelfwise.pipeline.learned import LearnedRank, at_bucket
 from shelfwise.pipeline.pool import Trace
+from shelfwise.pipeline.replay import logged_request
 from shelfwise.pipeline.slate import Slate
 from shelfwise.pipeline.stages import Candidates, build_context
 from shelfwise.ranking import RankingSettings
 from shelfwise.ranking.explore import POOL, PROPENSITY_DRAWS
+from shelfwise.rules import Rulebook
+from shelfwise.rules.model import RULE
 from shelfwise.runtime import Runtime
 from shelfwise.training.job import train
 from tests import shop_fixture
@@ -246,3 +250,49 @@ def test_a_kept_order_holds_only_the_rows_a_draw_can_serve(rt: Runtime) -> None:
         assert rows <= 10 + min(POOL, PROPENSITY_DRAWS * n_explore)
         plan_bytes = PROPENSITY_DRAWS * n_explore + 2 * POOL + 8 * 2 * rows
         assert 0 < scored.nbytes() <= 8 * width * rows + plan_bytes
+
+
+def test_a_slate_served_kept_is_replayed_with_its_own_draw(rt: Runtime) -> None:
+    """A request served the slate another request computed (the same pick) replays
+    with its own exploration draw: under a draft that removes an explored item the
+    two draws may pick differently, and the request served again takes its own."""
+    rec = rt.recommender
+    req = RecommendRequest(placement="home", person="c2")
+    now = T0 + timedelta(minutes=23)  # a bucket no other test used
+    times = [now + timedelta(seconds=n % 30) for n in range(40)]
+    answers = [rec.recommend(req, t) for t in times]
+    rt.decisions.flush()
+    logged = {d.rec_id: d for d in rt.decisions.recent(limit=40)}
+    assert set(logged) == {a["rec_id"] for a in answers}
+    shared = [
+        r for r, d in logged.items() if (d.trace or {}).get("slate_cache", {}).get("computed_by")
+    ]
+    assert len(shared) >= 10  # most were served a slate another request computed
+    explored = Counter(i["product_id"] for a in answers for i in a["items"] if i["explored"])
+    assert len(explored) >= 2
+    draft = RULE.validate_python(
+        {
+            "id": "no-top-explored",
+            "type": "exclude",
+            "when": {"attr": "product_id", "op": "in", "value": [explored.most_common(1)[0][0]]},
+            "reason": "test",
+        }
+    )
+    replayer = rt.replayer()
+    book = Rulebook([draft], rt.snapshot)
+    replayed = {}
+    for rec_id, d in logged.items():
+        got = logged_request(d, rt.snapshot, replayer.placements)
+        assert not isinstance(got, str)
+        assert got.seed == zlib.crc32(rec_id.encode())
+        slate = replayer.replay(got, {"draft": book})
+        assert not isinstance(slate, str)
+        replayed[rec_id] = [s.product_id for s in slate["draft"].items]
+    store = rt.rules.store
+    saved = store.save(draft, who="test", why="the truth")
+    try:
+        for a, t in zip(answers, times, strict=True):
+            again = rec.recommend(req, t, record=False, rec_id=a["rec_id"])
+            assert [i["product_id"] for i in again["items"]] == replayed[a["rec_id"]]
+    finally:
+        store.delete(draft.id, who="test", why="measured", expected_version=saved.version)

@@ -149,14 +149,17 @@ def logged_request(
         exclude=frozenset(dense(exclude)) if exclude is not None else frozenset((*items, *cart)),
     )
     pool = [(vocab[p], float(s)) for p, s in trace["pool"] if p in vocab]
-    computed_by = (trace.get("slate_cache") or {}).get("computed_by") or d.rec_id
     return LoggedRequest(
         rec_id=d.rec_id,
         placement=placement,
         ctx=ctx,
         items=np.array([i for i, _ in pool], dtype=np.int64),
         scores=np.array([s for _, s in pool], dtype=np.float64),
-        seed=zlib.crc32(computed_by.encode()),
+        # The request's own exploration draw, also when it was served a kept slate
+        # another request computed: a kept slate stands for every draw that picks the
+        # same items (``pipeline/learned_slates.py``), but under another rulebook the
+        # two draws may pick differently, and a request served again takes its own.
+        seed=zlib.crc32(d.rec_id.encode()),
         model_version=d.model_version,
         ranker=str((trace.get("ranker") or {}).get("kind", "blend")),
         degraded=d.mode != "model",
