@@ -9,12 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shelfwise.candidates.base import RecContext
+from shelfwise.candidates.base import Reason, RecContext
 from shelfwise.candidates.buyagain import BuyAgainSource, fit_cycles, fit_repeat
 from shelfwise.candidates.config import BuyAgainConfig, EventWeights, FactorsConfig, SourcesConfig
 from shelfwise.candidates.history import PersonHistory
 from shelfwise.candidates.log import InteractionLog, Row
 from shelfwise.candidates.model import fit_all
+from shelfwise.ranking import FeatureSpec, RankingState, TableNames
+from shelfwise.ranking.explain import explain
+from shelfwise.ranking.features import BASE_FEATURES
+from shelfwise.ranking.state import DAY
+from shelfwise.ranking.synthetic import START, synthetic_store
 from tests.unit.candidates_fixtures import T0, purchases
 
 A, B, C, D, E = range(5)
@@ -119,3 +124,23 @@ def test_the_gate_is_per_item() -> None:
     assert sorted(gated.propose(ctx, 5).items.tolist()) == [A, C]
     open_gate = BuyAgainSource(history, fit_cycles(log), repeat, BuyAgainConfig(min_repeat=0.0))
     assert sorted(open_gate.propose(ctx, 5).items.tolist()) == [A, B, C]
+
+
+def test_the_rankers_buy_again_reasons_need_the_buy_again_source() -> None:
+    store = synthetic_store(n_items=20, n_persons=10, days=10, seed=1)
+    state = RankingState.fit(store.log, store.items, START + 10 * DAY)
+    spec = FeatureSpec.of(("buy_again", "complements"))
+    names = TableNames(store.titles, store.categories)
+    person = state.persons[0]
+    ctx = RecContext("cart", T0, person_id=person)
+    # Two items the ranker would explain by the shopper's past purchases alone.
+    contributions = np.zeros((2, len(spec.names) + 1))
+    contributions[:, len(spec.sources) * 2 + BASE_FEATURES.index("bought_count")] = 1.0
+    reasons = [
+        [Reason("buy_again", "buy_again")],  # proposed by buy_again: re-bought here
+        [Reason("complements", "goes_with", label="home/category 1")],  # a one-off good
+    ]
+    items, categories = np.array([0, 1]), np.array([1, 1])
+    said = explain(ctx, reasons, contributions, items, categories, spec, names, state)
+    assert [e.text for e in said[0]] == ["Buy it again"]
+    assert [e.text for e in said[1]] == ["Shoppers often add Category 1"]
