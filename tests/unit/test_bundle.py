@@ -89,24 +89,31 @@ def test_artifacts_follow_a_reordered_catalog(tmp_path: Path) -> None:
     assert [ids[i] for i in got.items] == ["B", "C"]
 
 
-def as_format_2(bundle: ModelBundle) -> None:
-    """Rewrite ``bundle`` as main's format 2 wrote it: no session index, no basket EASE."""
+def as_older(bundle: ModelBundle, arrays: tuple[str, ...], version: int) -> None:
+    """Rewrite ``bundle`` as an older shelfwise wrote it: without the ``arrays``
+    (name prefixes), of format ``version``."""
     folder = bundle.path
     for p in folder.rglob("*"):
         if p.is_file():
             p.chmod(0o644)
     for p in (folder / "arrays").glob("*.npy"):
-        if p.name.startswith(("session_knn.", "basket_ease.")):
+        if p.name.startswith(arrays):
             p.unlink()
     info = json.loads((folder / "bundle.json").read_text())
-    (folder / "bundle.json").write_text(json.dumps({**info, "format": 2}))
+    (folder / "bundle.json").write_text(json.dumps({**info, "format": version}))
     manifest = json.loads((folder / "MANIFEST.json").read_text())
     files = {}
     for rel in manifest["files"]:
         if (folder / rel).is_file():
             data = (folder / rel).read_bytes()
             files[rel] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    (folder / "MANIFEST.json").write_text(json.dumps({**manifest, "format": 2, "files": files}))
+    manifest = {**manifest, "format": version, "files": files}
+    (folder / "MANIFEST.json").write_text(json.dumps(manifest))
+
+
+def as_format_2(bundle: ModelBundle) -> None:
+    """Rewrite ``bundle`` as main's format 2 wrote it: no session index, no basket EASE."""
+    as_older(bundle, ("session_knn.", "basket_ease.", "buy_again.repeat"), 2)
 
 
 def test_a_format_2_bundle_still_serves_its_new_sources_propose_nothing(tmp_path: Path) -> None:
@@ -131,3 +138,18 @@ def test_a_format_2_bundle_still_serves_its_new_sources_propose_nothing(tmp_path
     (bundle.path / "bundle.json").write_text(json.dumps({**info, "format": 1}))
     with pytest.raises(BundleError):
         ModelBundle.load(bundle.path)
+
+
+def test_a_bundle_without_repeat_rates_proposes_buy_again_as_before(tmp_path: Path) -> None:
+    # ABC: nobody bought anything twice, so the gate leaves buy_again nothing to propose.
+    bundle = write(tmp_path)
+    p1 = RecContext("cart", T0, person_id="p1")
+    assert bundle.artifacts.repeat.tolist() == [0.0] * 5
+    assert len(bundle.artifacts.sources()["buy_again"].propose(p1, 5).items) == 0
+    as_older(bundle, ("buy_again.repeat",), 3)  # written before the repeat rates
+    old = ModelBundle.load(bundle.path, verify=True)
+    assert old.artifacts.repeat.tolist() == [1.0] * 5  # every item counts as re-bought
+    got = old.artifacts.sources()["buy_again"].propose(p1, 5)
+    assert sorted(got.items.tolist()) == [0, 1]  # p1's A and B, as before the gate
+    moved = old.artifacts.aligned(("NEW", *old.artifacts.items))
+    assert sorted(moved.sources()["buy_again"].propose(p1, 5).items.tolist()) == [1, 2]

@@ -80,7 +80,7 @@ def test_buy_again_prefers_the_item_that_is_due() -> None:
     cycles = fit_cycles(log) / 86400
     assert cycles[A] == pytest.approx(10) and cycles[B] == pytest.approx(40)
     history = PersonHistory.fit(log, EventWeights().array(), 30.0)
-    source = BuyAgainSource(history, cycles * 86400, BuyAgainConfig())
+    source = BuyAgainSource(history, cycles * 86400, np.ones(5), BuyAgainConfig())
     ten_days_on = T0 + timedelta(days=50)
     assert source.propose(RecContext("home", ten_days_on, person_id="p1"), 5).items.tolist() == [
         A,

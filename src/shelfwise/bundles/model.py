@@ -97,6 +97,7 @@ def _save_arrays(folder: Path, a: Artifacts) -> None:
         "factors.people": a.factors.people,
         "factors.items": a.factors.items,
         "buy_again.cycles": a.cycles,
+        "buy_again.repeat": a.repeat,
         "popular.scores": a.popularity.scores,
         "popular.label": a.popularity.label,
         "category": a.category,
@@ -131,6 +132,9 @@ def _load_arrays(
     # session_knn and basket_ease sources propose nothing until the next training.
     has_sessions = info.format >= 3 and (folder / "session_knn.indptr.npy").is_file()
     has_ease = (folder / "basket_ease.items.npy").is_file()
+    # Bundles written before the repeat rates: every item counts as re-bought, so
+    # buy_again proposes what it did then (no gate) until the next training.
+    has_repeat = (folder / "buy_again.repeat.npy").is_file()
 
     return Artifacts(
         config=SourcesConfig.model_validate(info.config),
@@ -142,6 +146,7 @@ def _load_arrays(
         regression=NeighbourTable.load(folder, "regression", mmap=mmap),
         factors=Factors(arr("factors.people"), arr("factors.items")),
         cycles=arr("buy_again.cycles"),
+        repeat=arr("buy_again.repeat") if has_repeat else np.ones(n_items),
         popularity=Popularity(arr("popular.scores"), arr("popular.label")),
         category=category,
         category_names=category_names,

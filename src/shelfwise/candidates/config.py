@@ -195,6 +195,19 @@ class BuyAgainConfig(_Config):
     spread: float = Field(default=1.0, gt=0, description="width of the due window (log scale)")
     floor: float = Field(default=0.3, ge=0, description="score share of items not yet due")
     half_life_days: float = Field(default=90.0, gt=0)
+    min_repeat: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="repeat rate an item needs to be proposed: the share of its purchases "
+        "the same person followed with another (candidates/buyagain.py)",
+    )
+    repeat_prior: float = Field(
+        default=100.0,
+        gt=0,
+        description="purchases' worth of shrinkage of an item's repeat rate toward its "
+        "category's, and of a category's toward the store's",
+    )
 
 
 class PopularConfig(_Config):

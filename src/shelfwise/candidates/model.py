@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from shelfwise.candidates.base import Source
 from shelfwise.candidates.basket_ease import BasketEaseSource, fit_basket_ease
 from shelfwise.candidates.blend import CandidateBlend
-from shelfwise.candidates.buyagain import BuyAgainSource, fit_cycles
+from shelfwise.candidates.buyagain import BuyAgainSource, fit_cycles, fit_repeat
 from shelfwise.candidates.complements import (
     ComplementsSource,
     fit_category_lift,
@@ -53,6 +53,7 @@ class Artifacts:
     content: NeighbourTable
     factors: Factors
     cycles: npt.NDArray[np.float64]
+    repeat: npt.NDArray[np.float64]  # each item's repeat rate (buyagain.fit_repeat)
     popularity: Popularity
     category: npt.NDArray[np.int32]
     category_names: tuple[str, ...]
@@ -81,7 +82,7 @@ class Artifacts:
                 self.content, self.history, history_half_life_days=c.history_half_life_days
             ),
             "session": SessionSource(self.cooccurrence, c.session, c.events),
-            "buy_again": BuyAgainSource(self.history, self.cycles, c.buy_again),
+            "buy_again": BuyAgainSource(self.history, self.cycles, self.repeat, c.buy_again),
             "popular": PopularSource(self.popularity, self.category, self.category_names),
             "substitutes": SubstitutesSource(
                 self.content,
@@ -148,6 +149,7 @@ class Artifacts:
             cycles=per_item(
                 self.cycles, float(np.median(self.cycles)) if len(self.cycles) else 0.0
             ),
+            repeat=per_item(self.repeat, 0.0),  # a new item was never bought: nobody re-buys it
             popularity=Popularity(
                 per_item(self.popularity.scores, 0.0), per_item(self.popularity.label, 0)
             ),
@@ -229,6 +231,9 @@ def fit_all(
     started = time.perf_counter()
     category_lift = fit_category_lift(log, category, len(names))
     timings["complements"] += round(time.perf_counter() - started, 4)
+    started = time.perf_counter()
+    repeat = fit_repeat(log, category, config.buy_again.repeat_prior)
+    timings["buy_again"] += round(time.perf_counter() - started, 4)
     return Artifacts(
         config=config,
         items=log.items,
@@ -239,6 +244,7 @@ def fit_all(
         content=results["content"],  # type: ignore[arg-type]
         factors=results["factors"],  # type: ignore[arg-type]
         cycles=results["buy_again"],  # type: ignore[arg-type]
+        repeat=repeat,
         popularity=results["popular"],  # type: ignore[arg-type]
         category=category,
         category_names=names,

@@ -3,8 +3,10 @@
 A reason may name an item (``anchor``) only when the shopper has seen it: the
 context item, the cart, the live session or their durable history. Reasons
 whose anchor fails that test are dropped, never rewritten, so a reason never
-reveals an item the shopper has not met. Every served item gets at least one
-reason; ``fallback`` marks the generic one.
+reveals an item the shopper has not met. The ranker's buy-again reasons ("Buy it
+again", "Time to restock") are said only of an item the ``buy_again`` source
+proposed: that source knows what this store's shoppers re-buy. Every served item
+gets at least one reason; ``fallback`` marks the generic one.
 """
 
 from __future__ import annotations
@@ -154,10 +156,14 @@ def explain(
             if personal or r.kind not in PERSONAL
         ]
         strong = np.flatnonzero(feat_weight[i] > _MIN_FEATURE_WEIGHT)
+        # "Buy it again" only where the buy_again source proposed the item: it
+        # proposes only what this store's shoppers do re-buy (candidates/buyagain.py).
+        again = any(r.kind == "buy_again" for r in reasons[i])
         pending += [
             (1, float(feat_weight[i, j]), 100 + int(j), int(j))
             for j in strong
-            if personal or _FEATURE_TEMPLATES[j][0] not in PERSONAL
+            if (personal or _FEATURE_TEMPLATES[j][0] not in PERSONAL)
+            and (again or _FEATURE_TEMPLATES[j][0] != "buy_again")
         ]
         pending.sort(key=lambda entry: (entry[0], -entry[1], entry[2]))
         chosen: list[Explanation] = []
