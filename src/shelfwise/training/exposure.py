@@ -7,8 +7,10 @@ rulebook in force allows of them (:meth:`shelfwise.pipeline.Pipeline.allowed`:
 the chain at the placement's own depth and ``max_candidates``, every source the
 ranker reads at serving's depth, the safety rules), valued by the learned rank
 stage as it ranks them (:meth:`shelfwise.pipeline.learned.LearnedRank.valued`,
-at the clock of the time bucket serving reads). The best candidates of each go
-to :func:`shelfwise.ranking.exposure.calibrate`. (A rule changed after
+at the clock of the time bucket serving reads), at each of :data:`CLOCKS` after
+training; an anchor's clocks share what does not read the clock
+(:func:`pool_clock`). The candidates of each go to
+:func:`shelfwise.ranking.exposure.calibrate`. (A rule changed after
 training changes the pool the floors were made on, and the clock moves on
 after training: the served share moves with both until the next training.)
 """
