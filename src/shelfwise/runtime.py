@@ -288,6 +288,8 @@ class Runtime:
     def build_recommender(self) -> Recommender:
         """A new request path over this runtime's parts (:attr:`recommender` keeps one)."""
         degraded = degraded_blend(self.db, self.snapshot)
+        if self.bundle is None:
+            degraded.current()  # no bundle: the first requests are degraded, made now
         try:
             self.identity.warm()  # the request path's PersonCache reads it
         except SQLAlchemyError as e:

@@ -5,6 +5,7 @@ served path values, applied by ``Recommender.recommend``, and named in the trace
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -17,10 +18,12 @@ from shelfwise.config import Settings
 from shelfwise.pipeline import Pipeline, RecommendRequest
 from shelfwise.pipeline.learned import LearnedRank
 from shelfwise.ranking import RankingSettings
+from shelfwise.ranking.exposure import AnchorCandidates
 from shelfwise.rules import Rulebook
+from shelfwise.rules.model import parse_rule
 from shelfwise.rules.store import RuleStore
 from shelfwise.runtime import Runtime
-from shelfwise.training.exposure import anchor_slates
+from shelfwise.training.exposure import CLOCKS, anchor_slates
 from shelfwise.training.job import train
 from tests import shop_fixture
 
@@ -65,13 +68,18 @@ def _shares(
     return counts, traces
 
 
-def test_the_cap_keeps_every_item_within_its_share(settings: Settings, tmp_path: Path) -> None:
-    settings = settings.model_copy(
+def _capped(settings: Settings, tmp: Path) -> Settings:
+    """``settings`` with the placements of :func:`_placements`, no exploration."""
+    return settings.model_copy(
         update={
-            "placements_file": _placements(tmp_path),
+            "placements_file": _placements(tmp),
             "ranking": RankingSettings(compile_model=False, explore_share=0.0),
         }
     )
+
+
+def test_the_cap_keeps_every_item_within_its_share(settings: Settings, tmp_path: Path) -> None:
+    settings = _capped(settings, tmp_path)
     rt = Runtime.open(settings)
     try:
         shop_fixture.fill(rt)
@@ -118,9 +126,60 @@ def test_the_cap_keeps_every_item_within_its_share(settings: Settings, tmp_path:
         assert not served & {d["product_id"] for d in t["exposure"]["demoted"]}
 
 
+def test_the_clocks_share_what_does_not_read_the_clock(settings: Settings, tmp_path: Path) -> None:
+    """Each anchor's candidates, rules and variant groups are computed once for the
+    clocks whose month and open rule windows are alike, and its clocks valued in one
+    call of the model: the very slates of every clock computed on its own, also when a
+    rule's window opens between the clocks."""
+    settings = _capped(settings, tmp_path)
+    rt = Runtime.open(settings)
+    try:
+        shop_fixture.fill(rt)
+        trained = train(rt, force=True, with_ranker=True).bundle.info.window_end
+        rt.load_bundle()
+        later = {
+            "id": "no-kitchenco-later",
+            "type": "suppress",
+            "reason": "supplier dispute",
+            "values": ["Kitchenco"],
+            "window": {"start": (trained + timedelta(hours=12)).isoformat()},
+        }
+        rt.rules.store.save(parse_rule(later), who="test", why="dispute")
+        shared = _calibration_slates(rt, settings, "similar_uncapped", trained, CLOCKS)
+        alone = _calibration_slates(rt, settings, "similar_uncapped", trained, CLOCKS, False)
+        kitchen = {i for i, p in enumerate(rt.snapshot.products) if p and p.brand == "Kitchenco"}
+    finally:
+        rt.close()
+    assert [s.clock for s in shared] == [s.clock for s in alone]
+    assert {s.clock for s in shared} == {0, 1, 2, 3}
+    for a, b in zip(shared, alone, strict=True):
+        assert a.items.tolist() == b.items.tolist()
+        assert a.expected.tolist() == b.expected.tolist()  # exactly: the same model call
+        assert (a.groups is None) == (b.groups is None)
+        assert a.groups is None or a.groups.tolist() == b.groups.tolist()
+    # the window opens between the clocks: kitchenco items are candidates at 0 and 8
+    # hours after training, and none from 16 hours on (the rules read every clock)
+    offered = {n: {i for s in shared if s.clock == n for i in s.items.tolist()} for n in range(4)}
+    assert offered[0] & kitchen and offered[1] & kitchen
+    assert not offered[2] & kitchen and not offered[3] & kitchen
+    # and the clocks do move the ranker's values (its features read the item's age)
+    assert any(
+        a.expected.tolist() != b.expected.tolist()
+        for a, b in zip(
+            [s for s in shared if s.clock == 0], [s for s in shared if s.clock == 1], strict=True
+        )
+        if a.items.tolist() == b.items.tolist()
+    )
+
+
 def _calibration_slates(
-    rt: Runtime, settings: Settings, placement: str, now: datetime
-) -> list[tuple[Any, Any]]:
+    rt: Runtime,
+    settings: Settings,
+    placement: str,
+    now: datetime,
+    clocks: Sequence[timedelta] = (timedelta(0),),
+    reuse: bool = True,
+) -> list[AnchorCandidates]:
     """Every anchor's candidates as the bundle's calibration values them
     (``training.job.exposure_floors``), for the served bundle and rules."""
     rec = rt.recommender
@@ -135,4 +194,4 @@ def _calibration_slates(
     version, rules = RuleStore(rt.db).snapshot()
     book = Rulebook(list(rules), rt.snapshot, version=version)
     pipeline = Pipeline.offline(rt.snapshot, view, book, rank)
-    return list(anchor_slates(pipeline, rank, p, K, now, clocks=(timedelta(0),)))
+    return anchor_slates(pipeline, rank, p, K, now, clocks=clocks, reuse=reuse)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +279,24 @@ def test_exploration_never_picks_what_the_exposure_cap_demoted(trained: Trained)
         ranked = ranker.draw(scored, ctx, which)
         assert len(ranked.items) == k and ranked.explored.sum() == 2
         assert not held_back & set(ranked.items.tolist())
+
+
+def test_one_request_at_several_clocks_is_valued_as_each_clock_alone(trained: Trained) -> None:
+    """``valued_at`` scores a request's clocks in one call of the model: the very values
+    of :meth:`Ranker.valued` at each clock (the exposure cap's calibration reads them),
+    and the clocks differ (the features read an item's age)."""
+    ctx, cands = _request(trained, "p5")
+    ranker = _ranker(trained)
+    objective = ranker.settings.objective_for("home")
+    items = trained.store.items
+    contexts = [replace(ctx, now=ctx.now + timedelta(days=d)) for d in (0, 20, 60)]
+    prob, values = ranker.valued_at(contexts, cands, items, objective)
+    assert prob.shape == (3, len(cands)) and values.shape == (len(cands),)
+    for row, c in zip(prob, contexts, strict=True):
+        _, alone, alone_values = ranker.valued(c, cands, items, objective)
+        assert row.tolist() == alone.tolist()
+        assert values.tolist() == alone_values.tolist()
+    assert prob[0].tolist() != prob[2].tolist()
 
 
 def test_leaf_contributions_are_the_deltas_along_each_rows_path(trained: Trained) -> None:

@@ -11,6 +11,7 @@ slate is as safe as any (the same rules apply) and labelled ``mode: degraded``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -65,19 +66,27 @@ def popularity_counts(
 
 
 class DegradedBlend:
-    """The degraded mode's candidate blend over this snapshot, made again when the
-    catalog grows (new products join the tables)."""
+    """The degraded mode's candidate blend over this snapshot, made on first use and
+    again when the catalog grows (new products join the tables).
 
-    def __init__(self, snapshot: CatalogSnapshot, counts: dict[str, float]) -> None:
+    ``counts`` reads the store's popularity (:func:`popularity_counts`, a ``GROUP BY``
+    over 90 days of events: seconds on a large store): once, on first use. A worker
+    that serves a model bundle never needs it (the bundle's sources stand in), so it
+    starts without it."""
+
+    def __init__(self, snapshot: CatalogSnapshot, counts: Callable[[], dict[str, float]]) -> None:
         self.snapshot = snapshot
-        self.counts = counts
+        self.read_counts = counts
+        self.counts: dict[str, float] | None = None  # read on first use
         self.n = -1
-        self.blend = self.current()
+        self.blend: CandidateBlend | None = None
 
     def current(self) -> CandidateBlend:
         snap = self.snapshot
-        if len(snap) == self.n:
+        if self.blend is not None and len(snap) == self.n:
             return self.blend
+        if self.counts is None:
+            self.counts = self.read_counts()
         n = len(snap)
         weight = np.zeros(n)
         for pid, c in self.counts.items():
@@ -107,11 +116,14 @@ class DegradedBlend:
 
 
 def degraded_blend(db: Database, snapshot: CatalogSnapshot) -> DegradedBlend:
-    """The degraded mode's blend: popularity from the store, the catalog order when the
-    store cannot say."""
-    try:
-        counts = popularity_counts(db)
-    except SQLAlchemyError as e:
-        log.warning("popularity unavailable (%s): degraded mode uses the catalog order", e)
-        counts = {}
+    """The degraded mode's blend: popularity from the store (read on first use), the
+    catalog order when the store cannot say."""
+
+    def counts() -> dict[str, float]:
+        try:
+            return popularity_counts(db)
+        except SQLAlchemyError as e:
+            log.warning("popularity unavailable (%s): degraded mode uses the catalog order", e)
+            return {}
+
     return DegradedBlend(snapshot, counts)

@@ -282,10 +282,19 @@ class LearnedRank:
         """Every candidate the rules allowed (``flow``: as the rules stage left it) and
         its expected value, as :meth:`run` ranks them before the exposure cap: what
         the cap is calibrated on (``training/exposure.py``)."""
-        ctx = at_bucket(flow.ctx, self.bucket)
+        items, expected = self.valued_at(flow, (flow.ctx,))
+        return items, expected[0]
+
+    def valued_at(self, flow: Flow, contexts: Sequence[RecContext]) -> tuple[IntArray, FloatArray]:
+        """:meth:`valued` of the same allowed candidates in each of ``contexts``: the
+        flow's request at other clocks, whose candidates and rules' decisions
+        ``flow`` is (the caller knows they are the same). Expected values have a row
+        per context (only the ranker's features read the clock: one call of the
+        model for all)."""
         allowed = allowed_candidates(self.ranker, flow.pool, flow.proposals)
-        _, prob, values = self.ranker.valued(ctx, allowed, flow.snapshot, self.objective)
-        expected: FloatArray = prob * values
+        at = [at_bucket(c, self.bucket) for c in contexts]
+        prob, values = self.ranker.valued_at(at, allowed, flow.snapshot, self.objective)
+        expected: FloatArray = prob * values[None, :]
         return allowed.items, expected
 
     def _keeper(self, flow: Flow, ctx: RecContext) -> _Keeper | None:

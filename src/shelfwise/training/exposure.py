@@ -7,28 +7,30 @@ rulebook in force allows of them (:meth:`shelfwise.pipeline.Pipeline.allowed`:
 the chain at the placement's own depth and ``max_candidates``, every source the
 ranker reads at serving's depth, the safety rules), valued by the learned rank
 stage as it ranks them (:meth:`shelfwise.pipeline.learned.LearnedRank.valued`,
-at the clock of the time bucket serving reads). The best candidates of each go
-to :func:`shelfwise.ranking.exposure.calibrate`. (A rule changed after
+at the clock of the time bucket serving reads), at each of :data:`CLOCKS` after
+training; an anchor's clocks share what does not read the clock
+(:func:`pool_clock`). The candidates of each go to
+:func:`shelfwise.ranking.exposure.calibrate`. (A rule changed after
 training changes the pool the floors were made on, and the clock moves on
 after training: the served share moves with both until the next training.)
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Sequence
 from datetime import datetime, timedelta
-from itertools import product
 
 import numpy as np
 
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.pipeline.flow import Pipeline
-from shelfwise.pipeline.governed import RulebookArrange
+from shelfwise.pipeline.governed import RulebookArrange, RulebookSafety
 from shelfwise.pipeline.learned import LearnedRank, at_bucket
 from shelfwise.pipeline.pool import Trace
 from shelfwise.pipeline.request import RecommendRequest
-from shelfwise.pipeline.stages import build_context, plan_of
+from shelfwise.pipeline.slates import windows_open
+from shelfwise.pipeline.stages import Candidates, build_context, plan_of
 from shelfwise.ranking.exposure import (
     NEVER,
     AnchorCandidates,
@@ -62,39 +64,76 @@ def anchor_slates(
     now: datetime,
     max_anchors: int = MAX_ANCHORS,
     clocks: Sequence[timedelta] = CLOCKS,
+    reuse: bool = True,
 ) -> list[AnchorCandidates]:
     """Each anchor's candidates, best first, and their expected values (every one: a
     slot the arrangement or the cap frees goes to the next one served),
     as ``pipeline`` (its candidates and rules stages) and ``rank`` (the placement's
     learned rank stage, without floors) serve an anonymous view of the anchor at each
-    of ``clocks`` after ``now`` (one entry per anchor and clock), and how its
-    arrangement de-duplicates them (variant groups). Only what the rules allow is a
-    candidate: the best candidate left out of a slate, which floors are measured
-    against, is one that could be served."""
+    of ``clocks`` after ``now`` (one entry per anchor and clock, clock by clock), and
+    how its arrangement de-duplicates them (variant groups). Only what the rules allow
+    is a candidate: the best candidate left out of a slate, which floors are measured
+    against, is one that could be served.
+
+    The clocks of an anchor whose :func:`pool_clock` is the same share its candidates,
+    the rules' decisions and its variant groups, computed once, and are valued in one
+    call of the ranker's model (only its features read the rest of the clock).
+    ``reuse=False`` computes every clock on its own (the reference the shared
+    computation is checked against)."""
     snapshot = pipeline.snapshot
     ids = snapshot.ids
     plan = plan_of(placement)
-    out: list[AnchorCandidates] = []
-    anchors = anchors_of(snapshot, max_anchors).tolist()
-    for (n, after), anchor in product(enumerate(clocks), anchors):
+    per_clock: list[list[AnchorCandidates]] = [[] for _ in clocks]
+    for anchor in anchors_of(snapshot, max_anchors).tolist():
         req = RecommendRequest(placement=placement.name, item=(ids[anchor],), k=k)
         trace = Trace(enabled=False)
         # at the end of its time bucket: the clock the sources and features read
         # served, and the rules too (they read the exact clock)
-        ctx = build_context(req, placement, snapshot, (), now + after, None, trace)
-        ctx = at_bucket(ctx, rank.bucket)
-        flow = pipeline.allowed(ctx, plan, k)
-        items, expected = rank.valued(flow)
-        if not len(items):
-            continue
-        best = np.argsort(-expected, kind="stable")
-        items = items[best].astype(np.int64)
-        groups = None
-        if isinstance(pipeline.arrange, RulebookArrange):  # its de-duplication of variants
-            g, dropped = pipeline.arrange.book.variant_groups(RulebookArrange.scoped(flow), items)
-            groups = np.where(dropped, NEVER, g)
-        out.append(AnchorCandidates(items, expected[best], groups, n))
-    return out
+        contexts = [
+            at_bucket(
+                build_context(req, placement, snapshot, (), now + after, None, trace),
+                rank.bucket,
+            )
+            for after in clocks
+        ]
+        alike: dict[Hashable, list[int]] = defaultdict(list)
+        for n, ctx in enumerate(contexts):
+            key = pool_clock(pipeline, ctx.now) if reuse else None
+            alike[key if key is not None else ("clock", n)].append(n)
+        for same in alike.values():
+            flow = pipeline.allowed(contexts[same[0]], plan, k)
+            items, expected = rank.valued_at(flow, [contexts[n] for n in same])
+            if not len(items):
+                continue
+            items = items.astype(np.int64)
+            groups = None
+            if isinstance(pipeline.arrange, RulebookArrange):  # its de-duplication of variants
+                # (each item's group, whatever the order: sorted with the items below)
+                g, dropped = pipeline.arrange.book.variant_groups(
+                    RulebookArrange.scoped(flow), items
+                )
+                groups = np.where(dropped, NEVER, g)
+            for n, value in zip(same, expected, strict=True):
+                best = np.argsort(-value, kind="stable")
+                grouped = groups[best] if groups is not None else None
+                per_clock[n].append(AnchorCandidates(items[best], value[best], grouped, n))
+    return [s for slates in per_clock for s in slates]
+
+
+def pool_clock(pipeline: Pipeline, now: datetime) -> Hashable | None:
+    """What of the clock ``now`` reaches an anonymous view's candidates and what the
+    rules allow and de-duplicate of them: the month (the seasonal source) and which of
+    the rulebook's time windows are open, as the candidate memo and the slate cache
+    key them (``pipeline/memo.py``, ``pipeline/slates.py``). None when a stage is not
+    the ordinary one (its clock is not known: every clock is its own)."""
+    cands, rules, arrange = pipeline.candidates, pipeline.rules, pipeline.arrange
+    if not (
+        isinstance(cands, Candidates)
+        and isinstance(rules, RulebookSafety)
+        and isinstance(arrange, RulebookArrange)
+    ):
+        return None
+    return (now.month, windows_open(rules.book, now), windows_open(arrange.book, now))
 
 
 def floors_of(
@@ -112,4 +151,4 @@ def floors_of(
     )
 
 
-__all__ = ["CLOCKS", "MAX_ANCHORS", "anchor_slates", "anchors_of", "floors_of"]
+__all__ = ["CLOCKS", "MAX_ANCHORS", "anchor_slates", "anchors_of", "floors_of", "pool_clock"]
