@@ -110,17 +110,17 @@ def show_placement(run: PlacementRun) -> None:
         f"{run.sessions:,} sessions)"
     )
     print(
-        f"{'policy':<13}{'slates':>8}{'E[rev]/s':>10}{'E[margin]/s':>12}{'sold rev/s':>12}"
+        f"{'policy':<20}{'slates':>8}{'E[rev]/s':>10}{'E[margin]/s':>12}{'sold rev/s':>12}"
         f"{'sold margin/s':>15}{'violations':>12}"
     )
     for p in run.sold:
         print(
-            f"{p:<13}{run.slates[p]:>8}{run.per_session(p, 'revenue'):>10.4f}"
+            f"{p:<20}{run.slates[p]:>8}{run.per_session(p, 'revenue'):>10.4f}"
             f"{run.per_session(p, 'margin'):>12.4f}"
             f"{run.per_session(p, 'revenue', sold=True):>12.4f}"
             f"{run.per_session(p, 'margin', sold=True):>15.4f}{run.violations[p]:>12}"
         )
-    for base in ("popularity", "co_purchase"):
+    for base in run.baselines:
         cells = []
         for sold in (False, True):
             for what in ("revenue", "margin"):

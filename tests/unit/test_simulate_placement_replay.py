@@ -4,6 +4,8 @@ baseline, what a page's slates sold, the paired bootstrap."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -13,11 +15,12 @@ from shelfwise.simulate import RequestContext, SimulationSpec, World, build_worl
 from shelfwise.simulate.experiment import BestOfCategories, NoSlate
 from shelfwise.simulate.placement_replay import (
     CoPurchasePolicy,
+    RuleAbiding,
     bootstrap_ratio,
     page_money,
 )
 from shelfwise.simulate.policy import Slate, popularity_policy
-from shelfwise.simulate.replay import Replay, draw_traffic, replay_sessions
+from shelfwise.simulate.replay import Governance, Replay, draw_traffic, replay_sessions
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +143,33 @@ def test_the_bootstrap_ratio_of_a_scaled_copy_is_exact_and_covers_the_truth() ->
     assert bootstrap_ratio(t, c) == r  # seeded
     zero = bootstrap_ratio(np.ones(5), np.zeros(5))
     assert np.isnan(zero.ratio) and np.isnan(zero.low)
+
+
+def test_a_rule_blind_policy_under_the_rules_serves_its_own_order_less_what_they_forbid(
+    world: World,
+) -> None:
+    cat = world.catalog
+    brand = str(cat.records[0]["brand"])
+    rules = Governance(suppressed_brands=(brand,), max_sla_days=5)
+    scores = np.arange(cat.n, 0, -1, dtype=np.float64)  # the catalog's order
+    popular = popularity_policy(world.ids, scores)
+    ruled = RuleAbiding(popular, world, rules)
+    assert ruled.name == "popularity_ruled"
+    checked = 0
+    for day in range(world.spec.days):
+        ctx = RequestContext(placement="home", now=world.spec.start + timedelta(days=day),
+                             anonymous_id="x", session_id="s", k=8)  # fmt: skip
+        blind = popular.recommend(replace(ctx, k=40)).product_ids
+        got = ruled.recommend(ctx).product_ids
+        assert rules.violations(world, ctx, got) == []
+        assert len(got) == 8
+        # Its own order, less the forbidden: every item it passed over breaks a rule
+        # (a brand, slow shipping, stock, or a variant of an item already kept).
+        assert list(got) == [p for p in blind if p in got]
+        passed = blind[: blind.index(got[-1]) + 1]
+        for p in passed:
+            if p not in got:
+                kept_before = [q for q in got if blind.index(q) < blind.index(p)]
+                assert rules.violations(world, ctx, [*kept_before, p])  # (theirs: none)
+                checked += 1
+    assert checked >= 8  # the rules did forbid items the blind list held

@@ -9,7 +9,10 @@ ordinary replay: home slates from ``home``, product pages from
 streams (``SessionRunner.streams``): the governed store's request path
 (:class:`~shelfwise.simulate.replay.PipelinePolicy`), co-purchase only
 (:class:`CoPurchasePolicy`: what is bought in the same orders as the viewed
-item and the cart) and popularity only, both from the same history.
+item and the cart) and popularity only, both from the same history; and the
+same two under the merchant's rules (:class:`RuleAbiding`: their lists with
+what the rulebook forbids left out), which is the fair comparison for what the
+ranking earns, the rule-blind one showing what the rules cost besides.
 
 A placement's money is what its slates sold: the order lines carrying the
 ``rec_id`` of one of its slates, as revenue (price paid x quantity) and margin
@@ -26,7 +29,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +45,7 @@ from shelfwise.simulate.policy import (
 )
 from shelfwise.simulate.replay import (
     AuditedPolicy,
+    Governance,
     PipelinePolicy,
     Replay,
     ReplayStore,
@@ -107,6 +111,26 @@ class CoPurchasePolicy:
             if p not in skip and p not in counts:
                 ranked.append(p)
         return Slate(self._ids.next(), tuple(ranked))
+
+
+class RuleAbiding(WrappedPolicy):
+    """Wraps a policy blind to the rules: its slate is its list (``depth`` times as
+    deep) with what the governance forbids left out, cut to the slate size (a
+    merchant's rules in force for a simple recommender too)."""
+
+    def __init__(
+        self, policy: Policy, world: World, governance: Governance, depth: int = 5
+    ) -> None:
+        super().__init__(policy)
+        self.name = f"{policy.name}_ruled"
+        self.world = world
+        self.governance = governance
+        self.depth = depth
+
+    def recommend(self, ctx: RequestContext) -> Slate:
+        deep = self.policy.recommend(replace(ctx, k=ctx.k * self.depth))
+        kept = self.governance.abiding(self.world, ctx, deep.product_ids, ctx.k)
+        return replace(deep, product_ids=kept)
 
 
 @dataclass(frozen=True)
@@ -204,6 +228,11 @@ class PlacementRun:
     violations: dict[str, int]  # policy -> rule violations over all its slates
     seconds: dict[str, float]
 
+    @property
+    def baselines(self) -> list[str]:
+        """The policies the governed store is compared with (every other one)."""
+        return [p for p in self.sold if p != "governed"]
+
     def per_session(self, policy: str, what: str, *, sold: bool = False) -> float:
         money = (self.sold if sold else self.expected)[policy]
         return float(getattr(money, what).mean())
@@ -241,7 +270,7 @@ class PlacementRun:
                     for kind in ("expected", "sold")
                     for what in ("revenue", "margin")
                 }
-                for base in ("popularity", "co_purchase")
+                for base in self.baselines
             },
             "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
         }
@@ -255,10 +284,13 @@ def placement_replay(
     plan = PLANS[placement]
     world, shop = store.world, store.shop
     traffic = store.traffic(sessions, seed)
+    co_purchase = CoPurchasePolicy(world, store.history, store.popular)
     policies: tuple[Policy, ...] = (
         PipelinePolicy(lambda: shop.recommender, name="governed", placements=plan.pages),
-        CoPurchasePolicy(world, store.history, store.popular),
+        co_purchase,
         store.popular,
+        RuleAbiding(co_purchase, world, store.governance),
+        RuleAbiding(store.popular, world, store.governance),
     )
     run = PlacementRun(plan, sessions, {}, {}, {}, {}, {})
     for policy in policies:

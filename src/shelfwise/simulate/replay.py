@@ -101,26 +101,46 @@ class Governance:
         self, world: World, ctx: RequestContext, product_ids: Sequence[str]
     ) -> list[str]:
         """One code per offending item (an item can break several rules)."""
+        check = self._checker(world, ctx)
+        return [code for pid in product_ids for code in check(pid)]
+
+    def abiding(
+        self, world: World, ctx: RequestContext, product_ids: Sequence[str], k: int
+    ) -> tuple[str, ...]:
+        """The first ``k`` of ``product_ids`` that break no rule, in their order, each
+        checked against those kept before it: what a policy blind to the rules
+        serves once they are in force."""
+        check = self._checker(world, ctx)
+        kept: list[str] = []
+        for pid in product_ids:
+            if len(kept) == k:
+                break
+            if not check(pid, keep_if_clean=True):
+                kept.append(pid)
+        return tuple(kept)
+
+    def _checker(self, world: World, ctx: RequestContext) -> Callable[..., list[str]]:
+        """A check of one item after those checked before it in a slate: its codes.
+        With ``keep_if_clean`` an offending item is not counted as shown (its variant
+        group stays free, its id may come again)."""
         cat = world.catalog
-        day = world.day_of(ctx.now)
-        stocked = world.calendar.available(day)
+        stocked = world.calendar.available(world.day_of(ctx.now))
         brands = set(self.suppressed_brands)
         context = [world.index[p] for p in (ctx.item, *ctx.cart) if p and p in world.index]
         premium = ctx.placement == "product_page" and any(
             str(cat.records[i]["category_path"]).startswith(self.premium_prefix) for i in context
         )
-        out: list[str] = []
         seen: set[str] = set()
         # dedupe_variants (include_context) also keeps the viewed item's variants out.
         viewed = world.index.get(ctx.item) if ctx.item else None
         groups = (
             {int(cat.group[viewed])} if self.one_per_variant_group and viewed is not None else set()
         )
-        for pid in product_ids:
+
+        def check(pid: str, keep_if_clean: bool = False) -> list[str]:
             i = world.index.get(pid)
             if i is None:
-                out.append("unknown_product")
-                continue
+                return ["unknown_product"]
             record = cat.records[i]
             checks = {
                 "duplicate": pid in seen,
@@ -132,10 +152,13 @@ class Governance:
                 "pairing": premium and bool(set(record["tags"]) & set(self.premium_forbids)),
                 "variant_group": self.one_per_variant_group and int(cat.group[i]) in groups,
             }
-            out.extend(code for code, broken in checks.items() if broken)
-            seen.add(pid)
-            groups.add(int(cat.group[i]))
-        return out
+            codes = [code for code, broken in checks.items() if broken]
+            if not (keep_if_clean and codes):
+                seen.add(pid)
+                groups.add(int(cat.group[i]))
+            return codes
+
+        return check
 
 
 @dataclass
