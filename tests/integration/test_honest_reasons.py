@@ -29,7 +29,7 @@ from shelfwise.training.job import train
 from tests import shop_fixture
 from tests.conftest import API_KEYS
 
-CATEGORY_KINDS = frozenset({"popular_in", "trending_in", "seasonal", "goes_with"})
+CATEGORY_KINDS = frozenset({"popular_in", "trending_in", "seasonal", "goes_with", "browsed_with"})
 PRODUCTS = [p.product_id for p in shop_fixture.products()]
 CATEGORY = {p.product_id: p.category_path for p in shop_fixture.products()}
 NOW = shop_fixture.START + timedelta(days=61)

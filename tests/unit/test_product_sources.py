@@ -169,10 +169,11 @@ class TestComplements:
         got = source.propose(ctx(0), 10)
         assert got.items.tolist() == [1, 2, 4]
         kinds = [(r.kind, r.anchor, r.label) for r in got.reasons]
+        # A partner category's claim is what its lift counts: visits, not carts.
         assert kinds == [
             ("bought_with", 0, None),
-            ("goes_with", None, "kitchen/knives"),
-            ("goes_with", None, "kitchen/knives"),
+            ("browsed_with", None, "kitchen/knives"),
+            ("browsed_with", None, "kitchen/knives"),
         ]
 
     def _own(self, own: float, goes_with_itself: bool, own_items: int = 40) -> ComplementsSource:
@@ -203,7 +204,9 @@ class TestComplements:
             2: "kitchen/knives",
             3: "kitchen/knives",
         }
-        assert all(r.kind == "goes_with" for r in got.reasons)
+        kinds = {int(i): r.kind for i, r in zip(got.items, got.reasons, strict=True)}
+        # Its own category: carts added two of it; the partner: sessions visited both.
+        assert kinds == {1: "goes_with", 5: "goes_with", 2: "browsed_with", 3: "browsed_with"}
 
     def test_own_items_caps_what_the_own_category_offers(self) -> None:
         got = self._own(1.0, goes_with_itself=True, own_items=1).propose(ctx(0), 10)

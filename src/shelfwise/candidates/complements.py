@@ -23,9 +23,13 @@ add-ons lead: every score is scaled by how close the item's price is to
 see :func:`~shelfwise.candidates.substitutes.price_fit`), so an add-on at half
 the price of a pan beats one at twice it, and the partner categories' items
 differ from one anchor to the next with its price; an item over
-``max_price_ratio`` times the anchor is dropped. Reasons: ``bought_with`` the anchor ("Bought together with
-X": at least one basket held both) or ``goes_with`` the item's own category
-("Shoppers often add <its category>"). Nothing store-wide is proposed.
+``max_price_ratio`` times the anchor is dropped. Reasons, each saying what its
+evidence is: ``bought_with`` the anchor ("Bought together with X": at least one
+basket held both); ``goes_with`` the item's category when it is the anchor's own
+("Shoppers often add <its category>": carts that added two of its items);
+``browsed_with`` the item's category when it is a partner ("Shoppers also look at
+<its category>": the sessions' category lift, which is visits, not carts).
+Nothing store-wide is proposed.
 """
 
 from __future__ import annotations
@@ -119,8 +123,8 @@ def fit_category_lift(
 
 
 @lru_cache(maxsize=1024)
-def _goes_with(source: str, label: str) -> Reason:
-    return Reason(source, "goes_with", label=label)
+def _category_reason(source: str, kind: str, label: str) -> Reason:
+    return Reason(source, kind, label=label)
 
 
 @dataclass(eq=False)
@@ -183,7 +187,7 @@ class ComplementsSource:
         reasons = tuple(
             pair_reasons[i]
             if i < len(pair.items)
-            else _goes_with(self.name, cat_labels[i - len(pair.items)])
+            else _category_reason(self.name, *cat_labels[i - len(pair.items)])
             for i in order.tolist()
         )
         return Proposal(self.name, items[order], scores[order], reasons)
@@ -219,7 +223,10 @@ class ComplementsSource:
 
     def _by_categories(
         self, anchors: IntArray, banned: IntArray, taken: set[int]
-    ) -> tuple[IntArray, FloatArray, list[str]]:
+    ) -> tuple[IntArray, FloatArray, list[tuple[str, str]]]:
+        """The anchors' own and partner categories' items, their scores and each one's
+        reason (kind, category label): ``goes_with`` its own category, ``browsed_with``
+        a partner's."""
         c = self.config
         cats = np.unique(self.category[anchors])
         cats = cats[(cats > 0) & (cats < self.category_lift.shape[0])]
@@ -235,7 +242,7 @@ class ComplementsSource:
             partners = [*own, *partners]
         items: list[IntArray] = []
         scores: list[FloatArray] = []
-        labels: list[str] = []
+        labels: list[tuple[str, str]] = []
         best = max((lift[p] for p in partners), default=1.0)
         coview = self._coview(anchors)
         skip = set(banned.tolist()) | taken | set(anchors.tolist())
@@ -250,7 +257,8 @@ class ComplementsSource:
             fit = 0.5 * (pop / top if top > 0 else pop) + c.coview_weight * coview[got]
             items.append(got)
             scores.append(0.9 * (lift[p] / best) * (0.5 + fit) / (1.0 + c.coview_weight))
-            labels += [self.category_names[p]] * len(got)
+            kind = "goes_with" if p in own else "browsed_with"
+            labels += [(kind, self.category_names[p])] * len(got)
         if not items:
             return np.zeros(0, np.int64), np.zeros(0), []
         return np.concatenate(items), np.concatenate(scores), labels

@@ -88,6 +88,12 @@ def reason_text(reason: Reason, snapshot: CatalogSnapshot) -> str:
                 if reason.label
                 else "Goes with this"
             )
+        case "browsed_with":
+            return (
+                f"Shoppers also look at {display_category(reason.label)}"
+                if reason.label
+                else "Goes with this"
+            )
         case "similar_to":
             return f"Similar to {anchor}"
         case "because_you_viewed":

@@ -57,6 +57,7 @@ _LABELLED = {
     "buy_again": ("Buy {label} again", "Buy it again"),
     "for_you": ("Picked for you: {label}", "Picked for you"),
     "goes_with": ("Shoppers often add {label}", "Goes with this"),
+    "browsed_with": ("Shoppers also look at {label}", "Goes with this"),
 }
 # Anchored kinds a source may also give without an anchor (``session_knn``: the
 # whole live session is the anchor), with the text shown then.
