@@ -59,7 +59,12 @@ def _check_learned(slate: dict, version: str) -> list[str]:  # type: ignore[type
     items = slate["items"]
     assert items
     scores = [i["score"] for i in items]
-    assert scores == sorted(scores, reverse=True) and scores[0] > 0
+    assert max(scores) > 0
+    # Best value first, unless the exposure cap demoted items: they go after every
+    # other, those it holds back least first (ranking.exposure.served_order); on this
+    # small shop a product page's candidates may all be past their floors.
+    if not (slate["trace"]["ranker"].get("exposure") or {}).get("demoted"):
+        assert scores == sorted(scores, reverse=True)
     assert all(i["reasons"] and i["reasons"][0]["text"] for i in items)
     assert all(i["contributions"] and "bias" in i["contributions"] for i in items)
     trace = slate["trace"]["ranker"]
