@@ -118,6 +118,17 @@ def test_the_one_off_goods_a_shopper_owns_are_left_out_on_every_placement(shop: 
     assert set(owned) & set(_ids(anonymous))  # the same cart offers them to a stranger
 
 
+def test_owned_goods_are_left_out_in_a_worker_whose_vocabulary_moved(shop: Runtime) -> None:
+    # A product added since training, sorting first: this worker's indices shift.
+    shop.catalog.upsert([Product(product_id="A0", title="new", price=3.0, stock_qty=2)])
+    shop.snapshot.load()
+    view = shop.recommender.bundle_view()
+    assert view is not None and not view.identity
+    home = _ask(shop, placement="home", person="c0")
+    assert home["trace"]["owned"] == ["P1", "P2", "T1"]
+    assert not {"P1", "P2", "T1"} & set(_ids(home)) and "K1" in _ids(home)
+
+
 def test_the_preview_replays_the_slates_of_a_shopper_who_owns_goods(shop: Runtime) -> None:
     for body in (
         {"placement": "home", "person": "c0"},
