@@ -14,6 +14,8 @@ from shelfwise.candidates.config import BuyAgainConfig, SourcesConfig
 from shelfwise.catalog.model import Product
 from shelfwise.contracts.events import OrderLine, Purchase
 from shelfwise.contracts.eventstore import EventStore
+from shelfwise.dashboard.panels.decisions import decisions_panel
+from shelfwise.dashboard.slots import SlotParams
 from shelfwise.pipeline import RecommendRequest
 from shelfwise.runtime import Runtime
 from shelfwise.training.job import train
@@ -141,3 +143,14 @@ def test_the_preview_replays_the_slates_of_a_shopper_who_owns_goods(shop: Runtim
     report = shop.preview([])
     assert report.requests == 4 and report.slates_changed == 0
     assert report.reproduced == report.comparable == 4
+
+
+def test_the_decision_viewer_says_which_owned_goods_were_left_out(shop: Runtime) -> None:
+    rec_id = _ask(shop, placement="cart", cart=["K2"], person="c0")["rec_id"]
+    shop.decisions.flush()
+    params = SlotParams(NOW - timedelta(days=1), NOW, {"rec_id": rec_id})
+    (candidates,) = [t for t in decisions_panel(shop, params).tables if t.testid == "candidates"]
+    assert candidates.note.endswith(
+        "Left out because the shopper owns them (bought before; this store's shoppers "
+        "rarely buy them again): P1, P2, T1."
+    )
