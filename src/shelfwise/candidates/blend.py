@@ -17,6 +17,7 @@ from itertools import chain
 import numpy as np
 
 from shelfwise.candidates.base import FloatArray, IntArray, Proposal, Reason, RecContext, Source
+from shelfwise.candidates.buyagain import NO_ITEMS, BuyAgainSource
 from shelfwise.candidates.config import PlacementChain, SourcesConfig
 from shelfwise.candidates.neighbours import member, top_k
 
@@ -55,6 +56,12 @@ class CandidateBlend:
 
     sources: Mapping[str, Source]
     config: SourcesConfig
+
+    def owned(self, person_id: str | None) -> IntArray:
+        """The one-off goods ``person_id`` bought (``BuyAgainSource.owned``): no
+        placement proposes them to that person. Nothing without a buy_again source."""
+        source = self.sources.get("buy_again")
+        return source.owned(person_id) if isinstance(source, BuyAgainSource) else NO_ITEMS
 
     def propose(
         self,

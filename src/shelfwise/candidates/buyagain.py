@@ -9,6 +9,10 @@ Only what the store's shoppers do buy again is proposed: an item's repeat rate
 (:func:`fit_repeat`, the share of its purchases that the same person followed
 with another) must reach ``min_repeat``. A store of one-off goods (a saucepan,
 a vase) then gets no "Buy it again" at all, a store of staples keeps it.
+
+The rest of what a person bought, the one-off goods they own (:meth:`BuyAgainSource.owned`),
+no source proposes to them: the request's context leaves them out of every
+placement's candidates (``pipeline.stages.build_context``).
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from shelfwise.candidates.base import Proposal, Reason, RecContext
+from shelfwise.candidates.base import IntArray, Proposal, Reason, RecContext
 from shelfwise.candidates.config import BuyAgainConfig
 from shelfwise.candidates.history import PersonHistory
 from shelfwise.candidates.log import InteractionLog
 from shelfwise.candidates.neighbours import drop_excluded, excluded, top_k
 
 DAY = 86400.0
+NO_ITEMS: IntArray = np.zeros(0, dtype=np.int64)
 
 
 def purchase_days(log: InteractionLog) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
@@ -100,6 +105,17 @@ class BuyAgainSource:
     # (``candidates.base.shallower``: a deeper proposal gives the shallower one).
     prefix_exact: ClassVar[bool] = True
     name: str = "buy_again"
+
+    def owned(self, person_id: str | None) -> IntArray:
+        """The items ``person_id`` bought whose repeat rate is below ``min_repeat``:
+        one-off goods they own (a saucepan bought is not wanted again), sorted."""
+        p = self.history.index(person_id)
+        if p is None:
+            return NO_ITEMS
+        s = self.history.row(p)
+        items = self.history.items[s]
+        repeat = self.repeat[np.minimum(items, len(self.repeat) - 1)]
+        return items[(self.history.bought[s] > 0) & (repeat < self.config.min_repeat)]
 
     def propose(self, ctx: RecContext, k: int) -> Proposal:
         p = self.history.index(ctx.person_id)

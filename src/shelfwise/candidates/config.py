@@ -200,7 +200,8 @@ class BuyAgainConfig(_Config):
         ge=0,
         le=1,
         description="repeat rate an item needs to be proposed: the share of its purchases "
-        "the same person followed with another (candidates/buyagain.py)",
+        "the same person followed with another (candidates/buyagain.py); a person's past "
+        "purchases below it are left out of every one of their slates",
     )
     repeat_prior: float = Field(
         default=100.0,

@@ -9,7 +9,8 @@ the end). ``recommend`` then asks :meth:`Pipeline.offline
 <shelfwise.pipeline.flow.Pipeline.offline>` - context, candidates, the
 rulebook's safety rules, the rank stage, the rulebook's arrangement - for one
 person's slate of the placement as of the end of the log. The protocol's
-exclusions are the request's exclude set, as a live request's would be.
+exclusions are the request's exclude set, as a live request's would be, with the
+one-off goods the person owns (``candidates.buyagain``) as a live request's has.
 
 What is measured is the program a store serves: the placement as configured
 (its sources, objective and exploration; an evaluation may replace its
@@ -150,9 +151,8 @@ class ServedModel:
             )
         if self.learned is not None:
             rank = LearnedRank(self.learned, placement_objective(self.ranking, self.placement))
-        self.pipeline = Pipeline.offline(
-            self.snapshot, self.artifacts.blend(), rulebook=self.rulebook, ranker=rank
-        )
+        self.blend = self.artifacts.blend()
+        self.pipeline = Pipeline.offline(self.snapshot, self.blend, self.rulebook, rank)
 
     def plan_for(self, protocol: str) -> Placement:
         chain = self.chains.get(protocol)
@@ -162,11 +162,13 @@ class ServedModel:
         self, person_id: str | None, exclude: IntArray | frozenset[int] = frozenset()
     ) -> RecContext:
         items = exclude.tolist() if isinstance(exclude, np.ndarray) else exclude
+        # A live request leaves out the one-off goods the person owns (build_context).
+        owned = self.blend.owned(person_id).tolist()
         return RecContext(
             placement=self.placement.name,
             now=self.now,
             person_id=person_id,
-            exclude=frozenset(items),
+            exclude=frozenset((*items, *owned)),
         )
 
     def slate(

@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from shelfwise.candidates.base import Proposal, RecContext, Source
+from shelfwise.candidates.base import IntArray, Proposal, RecContext, Source
 from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.candidates.catalog import (
     SeasonalSource,
@@ -113,6 +113,9 @@ class DegradedBlend:
 
     def propose(self, ctx: RecContext, k: int, chain: PlacementChain) -> Proposal:
         return self.current().propose(ctx, k, chain)
+
+    def owned(self, person_id: str | None) -> IntArray:
+        return self.current().owned(person_id)  # no history without a bundle: nothing
 
 
 def degraded_blend(db: Database, snapshot: CatalogSnapshot) -> DegradedBlend:

@@ -74,6 +74,15 @@ class BundleView:
             exclude=frozenset(self._in(ctx.exclude)),
         )
 
+    def owned(self, person_id: str | None) -> IntArray:
+        """The one-off goods ``person_id`` bought (``CandidateBlend.owned``), in this
+        worker's index space (items the catalog no longer has are left out)."""
+        owned = self.blend.owned(person_id)
+        if self.identity or not len(owned):
+            return owned
+        mapped = self.from_bundle[owned]
+        return mapped[mapped >= 0]
+
     def proposal(self, p: Proposal) -> Proposal:
         """A proposal back in this worker's index space, with anchors mapped too."""
         if self.identity:

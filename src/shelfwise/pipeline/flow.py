@@ -93,8 +93,10 @@ class Pipeline:
         person_id: str | None,
         trace: Trace,
     ) -> RecContext:
-        """The context stage: the request resolved into dense items of this snapshot."""
-        return build_context(req, placement, self.snapshot, records, now, person_id, trace)
+        """The context stage: the request resolved into dense items of this snapshot
+        (what the person owns read from the candidates' blend, as serving does)."""
+        blend = self.candidates.blend if isinstance(self.candidates, Candidates) else None
+        return build_context(req, placement, self.snapshot, records, now, person_id, trace, blend)
 
     def run(
         self,

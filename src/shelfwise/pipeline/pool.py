@@ -132,6 +132,9 @@ class Trace:
     # The resolved request the stages saw (person, session, cart, excluded items):
     # with the pool, what a replay needs to run the same pipeline again.
     context: dict[str, Any] = field(default_factory=dict)
+    # The person's one-off past purchases the context left out (``context.exclude``
+    # has them too): why a product they bought is not shown to them.
+    owned: list[str] = field(default_factory=list)
     # How the pool was ranked: the blend, or the learned ranker with its model and
     # objective versions and, per served item, P(engagement), value, contributions.
     ranker: dict[str, Any] = field(default_factory=lambda: {"kind": "blend"})
@@ -194,5 +197,6 @@ class Trace:
             "rule_scope": self.rule_scope,
             "pool": self.pool,
             "context": self.context,
+            "owned": self.owned,
             "ranker": self.ranker,
         }

@@ -342,13 +342,15 @@ def given_request(r: RecordedRequestIn, replayer: Replayer, now: datetime, n: in
     view = replayer.current
     learned = view is not None and replayer.learned.of(view, placement.ranker) is not None
     ctx = request.ctx
+    # Left out as serving leaves them out: the viewed items, the cart, what the person owns.
+    owned = view.owned(ctx.person_id).tolist() if view is not None and ctx.person_id else []
     return LoggedRequest(
         rec_id=f"given-{n}",
         placement=placement,
         ctx=with_fields(
             ctx,
             placement=placement.name,
-            exclude=frozenset((*ctx.context_items, *ctx.cart_items)),
+            exclude=frozenset((*ctx.context_items, *ctx.cart_items, *owned)),
         ),
         items=request.items,
         scores=request.scores,

@@ -356,10 +356,10 @@ class Recommender:
         person = self.person_of(req.person)
         if guard is not None and person is not None:
             guard(person)  # whose history the caller may use (api/customers.py)
-        ctx = build_context(req, placement, self.snapshot, records, now, person, trace)
+        view = self.bundle_view()
+        ctx = build_context(req, placement, self.snapshot, records, now, person, trace, view)
         assignment = self.assign(placement, person or req.session, now, trace)
         plan = self.plan(placement, assignment)
-        view = self.bundle_view()
         ranker = self._ranker(view, assignment, placement)
         if ranker is not None and view is not None and stranger(view, ranker, person):
             # Nothing the sources or the features read knows them: their context is an

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Protocol
 
-from shelfwise.candidates.base import Proposal, RecContext, SessionEvent
+from shelfwise.candidates.base import IntArray, Proposal, RecContext, SessionEvent
 from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.candidates.config import PlacementChain
 from shelfwise.catalog import CatalogSnapshot
@@ -66,8 +66,14 @@ def build_context(
     now: datetime,
     person_id: str | None,
     trace: Trace,
+    blend: Blender | None = None,
 ) -> RecContext:
-    """Resolve the request into dense items: context item, cart (asked + session), session."""
+    """Resolve the request into dense items: context item, cart (asked + session), session.
+
+    Excluded: the viewed items, the cart, what the session bought and, for a person
+    ``blend``'s history knows, the one-off goods they bought (``Blender.owned``: a
+    frying pan's buyer is not offered the casserole they own). Every placement's
+    candidates leave them out, and the trace's context lists them."""
     if placement.requires_item and not req.item:
         raise InvalidInput(
             f"placement {placement.name!r} needs the viewed product: pass item=<product id>",
@@ -83,6 +89,9 @@ def build_context(
         dict.fromkeys([*(vocab[p] for p in req.cart if p in vocab), *session_cart(session)])
     )
     bought = {e.item for e in session if e.type == "purchase"}
+    owned = blend.owned(person_id).tolist() if blend is not None and person_id else []
+    if owned and trace.enabled:
+        trace.owned = [snapshot.ids[i] for i in owned]
     return RecContext(
         placement=placement.name,
         now=now,
@@ -90,7 +99,7 @@ def build_context(
         context_items=context_items,
         cart_items=tuple(cart),
         session=session,
-        exclude=frozenset((*context_items, *cart, *bought)),
+        exclude=frozenset((*context_items, *cart, *bought, *owned)),
     )
 
 
@@ -124,6 +133,10 @@ class Blender(Protocol):
     """A placement chain's blend: the candidates package's, or a bundle seen from here."""
 
     def propose(self, ctx: RecContext, k: int, chain: PlacementChain) -> Proposal: ...
+
+    def owned(self, person_id: str | None) -> IntArray:
+        """The one-off goods the person bought (``candidates.buyagain``): left out."""
+        ...
 
 
 def gather(

@@ -96,6 +96,17 @@ def _reasons(item: dict[str, Any]) -> str:
     return "; ".join(t for t in texts if t) or "—"
 
 
+def _owned(products: list[str], shown: int = 10) -> str:
+    """The shopper's one-off past purchases the request left out, for the note."""
+    if not products:
+        return ""
+    more = f" and {len(products) - shown} more" if len(products) > shown else ""
+    return (
+        " Left out because the shopper owns them (bought before; this store's shoppers "
+        f"rarely buy them again): {', '.join(products[:shown])}{more}."
+    )
+
+
 def _explain(
     d: Decision,
     shown: list[dict[str, Any]],
@@ -178,7 +189,10 @@ def _explain(
                 [label(k), PanelCell(f"{v:,}", value=v, testid=f"source-{k}")]
                 for k, v in candidates.items()
             ],
-            note="Fallback used: " + (", ".join(trace.get("fallback_used") or []) or "none") + ".",
+            note="Fallback used: "
+            + (", ".join(trace.get("fallback_used") or []) or "none")
+            + "."
+            + _owned(trace.get("owned") or []),
             testid="candidates",
             empty="No trace kept for this slate (trace sampling).",
         ),
