@@ -131,7 +131,7 @@ def test_every_command_runs_from_an_install_without_extras(tmp_path: Path) -> No
             posted = run_cli(args, env, cwd=tmp_path, command=shelfwise)
             assert posted.returncode == 0, posted.stdout + posted.stderr
             products = json.loads(posted.stdout)["posted"]["products"]
-            assert (products["sent"], products["failed_batches"]) == (30, 0)
+            assert (products["sent"], products["failed_batches"]) == (30, 0), posted.stdout
 
             params = {"placement": "home", "k": 5}
             url = f"{base}/v1/recommendations"

@@ -243,8 +243,13 @@ def test_the_safari_add_to_cart_gap_reproduced_then_fixed(browser: Any, settings
         update={"database_url": settings.database_url.replace(".db", "-fixed.db")}
     )
     with storefront_server(fresh) as shop:
-        # Every shopper's add_to_cart arrives, on WebKit too.
-        assert flagged(shop, None, "product_view", "add_to_cart", "purchase") == set()
+        # Every shopper's add_to_cart arrives, on WebKit too: no funnel flag is left.
+        # (Not asserted: the order deliveries arrive in. A page's last batch, sent as
+        # it navigates away, can reach a loaded server after the next page's first:
+        # out_of_order_rate measures that transport, and on a busy machine it can
+        # flag one browser's 12 visits or the other's.)
+        fixed = flagged(shop, None, "product_view", "add_to_cart", "purchase")
+        assert {f for f in fixed if f[3] != "out_of_order_rate"} == set()
 
 
 SHOP_PAGE = """<!doctype html><html><body><div id="recs"></div><script type="module">

@@ -164,21 +164,64 @@ def test_http_policy_asks_the_server_and_survives_failures() -> None:
 
 def test_http_writer_can_post_bare_lists_and_reports_failures() -> None:
     bodies: list[Any] = []
+    waits: list[float] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         bodies.append(json.loads(request.content))
         return httpx.Response(200 if len(bodies) == 1 else 503, json={"accepted": 2})
 
     client = httpx.Client(transport=httpx.MockTransport(handler))
-    writer = HttpWriter("http://shop.test", "k" * 8, batch_size=2, client=client, events_key=None)
+    writer = HttpWriter(
+        "http://shop.test", "k" * 8, batch_size=2, client=client, events_key=None,
+        sleep=waits.append,
+    )  # fmt: skip
     report = writer.post_events([{"a": 1}, {"b": 2}, {"c": 3}])
-    assert bodies == [[{"a": 1}, {"b": 2}], [{"c": 3}]]
+    # The second batch is refused for now (503) every time: sent again three times,
+    # after 0.5, 1 and 2 s, then counted as failed.
+    assert bodies == [[{"a": 1}, {"b": 2}], *[[{"c": 3}]] * 4]
+    assert waits == [0.5, 1.0, 2.0]
     assert report.as_dict() == {
         "batches": 2,
         "sent": 3,
         "failed_batches": 1,
         "failures": {"503": 1},
         "accepted": 2,
+    }
+
+
+def test_http_writer_sends_a_batch_again_only_when_the_server_says_later() -> None:
+    answers = iter(
+        [
+            httpx.ConnectError("refused"),
+            httpx.Response(429, headers={"Retry-After": "7"}),
+            httpx.Response(200, json={"inserted": 2}),
+            httpx.Response(422, json={"error": "bad"}),
+        ]
+    )
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        got = next(answers)
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    waits: list[float] = []
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    writer = HttpWriter("http://shop.test", "k" * 8, batch_size=2, client=client,
+                        sleep=waits.append)  # fmt: skip
+    report = writer.put_products([{"p": 1}, {"p": 2}, {"p": 3}])
+    # A refused connection, then the rate limit's own wait, then taken; the next
+    # batch is invalid (422): the same call would fail again, so it is not retried.
+    assert calls == ["PUT"] * 4
+    assert waits == [0.5, 7.0]
+    assert report.as_dict() == {
+        "batches": 2,
+        "sent": 3,
+        "failed_batches": 1,
+        "failures": {"422": 1},
+        "inserted": 2,
     }
 
 

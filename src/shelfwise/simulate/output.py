@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,8 +135,20 @@ class PostReport:
         }
 
 
+# Answers that say "the same call succeeds later": over a rate limit, a store or a
+# proxy briefly unavailable (the API's 503 means nothing was written).
+RETRIED = frozenset({429, 502, 503, 504})
+
+
 class HttpWriter:
-    """Posts a store to a server through the public API, in batches."""
+    """Posts a store to a server through the public API, in batches.
+
+    A batch the server could not take for now (a connection or read error, 429,
+    502, 503, 504) is sent again, up to ``retries`` times, after the answer's
+    ``Retry-After`` or 0.5, 1, 2 ... s: every call is idempotent (products are
+    upserted, events de-duplicated by ``event_id``, stock set), so a batch the
+    server did take before its answer was lost changes nothing the second time.
+    A batch still refused then counts as failed, with its last reason."""
 
     def __init__(
         self,
@@ -146,12 +159,16 @@ class HttpWriter:
         client: httpx2.Client | None = None,
         timeout: float = 30.0,
         events_key: str | None = "events",
+        retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """``events_key``: events are posted as ``{events_key: [...]}``, or as a
         bare JSON list when it is None."""
         self.url = url.rstrip("/")
         self.events_key = events_key
         self.batch_size = batch_size
+        self.retries = retries
+        self._sleep = sleep
         self._own = client is None
         self._client = client or httpx2.Client(timeout=timeout)
         self._headers = {"X-API-Key": api_key}
@@ -166,19 +183,36 @@ class HttpWriter:
         for chunk in batches(rows, self.batch_size):
             report.batches += 1
             report.sent += len(chunk)
-            try:
-                body = list(chunk) if key is None else {key: list(chunk)}
-                r = self._client.request(
-                    method, f"{self.url}{path}", json=body, headers=self._headers
-                )
-            except httpx2.HTTPError as e:
-                report.fail(type(e).__name__)
-                continue
-            if r.status_code >= 300:
-                report.fail(str(r.status_code))
-                continue
-            report.add(r.json())
+            body = list(chunk) if key is None else {key: list(chunk)}
+            got = self._request(method, f"{self.url}{path}", body)
+            if isinstance(got, str):
+                report.fail(got)
+            else:
+                report.add(got)
         return report
+
+    def _request(self, method: str, url: str, body: Any) -> Any:
+        """The answer's JSON body, or why the batch failed (an HTTP status or an
+        error's name), after the retries a passing refusal earns."""
+        for attempt in range(self.retries + 1):
+            wait = 0.5 * 2**attempt
+            try:
+                r = self._client.request(method, url, json=body, headers=self._headers)
+            except httpx2.TransportError as e:
+                why = type(e).__name__
+            except httpx2.HTTPError as e:
+                return type(e).__name__
+            else:
+                if r.status_code < 300:
+                    return r.json()
+                why = str(r.status_code)
+                if r.status_code not in RETRIED:
+                    return why
+                after = r.headers.get("Retry-After", "")
+                wait = min(float(after), 30.0) if after.isdigit() else wait
+            if attempt < self.retries:
+                self._sleep(wait)
+        return why
 
     def put_products(self, records: Sequence[dict[str, Any]]) -> PostReport:
         """Catalog records (the feed form) in batches of ``PUT /v1/products``."""
