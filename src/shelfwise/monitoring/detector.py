@@ -314,10 +314,6 @@ def fit_baseline(
     return replace(base, level=fit_level_noise(r, count_var, offset, day))
 
 
-# Prior counts of the level test's hourly shop factor (:func:`level_residuals`).
-LEVEL_PRIOR_COUNTS = 1.0
-
-
 def level_residuals(
     base: Baseline, cur: HourlySeries
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -327,17 +323,11 @@ def level_residuals(
     lost click is worth."""
     how = hour_of_week(cur.epoch_hours)
     expected = cur.impressions * base.ctr[:, how]
-    # The shop's factor is not shrunk toward 1 here (one prior count, against the
-    # window tests' ``base.prior``): a shrunk factor leaves part of the shop's move in
-    # every series' residual, a move that lasts hours, is shared by the series and is
-    # largest at night, which the level test would take for a series' own level. The
-    # unshrunk factor's error is counting noise, independent by the hour: the second
-    # term of ``count_var``.
-    factor = leave_one_out(cur.clicks, expected, LEVEL_PRIOR_COUNTS)
+    factor = leave_one_out(cur.clicks, expected, float(base.prior[1][0]))
     others = expected.sum(0, keepdims=True) - expected
     mu = expected * factor
     r = np.where(mu > 0, cur.clicks / np.maximum(mu, 1e-9) - 1.0, 0.0)
-    count_var = 1.0 / np.maximum(mu, 1.0) + 1.0 / np.maximum(others + LEVEL_PRIOR_COUNTS, 1.0)
+    count_var = 1.0 / np.maximum(mu, 1.0) + 1.0 / np.maximum(others + base.prior[1][0], 1.0)
     value = base.conversion[:, how] * base.order_value[:, None]
     return r, count_var, mu, value
 
