@@ -43,7 +43,12 @@ def simulate(
         str | None, typer.Option(help="First day (ISO date, UTC); default 2026-10-05.")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the files into this folder.")] = None,
-    url: Annotated[str | None, typer.Option(help="Post to this server instead.")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="Post to this server instead (a batch it cannot take for now is sent again, up to 3 times)."
+        ),
+    ] = None,
     api_key: Annotated[str | None, typer.Option(help="API key for --url.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Events per HTTP batch.")] = 500,
     slates: Annotated[
