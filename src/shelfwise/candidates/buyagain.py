@@ -114,8 +114,14 @@ class BuyAgainSource:
             return NO_ITEMS
         s = self.history.row(p)
         items = self.history.items[s]
-        repeat = self.repeat[np.minimum(items, len(self.repeat) - 1)]
-        return items[(self.history.bought[s] > 0) & (repeat < self.config.min_repeat)]
+        return items[(self.history.bought[s] > 0) & ~self._rebought(items)]
+
+    def _rebought(self, items: IntArray) -> npt.NDArray[np.bool_]:
+        """Whether the store's shoppers re-buy each item (its repeat rate reaches
+        ``min_repeat``)."""
+        rate = self.repeat[np.minimum(items, len(self.repeat) - 1)]
+        out: npt.NDArray[np.bool_] = rate >= self.config.min_repeat
+        return out
 
     def propose(self, ctx: RecContext, k: int) -> Proposal:
         p = self.history.index(ctx.person_id)
@@ -124,8 +130,7 @@ class BuyAgainSource:
         s = self.history.row(p)
         bought = self.history.bought[s]
         items = self.history.items[s]
-        repeat = self.repeat[np.minimum(items, len(self.repeat) - 1)]
-        mine = (bought > 0) & (repeat >= self.config.min_repeat)
+        mine = (bought > 0) & self._rebought(items)
         items = items[mine]
         elapsed = np.maximum(ctx.now.timestamp() - self.history.last_at[s][mine], 0.0) + DAY
         cycle = self.cycles[np.minimum(items, len(self.cycles) - 1)] + DAY

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shelfwise.candidates.base import IntArray, Proposal, RecContext, Source
 from shelfwise.candidates.blend import CandidateBlend
+from shelfwise.candidates.buyagain import NO_ITEMS
 from shelfwise.candidates.catalog import (
     SeasonalSource,
     category_neighbours,
@@ -115,7 +116,9 @@ class DegradedBlend:
         return self.current().propose(ctx, k, chain)
 
     def owned(self, person_id: str | None) -> IntArray:
-        return self.current().owned(person_id)  # no history without a bundle: nothing
+        """Nothing: without a bundle there is no purchase history (and asking must not
+        build the degraded tables)."""
+        return NO_ITEMS
 
 
 def degraded_blend(db: Database, snapshot: CatalogSnapshot) -> DegradedBlend:
