@@ -9,7 +9,7 @@ product placement is asked for a slate of ``--k`` (default: the placement's own
 ``k``, the size its exposure cap is calibrated for) through the served code path
 (``Recommender.recommend``, what ``GET /v1/recommendations`` answers).
 
-Reported per placement (``evaluation.coherence``): same-category share, median
+Reported per placement (``monitoring.coherence``): same-category share, median
 price ratio to the viewed product, the largest share of slates one item takes,
 catalog coverage, and reasons that claim something personal (there is no person:
 every one would be false). Then the bad-input answers: an unknown, a retired and
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from shelfwise.config import load_settings
-from shelfwise.evaluation.coherence import ServedSlate, coherence
+from shelfwise.monitoring.coherence import ServedSlate, coherence
 from shelfwise.pipeline import RecommendRequest
 from shelfwise.ranking import RankingSettings
 from shelfwise.runtime import Runtime

@@ -30,6 +30,7 @@ from shelfwise.contracts.reconcile import AliasTable
 from shelfwise.errors import NotFound, ShelfwiseError
 from shelfwise.experiments import ExperimentRepository, RunningExperiments
 from shelfwise.experiments.model import Arm
+from shelfwise.monitoring.coherence import CoherenceReport, served_coherence
 from shelfwise.pipeline import Recommender
 from shelfwise.pipeline.assembly import degraded_blend, known_sources
 from shelfwise.pipeline.governed import Governor
@@ -346,6 +347,12 @@ class Runtime:
             currency=self.settings.currency,
             **options,
         )
+
+    def coherence(self, start: datetime, end: datetime) -> CoherenceReport:
+        """Coherence of the product placements' slates (those that name the viewed
+        product) served in ``[start, end)``, from the decision log."""
+        product_pages = [p.name for p in self.placements if p.requires_item]
+        return served_coherence(self.decisions, self.snapshot, product_pages, start, end)
 
     def close(self) -> None:
         if self.rules.redis_version is not None:

@@ -97,7 +97,17 @@ def test_session_next_item_through_the_cli(sqlite_settings: Settings, tmp_path: 
     chosen = report["models"]["shelfwise"]["chosen"]
     assert chosen["placement"] in {"home", "product_similar", "product_bought_with"}
     assert set(report["models"]["vsknn"]["chosen"]) == {"k", "sample", "weighting", "idf"}
-    assert (tmp_path / "out" / "session-next-item.md").read_text().count("| sknn |") == 1
+    markdown = (tmp_path / "out" / "session-next-item.md").read_text()
+    assert markdown.count("| sknn |") == 1
+    # every product placement's test slates are judged against the viewed product
+    assert set(report["coherence"]) == {"product_similar", "product_bought_with"}
+    similar = report["coherence"]["product_similar"]
+    assert similar["slates"] == report["counts"]["test predictions"]
+    assert similar["empty_slates"] == 0 and similar["items_shown"] > 10 * similar["slates"]
+    # substitutes from the views' categories: nearly all in the viewed product's own
+    assert similar["same_category"] > 0.9 and similar["median_price_ratio"] is None
+    assert 0.0 < similar["top_item_share"] < 0.5 and 0.0 < similar["coverage"] <= 1.0
+    assert "Coherence of `product_similar`'s test slates" in markdown
 
 
 @pytest.mark.slow

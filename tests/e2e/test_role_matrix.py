@@ -36,6 +36,7 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("GET", "/v1/experiments/{experiment_id}/report"): "read",
     ("GET", "/v1/monitoring/metrics"): "read",
     ("GET", "/v1/monitoring/drift"): "read",
+    ("GET", "/v1/monitoring/coherence"): "read",
     ("GET", "/v1/alerts"): "read",
     ("POST", "/v1/alerts/evaluate"): "admin",
     ("POST", "/v1/events"): "ingest|storefront",

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from shelfwise.config import Settings, load_settings
 from shelfwise.contracts.events import Purchase
-from shelfwise.evaluation.coherence import PERSONAL_KINDS
+from shelfwise.monitoring.coherence import PERSONAL_KINDS
 from shelfwise.pipeline import RecommendRequest
 from shelfwise.ranking import RankingSettings
 from shelfwise.runtime import Runtime

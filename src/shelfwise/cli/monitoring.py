@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shelfwise.cli.common import console, print_json, runtime_of
+from shelfwise.cli.common import console, fail, print_json, runtime_of
 from shelfwise.monitoring.query import DIMENSIONS
 from shelfwise.monitoring.timerange import RANGES, resolve
 
@@ -115,3 +115,70 @@ def drift(
             "[red]drifted[/]" if r.drifted else "[green]stable[/]",
         )
     console.print(table)
+
+
+@app.command("coherence")
+def coherence(
+    ctx: typer.Context,
+    range_name: Annotated[str, typer.Option("--range", help=f"One of {', '.join(RANGES)}.")] = "7d",
+    placement: Annotated[
+        str | None, typer.Option(help="One product placement (default: all of them).")
+    ] = None,
+    by_category: Annotated[
+        bool, typer.Option(help="Also a row per category of the viewed product.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Would a merchant keep what the product placements show? From the decision log's
+    slates: share of items in the viewed product's category, median price ratio to it,
+    the largest share of slates one item takes, catalog coverage, and personal reasons
+    on slates asked without a person or a session (each one false)."""
+    from shelfwise.dashboard.format import percent
+    from shelfwise.errors import NotFound
+
+    start, end = resolve(range_name)
+    with runtime_of(ctx) as runtime:
+        if placement is not None:
+            try:
+                runtime.placements.get(placement)
+            except NotFound as exc:
+                raise fail(exc) from exc
+        rep = runtime.coherence(start, end)
+    rows = [
+        r
+        for r in rep.rows
+        if (placement is None or r.placement == placement) and (by_category or r.category is None)
+    ]
+    if as_json:
+        print_json({**rep.as_dict(), "rows": [r.as_dict() for r in rows]})
+        return
+    table = Table(
+        title=f"Product placements' coherence {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC",
+        caption="same cat.: items in the viewed product's category; price: median price / "
+        "the viewed product's; top item: in the largest share of slates; claims: personal "
+        "reasons on slates asked without a person or a session",
+    )
+    columns = ["placement", *(["viewed category"] if by_category else [])]
+    columns += ["slates", "same cat.", "price", "top item", "top share", "coverage", "claims"]
+    for col in columns:
+        table.add_column(col, overflow="fold", no_wrap=col == "placement")
+    for r in rows:
+        c = r.coherence
+        ratio = c.as_dict()["median_price_ratio"]
+        table.add_row(
+            r.placement,
+            *([r.category or "all"] if by_category else []),
+            f"{c.slates:,}",
+            percent(c.same_category, 1),
+            "-" if ratio is None else f"{ratio:.2f}x",
+            r.top_title or c.top_item or "-",
+            percent(c.top_item_share, 1),
+            percent(c.coverage, 1),
+            str(c.personal_claims),
+        )
+    if not rows:
+        console.print("No product-page slates in the decision log for this time range.")
+        return
+    console.print(table)
+    if rep.truncated:
+        console.print(f"[dim]newest {rep.limit:,} slates read for {', '.join(rep.truncated)}[/]")

@@ -17,7 +17,13 @@ from rich.table import Table
 from shelfwise.cli.common import console, fail, print_json, runtime_of
 from shelfwise.errors import InvalidInput
 from shelfwise.evaluation.basket_protocol import basket_completion
-from shelfwise.evaluation.protocol_report import ProtocolResult, Spec, cell, write
+from shelfwise.evaluation.protocol_report import (
+    ProtocolResult,
+    Spec,
+    cell,
+    coherence_lines,
+    write,
+)
 from shelfwise.evaluation.session_protocol import session_next_item
 from shelfwise.training.job import load_sources_config
 from shelfwise.training.reader import read_log
@@ -87,6 +93,8 @@ def _print(result: ProtocolResult) -> None:
             f"x{x['mean']:.3f} [{x['low']:.3f}, {x['high']:.3f}]"
         )
     console.print(f"served: {result.served_label}")
+    for placement, c in result.coherence.items():
+        console.print(f"coherence of {placement}'s test slates: " + "; ".join(coherence_lines(c)))
 
 
 __all__ = ["PROTOCOLS", "run_protocol"]

@@ -318,7 +318,8 @@ def categories(request: Request, runtime: Runtime, form: dict[str, str]) -> View
         ("placement", "category"),
         window_hours=runtime.settings.attribution_window_hours,
     )
-    placements = sorted({r.placement for r in report.rows})
+    coherence = runtime.coherence(start, end)
+    placements = sorted({r.placement for r in report.rows} | {r.placement for r in coherence.rows})
     rows = [r for r in report.rows if not placement or r.placement == placement]
     rows.sort(key=lambda r: -r.revenue)
     per_cat: dict[str, float] = {}
@@ -339,6 +340,14 @@ def categories(request: Request, runtime: Runtime, form: dict[str, str]) -> View
             "placement": placement,
             "category": category,
             "series_chart": series_chart,
+            "coherence": coherence,
+            # all placements: one row each; one product placement: its viewed categories too
+            "coherence_rows": [
+                r
+                for r in coherence.rows
+                if (r.category is None and placement in ("", r.placement))
+                or (r.category is not None and r.placement == placement)
+            ],
             "category_chart": charts.bars(
                 "Revenue from recommendations by category"
                 f" ({window_label(report.attribution_window_hours)})",

@@ -51,6 +51,8 @@ class ProtocolResult:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     ratios: dict[str, dict[str, Any]] = field(default_factory=dict)
     references: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> name -> ratio
+    # product placement -> its served test slates' coherence (monitoring.coherence)
+    coherence: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     resamples: int = 0
     seed: int = 0
@@ -215,7 +217,29 @@ def markdown(result: ProtocolResult) -> str:
             )
     lines += ["", f"Served path: {result.served_label}.", ""]
     lines += [f"- {n}" for n in result.notes]
+    for placement, c in result.coherence.items():
+        lines += [
+            "",
+            f"Coherence of `{placement}`'s test slates (against the viewed product"
+            + (f"; session decay {c['session_decay']}" if "session_decay" in c else "")
+            + "):",
+            "",
+        ]
+        lines += [f"- {line}" for line in coherence_lines(c)]
     return "\n".join(lines) + "\n"
+
+
+def coherence_lines(c: Mapping[str, Any]) -> list[str]:
+    """A slate coherence's dict (``Coherence.as_dict``) as a merchant reads it."""
+    ratio = c["median_price_ratio"]
+    return [
+        f"{c['slates']:,} slates ({c['empty_slates']:,} empty), {c['items_shown']:,} items shown",
+        f"same category as the viewed product: {c['same_category']:.1%}",
+        "median price ratio to the viewed product: "
+        + ("n/a (no prices)" if ratio is None else f"{ratio:.2f}x"),
+        f"the item in most slates: {c['top_item']} in {c['top_item_share']:.1%} of them",
+        f"catalog coverage: {c['coverage']:.1%}",
+    ]
 
 
 def write(result: ProtocolResult, out: Path) -> dict[str, Path]:
@@ -232,6 +256,7 @@ def write(result: ProtocolResult, out: Path) -> dict[str, Path]:
 __all__ = [
     "ProtocolResult",
     "Scored",
+    "coherence_lines",
     "default_cutoff",
     "markdown",
     "require",

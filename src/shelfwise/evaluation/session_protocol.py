@@ -53,6 +53,7 @@ from shelfwise.evaluation.session_peers import (
     recommend,
 )
 from shelfwise.evaluation.sessions import IntArray, Prefixes, Sessions, ranks, view_sessions
+from shelfwise.monitoring.coherence import ServedSlate, coherence
 from shelfwise.serving.placements import Placement
 
 Step = Callable[[str], None]
@@ -158,6 +159,25 @@ def shelfwise_lists(
     return out, served.label(placement.name)
 
 
+def slate_coherence(lists: IntArray, p: Prefixes, snapshot: CatalogSnapshot) -> dict[str, Any]:
+    """Coherence (``monitoring.coherence``) of the product-page slates ``lists`` of the
+    predictions ``p``: each against the page's item (the prediction's last view). The
+    requests carry the shopper's session, so personal reasons are allowed and not counted."""
+    ids, items = snapshot.ids, p.sessions.items
+    slates = [
+        ServedSlate(
+            ids[int(items[stop - 1])], [{"product_id": ids[int(i)]} for i in row if i >= 0], True
+        )
+        for row, stop in zip(lists, p.stops, strict=True)
+    ]
+    products = [p for p in snapshot.products if p is not None]
+    category = {p.product_id: p.category_path for p in products}
+    price = {p.product_id: p.price for p in products}
+    got = coherence(slates, category, price, int(snapshot.available.sum())).as_dict()
+    del got["personal_claims"]
+    return got
+
+
 def with_decay(artifacts: Artifacts, decay: float) -> Artifacts:
     session = artifacts.config.session.model_copy(update={"decay_per_step": decay})
     return replace(artifacts, config=artifacts.config.model_copy(update={"session": session}))
@@ -200,20 +220,39 @@ def session_next_item(
     say("validation: shelfwise sources")
     fitted = fit_all(val.train, products, config)
     choice: tuple[float, Placement, float] | None = None
+    decays: dict[str, tuple[float, Placement, float]] = {}  # per placement, its best decay
     tried: list[str] = []
     for placement, decay in itertools.product(candidates, DECAYS):
         say(f"validation: shelfwise {placement.name} decay {decay}")
         lists, _ = shelfwise_lists(with_decay(fitted, decay), snapshot, placement, val, k)
         got = mean_mrr(lists, val.prefixes)
         tried.append(f"{placement.name} decay {decay}: {got:.4f}")
+        if placement.name not in decays or got > decays[placement.name][0] + 1e-12:
+            decays[placement.name] = (got, placement, decay)
         if choice is None or got > choice[0] + 1e-12:
             choice = (got, placement, decay)
     assert choice is not None
     say("test: shelfwise")
     # The content table depends on the catalog only: fitted once.
-    fitted = with_decay(fit_all(test.train, products, config, content=fitted.content), choice[2])
-    lists, served_label = shelfwise_lists(fitted, snapshot, choice[1], test, k)
+    fitted = fit_all(test.train, products, config, content=fitted.content)
+    lists, served_label = shelfwise_lists(
+        with_decay(fitted, choice[2]), snapshot, choice[1], test, k
+    )
     chosen = {"placement": choice[1].name, "session_decay": choice[2]}
+    # Every product placement's test slates, judged against the viewed product (the
+    # chosen one's are the lists scored above; the others at their best decay).
+    shown: dict[str, dict[str, Any]] = {}
+    for name, (_, placement, decay) in decays.items():
+        if not placement.requires_item:
+            continue
+        if placement is not choice[1]:
+            say(f"test: coherence of {name}")
+        its = (
+            lists
+            if placement is choice[1]
+            else shelfwise_lists(with_decay(fitted, decay), snapshot, placement, test, k)[0]
+        )
+        shown[name] = {"session_decay": decay, **slate_coherence(its, test.prefixes, snapshot)}
     served = Scored(
         "shelfwise", scores(lists, test.prefixes, len(test.sessions)), chosen, choice[0], True
     )
@@ -232,6 +271,7 @@ def session_next_item(
         },
         served_label=served_label,
         selection=f"MRR@{k}",
+        coherence=shown,
         notes=[
             "anonymous requests: no person, the session's views as the live session, "
             "the last view as the product page's item",

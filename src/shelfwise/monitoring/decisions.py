@@ -9,10 +9,10 @@ unknown rather than zero.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,17 @@ class ServedCounts:
         return self.items_joined / self.items if self.items else None
 
 
+@dataclass(frozen=True)
+class ServedSlate:
+    """One served slate of a product placement: the viewed product, whether the request
+    named a person or a session, and the items as encoded (``product_id`` and
+    ``reasons`` are read)."""
+
+    anchor: str
+    items: Sequence[Mapping[str, Any]]
+    personal: bool = False
+
+
 class DecisionLogReader(Protocol):
     def served(self, start: datetime, end: datetime) -> Mapping[str, ServedCounts]:
         """Counts per placement for slates served in ``[start, end)``."""
@@ -47,6 +58,13 @@ class DecisionLogReader(Protocol):
 
     def scores(self, start: datetime, end: datetime) -> npt.NDArray[np.float64]:
         """Ranker scores of the items served in ``[start, end)``."""
+        ...
+
+    def anchored(
+        self, start: datetime, end: datetime, placements: Sequence[str], limit: int
+    ) -> Mapping[str, list[ServedSlate]]:
+        """Per placement, its newest ``limit`` slates in ``[start, end)`` whose request
+        named a viewed product (the first ``item``), newest first."""
         ...
 
 
@@ -61,3 +79,8 @@ class EmptyDecisionLog:
 
     def scores(self, start: datetime, end: datetime) -> npt.NDArray[np.float64]:
         return np.zeros(0)
+
+    def anchored(
+        self, start: datetime, end: datetime, placements: Sequence[str], limit: int
+    ) -> Mapping[str, list[ServedSlate]]:
+        return {}

@@ -33,7 +33,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
@@ -44,7 +44,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from shelfwise.config import Settings
-from shelfwise.monitoring.decisions import ServedCounts
+from shelfwise.monitoring.decisions import ServedCounts, ServedSlate
 from shelfwise.store.deadletters import Backoff, DeadLetters, OnFailure
 from shelfwise.store.engine import Database
 from shelfwise.store.failures import classify, unreachable
@@ -509,6 +509,32 @@ class DecisionLog:
             ],
             dtype=np.float64,
         )
+
+    def anchored(
+        self, start: datetime, end: datetime, placements: Sequence[str], limit: int
+    ) -> dict[str, list[ServedSlate]]:
+        """Per placement, its newest ``limit`` slates in ``[start, end)`` that name a viewed
+        product: the first ``item`` of the request, the items as served, and whether a
+        person or a session was named (what coherence reads)."""
+        self.flush_quietly()
+        d = decisions.c
+        out: dict[str, list[ServedSlate]] = {}
+        with self.db.engine.connect() as conn:
+            for placement in placements:
+                query = (
+                    select(d.request, d["items"], d.person_id, d.session_id)
+                    .where(d.placement == placement, d.served_at >= start, d.served_at < end)
+                    .order_by(d.served_at.desc())
+                    .limit(limit)
+                )
+                got = [
+                    ServedSlate(str(req["item"][0]), items, person is not None or sess is not None)
+                    for req, items, person, sess in conn.execute(query)
+                    if req.get("item")
+                ]
+                if got:
+                    out[placement] = got
+        return out
 
     def recent(
         self, *, placement: str | None = None, since: datetime | None = None, limit: int = 1000

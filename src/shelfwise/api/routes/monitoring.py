@@ -50,6 +50,15 @@ class DriftOut(BaseModel):
     exposure_current: dict[str, Any]
 
 
+class CoherenceOut(BaseModel):
+    start: datetime
+    end: datetime
+    placements: list[str]
+    rows: list[dict[str, Any]]
+    limit: int
+    truncated: list[str]
+
+
 class AlertList(BaseModel):
     alerts: list[Alert]
 
@@ -129,6 +138,41 @@ def drift(
         results=[r.as_dict() for r in rep.results],
         exposure_reference=rep.exposure_reference.__dict__,
         exposure_current=rep.exposure_current.__dict__,
+    )
+
+
+@router.get("/monitoring/coherence", response_model=CoherenceOut, dependencies=[Reader])
+def coherence(
+    runtime: RuntimeDep,
+    range: Annotated[str | None, Query(description="24h, 7d, 14d or 30d")] = None,
+    start: Annotated[Timestamp | None, Query()] = None,
+    end: Annotated[Timestamp | None, Query()] = None,
+    placement: Annotated[str | None, Query(description="One product placement")] = None,
+    by_category: Annotated[
+        bool, Query(description="Also a row per category of the viewed product")
+    ] = True,
+) -> CoherenceOut:
+    """Would a merchant keep what the product placements show? From the decision log's
+    slates that name the viewed product: per placement (``category`` null) and per
+    category of the viewed product, the share of items in the viewed product's
+    category, the median price ratio to it, the largest share of slates one item takes,
+    catalog coverage, and personal reasons on slates asked without a person."""
+    if placement is not None:
+        runtime.placements.get(placement)  # an unknown name is a 404 with its code
+    lo, hi = resolve(range, start, end)
+    rep = runtime.coherence(lo, hi)
+    rows = [
+        r
+        for r in rep.rows
+        if (placement is None or r.placement == placement) and (by_category or r.category is None)
+    ]
+    return CoherenceOut(
+        start=rep.start,
+        end=rep.end,
+        placements=list(rep.placements),
+        rows=[r.as_dict() for r in rows],
+        limit=rep.limit,
+        truncated=list(rep.truncated),
     )
 
 
