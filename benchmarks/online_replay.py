@@ -23,7 +23,8 @@ serving every product page, or ``cart`` every slate shown while the shopper
 has a cart, by the governed store, co-purchase only and popularity only. Per
 session: the revenue and margin those slates sold (order lines carrying their
 rec_id) and the truth's expectation of it, with paired bootstrap intervals of
-governed over each baseline.
+governed over each baseline; on product pages, each policy's coherence
+(``monitoring.coherence``: same category, price ratio, top item share, coverage).
 
     .venv/bin/python benchmarks/online_replay.py [--products 2000 --people 2000
         --history-days 42 --sessions 3000 --seed 7 --placements all] [--json]
@@ -128,6 +129,17 @@ def show_placement(run: PlacementRun) -> None:
                 kind = "sold" if sold else "expected"
                 cells.append(f"{kind} {what} {r.ratio:.2f} ({r.low:.2f}-{r.high:.2f})")
         print(f"governed / {base}: " + "; ".join(cells))
+    if run.coherence:
+        print(
+            f"{'coherence':<20}{'same cat.':>10}{'price x':>9}{'top item share':>16}"
+            f"{'coverage':>10}"
+        )
+        for p, c in run.coherence.items():
+            ratio = c["median_price_ratio"]
+            print(
+                f"{p:<20}{c['same_category']:>10.1%}{ratio or float('nan'):>9.2f}"
+                f"{c['top_item_share']:>16.1%}{c['coverage']:>10.1%}"
+            )
 
 
 def main() -> None:

@@ -121,3 +121,33 @@ def test_often_bought_with_earns_more_than_popularity_and_keeps_co_purchases_mar
     # The bought_with task's ranker and same-category complements (issue #17): before
     # them this placement earned less than popularity (0.81x on the test store).
     _holds_the_product_page_targets(bought_with, "product_bought_with")
+
+
+def test_product_page_coherence_is_reported_per_policy(
+    product_pages: PlacementRun, bought_with: PlacementRun
+) -> None:
+    """What each policy's product pages look like to a merchant, on the same views.
+    Measured: product_similar 95% same category, price ratio 1.00, top item in 7.9%
+    of slates, 79% coverage; product_bought_with 27%, 0.89, 12%, 69%; popularity and
+    co-purchase show one item in over 97% of slates."""
+    similar, complements = (
+        {p: v["coherence"] for p, v in run.as_dict()["policies"].items()}
+        for run in (product_pages, bought_with)
+    )
+    for got in (similar, complements):
+        assert set(got) == {
+            "governed",
+            "co_purchase",
+            "popularity",
+            "co_purchase_ruled",
+            "popularity_ruled",
+        }
+        assert all(c["slates"] == product_pages.slates["governed"] for c in got.values())
+        assert 0.5 <= got["governed"]["median_price_ratio"] <= 2.0
+        # no best seller in every slate, unlike the baselines
+        assert got["governed"]["top_item_share"] < 0.2
+        assert min(c["top_item_share"] for p, c in got.items() if p != "governed") > 0.9
+        assert got["governed"]["coverage"] > 4 * got["co_purchase"]["coverage"]
+    # substitutes stay in the viewed product's category; complements cross it
+    assert similar["governed"]["same_category"] >= 0.6
+    assert complements["governed"]["same_category"] < similar["governed"]["same_category"]

@@ -21,7 +21,10 @@ expected revenue and margin of the same slates, per session (``expected``:
 what the shoppers' click and purchase probabilities make of them, without the
 luck of a few purchases; a few hundred orders carry a rec_id in a replay of
 thousands of sessions, so ``sold`` is the noisier of the two). Ratios between
-policies carry a paired bootstrap interval over the sessions.
+policies carry a paired bootstrap interval over the sessions. On product
+pages, each policy's slates are also judged as a merchant would
+(``monitoring.coherence``, against the viewed product): the same category,
+the price ratio, the share of slates the most shown item takes, coverage.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from shelfwise.monitoring.coherence import ServedSlate, coherence
 from shelfwise.simulate.online import slate_expected_money
 from shelfwise.simulate.policy import (
     Policy,
@@ -198,13 +202,15 @@ def bootstrap_ratio(
 
 class PageTruth(WrappedPolicy):
     """Wraps a policy: the truth's expected revenue and margin of the slates it
-    shows on one page kind, summed per session."""
+    shows on one page kind, summed per session, and the slates shown on product
+    pages with their viewed product."""
 
     def __init__(self, policy: Policy, world: World, page: str, sessions: int) -> None:
         super().__init__(policy)
         self.world = world
         self.page = page
         self.money = PageMoney(np.zeros(sessions), np.zeros(sessions))
+        self.viewed: list[ServedSlate] = []
 
     def recommend(self, ctx: RequestContext) -> Slate:
         slate = self.policy.recommend(ctx)
@@ -213,7 +219,21 @@ class PageTruth(WrappedPolicy):
             revenue, margin = slate_expected_money(self.world, ctx, slate.product_ids)
             self.money.revenue[n] += revenue
             self.money.margin[n] += margin
+            if ctx.item is not None:
+                items = [{"product_id": pid} for pid in slate.product_ids]
+                self.viewed.append(ServedSlate(ctx.item, items, personal=True))
         return slate
+
+
+def page_coherence(world: World, slates: Sequence[ServedSlate]) -> dict[str, Any]:
+    """Coherence of product-page slates against the simulated catalog (every slate
+    carries a session: personal claims are not counted)."""
+    records = world.catalog.records
+    category = {r["product_id"]: r.get("category_path") for r in records}
+    price = {r["product_id"]: r.get("price") for r in records}
+    got = coherence(slates, category, price, len(records)).as_dict()
+    del got["personal_claims"]
+    return got
 
 
 @dataclass
@@ -227,6 +247,8 @@ class PlacementRun:
     slates: dict[str, int]  # policy -> slates shown on the page
     violations: dict[str, int]  # policy -> rule violations over all its slates
     seconds: dict[str, float]
+    # policy -> its product-page slates' coherence (product placements only)
+    coherence: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def baselines(self) -> list[str]:
@@ -259,6 +281,7 @@ class PlacementRun:
                         for kind in ("expected", "sold")
                         for what in ("revenue", "margin")
                     },
+                    **({"coherence": self.coherence[p]} if p in self.coherence else {}),
                 }
                 for p in self.sold
             },
@@ -306,4 +329,6 @@ def placement_replay(
         run.expected[policy.name] = truth.money
         run.slates[policy.name] = audited.audit.by_page[plan.page]
         run.violations[policy.name] = audited.audit.violation_count
+        if plan.page == "product_page":
+            run.coherence[policy.name] = page_coherence(world, truth.viewed)
     return run
