@@ -116,6 +116,7 @@ OWN_ERRORS: dict[tuple[str, str], dict[int, tuple[str, ...]]] = {
         422: ("invalid_if_match",),
     },
     ("get", "/v1/monitoring/metrics"): {422: ("invalid_dimension",)},
+    ("get", "/v1/monitoring/coherence"): {404: ("placement_not_found",)},
     ("post", "/v1/rules"): {409: ("rule_exists",)},
     ("put", "/v1/rules/{rule_id}"): {
         404: ("rule_not_found",),
