@@ -116,3 +116,14 @@ def test_the_newest_slates_are_read_up_to_the_limit(logged: Runtime) -> None:
 def test_an_empty_window_has_no_rows(logged: Runtime) -> None:
     rep = logged.coherence(T0 + timedelta(days=1), T0 + timedelta(days=2))
     assert rep.rows == [] and rep.as_dict()["rows"] == []
+
+
+def test_a_slate_stored_with_a_nan_score_is_still_read(logged: Runtime) -> None:
+    """The log stores a NaN as null (JSON has no NaN, and PostgreSQL's jsonb refuses
+    one): the slate is read like any other."""
+    odd = _slate("nan", "TOWEL", ["SOAP"], 8)
+    logged.decisions.record(replace(odd, items=[{**_item("SOAP"), "score": float("nan")}]))
+    logged.decisions.flush()
+    rep = logged.coherence(T0 + timedelta(minutes=8), T0 + timedelta(minutes=9))
+    (overall,) = rep.overall()
+    assert (overall.coherence.slates, overall.coherence.top_item) == (1, "SOAP")
