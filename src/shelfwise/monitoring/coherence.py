@@ -111,7 +111,7 @@ def coherence(
 
 
 # How many of a placement's newest slates a report reads (the window's slates beyond
-# it are left out, and the report says so): ~0.1 s of a dashboard page per placement.
+# it are left out, and the report says so): ~0.5 s of a dashboard page per placement.
 SLATES_READ = 5_000
 
 
