@@ -161,7 +161,7 @@ def coherence(
     columns = ["placement", *(["viewed category"] if by_category else [])]
     columns += ["slates", "same cat.", "price", "top item", "top share", "coverage", "claims"]
     for col in columns:
-        table.add_column(col, overflow="fold", no_wrap=col == "placement")
+        table.add_column(col, overflow="fold", no_wrap=col in ("placement", "viewed category"))
     for r in rows:
         c = r.coherence
         ratio = c.as_dict()["median_price_ratio"]
