@@ -8,14 +8,19 @@ memory-mapped so workers share one page-cache copy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
 from shelfwise.candidates.base import Reason, load_array
+
+T = TypeVar("T")
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -208,10 +213,19 @@ class ReasonCache:
 
     def __call__(self, anchors: IntArray) -> tuple[Reason, ...]:
         cache = self._by_anchor
-        out = []
-        for a in anchors.tolist():
-            r = cache.get(a)
-            if r is None:
-                r = cache[a] = Reason(self.source, self.kind, anchor=a)
-            out.append(r)
-        return tuple(out)
+        keys = anchors.tolist()
+        try:
+            return tuple(map(cache.__getitem__, keys))
+        except KeyError:  # an anchor met for the first time
+            for a in keys:
+                if a not in cache:
+                    cache[a] = Reason(self.source, self.kind, anchor=a)
+            return tuple(map(cache.__getitem__, keys))
+
+
+def picked(values: Sequence[T], at: list[int]) -> tuple[T, ...]:
+    """``tuple(values[i] for i in at)``, at C speed (a proposal's reasons of its top k)."""
+    if len(at) > 1:
+        got: tuple[T, ...] = itemgetter(*at)(values)
+        return got
+    return (values[at[0]],) if at else ()

@@ -420,7 +420,7 @@ def rank_pool(
         ranked.explored,
         ranked.propensities,
         tuple(reasons_of(ranked, slot, snapshot) for slot in range(len(positions))),
-        tuple(ranked.contributions),
+        ranked.contributions,
     )
     return PoolRanked(
         order_value, kind="learned", objective_version=ranked.objective_version, head=head

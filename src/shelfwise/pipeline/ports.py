@@ -10,6 +10,7 @@ stand-ins of ``pipeline/defaults.py`` are implementations of it, so the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, NamedTuple, Protocol
@@ -49,7 +50,7 @@ class Head:
     explored: BoolArray
     propensities: FloatArray
     reasons: tuple[tuple[ShownReason, ...], ...]
-    contributions: tuple[dict[str, float], ...]
+    contributions: Sequence[dict[str, float]]  # (made when first read)
 
     def slot_of(self, pool_position: int) -> int | None:
         hit = np.flatnonzero(self.positions == pool_position)

@@ -89,6 +89,20 @@ class CandidateSet:
             reason_at[hit] = self.reason_at[pos[hit]]
         return CandidateSet(items, scores, ranks, reason_at, self.sources, self.proposals)
 
+    def reasons_at(self, rows: IntArray) -> list[list[Reason]]:
+        """:meth:`reasons_of` of each of ``rows`` (one sort for all of them)."""
+        at = self.reason_at[rows]
+        r, s = np.nonzero(at >= 0)  # row by row, each row's sources in column order
+        chain = np.array([name != "blend" for name in self.sources], dtype=bool)
+        # per row: the chain first, then best-ranked first, ties in column order
+        order = np.lexsort((s, self.ranks[rows][r, s], chain[s], r))
+        out: list[list[Reason]] = [[] for _ in range(len(at))]
+        proposals = self.proposals
+        rows_, cols, pos = r[order].tolist(), s[order].tolist(), at[r, s][order].tolist()
+        for i, c, a in zip(rows_, cols, pos, strict=True):
+            out[i].append(proposals[c].reasons[a])
+        return out
+
     def reasons_of(self, row: int) -> list[Reason]:
         """The reasons every source gave for the candidate at ``row``: the placement's
         own chain (``blend``) first, as it put the item in the pool, then the other

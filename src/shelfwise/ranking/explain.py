@@ -11,8 +11,9 @@ gets at least one reason; ``fallback`` marks the generic one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, overload
 
 import numpy as np
 
@@ -190,6 +191,40 @@ def trace_contributions(contributions: FloatArray, spec: FeatureSpec) -> list[di
     """Every feature's contribution (and the bias) as {name: value}, per served item."""
     names = (*spec.names, "bias")
     return [dict(zip(names, row, strict=True)) for row in np.round(contributions, 6).tolist()]
+
+
+class TraceContributions(Sequence[dict[str, float]]):
+    """:func:`trace_contributions` of ``contributions``, made on the first read: only an
+    explained slate or a kept trace reads them, most served requests never do."""
+
+    def __init__(self, contributions: FloatArray, spec: FeatureSpec) -> None:
+        self._rows, self._spec = contributions, spec
+        self._made: list[dict[str, float]] | None = None
+
+    def _list(self) -> list[dict[str, float]]:
+        if self._made is None:
+            self._made = trace_contributions(self._rows, self._spec)
+        return self._made
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, float]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, float]]: ...
+    def __getitem__(self, i: int | slice) -> dict[str, float] | list[dict[str, float]]:
+        return self._list()[i]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TraceContributions):
+            return self._list() == other._list()
+        return self._list() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._list())
 
 
 def display_category(path: str) -> str:

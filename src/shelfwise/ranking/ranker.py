@@ -19,7 +19,7 @@ import numpy.typing as npt
 from shelfwise.candidates.base import RecContext
 from shelfwise.ranking.candidates import CandidateSet
 from shelfwise.ranking.compiled import cache_dir_of
-from shelfwise.ranking.explain import Explanation, Names, explain, trace_contributions
+from shelfwise.ranking.explain import Explanation, Names, TraceContributions, explain
 from shelfwise.ranking.explore import (
     POOL,
     PROPENSITY_DRAWS,
@@ -49,7 +49,8 @@ class Ranked:
     propensities: FloatArray  # 1 for exploited slots
     explored: npt.NDArray[np.bool_]
     reasons: tuple[tuple[Explanation, ...], ...]
-    contributions: list[dict[str, float]]  # every feature's contribution, per served item
+    # every feature's contribution, per served item (made when first read)
+    contributions: Sequence[dict[str, float]]
     model_version: str
     objective_version: str
 
@@ -344,7 +345,7 @@ class Ranker:
         slate = draw(scored.plan, which)
         rows = slate.rows
         reasons: tuple[tuple[Explanation, ...], ...] = ()
-        contributions: list[dict[str, float]] = []
+        contributions: Sequence[dict[str, float]] = []
         if explain_items and len(rows):
             known = scored.explained
             wanted = rows.tolist()
@@ -354,7 +355,7 @@ class Ranker:
                 contrib = self._contributions(scored.x[new], cands, new)
                 explained = explain(
                     ctx,
-                    [cands.reasons_of(r) for r in missing],
+                    cands.reasons_at(new),
                     contrib,
                     cands.items[new],
                     scored.categories[new],
@@ -365,7 +366,7 @@ class Ranker:
                 for n, (r, why) in enumerate(zip(missing, explained, strict=True)):
                     known[r] = (why, contrib[n])
             reasons = tuple(known[r][0] for r in wanted)
-            contributions = trace_contributions(np.stack([known[r][1] for r in wanted]), self.spec)
+            contributions = TraceContributions(np.stack([known[r][1] for r in wanted]), self.spec)
         return Ranked(
             items=cands.items[rows],
             scores=scored.expected[rows],
