@@ -146,9 +146,10 @@ def explain(
     src_of = {s: j for j, s in enumerate(spec.sources)}
     src_weight = contributions[:, 0 : 2 * n_src : 2] + contributions[:, 1 : 2 * n_src : 2]
     feat_weight = contributions[:, 2 * n_src + _FEATURE_COLUMNS]
+    src_rows, feat_rows = src_weight.tolist(), feat_weight.tolist()  # (rows of a few floats)
     out: list[tuple[Explanation, ...]] = []
     for i in range(len(items)):
-        weights = src_weight[i].tolist()
+        weights = src_rows[i]
         # The sources that proposed the item speak first; the ranker's feature
         # reasons only fill in, and nothing personal is said to nobody.
         # reasons[i][0] is the placement chain's (``CandidateSet.reasons_of``).
@@ -157,12 +158,13 @@ def explain(
             for n, r in enumerate(reasons[i])
             if personal or r.kind not in PERSONAL
         ]
-        strong = np.flatnonzero(feat_weight[i] > _MIN_FEATURE_WEIGHT)
+        feats = feat_rows[i]
+        strong = [j for j, w in enumerate(feats) if w > _MIN_FEATURE_WEIGHT]
         # "Buy it again" only where the buy_again source proposed the item: it
         # proposes only what this store's shoppers do re-buy (candidates/buyagain.py).
         again = any(r.kind == "buy_again" for r in reasons[i])
         pending += [
-            (1, float(feat_weight[i, j]), 100 + int(j), int(j))
+            (1, feats[j], 100 + j, j)
             for j in strong
             if (personal or _FEATURE_TEMPLATES[j][0] not in PERSONAL)
             and (again or _FEATURE_TEMPLATES[j][0] != "buy_again")

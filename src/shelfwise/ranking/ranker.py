@@ -76,10 +76,11 @@ def chain_fit(cands: CandidateSet, weight: float) -> FloatArray:
     if "blend" not in cands.sources or not len(cands):
         return np.ones(len(cands))
     score = cands.scores[:, cands.sources.index("blend")]
-    top = float(np.nanmax(score)) if np.isfinite(score).any() else 0.0
+    # (fmax skips NaN: nanmax, and clip of NaN -> 0, without their copies)
+    top = float(np.fmax.reduce(score)) if np.isfinite(score).any() else 0.0
     if top <= 0:
         return np.ones(len(cands))
-    rel = np.clip(np.nan_to_num(score / top, nan=0.0), 1e-6, 1.0)
+    rel = np.minimum(np.fmax(score / top, 1e-6), 1.0)
     out: FloatArray = rel**weight
     return out
 
