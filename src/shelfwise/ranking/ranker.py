@@ -29,7 +29,7 @@ from shelfwise.ranking.explore import (
     request_rng,
     servable,
 )
-from shelfwise.ranking.exposure import Floors, demoted, margin, served_order, standing
+from shelfwise.ranking.exposure import Floors, judged, served_order
 from shelfwise.ranking.features import FeatureSpec, build_features
 from shelfwise.ranking.history import FloatArray, IntArray, epoch
 from shelfwise.ranking.items import ItemTable
@@ -246,8 +246,7 @@ class Ranker:
         fill: IntArray = np.zeros(0, dtype=np.int64)
         exposures = self.state.exposures[cands.items]
         if floors is not None and len(cands):
-            demote = demoted(cands.items, expected, floors)
-            stand = standing(cands.items, expected, floors)
+            demote, stand, rel = judged(cands.items, expected, floors)
             order = served_order(expected, demote, stand)[:depth]
             fill = cands.items[order[~demote[order]]]
             # exploration never picks what the cap demoted (it would take its slot back)
@@ -256,7 +255,6 @@ class Ranker:
                 rows = np.flatnonzero(demote)
                 below = cands.items[rows[np.argsort(-stand[rows], kind="stable")]]
                 plain = np.argsort(-expected, kind="stable")[:k]
-                rel = margin(expected, floors.k)
                 demoted_rows = tuple(
                     (int(cands.items[r]), float(rel[r])) for r in plain.tolist() if demote[r]
                 )
