@@ -146,6 +146,10 @@ def gather(
     """
     if len(anchors) == 0:
         return EMPTY
+    if len(anchors) == 1:  # a product page: one row, no sums over the catalog
+        one = _gather_one(table, int(anchors[0]), weights[:1], exclude)
+        if one is not None:
+            return one
     heavy = np.argsort(-weights, kind="stable")
     anchors, weights = anchors[heavy], weights[heavy]
     nb = table.items[anchors].ravel()
@@ -161,6 +165,27 @@ def gather(
     anchor_of = np.empty(table.n_items, dtype=np.int64)
     anchor_of[nb[::-1]] = an[::-1]  # the last write wins: the heaviest anchor
     return Gathered(items.astype(np.int64), totals[items], anchor_of[items])
+
+
+def _gather_one(
+    table: NeighbourTable, anchor: int, weight: FloatArray, exclude: IntArray | None
+) -> Gathered | None:
+    """:func:`gather` of one anchor from its row alone (the same items, scores and
+    anchors; nothing the size of the catalog is made); None when the row names an
+    item twice (the general path sums its scores)."""
+    row = table.items[anchor]
+    keep = row >= 0
+    nb = row[keep].astype(np.int64)
+    sc: FloatArray = table.scores[anchor][keep] * weight  # float64, as gather's product
+    order = np.argsort(nb, kind="stable")
+    nb, sc = nb[order], sc[order]
+    if len(nb) > 1 and bool((nb[1:] == nb[:-1]).any()):
+        return None
+    ok = (sc > 0) & (nb != anchor)
+    if exclude is not None and len(exclude):
+        ok &= drop_excluded(nb, exclude[exclude < table.n_items])
+    items = nb[ok]
+    return Gathered(items, sc[ok], np.full(len(items), anchor, dtype=np.int64))
 
 
 _BROADCAST_MAX = 16_384  # up to this many pairs, comparing all pairs is cheapest
