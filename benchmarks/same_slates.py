@@ -4,6 +4,8 @@
     PYTHONPATH=<other checkout>/src .venv/bin/python benchmarks/same_slates.py --out before.jsonl
     cmp before.jsonl after.jsonl
 
+(``run_all.py`` runs it once: the answers go to ``slates.jsonl`` in the work directory.)
+
 On the store of ``benchmarks/learned_store.py``: ``--requests`` contexts of each mix
 of ``learned_profile.py`` (home, both product-page placements, carts), each asked
 four times at a fixed clock, unrecorded, with fixed ``rec_id``s (which seed the
@@ -43,14 +45,16 @@ def timeless(answer: Any) -> Any:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=150, help="contexts per mix")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, help="default: slates.jsonl in the work directory")
     store_arguments(ap)
     args = ap.parse_args()
     folder = prepare_learned(args.workdir, args.products, args.people, args.days, args.seed)
+    path = args.out or args.workdir / "slates.jsonl"
     rt = open_store(folder)
+    written = 0
     try:
         rec, batches = rt.recommender, mixes(rt, args.requests)
-        with args.out.open("w") as out:
+        with path.open("w") as out:
             for mix in MIXES:
                 for i, req in enumerate(batches[mix][: args.requests]):
                     explained = req.model_copy(update={"explain": True})
@@ -64,8 +68,10 @@ def main() -> None:
                         answer = rec.recommend(r, NOW, record=False, rec_id=rec_id)
                         line = {"mix": mix, "i": i, "ask": n, "answer": timeless(answer)}
                         out.write(json.dumps(line, sort_keys=True) + "\n")
+                        written += 1
     finally:
         rt.close()
+    print(f"{written} answers written to {path}")
 
 
 if __name__ == "__main__":
