@@ -239,25 +239,34 @@ class ComplementsSource:
             best = max((lift[p] for p in partners), default=1.0)
             lift[own] = c.own_category * best
             partners = [*own, *partners]
-        items: list[IntArray] = []
-        scores: list[FloatArray] = []
-        reasons: list[Reason] = []
+        if not partners:
+            return np.zeros(0, np.int64), np.zeros(0), []
         best = max((lift[p] for p in partners), default=1.0)
         coview = self._coview(anchors)
         skip = np.zeros(len(self.category), dtype=bool)  # (the category's items are indices)
         for gone in (banned, taken, anchors):
             skip[gone[gone < len(skip)]] = True
-        for p in partners:
-            n = min(c.per_category, c.own_items) if p in own else c.per_category
-            offered = self.popular_in(p)[: n * 3]
-            got = offered[~skip[offered]][:n]
-            pop = self.popularity[got]
-            top = pop.max(initial=0.0)
-            fit = 0.5 * (pop / top if top > 0 else pop) + c.coview_weight * coview[got]
-            items.append(got)
-            scores.append(0.9 * (lift[p] / best) * (0.5 + fit) / (1.0 + c.coview_weight))
+        # Every partner at once: its most popular items not skipped, the first n of
+        # them (n: per_category, own_items for an own category), as group ``of``.
+        sizes = [min(c.per_category, c.own_items) if p in own else c.per_category for p in partners]
+        offered = [self.popular_in(p)[: n * 3] for p, n in zip(partners, sizes, strict=True)]
+        items = np.concatenate(offered)
+        of = np.repeat(np.arange(len(partners)), [len(o) for o in offered])
+        fresh = ~skip[items]
+        items, of = items[fresh], of[fresh]
+        rank = np.arange(len(items)) - np.searchsorted(of, of)  # within its group
+        head = rank < np.asarray(sizes)[of]
+        got, of = items[head], of[head]
+        pop = self.popularity[got]
+        top = np.zeros(len(partners))
+        np.maximum.at(top, of, pop)  # each group's pop.max(initial=0.0)
+        mine = top[of]
+        fit = 0.5 * (pop / np.where(mine > 0, mine, 1.0)) + c.coview_weight * coview[got]
+        weight = 0.9 * (lift[partners] / best)
+        scores = weight[of] * (0.5 + fit) / (1.0 + c.coview_weight)
+        reasons: list[Reason] = []
+        counts = np.bincount(of, minlength=len(partners)).tolist()
+        for p, count in zip(partners, counts, strict=True):
             kind = "goes_with" if p in own else "browsed_with"
-            reasons += [_category_reason(self.name, kind, self.category_names[p])] * len(got)
-        if not items:
-            return np.zeros(0, np.int64), np.zeros(0), []
-        return np.concatenate(items), np.concatenate(scores), reasons
+            reasons += [_category_reason(self.name, kind, self.category_names[p])] * count
+        return got, scores, reasons
