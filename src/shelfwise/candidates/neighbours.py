@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
 from typing import TypeVar
@@ -199,9 +200,13 @@ def top_k(scores: FloatArray, k: int) -> IntArray:
     return part[np.lexsort((part, -scores[part]))]
 
 
+@lru_cache(maxsize=64)
 def excluded(ctx_exclude: frozenset[int]) -> IntArray:
-    """A request's exclude set as the sorted array ``gather`` and masks expect."""
-    return np.array(sorted(ctx_exclude), dtype=np.int64)
+    """A request's exclude set as the sorted array ``gather`` and masks expect (read
+    only: remembered, since every source of a request asks for the same one)."""
+    out = np.array(sorted(ctx_exclude), dtype=np.int64)
+    out.flags.writeable = False
+    return out
 
 
 def drop_excluded(items: IntArray, banned: IntArray) -> npt.NDArray[np.bool_]:

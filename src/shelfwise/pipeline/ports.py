@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
@@ -53,8 +54,15 @@ class Head:
     contributions: Sequence[dict[str, float]]  # (made when first read)
 
     def slot_of(self, pool_position: int) -> int | None:
-        hit = np.flatnonzero(self.positions == pool_position)
-        return int(hit[0]) if len(hit) else None
+        return self._slots.get(pool_position)
+
+    @cached_property
+    def _slots(self) -> dict[int, int]:
+        """Pool position -> its (first) slot: one dict for the slate's every item."""
+        slots: dict[int, int] = {}
+        for slot, position in enumerate(self.positions.tolist()):
+            slots.setdefault(position, slot)
+        return slots
 
 
 @dataclass(frozen=True)

@@ -195,7 +195,7 @@ class Rulebook:
             return []
         cols = [c.col for c in active if c.col is not None]
         hit = _rows(self._boost_stack, items, cols)  # (rules, items)
-        used = [j for j in range(len(active)) if hit[j].any()]
+        used = np.flatnonzero(hit.any(axis=1)).tolist()
         if not used:
             return []
         mult = np.array([c.rule.multiply for c in active])[:, None]  # type: ignore[union-attr]
