@@ -1,17 +1,22 @@
 """Where a learned request's time goes: per stage, and per function under a profiler.
 
     .venv/bin/python benchmarks/learned_profile.py [--requests 600] [--profile]
+        [--mixes home,product_similar,product_bought_with,cart] [--new-only]
 
 On the learned store of ``benchmarks/learned_store.py`` (trained bundle, learned
 ranker, the rulebook in force), in process: personal home (known buyers), product
-pages (every product distinct) and carts (a known buyer with a product in the
-cart). Reported per mix: wall and CPU p50/p99 (and the CPU mean) of ``Recommender.recommend``, the
+pages of both placements, ``product_similar`` and ``product_bought_with`` (every
+product distinct), and carts (a known buyer with a product in the cart). Reported
+per mix: wall and CPU p50/p99 (and the CPU mean) of ``Recommender.recommend``, the
 share of requests served from a kept order (``served_from_kept_orders``; a time
 bucket ending during a phase lowers it) and the pipeline's own stage timings
 (median ms of ``explain=true`` twins: context, candidates, safety, rank, arrange;
 the rest is encoding, the decision log and metrics); at the end, the peak RSS and
-the entries each kept store holds (``kept_entries_at_end``). ``--profile`` adds
-the cProfile top functions by own time over every mix. Every slate must say the
+the entries each kept store holds (``kept_entries_at_end``). ``--profile`` adds the
+cProfile top functions (by own and by cumulative time) over every mix's new
+contexts (the *computed* phase; the profiler's overhead inflates its timings).
+``--new-only`` measures the new contexts alone (no repeat, no twins): run it under
+``py-spy record`` and read the stacks under ``timed``. Every slate must say the
 learned ranker answered, or the run fails.
 """
 
@@ -74,11 +79,17 @@ def mixes(rt: Runtime, n: int, seed: int = 3) -> dict[str, list[RecommendRequest
         "product_similar": [
             RecommendRequest(placement="product_similar", item=(ids[int(i)],)) for i in viewed
         ],
+        "product_bought_with": [
+            RecommendRequest(placement="product_bought_with", item=(ids[int(i)],)) for i in viewed
+        ],
         "cart": [
             RecommendRequest(placement="cart", person=p, cart=(ids[int(c)],))
             for p, c in zip(who, carted, strict=True)
         ],
     }
+
+
+MIXES = ("home", "product_similar", "product_bought_with", "cart")
 
 
 def check_learned(slate: dict[str, Any], mix: str) -> None:
@@ -100,39 +111,61 @@ def served_kept(rt: Runtime) -> float:
     return slates + rec.kept_orders.candidates.hits
 
 
-def timed(rt: Runtime, reqs: list[RecommendRequest]) -> dict[str, Any]:
-    """Wall and CPU p50/p99 of serving ``reqs`` one after the other, and the pipeline's
-    stage timings (median ms) of ``explain=true`` twins of the first 100."""
+def timed(
+    rt: Runtime,
+    reqs: list[RecommendRequest],
+    prof: cProfile.Profile | None = None,
+    twins: bool = True,
+) -> dict[str, Any]:
+    """Wall and CPU p50/p99 of serving ``reqs`` one after the other (under ``prof`` when
+    given), and (``twins``) the pipeline's stage timings (median ms) of ``explain=true``
+    twins of the first 100."""
     rec = rt.recommender
     lat, cpu, stages = [], [], []
     kept_before = served_kept(rt)
+    if prof is not None:
+        prof.enable()
     for r in reqs:
         t, c = time.perf_counter(), time.thread_time()
         rec.recommend(r)
         cpu.append(time.thread_time() - c)
         lat.append(time.perf_counter() - t)
+    if prof is not None:
+        prof.disable()
     kept = served_kept(rt) - kept_before
-    for r in reqs[:100]:
+    for r in reqs[:100] if twins else ():
         stages.append(rec.recommend(r.model_copy(update={"explain": True}))["trace"]["stages_ms"])
     a, c = np.array(lat) * 1e3, np.array(cpu) * 1e3
-    return {
+    out: dict[str, Any] = {
         "p50_ms": round(float(np.percentile(a, 50)), 3),
         "p99_ms": round(float(np.percentile(a, 99)), 3),
         "cpu_p50_ms": round(float(np.percentile(c, 50)), 3),
         "cpu_p99_ms": round(float(np.percentile(c, 99)), 3),
         "cpu_mean_ms": round(float(c.mean()), 3),  # (p50 is blind to a share of hits < 50%)
         "served_from_kept_orders": round(kept / len(reqs), 3),
-        "stages_ms_p50 (explained)": {
-            k: round(float(np.median([s.get(k, 0.0) for s in stages])), 3) for k in stages[0]
-        },
     }
+    if stages:
+        out["stages_ms_p50 (explained)"] = {
+            k: round(float(np.median([s.get(k, 0.0) for s in stages])), 3) for k in stages[0]
+        }
+    return out
 
 
-def measure(rt: Runtime, reqs: list[RecommendRequest], mix: str) -> dict[str, Any]:
-    """Every context new (computed), then the same contexts again (their kept orders,
-    unless the time bucket ended in between)."""
+def measure(
+    rt: Runtime,
+    reqs: list[RecommendRequest],
+    mix: str,
+    prof: cProfile.Profile | None = None,
+    new_only: bool = False,
+) -> dict[str, Any]:
+    """Every context new (computed; under ``prof`` when given), then the same contexts
+    again (their kept orders, unless the time bucket ended in between). ``new_only``:
+    the new contexts alone, no explained twins (what a sampling profiler should see)."""
     check_learned(rt.recommender.recommend(reqs[0].model_copy(update={"explain": True})), mix)
-    return {"computed": timed(rt, reqs), "same_contexts_again": timed(rt, reqs)}
+    if new_only:
+        return {"computed": timed(rt, reqs, prof, twins=False)}
+    computed = timed(rt, reqs, prof)
+    return {"computed": computed, "same_contexts_again": timed(rt, reqs)}
 
 
 def in_process_learned(folder: Path, requests: int) -> dict[str, Any]:
@@ -156,7 +189,17 @@ def main() -> None:
     ap.add_argument("--products", type=int, default=2_000)
     ap.add_argument("--people", type=int, default=2_000)
     ap.add_argument("--days", type=int, default=28)
+    ap.add_argument(
+        "--mixes",
+        default=",".join(MIXES),
+        help=f"comma-separated mixes to measure, of {','.join(MIXES)} (default: all)",
+    )
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument(
+        "--new-only",
+        action="store_true",
+        help="every context new only (no repeat phase, no explained twins): for py-spy",
+    )
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/shelfwise-bench-serve"))
     args = ap.parse_args()
@@ -164,7 +207,11 @@ def main() -> None:
     load = os.getloadavg()
     rt = open_store(folder)
     try:
-        batches = mixes(rt, args.requests + 100)
+        wanted = args.mixes.split(",")
+        unknown = set(wanted) - set(MIXES)
+        if unknown:
+            raise SystemExit(f"--mixes: unknown mix {sorted(unknown)}; known: {', '.join(MIXES)}")
+        batches = {m: r for m, r in mixes(rt, args.requests + 100).items() if m in wanted}
         for reqs in batches.values():  # warm-up on other requests
             for r in reqs[args.requests :]:
                 rt.recommender.recommend(r)
@@ -173,11 +220,7 @@ def main() -> None:
         out: dict[str, Any] = {"load_average_before": [round(x, 2) for x in load]}
         prof = cProfile.Profile() if args.profile else None
         for mix, reqs in batches.items():
-            if prof is not None:
-                prof.enable()
-            out[mix] = measure(rt, reqs[: args.requests], mix)
-            if prof is not None:
-                prof.disable()
+            out[mix] = measure(rt, reqs[: args.requests], mix, prof, args.new_only)
         out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         out["kept_orders"] = rt.settings.ranking.kept_orders
         rec = rt.recommender

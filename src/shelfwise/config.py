@@ -13,6 +13,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,9 +88,14 @@ class PlacementObjective(BaseModel):
     )
 
     def digest(self) -> str:
-        # without a cap, the digest of before (objective versions stay comparable)
-        skip = {"exposure_cap"} if self.exposure_cap is None else None
-        return hashlib.sha256(self.model_dump_json(exclude=skip).encode()).hexdigest()[:12]
+        return _objective_digest(self)  # (every new learned context stamps it)
+
+
+@lru_cache(maxsize=256)
+def _objective_digest(o: PlacementObjective) -> str:
+    # without a cap, the digest of before (objective versions stay comparable)
+    skip = {"exposure_cap"} if o.exposure_cap is None else None
+    return hashlib.sha256(o.model_dump_json(exclude=skip).encode()).hexdigest()[:12]
 
 
 # Defaults: the home page leans on discovery, the cart on margin, email on revenue.

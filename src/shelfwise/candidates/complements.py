@@ -45,7 +45,14 @@ import scipy.sparse as sp
 from shelfwise.candidates.base import FloatArray, IntArray, Proposal, Reason, RecContext
 from shelfwise.candidates.config import ComplementsConfig
 from shelfwise.candidates.log import KIND_CODE, InteractionLog
-from shelfwise.candidates.neighbours import NeighbourTable, ReasonCache, excluded, gather, top_k
+from shelfwise.candidates.neighbours import (
+    NeighbourTable,
+    ReasonCache,
+    excluded,
+    gather,
+    picked,
+    top_k,
+)
 from shelfwise.candidates.substitutes import price_fit
 
 
@@ -174,23 +181,15 @@ class ComplementsSource:
         )
         top = pair.scores.max(initial=0.0)
         pair_scores = 1.0 + (pair.scores / top if top > 0 else pair.scores)
-        cat_items, cat_scores, cat_labels = self._by_categories(
-            anchors, banned, set(pair.items.tolist())
-        )
+        cat_items, cat_scores, cat_reasons = self._by_categories(anchors, banned, pair.items)
         items = np.concatenate([pair.items, cat_items])
         scores = np.concatenate([pair_scores, cat_scores])
         anchor_price = self._anchor_price(anchors)
         scores = scores * self._cheaper_first(items, anchor_price)
         keep = scores > 0
         order = top_k(np.where(keep, scores, -1.0), min(k, int(keep.sum())))
-        pair_reasons = self._reasons(pair.anchors)
-        reasons = tuple(
-            pair_reasons[i]
-            if i < len(pair.items)
-            else _category_reason(self.name, *cat_labels[i - len(pair.items)])
-            for i in order.tolist()
-        )
-        return Proposal(self.name, items[order], scores[order], reasons)
+        every = (*self._reasons(pair.anchors), *cat_reasons)
+        return Proposal(self.name, items[order], scores[order], picked(every, order.tolist()))
 
     def _coview(self, anchors: IntArray) -> FloatArray:
         """Per item, its co-view score with the anchors over the best (0 when none):
@@ -222,11 +221,11 @@ class ComplementsSource:
         return out
 
     def _by_categories(
-        self, anchors: IntArray, banned: IntArray, taken: set[int]
-    ) -> tuple[IntArray, FloatArray, list[tuple[str, str]]]:
-        """The anchors' own and partner categories' items, their scores and each one's
-        reason (kind, category label): ``goes_with`` its own category, ``browsed_with``
-        a partner's."""
+        self, anchors: IntArray, banned: IntArray, taken: IntArray
+    ) -> tuple[IntArray, FloatArray, list[Reason]]:
+        """The anchors' own and partner categories' items (none of ``banned``, ``taken``
+        or the anchors), their scores and each one's reason: ``goes_with`` its own
+        category, ``browsed_with`` a partner's."""
         c = self.config
         cats = np.unique(self.category[anchors])
         cats = cats[(cats > 0) & (cats < self.category_lift.shape[0])]
@@ -240,25 +239,34 @@ class ComplementsSource:
             best = max((lift[p] for p in partners), default=1.0)
             lift[own] = c.own_category * best
             partners = [*own, *partners]
-        items: list[IntArray] = []
-        scores: list[FloatArray] = []
-        labels: list[tuple[str, str]] = []
+        if not partners:
+            return np.zeros(0, np.int64), np.zeros(0), []
         best = max((lift[p] for p in partners), default=1.0)
         coview = self._coview(anchors)
-        skip = set(banned.tolist()) | taken | set(anchors.tolist())
-        for p in partners:
-            n = min(c.per_category, c.own_items) if p in own else c.per_category
-            got = np.array(
-                [i for i in self.popular_in(p)[: n * 3].tolist() if i not in skip][:n],
-                dtype=np.int64,
-            )
-            pop = self.popularity[got]
-            top = pop.max(initial=0.0)
-            fit = 0.5 * (pop / top if top > 0 else pop) + c.coview_weight * coview[got]
-            items.append(got)
-            scores.append(0.9 * (lift[p] / best) * (0.5 + fit) / (1.0 + c.coview_weight))
+        skip = np.zeros(len(self.category), dtype=bool)  # (the category's items are indices)
+        for gone in (banned, taken, anchors):
+            skip[gone[gone < len(skip)]] = True
+        # Every partner at once: its most popular items not skipped, the first n of
+        # them (n: per_category, own_items for an own category), as group ``of``.
+        sizes = [min(c.per_category, c.own_items) if p in own else c.per_category for p in partners]
+        offered = [self.popular_in(p)[: n * 3] for p, n in zip(partners, sizes, strict=True)]
+        items = np.concatenate(offered)
+        of = np.repeat(np.arange(len(partners)), [len(o) for o in offered])
+        fresh = ~skip[items]
+        items, of = items[fresh], of[fresh]
+        rank = np.arange(len(items)) - np.searchsorted(of, of)  # within its group
+        head = rank < np.asarray(sizes)[of]
+        got, of = items[head], of[head]
+        pop = self.popularity[got]
+        top = np.zeros(len(partners))
+        np.maximum.at(top, of, pop)  # each group's pop.max(initial=0.0)
+        mine = top[of]
+        fit = 0.5 * (pop / np.where(mine > 0, mine, 1.0)) + c.coview_weight * coview[got]
+        weight = 0.9 * (lift[partners] / best)
+        scores = weight[of] * (0.5 + fit) / (1.0 + c.coview_weight)
+        reasons: list[Reason] = []
+        counts = np.bincount(of, minlength=len(partners)).tolist()
+        for p, count in zip(partners, counts, strict=True):
             kind = "goes_with" if p in own else "browsed_with"
-            labels += [(kind, self.category_names[p])] * len(got)
-        if not items:
-            return np.zeros(0, np.int64), np.zeros(0), []
-        return np.concatenate(items), np.concatenate(scores), labels
+            reasons += [_category_reason(self.name, kind, self.category_names[p])] * count
+        return got, scores, reasons

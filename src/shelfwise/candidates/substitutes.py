@@ -34,7 +34,13 @@ import numpy.typing as npt
 
 from shelfwise.candidates.base import FloatArray, IntArray, Proposal, RecContext
 from shelfwise.candidates.config import SubstitutesConfig
-from shelfwise.candidates.neighbours import NeighbourTable, ReasonCache, excluded, top_k
+from shelfwise.candidates.neighbours import (
+    NeighbourTable,
+    ReasonCache,
+    drop_excluded,
+    excluded,
+    top_k,
+)
 
 
 def category_parents(names: tuple[str, ...]) -> npt.NDArray[np.int32]:
@@ -114,7 +120,7 @@ class SubstitutesSource:
         items = items[(items != a) & (items < len(self.category))]
         banned = excluded(ctx.exclude)
         if len(banned):
-            items = items[~np.isin(items, banned)]
+            items = items[drop_excluded(items, banned)]
         rel = np.zeros(len(items))
         codes = self.category[items]
         rel[codes == cat] = 1.0

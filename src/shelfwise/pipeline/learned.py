@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from shelfwise.candidates.base import FloatArray, IntArray, Proposal, RecContext, shallower
+from shelfwise.candidates.neighbours import member
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.config import Settings
 from shelfwise.errors import ShelfwiseError
@@ -397,7 +398,7 @@ def rank_pool(
     # arrangement empties (one variant of a group) goes to the item the cap's
     # calibration gave it to.
     order_value: FloatArray = pool.score * 1e-3
-    below = np.isin(pool.items, scored.below_floor)
+    below = member(pool.items, scored.below_floor)
     if below.any():
         others = order_value[~below]
         least = float(others[others > 0].min()) if (others > 0).any() else 1e-3
@@ -420,7 +421,7 @@ def rank_pool(
         ranked.explored,
         ranked.propensities,
         tuple(reasons_of(ranked, slot, snapshot) for slot in range(len(positions))),
-        tuple(ranked.contributions),
+        ranked.contributions,
     )
     return PoolRanked(
         order_value, kind="learned", objective_version=ranked.objective_version, head=head

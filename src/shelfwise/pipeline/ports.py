@@ -10,8 +10,10 @@ stand-ins of ``pipeline/defaults.py`` are implementations of it, so the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
@@ -49,11 +51,18 @@ class Head:
     explored: BoolArray
     propensities: FloatArray
     reasons: tuple[tuple[ShownReason, ...], ...]
-    contributions: tuple[dict[str, float], ...]
+    contributions: Sequence[dict[str, float]]  # (made when first read)
 
     def slot_of(self, pool_position: int) -> int | None:
-        hit = np.flatnonzero(self.positions == pool_position)
-        return int(hit[0]) if len(hit) else None
+        return self._slots.get(pool_position)
+
+    @cached_property
+    def _slots(self) -> dict[int, int]:
+        """Pool position -> its (first) slot: one dict for the slate's every item."""
+        slots: dict[int, int] = {}
+        for slot, position in enumerate(self.positions.tolist()):
+            slots.setdefault(position, slot)
+        return slots
 
 
 @dataclass(frozen=True)

@@ -49,13 +49,13 @@ class CandidateSet:
         all_items = np.concatenate([p.items for p in aligned]).astype(np.int64)
         all_scores = np.concatenate([p.scores for p in aligned]).astype(np.float64)
         col = np.repeat(np.arange(len(aligned)), lengths)
-        pos = np.concatenate([np.arange(n) for n in lengths])
+        starts = np.repeat(np.cumsum([0, *lengths[:-1]]), lengths)
+        pos = np.arange(len(all_items)) - starts
         # rank within each source: sort by (source, -score), then number the runs
         order = np.lexsort((-all_scores, col))
         rank = np.empty(len(order), dtype=np.float64)
-        starts = np.repeat(np.cumsum([0, *lengths[:-1]]), lengths)
-        rank[order] = np.arange(len(order)) - starts + 1
-        items, row = np.unique(all_items, return_inverse=True)
+        rank[order] = pos + 1
+        items, row = unique_inverse(all_items)
         shape = (len(items), len(aligned))
         scores, ranks = np.full(shape, np.nan), np.full(shape, np.nan)
         reason_at = np.full(shape, -1, dtype=np.int64)
@@ -89,6 +89,20 @@ class CandidateSet:
             reason_at[hit] = self.reason_at[pos[hit]]
         return CandidateSet(items, scores, ranks, reason_at, self.sources, self.proposals)
 
+    def reasons_at(self, rows: IntArray) -> list[list[Reason]]:
+        """:meth:`reasons_of` of each of ``rows`` (one sort for all of them)."""
+        at = self.reason_at[rows]
+        r, s = np.nonzero(at >= 0)  # row by row, each row's sources in column order
+        chain = np.array([name != "blend" for name in self.sources], dtype=bool)
+        # per row: the chain first, then best-ranked first, ties in column order
+        order = np.lexsort((s, self.ranks[rows][r, s], chain[s], r))
+        out: list[list[Reason]] = [[] for _ in range(len(at))]
+        proposals = self.proposals
+        rows_, cols, pos = r[order].tolist(), s[order].tolist(), at[r, s][order].tolist()
+        for i, c, a in zip(rows_, cols, pos, strict=True):
+            out[i].append(proposals[c].reasons[a])
+        return out
+
     def reasons_of(self, row: int) -> list[Reason]:
         """The reasons every source gave for the candidate at ``row``: the placement's
         own chain (``blend``) first, as it put the item in the pool, then the other
@@ -98,3 +112,16 @@ class CandidateSet:
         chain = np.array([self.sources[s] != "blend" for s in present.tolist()], dtype=bool)
         present = present[np.lexsort((self.ranks[row, present], chain))]
         return [self.proposals[s].reasons[at[s]] for s in present]
+
+
+def unique_inverse(values: IntArray) -> tuple[IntArray, IntArray]:
+    """``np.unique(values, return_inverse=True)`` of catalog indices: through a mark per
+    index up to the largest when that is not much more than the values (a few hundred
+    proposals over a catalog of thousands), without ``np.unique``'s sort."""
+    if not len(values) or int(values.min()) < 0 or int(values.max()) >= 32 * len(values) + 1024:
+        items, inverse = np.unique(values, return_inverse=True)
+        return items, inverse
+    mark = np.zeros(int(values.max()) + 1, dtype=bool)
+    mark[values] = True
+    index = np.cumsum(mark) - 1
+    return np.flatnonzero(mark), index[values]

@@ -11,8 +11,9 @@ gets at least one reason; ``fallback`` marks the generic one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, overload
 
 import numpy as np
 
@@ -145,9 +146,10 @@ def explain(
     src_of = {s: j for j, s in enumerate(spec.sources)}
     src_weight = contributions[:, 0 : 2 * n_src : 2] + contributions[:, 1 : 2 * n_src : 2]
     feat_weight = contributions[:, 2 * n_src + _FEATURE_COLUMNS]
+    src_rows, feat_rows = src_weight.tolist(), feat_weight.tolist()  # (rows of a few floats)
     out: list[tuple[Explanation, ...]] = []
     for i in range(len(items)):
-        weights = src_weight[i].tolist()
+        weights = src_rows[i]
         # The sources that proposed the item speak first; the ranker's feature
         # reasons only fill in, and nothing personal is said to nobody.
         # reasons[i][0] is the placement chain's (``CandidateSet.reasons_of``).
@@ -156,12 +158,13 @@ def explain(
             for n, r in enumerate(reasons[i])
             if personal or r.kind not in PERSONAL
         ]
-        strong = np.flatnonzero(feat_weight[i] > _MIN_FEATURE_WEIGHT)
+        feats = feat_rows[i]
+        strong = [j for j, w in enumerate(feats) if w > _MIN_FEATURE_WEIGHT]
         # "Buy it again" only where the buy_again source proposed the item: it
         # proposes only what this store's shoppers do re-buy (candidates/buyagain.py).
         again = any(r.kind == "buy_again" for r in reasons[i])
         pending += [
-            (1, float(feat_weight[i, j]), 100 + int(j), int(j))
+            (1, feats[j], 100 + j, j)
             for j in strong
             if (personal or _FEATURE_TEMPLATES[j][0] not in PERSONAL)
             and (again or _FEATURE_TEMPLATES[j][0] != "buy_again")
@@ -190,6 +193,40 @@ def trace_contributions(contributions: FloatArray, spec: FeatureSpec) -> list[di
     """Every feature's contribution (and the bias) as {name: value}, per served item."""
     names = (*spec.names, "bias")
     return [dict(zip(names, row, strict=True)) for row in np.round(contributions, 6).tolist()]
+
+
+class TraceContributions(Sequence[dict[str, float]]):
+    """:func:`trace_contributions` of ``contributions``, made on the first read: only an
+    explained slate or a kept trace reads them, most served requests never do."""
+
+    def __init__(self, contributions: FloatArray, spec: FeatureSpec) -> None:
+        self._rows, self._spec = contributions, spec
+        self._made: list[dict[str, float]] | None = None
+
+    def _list(self) -> list[dict[str, float]]:
+        if self._made is None:
+            self._made = trace_contributions(self._rows, self._spec)
+        return self._made
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, float]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, float]]: ...
+    def __getitem__(self, i: int | slice) -> dict[str, float] | list[dict[str, float]]:
+        return self._list()[i]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TraceContributions):
+            return self._list() == other._list()
+        return self._list() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._list())
 
 
 def display_category(path: str) -> str:

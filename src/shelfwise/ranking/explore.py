@@ -100,8 +100,9 @@ def explore_plan(
     beta = 1.0 + PRIOR_STRENGTH * (1.0 - p) + misses
     draws = _posterior_draws(alpha, beta, rng)
     top = np.argpartition(-draws, n_explore - 1, axis=1)[:, :n_explore]
-    best_first = np.argsort(-np.take_along_axis(draws, top, axis=1), axis=1)
-    winners = np.take_along_axis(top, best_first, axis=1)
+    at = np.arange(PROPENSITY_DRAWS)[:, None]  # (take_along_axis without its checks)
+    best_first = np.argsort(-draws[at, top], axis=1)
+    winners = top[at, best_first]
     counts = np.bincount(top.ravel(), minlength=len(pool))
     return ExplorePlan(exploit, rest, pool, winners, counts, n_explore)
 

@@ -125,19 +125,27 @@ def margin(expected: FloatArray, k: int) -> FloatArray:
 def demoted(items: IntArray, expected: FloatArray, floors: Floors) -> npt.NDArray[np.bool_]:
     """Which candidates the cap demotes: their :func:`margin` is below their floor
     (an item past the end of the floors has none)."""
-    out: npt.NDArray[np.bool_] = margin(expected, floors.k) < _floor_of(items, floors)
-    return out
+    return judged(items, expected, floors)[0]
 
 
 def standing(items: IntArray, expected: FloatArray, floors: Floors) -> FloatArray:
     """Each candidate's :func:`margin` over its floor (``inf`` without one): below 1 it
     is demoted, and the lower, the more the cap holds it back."""
+    return judged(items, expected, floors)[1]
+
+
+def judged(
+    items: IntArray, expected: FloatArray, floors: Floors
+) -> tuple[npt.NDArray[np.bool_], FloatArray, FloatArray]:
+    """:func:`demoted`, :func:`standing` and :func:`margin` of the candidates, from one
+    margin and one look-up of the floors (a served request needs all three)."""
     floor = _floor_of(items, floors)
     rel = margin(expected, floors.k)
-    out: FloatArray = np.full(len(items), np.inf)
+    demote: npt.NDArray[np.bool_] = rel < floor
+    stand: FloatArray = np.full(len(items), np.inf)
     has = floor > 0
-    out[has] = rel[has] / floor[has]
-    return out
+    stand[has] = rel[has] / floor[has]
+    return demote, stand, rel
 
 
 def _floor_of(items: IntArray, floors: Floors) -> FloatArray:

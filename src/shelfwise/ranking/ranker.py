@@ -19,7 +19,7 @@ import numpy.typing as npt
 from shelfwise.candidates.base import RecContext
 from shelfwise.ranking.candidates import CandidateSet
 from shelfwise.ranking.compiled import cache_dir_of
-from shelfwise.ranking.explain import Explanation, Names, explain, trace_contributions
+from shelfwise.ranking.explain import Explanation, Names, TraceContributions, explain
 from shelfwise.ranking.explore import (
     POOL,
     PROPENSITY_DRAWS,
@@ -29,7 +29,7 @@ from shelfwise.ranking.explore import (
     request_rng,
     servable,
 )
-from shelfwise.ranking.exposure import Floors, demoted, margin, served_order, standing
+from shelfwise.ranking.exposure import Floors, judged, served_order
 from shelfwise.ranking.features import FeatureSpec, build_features
 from shelfwise.ranking.history import FloatArray, IntArray, epoch
 from shelfwise.ranking.items import ItemTable
@@ -49,7 +49,8 @@ class Ranked:
     propensities: FloatArray  # 1 for exploited slots
     explored: npt.NDArray[np.bool_]
     reasons: tuple[tuple[Explanation, ...], ...]
-    contributions: list[dict[str, float]]  # every feature's contribution, per served item
+    # every feature's contribution, per served item (made when first read)
+    contributions: Sequence[dict[str, float]]
     model_version: str
     objective_version: str
 
@@ -75,10 +76,11 @@ def chain_fit(cands: CandidateSet, weight: float) -> FloatArray:
     if "blend" not in cands.sources or not len(cands):
         return np.ones(len(cands))
     score = cands.scores[:, cands.sources.index("blend")]
-    top = float(np.nanmax(score)) if np.isfinite(score).any() else 0.0
+    # (fmax skips NaN: nanmax, and clip of NaN -> 0, without their copies)
+    top = float(np.fmax.reduce(score)) if np.isfinite(score).any() else 0.0
     if top <= 0:
         return np.ones(len(cands))
-    rel = np.clip(np.nan_to_num(score / top, nan=0.0), 1e-6, 1.0)
+    rel = np.minimum(np.fmax(score / top, 1e-6), 1.0)
     out: FloatArray = rel**weight
     return out
 
@@ -244,8 +246,7 @@ class Ranker:
         fill: IntArray = np.zeros(0, dtype=np.int64)
         exposures = self.state.exposures[cands.items]
         if floors is not None and len(cands):
-            demote = demoted(cands.items, expected, floors)
-            stand = standing(cands.items, expected, floors)
+            demote, stand, rel = judged(cands.items, expected, floors)
             order = served_order(expected, demote, stand)[:depth]
             fill = cands.items[order[~demote[order]]]
             # exploration never picks what the cap demoted (it would take its slot back)
@@ -254,7 +255,6 @@ class Ranker:
                 rows = np.flatnonzero(demote)
                 below = cands.items[rows[np.argsort(-stand[rows], kind="stable")]]
                 plain = np.argsort(-expected, kind="stable")[:k]
-                rel = margin(expected, floors.k)
                 demoted_rows = tuple(
                     (int(cands.items[r]), float(rel[r])) for r in plain.tolist() if demote[r]
                 )
@@ -344,7 +344,7 @@ class Ranker:
         slate = draw(scored.plan, which)
         rows = slate.rows
         reasons: tuple[tuple[Explanation, ...], ...] = ()
-        contributions: list[dict[str, float]] = []
+        contributions: Sequence[dict[str, float]] = []
         if explain_items and len(rows):
             known = scored.explained
             wanted = rows.tolist()
@@ -354,7 +354,7 @@ class Ranker:
                 contrib = self._contributions(scored.x[new], cands, new)
                 explained = explain(
                     ctx,
-                    [cands.reasons_of(r) for r in missing],
+                    cands.reasons_at(new),
                     contrib,
                     cands.items[new],
                     scored.categories[new],
@@ -365,7 +365,7 @@ class Ranker:
                 for n, (r, why) in enumerate(zip(missing, explained, strict=True)):
                     known[r] = (why, contrib[n])
             reasons = tuple(known[r][0] for r in wanted)
-            contributions = trace_contributions(np.stack([known[r][1] for r in wanted]), self.spec)
+            contributions = TraceContributions(np.stack([known[r][1] for r in wanted]), self.spec)
         return Ranked(
             items=cands.items[rows],
             scores=scored.expected[rows],

@@ -65,6 +65,12 @@ class Rulebook:
         self._boost_stack: BoolArray = np.zeros((0, 0), dtype=bool)
         self._score: list[Compiled] = []
         self._arrange: list[Compiled] = []
+        self._pin_items: IntArray = np.zeros(0, dtype=np.int64)
+        # The last request's verdicts on the pinned products, made with its candidates'
+        # (``_checked``): (context, compiled state, active rules, item -> its hits column).
+        self._pin_hits: tuple[RecContext, object, list[Compiled], dict[int, BoolArray]] | None = (
+            None
+        )
 
     def pinned(self) -> tuple[str, ...]:
         """The products the pin rules place (whatever their scope or window)."""
@@ -101,6 +107,9 @@ class Rulebook:
             else np.zeros((n, 0), dtype=bool)
         )
         self._arrange = [c for c in compiled if c.rule.type not in (*SAFETY_TYPES, *SCORE_TYPES)]
+        pins = {c.pin_index for c in self._arrange if c.pin_index is not None}
+        self._pin_items = np.array(sorted(pins), dtype=np.int64)
+        self._pin_hits = None
         self._state = state
 
     def _active(self, ctx: RecContext, group: list[Compiled]) -> list[Compiled]:
@@ -118,21 +127,8 @@ class Rulebook:
         self._sync()
         items = np.asarray(items, dtype=np.int64)
         scores = np.asarray(scores, dtype=np.float64)
-        active = self._active(ctx, self._safety)
+        active, hits = self._checked(ctx, items)
         trace: list[TraceChunk] = []
-        # One row per active rule, in evaluation order (rows x items keeps every numpy
-        # reduction running along the long axis); static rules come from the
-        # pre-stacked catalog matrix in one take.
-        hits = np.zeros((len(active), len(items)), dtype=bool)
-        static = [(j, c.col) for j, c in enumerate(active) if c.col is not None]
-        if static and len(items):
-            pos, cols = zip(*static, strict=True)
-            hits[list(pos)] = _rows(self._stack, items, cols)
-        for j, c in enumerate(active):
-            if c.col is None:
-                hit = self._hits(c, ctx, items)
-                if hit is not None:
-                    hits[j] = hit
         removed = np.logical_or.reduce(hits, axis=0) if len(active) else np.zeros(len(items), bool)
         if removed.any():
             gone = np.flatnonzero(removed)
@@ -148,6 +144,40 @@ class Rulebook:
         if boost:
             trace.extend(self._boost(ctx, kept, new_scores))
         return SafetyResult(tuple(trace), kept, new_scores)
+
+    def _checked(self, ctx: RecContext, items: IntArray) -> tuple[list[Compiled], BoolArray]:
+        """The active safety rules and which of ``items`` each one hits (rules x items).
+
+        A request's pinned products are checked with its candidates, in the same pass
+        (each item's verdict is its own column), and kept for the arrangement's check
+        of a pin the candidates did not hold: one item, the same context object."""
+        memo = self._pin_hits
+        if len(items) == 1 and memo is not None and memo[0] is ctx and memo[1] is self._state:
+            got = memo[3].get(int(items[0]))
+            if got is not None:
+                return memo[2], got[:, None]
+        active = self._active(ctx, self._safety)
+        pins = self._pin_items if len(items) > 1 else items[:0]
+        every = np.concatenate([items, pins]) if len(pins) else items
+        # One row per active rule, in evaluation order (rows x items keeps every numpy
+        # reduction running along the long axis); static rules come from the
+        # pre-stacked catalog matrix in one take.
+        hits = np.zeros((len(active), len(every)), dtype=bool)
+        static = [(j, c.col) for j, c in enumerate(active) if c.col is not None]
+        if static and len(every):
+            pos, cols = zip(*static, strict=True)
+            hits[list(pos)] = _rows(self._stack, every, cols)
+        for j, c in enumerate(active):
+            if c.col is None:
+                hit = self._hits(c, ctx, every)
+                if hit is not None:
+                    hits[j] = hit
+        if len(pins):
+            n = len(items)
+            columns = {item: hits[:, n + i] for i, item in enumerate(pins.tolist())}
+            self._pin_hits = (ctx, self._state, active, columns)
+            hits = hits[:, :n]
+        return active, hits
 
     def adjust_scores(self, ctx: RecContext, items: IntArray, scores: FloatArray) -> SafetyResult:
         """Boosts and buries only (e.g. on the ranker's scores); nothing is added or removed."""
@@ -165,7 +195,7 @@ class Rulebook:
             return []
         cols = [c.col for c in active if c.col is not None]
         hit = _rows(self._boost_stack, items, cols)  # (rules, items)
-        used = [j for j in range(len(active)) if hit[j].any()]
+        used = np.flatnonzero(hit.any(axis=1)).tolist()
         if not used:
             return []
         mult = np.array([c.rule.multiply for c in active])[:, None]  # type: ignore[union-attr]

@@ -85,3 +85,13 @@ STORE = [
         attributes={"material": "oak"},
     ),
 ]
+
+# A premium decor page shows no parts or utility items (the lamp is premium decor).
+PREMIUM_DECOR = {
+    "id": "premium-decor-no-parts",
+    "type": "pairing",
+    "reason": "premium decor pages show no parts or utility items",
+    "scope": {"placements": ["product_page"]},
+    "context": {"attr": "category", "op": "prefix", "value": "decor/premium"},
+    "forbid": {"attr": "tags", "op": "in", "value": ["replacement-part", "utility"]},
+}

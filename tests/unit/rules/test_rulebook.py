@@ -11,16 +11,8 @@ from pydantic import ValidationError
 
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.rules import Rulebook, parse_rule
-from tests.unit.rules.catalog import NOW, STORE, ctx, product, snapshot_of
+from tests.unit.rules.catalog import NOW, PREMIUM_DECOR, STORE, ctx, product, snapshot_of
 
-PREMIUM_DECOR = {
-    "id": "premium-decor-no-parts",
-    "type": "pairing",
-    "reason": "premium decor pages show no parts or utility items",
-    "scope": {"placements": ["product_page"]},
-    "context": {"attr": "category", "op": "prefix", "value": "decor/premium"},
-    "forbid": {"attr": "tags", "op": "in", "value": ["replacement-part", "utility"]},
-}
 UPSELL = {
     "id": "upsell-floor",
     "type": "price_relation",
