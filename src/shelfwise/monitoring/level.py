@@ -10,8 +10,9 @@ the noise model does (``benchmarks/alerts_oracle.py``); here the model is
 learned from the reference.
 
 Hourly relative residuals ``r_t = clicks / (impressions x CTR x shop factor) - 1``
-(the baseline's rate by hour of week, the shop's hourly factor measured on the
-other series, :mod:`.common`) are taken as Gaussian with covariance
+(the baseline's rate by hour of week; the shop's factor measured on the other
+series, :mod:`.common`, smoothed over the window by the shop's own noise model,
+:func:`shop_move`) are taken as Gaussian with covariance
 
     Σ = diag(counting_t + white) + σ² rho^|i-j| + d [same UTC day] + c 1 1ᵀ
 
