@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shelfwise.monitoring.calibrate import record
-from shelfwise.monitoring.detector import DetectorConfig, LevelTest, fit_baseline
+from shelfwise.monitoring.detector import DetectorConfig, LevelTest, fit_baseline, level_residuals
 from shelfwise.monitoring.level import (
     RHOS,
     LevelNoise,
@@ -17,6 +17,7 @@ from shelfwise.monitoring.level import (
     level_statistic,
     precision_times,
 )
+from shelfwise.monitoring.series import hour_of_week
 from shelfwise.monitoring.synthetic import (
     NOISE_FAMILIES,
     Incident,
@@ -240,3 +241,53 @@ def test_a_recording_applies_the_level_threshold_afterwards() -> None:
     # Above every statistic the level test adds nothing to what the other tests fire.
     high = DetectorConfig(level_threshold=top + 1.0)
     assert rec.firing(high) == rec.firing(DetectorConfig(level_threshold=0.0))
+
+
+def test_a_day_shift_the_whole_shop_shares_stays_out_of_every_series_level_residuals() -> None:
+    # The shop's factor in the level test is measured on the other series. Shrunk hour by
+    # hour toward 1 (k prior counts against the others' clicks), it left k / (others + k)
+    # of a shop-wide day shift in every series' residual: a fifth to a third of it at
+    # night, the same in every series, which the level model took for a series' own
+    # level (the day_to_day false alert of calibration store 1005). Smoothed over the
+    # window by the shop's own noise model (a day shift, measured on all of its hours),
+    # the factor takes it out. Clicks here are exactly their expectation times the shift,
+    # so what is left in a residual is the factor's error alone.
+    spec = SyntheticSpec(days=32, seed=5, **NOISE_FAMILIES["day_to_day"])
+    series = generate(spec).series
+    base = fit_baseline(series.window(0, REFERENCE))
+    assert base.shop_level is not None and base.shop_level.day_var is not None
+    assert float(base.shop_level.day_var[0]) > 1e-5  # the shop's day shifts were fitted
+    cur = series.window(REFERENCE + 24, REFERENCE + 96)
+    expected = cur.impressions * base.ctr[:, hour_of_week(cur.epoch_hours)]
+    shift = np.where(cur.epoch_hours // 24 == cur.epoch_hours[-1] // 24, -0.03, 0.0)
+    cur.clicks = expected * (1.0 + shift)[None, :]
+    r, _, _, _ = level_residuals(base, cur)
+    # The hourly shrunk factor left up to 0.0077 (a quarter of the 3%) in the night hours.
+    assert float(np.abs(r).max()) < 0.002
+    # And a series' own loss stays in its residual: 2% off one series on the last day.
+    cur.clicks[0] *= 1.0 - 0.02 * (shift < 0)
+    r, _, _, _ = level_residuals(base, cur)
+    last = shift < 0
+    assert float(r[0, last].mean()) == pytest.approx(-0.02, abs=0.002)
+
+
+def test_each_series_day_shift_and_ar1_fit_is_half_its_own_and_half_the_pooled() -> None:
+    # 15 series with a day shift of variance 1e-5 and one without, 28 days, counting
+    # noise 1e-4 an hour. On its own, one series' 28 days put most of its day shifts
+    # into an AR(1) part (day 5e-7, AR(1) 5.4e-6 here): its own day's shift then read
+    # as a step (calibration store 1000's bath under day_to_day, #23). Half pooled,
+    # every series keeps at least half the pooled day shift.
+    rng = np.random.default_rng(3)
+    s, t = 16, REFERENCE
+    day = np.arange(t) // 24
+    shifts = rng.normal(0.0, np.sqrt(1e-5), size=(s, t // 24))[:, day]
+    shifts[0] = 0.0
+    r = shifts + rng.normal(0.0, 1e-2, size=(s, t))
+    fit = fit_level_noise(r, np.full((s, t), 1e-4), np.zeros(s), day)
+    assert fit.day_var is not None
+    pooled = float(np.median(fit.day_var[1:]))
+    assert 6e-6 < pooled < 1.2e-5
+    assert float(fit.day_var[1:].min()) > 3e-6
+    assert float(fit.ar_var[1:].max()) < 3e-6
+    # The series without day shifts is fitted about half the pooled one.
+    assert 0.3 * pooled < float(fit.day_var[0]) < 0.7 * pooled

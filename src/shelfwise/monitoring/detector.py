@@ -40,7 +40,7 @@ import numpy as np
 from scipy import special
 
 from shelfwise.monitoring.common import leave_one_out, prior_counts
-from shelfwise.monitoring.level import LevelNoise, fit_level_noise, level_statistic
+from shelfwise.monitoring.level import LevelNoise, fit_level_noise, level_statistic, shop_move
 from shelfwise.monitoring.noise import WindowNoise, fit_window_noise, window_sums
 from shelfwise.monitoring.sequential import Accumulated, accumulate, normal_scores
 from shelfwise.monitoring.series import (
@@ -82,7 +82,7 @@ class DetectorConfig:
     # ``sequential_drop`` in the click-through rate against the series' own recent level,
     # over the last ``level_window_hours`` (onsets in the last ``level_changes_hours``),
     # alarming above ``level_threshold`` (log-likelihood ratio; 0 turns it off).
-    level_threshold: float = 11.0  # picked on calibration seeds (benchmarks/alerts.py)
+    level_threshold: float = 10.0  # picked on calibration seeds (benchmarks/alerts.py)
     level_window_hours: int = 72
     level_changes_hours: int = 48
     # The money at risk of an alert on a series whose level test passed its threshold
@@ -124,6 +124,9 @@ class Baseline:
     relative_drift: FloatArray
     lookback_hours: int = 72  # hours between the reference's end and the evaluated window
     level: LevelNoise | None = None  # the level test's noise of hourly CTR residuals
+    # The shop's own hourly CTR moves (one row): what the level test's shop factor is
+    # smoothed with (:func:`.level.shop_move`); None: the factor of :mod:`.common`.
+    shop_level: LevelNoise | None = None
 
 
 @dataclass(frozen=True)
@@ -305,12 +308,25 @@ def fit_baseline(
             axis=1,
         ),
     )
-    r, count_var, _, _ = level_residuals(base, ref)
     # The level's offset from the baseline over a window: the rates' counting error
     # and the random walk's since the reference (as in :func:`stage_deficits`).
     horizon = (lookback_hours + 12) / 24.0 + ref.hours / 24.0 / 6.0
-    offset = (1.0 / np.maximum(sup_c, 1.0)).mean(1) + base.relative_drift[:, 0] * horizon
     day = ref.epoch_hours // 24
+    # The shop's own hourly moves (its total against its expectation), the same model
+    # as a series': what its factor in the level test is smoothed with.
+    o_shop, e_shop = ref.clicks.sum(0, keepdims=True), expected[0].sum(0, keepdims=True)
+    shop_offset = (1.0 / np.maximum(sup_c.sum(0), 1.0)).mean() + _drift(
+        o_shop, e_shop, ref.epoch_hours
+    ) * horizon
+    shop = fit_level_noise(
+        np.where(e_shop > 0, o_shop / np.maximum(e_shop, 1e-9) - 1.0, 0.0),
+        1.0 / np.maximum(e_shop, 1.0),
+        shop_offset,
+        day,
+    )
+    base = replace(base, shop_level=shop)
+    r, count_var, _, _ = level_residuals(base, ref)
+    offset = (1.0 / np.maximum(sup_c, 1.0)).mean(1) + base.relative_drift[:, 0] * horizon
     return replace(base, level=fit_level_noise(r, count_var, offset, day))
 
 
@@ -323,10 +339,34 @@ def level_residuals(
     lost click is worth."""
     how = hour_of_week(cur.epoch_hours)
     expected = cur.impressions * base.ctr[:, how]
-    factor = leave_one_out(cur.clicks, expected, float(base.prior[1][0]))
     others = expected.sum(0, keepdims=True) - expected
+    if base.shop_level is None:
+        factor = leave_one_out(cur.clicks, expected, float(base.prior[1][0]))
+    else:
+        # The shop's move measured on the other series, smoothed over the window's
+        # hours by the shop's own noise model (a shift the hours share is measured on
+        # all of them), instead of shrunk hour by hour toward 1.
+        y = np.where(
+            others > 0,
+            (cur.clicks.sum(0, keepdims=True) - cur.clicks) / np.maximum(others, 1e-9) - 1.0,
+            0.0,
+        )
+        s = cur.clicks.shape[0]
+        shop = base.shop_level
+        per_series = LevelNoise(
+            white=np.repeat(shop.white, s),
+            ar_var=np.repeat(shop.ar_var, s),
+            rho=shop.rho,
+            offset_var=np.repeat(shop.offset_var, s),
+            day_var=None if shop.day_var is None else np.repeat(shop.day_var, s),
+        )
+        factor = 1.0 + shop_move(
+            per_series, y, 1.0 / np.maximum(others, 1.0), cur.epoch_hours // 24
+        )
     mu = expected * factor
     r = np.where(mu > 0, cur.clicks / np.maximum(mu, 1e-9) - 1.0, 0.0)
+    # The factor's error: the hourly shrunk factor's variance, ``1 / (others + k)``; the
+    # smoothed one's is at most that (it conditions on more of the others' hours).
     count_var = 1.0 / np.maximum(mu, 1.0) + 1.0 / np.maximum(others + base.prior[1][0], 1.0)
     value = base.conversion[:, how] * base.order_value[:, None]
     return r, count_var, mu, value

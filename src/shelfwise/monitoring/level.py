@@ -10,8 +10,9 @@ the noise model does (``benchmarks/alerts_oracle.py``); here the model is
 learned from the reference.
 
 Hourly relative residuals ``r_t = clicks / (impressions x CTR x shop factor) - 1``
-(the baseline's rate by hour of week, the shop's hourly factor measured on the
-other series, :mod:`.common`) are taken as Gaussian with covariance
+(the baseline's rate by hour of week; the shop's factor measured on the other
+series, :mod:`.common`, smoothed over the window by the shop's own noise model,
+:func:`shop_move`) are taken as Gaussian with covariance
 
     Σ = diag(counting_t + white) + σ² rho^|i-j| + d [same UTC day] + c 1 1ᵀ
 
@@ -153,6 +154,15 @@ def fit_level_noise(
             best = (float(sse.sum()), rho, sigma2, d)
     assert best is not None
     _, rho, sigma2, d = best
+    # One series' split between its AR(1) part and its day shifts rests on 28 days and
+    # its counting noise: a busy series under day shifts of 1e-5 was fitted none (and an
+    # AR(1) instead), so a day's shift of its own read as a step. Each series keeps
+    # half its own fit and takes half the pooled fit of every series' equations (as
+    # the drift does, :func:`.detector._drift`).
+    a = np.concatenate([rho**k * sqrt_in, rho**k * sqrt_out], axis=1) / g0
+    pooled_s, pooled_d, _ = _two_nonnegative(y.reshape(1, -1), a.reshape(1, -1), p.reshape(1, -1))
+    sigma2 = 0.5 * sigma2 + 0.5 * pooled_s[0]
+    d = 0.5 * d + 0.5 * pooled_d[0]
     white = np.maximum(within[:, 0] - sigma2 - d, 0.0)
     return LevelNoise(
         white=white,
@@ -237,6 +247,24 @@ def covariance(
     if noise.day_var is not None and day is not None:
         cov = cov + noise.day_var[s] * (day[:, None] == day[None, :])
     return cov
+
+
+def shop_move(
+    noise: LevelNoise, relative: FloatArray, count_var: FloatArray, day: np.ndarray | None = None
+) -> FloatArray:
+    """The shop's relative move per hour as the other series measured it, smoothed by its
+    noise model: ``E[m | y] = y - C Σ⁻¹ y`` for ``y`` (S, N) the others' relative
+    residuals with counting variance ``C`` (S, N), ``m`` Gaussian with ``noise``'s
+    covariance (one row per series, the shop's parameters).
+
+    With independent hours (``white`` only, ``1 / k``) this is the shrunk factor of
+    :func:`.common.leave_one_out` (``y E / (E + k)``); a move the hours share (a day
+    shift, an AR(1) part, the window's offset) is measured on all of them, so a quiet
+    night no longer leaves ``k / (E + k)`` of it in every series' residual.
+    """
+    px = precision_times(noise, count_var, relative[:, :, None], day)[:, :, 0]
+    out: FloatArray = relative - count_var * px
+    return out
 
 
 @dataclass(frozen=True)
