@@ -337,6 +337,10 @@ def task_ranker(
     little of that task to train on (the placement is then ranked by the
     ``requests`` ranker, :class:`~shelfwise.pipeline.learned.LearnedRankers`)."""
     cfg, chain = task_training(task, placement.name, placement.sources, placement.fallback)
+    new_chain = None
+    if task == "new_items":  # its all-items requests read the home placement's blend
+        home = load_placements(settings).get("home")
+        new_chain, chain = chain, task_training(task, home.name, home.sources, home.fallback)[1]
     try:
         return bundle_ranker(
             log,
@@ -348,6 +352,7 @@ def task_ranker(
             step,
             chain=chain,
             fit_sources=fit_sources,
+            new_chain=new_chain,
         )
     except InvalidInput as e:
         logger.warning("no %s ranker in this bundle: %s", task, e)
