@@ -338,8 +338,10 @@ def task_ranker(
     ``requests`` ranker, :class:`~shelfwise.pipeline.learned.LearnedRankers`)."""
     cfg, chain = task_training(task, placement.name, placement.sources, placement.fallback)
     new_chain = None
-    if task == "new_items":  # its all-items requests read the home placement's blend
-        home = load_placements(settings).get("home")
+    placements = load_placements(settings)
+    if task == "new_items" and "home" in placements:
+        # its all-items requests read the home placement's blend (the shelf's own without one)
+        home = placements.get("home")
         new_chain, chain = chain, task_training(task, home.name, home.sources, home.fallback)[1]
     try:
         return bundle_ranker(
