@@ -7,7 +7,10 @@ midnight, 14-day test windows each with its own 14-day validation window
 before it, the peers (item-kNN K, ALS factors / regularisation, EASE lambda)
 and shelfwise's blend tuned on that validation window, the rank stage (three
 learned-ranker designs or the blend ranker) chosen on it, the chosen ranker
-trained on decision times before the origin. Prints the pooled and per-origin
+trained on decision times before the origin; the ``new`` protocol's lists from
+the placement as a new-items shelf, its ranker chosen on the window's new-items
+requests (the same designs trained on all-items requests or on both kinds, or
+its blend). Prints the pooled and per-origin
 NDCG@10 ratios of the served pipeline to the best peer with their paired
 bootstrap intervals, and the wall and CPU time of the whole backtest (the
 import of the data set into a SQLite file is setup, not measured). The origins

@@ -75,6 +75,13 @@ def test_backtest_on_a_slice_of_online_retail(sqlite_settings: Settings, tmp_pat
             "ranker(windows=3, leaves=63)",
         }
         assert choice["chosen"] == max(scores, key=lambda n: (scores[n], n == "blend"))
+        # the new-items shelf (the `new` lists) chose its own, on the new-items requests:
+        # the same designs trained on all-items requests or on both kinds, or its blend
+        shelf = o["notes"]["new_items[shelfwise]"]
+        new_scores = shelf["validation_ndcg@10"]
+        both = {f"{n[:-1]}, new-item requests)" for n in scores if n != "blend"}
+        assert set(new_scores) == set(scores) | both
+        assert shelf["chosen"] == max(new_scores, key=lambda n: (new_scores[n], n == "blend"))
         assert o["notes"]["ease"]["all"]["params"]["regularization"] in (100.0, 500.0, 2000.0)
         assert set(o["notes"]["blend[all]"]["weights"]) <= {
             "buy_again",

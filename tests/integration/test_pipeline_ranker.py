@@ -216,6 +216,21 @@ def _serve_each_task(runtime: Runtime) -> None:
     }
 
 
+def _trained_with(settings: Settings, placements: Path, task: str) -> Runtime:
+    """A runtime serving ``placements`` (a file; the ranker without exploration) whose
+    bundle, trained on the shop with its rankers, holds the ``task`` ranker."""
+    ranking = RankingSettings(compile_model=False, explore_share=0.0)
+    runtime = Runtime.open(
+        settings.model_copy(update={"ranking": ranking, "placements_file": placements})
+    )
+    shop_fixture.fill(runtime)
+    result = train(runtime, force=True, with_ranker=True)
+    runtime.load_bundle()
+    assert (result.bundle.path / f"ranker_{task}" / "ranker.json").is_file()
+    assert result.bundle.info.metrics[f"ranker_{task}_train_requests"] > 0
+    return runtime
+
+
 def test_a_cart_placement_that_asks_for_it_is_ranked_by_the_cart_task(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -227,20 +242,8 @@ def test_a_cart_placement_that_asks_for_it_is_ranked_by_the_cart_task(
     placements.write_text(
         shipped.replace("uses_cart: true\n", "uses_cart: true\n    ranker: cart\n")
     )
-    runtime = Runtime.open(
-        settings.model_copy(
-            update={
-                "ranking": RankingSettings(compile_model=False, explore_share=0.0),
-                "placements_file": placements,
-            }
-        )
-    )
+    runtime = _trained_with(settings, placements, "cart")
     try:
-        shop_fixture.fill(runtime)
-        result = train(runtime, force=True, with_ranker=True)
-        runtime.load_bundle()
-        assert (result.bundle.path / "ranker_cart" / "ranker.json").is_file()
-        assert result.bundle.info.metrics["ranker_cart_train_requests"] > 0
         slate = runtime.recommender.recommend(
             RecommendRequest(placement="cart", k=4, explain=True, cart=("KI1",), person="c0"),
             record=False,
@@ -248,5 +251,50 @@ def test_a_cart_placement_that_asks_for_it_is_ranked_by_the_cart_task(
         assert slate["ranker"] == "learned" and slate["items"], slate
         assert slate["trace"]["ranker"]["task"] == "cart"
         assert "KI1" not in [i["product_id"] for i in slate["items"]]
+    finally:
+        runtime.close()
+
+
+NEW_FOR_YOU = """
+  - name: new_for_you
+    page: home
+    description: New to you.
+    sources: {factors: 1.0, cooccurrence: 0.6, popular: 0.2}
+    fallback: [popular]
+    rule_scope: home
+    k: 6
+    new_items_only: true
+    ranker: new_items
+"""
+
+
+def test_a_new_items_shelf_leaves_out_the_history_and_has_its_own_ranker(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``new_items_only`` with ``ranker: new_items``: the bundle holds
+    ``ranker_new_items/`` (trained on the home requests as they are and with the
+    person's history left out) and the shelf, ranked by it, offers nothing the person
+    viewed, carted or bought; the home placement still does."""
+    shipped = resources.files("shelfwise.serving").joinpath("placements.yaml").read_text()
+    placements = tmp_path / "placements.yaml"
+    placements.write_text(shipped.rstrip("\n") + "\n" + NEW_FOR_YOU)
+    runtime = _trained_with(settings, placements, "new_items")
+    try:
+        bundle = runtime.bundle
+        assert bundle is not None
+        blend = bundle.artifacts.blend()
+        seen = {bundle.artifacts.items[i] for i in blend.seen("c0")}
+        assert len(seen) >= 3
+        ask = runtime.recommender.recommend
+        shelf = ask(
+            RecommendRequest(placement="new_for_you", k=6, explain=True, person="c0"),
+            record=False,
+        )
+        assert shelf["ranker"] == "learned" and len(shelf["items"]) == 6, shelf
+        assert shelf["trace"]["ranker"]["task"] == "new_items"
+        assert not {i["product_id"] for i in shelf["items"]} & seen
+        assert seen <= set(shelf["trace"]["context"]["exclude"])
+        home = ask(RecommendRequest(placement="home", k=12, person="c0"), record=False)
+        assert {i["product_id"] for i in home["items"]} & seen
     finally:
         runtime.close()

@@ -206,7 +206,9 @@ def test_origins_in_worker_processes_give_the_serial_result() -> None:
     every figure, choice and note is the one a single process gets."""
     log = shop(days=100, people=40, items=30)
     origins = [midnight(date(2011, 8, 5)), midnight(date(2011, 8, 19))]
-    served = served_factory(choices=(RankerTrainingConfig(rounds=20, patience=5, train_windows=2),))
+    small = RankerTrainingConfig(rounds=20, patience=5, train_windows=2)
+    both = small.model_copy(update={"new_item_requests": True})
+    served = served_factory(choices=(small,), new_items_choices=(small, both))
     runs = [
         backtest(log, origins, served=served, resamples=50, families=SMALL[2:], jobs=jobs)
         for jobs in (1, 2)
@@ -215,6 +217,13 @@ def test_origins_in_worker_processes_give_the_serial_result() -> None:
     assert (runs[0].notes["jobs"], runs[1].notes["jobs"]) == (1, 2)
     assert serial["served"] == "shelfwise"
     assert parallel == serial
+    for origin in runs[1].origins:  # the new-items shelf chose among its own
+        scores = origin.notes["new_items[shelfwise]"]["validation_ndcg@10"]
+        assert set(scores) == {
+            "blend",
+            "ranker(windows=2, leaves=63)",
+            "ranker(windows=2, leaves=63, new-item requests)",
+        }
     assert runs[1].cpu_seconds > 0  # the workers' CPU counts
 
 

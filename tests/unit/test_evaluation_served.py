@@ -16,7 +16,7 @@ from shelfwise.pipeline import Trace
 from shelfwise.pipeline.request import RecommendRequest
 from shelfwise.ranking.history import PURCHASE, VIEW
 from shelfwise.ranking.synthetic import synthetic_store
-from shelfwise.ranking.training import RankerTrainingConfig
+from shelfwise.ranking.training import RankerTrainingConfig, label_of
 from shelfwise.rules import parse_rule
 from shelfwise.serving.placements import shipped_placements
 from tests.unit.candidates_fixtures import ABC, T0, purchases
@@ -157,3 +157,37 @@ def test_a_notebook_ranks_with_the_learned_ranker_when_asked() -> None:
     scores = [r.score for r in recs]
     assert all(np.isfinite(scores)) and scores == sorted(scores, reverse=True)
     assert nb.model.slate(person, 8).versions.ranker == "learned"
+
+
+@pytest.mark.timeout(300)
+def test_the_new_protocol_is_served_by_a_new_items_shelf_with_its_own_ranker() -> None:
+    """With ``new_items_choices`` the ``new`` lists come from the placement as a
+    new-items shelf: the person's history is left out by the placement itself (no
+    exclusion asked), ranked by the ranker chosen on the new-items requests; the
+    ``all`` lists keep the history and the home ranker."""
+    log, cutoff = _zero_price_store()
+    split = time_split(log, cutoff.timestamp())
+    both = FAST_RANKER.model_copy(update={"new_item_requests": True})
+    model = ServedModel(
+        CONFIG,
+        cutoff=cutoff.timestamp(),
+        choices=(FAST_RANKER,),
+        new_items_choices=(FAST_RANKER, both),
+    )
+    model.fit(split.train)
+    assert model.choice is not None and model.new_items_choice is not None
+    scores = model.new_items_choice.as_dict()["validation_ndcg@10"]
+    assert set(scores) == {"blend", label_of(FAST_RANKER), label_of(both)}
+    chosen = model.new_items_choice.config
+    assert (model.learned_new is model.learned) == (chosen == model.choice.config)
+    assert model.plan_for("new").new_items_only and model.plan_for("new").ranker == "new_items"
+    assert not model.plan_for("all").new_items_only
+    kept_history = 0
+    for t in split.targets["all"][:30]:
+        history = set(t.history.tolist())
+        model.set_protocol("new")
+        new = model.recommend(t.person, 10, np.zeros(0, np.int64)).tolist()
+        assert new and not set(new) & history
+        model.set_protocol("all")
+        kept_history += bool(set(model.recommend(t.person, 10, np.zeros(0, np.int64))) & history)
+    assert kept_history > 10  # the all-items slates do offer the history

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from shelfwise.ranking.features import FeatureSpec
 from shelfwise.ranking.training import (
     RANKED_SOURCES,
     RankerTrainingConfig,
+    choose_for,
     choose_ranker,
     group_ndcg,
 )
@@ -64,3 +67,33 @@ def test_the_blend_is_chosen_when_the_validation_window_disagrees_with_the_past(
     assert model is None and choice.config is None
     assert choice.as_dict()["chosen"] == "blend"
     assert choice.scores["blend"] > 0.9 > choice.scores["ranker(windows=2, leaves=63)"]
+
+
+def test_each_placement_chooses_on_its_own_kind_of_request() -> None:
+    """All-items requests are ordered by one column, new-items requests by another
+    (the first is noise there). The all-items placement keeps the all-items ranker;
+    the new-items placement, scored on the new-items validation requests, takes the
+    ranker trained on them. The all-items config both placements consider is trained
+    once (the shared memo)."""
+    other = SIGNAL - 1
+
+    def new_window(seed: int) -> TrainingSet:
+        w = window(seed, blend_agrees=False, signal_agrees=True)
+        w.x[:, other] = w.x[:, SIGNAL]
+        w.x[:, SIGNAL] = np.random.default_rng(seed + 10).normal(size=len(w.y))
+        return w
+
+    built = {
+        False: [window(s, blend_agrees=False, signal_agrees=True) for s in range(3)],
+        True: [new_window(s) for s in range(3, 6)],
+    }
+    only_new = SMALL.model_copy(update={"new_items_only": True})
+    stopped: dict[str, Any] = {}
+    model, choice = choose_for(built, [SMALL], False, stopped)
+    assert model is not None and choice.config == SMALL
+    model_new, choice_new = choose_for(built, [SMALL, only_new], True, stopped)
+    assert model_new is not None and choice_new.config == only_new
+    scores = choice_new.scores
+    assert scores["ranker(windows=2, leaves=63, new items only)"] > 0.9
+    assert scores["ranker(windows=2, leaves=63)"] < 0.7
+    assert len(stopped) == 2

@@ -132,6 +132,39 @@ def test_buy_day_share_counts_days_not_purchases() -> None:
     assert np.isnan(anonymous).all()
 
 
+def test_rebuy_28d_is_the_share_of_earlier_buyers_who_came_back_in_the_last_28_days() -> None:
+    """Items 0 and 1 each had three buyers before the last 28 days; two of item 0's
+    came back in them, none of item 1's (a fourth buyer of item 1 is new, not back).
+    Store share 2/6, prior weight 5: item 0 (2 + 5/3) / 8, item 1 (5/3) / 8, item 2
+    (no earlier buyer) the store's 1/3; ``rebuy_expected`` weights it by the person's
+    buy_day_share."""
+    _, items = _tiny()
+    old, now = T0 - 40 * DAY, T0 - 3 * DAY
+    person = [0, 1, 2, 0, 1, 0, 1, 2, 3]
+    item = [0, 0, 0, 0, 0, 1, 1, 1, 1]
+    at = [old, old, old, now, now, old, old, old, now]
+    log = HistoryLog.build(
+        ["ann", "bob", "cat", "dan"],
+        person=person,
+        item=item,
+        kind=[PURCHASE] * 9,
+        at=at,
+        price=[10.0] * 9,
+    )
+    state = RankingState.fit(log, items, T0)
+    np.testing.assert_allclose(state.rebuy_28d[:3], [(2 + 5 / 3) / 8, (5 / 3) / 8, 1 / 3])
+    spec = FeatureSpec.of(["a"])
+    cands = CandidateSet.from_proposals([_proposal("a", [0, 1, 2], [3.0, 2.0, 1.0])], ("a",))
+    ctx = RecContext("home", datetime.fromtimestamp(T0, UTC), person_id="ann")
+    x = build_features(ctx, cands, state, items, spec)
+    col = {name: x[:, i] for i, name in enumerate(spec.names)}
+    np.testing.assert_allclose(col["rebuy_28d"], state.rebuy_28d[:3])
+    # ann bought item 0 on both her order days, item 1 on one of them
+    np.testing.assert_allclose(
+        col["rebuy_expected"], [1.0 * (2 + 5 / 3) / 8, 0.5 * (5 / 3) / 8, 0.0]
+    )
+
+
 @pytest.fixture(scope="module")
 def store():  # type: ignore[no-untyped-def]
     return synthetic_store(n_items=80, n_persons=120, days=30, seed=3)

@@ -63,6 +63,12 @@ class CandidateBlend:
         source = self.sources.get("buy_again")
         return source.owned(person_id) if isinstance(source, BuyAgainSource) else NO_ITEMS
 
+    def seen(self, person_id: str | None) -> IntArray:
+        """Every item ``person_id``'s history holds (``BuyAgainSource.seen``): what a
+        new-items placement leaves out. Nothing without a buy_again source."""
+        source = self.sources.get("buy_again")
+        return source.seen(person_id) if isinstance(source, BuyAgainSource) else NO_ITEMS
+
     def propose(
         self,
         ctx: RecContext,

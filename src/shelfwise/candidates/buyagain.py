@@ -116,6 +116,12 @@ class BuyAgainSource:
         items = self.history.items[s]
         return items[(self.history.bought[s] > 0) & ~self._rebought(items)]
 
+    def seen(self, person_id: str | None) -> IntArray:
+        """Every item ``person_id`` interacted with (viewed, carted or bought), sorted:
+        what a new-items shelf leaves out."""
+        p = self.history.index(person_id)
+        return NO_ITEMS if p is None else self.history.items[self.history.row(p)]
+
     def _rebought(self, items: IntArray) -> npt.NDArray[np.bool_]:
         """Whether the store's shoppers re-buy each item (its repeat rate reaches
         ``min_repeat``)."""

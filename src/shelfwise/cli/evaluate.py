@@ -136,7 +136,9 @@ def evaluate(
     at each origin (Europe/London midnight) a ``--window-days`` test window and
     the validation window before it, on which the peers' hyper-parameters and
     shelfwise's blend are chosen; the served pipeline (row ``shelfwise``: the
-    learned ranker or the blend ranker, as the validation window chose) and the
+    learned ranker or the blend ranker, as the validation window chose; the
+    ``new`` lists from the placement as a new-items shelf with its own ranker,
+    chosen on the window's new-items requests) and the
     same with the blend ranker against every peer per origin and pooled, with
     paired bootstrap intervals of the ratio. Writes backtest.md / backtest.json
     into ``--out``. The origins run in ``--jobs`` worker processes (default: the

@@ -107,6 +107,14 @@ RANKER_CHOICES: tuple[RankerTrainingConfig, ...] = (
     RankerTrainingConfig(num_leaves=15),
     RankerTrainingConfig(train_windows=3),
 )
+# The new-items placement's ranker (the ``new`` protocol's slates): chosen on the
+# validation window's new-items requests among the same designs trained on the
+# all-items requests (the home ranker) or on both kinds of request
+# (``new_item_requests``), and its blend.
+NEW_ITEMS_CHOICES: tuple[RankerTrainingConfig, ...] = (
+    *RANKER_CHOICES,
+    *(c.model_copy(update={"new_item_requests": True}) for c in RANKER_CHOICES),
+)
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,7 @@ class Served:
     placement: Placement | None = None
     ranking: RankingSettings | None = None
     choices: tuple[RankerTrainingConfig, ...] = RANKER_CHOICES
+    new_items_choices: tuple[RankerTrainingConfig, ...] = NEW_ITEMS_CHOICES
 
     def __call__(self, fold: Fold) -> tuple[Sequence[Recommender], dict[str, Any]]:
         tuned = tune_chains(
@@ -147,7 +156,12 @@ class Served:
         if self.ranking is not None:
             blend.ranking = self.ranking
         ranked = (
-            replace(blend, name="shelfwise", choices=self.choices)
+            replace(
+                blend,
+                name="shelfwise",
+                choices=self.choices,
+                new_items_choices=self.new_items_choices,
+            )
             if self.choices
             else replace(blend, name="shelfwise+ranker", ranker=RankerTrainingConfig())
         )
@@ -164,12 +178,23 @@ def served_factory(
     placement: Placement | None = None,
     ranking: RankingSettings | None = None,
     choices: Sequence[RankerTrainingConfig] = RANKER_CHOICES,
+    new_items_choices: Sequence[RankerTrainingConfig] = NEW_ITEMS_CHOICES,
 ) -> ServedFactory:
     """The served pipeline (``shelfwise``: the learned ranker of ``choices`` or the blend
     ranker, whichever orders the fold's validation window better) and the same pipeline
     with the blend ranker, both with ``rules`` in force and the blend tuned on the fold's
-    validation window. No ``choices``: the learned ranker of the default config, always."""
-    return Served(tuple(rules), rulebook_version, placement, ranking, tuple(choices))
+    validation window. No ``choices``: the learned ranker of the default config, always.
+    ``new_items_choices``: the ranker of the new-items placement (the ``new`` protocol's
+    lists), chosen on the validation window's new-items requests (empty: the home
+    placement's ranker orders both)."""
+    return Served(
+        tuple(rules),
+        rulebook_version,
+        placement,
+        ranking,
+        tuple(choices),
+        tuple(new_items_choices),
+    )
 
 
 @dataclass(frozen=True)
@@ -396,11 +421,12 @@ def _run_origins(job: _Job, numbered: Sequence[tuple[int, datetime]], step: Step
         result.end = midnight(origin.date() + timedelta(days=job.window_days))
         result.notes.update(notes)
         for m in models:
-            choice = getattr(m, "choice", None)
-            if choice is not None:
-                result.notes[f"ranker_choice[{m.name}]"] = choice.as_dict()
-                if step:
-                    step(f"{label}: {m.name} chose {choice.as_dict()}")
+            for attr, key in (("choice", "ranker_choice"), ("new_items_choice", "new_items")):
+                choice = getattr(m, attr, None)
+                if choice is not None:
+                    result.notes[f"{key}[{m.name}]"] = choice.as_dict()
+                    if step:
+                        step(f"{label}: {m.name} {key} chose {choice.as_dict()}")
         result.notes.update({p.name: p.describe() for p in peers if isinstance(p, TunedPeer)})
         done.results.append((n, result))
     done.fitted, done.reused = fits.misses, fits.hits

@@ -52,7 +52,7 @@ from shelfwise.ranking.training import (
     RankerChoice,
     RankerTrainingConfig,
     bundle_ranker,
-    chosen_ranker,
+    chosen_rankers,
 )
 from shelfwise.rules import Rulebook
 from shelfwise.rules.model import Rule
@@ -100,7 +100,9 @@ class ServedModel:
     step: Callable[[str], None] | None = None
     protocol: str = "all"
     choices: Sequence[RankerTrainingConfig] = ()
+    new_items_choices: Sequence[RankerTrainingConfig] = ()
     choice: RankerChoice | None = field(default=None, init=False)
+    new_items_choice: RankerChoice | None = field(default=None, init=False)
 
     def set_protocol(self, protocol: str) -> None:
         """The evaluation runner says which protocol the next lists are for."""
@@ -118,15 +120,18 @@ class ServedModel:
         self.snapshot: CatalogSnapshot = snapshot_of_items(train.items, self.products)
         self.rulebook = Rulebook(self.rules, self.snapshot, version=self.rulebook_version)
         self.learned: Ranker | None = None
-        rank: Stage = BlendRanker()
+        self.learned_new: Ranker | None = None
         if self.choices:
-            self.learned, self.choice = chosen_ranker(
+            kinds = {False: self.choices} | (
+                {True: self.new_items_choices} if self.new_items_choices else {}
+            )
+            got = chosen_rankers(
                 train,
                 self.products,
                 self.artifacts,
                 self.config,
                 self.ranking,
-                self.choices,
+                kinds,
                 self.step,
                 now=now,
                 chain=chain_of(self.plan_for("all")),
@@ -134,8 +139,10 @@ class ServedModel:
                 names=SnapshotNames(self.snapshot),
                 new_chain=chain_of(self.plan_for("new")),
             )
+            self.learned, self.choice = got[False]
+            self.learned_new, self.new_items_choice = got.get(True, got[False])
         elif self.ranker is not None:
-            self.learned = bundle_ranker(
+            self.learned = self.learned_new = bundle_ranker(
                 train,
                 self.products,
                 self.artifacts,
@@ -149,21 +156,43 @@ class ServedModel:
                 names=SnapshotNames(self.snapshot),
                 new_chain=chain_of(self.plan_for("new")),
             )
-        if self.learned is not None:
-            rank = LearnedRank(self.learned, placement_objective(self.ranking, self.placement))
         self.blend = self.artifacts.blend()
-        self.pipeline = Pipeline.offline(self.snapshot, self.blend, self.rulebook, rank)
+        # one pipeline per placement: the all-items one and the new-items one (its own
+        # ranker when it has new-items choices; the requests ranker otherwise)
+        self.pipelines = {
+            protocol: Pipeline.offline(
+                self.snapshot, self.blend, self.rulebook, self._rank(learned, protocol)
+            )
+            for protocol, learned in (("all", self.learned), ("new", self.learned_new))
+        }
+        self.pipeline = self.pipelines["all"]
+
+    def _rank(self, learned: Ranker | None, protocol: str) -> Stage:
+        if learned is None:
+            return BlendRanker()
+        return LearnedRank(learned, placement_objective(self.ranking, self.plan_for(protocol)))
 
     def plan_for(self, protocol: str) -> Placement:
+        """The placement that serves ``protocol``'s lists: ``all`` the configured one;
+        ``new`` that placement as a new-items shelf (``Placement.new_items_only``: the
+        person's history left out), ranked by the ``new_items`` task's ranker when
+        the model chooses one (``new_items_choices``)."""
+        placement = self.placement
+        if protocol == "new":
+            task = "new_items" if self.new_items_choices else placement.ranker
+            placement = placement.model_copy(update={"new_items_only": True, "ranker": task})
         chain = self.chains.get(protocol)
-        return self.placement if chain is None else with_chain(self.placement, chain)
+        return placement if chain is None else with_chain(placement, chain)
 
     def context(
         self, person_id: str | None, exclude: IntArray | frozenset[int] = frozenset()
     ) -> RecContext:
         items = exclude.tolist() if isinstance(exclude, np.ndarray) else exclude
-        # A live request leaves out the one-off goods the person owns (build_context).
+        # A live request leaves out the one-off goods the person owns (build_context),
+        # and on a new-items placement everything in their history.
         owned = self.blend.owned(person_id).tolist()
+        if self.plan_for(self.protocol).new_items_only:
+            owned += self.blend.seen(person_id).tolist()
         return RecContext(
             placement=self.placement.name,
             now=self.now,
@@ -176,11 +205,12 @@ class ServedModel:
     ) -> Slate:
         """The served slate for one person (``explain``ed: reasons and contributions)."""
         ctx = self.context(person_id, exclude)
-        return self.pipeline.run(ctx, self.plan_for(self.protocol), k, explain=True)
+        plan = self.plan_for(self.protocol)
+        return self.pipelines[self.protocol].run(ctx, plan, k, explain=True)
 
     def recommend(self, person: int, k: int, exclude: IntArray) -> IntArray:
         ctx = self.context(self.train.people[person], exclude)
-        slate = self.pipeline.run(ctx, self.plan_for(self.protocol), k)
+        slate = self.pipelines[self.protocol].run(ctx, self.plan_for(self.protocol), k)
         return np.fromiter((s.item for s in slate.items), np.int64, len(slate.items))
 
     def forbidden(self, person: int, items: IntArray) -> int:

@@ -120,6 +120,10 @@ class DegradedBlend:
         build the degraded tables)."""
         return NO_ITEMS
 
+    def seen(self, person_id: str | None) -> IntArray:
+        """Nothing, for the same reason."""
+        return NO_ITEMS
+
 
 def degraded_blend(db: Database, snapshot: CatalogSnapshot) -> DegradedBlend:
     """The degraded mode's blend: popularity from the store (read on first use), the

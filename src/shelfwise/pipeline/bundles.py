@@ -77,10 +77,17 @@ class BundleView:
     def owned(self, person_id: str | None) -> IntArray:
         """The one-off goods ``person_id`` bought (``CandidateBlend.owned``), in this
         worker's index space (items the catalog no longer has are left out)."""
-        owned = self.blend.owned(person_id)
-        if self.identity or not len(owned):
-            return owned
-        mapped = self.from_bundle[owned]
+        return self._here(self.blend.owned(person_id))
+
+    def seen(self, person_id: str | None) -> IntArray:
+        """Every item of ``person_id``'s history (``CandidateBlend.seen``), in this
+        worker's index space."""
+        return self._here(self.blend.seen(person_id))
+
+    def _here(self, items: IntArray) -> IntArray:
+        if self.identity or not len(items):
+            return items
+        mapped = self.from_bundle[items]
         return mapped[mapped >= 0]
 
     def proposal(self, p: Proposal) -> Proposal:

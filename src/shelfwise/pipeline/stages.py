@@ -92,6 +92,8 @@ def build_context(
     owned = blend.owned(person_id).tolist() if blend is not None and person_id else []
     if owned and trace.enabled:
         trace.owned = [snapshot.ids[i] for i in owned]
+    if placement.new_items_only and blend is not None and person_id:
+        owned = [*owned, *blend.seen(person_id).tolist()]
     return RecContext(
         placement=placement.name,
         now=now,
@@ -136,6 +138,10 @@ class Blender(Protocol):
 
     def owned(self, person_id: str | None) -> IntArray:
         """The one-off goods the person bought (``candidates.buyagain``): left out."""
+        ...
+
+    def seen(self, person_id: str | None) -> IntArray:
+        """Every item of the person's history: left out by a new-items placement."""
         ...
 
 

@@ -61,6 +61,8 @@ BASE_FEATURES: tuple[str, ...] = (
     "person_new_share",  # share of the person's purchases that were first-time items
     "buy_day_share",  # days the person bought this item / days they bought anything (a staple)
     "buy_lag_days",  # days from the person's last purchase of this item to their last activity
+    "rebuy_28d",  # share of the item's earlier buyers who bought it again in the last 28 days
+    "rebuy_expected",  # buy_day_share x rebuy_28d: a staple of theirs that people buy again now
 )
 
 
@@ -195,6 +197,10 @@ def build_features(
     f[:, 36] = np.where(
         (last_buy >= 0) & (last_active >= 0), (last_active - last_buy) / DAY, np.nan
     )
+    # Buying again now: the item's earlier buyers who came back in the last 28 days, and
+    # that share weighted by how much of a staple the item is in the person's orders.
+    f[:, 37] = state.rebuy_28d[it]
+    f[:, 38] = np.nan_to_num(f[:, 35]) * f[:, 37]
     return x
 
 

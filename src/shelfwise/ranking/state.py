@@ -93,9 +93,10 @@ def _item_repeat_stats(
     buy_days: FloatArray,
     n_items: int,
     as_of: int,
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Per item from its (person, item) pairs: new buyers of the last 7 / 28 days, the
-    share of buyers who came back on another day, and the typical days between returns."""
+    share of buyers who came back on another day, the typical days between returns, and
+    the share of its buyers from before the last 28 days who bought it in them."""
     bought = first_buy >= 0
     item = keys[bought]
     new7 = np.bincount(item, weights=first_buy[bought] >= as_of - 7 * DAY, minlength=n_items)
@@ -112,11 +113,22 @@ def _item_repeat_stats(
     mean_log = np.bincount(item[again], weights=log_gap, minlength=n_items)
     overall = float(log_gap.mean()) if len(log_gap) else np.log(30.0)
     cycle = np.exp((mean_log + 3.0 * overall) / (n_rep + 3.0))
+    # Returning now: of the people who had bought the item before the last 28 days, the
+    # share who bought it again in them (smoothed towards the store's share). It moves
+    # with the season and the item's life, where the all-time repeat rate does not.
+    before = bought & (first_buy < as_of - 28 * DAY)
+    earlier = np.bincount(keys[before], minlength=n_items).astype(np.float64)
+    back = np.bincount(
+        keys[before], weights=last_buy[before] >= as_of - 28 * DAY, minlength=n_items
+    )
+    store = back.sum() / max(earlier.sum(), 1.0)
+    rebuy = (back + 5.0 * store) / (earlier + 5.0)
     return (
         new7.astype(np.float64),
         new28.astype(np.float64),
         repeat_rate.astype(np.float64),
         cycle.astype(np.float64),
+        rebuy.astype(np.float64),
     )
 
 
@@ -139,6 +151,7 @@ class RankingState:
     new_buyers_28d: FloatArray
     repeat_rate: FloatArray  # share of the item's buyers who bought it on 2+ days (smoothed)
     item_cycle_days: FloatArray  # geometric mean days between repeat purchases of the item
+    rebuy_28d: FloatArray  # share of the item's earlier buyers who bought it in the last 28 days
     person_items: PairTable  # columns: purchases, last purchase at, last seen at, events,
     # first purchase at, days with a purchase
     person_categories: PairTable  # column: share of the person's weighted events
@@ -272,6 +285,7 @@ class RankingState:
             new_buyers_28d=item_stats[1],
             repeat_rate=item_stats[2],
             item_cycle_days=item_stats[3],
+            rebuy_28d=item_stats[4],
             person_items=person_items,
             person_categories=person_categories,
             person_brands=person_brands,
@@ -312,6 +326,8 @@ class RankingState:
         for f in fields(cls):
             if f.name in kwargs:
                 continue
+            if f"{f.name}.indptr" not in arrays and f.name not in arrays:
+                raise ValueError(f"the ranker state has no {f.name} (saved before it): retrain")
             if f"{f.name}.indptr" in arrays:
                 kwargs[f.name] = PairTable(
                     *(arrays[f"{f.name}.{part}"] for part in ("indptr", "keys", "values"))

@@ -93,7 +93,7 @@ class RankerTrainingConfig(BaseModel):
     )
 
 
-RankerTask = Literal["requests", "bought_with", "cart"]
+RankerTask = Literal["requests", "bought_with", "cart", "new_items"]
 
 
 def task_training(
@@ -101,8 +101,13 @@ def task_training(
 ) -> tuple[RankerTrainingConfig, PlacementChain]:
     """How the ranker of ``task`` is trained for a placement: its config, and the
     placement's chain (its ``sources`` blend and ``fallback``), which the ranker reads
-    as source ``blend``. The training job and the cart protocol both use it."""
-    cfg = RankerTrainingConfig(task=task, placement=placement)
+    as source ``blend``. The training job and the cart protocol both use it.
+    ``new_items`` (a new-items shelf): the home requests of each window as they are and
+    with the person's history left out (``new_item_requests``)."""
+    if task == "new_items":
+        cfg = RankerTrainingConfig(placement=placement, new_item_requests=True)
+    else:
+        cfg = RankerTrainingConfig(task=task, placement=placement)
     chain = PlacementChain(blend=dict(sources), fallbacks=tuple(fallback), depth=cfg.depth)
     return cfg, chain
 
@@ -343,8 +348,36 @@ class RankerChoice:
 
 
 def label_of(cfg: RankerTrainingConfig) -> str:
-    more = ", new-item requests" if cfg.new_item_requests else ""
+    more = (
+        ", new-item requests"
+        if cfg.new_item_requests
+        else ", new items only"
+        if cfg.new_items_only
+        else ""
+    )
     return f"ranker(windows={cfg.train_windows}, leaves={cfg.num_leaves}{more})"
+
+
+Stopped = tuple[RankerModel, TrainingSet, TrainingSet]  # early-stopped model, train, valid
+
+
+def _best(
+    valid: TrainingSet, trained: Sequence[tuple[RankerTrainingConfig, Stopped]]
+) -> tuple[int | None, dict[str, float]]:
+    """Which of ``trained`` orders ``valid``'s requests best by NDCG@10 (None: the
+    placement's blend, source ``blend``'s score, does as well), with every score."""
+    blend_column = FeatureSpec.of(RANKED_SOURCES).source_columns()["blend"][0]
+    blend = group_ndcg(valid.x[:, blend_column], valid.y, valid.groups)
+    scores = {"blend": round(blend, 4)}
+    best: tuple[float, int] | None = None
+    for n, (cfg, (model, _, _)) in enumerate(trained):
+        score = group_ndcg(model.raw(valid.x), valid.y, valid.groups)
+        scores[label_of(cfg)] = round(score, 4)
+        if best is None or score > best[0]:
+            best = (score, n)
+    if best is None or best[0] <= blend:
+        return None, scores
+    return best[1], scores
 
 
 def choose_ranker(
@@ -357,22 +390,43 @@ def choose_ranker(
     scored by NDCG@10 against what those people did in the window. The best choice
     is refitted (``refit``) and returned; ``None`` when the blend orders better. The
     test window after the cutoff is never read."""
-    valid = windows[0]
-    blend_column = FeatureSpec.of(RANKED_SOURCES).source_columns()["blend"][0]
-    scores = {"blend": group_ndcg(valid.x[:, blend_column], valid.y, valid.groups)}
-    best: tuple[float, RankerModel, TrainingSet, RankerTrainingConfig] | None = None
-    for cfg in choices:
-        model, joined, _ = _early_stopped(windows, cfg)
-        raw = model.raw(valid.x)
-        score = group_ndcg(raw, valid.y, valid.groups)
-        scores[label_of(cfg)] = round(score, 4)
-        if best is None or score > best[0]:
-            best = (score, model, joined, cfg)
-    scores["blend"] = round(scores["blend"], 4)
-    if best is None or best[0] <= scores["blend"]:
+    trained = [(cfg, _early_stopped(windows, cfg)) for cfg in choices]
+    n, scores = _best(windows[0], trained)
+    if n is None:
         return None, RankerChoice(None, scores)
-    _, model, joined, cfg = best
+    cfg, (model, joined, valid) = trained[n]
     return _refitted(model, windows, joined, valid, cfg), RankerChoice(cfg, scores)
+
+
+def choose_for(
+    built: dict[bool, list[TrainingSet]],
+    choices: Sequence[RankerTrainingConfig],
+    new_items: bool,
+    stopped: dict[str, Stopped] | None = None,
+    refits: dict[str, RankerModel] | None = None,
+) -> tuple[RankerModel | None, RankerChoice]:
+    """:func:`choose_ranker` for the placement that serves one kind of request: the
+    choices may train on either kind (``requests_of``), and all are scored on the
+    validation window's requests of the placement's kind (``new_items``: the person's
+    history excluded, their blend the new-items chain's, as a new-items placement is
+    asked). ``stopped`` and ``refits`` keep each config's early-stopped and refitted
+    model, so that a config among two placements' choices is trained once."""
+    memo: dict[str, Stopped] = {} if stopped is None else stopped
+    trained = []
+    for cfg in choices:
+        key = cfg.model_dump_json()
+        if key not in memo:
+            memo[key] = _early_stopped(requests_of(built, cfg), cfg)
+        trained.append((cfg, memo[key]))
+    n, scores = _best(built[new_items][0], trained)
+    if n is None:
+        return None, RankerChoice(None, scores)
+    cfg, (model, joined, valid) = trained[n]
+    done: dict[str, RankerModel] = {} if refits is None else refits
+    key = cfg.model_dump_json()
+    if key not in done:
+        done[key] = _refitted(model, requests_of(built, cfg), joined, valid, cfg)
+    return done[key], RankerChoice(cfg, scores)
 
 
 def train_ranker(
@@ -442,13 +496,13 @@ def bundle_ranker(
     return Ranker(state, names, settings, model)
 
 
-def chosen_ranker(
+def chosen_rankers(
     log: InteractionLog,
     products: Sequence[Product | None],
     artifacts: Artifacts,
     sources: SourcesConfig,
     settings: RankingSettings,
-    choices: Sequence[RankerTrainingConfig],
+    choices: Mapping[bool, Sequence[RankerTrainingConfig]],
     step: Step | None = None,
     *,
     now: int | None = None,
@@ -456,20 +510,19 @@ def chosen_ranker(
     fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
     names: Names | None = None,
     new_chain: PlacementChain | None = None,
-) -> tuple[Ranker | None, RankerChoice]:
-    """:func:`bundle_ranker` for the best of ``choices`` on the validation window before
-    ``now``, or None when the placement's blend orders that window better
-    (:func:`choose_ranker`). The windows are built once, for the most training windows
-    any choice asks (the choices share ``depth``, ``horizon_days``, ``placement`` and
-    the kind of requests they train on)."""
-    if not choices:
+) -> dict[bool, tuple[Ranker | None, RankerChoice]]:
+    """The ranker of each kind of placement (keyed by ``new_items``: False the all-items
+    placement, True a new-items one, whose requests leave the person's history out and
+    read ``new_chain``), each the best of its ``choices`` and the blend on the
+    validation window before ``now`` scored on that kind's requests
+    (:func:`choose_for`; None where the blend orders that window better). The windows
+    are built once, for the most training windows any choice asks (the choices share
+    ``depth``, ``horizon_days`` and ``placement``); a config both placements choose
+    is trained and refitted once."""
+    every = [c for kind in choices.values() for c in kind]
+    if not every or not all(choices.values()):
         raise InvalidInput("choose among at least one ranker config", code="ranker_no_choice")
-    kinds = {(c.new_items_only, c.new_item_requests) for c in choices}
-    if len(kinds) > 1:
-        raise InvalidInput(
-            "ranker choices must train on the same kind of requests", code="ranker_no_choice"
-        )
-    most = max(choices, key=lambda c: c.train_windows)
+    most = max(every, key=lambda c: c.train_windows)
     now = int(log.end) + 1 if now is None else now
     items = item_columns(artifacts, products, log.item_prices())
     windows = build_windows(
@@ -480,14 +533,24 @@ def chosen_ranker(
         now,
         most,
         step,
-        protocols=window_protocols(choices),
+        protocols=tuple(sorted({*window_protocols(every), *choices})),
         chain=chain,
         fit_sources=fit_sources,
         new_chain=new_chain,
     )
-    model, choice = choose_ranker(requests_of(windows, most), choices)
-    if model is None:
-        return None, choice
+    stopped: dict[str, Stopped] = {}
     state = RankingState.fit(from_interactions(log), items, now)
     names = names or TableNames(items.titles, items.category_names)
-    return Ranker(state, names, settings, model), choice
+    out: dict[bool, tuple[Ranker | None, RankerChoice]] = {}
+    served: dict[str, Ranker] = {}
+    refits: dict[str, RankerModel] = {}
+    for kind, among in choices.items():
+        model, choice = choose_for(windows, among, kind, stopped, refits)
+        if model is None or choice.config is None:
+            out[kind] = (None, choice)
+            continue
+        key = choice.config.model_dump_json()
+        if key not in served:
+            served[key] = Ranker(state, names, settings, model)
+        out[kind] = (served[key], choice)
+    return out

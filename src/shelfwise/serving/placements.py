@@ -63,7 +63,7 @@ class Objective(BaseModel):
         return (self.engagement / total, self.revenue / total, self.margin / total)
 
 
-RankerTask = Literal["requests", "bought_with", "cart"]
+RankerTask = Literal["requests", "bought_with", "cart", "new_items"]
 
 
 class Placement(BaseModel):
@@ -83,10 +83,15 @@ class Placement(BaseModel):
     requires_item: bool = False
     uses_cart: bool = False
     batch: bool = False
+    # A new-items shelf ("new for you"): the person's own history (every item they
+    # viewed, carted or bought) is left out of the slate.
+    new_items_only: bool = False
     # Which of the bundle's learned rankers orders this placement: "requests" (the
     # home task, ``ranker/``), "bought_with" (product-page requests labelled by what
     # was bought after the viewed product, ``ranker_bought_with/``) or "cart" (orders
-    # with one item hidden, ``ranker_cart/``); a bundle without that task's ranker
+    # with one item hidden, ``ranker_cart/``) or "new_items" (the home requests with the
+    # person's history left out as well as as they are, ``ranker_new_items/``: for a
+    # ``new_items_only`` shelf); a bundle without that task's ranker
     # serves the placement with its "requests" ranker.
     ranker: RankerTask = "requests"
 

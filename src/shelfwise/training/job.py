@@ -337,6 +337,12 @@ def task_ranker(
     little of that task to train on (the placement is then ranked by the
     ``requests`` ranker, :class:`~shelfwise.pipeline.learned.LearnedRankers`)."""
     cfg, chain = task_training(task, placement.name, placement.sources, placement.fallback)
+    new_chain = None
+    placements = load_placements(settings)
+    if task == "new_items" and "home" in placements:
+        # its all-items requests read the home placement's blend (the shelf's own without one)
+        home = placements.get("home")
+        new_chain, chain = chain, task_training(task, home.name, home.sources, home.fallback)[1]
     try:
         return bundle_ranker(
             log,
@@ -348,6 +354,7 @@ def task_ranker(
             step,
             chain=chain,
             fit_sources=fit_sources,
+            new_chain=new_chain,
         )
     except InvalidInput as e:
         logger.warning("no %s ranker in this bundle: %s", task, e)
