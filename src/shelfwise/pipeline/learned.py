@@ -276,6 +276,7 @@ class LearnedRank:
             which,
             self._keeper(flow, ctx),
             self.floors,
+            chain_sources(flow.plan),
         )
         return flow._replace(ranked=ranked)
 
@@ -304,6 +305,11 @@ class LearnedRank:
         key = scored_key(ctx, flow.k, flow.plan, self.objective)
         stamp = (len(flow.snapshot), self.ranker.version)
         return _Keeper(self.kept.scored, key, stamp, flow, ctx)
+
+
+def chain_sources(plan: Plan) -> frozenset[str]:
+    """The sources of the plan's chain (blended and fallbacks): what made the pool."""
+    return frozenset((*plan.chain.blend, *plan.chain.fallbacks))
 
 
 def scored_key(
@@ -377,19 +383,21 @@ def rank_pool(
     which: int = 0,
     keeper: _Keeper | None = None,
     floors: Floors | None = None,
+    chain: frozenset[str] = frozenset(),
 ) -> PoolRanked:
     """Rank the allowed pool; the arrangement's value keeps the ranker's order first.
 
     ``which``: the request's exploration draw (``pick_of``); ``keeper``: where the
     scored order of this context and pool is kept (None: scored every time);
-    ``floors``: the placement's exposure cap (``ranking.exposure``)."""
+    ``floors``: the placement's exposure cap (``ranking.exposure``); ``chain``: the sources
+    of the placement's chain, whose reasons speak before the ranker's other sources'."""
     scored = keeper.get(pool.items) if keeper is not None else None
     if scored is None:
         allowed = allowed_candidates(ranker, pool, proposals)
         scored = ranker.scored(ctx, allowed, snapshot, objective, k, floors=floors)
         if keeper is not None:
             keeper.put(pool.items, scored, allowed.items)
-    ranked = ranker.draw(scored, ctx, which)
+    ranked = ranker.draw(scored, ctx, which, chain=chain)
     positions = _positions_of(pool.items, ranked.items)
     # Below the head: the rest of the pool in blend order (scores are in (0, 1]), what
     # the exposure cap demoted last (the arrangement fills a slot it empties with them

@@ -133,12 +133,16 @@ def explain(
     names: Names,
     state: RankingState,
     per_item: int = 2,
+    chain: frozenset[str] = frozenset(),
 ) -> list[tuple[Explanation, ...]]:
     """Up to ``per_item`` reasons for each served item, strongest first.
 
     ``reasons[i]`` are the sources' reasons for item i, ``contributions[i]``
     its feature contributions (last column the bias). Candidates are ordered
-    by weight first and rendered only until enough are accepted.
+    by weight first and rendered only until enough are accepted. ``chain``: the
+    sources of the placement's chain (what made the pool): when the chain's own
+    reason cannot be said (a personal one to nobody), its sources' reasons come
+    before those of the sources the ranker alone asked.
     """
     seen = seen_items(ctx, state)
     personal = bool(ctx.session) or state.person(ctx.person_id) is not None
@@ -153,8 +157,13 @@ def explain(
         # The sources that proposed the item speak first; the ranker's feature
         # reasons only fill in, and nothing personal is said to nobody.
         # reasons[i][0] is the placement chain's (``CandidateSet.reasons_of``).
-        pending: list[tuple[int, float, int, Reason | int]] = [
-            (0 if n else -1, weights[src_of[r.source]] if r.source in src_of else 0.0, n, r)
+        pending: list[tuple[float, float, int, Reason | int]] = [
+            (
+                0.5 if n and chain and r.source not in chain else 0 if n else -1,
+                weights[src_of[r.source]] if r.source in src_of else 0.0,
+                n,
+                r,
+            )
             for n, r in enumerate(reasons[i])
             if personal or r.kind not in PERSONAL
         ]

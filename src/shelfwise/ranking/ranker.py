@@ -336,9 +336,11 @@ class Ranker:
         ctx: RecContext,
         which: int,
         explain_items: bool = True,
+        chain: frozenset[str] = frozenset(),
     ) -> Ranked:
         """One request's slate of a scored order: its own exploration draw (the plan's
         draw ``which``), and the reasons and contributions of the rows it serves
+        (``chain``: the sources of the placement's chain, whose reasons come first)
         (remembered per row)."""
         cands = scored.cands
         slate = draw(scored.plan, which)
@@ -361,6 +363,7 @@ class Ranker:
                     self.spec,
                     self.names,
                     self.state,
+                    chain=chain,
                 )
                 for n, (r, why) in enumerate(zip(missing, explained, strict=True)):
                     known[r] = (why, contrib[n])
