@@ -48,10 +48,8 @@ class Trained:
     t: int
 
 
-@pytest.fixture(scope="module")
-def trained() -> Trained:
-    store = synthetic_store(n_items=120, n_persons=250, days=50, seed=1)
-    spec = FeatureSpec.of(SOURCES)
+def _trained_model(store: SyntheticStore, spec: FeatureSpec, rounds: int) -> RankerModel:
+    """A model of ``spec`` trained at day 25 and validated at day 35 of ``store``."""
 
     def training_set(t: int):  # type: ignore[no-untyped-def]
         state = RankingState.fit(store.log, store.items, t)
@@ -60,7 +58,13 @@ def trained() -> Trained:
         )
 
     a, b = training_set(START + 25 * DAY), training_set(START + 35 * DAY)
-    model = RankerModel.train(spec, (a.x, a.y, a.groups), (b.x, b.y, b.groups), rounds=60)
+    return RankerModel.train(spec, (a.x, a.y, a.groups), (b.x, b.y, b.groups), rounds=rounds)
+
+
+@pytest.fixture(scope="module")
+def trained() -> Trained:
+    store = synthetic_store(n_items=120, n_persons=250, days=50, seed=1)
+    model = _trained_model(store, FeatureSpec.of(SOURCES), rounds=60)
     t = START + 45 * DAY
     return Trained(store, RankingState.fit(store.log, store.items, t), model, t)
 
@@ -327,3 +331,63 @@ def test_leaf_contributions_are_the_deltas_along_each_rows_path(trained: Trained
                 expected[r, node["split_feature"]] += value(child) - value(node)
                 node = child
     np.testing.assert_allclose(model.contributions(x), expected, atol=1e-9)
+
+
+def test_a_model_of_an_earlier_version_keeps_ranking_after_an_upgrade(
+    trained: Trained, tmp_path: Path
+) -> None:
+    """A bundle trained before features were added reads its own features (each still
+    computed): it loads, ranks, explains and saves as it was, with no warning to retrain;
+    a model naming a feature this version does not compute is refused at load."""
+    from shelfwise.ranking.features import BASE_FEATURES, build_features
+
+    old_base = tuple(f for f in BASE_FEATURES if f not in ("rebuy_28d", "rebuy_expected"))
+    old = FeatureSpec(SOURCES, old_base)
+    keep = np.r_[np.arange(2 * len(SOURCES)), 2 * len(SOURCES) + old.base_columns]
+    store = trained.store
+    model = _trained_model(store, old, rounds=30)
+    model.save(tmp_path / "old")
+    loaded = RankerModel.load(tmp_path / "old", compile=False)
+    assert loaded.spec == old and loaded.spec.names == old.names
+    ctx, cands = _request(trained, "p21")
+    full = build_features(ctx, cands, trained.state, store.items, FeatureSpec.of(SOURCES))
+    mine = build_features(ctx, cands, trained.state, store.items, loaded.spec)
+    np.testing.assert_array_equal(mine, full[:, keep])  # its columns, in its order
+    names = TableNames(store.titles, store.categories)
+    ranker = Ranker(trained.state, names, RankingSettings(explore_share=0.0), loaded)
+    ranked = ranker.rank(ctx, cands, store.items, k=8)
+    assert len(ranked.items) == 8 and all(ranked.reasons)
+    want = model.probability(model.raw(mine))[_rows(cands, ranked)]
+    np.testing.assert_allclose(ranked.probabilities, want)
+    assert len(ranked.contributions[0]) == len(old.names) + 1
+
+    meta = tmp_path / "old" / "ranker.json"
+    meta.write_text(meta.read_text().replace('"buy_lag_days"', '"from_the_future"'))
+    with pytest.raises(ValueError, match="from_the_future"):
+        RankerModel.load(tmp_path / "old", compile=False)
+
+
+def _rows(cands: CandidateSet, ranked: Any) -> np.ndarray:
+    order = {item: row for row, item in enumerate(cands.items.tolist())}
+    return np.array([order[i] for i in ranked.items.tolist()])
+
+
+def test_a_state_saved_before_the_re_buy_rates_loads_with_them_at_zero(
+    trained: Trained, tmp_path: Path
+) -> None:
+    """An earlier version's bundle has no ``rebuy_28d`` in its ranking state; its model
+    does not read it, so the state loads (the rate at zero) instead of the placement
+    losing its learned ranker until a retrain. Any other missing array is refused."""
+    trained.state.save(tmp_path)
+    with np.load(tmp_path / "state.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    assert trained.state.rebuy_28d.any()
+    del arrays["rebuy_28d"]
+    np.savez(tmp_path / "state.npz", **arrays)  # type: ignore[arg-type]
+    loaded = RankingState.load(tmp_path)
+    assert loaded.rebuy_28d.tolist() == [0.0] * len(trained.state.pop_7d)
+    np.testing.assert_array_equal(loaded.pop_7d, trained.state.pop_7d)
+    del arrays["pop_28d"]
+    np.savez(tmp_path / "state.npz", **arrays)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="pop_28d"):
+        RankingState.load(tmp_path)

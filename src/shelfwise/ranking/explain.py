@@ -11,6 +11,7 @@ gets at least one reason; ``fallback`` marks the generic one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, overload
@@ -120,6 +121,19 @@ def _feature_reason(kind: str, template: str, category: str) -> Explanation:
 
 _FEATURE_COLUMNS = np.array([BASE_FEATURES.index(name) for name in _FEATURE_REASONS])
 _FEATURE_TEMPLATES = list(_FEATURE_REASONS.values())
+
+
+@functools.lru_cache(maxsize=8)
+def _reason_columns(base: tuple[str, ...]) -> tuple[IntArray, IntArray]:
+    """For a model's base features: the column of each feature reason it reads, and
+    which of the reasons those are (a model of an earlier version may lack some)."""
+    if base == BASE_FEATURES:
+        return _FEATURE_COLUMNS, np.arange(len(_FEATURE_COLUMNS))
+    which = [j for j, name in enumerate(_FEATURE_REASONS) if name in base]
+    columns = [base.index(name) for name in _FEATURE_REASONS if name in base]
+    return np.array(columns, dtype=np.int64), np.array(which, dtype=np.int64)
+
+
 _MIN_FEATURE_WEIGHT = 0.05
 
 
@@ -149,7 +163,12 @@ def explain(
     n_src = len(spec.sources)
     src_of = {s: j for j, s in enumerate(spec.sources)}
     src_weight = contributions[:, 0 : 2 * n_src : 2] + contributions[:, 1 : 2 * n_src : 2]
-    feat_weight = contributions[:, 2 * n_src + _FEATURE_COLUMNS]
+    columns, which = _reason_columns(spec.base)
+    if len(which) == len(_FEATURE_COLUMNS):
+        feat_weight = contributions[:, 2 * n_src + columns]
+    else:  # a model of an earlier version: the reasons of features it lacks weigh nothing
+        feat_weight = np.zeros((len(contributions), len(_FEATURE_COLUMNS)))
+        feat_weight[:, which] = contributions[:, 2 * n_src + columns]
     src_rows, feat_rows = src_weight.tolist(), feat_weight.tolist()  # (rows of a few floats)
     out: list[tuple[Explanation, ...]] = []
     for i in range(len(items)):

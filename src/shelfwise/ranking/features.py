@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from shelfwise.candidates.base import RecContext
 from shelfwise.ranking.candidates import CandidateSet
-from shelfwise.ranking.history import FloatArray, epoch
+from shelfwise.ranking.history import FloatArray, IntArray, epoch
 from shelfwise.ranking.items import ItemTable
 from shelfwise.ranking.state import DAY, RankingState, week_of
 
@@ -68,14 +69,31 @@ BASE_FEATURES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """The ordered feature names for a list of sources; hashed onto the model artefact."""
+    """The ordered feature names for a list of sources; hashed onto the model artefact.
+
+    ``base``: the item and person features the model reads, in order: this version's
+    :data:`BASE_FEATURES` for a model trained now; for a model of an earlier version,
+    the ones it was trained with (each still computed here, so a bundle keeps its
+    learned ranker across an upgrade that adds features)."""
 
     sources: tuple[str, ...]
+    base: tuple[str, ...] = BASE_FEATURES
 
     @property
     def names(self) -> tuple[str, ...]:
         per_source = tuple(f"src_{s}_{part}" for s in self.sources for part in ("score", "rank"))
-        return per_source + BASE_FEATURES
+        return per_source + self.base
+
+    @cached_property
+    def base_columns(self) -> IntArray | None:
+        """Where each of ``base`` is among :data:`BASE_FEATURES` (None: all of them, in
+        order); a feature this version does not compute is a ``ValueError``."""
+        if self.base == BASE_FEATURES:
+            return None
+        unknown = [f for f in self.base if f not in BASE_FEATURES]
+        if unknown:
+            raise ValueError(f"features this version does not compute: {', '.join(unknown)}")
+        return np.array([BASE_FEATURES.index(f) for f in self.base], dtype=np.int64)
 
     def digest(self) -> str:
         return hashlib.sha256("\n".join(self.names).encode()).hexdigest()[:12]
@@ -201,6 +219,9 @@ def build_features(
     # that share weighted by how much of a staple the item is in the person's orders.
     f[:, 37] = state.rebuy_28d[it]
     f[:, 38] = np.nan_to_num(f[:, 35]) * f[:, 37]
+    columns = spec.base_columns
+    if columns is not None:  # a model of an earlier version: its own features, in its order
+        return np.concatenate([x[:, : 2 * n_src], f[:, columns]], axis=1)
     return x
 
 

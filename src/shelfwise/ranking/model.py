@@ -177,9 +177,13 @@ class RankerModel:
         named after ``label``, the bundle's version), or in memory when it is None.
         """
         meta = json.loads((folder / "ranker.json").read_text())
-        spec = FeatureSpec.of(meta["sources"])
+        # The features it was trained with: an earlier version's model reads its own
+        # (each still computed here); one naming a feature this version lacks is refused.
+        sources = tuple(meta["sources"])
+        spec = FeatureSpec(sources, tuple(meta["features"][2 * len(sources) :]))
+        spec.base_columns  # noqa: B018 - refuses unknown features now, not at a request
         if spec.digest() != meta["feature_digest"]:
-            raise ValueError("the ranker's feature spec does not match this version of shelfwise")
+            raise ValueError("the ranker's feature spec does not match its own feature list")
         model_file = folder / "ranker.txt"
         booster = lgb.Booster(model_file=str(model_file))
         a, b = meta["calibration"]

@@ -34,6 +34,11 @@ WEEKS = 52
 _SEASON_PRIOR = 20.0  # pseudo-events that pull a sparse category-week towards 1.0
 
 
+# Per-item arrays added to the state after bundles were already written: a state saved
+# before one of them loads with it at zero (only features of the newer models read it).
+LATER_ITEM_ARRAYS = frozenset({"rebuy_28d"})
+
+
 @dataclass
 class PairTable:
     """Rows of (person, key) sorted, with ``indptr`` per person and value columns."""
@@ -326,6 +331,10 @@ class RankingState:
         for f in fields(cls):
             if f.name in kwargs:
                 continue
+            if f.name in LATER_ITEM_ARRAYS and f.name not in arrays:
+                # saved by an earlier version, for a model that does not read it
+                # (``FeatureSpec.base``: a model reading it was saved with it)
+                arrays[f.name] = np.zeros(len(arrays["pop_7d"]), dtype=np.float64)
             if f"{f.name}.indptr" not in arrays and f.name not in arrays:
                 raise ValueError(f"the ranker state has no {f.name} (saved before it): retrain")
             if f"{f.name}.indptr" in arrays:
