@@ -144,11 +144,7 @@ def coherence(
             except NotFound as exc:
                 raise fail(exc) from exc
         rep = runtime.coherence(start, end)
-    rows = [
-        r
-        for r in rep.rows
-        if (placement is None or r.placement == placement) and (by_category or r.category is None)
-    ]
+    rows = rep.rows_of(placement, by_category)
     if as_json:
         print_json({**rep.as_dict(), "rows": [r.as_dict() for r in rows]})
         return

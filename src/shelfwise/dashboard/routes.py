@@ -342,12 +342,7 @@ def categories(request: Request, runtime: Runtime, form: dict[str, str]) -> View
             "series_chart": series_chart,
             "coherence": coherence,
             # all placements: one row each; one product placement: its viewed categories too
-            "coherence_rows": [
-                r
-                for r in coherence.rows
-                if (r.category is None and placement in ("", r.placement))
-                or (r.category is not None and r.placement == placement)
-            ],
+            "coherence_rows": coherence.rows_of(placement or None, by_category=bool(placement)),
             "category_chart": charts.bars(
                 "Revenue from recommendations by category"
                 f" ({window_label(report.attribution_window_hours)})",

@@ -53,7 +53,7 @@ from shelfwise.evaluation.session_peers import (
     recommend,
 )
 from shelfwise.evaluation.sessions import IntArray, Prefixes, Sessions, ranks, view_sessions
-from shelfwise.monitoring.coherence import ServedSlate, coherence
+from shelfwise.monitoring.coherence import ServedSlate, available, catalog_of, coherence
 from shelfwise.serving.placements import Placement
 
 Step = Callable[[str], None]
@@ -170,12 +170,8 @@ def slate_coherence(lists: IntArray, p: Prefixes, snapshot: CatalogSnapshot) -> 
         )
         for row, stop in zip(lists, p.stops, strict=True)
     ]
-    products = [p for p in snapshot.products if p is not None]
-    category = {p.product_id: p.category_path for p in products}
-    price = {p.product_id: p.price for p in products}
-    got = coherence(slates, category, price, int(snapshot.available.sum())).as_dict()
-    del got["personal_claims"]
-    return got
+    category, price, _ = catalog_of(snapshot, slates)
+    return coherence(slates, category, price, available(snapshot)).as_dict(claims=False)
 
 
 def with_decay(artifacts: Artifacts, decay: float) -> Artifacts:

@@ -49,8 +49,10 @@ class Coherence:
     coverage: float
     personal_claims: int
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
+    def as_dict(self, claims: bool = True) -> dict[str, Any]:
+        """The measures rounded for a report; ``claims=False`` leaves out
+        ``personal_claims`` (slates asked with a session, where none can be false)."""
+        out = {
             "slates": self.slates,
             "empty_slates": self.empty_slates,
             "items_shown": self.items_shown,
@@ -63,6 +65,9 @@ class Coherence:
             "coverage": round(self.coverage, 4),
             "personal_claims": self.personal_claims,
         }
+        if not claims:
+            del out["personal_claims"]
+        return out
 
 
 def coherence(
@@ -158,6 +163,16 @@ class CoherenceReport:
             if r.category is not None and (placement is None or r.placement == placement)
         ]
 
+    def rows_of(self, placement: str | None, by_category: bool) -> list[CoherenceRow]:
+        """One placement's rows (None: every placement's), with or without its rows per
+        viewed category."""
+        return [
+            r
+            for r in self.rows
+            if (placement is None or r.placement == placement)
+            and (by_category or r.category is None)
+        ]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "start": self.start.isoformat(),
@@ -167,6 +182,32 @@ class CoherenceReport:
             "limit": self.limit,
             "truncated": list(self.truncated),
         }
+
+
+def catalog_of(
+    snapshot: CatalogSnapshot, slates: Sequence[ServedSlate]
+) -> tuple[dict[str, str | None], dict[str, float | None], dict[str, str]]:
+    """Category, price and title of every viewed and shown product of ``slates`` in
+    the catalog ``snapshot`` (one the catalog no longer has: no category, no price)."""
+    category: dict[str, str | None] = {}
+    price: dict[str, float | None] = {}
+    title: dict[str, str] = {}
+    for s in slates:
+        for pid in (s.anchor, *(str(it["product_id"]) for it in s.items)):
+            if pid in category:
+                continue
+            i = snapshot.index_of(pid)
+            product = snapshot.product(i) if i is not None else None
+            category[pid] = product.category_path if product else None
+            price[pid] = product.price if product else None
+            if product is not None:
+                title[pid] = product.title
+    return category, price, title
+
+
+def available(snapshot: CatalogSnapshot) -> int:
+    """The products available now: coverage's base."""
+    return int(snapshot.available.sum()) if len(snapshot) else 0
 
 
 def served_coherence(
@@ -183,21 +224,9 @@ def served_coherence(
     against no category and no price."""
     served = log.anchored(start, end, placements, limit + 1)
     truncated = tuple(p for p in placements if len(served.get(p, ())) > limit)
-    category: dict[str, str | None] = {}
-    price: dict[str, float | None] = {}
-    title: dict[str, str] = {}
-    for slates in served.values():
-        for s in slates[:limit]:
-            for pid in (s.anchor, *(str(it["product_id"]) for it in s.items)):
-                if pid in category:
-                    continue
-                i = snapshot.index_of(pid)
-                product = snapshot.product(i) if i is not None else None
-                category[pid] = product.category_path if product else None
-                price[pid] = product.price if product else None
-                if product is not None:
-                    title[pid] = product.title
-    size = int(snapshot.available.sum()) if len(snapshot) else 0
+    read = [s for slates in served.values() for s in slates[:limit]]
+    category, price, title = catalog_of(snapshot, read)
+    size = available(snapshot)
     rows: list[CoherenceRow] = []
     for placement in placements:
         slates = served.get(placement, [])[:limit]
@@ -219,6 +248,8 @@ __all__ = [
     "CoherenceReport",
     "CoherenceRow",
     "ServedSlate",
+    "available",
+    "catalog_of",
     "coherence",
     "served_coherence",
 ]

@@ -231,9 +231,7 @@ def page_coherence(world: World, slates: Sequence[ServedSlate]) -> dict[str, Any
     records = world.catalog.records
     category = {r["product_id"]: r.get("category_path") for r in records}
     price = {r["product_id"]: r.get("price") for r in records}
-    got = coherence(slates, category, price, len(records)).as_dict()
-    del got["personal_claims"]
-    return got
+    return coherence(slates, category, price, len(records)).as_dict(claims=False)
 
 
 @dataclass

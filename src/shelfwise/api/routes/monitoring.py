@@ -161,11 +161,7 @@ def coherence(
         runtime.placements.get(placement)  # an unknown name is a 404 with its code
     lo, hi = resolve(range, start, end)
     rep = runtime.coherence(lo, hi)
-    rows = [
-        r
-        for r in rep.rows
-        if (placement is None or r.placement == placement) and (by_category or r.category is None)
-    ]
+    rows = rep.rows_of(placement, by_category)
     return CoherenceOut(
         start=rep.start,
         end=rep.end,
