@@ -15,6 +15,7 @@ from shelfwise.pipeline import RecommendRequest
 from shelfwise.rules import parse_rule
 from shelfwise.runtime import Runtime
 from shelfwise.serving.session import SessionRecord
+from shelfwise.store.types import utcnow
 
 NOW = datetime(2026, 12, 5, 12, tzinfo=UTC)
 
@@ -186,20 +187,26 @@ def test_every_slate_is_logged_and_answers_why(store: Runtime) -> None:
 
 
 def test_a_suppression_window_applies_by_the_request_clock(store: Runtime) -> None:
+    # The window is checked against the wall clock when saved (a window already over
+    # is refused), so it is placed around the wall clock, not the tests' fixed NOW.
+    start = utcnow()
     rule = {
         "id": "no-softloom",
         "type": "suppress",
         "reason": "supplier dispute",
         "values": ["Softloom"],
         "scope": {"placements": ["product_page"]},
-        "window": {"start": NOW.isoformat(), "end": (NOW + timedelta(days=1)).isoformat()},
+        "window": {"start": start.isoformat(), "end": (start + timedelta(days=1)).isoformat()},
     }
     store.rules.store.save(parse_rule(rule), who="test", why="dispute")
-    during = ask(store, placement="product_similar", item=["A1"], k=5, explain=True)
+    during = store.recommender.recommend(
+        RecommendRequest(placement="product_similar", item=("A1",), k=5, explain=True),
+        start + timedelta(hours=1),
+    )
     assert not {"A2", "A5", "A6"} & set(ids(during))
     assert during["trace"]["drops"]["no-softloom"] >= 2
     after = store.recommender.recommend(
-        RecommendRequest(placement="product_similar", item=("A1",), k=5), NOW + timedelta(days=2)
+        RecommendRequest(placement="product_similar", item=("A1",), k=5), start + timedelta(days=2)
     )
     assert "A2" in ids(after)
     home = ask(store, placement="home", k=10)  # scoped to product pages only
