@@ -276,9 +276,15 @@ class SourceFits:
     ranker's training windows (of every task a bundle trains) share them.
 
     A prefix ``log.before(t)`` is identified by its length (and last event), so
-    two cutoffs with no event between them share one fit. The content table does
-    not depend on events: it is fitted once (or given, as ``content``), and every
-    prefix reuses it. ``keep`` fits are held; the shortest prefix goes first.
+    two cutoffs with no event between them share one fit. The content table
+    depends on events only through the prices of items the catalog does not
+    price (``catalog_prices``: the median paid in the prefix): a table given as
+    ``content`` is reused for every prefix (the training job's, fitted on the
+    whole log); otherwise a table is reused for a prefix with the same prices,
+    so that every fit is what ``fit_all`` makes of its prefix alone, whichever
+    prefix came first (a backtest's figures do not depend on how its origins are
+    shared among processes). ``keep`` fits are held; the shortest prefix goes
+    first.
     """
 
     def __init__(
@@ -289,7 +295,8 @@ class SourceFits:
         content: NeighbourTable | None = None,
     ) -> None:
         self.products, self.config, self.keep = products, config, keep
-        self.content = content
+        self.content, self.given = content, content is not None
+        self.content_prices: npt.NDArray[np.float64] | None = None
         self.memo: dict[tuple[int, float], Artifacts] = {}
         self.hits = self.misses = 0
 
@@ -300,9 +307,21 @@ class SourceFits:
             self.hits += 1
             return got
         self.misses += 1
-        got = fit_all(train, self.products, self.config, content=self.content)
+        got = fit_all(train, self.products, self.config, content=self._content_for(train))
         self.content = got.content
         if len(self.memo) >= self.keep:
             self.memo.pop(min(self.memo))  # the shortest prefix: origins walk forward
         self.memo[key] = got
         return got
+
+    def _content_for(self, train: InteractionLog) -> NeighbourTable | None:
+        """The content table to reuse for ``train`` (None: fit it)."""
+        if self.given:
+            return self.content
+        padded = [*self.products, *[None] * (train.n_items - len(self.products))]
+        prices = catalog_prices(train, padded)
+        same = self.content_prices is not None and np.array_equal(
+            self.content_prices, prices, equal_nan=True
+        )
+        self.content_prices = prices
+        return self.content if same else None

@@ -109,6 +109,7 @@ class RankerModel:
             valid_sets=[dvalid],
             callbacks=[lgb.early_stopping(patience, verbose=False)] if patience else [],
         )
+        booster.free_dataset()  # the binned rows: a choice among models keeps several boosters
         raw = np.asarray(booster.predict(valid[0], num_threads=1), dtype=np.float64)
         calibration = fit_platt(raw, (valid[1] > 0).astype(np.float64))
         best = booster.best_score.get("valid_0", {})

@@ -249,11 +249,21 @@ def _params(cfg: RankerTrainingConfig, rows: int) -> dict[str, float | int | str
     }
 
 
+@dataclass(frozen=True)
+class Joined:
+    """What the refit and the model's metrics need of the training windows an
+    early-stopped model saw (the joined rows themselves are not kept)."""
+
+    rows: int
+    requests: int
+    weighted_rows: int
+
+
 def _early_stopped(
     windows: Sequence[TrainingSet], cfg: RankerTrainingConfig
-) -> tuple[RankerModel, TrainingSet, TrainingSet]:
+) -> tuple[RankerModel, Joined]:
     """LambdaRank on the ``cfg.train_windows`` windows after ``windows[0]``, early-stopped
-    and calibrated on ``windows[0]``; with the joined training set and the validation one."""
+    and calibrated on ``windows[0]``; with the size of the joined training set."""
     spec = FeatureSpec.of(RANKED_SOURCES)
     valid = windows[0]
     train = [w for w in windows[1 : 1 + cfg.train_windows] if len(w.groups)]
@@ -273,34 +283,35 @@ def _early_stopped(
         cfg.patience,
         weights=(joined.weights, valid.weights),
     )
-    return model, joined, valid
+    size = Joined(len(joined.y), len(joined.groups), int((joined.row_weights() != 1.0).sum()))
+    return model, size
 
 
 def fit_ranker(windows: Sequence[TrainingSet], cfg: RankerTrainingConfig) -> RankerModel:
     """LambdaRank on ``windows[1:]`` (at most ``cfg.train_windows``), early-stopped and
     calibrated on ``windows[0]``, then refitted on every window when ``cfg.refit``."""
-    model, joined, valid = _early_stopped(windows, cfg)
-    return _refitted(model, windows, joined, valid, cfg)
+    model, joined = _early_stopped(windows, cfg)
+    return _refitted(model, windows, joined, cfg)
 
 
 def _refitted(
     model: RankerModel,
     windows: Sequence[TrainingSet],
-    joined: TrainingSet,
-    valid: TrainingSet,
+    joined: Joined,
     cfg: RankerTrainingConfig,
 ) -> RankerModel:
     spec = model.spec
     stopped = model.metrics
     if cfg.refit:
         rounds = int(stopped["best_iteration"]) or cfg.rounds
+        valid = windows[0]
         train = [w for w in windows[1 : 1 + cfg.train_windows] if len(w.groups)]
         everything = TrainingSet.concat([valid, *train], len(spec.names))
         model = RankerModel.train(
             spec,
             (everything.x, everything.y, everything.groups),
             (valid.x, valid.y, valid.groups),
-            _params(cfg, len(joined.y)),
+            _params(cfg, joined.rows),
             rounds,
             None,
             weights=(everything.weights, valid.weights),
@@ -308,10 +319,10 @@ def _refitted(
         model.metrics.update({f"{k}_early_stopped": v for k, v in stopped.items()})
     model.metrics.update(
         {
-            "train_rows": float(len(joined.y)),
-            "train_requests": float(len(joined.groups)),
-            "valid_requests": float(len(valid.groups)),
-            "train_weighted_rows": float((joined.row_weights() != 1.0).sum()),
+            "train_rows": float(joined.rows),
+            "train_requests": float(joined.requests),
+            "valid_requests": float(len(windows[0].groups)),
+            "train_weighted_rows": float(joined.weighted_rows),
         }
     )
     return model
@@ -358,7 +369,7 @@ def label_of(cfg: RankerTrainingConfig) -> str:
     return f"ranker(windows={cfg.train_windows}, leaves={cfg.num_leaves}{more})"
 
 
-Stopped = tuple[RankerModel, TrainingSet, TrainingSet]  # early-stopped model, train, valid
+Stopped = tuple[RankerModel, Joined]  # an early-stopped model, the size of its training set
 
 
 def _best(
@@ -370,7 +381,7 @@ def _best(
     blend = group_ndcg(valid.x[:, blend_column], valid.y, valid.groups)
     scores = {"blend": round(blend, 4)}
     best: tuple[float, int] | None = None
-    for n, (cfg, (model, _, _)) in enumerate(trained):
+    for n, (cfg, (model, _)) in enumerate(trained):
         score = group_ndcg(model.raw(valid.x), valid.y, valid.groups)
         scores[label_of(cfg)] = round(score, 4)
         if best is None or score > best[0]:
@@ -394,8 +405,8 @@ def choose_ranker(
     n, scores = _best(windows[0], trained)
     if n is None:
         return None, RankerChoice(None, scores)
-    cfg, (model, joined, valid) = trained[n]
-    return _refitted(model, windows, joined, valid, cfg), RankerChoice(cfg, scores)
+    cfg, (model, joined) = trained[n]
+    return _refitted(model, windows, joined, cfg), RankerChoice(cfg, scores)
 
 
 def choose_for(
@@ -421,11 +432,11 @@ def choose_for(
     n, scores = _best(built[new_items][0], trained)
     if n is None:
         return None, RankerChoice(None, scores)
-    cfg, (model, joined, valid) = trained[n]
+    cfg, (model, joined) = trained[n]
     done: dict[str, RankerModel] = {} if refits is None else refits
     key = cfg.model_dump_json()
     if key not in done:
-        done[key] = _refitted(model, requests_of(built, cfg), joined, valid, cfg)
+        done[key] = _refitted(model, requests_of(built, cfg), joined, cfg)
     return done[key], RankerChoice(cfg, scores)
 
 
