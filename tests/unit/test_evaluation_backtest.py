@@ -15,8 +15,8 @@ from shelfwise.errors import InvalidInput
 from shelfwise.evaluation.backtest import (
     Fold,
     backtest,
-    chunks,
     default_origins,
+    largest_first,
     midnight,
     served_factory,
 )
@@ -227,11 +227,9 @@ def test_origins_in_worker_processes_give_the_serial_result() -> None:
     assert runs[1].cpu_seconds > 0  # the workers' CPU counts
 
 
-def test_origins_split_into_runs_of_neighbours() -> None:
-    assert chunks(4, 2) == [range(0, 2), range(2, 4)]
-    assert chunks(5, 2) == [range(0, 3), range(3, 5)]
-    assert chunks(2, 8) == [range(0, 1), range(1, 2)]
-    assert chunks(3, 1) == [range(0, 3)]
+def test_the_latest_origins_go_to_the_workers_first() -> None:
+    assert largest_first(4) == [3, 2, 1, 0]
+    assert largest_first(1) == [0]
 
 
 def test_ease_scores_people_in_batches_as_it_scores_one() -> None:

@@ -398,10 +398,16 @@ class _Done:
     reused: int
 
 
-def _run_origins(job: _Job, numbered: Sequence[tuple[int, datetime]], step: Step | None) -> _Done:
+def _run_origins(
+    job: _Job,
+    numbered: Sequence[tuple[int, datetime]],
+    step: Step | None,
+    fits: SourceFits | None = None,
+) -> _Done:
     """Evaluate ``numbered`` origins one after the other, sharing one memo of source fits
     (neighbouring origins share the prefixes of their ranker windows)."""
-    fits = SourceFits(job.products, job.config)
+    fits = fits if fits is not None else SourceFits(job.products, job.config)
+    hits, misses = fits.hits, fits.misses
     done = _Done([], "", 0, 0)
     for n, origin in numbered:
         fold = _fold(job.log, origin, job.window_days, job.products, job.config, fits, step)
@@ -429,12 +435,13 @@ def _run_origins(job: _Job, numbered: Sequence[tuple[int, datetime]], step: Step
                         step(f"{label}: {m.name} {key} chose {choice.as_dict()}")
         result.notes.update({p.name: p.describe() for p in peers if isinstance(p, TunedPeer)})
         done.results.append((n, result))
-    done.fitted, done.reused = fits.misses, fits.hits
+    done.fitted, done.reused = fits.misses - misses, fits.hits - hits
     return done
 
 
 PR_SET_PDEATHSIG = 1
 _STEPS: Any = None  # a worker process's queue of progress messages (None: silent)
+_FITS: SourceFits | None = None  # a worker process's memo of source fits (one backtest's)
 
 
 def _start_worker(steps: Any) -> None:
@@ -448,20 +455,20 @@ def _start_worker(steps: Any) -> None:
 
 
 def _in_worker(job: _Job, numbered: Sequence[tuple[int, datetime]]) -> _Done:
+    """One origin in a worker process; the origins a process is given share its memo of
+    source fits (a fit depends only on its prefix: ``SourceFits``)."""
+    global _FITS
+    if _FITS is None:
+        _FITS = SourceFits(job.products, job.config)
     steps = _STEPS
-    return _run_origins(job, numbered, steps.put if steps is not None else None)
+    return _run_origins(job, numbered, steps.put if steps is not None else None, _FITS)
 
 
-def chunks(n: int, jobs: int) -> list[range]:
-    """``n`` origins in ``jobs`` runs of neighbours, later (larger) origins in shorter runs
-    when they do not divide evenly."""
-    jobs = max(min(jobs, n), 1)
-    sizes = [n // jobs + (1 if j < n % jobs else 0) for j in range(jobs)]
-    out, at = [], 0
-    for size in sizes:
-        out.append(range(at, at + size))
-        at += size
-    return out
+def largest_first(n: int) -> list[int]:
+    """The order the origins are handed to worker processes: the latest (largest log,
+    slowest) first, so that the short ones fill in at the end and the processes end
+    together."""
+    return list(range(n - 1, -1, -1))
 
 
 def _parallel(
@@ -487,8 +494,7 @@ def _parallel(
             initargs=(steps,),
         ) as pool:
             futures = [
-                pool.submit(_in_worker, job, [numbered[i] for i in run])
-                for run in chunks(len(numbered), jobs)
+                pool.submit(_in_worker, job, [numbered[i]]) for i in largest_first(len(numbered))
             ]
             return [f.result() for f in futures]
     finally:
@@ -516,8 +522,8 @@ def backtest(
     """Evaluate the served model and the tuned peers at every origin, then pooled.
 
     ``jobs`` worker processes (default: the cores available; 1: in this process)
-    evaluate the origins, each a run of neighbouring origins with its own memo of
-    source fits and one BLAS thread. Every choice and fit depends only on the log
+    evaluate the origins, one at a time each, the latest first (``largest_first``),
+    each process with its own memo of source fits and one BLAS thread. Every choice and fit depends only on the log
     and the origin, so the result is the same for any ``jobs`` (bar the timings and
     the memo's counts); a parallel ``served`` factory must be picklable (``served_factory``'s is).
     """
@@ -649,9 +655,9 @@ __all__ = [
     "Served",
     "ServedFactory",
     "backtest",
-    "chunks",
     "default_jobs",
     "default_origins",
+    "largest_first",
     "midnight",
     "served_factory",
 ]
