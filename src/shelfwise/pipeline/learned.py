@@ -240,7 +240,7 @@ def source_proposals(
             got = shallower(got, asked_at, depth)
         else:
             got = None
-        out.append(view.proposal(got if got is not None else src.propose(bctx, depth)))
+        out.append(view.proposal(got if got is not None else view.ask(name, bctx, depth)))
     return out
 
 
