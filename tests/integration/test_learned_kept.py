@@ -346,3 +346,29 @@ def test_a_product_pages_sources_are_asked_once_for_both_placements_and_later_bu
     rt.catalog.patch(gone, ProductPatch(stock_qty=10))
     rec.refresh_catalog(Trace())
     assert gone in [s[0] for s in _shown(_run(rt, fresh, plan, req, now, seed=5))]
+
+
+@pytest.mark.parametrize(
+    ("req", "spans"),
+    [
+        (RecommendRequest(placement="product_similar", item=("KI2",)), True),
+        (RecommendRequest(placement="cart", person="c1", cart=("GA2",)), False),
+    ],
+    ids=["anonymous product page", "cart"],
+)
+def test_an_anonymous_pages_kept_candidates_serve_its_next_buckets(
+    rt: Runtime, req: RecommendRequest, spans: bool
+) -> None:
+    """An impersonal context's candidates are kept for the month (its sources read no
+    other clock); the ranker still scores every bucket at its own clock. A person's
+    candidates are kept for their bucket only."""
+    kept, fresh, plan = _pipelines(rt, req.placement)
+    orders = rt.recommender.kept_orders
+    now = T0 + timedelta(minutes=31)  # later than every other test's bucket
+    _run(rt, kept, plan, req, now, seed=3)
+    hits, scored = orders.candidates.hits, len(orders.scored)
+    later = now + timedelta(seconds=BUCKET)
+    slate = _run(rt, kept, plan, req, later, seed=3)
+    assert orders.candidates.hits == hits + (1 if spans else 0)
+    assert len(orders.scored) == scored + 1  # scored again at the next bucket's clock
+    assert slate.items and _shown(slate) == _shown(_run(rt, fresh, plan, req, later, seed=3))
