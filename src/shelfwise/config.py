@@ -147,7 +147,7 @@ class RankingSettings(BaseModel):
         description=(
             "Source proposals to impersonal contexts (no person, session or cart: an "
             "anonymous product page) each worker keeps across placements and time "
-            "buckets (0 = off), least recently used out first (~3 KB each)."
+            "buckets (0 = off), least recently used out first (~2.3 KB each)."
         ),
     )
 
