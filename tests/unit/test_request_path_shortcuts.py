@@ -112,6 +112,12 @@ def test_the_candidates_of_the_pool_alone_are_the_unions_rows() -> None:
         np.testing.assert_array_equal(got.scores, want.scores)
         np.testing.assert_array_equal(got.ranks, want.ranks)
         np.testing.assert_array_equal(got.reason_at, want.reason_at)
+        for c, prop in enumerate(proposals):  # ranks by their definition, too
+            for row, at in enumerate(got.reason_at[:, c].tolist()):
+                if at >= 0:
+                    score = prop.scores[at]
+                    better = (prop.scores > score).sum() + (prop.scores[:at] == score).sum()
+                    assert got.ranks[row, c] == 1 + better
         assert got.sources == want.sources
         assert [(p.source, len(p.items)) for p in got.proposals] == [
             (p.source, len(p.items)) for p in want.proposals
