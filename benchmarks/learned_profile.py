@@ -16,8 +16,11 @@ the entries each kept store holds (``kept_entries_at_end``). ``--profile`` adds 
 cProfile top functions (by own and by cumulative time) over every mix's new
 contexts (the *computed* phase; the profiler's overhead inflates its timings).
 ``--new-only`` measures the new contexts alone (no repeat, no twins): run it under
-``py-spy record`` and read the stacks under ``timed``. Every slate must say the
-learned ranker answered, or the run fails.
+``py-spy record`` and read the stacks under ``timed``. ``--next-bucket`` adds a phase
+asking the same contexts again one time bucket later (``next_bucket``: nothing of the
+learned path's kept orders serves them; an anonymous product page's kept candidates
+and source proposals do). Every slate must say the learned ranker answered, or the
+run fails.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import pstats
 import resource
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,10 +120,11 @@ def timed(
     reqs: list[RecommendRequest],
     prof: cProfile.Profile | None = None,
     twins: bool = True,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Wall and CPU p50/p99 of serving ``reqs`` one after the other (under ``prof`` when
-    given), and (``twins``) the pipeline's stage timings (median ms) of ``explain=true``
-    twins of the first 100."""
+    given; at the clock ``now`` when given), and (``twins``) the pipeline's stage timings
+    (median ms) of ``explain=true`` twins of the first 100."""
     rec = rt.recommender
     lat, cpu, stages = [], [], []
     kept_before = served_kept(rt)
@@ -127,7 +132,7 @@ def timed(
         prof.enable()
     for r in reqs:
         t, c = time.perf_counter(), time.thread_time()
-        rec.recommend(r)
+        rec.recommend(r, now)
         cpu.append(time.thread_time() - c)
         lat.append(time.perf_counter() - t)
     if prof is not None:
@@ -157,13 +162,21 @@ def measure(
     mix: str,
     prof: cProfile.Profile | None = None,
     new_only: bool = False,
+    next_bucket: bool = False,
 ) -> dict[str, Any]:
     """Every context new (computed; under ``prof`` when given), then the same contexts
     again (their kept orders, unless the time bucket ended in between). ``new_only``:
-    the new contexts alone, no explained twins (what a sampling profiler should see)."""
+    the new contexts alone, no explained twins (what a sampling profiler should see).
+    ``next_bucket``: then the same contexts one time bucket later."""
     check_learned(rt.recommender.recommend(reqs[0].model_copy(update={"explain": True})), mix)
     if new_only:
-        return {"computed": timed(rt, reqs, prof, twins=False)}
+        out = {"computed": timed(rt, reqs, prof, twins=False)}
+        if next_bucket:
+            later = datetime.now(UTC) + timedelta(
+                seconds=max(rt.settings.ranking.time_bucket_seconds, 1)
+            )
+            out["next_bucket"] = timed(rt, reqs, twins=False, now=later)
+        return out
     computed = timed(rt, reqs, prof)
     return {"computed": computed, "same_contexts_again": timed(rt, reqs)}
 
@@ -200,6 +213,11 @@ def main() -> None:
         action="store_true",
         help="every context new only (no repeat phase, no explained twins): for py-spy",
     )
+    ap.add_argument(
+        "--next-bucket",
+        action="store_true",
+        help="with --new-only: the same contexts again one time bucket later",
+    )
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/shelfwise-bench-serve"))
     args = ap.parse_args()
@@ -220,7 +238,9 @@ def main() -> None:
         out: dict[str, Any] = {"load_average_before": [round(x, 2) for x in load]}
         prof = cProfile.Profile() if args.profile else None
         for mix, reqs in batches.items():
-            out[mix] = measure(rt, reqs[: args.requests], mix, prof, args.new_only)
+            out[mix] = measure(
+                rt, reqs[: args.requests], mix, prof, args.new_only, args.next_bucket
+            )
         out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         out["kept_orders"] = rt.settings.ranking.kept_orders
         rec = rt.recommender

@@ -141,6 +141,15 @@ class RankingSettings(BaseModel):
             "least recently used out first (~90 KB each)."
         ),
     )
+    kept_proposals: int = Field(
+        default=20_000,
+        ge=0,
+        description=(
+            "Source proposals to impersonal contexts (no person, session or cart: an "
+            "anonymous product page) each worker keeps across placements and time "
+            "buckets (0 = off), least recently used out first (~2.3 KB each)."
+        ),
+    )
 
     def objective_for(self, placement: str) -> PlacementObjective:
         return self.objectives.get(placement, self.default_objective)

@@ -3,6 +3,7 @@ exploration draw per request, and the same slate as a fresh computation in the b
 
 from __future__ import annotations
 
+import copy
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -296,3 +297,78 @@ def test_a_slate_served_kept_is_replayed_with_its_own_draw(rt: Runtime) -> None:
             assert [i["product_id"] for i in again["items"]] == replayed[a["rec_id"]]
     finally:
         store.delete(draft.id, who="test", why="measured", expected_version=saved.version)
+
+
+def test_a_product_pages_sources_are_asked_once_for_both_placements_and_later_buckets(
+    rt: Runtime,
+) -> None:
+    """An anonymous product page's proposals are kept per worker (``pipeline/proposals.py``):
+    the page's second placement and its next time bucket read them, the slates are the
+    ones the sources asked afresh give, and a product they are made of that changes is
+    asked again (and the rules still apply to it)."""
+    rec = rt.recommender
+    view = rec.bundle_view()
+    assert view is not None and view.memo is not None and view.identity
+    memo = view.memo
+    unkept = copy.copy(view)
+    unkept.memo = None
+    now = T0 + timedelta(minutes=29)  # later than every other test's bucket
+    shown: dict[str, list[tuple[str, float, bool, float]]] = {}
+    for placement in ("product_similar", "product_bought_with"):
+        _, fresh, plan = _pipelines(rt, placement)
+        asked = replace(fresh, candidates=replace(fresh.candidates, blend=unkept, view=unkept))
+        req = RecommendRequest(placement=placement, item=("KI3",))
+        hits, misses = memo.hits, memo.misses
+        slate = _run(rt, fresh, plan, req, now, seed=5)
+        if placement == "product_bought_with":
+            assert memo.hits > hits  # the sources product_similar asked already
+        assert memo.misses >= misses
+        before = (memo.hits, memo.misses)
+        assert _shown(slate) == _shown(_run(rt, asked, plan, req, now, seed=5))
+        assert (memo.hits, memo.misses) == before  # (the twin did not read the memo)
+        shown[placement] = _shown(slate)
+        # The next bucket: scored again, every proposal read from the memo.
+        hits, misses = memo.hits, memo.misses
+        _run(rt, fresh, plan, req, now + timedelta(seconds=BUCKET), seed=5)
+        assert memo.hits > hits and memo.misses == misses
+    assert shown["product_similar"] and shown["product_bought_with"]
+    # A proposed product out of stock: the proposals made of it are asked again, and the
+    # availability rule leaves it out; back in stock, it is shown again.
+    _, fresh, plan = _pipelines(rt, "product_similar")
+    req = RecommendRequest(placement="product_similar", item=("KI3",))
+    gone = shown["product_similar"][0][0]
+    rt.catalog.patch(gone, ProductPatch(stock_qty=0))
+    rec.refresh_catalog(Trace())
+    misses = memo.misses
+    out = _run(rt, fresh, plan, req, now, seed=5)
+    assert memo.misses > misses
+    assert gone not in [s[0] for s in _shown(out)]
+    rt.catalog.patch(gone, ProductPatch(stock_qty=10))
+    rec.refresh_catalog(Trace())
+    assert gone in [s[0] for s in _shown(_run(rt, fresh, plan, req, now, seed=5))]
+
+
+@pytest.mark.parametrize(
+    ("req", "spans"),
+    [
+        (RecommendRequest(placement="product_similar", item=("KI2",)), True),
+        (RecommendRequest(placement="cart", person="c1", cart=("GA2",)), False),
+    ],
+    ids=["anonymous product page", "cart"],
+)
+def test_an_anonymous_pages_kept_candidates_serve_its_next_buckets(
+    rt: Runtime, req: RecommendRequest, spans: bool
+) -> None:
+    """An impersonal context's candidates are kept for the month (its sources read no
+    other clock); the ranker still scores every bucket at its own clock. A person's
+    candidates are kept for their bucket only."""
+    kept, fresh, plan = _pipelines(rt, req.placement)
+    orders = rt.recommender.kept_orders
+    now = T0 + timedelta(minutes=31)  # later than every other test's bucket
+    _run(rt, kept, plan, req, now, seed=3)
+    hits, scored = orders.candidates.hits, len(orders.scored)
+    later = now + timedelta(seconds=BUCKET)
+    slate = _run(rt, kept, plan, req, later, seed=3)
+    assert orders.candidates.hits == hits + (1 if spans else 0)
+    assert len(orders.scored) == scored + 1  # scored again at the next bucket's clock
+    assert slate.items and _shown(slate) == _shown(_run(rt, fresh, plan, req, later, seed=3))

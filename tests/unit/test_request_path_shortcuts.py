@@ -2,7 +2,8 @@
 
 Each shortcut skips work a new context paid for (a catalog-wide sum for one
 anchor, ``np.unique``'s sort, a second safety pass for a pinned product, a sort per
-served row, contribution dicts nobody reads); none may change a slate.
+served row, contribution dicts nobody reads, the candidate columns of items the rules
+took out); none may change a slate.
 """
 
 from __future__ import annotations
@@ -78,6 +79,62 @@ def test_unique_inverse_is_numpys() -> None:
 def _proposal(source: str, items: list[int], scores: list[float]) -> Proposal:
     reasons = tuple(Reason(source, "similar_to", anchor=i) for i in items)
     return Proposal(source, np.array(items, dtype=np.int64), np.array(scores), reasons)
+
+
+def _long_way(
+    proposals: list[Proposal], sources: tuple[str, ...], items: np.ndarray
+) -> CandidateSet:
+    """Every proposal's union, then the rows of ``items`` (what serving did before)."""
+    cands = CandidateSet.from_proposals(proposals, sources)
+    rows = np.minimum(np.searchsorted(cands.items, items), max(len(cands) - 1, 0))
+    known = cands.items[rows] == items if len(cands) else np.zeros(len(items), bool)
+    return cands.take(rows[known])
+
+
+def test_the_candidates_of_the_pool_alone_are_the_unions_rows() -> None:
+    rng = np.random.default_rng(5)
+    sources = ("blend", "a", "b", "c")
+    for trial in range(300):
+        proposals = []
+        for name in sources[: 1 + trial % 4]:
+            n = int(rng.integers(0, 40))
+            items = rng.choice(120, n, replace=False).astype(np.int64)
+            scores = rng.integers(1, 6, n).astype(np.float64)  # ties, in every order ...
+            if trial % 3:  # ... or best first, as the sources answer
+                scores = np.sort(scores)[::-1].copy()
+            proposals.append(
+                Proposal(name, items, scores, tuple(Reason(name, "x", int(i)) for i in items))
+            )
+        pool = rng.choice(150, int(rng.integers(0, 60)), replace=False).astype(np.int64)
+        got = CandidateSet.of_items(proposals, sources, pool)
+        want = _long_way(proposals, sources, pool)
+        assert got.items.tolist() == want.items.tolist()
+        np.testing.assert_array_equal(got.scores, want.scores)
+        np.testing.assert_array_equal(got.ranks, want.ranks)
+        np.testing.assert_array_equal(got.reason_at, want.reason_at)
+        for c, prop in enumerate(proposals):  # ranks by their definition, too
+            for row, at in enumerate(got.reason_at[:, c].tolist()):
+                if at >= 0:
+                    score = prop.scores[at]
+                    better = (prop.scores > score).sum() + (prop.scores[:at] == score).sum()
+                    assert got.ranks[row, c] == 1 + better
+        assert got.sources == want.sources
+        assert [(p.source, len(p.items)) for p in got.proposals] == [
+            (p.source, len(p.items)) for p in want.proposals
+        ]
+
+
+def test_ranks_within_a_proposal_break_ties_by_position() -> None:
+    p = Proposal(
+        "a", np.array([7, 3, 5, 9]), np.array([2.0, 3.0, 2.0, 1.0]), (Reason("a", "x"),) * 4
+    )
+    q = Proposal("b", np.array([3, 1]), np.array([1.0, 1.0]), (Reason("b", "x"),) * 2)
+    cands = CandidateSet.from_proposals([p, q], ("a", "b"))
+    assert cands.items.tolist() == [1, 3, 5, 7, 9]
+    assert np.nan_to_num(cands.ranks, nan=0).tolist() == [[0, 2], [1, 1], [3, 0], [2, 0], [4, 0]]
+    pool = CandidateSet.of_items([p, q], ("a", "b"), np.array([9, 1, 4, 3]))
+    assert pool.items.tolist() == [9, 1, 3]
+    assert np.nan_to_num(pool.ranks, nan=0).tolist() == [[4, 0], [0, 2], [1, 1]]
 
 
 def test_the_reasons_of_several_rows_are_each_rows_own() -> None:

@@ -9,7 +9,7 @@ placement's fallback sources fill the rest in order, each slot saying so
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import chain
@@ -50,12 +50,20 @@ def _as_fallback(reason: Reason) -> Reason:
     return replace(reason, fallback=True)
 
 
+# (source name, context, depth) -> that source's proposal
+Asker = Callable[[str, RecContext, int], Proposal]
+
+
 @dataclass(frozen=True)
 class CandidateBlend:
     """All fitted sources, combined per placement by the config's chains."""
 
     sources: Mapping[str, Source]
     config: SourcesConfig
+
+    def ask(self, name: str, ctx: RecContext, k: int) -> Proposal:
+        """Source ``name``'s own proposal of ``k`` items."""
+        return self.sources[name].propose(ctx, k)
 
     def owned(self, person_id: str | None) -> IntArray:
         """The one-off goods ``person_id`` bought (``BuyAgainSource.owned``): no
@@ -75,12 +83,15 @@ class CandidateBlend:
         k: int,
         chain: PlacementChain | None = None,
         asked: dict[str, Proposal] | None = None,
+        ask: Asker | None = None,
     ) -> Proposal:
         """The chain's blend of ``k`` items; ``asked`` (given) receives each blended
-        source's own proposal, at the chain's depth."""
+        source's own proposal, at the chain's depth. ``ask(name, ctx, k)`` answers for
+        source ``name`` (default: the source itself; serving may keep its answers)."""
         chain = chain or self.config.chain(ctx.placement)
+        ask = ask or self.ask
         proposals = [
-            (self.sources[name].propose(ctx, chain.depth), w)
+            (ask(name, ctx, chain.depth), w)
             for name, w in chain.blend.items()
             if name in self.sources
         ]
@@ -99,7 +110,7 @@ class CandidateBlend:
             if have >= k or name not in self.sources:
                 continue
             fallback_ctx = replace(ctx, exclude=frozenset(taken))
-            got = self.sources[name].propose(fallback_ctx, k - have)
+            got = ask(name, fallback_ctx, k - have)
             # first occurrences of what is not taken yet, in the fallback's own order
             _, first = np.unique(got.items, return_index=True)
             first.sort()

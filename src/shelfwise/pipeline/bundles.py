@@ -4,7 +4,9 @@ A bundle's arrays are indexed by the catalog vocabulary *at training time*;
 this worker's snapshot may order items differently (a fresh start loads in id
 order, products added since are appended). :class:`BundleView` maps requests
 into the bundle's index space and proposals back, and skips both when the two
-vocabularies agree (the common case).
+vocabularies agree (the common case). Serving gives it a :class:`ProposalMemo`: the
+sources' answers to impersonal contexts kept for as long as the view serves
+(``pipeline/proposals.py``).
 """
 
 from __future__ import annotations
@@ -18,14 +20,18 @@ from shelfwise.candidates.base import IntArray, Proposal, RecContext, SessionEve
 from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.candidates.config import PlacementChain
 from shelfwise.catalog import CatalogSnapshot
+from shelfwise.pipeline.proposals import ProposalMemo
 
 if TYPE_CHECKING:
     from shelfwise.bundles import ModelBundle
 
 
 class BundleView:
-    def __init__(self, bundle: ModelBundle, snapshot: CatalogSnapshot) -> None:
+    def __init__(
+        self, bundle: ModelBundle, snapshot: CatalogSnapshot, memo: ProposalMemo | None = None
+    ) -> None:
         self.bundle = bundle
+        self.memo = memo
         self.snapshot = snapshot
         self.version = bundle.version
         self.created_at = bundle.info.created_at.timestamp()
@@ -105,6 +111,14 @@ class BundleView:
         )
         return Proposal(p.source, items[keep], p.scores[keep], reasons)
 
+    def ask(self, name: str, ctx: RecContext, k: int) -> Proposal:
+        """Source ``name``'s proposal of ``k`` items for ``ctx`` (both in the bundle's
+        index space), from the memo when it keeps it."""
+        source = self.blend.sources[name]
+        if self.memo is None or not self.identity:
+            return source.propose(ctx, k)
+        return self.memo.ask(name, source, ctx, k, self.snapshot)
+
     def propose(
         self,
         ctx: RecContext,
@@ -114,4 +128,4 @@ class BundleView:
     ) -> Proposal:
         """The bundle's blend for ``ctx``, in this worker's index space (``asked``: each
         blended source's own proposal, in the bundle's)."""
-        return self.proposal(self.blend.propose(self.context(ctx), k, chain, asked))
+        return self.proposal(self.blend.propose(self.context(ctx), k, chain, asked, self.ask))

@@ -41,6 +41,7 @@ from shelfwise.config import Settings
 from shelfwise.errors import ShelfwiseError
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.kept import KeptStore, depends_on
+from shelfwise.pipeline.memo import impersonal
 from shelfwise.pipeline.pool import Pool, Trace
 from shelfwise.pipeline.ports import Flow, Head, Plan, ShownReason, StageName
 from shelfwise.pipeline.ports import Ranked as PoolRanked
@@ -82,6 +83,15 @@ def context_key(ctx: RecContext) -> tuple[Hashable, ...]:
         segment,
         ctx.now,
     )
+
+
+def candidates_key(ctx: RecContext) -> tuple[Hashable, ...]:
+    """What a context's candidates are made of: :func:`context_key`, but the month for
+    the clock of an impersonal context (no person, session or cart), whose sources read
+    nothing else of it (``pipeline/proposals.py``): its kept candidates serve every time
+    bucket of the month (the ranker still scores each bucket at its own clock)."""
+    key = context_key(ctx)
+    return (*key[:-1], ctx.now.month) if impersonal(ctx) else key
 
 
 KeptCandidates = tuple[tuple[Proposal, ...], Pool]
@@ -240,7 +250,7 @@ def source_proposals(
             got = shallower(got, asked_at, depth)
         else:
             got = None
-        out.append(view.proposal(got if got is not None else src.propose(bctx, depth)))
+        out.append(view.proposal(got if got is not None else view.ask(name, bctx, depth)))
     return out
 
 
@@ -439,11 +449,7 @@ def rank_pool(
 def allowed_candidates(ranker: Ranker, pool: Pool, proposals: Sequence[Proposal]) -> CandidateSet:
     """The pool the rules allowed as the ranker's candidates (every source's proposal
     read as its features)."""
-    cands = CandidateSet.from_proposals(proposals, ranker.spec.sources)
-    rows = np.searchsorted(cands.items, pool.items)
-    rows = np.minimum(rows, max(len(cands) - 1, 0))
-    known = cands.items[rows] == pool.items if len(cands) else np.zeros(len(pool), bool)
-    return cands.take(rows[known])
+    return CandidateSet.of_items(proposals, ranker.spec.sources, pool.items)
 
 
 def _traced(

@@ -38,6 +38,7 @@ from shelfwise.pipeline.learned_slates import LearnedSlates, Shelved
 from shelfwise.pipeline.memo import CandidateMemo
 from shelfwise.pipeline.pool import Trace
 from shelfwise.pipeline.ports import Assigner, Plan, Stage
+from shelfwise.pipeline.proposals import ProposalMemo
 from shelfwise.pipeline.request import RecommendRequest
 from shelfwise.pipeline.slate import Slate
 from shelfwise.pipeline.slates import KeptSlate, SlateCache, nothing_personal, windows_open
@@ -186,7 +187,8 @@ class Recommender:
             return None
         view = self._view
         if view is None or view.bundle is not bundle:
-            view = self._view = BundleView(bundle, self.snapshot)
+            memo = ProposalMemo(self.settings.ranking.kept_proposals)
+            view = self._view = BundleView(bundle, self.snapshot, memo)
         return view.current()
 
     def bundle_age_seconds(self) -> float:

@@ -25,7 +25,7 @@ from shelfwise.pipeline.learned import (
     SOURCE_DEPTH,
     KeptOrders,
     at_bucket,
-    context_key,
+    candidates_key,
     source_proposals,
 )
 from shelfwise.pipeline.memo import CandidateMemo, impersonal
@@ -224,10 +224,11 @@ class Candidates:
 
     def _learned(self, flow: Flow, chain: PlacementChain) -> Flow:
         """The learned ranker's candidates: the sources at the bucket's clock, kept per
-        (context, bucket) when ``kept`` is on."""
+        (context, bucket) when ``kept`` is on (an impersonal context's per month:
+        ``learned.candidates_key``)."""
         ctx = at_bucket(flow.ctx, self.bucket)
         kept = self.kept if self.kept is not None and self.bucket > 0 else None
-        key = (*context_key(ctx), id(chain), flow.plan.sources)
+        key = (*candidates_key(ctx), id(chain), flow.plan.sources)
         stamp = (len(flow.snapshot), id(self.view.bundle) if self.view is not None else None)
         got = kept.candidates.get(key, stamp, flow.snapshot.changed_seq) if kept else None
         if got is not None:

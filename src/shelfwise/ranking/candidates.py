@@ -51,10 +51,7 @@ class CandidateSet:
         col = np.repeat(np.arange(len(aligned)), lengths)
         starts = np.repeat(np.cumsum([0, *lengths[:-1]]), lengths)
         pos = np.arange(len(all_items)) - starts
-        # rank within each source: sort by (source, -score), then number the runs
-        order = np.lexsort((-all_scores, col))
-        rank = np.empty(len(order), dtype=np.float64)
-        rank[order] = pos + 1
+        rank = _source_ranks(all_scores, lengths)
         items, row = unique_inverse(all_items)
         shape = (len(items), len(aligned))
         scores, ranks = np.full(shape, np.nan), np.full(shape, np.nan)
@@ -63,6 +60,44 @@ class CandidateSet:
         ranks[row, col] = rank
         reason_at[row, col] = pos
         return cls(items, scores, ranks, reason_at, tuple(sources), aligned)
+
+    @classmethod
+    def of_items(
+        cls, proposals: Sequence[Proposal], sources: Sequence[str], items: IntArray
+    ) -> CandidateSet:
+        """``from_proposals(proposals, sources)`` restricted to ``items`` (unique), in
+        their order, those no proposal names left out: the rows ``take`` would keep,
+        made for them alone (the rules' pool is a fraction of every source's proposal).
+        Each source's ranks are still over its whole proposal."""
+        by_name = {p.source: p for p in proposals}
+        aligned = tuple(by_name.get(s) or Proposal.empty(s) for s in sources)
+        n_src = len(aligned)
+        lengths = [len(p.items) for p in aligned]
+        wanted = np.asarray(items, dtype=np.int64)
+        if sum(lengths) == 0 or not len(wanted):
+            empty = np.zeros((0, n_src))
+            return cls(wanted[:0], empty, empty.copy(), np.zeros((0, n_src), np.int64),
+                       tuple(sources), aligned)  # fmt: skip
+        all_items = np.concatenate([p.items for p in aligned]).astype(np.int64)
+        sorter = np.argsort(wanted, kind="stable")
+        ordered = wanted[sorter]
+        at = np.minimum(np.searchsorted(ordered, all_items), len(ordered) - 1)
+        hit = np.flatnonzero(ordered[at] == all_items)  # entries naming a wanted item
+        where = sorter[at[hit]]  # ... and its position in ``items``
+        col = np.repeat(np.arange(n_src), lengths)[hit]
+        starts = np.repeat(np.cumsum([0, *lengths[:-1]]), lengths)[hit]
+        pos = hit - starts
+        present = np.zeros(len(wanted), dtype=bool)
+        present[where] = True
+        row = (np.cumsum(present) - 1)[where]
+        shape = (int(present.sum()), n_src)
+        scores, ranks = np.full(shape, np.nan), np.full(shape, np.nan)
+        reason_at = np.full(shape, -1, dtype=np.int64)
+        all_scores = np.concatenate([p.scores for p in aligned]).astype(np.float64)
+        scores[row, col] = all_scores[hit]
+        ranks[row, col] = _source_ranks(all_scores, lengths)[hit]
+        reason_at[row, col] = pos
+        return cls(wanted[present], scores, ranks, reason_at, tuple(sources), aligned)
 
     def take(self, rows: IntArray) -> CandidateSet:
         """The candidates at ``rows`` (e.g. those the rules allow), in that order."""
@@ -112,6 +147,25 @@ class CandidateSet:
         chain = np.array([self.sources[s] != "blend" for s in present.tolist()], dtype=bool)
         present = present[np.lexsort((self.ranks[row, present], chain))]
         return [self.proposals[s].reasons[at[s]] for s in present]
+
+
+def _source_ranks(scores: FloatArray, lengths: Sequence[int]) -> FloatArray:
+    """Each entry's rank within its proposal (1 = the best score; ties by position): the
+    proposals' ``scores`` one after the other, ``lengths`` each. Proposals best first
+    already (every source's, but some tests') are numbered as they stand, without the
+    sort by (source, -score)."""
+    starts = np.cumsum([0, *lengths[:-1]])
+    first = np.repeat(starts, lengths)
+    pos: FloatArray = np.arange(len(scores), dtype=np.float64) - first + 1.0
+    down = scores[1:] <= scores[:-1]
+    cut = starts[1:]
+    down[cut[(cut > 0) & (cut < len(scores))] - 1] = True  # a new proposal may go up
+    if down.all():
+        return pos
+    order = np.lexsort((-scores, np.repeat(np.arange(len(lengths)), lengths)))
+    rank = np.empty(len(order), dtype=np.float64)
+    rank[order] = pos
+    return rank
 
 
 def unique_inverse(values: IntArray) -> tuple[IntArray, IntArray]:
