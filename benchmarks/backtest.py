@@ -14,8 +14,8 @@ its blend). Prints the pooled and per-origin
 NDCG@10 ratios of the served pipeline to the best peer with their paired
 bootstrap intervals, and the wall and CPU time of the whole backtest (the
 import of the data set into a SQLite file is setup, not measured). The origins
-run in ``--jobs`` worker processes (default: the cores available), runs of
-neighbouring origins per process, one BLAS thread each; the figures are those
+run in ``--jobs`` worker processes (default: the cores available), one origin
+at a time each, the latest first, one BLAS thread each; the figures are those
 of one process.
 """
 

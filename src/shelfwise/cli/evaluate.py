@@ -95,8 +95,8 @@ def evaluate(
         typer.Option(
             min=1,
             help="Backtest: worker processes evaluating the origins (default: the cores "
-            "available; 1: this process). Each runs neighbouring origins with one BLAS thread; "
-            "the result is the same for any number.",
+            "available; 1: this process), one origin at a time each, the latest first, one BLAS "
+            "thread each; the result is the same for any number.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
