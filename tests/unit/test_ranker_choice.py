@@ -20,7 +20,11 @@ from shelfwise.ranking.training import (
 SPEC = FeatureSpec.of(RANKED_SOURCES)
 BLEND = SPEC.source_columns()["blend"][0]
 SIGNAL = len(SPEC.names) - 1  # a base feature column
-SMALL = RankerTrainingConfig(rounds=30, patience=10, min_data_in_leaf=5, train_windows=2)
+# Every row trains (``negatives=1``): these tests design which column orders which
+# requests; a sample of the negatives is tested on its own (test_ranking_thinned.py).
+SMALL = RankerTrainingConfig(
+    rounds=30, patience=10, min_data_in_leaf=5, train_windows=2, negatives=1.0
+)
 
 
 def test_group_ndcg_written_out() -> None:

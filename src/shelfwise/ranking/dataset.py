@@ -68,6 +68,30 @@ class TrainingSet:
             None if self.weights is None else self.weights[rows],
         )
 
+    def thinned(self, share: float, seed: int = 0) -> TrainingSet:
+        """Every bought or logged (weighted) row, and a seeded ``share`` of the others:
+        a request's ranking is learned from its positives against a sample of its
+        negatives, at ``share`` of the cost. Requests left without a row are dropped; the
+        set is for training only (its rows no longer match a request's candidate set, so
+        it carries none)."""
+        if share >= 1.0 or not len(self.y):
+            return self
+        weights = self.row_weights()
+        keep = (self.y > 0) | (weights != 1.0)
+        keep |= np.random.default_rng(seed).random(len(self.y)) < share
+        group = np.repeat(np.arange(len(self.groups)), self.groups)
+        sizes = np.bincount(group[keep], minlength=len(self.groups))
+        kept = np.flatnonzero(sizes)
+        return TrainingSet(
+            self.x[keep],
+            self.y[keep],
+            sizes[kept].astype(np.int64),
+            [self.persons[g] for g in kept] if len(self.persons) == len(self.groups) else [],
+            self.items[keep],
+            [],
+            None if self.weights is None else self.weights[keep],
+        )
+
     def row_weights(self) -> FloatArray:
         return np.ones(len(self.y)) if self.weights is None else self.weights
 

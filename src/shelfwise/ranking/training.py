@@ -77,11 +77,19 @@ class RankerTrainingConfig(BaseModel):
         "chain): one model for both kinds of request.",
     )
     rounds: int = Field(default=400, ge=1)
-    patience: int = Field(default=40, ge=1)
-    learning_rate: float = Field(default=0.05, gt=0)
+    patience: int = Field(default=20, ge=1)
+    learning_rate: float = Field(default=0.1, gt=0)
     num_leaves: int = Field(default=63, ge=2)
     min_data_in_leaf: int = Field(
         default=100, ge=1, description="Capped at rows / 1000 (at least 20) for small stores."
+    )
+    negatives: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of each training request's unbought candidates the model "
+        "trains on (a seeded sample; every bought or logged row is kept; the validation "
+        "window that early-stops and calibrates it is whole).",
     )
     refit: bool = Field(
         default=True,
@@ -273,7 +281,7 @@ def _early_stopped(
             "(a validation window and at least one training window need purchases)",
             code="ranker_no_data",
         )
-    joined = TrainingSet.concat(train, len(spec.names))
+    joined = TrainingSet.concat(train, len(spec.names)).thinned(cfg.negatives)
     model = RankerModel.train(
         spec,
         (joined.x, joined.y, joined.groups),
@@ -306,7 +314,7 @@ def _refitted(
         rounds = int(stopped["best_iteration"]) or cfg.rounds
         valid = windows[0]
         train = [w for w in windows[1 : 1 + cfg.train_windows] if len(w.groups)]
-        everything = TrainingSet.concat([valid, *train], len(spec.names))
+        everything = TrainingSet.concat([valid, *train], len(spec.names)).thinned(cfg.negatives)
         model = RankerModel.train(
             spec,
             (everything.x, everything.y, everything.groups),
