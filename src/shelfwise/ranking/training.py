@@ -267,6 +267,14 @@ class Joined:
     weighted_rows: int
 
 
+def _training_windows(
+    windows: Sequence[TrainingSet], cfg: RankerTrainingConfig
+) -> list[TrainingSet]:
+    """The (at most ``cfg.train_windows``) windows after the validation one that hold a
+    request."""
+    return [w for w in windows[1 : 1 + cfg.train_windows] if len(w.groups)]
+
+
 def _early_stopped(
     windows: Sequence[TrainingSet], cfg: RankerTrainingConfig
 ) -> tuple[RankerModel, Joined]:
@@ -274,7 +282,7 @@ def _early_stopped(
     and calibrated on ``windows[0]``; with the size of the joined training set."""
     spec = FeatureSpec.of(RANKED_SOURCES)
     valid = windows[0]
-    train = [w for w in windows[1 : 1 + cfg.train_windows] if len(w.groups)]
+    train = _training_windows(windows, cfg)
     if not train or not len(valid.groups):
         raise InvalidInput(
             "not enough history before the cutoff to train the ranker "
@@ -313,7 +321,7 @@ def _refitted(
     if cfg.refit:
         rounds = int(stopped["best_iteration"]) or cfg.rounds
         valid = windows[0]
-        train = [w for w in windows[1 : 1 + cfg.train_windows] if len(w.groups)]
+        train = _training_windows(windows, cfg)
         everything = TrainingSet.concat([valid, *train], len(spec.names)).thinned(cfg.negatives)
         model = RankerModel.train(
             spec,
