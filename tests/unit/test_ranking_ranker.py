@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -30,6 +31,7 @@ from shelfwise.ranking.explain import seen_items
 from shelfwise.ranking.explore import POOL, PROPENSITY_DRAWS
 from shelfwise.ranking.exposure import Floors
 from shelfwise.ranking.history import PURCHASE
+from shelfwise.ranking.model import DEFAULT_PARAMS
 from shelfwise.ranking.state import DAY
 from shelfwise.ranking.synthetic import (
     SOURCES,
@@ -391,3 +393,31 @@ def test_a_state_saved_before_the_re_buy_rates_loads_with_them_at_zero(
     np.savez(tmp_path / "state.npz", **arrays)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="pop_28d"):
         RankingState.load(tmp_path)
+
+
+def test_a_model_trained_without_early_stopping_skips_scoring_the_validation_rows() -> None:
+    """A refit (``patience=None``) is the same booster as one that scored its
+    validation rows at every round, without the ``valid_*`` metric; it is calibrated
+    on those rows all the same."""
+    store = synthetic_store(n_items=60, n_persons=120, days=50, seed=3)
+    spec = FeatureSpec.of(SOURCES)
+
+    def rows(t: int):  # type: ignore[no-untyped-def]
+        state = RankingState.fit(store.log, store.items, t)
+        made = build_training_set(
+            store.log, store.items, state, spec, StateSources(state, store.items), t, 10 * DAY
+        )
+        return made.x, made.y, made.groups
+
+    train, valid = rows(START + 25 * DAY), rows(START + 35 * DAY)
+    refit = RankerModel.train(spec, train, valid, rounds=25, patience=None)
+    assert refit.metrics == {"best_iteration": 0.0}
+    assert refit.booster.num_trees() == 25
+    # What the refit was before: the same rounds with the validation rows scored.
+    names = list(spec.names)
+    dtrain = lgb.Dataset(train[0], train[1], group=train[2], feature_name=names)
+    dvalid = lgb.Dataset(valid[0], valid[1], group=valid[2], reference=dtrain)
+    scored = lgb.train(DEFAULT_PARAMS, dtrain, num_boost_round=25, valid_sets=[dvalid])
+    assert scored.best_score["valid_0"]["ndcg@10"] > 0
+    np.testing.assert_array_equal(refit.raw(valid[0]), scored.predict(valid[0]))
+    assert refit.calibration != (1.0, 0.0)
