@@ -63,7 +63,7 @@ def model_for(spec: FeatureSpec, trees: int, leaves: int, rng: np.random.Generat
     y = np.clip((x[:, 0] + x[:, 5] + rng.normal(size=n)) * 1.2, 0, 3).astype(np.int64)
     g = np.full(groups, n // groups)
     params = {"min_data_in_leaf": 5, "bagging_fraction": 1.0, "num_leaves": leaves}
-    return RankerModel.train(spec, (x, y, g), (x, y, g), params, rounds=trees, patience=trees)
+    return RankerModel.train(spec, (x, y, g), (x, y, g), params, rounds=trees, patience=trees)[0]
 
 
 def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, float, float]:

@@ -12,9 +12,13 @@ from shelfwise.ranking.features import FeatureSpec
 from shelfwise.ranking.training import (
     RANKED_SOURCES,
     RankerTrainingConfig,
+    _best,
+    _early_stopped,
+    _scored,
     choose_for,
     choose_ranker,
     group_ndcg,
+    requests_of,
 )
 
 SPEC = FeatureSpec.of(RANKED_SOURCES)
@@ -73,23 +77,23 @@ def test_the_blend_is_chosen_when_the_validation_window_disagrees_with_the_past(
     assert choice.scores["blend"] > 0.9 > choice.scores["ranker(windows=2, leaves=63)"]
 
 
+def _new_window(seed: int, other: int) -> TrainingSet:
+    """A new-items window: the label shows in column ``other``, not in the signal."""
+    w = window(seed, blend_agrees=False, signal_agrees=True)
+    w.x[:, other] = w.x[:, SIGNAL]
+    w.x[:, SIGNAL] = np.random.default_rng(seed + 10).normal(size=len(w.y))
+    return w
+
+
 def test_each_placement_chooses_on_its_own_kind_of_request() -> None:
     """All-items requests are ordered by one column, new-items requests by another
     (the first is noise there). The all-items placement keeps the all-items ranker;
     the new-items placement, scored on the new-items validation requests, takes the
     ranker trained on them. The all-items config both placements consider is trained
     once (the shared memo)."""
-    other = SIGNAL - 1
-
-    def new_window(seed: int) -> TrainingSet:
-        w = window(seed, blend_agrees=False, signal_agrees=True)
-        w.x[:, other] = w.x[:, SIGNAL]
-        w.x[:, SIGNAL] = np.random.default_rng(seed + 10).normal(size=len(w.y))
-        return w
-
     built = {
         False: [window(s, blend_agrees=False, signal_agrees=True) for s in range(3)],
-        True: [new_window(s) for s in range(3, 6)],
+        True: [_new_window(s, SIGNAL - 1) for s in range(3, 6)],
     }
     only_new = SMALL.model_copy(update={"new_items_only": True})
     stopped: dict[str, Any] = {}
@@ -101,3 +105,30 @@ def test_each_placement_chooses_on_its_own_kind_of_request() -> None:
     assert scores["ranker(windows=2, leaves=63, new items only)"] > 0.9
     assert scores["ranker(windows=2, leaves=63)"] < 0.7
     assert len(stopped) == 2
+
+
+def test_the_choice_reads_the_validation_scores_training_gave() -> None:
+    """Each design's scores of a kind's validation requests are cut from its own
+    validation rows where it saw them (``_scored``), and are what predicting them
+    again gives; the choice's scores are the same either way."""
+    built = {
+        False: [window(s, blend_agrees=False, signal_agrees=True) for s in range(3)],
+        True: [_new_window(s, SIGNAL - 1) for s in range(3, 6)],
+    }
+    designs = [
+        SMALL,
+        SMALL.model_copy(update={"new_items_only": True}),
+        SMALL.model_copy(update={"new_item_requests": True}),
+    ]
+    trained = [(c, _early_stopped(requests_of(built, c), c)) for c in designs]
+    for kind in (False, True):
+        valid = built[kind][0]
+        for cfg, (model, joined) in trained:
+            got = _scored(built, cfg, joined, kind)
+            saw = cfg.new_item_requests or cfg.new_items_only == kind
+            assert (got is not None) == saw
+            if got is not None:
+                np.testing.assert_array_equal(got, model.raw(valid.x))
+        known = _best(valid, trained, lambda c, j, kind=kind: _scored(built, c, j, kind))
+        assert known == _best(valid, trained)
+        assert known[1]["blend"] < 0.5 < max(known[1].values())  # a real choice

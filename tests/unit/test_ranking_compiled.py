@@ -27,7 +27,7 @@ def _data(seed: int, groups: int = 40, size: int = 10) -> tuple[np.ndarray, np.n
 def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("model") / "ranker"
     params = {"min_data_in_leaf": 5}
-    RankerModel.train(SPEC, _data(1), _data(2), params, rounds=40, patience=5).save(folder)
+    RankerModel.train(SPEC, _data(1), _data(2), params, rounds=40, patience=5)[0].save(folder)
     return folder
 
 

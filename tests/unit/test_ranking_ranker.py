@@ -60,7 +60,7 @@ def _trained_model(store: SyntheticStore, spec: FeatureSpec, rounds: int) -> Ran
         )
 
     a, b = training_set(START + 25 * DAY), training_set(START + 35 * DAY)
-    return RankerModel.train(spec, (a.x, a.y, a.groups), (b.x, b.y, b.groups), rounds=rounds)
+    return RankerModel.train(spec, (a.x, a.y, a.groups), (b.x, b.y, b.groups), rounds=rounds)[0]
 
 
 @pytest.fixture(scope="module")
@@ -410,7 +410,7 @@ def test_a_model_trained_without_early_stopping_skips_scoring_the_validation_row
         return made.x, made.y, made.groups
 
     train, valid = rows(START + 25 * DAY), rows(START + 35 * DAY)
-    refit = RankerModel.train(spec, train, valid, rounds=25, patience=None)
+    refit, raw = RankerModel.train(spec, train, valid, rounds=25, patience=None)
     assert refit.metrics == {"best_iteration": 0.0}
     assert refit.booster.num_trees() == 25
     # What the refit was before: the same rounds with the validation rows scored.
@@ -420,4 +420,5 @@ def test_a_model_trained_without_early_stopping_skips_scoring_the_validation_row
     scored = lgb.train(DEFAULT_PARAMS, dtrain, num_boost_round=25, valid_sets=[dvalid])
     assert scored.best_score["valid_0"]["ndcg@10"] > 0
     np.testing.assert_array_equal(refit.raw(valid[0]), scored.predict(valid[0]))
+    np.testing.assert_array_equal(raw, refit.raw(valid[0]))  # the scores it calibrated on
     assert refit.calibration != (1.0, 0.0)

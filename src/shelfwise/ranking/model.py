@@ -90,8 +90,10 @@ class RankerModel:
         rounds: int = 300,
         patience: int | None = 30,
         weights: tuple[FloatArray | None, FloatArray | None] = (None, None),
-    ) -> RankerModel:
-        """``train``/``valid`` are (features, graded labels, group sizes) in request order;
+    ) -> tuple[RankerModel, FloatArray]:
+        """A model, and its raw scores of ``valid``'s rows (what :meth:`raw` gives them).
+
+        ``train``/``valid`` are (features, graded labels, group sizes) in request order;
         ``weights`` optional per-row weights of each (inverse propensities of logged slots).
         ``patience=None`` trains all ``rounds`` (no early stopping, no ``valid_*`` metric;
         ``valid`` still calibrates)."""
@@ -118,7 +120,7 @@ class RankerModel:
         best = booster.best_score.get("valid_0", {})
         metrics = {f"valid_{k}": float(v) for k, v in best.items()}
         metrics["best_iteration"] = float(booster.best_iteration if patience else 0)
-        return cls(spec, booster, calibration, metrics)
+        return cls(spec, booster, calibration, metrics), raw
 
     def raw(self, x: FloatArray) -> FloatArray:
         if self.compiled is not None:

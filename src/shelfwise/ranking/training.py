@@ -259,12 +259,14 @@ def _params(cfg: RankerTrainingConfig, rows: int) -> dict[str, float | int | str
 
 @dataclass(frozen=True)
 class Joined:
-    """What the refit and the model's metrics need of the training windows an
-    early-stopped model saw (the joined rows themselves are not kept)."""
+    """What the refit, the model's metrics and the choice among designs need of the
+    windows an early-stopped model saw: the size of its joined training rows (the rows
+    themselves are not kept), and its raw scores of its validation window's rows."""
 
     rows: int
     requests: int
     weighted_rows: int
+    valid_raw: FloatArray
 
 
 def _training_windows(
@@ -290,7 +292,7 @@ def _early_stopped(
             code="ranker_no_data",
         )
     joined = TrainingSet.concat(train, len(spec.names)).thinned(cfg.negatives)
-    model = RankerModel.train(
+    model, valid_raw = RankerModel.train(
         spec,
         (joined.x, joined.y, joined.groups),
         (valid.x, valid.y, valid.groups),
@@ -299,8 +301,8 @@ def _early_stopped(
         cfg.patience,
         weights=(joined.weights, valid.weights),
     )
-    size = Joined(len(joined.y), len(joined.groups), int((joined.row_weights() != 1.0).sum()))
-    return model, size
+    weighted = int((joined.row_weights() != 1.0).sum())
+    return model, Joined(len(joined.y), len(joined.groups), weighted, valid_raw)
 
 
 def fit_ranker(windows: Sequence[TrainingSet], cfg: RankerTrainingConfig) -> RankerModel:
@@ -323,7 +325,7 @@ def _refitted(
         valid = windows[0]
         train = _training_windows(windows, cfg)
         everything = TrainingSet.concat([valid, *train], len(spec.names)).thinned(cfg.negatives)
-        model = RankerModel.train(
+        model, _ = RankerModel.train(
             spec,
             (everything.x, everything.y, everything.groups),
             (valid.x, valid.y, valid.groups),
@@ -389,16 +391,22 @@ Stopped = tuple[RankerModel, Joined]  # an early-stopped model, the size of its 
 
 
 def _best(
-    valid: TrainingSet, trained: Sequence[tuple[RankerTrainingConfig, Stopped]]
+    valid: TrainingSet,
+    trained: Sequence[tuple[RankerTrainingConfig, Stopped]],
+    known: Callable[[RankerTrainingConfig, Joined], FloatArray | None] = lambda c, j: None,
 ) -> tuple[int | None, dict[str, float]]:
     """Which of ``trained`` orders ``valid``'s requests best by NDCG@10 (None: the
-    placement's blend, source ``blend``'s score, does as well), with every score."""
+    placement's blend, source ``blend``'s score, does as well), with every score.
+    ``known``: a design's raw scores of ``valid``'s rows when its training already
+    gave them (None: they are predicted here)."""
     blend_column = FeatureSpec.of(RANKED_SOURCES).source_columns()["blend"][0]
     blend = group_ndcg(valid.x[:, blend_column], valid.y, valid.groups)
     scores = {"blend": round(blend, 4)}
     best: tuple[float, int] | None = None
-    for n, (cfg, (model, _)) in enumerate(trained):
-        score = group_ndcg(model.raw(valid.x), valid.y, valid.groups)
+    for n, (cfg, (model, joined)) in enumerate(trained):
+        raw = known(cfg, joined)
+        raw = model.raw(valid.x) if raw is None else raw
+        score = group_ndcg(raw, valid.y, valid.groups)
         scores[label_of(cfg)] = round(score, 4)
         if best is None or score > best[0]:
             best = (score, n)
@@ -418,11 +426,27 @@ def choose_ranker(
     is refitted (``refit``) and returned; ``None`` when the blend orders better. The
     test window after the cutoff is never read."""
     trained = [(cfg, _early_stopped(windows, cfg)) for cfg in choices]
-    n, scores = _best(windows[0], trained)
+    n, scores = _best(windows[0], trained, lambda cfg, joined: joined.valid_raw)
     if n is None:
         return None, RankerChoice(None, scores)
     cfg, (model, joined) = trained[n]
     return _refitted(model, windows, joined, cfg), RankerChoice(cfg, scores)
+
+
+def _scored(
+    built: dict[bool, list[TrainingSet]],
+    cfg: RankerTrainingConfig,
+    joined: Joined,
+    new_items: bool,
+) -> FloatArray | None:
+    """An early-stopped design's raw scores of the validation window's requests of
+    kind ``new_items``, cut from its own validation rows (``requests_of``: its own
+    kind's, or both kinds' with the all-items requests first); None when it did not
+    see them."""
+    if cfg.new_item_requests:
+        first = len(built[False][0].y)
+        return joined.valid_raw[first:] if new_items else joined.valid_raw[:first]
+    return joined.valid_raw if cfg.new_items_only == new_items else None
 
 
 def choose_for(
@@ -445,7 +469,9 @@ def choose_for(
         if key not in memo:
             memo[key] = _early_stopped(requests_of(built, cfg), cfg)
         trained.append((cfg, memo[key]))
-    n, scores = _best(built[new_items][0], trained)
+    n, scores = _best(
+        built[new_items][0], trained, lambda cfg, joined: _scored(built, cfg, joined, new_items)
+    )
     if n is None:
         return None, RankerChoice(None, scores)
     cfg, (model, joined) = trained[n]
