@@ -193,10 +193,11 @@ def _shrink(own: FloatArray, pooled: float, halves: FloatArray, scale: FloatArra
     is the noisier), the factor from the difference of its two halves' estimates
     (each half's variance about twice the whole's, so ``E (a - b)² = 4 V``) pooled
     over series. ``B``, the variance of the true values between series, is what the
-    estimates' mean square around ``pooled`` has beyond the mean ``V`` (at least 0;
-    unweighted: with precision weights the busiest series, which the shop's series
-    rarely resemble, set it alone). Series alike (their spread is their sampling error) take the pooled
-    fit; series that differ keep their own.
+    estimates' mean square around ``pooled`` has beyond the mean ``V`` (at least 0).
+    Unweighted: weighted by precision (DerSimonian-Laird) the most precise series set
+    ``B`` alone, and eight series with day shifts of 8e-5 among eight without were
+    shrunk to ~1e-5. Series alike (their spread is their sampling error) take the
+    pooled fit; series that differ keep most of their own.
     """
     unit = float(np.mean((halves / scale) ** 2)) / 4.0
     v = np.maximum(unit * scale**2, 1e-300)
