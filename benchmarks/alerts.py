@@ -73,7 +73,7 @@ DETECT_WITHIN = 72
 THRESHOLDS = (6.0, 7.0, 8.0, 9.0, 10.0, 12.0, 0.0)  # 0: the sequential test off
 RESOLVE_AFTER = (1, 3, 6, 12, 24)  # quiet hours before an open alert resolves
 FDRS = (0.001, 0.0005, 0.0002, 0.0001)  # of the per-window tests (Benjamini-Hochberg)
-LEVELS = (0.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 16.0)  # of the level test; 0: off
+LEVELS = (0.0, 8.0, 9.0, 9.5, 10.0, 11.0, 12.0, 13.0, 14.0, 16.0)  # of the level test; 0: off
 # Which estimate states the money where the level test passed (DetectorConfig.money_estimate).
 MONEY: tuple[MoneyEstimate, ...] = ("onset", "level", "inverse_variance")
 # The detector before the level test (main of 2026-12-05: the same settings, level test off).

@@ -102,12 +102,15 @@ def test_the_level_tests_money_is_the_true_loss_a_day_after_a_drop() -> None:
     # 1101 states 15.2% too little, 8.3% before: 0.45 of its sd; over the ten
     # calibration drops 1100-1109 the median error at 24 h is 11% under `ar1`, 6%
     # under `day_to_day`, 7% independent; before 10%, 12%, 7%.)
+    # Onsets searched over the last 48 h (DetectorConfig's 24 would put the true onset at
+    # the edge of the search, where the money is left to the onset CUSUM: next test).
+    cfg = replace(DetectorConfig(), level_changes_hours=48)
     for family, seed in (("day_to_day", 1100), ("ar1", 1101), ("independent", 1102)):
         store, at = _drop(family, seed)
         series, end = store.series, at + 24
         base = fit_baseline(series.window(end - 72 - REFERENCE, end - 72))
         s = series.keys.index(TARGET)
-        got = LevelTest.at(base, series, end, DetectorConfig()).onset(s)
+        got = LevelTest.at(base, series, end, cfg).onset(s)
         assert got is not None and got.variance is not None
         truth = store.truth_per_hour(s, at, end)
         assert got.start == at
@@ -146,13 +149,15 @@ def test_the_alert_states_the_estimate_money_estimate_names() -> None:
 
 
 def test_an_onset_at_the_edge_of_the_search_leaves_the_money_to_the_onset_cusum() -> None:
-    # 52 h after a drop the level test searches onsets in the last 48 h only: its onset
+    # 28 h after a drop the level test searches onsets in the last 24 h only: its onset
     # sits at the edge, the loss's first hours would count as the level before it, so
     # it states no money of its own.
     store, at = _drop("independent", 1102)
-    series, end = store.series, at + 52
+    series, end = store.series, at + 28
     base = fit_baseline(series.window(end - 72 - REFERENCE, end - 72))
     s = series.keys.index(TARGET)
-    test = LevelTest.at(base, series, end, DetectorConfig())
-    assert test.start is not None and int(test.start[s]) == test.first == end - 48
+    cfg = DetectorConfig()
+    test = LevelTest.at(base, series, end, cfg)
+    assert cfg.level_changes_hours == 24
+    assert test.start is not None and int(test.start[s]) == test.first == end - 24
     assert test.onset(s) is None

@@ -107,26 +107,13 @@ def _two_nonnegative(
     return best_a, best_b, best_sse
 
 
-def fit_level_noise(
-    r: FloatArray,
-    count_var: FloatArray,
-    offset_var: FloatArray,
-    day: np.ndarray | None = None,
-    lags: int = MAX_LAG,
-) -> LevelNoise:
-    """The noise of hourly residuals ``r`` (S, T) with counting variance ``count_var``.
-
-    ``rho`` (one for the shop, from :data:`RHOS`), each series' AR(1) variance ``σ²``
-    and its day-shift variance ``d`` are fitted to the autocovariances at lags 1 …
-    ``lags`` (``σ² rho^k + d p_k``, ``p_k`` the share of the pairs at lag k within one
-    UTC day; non-negative least squares, each series relative to its lag-0
-    variance including counting noise, about the scale of its autocovariances'
-    sampling error); the white part is what lag 0 holds beyond ``σ² + d``. ``day`` (T,):
-    the UTC day of each column (None: no day shifts).
-    """
-    days = np.zeros(r.shape[1], dtype=np.int64) if day is None else day
+def _equations(
+    r: FloatArray, count_var: FloatArray, days: np.ndarray, lags: int, has_day: bool
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The noise fit's equations for residuals ``r`` (S, T): the within-day
+    autocovariances, the left-hand sides ``y``, the square roots of the shares of pairs
+    within and across a day's end, the day shift's column ``p`` and the scale ``g0``."""
     within, across, same = autocovariances(r, count_var, days, lags)
-    k = np.arange(1, lags + 1)
     # Each series' equations over its lag-0 variance *with* counting noise: about the
     # sampling sd of its autocovariances, and never near zero. (Over the variance
     # beyond counting, a quiet series' estimate of it - a small difference of large
@@ -143,26 +130,128 @@ def fit_level_noise(
     y = np.concatenate([within[:, 1:] * sqrt_in, across[:, 1:] * sqrt_out], axis=1) / g0
     p = (
         np.concatenate([sqrt_in, np.zeros_like(sqrt_out)], axis=1) / g0
-        if day is not None
+        if has_day
         else np.zeros_like(y)
     )
+    return within, y, sqrt_in, sqrt_out, p, g0
+
+
+def _ar_columns(
+    rho: float, sqrt_in: FloatArray, sqrt_out: FloatArray, g0: FloatArray
+) -> FloatArray:
+    """The AR(1) part's column of the equations at ``rho``."""
+    k = np.arange(1, sqrt_in.shape[1] + 1)
+    out: FloatArray = np.concatenate([rho**k * sqrt_in, rho**k * sqrt_out], axis=1) / g0
+    return out
+
+
+def _free_fit(
+    y: FloatArray, a: FloatArray, b: FloatArray, has_day: bool
+) -> tuple[FloatArray, FloatArray]:
+    """Per row: least squares ``y ≈ u a + v b`` without the sign constraints (``v`` 0
+    without day shifts). Linear in the autocovariances, so the two halves' difference
+    measures its sampling error (a clipped fit's does not: two halves both clipped to 0
+    agree)."""
+    aa, ay = (a * a).sum(1), (a * y).sum(1)
+    if not has_day:
+        return ay / np.maximum(aa, 1e-300), np.zeros(y.shape[0])
+    bb, ab, by = (b * b).sum(1), (a * b).sum(1), (b * y).sum(1)
+    det = aa * bb - ab**2
+    ok = det > 1e-12 * np.maximum(aa * bb, 1e-300)
+    safe = np.where(ok, det, 1.0)
+    u = np.where(ok, (bb * ay - ab * by) / safe, ay / np.maximum(aa, 1e-300))
+    v = np.where(ok, (aa * by - ab * ay) / safe, 0.0)
+    return u, v
+
+
+def _half_fits(
+    r: FloatArray, count_var: FloatArray, days: np.ndarray, lags: int, has_day: bool, rho: float
+) -> tuple[tuple[FloatArray, FloatArray], tuple[FloatArray, FloatArray]] | None:
+    """Each series' unconstrained AR(1) and day-shift variances (:func:`_free_fit`) on
+    the first and the second half of the window's whole days apart (at the shop's
+    ``rho``); None for fewer than two series or a window too short to halve."""
+    if r.shape[0] < 2:
+        return None
+    cut = int(np.searchsorted(days, days[0] + (days[-1] - days[0] + 1) // 2))
+    if cut < 2 * lags or r.shape[1] - cut < 2 * lags:
+        return None
+    fits = []
+    for part in (slice(0, cut), slice(cut, None)):
+        _, y, ins, outs, p, g0 = _equations(
+            r[:, part], count_var[:, part], days[part], lags, has_day
+        )
+        fits.append(_free_fit(y, _ar_columns(rho, ins, outs, g0), p, has_day))
+    return fits[0], fits[1]
+
+
+def _shrink(own: FloatArray, pooled: float, halves: FloatArray, scale: FloatArray) -> FloatArray:
+    """Empirical Bayes: each series' unconstrained estimate ``own`` shrunk toward
+    ``pooled`` by ``V / (V + B)``, then kept non-negative.
+
+    ``V``, its sampling variance, is taken proportional to the square of the scale of
+    its equations (its lag-0 variance with counting noise: a quiet series' estimate
+    is the noisier), the factor from the difference of its two halves' estimates
+    (each half's variance about twice the whole's, so ``E (a - b)² = 4 V``) pooled
+    over series. ``B``, the variance of the true values between series, is what the
+    estimates' mean square around ``pooled`` has beyond the mean ``V`` (at least 0).
+    Unweighted: weighted by precision (DerSimonian-Laird) the most precise series set
+    ``B`` alone, and eight series with day shifts of 8e-5 among eight without were
+    shrunk to ~1e-5. Series alike (their spread is their sampling error) take the
+    pooled fit; series that differ keep most of their own.
+    """
+    unit = float(np.mean((halves / scale) ** 2)) / 4.0
+    v = np.maximum(unit * scale**2, 1e-300)
+    between = max(float(np.mean((own - pooled) ** 2) - np.mean(v)), 0.0)
+    weight = between / (between + v)
+    out: FloatArray = np.maximum(weight * own + (1.0 - weight) * pooled, 0.0)
+    return out
+
+
+def fit_level_noise(
+    r: FloatArray,
+    count_var: FloatArray,
+    offset_var: FloatArray,
+    day: np.ndarray | None = None,
+    lags: int = MAX_LAG,
+) -> LevelNoise:
+    """The noise of hourly residuals ``r`` (S, T) with counting variance ``count_var``.
+
+    ``rho`` (one for the shop, from :data:`RHOS`), each series' AR(1) variance ``σ²``
+    and its day-shift variance ``d`` are fitted to the autocovariances at lags 1 …
+    ``lags`` (``σ² rho^k + d p_k``, ``p_k`` the share of the pairs at lag k within one
+    UTC day; non-negative least squares, each series relative to its lag-0
+    variance including counting noise, about the scale of its autocovariances'
+    sampling error); each series' ``σ²`` and ``d`` are then shrunk toward the pooled fit
+    by empirical Bayes (:func:`_shrink`, with the sampling error from the window's two
+    halves). The white part is what lag 0 holds beyond ``σ² + d``. ``day`` (T,): the UTC
+    day of each column (None: no day shifts).
+    """
+    days = np.zeros(r.shape[1], dtype=np.int64) if day is None else day
+    has_day = day is not None
+    within, y, ins, outs, p, g0 = _equations(r, count_var, days, lags, has_day)
     best: tuple[float, float, FloatArray, FloatArray] | None = None
     for rho in RHOS:
-        a = np.concatenate([rho**k * sqrt_in, rho**k * sqrt_out], axis=1) / g0
-        sigma2, d, sse = _two_nonnegative(y, a, p)
+        sigma2, d, sse = _two_nonnegative(y, _ar_columns(rho, ins, outs, g0), p)
         if best is None or float(sse.sum()) < best[0]:
             best = (float(sse.sum()), rho, sigma2, d)
     assert best is not None
     _, rho, sigma2, d = best
     # One series' split between its AR(1) part and its day shifts rests on 28 days and
     # its counting noise: a busy series under day shifts of 1e-5 was fitted none (and an
-    # AR(1) instead), so a day's shift of its own read as a step. Each series keeps
-    # half its own fit and takes half the pooled fit of every series' equations (as
-    # the drift does, :func:`.detector._drift`).
-    a = np.concatenate([rho**k * sqrt_in, rho**k * sqrt_out], axis=1) / g0
+    # AR(1) instead), so a day's shift of its own read as a step. Each series' fit is
+    # shrunk toward the pooled fit of every series' equations by how much of its
+    # spread around it the fit's own sampling error explains (:func:`_shrink`).
+    a = _ar_columns(rho, ins, outs, g0)
     pooled_s, pooled_d, _ = _two_nonnegative(y.reshape(1, -1), a.reshape(1, -1), p.reshape(1, -1))
-    sigma2 = 0.5 * sigma2 + 0.5 * pooled_s[0]
-    d = 0.5 * d + 0.5 * pooled_d[0]
+    halves = _half_fits(r, count_var, days, lags, has_day, rho)
+    if halves is None:
+        sigma2 = 0.5 * sigma2 + 0.5 * pooled_s[0]
+        d = 0.5 * d + 0.5 * pooled_d[0]
+    else:
+        (s_a, d_a), (s_b, d_b) = halves
+        free_s, free_d = _free_fit(y, a, p, has_day)
+        sigma2 = _shrink(free_s, float(pooled_s[0]), s_a - s_b, g0[:, 0])
+        d = _shrink(free_d, float(pooled_d[0]), d_a - d_b, g0[:, 0])
     white = np.maximum(within[:, 0] - sigma2 - d, 0.0)
     return LevelNoise(
         white=white,
