@@ -24,36 +24,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from shelfwise.config import load_settings
-from shelfwise.contracts.eventstore import EventStore
+from online_retail_store import online_retail  # this folder is on sys.path when run as a script
 from shelfwise.evaluation.backtest import backtest, default_origins, midnight
 from shelfwise.evaluation.backtest_report import markdown
-from shelfwise.importers import load_source
-from shelfwise.importers.registry import read_dataset
 from shelfwise.runtime import Runtime
 from shelfwise.training.reader import read_log
 
 
-def shared_data() -> Path:
-    """``SHARED_DATA_DIR``, else the first ``shared/data`` walking up (clone or worktree)."""
-    given = os.environ.get("SHARED_DATA_DIR")
-    if given:
-        return Path(given)
-    here = Path(__file__).resolve()
-    return next(
-        (f / "shared" / "data" for f in here.parents if (f / "shared" / "data").is_dir()),
-        here.parents[2] / "shared" / "data",
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--db", type=Path, default=Path(tempfile.gettempdir()) / "shelfwise-bt.db")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        help="A SQLite file to keep the imported data set in for the next run of this "
+        "checkout (default: a fresh import into a temporary file every run).",
+    )
     parser.add_argument("--origins", type=int, default=4)
     parser.add_argument("--every-days", type=int, default=28)
     parser.add_argument("--origin", type=date.fromisoformat, action="append", default=[])
@@ -72,14 +61,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="Also write the full result here.")
     parser.add_argument("--md", type=Path, help="Also write the markdown report here.")
     args = parser.parse_args()
-    settings = load_settings(database_url=f"sqlite:///{args.db}")
-    runtime = Runtime.open(settings)
-    if EventStore(runtime.db).count() == 0:
-        print("importing Online Retail (setup, not measured) ...", flush=True)
-        load_source(
-            read_dataset("online_retail", None, shared_data()), runtime.catalog, runtime.ingestor
-        )
-        runtime.snapshot.load()
+    with online_retail(args.db) as runtime:
+        run(args, runtime)
+
+
+def run(args: argparse.Namespace, runtime: Runtime) -> None:
     log = read_log(runtime.db, items=list(runtime.snapshot.ids))
     origins = [midnight(d) for d in args.origin] or default_origins(
         log.end, args.origins, 14, args.every_days
@@ -111,7 +97,6 @@ def main() -> None:
         args.md.write_text(report)
     if args.json:
         args.json.write_text(json.dumps(result.as_dict(), indent=2))
-    runtime.close()
 
 
 if __name__ == "__main__":

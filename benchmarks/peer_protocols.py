@@ -30,7 +30,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from backtest import shared_data  # this folder is on sys.path when run as a script
+from online_retail_store import shared_data  # this folder is on sys.path when run as a script
 from shelfwise.config import load_settings
 from shelfwise.contracts.eventstore import EventStore
 from shelfwise.evaluation.basket_protocol import basket_completion

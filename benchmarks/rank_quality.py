@@ -7,42 +7,42 @@ test to the end of the data, people with a purchase on both sides), in one
 run: every baseline, shelfwise's candidate blend and the ranked pipeline.
 Reports NDCG@10 and revenue-weighted recall@10 per protocol, and the ranked
 pipeline's NDCG@10 as a ratio to the best baseline of the same run. The data
-set is imported once into a SQLite file (setup, not measured).
+set is imported into a SQLite file (a fresh temporary one, or ``--db`` kept
+for the next run of this checkout; setup, not measured).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shelfwise.config import load_settings
-from shelfwise.contracts.eventstore import EventStore
+from online_retail_store import online_retail  # this folder is on sys.path when run as a script
 from shelfwise.evaluation import compare
-from shelfwise.importers import load_source
-from shelfwise.importers.registry import read_dataset
 from shelfwise.runtime import Runtime
 from shelfwise.training.reader import read_log
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 CUTOFF = datetime(2011, 11, 25, tzinfo=UTC)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--db", type=Path, default=Path(tempfile.gettempdir()) / "shelfwise-or.db")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        help="A SQLite file to keep the imported data set in for the next run of this "
+        "checkout (default: a fresh import into a temporary file every run).",
+    )
     parser.add_argument("--no-tune", action="store_true", help="Skip the blend tuning.")
     parser.add_argument("--json", type=Path, help="Also write the full result here.")
     args = parser.parse_args()
-    settings = load_settings(database_url=f"sqlite:///{args.db}")
-    runtime = Runtime.open(settings)
-    if EventStore(runtime.db).count() == 0:
-        print("importing Online Retail (setup, not measured) ...", flush=True)
-        load_source(read_dataset("online_retail", None, DATA), runtime.catalog, runtime.ingestor)
-        runtime.snapshot.load()
+    with online_retail(args.db) as runtime:
+        run(args, runtime)
+
+
+def run(args: argparse.Namespace, runtime: Runtime) -> None:
     log = read_log(runtime.db, items=list(runtime.snapshot.ids))
     started = time.perf_counter()
     result = compare(
@@ -67,7 +67,6 @@ def main() -> None:
         )
     if args.json:
         args.json.write_text(json.dumps(result.as_dict(), indent=2))
-    runtime.close()
 
 
 if __name__ == "__main__":

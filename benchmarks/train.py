@@ -1,9 +1,9 @@
 """``shelfwise train`` on UCI Online Retail: each step's wall and CPU time, and the request path.
 
 Usage: ``.venv/bin/python benchmarks/train.py [--db PATH]``. The data set is
-imported once into a SQLite file (kept at ``--db`` for the next run; the
-import is setup, not measured). Baselines in the same process: the peer EASE
-and implicit-ALS fits on the same interactions (training), and a plain
+imported into a SQLite file (a fresh temporary one, or ``--db`` kept for
+the next run of this checkout; the import is setup, not measured).
+Baselines in the same process: the peer EASE and implicit-ALS fits on the same interactions (training), and a plain
 ``scores.argsort()`` over the catalog (request path).
 """
 
@@ -19,31 +19,29 @@ from pathlib import Path
 
 import numpy as np
 
+from online_retail_store import online_retail  # this folder is on sys.path when run as a script
 from shelfwise.candidates.base import RecContext
-from shelfwise.config import load_settings
-from shelfwise.contracts.eventstore import EventStore
 from shelfwise.evaluation.baselines import EASE, ImplicitALS
-from shelfwise.importers import load_source
-from shelfwise.importers.registry import read_dataset
 from shelfwise.runtime import Runtime
 from shelfwise.training.job import train
 from shelfwise.training.reader import read_log
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--db", type=Path, default=Path(tempfile.gettempdir()) / "shelfwise-or.db")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        help="A SQLite file to keep the imported data set in for the next run of this "
+        "checkout (default: a fresh import into a temporary file every run).",
+    )
     args = parser.parse_args()
     models = Path(tempfile.mkdtemp(prefix="shelfwise-models-"))
-    settings = load_settings(database_url=f"sqlite:///{args.db}", model_dir=models)
-    runtime = Runtime.open(settings)
-    if EventStore(runtime.db).count() == 0:
-        print("importing Online Retail (setup, not measured) ...", flush=True)
-        load_source(read_dataset("online_retail", None, DATA), runtime.catalog, runtime.ingestor)
-        runtime.snapshot.load()
+    with online_retail(args.db, model_dir=models) as runtime:
+        run(runtime)
 
+
+def run(runtime: Runtime) -> None:
     stamps: list[tuple[str, float, float]] = []
 
     def step(name: str) -> None:
@@ -85,7 +83,6 @@ def main() -> None:
             took = timeit.timeit(lambda s=source: [s.propose(c, 200) for c in ctxs], number=3)
         per = took / (3 * len(ctxs))
         print(f"  {name:<20}{per * 1e6:>8.0f} us  {per / base:>5.1f}x argsort")
-    runtime.close()
 
 
 if __name__ == "__main__":
