@@ -91,3 +91,16 @@ def test_the_store_unreachable_serves_the_memo() -> None:
     assert cache.person("p1", IdentityVersion(1, 0)) == "customer:c1"
     assert cache.person("p1", None) == "customer:c1"
     assert len(graph.asked) == 1
+
+
+def test_the_memos_age_drops_the_ids_but_does_not_read_the_merge_log_again() -> None:
+    graph = _Graph([("anonymous:p1", "customer:c1")])
+    cache = PersonCache(graph, max_age_seconds=0.0)  # every request finds the memo old
+    v = IdentityVersion(1, 0)
+    for _ in range(3):
+        assert cache.person("p1", v) == "customer:c1"
+    assert len(graph.asked) == 3  # the ids went
+    assert graph.merge_reads == 1  # the linked nodes stayed
+    cache.clear()
+    assert cache.person("p1", v) == "customer:c1"
+    assert graph.merge_reads == 2

@@ -11,7 +11,8 @@ every worker, and a request whose id is memoised and whose profile did not chang
 costs a dictionary lookup.
 
 Most ids on the request path were never linked (anonymous visitors). The cache keeps
-the set of nodes the merge log names (read once, then grown from the new links), so
+the set of nodes the merge log names (read once, then grown from the new links; read
+again only after an erasure, a rewritten merge log or too many new links at once), so
 such an id resolves to itself without asking the graph at all. A linked id not
 memoised is asked of the graph with the version just read, and the graph reads the
 store only when its links in memory are older than that version.
@@ -19,9 +20,13 @@ store only when its links in memory are older than that version.
 When the merge log grew, only the profiles the new links touched are forgotten: their
 nodes, and every id memoised to a person id among them (a merge keeps one of the old
 person ids, and both were nodes of the merged profile). When the erasures moved (an
-erasure deletes links and adds no merge-log row), everything is forgotten. An unmerge
-adds no row: the whole memo is dropped every ``max_age_seconds``
-(``identity_refresh_seconds``) (:meth:`clear` drops it at once).
+erasure deletes links and adds no merge-log row), everything is forgotten, the linked
+nodes included (read again, without the erased ones). Every ``max_age_seconds``
+(``identity_refresh_seconds``) the memoised ids are dropped too, but not the linked
+nodes: reading the whole merge log again every few seconds costs a worker more as the
+log grows, and the versions already say when it changed (:meth:`clear` drops both).
+An unmerge by another process moves neither version, and the graph in memory does not
+re-read an undone row: it is not seen here until an erasure or a restart.
 """
 
 from __future__ import annotations
@@ -88,7 +93,8 @@ class PersonCache:
         elif version is not None and version.links != self._seq:
             self._advance(version.links)
         elif time.monotonic() - self._born > self.max_age_seconds:
-            self.clear()
+            with self._lock:  # the ids only: the linked nodes follow the versions
+                self._reset()
         got = self._memo.get(any_id)
         if got is not None:
             return got
@@ -106,6 +112,7 @@ class PersonCache:
         return got
 
     def clear(self) -> None:
+        """Forget every memoised id and the linked nodes (read again when next needed)."""
         with self._lock:
             self._reset()
             self._linked = None
