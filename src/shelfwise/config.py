@@ -426,7 +426,10 @@ class Settings(BaseSettings):
     identity_refresh_seconds: float = Field(
         default=5.0,
         ge=0.0,
-        description="Seconds the request path keeps resolved person ids (bounds an unmerge).",
+        description=(
+            "Seconds the request path keeps resolved person ids (new links and erasures"
+            " reach the next request regardless)."
+        ),
     )
     privacy_salt: str | None = Field(
         default=None,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -82,6 +83,15 @@ def person_of(any_id: str, person_at: Callable[[str], str | None]) -> str:
         if person is not None:
             return person
     return any_id
+
+
+class IdentityVersion(NamedTuple):
+    """The graph's version in the store: its newest merge-log row and its newest privacy
+    erasure (an erasure deletes links without adding a row). The request path reads it
+    on every request with the catalog's change clock (``serving.freshness``)."""
+
+    links: int  # max(identity_links.id)
+    erasures: int  # max(erasures.seq)
 
 
 @dataclass(frozen=True)
@@ -323,13 +333,26 @@ class IdentityGraph:
                     return _person(self._uf.component(c))
             return candidates[0]
 
-    def person(self, any_id: str) -> str:
+    def person(self, any_id: str, as_of: IdentityVersion | None = None) -> str:
         """The person behind a request's or an event's id, by the one rule everything
         keys people by (:func:`person_of`: training's frozen :meth:`snapshot` and the
-        request path's ``serving.identity.PersonCache`` alike); unlinked: as given."""
+        request path's ``serving.identity.PersonCache`` alike); unlinked: as given.
+
+        Reads the store first (the erasures, then the links it has not seen), unless
+        ``as_of`` — the graph's version the caller just read from the store — says
+        there is nothing to read: the links in memory already reflect that erasure and
+        include that merge-log row."""
         with self._lock:
-            self._load(force=True)
+            if as_of is None or not self._holds(as_of):
+                self._load(force=True)
             return person_of(any_id, self._person_at)
+
+    def _holds(self, version: IdentityVersion) -> bool:
+        """Whether the links in memory are the store's at ``version``: loaded after that
+        erasure (an erasure newer or older than the one loaded reads again), and up to
+        at least that merge-log row. An unmerge changes neither (as before: see
+        :meth:`unmerge`)."""
+        return self._loaded and self._erased == version.erasures and self._seen_id >= version.links
 
     def _person_at(self, n: str) -> str | None:
         return _person(self._uf.component(n)) if n in self._uf.parent else None

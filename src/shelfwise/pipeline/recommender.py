@@ -240,7 +240,7 @@ class Recommender:
         """The person behind a request's id, as of the identity graph the clock last read."""
         if self.persons is None:
             return any_id
-        return self.persons.person(any_id, self.clock.identity_seq)
+        return self.persons.person(any_id, self.clock.identity)
 
     def person_of(self, any_id: str | None) -> str | None:
         return None if any_id is None else self.resolve_person(any_id)

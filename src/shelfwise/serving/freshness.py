@@ -17,15 +17,17 @@ import time
 from typing import Any
 
 from shelfwise.catalog import CatalogSnapshot
+from shelfwise.contracts.identity import IdentityVersion
 from shelfwise.store.engine import Database
 
 log = logging.getLogger("shelfwise.serving.freshness")
 
 # The catalog's change clock, the rulebook's (its audit log) and the identity
-# graph's (its merge log), in one round trip; each is a max over a primary key.
+# graph's (its merge log and the privacy erasures, which delete links), in one round
+# trip; each is a max over a primary key.
 LATEST_SEQ = (
     "SELECT (SELECT max(seq) FROM product_changes), (SELECT max(seq) FROM rule_audit),"
-    " (SELECT max(id) FROM identity_links)"
+    " (SELECT max(id) FROM identity_links), (SELECT max(seq) FROM erasures)"
 )
 
 
@@ -35,7 +37,9 @@ class ChangeClock:
         self.retry_seconds = retry_seconds
         self._conn: Any = None
         self.rules_seq: int | None = None  # as of the last read
-        self.identity_seq: int | None = None  # the newest identity link, as of the last read
+        # The identity graph's version as of the last read, one object so that a request
+        # never pairs one read's merge-log row with another read's erasure.
+        self.identity: IdentityVersion | None = None
         self._retry_at = 0.0
         self._lock = threading.Lock()
 
@@ -73,12 +77,12 @@ class ChangeClock:
                 self._lost(e)
                 return None
             self.rules_seq = int(row[1] or 0)
-            self.identity_seq = int(row[2] or 0)
+            self.identity = IdentityVersion(int(row[2] or 0), int(row[3] or 0))
             return int(row[0] or 0), self.rules_seq
 
     def _lost(self, e: Exception) -> None:
         log.warning("catalog change clock: store unreachable (%s)", type(e).__name__)
-        self.rules_seq = self.identity_seq = None
+        self.rules_seq = self.identity = None
         self._retry_at = time.monotonic() + self.retry_seconds
         if self._conn is not None:
             try:

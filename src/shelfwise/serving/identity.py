@@ -1,22 +1,32 @@
 """Who a request is for: its person/anonymous id resolved through the identity graph, cheaply.
 
 The identity graph (:mod:`shelfwise.contracts.identity`) reads the store on every
-``person``; on the request path that would be a query per request. :class:`PersonCache`
-memoises ``id -> person id`` and is told the graph's version by the catalog's change
-clock, which reads the newest merge-log row in the same round trip as the catalog
-and rulebook versions (:mod:`shelfwise.serving.freshness`). So a login linking two
-devices is seen by the very next request on every worker, and a request whose id is
-memoised and whose profile did not change costs a dictionary lookup.
+``person``; on the request path that would be two queries per request. :class:`PersonCache`
+memoises ``id -> person id`` and is told the graph's version (an
+:class:`~shelfwise.contracts.identity.IdentityVersion`: the newest merge-log row and the
+newest privacy erasure) by the catalog's change clock, which reads both in the same
+round trip as the catalog and rulebook versions (:mod:`shelfwise.serving.freshness`).
+So a login linking two devices, and an erasure, are seen by the very next request on
+every worker, and a request whose id is memoised and whose profile did not change
+costs a dictionary lookup.
 
 Most ids on the request path were never linked (anonymous visitors). The cache keeps
-the set of nodes the merge log names (read once, then grown from the new links), so
-such an id resolves to itself without asking the graph at all.
+the set of nodes the merge log names (read once, then grown from the new links; read
+again only after an erasure, a rewritten merge log or too many new links at once), so
+such an id resolves to itself without asking the graph at all. A linked id not
+memoised is asked of the graph with the version just read, and the graph reads the
+store only when its links in memory are older than that version.
 
 When the merge log grew, only the profiles the new links touched are forgotten: their
 nodes, and every id memoised to a person id among them (a merge keeps one of the old
-person ids, and both were nodes of the merged profile). An unmerge does not add a row;
-the whole memo is dropped every ``max_age_seconds`` (``identity_refresh_seconds``),
-so one reaches other workers within that time (:meth:`clear` drops it at once).
+person ids, and both were nodes of the merged profile). When the erasures moved (an
+erasure deletes links and adds no merge-log row), everything is forgotten, the linked
+nodes included (read again, without the erased ones). Every ``max_age_seconds``
+(``identity_refresh_seconds``) the memoised ids are dropped too, but not the linked
+nodes: reading the whole merge log again every few seconds costs a worker more as the
+log grows, and the versions already say when it changed (:meth:`clear` drops both).
+An unmerge by another process moves neither version, and the graph in memory does not
+re-read an undone row: it is not seen here until an erasure or a restart.
 """
 
 from __future__ import annotations
@@ -29,6 +39,8 @@ from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from shelfwise.contracts.identity import IdentityVersion
+
 log = logging.getLogger("shelfwise.serving.identity")
 
 KINDS = ("customer", "anonymous", "device")
@@ -37,7 +49,7 @@ KINDS = ("customer", "anonymous", "device")
 class Graph(Protocol):
     """What the cache needs of :class:`~shelfwise.contracts.identity.IdentityGraph`."""
 
-    def person(self, any_id: str) -> str: ...
+    def person(self, any_id: str, as_of: IdentityVersion | None = None) -> str: ...
 
     def profile(self, any_id: str) -> list[str]: ...
 
@@ -65,27 +77,31 @@ class PersonCache:
         self._memo: dict[str, str] = {}
         self._by_person: dict[str, set[str]] = {}
         self._linked: set[str] | None = None  # every node the merge log names
-        self._seq: int | None = None
+        self._seq: int | None = None  # the newest merge-log row followed
+        self._erasures: int | None = None  # the newest erasure, as of the memo
         self._born = time.monotonic()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._memo)
 
-    def person(self, any_id: str, links_seq: int | None) -> str:
-        """The person id of ``any_id``; ``links_seq`` is the newest merge-log row as just
-        read (None: the store is unreachable, serve what is memoised)."""
-        if links_seq is not None and links_seq != self._seq:
-            self._advance(links_seq)
+    def person(self, any_id: str, version: IdentityVersion | None) -> str:
+        """The person id of ``any_id``; ``version`` is the graph's as just read by the
+        change clock (None: the store is unreachable, serve what is memoised)."""
+        if version is not None and version.erasures != self._erasures:
+            self._erased(version)
+        elif version is not None and version.links != self._seq:
+            self._advance(version.links)
         elif time.monotonic() - self._born > self.max_age_seconds:
-            self.clear()
+            with self._lock:  # the ids only: the linked nodes follow the versions
+                self._reset()
         got = self._memo.get(any_id)
         if got is not None:
             return got
         try:
             linked = self._linked if self._linked is not None else self._load_linked()
             named = any_id in linked or any(f"{k}:{any_id}" in linked for k in KINDS)
-            got = self.graph.person(any_id) if named else any_id
+            got = self.graph.person(any_id, version) if named else any_id
         except SQLAlchemyError:
             return any_id  # the store is down: the id as given, not memoised
         with self._lock:
@@ -96,6 +112,7 @@ class PersonCache:
         return got
 
     def clear(self) -> None:
+        """Forget every memoised id and the linked nodes (read again when next needed)."""
         with self._lock:
             self._reset()
             self._linked = None
@@ -112,6 +129,14 @@ class PersonCache:
         with self._lock:
             self._linked = linked
         return linked
+
+    def _erased(self, version: IdentityVersion) -> None:
+        """An erasure (or the first read): forget every id and the linked nodes; the
+        graph itself reads the store again when next asked (its erasure is older)."""
+        with self._lock:
+            self._reset()
+            self._linked = None
+            self._seq, self._erasures = version.links, version.erasures
 
     def _advance(self, seq: int) -> None:
         with self._lock:
