@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from shelfwise.contracts.identity import IdentityGraph, IdentityVersion
+from shelfwise.errors import NotFound
 from shelfwise.pipeline import RecommendRequest
 from shelfwise.runtime import Runtime
 from shelfwise.serving.freshness import ChangeClock
@@ -148,5 +149,51 @@ def test_the_graph_reads_the_store_only_when_the_clock_says_something_is_newer(
         with _statements(runtime.db.engine) as sql:
             assert graph.person("a1", after) == "a1"
         assert sql == []
+    finally:
+        clock.close()
+
+
+def test_another_process_unmerge_reaches_a_worker_that_memoised_the_person(
+    runtime: Runtime, other: Runtime
+) -> None:
+    """`shelfwise signals unmerge` runs in a process of its own: the undone link marks a
+    row of the merge log and adds none, so only ``identity_unmerges`` on the clock can
+    tell the running workers (before it, they kept the link until a restart)."""
+    shop_fixture.fill(runtime)
+    other.identity.link("customer:c7", "anonymous:phone-7", reason="login")
+    other.identity.link("customer:c7", "anonymous:laptop-7", reason="login")
+    assert _served_person(runtime, "phone-7") == "customer:c7"
+    assert _served_person(runtime, "laptop-7") == "customer:c7"
+    before = runtime.recommender.clock.identity
+    assert before is not None and before == IdentityVersion(2, 0, 0)
+
+    phone = next(
+        int(str(r["id"])) for r in other.identity.merges() if "phone-7" in f"{r['a']} {r['b']}"
+    )
+    other.identity.unmerge(phone)
+    assert _served_person(runtime, "phone-7") == "phone-7"  # memoised, now undone
+    assert _served_person(runtime, "laptop-7") == "customer:c7"
+    after = runtime.recommender.clock.identity
+    assert after == IdentityVersion(2, 0, 1)  # the merge log's newest row did not move
+    # The worker's graph, asked at that version, re-read its links too.
+    assert runtime.identity.person("phone-7", after) == "phone-7"
+    with _statements(runtime.db.engine) as sql:
+        assert runtime.identity.person("laptop-7", after) == "customer:c7"
+    assert sql == []  # and nothing more to read at that version
+
+
+def test_the_change_clock_counts_unmerges(runtime: Runtime) -> None:
+    clock = ChangeClock(runtime.db)
+    try:
+        first = runtime.identity.link("customer:c1", "anonymous:a1", reason="login")
+        runtime.identity.link("customer:c1", "anonymous:a2", reason="login")
+        assert first == 1
+        assert clock.read() is not None and clock.identity == IdentityVersion(2, 0, 0)
+        link = int(str(runtime.identity.merges()[-1]["id"]))
+        runtime.identity.unmerge(link)
+        assert clock.read() is not None and clock.identity == IdentityVersion(2, 0, 1)
+        with pytest.raises(NotFound):  # undone already: nothing moves
+            runtime.identity.unmerge(link)
+        assert clock.read() is not None and clock.identity == IdentityVersion(2, 0, 1)
     finally:
         clock.close()

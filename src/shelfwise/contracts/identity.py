@@ -37,7 +37,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shelfwise.contracts.events import Event
 from shelfwise.errors import NotFound
 from shelfwise.store.engine import Database
-from shelfwise.store.tables import erasures, events, identity_findings, identity_links
+from shelfwise.store.tables import (
+    erasures,
+    events,
+    identity_findings,
+    identity_links,
+    identity_unmerges,
+)
 from shelfwise.store.types import utcnow
 
 PLACEHOLDERS = frozenset(
@@ -86,12 +92,26 @@ def person_of(any_id: str, person_at: Callable[[str], str | None]) -> str:
 
 
 class IdentityVersion(NamedTuple):
-    """The graph's version in the store: its newest merge-log row and its newest privacy
-    erasure (an erasure deletes links without adding a row). The request path reads it
-    on every request with the catalog's change clock (``serving.freshness``)."""
+    """The graph's version in the store: its newest merge-log row, its newest privacy
+    erasure (an erasure deletes links without adding a row) and its newest unmerge (an
+    unmerge marks a row undone without adding one). The request path reads it on every
+    request with the catalog's change clock (``serving.freshness``)."""
 
     links: int  # max(identity_links.id)
     erasures: int  # max(erasures.seq)
+    unmerges: int = 0  # max(identity_unmerges.seq)
+
+    @property
+    def removals(self) -> tuple[int, int]:
+        """What takes links away: an erasure or an unmerge (the links are read again)."""
+        return self.erasures, self.unmerges
+
+
+# The newest erasure and the newest unmerge, in one statement.
+_REMOVALS = select(
+    select(func.max(erasures.c.seq)).scalar_subquery(),
+    select(func.max(identity_unmerges.c.seq)).scalar_subquery(),
+)
 
 
 @dataclass(frozen=True)
@@ -166,22 +186,23 @@ class IdentityGraph:
         self._known: set[tuple[str, str]] = set()
         self._seen_id = 0
         self._loaded = False
-        self._erased = 0  # max(erasures.seq) the links in memory reflect
+        self._removed = (0, 0)  # the newest erasure and unmerge the links in memory reflect
 
     # -- building ----------------------------------------------------------
 
     def _load(self, conn: Connection | None = None, force: bool = False) -> None:
         """Apply links added since the last look (other workers write too).
 
-        Unforced, only an erasure (by any worker: it takes links out of the store)
-        makes it read again, from scratch."""
+        Unforced, only an erasure or an unmerge (by any worker: each takes links out of
+        the profiles) makes it read again, from scratch."""
         own = conn is None
         c = conn if conn is not None else self.db.engine.connect()
         try:
-            erased = int(c.execute(select(func.max(erasures.c.seq))).scalar() or 0)
-            if erased != self._erased:
+            erased, unmerged = c.execute(_REMOVALS).one()
+            removed = (int(erased or 0), int(unmerged or 0))
+            if removed != self._removed:
                 self._uf, self._known, self._seen_id = _UnionFind(), set(), 0
-                self._erased, force = erased, True
+                self._removed, force = removed, True
             if self._loaded and not force:
                 return
             rows = c.execute(
@@ -349,10 +370,9 @@ class IdentityGraph:
 
     def _holds(self, version: IdentityVersion) -> bool:
         """Whether the links in memory are the store's at ``version``: loaded after that
-        erasure (an erasure newer or older than the one loaded reads again), and up to
-        at least that merge-log row. An unmerge changes neither (as before: see
-        :meth:`unmerge`)."""
-        return self._loaded and self._erased == version.erasures and self._seen_id >= version.links
+        erasure and that unmerge (one newer or older than those loaded reads again), and
+        up to at least that merge-log row."""
+        return self._loaded and self._removed == version.removals and self._seen_id >= version.links
 
     def _person_at(self, n: str) -> str | None:
         return _person(self._uf.component(n)) if n in self._uf.parent else None
@@ -410,11 +430,14 @@ class IdentityGraph:
         """Undo one merge; the profiles are rebuilt from the remaining links."""
         with self._lock:
             with self.db.engine.begin() as conn:
+                at = utcnow()
                 done = conn.execute(
                     update(identity_links)
                     .where(identity_links.c.id == link_id, identity_links.c.undone_at.is_(None))
-                    .values(undone_at=utcnow())
+                    .values(undone_at=at)
                 ).rowcount
+                if done:  # moves the graph's version: every worker reads its links again
+                    conn.execute(identity_unmerges.insert().values(link_id=link_id, at=at))
             if not done:
                 raise NotFound(f"no active merge {link_id}", code="merge_not_found")
             self._rebuild()

@@ -23,11 +23,12 @@ from shelfwise.store.engine import Database
 log = logging.getLogger("shelfwise.serving.freshness")
 
 # The catalog's change clock, the rulebook's (its audit log) and the identity
-# graph's (its merge log and the privacy erasures, which delete links), in one round
-# trip; each is a max over a primary key.
+# graph's (its merge log, the privacy erasures, which delete links, and the unmerges,
+# which mark one undone), in one round trip; each is a max over a primary key.
 LATEST_SEQ = (
     "SELECT (SELECT max(seq) FROM product_changes), (SELECT max(seq) FROM rule_audit),"
-    " (SELECT max(id) FROM identity_links), (SELECT max(seq) FROM erasures)"
+    " (SELECT max(id) FROM identity_links), (SELECT max(seq) FROM erasures),"
+    " (SELECT max(seq) FROM identity_unmerges)"
 )
 
 
@@ -77,7 +78,7 @@ class ChangeClock:
                 self._lost(e)
                 return None
             self.rules_seq = int(row[1] or 0)
-            self.identity = IdentityVersion(int(row[2] or 0), int(row[3] or 0))
+            self.identity = IdentityVersion(int(row[2] or 0), int(row[3] or 0), int(row[4] or 0))
             return int(row[0] or 0), self.rules_seq
 
     def _lost(self, e: Exception) -> None:

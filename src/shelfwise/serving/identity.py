@@ -21,12 +21,11 @@ When the merge log grew, only the profiles the new links touched are forgotten: 
 nodes, and every id memoised to a person id among them (a merge keeps one of the old
 person ids, and both were nodes of the merged profile). When the erasures moved (an
 erasure deletes links and adds no merge-log row), everything is forgotten, the linked
-nodes included (read again, without the erased ones). Every ``max_age_seconds``
+nodes included (read again, without the erased ones); an unmerge, which marks a row
+undone and adds one to ``identity_unmerges``, the same. Every ``max_age_seconds``
 (``identity_refresh_seconds``) the memoised ids are dropped too, but not the linked
 nodes: reading the whole merge log again every few seconds costs a worker more as the
 log grows, and the versions already say when it changed (:meth:`clear` drops both).
-An unmerge by another process moves neither version, and the graph in memory does not
-re-read an undone row: it is not seen here until an erasure or a restart.
 """
 
 from __future__ import annotations
@@ -78,7 +77,7 @@ class PersonCache:
         self._by_person: dict[str, set[str]] = {}
         self._linked: set[str] | None = None  # every node the merge log names
         self._seq: int | None = None  # the newest merge-log row followed
-        self._erasures: int | None = None  # the newest erasure, as of the memo
+        self._removals: tuple[int, int] | None = None  # newest erasure, unmerge, as of the memo
         self._born = time.monotonic()
         self._lock = threading.Lock()
 
@@ -88,7 +87,7 @@ class PersonCache:
     def person(self, any_id: str, version: IdentityVersion | None) -> str:
         """The person id of ``any_id``; ``version`` is the graph's as just read by the
         change clock (None: the store is unreachable, serve what is memoised)."""
-        if version is not None and version.erasures != self._erasures:
+        if version is not None and version.removals != self._removals:
             self._erased(version)
         elif version is not None and version.links != self._seq:
             self._advance(version.links)
@@ -131,12 +130,13 @@ class PersonCache:
         return linked
 
     def _erased(self, version: IdentityVersion) -> None:
-        """An erasure (or the first read): forget every id and the linked nodes; the
-        graph itself reads the store again when next asked (its erasure is older)."""
+        """An erasure or an unmerge (or the first read): forget every id and the linked
+        nodes; the graph itself reads the store again when next asked (its removals are
+        older)."""
         with self._lock:
             self._reset()
             self._linked = None
-            self._seq, self._erasures = version.links, version.erasures
+            self._seq, self._removals = version.links, version.removals
 
     def _advance(self, seq: int) -> None:
         with self._lock:

@@ -327,6 +327,19 @@ identity_links = Table(
     Index("ix_identity_links_b", "b"),
 )
 
+# One row per undone merge. An unmerge changes a merge-log row without adding one, so
+# the identity graph's version on the change clock (``serving.freshness``) counts these:
+# every worker re-reads its links on its next request. No person id is kept here.
+identity_unmerges = Table(
+    "identity_unmerges",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("link_id", BigInteger, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
 # Merges refused by a guard (a profile would grow past the configured size).
 identity_findings = Table(
     "identity_findings",
