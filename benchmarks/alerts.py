@@ -333,7 +333,8 @@ def pick_level(cal: dict[str, tuple[list[Recording], list[Drop]]], cfg: Detector
         raise SystemExit("no level threshold on the grid keeps every family within 1 a month")
     print(
         f"   fitted tail over {cfg.level_tail_base:g} (episode peaks, exponential excess):"
-        " expected false alerts / month / 200 series [95% upper] at the pick"
+        " expected false alerts / month / 200 series [the rule's bound: the other tests'"
+        " count + the level part's 95% upper bound] at the pick"
     )
     for family, t in tails.items():
         per = 200 / t.series
@@ -343,7 +344,8 @@ def pick_level(cal: dict[str, tuple[list[Recording], list[Drop]]], cfg: Detector
         print(
             f"   {family:16} series {t.series:4}  peaks {t.peaks.size:3}  scale {t.scale:4.2f}"
             f"  others {t.others}  lowest {lowest[family]:5.1f}  at {level:g}:"
-            f" {t.per_month(level) * per:5.2f} [{t.per_month_upper(level) * per:5.2f}]"
+            f" {t.per_month(level) * per:5.2f}"
+            f" [{(t.others + t.level_upper(level)) / t.months * per:5.2f}]"
             f"  counted {false_per_month(recs, c):5.2f}  detected {len(ds):2}/{len(drops)}"
             f"  {_median_cell(ds)}",
             flush=True,
