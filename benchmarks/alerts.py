@@ -19,11 +19,17 @@ that end 72 h before).
    detector without it). Of the settings within 1 false alert a month per 200
    healthy series in every family, the one finding the most drops, then with
    the shortest median delays, is picked; (c) the level test's threshold
-   (``monitoring.level``) on top, by the same rule; (d) which estimate states
+   (``monitoring.level``) on top: per family the upper tail of the healthy
+   series' level statistic is fitted (``monitoring.tail``: episode peaks over a
+   base, exponential excess), and the lowest threshold on a 0.1 grid whose 95%
+   upper bound of the expected false alerts a month per 200 series is within 1
+   in every family is picked (the counts at a few thresholds are printed next
+   to it, and the drops found there); (d) which estimate states
    the money at risk where the level test passed (``money_estimate``: the onset
    CUSUM's, the level test's fit, or the two weighed by their variances): the
    smallest mean over the families of the median error at the alert.
-2. Evaluation seeds (others): at the picked settings, false alerts over 30 days of
+2. Evaluation seeds (``--test-seed-offset`` + 0.., drops + 100..; 0 by default,
+   read before: 2000 is the fresh block of 2026-12-06 evening): at the picked settings, false alerts over 30 days of
    224 healthy series per family, the spread of the test's z-scores, the 2%
    drops detected within 72 h, the delay, and the money at risk against the
    truth (from the drop's true start, and over the hours the alert names, from
@@ -65,6 +71,7 @@ from shelfwise.monitoring.synthetic import (
     generate,
     peak_hour,
 )
+from shelfwise.monitoring.tail import TailFit
 
 REFERENCE = 28 * 24
 LOOKBACK = 72
@@ -74,6 +81,8 @@ THRESHOLDS = (6.0, 7.0, 8.0, 9.0, 10.0, 12.0, 0.0)  # 0: the sequential test off
 RESOLVE_AFTER = (1, 3, 6, 12, 24)  # quiet hours before an open alert resolves
 FDRS = (0.001, 0.0005, 0.0002, 0.0001)  # of the per-window tests (Benjamini-Hochberg)
 LEVELS = (0.0, 8.0, 9.0, 9.5, 10.0, 11.0, 12.0, 13.0, 14.0, 16.0)  # of the level test; 0: off
+# The level threshold is picked on this grid by the fitted tail (part 1c).
+LEVEL_GRID = np.round(np.arange(6.0, 16.001, 0.1), 1)
 # Which estimate states the money where the level test passed (DetectorConfig.money_estimate).
 MONEY: tuple[MoneyEstimate, ...] = ("onset", "level", "inverse_variance")
 # The detector before the level test (main of 2026-12-05: the same settings, level test off).
@@ -291,6 +300,63 @@ def sensitivity(shares: list[float], args: argparse.Namespace) -> None:
     print(f"\n{time.perf_counter() - t0:.0f} s")
 
 
+def level_table(cal: dict[str, tuple[list[Recording], list[Drop]]], cfg: DetectorConfig) -> None:
+    """The counted false alerts and the drops found at the level thresholds of LEVELS."""
+    for family, (recs, drops) in cal.items():
+        cells = []
+        for h in LEVELS:
+            c = replace(cfg, level_threshold=h)
+            fa = false_per_month(recs, c)
+            ds = [d for d in (delay(x, c) for x in drops) if d is not None]
+            cells.append(
+                f"{f'h {h:g}' if h else 'off'}: {fa:5.2f} | {len(ds):2}/{len(drops)}"
+                f" | {_median_cell(ds):>12}"
+            )
+        print(f"   {family:16}", "   ".join(cells), flush=True)
+
+
+def pick_level(cal: dict[str, tuple[list[Recording], list[Drop]]], cfg: DetectorConfig) -> float:
+    """Part 1c: the lowest level threshold on LEVEL_GRID whose fitted false alerts a month
+    per 200 healthy series (95% upper bound, ``monitoring.tail``) are within 1 in every
+    family; the counts at LEVELS and the drops found at the pick are printed beside it."""
+    print(
+        "1c. calibration seeds, the level test's threshold (monitoring.level) on top. Counted:"
+        " false alerts / month / 200 series | detected | median delay [95%]"
+    )
+    level_table(cal, cfg)
+    tails = {
+        family: TailFit.pooled([r.tail(cfg) for r in recs]) for family, (recs, _) in cal.items()
+    }
+    lowest = {family: t.lowest_threshold(1.0, LEVEL_GRID) for family, t in tails.items()}
+    level = max(lowest.values())
+    if not np.isfinite(level):
+        raise SystemExit("no level threshold on the grid keeps every family within 1 a month")
+    print(
+        f"   fitted tail over {cfg.level_tail_base:g} (episode peaks, exponential excess):"
+        " expected false alerts / month / 200 series [the rule's bound: the other tests'"
+        " count + the level part's 95% upper bound] at the pick"
+    )
+    for family, t in tails.items():
+        per = 200 / t.series
+        recs, drops = cal[family]
+        c = replace(cfg, level_threshold=level)
+        ds = [d for d in (delay(x, c) for x in drops) if d is not None]
+        print(
+            f"   {family:16} series {t.series:4}  peaks {t.peaks.size:3}  scale {t.scale:4.2f}"
+            f"  others {t.others}  lowest {lowest[family]:5.1f}  at {level:g}:"
+            f" {t.per_month(level) * per:5.2f}"
+            f" [{(t.others + t.level_upper(level)) / t.months * per:5.2f}]"
+            f"  counted {false_per_month(recs, c):5.2f}  detected {len(ds):2}/{len(drops)}"
+            f"  {_median_cell(ds)}",
+            flush=True,
+        )
+    print(
+        f"   picked level threshold = {level:g} (the lowest whose 95% upper bound is within 1"
+        " false alert a month per 200 series in every family)"
+    )
+    return level
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stores", type=int, default=7, help="healthy stores per family (x32)")
@@ -305,6 +371,17 @@ def main() -> None:
         "--test-only",
         action="store_true",
         help="part 2 only, at DetectorConfig's defaults (the settings part 1 picked)",
+    )
+    parser.add_argument(
+        "--level-only",
+        action="store_true",
+        help="part 1c only, at DetectorConfig's other settings (the level threshold's pick)",
+    )
+    parser.add_argument(
+        "--test-seed-offset",
+        type=int,
+        default=0,
+        help="part 2's healthy stores are seeds offset+0.., its drops offset+100..",
     )
     args = parser.parse_args()
     if args.local_shares:
@@ -324,6 +401,10 @@ def main() -> None:
         recs = [healthy(family, 1000 + i, cfg)[0] for i in range(args.calibration_stores)]
         drops = [incident(family, 1100 + i, cfg) for i in range(args.calibration_drops)]
         cal[family] = (recs, drops)
+    if args.level_only:
+        pick_level(cal, DetectorConfig())
+        print(f"\n{time.perf_counter() - t0:.0f} s")
+        return
 
     print(
         "1a. calibration seeds, quiet hours before an alert resolves (sequential threshold"
@@ -387,35 +468,7 @@ def main() -> None:
     )
     cfg = replace(cfg, fdr=fdr, sequential_threshold=threshold)
 
-    print(
-        "1c. calibration seeds, threshold of the level test (monitoring.level) on top:"
-        " false alerts / month / 200 series | detected | median delay"
-    )
-    level_score: dict[float, tuple[bool, int, float]] = {}
-    for family, (recs, drops) in cal.items():
-        cells = []
-        for h in LEVELS:
-            c = replace(cfg, level_threshold=h)
-            fa = false_per_month(recs, c)
-            ds = [d for d in (delay(x, c) for x in drops) if d is not None]
-            med = float(np.median(ds)) if ds else float(DETECT_WITHIN)
-            ok, found, total = level_score.get(h, (True, 0, 0.0))
-            level_score[h] = (ok and fa <= 1.0, found + len(ds), total + med)
-            cells.append(
-                f"{f'h {h:g}' if h else 'off'}: {fa:5.2f} | {len(ds):2}/{len(drops)}"
-                f" | {f'{med:.0f} h' if ds else '-':>4}"
-            )
-        print(f"   {family:16}", "   ".join(cells), flush=True)
-    level = max(
-        (h for h, (ok, _, _) in level_score.items() if ok),
-        key=lambda h: (level_score[h][1], -level_score[h][2], h),
-        default=0.0,
-    )
-    cfg = replace(cfg, level_threshold=level)
-    print(
-        f"   picked level threshold = {level:g} (within 1 false alert a month in every"
-        " family; most drops found, then shortest delays)"
-    )
+    cfg = replace(cfg, level_threshold=pick_level(cal, cfg))
 
     print(
         "1d. calibration seeds, the money at risk where the level test passed"
@@ -434,7 +487,8 @@ def evaluation(
 ) -> None:
     """Part 2: the test seeds at the picked settings ``cfg``."""
     print(
-        f"\n2. evaluation seeds at fdr {cfg.fdr:g}, sequential threshold"
+        f"\n2. evaluation seeds {args.test_seed_offset}+ (drops"
+        f" {args.test_seed_offset + 100}+) at fdr {cfg.fdr:g}, sequential threshold"
         f" {cfg.sequential_threshold:g}, level threshold {cfg.level_threshold:g} and"
         f" {cfg.resolve_after_hours} quiet hours, money {cfg.money_estimate}"
         " (alerts counted per episode);"
@@ -448,7 +502,8 @@ def evaluation(
     )
     print(header)
     for family in families:
-        pairs = [healthy(family, i, cfg) for i in range(args.stores)]
+        seed = args.test_seed_offset
+        pairs = [healthy(family, seed + i, cfg) for i in range(args.stores)]
         recs = [r for r, _ in pairs]
         rule = sum(n for _, n in pairs)
         n_series = sum(len(r.keys) for r in recs)
@@ -470,7 +525,7 @@ def evaluation(
                 if sp.window_hours == cfg.slow_window_hours and sp.stage == "click_through"
             ]
         )
-        drops = [incident(family, 100 + i, cfg) for i in range(args.drops)]
+        drops = [incident(family, seed + 100 + i, cfg) for i in range(args.drops)]
         found = [(x, d) for x in drops if (d := delay(x, cfg)) is not None]
         ds = [d for _, d in found]
         at_alert = [money_errors(x, cfg, d) for x, d in found]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from shelfwise.cli.common import console, print_json, runtime_of
+
+if TYPE_CHECKING:
+    from shelfwise.monitoring.calibrate import Calibration
 
 app = typer.Typer(help="Alerts on revenue at risk per placement x category.", no_args_is_help=True)
 
@@ -84,8 +87,9 @@ def calibrate(
 ) -> None:
     """Replay the last N weeks hour by hour at the configured thresholds: the alerts that
     would have opened (one per episode, as alert_resolve_after_hours keeps them open),
-    the expected false alerts a month (if those weeks were healthy),
-    and how well the test's null distribution fits this shop's traffic (z spread ~ 1)."""
+    the expected false alerts a month (if those weeks were healthy) counted and from the
+    level test's fitted tail (the rule its threshold was picked by), and how well the
+    test's null distribution fits this shop's traffic (z spread ~ 1)."""
     from shelfwise.monitoring.alerts import calibrate_store
 
     with runtime_of(ctx, load=False) as runtime:
@@ -108,6 +112,7 @@ def calibrate(
                 "alerts_opened": cal.opened,
                 "alerts_per_month": round(cal.per_month, 3),
                 "alerts_per_month_upper_95": round(cal.per_month_upper, 3),
+                **_fitted(cal),
                 "alerts_by_series": alerts,
                 "z_spread": spreads,
             }
@@ -118,6 +123,14 @@ def calibrate(
         f"{cal.opened} alert(s) would have opened -> [bold]{cal.per_month:.2f} a month[/] "
         f"(95% upper bound {cal.per_month_upper:.2f}) if those weeks were healthy"
     )
+    if cal.tail is not None:
+        console.print(
+            f"expected from the level test's fitted tail at its threshold"
+            f" {cal.level_threshold:g}: [bold]{cal.tail.per_month(cal.level_threshold):.2f}"
+            f" a month[/] (95% upper bound {cal.tail.per_month_upper(cal.level_threshold):.2f}; "
+            f"{cal.tail.peaks.size} episode(s) over {cal.tail.base:g}, scale"
+            f" {cal.tail.scale:.2f}{'' if cal.tail.fitted else ' assumed: too few to fit'})"
+        )
     for a in alerts:
         console.print(f"  {a['placement']} / {a['category']}: {a['alerts']}")
     table = Table(title="z spread of the test (1 = calibrated; above 1 alerts too often)")
@@ -129,3 +142,25 @@ def calibrate(
             f"{sp['z_sd']:.2f}", f"{sp['z_mean']:+.2f}",
         )  # fmt: skip
     console.print(table)
+
+
+def _fitted(cal: Calibration) -> dict[str, object]:
+    """The expected alerts a month from the level test's fitted tail (``monitoring.tail``):
+    the other tests' alerts as counted plus the level test's expected episodes at its
+    threshold; empty when the level test is off."""
+    if cal.tail is None:
+        return {}
+    return {
+        "alerts_per_month_expected": round(cal.tail.per_month(cal.level_threshold), 3),
+        "alerts_per_month_expected_upper_95": round(
+            cal.tail.per_month_upper(cal.level_threshold), 3
+        ),
+        "level_tail": {
+            "threshold": cal.level_threshold,
+            "base": cal.tail.base,
+            "episodes_over_base": int(cal.tail.peaks.size),
+            "scale": round(cal.tail.scale, 3),
+            "fitted": cal.tail.fitted,
+            "other_tests_alerts": cal.tail.others,
+        },
+    }

@@ -19,7 +19,7 @@ one onset look-back before, as ``evaluate_alerts`` fits it), and reports:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import special
@@ -36,6 +36,7 @@ from shelfwise.monitoring.detector import (
     stage_deficits,
 )
 from shelfwise.monitoring.series import HourlySeries
+from shelfwise.monitoring.tail import TailFit, episode_peaks
 
 HOURS_PER_MONTH = 30 * 24
 REFIT_EVERY = 24
@@ -61,6 +62,20 @@ class Calibration:
     per_month_upper: float
     alerts_by_series: dict[tuple[str, str], int]
     spreads: list[Spread]
+    # The level test's upper tail (:mod:`.tail`): the expected alerts a month as a
+    # smooth function of its threshold; None when the level test is off.
+    tail: TailFit | None = None
+
+    @property
+    def per_month_expected(self) -> float | None:
+        """Expected alerts a month at the configured level threshold, from the tail."""
+        return None if self.tail is None else self.tail.per_month(self.level_threshold)
+
+    @property
+    def per_month_expected_upper(self) -> float | None:
+        return None if self.tail is None else self.tail.per_month_upper(self.level_threshold)
+
+    level_threshold: float = 0.0
 
     @property
     def weeks(self) -> float:
@@ -99,6 +114,24 @@ class Recording:
                 self.fast, self.slow, self.sequential, levels, strict=True
             )
         ]
+
+    def tail(self, cfg: DetectorConfig) -> TailFit:
+        """The level test's episode peaks over ``cfg.level_tail_base`` (its statistic
+        where the loss burns the budget, at hours the other tests do not fire) and the
+        alerts the other tests opened (:mod:`.tail`)."""
+        if self.level is None:
+            raise ValueError("the level test's statistics were not recorded")
+        others = self.firing(replace(cfg, level_threshold=0.0))
+        stat = np.stack([lv.alarmable(cfg) for lv in self.level])
+        for i, now in enumerate(others):
+            stat[i, sorted(now)] = 0.0
+        return TailFit(
+            base=cfg.level_tail_base,
+            peaks=episode_peaks(stat, cfg.level_tail_base, cfg.resolve_after_hours),
+            series=len(self.keys),
+            hours=self.hours,
+            others=len(opened(others, cfg.resolve_after_hours)),
+        )
 
     def spreads(self) -> list[Spread]:
         out = []
@@ -195,6 +228,11 @@ def summarise(rec: Recording, cfg: DetectorConfig) -> Calibration:
         per_month_upper=upper / months,
         alerts_by_series=by_series,
         spreads=rec.spreads(),
+        # A threshold below the tail's base is fitted from the threshold up.
+        tail=rec.tail(replace(cfg, level_tail_base=min(cfg.level_tail_base, cfg.level_threshold)))
+        if rec.level is not None
+        else None,
+        level_threshold=cfg.level_threshold,
     )
 
 

@@ -82,11 +82,14 @@ class DetectorConfig:
     # ``sequential_drop`` in the click-through rate against the series' own recent level,
     # over the last ``level_window_hours`` (onsets in the last ``level_changes_hours``),
     # alarming above ``level_threshold`` (log-likelihood ratio; 0 turns it off).
-    level_threshold: float = 9.5  # picked on calibration seeds (benchmarks/alerts.py)
+    level_threshold: float = 11.8  # picked on calibration seeds by its fitted tail (benchmarks)
     level_window_hours: int = 72
     # Onsets further back than a day found no calibration drop sooner and raised the
     # null tail (slow_drift_local; picked on calibration seeds, benchmarks/README.md).
     level_changes_hours: int = 24
+    # The base over which the level statistic's tail is fitted (:mod:`.tail`): below
+    # any threshold considered, high enough for the tail to be exponential.
+    level_tail_base: float = 6.0
     # The money at risk of an alert on a series whose level test passed its threshold
     # (:func:`.money.money_at_risk`): "onset", the onset CUSUM's (step 8 of
     # docs/monitoring.md); "level", the level test's own fit of the loss since its onset;
@@ -674,6 +677,15 @@ class LevelTest:
             observed=(cur.revenue * after).sum(1),
             first=lo + cur.hours - min(cfg.level_changes_hours, cur.hours - 1),
         )
+
+    def alarmable(self, cfg: DetectorConfig) -> FloatArray:
+        """The statistic where the loss since the onset is worth the ticket burn or more,
+        else 0: a series alarms at a threshold its value passes (:meth:`findings`)."""
+        burns = (self.money > 0) & (
+            self.money / np.maximum(self.hours, 1.0) / cfg.budget_per_hour >= cfg.ticket_burn
+        )
+        out: FloatArray = np.where(burns, self.statistic, 0.0)
+        return out
 
     def findings(self, keys: list[tuple[str, str]], cfg: DetectorConfig) -> list[Finding]:
         """Series whose statistic passed the threshold and whose loss since the onset is
