@@ -84,7 +84,7 @@ def test_another_workers_erase_and_merge_reach_a_worker_that_memoised_the_person
     assert _served_person(runtime, "c7") == "c7"
     # The worker's graph, asked at the version the request read, read the erasure too.
     version = runtime.recommender.clock.identity
-    assert version is not None and version == IdentityVersion(4, 1)
+    assert version is not None and version == IdentityVersion(4, 1, 0)
     assert runtime.identity.person("laptop-7", version) == "laptop-7"
     assert _served_person(runtime, "phone-8") == "customer:c8"
 
@@ -98,15 +98,15 @@ def test_the_change_clock_reads_the_merge_logs_newest_row_and_the_newest_erasure
 ) -> None:
     clock = ChangeClock(runtime.db)
     try:
-        assert clock.read() is not None and clock.identity == IdentityVersion(0, 0)
+        assert clock.read() is not None and clock.identity == IdentityVersion(0, 0, 0)
         runtime.identity.link("customer:c1", "anonymous:a1", reason="login")
         runtime.identity.link("customer:c1", "anonymous:a2", reason="login")
         runtime.identity.link("customer:c2", "anonymous:b1", reason="login")
-        assert clock.read() is not None and clock.identity == IdentityVersion(3, 0)
+        assert clock.read() is not None and clock.identity == IdentityVersion(3, 0, 0)
         runtime.eraser.erase("customer:c2", who="admin")  # the newest link goes
-        assert clock.read() is not None and clock.identity == IdentityVersion(2, 1)
+        assert clock.read() is not None and clock.identity == IdentityVersion(2, 1, 0)
         runtime.eraser.erase("customer:c1", who="admin")
-        assert clock.read() is not None and clock.identity == IdentityVersion(0, 2)
+        assert clock.read() is not None and clock.identity == IdentityVersion(0, 2, 0)
     finally:
         clock.close()
 

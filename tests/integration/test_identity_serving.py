@@ -149,7 +149,7 @@ class _CountingGraph:
 def test_the_cache_reads_the_graph_only_when_its_merge_log_moved(runtime: Runtime) -> None:
     graph = _CountingGraph(runtime.identity)
     cache = PersonCache(graph)
-    seq = IdentityVersion(runtime.identity.count(), 0)
+    seq = IdentityVersion(runtime.identity.count(), 0, 0)
     assert cache.person("phone-9", seq) == "phone-9"
     assert cache.person("laptop-9", seq) == "laptop-9"
     assert cache.person("bystander", seq) == "bystander"
@@ -163,7 +163,7 @@ def test_the_cache_reads_the_graph_only_when_its_merge_log_moved(runtime: Runtim
 
     runtime.identity.link("customer:c9", "anonymous:phone-9", reason="login")
     runtime.identity.link("customer:c9", "anonymous:laptop-9", reason="login")
-    seq = IdentityVersion(runtime.identity.count(), 0)
+    seq = IdentityVersion(runtime.identity.count(), 0, 0)
     assert cache.person("phone-9", seq) == "customer:c9"
     assert cache.person("laptop-9", seq) == "customer:c9"
     assert cache.person("c9", seq) == "customer:c9"
@@ -192,7 +192,7 @@ def test_training_and_the_request_path_key_every_id_to_the_same_person(
             graph.link(a, b, reason="test")
     frozen = graph.snapshot()
     cache = PersonCache(graph)
-    seq = IdentityVersion(graph.count(), 0)
+    seq = IdentityVersion(graph.count(), 0, 0)
     for any_id in [*asked, "C:42", "customer:C:42", "phone-1"]:
         assert cache.person(any_id, seq) == frozen(any_id) == graph.person(any_id), any_id
 
@@ -200,5 +200,5 @@ def test_training_and_the_request_path_key_every_id_to_the_same_person(
 def test_a_customer_id_with_a_colon_is_found_on_the_request_path(runtime: Runtime) -> None:
     runtime.identity.link("customer:C:42", "anonymous:phone-1", reason="login")
     cache = PersonCache(runtime.identity)
-    seq = IdentityVersion(runtime.identity.count(), 0)
+    seq = IdentityVersion(runtime.identity.count(), 0, 0)
     assert cache.person("C:42", seq) == cache.person("phone-1", seq) == "customer:C:42"

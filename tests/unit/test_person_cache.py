@@ -43,7 +43,7 @@ class _Graph:
 def test_a_memoised_person_is_served_without_asking_the_graph() -> None:
     graph = _Graph([("anonymous:p1", "customer:c1")])
     cache = PersonCache(graph)
-    v = IdentityVersion(1, 0)
+    v = IdentityVersion(1, 0, 0)
     assert cache.person("p1", v) == "customer:c1"
     assert graph.asked == [("p1", v)]  # the version the clock read goes to the graph
     for _ in range(10):
@@ -57,7 +57,7 @@ def _two_people() -> tuple[_Graph, PersonCache]:
     graph = _Graph([("anonymous:p1", "customer:c1"), ("anonymous:p2", "customer:c2")])
     cache = PersonCache(graph, max_age_seconds=3600)
     for who in ("1", "2"):
-        assert cache.person(f"p{who}", IdentityVersion(2, 0)) == f"customer:c{who}"
+        assert cache.person(f"p{who}", IdentityVersion(2, 0, 0)) == f"customer:c{who}"
     return graph, cache
 
 
@@ -65,7 +65,7 @@ def test_a_new_erasure_forgets_every_memoised_id_at_once() -> None:
     graph, cache = _two_people()
     reads = graph.merge_reads
     graph.links = [("anonymous:p2", "customer:c2")]  # c1 erased: the newest row stays
-    erased = IdentityVersion(2, 1)
+    erased = IdentityVersion(2, 1, 0)
     assert cache.person("p1", erased) == "p1"
     assert len(cache) == 1
     assert graph.merge_reads == reads + 1  # the linked nodes read again, without c1's
@@ -75,9 +75,9 @@ def test_a_new_erasure_forgets_every_memoised_id_at_once() -> None:
 
 def test_a_new_merge_log_row_forgets_only_the_profiles_it_touched() -> None:
     graph, cache = _two_people()
-    assert cache.person("p3", IdentityVersion(2, 0)) == "p3"
+    assert cache.person("p3", IdentityVersion(2, 0, 0)) == "p3"
     graph.links.append(("anonymous:p3", "customer:c2"))
-    grown = IdentityVersion(3, 0)
+    grown = IdentityVersion(3, 0, 0)
     asked = len(graph.asked)
     assert cache.person("p1", grown) == "customer:c1"  # untouched: kept
     assert len(graph.asked) == asked
@@ -88,7 +88,7 @@ def test_a_new_merge_log_row_forgets_only_the_profiles_it_touched() -> None:
 def test_the_store_unreachable_serves_the_memo() -> None:
     graph = _Graph([("anonymous:p1", "customer:c1")])
     cache = PersonCache(graph)
-    assert cache.person("p1", IdentityVersion(1, 0)) == "customer:c1"
+    assert cache.person("p1", IdentityVersion(1, 0, 0)) == "customer:c1"
     assert cache.person("p1", None) == "customer:c1"
     assert len(graph.asked) == 1
 
@@ -96,7 +96,7 @@ def test_the_store_unreachable_serves_the_memo() -> None:
 def test_the_memos_age_drops_the_ids_but_does_not_read_the_merge_log_again() -> None:
     graph = _Graph([("anonymous:p1", "customer:c1")])
     cache = PersonCache(graph, max_age_seconds=0.0)  # every request finds the memo old
-    v = IdentityVersion(1, 0)
+    v = IdentityVersion(1, 0, 0)
     for _ in range(3):
         assert cache.person("p1", v) == "customer:c1"
     assert len(graph.asked) == 3  # the ids went

@@ -129,6 +129,6 @@ def test_the_choice_reads_the_validation_scores_training_gave() -> None:
             assert (got is not None) == saw
             if got is not None:
                 np.testing.assert_array_equal(got, model.raw(valid.x))
-        known = _best(valid, trained, lambda c, j, kind=kind: _scored(built, c, j, kind))
+        known = _best(valid, trained, [_scored(built, c, j, kind) for c, (_, j) in trained])
         assert known == _best(valid, trained)
         assert known[1]["blend"] < 0.5 < max(known[1].values())  # a real choice

@@ -99,7 +99,7 @@ class IdentityVersion(NamedTuple):
 
     links: int  # max(identity_links.id)
     erasures: int  # max(erasures.seq)
-    unmerges: int = 0  # max(identity_unmerges.seq)
+    unmerges: int  # max(identity_unmerges.seq)
 
     @property
     def removals(self) -> tuple[int, int]:
@@ -359,10 +359,10 @@ class IdentityGraph:
         keys people by (:func:`person_of`: training's frozen :meth:`snapshot` and the
         request path's ``serving.identity.PersonCache`` alike); unlinked: as given.
 
-        Reads the store first (the erasures, then the links it has not seen), unless
-        ``as_of`` — the graph's version the caller just read from the store — says
-        there is nothing to read: the links in memory already reflect that erasure and
-        include that merge-log row."""
+        Reads the store first (the newest erasure and unmerge, then the links it has not
+        seen), unless ``as_of`` — the graph's version the caller just read from the
+        store — says there is nothing to read: the links in memory already reflect that
+        erasure and unmerge and include that merge-log row."""
         with self._lock:
             if as_of is None or not self._holds(as_of):
                 self._load(force=True)

@@ -393,18 +393,18 @@ Stopped = tuple[RankerModel, Joined]  # an early-stopped model, the size of its 
 def _best(
     valid: TrainingSet,
     trained: Sequence[tuple[RankerTrainingConfig, Stopped]],
-    known: Callable[[RankerTrainingConfig, Joined], FloatArray | None] = lambda c, j: None,
+    known: Sequence[FloatArray | None] = (),
 ) -> tuple[int | None, dict[str, float]]:
     """Which of ``trained`` orders ``valid``'s requests best by NDCG@10 (None: the
     placement's blend, source ``blend``'s score, does as well), with every score.
-    ``known``: a design's raw scores of ``valid``'s rows when its training already
-    gave them (None: they are predicted here)."""
+    ``known``: each design's raw scores of ``valid``'s rows where its training already
+    gave them (None, or none given: they are predicted here)."""
     blend_column = FeatureSpec.of(RANKED_SOURCES).source_columns()["blend"][0]
     blend = group_ndcg(valid.x[:, blend_column], valid.y, valid.groups)
     scores = {"blend": round(blend, 4)}
     best: tuple[float, int] | None = None
-    for n, (cfg, (model, joined)) in enumerate(trained):
-        raw = known(cfg, joined)
+    for n, (cfg, (model, _)) in enumerate(trained):
+        raw = known[n] if n < len(known) else None
         raw = model.raw(valid.x) if raw is None else raw
         score = group_ndcg(raw, valid.y, valid.groups)
         scores[label_of(cfg)] = round(score, 4)
@@ -426,7 +426,7 @@ def choose_ranker(
     is refitted (``refit``) and returned; ``None`` when the blend orders better. The
     test window after the cutoff is never read."""
     trained = [(cfg, _early_stopped(windows, cfg)) for cfg in choices]
-    n, scores = _best(windows[0], trained, lambda cfg, joined: joined.valid_raw)
+    n, scores = _best(windows[0], trained, [joined.valid_raw for _, (_, joined) in trained])
     if n is None:
         return None, RankerChoice(None, scores)
     cfg, (model, joined) = trained[n]
@@ -469,9 +469,8 @@ def choose_for(
         if key not in memo:
             memo[key] = _early_stopped(requests_of(built, cfg), cfg)
         trained.append((cfg, memo[key]))
-    n, scores = _best(
-        built[new_items][0], trained, lambda cfg, joined: _scored(built, cfg, joined, new_items)
-    )
+    known = [_scored(built, cfg, joined, new_items) for cfg, (_, joined) in trained]
+    n, scores = _best(built[new_items][0], trained, known)
     if n is None:
         return None, RankerChoice(None, scores)
     cfg, (model, joined) = trained[n]

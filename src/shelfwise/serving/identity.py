@@ -3,10 +3,11 @@
 The identity graph (:mod:`shelfwise.contracts.identity`) reads the store on every
 ``person``; on the request path that would be two queries per request. :class:`PersonCache`
 memoises ``id -> person id`` and is told the graph's version (an
-:class:`~shelfwise.contracts.identity.IdentityVersion`: the newest merge-log row and the
-newest privacy erasure) by the catalog's change clock, which reads both in the same
+:class:`~shelfwise.contracts.identity.IdentityVersion`: the newest merge-log row, privacy
+erasure and unmerge) by the catalog's change clock, which reads them in the same
 round trip as the catalog and rulebook versions (:mod:`shelfwise.serving.freshness`).
-So a login linking two devices, and an erasure, are seen by the very next request on
+So a login linking two devices, an erasure and an unmerge are seen by the very next
+request on
 every worker, and a request whose id is memoised and whose profile did not change
 costs a dictionary lookup.
 
@@ -88,7 +89,7 @@ class PersonCache:
         """The person id of ``any_id``; ``version`` is the graph's as just read by the
         change clock (None: the store is unreachable, serve what is memoised)."""
         if version is not None and version.removals != self._removals:
-            self._erased(version)
+            self._links_removed(version)
         elif version is not None and version.links != self._seq:
             self._advance(version.links)
         elif time.monotonic() - self._born > self.max_age_seconds:
@@ -129,7 +130,7 @@ class PersonCache:
             self._linked = linked
         return linked
 
-    def _erased(self, version: IdentityVersion) -> None:
+    def _links_removed(self, version: IdentityVersion) -> None:
         """An erasure or an unmerge (or the first read): forget every id and the linked
         nodes; the graph itself reads the store again when next asked (its removals are
         older)."""
