@@ -90,6 +90,8 @@ class DetectorConfig:
     # The base over which the level statistic's tail is fitted (:mod:`.tail`): below
     # any threshold considered, high enough for the tail to be exponential.
     level_tail_base: float = 6.0
+    # The same for the other tests' excess past their thresholds (:mod:`.tail`, log units).
+    others_tail_base: float = -5.0
     # The money at risk of an alert on a series whose level test passed its threshold
     # (:func:`.money.money_at_risk`): "onset", the onset CUSUM's (step 8 of
     # docs/monitoring.md); "level", the level test's own fit of the loss since its onset;
