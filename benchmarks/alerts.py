@@ -91,6 +91,7 @@ LEVELS = (0.0, 8.0, 9.0, 9.5, 10.0, 11.0, 12.0, 13.0, 14.0, 16.0)  # of the leve
 LEVEL_GRID = np.round(np.arange(6.0, 16.001, 0.1), 1)
 SHIFTS = (0.0, 1.0, 2.0, 3.0, 4.0)
 TARGET_DELAY = 6  # hours: the issue's median delay
+OTHERS_TAIL_BASE = -5.0  # the other tests' tail base (log units) from 1b's thresholds
 # Which estimate states the money where the level test passed (DetectorConfig.money_estimate).
 MONEY: tuple[MoneyEstimate, ...] = ("onset", "level", "inverse_variance")
 # The detector before the level test (main of 2026-12-05: the same settings, level test off).
@@ -530,7 +531,9 @@ def main() -> None:
         f"   picked fdr = {fdr:g}, sequential threshold = {threshold:g} (within 1 false alert a"
         " month in every family; most drops found, then shortest delays)"
     )
-    cfg = replace(cfg, fdr=fdr, sequential_threshold=threshold)
+    # The other tests' tail is fitted from 1b's thresholds (DetectorConfig's base is from
+    # its own moved ones: -5 - 2).
+    cfg = replace(cfg, fdr=fdr, sequential_threshold=threshold, others_tail_base=OTHERS_TAIL_BASE)
 
     cfg = pick_level(cal, cfg)
 
