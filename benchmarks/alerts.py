@@ -19,17 +19,22 @@ that end 72 h before).
    detector without it). Of the settings within 1 false alert a month per 200
    healthy series in every family, the one finding the most drops, then with
    the shortest median delays, is picked; (c) the level test's threshold
-   (``monitoring.level``) on top: per family the upper tail of the healthy
-   series' level statistic is fitted (``monitoring.tail``: episode peaks over a
-   base, exponential excess), and the lowest threshold on a 0.1 grid whose 95%
-   upper bound of the expected false alerts a month per 200 series is within 1
-   in every family is picked (the counts at a few thresholds are printed next
+   (``monitoring.level``) on top, with the other tests' thresholds moved by
+   0-4 log units (``shifted``): per family the upper tails of the healthy
+   series' level statistic and of the other tests' excess past their
+   thresholds are fitted (``monitoring.tail``: episode peaks over a base,
+   exponential excess); per move, the lowest level threshold on a 0.1 grid at
+   which the two 95% upper bounds of the expected false alerts a month per 200
+   series are within 1 in every family; of the moves, the one finding >= 95%
+   of the drops in every shared family and most of them within 6 h in its
+   slowest (``pick_level``; the counts at a few thresholds are printed next
    to it, and the drops found there); (d) which estimate states
    the money at risk where the level test passed (``money_estimate``: the onset
    CUSUM's, the level test's fit, or the two weighed by their variances): the
    smallest mean over the families of the median error at the alert.
 2. Evaluation seeds (``--test-seed-offset`` + 0.., drops + 100..; 0 by default,
-   read before: 2000 is the fresh block of 2026-12-06 evening): at the picked settings, false alerts over 30 days of
+   read before: 2000 and 3000 are the fresh blocks of 2026-12-06 evening, 4000 the
+   one of #23's other tests' tails): at the picked settings, false alerts over 30 days of
    224 healthy series per family, the spread of the test's z-scores, the 2%
    drops detected within 72 h, the delay, and the money at risk against the
    truth (from the drop's true start, and over the hours the alert names, from
@@ -81,8 +86,12 @@ THRESHOLDS = (6.0, 7.0, 8.0, 9.0, 10.0, 12.0, 0.0)  # 0: the sequential test off
 RESOLVE_AFTER = (1, 3, 6, 12, 24)  # quiet hours before an open alert resolves
 FDRS = (0.001, 0.0005, 0.0002, 0.0001)  # of the per-window tests (Benjamini-Hochberg)
 LEVELS = (0.0, 8.0, 9.0, 9.5, 10.0, 11.0, 12.0, 13.0, 14.0, 16.0)  # of the level test; 0: off
-# The level threshold is picked on this grid by the fitted tail (part 1c).
+# The level threshold is picked on this grid by the fitted tails (part 1c), with the
+# other tests' thresholds moved by each of SHIFTS (log units; ``shifted``).
 LEVEL_GRID = np.round(np.arange(6.0, 16.001, 0.1), 1)
+SHIFTS = (0.0, 1.0, 2.0, 3.0, 4.0)
+TARGET_DELAY = 6  # hours: the issue's median delay
+OTHERS_TAIL_BASE = -5.0  # the other tests' tail base (log units) from 1b's thresholds
 # Which estimate states the money where the level test passed (DetectorConfig.money_estimate).
 MONEY: tuple[MoneyEstimate, ...] = ("onset", "level", "inverse_variance")
 # The detector before the level test (main of 2026-12-05: the same settings, level test off).
@@ -315,46 +324,102 @@ def level_table(cal: dict[str, tuple[list[Recording], list[Drop]]], cfg: Detecto
         print(f"   {family:16}", "   ".join(cells), flush=True)
 
 
-def pick_level(cal: dict[str, tuple[list[Recording], list[Drop]]], cfg: DetectorConfig) -> float:
-    """Part 1c: the lowest level threshold on LEVEL_GRID whose fitted false alerts a month
-    per 200 healthy series (95% upper bound, ``monitoring.tail``) are within 1 in every
-    family; the counts at LEVELS and the drops found at the pick are printed beside it."""
+def shifted(cfg: DetectorConfig, shift: float) -> DetectorConfig:
+    """``cfg`` with the window and sequential tests' thresholds moved by ``shift`` log
+    units (:mod:`monitoring.tail`): the false-discovery rate times ``e^-shift``, the
+    sequential threshold plus ``shift`` (off stays off). The base of their tail stays
+    where it was (``others_tail_base`` minus ``shift`` from the moved thresholds): the
+    same episodes are fitted at every shift, and only the point it is read at moves."""
+    seq = cfg.sequential_threshold
+    return replace(
+        cfg,
+        fdr=float(cfg.fdr * np.exp(-shift)),
+        sequential_threshold=seq + shift if seq > 0 else seq,
+        others_tail_base=cfg.others_tail_base - shift,
+    )
+
+
+def pick_level(
+    cal: dict[str, tuple[list[Recording], list[Drop]]], cfg: DetectorConfig
+) -> DetectorConfig:
+    """Part 1c: the level threshold, and how far the other tests' thresholds move.
+
+    For each shift of SHIFTS, both tails are fitted per family (``monitoring.tail``:
+    the level test's, and the other tests' excess past their shifted thresholds) and
+    the level threshold is the lowest on LEVEL_GRID at which the two 95% upper bounds
+    together are within 1 false alert a month per 200 healthy series in every shared
+    family (the ``*_local`` families, where every series moves on its own and whose drops
+    have never been found as the target asks, are printed, not ruled by: #23 asks for the
+    shared ones; only if every family is local do they rule). Of those settings, the ones
+    finding at least 95% of the drops in every shared family (the target; if none does,
+    all), then the largest share found within TARGET_DELAY hours in the slowest one (the target's median delay is within them when that share is
+    at least a half; the share is less coarse than a median of whole hours), then the
+    most drops found, then the smallest shift (the other tests see what the level test
+    does not: the conversion stage, and losses too large to wait for it)."""
     print(
-        "1c. calibration seeds, the level test's threshold (monitoring.level) on top. Counted:"
-        " false alerts / month / 200 series | detected | median delay [95%]"
+        "1c. calibration seeds, the level test's threshold (monitoring.level) on top. Counted"
+        " at the settings of 1b: false alerts / month / 200 series | detected | median delay"
+        " [95%]"
     )
     level_table(cal, cfg)
-    tails = {
-        family: TailFit.pooled([r.tail(cfg) for r in recs]) for family, (recs, _) in cal.items()
-    }
-    lowest = {family: t.lowest_threshold(1.0, LEVEL_GRID) for family, t in tails.items()}
-    level = max(lowest.values())
-    if not np.isfinite(level):
-        raise SystemExit("no level threshold on the grid keeps every family within 1 a month")
     print(
-        f"   fitted tail over {cfg.level_tail_base:g} (episode peaks, exponential excess):"
-        " expected false alerts / month / 200 series [the rule's bound: the other tests'"
-        " count + the level part's 95% upper bound] at the pick"
+        "   fitted tails (episode peaks, exponential excess), per shift of the other tests'"
+        " thresholds: the other tests' and the level test's expected false alerts / month /"
+        " 200 series [95% upper bounds] at the lowest level threshold within 1 in every family"
     )
-    for family, t in tails.items():
-        per = 200 / t.series
-        recs, drops = cal[family]
-        c = replace(cfg, level_threshold=level)
-        ds = [d for d in (delay(x, c) for x in drops) if d is not None]
+    best: tuple[tuple[bool, float, int, float], DetectorConfig] | None = None
+    shared = [f for f in cal if not f.endswith("_local")] or list(cal)
+    for shift in SHIFTS:
+        c = shifted(cfg, shift)
+        tails = {
+            family: TailFit.pooled([r.tail(c, fit_others=True) for r in recs])
+            for family, (recs, _) in cal.items()
+        }
+        lowest = {family: t.lowest_threshold(1.0, LEVEL_GRID) for family, t in tails.items()}
+        level = max(lowest[family] for family in shared)
         print(
-            f"   {family:16} series {t.series:4}  peaks {t.peaks.size:3}  scale {t.scale:4.2f}"
-            f"  others {t.others}  lowest {lowest[family]:5.1f}  at {level:g}:"
-            f" {t.per_month(level) * per:5.2f}"
-            f" [{(t.others + t.level_upper(level)) / t.months * per:5.2f}]"
-            f"  counted {false_per_month(recs, c):5.2f}  detected {len(ds):2}/{len(drops)}"
-            f"  {_median_cell(ds)}",
-            flush=True,
+            f"   shift {shift:g} (fdr {c.fdr:.2g}, sequential threshold"
+            f" {c.sequential_threshold:g}): level threshold {level:g}"
         )
+        if not np.isfinite(level):
+            continue
+        c = replace(c, level_threshold=level)
+        found, soon, enough = 0, 1.0, True
+        for family, t in tails.items():
+            per = 200 / t.series / t.months
+            o = t.others_fit
+            assert o is not None
+            recs, drops = cal[family]
+            ds = [d for d in (delay(x, c) for x in drops) if d is not None]
+            if family in shared:
+                found += len(ds)
+                enough &= len(ds) >= 0.95 * len(drops)
+                soon = min(soon, sum(d <= TARGET_DELAY for d in ds) / len(drops))
+            print(
+                f"     {family:16} others: peaks {o.peaks.size:3} scale {o.scale:4.2f}"
+                f" {t.others_expected() * per:5.2f} [{t.others_upper() * per:5.2f}]"
+                f"  level: peaks {t.peaks.size:3} scale {t.scale:4.2f} lowest"
+                f" {lowest[family]:5.1f} {t.level(level) * per:5.2f}"
+                f" [{t.level_upper(level) * per:5.2f}]  both {t.per_month(level) * per:5.2f}"
+                f" [{t.per_month_upper(level) * per:5.2f}]  counted {false_per_month(recs, c):5.2f}"
+                f"  detected {len(ds):2}/{len(drops)}  {_median_cell(ds)}, within"
+                f" {TARGET_DELAY} h {sum(d <= TARGET_DELAY for d in ds)}",
+                flush=True,
+            )
+        score = (enough, soon, found, -shift)
+        if best is None or score > best[0]:
+            best = (score, c)
+    if best is None:
+        raise SystemExit("no level threshold on the grid keeps every family within 1 a month")
+    c = best[1]
     print(
-        f"   picked level threshold = {level:g} (the lowest whose 95% upper bound is within 1"
-        " false alert a month per 200 series in every family)"
+        f"   picked fdr {c.fdr:.2g}, sequential threshold {c.sequential_threshold:g}, level"
+        f" threshold {c.level_threshold:g} (both tails' 95% upper bounds within 1 false alert a"
+        " month per 200 series in every shared family; >= 95% found in every one, then the"
+        f" largest smallest share found within {TARGET_DELAY} h, the most found, the smallest"
+        " shift)"
     )
-    return level
+    return c
 
 
 def main() -> None:
@@ -466,9 +531,11 @@ def main() -> None:
         f"   picked fdr = {fdr:g}, sequential threshold = {threshold:g} (within 1 false alert a"
         " month in every family; most drops found, then shortest delays)"
     )
-    cfg = replace(cfg, fdr=fdr, sequential_threshold=threshold)
+    # The other tests' tail is fitted from 1b's thresholds (DetectorConfig's base is from
+    # its own moved ones: -5 - 2).
+    cfg = replace(cfg, fdr=fdr, sequential_threshold=threshold, others_tail_base=OTHERS_TAIL_BASE)
 
-    cfg = replace(cfg, level_threshold=pick_level(cal, cfg))
+    cfg = pick_level(cal, cfg)
 
     print(
         "1d. calibration seeds, the money at risk where the level test passed"

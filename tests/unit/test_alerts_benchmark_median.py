@@ -1,11 +1,18 @@
-"""The alerts benchmark's interval for a median delay (benchmarks/alerts.py)."""
+"""The alerts benchmark's interval for a median delay and its move of the other tests'
+thresholds (benchmarks/alerts.py)."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import numpy as np
-from benchmarks.alerts import median_interval
+import pytest
+from benchmarks.alerts import median_interval, shifted
 from hypothesis import given
 from hypothesis import strategies as st
+
+from shelfwise.monitoring.detector import DetectorConfig
 
 
 def test_twenty_delays_give_the_sixth_and_fifteenth() -> None:
@@ -25,3 +32,14 @@ def test_the_interval_holds_the_sample_median_within_the_sample(values: list[int
     assert ci is not None
     lo, hi = ci
     assert min(values) <= lo <= float(np.median(values)) <= hi <= max(values)
+
+
+def test_moving_the_other_tests_thresholds_keeps_their_tail_where_it_was() -> None:
+    cfg = DetectorConfig(fdr=0.0005, sequential_threshold=9.0, others_tail_base=-5.0)
+    moved = shifted(cfg, 3.0)
+    assert moved.fdr == pytest.approx(0.0005 * math.exp(-3.0))
+    assert moved.sequential_threshold == 12.0
+    assert moved.others_tail_base == -8.0  # 5 log units below the thresholds before the move
+    assert moved.level_threshold == cfg.level_threshold
+    assert shifted(replace(cfg, sequential_threshold=0.0), 3.0).sequential_threshold == 0.0
+    assert shifted(moved, -3.0).fdr == pytest.approx(cfg.fdr)

@@ -12,7 +12,7 @@ import pytest
 from shelfwise.cli.alerts import _fitted
 from shelfwise.monitoring.calibrate import calibrate, opened, record
 from shelfwise.monitoring.detector import DetectorConfig
-from shelfwise.monitoring.synthetic import NOISE_FAMILIES, SyntheticSpec, generate
+from shelfwise.monitoring.synthetic import NOISE_FAMILIES, Incident, SyntheticSpec, generate
 from shelfwise.monitoring.tail import TailFit, episode_peaks
 
 REFERENCE = 28 * 24
@@ -134,9 +134,84 @@ def test_the_calibration_report_states_the_fitted_rate() -> None:
         "fitted": cal.tail.fitted,
         "other_tests_alerts": cal.tail.others,
     }
+    # The other tests enter by their own fitted tail, not by their count.
+    others = cal.tail.others_fit
+    assert others is not None and others.base == cfg.others_tail_base
+    months = 96 / 720
+    assert cal.per_month_expected == pytest.approx(
+        (others.level(0.0) + cal.tail.level(cfg.level_threshold)) / months
+    )
+    assert fitted["other_tests_tail"] == {
+        "base": cfg.others_tail_base,
+        "episodes_over_base": others.peaks.size,
+        "scale": round(others.scale, 3),
+        "fitted": others.fitted,
+        "alerts_per_month_expected": round(others.level(0.0) / months, 3),
+        "alerts_per_month_expected_upper_95": round(others.level_upper(0.0) / months, 3),
+    }
     off = calibrate(series, REFERENCE, replace(cfg, level_threshold=0.0), 96)
     assert off.tail is None and off.per_month_expected is None and _fitted(off) == {}
     # A threshold below the tail's base is fitted from the threshold up.
     low = calibrate(series, REFERENCE, replace(cfg, level_threshold=4.0), 96)
     assert low.tail is not None and low.tail.base == 4.0
     assert low.per_month_expected is not None
+
+
+def test_the_other_tests_tail_replaces_their_count_and_its_bound_enters_the_rule() -> None:
+    # The level part as in test_the_fit_on_written_out_peaks; the other tests' excess
+    # past their thresholds: four peaks over -4 (mean excess 1.5, too few to fit, so
+    # scale 1 and the Poisson bound of 4 events, 9.154).
+    others = TailFit(-4.0, np.array([-3.5, -3.0, -2.5, -1.0]), series=64, hours=720, others=0)
+    assert not others.fitted
+    fit = TailFit(6.0, np.array([6.5, 7.0, 7.5, 8.0, 8.5]), 64, 720, others=1, others_fit=others)
+    assert fit.others_expected() == pytest.approx(4 * math.exp(-4.0))
+    assert fit.others_upper() == pytest.approx(9.1535 * math.exp(-4.0), rel=1e-4)
+    assert fit.per_month(9.0) == pytest.approx(4 * math.exp(-4.0) + 5 * math.exp(-2.0))
+    assert fit.per_month_upper(9.0) == pytest.approx(fit.others_upper() + fit.level_upper(9.0))
+    # Within 10 a month per 200 series: level_upper <= 3.2 - 0.168 = 3.03, first at 10
+    # (2.82; at 9.5 3.14); counted, the other tests' one alert allowed 2.2: 11.5.
+    grid = np.arange(6.0, 16.01, 0.5)
+    assert fit.lowest_threshold(10.0, grid) == 10.0
+    assert replace(fit, others_fit=None).lowest_threshold(10.0, grid) == 11.5
+    # Pooled with their tails; a pool where some lack it is refused.
+    both = TailFit.pooled([fit, fit])
+    assert both.others_fit is not None and both.others_fit.peaks.size == 8
+    assert both.others_fit.fitted and both.others_fit.scale == pytest.approx(1.5)
+    with pytest.raises(ValueError):
+        TailFit.pooled([fit, replace(fit, others_fit=None)])
+
+
+def test_the_other_tests_excess_fires_exactly_where_their_findings_do() -> None:
+    # Four days of a slow-drift store with a 5% loss on the home page's top category from
+    # the first evening: at the configured thresholds and with every one of them moved
+    # by the same number of log units, a series fires by the window and sequential tests
+    # exactly at the hours its excess reaches the move.
+    cfg = DetectorConfig()
+    start = (28 + 3) * 24
+    spec = SyntheticSpec(
+        days=28 + 3 + 4,
+        seed=3,
+        incidents=(Incident("home_top_picks", "bedding", 0.05, start + 20),),
+        **NOISE_FAMILIES["slow_drift"],
+    )
+    series = generate(spec).series
+    rec = record(series, REFERENCE, cfg, start, start + 96)
+    excess = rec.others_excess(cfg)
+    assert excess.shape == (96, 32)
+    fired = 0
+    for shift in (-6.0, -4.0, 0.0, 3.0):
+        moved = replace(
+            cfg,
+            level_threshold=0.0,
+            fdr=cfg.fdr * math.exp(-shift),
+            sequential_threshold=cfg.sequential_threshold + shift,
+        )
+        firing = rec.firing(moved)
+        assert firing == [set(np.nonzero(x >= shift)[0].tolist()) for x in excess]
+        fired += sum(map(len, firing))
+    assert fired > 200  # the loss fires at every shift, the healthy series at -6 as well
+    # The tail of that excess in the replay's report, over the configured base.
+    tail = rec.tail(cfg, fit_others=True)
+    assert tail.others_fit is not None and tail.others_fit.base == cfg.others_tail_base
+    assert (tail.others_fit.peaks > cfg.others_tail_base).all()
+    assert rec.tail(cfg).others_fit is None

@@ -125,12 +125,19 @@ def calibrate(
     )
     if cal.tail is not None:
         console.print(
-            f"expected from the level test's fitted tail at its threshold"
-            f" {cal.level_threshold:g}: [bold]{cal.tail.per_month(cal.level_threshold):.2f}"
-            f" a month[/] (95% upper bound {cal.tail.per_month_upper(cal.level_threshold):.2f}; "
-            f"{cal.tail.peaks.size} episode(s) over {cal.tail.base:g}, scale"
-            f" {cal.tail.scale:.2f}{'' if cal.tail.fitted else ' assumed: too few to fit'})"
+            f"expected from the fitted tails at the level threshold {cal.level_threshold:g}"
+            f" and the other tests': [bold]{cal.tail.per_month(cal.level_threshold):.2f}"
+            f" a month[/] (95% upper bound {cal.tail.per_month_upper(cal.level_threshold):.2f})"
         )
+        parts = [("level test", cal.tail, cal.level_threshold)]
+        if cal.tail.others_fit is not None:
+            parts.append(("other tests", cal.tail.others_fit, 0.0))
+        for name, t, h in parts:
+            console.print(
+                f"  {name}: {t.level(h) / t.months:.2f} a month (95% upper bound"
+                f" {t.level_upper(h) / t.months:.2f}; {t.peaks.size} episode(s) over"
+                f" {t.base:g}, scale {t.scale:.2f}{'' if t.fitted else ' assumed: too few to fit'})"
+            )
     for a in alerts:
         console.print(f"  {a['placement']} / {a['category']}: {a['alerts']}")
     table = Table(title="z spread of the test (1 = calibrated; above 1 alerts too often)")
@@ -145,11 +152,12 @@ def calibrate(
 
 
 def _fitted(cal: Calibration) -> dict[str, object]:
-    """The expected alerts a month from the level test's fitted tail (``monitoring.tail``):
-    the other tests' alerts as counted plus the level test's expected episodes at its
-    threshold; empty when the level test is off."""
+    """The expected alerts a month from the fitted tails (``monitoring.tail``): the other
+    tests' expected alerts at their thresholds plus the level test's expected episodes at
+    its threshold; empty when the level test is off."""
     if cal.tail is None:
         return {}
+    others = cal.tail.others_fit
     return {
         "alerts_per_month_expected": round(cal.tail.per_month(cal.level_threshold), 3),
         "alerts_per_month_expected_upper_95": round(
@@ -162,5 +170,15 @@ def _fitted(cal: Calibration) -> dict[str, object]:
             "scale": round(cal.tail.scale, 3),
             "fitted": cal.tail.fitted,
             "other_tests_alerts": cal.tail.others,
+        },
+        "other_tests_tail": None
+        if others is None
+        else {
+            "base": others.base,
+            "episodes_over_base": int(others.peaks.size),
+            "scale": round(others.scale, 3),
+            "fitted": others.fitted,
+            "alerts_per_month_expected": round(others.level(0.0) / others.months, 3),
+            "alerts_per_month_expected_upper_95": round(others.level_upper(0.0) / others.months, 3),
         },
     }

@@ -35,7 +35,7 @@ from shelfwise.monitoring.detector import (
     combine,
     stage_deficits,
 )
-from shelfwise.monitoring.series import HourlySeries
+from shelfwise.monitoring.series import FloatArray, HourlySeries
 from shelfwise.monitoring.tail import TailFit, episode_peaks
 
 HOURS_PER_MONTH = 30 * 24
@@ -115,22 +115,49 @@ class Recording:
             )
         ]
 
-    def tail(self, cfg: DetectorConfig) -> TailFit:
+    def others_excess(self, cfg: DetectorConfig) -> FloatArray:
+        """(hours, series): how far past its threshold the strongest of the other tests is,
+        in log units (:mod:`.tail`); a series fires by them at an hour where it is >= 0
+        (the sequential test: > 0), and with every threshold moved by ``Δ`` where it
+        is >= ``Δ``. ``-inf`` where none loses money at its burn rate."""
+        log_fdr = float(np.log(cfg.fdr))
+        fast = [window_score(t, cfg.page_burn, cfg) + log_fdr for t in self.fast]
+        slow = [window_score(t, cfg.ticket_burn, cfg) + log_fdr for t in self.slow]
+        if cfg.sequential_threshold > 0:
+            seq = [sequential_score(t, cfg) - cfg.sequential_threshold for t in self.sequential]
+        else:
+            seq = [np.full(len(self.keys), -np.inf)] * self.hours
+        out: FloatArray = np.maximum(np.maximum(np.stack(fast), np.stack(slow)), np.stack(seq))
+        return out
+
+    def tail(self, cfg: DetectorConfig, *, fit_others: bool = False) -> TailFit:
         """The level test's episode peaks over ``cfg.level_tail_base`` (its statistic
         where the loss burns the budget, at hours the other tests do not fire) and the
-        alerts the other tests opened (:mod:`.tail`)."""
+        alerts the other tests opened (:mod:`.tail`); with ``fit_others``, their tail
+        too: the episode peaks of :meth:`others_excess` over ``cfg.others_tail_base``."""
         if self.level is None:
             raise ValueError("the level test's statistics were not recorded")
         others = self.firing(replace(cfg, level_threshold=0.0))
         stat = np.stack([lv.alarmable(cfg) for lv in self.level])
         for i, now in enumerate(others):
             stat[i, sorted(now)] = 0.0
+        others_fit = None
+        if fit_others:
+            base = cfg.others_tail_base
+            others_fit = TailFit(
+                base=base,
+                peaks=episode_peaks(self.others_excess(cfg), base, cfg.resolve_after_hours),
+                series=len(self.keys),
+                hours=self.hours,
+                others=0,
+            )
         return TailFit(
             base=cfg.level_tail_base,
             peaks=episode_peaks(stat, cfg.level_tail_base, cfg.resolve_after_hours),
             series=len(self.keys),
             hours=self.hours,
             others=len(opened(others, cfg.resolve_after_hours)),
+            others_fit=others_fit,
         )
 
     def spreads(self) -> list[Spread]:
@@ -150,6 +177,43 @@ class Recording:
                     )
                 )
         return out
+
+
+def _burning(score: FloatArray, per_hour: FloatArray, need: float) -> FloatArray:
+    """Per series, the largest ``t`` at which the stages scoring ``t`` or more lose
+    ``need`` money an hour or more between them (stages losing none add nothing):
+    the series fires at a threshold exactly when its value reaches it. ``-inf`` if
+    all of them together do not lose ``need``."""
+    order = np.argsort(-score, axis=1)
+    ranked = np.take_along_axis(score, order, 1)
+    lost = np.cumsum(np.maximum(np.take_along_axis(per_hour, order, 1), 0.0), axis=1)
+    burns = lost >= need
+    first = np.argmax(burns, axis=1)
+    out: FloatArray = np.where(
+        burns.any(1), np.take_along_axis(ranked, first[:, None], 1)[:, 0], -np.inf
+    )
+    return out
+
+
+def window_score(test: WindowTest, burn: float, cfg: DetectorConfig) -> FloatArray:
+    """Per series, ``-log`` of the false-discovery rate at which a window test starts to
+    fire it (at ``burn``): its significant stages are those whose Benjamini-Hochberg
+    adjusted p-value is within the rate."""
+    p = test.p.ravel()
+    m = p.size
+    order = np.argsort(p)
+    adjusted = np.minimum.accumulate((p[order] * m / np.arange(1, m + 1))[::-1])[::-1]
+    q = np.empty(m)
+    q[order] = np.minimum(adjusted, 1.0)
+    score = -np.log(np.maximum(q.reshape(test.p.shape), 1e-300))
+    return _burning(score, test.deficits.money / test.hours, burn * cfg.budget_per_hour)
+
+
+def sequential_score(test: SequentialTest, cfg: DetectorConfig) -> FloatArray:
+    """Per series, the sequential threshold below which the test fires it (ticket burn)."""
+    acc = test.accumulated
+    per_hour = np.where(acc.money > 0, acc.money / np.maximum(acc.hours, 1.0), 0.0)
+    return _burning(acc.statistic, per_hour, cfg.ticket_burn * cfg.budget_per_hour)
 
 
 def record(
@@ -229,7 +293,10 @@ def summarise(rec: Recording, cfg: DetectorConfig) -> Calibration:
         alerts_by_series=by_series,
         spreads=rec.spreads(),
         # A threshold below the tail's base is fitted from the threshold up.
-        tail=rec.tail(replace(cfg, level_tail_base=min(cfg.level_tail_base, cfg.level_threshold)))
+        tail=rec.tail(
+            replace(cfg, level_tail_base=min(cfg.level_tail_base, cfg.level_threshold)),
+            fit_others=True,
+        )
         if rec.level is not None
         else None,
         level_threshold=cfg.level_threshold,
