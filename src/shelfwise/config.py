@@ -395,6 +395,13 @@ class Settings(BaseSettings):
     guard_days: float = Field(
         default=14.0, ge=0, description="Last days of the window held out for the guard metrics."
     )
+    ranker_max_people: int | None = Field(
+        default=2_000,
+        ge=1,
+        description="shelfwise train --ranker: most people asked per training window of the "
+        "home ranker (and the guard's), drawn evenly; None asks every active person. Keeps a "
+        "window's cost from growing with the store (docs/sizing.md).",
+    )
     promotion_tolerance: float = Field(
         default=0.0,
         ge=0,

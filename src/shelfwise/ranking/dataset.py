@@ -190,16 +190,21 @@ def build_training_set(
     placement: str = "home",
     require_positive: bool = True,
     exclude_seen: bool = False,
+    limit: int | None = None,
 ) -> TrainingSet:
     """One request per person at ``t``; ``state`` must be fitted as of ``t``.
 
     ``exclude_seen`` asks for new items only: what the person interacted with
     before t is excluded from the request (and so from the candidates).
+    ``limit``: at most that many of the people, drawn evenly (seeded by ``t``, so
+    both protocols of a window draw the same people); None asks everyone.
     """
     if state.as_of != t:
         raise ValueError(f"the state is as of {state.as_of}, not the decision time {t}")
     labels = window_labels(log, t, t + horizon)
     people = sorted(labels) if persons is None else list(persons)
+    if limit is not None:
+        people = drawn(people, limit, np.random.default_rng(t))
     made: list[Group] = []
     for p in people:
         exclude = frozenset(state.person_items.row(p)[0].tolist()) if exclude_seen else frozenset()
