@@ -70,8 +70,9 @@ class RankerTrainingConfig(BaseModel):
     max_people: int | None = Field(
         default=None,
         ge=1,
-        description="requests (home, new items): most people asked per window, drawn evenly "
-        "(seeded by the window); None asks every person active in the window. "
+        description="requests (home, new items): most people asked per window, and most "
+        "logged slates learned from, each drawn evenly (seeded by the window); None asks "
+        "every person active in the window and keeps every slate. "
         "``shelfwise train`` sets it from ``ranker_max_people`` (docs/sizing.md).",
     )
     new_items_only: bool = Field(
@@ -239,8 +240,9 @@ def build_windows(
                 )
             if impressions and not new and cfg.task == "requests":
                 logged = build_impression_set(
-                    impressions, history, items, state, spec, propose, t, t + h
-                )
+                    impressions, history, items, state, spec, propose, t, t + h,
+                    limit=cfg.max_people,
+                )  # fmt: skip
                 made = TrainingSet.concat([made, logged], len(spec.names))
             built[new].append(made)
     return built
