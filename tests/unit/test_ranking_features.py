@@ -202,7 +202,7 @@ def test_offline_training_rows_equal_the_online_features(store, tmp_path: Path) 
     assert np.isfinite(online[:, spec.names.index("sess_minutes_since_last")]).all()
 
 
-def test_a_window_asks_at_most_limit_people_drawn_evenly_and_the_same_each_time(store) -> None:  # type: ignore[no-untyped-def]
+def test_a_window_makes_at_most_limit_requests_of_people_drawn_evenly(store) -> None:  # type: ignore[no-untyped-def]
     log = store.log
     spec = FeatureSpec.of(SOURCES)
     t = int(log.at.min()) + 20 * DAY
@@ -230,3 +230,12 @@ def test_a_window_asks_at_most_limit_people_drawn_evenly_and_the_same_each_time(
     assert ranks[-1] > 40 and ranks[0] < len(everyone) - 40
     # a limit above the window's people asks everyone
     assert build_training_set(*given, require_positive=False, limit=10_000).persons == whole.persons
+    # the limit counts requests made: people who did nothing in the window (asked
+    # here by name) make none and do not count
+    asked = list(range(len(log.persons)))
+    made = build_training_set(*given, persons=asked)
+    assert 40 < len(made.groups) < len(asked)
+    some = build_training_set(*given, persons=asked, limit=40)
+    assert len(some.groups) == 40
+    order = {p: n for n, p in enumerate(made.persons)}
+    assert [order[p] for p in some.persons] == sorted(order[p] for p in some.persons)

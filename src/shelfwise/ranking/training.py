@@ -70,9 +70,9 @@ class RankerTrainingConfig(BaseModel):
     max_people: int | None = Field(
         default=None,
         ge=1,
-        description="requests (home, new items): most people asked per window, and most "
-        "logged slates learned from, each drawn evenly (seeded by the window); None asks "
-        "every person active in the window and keeps every slate. "
+        description="requests (home, new items): most requests per window (of people drawn "
+        "evenly), and most logged slates learned from (drawn evenly), seeded by the window; "
+        "None asks every person active in the window and keeps every slate. "
         "``shelfwise train`` sets it from ``ranker_max_people`` (docs/sizing.md).",
     )
     new_items_only: bool = Field(
