@@ -398,8 +398,9 @@ class Settings(BaseSettings):
     ranker_max_people: int | None = Field(
         default=2_000,
         ge=1,
-        description="shelfwise train --ranker: most people asked per training window of the "
-        "home ranker (and the guard's), drawn evenly; None asks every active person. Keeps a "
+        description="shelfwise train --ranker: most requests made per training window of the "
+        "home ranker (and the guard's), of people drawn evenly, and most logged slates it "
+        "learns from a window; None asks every active person and keeps every slate. Keeps a "
         "window's cost from growing with the store (docs/sizing.md).",
     )
     promotion_tolerance: float = Field(
