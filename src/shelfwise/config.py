@@ -396,7 +396,7 @@ class Settings(BaseSettings):
         default=14.0, ge=0, description="Last days of the window held out for the guard metrics."
     )
     ranker_max_people: int | None = Field(
-        default=2_000,
+        default=4_000,
         ge=1,
         description="shelfwise train --ranker: most requests made per training window of the "
         "home ranker (and the guard's), of people drawn evenly, and most logged slates it "

@@ -52,7 +52,7 @@ def test_the_guard_and_the_bundle_train_the_home_ranker_with_the_settings_cap(
 ) -> None:
     guard = guard_pipeline(runtime, with_ranker=True)
     assert guard.ranker is not None and guard.ranker.task == "requests"
-    assert guard.ranker.max_people == runtime.settings.ranker_max_people == 2_000
+    assert guard.ranker.max_people == runtime.settings.ranker_max_people == 4_000
     capped = runtime.settings.model_copy(update={"ranker_max_people": 300})
     assert home_training(capped).max_people == 300
     assert home_training(capped.model_copy(update={"ranker_max_people": None})).max_people is None
