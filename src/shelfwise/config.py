@@ -402,6 +402,14 @@ class Settings(BaseSettings):
     guard_days: float = Field(
         default=14.0, ge=0, description="Last days of the window held out for the guard metrics."
     )
+    ranker_max_people: int | None = Field(
+        default=4_000,
+        ge=1,
+        description="shelfwise train --ranker: most requests made per training window of the "
+        "home ranker (and the guard's), of people drawn evenly, and most logged slates it "
+        "learns from a window; None asks every active person and keeps every slate. Keeps a "
+        "window's cost from growing with the store (docs/sizing.md).",
+    )
     promotion_tolerance: float = Field(
         default=0.0,
         ge=0,

@@ -9,7 +9,7 @@ from shelfwise.cli.evaluate import served_parts
 from shelfwise.evaluation import compare
 from shelfwise.rules import parse_rule
 from shelfwise.runtime import Runtime
-from shelfwise.training.job import guard_pipeline
+from shelfwise.training.job import guard_pipeline, home_training
 from shelfwise.training.reader import read_log
 from tests import shop_fixture
 
@@ -45,3 +45,14 @@ def test_evaluate_serves_the_store_rules_and_counts_the_targets_they_forbid(
     assert [r.id for r in guard.rules] == ["no-kitchen"] and guard.ranker is None
     assert guard.placement is not None and guard.placement.name == "home"
     assert kitchen  # the fixture has a kitchen
+
+
+def test_the_guard_and_the_bundle_train_the_home_ranker_with_the_settings_cap(
+    runtime: Runtime,
+) -> None:
+    guard = guard_pipeline(runtime, with_ranker=True)
+    assert guard.ranker is not None and guard.ranker.task == "requests"
+    assert guard.ranker.max_people == runtime.settings.ranker_max_people == 4_000
+    capped = runtime.settings.model_copy(update={"ranker_max_people": 300})
+    assert home_training(capped).max_people == 300
+    assert home_training(capped.model_copy(update={"ranker_max_people": None})).max_people is None

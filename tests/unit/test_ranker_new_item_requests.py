@@ -4,12 +4,14 @@ excluded) with the new-items blend, as each is served."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from shelfwise.candidates.base import RecContext
 from shelfwise.candidates.config import PlacementChain, SourcesConfig
 from shelfwise.candidates.log import InteractionLog
 from shelfwise.candidates.model import fit_all
@@ -23,6 +25,7 @@ from shelfwise.ranking.training import (
     build_windows,
     item_columns,
     label_of,
+    propose_all,
     requests_of,
     window_protocols,
 )
@@ -116,3 +119,30 @@ def test_new_item_requests_read_the_new_items_blend(store: Any) -> None:
     )
     joined = requests_of(mixed, cfg.model_copy(update={"new_item_requests": True}))
     assert len(joined[0].groups) == len(mixed[False][0].groups) + len(mixed[True][0].groups)
+
+
+@pytest.mark.parametrize("chain", [None, ALL, PlacementChain(blend={"factors": 1.0}, depth=20)])
+def test_the_blend_reuses_the_sources_own_proposals_and_proposes_the_same(
+    store: Any, chain: PlacementChain | None
+) -> None:
+    """``propose_all`` hands the blend each source's proposal it already made for the
+    request (same context, same depth): the blend's items, scores and reasons are those
+    of a blend that asks every source afresh, fallbacks included."""
+    products = list(store.snapshot.products)
+    log = read_log(store.db, items=list(store.snapshot.ids))
+    artifacts = fit_all(log, products, SourcesConfig())
+    propose = propose_all(artifacts, 20, chain)
+    fresh = artifacts.blend()
+    asked = 0
+    for person in log.people[:40]:
+        for placement in ("home", "cart", "product_similar"):
+            ctx = RecContext(placement, datetime.fromtimestamp(log.end, UTC), person_id=person)
+            got = propose(ctx)
+            want = fresh.propose(ctx, 20, chain)
+            assert got[-1].source == "blend"
+            np.testing.assert_array_equal(got[-1].items, want.items)
+            np.testing.assert_array_equal(got[-1].scores, want.scores)
+            assert got[-1].reasons == want.reasons
+            assert [p.source for p in got[:-1]] == list(artifacts.sources())
+            asked += len(want.items)
+    assert asked > 0

@@ -200,3 +200,42 @@ def test_offline_training_rows_equal_the_online_features(store, tmp_path: Path) 
     np.testing.assert_array_equal(cands.items, offline.items)
     np.testing.assert_array_equal(online, offline.x)
     assert np.isfinite(online[:, spec.names.index("sess_minutes_since_last")]).all()
+
+
+def test_a_window_makes_at_most_limit_requests_of_people_drawn_evenly(store) -> None:  # type: ignore[no-untyped-def]
+    log = store.log
+    spec = FeatureSpec.of(SOURCES)
+    t = int(log.at.min()) + 20 * DAY
+    state = RankingState.fit(log, store.items, t)
+    propose = StateSources(state, store.items)
+    given = (log, store.items, state, spec, propose, t, 7 * DAY)
+    whole = build_training_set(*given, require_positive=False)
+    everyone = sorted(set(whole.persons))
+    assert len(everyone) > 60, "the fixture's window must hold more people than the limit"
+    capped = build_training_set(*given, require_positive=False, limit=40)
+    again = build_training_set(*given, require_positive=False, limit=40)
+    assert len(capped.groups) == 40
+    assert capped.persons == again.persons  # seeded by the window
+    np.testing.assert_array_equal(capped.x, again.x)
+    assert set(capped.persons) < set(everyone)
+    # each drawn person's request is the one the whole window made for them
+    rows = {p: n for n, p in enumerate(whole.persons)}
+    starts = np.concatenate([[0], np.cumsum(whole.groups)])
+    first = rows[capped.persons[0]]
+    np.testing.assert_array_equal(
+        capped.x[: capped.groups[0]], whole.x[starts[first] : starts[first + 1]]
+    )
+    # drawn evenly: the sample spans the window's people, not its first 40
+    ranks = sorted(everyone.index(p) for p in capped.persons)
+    assert ranks[-1] > 40 and ranks[0] < len(everyone) - 40
+    # a limit above the window's people asks everyone
+    assert build_training_set(*given, require_positive=False, limit=10_000).persons == whole.persons
+    # the limit counts requests made: people who did nothing in the window (asked
+    # here by name) make none and do not count
+    asked = list(range(len(log.persons)))
+    made = build_training_set(*given, persons=asked)
+    assert 40 < len(made.groups) < len(asked)
+    some = build_training_set(*given, persons=asked, limit=40)
+    assert len(some.groups) == 40
+    order = {p: n for n, p in enumerate(made.persons)}
+    assert [order[p] for p in some.persons] == sorted(order[p] for p in some.persons)

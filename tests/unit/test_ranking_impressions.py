@@ -173,6 +173,31 @@ def test_the_training_set_holds_one_group_per_answered_slate(store: Any) -> None
     assert got.persons == [i.person for i in answered]
     assert got.x.shape == (len(got.y), len(spec.names))
     assert got.weights is not None and (got.weights == 1.0).all()
+    # at most ``limit`` of the window's slates, drawn evenly and the same each time;
+    # each drawn slate's rows are those the whole window made for it
+    some = [build_impression_set(
+        impressions, history, items, state, spec, propose_all(artifacts, 20), start, end,
+        limit=7,
+    ) for _ in range(2)]  # fmt: skip
+    assert len(some[0].groups) == 7 and some[0].persons == some[1].persons
+    np.testing.assert_array_equal(some[0].x, some[1].x)
+
+    def slates(made: Any) -> list[tuple[str, tuple[int, ...], Any]]:
+        cut = np.cumsum(made.groups)[:-1]
+        return [
+            (person, tuple(its.tolist()), x)
+            for person, its, x in zip(
+                made.persons, np.split(made.items, cut), np.split(made.x, cut), strict=True
+            )
+        ]
+
+    whole: dict[tuple[str, tuple[int, ...]], list[Any]] = {}
+    for person, its, x in slates(got):  # a person may be shown the same slate twice
+        whole.setdefault((person, its), []).append(x)
+    picked = slates(some[0])
+    for person, its, x in picked:
+        assert any(np.array_equal(x, w, equal_nan=True) for w in whole[(person, its)])
+    assert [k[:2] for k in picked] != [k[:2] for k in slates(got)[:7]]  # not the first seven
 
     cfg = RankerTrainingConfig(horizon_days=4.0, train_windows=1, depth=20)
     plain = build_windows(log, list(runtime.snapshot.products), items, SourcesConfig(), end, cfg)

@@ -422,3 +422,35 @@ def test_a_model_trained_without_early_stopping_skips_scoring_the_validation_row
     np.testing.assert_array_equal(refit.raw(valid[0]), scored.predict(valid[0]))
     np.testing.assert_array_equal(raw, refit.raw(valid[0]))  # the scores it calibrated on
     assert refit.calibration != (1.0, 0.0)
+
+
+def test_the_sources_threads_give_lightgbm_its_threads_unless_the_params_name_them() -> None:
+    from shelfwise.ranking.training import RankerTrainingConfig, _params, with_threads
+
+    cfg = RankerTrainingConfig()
+    assert with_threads(cfg, 1) is cfg  # one thread: LightGBM's default here
+    assert DEFAULT_PARAMS["num_threads"] == 1
+    two = with_threads(cfg, 2)
+    assert _params(two, 100_000)["num_threads"] == 2
+    assert with_threads(cfg, 0).params == {"num_threads": 0}  # every core
+    own = RankerTrainingConfig(params={"num_threads": 3, "max_bin": 63})
+    assert with_threads(own, 2).params == {"num_threads": 3, "max_bin": 63}
+
+
+def test_a_ranker_fitted_on_two_threads_ranks_like_one_on_one() -> None:
+    """LightGBM's deterministic mode: the thread count changes the time, not the model
+    (to the float's last bits)."""
+    store = synthetic_store(n_items=60, n_persons=120, days=50, seed=3)
+    spec = FeatureSpec.of(SOURCES)
+
+    def rows(t: int):  # type: ignore[no-untyped-def]
+        state = RankingState.fit(store.log, store.items, t)
+        made = build_training_set(
+            store.log, store.items, state, spec, StateSources(state, store.items), t, 10 * DAY
+        )
+        return made.x, made.y, made.groups
+
+    train, valid = rows(START + 25 * DAY), rows(START + 35 * DAY)
+    one, _ = RankerModel.train(spec, train, valid, rounds=25, patience=None)
+    two, _ = RankerModel.train(spec, train, valid, {"num_threads": 2}, rounds=25, patience=None)
+    np.testing.assert_allclose(one.raw(valid[0]), two.raw(valid[0]), rtol=1e-9, atol=1e-12)

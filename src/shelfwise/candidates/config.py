@@ -306,10 +306,11 @@ class SourcesConfig(_Config):
     threads: int = Field(
         default=1,
         ge=0,
-        description="Threads that fit the sources: implicit's ALS and the BLAS/LAPACK of the "
-        "dense inverses and neighbour blocks (0: every core). One by default, like the "
-        "ranker's LightGBM: where the cores also serve or fit other things, idle threads "
-        "spin and a fit takes 1.5-4x longer than on one thread (docs/sizing.md).",
+        description="Threads of a training: implicit's ALS, the BLAS/LAPACK of the dense "
+        "inverses and neighbour blocks, and the ranker's LightGBM (0: every core). One by "
+        "default: where the cores also serve or fit other things, idle threads spin and a "
+        "fit takes 1.5-4x longer than on one thread (docs/sizing.md); a machine that "
+        "trains alone gives its cores.",
     )
 
     def chain(self, placement: str) -> PlacementChain:

@@ -190,18 +190,30 @@ def build_training_set(
     placement: str = "home",
     require_positive: bool = True,
     exclude_seen: bool = False,
+    limit: int | None = None,
 ) -> TrainingSet:
     """One request per person at ``t``; ``state`` must be fitted as of ``t``.
 
     ``exclude_seen`` asks for new items only: what the person interacted with
     before t is excluded from the request (and so from the candidates).
+    ``limit``: at most that many requests, of people drawn evenly (asked in an order
+    seeded by ``t`` until ``limit`` requests are made; the requests keep the people's
+    order); None asks everyone.
     """
     if state.as_of != t:
         raise ValueError(f"the state is as of {state.as_of}, not the decision time {t}")
     labels = window_labels(log, t, t + horizon)
     people = sorted(labels) if persons is None else list(persons)
-    made: list[Group] = []
-    for p in people:
+    order = (
+        range(len(people))
+        if limit is None
+        else np.random.default_rng(t).permutation(len(people)).tolist()
+    )
+    made: list[tuple[int, Group]] = []
+    for n in order:
+        if limit is not None and len(made) >= limit:
+            break
+        p = people[n]
         exclude = frozenset(state.person_items.row(p)[0].tolist()) if exclude_seen else frozenset()
         ctx = decision_context(log, p, t, placement, exclude)
         cands = CandidateSet.from_proposals(propose(ctx), spec.sources)
@@ -215,8 +227,9 @@ def build_training_set(
         )
         if require_positive and not y.any():
             continue
-        made.append((build_features(ctx, cands, state, items, spec), y, log.persons[p], cands))
-    return assemble(made, len(spec.names))
+        made.append((n, (build_features(ctx, cands, state, items, spec), y, log.persons[p], cands)))
+    made.sort(key=lambda got: got[0])
+    return assemble([group for _, group in made], len(spec.names))
 
 
 @dataclass(frozen=True)

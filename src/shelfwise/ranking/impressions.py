@@ -29,7 +29,7 @@ from sqlalchemy import Float, cast, func, select
 from shelfwise.candidates.base import RecContext
 from shelfwise.candidates.log import Resolve, identity
 from shelfwise.ranking.candidates import CandidateSet
-from shelfwise.ranking.dataset import Propose, TrainingSet, session_at
+from shelfwise.ranking.dataset import Propose, TrainingSet, drawn, session_at
 from shelfwise.ranking.features import FeatureSpec, build_features
 from shelfwise.ranking.history import FloatArray, HistoryLog, IntArray
 from shelfwise.ranking.items import ItemTable
@@ -203,8 +203,10 @@ def build_impression_set(
     start: int,
     end: int,
     require_positive: bool = True,
+    limit: int | None = None,
 ) -> TrainingSet:
     """One group per impression served in ``[start, end)``; ``state`` as of ``start`` or earlier.
+    ``limit``: at most that many of them, drawn evenly (seeded by ``start``); None: all.
 
     The features of a shown product are those the ranker computes for a
     request at the impression's time, with the sources (fitted by the caller
@@ -215,9 +217,14 @@ def build_impression_set(
     if state.as_of > start:
         raise ValueError(f"the state is as of {state.as_of}, after the window start {start}")
     parts: list[TrainingSet] = []
-    for imp in impressions:
-        if not start <= imp.at < end or (require_positive and not imp.labels.any()):
-            continue
+    shown = [
+        imp
+        for imp in impressions
+        if start <= imp.at < end and (imp.labels.any() or not require_positive)
+    ]
+    if limit is not None:
+        shown = drawn(shown, limit, np.random.default_rng(start))
+    for imp in shown:
         person = log.person_index(imp.person)
         ctx = RecContext(
             placement=imp.placement,

@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from shelfwise.candidates.base import Proposal, RecContext
+from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.candidates.config import RANKER_SOURCES, PlacementChain, SourcesConfig
 from shelfwise.candidates.log import InteractionLog
 from shelfwise.candidates.model import Artifacts, fit_all
@@ -65,6 +66,14 @@ class RankerTrainingConfig(BaseModel):
         default=4_000,
         ge=1,
         description="bought_with, cart: most requests per window (drawn evenly)",
+    )
+    max_people: int | None = Field(
+        default=None,
+        ge=1,
+        description="requests (home, new items): most requests per window (of people drawn "
+        "evenly), and most logged slates learned from (drawn evenly), seeded by the window; "
+        "None asks every person active in the window and keeps every slate. "
+        "``shelfwise train`` sets it from ``ranker_max_people`` (docs/sizing.md).",
     )
     new_items_only: bool = Field(
         default=False,
@@ -129,12 +138,19 @@ def propose_all(
     validation window); training and serving must use the same one.
     """
     sources = artifacts.sources()
-    blend = artifacts.blend()
+    blend = CandidateBlend(sources, artifacts.config)
 
     def propose(ctx: RecContext) -> Sequence[Proposal]:
-        out = [src.propose(ctx, depth) for src in sources.values()]
-        out.append(blend.propose(ctx, depth, chain))
-        return out
+        own = {name: src.propose(ctx, depth) for name, src in sources.items()}
+
+        def ask(name: str, asked: RecContext, k: int) -> Proposal:
+            # the blend's sources are these: a source asked for this very request at
+            # the same depth answers what it just proposed (fallbacks ask other contexts)
+            if asked is ctx and k == depth and name in own:
+                return own[name]
+            return blend.ask(name, asked, k)
+
+        return [*own.values(), blend.propose(ctx, depth, chain, ask=ask)]
 
     return propose
 
@@ -219,11 +235,14 @@ def build_windows(
             elif cfg.task == "cart":  # hide-one orders
                 made = build_cart_set(*given, placement=cfg.placement, limit=cfg.max_requests)
             else:
-                made = build_training_set(*given, placement=cfg.placement, exclude_seen=new)
+                made = build_training_set(
+                    *given, placement=cfg.placement, exclude_seen=new, limit=cfg.max_people
+                )
             if impressions and not new and cfg.task == "requests":
                 logged = build_impression_set(
-                    impressions, history, items, state, spec, propose, t, t + h
-                )
+                    impressions, history, items, state, spec, propose, t, t + h,
+                    limit=cfg.max_people,
+                )  # fmt: skip
                 made = TrainingSet.concat([made, logged], len(spec.names))
             built[new].append(made)
     return built
@@ -246,6 +265,15 @@ def window_protocols(cfgs: Sequence[RankerTrainingConfig]) -> tuple[bool, ...]:
         k for c in cfgs if c.new_item_requests for k in (False, True)
     }
     return tuple(sorted(kinds))
+
+
+def with_threads(cfg: RankerTrainingConfig, threads: int) -> RankerTrainingConfig:
+    """``cfg`` with LightGBM fitting on ``threads`` (the sources config's ``threads``, so
+    one setting gives a training its cores; 0: every core), unless its ``params`` name
+    ``num_threads``. One thread is LightGBM's default here (``ranking.model``)."""
+    if threads == 1 or "num_threads" in cfg.params:
+        return cfg
+    return cfg.model_copy(update={"params": {**cfg.params, "num_threads": threads}})
 
 
 def _params(cfg: RankerTrainingConfig, rows: int) -> dict[str, float | int | str]:
@@ -494,7 +522,9 @@ def train_ranker(
     fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
     new_chain: PlacementChain | None = None,
 ) -> RankerModel:
-    """Fit a LambdaRank model on decision times before ``cutoff`` (see the module doc)."""
+    """Fit a LambdaRank model on decision times before ``cutoff`` (see the module doc),
+    LightGBM on the sources config's ``threads``."""
+    cfg = with_threads(cfg, sources.threads)
     windows = build_windows(
         log,
         products,
@@ -571,6 +601,7 @@ def chosen_rankers(
     are built once, for the most training windows any choice asks (the choices share
     ``depth``, ``horizon_days`` and ``placement``); a config both placements choose
     is trained and refitted once."""
+    choices = {k: [with_threads(c, sources.threads) for c in v] for k, v in choices.items()}
     every = [c for kind in choices.values() for c in kind]
     if not every or not all(choices.values()):
         raise InvalidInput("choose among at least one ranker config", code="ranker_no_choice")

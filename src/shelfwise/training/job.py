@@ -215,6 +215,7 @@ def train(
             artifacts,
             config,
             settings.ranking,
+            home_training(settings),
             step=step,
             impressions=logged,
             fit_sources=fits,
@@ -337,6 +338,7 @@ def task_ranker(
     little of that task to train on (the placement is then ranked by the
     ``requests`` ranker, :class:`~shelfwise.pipeline.learned.LearnedRankers`)."""
     cfg, chain = task_training(task, placement.name, placement.sources, placement.fallback)
+    cfg = cfg.model_copy(update={"max_people": settings.ranker_max_people})
     new_chain = None
     placements = load_placements(settings)
     if task == "new_items" and "home" in placements:
@@ -371,8 +373,14 @@ def guard_pipeline(runtime: TrainingInputs, with_ranker: bool) -> Served:
         rules=rules,
         rulebook_version=version,
         ranking=settings.ranking,
-        ranker=RankerTrainingConfig() if with_ranker else None,
+        ranker=home_training(settings) if with_ranker else None,
     )
+
+
+def home_training(settings: Settings) -> RankerTrainingConfig:
+    """How the job trains the home (``requests``) ranker, the bundle's and the guard's:
+    the defaults, each window asking at most ``ranker_max_people`` people."""
+    return RankerTrainingConfig(max_people=settings.ranker_max_people)
 
 
 def _last_event(runtime: TrainingInputs) -> datetime | None:
