@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,7 +9,6 @@ import pytest
 
 from shelfwise.ranking.dataset import TrainingSet
 from shelfwise.ranking.features import FeatureSpec
-from shelfwise.ranking.model import RankerModel
 from shelfwise.ranking.training import (
     RANKED_SOURCES,
     RankerTrainingConfig,
@@ -19,9 +17,7 @@ from shelfwise.ranking.training import (
     _scored,
     choose_for,
     choose_ranker,
-    fit_ranker,
     group_ndcg,
-    label_of,
     requests_of,
 )
 
@@ -136,30 +132,3 @@ def test_the_choice_reads_the_validation_scores_training_gave() -> None:
         known = _best(valid, trained, [_scored(built, c, j, kind) for c, (_, j) in trained])
         assert known == _best(valid, trained)
         assert known[1]["blend"] < 0.5 < max(known[1].values())  # a real choice
-
-
-def test_an_ensemble_scores_by_the_sum_of_its_models(tmp_path: Path) -> None:
-    """``also_leaves``: the served model is one booster whose raw score is the sum of
-    the refitted single models' (63 and 4 leaves here); its contributions still add up
-    to its score, it survives a bundle's save and load, and a choice that holds its
-    single models too trains each of them once."""
-    windows = [window(s, blend_agrees=False, signal_agrees=True) for s in range(3)]
-    four = SMALL.model_copy(update={"num_leaves": 4})
-    pair = SMALL.model_copy(update={"also_leaves": (4,)})
-    assert label_of(pair) == "ranker(windows=2, leaves=63+4)"
-    x = windows[0].x
-    model = fit_ranker(windows, pair)
-    big, small = fit_ranker(windows, SMALL), fit_ranker(windows, four)
-    np.testing.assert_allclose(model.raw(x), big.raw(x) + small.raw(x), atol=1e-9)
-    assert model.booster.num_trees() == big.booster.num_trees() + small.booster.num_trees()
-    assert model.metrics["ensemble_models"] == 2.0
-    np.testing.assert_allclose(model.contributions(x).sum(1), model.raw(x), atol=1e-6)
-    model.save(tmp_path)
-    np.testing.assert_allclose(RankerModel.load(tmp_path, compile=False).raw(x), model.raw(x))
-
-    valid = windows[0]
-    early = [_early_stopped(windows, c)[0] for c in (SMALL, four)]
-    summed = group_ndcg(early[0].raw(valid.x) + early[1].raw(valid.x), valid.y, valid.groups)
-    chosen, choice = choose_ranker(windows, [SMALL, four, pair])
-    assert chosen is not None
-    assert choice.scores["ranker(windows=2, leaves=63+4)"] == round(summed, 4)

@@ -101,13 +101,11 @@ SERVED = (
     "the arrangement) on the home placement, blend tuned on validation, and the learned ranker "
     "or the blend ranker as the validation window chose"
 )
-# The ranker designs each origin chooses among (with the blend ranker), on validation only:
-# the last one the sum of the first two (their early-stopped models are shared).
+# The ranker designs each origin chooses among (with the blend ranker), on validation only.
 RANKER_CHOICES: tuple[RankerTrainingConfig, ...] = (
     RankerTrainingConfig(),
     RankerTrainingConfig(num_leaves=15),
     RankerTrainingConfig(train_windows=3),
-    RankerTrainingConfig(also_leaves=(15,)),
 )
 # The new-items placement's ranker (the ``new`` protocol's slates): chosen on the
 # validation window's new-items requests among the same designs trained on the

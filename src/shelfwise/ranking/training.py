@@ -91,12 +91,6 @@ class RankerTrainingConfig(BaseModel):
         "trains on (a seeded sample; every bought or logged row is kept; the validation "
         "window that early-stops and calibrates it is whole).",
     )
-    also_leaves: tuple[int, ...] = Field(
-        default=(),
-        description="An ensemble: one more model per entry, with that many leaves and "
-        "otherwise this config; the ranker scores by the sum of every model's raw score "
-        "(one booster holding all their trees, ``RankerModel.summed``).",
-    )
     refit: bool = Field(
         default=True,
         description="After early stopping, retrain on every window incl. the validation one "
@@ -275,9 +269,6 @@ class Joined:
     valid_raw: FloatArray
 
 
-Stopped = tuple[RankerModel, Joined]  # an early-stopped model, the size of its training set
-
-
 def _training_windows(
     windows: Sequence[TrainingSet], cfg: RankerTrainingConfig
 ) -> list[TrainingSet]:
@@ -314,57 +305,11 @@ def _early_stopped(
     return model, Joined(len(joined.y), len(joined.groups), weighted, valid_raw)
 
 
-def members(cfg: RankerTrainingConfig) -> tuple[RankerTrainingConfig, ...]:
-    """The single models of a config: itself, or with ``also_leaves`` each model of the
-    ensemble (its own ``num_leaves`` first)."""
-    one = cfg.model_copy(update={"also_leaves": ()})
-    return (one, *(one.model_copy(update={"num_leaves": n}) for n in cfg.also_leaves))
-
-
-def _stopped(
-    windows: Sequence[TrainingSet], cfg: RankerTrainingConfig, memo: dict[str, Stopped]
-) -> Stopped:
-    """``cfg`` early-stopped on ``windows`` (each single model trained once per ``memo``);
-    an ensemble's is its early-stopped models summed (``RankerModel.summed``)."""
-    got = []
-    for one in members(cfg):
-        key = one.model_dump_json()
-        if key not in memo:
-            memo[key] = _early_stopped(windows, one)
-        got.append(memo[key])
-    if len(got) == 1:
-        return got[0]
-    joined = got[0][1]
-    raw = np.sum([j.valid_raw for _, j in got], axis=0)
-    model = RankerModel.summed([m for m, _ in got], (windows[0].x, windows[0].y), raw)
-    return model, Joined(joined.rows, joined.requests, joined.weighted_rows, raw)
-
-
-def _refit_all(
-    windows: Sequence[TrainingSet],
-    cfg: RankerTrainingConfig,
-    memo: dict[str, Stopped],
-    refits: dict[str, RankerModel],
-) -> RankerModel:
-    """The served model of ``cfg``: each single model refitted (once per ``refits``),
-    an ensemble's summed into one (``RankerModel.summed``, calibrated on ``windows[0]``)."""
-    done = []
-    for one in members(cfg):
-        key = one.model_dump_json()
-        if key not in refits:
-            model, joined = _stopped(windows, one, memo)
-            refits[key] = _refitted(model, windows, joined, one)
-        done.append(refits[key])
-    if len(done) == 1:
-        return done[0]
-    return RankerModel.summed(done, (windows[0].x, windows[0].y))
-
-
 def fit_ranker(windows: Sequence[TrainingSet], cfg: RankerTrainingConfig) -> RankerModel:
     """LambdaRank on ``windows[1:]`` (at most ``cfg.train_windows``), early-stopped and
-    calibrated on ``windows[0]``, then refitted on every window when ``cfg.refit``
-    (with ``also_leaves``, each model of the ensemble, then summed)."""
-    return _refit_all(windows, cfg, {}, {})
+    calibrated on ``windows[0]``, then refitted on every window when ``cfg.refit``."""
+    model, joined = _early_stopped(windows, cfg)
+    return _refitted(model, windows, joined, cfg)
 
 
 def _refitted(
@@ -439,8 +384,10 @@ def label_of(cfg: RankerTrainingConfig) -> str:
         if cfg.new_items_only
         else ""
     )
-    leaves = "+".join(str(n) for n in (cfg.num_leaves, *cfg.also_leaves))
-    return f"ranker(windows={cfg.train_windows}, leaves={leaves}{more})"
+    return f"ranker(windows={cfg.train_windows}, leaves={cfg.num_leaves}{more})"
+
+
+Stopped = tuple[RankerModel, Joined]  # an early-stopped model, the size of its training set
 
 
 def _best(
@@ -478,13 +425,12 @@ def choose_ranker(
     scored by NDCG@10 against what those people did in the window. The best choice
     is refitted (``refit``) and returned; ``None`` when the blend orders better. The
     test window after the cutoff is never read."""
-    memo: dict[str, Stopped] = {}
-    trained = [(cfg, _stopped(windows, cfg, memo)) for cfg in choices]
+    trained = [(cfg, _early_stopped(windows, cfg)) for cfg in choices]
     n, scores = _best(windows[0], trained, [joined.valid_raw for _, (_, joined) in trained])
     if n is None:
         return None, RankerChoice(None, scores)
-    cfg = trained[n][0]
-    return _refit_all(windows, cfg, memo, {}), RankerChoice(cfg, scores)
+    cfg, (model, joined) = trained[n]
+    return _refitted(model, windows, joined, cfg), RankerChoice(cfg, scores)
 
 
 def _scored(
@@ -517,14 +463,22 @@ def choose_for(
     asked). ``stopped`` and ``refits`` keep each config's early-stopped and refitted
     model, so that a config among two placements' choices is trained once."""
     memo: dict[str, Stopped] = {} if stopped is None else stopped
-    trained = [(cfg, _stopped(requests_of(built, cfg), cfg, memo)) for cfg in choices]
+    trained = []
+    for cfg in choices:
+        key = cfg.model_dump_json()
+        if key not in memo:
+            memo[key] = _early_stopped(requests_of(built, cfg), cfg)
+        trained.append((cfg, memo[key]))
     known = [_scored(built, cfg, joined, new_items) for cfg, (_, joined) in trained]
     n, scores = _best(built[new_items][0], trained, known)
     if n is None:
         return None, RankerChoice(None, scores)
-    cfg = trained[n][0]
+    cfg, (model, joined) = trained[n]
     done: dict[str, RankerModel] = {} if refits is None else refits
-    return _refit_all(requests_of(built, cfg), cfg, memo, done), RankerChoice(cfg, scores)
+    key = cfg.model_dump_json()
+    if key not in done:
+        done[key] = _refitted(model, requests_of(built, cfg), joined, cfg)
+    return done[key], RankerChoice(cfg, scores)
 
 
 def train_ranker(
