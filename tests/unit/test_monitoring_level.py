@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shelfwise.monitoring.calibrate import record
-from shelfwise.monitoring.detector import DetectorConfig, LevelTest, fit_baseline, level_residuals
+from shelfwise.monitoring.detector import (
+    DetectorConfig,
+    LevelTest,
+    fit_baseline,
+    level_residuals,
+    weekday_day_var,
+)
 from shelfwise.monitoring.level import (
     RHOS,
     LevelNoise,
@@ -305,3 +311,44 @@ def test_series_that_differ_keep_their_own_day_shift_fit() -> None:
     assert fit.day_var is not None
     assert float(np.median(fit.day_var[:8])) < 1e-6
     assert 4.5e-5 < float(np.median(fit.day_var[8:])) < 1e-4
+
+
+def test_a_weekday_factor_adds_its_own_error_to_the_level_tests_day_shifts() -> None:
+    # Kept with weight 1 on a 28-day reference, a weekday factor rests on 4 days: in the
+    # reference it absorbed a quarter of every day's shift (the fitted 1e-6 was 0.75e-6),
+    # and outside it each day's expectation carries the factor's counting error, one
+    # over its weekday's clicks (here 1,000 a weekday: 1e-3).
+    spec = SyntheticSpec(days=28, seed=4)
+    ref = generate(spec).series.window(0, REFERENCE)
+    ref.clicks = np.full(ref.clicks.shape, 1000.0 / 24.0)
+    level = LevelNoise(
+        white=np.zeros(ref.clicks.shape[0]),
+        ar_var=np.zeros(ref.clicks.shape[0]),
+        rho=0.9,
+        offset_var=np.zeros(ref.clicks.shape[0]),
+        day_var=np.full(ref.clicks.shape[0], 1e-6),
+    )
+    weekly = np.zeros(ref.clicks.shape[0])
+    weekly[0], weekly[1] = 1.0, 0.5
+    out = weekday_day_var(level, ref, weekly)
+    assert out.day_var is not None
+    assert out.day_var[0] == pytest.approx(1e-6 / 0.75 + 1e-3 / 4)
+    assert out.day_var[1] == pytest.approx(1e-6 / 0.875 + 0.25e-3 / 4)
+    assert out.day_var[2] == pytest.approx(1e-6)  # no weekly pattern kept: unchanged
+
+
+def test_under_a_weekend_lift_the_home_pages_level_model_has_day_shifts() -> None:
+    # The weekly family's heavier level tail (#23): the rates' weekday factors took each
+    # weekday's mean in the reference, so its residuals showed no day shifts (0 fitted for
+    # the home page's series), while outside it every day carries its factor's error.
+    weekly = generate(SyntheticSpec(days=28, seed=4, **NOISE_FAMILIES["weekly"])).series
+    base = fit_baseline(weekly)
+    assert base.level is not None and base.level.day_var is not None
+    n_dow = np.stack(
+        [weekly.clicks[:, hour_of_week(weekly.epoch_hours) // 24 == d].sum(1) for d in range(7)],
+        axis=1,
+    )
+    counting = base.weekly[:, 0] ** 2 * (1.0 / n_dow).mean(1)
+    assert base.weekly[:8, 0].min() > 0.9
+    assert np.all(base.level.day_var[:8] >= counting[:8])
+    assert float(counting[0]) == pytest.approx(8.4e-7, rel=0.1)  # bedding: ~170,000 a weekday

@@ -339,7 +339,26 @@ def fit_baseline(
     base = replace(base, shop_level=shop)
     r, count_var, _, _ = level_residuals(base, ref)
     offset = (1.0 / np.maximum(sup_c, 1.0)).mean(1) + base.relative_drift[:, 0] * horizon
-    return replace(base, level=fit_level_noise(r, count_var, offset, day))
+    level = fit_level_noise(r, count_var, offset, day)
+    return replace(base, level=weekday_day_var(level, ref, w_c))
+
+
+def weekday_day_var(level: LevelNoise, ref: HourlySeries, weekly: FloatArray) -> LevelNoise:
+    """The level noise with the day shifts a weekday factor brings out of its reference.
+
+    A rate's weekday factor (kept with weight ``weekly``, :func:`_weekly_rates`) rests
+    on the reference's few days of that weekday. In the reference it absorbed
+    ``7 weekly / days`` of every day's shift, so the day shifts fitted there are that
+    much too small; outside it, each day's expectation carries its weekday factor's
+    counting error (``weekly² / clicks`` of that weekday), one per day: a shift shared
+    by the day's hours that the fit never saw.
+    """
+    if level.day_var is None:
+        return level
+    n_dow = _by_cell(ref.clicks, hour_of_week(ref.epoch_hours) // 24, 7)
+    absorbed = np.minimum(7.0 * weekly / max(ref.hours / 24.0, 1.0), 0.5)
+    counting = weekly**2 * (1.0 / np.maximum(n_dow, 1.0)).mean(1)
+    return replace(level, day_var=level.day_var / (1.0 - absorbed) + counting)
 
 
 def level_residuals(
