@@ -395,12 +395,10 @@ def test_a_state_saved_before_the_re_buy_rates_loads_with_them_at_zero(
         RankingState.load(tmp_path)
 
 
-def test_a_model_trained_without_early_stopping_skips_scoring_the_validation_rows() -> None:
-    """A refit (``patience=None``) is the same booster as one that scored its
-    validation rows at every round, without the ``valid_*`` metric; it is calibrated
-    on those rows all the same."""
+def _train_and_valid_rows(spec: FeatureSpec):  # type: ignore[no-untyped-def]
+    """(x, y, groups) of a small synthetic store's training window at day 25 and
+    validation window at day 35 (10-day labels)."""
     store = synthetic_store(n_items=60, n_persons=120, days=50, seed=3)
-    spec = FeatureSpec.of(SOURCES)
 
     def rows(t: int):  # type: ignore[no-untyped-def]
         state = RankingState.fit(store.log, store.items, t)
@@ -409,7 +407,15 @@ def test_a_model_trained_without_early_stopping_skips_scoring_the_validation_row
         )
         return made.x, made.y, made.groups
 
-    train, valid = rows(START + 25 * DAY), rows(START + 35 * DAY)
+    return rows(START + 25 * DAY), rows(START + 35 * DAY)
+
+
+def test_a_model_trained_without_early_stopping_skips_scoring_the_validation_rows() -> None:
+    """A refit (``patience=None``) is the same booster as one that scored its
+    validation rows at every round, without the ``valid_*`` metric; it is calibrated
+    on those rows all the same."""
+    spec = FeatureSpec.of(SOURCES)
+    train, valid = _train_and_valid_rows(spec)
     refit, raw = RankerModel.train(spec, train, valid, rounds=25, patience=None)
     assert refit.metrics == {"best_iteration": 0.0}
     assert refit.booster.num_trees() == 25
@@ -440,17 +446,8 @@ def test_the_sources_threads_give_lightgbm_its_threads_unless_the_params_name_th
 def test_a_ranker_fitted_on_two_threads_ranks_like_one_on_one() -> None:
     """LightGBM's deterministic mode: the thread count changes the time, not the model
     (to the float's last bits)."""
-    store = synthetic_store(n_items=60, n_persons=120, days=50, seed=3)
     spec = FeatureSpec.of(SOURCES)
-
-    def rows(t: int):  # type: ignore[no-untyped-def]
-        state = RankingState.fit(store.log, store.items, t)
-        made = build_training_set(
-            store.log, store.items, state, spec, StateSources(state, store.items), t, 10 * DAY
-        )
-        return made.x, made.y, made.groups
-
-    train, valid = rows(START + 25 * DAY), rows(START + 35 * DAY)
+    train, valid = _train_and_valid_rows(spec)
     one, _ = RankerModel.train(spec, train, valid, rounds=25, patience=None)
     two, _ = RankerModel.train(spec, train, valid, {"num_threads": 2}, rounds=25, patience=None)
     np.testing.assert_allclose(one.raw(valid[0]), two.raw(valid[0]), rtol=1e-9, atol=1e-12)
