@@ -64,9 +64,6 @@ BASE_FEATURES: tuple[str, ...] = (
     "buy_lag_days",  # days from the person's last purchase of this item to their last activity
     "rebuy_28d",  # share of the item's earlier buyers who bought it again in the last 28 days
     "rebuy_expected",  # buy_day_share x rebuy_28d: a staple of theirs that people buy again now
-    "spend_share",  # the item's share of the person's spend (0 = not bought)
-    "unit_share",  # of the units they bought
-    "recent_order_share",  # of their last three order days (of all, when fewer)
 )
 
 
@@ -222,8 +219,6 @@ def build_features(
     # that share weighted by how much of a staple the item is in the person's orders.
     f[:, 37] = state.rebuy_28d[it]
     f[:, 38] = np.nan_to_num(f[:, 35]) * f[:, 37]
-    # How much of what the person buys is this item: by money, by units, and lately.
-    f[:, 39:42] = np.maximum(hist[:, 6:9], 0.0)
     columns = spec.base_columns
     if columns is not None:  # a model of an earlier version: its own features, in its order
         return np.concatenate([x[:, : 2 * n_src], f[:, columns]], axis=1)

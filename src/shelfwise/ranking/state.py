@@ -37,10 +37,6 @@ _SEASON_PRIOR = 20.0  # pseudo-events that pull a sparse category-week towards 1
 # Per-item arrays added to the state after bundles were already written: a state saved
 # before one of them loads with it at zero (only features of the newer models read it).
 LATER_ITEM_ARRAYS = frozenset({"rebuy_28d"})
-# ``person_items``' columns; a state saved before the last three (the item's shares of the
-# person's spend, units and last three order days) loads with them at zero, as above.
-PERSON_ITEM_COLUMNS = 9
-_RECENT_ORDER_DAYS = 3
 
 
 @dataclass
@@ -141,45 +137,6 @@ def _item_repeat_stats(
     )
 
 
-def _spend(paid: FloatArray, listed: FloatArray, quantity: FloatArray) -> FloatArray:
-    """Money of each purchase: the price paid (the catalog's when unrecorded) x units;
-    0 where neither price is known and positive (all-zero prices give no NaN)."""
-    price = np.where(np.isfinite(paid), paid, listed)
-    return np.where(np.isfinite(price) & (price > 0), price, 0.0) * np.maximum(quantity, 0.0)
-
-
-def _purchase_shares(
-    pair: IntArray, at: IntArray, spend: FloatArray, units: FloatArray, pair_owner: IntArray
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Per (person, item) pair, from the purchases (``pair`` indexes ``pair_owner``):
-    the item's share of the person's spend, of their units, and of their last three
-    order days (days with a purchase; of all of them when fewer). 0 for a pair without
-    a purchase and for a person whose spend or units are 0."""
-    n_pairs, n_persons = len(pair_owner), int(pair_owner.max(initial=-1)) + 1
-    owner = pair_owner[pair]
-    shares = []
-    for amount in (spend, units):
-        per_pair = np.bincount(pair, weights=amount, minlength=n_pairs)
-        total = np.bincount(owner, weights=amount, minlength=n_persons)[pair_owner]
-        shares.append(np.where(total > 0, per_pair / np.where(total > 0, total, 1.0), 0.0))
-    # the person's order days, sorted by (person, day); the last three of each person
-    day = at // DAY
-    days = np.unique(owner * np.int64(100_000) + day)
-    day_owner = days // 100_000
-    n_days = np.bincount(day_owner, minlength=n_persons)
-    start = np.searchsorted(day_owner, np.arange(n_persons))
-    from_end = n_days[day_owner] - 1 - (np.arange(len(days)) - start[day_owner])
-    recent = days[from_end < _RECENT_ORDER_DAYS]
-    pair_days = np.unique(pair * np.int64(100_000) + day)
-    on_recent = np.isin(
-        pair_owner[pair_days // 100_000] * np.int64(100_000) + pair_days % 100_000, recent
-    )
-    hits = np.bincount(pair_days // 100_000, weights=on_recent, minlength=n_pairs)
-    den = np.minimum(n_days, _RECENT_ORDER_DAYS)[pair_owner]
-    shares.append(np.where(den > 0, hits / np.maximum(den, 1), 0.0))
-    return shares[0], shares[1], shares[2]
-
-
 @dataclass
 class RankingState:
     """Tables as of ``as_of`` (epoch seconds); see docs/ranking.md for each one's meaning."""
@@ -201,8 +158,7 @@ class RankingState:
     item_cycle_days: FloatArray  # geometric mean days between repeat purchases of the item
     rebuy_28d: FloatArray  # share of the item's earlier buyers who bought it in the last 28 days
     person_items: PairTable  # columns: purchases, last purchase at, last seen at, events,
-    # first purchase at, days with a purchase, share of the person's spend, of their units,
-    # of their last three order days (see ``_purchase_shares``)
+    # first purchase at, days with a purchase
     person_categories: PairTable  # column: share of the person's weighted events
     person_brands: PairTable
     person_bands: FloatArray  # (persons, N_PRICE_BANDS) share of purchases per price band
@@ -274,20 +230,12 @@ class RankingState:
         first_buy[first_buy == np.iinfo(np.int64).max] = -1
         pair_day = np.unique(inv[buy] * np.int64(100_000) + at[buy] // DAY)
         buy_days = np.bincount(pair_day // 100_000, minlength=n_pairs).astype(np.float64)
-        pair_owner = np.repeat(np.arange(n_persons), np.diff(indptr))
-        shares = _purchase_shares(
-            inv[buy],
-            h.at[engage][buy],
-            _spend(h.price[engage][buy], items.price[it[buy]], h.quantity[engage][buy]),
-            np.maximum(h.quantity[engage][buy], 0.0),
-            pair_owner,
-        )
         person_items = PairTable(
             indptr,
             keys,
-            np.column_stack(
-                [purchases, last_buy, last_seen, events, first_buy, buy_days, *shares]
-            ).astype(float),
+            np.column_stack([purchases, last_buy, last_seen, events, first_buy, buy_days]).astype(
+                float
+            ),
         )
         item_stats = _item_repeat_stats(keys, first_buy, last_buy, buy_days, n_items, as_of)
         item_first_at = np.full(n_items, np.iinfo(np.int64).max, dtype=np.int64)
@@ -322,6 +270,7 @@ class RankingState:
         np.maximum.at(last_day, owner, order_days % 100_000)
         with np.errstate(invalid="ignore", divide="ignore"):
             gap = np.where(n_days >= 2, (last_day - first_day) / np.maximum(n_days - 1, 1), np.nan)
+        pair_owner = np.repeat(np.arange(n_persons), np.diff(indptr))
         first_items = np.bincount(pair_owner, weights=first_buy >= 0, minlength=n_persons)
         n_buys = np.bincount(buy_p, minlength=n_persons).astype(np.float64)
         new_share = np.where(n_buys > 0, first_items / np.maximum(n_buys, 1), np.nan)
@@ -394,9 +343,4 @@ class RankingState:
                 )
             else:
                 kwargs[f.name] = arrays[f.name]
-        pairs = kwargs["person_items"]
-        assert isinstance(pairs, PairTable)
-        missing = PERSON_ITEM_COLUMNS - pairs.values.shape[1]
-        if missing > 0:  # saved before the purchase shares, for a model that does not read them
-            pairs.values = np.pad(pairs.values, ((0, 0), (0, missing)))
         return cls(**kwargs)  # type: ignore[arg-type]
