@@ -6,38 +6,64 @@ and a margin no worse than co-purchase's.
 
 Small on purpose (500 products, 800 people, 35 days: the learned ranker needs a
 validation and a training window of 14 days each); benchmarks/online_replay.py
-runs the default store for the README figure.
+runs the default store for the README figure. The store is the one the preview
+tests share (tests/integration/governed.py), trained once per test run; the
+replay's brand suppression is saved on it after training, as a merchant saves a
+rule (the benchmark saves it before): the rules layer applies it at once.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from shelfwise.config import load_settings
-from shelfwise.ranking import RankingSettings
-from shelfwise.runtime import Runtime
+from shelfwise.rules.model import parse_rule
 from shelfwise.simulate import SimulationSpec
+from shelfwise.simulate.history import simulate
 from shelfwise.simulate.placement_replay import PlacementRun, placement_replay
 from shelfwise.simulate.replay import (
+    Governance,
     OnlineReplay,
     ReplayStore,
+    history_popularity,
     replay_against_popularity,
-    replay_store,
+    top_brand,
 )
+from shelfwise.simulate.world import build_world
+from tests.integration.governed import governed_copy
 
-pytestmark = pytest.mark.slow  # ~40 s of CPU (two minutes of wall time on a busy machine)
+pytestmark = pytest.mark.slow  # the replays: ~10 s of CPU; the store is shared (governed.py)
+
+SPEC = SimulationSpec(seed=7, products=500, people=800, days=36)
+HISTORY_DAYS = SPEC.days - 1
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplayStore]:
+    """The governed store the preview tests share (tests/integration/governed.py: the
+    catalog, the history through ingestion, the rulebook, a bundle with the learned
+    ranker), copied; then the replay's brand suppression is saved as a merchant saves
+    one after training: rules apply at once, no retraining."""
+    began = time.perf_counter()
     tmp: Path = tmp_path_factory.mktemp("replay")
     settings = load_settings(database_url=f"sqlite:///{tmp / 'r.db'}", model_dir=tmp / "models")
-    settings = settings.model_copy(update={"ranking": RankingSettings(compile_model=False)})
-    spec = SimulationSpec(seed=7, products=500, people=800, days=36)
-    opened = replay_store(lambda: Runtime.open(settings), spec, history_days=35)
+    world, shop = governed_copy(tmp_path_factory, settings, SPEC, tmp / "store")
+    # The same history again (seeded): the replay needs its events and popularity.
+    history = simulate(SPEC, world=build_world(SPEC), days=HISTORY_DAYS).events
+    popular = history_popularity(world, history)
+    governance = Governance(suppressed_brands=(top_brand(world, popular),))
+    saved = {r.id for r in shop.rules.store.list_rules()}
+    for body in governance.rules():
+        if body["id"] not in saved:
+            shop.rules.store.save(parse_rule(body), who="replay", why="the replay's rulebook")
+    opened = ReplayStore(
+        SPEC, world, history, HISTORY_DAYS, popular, governance, shop,
+        time.perf_counter() - began,
+    )  # fmt: skip
     yield opened
     opened.close()
 
