@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-stress explore lint format typecheck unit integration e2e bench serve clean
+.PHONY: demo test suite test-stress explore lint format typecheck unit integration e2e bench serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,12 +35,18 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Two test processes share the two cores: each runs its native libraries (OpenBLAS, OpenMP)
-# on one thread, as `shelfwise train` fits by default; spare threads would only spin.
+# Test processes run their native libraries (OpenBLAS, OpenMP) on one thread each, as
+# `shelfwise train` fits by default; spare threads would only spin.
 ONE_THREAD = OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
-test: lint typecheck  ## lint, type-check and the whole test suite (two processes, a file each at a time)
-	$(ONE_THREAD) $(BIN)/pytest -n 2 --dist loadfile -rf --durations=30
+# Three test processes on two cores: a test process spends part of its time waiting
+# (servers starting, a bundle watch's interval, subprocesses), and a third process
+# fills it. The type check runs beside the suite for the same reason.
+test: lint  ## lint, then the type check beside the whole test suite (three processes, a file each at a time)
+	$(MAKE) --no-print-directory -j 2 typecheck suite
+
+suite: $(STAMP)
+	$(ONE_THREAD) $(BIN)/pytest -n 3 --dist loadfile -rf --durations=30
 
 # The e2e, integration and fuzz tests with two CPU burners beside them (tests/burners.py):
 # a test that only passes on an idle machine fails here. `make test-stress TESTS=tests/e2e/x.py`

@@ -64,7 +64,7 @@ def test_restarts_serve_the_learned_ranker_from_an_unchanged_bundle(
     assert set(written) == {*manifest["files"], "MANIFEST.json"}
     assert all(mode & 0o222 == 0 for _, _, mode in written.values())  # read-only
 
-    for _ in range(3):
+    for _ in range(2):  # the regression showed at the second start: served, then refused
         with running_server(env, workers=2) as base:
             for state in _each_connection(base, "/v1/models"):
                 assert state["loaded"]["version"] == version and state["error"] is None

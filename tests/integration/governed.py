@@ -3,8 +3,8 @@
 ``benchmarks.preview.governed_shop`` sets a store up the way a merchant does
 (catalog, history through ingestion, rulebook, a trained bundle with the learned
 ranker): most of a minute of CPU, the same every time for one spec. The first
-test of a run that asks for a spec builds it on SQLite (the other test process
-waits for it); every test then opens a copy of its files, so no test sees what
+test of a run that asks for a spec builds it on SQLite (the other test processes
+wait for it); every test then opens a copy of its files, so no test sees what
 another served, saved or ingested.
 """
 
@@ -27,7 +27,7 @@ DB = "shelfwise.db"
 
 
 def _run_folder(factory: pytest.TempPathFactory) -> Path:
-    """A folder of this test run that both test processes see (under xdist each
+    """A folder of this test run that every test process sees (under xdist each
     process has its own base folder inside the run's one)."""
     base = factory.getbasetemp()
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
