@@ -249,16 +249,20 @@ def walk_autocovariances(t: int, lags: int) -> FloatArray:
     return out
 
 
-def _daily_means(r: FloatArray, count_var: FloatArray, days: np.ndarray) -> FloatArray:
-    """(S, D): each UTC day's precision-weighted mean residual."""
+def _daily_means(
+    r: FloatArray, count_var: FloatArray, days: np.ndarray
+) -> tuple[FloatArray, FloatArray]:
+    """(S, D): each UTC day's precision-weighted mean residual, and (S,) the mean
+    counting variance of a day's mean."""
     idx = days - days[0]
     num = np.zeros((r.shape[0], int(idx[-1]) + 1))
     den = np.zeros_like(num)
     w = 1.0 / np.maximum(count_var, 1e-12)
     np.add.at(num.T, idx, (w * r).T)
     np.add.at(den.T, idx, w.T)
-    out: FloatArray = num / np.maximum(den, 1e-300)
-    return out
+    means: FloatArray = num / np.maximum(den, 1e-300)
+    counting: FloatArray = (1.0 / np.maximum(den, 1e-300)).mean(1)
+    return means, counting
 
 
 def _walk_slope(means: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -280,12 +284,13 @@ def fit_walk(r: FloatArray, count_var: FloatArray, days: np.ndarray) -> FloatArr
     that has faded within a day add the same at every lag of :data:`WALK_DAY_LAGS`.
     Each series' slope is shrunk toward the series' precision-weighted mean (itself
     shrunk toward 0 by its sampling error) by empirical Bayes (:func:`_shrink`, the
-    sampling error from the two halves of the days; its scale the variogram's level),
+    sampling error from the two halves of the days; its scale the variogram's level
+    from counting noise plus the shop's mean beyond it),
     then kept non-negative: where nothing walks the slopes are their sampling error
     around 0, and the fit 0 or about it. Zero for fewer than
     ``2 (max lag + 1)`` days.
     """
-    means = _daily_means(r, count_var, days)
+    means, counting = _daily_means(r, count_var, days)
     need = max(WALK_DAY_LAGS) + 1
     if means.shape[1] < 2 * need:
         return np.zeros(r.shape[0])
@@ -296,7 +301,11 @@ def fit_walk(r: FloatArray, count_var: FloatArray, days: np.ndarray) -> FloatArr
     half = means.shape[1] // 2
     first, _ = _walk_slope(means[:, :half])
     second, _ = _walk_slope(means[:, half:])
-    scale = np.maximum(level, 1e-300)
+    # The scale of a series' sampling error: its counting noise's part of the variogram
+    # and the part every series has beyond it. (Its own variogram's level was larger
+    # where its walk happened to wander more: weighted by it, the mean slope of 32
+    # series under a walk of 4e-7 an hour came out 2.2e-7.)
+    scale = np.maximum(2.0 * counting + max(float(np.mean(level - 2.0 * counting)), 0.0), 1e-300)
     # The shop's mean slope is itself shrunk toward 0 by its sampling error (``m² - se²``
     # of ``m²`` kept): unshrunk, a mean of pure noise was as often positive as not, and
     # every series took a walk where none is.
