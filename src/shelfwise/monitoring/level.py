@@ -140,8 +140,8 @@ def _equations(
     w2 = 1.0 / np.maximum(count_var, 1e-12) ** 2
     counting = (w2 * count_var).sum(1) / w2.sum(1)
     g0 = np.maximum(within[:, 0] + counting, 1e-12)[:, None]
-    if walk is not None:
-        # A walk adds about the same to every lag (T/6 - k/2 hours of its variance), which
+    if walk is not None and bool((walk > 0).any()):
+        # A walk adds nearly the same to every lag (112 to 96 hours of its variance), which
         # an AR(1) of rho 0.995 or a day shift would otherwise take for their own.
         c = walk[:, None] * walk_autocovariances(r.shape[1], lags)[None, :]
         within, across = within - c, across - c
@@ -240,11 +240,15 @@ def _shrink(own: FloatArray, pooled: float, halves: FloatArray, scale: FloatArra
 def walk_autocovariances(t: int, lags: int) -> FloatArray:
     """(lags + 1,): the expected autocovariances at lags 0 … ``lags`` of a random walk
     of variance 1 an hour over ``t`` hours, centred on its mean (what
-    :func:`autocovariances` sees of it, unweighted): about ``t / 6 - k / 2``."""
+    :func:`autocovariances` sees of it, unweighted): ``t / 6`` at lag 0, falling slowly
+    (112 to 96.3 over the 24 lags of a 28-day reference)."""
     i = np.arange(1, t + 1, dtype=float)
     m = (i * (i + 1) / 2.0 + i * (t - i)) / t  # the mean over u of min(i, u)
     out: FloatArray = np.array(
-        [float((i[: t - k] - m[: t - k] - m[k:]).mean()) + float(m.mean()) for k in range(lags + 1)]
+        [
+            float((i[: t - k] - m[: t - k] - m[k:]).mean()) + float(m.mean()) if k < t else 0.0
+            for k in range(lags + 1)
+        ]
     )
     return out
 
