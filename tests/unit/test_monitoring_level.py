@@ -3,8 +3,6 @@ algebra against a dense solve, its noise fit, and what it finds on a simulated d
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -22,10 +20,8 @@ from shelfwise.monitoring.level import (
     RHOS,
     LevelNoise,
     fit_level_noise,
-    fit_walk,
     level_statistic,
     precision_times,
-    walk_autocovariances,
 )
 from shelfwise.monitoring.series import hour_of_week
 from shelfwise.monitoring.synthetic import (
@@ -50,8 +46,6 @@ def _dense(
     )
     if noise.day_var is not None and day is not None:
         cov += noise.day_var[s] * (day[:, None] == day[None, :])
-    if noise.walk_var is not None:
-        cov += noise.walk_var[s] * np.minimum(i[:, None], i[None, :])
     return cov
 
 
@@ -358,101 +352,3 @@ def test_under_a_weekend_lift_the_home_pages_level_model_has_day_shifts() -> Non
     assert base.weekly[:8, 0].min() > 0.9
     assert np.all(base.level.day_var[:8] >= counting[:8])
     assert float(counting[0]) == pytest.approx(8.4e-7, rel=0.1)  # bedding: ~170,000 a weekday
-
-
-def test_a_centred_walk_autocovariances_written_out() -> None:
-    # A walk of variance 1 an hour over 4 hours, centred on its mean: E (X_i - X̄)(X_j - X̄)
-    # = min(i, j) - m_i - m_j + mean(m), m = (1, 1.75, 2.25, 2.5); averaged over the pairs
-    # at lag 0, 1, 2: (-1.25, -1.8333, -2.25) + 1.875.
-    assert walk_autocovariances(4, 2) == pytest.approx([0.625, 1.0 / 24.0, -0.375])
-    # 28 days: T/6 at lag 0, 96.3 at a day's lag (a step's size in the fit's equations).
-    assert walk_autocovariances(672, 24)[[0, 24]] == pytest.approx([112.0, 96.29], abs=0.01)
-
-
-def test_the_walk_in_the_covariance_written_out() -> None:
-    # Three hours, counting 0.5 + white 0.5, a walk of 1 an hour from the first hour:
-    # Σ = [[1, 0, 0], [0, 2, 1], [0, 1, 3]], Σ⁻¹ 1 = (1, 0.4, 0.2).
-    noise = LevelNoise(
-        white=np.array([0.5]),
-        ar_var=np.array([0.0]),
-        rho=0.9,
-        offset_var=np.array([0.0]),
-        walk_var=np.array([1.0]),
-    )
-    got = precision_times(noise, np.full((1, 3), 0.5), np.ones((1, 3, 1)))
-    assert got[0, :, 0] == pytest.approx([1.0, 0.4, 0.2])
-
-
-@pytest.mark.parametrize("n", [5, 9, 72])
-def test_precision_times_with_a_walk(n: int) -> None:
-    # Exact up to WALK_COMPONENTS + 1 hours; over a 72-hour window (8 of the walk's
-    # components, the rest on the diagonal) within 2% at a walk ten times slow_drift's
-    # (1.3% here; 8 components hold 97% of the walk).
-    rng = np.random.default_rng(n)
-    count_var = rng.uniform(1e-5, 1e-4, size=(2, n))
-    noise = LevelNoise(
-        white=np.array([1e-5, 2e-5]),
-        ar_var=np.array([1e-5, 0.0]),
-        rho=0.9,
-        offset_var=np.array([1e-4, 1e-6]),
-        day_var=np.array([1e-5, 0.0]),
-        walk_var=np.array([4e-7, 1e-8]),
-    )
-    day = np.arange(n) // 24
-    x = rng.normal(size=(2, n, 3))
-    got = precision_times(noise, count_var, x, day)
-    for s in range(2):
-        want = np.linalg.solve(_dense(noise, count_var, s, day), x[s])
-        tol = 1e-7 if n <= 9 else 2e-2
-        assert np.abs(got[s] - want).max() <= tol * np.abs(want).max()
-
-
-def _walking(seed: int, q: float, hours: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    walk = np.cumsum(rng.normal(0.0, np.sqrt(q), size=(32, hours)), axis=1)
-    out: np.ndarray = walk + rng.normal(0.0, 1e-2, size=(32, hours))
-    return out
-
-
-def test_the_walk_is_fitted_where_levels_wander_and_not_where_they_do_not() -> None:
-    # 32 series, 28 days, counting noise 1e-4 an hour. Under a walk of 4e-7 an hour
-    # (slow_drift_local's 0.3% a day) the fit is 3.9e-7 to 4.2e-7 on seeds 0-2; under day
-    # shifts of 1e-5 and an AR(1) part of 1e-5 (rho 0.9), which tie hours and neighbouring
-    # days but do not wander, 0 for every series (seed 1).
-    day = np.arange(REFERENCE) // 24
-    count_var = np.full((32, REFERENCE), 1e-4)
-    for seed in range(3):
-        fit = fit_level_noise(_walking(seed, 4e-7, REFERENCE), count_var, np.zeros(32), day)
-        assert fit.walk_var is not None
-        assert 3e-7 < float(fit.walk_var.min()) <= float(fit.walk_var.max()) < 5e-7
-    rng = np.random.default_rng(1)
-    ar = np.zeros((32, REFERENCE))
-    shocks = rng.normal(0.0, np.sqrt(1e-5 * (1 - 0.81)), size=(32, REFERENCE))
-    for k in range(1, REFERENCE):
-        ar[:, k] = 0.9 * ar[:, k - 1] + shocks[:, k]
-    r = ar + rng.normal(0.0, np.sqrt(1e-5), size=(32, 28))[:, day]
-    r = r + rng.normal(0.0, 1e-2, size=(32, REFERENCE))
-    assert float(fit_walk(r, count_var, day).max()) == 0.0
-
-
-def test_the_step_z_score_has_sd_one_under_a_walk() -> None:
-    # The level test's GLS step over the last 24 of 72 hours, z = uᵀΣ⁻¹r / √(uᵀΣ⁻¹u), on
-    # 40 windows after a 28-day reference, 32 series walking 4e-7 an hour: its sd 0.96
-    # under the fitted noise (walk 3.2e-7); 1.34 with the walk left out (the tail the
-    # level threshold paid for under slow drift).
-    q, cv, n = 4e-7, 1e-4, 72
-    r = _walking(0, q, REFERENCE + 40 * n)
-    day = np.arange(REFERENCE) // 24
-    fit = fit_level_noise(r[:, :REFERENCE], np.full((32, REFERENCE), cv), np.full(32, 1e-2), day)
-    u = (np.arange(n) >= n - 24).astype(float)
-    sds = []
-    for noise in (fit, replace(fit, walk_var=None)):
-        z = []
-        for k in range(40):
-            w = r[:, REFERENCE + n * k : REFERENCE + n * (k + 1)]
-            x = np.concatenate([w[:, :, None], np.broadcast_to(u[None, :, None], (32, n, 1))], 2)
-            px = precision_times(noise, np.full((32, n), cv), x, np.arange(n) // 24)
-            z.append((px[:, :, 0] * u).sum(1) / np.sqrt((px[:, :, 1] * u).sum(1)))
-        sds.append(float(np.std(np.concatenate(z))))
-    assert sds[0] == pytest.approx(0.96, abs=0.05)
-    assert sds[1] == pytest.approx(1.34, abs=0.05)

@@ -390,7 +390,6 @@ def level_residuals(
             rho=shop.rho,
             offset_var=np.repeat(shop.offset_var, s),
             day_var=None if shop.day_var is None else np.repeat(shop.day_var, s),
-            walk_var=None if shop.walk_var is None else np.repeat(shop.walk_var, s),
         )
         factor = 1.0 + shop_move(
             per_series, y, 1.0 / np.maximum(others, 1.0), cur.epoch_hours // 24

@@ -14,29 +14,25 @@ Hourly relative residuals ``r_t = clicks / (impressions x CTR x shop factor) - 1
 series, :mod:`.common`, smoothed over the window by the shop's own noise model,
 :func:`shop_move`) are taken as Gaussian with covariance
 
-    Σ = diag(counting_t + white) + σ² rho^|i-j| + d [same UTC day] + q min(i, j) + c 1 1ᵀ
+    Σ = diag(counting_t + white) + σ² rho^|i-j| + d [same UTC day] + c 1 1ᵀ
 
 counting noise (``1 / expected``), extra white noise, an AR(1) part (the
 series' own shift that fades over hours), a shift per UTC day (what the hours
-of one day share beyond that: the between-day variance), a random walk of the
-level from the window's first hour (variance ``q`` an hour: a level that
-wanders for days and never comes back) and a constant offset over the window
-(the baseline's own error and the level's drift since the reference). For a loss of
+of one day share beyond that: the between-day variance) and a constant offset
+over the window (the baseline's own error and the level's drift since the
+reference). For a loss of
 ``δ`` from hour ``τ`` on (mean ``-δ u_τ``, ``u_τ`` 1 from ``τ``) the
 log-likelihood ratio is ``-δ u_τᵀ Σ⁻¹ r - δ² u_τᵀ Σ⁻¹ u_τ / 2``; the statistic is its
 maximum over ``τ`` in the last ``changes`` hours (a CUSUM with a known shift
 and correlated noise; stateless). ``Σ⁻¹`` is applied in O(N) per right-hand
 side: the AR(1) precision is tridiagonal (Woodbury with the diagonal), the
-day shifts, the walk and the offset a low-rank update (Woodbury: one column per
-day of the window, the walk's ``WALK_COMPONENTS`` leading eigenvectors, one for
-the offset; what the walk's other components hold of each hour's variance is
-added to the diagonal, so every hour's variance is exact).
+day shifts and the offset a low-rank update (Woodbury: one column per day of
+the window, one for the offset).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -44,13 +40,6 @@ from shelfwise.monitoring.series import FloatArray
 
 RHOS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
 MAX_LAG = 24
-# The walk within a window in the low-rank update: its leading components (a walk's
-# k-th holds ~1/(k - 1/2)² of it: 8 hold 97%; the rest is spread nearly evenly over
-# the hours, far below their counting noise, and goes to the diagonal).
-WALK_COMPONENTS = 8
-# Day lags of the walk's variogram: from 2 (an AR(1) part of rho 0.9 still ties
-# neighbouring days' means) to 6 (a weekday factor's error repeats at 7).
-WALK_DAY_LAGS = (2, 3, 4, 5, 6)
 
 
 @dataclass(frozen=True)
@@ -62,7 +51,6 @@ class LevelNoise:
     rho: float  # its lag-1 correlation (one for the shop)
     offset_var: FloatArray  # variance of a level offset constant over a window
     day_var: FloatArray | None = None  # variance of a shift shared by the hours of a UTC day
-    walk_var: FloatArray | None = None  # variance per hour of a random walk of the level
 
 
 def autocovariances(
@@ -120,18 +108,11 @@ def _two_nonnegative(
 
 
 def _equations(
-    r: FloatArray,
-    count_var: FloatArray,
-    days: np.ndarray,
-    lags: int,
-    has_day: bool,
-    walk: FloatArray | None = None,
+    r: FloatArray, count_var: FloatArray, days: np.ndarray, lags: int, has_day: bool
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """The noise fit's equations for residuals ``r`` (S, T): the within-day
     autocovariances, the left-hand sides ``y``, the square roots of the shares of pairs
-    within and across a day's end, the day shift's column ``p`` and the scale ``g0``.
-    ``walk`` (S,): each series' walk variance per hour, whose autocovariances
-    (:func:`walk_autocovariances`) are taken out of the equations and of lag 0."""
+    within and across a day's end, the day shift's column ``p`` and the scale ``g0``."""
     within, across, same = autocovariances(r, count_var, days, lags)
     # Each series' equations over its lag-0 variance *with* counting noise: about the
     # sampling sd of its autocovariances, and never near zero. (Over the variance
@@ -140,11 +121,6 @@ def _equations(
     w2 = 1.0 / np.maximum(count_var, 1e-12) ** 2
     counting = (w2 * count_var).sum(1) / w2.sum(1)
     g0 = np.maximum(within[:, 0] + counting, 1e-12)[:, None]
-    if walk is not None and bool((walk > 0).any()):
-        # A walk adds nearly the same to every lag (112 to 96 hours of its variance), which
-        # an AR(1) of rho 0.995 or a day shift would otherwise take for their own.
-        c = walk[:, None] * walk_autocovariances(r.shape[1], lags)[None, :]
-        within, across = within - c, across - c
     # Pairs within one day and pairs across a day's end apart: a day shift adds d to
     # the first only, an AR(1) part the same to both. (Pooled, ``σ² rho^k + d p_k``
     # with p_k ≈ 1 - k/24 mimics a slower AR(1) as well: the fit split a local AR(1)
@@ -189,13 +165,7 @@ def _free_fit(
 
 
 def _half_fits(
-    r: FloatArray,
-    count_var: FloatArray,
-    days: np.ndarray,
-    lags: int,
-    has_day: bool,
-    rho: float,
-    walk: FloatArray | None = None,
+    r: FloatArray, count_var: FloatArray, days: np.ndarray, lags: int, has_day: bool, rho: float
 ) -> tuple[tuple[FloatArray, FloatArray], tuple[FloatArray, FloatArray]] | None:
     """Each series' unconstrained AR(1) and day-shift variances (:func:`_free_fit`) on
     the first and the second half of the window's whole days apart (at the shop's
@@ -208,7 +178,7 @@ def _half_fits(
     fits = []
     for part in (slice(0, cut), slice(cut, None)):
         _, y, ins, outs, p, g0 = _equations(
-            r[:, part], count_var[:, part], days[part], lags, has_day, walk
+            r[:, part], count_var[:, part], days[part], lags, has_day
         )
         fits.append(_free_fit(y, _ar_columns(rho, ins, outs, g0), p, has_day))
     return fits[0], fits[1]
@@ -237,89 +207,6 @@ def _shrink(own: FloatArray, pooled: float, halves: FloatArray, scale: FloatArra
     return out
 
 
-def walk_autocovariances(t: int, lags: int) -> FloatArray:
-    """(lags + 1,): the expected autocovariances at lags 0 … ``lags`` of a random walk
-    of variance 1 an hour over ``t`` hours, centred on its mean (what
-    :func:`autocovariances` sees of it, unweighted): ``t / 6`` at lag 0, falling slowly
-    (112 to 96.3 over the 24 lags of a 28-day reference)."""
-    i = np.arange(1, t + 1, dtype=float)
-    m = (i * (i + 1) / 2.0 + i * (t - i)) / t  # the mean over u of min(i, u)
-    out: FloatArray = np.array(
-        [
-            float((i[: t - k] - m[: t - k] - m[k:]).mean()) + float(m.mean()) if k < t else 0.0
-            for k in range(lags + 1)
-        ]
-    )
-    return out
-
-
-def _daily_means(
-    r: FloatArray, count_var: FloatArray, days: np.ndarray
-) -> tuple[FloatArray, FloatArray]:
-    """(S, D): each UTC day's precision-weighted mean residual, and (S,) the mean
-    counting variance of a day's mean."""
-    idx = days - days[0]
-    num = np.zeros((r.shape[0], int(idx[-1]) + 1))
-    den = np.zeros_like(num)
-    w = 1.0 / np.maximum(count_var, 1e-12)
-    np.add.at(num.T, idx, (w * r).T)
-    np.add.at(den.T, idx, w.T)
-    means: FloatArray = num / np.maximum(den, 1e-300)
-    counting: FloatArray = (1.0 / np.maximum(den, 1e-300)).mean(1)
-    return means, counting
-
-
-def _walk_slope(means: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Per row of daily means (S, D): the variogram's slope per hour over
-    :data:`WALK_DAY_LAGS` (least squares; not clipped) and the variogram's mean level."""
-    lags = np.array(WALK_DAY_LAGS, dtype=float)
-    v = np.stack([((means[:, k:] - means[:, :-k]) ** 2).mean(1) for k in WALK_DAY_LAGS], axis=1)
-    centred = lags - lags.mean()
-    slope: FloatArray = (v * centred).sum(1) / (centred**2).sum() / 24.0
-    level: FloatArray = v.mean(1)
-    return slope, level
-
-
-def fit_walk(r: FloatArray, count_var: FloatArray, days: np.ndarray) -> FloatArray:
-    """Each series' variance per hour of a random walk of its level (S,).
-
-    From the variogram of the residuals' daily means: a walk of ``q`` an hour adds
-    ``24 q L`` to ``E (m_{d+L} - m_d)²``; counting noise, day shifts and an AR(1) part
-    that has faded within a day add the same at every lag of :data:`WALK_DAY_LAGS`.
-    Each series' slope is shrunk toward the series' precision-weighted mean (itself
-    shrunk toward 0 by its sampling error) by empirical Bayes (:func:`_shrink`, the
-    sampling error from the two halves of the days; its scale the variogram's level
-    from counting noise plus the shop's mean beyond it),
-    then kept non-negative: where nothing walks the slopes are their sampling error
-    around 0, and the fit 0 or about it. Zero for fewer than
-    ``2 (max lag + 1)`` days.
-    """
-    means, counting = _daily_means(r, count_var, days)
-    need = max(WALK_DAY_LAGS) + 1
-    if means.shape[1] < 2 * need:
-        return np.zeros(r.shape[0])
-    own, level = _walk_slope(means)
-    if r.shape[0] < 2:
-        out: FloatArray = np.maximum(own, 0.0)
-        return out
-    half = means.shape[1] // 2
-    first, _ = _walk_slope(means[:, :half])
-    second, _ = _walk_slope(means[:, half:])
-    # The scale of a series' sampling error: its counting noise's part of the variogram
-    # and the part every series has beyond it. (Its own variogram's level was larger
-    # where its walk happened to wander more: weighted by it, the mean slope of 32
-    # series under a walk of 4e-7 an hour came out 2.2e-7.)
-    scale = np.maximum(2.0 * counting + max(float(np.mean(level - 2.0 * counting)), 0.0), 1e-300)
-    # The shop's mean slope is itself shrunk toward 0 by its sampling error (``m² - se²``
-    # of ``m²`` kept): unshrunk, a mean of pure noise was as often positive as not, and
-    # every series took a walk where none is.
-    v = np.maximum(float(np.mean(((first - second) / scale) ** 2)) / 4.0 * scale**2, 1e-300)
-    mean = float((own / v).sum() / (1.0 / v).sum())
-    se2 = 1.0 / float((1.0 / v).sum())
-    pooled = max(mean * mean - se2, 0.0) / mean if mean > 0 else 0.0
-    return _shrink(own, pooled, first - second, scale)
-
-
 def fit_level_noise(
     r: FloatArray,
     count_var: FloatArray,
@@ -336,15 +223,12 @@ def fit_level_noise(
     variance including counting noise, about the scale of its autocovariances'
     sampling error); each series' ``σ²`` and ``d`` are then shrunk toward the pooled fit
     by empirical Bayes (:func:`_shrink`, with the sampling error from the window's two
-    halves). Before that, each series' random walk is fitted from its daily means'
-    variogram (:func:`fit_walk`) and its autocovariances taken out. The white part is
-    what lag 0 holds beyond ``σ² + d`` and the walk's. ``day`` (T,): the UTC day of each
-    column (None: no day shifts and no walk).
+    halves). The white part is what lag 0 holds beyond ``σ² + d``. ``day`` (T,): the UTC
+    day of each column (None: no day shifts).
     """
     days = np.zeros(r.shape[1], dtype=np.int64) if day is None else day
     has_day = day is not None
-    walk = fit_walk(r, count_var, days) if has_day else None
-    within, y, ins, outs, p, g0 = _equations(r, count_var, days, lags, has_day, walk)
+    within, y, ins, outs, p, g0 = _equations(r, count_var, days, lags, has_day)
     best: tuple[float, float, FloatArray, FloatArray] | None = None
     for rho in RHOS:
         sigma2, d, sse = _two_nonnegative(y, _ar_columns(rho, ins, outs, g0), p)
@@ -359,7 +243,7 @@ def fit_level_noise(
     # spread around it the fit's own sampling error explains (:func:`_shrink`).
     a = _ar_columns(rho, ins, outs, g0)
     pooled_s, pooled_d, _ = _two_nonnegative(y.reshape(1, -1), a.reshape(1, -1), p.reshape(1, -1))
-    halves = _half_fits(r, count_var, days, lags, has_day, rho, walk)
+    halves = _half_fits(r, count_var, days, lags, has_day, rho)
     if halves is None:
         sigma2 = 0.5 * sigma2 + 0.5 * pooled_s[0]
         d = 0.5 * d + 0.5 * pooled_d[0]
@@ -375,7 +259,6 @@ def fit_level_noise(
         rho=rho,
         offset_var=offset_var,
         day_var=d if day is not None else None,
-        walk_var=walk,
     )
 
 
@@ -404,21 +287,13 @@ def precision_times(
     """``Σ⁻¹ x`` for every series: ``count_var`` (S, N), ``x`` (S, N, R); ``day`` (N,) the
     UTC day of each hour (for the day shifts)."""
     s, n = count_var.shape
-    diagonal = count_var + noise.white[:, None]
-    # The low-rank part U C Uᵀ: one column per day of the window (variance d), the walk's
-    # leading components, the offset.
+    dinv = 1.0 / np.maximum(count_var + noise.white[:, None], 1e-12)
+    # The low-rank part U C Uᵀ: one column per day of the window (variance d), the offset.
     cols, var = [], []
     if noise.day_var is not None and day is not None:
         for k in np.unique(day):
             cols.append((day == k).astype(float))
             var.append(noise.day_var)
-    if noise.walk_var is not None and bool((noise.walk_var > 0).any()):
-        vectors, values, rest = walk_basis(n)
-        diagonal = diagonal + noise.walk_var[:, None] * rest[None, :]
-        for k in range(values.size):
-            cols.append(vectors[:, k])
-            var.append(noise.walk_var * values[k])
-    dinv = 1.0 / np.maximum(diagonal, 1e-12)
     cols.append(np.ones(n))
     var.append(noise.offset_var)
     u = np.stack(cols, axis=1)  # (N, m)
@@ -448,21 +323,6 @@ def precision_times(
     return result
 
 
-@lru_cache(maxsize=8)
-def walk_basis(n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """A walk from the first of ``n`` hours, ``min(i, j)``, as its leading
-    :data:`WALK_COMPONENTS` eigenvectors (n, K) and eigenvalues (K,), and what the other
-    components hold of each hour's variance (n,) (exact for ``n <= K + 1``)."""
-    i = np.arange(n, dtype=float)
-    values, vectors = np.linalg.eigh(np.minimum(i[:, None], i[None, :]))
-    keep = min(WALK_COMPONENTS, n)
-    values, vectors = values[-keep:], vectors[:, -keep:]
-    rest = np.maximum(i - (vectors**2 * values[None, :]).sum(1), 0.0)
-    for a in (vectors, values, rest):
-        a.setflags(write=False)
-    return vectors, values, rest
-
-
 def covariance(
     noise: LevelNoise, count_var: FloatArray, s: int, day: np.ndarray | None = None
 ) -> FloatArray:
@@ -475,8 +335,6 @@ def covariance(
     )
     if noise.day_var is not None and day is not None:
         cov = cov + noise.day_var[s] * (day[:, None] == day[None, :])
-    if noise.walk_var is not None:
-        cov = cov + noise.walk_var[s] * np.minimum(i[:, None], i[None, :])
     return cov
 
 
