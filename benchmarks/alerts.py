@@ -34,7 +34,7 @@ that end 72 h before).
    smallest mean over the families of the median error at the alert.
 2. Evaluation seeds (``--test-seed-offset`` + 0.., drops + 100..; 0 by default,
    read before: 2000 and 3000 are the fresh blocks of 2026-12-06 evening, 4000 the
-   one of #23's other tests' tails, 5000 and 6000 the two read since): at the picked settings, false alerts over 30 days of
+   one of #23's other tests' tails, 5000, 6000 and 7000 the ones read since): at the picked settings, false alerts over 30 days of
    224 healthy series per family, the spread of the test's z-scores, the 2%
    drops detected within 72 h, the delay, and the money at risk against the
    truth (from the drop's true start, and over the hours the alert names, from

@@ -31,7 +31,12 @@ from dataclasses import replace
 import numpy as np
 
 from shelfwise.monitoring.calibrate import REFIT_EVERY
-from shelfwise.monitoring.detector import DetectorConfig, fit_baseline, level_residuals
+from shelfwise.monitoring.detector import (
+    Baseline,
+    DetectorConfig,
+    fit_baseline,
+    level_residuals,
+)
 from shelfwise.monitoring.level import LevelNoise, covariance
 from shelfwise.monitoring.series import FloatArray
 from shelfwise.monitoring.synthetic import NOISE_FAMILIES, SyntheticSpec
@@ -94,12 +99,15 @@ def main() -> None:
         else:
             delays.append(found)
             first["level" if level_at[found - 1] > cfg.level_threshold else "other tests"] += 1
+        bases: dict[int, Baseline] = {}  # refit hour -> the baseline fitted there
         for k in HOURS:
             t = drop.start_hour + k
             # The baseline the replay used at t (refitted every REFIT_EVERY hours).
             fitted_at = drop.start_hour + 1 + (k - 1) // REFIT_EVERY * REFIT_EVERY
             hi = fitted_at - cfg.onset_lookback_hours
-            base = fit_baseline(series.window(hi - REFERENCE, hi), lookback_hours=72)
+            if hi not in bases:
+                bases[hi] = fit_baseline(series.window(hi - REFERENCE, hi), lookback_hours=72)
+            base = bases[hi]
             assert base.level is not None
             lo = t - cfg.level_window_hours
             cur = series.window(lo, t)
