@@ -4,12 +4,19 @@ force, read from the store, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+import pytest
+
+from shelfwise.candidates.config import SourcesConfig
 from shelfwise.cli.evaluate import served_parts
 from shelfwise.evaluation import compare
+from shelfwise.pipeline.stages import chain_of
 from shelfwise.rules import parse_rule
 from shelfwise.runtime import Runtime
-from shelfwise.training.job import guard_pipeline, home_training
+from shelfwise.training import job
+from shelfwise.training.job import guard_pipeline, home_chain, home_training
 from shelfwise.training.reader import read_log
 from tests import shop_fixture
 
@@ -56,3 +63,38 @@ def test_the_guard_and_the_bundle_train_the_home_ranker_with_the_settings_cap(
     capped = runtime.settings.model_copy(update={"ranker_max_people": 300})
     assert home_training(capped).max_people == 300
     assert home_training(capped.model_copy(update={"ranker_max_people": None})).max_people is None
+
+
+class Captured(Exception):
+    """Stops the training job once the home ranker's arguments are seen."""
+
+
+def test_the_bundle_trains_the_home_ranker_on_the_chain_the_placement_serves(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The home ranker's ``blend`` feature is the home placement's blend, as the
+    placement serves it, as the guard judges it and as the backtest measures it; not
+    the sources config's ``home`` blend (other sources and weights)."""
+    guard = guard_pipeline(runtime, with_ranker=True)
+    assert guard.placement is not None
+    served = chain_of(guard.placement)
+    assert home_chain(runtime.settings) == served
+    assert served.blend != SourcesConfig().placements["home"].blend  # the old feature
+    shop_fixture.fill(runtime)
+    seen: dict[str, Any] = {}
+
+    def spy(*args: Any, **kwargs: Any) -> None:
+        seen.update(kwargs)
+        raise Captured
+
+    monkeypatch.setattr(job, "bundle_ranker", spy)
+    with pytest.raises(Captured):
+        job.train(runtime, with_ranker=True, force=True)
+    assert seen["chain"] == served and seen["chain"].blend == guard.placement.sources
+    # a store without a home placement: the sources config's home blend, as before
+    only_cart = tmp_path / "placements.yaml"
+    only_cart.write_text(
+        "placements:\n  - name: cart\n    page: cart\n    rule_scope: cart\n    sources: {cooccurrence: 1.0}\n"
+    )
+    settings = runtime.settings.model_copy(update={"placements_file": only_cart})
+    assert home_chain(settings) is None

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from shelfwise.bundles import BundleInfo, ModelBundle, bundle_store, new_version
-from shelfwise.candidates.config import SourcesConfig
+from shelfwise.candidates.config import PlacementChain, SourcesConfig
 from shelfwise.candidates.content import fit_content
 from shelfwise.candidates.log import PURCHASE, InteractionLog, Resolve
 from shelfwise.candidates.model import STAGES, Artifacts, SourceFits, fit_all
@@ -34,6 +34,7 @@ from shelfwise.contracts.identity import PersonResolver
 from shelfwise.errors import ConfigError, InvalidInput
 from shelfwise.pipeline.flow import Pipeline
 from shelfwise.pipeline.learned import LearnedRank, placement_objective
+from shelfwise.pipeline.stages import chain_of
 from shelfwise.ranking.compiled import cache_dir_of
 from shelfwise.ranking.exposure import EXPOSURE_FOLDER, ExposureFloors
 from shelfwise.ranking.impressions import read_impressions
@@ -218,6 +219,7 @@ def train(
             home_training(settings),
             step=step,
             impressions=logged,
+            chain=home_chain(settings),
             fit_sources=fits,
         )
         timings["train ranker"] = round(time.perf_counter() - t, 4)
@@ -375,6 +377,14 @@ def guard_pipeline(runtime: TrainingInputs, with_ranker: bool) -> Served:
         ranking=settings.ranking,
         ranker=home_training(settings) if with_ranker else None,
     )
+
+
+def home_chain(settings: Settings) -> PlacementChain | None:
+    """The chain the home (``requests``) ranker reads as source ``blend``: the home
+    placement's, as it serves it, as the guard judges it and as the backtest measures
+    it (None without a home placement: the sources config's ``home`` blend)."""
+    placements = load_placements(settings)
+    return chain_of(placements.get("home")) if "home" in placements else None
 
 
 def home_training(settings: Settings) -> RankerTrainingConfig:
