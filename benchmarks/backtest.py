@@ -29,7 +29,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from online_retail_store import online_retail  # this folder is on sys.path when run as a script
-from shelfwise.evaluation.backtest import backtest, default_origins, midnight
+from shelfwise.evaluation.backtest import (
+    NEW_ITEMS_CHOICES,
+    RANKER_CHOICES,
+    backtest,
+    default_origins,
+    midnight,
+    served_factory,
+)
 from shelfwise.evaluation.backtest_report import markdown
 from shelfwise.runtime import Runtime
 from shelfwise.training.reader import read_log
@@ -50,6 +57,20 @@ def main() -> None:
         "--on-validation",
         action="store_true",
         help="Score each origin's validation window (origins one window earlier): for design.",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="Every ranker design's refit averages this many draws (RankerTrainingConfig."
+        "seeds; default: the designs' own).",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="Every ranker design's draws offset by this (RankerTrainingConfig.seed): "
+        "another draw of the same designs.",
     )
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument(
@@ -72,6 +93,11 @@ def run(args: argparse.Namespace, runtime: Runtime) -> None:
     )
     if args.on_validation:
         origins = [midnight(o.date() - timedelta(days=14)) for o in origins]
+    draws = {k: v for k, v in (("seeds", args.seeds), ("seed", args.seed)) if v is not None}
+    served = served_factory(
+        choices=[c.model_copy(update=draws) for c in RANKER_CHOICES],
+        new_items_choices=[c.model_copy(update=draws) for c in NEW_ITEMS_CHOICES],
+    )
     started = time.perf_counter()
     result = backtest(
         log,
@@ -79,6 +105,7 @@ def run(args: argparse.Namespace, runtime: Runtime) -> None:
         products=list(runtime.snapshot.products),
         ks=(10,),
         resamples=args.resamples,
+        served=served,
         jobs=args.jobs,
         step=lambda name: print(
             f"  [{time.perf_counter() - started:6.0f} s, load {os.getloadavg()[0]:4.1f}] {name}",

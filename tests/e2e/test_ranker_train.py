@@ -13,7 +13,7 @@ from shelfwise.candidates.base import RecContext
 from shelfwise.config import Settings
 from shelfwise.ranking import CandidateSet, RankingSettings, SnapshotNames
 from shelfwise.ranking.ranker import ranker_of_bundle
-from shelfwise.ranking.training import RANKED_SOURCES, propose_all
+from shelfwise.ranking.training import RANKED_SOURCES, RANKER_CHOICES, label_of, propose_all
 from shelfwise.runtime import Runtime
 from tests.e2e.server import json_of, run_cli, settings_env
 from tests.shop_fixture import fill
@@ -28,6 +28,13 @@ def test_train_with_the_ranker_and_serve_from_the_bundle(sqlite_settings: Settin
     manifest = json.loads((folder / "MANIFEST.json").read_text())
     assert {"ranker/ranker.txt", "ranker/ranker.json", "ranker/state.npz"} <= set(manifest["files"])
     assert "train ranker" in result["timings"]
+    # the home ranker's design chosen among the backtest's and the blend on the
+    # validation window: every option's score is kept, the chosen one is the best
+    choice = {k: v for k, v in result["metrics"].items() if k.startswith("ranker_choice[")}
+    labels = {"blend", *(label_of(c) for c in RANKER_CHOICES)}
+    assert {k[len("ranker_choice[") : -1] for k in choice} == labels
+    assert result["metrics"]["ranker_chosen_blend"] == 0.0
+    assert max(choice.values()) > choice["ranker_choice[blend]"]
     meta = json.loads((folder / "ranker" / "ranker.json").read_text())
     assert meta["sources"] == list(RANKED_SOURCES)
 

@@ -13,6 +13,7 @@ from shelfwise.candidates.config import SourcesConfig
 from shelfwise.cli.evaluate import served_parts
 from shelfwise.evaluation import compare
 from shelfwise.pipeline.stages import chain_of
+from shelfwise.ranking.training import RANKER_CHOICES, RankerChoice
 from shelfwise.rules import parse_rule
 from shelfwise.runtime import Runtime
 from shelfwise.training import job
@@ -49,7 +50,7 @@ def test_evaluate_serves_the_store_rules_and_counts_the_targets_they_forbid(
     assert ruled.as_dict()["models"][0]["targets_forbidden_by_rules"] == forbidden
     assert "rulebook version" in ruled.notes["served"]
     guard = guard_pipeline(runtime, with_ranker=False)
-    assert [r.id for r in guard.rules] == ["no-kitchen"] and guard.ranker is None
+    assert [r.id for r in guard.rules] == ["no-kitchen"] and not guard.ranked
     assert guard.placement is not None and guard.placement.name == "home"
     assert kitchen  # the fixture has a kitchen
 
@@ -58,11 +59,17 @@ def test_the_guard_and_the_bundle_train_the_home_ranker_with_the_settings_cap(
     runtime: Runtime,
 ) -> None:
     guard = guard_pipeline(runtime, with_ranker=True)
-    assert guard.ranker is not None and guard.ranker.task == "requests"
-    assert guard.ranker.max_people == runtime.settings.ranker_max_people == 4_000
+    assert guard.ranked and [c.task for c in guard.choices] == ["requests"] * 3
+    assert {c.max_people for c in guard.choices} == {runtime.settings.ranker_max_people}
+    assert runtime.settings.ranker_max_people == 4_000
+    # the backtest's designs, capped
+    assert [c.model_copy(update={"max_people": None}) for c in guard.choices] == list(
+        RANKER_CHOICES
+    )
     capped = runtime.settings.model_copy(update={"ranker_max_people": 300})
-    assert home_training(capped).max_people == 300
-    assert home_training(capped.model_copy(update={"ranker_max_people": None})).max_people is None
+    assert {c.max_people for c in home_training(capped)} == {300}
+    uncapped = capped.model_copy(update={"ranker_max_people": None})
+    assert {c.max_people for c in home_training(uncapped)} == {None}
 
 
 class Captured(Exception):
@@ -84,13 +91,14 @@ def test_the_bundle_trains_the_home_ranker_on_the_chain_the_placement_serves(
     seen: dict[str, Any] = {}
 
     def spy(*args: Any, **kwargs: Any) -> None:
-        seen.update(kwargs)
+        seen.update(kwargs, choices=args[5])
         raise Captured
 
-    monkeypatch.setattr(job, "bundle_ranker", spy)
+    monkeypatch.setattr(job, "chosen_rankers", spy)
     with pytest.raises(Captured):
         job.train(runtime, with_ranker=True, force=True)
     assert seen["chain"] == served and seen["chain"].blend == guard.placement.sources
+    assert seen["choices"] == {False: guard.choices}  # the guard's designs
     # a store without a home placement: the sources config's home blend, as before
     only_cart = tmp_path / "placements.yaml"
     only_cart.write_text(
@@ -98,3 +106,31 @@ def test_the_bundle_trains_the_home_ranker_on_the_chain_the_placement_serves(
     )
     settings = runtime.settings.model_copy(update={"placements_file": only_cart})
     assert home_chain(settings) is None
+
+
+def test_a_store_whose_blend_orders_the_validation_window_best_ships_no_home_ranker(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the blend ranker wins the home ranker's choice, the bundle has no
+    ``requests`` ranker (serving ranks home with the blend), its metrics say so, and
+    the training's summary names the choice."""
+    shop_fixture.fill(runtime)
+    scores = {"blend": 0.5, "ranker(windows=5, leaves=63)": 0.4}
+
+    def blend_wins(*args: Any, **kwargs: Any) -> dict[bool, Any]:
+        return {False: (None, RankerChoice(None, scores))}
+
+    monkeypatch.setattr(job, "chosen_rankers", blend_wins)
+    result = job.train(runtime, with_ranker=True, force=True)
+    assert not (result.bundle.path / "ranker").exists()
+    metrics = result.bundle.info.metrics
+    assert metrics["ranker_chosen_blend"] == 1.0
+    assert metrics["ranker_choice[blend]"] == 0.5
+    assert result.ranker_choice() == (
+        "home ranker: the blend ranker (validation NDCG@10: blend 0.5000, "
+        "ranker(windows=5, leaves=63) 0.4000)"
+    )
+    runtime.load_last_good_bundle()
+    view = runtime.recommender.bundle_view()
+    assert view is not None and view.version == result.bundle.version
+    assert runtime.recommender.learned.of(view) is None  # home is ranked by the blend

@@ -16,7 +16,7 @@ from shelfwise.pipeline import Trace
 from shelfwise.pipeline.request import RecommendRequest
 from shelfwise.ranking.history import PURCHASE, VIEW
 from shelfwise.ranking.synthetic import synthetic_store
-from shelfwise.ranking.training import RankerTrainingConfig, label_of
+from shelfwise.ranking.training import RANKER_CHOICES, RankerTrainingConfig, label_of
 from shelfwise.rules import parse_rule
 from shelfwise.serving.placements import shipped_placements
 from tests.unit.candidates_fixtures import ABC, T0, purchases
@@ -157,6 +157,23 @@ def test_a_notebook_ranks_with_the_learned_ranker_when_asked() -> None:
     scores = [r.score for r in recs]
     assert all(np.isfinite(scores)) and scores == sorted(scores, reverse=True)
     assert nb.model.slate(person, 8).versions.ranker == "learned"
+
+
+def test_a_notebook_asked_for_the_ranker_chooses_it_as_the_training_job_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``ranker=True``: the home ranker's designs and the blend, chosen on validation
+    (``RANKER_CHOICES``, as ``shelfwise train --ranker``); a config: that one design."""
+    fitted: list[ServedModel] = []
+    monkeypatch.setattr(ServedModel, "fit", lambda self, train: fitted.append(self))
+    log, cutoff = _zero_price_store()
+    Notebook.fit(log, cutoff, CONFIG, ranker=True)
+    Notebook.fit(log, cutoff, CONFIG, ranker=FAST_RANKER)
+    Notebook.fit(log, cutoff, CONFIG)
+    chosen, one, none = fitted
+    assert tuple(chosen.choices) == RANKER_CHOICES and chosen.ranker is None
+    assert not one.choices and one.ranker == FAST_RANKER
+    assert not none.choices and none.ranker is None
 
 
 @pytest.mark.timeout(300)

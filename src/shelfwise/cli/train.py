@@ -64,7 +64,9 @@ def train(
         typer.Option(
             "--ranker",
             help="Also train the learned ranker into the bundle, from the history and the "
-            "logged impressions (minutes, not seconds).",
+            "logged impressions (minutes, not seconds): the home ranker's design, or the "
+            "blend ranker, chosen on the validation window before the end, as the "
+            "backtest chooses it.",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -160,6 +162,8 @@ def train(
             table.add_row(name, f"{seconds:.2f}")
         console.print(table)
         console.print(f"counts: {data['counts']}")
+        if (choice := result.ranker_choice()) is not None:
+            console.print(escape(choice))
         console.print(guard_table(result.guard))
         verdict = "[green]promoted[/]" if data["promoted"] else "[yellow]not promoted[/]"
         console.print(f"{verdict}: {escape(data['decision'])}")

@@ -51,7 +51,7 @@ from shelfwise.evaluation.served import ServedModel
 from shelfwise.evaluation.split import PROTOCOLS, Split, time_split
 from shelfwise.evaluation.tune import tune_chains, validation_split
 from shelfwise.ranking.objective import RankingSettings
-from shelfwise.ranking.training import RankerTrainingConfig
+from shelfwise.ranking.training import RANKER_CHOICES, RankerTrainingConfig
 from shelfwise.rules.model import Rule
 from shelfwise.serving.placements import Placement
 
@@ -101,16 +101,11 @@ SERVED = (
     "the arrangement) on the home placement, blend tuned on validation, and the learned ranker "
     "or the blend ranker as the validation window chose"
 )
-# The ranker designs each origin chooses among (with the blend ranker), on validation only.
-RANKER_CHOICES: tuple[RankerTrainingConfig, ...] = (
-    RankerTrainingConfig(),
-    RankerTrainingConfig(num_leaves=15),
-    RankerTrainingConfig(train_windows=3),
-)
-# The new-items placement's ranker (the ``new`` protocol's slates): chosen on the
-# validation window's new-items requests among the same designs trained on the
-# all-items requests (the home ranker) or on both kinds of request
-# (``new_item_requests``), and its blend.
+# The ranker designs each origin chooses among (with the blend ranker), on validation
+# only: the training job's (``ranking.training.RANKER_CHOICES``). The new-items
+# placement's ranker (the ``new`` protocol's slates): chosen on the validation window's
+# new-items requests among the same designs trained on the all-items requests (the
+# home ranker) or on both kinds of request (``new_item_requests``), and its blend.
 NEW_ITEMS_CHOICES: tuple[RankerTrainingConfig, ...] = (
     *RANKER_CHOICES,
     *(c.model_copy(update={"new_item_requests": True}) for c in RANKER_CHOICES),

@@ -16,7 +16,7 @@ from shelfwise.evaluation.served import ServedModel
 from shelfwise.evaluation.split import time_split
 from shelfwise.evaluation.tune import tune_chains
 from shelfwise.ranking.objective import RankingSettings
-from shelfwise.ranking.training import RankerTrainingConfig
+from shelfwise.ranking.training import RANKER_CHOICES
 from shelfwise.rules.model import Rule
 from shelfwise.serving.placements import Placement
 
@@ -74,7 +74,9 @@ def compare(
     models: list[Recommender] = [*(baselines() if with_baselines else []), served]
     if with_ranker:
         models.append(
-            replace(served, name="shelfwise+ranker", ranker=RankerTrainingConfig(), step=step)
+            # the home ranker's design, or the blend, chosen as `shelfwise train --ranker`
+            # chooses it, on the validation window before the cutoff
+            replace(served, name="shelfwise+ranker", choices=RANKER_CHOICES, step=step)
         )
     if step:
         step("evaluate")

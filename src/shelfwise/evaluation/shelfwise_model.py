@@ -21,7 +21,7 @@ from shelfwise.candidates.config import SourcesConfig
 from shelfwise.candidates.log import InteractionLog
 from shelfwise.catalog.model import Product
 from shelfwise.evaluation.served import ServedModel
-from shelfwise.ranking.training import RankerTrainingConfig
+from shelfwise.ranking.training import RANKER_CHOICES, RankerTrainingConfig
 from shelfwise.rules.model import Rule
 from shelfwise.serving.placements import Placement, shipped_placements
 
@@ -59,16 +59,17 @@ class Notebook:
         ranker: bool | RankerTrainingConfig = False,
     ) -> Notebook:
         """``placement``: a shipped placement's name, or a placement. ``rules``: the
-        merchant's rules (``shelfwise.rules.parse_rule``). ``ranker``: train the learned
-        ranker as ``shelfwise train --ranker`` does (True) or with this config."""
+        merchant's rules (``shelfwise.rules.parse_rule``). ``ranker``: the learned ranker
+        as ``shelfwise train --ranker`` trains it (True: its design, or the blend ranker,
+        chosen on the validation window before the cutoff) or with this config."""
         spot = shipped_placements().get(placement) if isinstance(placement, str) else placement
-        training = RankerTrainingConfig() if ranker is True else ranker or None
         model = ServedModel(
             config or SourcesConfig(),
             products,
             placement=spot,
             rules=rules,
-            ranker=training,
+            ranker=ranker if isinstance(ranker, RankerTrainingConfig) else None,
+            choices=RANKER_CHOICES if ranker is True else (),
             cutoff=cutoff.timestamp(),
         )
         model.fit(log.before(cutoff.timestamp()))

@@ -14,7 +14,9 @@ Contributions are path attributions read from the leaves each row reaches
 from __future__ import annotations
 
 import json
+import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,10 @@ from shelfwise.ranking.attribution import PathAttribution
 from shelfwise.ranking.compiled import Compiled, compile_ranker
 from shelfwise.ranking.features import FeatureSpec
 from shelfwise.ranking.history import FloatArray, IntArray
+
+SEED = 7  # LightGBM's seed of a training's first draw (RankerTrainingConfig.seed offsets it)
+_TREE = re.compile(r"(?m)^Tree=\d+\n")  # a tree's first line in LightGBM's model text
+_TREE_SIZES = re.compile(r"(?m)^tree_sizes=.*\n")
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "lambdarank",
@@ -40,7 +46,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "lambdarank_truncation_level": 20,
     "verbose": -1,
     "num_threads": 1,  # OpenMP spinning on a shared 2-core machine costs 10x
-    "seed": 7,
+    "seed": SEED,
     "deterministic": True,
 }
 
@@ -121,6 +127,32 @@ class RankerModel:
         metrics = {f"valid_{k}": float(v) for k, v in best.items()}
         metrics["best_iteration"] = float(booster.best_iteration if patience else 0)
         return cls(spec, booster, calibration, metrics), raw
+
+    @classmethod
+    def summed(
+        cls, models: Sequence[RankerModel], valid: tuple[FloatArray, IntArray]
+    ) -> RankerModel:
+        """One model whose raw score is the sum of ``models``' raw scores (an ensemble
+        served as one booster: every model's trees, in order), calibrated on ``valid``
+        (features, graded labels) as :meth:`train` calibrates one. The models read the
+        same features; the metrics are the first model's."""
+        if not models or any(m.spec != models[0].spec for m in models):
+            raise ValueError("an ensemble needs models that read the same features")
+        heads, trees = [], []
+        for m in models:
+            text = m.booster.model_to_string(num_iteration=m.best_iteration or -1)
+            head, rest = text.split("end of trees", 1)[0].split("\nTree=0\n", 1)
+            heads.append(head)
+            trees += _TREE.split("Tree=0\n" + rest)[1:]
+        head = _TREE_SIZES.sub("", heads[0])
+        body = "".join(f"Tree={n}\n{tree}" for n, tree in enumerate(trees))
+        booster = lgb.Booster(model_str=f"{head}\n{body}end of trees\n")
+        model = cls(models[0].spec, booster, metrics=dict(models[0].metrics))
+        raw = model.raw(valid[0])
+        model.calibration = fit_platt(raw, (valid[1] > 0).astype(np.float64))
+        model.metrics["ensemble_models"] = float(len(models))
+        model.metrics["best_iteration"] = 0.0  # every tree of every model
+        return model
 
     def raw(self, x: FloatArray) -> FloatArray:
         if self.compiled is not None:

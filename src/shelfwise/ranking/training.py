@@ -37,7 +37,7 @@ from shelfwise.ranking.features import FeatureSpec
 from shelfwise.ranking.history import FloatArray, IntArray, from_interactions
 from shelfwise.ranking.impressions import Impression, build_impression_set
 from shelfwise.ranking.items import ItemColumns, ItemTable
-from shelfwise.ranking.model import RankerModel
+from shelfwise.ranking.model import SEED, RankerModel
 from shelfwise.ranking.objective import RankingSettings
 from shelfwise.ranking.ranker import Ranker
 from shelfwise.ranking.state import DAY, RankingState
@@ -100,6 +100,21 @@ class RankerTrainingConfig(BaseModel):
         "trains on (a seeded sample; every bought or logged row is kept; the validation "
         "window that early-stops and calibrates it is whole).",
     )
+    seed: int = Field(
+        default=0,
+        ge=0,
+        description="Offset of the training's random draws (the negatives' sample, "
+        "LightGBM's bagging and feature sampling): another draw of the same design.",
+    )
+    seeds: int = Field(
+        default=1,
+        ge=1,
+        description="The refit trains this many models, each with its own draws (offsets "
+        "``seed`` .. ``seed + seeds - 1``), and the ranker scores by the sum of their raw "
+        "scores (one booster holding every model's trees, ``RankerModel.summed``): an "
+        "average over draws, less dependent on any one of them. Early stopping and the "
+        "choice among designs train one model (offset ``seed``).",
+    )
     refit: bool = Field(
         default=True,
         description="After early stopping, retrain on every window incl. the validation one "
@@ -111,6 +126,14 @@ class RankerTrainingConfig(BaseModel):
 
 
 RankerTask = Literal["requests", "bought_with", "cart", "new_items"]
+
+# The home ranker's designs: the training job and the backtest choose among these and
+# the placement's blend on the validation window before the cutoff (``chosen_rankers``).
+RANKER_CHOICES: tuple[RankerTrainingConfig, ...] = (
+    RankerTrainingConfig(),
+    RankerTrainingConfig(num_leaves=15),
+    RankerTrainingConfig(train_windows=3),
+)
 
 
 def task_training(
@@ -276,11 +299,14 @@ def with_threads(cfg: RankerTrainingConfig, threads: int) -> RankerTrainingConfi
     return cfg.model_copy(update={"params": {**cfg.params, "num_threads": threads}})
 
 
-def _params(cfg: RankerTrainingConfig, rows: int) -> dict[str, float | int | str]:
+def _params(cfg: RankerTrainingConfig, rows: int, draw: int = 0) -> dict[str, float | int | str]:
+    """LightGBM's parameters of ``cfg`` for ``rows`` training rows, its random draws
+    offset by ``draw`` (added to ``cfg.seed``)."""
     return {
         "learning_rate": cfg.learning_rate,
         "num_leaves": cfg.num_leaves,
         "min_data_in_leaf": min(cfg.min_data_in_leaf, max(20, rows // 1000)),
+        "seed": SEED + cfg.seed + draw,
         **cfg.params,
     }
 
@@ -319,7 +345,7 @@ def _early_stopped(
             "(a validation window and at least one training window need purchases)",
             code="ranker_no_data",
         )
-    joined = TrainingSet.concat(train, len(spec.names)).thinned(cfg.negatives)
+    joined = TrainingSet.concat(train, len(spec.names)).thinned(cfg.negatives, cfg.seed)
     model, valid_raw = RankerModel.train(
         spec,
         (joined.x, joined.y, joined.groups),
@@ -352,16 +378,21 @@ def _refitted(
         rounds = int(stopped["best_iteration"]) or cfg.rounds
         valid = windows[0]
         train = _training_windows(windows, cfg)
-        everything = TrainingSet.concat([valid, *train], len(spec.names)).thinned(cfg.negatives)
-        model, _ = RankerModel.train(
-            spec,
-            (everything.x, everything.y, everything.groups),
-            (valid.x, valid.y, valid.groups),
-            _params(cfg, joined.rows),
-            rounds,
-            None,
-            weights=(everything.weights, valid.weights),
-        )
+        everything = TrainingSet.concat([valid, *train], len(spec.names))
+        models = []
+        for draw in range(cfg.seeds):
+            rows = everything.thinned(cfg.negatives, cfg.seed + draw)
+            one, _ = RankerModel.train(
+                spec,
+                (rows.x, rows.y, rows.groups),
+                (valid.x, valid.y, valid.groups),
+                _params(cfg, joined.rows, draw),
+                rounds,
+                None,
+                weights=(rows.weights, valid.weights),
+            )
+            models.append(one)
+        model = models[0] if len(models) == 1 else RankerModel.summed(models, (valid.x, valid.y))
         model.metrics.update({f"{k}_early_stopped": v for k, v in stopped.items()})
     model.metrics.update(
         {
@@ -592,6 +623,7 @@ def chosen_rankers(
     fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
     names: Names | None = None,
     new_chain: PlacementChain | None = None,
+    impressions: Sequence[Impression] = (),
 ) -> dict[bool, tuple[Ranker | None, RankerChoice]]:
     """The ranker of each kind of placement (keyed by ``new_items``: False the all-items
     placement, True a new-items one, whose requests leave the person's history out and
@@ -600,7 +632,8 @@ def chosen_rankers(
     (:func:`choose_for`; None where the blend orders that window better). The windows
     are built once, for the most training windows any choice asks (the choices share
     ``depth``, ``horizon_days`` and ``placement``); a config both placements choose
-    is trained and refitted once."""
+    is trained and refitted once. ``impressions``: the logged slates the all-items
+    requests' windows learn from (``build_windows``)."""
     choices = {k: [with_threads(c, sources.threads) for c in v] for k, v in choices.items()}
     every = [c for kind in choices.values() for c in kind]
     if not every or not all(choices.values()):
@@ -618,6 +651,7 @@ def chosen_rankers(
         step,
         protocols=tuple(sorted({*window_protocols(every), *choices})),
         chain=chain,
+        impressions=impressions,
         fit_sources=fit_sources,
         new_chain=new_chain,
     )

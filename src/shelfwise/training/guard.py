@@ -3,9 +3,10 @@
 Both are measured on the same, latest validation window: the last
 ``guard_days`` of the training window are held out, and each bundle is the
 served pipeline refitted on the events before them (``evaluation.served``:
-the placement's candidates, the merchant's rules in force, the learned ranker
-when the bundle has one - trained before the window - else the blend ranker,
-the arrangement). NDCG@10 / recall@20 of its slates are scored on the people
+the placement's candidates, the merchant's rules in force, the rank stage -
+for a bundle trained with the learned ranker, its designs and the blend
+ranker chosen among on the validation window before the guard window, as the
+bundle's own choice is made, else the blend ranker - the arrangement). NDCG@10 / recall@20 of its slates are scored on the people
 who bought on both sides. The promoted bundle is refitted only when it
 differs from the new one (its source config, or whether it ranks with a
 learned ranker): the same pipeline on the same data gives the same numbers.
@@ -37,7 +38,7 @@ from shelfwise.evaluation.run import lists_for
 from shelfwise.evaluation.served import ServedModel
 from shelfwise.evaluation.split import time_split
 from shelfwise.ranking.objective import RankingSettings
-from shelfwise.ranking.training import RankerTrainingConfig
+from shelfwise.ranking.training import RANKER_CHOICES, RankerTrainingConfig
 from shelfwise.rules.model import Rule
 from shelfwise.serving.placements import Placement
 
@@ -50,13 +51,20 @@ DAY = 86400.0
 class Served:
     """The served pipeline's parts besides the source config: the placement judged
     (default: the shipped ``home``), the rules in force, the ranking settings, and
-    the learned ranker's training config (None: the blend ranker ranks)."""
+    the learned ranker's designs, chosen among with the blend ranker on the
+    validation window before the guard window as the bundle's are
+    (``ranking.training.chosen_rankers``; empty: the blend ranker ranks)."""
 
     placement: Placement | None = None
     rules: Sequence[Rule] = ()
     rulebook_version: int = 0
     ranking: RankingSettings = field(default_factory=RankingSettings)
-    ranker: RankerTrainingConfig | None = None
+    choices: tuple[RankerTrainingConfig, ...] = ()
+
+    @property
+    def ranked(self) -> bool:
+        """Whether the learned ranker is an option (a bundle trained with ``--ranker``)."""
+        return bool(self.choices)
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,7 @@ def measure(
         products,
         rules=served.rules,
         rulebook_version=served.rulebook_version,
-        ranker=served.ranker,
+        choices=served.choices,
         ranking=served.ranking,
         content=content,
         cutoff=cutoff,
@@ -161,7 +169,7 @@ def measure_promoted(
         return None
     served = served or Served()
     ranked = has_ranker(info.metrics)
-    if info.config_hash == config.config_hash() and ranked == (served.ranker is not None):
+    if info.config_hash == config.config_hash() and ranked == served.ranked:
         return candidate
     try:
         promoted = SourcesConfig.model_validate(info.config)
@@ -169,14 +177,14 @@ def measure_promoted(
         people = int(info.metrics.get("guard_people", 0))
         return Measured(dict(info.metrics), people, "the promoted config no longer loads")
     same_content = promoted.content == config.content
-    ranker = (served.ranker or RankerTrainingConfig()) if ranked else None
+    choices = (served.choices or RANKER_CHOICES) if ranked else ()
     return measure(
         log,
         products,
         promoted,
         days,
         content if same_content else None,
-        replace(served, ranker=ranker),
+        replace(served, choices=choices),
     )
 
 

@@ -41,8 +41,11 @@ from shelfwise.ranking.impressions import read_impressions
 from shelfwise.ranking.model import RankerModel
 from shelfwise.ranking.ranker import Ranker, ranker_folder
 from shelfwise.ranking.training import (
+    RANKER_CHOICES,
+    RankerChoice,
     RankerTrainingConfig,
     bundle_ranker,
+    chosen_rankers,
     task_training,
 )
 from shelfwise.rules import Rulebook
@@ -96,6 +99,22 @@ class TrainResult:
     decision: str
     previous: str | None
     guard: GuardReport
+
+    def ranker_choice(self) -> str | None:
+        """What ranks the home placement, in words (None: trained without ``--ranker``)."""
+        metrics = self.bundle.info.metrics
+        scores = {
+            k[len("ranker_choice[") : -1]: v
+            for k, v in metrics.items()
+            if k.startswith("ranker_choice[")
+        }
+        if not scores:
+            return None
+        best = max(scores, key=lambda k: scores[k])
+        blend = metrics.get("ranker_chosen_blend", 0.0) == 1.0
+        chosen = "the blend ranker" if blend else best
+        others = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+        return f"home ranker: {chosen} (validation NDCG@10: {others})"
 
     def as_dict(self) -> dict[str, Any]:
         info = self.bundle.info
@@ -210,21 +229,26 @@ def train(
     if with_ranker:
         t = stage("train ranker")
         logged = read_impressions(runtime.db, catalog_ids, start, end, people)
-        ranker = bundle_ranker(
+        # the home ranker's design, or the blend, chosen on the validation window
+        # before the end, as the guard's and the backtest's are
+        ranker, choice = chosen_rankers(
             log,
             products,
             artifacts,
             config,
             settings.ranking,
-            home_training(settings),
-            step=step,
+            {False: home_training(settings)},
+            step,
             impressions=logged,
             chain=home_chain(settings),
             fit_sources=fits,
-        )
+        )[False]
         timings["train ranker"] = round(time.perf_counter() - t, 4)
-        metrics = {**metrics, **{f"ranker_{k}": v for k, v in ranker_metrics(ranker).items()}}
-        tasks: dict[str, Ranker] = {"requests": ranker}
+        metrics |= choice_metrics(choice)
+        tasks: dict[str, Ranker] = {}
+        if ranker is not None:
+            metrics |= {f"ranker_{k}": v for k, v in ranker_metrics(ranker).items()}
+            tasks["requests"] = ranker
         for task, placement in task_placements(settings).items():
             t = stage(f"train ranker {task}")
             got = task_ranker(
@@ -375,7 +399,7 @@ def guard_pipeline(runtime: TrainingInputs, with_ranker: bool) -> Served:
         rules=rules,
         rulebook_version=version,
         ranking=settings.ranking,
-        ranker=home_training(settings) if with_ranker else None,
+        choices=home_training(settings) if with_ranker else (),
     )
 
 
@@ -387,10 +411,21 @@ def home_chain(settings: Settings) -> PlacementChain | None:
     return chain_of(placements.get("home")) if "home" in placements else None
 
 
-def home_training(settings: Settings) -> RankerTrainingConfig:
-    """How the job trains the home (``requests``) ranker, the bundle's and the guard's:
-    the defaults, each window asking at most ``ranker_max_people`` people."""
-    return RankerTrainingConfig(max_people=settings.ranker_max_people)
+def home_training(settings: Settings) -> tuple[RankerTrainingConfig, ...]:
+    """The designs the job chooses the home (``requests``) ranker among, the bundle's
+    and the guard's: the backtest's (``RANKER_CHOICES``), each window asking at most
+    ``ranker_max_people`` people."""
+    cap = {"max_people": settings.ranker_max_people}
+    return tuple(c.model_copy(update=cap) for c in RANKER_CHOICES)
+
+
+def choice_metrics(choice: RankerChoice) -> dict[str, float]:
+    """The home ranker's choice as bundle metrics: each option's NDCG@10 on the
+    validation window (``ranker_choice[<option>]``), and ``ranker_chosen_blend`` 1 when
+    the blend ranker ordered it best (the bundle then has no ``requests`` ranker)."""
+    out = {f"ranker_choice[{label}]": score for label, score in choice.scores.items()}
+    out["ranker_chosen_blend"] = float(choice.config is None)
+    return out
 
 
 def _last_event(runtime: TrainingInputs) -> datetime | None:
