@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pytest
 
 from shelfwise.candidates.config import FactorsConfig, SourcesConfig
-from shelfwise.training.guard import Measured, decide, judge, measure, measure_promoted
+from shelfwise.errors import InvalidInput
+from shelfwise.evaluation.served import ServedModel
+from shelfwise.ranking.impressions import Impression
+from shelfwise.ranking.training import RANKER_CHOICES
+from shelfwise.training import guard
+from shelfwise.training.guard import (
+    DAY,
+    Measured,
+    Served,
+    decide,
+    judge,
+    measure,
+    measure_promoted,
+)
 from tests.unit.candidates_fixtures import ABC, purchases
 
 CONFIG = SourcesConfig(factors=FactorsConfig(factors=4, iterations=2))
+SLATE = Impression("r1", "p1", 0, "home", np.array([0, 1]), np.array([3, 0]), np.array([1.0, 1.0]))
 
 
 def _judge(new: float, old: float | None, people: int, **kw: float) -> tuple[bool, str]:
@@ -130,3 +147,35 @@ def test_the_promoted_config_is_measured_on_the_same_window() -> None:
     assert stale == Measured(
         {"ndcg@10": 0.4, "guard_people": 7.0}, 7, "the promoted config no longer loads"
     )
+
+
+def test_the_guard_ranker_learns_from_the_logged_slates_before_its_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the learned ranker, the guard's served pipeline is given the logged slates
+    read up to the guard window's start (their responses too: none from the window it
+    scores), as the bundle's ranker learns from those before the end; without it,
+    nothing is read."""
+    log = purchases([*ABC, ("o5", "p1", ["C"]), ("o6", "p3", ["B"])], days=[0, 0, 0, 0, 20, 20])
+    asked: list[float] = []
+    built: list[dict[str, Any]] = []
+
+    def logged(before: float) -> list[Impression]:
+        asked.append(before)
+        return [SLATE]
+
+    class Spy(ServedModel):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            built.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+        def fit(self, train: Any) -> None:  # as a ranker without enough history stops
+            raise InvalidInput("stop", code="ranker_no_data")
+
+    monkeypatch.setattr(guard, "ServedModel", Spy)
+    ranked = Served(choices=RANKER_CHOICES, impressions=logged)
+    got = measure(log, [], CONFIG, days=10, served=ranked)
+    assert asked == [log.end - 10 * DAY] and list(built[0]["impressions"]) == [SLATE]
+    assert got.people == 0 and "learned ranker" in (got.note or "")
+    measure(log, [], CONFIG, days=10, served=Served(impressions=logged))
+    assert len(asked) == 1 and list(built[1]["impressions"]) == []  # the blend: none read

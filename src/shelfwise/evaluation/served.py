@@ -46,6 +46,7 @@ from shelfwise.pipeline.ports import Stage
 from shelfwise.pipeline.slate import Slate
 from shelfwise.pipeline.stages import chain_of
 from shelfwise.ranking.explain import SnapshotNames
+from shelfwise.ranking.impressions import Impression
 from shelfwise.ranking.objective import RankingSettings
 from shelfwise.ranking.ranker import Ranker
 from shelfwise.ranking.training import (
@@ -83,7 +84,9 @@ class ServedModel:
     ranker (``ranking.training.choose_ranker``; the choice is kept in ``choice``). ``chains``: blend
     weights per protocol replacing the placement's (tuned on a validation
     window); ``fit_sources``: a memo of source fits shared with other models;
-    ``cutoff``: the lists' "now" (default: just after the last event)."""
+    ``cutoff``: the lists' "now" (default: just after the last event);
+    ``impressions``: logged slates (with their responses before the cutoff) the
+    learned ranker learns from, as a bundle's does."""
 
     config: SourcesConfig = field(default_factory=SourcesConfig)
     products: Sequence[Product | None] = ()
@@ -98,6 +101,7 @@ class ServedModel:
     content: NeighbourTable | None = None
     cutoff: float | None = None
     step: Callable[[str], None] | None = None
+    impressions: Sequence[Impression] = ()
     protocol: str = "all"
     choices: Sequence[RankerTrainingConfig] = ()
     new_items_choices: Sequence[RankerTrainingConfig] = ()
@@ -138,6 +142,7 @@ class ServedModel:
                 fit_sources=self.fit_sources,
                 names=SnapshotNames(self.snapshot),
                 new_chain=chain_of(self.plan_for("new")),
+                impressions=self.impressions,
             )
             self.learned, self.choice = got[False]
             self.learned_new, self.new_items_choice = got.get(True, got[False])
@@ -155,6 +160,7 @@ class ServedModel:
                 fit_sources=self.fit_sources,
                 names=SnapshotNames(self.snapshot),
                 new_chain=chain_of(self.plan_for("new")),
+                impressions=self.impressions,
             )
         self.blend = self.artifacts.blend()
         # one pipeline per placement: the all-items one and the new-items one (its own

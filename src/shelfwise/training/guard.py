@@ -37,6 +37,7 @@ from shelfwise.evaluation.metrics import BeyondAccuracy, summarise
 from shelfwise.evaluation.run import lists_for
 from shelfwise.evaluation.served import ServedModel
 from shelfwise.evaluation.split import time_split
+from shelfwise.ranking.impressions import Impression
 from shelfwise.ranking.objective import RankingSettings
 from shelfwise.ranking.training import RANKER_CHOICES, RankerTrainingConfig
 from shelfwise.rules.model import Rule
@@ -60,6 +61,9 @@ class Served:
     rulebook_version: int = 0
     ranking: RankingSettings = field(default_factory=RankingSettings)
     choices: tuple[RankerTrainingConfig, ...] = ()
+    # The logged slates with their responses before a time (epoch seconds): what the
+    # learned ranker learns from besides the history, as the bundle's does.
+    impressions: Callable[[float], Sequence[Impression]] | None = None
 
     @property
     def ranked(self) -> bool:
@@ -117,6 +121,7 @@ def measure(
         content=content,
         cutoff=cutoff,
         fit_sources=fit_sources,
+        impressions=served.impressions(cutoff) if served.ranked and served.impressions else (),
     )
     if served.placement is not None:
         model.placement = served.placement

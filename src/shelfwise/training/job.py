@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -193,6 +193,15 @@ def train(
     store = bundle_store(settings, runtime.db)
     previous = store.current_version()
     served = guard_pipeline(runtime, with_ranker)
+    if with_ranker:
+        # the guard's ranker learns from the logged slates before its window, as the
+        # bundle's learns from those before the end (responses read up to that time)
+        served = replace(
+            served,
+            impressions=lambda before: read_impressions(
+                runtime.db, catalog_ids, start, datetime.fromtimestamp(before, UTC), people
+            ),
+        )
     # The guard's ranker windows are the bundle's, one window earlier, and every
     # ranker task trains on the bundle's: each prefix's sources are fitted once.
     fits = SourceFits(products, config, content=content)
