@@ -17,6 +17,7 @@ import argparse
 import json
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,29 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _rss_mb() -> float:
+    """This process's resident memory now (Linux; 0 where /proc is not there)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return round(pages * resource.getpagesize() / 2**20, 1)
+
+
+def _progress(steps: Steps) -> Callable[[str], None]:
+    """Prints each stage of the training job as it starts, with the wall and CPU
+    seconds since the training began and the memory now and at peak, so a run that is
+    killed (out of memory, a deadline) still says where it was."""
+    wall0, cpu0 = steps.clock
+
+    def say(stage: str) -> None:
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        print(f"[{wall:8.1f} s wall {cpu:8.1f} s cpu | rss {_rss_mb():8.1f} MB, "
+              f"peak {_peak_rss_mb():8.1f} MB] {stage}", flush=True)  # fmt: skip
+
+    return say
+
+
 def build_store(folder: Path, products: int, people: int, days: int, seed: int) -> None:
     """Simulate the store and put its catalog, events and rulebook in ``store.db``;
     the steps' times and this process's peak memory go to ``store.json``."""
@@ -180,7 +204,7 @@ def train_store(folder: Path, store: dict[str, Any]) -> None:
     print(f"training on {store['events']:,} events ...", flush=True)
     shop = Runtime.open(_settings(folder))
     try:
-        result = train(shop, force=True, with_ranker=True)
+        result = train(shop, force=True, with_ranker=True, step=_progress(step))
         step("train (sources + ranker)")
         train_peak = _peak_rss_mb()
         started = time.perf_counter()
