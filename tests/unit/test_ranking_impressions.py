@@ -62,6 +62,11 @@ def test_labels_are_the_best_attributed_response_per_shown_product() -> None:
     assert imp.labels.tolist() == [2, 3, 1]
     assert imp.propensity.tolist() == [1.0, 1.0, 0.25]
     assert imp.weights.tolist() == [1.0, 1.0, 4.0]
+    # cut at a time, only the responses before it count (a window's end)
+    assert imp.labels_before(102).tolist() == [1, 0, 0]
+    assert imp.labels_before(104).tolist() == [2, 0, 1]
+    assert imp.labels_before(105).tolist() == imp.labels.tolist() == [2, 3, 1]
+    assert imp.labels_before(100).tolist() == [0, 0, 0]
 
 
 def test_an_impression_without_known_products_is_skipped() -> None:

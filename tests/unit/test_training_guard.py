@@ -175,7 +175,8 @@ def test_the_guard_ranker_learns_from_the_logged_slates_before_its_window(
     monkeypatch.setattr(guard, "ServedModel", Spy)
     ranked = Served(choices=RANKER_CHOICES, impressions=logged)
     got = measure(log, [], CONFIG, days=10, served=ranked)
-    assert asked == [log.end - 10 * DAY] and list(built[0]["impressions"]) == [SLATE]
+    # the window ends just after the last event, as the bundle's "now" does
+    assert asked == [int(log.end) + 1 - 10 * DAY] and list(built[0]["impressions"]) == [SLATE]
     assert got.people == 0 and "learned ranker" in (got.note or "")
     measure(log, [], CONFIG, days=10, served=Served(impressions=logged))
     assert len(asked) == 1 and list(built[1]["impressions"]) == []  # the blend: none read

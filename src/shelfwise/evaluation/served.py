@@ -52,6 +52,7 @@ from shelfwise.ranking.ranker import Ranker
 from shelfwise.ranking.training import (
     RankerChoice,
     RankerTrainingConfig,
+    WindowMemo,
     bundle_ranker,
     chosen_rankers,
 )
@@ -86,7 +87,9 @@ class ServedModel:
     window); ``fit_sources``: a memo of source fits shared with other models;
     ``cutoff``: the lists' "now" (default: just after the last event);
     ``impressions``: logged slates (with their responses before the cutoff) the
-    learned ranker learns from, as a bundle's does."""
+    learned ranker learns from, as a bundle's does; ``windows``: a memo of the
+    chosen rankers' training windows shared with another training
+    (``ranking.training.WindowMemo``)."""
 
     config: SourcesConfig = field(default_factory=SourcesConfig)
     products: Sequence[Product | None] = ()
@@ -105,6 +108,7 @@ class ServedModel:
     protocol: str = "all"
     choices: Sequence[RankerTrainingConfig] = ()
     new_items_choices: Sequence[RankerTrainingConfig] = ()
+    windows: WindowMemo | None = None
     choice: RankerChoice | None = field(default=None, init=False)
     new_items_choice: RankerChoice | None = field(default=None, init=False)
 
@@ -143,6 +147,7 @@ class ServedModel:
                 names=SnapshotNames(self.snapshot),
                 new_chain=chain_of(self.plan_for("new")),
                 impressions=self.impressions,
+                windows=self.windows,
             )
             self.learned, self.choice = got[False]
             self.learned_new, self.new_items_choice = got.get(True, got[False])

@@ -58,11 +58,26 @@ class Impression:
     items: IntArray  # shown products, in position order
     labels: IntArray  # best attributed response per shown product (0 = none)
     propensity: FloatArray  # logged chance of being shown there; 1.0 = exploited
+    # every graded response read: (position in ``items``, grade, epoch seconds)
+    responses: tuple[tuple[int, int, float], ...] = ()
 
     @property
     def weights(self) -> FloatArray:
         """Inverse-propensity weight of each row."""
         return np.asarray(1.0 / np.clip(self.propensity, 1e-3, 1.0), dtype=np.float64)
+
+    def labels_before(self, end: float) -> IntArray:
+        """``labels`` from the responses before ``end`` only: a window's slates are
+        labelled by what came of them within the window, as its history requests are,
+        whenever their responses were read (``labels`` itself when no response is
+        listed)."""
+        if not self.responses:
+            return self.labels
+        out = np.zeros(len(self.items), dtype=np.int64)
+        for position, grade, at in self.responses:
+            if at < end and grade > out[position]:
+                out[position] = grade
+        return out
 
 
 @dataclass(frozen=True)
@@ -93,12 +108,15 @@ def impressions_of(
     index = {p: i for i, p in enumerate(items)}
     shown: dict[str, list[LoggedRow]] = {}
     best: dict[tuple[str, str], int] = {}
+    answers: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for r in rows:
         if r.type == "rec_impression":
             shown.setdefault(r.rec_id, []).append(r)
             continue
         grade = RESPONSE_GRADE.get(r.type, 0)
         key = (r.rec_id, r.product_id)
+        if grade > 0:
+            answers.setdefault(key, []).append((grade, r.at))
         if grade > best.get(key, 0):
             best[key] = grade
     propensities = propensities or {}
@@ -114,6 +132,11 @@ def impressions_of(
         if not kept:
             continue
         logged = propensities.get(rec_id, {})
+        responses = tuple(
+            (position, grade, at)
+            for position, r in enumerate(kept)
+            for grade, at in sorted(answers.get((rec_id, r.product_id), ()), key=lambda a: a[1])
+        )
         out.append(
             Impression(
                 rec_id=rec_id,
@@ -125,6 +148,7 @@ def impressions_of(
                 propensity=np.array(
                     [float(logged.get(r.product_id) or 1.0) for r in kept], dtype=np.float64
                 ),
+                responses=responses,
             )
         )
     out.sort(key=lambda imp: (imp.at, imp.rec_id))
@@ -211,20 +235,19 @@ def build_impression_set(
     The features of a shown product are those the ranker computes for a
     request at the impression's time, with the sources (fitted by the caller
     before ``start``) as candidates; a shown product no source proposes keeps
-    NaN source columns. Labels count only responses before ``end`` (the caller
-    reads them so); weights are the inverse propensities.
+    NaN source columns. Labels count only responses before ``end``
+    (``Impression.labels_before``), however late the caller read them: a
+    window's groups are the same whoever builds it, as long as the responses
+    were read up to ``end``; weights are the inverse propensities.
     """
     if state.as_of > start:
         raise ValueError(f"the state is as of {state.as_of}, after the window start {start}")
     parts: list[TrainingSet] = []
-    shown = [
-        imp
-        for imp in impressions
-        if start <= imp.at < end and (imp.labels.any() or not require_positive)
-    ]
+    within = [(imp, imp.labels_before(end)) for imp in impressions if start <= imp.at < end]
+    shown = [(imp, y) for imp, y in within if y.any() or not require_positive]
     if limit is not None:
         shown = drawn(shown, limit, np.random.default_rng(start))
-    for imp in shown:
+    for imp, labels in shown:
         person = log.person_index(imp.person)
         ctx = RecContext(
             placement=imp.placement,
@@ -236,7 +259,7 @@ def build_impression_set(
         parts.append(
             TrainingSet(
                 build_features(ctx, cands, state, items, spec),
-                imp.labels.copy(),
+                labels.copy(),
                 np.array([len(imp.items)], dtype=np.int64),
                 [imp.person],
                 imp.items.copy(),

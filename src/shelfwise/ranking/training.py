@@ -11,6 +11,7 @@ score and rank become features too.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -207,6 +208,87 @@ def item_columns(
     return cols
 
 
+class WindowMemo:
+    """Training windows kept by what makes them, so that two trainings that ask for
+    the same decision time build it once: the promotion guard's home-ranker windows
+    are the bundle's, one window earlier (``training.job``).
+
+    A window at decision time t is made of the log before t + horizon (its
+    features before t, its labels in the window), the item columns, the sources
+    config, how its requests are drawn and proposed, and whether logged slates
+    join it (labelled by their responses before t + horizon:
+    ``Impression.labels_before``); its key holds each of them, the log by its
+    vocabularies and the count of its rows before t + horizon. Two logs that
+    agree there (one a prefix of the other, cut at or after t + horizon) make
+    the same window. ``keep`` windows are held; the earliest goes first.
+    """
+
+    def __init__(self, keep: int = 8) -> None:
+        self.keep = keep
+        self.memo: dict[tuple[Any, ...], TrainingSet] = {}
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple[Any, ...]) -> TrainingSet | None:
+        got = self.memo.get(key)
+        if got is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return got
+
+    def put(self, key: tuple[Any, ...], built: TrainingSet) -> None:
+        if len(self.memo) >= self.keep:
+            self.memo.pop(min(self.memo, key=lambda k: k[0]))  # the earliest decision time
+        self.memo[key] = built
+
+    def clear(self) -> None:
+        self.memo.clear()
+
+
+def _items_digest(items: ItemTable) -> str:
+    """A digest of the item columns a window's features read (their identity when
+    they are not plain columns)."""
+    if not isinstance(items, ItemColumns):
+        return f"table-{id(items)}"
+    h = hashlib.blake2b(digest_size=16)
+    for column in (items.price, items.stock, items.margin_band, items.sla_days, items.brand,
+                   items.category):  # fmt: skip
+        h.update(np.ascontiguousarray(column).tobytes())
+    h.update(repr(items.category_names).encode())
+    return h.hexdigest()
+
+
+def _window_key(
+    log: InteractionLog,
+    items: str,
+    sources: SourcesConfig,
+    cfg: RankerTrainingConfig,
+    t: int,
+    new: bool,
+    chain: PlacementChain | None,
+    impressions: bool,
+) -> tuple[Any, ...]:
+    h = int(cfg.horizon_days * DAY)
+    limit = cfg.max_people if cfg.task == "requests" else cfg.max_requests
+    logged = impressions and not new and cfg.task == "requests"
+    return (
+        t,
+        new,
+        h,
+        cfg.depth,
+        cfg.task,
+        cfg.placement,
+        limit,
+        None if chain is None else chain.model_dump_json(),
+        logged,
+        sources.config_hash(),
+        items,
+        len(log.people),
+        len(log.items),
+        int((log.at < t + h).sum()),
+    )
+
+
 def build_windows(
     log: InteractionLog,
     products: Sequence[Product | None],
@@ -220,6 +302,7 @@ def build_windows(
     impressions: Sequence[Impression] = (),
     fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
     new_chain: PlacementChain | None = None,
+    memo: WindowMemo | None = None,
 ) -> dict[bool, list[TrainingSet]]:
     """Training sets of every decision time before ``cutoff``, latest (validation) first.
 
@@ -232,6 +315,8 @@ def build_windows(
     prefix of the log (default ``fit_all``; a backtest passes a memo shared
     by its origins). ``new_chain``: the blend (source ``blend``) of the
     new-items requests, when they are served with another chain than ``chain``.
+    ``memo``: windows another training built (:class:`WindowMemo`), taken as they
+    are; the ones built here are added to it.
     """
     history = from_interactions(log)
     h = int(cfg.horizon_days * DAY)
@@ -239,7 +324,21 @@ def build_windows(
     wanted = tuple(protocols) if protocols is not None else (cfg.new_items_only,)
     built: dict[bool, list[TrainingSet]] = {new: [] for new in wanted}
     spec = FeatureSpec.of(RANKED_SOURCES)
+    digest = _items_digest(items) if memo is not None else ""
     for n, t in enumerate(times, 1):
+        keys = {
+            new: _window_key(
+                log, digest, sources, cfg, t, new, new_chain if new and new_chain else chain,
+                bool(impressions),
+            )
+            for new in wanted
+        }  # fmt: skip
+        kept = {new: memo.get(key) for new, key in keys.items()} if memo is not None else {}
+        if all(got is not None for got in kept.values()) and kept:
+            for new, got in kept.items():
+                assert got is not None
+                built[new].append(got)
+            continue
         if step is not None:
             step(f"ranker window {n}/{len(times)}")
         before = log.before(float(t))
@@ -250,6 +349,9 @@ def build_windows(
         propose = propose_all(artifacts, cfg.depth, chain)
         propose_new = propose if new_chain is None else propose_all(artifacts, cfg.depth, new_chain)
         for new in wanted:
+            if kept.get(new) is not None:
+                built[new].append(kept[new])  # type: ignore[arg-type]
+                continue
             given = (history, items, state, spec, propose_new if new else propose, t, h)
             if cfg.task == "bought_with":  # product pages; no logged slate is one of theirs
                 made = build_bought_with_set(
@@ -268,6 +370,8 @@ def build_windows(
                 )  # fmt: skip
                 made = TrainingSet.concat([made, logged], len(spec.names))
             built[new].append(made)
+            if memo is not None:
+                memo.put(keys[new], made)
     return built
 
 
@@ -624,6 +728,7 @@ def chosen_rankers(
     names: Names | None = None,
     new_chain: PlacementChain | None = None,
     impressions: Sequence[Impression] = (),
+    windows: WindowMemo | None = None,
 ) -> dict[bool, tuple[Ranker | None, RankerChoice]]:
     """The ranker of each kind of placement (keyed by ``new_items``: False the all-items
     placement, True a new-items one, whose requests leave the person's history out and
@@ -633,7 +738,8 @@ def chosen_rankers(
     are built once, for the most training windows any choice asks (the choices share
     ``depth``, ``horizon_days`` and ``placement``); a config both placements choose
     is trained and refitted once. ``impressions``: the logged slates the all-items
-    requests' windows learn from (``build_windows``)."""
+    requests' windows learn from (``build_windows``); ``windows``: a memo of windows
+    shared with another training (:class:`WindowMemo`)."""
     choices = {k: [with_threads(c, sources.threads) for c in v] for k, v in choices.items()}
     every = [c for kind in choices.values() for c in kind]
     if not every or not all(choices.values()):
@@ -641,7 +747,7 @@ def chosen_rankers(
     most = max(every, key=lambda c: c.train_windows)
     now = int(log.end) + 1 if now is None else now
     items = item_columns(artifacts, products, log.item_prices())
-    windows = build_windows(
+    built = build_windows(
         log,
         products,
         items,
@@ -654,6 +760,7 @@ def chosen_rankers(
         impressions=impressions,
         fit_sources=fit_sources,
         new_chain=new_chain,
+        memo=windows,
     )
     stopped: dict[str, Stopped] = {}
     state = RankingState.fit(from_interactions(log), items, now)
@@ -662,7 +769,7 @@ def chosen_rankers(
     served: dict[str, Ranker] = {}
     refits: dict[str, RankerModel] = {}
     for kind, among in choices.items():
-        model, choice = choose_for(windows, among, kind, stopped, refits)
+        model, choice = choose_for(built, among, kind, stopped, refits)
         if model is None or choice.config is None:
             out[kind] = (None, choice)
             continue

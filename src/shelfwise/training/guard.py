@@ -39,7 +39,7 @@ from shelfwise.evaluation.served import ServedModel
 from shelfwise.evaluation.split import time_split
 from shelfwise.ranking.impressions import Impression
 from shelfwise.ranking.objective import RankingSettings
-from shelfwise.ranking.training import RANKER_CHOICES, RankerTrainingConfig
+from shelfwise.ranking.training import RANKER_CHOICES, RankerTrainingConfig, WindowMemo
 from shelfwise.rules.model import Rule
 from shelfwise.serving.placements import Placement
 
@@ -88,18 +88,22 @@ def measure(
     content: NeighbourTable | None = None,
     served: Served | None = None,
     fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
+    windows: WindowMemo | None = None,
 ) -> Measured:
     """NDCG@10 / recall@20 of the served pipeline on the window's last ``days``.
 
-    ``fit_sources``: a memo of source fits on prefixes of ``log`` with ``config``
-    (``candidates.model.SourceFits``), shared with the bundle's ranker training:
-    the guard's ranker windows are the bundle's, one window earlier."""
+    The window starts ``days`` before the bundle's "now" (just after the last
+    event), so that with ``days`` equal to the ranker's horizon the guard's ranker
+    windows are the bundle's, one window earlier: ``fit_sources`` (a memo of
+    source fits on prefixes of ``log`` with ``config``,
+    ``candidates.model.SourceFits``) and ``windows`` (a memo of training windows,
+    ``ranking.training.WindowMemo``) hand them to the bundle's ranker training."""
     served = served or Served()
     if days <= 0:
         return Measured({}, 0, "guard_days is 0: no window is held out")
     if len(log) == 0:
         return Measured({}, 0, "no events")
-    cutoff = log.end - days * DAY
+    cutoff = int(log.end) + 1 - days * DAY
     if cutoff <= float(log.at.min()):
         return Measured(
             {},
@@ -122,6 +126,7 @@ def measure(
         cutoff=cutoff,
         fit_sources=fit_sources,
         impressions=served.impressions(cutoff) if served.ranked and served.impressions else (),
+        windows=windows,
     )
     if served.placement is not None:
         model.placement = served.placement

@@ -44,6 +44,7 @@ from shelfwise.ranking.training import (
     RANKER_CHOICES,
     RankerChoice,
     RankerTrainingConfig,
+    WindowMemo,
     bundle_ranker,
     chosen_rankers,
     task_training,
@@ -203,9 +204,11 @@ def train(
             ),
         )
     # The guard's ranker windows are the bundle's, one window earlier, and every
-    # ranker task trains on the bundle's: each prefix's sources are fitted once.
+    # ranker task trains on the bundle's: each prefix's sources are fitted once, and
+    # each of the home ranker's windows is built once (``windows``).
     fits = SourceFits(products, config, content=content)
-    candidate = measure(log, products, config, settings.guard_days, content, served, fits)
+    windows = WindowMemo(keep=max((c.train_windows for c in served.choices), default=0) + 1)
+    candidate = measure(log, products, config, settings.guard_days, content, served, fits, windows)
     guard = judge(
         candidate,
         measure_promoted(
@@ -251,7 +254,9 @@ def train(
             impressions=logged,
             chain=home_chain(settings),
             fit_sources=fits,
+            windows=windows,
         )[False]
+        windows.clear()
         timings["train ranker"] = round(time.perf_counter() - t, 4)
         metrics |= choice_metrics(choice)
         tasks: dict[str, Ranker] = {}

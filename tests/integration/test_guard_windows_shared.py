@@ -1,0 +1,162 @@
+"""The promotion guard hands its home-ranker windows to the bundle's ranker.
+
+The guard's served pipeline is refitted on the events before its window, which
+ends where the bundle's "now" does, so its ranker's decision times are the
+bundle's, one window earlier. Built apart, the five windows they share are the
+same rows, features, labels and weights (logged slates included: a slate's
+labels count the responses before its window's end, however late the training
+read them); built once and shared, the bundle is the same.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from shelfwise.config import load_settings
+from shelfwise.contracts.events import Purchase, RecClick, RecImpression, ShownItem
+from shelfwise.contracts.eventstore import EventStore
+from shelfwise.ranking import RankingSettings
+from shelfwise.ranking.dataset import TrainingSet
+from shelfwise.ranking.impressions import read_impressions
+from shelfwise.ranking.state import DAY
+from shelfwise.ranking.training import RankerTrainingConfig, WindowMemo
+from shelfwise.runtime import Runtime
+from shelfwise.training import job
+from shelfwise.training.job import TrainResult, train
+from tests import shop_fixture
+
+LATE = timedelta(days=10)  # a response read long after its slate: past its window's end
+
+
+def slates() -> list[RecImpression | RecClick]:
+    """A home slate before every order of the shop's history, clicked within minutes;
+    every third one clicked again on another product ten days later (within the history)."""
+    rng = random.Random(5)
+    ids = [p.product_id for p in shop_fixture.products()]
+    out: list[RecImpression | RecClick] = []
+    for e in shop_fixture.events():
+        if not isinstance(e, Purchase):
+            continue
+        bought = [line.product_id for line in e.lines]
+        shown = [*bought, *rng.sample([i for i in ids if i not in bought], 2)]
+        at = e.occurred_at - timedelta(minutes=30)
+        who = {"anonymous_id": e.anonymous_id, "customer_id": e.customer_id}
+        rec = f"r-{e.order_id}"
+        out.append(
+            RecImpression(
+                event_id=f"i-{e.order_id}", occurred_at=at, rec_id=rec, placement="home",
+                items=tuple(ShownItem(product_id=p, position=n + 1) for n, p in enumerate(shown)),
+                **who,
+            )
+        )  # fmt: skip
+        out.append(
+            RecClick(
+                event_id=f"c-{e.order_id}", occurred_at=at + timedelta(minutes=2), rec_id=rec,
+                placement="home", product_id=bought[0], **who,
+            )
+        )  # fmt: skip
+        if len(out) % 3 == 0 and at + LATE < shop_fixture.START + timedelta(days=55):
+            out.append(
+                RecClick(
+                    event_id=f"l-{e.order_id}", occurred_at=at + LATE, rec_id=rec,
+                    placement="home", product_id=shown[-1], **who,
+                )
+            )  # fmt: skip
+    return out
+
+
+def _trained(folder: Path, monkeypatch: pytest.MonkeyPatch, memo: type[WindowMemo]) -> TrainResult:
+    folder.mkdir()
+    settings = load_settings(
+        database_url=f"sqlite:///{folder / 'shelfwise.db'}", model_dir=folder / "models"
+    ).model_copy(update={"ranking": RankingSettings(compile_model=False, explore_share=0.0)})
+    runtime = Runtime.open(settings)
+    try:
+        shop_fixture.fill(runtime)
+        EventStore(runtime.db).append(slates())
+        monkeypatch.setattr(job, "WindowMemo", memo)
+        return train(runtime, force=True, with_ranker=True)
+    finally:
+        runtime.close()
+
+
+def _same(a: TrainingSet, b: TrainingSet) -> bool:
+    return (
+        np.array_equal(a.x, b.x, equal_nan=True)
+        and np.array_equal(a.y, b.y)
+        and np.array_equal(a.groups, b.groups)
+        and np.array_equal(a.items, b.items)
+        and a.persons == b.persons
+        and np.array_equal(a.row_weights(), b.row_weights())
+    )
+
+
+def test_the_guard_hands_its_ranker_windows_to_the_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[tuple[tuple[Any, ...], TrainingSet]] = []
+
+    class Apart(WindowMemo):  # keeps nothing: each training builds its own windows
+        def get(self, key: tuple[Any, ...]) -> TrainingSet | None:
+            return None
+
+        def put(self, key: tuple[Any, ...], made: TrainingSet) -> None:
+            built.append((key, made))
+
+    apart = _trained(tmp_path / "apart", monkeypatch, Apart)
+    by_key: dict[tuple[Any, ...], list[TrainingSet]] = defaultdict(list)
+    for key, made in built:
+        by_key[key].append(made)
+    windows = RankerTrainingConfig().train_windows
+    # the guard's six windows and the bundle's six, five of them the same decision times
+    assert len(built) == 2 * (windows + 1)
+    twice = {key: made for key, made in by_key.items() if len(made) == 2}
+    assert len(twice) == windows
+    assert all(_same(*made) for made in twice.values())
+    latest = max(twice, key=lambda k: k[0])
+    assert twice[latest][0].positives > 0 and len(twice[latest][0].groups) > 10
+
+    # the fixture does what the sharing must survive: a slate served in a shared window
+    # whose response the bundle reads and the guard does not (it came after the guard's
+    # window began)
+    runtime = Runtime.open(
+        load_settings(database_url=f"sqlite:///{tmp_path / 'apart' / 'shelfwise.db'}")
+    )
+    try:
+        ids = list(runtime.snapshot.ids)
+        end = apart.bundle.info.window_end
+        assert end is not None
+        cutoff = end - timedelta(days=14)
+        full = {
+            i.rec_id: i for i in read_impressions(runtime.db, ids, end=end + timedelta(seconds=1))
+        }
+        early = {i.rec_id: i for i in read_impressions(runtime.db, ids, end=cutoff)}
+    finally:
+        runtime.close()
+    start = latest[0]
+    assert any(
+        start <= imp.at < start + 14 * DAY and not np.array_equal(imp.labels, early[rec].labels)
+        for rec, imp in full.items()
+        if rec in early
+    )
+
+    kept: list[WindowMemo] = []
+
+    class Shared(WindowMemo):
+        def __init__(self, keep: int = 8) -> None:
+            super().__init__(keep)
+            kept.append(self)
+
+    shared = _trained(tmp_path / "shared", monkeypatch, Shared)
+    (memo,) = kept
+    assert memo.hits == windows and memo.misses == windows + 2  # the guard's 6, the bundle's 1
+    assert memo.memo == {}  # let go once the bundle's home ranker is trained
+    assert shared.bundle.info.metrics == apart.bundle.info.metrics
+    assert shared.guard.as_dict() == apart.guard.as_dict()
