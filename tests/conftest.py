@@ -21,6 +21,9 @@ from shelfwise.runtime import Runtime
 from tests import burners
 from tests.fuzz.seed import EXPLORING
 
+# What each test costs in CPU, printed after the run (tests/cpu_report.py).
+pytest_plugins = ("tests.cpu_report",)
+
 # Property tests give the same verdict on every run of the same code and on a loaded
 # machine as on an idle one: examples are derived from each test's name (not drawn anew),
 # and no check depends on time (no deadline, no too-slow health check). New examples are
