@@ -322,6 +322,9 @@ def main() -> None:
     by_seed = {d["seed"]: d for d in real}
     for base in (float(x) for x in args.allowance_bases.split(",")):
         r, m = int((home > base).sum()), int((drawn_all > base).sum())
+        if m == 0:
+            print(f"   allowance over {base:g}: no drawn episode over it")
+            continue
         point = (r / units) / (m / drawn_units)
         upper = (poisson_upper(r) / units) / (m / drawn_units)
         for name, a in (("", point), (" (95% upper)", upper)):
