@@ -106,6 +106,30 @@ def drawn(
     return out
 
 
+def window_draws(
+    noise: LevelNoise,
+    count_var: FloatArray,
+    shocks: Shocks,
+    path: FloatArray,
+    path_start: int,
+    t: int,
+    day: np.ndarray,
+    offset: FloatArray,
+) -> FloatArray:
+    """:func:`drawn` residuals of the window of hours ``[t - N, t)`` of a store's shocks
+    (``count_var`` (S, N); ``path`` the AR(1) path from hour ``path_start``; ``day`` (N,)
+    each hour's UTC day from the store's first)."""
+    n = count_var.shape[1]
+    return drawn(
+        noise,
+        count_var,
+        shocks.white[:, :, t - n : t],
+        path[:, :, t - n - path_start : t - path_start],
+        shocks.day[:, :, day],
+        offset,
+    )
+
+
 def step_z(noise: LevelNoise, count_var: FloatArray, r: FloatArray, day: np.ndarray) -> FloatArray:
     """(S, len(ONSETS)): the loss z-score ``-uᵀΣ⁻¹r / √(uᵀΣ⁻¹u)`` of a step from each
     onset of ONSETS hours back; standard normal where Σ is right."""
@@ -177,14 +201,7 @@ def replay(family: str, seed: int, draws: int, cfg: DetectorConfig) -> tuple[Flo
         day = cur.epoch_hours // 24
         real.append(alarmable(r, count_var, noise, mu, value, day, cfg))
         zs.append(step_z(noise, count_var, r, day))
-        rs = drawn(
-            noise,
-            count_var,
-            shocks.white[:, :, t - w : t],
-            path[:, :, t - w - start : t - start],
-            shocks.day[:, :, day - first_day],
-            offset,
-        )
+        rs = window_draws(noise, count_var, shocks, path, start, t, day - first_day, offset)
         flat = alarmable(
             rs.reshape(draws * s, w),
             np.tile(count_var, (draws, 1)),
