@@ -72,6 +72,13 @@ def main() -> None:
         help="Every ranker design's draws offset by this (RankerTrainingConfig.seed): "
         "another draw of the same designs.",
     )
+    parser.add_argument(
+        "--choice-windows",
+        type=int,
+        default=None,
+        help="The choice among ranker designs scores them on this many inner validation "
+        "windows, by the mean (RankerTrainingConfig.choice_windows; default: one).",
+    )
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument(
         "--jobs",
@@ -93,10 +100,11 @@ def run(args: argparse.Namespace, runtime: Runtime) -> None:
     )
     if args.on_validation:
         origins = [midnight(o.date() - timedelta(days=14)) for o in origins]
-    draws = {k: v for k, v in (("seeds", args.seeds), ("seed", args.seed)) if v is not None}
+    given = (("seeds", args.seeds), ("seed", args.seed), ("choice_windows", args.choice_windows))
+    designs = {k: v for k, v in given if v is not None}
     served = served_factory(
-        choices=[c.model_copy(update=draws) for c in RANKER_CHOICES],
-        new_items_choices=[c.model_copy(update=draws) for c in NEW_ITEMS_CHOICES],
+        choices=[c.model_copy(update=designs) for c in RANKER_CHOICES],
+        new_items_choices=[c.model_copy(update=designs) for c in NEW_ITEMS_CHOICES],
     )
     started = time.perf_counter()
     result = backtest(

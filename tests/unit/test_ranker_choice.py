@@ -1,22 +1,29 @@
-"""Choosing the ranker on the validation window only (``ranking.training.choose_ranker``)."""
+"""Choosing the ranker on the validation window only (``ranking.training.choose_ranker``),
+or on it and the windows before it (``choice_windows``)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 
+from shelfwise.candidates.config import SourcesConfig
+from shelfwise.ranking import training
 from shelfwise.ranking.dataset import TrainingSet
 from shelfwise.ranking.features import FeatureSpec
 from shelfwise.ranking.training import (
     RANKED_SOURCES,
+    RANKER_CHOICES,
     RankerTrainingConfig,
     _best,
     _early_stopped,
+    _refitted,
     _scored,
     choose_for,
     choose_ranker,
+    chosen_rankers,
     group_ndcg,
     requests_of,
 )
@@ -132,3 +139,77 @@ def test_the_choice_reads_the_validation_scores_training_gave() -> None:
         known = _best(valid, trained, [_scored(built, c, j, kind) for c, (_, j) in trained])
         assert known == _best(valid, trained)
         assert known[1]["blend"] < 0.5 < max(known[1].values())  # a real choice
+
+
+def _blurred(seed: int, blend_agrees: bool, signal_agrees: bool, blur: float) -> TrainingSet:
+    """``window`` with the blend's score blurred by noise of scale ``blur``."""
+    w = window(seed, blend_agrees, signal_agrees)
+    w.x[:, BLEND] += np.random.default_rng(seed + 20).normal(scale=blur, size=len(w.y))
+    return w
+
+
+def test_two_inner_windows_choose_by_the_mean_of_both() -> None:
+    """The latest window's people follow the blend, a little (the ranker, which learned
+    the signal, is worse there); one window earlier they follow the signal, the ranker
+    is right and the blend wrong. One window chooses the blend; two choose the
+    ranker, whose mean is higher, and refit it as one window's choice would."""
+    built = {
+        False: [
+            _blurred(0, blend_agrees=True, signal_agrees=False, blur=3.0),
+            *(window(s, blend_agrees=False, signal_agrees=True) for s in (1, 2, 3)),
+        ]
+    }
+    two = SMALL.model_copy(update={"choice_windows": 2})
+    one_model, one = choose_for(built, [SMALL], False)
+    assert one_model is None and one.by_window == ()
+    stopped: dict[str, Any] = {}
+    model, choice = choose_for(built, [two], False, stopped)
+    assert model is not None and choice.config == two
+    latest, earlier = choice.by_window
+    label = "ranker(windows=2, leaves=63)"
+    assert latest == one.scores  # the latest window scored as before
+    assert latest["blend"] > latest[label] and earlier[label] > 0.9 > 0.5 > earlier["blend"]
+    for name, score in choice.scores.items():
+        assert score == pytest.approx((latest[name] + earlier[name]) / 2, abs=1e-4)
+    assert choice.as_dict()["validation_ndcg@10_by_window"] == [latest, earlier]
+    assert len(stopped) == 2  # each window's early-stopped model, kept apart
+    # the winner's refit is the one-window one: early-stopped on windows 1-2, refitted
+    stopped_one, joined = _early_stopped(built[False], two)
+    refit = _refitted(stopped_one, built[False], joined, two)
+    np.testing.assert_array_equal(model.raw(built[False][0].x), refit.raw(built[False][0].x))
+
+
+def test_an_earlier_window_without_history_is_left_out() -> None:
+    """Two windows only: one window earlier there is nothing to train on, and the
+    choice is the one window's."""
+    built = {False: [window(s, blend_agrees=False, signal_agrees=True) for s in (0, 1)]}
+    two = SMALL.model_copy(update={"choice_windows": 2})
+    _, one = choose_for(built, [SMALL], False)
+    _, choice = choose_for(built, [two], False)
+    assert choice.by_window == () and choice.scores == one.scores
+    assert choice.config == two and "validation_ndcg@10_by_window" not in choice.as_dict()
+
+
+def test_the_windows_are_built_for_the_choice_s_earlier_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``chosen_rankers`` builds one more window for a second inner window (5 training
+    windows + 2 inner validation windows: 7 decision times), none more without."""
+    asked: list[int] = []
+
+    class Built(Exception):
+        pass
+
+    def build_windows(*args: Any, **kwargs: Any) -> None:
+        asked.append(args[5].train_windows)
+        raise Built
+
+    monkeypatch.setattr(training, "item_columns", lambda *args: None)
+    monkeypatch.setattr(training, "build_windows", build_windows)
+    log = SimpleNamespace(end=0.0, item_prices=lambda: None)
+    sources = SourcesConfig()
+    for windows in (1, 2):
+        designs = [c.model_copy(update={"choice_windows": windows}) for c in RANKER_CHOICES]
+        with pytest.raises(Built):
+            chosen_rankers(log, [], None, sources, None, {False: designs})  # type: ignore[arg-type]
+    assert asked == [5, 6]

@@ -116,6 +116,16 @@ class RankerTrainingConfig(BaseModel):
         "average over draws, less dependent on any one of them. Early stopping and the "
         "choice among designs train one model (offset ``seed``).",
     )
+    choice_windows: int = Field(
+        default=1,
+        ge=1,
+        description="Inner validation windows the choice among designs (``choose_for``) "
+        "scores each design and the blend on, by the mean of their NDCG@10: the window "
+        "before the cutoff, and each earlier one with every design early-stopped on the "
+        "windows before it as on the latest (``windows[k]`` validating, ``windows[k + "
+        "1:]`` training); one more window is built for each. The choice reads the most "
+        "its designs ask; the winner's refit is the same.",
+    )
     refit: bool = Field(
         default=True,
         description="After early stopping, retrain on every window incl. the validation one "
@@ -532,11 +542,16 @@ class RankerChoice:
     """What the validation window chose: a ranker config, or the blend (``config`` None)."""
 
     config: RankerTrainingConfig | None
-    scores: dict[str, float]  # candidate label -> validation NDCG@10
+    scores: dict[str, float]  # candidate label -> validation NDCG@10 (mean of the windows)
+    # With ``choice_windows`` above 1: the scores of each inner window, latest first.
+    by_window: tuple[dict[str, float], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         chosen = "blend" if self.config is None else label_of(self.config)
-        return {"chosen": chosen, "validation_ndcg@10": self.scores}
+        out: dict[str, Any] = {"chosen": chosen, "validation_ndcg@10": self.scores}
+        if self.by_window:
+            out["validation_ndcg@10_by_window"] = list(self.by_window)
+        return out
 
 
 def label_of(cfg: RankerTrainingConfig) -> str:
@@ -553,29 +568,46 @@ def label_of(cfg: RankerTrainingConfig) -> str:
 Stopped = tuple[RankerModel, Joined]  # an early-stopped model, the size of its training set
 
 
+def _ndcgs(
+    valid: TrainingSet,
+    trained: Sequence[tuple[RankerTrainingConfig, Stopped]],
+    known: Sequence[FloatArray | None] = (),
+) -> list[float]:
+    """NDCG@10 of ``valid``'s requests ordered by the placement's blend (source
+    ``blend``'s score), then by each of ``trained``. ``known``: each design's raw
+    scores of ``valid``'s rows where its training already gave them (None, or none
+    given: they are predicted here)."""
+    blend_column = FeatureSpec.of(RANKED_SOURCES).source_columns()["blend"][0]
+    out = [group_ndcg(valid.x[:, blend_column], valid.y, valid.groups)]
+    for n, (_, (model, _)) in enumerate(trained):
+        raw = known[n] if n < len(known) else None
+        raw = model.raw(valid.x) if raw is None else raw
+        out.append(group_ndcg(raw, valid.y, valid.groups))
+    return out
+
+
+def _pick(
+    cfgs: Sequence[RankerTrainingConfig], ndcgs: Sequence[float]
+) -> tuple[int | None, dict[str, float]]:
+    """The best of ``cfgs`` by ``ndcgs`` (the blend's first, then each config's; the
+    first of equals), None when the blend does as well; with every score."""
+    scores = {"blend": round(ndcgs[0], 4)}
+    scores |= {label_of(c): round(v, 4) for c, v in zip(cfgs, ndcgs[1:], strict=True)}
+    best = max(range(len(cfgs)), key=lambda n: ndcgs[n + 1], default=None)
+    if best is None or ndcgs[best + 1] <= ndcgs[0]:
+        return None, scores
+    return best, scores
+
+
 def _best(
     valid: TrainingSet,
     trained: Sequence[tuple[RankerTrainingConfig, Stopped]],
     known: Sequence[FloatArray | None] = (),
 ) -> tuple[int | None, dict[str, float]]:
     """Which of ``trained`` orders ``valid``'s requests best by NDCG@10 (None: the
-    placement's blend, source ``blend``'s score, does as well), with every score.
-    ``known``: each design's raw scores of ``valid``'s rows where its training already
-    gave them (None, or none given: they are predicted here)."""
-    blend_column = FeatureSpec.of(RANKED_SOURCES).source_columns()["blend"][0]
-    blend = group_ndcg(valid.x[:, blend_column], valid.y, valid.groups)
-    scores = {"blend": round(blend, 4)}
-    best: tuple[float, int] | None = None
-    for n, (cfg, (model, _)) in enumerate(trained):
-        raw = known[n] if n < len(known) else None
-        raw = model.raw(valid.x) if raw is None else raw
-        score = group_ndcg(raw, valid.y, valid.groups)
-        scores[label_of(cfg)] = round(score, 4)
-        if best is None or score > best[0]:
-            best = (score, n)
-    if best is None or best[0] <= blend:
-        return None, scores
-    return best[1], scores
+    placement's blend, source ``blend``'s score, does as well), with every score
+    (``known``: as :func:`_ndcgs`)."""
+    return _pick([cfg for cfg, _ in trained], _ndcgs(valid, trained, known))
 
 
 def choose_ranker(
@@ -624,24 +656,58 @@ def choose_for(
     validation window's requests of the placement's kind (``new_items``: the person's
     history excluded, their blend the new-items chain's, as a new-items placement is
     asked). ``stopped`` and ``refits`` keep each config's early-stopped and refitted
-    model, so that a config among two placements' choices is trained once."""
+    model, so that a config among two placements' choices is trained once.
+
+    With ``choice_windows`` k above 1 (the most of ``choices``), every design is also
+    early-stopped and scored one, .., k - 1 windows earlier (``built``'s windows from
+    the j-th on, as if the cutoff were j windows earlier; left out where they hold too
+    little history), and the choice is by the mean of each one's scores."""
     memo: dict[str, Stopped] = {} if stopped is None else stopped
-    trained = []
-    for cfg in choices:
-        key = cfg.model_dump_json()
-        if key not in memo:
-            memo[key] = _early_stopped(requests_of(built, cfg), cfg)
-        trained.append((cfg, memo[key]))
-    known = [_scored(built, cfg, joined, new_items) for cfg, (_, joined) in trained]
-    n, scores = _best(built[new_items][0], trained, known)
+    trained = _stopped_on(built, choices, memo)
+    ndcgs = [_kind_ndcgs(built, trained, new_items)]
+    for j in range(1, max(c.choice_windows for c in choices)):
+        earlier = {kind: w[j:] for kind, w in built.items()}
+        try:
+            inner = _stopped_on(earlier, choices, memo, f"window {j}:")
+        except InvalidInput:
+            break
+        ndcgs.append(_kind_ndcgs(earlier, inner, new_items))
+    n, scores = _pick(choices, [sum(v) / len(v) for v in zip(*ndcgs, strict=True)])
+    by_window = tuple(_pick(choices, v)[1] for v in ndcgs) if len(ndcgs) > 1 else ()
     if n is None:
-        return None, RankerChoice(None, scores)
+        return None, RankerChoice(None, scores, by_window)
     cfg, (model, joined) = trained[n]
     done: dict[str, RankerModel] = {} if refits is None else refits
     key = cfg.model_dump_json()
     if key not in done:
         done[key] = _refitted(model, requests_of(built, cfg), joined, cfg)
-    return done[key], RankerChoice(cfg, scores)
+    return done[key], RankerChoice(cfg, scores, by_window)
+
+
+def _stopped_on(
+    built: dict[bool, list[TrainingSet]],
+    choices: Sequence[RankerTrainingConfig],
+    memo: dict[str, Stopped],
+    prefix: str = "",
+) -> list[tuple[RankerTrainingConfig, Stopped]]:
+    """Each of ``choices`` early-stopped on its windows of ``built``, from ``memo``
+    (keyed by ``prefix`` and the config) where it was trained already."""
+    for cfg in choices:
+        key = prefix + cfg.model_dump_json()
+        if key not in memo:
+            memo[key] = _early_stopped(requests_of(built, cfg), cfg)
+    return [(cfg, memo[prefix + cfg.model_dump_json()]) for cfg in choices]
+
+
+def _kind_ndcgs(
+    built: dict[bool, list[TrainingSet]],
+    trained: Sequence[tuple[RankerTrainingConfig, Stopped]],
+    new_items: bool,
+) -> list[float]:
+    """:func:`_ndcgs` of ``built``'s validation window's requests of kind ``new_items``,
+    from the scores the designs' training gave where they saw them (``_scored``)."""
+    known = [_scored(built, cfg, joined, new_items) for cfg, (_, joined) in trained]
+    return _ndcgs(built[new_items][0], trained, known)
 
 
 def train_ranker(
@@ -735,16 +801,19 @@ def chosen_rankers(
     read ``new_chain``), each the best of its ``choices`` and the blend on the
     validation window before ``now`` scored on that kind's requests
     (:func:`choose_for`; None where the blend orders that window better). The windows
-    are built once, for the most training windows any choice asks (the choices share
-    ``depth``, ``horizon_days`` and ``placement``); a config both placements choose
-    is trained and refitted once. ``impressions``: the logged slates the all-items
-    requests' windows learn from (``build_windows``); ``windows``: a memo of windows
-    shared with another training (:class:`WindowMemo`)."""
+    are built once, for the most training windows any choice asks and the choice's
+    earlier windows (``choice_windows``; the choices share ``depth``, ``horizon_days``
+    and ``placement``); a config both placements choose is trained and refitted once.
+    ``impressions``: the logged slates the all-items requests' windows learn from
+    (``build_windows``); ``windows``: a memo of windows shared with another training
+    (:class:`WindowMemo`)."""
     choices = {k: [with_threads(c, sources.threads) for c in v] for k, v in choices.items()}
     every = [c for kind in choices.values() for c in kind]
     if not every or not all(choices.values()):
         raise InvalidInput("choose among at least one ranker config", code="ranker_no_choice")
     most = max(every, key=lambda c: c.train_windows)
+    earlier = max(c.choice_windows for c in every) - 1  # the choice's earlier windows
+    most = most.model_copy(update={"train_windows": most.train_windows + earlier})
     now = int(log.end) + 1 if now is None else now
     items = item_columns(artifacts, products, log.item_prices())
     built = build_windows(
