@@ -62,17 +62,40 @@ def _sigmoid(z: FloatArray) -> FloatArray:
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -500.0, 500.0))), dtype=np.float64)
 
 
+_RIDGE = 1e-6
+
+
+def _platt_loss(a: float, b: float, raw: FloatArray, label: FloatArray) -> float:
+    """The log-loss of ``sigmoid(a * raw + b)`` with the tiny ridge the steps use."""
+    z = a * raw + b
+    return float(np.sum(np.logaddexp(0.0, z) - label * z) + 0.5 * _RIDGE * (a * a + b * b))
+
+
 def fit_platt(raw: FloatArray, label: FloatArray, iterations: int = 50) -> tuple[float, float]:
-    """Logistic regression of a binary label on one score (Newton steps, tiny ridge)."""
+    """Logistic regression of a binary label on one score (Newton steps, tiny ridge).
+
+    A step that would raise the loss is halved until it does not: from the start
+    (a=1, b=0) a full Newton step overshoots when the scores are spread wide and
+    the label is rare (a sum of several models' scores), and undamped steps then
+    run off to a ~1e11 slope, a 0/1 step in place of a probability. Where the full
+    steps lower the loss, as they do for ordinary scores, nothing changes."""
     a, b = 1.0, 0.0
     x = np.column_stack([raw, np.ones_like(raw)])
+    loss = _platt_loss(a, b, raw, label)
     for _ in range(iterations):
         p = _sigmoid(a * raw + b)
-        grad = x.T @ (p - label) + 1e-6 * np.array([a, b])
-        hess = (x * (p * (1 - p))[:, None]).T @ x + 1e-6 * np.eye(2)
+        grad = x.T @ (p - label) + _RIDGE * np.array([a, b])
+        hess = (x * (p * (1 - p))[:, None]).T @ x + _RIDGE * np.eye(2)
         step = np.linalg.solve(hess, grad)
-        a, b = a - float(step[0]), b - float(step[1])
-        if float(np.abs(step).max()) < 1e-8:
+        scale = 1.0
+        while True:
+            na, nb = a - scale * float(step[0]), b - scale * float(step[1])
+            new = _platt_loss(na, nb, raw, label)
+            if new <= loss or scale < 1e-6:
+                break
+            scale /= 2
+        a, b, loss = na, nb, new
+        if float(np.abs(scale * step).max()) < 1e-8:
             break
     return a, b
 
