@@ -336,32 +336,33 @@ def build_windows(
     spec = FeatureSpec.of(RANKED_SOURCES)
     digest = _items_digest(items) if memo is not None else ""
     for n, t in enumerate(times, 1):
-        keys = {
-            new: _window_key(
-                log, digest, sources, cfg, t, new, new_chain if new and new_chain else chain,
-                bool(impressions),
+        keys: dict[bool, tuple[Any, ...]] = {}
+        kept: dict[bool, TrainingSet] = {}
+        if memo is not None:
+            for new in wanted:
+                protocol_chain = new_chain if new and new_chain else chain
+                keys[new] = _window_key(
+                    log, digest, sources, cfg, t, new, protocol_chain, bool(impressions)
+                )
+                got = memo.get(keys[new])
+                if got is not None:
+                    kept[new] = got
+        missing = [new for new in wanted if new not in kept]
+        if missing:
+            if step is not None:
+                step(f"ranker window {n}/{len(times)}")
+            before = log.before(float(t))
+            artifacts = (
+                fit_sources(before)
+                if fit_sources is not None
+                else fit_all(before, products, sources)
             )
-            for new in wanted
-        }  # fmt: skip
-        kept = {new: memo.get(key) for new, key in keys.items()} if memo is not None else {}
-        if all(got is not None for got in kept.values()) and kept:
-            for new, got in kept.items():
-                assert got is not None
-                built[new].append(got)
-            continue
-        if step is not None:
-            step(f"ranker window {n}/{len(times)}")
-        before = log.before(float(t))
-        artifacts = (
-            fit_sources(before) if fit_sources is not None else fit_all(before, products, sources)
-        )
-        state = RankingState.fit(history, items, t)
-        propose = propose_all(artifacts, cfg.depth, chain)
-        propose_new = propose if new_chain is None else propose_all(artifacts, cfg.depth, new_chain)
-        for new in wanted:
-            if kept.get(new) is not None:
-                built[new].append(kept[new])  # type: ignore[arg-type]
-                continue
+            state = RankingState.fit(history, items, t)
+            propose = propose_all(artifacts, cfg.depth, chain)
+            propose_new = (
+                propose if new_chain is None else propose_all(artifacts, cfg.depth, new_chain)
+            )
+        for new in missing:
             given = (history, items, state, spec, propose_new if new else propose, t, h)
             if cfg.task == "bought_with":  # product pages; no logged slate is one of theirs
                 made = build_bought_with_set(
@@ -379,9 +380,11 @@ def build_windows(
                     limit=cfg.max_people,
                 )  # fmt: skip
                 made = TrainingSet.concat([made, logged], len(spec.names))
-            built[new].append(made)
+            kept[new] = made
             if memo is not None:
                 memo.put(keys[new], made)
+        for new in wanted:
+            built[new].append(kept[new])
     return built
 
 
