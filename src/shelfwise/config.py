@@ -410,6 +410,15 @@ class Settings(BaseSettings):
         "learns from a window; None asks every active person and keeps every slate. Keeps a "
         "window's cost from growing with the store (docs/sizing.md).",
     )
+    train_jobs: int = Field(
+        default=0,
+        ge=0,
+        description="shelfwise train: worker processes the rankers' training windows, the "
+        "designs the home ranker is chosen among and the exposure cap's placements are "
+        "computed in (0: one per core available; 1: one process). The bundle is the same "
+        "for any number; each worker costs memory (docs/sizing.md). Not in the settings' "
+        "fingerprint: it changes the time, not the bundle.",
+    )
     promotion_tolerance: float = Field(
         default=0.0,
         ge=0,
@@ -478,7 +487,10 @@ class Settings(BaseSettings):
 
     def fingerprint(self) -> str:
         """A short hash of the non-secret settings, stamped on artifacts."""
-        data = self.model_dump(mode="json", exclude={"api_keys", "alert_webhook_secret"})
+        data = self.model_dump(
+            mode="json", exclude={"api_keys", "alert_webhook_secret", "train_jobs"}
+        )
+
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 

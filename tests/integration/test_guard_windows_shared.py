@@ -72,7 +72,8 @@ def slates() -> list[RecImpression | RecClick]:
     return out
 
 
-def _trained(folder: Path, monkeypatch: pytest.MonkeyPatch, memo: type[WindowMemo]) -> TrainResult:
+def trained_with_slates(folder: Path, jobs: int | None = None) -> TrainResult:
+    """The shop with its logged slates, trained with the learned ranker in ``folder``."""
     folder.mkdir()
     settings = load_settings(
         database_url=f"sqlite:///{folder / 'shelfwise.db'}", model_dir=folder / "models"
@@ -81,10 +82,14 @@ def _trained(folder: Path, monkeypatch: pytest.MonkeyPatch, memo: type[WindowMem
     try:
         shop_fixture.fill(runtime)
         EventStore(runtime.db).append(slates())
-        monkeypatch.setattr(job, "WindowMemo", memo)
-        return train(runtime, force=True, with_ranker=True)
+        return train(runtime, force=True, with_ranker=True, jobs=jobs)
     finally:
         runtime.close()
+
+
+def _trained(folder: Path, monkeypatch: pytest.MonkeyPatch, memo: type[WindowMemo]) -> TrainResult:
+    monkeypatch.setattr(job, "WindowMemo", memo)
+    return trained_with_slates(folder)
 
 
 def _same(a: TrainingSet, b: TrainingSet) -> bool:

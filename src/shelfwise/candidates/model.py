@@ -301,18 +301,30 @@ class SourceFits:
         self.hits = self.misses = 0
 
     def __call__(self, train: InteractionLog) -> Artifacts:
-        key = (len(train), train.end if len(train) else 0.0)
-        got = self.memo.get(key)
+        got = self.memo.get(self._key(train))
         if got is not None:
             self.hits += 1
             return got
         self.misses += 1
         got = fit_all(train, self.products, self.config, content=self._content_for(train))
         self.content = got.content
+        self.keep_fit(train, got)
+        return got
+
+    @staticmethod
+    def _key(train: InteractionLog) -> tuple[int, float]:
+        return (len(train), train.end if len(train) else 0.0)
+
+    def holds(self, train: InteractionLog) -> bool:
+        """Whether the sources of ``train`` are fitted already."""
+        return self._key(train) in self.memo
+
+    def keep_fit(self, train: InteractionLog, fitted: Artifacts) -> None:
+        """Keep ``fitted``, the sources of ``train`` as ``fit_all`` fits them (another
+        process's fit, ``ranking.workers``)."""
         if len(self.memo) >= self.keep:
             self.memo.pop(min(self.memo))  # the shortest prefix: origins walk forward
-        self.memo[key] = got
-        return got
+        self.memo[self._key(train)] = fitted
 
     def _content_for(self, train: InteractionLog) -> NeighbourTable | None:
         """The content table to reuse for ``train`` (None: fit it)."""

@@ -69,6 +69,18 @@ def train(
             "backtest chooses it.",
         ),
     ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            min=0,
+            help="Worker processes for the rankers' training windows, the designs the home "
+            "ranker is chosen among and the exposure cap's placements (default: "
+            "settings.train_jobs, 0: one per core available; 1: this process only). The "
+            "bundle is the same for any number; each worker holds a share of the memory "
+            "(docs/sizing.md).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     every: Annotated[
         float | None,
@@ -138,7 +150,9 @@ def train(
                 step=step,
                 with_ranker=ranker,
                 min_people=min_people,
+                jobs=jobs,
             )
+
             progress.update(task, completed=len(STEPS), description="done")
             pruned = (
                 list(runtime.bundle_store.prune(keep_bundles).removed)

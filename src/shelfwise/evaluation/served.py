@@ -89,7 +89,8 @@ class ServedModel:
     ``impressions``: logged slates (with their responses before the cutoff) the
     learned ranker learns from, as a bundle's does; ``windows``: a memo of the
     chosen rankers' training windows shared with another training
-    (``ranking.training.WindowMemo``)."""
+    (``ranking.training.WindowMemo``); ``jobs``: the worker processes the learned
+    ranker's windows and designs are trained in (``ranking.workers``)."""
 
     config: SourcesConfig = field(default_factory=SourcesConfig)
     products: Sequence[Product | None] = ()
@@ -109,6 +110,7 @@ class ServedModel:
     choices: Sequence[RankerTrainingConfig] = ()
     new_items_choices: Sequence[RankerTrainingConfig] = ()
     windows: WindowMemo | None = None
+    jobs: int = 1
     choice: RankerChoice | None = field(default=None, init=False)
     new_items_choice: RankerChoice | None = field(default=None, init=False)
 
@@ -148,6 +150,7 @@ class ServedModel:
                 new_chain=chain_of(self.plan_for("new")),
                 impressions=self.impressions,
                 windows=self.windows,
+                jobs=self.jobs,
             )
             self.learned, self.choice = got[False]
             self.learned_new, self.new_items_choice = got.get(True, got[False])
@@ -166,6 +169,7 @@ class ServedModel:
                 names=SnapshotNames(self.snapshot),
                 new_chain=chain_of(self.plan_for("new")),
                 impressions=self.impressions,
+                jobs=self.jobs,
             )
         self.blend = self.artifacts.blend()
         # one pipeline per placement: the all-items one and the new-items one (its own

@@ -24,7 +24,7 @@ from shelfwise.candidates.base import Proposal, RecContext
 from shelfwise.candidates.blend import CandidateBlend
 from shelfwise.candidates.config import RANKER_SOURCES, PlacementChain, SourcesConfig
 from shelfwise.candidates.log import InteractionLog
-from shelfwise.candidates.model import Artifacts, fit_all
+from shelfwise.candidates.model import Artifacts, SourceFits, fit_all
 from shelfwise.catalog.model import Product
 from shelfwise.errors import InvalidInput
 from shelfwise.ranking.dataset import (
@@ -42,6 +42,7 @@ from shelfwise.ranking.model import SEED, RankerModel
 from shelfwise.ranking.objective import RankingSettings
 from shelfwise.ranking.ranker import Ranker
 from shelfwise.ranking.state import DAY, RankingState
+from shelfwise.ranking.workers import forked_map, workers_for
 
 RANKED_SOURCES: tuple[str, ...] = (*RANKER_SOURCES, "blend")
 Step = Callable[[str], None]
@@ -313,6 +314,7 @@ def build_windows(
     fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
     new_chain: PlacementChain | None = None,
     memo: WindowMemo | None = None,
+    jobs: int = 1,
 ) -> dict[bool, list[TrainingSet]]:
     """Training sets of every decision time before ``cutoff``, latest (validation) first.
 
@@ -326,52 +328,61 @@ def build_windows(
     by its origins). ``new_chain``: the blend (source ``blend``) of the
     new-items requests, when they are served with another chain than ``chain``.
     ``memo``: windows another training built (:class:`WindowMemo`), taken as they
-    are; the ones built here are added to it.
+    are; the ones built here are added to it. ``jobs``: the decision times still to
+    build are built in up to that many worker processes (``ranking.workers``; the
+    same windows for any number).
     """
     history = from_interactions(log)
     h = int(cfg.horizon_days * DAY)
     times = [cutoff - h * (j + 1) for j in range(cfg.train_windows + 1)]
     wanted = tuple(protocols) if protocols is not None else (cfg.new_items_only,)
-    built: dict[bool, list[TrainingSet]] = {new: [] for new in wanted}
     spec = FeatureSpec.of(RANKED_SOURCES)
     digest = _items_digest(items) if memo is not None else ""
-    for n, t in enumerate(times, 1):
-        keys: dict[bool, tuple[Any, ...]] = {}
-        kept: dict[bool, TrainingSet] = {}
-        if memo is not None:
+    keys: dict[tuple[int, bool], tuple[Any, ...]] = {}
+    kept: dict[tuple[int, bool], TrainingSet] = {}
+    if memo is not None:
+        for t in times:
             for new in wanted:
                 protocol_chain = new_chain if new and new_chain else chain
-                keys[new] = _window_key(
+                keys[t, new] = _window_key(
                     log, digest, sources, cfg, t, new, protocol_chain, bool(impressions)
                 )
-                got = memo.get(keys[new])
+                got = memo.get(keys[t, new])
                 if got is not None:
-                    kept[new] = got
-        missing = [new for new in wanted if new not in kept]
-        if missing:
-            if step is not None:
-                step(f"ranker window {n}/{len(times)}")
-            before = log.before(float(t))
-            artifacts = (
-                fit_sources(before)
-                if fit_sources is not None
-                else fit_all(before, products, sources)
-            )
-            state = RankingState.fit(history, items, t)
-            propose = propose_all(artifacts, cfg.depth, chain)
-            propose_new = (
-                propose if new_chain is None else propose_all(artifacts, cfg.depth, new_chain)
-            )
+                    kept[t, new] = got
+    todo = [
+        (n, t, missing)
+        for n, t in enumerate(times, 1)
+        if (missing := tuple(new for new in wanted if (t, new) not in kept))
+    ]
+    fits = fit_sources if isinstance(fit_sources, SourceFits) else None
+    workers = workers_for(jobs, len(todo))
+    if workers and step is not None:
+        step(f"ranker windows {', '.join(str(n) for n, _, _ in todo)}/{len(times)} "
+             f"on {workers} processes")  # fmt: skip
+
+    def window(part: tuple[int, int, tuple[bool, ...]]) -> Built:
+        n, t, missing = part
+        if step is not None and not workers:
+            step(f"ranker window {n}/{len(times)}")
+        before = log.before(float(t))
+        # a worker's fit goes back to the parent's memo, where later trainings read it
+        fresh = workers and fits is not None and not fits.holds(before)
+        artifacts = (
+            fit_sources(before) if fit_sources is not None else fit_all(before, products, sources)
+        )
+        state = RankingState.fit(history, items, t)
+        propose = propose_all(artifacts, cfg.depth, chain)
+        propose_new = propose if new_chain is None else propose_all(artifacts, cfg.depth, new_chain)
+        made: dict[bool, TrainingSet] = {}
         for new in missing:
             given = (history, items, state, spec, propose_new if new else propose, t, h)
             if cfg.task == "bought_with":  # product pages; no logged slate is one of theirs
-                made = build_bought_with_set(
-                    *given, placement=cfg.placement, limit=cfg.max_requests
-                )
+                one = build_bought_with_set(*given, placement=cfg.placement, limit=cfg.max_requests)
             elif cfg.task == "cart":  # hide-one orders
-                made = build_cart_set(*given, placement=cfg.placement, limit=cfg.max_requests)
+                one = build_cart_set(*given, placement=cfg.placement, limit=cfg.max_requests)
             else:
-                made = build_training_set(
+                one = build_training_set(
                     *given, placement=cfg.placement, exclude_seen=new, limit=cfg.max_people
                 )
             if impressions and not new and cfg.task == "requests":
@@ -379,13 +390,27 @@ def build_windows(
                     impressions, history, items, state, spec, propose, t, t + h,
                     limit=cfg.max_people,
                 )  # fmt: skip
-                made = TrainingSet.concat([made, logged], len(spec.names))
-            kept[new] = made
+                one = TrainingSet.concat([one, logged], len(spec.names))
+            made[new] = one
+        return Built(made, artifacts if fresh else None)
+
+    for (_, t, _), done in zip(todo, forked_map(window, todo, jobs), strict=True):
+        if fits is not None and done.artifacts is not None:
+            fits.keep_fit(log.before(float(t)), done.artifacts)
+        for new, one in done.sets.items():
+            kept[t, new] = one
             if memo is not None:
-                memo.put(keys[new], made)
-        for new in wanted:
-            built[new].append(kept[new])
-    return built
+                memo.put(keys[t, new], one)
+    return {new: [kept[t, new] for t in times] for new in wanted}
+
+
+@dataclass(frozen=True)
+class Built:
+    """One decision time's windows (by ``new_items_only``), and the sources fitted on
+    its prefix when a worker process fitted them (for the parent's memo)."""
+
+    sets: dict[bool, TrainingSet]
+    artifacts: Artifacts | None
 
 
 def requests_of(
@@ -653,6 +678,7 @@ def choose_for(
     new_items: bool,
     stopped: dict[str, Stopped] | None = None,
     refits: dict[str, RankerModel] | None = None,
+    jobs: int = 1,
 ) -> tuple[RankerModel | None, RankerChoice]:
     """:func:`choose_ranker` for the placement that serves one kind of request: the
     choices may train on either kind (``requests_of``), and all are scored on the
@@ -664,14 +690,15 @@ def choose_for(
     With ``choice_windows`` k above 1 (the most of ``choices``), every design is also
     early-stopped and scored one, .., k - 1 windows earlier (``built``'s windows from
     the j-th on, as if the cutoff were j windows earlier; left out where they hold too
-    little history), and the choice is by the mean of each one's scores."""
+    little history), and the choice is by the mean of each one's scores. ``jobs``: the
+    designs are early-stopped in up to that many worker processes."""
     memo: dict[str, Stopped] = {} if stopped is None else stopped
-    trained = _stopped_on(built, choices, memo)
+    trained = _stopped_on(built, choices, memo, jobs=jobs)
     ndcgs = [_kind_ndcgs(built, trained, new_items)]
     for j in range(1, max(c.choice_windows for c in choices)):
         earlier = {kind: w[j:] for kind, w in built.items()}
         try:
-            inner = _stopped_on(earlier, choices, memo, f"window {j}:")
+            inner = _stopped_on(earlier, choices, memo, f"window {j}:", jobs)
         except InvalidInput:
             break
         ndcgs.append(_kind_ndcgs(earlier, inner, new_items))
@@ -692,13 +719,22 @@ def _stopped_on(
     choices: Sequence[RankerTrainingConfig],
     memo: dict[str, Stopped],
     prefix: str = "",
+    jobs: int = 1,
 ) -> list[tuple[RankerTrainingConfig, Stopped]]:
     """Each of ``choices`` early-stopped on its windows of ``built``, from ``memo``
-    (keyed by ``prefix`` and the config) where it was trained already."""
-    for cfg in choices:
-        key = prefix + cfg.model_dump_json()
-        if key not in memo:
-            memo[key] = _early_stopped(requests_of(built, cfg), cfg)
+    (keyed by ``prefix`` and the config) where it was trained already; the others in
+    up to ``jobs`` worker processes (``ranking.workers``)."""
+    todo = [
+        (key, cfg)
+        for key, cfg in {prefix + c.model_dump_json(): c for c in choices}.items()
+        if key not in memo
+    ]
+
+    def stop(cfg: RankerTrainingConfig) -> Stopped:
+        return _early_stopped(requests_of(built, cfg), cfg)
+
+    for (key, _), got in zip(todo, forked_map(stop, [c for _, c in todo], jobs), strict=True):
+        memo[key] = got
     return [(cfg, memo[prefix + cfg.model_dump_json()]) for cfg in choices]
 
 
@@ -725,9 +761,11 @@ def train_ranker(
     chain: PlacementChain | None = None,
     fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
     new_chain: PlacementChain | None = None,
+    jobs: int = 1,
 ) -> RankerModel:
     """Fit a LambdaRank model on decision times before ``cutoff`` (see the module doc),
-    LightGBM on the sources config's ``threads``."""
+    LightGBM on the sources config's ``threads``, the windows built in up to ``jobs``
+    worker processes."""
     cfg = with_threads(cfg, sources.threads)
     windows = build_windows(
         log,
@@ -742,6 +780,7 @@ def train_ranker(
         impressions=impressions,
         fit_sources=fit_sources,
         new_chain=new_chain,
+        jobs=jobs,
     )
     return fit_ranker(requests_of(windows, cfg), cfg)
 
@@ -761,6 +800,7 @@ def bundle_ranker(
     fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
     names: Names | None = None,
     new_chain: PlacementChain | None = None,
+    jobs: int = 1,
 ) -> Ranker:
     """The ranker a bundle serves: trained on the windows before ``now`` (default: just
     after the log's last event), its state as of ``now``.
@@ -769,14 +809,16 @@ def bundle_ranker(
     ``chain`` the placement blend the ranker reads as source ``blend``;
     ``fit_sources`` a memo of source fits (a backtest's); ``names`` how reasons
     name items (default: the log's titles); ``new_chain`` the blend of new-items
-    requests (``cfg.new_item_requests``; default ``chain``).
+    requests (``cfg.new_item_requests``; default ``chain``); ``jobs`` the worker
+    processes its windows are built in (:func:`build_windows`).
     """
     cfg = cfg or RankerTrainingConfig()
     now = int(log.end) + 1 if now is None else now
     items = item_columns(artifacts, products, log.item_prices())
     model = train_ranker(
-        log, products, items, sources, now, cfg, step, impressions, chain, fit_sources, new_chain
-    )
+        log, products, items, sources, now, cfg, step, impressions, chain, fit_sources, new_chain,
+        jobs,
+    )  # fmt: skip
     state = RankingState.fit(from_interactions(log), items, now)
     names = names or TableNames(items.titles, items.category_names)
     return Ranker(state, names, settings, model)
@@ -798,6 +840,7 @@ def chosen_rankers(
     new_chain: PlacementChain | None = None,
     impressions: Sequence[Impression] = (),
     windows: WindowMemo | None = None,
+    jobs: int = 1,
 ) -> dict[bool, tuple[Ranker | None, RankerChoice]]:
     """The ranker of each kind of placement (keyed by ``new_items``: False the all-items
     placement, True a new-items one, whose requests leave the person's history out and
@@ -809,7 +852,9 @@ def chosen_rankers(
     and ``placement``); a config both placements choose is trained and refitted once.
     ``impressions``: the logged slates the all-items requests' windows learn from
     (``build_windows``); ``windows``: a memo of windows shared with another training
-    (:class:`WindowMemo`)."""
+    (:class:`WindowMemo`); ``jobs``: the windows are built, and the designs
+    early-stopped, in up to that many worker processes (``ranking.workers``: the same
+    rankers for any number)."""
     choices = {k: [with_threads(c, sources.threads) for c in v] for k, v in choices.items()}
     every = [c for kind in choices.values() for c in kind]
     if not every or not all(choices.values()):
@@ -833,6 +878,7 @@ def chosen_rankers(
         fit_sources=fit_sources,
         new_chain=new_chain,
         memo=windows,
+        jobs=jobs,
     )
     stopped: dict[str, Stopped] = {}
     state = RankingState.fit(from_interactions(log), items, now)
@@ -841,7 +887,8 @@ def chosen_rankers(
     served: dict[str, Ranker] = {}
     refits: dict[str, RankerModel] = {}
     for kind, among in choices.items():
-        model, choice = choose_for(built, among, kind, stopped, refits)
+        model, choice = choose_for(built, among, kind, stopped, refits, jobs)
+
         if model is None or choice.config is None:
             out[kind] = (None, choice)
             continue

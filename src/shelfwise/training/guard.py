@@ -89,6 +89,7 @@ def measure(
     served: Served | None = None,
     fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
     windows: WindowMemo | None = None,
+    jobs: int = 1,
 ) -> Measured:
     """NDCG@10 / recall@20 of the served pipeline on the window's last ``days``.
 
@@ -97,7 +98,8 @@ def measure(
     windows are the bundle's, one window earlier: ``fit_sources`` (a memo of
     source fits on prefixes of ``log`` with ``config``,
     ``candidates.model.SourceFits``) and ``windows`` (a memo of training windows,
-    ``ranking.training.WindowMemo``) hand them to the bundle's ranker training."""
+    ``ranking.training.WindowMemo``) hand them to the bundle's ranker training;
+    ``jobs``: the worker processes its learned ranker trains in (``ranking.workers``)."""
     served = served or Served()
     if days <= 0:
         return Measured({}, 0, "guard_days is 0: no window is held out")
@@ -127,6 +129,7 @@ def measure(
         fit_sources=fit_sources,
         impressions=served.impressions(cutoff) if served.ranked and served.impressions else (),
         windows=windows,
+        jobs=jobs,
     )
     if served.placement is not None:
         model.placement = served.placement
@@ -170,6 +173,7 @@ def measure_promoted(
     days: float,
     content: NeighbourTable | None = None,
     served: Served | None = None,
+    jobs: int = 1,
 ) -> Measured | None:
     """The promoted bundle's served pipeline on the candidate's guard window: the
     candidate's own numbers when it is the same (config, and a learned ranker or
@@ -195,6 +199,7 @@ def measure_promoted(
         days,
         content if same_content else None,
         replace(served, choices=choices),
+        jobs=jobs,
     )
 
 

@@ -49,6 +49,7 @@ from shelfwise.ranking.training import (
     chosen_rankers,
     task_training,
 )
+from shelfwise.ranking.workers import forked_map, workers_for
 from shelfwise.rules import Rulebook
 from shelfwise.rules.store import RuleStore
 from shelfwise.serving.placements import Placement, RankerTask, load_placements
@@ -149,10 +150,14 @@ def train(
     step: Step | None = None,
     with_ranker: bool = False,
     min_people: int | None = None,
+    jobs: int | None = None,
 ) -> TrainResult:
     """Fit, write, and promote when the guard allows (``min_people``: default
-    ``settings.promotion_min_people``)."""
+    ``settings.promotion_min_people``; ``jobs``: the worker processes the rankers'
+    windows and designs and the exposure cap's placements are computed in, default
+    ``settings.train_jobs``: the same bundle for any number, ``ranking.workers``)."""
     settings: Settings = runtime.settings
+    jobs = settings.train_jobs if jobs is None else jobs
     config = config or load_sources_config(settings.sources_config)
     timings: dict[str, float] = {}
 
@@ -208,7 +213,9 @@ def train(
     # each of the home ranker's windows is built once (``windows``).
     fits = SourceFits(products, config, content=content)
     windows = WindowMemo(keep=max((c.train_windows for c in served.choices), default=0) + 1)
-    candidate = measure(log, products, config, settings.guard_days, content, served, fits, windows)
+    candidate = measure(
+        log, products, config, settings.guard_days, content, served, fits, windows, jobs
+    )
     guard = judge(
         candidate,
         measure_promoted(
@@ -220,6 +227,7 @@ def train(
             settings.guard_days,
             content,
             served,
+            jobs,
         ),
         previous,
         tolerance=settings.promotion_tolerance,
@@ -255,6 +263,7 @@ def train(
             chain=home_chain(settings),
             fit_sources=fits,
             windows=windows,
+            jobs=jobs,
         )[False]
         windows.clear()
         timings["train ranker"] = round(time.perf_counter() - t, 4)
@@ -266,14 +275,14 @@ def train(
         for task, placement in task_placements(settings).items():
             t = stage(f"train ranker {task}")
             got = task_ranker(
-                log, products, artifacts, config, settings, task, placement, step, fits
+                log, products, artifacts, config, settings, task, placement, step, fits, jobs
             )
             timings[f"train ranker {task}"] = round(time.perf_counter() - t, 4)
             if got is not None:
                 tasks[task] = got
                 metrics |= {f"ranker_{task}_{k}": v for k, v in ranker_metrics(got).items()}
 
-        floors = exposure_floors(runtime, settings, artifacts, tasks, log.end, step, timings)
+        floors = exposure_floors(runtime, settings, artifacts, tasks, log.end, step, timings, jobs)
 
         def extra(folder: Path) -> None:
             for task, trained in tasks.items():
@@ -334,20 +343,29 @@ def exposure_floors(
     end: float,
     step: Step | None,
     timings: dict[str, float],
+    jobs: int = 1,
 ) -> list[ExposureFloors]:
     """The exposure cap's floors of every placement with ``exposure_cap`` that is
-    ranked by one of ``tasks`` and shown for a viewed product (``requires_item``)."""
-    out: list[ExposureFloors] = []
+    ranked by one of ``tasks`` and shown for a viewed product (``requires_item``), the
+    placements in up to ``jobs`` worker processes (``ranking.workers``)."""
     now = datetime.fromtimestamp(end, UTC)
     version, rules = RuleStore(runtime.db).snapshot()
     book = Rulebook(list(rules), runtime.snapshot, version=version)
-    for placement in load_placements(settings):
-        cap = placement.objective.exposure_cap
-        ranker = tasks.get(placement.ranker) or tasks.get("requests")
-        if cap is None or ranker is None or not placement.requires_item:
-            continue
+    todo = [
+        (placement, ranker, cap)
+        for placement in load_placements(settings)
+        if (ranker := tasks.get(placement.ranker) or tasks.get("requests")) is not None
+        and (cap := placement.objective.exposure_cap) is not None
+        and placement.requires_item
+    ]
+    parallel = workers_for(jobs, len(todo)) > 0
+    if step and parallel:
+        step(f"exposure {', '.join(p.name for p, _, _ in todo)}")
+
+    def floors(part: tuple[Placement, Ranker, float]) -> tuple[ExposureFloors, float]:
+        placement, ranker, cap = part
         t = time.perf_counter()
-        if step:
+        if step and not parallel:
             step(f"exposure {placement.name}")
         # the served path: the placement's chain and rules (Pipeline.allowed), its
         # learned rank stage without floors, at the clock of serving's time bucket
@@ -357,8 +375,13 @@ def exposure_floors(
         pipeline = Pipeline.offline(runtime.snapshot, artifacts.blend(), book, rank)
         name, k = placement.name, placement.k
         slates = anchor_slates(pipeline, rank, placement, k, now)
-        out.append(floors_of(slates, runtime.snapshot.ids, name, k, cap))
-        timings[f"exposure {placement.name}"] = round(time.perf_counter() - t, 4)
+        got = floors_of(slates, runtime.snapshot.ids, name, k, cap)
+        return got, round(time.perf_counter() - t, 4)
+
+    out: list[ExposureFloors] = []
+    for (placement, _, _), (got, seconds) in zip(todo, forked_map(floors, todo, jobs), strict=True):
+        out.append(got)
+        timings[f"exposure {placement.name}"] = seconds
     return out
 
 
@@ -372,6 +395,7 @@ def task_ranker(
     placement: Placement,
     step: Step | None = None,
     fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
+    jobs: int = 1,
 ) -> Ranker | None:
     """The bundle's ranker of training ``task`` for ``placement`` (its requests, its
     labels, its blend as source ``blend``); None, logged, when the history has too
@@ -397,6 +421,7 @@ def task_ranker(
             chain=chain,
             fit_sources=fit_sources,
             new_chain=new_chain,
+            jobs=jobs,
         )
     except InvalidInput as e:
         logger.warning("no %s ranker in this bundle: %s", task, e)
