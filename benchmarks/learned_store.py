@@ -116,15 +116,22 @@ def _settings(folder: Path) -> Settings:
     )
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its worker processes that have ended
+    (``shelfwise train``'s workers: ``ranking.workers``)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 class Steps:
-    """Each step's wall and CPU seconds since the one before."""
+    """Each step's wall and CPU seconds since the one before (its workers' included)."""
 
     def __init__(self) -> None:
         self.steps: dict[str, dict[str, float]] = {}
-        self.clock = [time.perf_counter(), time.process_time()]
+        self.clock = [time.perf_counter(), _cpu()]
 
     def __call__(self, name: str) -> None:
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu = time.perf_counter(), _cpu()
         self.steps[name] = {
             "wall_s": round(wall - self.clock[0], 1),
             "cpu_s": round(cpu - self.clock[1], 1),
@@ -134,6 +141,12 @@ class Steps:
 
 def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _peak_child_rss_mb() -> float:
+    """The largest peak of a worker process that has ended (each one's own RSS, the
+    pages it shares with this process counted again)."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
 
 
 def _rss_mb() -> float:
@@ -152,7 +165,7 @@ def _progress(steps: Steps) -> Callable[[str], None]:
     wall0, cpu0 = steps.clock
 
     def say(stage: str) -> None:
-        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        wall, cpu = time.perf_counter() - wall0, _cpu() - cpu0
         print(f"[{wall:8.1f} s wall {cpu:8.1f} s cpu | rss {_rss_mb():8.1f} MB, "
               f"peak {_peak_rss_mb():8.1f} MB] {stage}", flush=True)  # fmt: skip
 
@@ -218,6 +231,7 @@ def train_store(folder: Path, store: dict[str, Any]) -> None:
             "steps": {**store["steps"], **step.steps},
             "timings": result.bundle.info.timings,
             "peak_rss_mb": train_peak,
+            "peak_rss_worker_mb": _peak_child_rss_mb(),
             "bundle_mb": round(size / 1e6, 1),
             "load_seconds": round(time.perf_counter() - started, 1),
         }
