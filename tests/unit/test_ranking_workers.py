@@ -10,7 +10,7 @@ import pytest
 
 from shelfwise.errors import InvalidInput
 from shelfwise.ranking import workers
-from shelfwise.ranking.workers import WorkerFailed, beside, forked_map, workers_for
+from shelfwise.ranking.workers import WorkerFailed, forked_map, workers_for
 
 
 def test_the_parts_come_back_in_order_from_other_processes() -> None:
@@ -64,25 +64,3 @@ def test_a_worker_that_dies_fails_the_map_with_a_stable_code() -> None:
     assert caught.value.code == "training_worker_failed"
     assert "fewer jobs" in caught.value.message
     assert workers._WORK is None  # nothing left for the next map
-
-
-def test_a_part_beside_this_process() -> None:
-    parent = os.getpid()
-    result = beside(lambda: (os.getpid() != parent, 42), 2)
-    assert forked_map(lambda n: n + 1, [1, 2], 2) == [2, 3]  # this process goes on
-    assert result() == (True, 42)
-    alone = beside(lambda: os.getpid(), 1)  # one job: it runs when asked, here
-    assert alone() == parent
-
-
-@pytest.mark.timeout(60)
-def test_a_part_beside_that_dies_or_fails_is_reported() -> None:
-    with pytest.raises(WorkerFailed):
-        beside(lambda: os.kill(os.getpid(), signal.SIGKILL), 2)()
-
-    def fails() -> None:
-        raise InvalidInput("no product pages", code="ranker_no_data")
-
-    with pytest.raises(InvalidInput) as caught:
-        beside(fails, 2)()
-    assert caught.value.code == "ranker_no_data"

@@ -75,49 +75,11 @@ def _run(n: int) -> Any:
     return fn(items[n])
 
 
-def jobs_of(jobs: int) -> int:
-    """A number of jobs as a count of processes (0: one per core available)."""
-    return available_cores() if jobs == 0 else jobs
-
-
 def workers_for(jobs: int, parts: int) -> int:
     """How many worker processes ``parts`` parts get with ``jobs`` (0: every core; one,
     or one part: none, the parts run here; inside a worker: none)."""
-    wanted = jobs_of(jobs)
+    wanted = available_cores() if jobs == 0 else jobs
     return 0 if _IN_WORKER or wanted <= 1 or parts <= 1 else min(wanted, parts)
-
-
-def _failed(e: BrokenProcessPool) -> WorkerFailed:
-    return WorkerFailed(
-        f"a training worker process ended without its part ({e}); with several "
-        "jobs each worker holds a share of the memory: train with fewer jobs "
-        "(--jobs, train_jobs) or on a machine with more memory",
-    )
-
-
-def beside(fn: Callable[[], R], jobs: int) -> Callable[[], R]:
-    """``fn`` started now in a worker process of its own while this process goes on
-    (with ``jobs`` for two processes); call what is returned for its result (it waits).
-    Otherwise ``fn`` itself is returned, to run when its result is asked for."""
-    if not workers_for(jobs, 2):
-        return fn
-    global _WORK
-    _WORK = (lambda _: fn(), (None,))
-    pool = ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=_start)
-    try:
-        future: Future[R] = pool.submit(_run, 0)  # the worker is forked here
-    finally:
-        _WORK = None
-
-    def result() -> R:
-        try:
-            return future.result()
-        except BrokenProcessPool as e:
-            raise _failed(e) from e
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    return result
 
 
 def forked_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
@@ -140,7 +102,10 @@ def forked_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
     except BrokenProcessPool as e:
-        raise _failed(e) from e
-
+        raise WorkerFailed(
+            f"a training worker process ended without its part ({e}); with several "
+            "jobs each worker holds a share of the memory: train with fewer jobs "
+            "(--jobs, train_jobs) or on a machine with more memory",
+        ) from e
     finally:
         _WORK = None

@@ -49,7 +49,7 @@ from shelfwise.ranking.training import (
     chosen_rankers,
     task_training,
 )
-from shelfwise.ranking.workers import beside, forked_map, jobs_of, workers_for
+from shelfwise.ranking.workers import forked_map, workers_for
 from shelfwise.rules import Rulebook
 from shelfwise.rules.store import RuleStore
 from shelfwise.serving.placements import Placement, RankerTask, load_placements
@@ -157,8 +157,7 @@ def train(
     windows and designs and the exposure cap's placements are computed in, default
     ``settings.train_jobs``: the same bundle for any number, ``ranking.workers``)."""
     settings: Settings = runtime.settings
-    jobs = jobs_of(settings.train_jobs if jobs is None else jobs)
-
+    jobs = settings.train_jobs if jobs is None else jobs
     config = config or load_sources_config(settings.sources_config)
     timings: dict[str, float] = {}
 
@@ -248,26 +247,6 @@ def train(
 
     extra: Callable[[Path], None] | None = None
     if with_ranker:
-        # the other placements' rankers (product pages, ...) train beside the home
-        # ranker, in a worker process of their own when there are jobs for two
-        placements = task_placements(settings)
-        apart = bool(placements) and workers_for(jobs, 2) > 0
-        if apart:
-            stage(f"train ranker {', '.join(placements)} (beside the home ranker)")
-
-        def other_rankers() -> dict[str, tuple[Ranker | None, float]]:
-            out: dict[str, tuple[Ranker | None, float]] = {}
-            for task, placement in placements.items():
-                t = time.perf_counter() if apart else stage(f"train ranker {task}")
-                got = task_ranker(
-                    log, products, artifacts, config, settings, task, placement,
-                    None if apart else step, fits, jobs,
-                )  # fmt: skip
-                out[task] = (got, round(time.perf_counter() - t, 4))
-            return out
-
-        others = beside(other_rankers, jobs) if apart else other_rankers
-        home_jobs = max(jobs - 1, 1) if apart else jobs  # the side process has one core
         t = stage("train ranker")
         logged = read_impressions(runtime.db, catalog_ids, start, end, people)
         # the home ranker's design, or the blend, chosen on the validation window
@@ -284,7 +263,7 @@ def train(
             chain=home_chain(settings),
             fit_sources=fits,
             windows=windows,
-            jobs=home_jobs,
+            jobs=jobs,
         )[False]
         windows.clear()
         timings["train ranker"] = round(time.perf_counter() - t, 4)
@@ -293,8 +272,12 @@ def train(
         if ranker is not None:
             metrics |= {f"ranker_{k}": v for k, v in ranker_metrics(ranker).items()}
             tasks["requests"] = ranker
-        for task, (got, seconds) in others().items():
-            timings[f"train ranker {task}"] = seconds
+        for task, placement in task_placements(settings).items():
+            t = stage(f"train ranker {task}")
+            got = task_ranker(
+                log, products, artifacts, config, settings, task, placement, step, fits, jobs
+            )
+            timings[f"train ranker {task}"] = round(time.perf_counter() - t, 4)
             if got is not None:
                 tasks[task] = got
                 metrics |= {f"ranker_{task}_{k}": v for k, v in ranker_metrics(got).items()}
