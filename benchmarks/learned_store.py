@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -215,6 +217,11 @@ def train_store(folder: Path, store: dict[str, Any]) -> None:
     it once (compiling the trees); everything measured goes to ``ready.json``."""
     step = Steps()
     print(f"training on {store['events']:,} events ...", flush=True)
+    # each map of the training's worker processes, with its parts' CPU seconds
+    # (ranking.workers): where the training can use two cores, whatever the load
+    maps = logging.getLogger("shelfwise.training.workers")
+    maps.setLevel(logging.DEBUG)
+    maps.addHandler(logging.StreamHandler(sys.stdout))
     shop = Runtime.open(_settings(folder))
     try:
         result = train(shop, force=True, with_ranker=True, step=_progress(step))

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import Any, TypeVar
@@ -33,6 +35,7 @@ from shelfwise.errors import ShelfwiseError
 T = TypeVar("T")
 R = TypeVar("R")
 PR_SET_PDEATHSIG = 1
+logger = logging.getLogger("shelfwise.training.workers")
 
 # What the forked workers run, set just before the fork (they inherit it): a part's
 # function need not be picklable, only its result.
@@ -68,11 +71,14 @@ def _start() -> None:
     end_with_parent()
 
 
-def _run(n: int) -> Any:
+def _run(n: int) -> tuple[Any, float]:
+    """Part ``n``, and the CPU seconds it took in its worker."""
     if _WORK is None:  # pragma: no cover - set before every fork
         raise RuntimeError("a training worker started without its work")
     fn, items = _WORK
-    return fn(items[n])
+    started = time.process_time()
+    out = fn(items[n])
+    return out, time.process_time() - started
 
 
 def workers_for(jobs: int, parts: int) -> int:
@@ -91,16 +97,25 @@ def forked_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
         return [fn(x) for x in items]
     global _WORK
     _WORK = (fn, items)
+    started = time.perf_counter()
     try:
         with ProcessPoolExecutor(
             workers, mp_context=get_context("fork"), initializer=_start
         ) as pool:
-            futures: list[Future[R]] = [pool.submit(_run, n) for n in range(len(items))]
+            futures = [pool.submit(_run, n) for n in range(len(items))]
             try:
-                return [f.result() for f in futures]
+                done = [f.result() for f in futures]
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
+        # what each part cost, for a profile that does not depend on the machine's
+        # load: the parts' CPU seconds, in the order they were handed out
+        logger.debug(
+            "%d parts on %d workers in %.2f s: CPU %s",
+            len(items), workers, time.perf_counter() - started,
+            " ".join(f"{cpu:.2f}" for _, cpu in done),
+        )  # fmt: skip
+        return [out for out, _ in done]
     except BrokenProcessPool as e:
         raise WorkerFailed(
             f"a training worker process ended without its part ({e}); with several "
