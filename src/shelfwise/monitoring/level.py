@@ -40,11 +40,6 @@ from shelfwise.monitoring.series import FloatArray
 
 RHOS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
 MAX_LAG = 24
-# The pooled AR(1) variance's own error (:func:`_pooled_error`): blocks of whole days
-# left out in turn, and how many of its standard deviations every series' share of the
-# pooled fit is raised by.
-JACKKNIFE_BLOCKS = 7
-POOLED_ERROR_SDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -189,42 +184,7 @@ def _half_fits(
     return fits[0], fits[1]
 
 
-def _pooled_error(
-    r: FloatArray, count_var: FloatArray, days: np.ndarray, lags: int, has_day: bool, rho: float
-) -> float:
-    """The standard deviation of the pooled (shop-wide) AR(1) variance: a delete-a-block
-    jackknife over :data:`JACKKNIFE_BLOCKS` blocks of whole days, each left out in turn
-    (its hours weighted ~0 through a huge counting variance, so no pair spans the gap),
-    of the unconstrained pooled fit at the shop's ``rho`` (0 for a window too short).
-
-    Every series of a refit that leans on the pooled fit shares its error. From one
-    daily refit of 28 days to the next the same shop's pooled variance swung 0.4-1.8e-5
-    under an AR(1) of 1e-5, and the low refits opened most of the level test's false
-    alerts over 10 (benchmarks/README.md, #23); the series' own sampling error
-    (:func:`_shrink`) does not contain it.
-    """
-    whole = np.unique(days)
-    if whole.size < 2 * JACKKNIFE_BLOCKS:
-        return 0.0
-    block = np.searchsorted(whole, days) * JACKKNIFE_BLOCKS // whole.size
-    fits = []
-    for b in range(JACKKNIFE_BLOCKS):
-        cv = np.where((block == b)[None, :], 1e12, count_var)
-        _, y, ins, outs, p, g0 = _equations(r, cv, days, lags, has_day)
-        a = _ar_columns(rho, ins, outs, g0)
-        u, _ = _free_fit(y.reshape(1, -1), a.reshape(1, -1), p.reshape(1, -1), has_day)
-        fits.append(float(u[0]))
-    n = float(JACKKNIFE_BLOCKS)
-    return float(np.sqrt((n - 1.0) / n * np.sum((np.array(fits) - np.mean(fits)) ** 2)))
-
-
-def _shrink(
-    own: FloatArray,
-    pooled: float,
-    halves: FloatArray,
-    scale: FloatArray,
-    pooled_error: float = 0.0,
-) -> FloatArray:
+def _shrink(own: FloatArray, pooled: float, halves: FloatArray, scale: FloatArray) -> FloatArray:
     """Empirical Bayes: each series' unconstrained estimate ``own`` shrunk toward
     ``pooled`` by ``V / (V + B)``, then kept non-negative.
 
@@ -237,15 +197,13 @@ def _shrink(
     Unweighted: weighted by precision (DerSimonian-Laird) the most precise series set
     ``B`` alone, and eight series with day shifts of 8e-5 among eight without were
     shrunk to ~1e-5. Series alike (their spread is their sampling error) take the
-    pooled fit; series that differ keep most of their own. ``pooled_error`` is added to
-    the pooled fit where a series takes it (the weight is set without it): an upper
-    allowance for the pool's own error, which every series shares.
+    pooled fit; series that differ keep most of their own.
     """
     unit = float(np.mean((halves / scale) ** 2)) / 4.0
     v = np.maximum(unit * scale**2, 1e-300)
     between = max(float(np.mean((own - pooled) ** 2) - np.mean(v)), 0.0)
     weight = between / (between + v)
-    out: FloatArray = np.maximum(weight * own + (1.0 - weight) * (pooled + pooled_error), 0.0)
+    out: FloatArray = np.maximum(weight * own + (1.0 - weight) * pooled, 0.0)
     return out
 
 
@@ -292,9 +250,7 @@ def fit_level_noise(
     else:
         (s_a, d_a), (s_b, d_b) = halves
         free_s, free_d = _free_fit(y, a, p, has_day)
-        # The pooled AR(1) variance is raised by its own error where a series takes it.
-        error = POOLED_ERROR_SDS * _pooled_error(r, count_var, days, lags, has_day, rho)
-        sigma2 = _shrink(free_s, float(pooled_s[0]), s_a - s_b, g0[:, 0], error)
+        sigma2 = _shrink(free_s, float(pooled_s[0]), s_a - s_b, g0[:, 0])
         d = _shrink(free_d, float(pooled_d[0]), d_a - d_b, g0[:, 0])
     white = np.maximum(within[:, 0] - sigma2 - d, 0.0)
     return LevelNoise(
