@@ -9,7 +9,8 @@ hour it opened:
   noise as the simulator generated it, the shop factor's error against the shop's
   generated move, the baseline rate's error, and the sd the counting noise gives it;
 - the statistic with the series' AR(1) at the generating values (the fitted white
-  noise kept);
+  noise kept), and, written out (N x N), with the shop factor's posterior covariance
+  in place of the white term the level model gives the factor;
 - the refit behind it and the six before it: the shop's ``rho``, the pooled AR(1)
   variance with a delete-a-block jackknife sd of it (7 blocks of 4 days), and the
   series' own.
@@ -46,6 +47,7 @@ from shelfwise.monitoring.level import (
     _equations,
     _free_fit,
     _two_nonnegative,
+    covariance,
 )
 from shelfwise.monitoring.series import FloatArray, HourlySeries, hour_of_week
 from shelfwise.monitoring.synthetic import (
@@ -112,6 +114,36 @@ def pooled_fit(base: Baseline, series: HourlySeries, t: int) -> tuple[float, flo
     return fit(cv, True), sd
 
 
+def dense_statistic(r: FloatArray, cov: FloatArray, drop: float, changes: int) -> float:
+    """The level statistic of one series' residuals ``r`` (N,) under a written-out
+    covariance (N, N): the largest change-point log-likelihood ratio over the last
+    ``changes`` onsets (:func:`.level.level_statistic` without its O(N) algebra)."""
+    n = r.size
+    step = np.tril(np.ones((n, n)))[:, n - changes :]
+    sol = np.linalg.solve(cov, np.concatenate([r[:, None], step], axis=1))
+    m_r = -drop * (step * sol[:, :1]).sum(0)
+    m_m = drop**2 * (step * sol[:, 1:]).sum(0)
+    return float(max((m_r - m_m / 2.0).max(), 0.0))
+
+
+def with_factor_posterior(base: Baseline, cur: HourlySeries, k: int) -> FloatArray:
+    """Series ``k``'s level covariance with the shop factor's posterior covariance
+    ``C - C (Σ_m + C)⁻¹ C`` (``Σ_m`` the shop's move under its own noise model, ``C`` the
+    other series' counting variance; what :func:`.level.shop_move` conditions on) in
+    place of the white ``1 / (others + k)`` the level model gives the factor."""
+    assert base.level is not None and base.shop_level is not None
+    _, cv, _, _ = level_residuals(base, cur)
+    day = cur.epoch_hours // 24
+    expected = cur.impressions * base.ctr[:, hour_of_week(cur.epoch_hours)]
+    others = expected.sum(0) - expected[k]
+    c = np.diag(1.0 / np.maximum(others, 1.0))
+    shop = covariance(base.shop_level, np.zeros((1, cur.hours)), 0, day)
+    posterior = c - c @ np.linalg.solve(shop + c, c)
+    white = np.diag(1.0 / np.maximum(others + base.prior[1][0], 1.0))
+    out: FloatArray = covariance(base.level, cv, k, day) - white + posterior
+    return out
+
+
 def weighted_step(v: FloatArray, w: FloatArray, onset: int) -> float:
     a, b = slice(onset, None), slice(0, onset)
     return float((v[a] * w[a]).sum() / w[a].sum() - (v[b] * w[b]).sum() / w[b].sum())
@@ -155,11 +187,18 @@ def parts(family: str, seed: int, alerts: list[tuple[int, int]], cfg: DetectorCo
             else np.where(np.arange(lv.white.size) == k, 0.0, lv.day_var),
         )
         at_true = float(LevelTest.at(replace(base, level=true_ar), series, t, cfg).statistic[k])
+        day = cur.epoch_hours // 24
+        changes = min(cfg.level_changes_hours, cur.hours - 1)
+        dense = dense_statistic(r[k], covariance(lv, cv, k, day), cfg.sequential_drop, changes)
+        factor_cov = dense_statistic(
+            r[k], with_factor_posterior(base, cur, k), cfg.sequential_drop, changes
+        )
         print(
             f"{seed:5} {series.keys[k][1]:9} hour {hour:3}: statistic {test.statistic[k]:5.1f}"
             f" ({t - lo - onset} h since the onset); step in r {step_r:+.2%} = own {step_own:+.2%}"
             f" + factor {factor_err:+.2%} + rate {rate_err:+.2%} + rest (counting sd"
-            f" {counting:.2%}); at the generating AR(1) {at_true:5.1f}"
+            f" {counting:.2%}); at the generating AR(1) {at_true:5.1f}; written out"
+            f" {dense:5.1f}, with the factor's posterior covariance {factor_cov:5.1f}"
         )
         rows = []
         for back in range(MEMORY - 1, -1, -1):
