@@ -88,9 +88,9 @@ def learned(args: argparse.Namespace) -> None:
     import os
 
     from learned_profile import check_learned, known_buyers, open_store
-    from learned_store import prepare_learned
+    from learned_store import DAYS, prepare_learned
 
-    folder = prepare_learned(args.workdir, 2_000, 2_000, 28)
+    folder = prepare_learned(args.workdir, 2_000, 2_000, DAYS)
     load = os.getloadavg()
     rt = open_store(folder)
     now = utcnow()

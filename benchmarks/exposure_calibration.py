@@ -1,6 +1,6 @@
 """The exposure cap's calibration on the learned store: every clock on its own against the shared computation.
 
-    .venv/bin/python benchmarks/exposure_calibration.py [--products 2000 --people 2000 --days 28]
+    .venv/bin/python benchmarks/exposure_calibration.py [--products 2000 --people 2000 --days 84]
         [--rounds 2] [--max-anchors N]
 
 On the store of ``benchmarks/learned_store.py`` (made first if it is not in

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from learned_profile import mixes, open_store  # noqa: E402
-from learned_store import prepare_learned  # noqa: E402
+from learned_store import DAYS, prepare_learned  # noqa: E402
 
 
 def deep_size(obj: Any, seen: set[int]) -> int:
@@ -104,7 +104,7 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=4, help="levels of fields named")
     ap.add_argument("--products", type=int, default=2_000)
     ap.add_argument("--people", type=int, default=2_000)
-    ap.add_argument("--days", type=int, default=28)
+    ap.add_argument("--days", type=int, default=DAYS)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/shelfwise-bench-serve"))
     args = ap.parse_args()
     folder = prepare_learned(args.workdir, args.products, args.people, args.days)

@@ -44,7 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from learned_store import prepare_learned  # noqa: E402
+from learned_store import DAYS, prepare_learned  # noqa: E402
 from shelfwise.config import load_settings  # noqa: E402
 from shelfwise.pipeline import RecommendRequest  # noqa: E402
 from shelfwise.runtime import Runtime  # noqa: E402
@@ -201,7 +201,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=600)
     ap.add_argument("--products", type=int, default=2_000)
     ap.add_argument("--people", type=int, default=2_000)
-    ap.add_argument("--days", type=int, default=28)
+    ap.add_argument("--days", type=int, default=DAYS)
     ap.add_argument(
         "--mixes",
         default=",".join(MIXES),

@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/serve.py --no-bundle [--products 50000] [--stock-feed 20]
 
 By default, the real thing: the simulated store of ``benchmarks/learned_store.py``
-(2,000 products, 2,000 shoppers, 28 days of history through the ingestion path, a
+(2,000 products, 2,000 shoppers, 84 days of history through the ingestion path, a
 rulebook of 30 rules in force, a trained bundle with the learned ranker, its trees
 compiled). In process (``learned_profile.in_process_learned``): personal home
 (known buyers), product pages (every product distinct) and carts (a known buyer
@@ -514,7 +514,9 @@ def main() -> None:
         "--products", type=int, default=50_000, help="50,000 without a bundle; 2,000 with one"
     )
     ap.add_argument("--people", type=int, default=2_000, help="the learned store's shoppers")
-    ap.add_argument("--days", type=int, default=28, help="the learned store's days of history")
+    ap.add_argument(
+        "--days", type=int, default=None, help="the learned store's days of history (84)"
+    )
     ap.add_argument("--seconds", type=float, default=5.0, help="per run (each mix, each round)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=16)
@@ -552,10 +554,11 @@ def main() -> None:
 
 def learned_main(args: argparse.Namespace) -> None:
     from learned_profile import in_process_learned
-    from learned_store import prepare_learned
+    from learned_store import DAYS, prepare_learned
 
     products = args.products if args.products != 50_000 else 2_000
-    folder = prepare_learned(args.workdir, products, args.people, args.days)
+    days = DAYS if args.days is None else args.days
+    folder = prepare_learned(args.workdir, products, args.people, days)
     db = folder / "store.db"
     result: dict[str, object] = {
         "products": products,

@@ -1,6 +1,6 @@
 """A serving worker's start time and memory on the learned store of a given size.
 
-    .venv/bin/python benchmarks/worker_start.py [--products 2000 --people 2000 --days 28]
+    .venv/bin/python benchmarks/worker_start.py [--products 2000 --people 2000 --days 84]
         [--rounds 3] [--workers 1]
 
 On the store of ``benchmarks/learned_store.py`` (made first if it is not in

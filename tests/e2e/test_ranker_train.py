@@ -43,6 +43,8 @@ def test_train_with_the_ranker_and_serve_from_the_bundle(sqlite_settings: Settin
     settings = RankingSettings(explore_share=0.0)
     ranker = ranker_of_bundle(folder, SnapshotNames(runtime.snapshot), settings, bundle.version)
     assert ranker is not None and ranker.model is not None
+    # the home ranker serves its refit averaged over three draws (one booster)
+    assert ranker.model.metrics["ensemble_models"] == 3.0
     person = bundle.artifacts.people[0]
     now = datetime.fromtimestamp(float(ranker.state.as_of), UTC)
     ctx = RecContext("home", now, person_id=person)

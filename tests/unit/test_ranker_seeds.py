@@ -11,7 +11,14 @@ import pytest
 from shelfwise.ranking.dataset import TrainingSet
 from shelfwise.ranking.features import FeatureSpec
 from shelfwise.ranking.model import RankerModel
-from shelfwise.ranking.training import RANKED_SOURCES, RankerTrainingConfig, fit_ranker
+from shelfwise.ranking.training import (
+    HOME_DRAWS,
+    RANKED_SOURCES,
+    RANKER_CHOICES,
+    RankerTrainingConfig,
+    fit_ranker,
+    task_training,
+)
 
 SPEC = FeatureSpec.of(RANKED_SOURCES)
 SIGNAL = len(SPEC.names) - 1
@@ -94,3 +101,14 @@ def test_a_saved_sum_loads_and_compiles_to_the_same_scores(tmp_path: Path) -> No
         loaded = RankerModel.load(tmp_path / "ranker", compile=compile)
         np.testing.assert_allclose(loaded.raw(x), averaged.raw(x), atol=1e-6)
         assert loaded.calibration == averaged.calibration
+
+
+def test_the_home_designs_and_the_new_items_shelf_average_three_draws() -> None:
+    """Decided on validation (benchmarks/README.md#backtest, 2026-12-07): the home
+    ranker's designs and the new-items shelf's ranker refit three draws; the product
+    placements' rankers, not measured that way, keep one."""
+    assert [c.seeds for c in RANKER_CHOICES] == [HOME_DRAWS] * 3 and HOME_DRAWS == 3
+    assert all(c.seed == 0 for c in RANKER_CHOICES)
+    fallback = ("popular",)
+    assert task_training("new_items", "new_for_you", {"cooccurrence": 1.0}, fallback)[0].seeds == 3
+    assert task_training("bought_with", "product", {"cooccurrence": 1.0}, fallback)[0].seeds == 1

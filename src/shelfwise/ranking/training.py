@@ -141,10 +141,15 @@ RankerTask = Literal["requests", "bought_with", "cart", "new_items"]
 
 # The home ranker's designs: the training job and the backtest choose among these and
 # the placement's blend on the validation window before the cutoff (``chosen_rankers``).
+# Their refit averages three draws (``seeds``), as does the new-items shelf's ranker:
+# decided on validation, 2026-12-07 (three draws of the design, each served single and
+# averaged: the averaged figure is the same whatever the draw and at least the single
+# draw's mean; benchmarks/README.md#backtest). The product placements' rankers keep one.
+HOME_DRAWS = 3
 RANKER_CHOICES: tuple[RankerTrainingConfig, ...] = (
-    RankerTrainingConfig(),
-    RankerTrainingConfig(num_leaves=15),
-    RankerTrainingConfig(train_windows=3),
+    RankerTrainingConfig(seeds=HOME_DRAWS),
+    RankerTrainingConfig(num_leaves=15, seeds=HOME_DRAWS),
+    RankerTrainingConfig(train_windows=3, seeds=HOME_DRAWS),
 )
 
 
@@ -157,7 +162,7 @@ def task_training(
     ``new_items`` (a new-items shelf): the home requests of each window as they are and
     with the person's history left out (``new_item_requests``)."""
     if task == "new_items":
-        cfg = RankerTrainingConfig(placement=placement, new_item_requests=True)
+        cfg = RankerTrainingConfig(placement=placement, new_item_requests=True, seeds=HOME_DRAWS)
     else:
         cfg = RankerTrainingConfig(task=task, placement=placement)
     chain = PlacementChain(blend=dict(sources), fallbacks=tuple(fallback), depth=cfg.depth)
