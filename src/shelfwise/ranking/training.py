@@ -506,11 +506,14 @@ def _early_stopped(
     return model, Joined(len(joined.y), len(joined.groups), weighted, valid_raw)
 
 
-def fit_ranker(windows: Sequence[TrainingSet], cfg: RankerTrainingConfig) -> RankerModel:
+def fit_ranker(
+    windows: Sequence[TrainingSet], cfg: RankerTrainingConfig, jobs: int = 1
+) -> RankerModel:
     """LambdaRank on ``windows[1:]`` (at most ``cfg.train_windows``), early-stopped and
-    calibrated on ``windows[0]``, then refitted on every window when ``cfg.refit``."""
+    calibrated on ``windows[0]``, then refitted on every window when ``cfg.refit`` (its
+    draws in up to ``jobs`` worker processes)."""
     model, joined = _early_stopped(windows, cfg)
-    return _refitted(model, windows, joined, cfg)
+    return _refitted(model, windows, joined, cfg, jobs)
 
 
 def _refitted(
@@ -518,7 +521,10 @@ def _refitted(
     windows: Sequence[TrainingSet],
     joined: Joined,
     cfg: RankerTrainingConfig,
+    jobs: int = 1,
 ) -> RankerModel:
+    """``model`` refitted on every window (``cfg.refit``), its draws (``cfg.seeds``) in up
+    to ``jobs`` worker processes."""
     spec = model.spec
     stopped = model.metrics
     if cfg.refit:
@@ -526,8 +532,8 @@ def _refitted(
         valid = windows[0]
         train = _training_windows(windows, cfg)
         everything = TrainingSet.concat([valid, *train], len(spec.names))
-        models = []
-        for draw in range(cfg.seeds):
+
+        def drawn(draw: int) -> RankerModel:
             rows = everything.thinned(cfg.negatives, cfg.seed + draw)
             one, _ = RankerModel.train(
                 spec,
@@ -538,7 +544,9 @@ def _refitted(
                 None,
                 weights=(rows.weights, valid.weights),
             )
-            models.append(one)
+            return one
+
+        models = forked_map(drawn, list(range(cfg.seeds)), jobs)
         model = models[0] if len(models) == 1 else RankerModel.summed(models, (valid.x, valid.y))
         model.metrics.update({f"{k}_early_stopped": v for k, v in stopped.items()})
     model.metrics.update(
@@ -715,7 +723,7 @@ def choose_for(
     done: dict[str, RankerModel] = {} if refits is None else refits
     key = cfg.model_dump_json()
     if key not in done:
-        done[key] = _refitted(model, requests_of(built, cfg), joined, cfg)
+        done[key] = _refitted(model, requests_of(built, cfg), joined, cfg, jobs)
     return done[key], RankerChoice(cfg, scores, by_window)
 
 
@@ -787,7 +795,7 @@ def train_ranker(
         new_chain=new_chain,
         jobs=jobs,
     )
-    return fit_ranker(requests_of(windows, cfg), cfg)
+    return fit_ranker(requests_of(windows, cfg), cfg, jobs)
 
 
 def bundle_ranker(
