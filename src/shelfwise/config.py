@@ -490,7 +490,6 @@ class Settings(BaseSettings):
         data = self.model_dump(
             mode="json", exclude={"api_keys", "alert_webhook_secret", "train_jobs"}
         )
-
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -153,7 +153,6 @@ def train(
                 min_people=min_people,
                 jobs=jobs,
             )
-
             progress.update(task, completed=len(STEPS), description="done")
             pruned = (
                 list(runtime.bundle_store.prune(keep_bundles).removed)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import resource
 import signal
 import threading
@@ -52,6 +51,7 @@ from shelfwise.evaluation.split import PROTOCOLS, Split, time_split
 from shelfwise.evaluation.tune import tune_chains, validation_split
 from shelfwise.ranking.objective import RankingSettings
 from shelfwise.ranking.training import RANKER_CHOICES, RankerTrainingConfig
+from shelfwise.ranking.workers import available_cores
 from shelfwise.rules.model import Rule
 from shelfwise.serving.placements import Placement
 
@@ -363,10 +363,7 @@ def scope_of(result: EvaluationResult) -> str:
 
 def default_jobs() -> int:
     """Worker processes of a backtest by default: the cores this process may run on."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # not on Linux
-        return max(os.cpu_count() or 1, 1)
+    return available_cores()
 
 
 @dataclass(frozen=True)

@@ -901,7 +901,6 @@ def chosen_rankers(
     refits: dict[str, RankerModel] = {}
     for kind, among in choices.items():
         model, choice = choose_for(built, among, kind, stopped, refits, jobs)
-
         if model is None or choice.config is None:
             out[kind] = (None, choice)
             continue
