@@ -1,10 +1,12 @@
 """What a placement optimises: expected value = P(engagement) x value of the item.
 
 The value is a blend, configured per placement, of a click term (every
-engagement is worth something: discovery), revenue (price) and margin
-(price x margin rate of the item's band), both in units of the viewed
-product's price (product pages, carts) or else the catalog's median price, and
-bounded (``money_cap``) so that relevance leads. Slow shipping and thin stock cover discount it. The same
+engagement is worth something: discovery), revenue (what one purchase of the
+item brings: its price x ``RankingState.line_units``, how many of its price one
+purchase line of it brings, so a carton of 44 gliders is not valued as one) and margin (that revenue x
+the margin rate of the item's band), both in units of one purchase of the
+viewed product (product pages, carts) or else of the catalog's median price,
+and bounded (``money_cap``) so that relevance leads. Slow shipping and thin stock cover discount it. The same
 quantities also enter the model as features, so the model can learn how they
 change engagement while the objective says what they are worth.
 
@@ -51,8 +53,11 @@ def item_values(
 ) -> FloatArray:
     """Value of one engagement with each item (> 0 unless every weight is 0).
 
-    Prices are relative to ``anchor_price`` (the viewed product's, on product
-    pages and carts) when it is known, else to the catalog's reference price.
+    One purchase of an item is worth its price times ``state.line_units`` (how many of
+    its price one purchase line of it brings, relative to the store's typical line),
+    relative to ``anchor_price`` (one purchase of the viewed product, on product pages
+    and carts: :func:`shelfwise.ranking.ranker.anchor_price`) when it is known, else to
+    the catalog's reference price.
     With ``money_cap`` the money term is ``m / (1 + m)`` (m: the revenue and
     margin blend per unit of money weight) times ``min(money weight / click,
     money_cap)`` times the click value: a dearer item can never be worth more
@@ -64,7 +69,8 @@ def item_values(
         ref = float(anchor_price)
     with np.errstate(invalid="ignore", over="ignore"):
         known = np.isfinite(price) & (price > 0)
-        rel_price = np.clip(np.where(known, price / ref, 1.0), 0.0, MAX_RELATIVE_PRICE)
+        per_line = np.where(known, price / ref, 1.0) * state.line_units[items]
+        rel_price = np.clip(per_line, 0.0, MAX_RELATIVE_PRICE)
     band = table.margin_band[items].astype(np.int64)
     rate = np.where(band >= 0, MARGIN_RATE[np.maximum(band, 0)], objective.unknown_margin_rate)
     money = objective.revenue * rel_price + objective.margin * rel_price * rate

@@ -55,13 +55,19 @@ class Ranked:
     objective_version: str
 
 
-def anchor_price(ctx: RecContext, items: ItemTable) -> float | None:
-    """The price money is measured against: the dearest known price among the viewed
-    products (else the cart's), None without one."""
+def anchor_price(
+    ctx: RecContext, items: ItemTable, line_units: FloatArray | None = None
+) -> float | None:
+    """The money a candidate's is measured against: the dearest known purchase among
+    the viewed products (else the cart's), a purchase worth its price times its units
+    per purchase line (``line_units``, the ranker state's; None: one unit), None
+    without a known price."""
     for group in (ctx.context_items, ctx.cart_items):
         known = [i for i in group if i < len(items.price)]
         if known:
             prices = np.asarray(items.price[known], dtype=np.float64)
+            if line_units is not None:
+                prices = prices * line_units[known]
             prices = prices[np.isfinite(prices) & (prices > 0)]
             if len(prices):
                 return float(prices.max())
@@ -325,7 +331,8 @@ class Ranker:
     ) -> FloatArray:
         """The placement's value of one engagement with each candidate (the chain's fit
         included): P(engagement) x this is what it is ranked by."""
-        values = item_values(objective, cands.items, items, self.state, anchor_price(ctx, items))
+        anchor = anchor_price(ctx, items, self.state.line_units)
+        values = item_values(objective, cands.items, items, self.state, anchor)
         if objective.chain_weight > 0:
             values = values * chain_fit(cands, objective.chain_weight)
         return values

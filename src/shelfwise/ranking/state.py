@@ -34,9 +34,14 @@ WEEKS = 52
 _SEASON_PRIOR = 20.0  # pseudo-events that pull a sparse category-week towards 1.0
 
 
+LINE_PRIOR = 5.0  # lines' worth of the store's typical line in an item's ``line_units``
+
 # Per-item arrays added to the state after bundles were already written: a state saved
 # before one of them loads with it at zero (only features of the newer models read it).
-LATER_ITEM_ARRAYS = frozenset({"rebuy_28d"})
+LATER_ITEM_ARRAYS = frozenset({"rebuy_28d", "line_units"})
+# What such an array holds in a state saved before it (zero unless named here):
+# ``line_units`` 1 values an engagement at the item's price, as before it.
+_LATER_DEFAULT = {"line_units": 1.0}
 
 
 @dataclass
@@ -89,6 +94,41 @@ def _weighted_share(
     owner = np.repeat(np.arange(n_persons), np.diff(indptr))
     share = sums / np.maximum(totals[owner], 1e-12)
     return PairTable(indptr, keys, share[:, None])
+
+
+def _line_units(
+    item: IntArray, paid: FloatArray, quantity: FloatArray, price: FloatArray
+) -> FloatArray:
+    """Per item, how many of its catalog price one purchase line of it brings: the
+    geometric mean over its lines of the price paid times the units, over the item's
+    catalog price, relative to the store's typical line (the median of the items'
+    own). A wholesaler's carton of 44 gliders and a single cushion cover are one
+    purchase each, not one unit each; and where the catalog's price is not what
+    buyers paid (Online Retail's latest price is often a retail customer's, above the
+    trade price), the line is what it brought. 1 where the item was never bought with
+    a known price and quantity, where its catalog price is unknown, and everywhere in
+    a store that sells one unit a line at its catalog price; an item's own figure is
+    shrunk towards the typical line with ``LINE_PRIOR`` lines' worth."""
+    n_items = len(price)
+    listed = np.isfinite(price) & (price > 0)
+    paid = np.where(np.isfinite(paid) & (paid > 0), paid, price[item])
+    known = np.isfinite(paid) & (paid > 0) & np.isfinite(quantity) & (quantity > 0)
+    known &= listed[item]
+    if not known.any():
+        return np.ones(n_items)
+    lines = np.bincount(item[known], minlength=n_items)
+    logs = np.bincount(
+        item[known], weights=np.log(paid[known] * quantity[known]), minlength=n_items
+    )
+    has = lines > 0
+    own = logs[has] / lines[has] - np.log(price[has])
+    typical = float(np.median(own))
+    # shrunk towards the typical line with LINE_PRIOR lines' worth: a single line of two
+    # units in a shop that sells one or two says little about the item
+    own = (lines[has] * own + LINE_PRIOR * typical) / (lines[has] + LINE_PRIOR)
+    out = np.ones(n_items)
+    out[has] = np.exp(own - typical)
+    return out
 
 
 def _item_repeat_stats(
@@ -157,6 +197,7 @@ class RankingState:
     repeat_rate: FloatArray  # share of the item's buyers who bought it on 2+ days (smoothed)
     item_cycle_days: FloatArray  # geometric mean days between repeat purchases of the item
     rebuy_28d: FloatArray  # share of the item's earlier buyers who bought it in the last 28 days
+    line_units: FloatArray  # catalog prices one purchase line of the item brings, over the typical
     person_items: PairTable  # columns: purchases, last purchase at, last seen at, events,
     # first purchase at, days with a purchase
     person_categories: PairTable  # column: share of the person's weighted events
@@ -192,6 +233,9 @@ class RankingState:
         pop28 = np.bincount(h.item, weights=w * recent28, minlength=n_items)
         bought = h.kind == PURCHASE
         sales = np.bincount(h.item, weights=h.quantity * (bought & recent28), minlength=n_items)
+        line_units = _line_units(
+            h.item[bought], h.price[bought], h.quantity[bought], np.asarray(items.price, float)
+        )
         exposures = np.bincount(h.item, weights=h.kind == IMPRESSION, minlength=n_items)
         clicks = np.bincount(h.item, weights=h.kind == CLICK, minlength=n_items)
 
@@ -291,6 +335,7 @@ class RankingState:
             repeat_rate=item_stats[2],
             item_cycle_days=item_stats[3],
             rebuy_28d=item_stats[4],
+            line_units=line_units,
             person_items=person_items,
             person_categories=person_categories,
             person_brands=person_brands,
@@ -334,7 +379,8 @@ class RankingState:
             if f.name in LATER_ITEM_ARRAYS and f.name not in arrays:
                 # saved by an earlier version, for a model that does not read it
                 # (``FeatureSpec.base``: a model reading it was saved with it)
-                arrays[f.name] = np.zeros(len(arrays["pop_7d"]), dtype=np.float64)
+                fill = _LATER_DEFAULT.get(f.name, 0.0)
+                arrays[f.name] = np.full(len(arrays["pop_7d"]), fill, dtype=np.float64)
             if f"{f.name}.indptr" not in arrays and f.name not in arrays:
                 raise ValueError(f"the ranker state has no {f.name} (saved before it): retrain")
             if f"{f.name}.indptr" in arrays:
