@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 
 import shelfwise.monitoring.detector as detector
-from shelfwise.monitoring.detector import Baseline, shop_factor, shop_rows
-from shelfwise.monitoring.level import LevelNoise, precision_times
+from shelfwise.monitoring.detector import Baseline, shop_factor
+from shelfwise.monitoring.level import LevelNoise, precision_times, tiled
 from shelfwise.monitoring.series import FloatArray, HourlySeries, hour_of_week
 from shelfwise.monitoring.synthetic import (
     CATEGORY_SHARES,
@@ -179,7 +179,7 @@ def factor_posterior_variance(shop: LevelNoise, var: FloatArray, day: np.ndarray
             out[:, lo : lo + CHUNK] = part[:, lo - a : lo - a + CHUNK]
         return out
     eye = np.ascontiguousarray(np.broadcast_to(np.eye(n), (s, n, n)))
-    inverse = precision_times(shop_rows(shop, s), var, eye, day)
+    inverse = precision_times(tiled(shop, s), var, eye, day)
     out: FloatArray = var - var**2 * np.einsum("snn->sn", inverse)
     return out
 

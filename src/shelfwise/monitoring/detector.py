@@ -41,7 +41,13 @@ import numpy as np
 from scipy import special
 
 from shelfwise.monitoring.common import leave_one_out, prior_counts
-from shelfwise.monitoring.level import LevelNoise, fit_level_noise, level_statistic, shop_move
+from shelfwise.monitoring.level import (
+    LevelNoise,
+    fit_level_noise,
+    level_statistic,
+    shop_move,
+    tiled,
+)
 from shelfwise.monitoring.noise import WindowNoise, fit_window_noise, window_sums
 from shelfwise.monitoring.sequential import Accumulated, accumulate, normal_scores
 from shelfwise.monitoring.series import (
@@ -365,19 +371,8 @@ def shop_factor(shop: LevelNoise, y: FloatArray, var: FloatArray, day: np.ndarra
     """Each series' shop factor ``1 + E[m | y]`` (:func:`.level.shop_move`) from ``y``
     (S, N), the other series' relative residuals, with variance ``var`` (S, N), under the
     shop's own noise model ``shop`` (one row); ``day`` (N,) the UTC day of each hour."""
-    out: FloatArray = 1.0 + shop_move(shop_rows(shop, y.shape[0]), y, var, day)
+    out: FloatArray = 1.0 + shop_move(tiled(shop, y.shape[0]), y, var, day)
     return out
-
-
-def shop_rows(shop: LevelNoise, s: int) -> LevelNoise:
-    """The shop's noise model (one row) repeated for ``s`` series."""
-    return LevelNoise(
-        white=np.repeat(shop.white, s),
-        ar_var=np.repeat(shop.ar_var, s),
-        rho=shop.rho,
-        offset_var=np.repeat(shop.offset_var, s),
-        day_var=None if shop.day_var is None else np.repeat(shop.day_var, s),
-    )
 
 
 def level_residuals(
