@@ -37,7 +37,7 @@ from scipy.signal import lfilter
 
 from shelfwise.monitoring.calibrate import REFIT_EVERY
 from shelfwise.monitoring.detector import DetectorConfig, fit_baseline, level_residuals
-from shelfwise.monitoring.level import LevelNoise, level_statistic, precision_times
+from shelfwise.monitoring.level import LevelNoise, level_statistic, precision_times, tiled
 from shelfwise.monitoring.series import FloatArray
 from shelfwise.monitoring.synthetic import NOISE_FAMILIES, SyntheticSpec, generate
 from shelfwise.monitoring.tail import episode_peaks
@@ -143,16 +143,6 @@ def step_z(noise: LevelNoise, count_var: FloatArray, r: FloatArray, day: np.ndar
     return z
 
 
-def _tile(noise: LevelNoise, k: int) -> LevelNoise:
-    return LevelNoise(
-        white=np.tile(noise.white, k),
-        ar_var=np.tile(noise.ar_var, k),
-        rho=noise.rho,
-        offset_var=np.tile(noise.offset_var, k),
-        day_var=None if noise.day_var is None else np.tile(noise.day_var, k),
-    )
-
-
 def alarmable(
     r: FloatArray,
     count_var: FloatArray,
@@ -192,7 +182,7 @@ def replay(family: str, seed: int, draws: int, cfg: DetectorConfig) -> tuple[Flo
             hi = t - LOOKBACK
             base = fit_baseline(series.window(hi - REFERENCE, hi), lookback_hours=LOOKBACK)
             assert base.level is not None
-            noise, many = base.level, _tile(base.level, draws)
+            noise, many = base.level, tiled(base.level, draws)
             start = t - w - BURN_IN
             path = ar_path(noise.rho, shocks.ar[:, :, start:])
             offset = rng.standard_normal((draws, s))

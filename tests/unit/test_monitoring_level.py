@@ -22,6 +22,7 @@ from shelfwise.monitoring.level import (
     fit_level_noise,
     level_statistic,
     precision_times,
+    tiled,
 )
 from shelfwise.monitoring.series import hour_of_week
 from shelfwise.monitoring.synthetic import (
@@ -352,3 +353,22 @@ def test_under_a_weekend_lift_the_home_pages_level_model_has_day_shifts() -> Non
     assert base.weekly[:8, 0].min() > 0.9
     assert np.all(base.level.day_var[:8] >= counting[:8])
     assert float(counting[0]) == pytest.approx(8.4e-7, rel=0.1)  # bedding: ~170,000 a weekday
+
+
+def test_tiled_repeats_every_series_in_turn() -> None:
+    # The shop's one row for every series (detector.shop_factor), or a store's series for
+    # each of several draws (benchmarks/alerts_level_tail.py): all of them, then again.
+    noise = LevelNoise(
+        white=np.array([1.0, 2.0]),
+        ar_var=np.array([3.0, 4.0]),
+        rho=0.8,
+        offset_var=np.array([5.0, 6.0]),
+        day_var=np.array([7.0, 8.0]),
+    )
+    out = tiled(noise, 3)
+    assert out.white.tolist() == [1.0, 2.0] * 3
+    assert out.ar_var.tolist() == [3.0, 4.0] * 3
+    assert out.offset_var.tolist() == [5.0, 6.0] * 3
+    assert out.day_var is not None and out.day_var.tolist() == [7.0, 8.0] * 3
+    assert out.rho == 0.8
+    assert tiled(LevelNoise(noise.white, noise.ar_var, 0.8, noise.offset_var), 2).day_var is None

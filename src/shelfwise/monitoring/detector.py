@@ -41,7 +41,13 @@ import numpy as np
 from scipy import special
 
 from shelfwise.monitoring.common import leave_one_out, prior_counts
-from shelfwise.monitoring.level import LevelNoise, fit_level_noise, level_statistic, shop_move
+from shelfwise.monitoring.level import (
+    LevelNoise,
+    fit_level_noise,
+    level_statistic,
+    shop_move,
+    tiled,
+)
 from shelfwise.monitoring.noise import WindowNoise, fit_window_noise, window_sums
 from shelfwise.monitoring.sequential import Accumulated, accumulate, normal_scores
 from shelfwise.monitoring.series import (
@@ -361,6 +367,14 @@ def weekday_day_var(level: LevelNoise, ref: HourlySeries, weekly: FloatArray) ->
     return replace(level, day_var=level.day_var / (1.0 - absorbed) + counting)
 
 
+def shop_factor(shop: LevelNoise, y: FloatArray, var: FloatArray, day: np.ndarray) -> FloatArray:
+    """Each series' shop factor ``1 + E[m | y]`` (:func:`.level.shop_move`) from ``y``
+    (S, N), the other series' relative residuals, with variance ``var`` (S, N), under the
+    shop's own noise model ``shop`` (one row); ``day`` (N,) the UTC day of each hour."""
+    out: FloatArray = 1.0 + shop_move(tiled(shop, y.shape[0]), y, var, day)
+    return out
+
+
 def level_residuals(
     base: Baseline, cur: HourlySeries
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -382,17 +396,8 @@ def level_residuals(
             (cur.clicks.sum(0, keepdims=True) - cur.clicks) / np.maximum(others, 1e-9) - 1.0,
             0.0,
         )
-        s = cur.clicks.shape[0]
-        shop = base.shop_level
-        per_series = LevelNoise(
-            white=np.repeat(shop.white, s),
-            ar_var=np.repeat(shop.ar_var, s),
-            rho=shop.rho,
-            offset_var=np.repeat(shop.offset_var, s),
-            day_var=None if shop.day_var is None else np.repeat(shop.day_var, s),
-        )
-        factor = 1.0 + shop_move(
-            per_series, y, 1.0 / np.maximum(others, 1.0), cur.epoch_hours // 24
+        factor = shop_factor(
+            base.shop_level, y, 1.0 / np.maximum(others, 1.0), cur.epoch_hours // 24
         )
     mu = expected * factor
     r = np.where(mu > 0, cur.clicks / np.maximum(mu, 1e-9) - 1.0, 0.0)

@@ -53,6 +53,18 @@ class LevelNoise:
     day_var: FloatArray | None = None  # variance of a shift shared by the hours of a UTC day
 
 
+def tiled(noise: LevelNoise, k: int) -> LevelNoise:
+    """``noise``'s series repeated ``k`` times (all of them, then all again): one row
+    (the shop's model) for every series, or a store's series for ``k`` draws."""
+    return LevelNoise(
+        white=np.tile(noise.white, k),
+        ar_var=np.tile(noise.ar_var, k),
+        rho=noise.rho,
+        offset_var=np.tile(noise.offset_var, k),
+        day_var=None if noise.day_var is None else np.tile(noise.day_var, k),
+    )
+
+
 def autocovariances(
     r: FloatArray, count_var: FloatArray, day: np.ndarray, lags: int = MAX_LAG
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
