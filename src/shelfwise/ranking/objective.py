@@ -3,10 +3,11 @@
 The value is a blend, configured per placement, of a click term (every
 engagement is worth something: discovery), revenue (what one purchase of the
 item brings: its price x ``RankingState.line_units``, how many of its price one
-purchase line of it brings, so a carton of 44 gliders is not valued as one) and margin (that revenue x
-the margin rate of the item's band), both in units of one purchase of the
-viewed product (product pages, carts) or else of the catalog's median price,
-and bounded (``money_cap``) so that relevance leads. Slow shipping and thin stock cover discount it. The same
+purchase line of it brings, so a carton of 44 gliders is not valued as one)
+and margin (that revenue x the margin rate of the item's band), both in units
+of one purchase of the viewed product (product pages, carts) or else of the
+catalog's median price, and bounded (``money_cap``) so that relevance leads.
+Slow shipping and thin stock cover discount it. The same
 quantities also enter the model as features, so the model can learn how they
 change engagement while the objective says what they are worth.
 

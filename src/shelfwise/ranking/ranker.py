@@ -55,19 +55,14 @@ class Ranked:
     objective_version: str
 
 
-def anchor_price(
-    ctx: RecContext, items: ItemTable, line_units: FloatArray | None = None
-) -> float | None:
+def anchor_price(ctx: RecContext, items: ItemTable, line_units: FloatArray) -> float | None:
     """The money a candidate's is measured against: the dearest known purchase among
-    the viewed products (else the cart's), a purchase worth its price times its units
-    per purchase line (``line_units``, the ranker state's; None: one unit), None
-    without a known price."""
+    the viewed products (else the cart's), a purchase worth its price times
+    ``line_units`` (the ranker state's), None without a known price."""
     for group in (ctx.context_items, ctx.cart_items):
         known = [i for i in group if i < len(items.price)]
         if known:
-            prices = np.asarray(items.price[known], dtype=np.float64)
-            if line_units is not None:
-                prices = prices * line_units[known]
+            prices = np.asarray(items.price[known], dtype=np.float64) * line_units[known]
             prices = prices[np.isfinite(prices) & (prices > 0)]
             if len(prices):
                 return float(prices.max())

@@ -37,10 +37,10 @@ _SEASON_PRIOR = 20.0  # pseudo-events that pull a sparse category-week towards 1
 LINE_PRIOR = 5.0  # lines' worth of the store's typical line in an item's ``line_units``
 
 # Per-item arrays added to the state after bundles were already written: a state saved
-# before one of them loads with it at zero (only features of the newer models read it).
+# before one of them loads with it at zero (only features of the newer models read
+# it), or at the value named in _LATER_DEFAULT (``line_units`` 1: a purchase is worth
+# its price, as the value was then).
 LATER_ITEM_ARRAYS = frozenset({"rebuy_28d", "line_units"})
-# What such an array holds in a state saved before it (zero unless named here):
-# ``line_units`` 1 values an engagement at the item's price, as before it.
 _LATER_DEFAULT = {"line_units": 1.0}
 
 
