@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from shelfwise.runtime import Runtime
-from shelfwise.serving.decisions import Decision, DecisionLog, keeps_trace
+from shelfwise.serving.decisions import WRITER, Decision, DecisionLog, keeps_trace
 from tests.waiting import eventually
 
 T0 = datetime(2026, 11, 1, 9, tzinfo=UTC)
@@ -35,6 +37,29 @@ def test_background_writer_stores_in_batches(runtime: Runtime) -> None:
     assert got.served_at == T0 + timedelta(minutes=3)
     assert [d.rec_id for d in log.recent(limit=2)] == ["r4", "r3"]
     assert [d.rec_id for d in log.recent(since=T0 + timedelta(minutes=3))] == ["r4", "r3"]
+    log.close()
+
+
+def test_a_paused_writer_runs_no_thread_and_writes_the_queue_after(runtime: Runtime) -> None:
+    """While the process forks (a parallel email batch) no writer thread may run: the
+    slates recorded meanwhile wait, and are written once the writer is back."""
+
+    def writers() -> int:  # the runtime's own log may run one too
+        return sum(t.name == WRITER for t in threading.enumerate())
+
+    idle = writers()
+    log = DecisionLog(runtime.db, flush_seconds=0.02)
+    log.record(_d("before"))
+    eventually(lambda: log.pending == 0, "the writer stored the first slate", every=0.02)
+    assert writers() == idle + 1
+    with log.paused():
+        assert writers() == idle
+        log.record(_d("during"))
+        time.sleep(0.1)  # five of the writer's rounds: nothing is written
+        assert log.pending == 1 and writers() == idle
+    assert writers() == idle + 1
+    eventually(lambda: log.pending == 0, "the writer is back and stored the queue", every=0.02)
+    assert log.get("during") is not None and log.get("before") is not None
     log.close()
 
 

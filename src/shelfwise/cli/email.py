@@ -35,6 +35,14 @@ def email_batch(
         str | None,
         typer.Option(help="Send time as an ISO datetime (default: now); seasons and rules use it."),
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Worker processes computing the slates (0: one per core; 1: this process). "
+            "The slates are the same for any number.",
+        ),
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Write email slates for a segment with the same rules and traces as the API."""
@@ -61,6 +69,7 @@ def email_batch(
                     k=k,
                     explain=explain,
                     on_progress=lambda n: bar.advance(task, n),
+                    jobs=jobs,
                 ),
                 fh,
             )

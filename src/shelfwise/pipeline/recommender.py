@@ -45,7 +45,7 @@ from shelfwise.pipeline.slates import KeptSlate, SlateCache, nothing_personal, w
 from shelfwise.pipeline.stages import Blender, Candidates, build_context, plan_of
 from shelfwise.ranking.ranker import Ranker
 from shelfwise.rules import Rulebook
-from shelfwise.serving.decisions import Decision, DecisionLog
+from shelfwise.serving.decisions import Decision, DecisionLog, DecisionSink
 from shelfwise.serving.freshness import ChangeClock, refresh_if_changed
 from shelfwise.serving.identity import PersonCache
 from shelfwise.serving.metrics import ServingMetrics
@@ -123,7 +123,8 @@ class Recommender:
         self.snapshot = snapshot
         self.placements = placements
         self.sessions = sessions
-        self.decisions = decisions
+        # the log; a forked batch worker holds its decisions instead (pipeline/batch.py)
+        self.decisions: DecisionSink = decisions
         self.metrics = metrics
         self.rules = rules  # the merchant's rulebook; None = availability only
         self.assigner = assigner

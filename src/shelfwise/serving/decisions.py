@@ -28,12 +28,13 @@ preview use.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
@@ -197,6 +198,37 @@ def keeps_trace(mode: Literal["full", "sampled", "none"], rate: float, rec_id: s
     return zlib.crc32(rec_id.encode()) < rate * 2**32
 
 
+class DecisionSink(Protocol):
+    """Where the request path hands its served slates: the :class:`DecisionLog`, or
+    a forked batch worker's :class:`HeldDecisions`."""
+
+    def keeps_trace(self, rec_id: str) -> bool: ...
+
+    def record(self, decision: Decision, items_json: bytes | None = None) -> None: ...
+
+
+class HeldDecisions:
+    """Decisions held in memory, not written: a forked batch worker's (it must not
+    use the parent's writer thread or connections), handed back to the parent, whose
+    :class:`DecisionLog` records them. Keeps a trace exactly as the log would."""
+
+    def __init__(self, log: DecisionLog) -> None:
+        self.trace_mode = log.trace_mode
+        self.trace_rate = log.trace_rate
+        self.held: list[tuple[Decision, bytes | None]] = []
+
+    def keeps_trace(self, rec_id: str) -> bool:
+        return keeps_trace(self.trace_mode, self.trace_rate, rec_id)
+
+    def record(self, decision: Decision, items_json: bytes | None = None) -> None:
+        self.held.append((decision, items_json))
+
+    def take(self) -> list[tuple[Decision, bytes | None]]:
+        """What was held since the last call."""
+        held, self.held = self.held, []
+        return held
+
+
 class DecisionLog:
     def __init__(
         self,
@@ -236,6 +268,7 @@ class DecisionLog:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._paused = False  # no writer while paused (:meth:`paused`)
         self.progress()
 
     @classmethod
@@ -278,7 +311,7 @@ class DecisionLog:
                 return
             self._pending.append((decision.rec_id, row))
             self._index[decision.rec_id] = row
-            if self._thread is None:
+            if self._thread is None and not self._paused:
                 self.start()
         if len(self._pending) >= self.batch_size:
             self._wake.set()
@@ -424,6 +457,29 @@ class DecisionLog:
         ):
             for row in rows:
                 copy.write_row(row)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The writer stopped (its round of writing done) and started again after.
+
+        While a process forks, no thread of it may be inside the store's driver: a
+        forked child inherits the driver's locks as they are, and one held by the
+        writer at that moment would stay held in the child for good (SQLite's are
+        global to the process). The slates recorded meanwhile wait in the queue."""
+        thread = self._thread
+        self._paused = True
+        if thread is not None:
+            self._stop.set()
+            self._wake.set()
+            thread.join()
+            self._thread = None
+            self._stop.clear()
+        try:
+            yield
+        finally:
+            self._paused = False
+            if thread is not None or self.pending:
+                self.start()
 
     def close(self) -> None:
         """Stop the writer and write what is pending (called at shutdown)."""

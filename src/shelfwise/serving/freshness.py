@@ -92,6 +92,12 @@ class ChangeClock:
                 log.debug("closing a broken connection failed", exc_info=True)
             self._conn = None
 
+    def forked(self) -> None:
+        """In a forked child: forget the parent's connection (never used nor closed
+        here: it is the parent's); the next read opens the child's own."""
+        self._conn = None
+        self._lock = threading.Lock()
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
