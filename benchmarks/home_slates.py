@@ -9,9 +9,10 @@ rulebook in force, the bundle's learned ranker, ``explain=true``): personal home
 slates for ``--people`` random known buyers (the bundle's own ids, so no identity
 to stitch), at the bundle's clock. Reported:
 
-- every personal reason with an anchor ("Because you viewed X", "Buy it again")
-  checked against the person's history in the bundle (the anchor must be an item
-  the person interacted with): the count of true and false ones;
+- every personal reason with an anchor ("Because you viewed X", "Because you
+  bought X", "Buy it again") checked against the person's history in the bundle
+  (the anchor must be an item the person interacted with; bought, for the last
+  two): the count of true and false ones;
 - variants: slates holding two products of one variant group;
 - concentration (pinned products left out: a rule puts them there): the item in
   most slates, its share of slates and of the first ranked slots, and the share of
@@ -40,7 +41,8 @@ from learned_profile import check_learned, known_buyers, open_store  # noqa: E40
 from learned_store import prepare_learned, store_arguments  # noqa: E402
 from shelfwise.pipeline import RecommendRequest  # noqa: E402
 
-ANCHORED_PERSONAL = ("because_you_viewed", "buy_again")
+ANCHORED_PERSONAL = ("because_you_viewed", "because_you_bought", "buy_again")
+BOUGHT = ("because_you_bought", "buy_again")  # true only of an item the person bought
 
 
 def pinned(item: dict[str, Any]) -> bool:
@@ -74,7 +76,9 @@ def read(folder: Path, n: int, show: int, seed: int = 11) -> dict[str, Any]:
             check_learned(slate, "home")
             h = artifacts.history
             p = h.index(person)
-            past = set() if p is None else {artifacts.items[int(i)] for i in h.items[h.row(p)]}
+            row = slice(0, 0) if p is None else h.row(p)
+            past = {artifacts.items[int(i)] for i in h.items[row]}
+            bought = {artifacts.items[int(i)] for i in h.items[row][h.bought[row] > 0]}
             items = slate["items"]
             ids = [it["product_id"] for it in items]
             # a pinned product is where the merchant's rule puts it: not the ranker's loop
@@ -87,7 +91,8 @@ def read(folder: Path, n: int, show: int, seed: int = 11) -> dict[str, Any]:
             for it in items:
                 for r in it.get("reasons", ()):
                     if r["kind"] in ANCHORED_PERSONAL and r.get("anchor"):
-                        reasons["true" if r["anchor"] in past else "false"] += 1
+                        held = bought if r["kind"] in BOUGHT else past
+                        reasons["true" if r["anchor"] in held else "false"] += 1
             slates.append((person, items))
         top, top_count = shown.most_common(1)[0]
         ten = {i for i, _ in shown.most_common(10)}

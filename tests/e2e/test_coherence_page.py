@@ -70,7 +70,8 @@ def _expected(slates: list[tuple[str, list[dict[str, Any]], bool]]) -> dict[str,
         "median_price_ratio": statistics.median(ratios),
         "top_item_share": top / len(slates),
         "personal_claims": sum(
-            r["kind"] in ("for_you", "because_you_viewed", "buy_again", "session")
+            r["kind"]
+            in ("for_you", "because_you_viewed", "because_you_bought", "buy_again", "session")
             for _, items, personal in slates
             if not personal
             for it in items

@@ -83,6 +83,11 @@ def test_the_ordinary_sources_read_the_catalog_tables() -> None:
     views = (SessionEvent(1, "product_view", NOW),)
     got = session.propose(RecContext("home", NOW, session=views), 5)
     assert got.items.tolist() == [3, 2, 0] and got.reasons[0].kind == "because_you_viewed"
+    # an item bought in the session is said to be bought, one only viewed to be viewed
+    both = (SessionEvent(1, "product_view", NOW), SessionEvent(3, "purchase", NOW))
+    got = session.propose(RecContext("home", NOW, session=both), 5)
+    assert any(r.kind == "because_you_bought" for r in got.reasons)
+    assert all((r.kind == "because_you_bought") == (r.anchor == 3) for r in got.reasons)
     popular = PopularSource(rank_popularity(score), CATEGORY, ("", "decor", "garden"))
     got = popular.propose(RecContext("home", NOW, exclude=frozenset({1})), 3)
     assert got.items.tolist() == [5, 4, 3]  # the store's most popular, 1 excluded

@@ -7,6 +7,7 @@ from shelfwise.candidates.base import RecContext
 from shelfwise.candidates.config import CooccurrenceConfig, EventWeights
 from shelfwise.candidates.cooccurrence import CooccurrenceSource, fit_cooccurrence
 from shelfwise.candidates.history import PersonHistory
+from shelfwise.candidates.log import InteractionLog, Row
 from tests.unit.candidates_fixtures import ABC, T0, purchases
 
 A, B, C, D, E = range(5)
@@ -50,9 +51,45 @@ def test_source_uses_context_then_history_and_excludes() -> None:
     assert {r.anchor for r in got.reasons} == {A}
     got = source.propose(RecContext("home", T0, person_id="p3"), 10)
     assert got.items.tolist() == [B]  # p3 bought A and C; B is A's other neighbour
-    assert got.reasons[0].kind == "because_you_viewed"
+    # p3 bought its anchors: a purchase is not a view (a purchase-only log has no views)
+    assert [(r.kind, r.anchor) for r in got.reasons] == [("because_you_bought", A)]
     got = source.propose(
         RecContext("product_page", T0, context_items=(A,), exclude=frozenset({B})), 10
     )
     assert got.items.tolist() == [C]
     assert source.propose(RecContext("home", T0, person_id="nobody"), 10).items.tolist() == []
+
+
+def test_a_history_anchor_is_said_bought_only_where_the_person_bought_it() -> None:
+    """A person's own items as anchors: "because you bought X" for what they bought,
+    "because you viewed X" for what they only looked at, whatever the weights."""
+    rows = [
+        Row(person="p1", item="A", kind="purchase", at=T0, basket="o1"),
+        Row(person="p1", item="B", kind="purchase", at=T0, basket="o1"),
+        Row(person="p2", item="A", kind="purchase", at=T0, basket="o2"),
+        Row(person="p2", item="C", kind="purchase", at=T0, basket="o2"),
+        Row(person="p3", item="D", kind="purchase", at=T0, basket="o4"),
+        Row(person="p3", item="E", kind="purchase", at=T0, basket="o4"),
+        Row(person="v", item="A", kind="product_view", at=T0, basket=None),
+        Row(person="m", item="A", kind="product_view", at=T0, basket=None),
+        Row(person="m", item="C", kind="purchase", at=T0, basket="o3"),
+        Row(person="m", item="D", kind="purchase", at=T0, basket="o3"),
+    ]
+    log = InteractionLog.from_rows(rows, items=("A", "B", "C", "D", "E"))
+    table = fit_cooccurrence(log, BASKETS_ONLY, EventWeights())
+    history = PersonHistory.fit(log, EventWeights().array(), 30.0)
+    source = CooccurrenceSource(table, history, BASKETS_ONLY, 30.0)
+    viewer = source.propose(RecContext("home", T0, person_id="v"), 10)
+    assert viewer.items.tolist() == [B, C]  # A's neighbours
+    assert {(r.anchor, r.kind) for r in viewer.reasons} == {(A, "because_you_viewed")}
+    mixed = source.propose(RecContext("home", T0, person_id="m"), 10)
+    said = {int(i): (r.anchor, r.kind) for i, r in zip(mixed.items, mixed.reasons, strict=True)}
+    assert said[B] == (A, "because_you_viewed")  # only A leads to B: A was viewed
+    assert said[E] == (D, "because_you_bought")  # E goes with D, which m bought
+    assert set(said) == {B, E}  # the person's own items are not proposed
+    assert history.bought_any(history.index("m"), np.array([A, C, D, E])).tolist() == [
+        False,
+        True,
+        True,
+        False,
+    ]

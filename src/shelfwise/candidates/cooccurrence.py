@@ -18,7 +18,14 @@ from shelfwise.candidates.base import Proposal, RecContext
 from shelfwise.candidates.config import CooccurrenceConfig, EventWeights
 from shelfwise.candidates.history import PersonHistory
 from shelfwise.candidates.log import InteractionLog
-from shelfwise.candidates.neighbours import NeighbourTable, ReasonCache, excluded, gather, top_k
+from shelfwise.candidates.neighbours import (
+    NeighbourTable,
+    ReasonCache,
+    excluded,
+    gather,
+    personal_reasons,
+    top_k,
+)
 
 
 def interaction_matrix(
@@ -72,6 +79,7 @@ class CooccurrenceSource:
             for k in (
                 "also_viewed",
                 "because_you_viewed",
+                "because_you_bought",
             )
         }
         object.__setattr__(self, "_reasons", reasons)
@@ -80,7 +88,7 @@ class CooccurrenceSource:
         anchors = np.array(ctx.context_items + ctx.cart_items, dtype=np.int64)
         # Co-occurrence counts views, carts and buys alike: it may say the items were
         # looked at together, never that they were bought together (``complements``).
-        kind = "also_viewed"
+        p = None
         if len(anchors):
             weights = np.ones(len(anchors))
         else:
@@ -90,13 +98,16 @@ class CooccurrenceSource:
             anchors, weights = self.history.recent_anchors(
                 p, ctx.now.timestamp(), self.config.max_anchors, self.history_half_life_days
             )
-            kind = "because_you_viewed"
         known = anchors < self.table.n_items
         got = gather(self.table, anchors[known], weights[known], excluded(ctx.exclude))
         top = top_k(got.scores, k)
-        return Proposal(
-            self.name,
-            got.items[top],
-            got.scores[top],
-            self._reasons[kind](got.anchors[top]),
-        )
+        shown = got.anchors[top]
+        if p is None:
+            reasons = self._reasons["also_viewed"](shown)
+        else:  # the person's own items: "because you bought" those they bought
+            r = self._reasons
+            was_bought = self.history.bought_any(p, shown)
+            reasons = personal_reasons(
+                r["because_you_viewed"], r["because_you_bought"], shown, was_bought
+            )
+        return Proposal(self.name, got.items[top], got.scores[top], reasons)

@@ -55,6 +55,16 @@ class PersonHistory:
             items, w = items[top], w[top]
         return items, w
 
+    def bought_any(self, p: int, items: IntArray) -> npt.NDArray[np.bool_]:
+        """Whether person ``p`` bought each of ``items`` (False for one not in the row)."""
+        s = self.row(p)
+        row, bought = self.items[s], self.bought[s]
+        if not len(row):
+            return np.zeros(len(items), dtype=bool)
+        at = np.minimum(np.searchsorted(row, items), len(row) - 1)
+        got: npt.NDArray[np.bool_] = (row[at] == items) & (bought[at] > 0)
+        return got
+
     @classmethod
     def fit(
         cls, log: InteractionLog, kind_weights: FloatArray, half_life_days: float

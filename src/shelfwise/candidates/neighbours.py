@@ -276,6 +276,20 @@ class ReasonCache:
             return tuple(map(cache.__getitem__, keys))
 
 
+def personal_reasons(
+    viewed: ReasonCache, bought: ReasonCache, anchors: IntArray, was_bought: npt.NDArray[np.bool_]
+) -> tuple[Reason, ...]:
+    """Each anchor's personal reason as it is true: "because you bought" where the
+    shopper bought the anchor, else "because you viewed" (a purchase-only store's
+    history holds nothing but purchases: none of them was seen as a view)."""
+    if not was_bought.any():
+        return viewed(anchors)
+    flags = was_bought.tolist()
+    return tuple(
+        b if f else v for v, b, f in zip(viewed(anchors), bought(anchors), flags, strict=True)
+    )
+
+
 def picked(values: Sequence[T], at: list[int]) -> tuple[T, ...]:
     """``tuple(values[i] for i in at)``, at C speed (a proposal's reasons of its top k)."""
     if len(at) > 1:

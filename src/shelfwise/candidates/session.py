@@ -10,7 +10,14 @@ import numpy as np
 from shelfwise.candidates.base import Proposal, RecContext
 from shelfwise.candidates.config import EventWeights, SessionConfig
 from shelfwise.candidates.log import KIND_CODE
-from shelfwise.candidates.neighbours import NeighbourTable, ReasonCache, excluded, gather, top_k
+from shelfwise.candidates.neighbours import (
+    NeighbourTable,
+    ReasonCache,
+    excluded,
+    gather,
+    personal_reasons,
+    top_k,
+)
 
 
 @dataclass(eq=False)
@@ -25,7 +32,8 @@ class SessionSource:
     _reasons: dict[str, ReasonCache] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        reasons = {k: ReasonCache(self.name, k) for k in ("because_you_viewed",)}
+        kinds = ("because_you_viewed", "because_you_bought")
+        reasons = {k: ReasonCache(self.name, k) for k in kinds}
         object.__setattr__(self, "_reasons", reasons)
 
     def propose(self, ctx: RecContext, k: int) -> Proposal:
@@ -40,9 +48,10 @@ class SessionSource:
         keep = (anchors < self.table.n_items) & (w > 0)
         got = gather(self.table, anchors[keep], w[keep], excluded(ctx.exclude))
         top = top_k(got.scores, k)
-        return Proposal(
-            self.name,
-            got.items[top],
-            got.scores[top],
-            self._reasons["because_you_viewed"](got.anchors[top]),
+        shown = got.anchors[top]
+        bought = [e.item for e in recent if e.type == "purchase"]
+        r = self._reasons
+        reasons = personal_reasons(
+            r["because_you_viewed"], r["because_you_bought"], shown, np.isin(shown, bought)
         )
+        return Proposal(self.name, got.items[top], got.scores[top], reasons)

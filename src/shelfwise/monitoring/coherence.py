@@ -11,8 +11,8 @@ placement at a time:
   items tied on it, the first id);
 - ``coverage``: distinct shown items over the catalog's available items;
 - ``personal_claims``: reasons that claim something about a person (``for_you``,
-  ``because_you_viewed``, ``buy_again``, ``session``) on slates asked for without a
-  person or a session: each one is false.
+  ``because_you_viewed``, ``because_you_bought``, ``buy_again``, ``session``) on
+  slates asked for without a person or a session: each one is false.
 
 A substitute module (``product_similar``) should score high on the first and keep
 the second near 1; a complement module (``product_bought_with``, ``cart``) may
@@ -34,7 +34,9 @@ from shelfwise.monitoring.decisions import DecisionLogReader, ServedSlate
 if TYPE_CHECKING:
     from shelfwise.catalog.snapshot import CatalogSnapshot
 
-PERSONAL_KINDS = frozenset({"for_you", "because_you_viewed", "buy_again", "session"})
+PERSONAL_KINDS = frozenset(
+    {"for_you", "because_you_viewed", "because_you_bought", "buy_again", "session"}
+)
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,8 @@ def reason_text(reason: Reason, snapshot: CatalogSnapshot) -> str:
             return f"Similar to {anchor}"
         case "because_you_viewed":
             return f"Because you viewed {anchor}"
+        case "because_you_bought":
+            return f"Because you bought {anchor}"
         case "popular_in":
             return f"Popular in {display_category(reason.label) if reason.label else 'the store'}"
         case "trending_in":

@@ -51,6 +51,7 @@ _ANCHORED = {
     "also_viewed": "Shoppers who looked at {title} also looked at this",
     "similar_to": "Similar to {title}",
     "because_you_viewed": "Because you viewed {title}",
+    "because_you_bought": "Because you bought {title}",
 }
 _LABELLED = {
     "popular_in": ("Popular in {label}", "Popular right now"),
@@ -67,7 +68,9 @@ _UNANCHORED = {
     "also_viewed": ALSO_VIEWED,
 }
 # Reasons that speak of the shopper: shown only to a known person or a live session.
-PERSONAL = frozenset({"for_you", "buy_again", "session", "because_you_viewed"})
+PERSONAL = frozenset(
+    {"for_you", "buy_again", "session", "because_you_viewed", "because_you_bought"}
+)
 # Feature -> (kind, text with an optional {category}); features absent here never show.
 _FEATURE_REASONS = {
     "pop_7d": ("popular_in", "Popular in {category} this week"),
