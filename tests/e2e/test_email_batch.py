@@ -21,7 +21,7 @@ def test_email_batch_for_a_segment_obeys_the_rules(settings: Settings, tmp_path:
     rt.rules.store.save(parse_rule(rule), who="test", why="email policy")
     rt.close()
     out = tmp_path / "slates.jsonl"
-    args = ["email-batch", "--segment", "active:90", "--out", str(out), "--k", "5"]
+    args = ["email-batch", "--segment", "active:90", "--out", str(out), "--k", "5", "--jobs", "2"]
     summary = json_of(
         run_cli(
             [*args, "--now", "2024-03-05T08:00:00+00:00", "--explain", "--json"],
