@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from serve import prepare  # noqa: E402  (this folder is on sys.path when run as a script)
 from shelfwise.config import load_settings  # noqa: E402
 from shelfwise.pipeline import RecommendRequest  # noqa: E402
-from shelfwise.pipeline.batch import email_slates, segment_people, write_jsonl  # noqa: E402
+from shelfwise.pipeline.batch import email_lines, segment_people, write_jsonl  # noqa: E402
 from shelfwise.ranking.workers import workers_for  # noqa: E402
 from shelfwise.runtime import Runtime  # noqa: E402
 from shelfwise.store.types import utcnow  # noqa: E402
@@ -68,7 +68,7 @@ def main() -> None:
         _ = rt.recommender
         people = segment_people(rt.db, f"file:{people_file}", now)
         t = time.perf_counter()
-        n = write_jsonl(email_slates(rt.recommender, rt.db, people, now), io.BytesIO())
+        n = write_jsonl(email_lines(rt.recommender, rt.db, people, now), io.BytesIO())
         batch = time.perf_counter() - t
         t = time.perf_counter()
         for i in range(1000):  # other people: nobody resolved or memoised yet
@@ -131,7 +131,7 @@ def learned(args: argparse.Namespace) -> None:
                 people_file.write_text("\n".join(group))
                 people = segment_people(rt.db, f"file:{people_file}", at)
                 t, c = time.perf_counter(), time.process_time()
-                slates = email_slates(rec, rt.db, people, at, jobs=jobs)
+                slates = email_lines(rec, rt.db, people, at, jobs=jobs)
                 n = write_jsonl(slates, io.BytesIO())
                 wall, cpu = time.perf_counter() - t, time.process_time() - c
                 total += wall

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 
 from shelfwise.config import load_settings
 from shelfwise.pipeline import batch
-from shelfwise.pipeline.batch import email_slates, segment_people
+from shelfwise.pipeline.batch import email_lines, segment_people
 from shelfwise.ranking import RankingSettings
 from shelfwise.runtime import Runtime
 from shelfwise.training.job import train
@@ -57,7 +58,8 @@ def runtime(folder: Path, tmp_path: Path) -> Iterator[Runtime]:
 def _run(rt: Runtime, jobs: int) -> list[dict]:  # type: ignore[type-arg]
     people = segment_people(rt.db, "active:90", NOW)
     done: list[int] = []
-    got = list(email_slates(rt.recommender, rt.db, people, NOW, jobs=jobs, on_progress=done.append))
+    lines = email_lines(rt.recommender, rt.db, people, NOW, jobs=jobs, on_progress=done.append)
+    got = [orjson.loads(line) for line in lines]
     assert [s["person"] for s in got] == people
     return got
 
@@ -65,8 +67,7 @@ def _run(rt: Runtime, jobs: int) -> list[dict]:  # type: ignore[type-arg]
 def test_the_batch_on_two_workers_serves_and_logs_what_one_process_does(
     runtime: Runtime, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(batch, "CHUNK", 5)  # 48 people: the first chunk here, 9 on the workers
-    monkeypatch.setattr(batch, "ROUND", 2)  # in three rounds of forks
+    monkeypatch.setattr(batch, "CHUNK", 5)  # 48 people: the first chunk here, 9 on two workers
     parallel = _run(runtime, jobs=2)
     assert len(parallel) == 48
     assert {s["mode"] for s in parallel} == {"model"}

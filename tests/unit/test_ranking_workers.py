@@ -3,8 +3,11 @@ errors raised as they were, and a worker that dies fails the training, not hangs
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
 import signal
+from collections.abc import Iterator
 
 import pytest
 
@@ -64,3 +67,40 @@ def test_a_worker_that_dies_fails_the_map_with_a_stable_code() -> None:
     assert caught.value.code == "training_worker_failed"
     assert "fewer jobs" in caught.value.message
     assert workers._WORK is None  # nothing left for the next map
+
+
+def test_imap_streams_the_parts_in_order_forking_once_inside_the_guard() -> None:
+    """The streaming map (the email batch's): results in order as they are done, every
+    worker forked once inside the caller's guard, and the same results without workers."""
+    parent = os.getpid()
+    guarded: list[tuple[str, int]] = []
+    pids: set[int] = set()
+
+    @contextlib.contextmanager
+    def while_forking() -> Iterator[None]:
+        guarded.append(("in", len(multiprocessing.active_children())))
+        yield
+        guarded.append(("out", len(multiprocessing.active_children())))
+
+    def part(n: int) -> tuple[int, int]:
+        return n * n, os.getpid()
+
+    got = []
+    for value, pid in workers.forked_imap(part, list(range(9)), 2, while_forking):
+        got.append(value)
+        pids.add(pid)
+    assert got == [n * n for n in range(9)]
+    assert parent not in pids and 1 <= len(pids) <= 2  # two workers at most, forked once
+    assert guarded == [("in", 0), ("out", 2)]  # both forked inside the guard, none after
+    assert [v for v, _ in workers.forked_imap(part, [3, 4], 1)] == [9, 16]
+
+
+def test_imap_left_early_stops_its_workers() -> None:
+    def part(n: int) -> int:
+        return n
+
+    stream = workers.forked_imap(part, list(range(50)), 2)
+    assert next(stream) == 0
+    stream.close()  # the caller stops reading: the pool is shut down, nothing left over
+    assert workers._WORK is None
+    assert multiprocessing.active_children() == []

@@ -12,7 +12,7 @@ from rich.progress import Progress
 
 from shelfwise.cli.common import console, print_json, runtime_of
 from shelfwise.errors import InvalidInput
-from shelfwise.pipeline.batch import email_slates, segment_people, write_jsonl
+from shelfwise.pipeline.batch import email_lines, segment_people, write_jsonl
 from shelfwise.store.types import utcnow
 
 
@@ -60,7 +60,7 @@ def email_batch(
         ):
             task = bar.add_task("email slates", total=len(people))
             written = write_jsonl(
-                email_slates(
+                email_lines(
                     runtime.recommender,
                     runtime.db,
                     people,

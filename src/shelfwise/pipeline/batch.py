@@ -7,17 +7,17 @@ session, so "because you viewed" works in email too.
 
 **On every core.** Each person's slate is independent of the others', so a
 batch runs in ``jobs`` forked worker processes (``ranking.workers``: 0, one per
-core), :data:`CHUNK` people at a time, the slates coming back in the segment's
-order. The first chunk is computed here, so the workers start from a warm
+core, forked once), :data:`CHUNK` people at a time, the slates coming back in
+the segment's order while the workers go on. The first chunk is computed here, so the workers start from a warm
 process (the ranker loaded, the shared memos filled) and share its memory. A
-worker writes nothing: it holds its decisions (:class:`HeldDecisions`) and this
-process's decision log records them as the slates come back; the log's writer
-is paused while the workers fork (a child must not inherit a driver lock the
-writer holds). A worker opens its own store connections (the change clock's
-and the pool's are this process's) and draws its own slate ids (a forked copy
-of the id generator would repeat this process's).
-The slates are the same for any number of jobs (exploration draws are seeded by
-each slate's own id, as for any two runs).
+worker writes nothing: it encodes its slates' JSON lines and their decision-log
+rows (:class:`HeldDecisions`), and this process writes the lines and queues the
+rows as they come back, decoding nothing. The log's writer is paused while the
+workers fork (a child must not inherit a driver lock the writer holds); a
+worker opens its own store connections (the change clock's and the pool's are
+this process's) and draws its own slate ids (a forked copy of the id generator
+would repeat this process's). The slates are the same for any number of jobs
+(exploration draws are seeded by each slate's own id, as for any two runs).
 """
 
 from __future__ import annotations
@@ -33,16 +33,15 @@ from sqlalchemy import func, select
 from shelfwise.errors import InvalidInput
 from shelfwise.pipeline.recommender import RecIds, Recommender
 from shelfwise.pipeline.request import RecommendRequest
-from shelfwise.ranking.workers import forked_map, workers_for
-from shelfwise.serving.decisions import Decision, DecisionLog, HeldDecisions
+from shelfwise.ranking.workers import forked_imap, workers_for
+from shelfwise.serving.decisions import DecisionLog, HeldDecisions
 from shelfwise.serving.session import SESSION_TYPES, SessionRecord
 from shelfwise.store.engine import Database
 from shelfwise.store.tables import interactions
 
 HISTORY_DAYS = 90
-_CHUNK = 900  # people per history query
+_CHUNK = 30_000  # people per history query (SQLite binds at most 32,766 values)
 CHUNK = 250  # people a batch worker computes at a time
-ROUND = 4  # chunks per worker between two reports of progress
 
 person = func.coalesce(interactions.c.customer_id, interactions.c.anonymous_id)
 
@@ -71,32 +70,45 @@ def segment_people(db: Database, segment: str, now: datetime) -> list[str]:
 def histories(
     db: Database, people: list[str], now: datetime, keep: int
 ) -> dict[str, list[SessionRecord]]:
-    """Each person's most recent session-type interactions, oldest first."""
+    """Each person's ``keep`` most recent session-type interactions, oldest first: one
+    scan of the window per :data:`_CHUNK` people, the store keeping each person's
+    newest rows itself (a window function), so only those come back."""
     out: dict[str, list[SessionRecord]] = {}
     since = now - timedelta(days=HISTORY_DAYS)
+    c = interactions.c
+    newest = func.row_number().over(
+        partition_by=person, order_by=(c.occurred_at.desc(), c.event_id.desc(), c.line.desc())
+    )
     with db.engine.connect() as conn:
         for start in range(0, len(people), _CHUNK):
-            chunk = people[start : start + _CHUNK]
-            rows = conn.execute(
+            rows = (
                 select(
-                    person,
-                    interactions.c.product_id,
-                    interactions.c.type,
-                    interactions.c.occurred_at,
+                    person.label("who"),
+                    c.product_id,
+                    c.type,
+                    c.occurred_at,
+                    c.event_id,
+                    c.line,
+                    newest.label("newest"),
                 )
                 .where(
-                    person.in_(chunk),
-                    interactions.c.occurred_at >= since,
-                    interactions.c.type.in_(sorted(SESSION_TYPES)),
+                    person.in_(people[start : start + _CHUNK]),
+                    c.occurred_at >= since,
+                    c.type.in_(sorted(SESSION_TYPES)),
                 )
-                .order_by(interactions.c.occurred_at)
+                .subquery()
             )
-            for who, pid, kind, at in rows:
+            kept = (
+                select(rows.c.who, rows.c.product_id, rows.c.type, rows.c.occurred_at)
+                .where(rows.c.newest <= keep)
+                .order_by(rows.c.occurred_at, rows.c.event_id, rows.c.line)
+            )
+            for who, pid, kind, at in conn.execute(kept):
                 out.setdefault(str(who), []).append(SessionRecord(pid, kind, at.timestamp()))
-    return {p: r[-keep:] for p, r in out.items()}
+    return out
 
 
-def email_slates(
+def email_lines(
     recommender: Recommender,
     db: Database,
     people: Iterable[str],
@@ -106,16 +118,18 @@ def email_slates(
     explain: bool = False,
     on_progress: Callable[[int], None] | None = None,
     jobs: int = 1,
-) -> Iterator[dict[str, Any]]:
-    """Each person's slate, in order; in up to ``jobs`` worker processes (0: one per
-    core) when there is more than a chunk of people."""
+) -> Iterator[bytes]:
+    """Each person's slate as a JSON line (without its newline), in order; in up to
+    ``jobs`` worker processes (0: one per core) when there is more than a chunk of
+    people (the workers encode the lines and the decision rows)."""
     people = list(people)
     recommender.placements.get(placement)
     history = histories(db, people, now, recommender.settings.session_max_events)
 
-    def slate(who: str) -> dict[str, Any]:
+    def line(who: str) -> bytes:
         req = RecommendRequest(placement=placement, person=who, k=k, explain=explain)
-        return {"person": who, **recommender.recommend(req, now, records=history.get(who, []))}
+        slate = recommender.recommend(req, now, records=history.get(who, []))
+        return orjson.dumps({"person": who, **slate})
 
     chunks = [people[i : i + CHUNK] for i in range(0, len(people), CHUNK)]
     workers = workers_for(jobs, len(chunks) - 1)
@@ -124,7 +138,7 @@ def email_slates(
         if workers and n > 0:  # the rest on the workers, chunk by chunk
             break
         for who in part:
-            yield slate(who)
+            yield line(who)
             done += 1
             if on_progress is not None and done % 100 == 0:
                 on_progress(100)
@@ -133,43 +147,38 @@ def email_slates(
     log = recommender.decisions
     if not isinstance(log, DecisionLog):  # pragma: no cover - a worker never forks again
         raise RuntimeError("a batch worker cannot start workers of its own")
-    rest = chunks[1:]
-    step = workers * ROUND
-    for start in range(0, len(rest), step):
-        with log.paused():
-            got = forked_map(
-                lambda part: _in_worker(recommender, db, log, slate, part),
-                rest[start : start + step],
-                jobs,
-            )
-        for slates, held in got:
-            for decision, items_json in held:
-                log.record(decision, items_json)
-            yield from slates
-            if on_progress is not None:
-                on_progress(len(slates))
+    parts = forked_imap(
+        lambda part: _in_worker(recommender, db, log, line, part), chunks[1:], jobs, log.paused
+    )
+    for lines, rows in parts:
+        for rec_id, row in rows:
+            log.record_row(rec_id, row)
+        yield from lines
+        if on_progress is not None:
+            on_progress(len(lines))
 
 
 def _in_worker(
     recommender: Recommender,
     db: Database,
     log: DecisionLog,
-    slate: Callable[[str], dict[str, Any]],
+    line: Callable[[str], bytes],
     part: Sequence[str],
-) -> tuple[list[dict[str, Any]], list[tuple[Decision, bytes | None]]]:
-    """A chunk's slates in a forked worker, and the decisions it held for the parent."""
+) -> tuple[list[bytes], list[tuple[str, tuple[Any, ...]]]]:
+    """A chunk's lines in a forked worker, and the decision rows it held for the parent."""
     held = recommender.decisions
     if not isinstance(held, HeldDecisions):  # the worker's first chunk
         held = recommender.decisions = HeldDecisions(log)
         recommender.rec_ids = RecIds()  # its own process tag: ids unique across workers
         recommender.clock.forked()  # its own connections, never the parent's
         db.engine.dispose(close=False)
-    return [slate(who) for who in part], held.take()
+    return [line(who) for who in part], held.take()
 
 
-def write_jsonl(slates: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
+def write_jsonl(slates: Iterable[dict[str, Any] | bytes], out: IO[bytes]) -> int:
+    """Slates (or their lines, :func:`email_lines`) as JSON lines; how many."""
     n = 0
     for slate in slates:
-        out.write(orjson.dumps(slate) + b"\n")
+        out.write((slate if isinstance(slate, bytes) else orjson.dumps(slate)) + b"\n")
         n += 1
     return n

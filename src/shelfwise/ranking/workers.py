@@ -24,9 +24,10 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractContextManager
 from multiprocessing import get_context
 from typing import Any, TypeVar
 
@@ -86,6 +87,47 @@ def workers_for(jobs: int, parts: int) -> int:
     or one part: none, the parts run here; inside a worker: none)."""
     wanted = available_cores() if jobs == 0 else jobs
     return 0 if _IN_WORKER or wanted <= 1 or parts <= 1 else min(wanted, parts)
+
+
+def forked_imap(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    jobs: int,
+    while_forking: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> Iterator[R]:
+    """:func:`forked_map`'s results one by one, in order, each as soon as it and the
+    ones before it are done; the workers go on with the next parts while the caller
+    uses one. Every worker is forked once, at the start, inside ``while_forking()``
+    (a caller whose threads must not be inside a driver during a fork pauses them
+    there; the workers never fork again). Without workers, the parts run here, one
+    per step."""
+    workers = workers_for(jobs, len(items))
+    if not workers:
+        for x in items:
+            yield fn(x)
+        return
+    global _WORK
+    _WORK = (fn, items)
+    try:
+        with ProcessPoolExecutor(
+            workers, mp_context=get_context("fork"), initializer=_start
+        ) as pool:
+            with while_forking():  # the first part forks every worker (the fork context)
+                futures = [pool.submit(_run, 0)]
+            futures += [pool.submit(_run, n) for n in range(1, len(items))]
+            try:
+                for f in futures:
+                    yield f.result()[0]
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    except BrokenProcessPool as e:
+        raise WorkerFailed(
+            f"a worker process ended without its part ({e}); each worker holds a share "
+            "of the memory: run with fewer jobs or on a machine with more memory",
+        ) from e
+    finally:
+        _WORK = None
 
 
 def forked_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:

@@ -209,21 +209,21 @@ class DecisionSink(Protocol):
 
 class HeldDecisions:
     """Decisions held in memory, not written: a forked batch worker's (it must not
-    use the parent's writer thread or connections), handed back to the parent, whose
-    :class:`DecisionLog` records them. Keeps a trace exactly as the log would."""
+    use the parent's writer thread or connections), made rows as the parent's
+    :class:`DecisionLog` makes them (the encoding done in the worker), handed back
+    to the parent, which records them. Keeps a trace exactly as the log would."""
 
     def __init__(self, log: DecisionLog) -> None:
-        self.trace_mode = log.trace_mode
-        self.trace_rate = log.trace_rate
-        self.held: list[tuple[Decision, bytes | None]] = []
+        self.log = log  # the parent's, as it was at the fork: read, never written
+        self.held: list[tuple[str, tuple[Any, ...]]] = []
 
     def keeps_trace(self, rec_id: str) -> bool:
-        return keeps_trace(self.trace_mode, self.trace_rate, rec_id)
+        return self.log.keeps_trace(rec_id)
 
     def record(self, decision: Decision, items_json: bytes | None = None) -> None:
-        self.held.append((decision, items_json))
+        self.held.append((decision.rec_id, self.log.row(decision, items_json)))
 
-    def take(self) -> list[tuple[Decision, bytes | None]]:
+    def take(self) -> list[tuple[str, tuple[Any, ...]]]:
         """What was held since the last call."""
         held, self.held = self.held, []
         return held
@@ -302,15 +302,22 @@ class DecisionLog:
     def record(self, decision: Decision, items_json: bytes | None = None) -> None:
         """Queue a slate for writing (never blocks on the store). ``items_json``: its
         items already encoded, written as they are (``decision.items`` is then unread)."""
-        row = decision.as_tuple(self._sqlite, items_json)
+        self.record_row(decision.rec_id, self.row(decision, items_json))
+
+    def row(self, decision: Decision, items_json: bytes | None = None) -> tuple[Any, ...]:
+        """``decision`` as this log's store takes it (:meth:`Decision.as_tuple`)."""
+        return decision.as_tuple(self._sqlite, items_json)
+
+    def record_row(self, rec_id: str, row: tuple[Any, ...]) -> None:
+        """Queue a slate already made a row by :meth:`row` (a batch worker's)."""
         with self._lock:
             if len(self._pending) >= self.queue_max:
                 self.dropped += 1
                 if self.on_drop:
                     self.on_drop(1)
                 return
-            self._pending.append((decision.rec_id, row))
-            self._index[decision.rec_id] = row
+            self._pending.append((rec_id, row))
+            self._index[rec_id] = row
             if self._thread is None and not self._paused:
                 self.start()
         if len(self._pending) >= self.batch_size:
