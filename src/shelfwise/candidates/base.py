@@ -47,8 +47,9 @@ class Reason:
 
     ``kind`` is a stable key (``bought_with``, ``also_viewed``, ``similar_to``,
     ``goes_with``, ``browsed_with``, ``because_you_viewed``, ``because_you_bought``,
-    ``popular_in``, ``trending_in``, ``seasonal``, ``buy_again``, ``for_you``); ``anchor`` is the item the reason
-    refers to (always one the shopper has seen), ``label`` a category (always the
+    ``popular_in``, ``trending_in``, ``seasonal``, ``buy_again``, ``for_you``);
+    ``anchor`` is the item the reason refers to (always one the shopper has seen,
+    viewed or bought as the kind says), ``label`` a category (always the
     proposed item's own) or other text. A reason must be true for the request:
     personal kinds only with a person or a session.
     """

@@ -8,8 +8,9 @@ session, so "because you viewed" works in email too.
 **On every core.** Each person's slate is independent of the others', so a
 batch runs in ``jobs`` forked worker processes (``ranking.workers``: 0, one per
 core, forked once), :data:`CHUNK` people at a time, the slates coming back in
-the segment's order while the workers go on. The first chunk is computed here, so the workers start from a warm
-process (the ranker loaded, the shared memos filled) and share its memory. A
+the segment's order while the workers go on. The first chunk is computed here,
+so the workers start from a warm process (the ranker loaded, the shared memos
+filled) and share its memory. A
 worker writes nothing: it encodes its slates' JSON lines and their decision-log
 rows (:class:`HeldDecisions`), and this process writes the lines and queues the
 rows as they come back, decoding nothing. The log's writer is paused while the
@@ -133,15 +134,10 @@ def email_lines(
 
     chunks = [people[i : i + CHUNK] for i in range(0, len(people), CHUNK)]
     workers = workers_for(jobs, len(chunks) - 1)
-    done = 0
-    for n, part in enumerate(chunks):
-        if workers and n > 0:  # the rest on the workers, chunk by chunk
-            break
-        for who in part:
-            yield line(who)
-            done += 1
-            if on_progress is not None and done % 100 == 0:
-                on_progress(100)
+    for n, who in enumerate(chunks[0] if workers else people, start=1):  # here
+        yield line(who)
+        if on_progress is not None and n % 100 == 0:
+            on_progress(100)
     if not workers:
         return
     log = recommender.decisions
@@ -175,10 +171,10 @@ def _in_worker(
     return [line(who) for who in part], held.take()
 
 
-def write_jsonl(slates: Iterable[dict[str, Any] | bytes], out: IO[bytes]) -> int:
-    """Slates (or their lines, :func:`email_lines`) as JSON lines; how many."""
+def write_jsonl(lines: Iterable[bytes], out: IO[bytes]) -> int:
+    """:func:`email_lines`' lines, one a line; how many."""
     n = 0
-    for slate in slates:
-        out.write((slate if isinstance(slate, bytes) else orjson.dumps(slate)) + b"\n")
+    for line in lines:
+        out.write(line + b"\n")
         n += 1
     return n
