@@ -9,10 +9,13 @@ teardown, plus that of the child processes it ended and waited for in that time
 (CLI commands, servers). A server a module fixture keeps for several tests is
 counted to the test whose teardown ends it; the per-file table adds them up.
 Under xdist each worker measures its own tests and the controller prints.
+``TEST_CPU_REPORT=path.json`` also writes every test's figure there.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import resource
 from collections import defaultdict
 from collections.abc import Generator
@@ -58,6 +61,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _spent:
         return
     total = sum(_spent.values())
+    if path := os.environ.get("TEST_CPU_REPORT"):
+        with open(path, "w") as out:
+            json.dump(dict(sorted(_spent.items(), key=lambda kv: -kv[1])), out, indent=0)
     by_file: dict[str, float] = defaultdict(float)
     for nodeid, seconds in _spent.items():
         by_file[nodeid.split("::", 1)[0]] += seconds

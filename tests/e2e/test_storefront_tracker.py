@@ -235,21 +235,24 @@ def test_the_safari_add_to_cart_gap_reproduced_then_fixed(browser: Any, settings
         # Only the visits' segments: the seeded purchases (no user agent) have no carts.
         return {(*f.segment, f.metric) for f in report.flags if f.segment[1] != "unknown"}
 
+    # Not asserted: the order deliveries arrive in. A page's last batch, sent as it
+    # navigates away, can reach a loaded server after the next page's first:
+    # out_of_order_rate measures that transport, and on a busy machine it can flag one
+    # browser's 12 visits or the other's (Chrome's was seen flagged in a full suite).
+    def funnel(flags: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
+        return {f for f in flags if f[3] != "out_of_order_rate"}
+
     with storefront_server(settings) as shop:
         gap = flagged(shop, UNLOAD_ONLY, "purchase")
     assert ("mobile_web", "Safari", "-", "view_to_cart") in gap
-    assert not {f for f in gap if f[1] == "Chrome"}
+    assert not {f for f in funnel(gap) if f[1] == "Chrome"}
     fresh = settings.model_copy(
         update={"database_url": settings.database_url.replace(".db", "-fixed.db")}
     )
     with storefront_server(fresh) as shop:
         # Every shopper's add_to_cart arrives, on WebKit too: no funnel flag is left.
-        # (Not asserted: the order deliveries arrive in. A page's last batch, sent as
-        # it navigates away, can reach a loaded server after the next page's first:
-        # out_of_order_rate measures that transport, and on a busy machine it can
-        # flag one browser's 12 visits or the other's.)
         fixed = flagged(shop, None, "product_view", "add_to_cart", "purchase")
-        assert {f for f in fixed if f[3] != "out_of_order_rate"} == set()
+        assert funnel(fixed) == set()
 
 
 SHOP_PAGE = """<!doctype html><html><body><div id="recs"></div><script type="module">

@@ -114,7 +114,8 @@ def test_erase_takes_every_linked_id_out_of_every_table(runtime: Runtime) -> Non
         row = dict(conn.execute(select(erasures)).one()._mapping)
     assert row["who"] == "dpo" and row["erasure_id"] == done.erasure_id
     assert row["counts"]["events"] == 5 and row["subject_hash"] is None
-    text = json.dumps(row, default=str)
+    # The erasure id is random hex, which may spell "ada" by chance: look past it.
+    text = json.dumps({**row, "erasure_id": None}, default=str)
     assert not any(i in text for i in (*ADA, "ada")), text
     assert [e.erasure_id for e in runtime.eraser.audit()] == [done.erasure_id]
 
