@@ -32,8 +32,19 @@ def gram_inverse(gram: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         inverse, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
     if info != 0:  # not positive definite (a zero regularisation): the general inverse
         return np.asarray(np.linalg.inv(gram), dtype=np.float64)
-    upper: npt.NDArray[np.float64] = np.triu(inverse)
-    upper += np.triu(inverse, 1).T
+    return _mirrored(inverse).T  # symmetric: its transpose is the same matrix, C-ordered
+
+
+def _mirrored(upper: npt.NDArray[np.float64], block: int = 256) -> npt.NDArray[np.float64]:
+    """``upper`` with its strict lower triangle overwritten by the upper one's mirror, in
+    place, a band of rows at a time (no ``n x n`` temporaries, as ``np.triu`` makes)."""
+    n = upper.shape[0]
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        upper[start:stop, :start] = upper[:start, start:stop].T
+        square = upper[start:stop, start:stop]
+        below = np.tril_indices(stop - start, -1)
+        square[below] = square.T[below]
     return upper
 
 
