@@ -47,6 +47,9 @@ def test_backtest_on_a_slice_of_online_retail(sqlite_settings: Settings, tmp_pat
         run_cli(["events", "load-dataset", "online_retail", "--path", str(path), "--json"], env)
     )
     args = ["evaluate", "--origin", "2011-10-28", "--origin", "2011-11-11", "--resamples", "200"]
+    # one process: worker processes (the default) give the same report (the unit test
+    # test_origins_in_worker_processes_give_the_serial_result) for 4 s more CPU here
+    args += ["--jobs", "1"]
     report = json_of(run_cli([*args, "--out", str(tmp_path), "--json"], env, timeout=600))
 
     assert report["timezone"] == "Europe/London" and report["window_days"] == 14
