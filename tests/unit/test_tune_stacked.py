@@ -44,3 +44,31 @@ def test_a_hit_written_out() -> None:
     assert stacked.mean_ndcg(np.array([1.0, 1.0])) == pytest.approx(1.0)  # 1.1 > 1.0
     weights, score = coordinate_ascent([Cached.of([a, b], target)], np.array([1.0, 0.0]), 2)
     assert score == pytest.approx(1.0) and weights[1] > 0
+
+
+def test_the_top_k_of_the_contenders_is_the_whole_sort_bit_for_bit() -> None:
+    """Scoring only the candidates that can reach the top k (ties at the k-th score kept,
+    padding left out) gives exactly the figure of a stable sort of every candidate."""
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        people, width, k = (
+            int(rng.integers(1, 40)),
+            int(rng.integers(1, 60)),
+            int(rng.integers(1, 20)),
+        )
+        tied = trial % 2 == 1  # few distinct scores: many ties at the k-th
+        shape = (people, width, 4)
+        scores = rng.choice([0.0, 0.5, 1.0], size=shape) if tied else rng.random(shape)
+        valid = np.arange(width)[None, :] < rng.integers(0, width + 1, size=people)[:, None]
+        scores[~valid] = 0.0
+        hit = valid & (rng.random((people, width)) < 0.2)
+        stacked = Stacked(scores, valid, hit, 1.0 + rng.random(people), k)
+        for _ in range(3):
+            weights = rng.choice([0.0, 0.5, 1.0, 2.0], size=4)
+            scored = np.where(valid, scores @ weights, -np.inf)
+            top = np.argsort(-scored, axis=1, kind="stable")[:, :k]
+            gained = np.take_along_axis(hit, top, axis=1) @ (
+                1.0 / np.log2(np.arange(2, top.shape[1] + 2))
+            )
+            want = float((gained / stacked.ideal).sum()) / people
+            assert stacked.mean_ndcg(weights) == want

@@ -92,10 +92,40 @@ class Stacked:
         if not len(self.ideal):
             return 0.0
         scored = np.where(self.valid, self.scores @ weights, -np.inf)
+        scored, hit = _contenders(scored, self.valid, self.hit, self.k)
         top = np.argsort(-scored, axis=1, kind="stable")[:, : self.k]
         discounts = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
-        gained = np.take_along_axis(self.hit, top, axis=1) @ discounts
+        gained = np.take_along_axis(hit, top, axis=1) @ discounts
         return float((gained / self.ideal).sum()) / len(self.ideal)
+
+
+def _contenders(
+    scored: npt.NDArray[np.float64],
+    valid: npt.NDArray[np.bool_],
+    hit: npt.NDArray[np.bool_],
+    k: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Each row's candidates that can reach its top ``k`` (a score at least the row's
+    ``k``-th best, padding left out: it sorts after every real candidate), in their order,
+    packed to the left of a narrower array padded with ``-inf`` and no hits: its stable sort
+    puts the same hits in the first ``k`` places as the whole row's does, for a partition
+    and a sort of a few columns instead of a sort of all of them."""
+    width = scored.shape[1]
+    if k >= width or not len(scored):
+        return scored, hit
+    kth = -np.partition(-scored, k - 1, axis=1)[:, k - 1]
+    keep = valid & (scored >= kth[:, None])
+    counts = keep.sum(axis=1)
+    narrow = max(int(counts.max()), k)  # at least k columns: the same hits @ discounts
+    if narrow >= width:
+        return scored, hit
+    rows, cols = np.nonzero(keep)
+    slots = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    packed = np.full((len(scored), narrow), -np.inf)
+    packed[rows, slots] = scored[rows, cols]
+    hits = np.zeros((len(scored), narrow), dtype=bool)
+    hits[rows, slots] = hit[rows, cols]
+    return packed, hits
 
 
 def coordinate_ascent(
