@@ -23,6 +23,9 @@ import pytest
 
 from shelfwise.config import Settings
 from shelfwise.evaluation.cart_choice import BUY_AGAIN_WEIGHTS, REGULARIZATIONS
+from shelfwise.importers import load_source
+from shelfwise.importers.registry import read_dataset
+from shelfwise.runtime import Runtime
 from tests.datasets import shared_data
 from tests.e2e.server import json_of, run_cli, settings_env
 
@@ -156,8 +159,15 @@ def test_basket_completion_through_the_cli(sqlite_settings: Settings, tmp_path: 
 def test_bad_protocol_and_empty_window_are_clear_errors(
     sqlite_settings: Settings, tmp_path: Path
 ) -> None:
+    # the store is filled in this process (the CLI's load is the tests above'): the
+    # errors are the claim, each from its own `shelfwise evaluate`
+    rt = Runtime.open(sqlite_settings, load=False)
+    try:
+        data = read_dataset("diginetica", sliced_diginetica(tmp_path / "dn", "2016-05-25"), DATA)
+        assert load_source(data, rt.catalog, rt.bulk_ingestor()).events["accepted"] > 0
+    finally:
+        rt.close()
     env = settings_env(sqlite_settings)
-    load(env, "diginetica", sliced_diginetica(tmp_path / "dn", since="2016-05-25"))
     bad = run_cli(["evaluate", "--protocol", "nonsense"], env)
     assert bad.returncode == 2 and "bad_protocol" in bad.stderr + bad.stdout
     empty = run_cli(["evaluate", "--protocol", "session-next-item", "--cutoff", "2020-01-01"], env)
