@@ -1,6 +1,6 @@
 """The peer protocols through the real CLI, on slices of the real data sets.
 
-``shelfwise evaluate --protocol session-next-item`` on the last ten weeks of
+``shelfwise evaluate --protocol session-next-item`` on the last nine weeks of
 DIGINETICA's sample views and ``--protocol basket-completion`` on Online
 Retail from mid-October 2011, its 1,000 most-bought items (the dense inverses
 of EASE and the basket_ease source are cubic in the items: the whole catalog
@@ -89,7 +89,7 @@ def check_report(
 @pytest.mark.timeout(1200)
 def test_session_next_item_through_the_cli(sqlite_settings: Settings, tmp_path: Path) -> None:
     env = settings_env(sqlite_settings)
-    load(env, "diginetica", sliced_diginetica(tmp_path / "dn"))
+    load(env, "diginetica", sliced_diginetica(tmp_path / "dn", "2016-04-01"))
     args = ["evaluate", "--protocol", "session-next-item", "--validation-days", "28"]
     args += ["--resamples", "200", "--out", str(tmp_path / "out"), "--json"]
     report = json_of(run_cli(args, env, timeout=1100))
