@@ -35,6 +35,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         env["SHELFWISE_REDIS_PREFIX"] = settings.redis_prefix
     env["SHELFWISE_MODEL_DIR"] = str(settings.model_dir)
     env["SHELFWISE_MODEL_WATCH_SECONDS"] = str(settings.model_watch_seconds)
+    env["SHELFWISE_TRAIN_JOBS"] = str(settings.train_jobs)  # 1 in tests (tests/conftest.py)
     env["SHELFWISE_API_KEYS"] = json.dumps(
         [{"name": k.name, "sha256": k.digest(), "roles": list(k.roles)} for k in settings.api_keys]
     )

@@ -41,8 +41,8 @@ from tests.fuzz.seed import SEED
 
 # Requests per operation, per generation mode and backend; scenarios and steps of the
 # stateful test. The whole fuzz suite's budget is measured in docs/security.md#fuzzing.
-EXAMPLES = 15
-SCENARIOS = 20
+EXAMPLES = 10
+SCENARIOS = 14
 STEPS = 10
 
 
