@@ -28,7 +28,7 @@ from shelfwise.config import Settings
 from shelfwise.runtime import Runtime
 from shelfwise.store.tables import bundle_chunks, bundles
 from tests.conftest import headers
-from tests.e2e.server import json_of, run_cli, running_server, settings_env
+from tests.e2e.server import json_of, run_cli, running_server, settings_env, train_here
 from tests.shop_fixture import fill
 from tests.waiting import eventually
 
@@ -68,7 +68,8 @@ def test_two_servers_behind_one_database_serve_a_new_promotion_within_30_s(
     env = settings_env(settings, SHELFWISE_BUNDLE_STORE="database")
     env.pop("SHELFWISE_MODEL_WATCH_SECONDS")  # the default interval, as deployed
     trainer = {**env, "SHELFWISE_MODEL_DIR": str(tmp_path / "trainer")}
-    first = json_of(run_cli(["train", "--json"], trainer))
+    # The first bundle trained in this process (the CLI trains the second, below).
+    first = train_here(settings, bundle_store="database", model_dir=tmp_path / "trainer")
     assert first["promoted"]
 
     with ExitStack() as servers:
@@ -121,9 +122,9 @@ def test_content_altered_in_the_database_is_refused_and_the_last_good_one_serves
     runtime = Runtime.open(settings)
     fill(runtime)
     env = settings_env(settings, SHELFWISE_BUNDLE_STORE="database")
-    trainer = {**env, "SHELFWISE_MODEL_DIR": str(tmp_path / "trainer")}
-    good = json_of(run_cli(["train", "--json"], trainer))["version"]
-    spoilt = json_of(run_cli(["train", "--json", "--force"], trainer))
+    trainer = {"bundle_store": "database", "model_dir": tmp_path / "trainer"}
+    good = train_here(settings, **trainer)["version"]
+    spoilt = train_here(settings, force=True, **trainer)
     assert spoilt["promoted"]
     with runtime.db.engine.begin() as conn:  # the spoilt bundle's own content, altered
         manifest = json.loads(
