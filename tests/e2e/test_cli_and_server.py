@@ -50,9 +50,11 @@ def test_catalog_import_report_and_idempotent_reimport(settings: Settings, tmp_p
     assert report["out_of_stock_share"] == 0.5
 
 
-def test_bad_config_is_a_clear_error(settings: Settings, tmp_path: Path) -> None:
+def test_bad_config_is_a_clear_error(sqlite_settings: Settings, tmp_path: Path) -> None:
+    # Once, on SQLite: the config file is missing before any database is opened.
     r = run_cli(
-        ["--config", str(tmp_path / "none.yaml"), "catalog", "report"], settings_env(settings)
+        ["--config", str(tmp_path / "none.yaml"), "catalog", "report"],
+        settings_env(sqlite_settings),
     )
     assert r.returncode == 2
     assert "config_file_missing" in r.stderr and "Traceback" not in r.stderr
