@@ -95,7 +95,8 @@ for args in calls:
         os.dup2(saved[0], 1); os.dup2(saved[1], 2)
         out.seek(0); err.seek(0)
         results.append([code, out.read().decode(), err.read().decode()])
-os.write(saved[0], json.dumps(results).encode())
+with os.fdopen(saved[0], "w") as real_stdout:  # all of it, however long
+    real_stdout.write(json.dumps(results))
 """
 
 
