@@ -17,7 +17,7 @@ import httpx2 as httpx
 from shelfwise.config import Settings
 from shelfwise.runtime import Runtime
 from tests.conftest import headers
-from tests.e2e.server import json_of, run_cli, running_server, settings_env
+from tests.e2e.server import running_server, settings_env, train_here
 from tests.shop_fixture import fill
 
 READ = headers("read")
@@ -56,7 +56,7 @@ def test_restarts_serve_the_learned_ranker_from_an_unchanged_bundle(
     fill(runtime)
     runtime.close()
     env = settings_env(sqlite_settings, SHELFWISE_MODEL_WATCH_SECONDS="0.2")
-    trained = json_of(run_cli(["train", "--json", "--ranker"], env))
+    trained = train_here(sqlite_settings, with_ranker=True)  # what `train --ranker` runs
     version, folder = trained["version"], Path(trained["path"])
     written = files_of(folder)
     assert "ranker/ranker.txt" in written and not any(k.endswith(".so") for k in written)
@@ -87,8 +87,8 @@ def test_a_tampered_bundle_is_refused_loudly_and_the_last_good_one_serves(
     fill(runtime)
     runtime.close()
     env = settings_env(sqlite_settings)
-    good = json_of(run_cli(["train", "--json"], env))["version"]
-    spoilt = json_of(run_cli(["train", "--json", "--force"], env))
+    good = train_here(sqlite_settings)["version"]
+    spoilt = train_here(sqlite_settings, force=True)
     assert spoilt["promoted"]
     array = Path(spoilt["path"]) / "arrays" / "popular.scores.npy"
     array.chmod(0o644)

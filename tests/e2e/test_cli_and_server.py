@@ -6,9 +6,11 @@ from pathlib import Path
 
 import httpx2 as httpx
 
+from shelfwise.catalog import read_feed
 from shelfwise.config import Settings
+from shelfwise.runtime import Runtime
 from tests.conftest import KEYS
-from tests.e2e.server import json_of, run_cli, running_server, settings_env
+from tests.e2e.server import json_of, run_cli, run_cli_session, running_server, settings_env
 
 FEED = """product_id,title,category_path,brand,price,currency,stock_qty
 A1,Linen duvet,bedding/duvets,Softloom,59,EUR,5
@@ -19,14 +21,9 @@ A4,Mug,kitchen,,8,XYZ,3
 
 
 def test_help_on_every_command(sqlite_settings: Settings) -> None:
-    env = settings_env(sqlite_settings)
-    for args in (
-        ["--help"],
-        ["serve", "--help"],
-        ["catalog", "import", "--help"],
-        ["db", "--help"],
-    ):
-        r = run_cli(args, env)
+    # One process renders each help through the CLI's entry point (run_cli_session).
+    calls = [["--help"], ["serve", "--help"], ["catalog", "import", "--help"], ["db", "--help"]]
+    for args, r in zip(calls, run_cli_session(calls, settings_env(sqlite_settings)), strict=True):
         assert r.returncode == 0 and "Usage" in r.stdout, args
 
 
@@ -34,20 +31,30 @@ def test_catalog_import_report_and_idempotent_reimport(settings: Settings, tmp_p
     env = settings_env(settings)
     feed = tmp_path / "feed.csv"
     feed.write_text(FEED)
-    first = json_of(run_cli(["catalog", "import", str(feed), "--json"], env))
+    first, again, report = (
+        json_of(r)
+        for r in run_cli_session(
+            [
+                ["catalog", "import", str(feed), "--json"],
+                ["catalog", "import", str(feed), "--json"],
+                ["catalog", "report", "--json"],
+            ],
+            env,
+        )
+    )
     assert (first["received"], first["inserted"], first["rejected"]) == (4, 2, 2)
     reasons = {r["product_id"]: r["errors"][0]["field"] for r in first["rejections"]}
     assert reasons == {"A2": "price", "A4": "currency"}
-    again = json_of(run_cli(["catalog", "import", str(feed), "--json"], env))
     assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 2)
-    report = json_of(run_cli(["catalog", "report", "--json"], env))
     assert report["overall"]["products"] == 2
     assert report["out_of_stock_share"] == 0.5
 
 
-def test_bad_config_is_a_clear_error(settings: Settings, tmp_path: Path) -> None:
+def test_bad_config_is_a_clear_error(sqlite_settings: Settings, tmp_path: Path) -> None:
+    # Once, on SQLite: the config file is missing before any database is opened.
     r = run_cli(
-        ["--config", str(tmp_path / "none.yaml"), "catalog", "report"], settings_env(settings)
+        ["--config", str(tmp_path / "none.yaml"), "catalog", "report"],
+        settings_env(sqlite_settings),
     )
     assert r.returncode == 2
     assert "config_file_missing" in r.stderr and "Traceback" not in r.stderr
@@ -57,7 +64,13 @@ def test_stock_change_reaches_every_worker(settings: Settings, tmp_path: Path) -
     env = settings_env(settings)
     feed = tmp_path / "feed.csv"
     feed.write_text(FEED)
-    json_of(run_cli(["catalog", "import", str(feed), "--json"], env))
+    # The feed imported in this process, as `catalog import` does (that command is
+    # driven by test_catalog_import_report_and_idempotent_reimport): A1 in stock.
+    runtime = Runtime.open(settings, load=False)
+    try:
+        runtime.catalog.upsert(read_feed(feed, None, settings.currency).products, source="feed")
+    finally:
+        runtime.close()
     admin = {"X-API-Key": KEYS["admin"]}
     with running_server(env, workers=2) as base, httpx.Client(base_url=base, timeout=5) as c:
         r = c.patch("/v1/products/A1", json={"stock_qty": 0}, headers=admin)

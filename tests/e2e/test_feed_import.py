@@ -8,7 +8,7 @@ import pytest
 
 from shelfwise.config import Settings
 from shelfwise.runtime import Runtime
-from tests.e2e.server import json_of, run_cli, settings_env
+from tests.e2e.server import json_of, run_cli, run_cli_session, settings_env
 
 FEEDS = Path(__file__).parent.parent / "fixtures" / "feeds"
 
@@ -22,9 +22,14 @@ def test_import_reports_bad_lines_and_stores_the_rest(
 ) -> None:
     env = settings_env(settings)
     rejects = tmp_path / "rejects.json"
-    out = json_of(
-        run_cli(["catalog", "import", str(FEEDS / name), "--json", "--rejects", str(rejects)], env)
+    first, second = run_cli_session(
+        [
+            ["catalog", "import", str(FEEDS / name), "--json", "--rejects", str(rejects)],
+            ["catalog", "import", str(FEEDS / name), "--json"],
+        ],
+        env,
     )
+    out = json_of(first)
     assert (out["received"], out["inserted"], out["rejected"]) == (
         inserted + rejected,
         inserted,
@@ -32,7 +37,7 @@ def test_import_reports_bad_lines_and_stores_the_rest(
     )
     assert all(r["row"] > 1 and r["errors"][0]["code"] for r in out["rejections"])
     assert rejects.read_text().count('"row"') == rejected
-    again = json_of(run_cli(["catalog", "import", str(FEEDS / name), "--json"], env))
+    again = json_of(second)
     assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, inserted)
     rt = Runtime.open(settings, load=False)
     try:
@@ -72,8 +77,13 @@ def test_store_currency_decides_and_format_can_be_forced(
     env = settings_env(sqlite_settings) | {"SHELFWISE_CURRENCY": "USD"}
     copy = tmp_path / "feed.dat"
     copy.write_bytes((FEEDS / "merchant_center.tsv").read_bytes())
-    out = json_of(run_cli(["catalog", "import", str(copy), "--format", "gmc-tsv", "--json"], env))
-    assert out["inserted"] == 2  # LAMP-3 in USD, BOARD-6 with a bare amount
-    wrong = run_cli(["catalog", "import", str(copy), "--format", "shopify"], env)
+    right, wrong = run_cli_session(
+        [
+            ["catalog", "import", str(copy), "--format", "gmc-tsv", "--json"],
+            ["catalog", "import", str(copy), "--format", "shopify"],
+        ],
+        env,
+    )
+    assert json_of(right)["inserted"] == 2  # LAMP-3 in USD, BOARD-6 with a bare amount
     assert wrong.returncode != 0
     assert "feed_header_invalid" in wrong.stderr and "Traceback" not in wrong.stderr

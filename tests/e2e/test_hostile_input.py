@@ -23,7 +23,7 @@ from shelfwise.config import Settings
 from shelfwise.dashboard.session import CSRF_FIELD
 from shelfwise.store.tables import events, products, quarantine, rules
 from tests.conftest import KEYS, headers
-from tests.e2e.server import run_cli, running_server, settings_env
+from tests.e2e.server import run_cli_session, running_server, settings_env
 from tests.e2e.test_api_events import view_event as _view
 
 READ, INGEST, ADMIN, MERCH = (headers(r) for r in ("read", "ingest", "admin", "merchandiser"))
@@ -388,11 +388,6 @@ def test_the_cli_refuses_hostile_files_and_keeps_the_good_rows(
     ]
     jsonl = tmp_path / "events.jsonl"
     jsonl.write_text("\n".join(lines) + "\n")
-    out = run_cli(["events", "import", str(jsonl), "--json"], env)
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout)
-    assert (result["received"], result["accepted"], result["rejected"]) == (5, 2, 3)
-
     feed = tmp_path / "feed.jsonl"
     feed.write_text(
         "\n".join(
@@ -406,16 +401,8 @@ def test_the_cli_refuses_hostile_files_and_keeps_the_good_rows(
         )
         + "\n"
     )
-    out = run_cli(["catalog", "import", str(feed), "--json"], env)
-    assert out.returncode == 0, out.stderr
-    assert (json.loads(out.stdout)["inserted"], json.loads(out.stdout)["rejected"]) == (1, 4)
-
     deep_rules = tmp_path / "rules.yaml"
     deep_rules.write_text("rules: " + "[" * 5000 + "]" * 5000 + "\n")
-    out = run_cli(["rules", "apply", str(deep_rules)], env)
-    assert out.returncode == 2 and "[rule_file_invalid]" in out.stderr
-    assert "deeper than 32" in out.stderr
-
     spec = tmp_path / "spec.json"
     spec.write_text(
         json.dumps(
@@ -427,6 +414,26 @@ def test_the_cli_refuses_hostile_files_and_keeps_the_good_rows(
             }
         )
     )
-    out = run_cli(["experiments", "create", str(spec)], env)
-    assert out.returncode == 2 and "[spec_invalid]" in out.stderr
-    assert "timestamp_range" in out.stderr
+    # One process runs the four commands, each through the CLI's entry point.
+    events_out, catalog_out, rules_out, spec_out = run_cli_session(
+        [
+            ["events", "import", str(jsonl), "--json"],
+            ["catalog", "import", str(feed), "--json"],
+            ["rules", "apply", str(deep_rules)],
+            ["experiments", "create", str(spec)],
+        ],
+        env,
+    )
+    assert events_out.returncode == 0, events_out.stderr
+    result = json.loads(events_out.stdout)
+    assert (result["received"], result["accepted"], result["rejected"]) == (5, 2, 3)
+
+    assert catalog_out.returncode == 0, catalog_out.stderr
+    catalog = json.loads(catalog_out.stdout)
+    assert (catalog["inserted"], catalog["rejected"]) == (1, 4)
+
+    assert rules_out.returncode == 2 and "[rule_file_invalid]" in rules_out.stderr
+    assert "deeper than 32" in rules_out.stderr
+
+    assert spec_out.returncode == 2 and "[spec_invalid]" in spec_out.stderr
+    assert "timestamp_range" in spec_out.stderr

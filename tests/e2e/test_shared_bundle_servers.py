@@ -1,7 +1,7 @@
 """Two servers (two workers each, each its own MODEL_DIR cache) behind one database
-(``BUNDLE_STORE=database``): a bundle trained and promoted by the CLI on a third
-folder is served by every worker of both within 30 s (issue #21's target), with the
-watch at its default interval. On PostgreSQL (machines) and on one SQLite file
+(``BUNDLE_STORE=database``): a bundle trained and promoted on a third folder (by
+another process) is served by every worker of both within 30 s (issue #21's target),
+with the watch at its default interval. On PostgreSQL (machines) and on one SQLite file
 (processes of one machine).
 
 Every worker is seen, not sampled: ``shelfwise_model_bundle_created_timestamp_seconds``
@@ -28,7 +28,7 @@ from shelfwise.config import Settings
 from shelfwise.runtime import Runtime
 from shelfwise.store.tables import bundle_chunks, bundles
 from tests.conftest import headers
-from tests.e2e.server import json_of, run_cli, running_server, settings_env
+from tests.e2e.server import running_server, settings_env, train_here
 from tests.shop_fixture import fill
 from tests.waiting import eventually
 
@@ -67,8 +67,9 @@ def test_two_servers_behind_one_database_serve_a_new_promotion_within_30_s(
     runtime.close()
     env = settings_env(settings, SHELFWISE_BUNDLE_STORE="database")
     env.pop("SHELFWISE_MODEL_WATCH_SECONDS")  # the default interval, as deployed
-    trainer = {**env, "SHELFWISE_MODEL_DIR": str(tmp_path / "trainer")}
-    first = json_of(run_cli(["train", "--json"], trainer))
+    # The trainer: this process, on a third folder (the CLI's `train` is this call).
+    trainer: dict[str, Any] = {"bundle_store": "database", "model_dir": tmp_path / "trainer"}
+    first = train_here(settings, **trainer)
     assert first["promoted"]
 
     with ExitStack() as servers:
@@ -86,7 +87,7 @@ def test_two_servers_behind_one_database_serve_a_new_promotion_within_30_s(
             for ready in _answers(base, "/ready"):
                 assert (ready["model_version"], ready["degraded"]) == (first["version"], False)
 
-        second = json_of(run_cli(["train", "--json", "--force"], trainer))
+        second = train_here(settings, force=True, **trainer)
         promoted_at = time.monotonic()
         assert second["promoted"] and second["version"] > first["version"]
         new = _created_at(second)
@@ -121,9 +122,9 @@ def test_content_altered_in_the_database_is_refused_and_the_last_good_one_serves
     runtime = Runtime.open(settings)
     fill(runtime)
     env = settings_env(settings, SHELFWISE_BUNDLE_STORE="database")
-    trainer = {**env, "SHELFWISE_MODEL_DIR": str(tmp_path / "trainer")}
-    good = json_of(run_cli(["train", "--json"], trainer))["version"]
-    spoilt = json_of(run_cli(["train", "--json", "--force"], trainer))
+    trainer = {"bundle_store": "database", "model_dir": tmp_path / "trainer"}
+    good = train_here(settings, **trainer)["version"]
+    spoilt = train_here(settings, force=True, **trainer)
     assert spoilt["promoted"]
     with runtime.db.engine.begin() as conn:  # the spoilt bundle's own content, altered
         manifest = json.loads(

@@ -18,18 +18,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
-from shelfwise.api.app import create_app
 from shelfwise.api.workers import WorkerApp, WorkerListener, reuse_port_socket
 from shelfwise.config import CONFIG_FILE_ENV, Settings, load_settings
 from shelfwise.monitoring.schedule import DEFAULT_EVERY_SECONDS
 from shelfwise.serving.metrics import MULTIPROC_ENV
 from shelfwise.store import connect, upgrade
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger("shelfwise.server")
 
@@ -42,6 +43,9 @@ STALE_AFTER_SECONDS = 60.0  # younger ones may belong to a server that is starti
 def create_app_from_env() -> FastAPI:
     """For an outside process manager (``uvicorn --factory``): settings from
     ``SHELFWISE_CONFIG`` and the environment."""
+    # Imported here: ``serve``'s supervisor never builds the app (its workers do).
+    from shelfwise.api.app import create_app
+
     return create_app(load_settings())
 
 
