@@ -51,9 +51,11 @@ def run_cli(
     cwd: Path | None = None,
     timeout: float = 120,
     command: Sequence[str] = SHELFWISE,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*command, *args],
+        input=stdin,
         env=dict(env),
         cwd=cwd,
         capture_output=True,
@@ -106,16 +108,8 @@ def run_cli_session(
 ) -> list[subprocess.CompletedProcess[str]]:
     """Each of ``calls`` (a CLI argv) run in turn by one process through the CLI's entry
     point: what ``run_cli`` would give for each, for one interpreter start in all."""
-    done = subprocess.run(
-        [sys.executable, "-c", _SESSION],
-        input=json.dumps(calls),
-        env=dict(env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    session = [sys.executable, "-c", _SESSION]
+    done = run_cli([], env, cwd, timeout, command=session, stdin=json.dumps(calls))
     assert done.returncode == 0, done.stdout + done.stderr
     return [
         subprocess.CompletedProcess([*SHELFWISE, *args], code, out, err)
