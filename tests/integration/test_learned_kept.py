@@ -27,6 +27,7 @@ from shelfwise.ranking.explore import POOL, PROPENSITY_DRAWS
 from shelfwise.rules import Rulebook
 from shelfwise.rules.model import RULE
 from shelfwise.runtime import Runtime
+from shelfwise.serving.placements import Placements, PlacementsFile
 from shelfwise.training.job import train
 from tests import shop_fixture
 
@@ -372,3 +373,43 @@ def test_an_anonymous_pages_kept_candidates_serve_its_next_buckets(
     assert orders.candidates.hits == hits + (1 if spans else 0)
     assert len(orders.scored) == scored + 1  # scored again at the next bucket's clock
     assert slate.items and _shown(slate) == _shown(_run(rt, fresh, plan, req, later, seed=3))
+
+
+def test_a_short_slate_asked_deeper_is_kept_and_served_as_computed(rt: Runtime) -> None:
+    """Home with a pool of 8 and three items per brand: the rules leave the slate short, it
+    is made again over deeper pools; each kept slate a later request of the bucket is
+    served (exploration slots drawn per request) is the one a fresh computation gives
+    for the request's own draw."""
+    rec = rt.recommender
+    placements, plans = rec.placements, rec._plans
+    home = placements.get("home").model_copy(update={"max_candidates": 8, "k": 10})
+    swapped = tuple(home if p.name == "home" else p for p in placements)
+    rec.placements = Placements(PlacementsFile(placements=swapped), "test")
+    rec._plans = {}
+    cap = {"id": "three-per-brand", "type": "cap", "reason": "diversity", "attribute": "brand",
+           "max_items": 3}  # fmt: skip
+    saved = rt.rules.store.save(RULE.validate_python(cap), who="test", why="diversity")
+    try:
+        req = RecommendRequest(placement="home", person="c5")
+        now = T0 + timedelta(minutes=11)  # a bucket no other test used
+        explained = rec.recommend(req.model_copy(update={"explain": True}), now, record=False)
+        deepened = explained["trace"]["deepened"]
+        assert deepened["first_size"] == 8 and deepened["first_items"] < 10
+        assert deepened["items"] == 10 and deepened["filled"]
+        hits = _lookups(rt, "hit")
+        answers = [rec.recommend(req, now + timedelta(seconds=n % 30)) for n in range(40)]
+        assert _lookups(rt, "hit") > hits  # later requests were served kept slates
+        assert len({tuple(i["product_id"] for i in a["items"]) for a in answers}) > 1  # draws
+        brand = {p.product_id: p.brand for p in rt.snapshot.products}
+        _, fresh, plan = _pipelines(rt, "home")
+        for a in answers:
+            shown = [i["product_id"] for i in a["items"]]
+            assert len(shown) == 10 and max(Counter(brand[p] for p in shown).values()) <= 3
+            computed = _run(rt, fresh, plan, req, now, seed=zlib.crc32(a["rec_id"].encode()))
+            assert [i.product_id for i in computed.items] == shown
+            assert [i.propensity for i in computed.items] == [i["propensity"] for i in a["items"]]
+    finally:
+        rt.rules.store.delete(
+            "three-per-brand", who="test", why="done", expected_version=saved.version
+        )
+        rec.placements, rec._plans = placements, plans

@@ -114,7 +114,52 @@ class Pipeline:
         already); by default one is kept when ``explain``."""
         trace = trace if trace is not None else Trace(enabled=explain)
         flow = self._through(self.stages, ctx, plan, k, seed, trace, seq)
-        return self._slate(flow, explain)
+        flow, sizes = self._filled(flow, ctx, seed, seq)
+        return self._slate(flow, explain, sizes)
+
+    def _filled(
+        self, flow: Flow, ctx: RecContext, seed: int, seq: int | None
+    ) -> tuple[Flow, tuple[int, ...]]:
+        """A slate the rules left short of ``k`` from a pool cut at its size (the chain
+        had more to give): every stage again over a pool twice as deep, while the slate
+        is short, the pool was cut and grows, up to :data:`DEEPEST` times the
+        placement's ``max_candidates``. Each run is exactly the pipeline at that size:
+        every rule holds, and a chain that has no more (a narrow placement) is not
+        filled with anything else. Returns the flow served and the sizes its runs
+        were asked (the last one served; ``learned_slates`` keeps them so)."""
+        first = flow
+        sizes: tuple[int, ...] = (flow.pool_size,)
+        bound = DEEPEST * flow.plan.placement.max_candidates
+        while short(flow) and cut(flow) and flow.pool_size < bound:
+            size = min(2 * flow.pool_size, bound)
+            trace = Trace(enabled=flow.trace.enabled)
+            deeper = self._through(self.stages[:1], ctx, flow.plan, flow.k, seed, trace, seq, size)
+            if len(deeper.candidates) <= len(flow.candidates):
+                break  # the chain has nothing more: the slate stays as the rules left it
+            flow = self._through(
+                self.stages[1:], ctx, flow.plan, flow.k, seed, trace, seq, size, deeper
+            )
+            sizes = (*sizes, size)
+        if flow is first:
+            return flow, sizes
+        assert flow.arranged is not None and first.arranged is not None
+        first.trace.adopt(flow.trace)
+        served = flow.pool.items[flow.arranged.order]
+        ids = self.snapshot.ids
+        before = set(first.candidates.tolist())
+        first.trace.deepened = {
+            "k": flow.k,
+            "first_size": sizes[0],
+            "first_items": len(first.arranged.order),
+            "size": sizes[-1],
+            "items": len(served),
+            "filled": [ids[i] for i in served.tolist() if i not in before],
+        }
+        first.trace.notes.append(
+            f"the rules left {first.trace.deepened['first_items']} of {flow.k} items of "
+            f"{sizes[0]} candidates: asked {sizes[-1]} deep, {len(served)} served"
+        )
+        return flow._replace(trace=first.trace), sizes
 
     def allowed(self, ctx: RecContext, plan: Plan | Placement, k: int) -> Flow:
         """The flow as :meth:`run` gives it to the rank stage: the candidates and what
@@ -131,12 +176,17 @@ class Pipeline:
         seed: int,
         trace: Trace,
         seq: int | None,
+        size: int = 0,
+        flow: Flow | None = None,
     ) -> Flow:
-        if isinstance(plan, Placement):
-            plan = plan_of(plan)
-        seq = self.snapshot.seq if seq is None else seq
-        trace.keep_context(ctx, self.snapshot)
-        flow = Flow(self.snapshot, ctx, plan, k, seed, trace, seq)
+        """``stages`` over a new flow (its pool ``size`` deep; 0: ``max_candidates``),
+        or on from ``flow``."""
+        if flow is None:
+            if isinstance(plan, Placement):
+                plan = plan_of(plan)
+            seq = self.snapshot.seq if seq is None else seq
+            trace.keep_context(ctx, self.snapshot)
+            flow = Flow(self.snapshot, ctx, plan, k, seed, trace, seq, size=size)
         t = time.perf_counter()
         for stage in stages:
             flow = stage.run(flow)
@@ -145,7 +195,7 @@ class Pipeline:
             t = now
         return flow
 
-    def _slate(self, flow: Flow, explain: bool) -> Slate:
+    def _slate(self, flow: Flow, explain: bool, sizes: tuple[int, ...] = ()) -> Slate:
         ranked = flow.ranked
         assert ranked is not None
         versions = Versions(
@@ -161,4 +211,19 @@ class Pipeline:
             versions=versions,
             trace=flow.trace,
             candidates=flow.candidates,
+            sizes=sizes or (flow.pool_size,),
         )
+
+
+DEEPEST = 4  # a short slate's pool is asked at most this many times ``max_candidates``
+
+
+def short(flow: Flow) -> bool:
+    """The arranged slate holds fewer than ``k`` items."""
+    return flow.arranged is not None and len(flow.arranged.order) < flow.k
+
+
+def cut(flow: Flow) -> bool:
+    """The chain gave as many candidates as it was asked for: it may have more."""
+    given = len(flow.proposals[0].items) if flow.proposals else len(flow.candidates)
+    return given >= flow.pool_size

@@ -312,7 +312,7 @@ class LearnedRank:
     def _keeper(self, flow: Flow, ctx: RecContext) -> _Keeper | None:
         if self.kept is None or not self.kept.enabled or self.bucket <= 0:
             return None
-        key = scored_key(ctx, flow.k, flow.plan, self.objective)
+        key = scored_key(ctx, flow.k, flow.plan, self.objective, flow.pool_size)
         stamp = (len(flow.snapshot), self.ranker.version)
         return _Keeper(self.kept.scored, key, stamp, flow, ctx)
 
@@ -323,11 +323,12 @@ def chain_sources(plan: Plan) -> frozenset[str]:
 
 
 def scored_key(
-    ctx: RecContext, k: int, plan: Plan, objective: PlacementObjective
+    ctx: RecContext, k: int, plan: Plan, objective: PlacementObjective, size: int
 ) -> tuple[Hashable, ...]:
     """The key of a kept scored order: the context at its bucket's clock, the slate's
-    size, the plan's sources and chain, the objective."""
-    return (*context_key(ctx), k, plan.sources, id(plan.chain), objective)
+    size, the plan's sources and chain, the objective, the candidates asked (``size``:
+    deeper than ``max_candidates`` when the rules left the slate short)."""
+    return (*context_key(ctx), k, plan.sources, id(plan.chain), objective, size)
 
 
 def pick_of(ranker: Ranker, ctx: RecContext, seed: int) -> int:

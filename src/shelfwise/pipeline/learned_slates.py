@@ -75,12 +75,17 @@ class LearnedSlates(KeptStore[LearnedShelf]):
         return Shelved(key, (*versions, ranker.version), at, ranker, k, seed)
 
     def served(self, s: Shelved, snapshot: CatalogSnapshot) -> KeptSlate | None:
-        """The slate kept for this request's exploration pick, if any."""
-        shelf = self.get(s.key, s.stamp, snapshot.changed_seq)
-        if shelf is None:
-            return None
-        kept: KeptSlate | None = shelf.answers.get(shelf.pick(pick_of(s.ranker, s.ctx, s.seed)))
-        return kept
+        """The slate kept for this request's exploration pick, if any (through the
+        deeper pools its pick's slates were made again over: :class:`Deeper`)."""
+        key = s.key
+        while True:
+            shelf = self.get(key, s.stamp, snapshot.changed_seq)
+            if shelf is None:
+                return None
+            kept = shelf.answers.get(shelf.pick(pick_of(s.ranker, s.ctx, s.seed)))
+            if not isinstance(kept, Deeper):
+                return kept
+            key = (s.key, kept.size)
 
     def keep(
         self,
@@ -93,20 +98,36 @@ class LearnedSlates(KeptStore[LearnedShelf]):
         candidates: IntArray,
         pins: IntArray,
         seq: int,
+        sizes: tuple[int, ...],
     ) -> None:
-        """Keep ``slate``, computed for this request, under its pick."""
-        got = orders.scored.get(
-            scored_key(s.ctx, s.k, plan, objective),
-            (len(snapshot), s.ranker.version),
-            snapshot.changed_seq,
-        )
-        if got is None:
-            return  # the order was not kept: nothing says which pick this is
-        shelf = self.get(s.key, s.stamp, snapshot.changed_seq)
-        if shelf is None:
-            shelf = LearnedShelf.of(got[1])
-            deps = depends_on(candidates, *context_items(s.ctx), pins)
-            self.put(s.key, s.stamp, shelf, deps, seq)
-        pick = shelf.pick(pick_of(s.ranker, s.ctx, s.seed))
-        if pick in shelf.answers or len(shelf.answers) < MAX_PICKS:
-            shelf.answers[pick] = slate
+        """Keep ``slate``, computed for this request, under its pick. ``sizes``: the
+        candidates asked of its chain, run by run (``Slate.sizes``): a run the rules
+        left short keeps, under its own pick, where the next, deeper one is kept."""
+        deps = depends_on(candidates, *context_items(s.ctx), pins)
+        for n, size in enumerate(sizes):
+            got = orders.scored.get(
+                scored_key(s.ctx, s.k, plan, objective, size),
+                (len(snapshot), s.ranker.version),
+                snapshot.changed_seq,
+            )
+            if got is None:
+                return  # the order was not kept: nothing says which pick this is
+            key: Hashable = s.key if n == 0 else (s.key, size)
+            shelf = self.get(key, s.stamp, snapshot.changed_seq)
+            if shelf is None:
+                shelf = LearnedShelf.of(got[1])
+                self.put(key, s.stamp, shelf, deps, seq)
+            pick = shelf.pick(pick_of(s.ranker, s.ctx, s.seed))
+            answer = slate if n == len(sizes) - 1 else Deeper(sizes[n + 1])
+            if pick in shelf.answers or len(shelf.answers) < MAX_PICKS:
+                shelf.answers[pick] = answer
+            else:
+                return
+
+
+@dataclass(frozen=True)
+class Deeper:
+    """A pick whose slate the rules left short: it was made again over ``size``
+    candidates, whose shelf holds it (under that run's own pick)."""
+
+    size: int

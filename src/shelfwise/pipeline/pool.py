@@ -138,6 +138,25 @@ class Trace:
     # How the pool was ranked: the blend, or the learned ranker with its model and
     # objective versions and, per served item, P(engagement), value, contributions.
     ranker: dict[str, Any] = field(default_factory=lambda: {"kind": "blend"})
+    # A slate the rules left short from a pool cut at ``max_candidates``, made again over
+    # a deeper pool (``Pipeline.run``): the sizes, and the served items the first pool
+    # did not hold (each shown with its own source's reason). Empty otherwise.
+    deepened: dict[str, Any] = field(default_factory=dict)
+
+    def adopt(self, other: Trace) -> None:
+        """Take ``other``'s decisions as this trace's (the stages ran again into it);
+        this trace's notes, context and stage times stay, ``other``'s are added."""
+        self.candidates = other.candidates
+        self.fallback_used = other.fallback_used
+        self.rules = other.rules
+        self.drops = other.drops
+        self.rule_scope = other.rule_scope
+        self.pool = other.pool
+        self.owned = other.owned or self.owned
+        self.ranker = other.ranker
+        self.notes.extend(n for n in other.notes if n not in self.notes)
+        for stage, ms in other.stages.items():
+            self.stages[stage] = self.stages.get(stage, 0.0) + ms
 
     def keep_pool(self, pool: Pool, snapshot: CatalogSnapshot, rule_scope: str) -> None:
         if self.enabled:
@@ -199,4 +218,5 @@ class Trace:
             "context": self.context,
             "owned": self.owned,
             "ranker": self.ranker,
+            **({"deepened": self.deepened} if self.deepened else {}),
         }

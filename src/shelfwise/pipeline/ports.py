@@ -125,6 +125,14 @@ class Flow(NamedTuple):
     rules_ctx: RecContext | None = None  # ``ctx`` with the placement's rule scope
     ranked: Ranked | None = None
     arranged: Arranged | None = None
+    # The candidates asked of the chain: the placement's ``max_candidates`` (0), or
+    # deeper when the rules left its slate short (``Pipeline.run``).
+    size: int = 0
+
+    @property
+    def pool_size(self) -> int:
+        """How many candidates the chain is asked for."""
+        return self.size or self.plan.placement.max_candidates
 
 
 class Stage(Protocol):

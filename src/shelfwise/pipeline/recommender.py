@@ -469,7 +469,7 @@ class Recommender:
         objective = self.learned.objective(r.plan.placement)
         self.learned_slates.keep(
             shelved, kept, self.kept_orders, r.plan, objective, self.snapshot,
-            slate.candidates, self._pins(r), r.seq,
+            slate.candidates, self._pins(r), r.seq, slate.sizes,
         )  # fmt: skip
 
     def _kept_slate(

@@ -56,7 +56,7 @@ class Slate:
     """One placement's served items, best first.
 
     ``candidates`` is the pool before any rule (the products the slate is made of,
-    for kept slates); ``trace`` what each stage decided (complete when tracing was
+    for kept slates), ``sizes`` how many the chain was asked for; ``trace`` what each stage decided (complete when tracing was
     enabled; rule drops and fallbacks are always counted)."""
 
     placement: str
@@ -65,6 +65,9 @@ class Slate:
     versions: Versions
     trace: Trace
     candidates: IntArray
+    # The candidates asked of the chain, run by run: (max_candidates,), or deeper runs
+    # after it when the rules left the slate short (``Pipeline.run``; the last served).
+    sizes: tuple[int, ...] = ()
 
     @property
     def fallback_used(self) -> bool:

@@ -203,7 +203,7 @@ class Candidates:
         if self.every_source:
             return self._learned(flow, chain)
         memo = self.memo if impersonal(ctx) else None  # the learned path returned above
-        key = (ctx.placement, id(chain), ctx.context_items, ctx.now.month)
+        key = (ctx.placement, id(chain), ctx.context_items, ctx.now.month, flow.pool_size)
         stamp = (len(flow.snapshot), id(self.view.bundle) if self.view is not None else None)
         kept = memo.get(key, stamp, flow.snapshot.changed_seq) if memo is not None else None
         if kept is not None:
@@ -228,7 +228,7 @@ class Candidates:
         ``learned.candidates_key``)."""
         ctx = at_bucket(flow.ctx, self.bucket)
         kept = self.kept if self.kept is not None and self.bucket > 0 else None
-        key = (*candidates_key(ctx), id(chain), flow.plan.sources)
+        key = (*candidates_key(ctx), id(chain), flow.plan.sources, flow.pool_size)
         stamp = (len(flow.snapshot), id(self.view.bundle) if self.view is not None else None)
         got = kept.candidates.get(key, stamp, flow.snapshot.changed_seq) if kept else None
         if got is not None:
@@ -245,10 +245,11 @@ class Candidates:
 
     def _propose(self, flow: Flow, ctx: RecContext, chain: PlacementChain) -> tuple[Proposal, ...]:
         placement = flow.plan.placement
-        size = placement.max_candidates
+        size = flow.pool_size
         if not self.every_source:
             return (gather(ctx, self.blend, chain, size, flow.trace),)
-        depth = min(SOURCE_DEPTH, size)
+        # The ranker's features: each source at its training depth, however deep the pool.
+        depth = min(SOURCE_DEPTH, placement.max_candidates)
         only = flow.plan.sources
         if self.reads is not None:
             only = tuple(n for n in (only if only is not None else self.reads) if n in self.reads)
