@@ -142,3 +142,16 @@ def test_a_rule_narrow_slate_stays_narrow_however_deep_the_pool(snap: CatalogSna
     assert slate.sizes == (4, 8, 16)
     assert slate.trace.deepened["filled"] == []
     assert slate.trace.deepened["items"] == slate.trace.deepened["first_items"] == 2
+
+
+def test_a_pinned_product_is_not_counted_as_filled(snap: CatalogSnapshot) -> None:
+    # The pin is in no pool (the arrangement adds it), so both runs serve it: only what
+    # the deeper run added is "filled", as a merchant reading the trace expects.
+    pin = {"id": "hero", "type": "pin", "reason": "promo", "product_id": "B7-5", "position": 2}
+    slate = _run(snap, ORDER, [*RULES, pin], SHELF)
+    shown = [s.product_id for s in slate.items]
+    assert len(shown) == SHELF.k and shown[1] == "B7-5" and slate.sizes == (12, 24)
+    deepened = slate.trace.deepened
+    assert deepened["first_items"] == 2  # the one B2 item the cap keeps, and the pin
+    assert "B7-5" not in deepened["filled"]
+    assert deepened["filled"] == [p for p in shown if p not in ORDER[:12] and p != "B7-5"]

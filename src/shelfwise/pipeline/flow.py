@@ -146,7 +146,7 @@ class Pipeline:
         first.trace.adopt(flow.trace)
         served = flow.pool.items[flow.arranged.order]
         ids = self.snapshot.ids
-        before = set(first.candidates.tolist())
+        before = set(first.pool.items[first.arranged.order].tolist())  # a pin is in both
         first.trace.deepened = {
             "k": flow.k,
             "first_size": sizes[0],
