@@ -113,13 +113,11 @@ class Pipeline:
         experiment arm shapes it). ``trace``: the caller's (it may hold notes
         already); by default one is kept when ``explain``."""
         trace = trace if trace is not None else Trace(enabled=explain)
-        flow = self._through(self.stages, ctx, plan, k, seed, trace, seq)
-        flow, sizes = self._filled(flow, ctx, seed, seq)
+        flow = self._through(self.stages, self._start(ctx, plan, k, seed, trace, seq))
+        flow, sizes = self._filled(flow, ctx)
         return self._slate(flow, explain, sizes)
 
-    def _filled(
-        self, flow: Flow, ctx: RecContext, seed: int, seq: int | None
-    ) -> tuple[Flow, tuple[int, ...]]:
+    def _filled(self, flow: Flow, ctx: RecContext) -> tuple[Flow, tuple[int, ...]]:
         """A slate the rules left short of ``k`` from a pool cut at its size (the chain
         had more to give): every stage again over a pool twice as deep, while the slate
         is short, the pool was cut and grows, up to :data:`DEEPEST` times the
@@ -133,12 +131,11 @@ class Pipeline:
         while short(flow) and cut(flow) and flow.pool_size < bound:
             size = min(2 * flow.pool_size, bound)
             trace = Trace(enabled=flow.trace.enabled)
-            deeper = self._through(self.stages[:1], ctx, flow.plan, flow.k, seed, trace, seq, size)
+            fresh = self._start(ctx, flow.plan, flow.k, flow.seed, trace, flow.seq, size)
+            deeper = self._through(self.stages[:1], fresh)
             if len(deeper.candidates) <= len(flow.candidates):
                 break  # the chain has nothing more: the slate stays as the rules left it
-            flow = self._through(
-                self.stages[1:], ctx, flow.plan, flow.k, seed, trace, seq, size, deeper
-            )
+            flow = self._through(self.stages[1:], deeper)
             sizes = (*sizes, size)
         if flow is first:
             return flow, sizes
@@ -165,11 +162,11 @@ class Pipeline:
         """The flow as :meth:`run` gives it to the rank stage: the candidates and what
         the rules allow of them (the exposure cap is calibrated on exactly this,
         ``training/exposure.py``)."""
-        return self._through(self.stages[:2], ctx, plan, k, 0, Trace(enabled=False), None)
+        start = self._start(ctx, plan, k, 0, Trace(enabled=False), None)
+        return self._through(self.stages[:2], start)
 
-    def _through(
+    def _start(
         self,
-        stages: Sequence[Stage],
         ctx: RecContext,
         plan: Plan | Placement,
         k: int,
@@ -177,16 +174,18 @@ class Pipeline:
         trace: Trace,
         seq: int | None,
         size: int = 0,
-        flow: Flow | None = None,
     ) -> Flow:
-        """``stages`` over a new flow (its pool ``size`` deep; 0: ``max_candidates``),
-        or on from ``flow``."""
-        if flow is None:
-            if isinstance(plan, Placement):
-                plan = plan_of(plan)
-            seq = self.snapshot.seq if seq is None else seq
-            trace.keep_context(ctx, self.snapshot)
-            flow = Flow(self.snapshot, ctx, plan, k, seed, trace, seq, size=size)
+        """A new flow for ``ctx`` (its pool ``size`` deep; 0: ``max_candidates``)."""
+        if isinstance(plan, Placement):
+            plan = plan_of(plan)
+        seq = self.snapshot.seq if seq is None else seq
+        trace.keep_context(ctx, self.snapshot)
+        return Flow(self.snapshot, ctx, plan, k, seed, trace, seq, size=size)
+
+    @staticmethod
+    def _through(stages: Sequence[Stage], flow: Flow) -> Flow:
+        """``flow`` on through ``stages``, each one's time into its trace."""
+        trace = flow.trace
         t = time.perf_counter()
         for stage in stages:
             flow = stage.run(flow)
