@@ -35,12 +35,19 @@ def test_only_old_leftovers_no_live_process_names_are_removed(tmp_path: Path) ->
     other.write_text("{}")
     _age(other, old)
     env = {**os.environ, "SHELFWISE_CONFIG": str(in_use)}
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
-    try:
-        removed = remove_stale_temp_files(tmp_path)
-    finally:
-        live.kill()
-        live.wait()
+    with subprocess.Popen(
+        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as live:
+        try:
+            # Until it has exec'd, the child's /proc environ is still ours (without that
+            # SHELFWISE_CONFIG): wait for it to speak before looking.
+            assert live.stdout is not None and live.stdout.readline() == "up\n"
+            removed = remove_stale_temp_files(tmp_path)
+        finally:
+            live.kill()
     assert sorted(removed) == sorted([dead, metrics])
     assert not dead.exists() and not metrics.exists()
     assert starting.exists() and in_use.exists() and other.exists()
