@@ -182,11 +182,15 @@ def test_redis_outage_falls_back_to_memory_and_recovers(settings: Settings) -> N
             # The rulebook version broadcast is gone too: a rule change still applies at once.
             rule = {"id": "no-p1", "type": "exclude", "reason": "r",
                     "when": {"attr": "product_id", "op": "eq", "value": "P1"}}  # fmt: skip
-            saved = httpx.post(f"{base}/v1/rules", json=rule, headers=headers("merchandiser"))
+            # (timeout=30 as every call here: httpx's default of 5 s is a speed check)
+            m = headers("merchandiser")
+            saved = httpx.post(f"{base}/v1/rules", json=rule, headers=m, timeout=30)
             assert saved.status_code == 201, saved.text
-            book = httpx.get(f"{base}/v1/rules", headers=headers("merchandiser")).json()
+            book = httpx.get(f"{base}/v1/rules", headers=m, timeout=30).json()
             slate = httpx.get(
-                f"{base}/v1/recommendations?placement=home&k=12", headers=headers("read")
+                f"{base}/v1/recommendations?placement=home&k=12",
+                headers=headers("read"),
+                timeout=30,
             ).json()
             rs.start()
             out.phase = "restoring"

@@ -137,7 +137,9 @@ def test_a_batch_mixing_stored_and_new_events_stores_only_the_new(runtime: Runti
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     stored=st.lists(st.integers(0, 30), max_size=20),

@@ -75,7 +75,9 @@ requests = st.builds(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(r=requests)
 def test_every_reason_is_true_for_its_request(shop: Runtime, r: dict[str, object]) -> None:

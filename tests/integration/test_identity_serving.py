@@ -178,7 +178,9 @@ NODES = st.tuples(st.sampled_from(["customer", "anonymous", "device"]), IDS).map
 
 
 @settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(links=st.lists(st.tuples(NODES, NODES), max_size=6), asked=st.lists(IDS | NODES, max_size=8))
 def test_training_and_the_request_path_key_every_id_to_the_same_person(

@@ -173,9 +173,14 @@ def test_a_request_served_again_under_its_rec_id_draws_the_same_exploration(
     again = [rec.recommend(req, NOW, record=False, rec_id=s["rec_id"]) for s in logged]
     assert [s["rec_id"] for s in again] == [s["rec_id"] for s in logged]
     assert [ids(s) for s in again] == [ids(s) for s in logged]
-    # Under fresh ids the draws differ: the same slates above are the ids' doing.
-    fresh = [ids(rec.recommend(req, NOW, record=False)) for _ in range(12)]
-    assert fresh != [ids(s) for s in logged]
+    # Under other ids the draws differ: the same slates above are the ids' doing. The ids
+    # are fixed here, so the check gives one verdict for the code: home's explored slot
+    # here has two picks, about even, and twelve drawn ids would all draw as the logged
+    # ones did one run in 4,096.
+    others = {
+        tuple(ids(rec.recommend(req, NOW, record=False, rec_id=f"other-{n}"))) for n in range(12)
+    }
+    assert len(others) > 1, others
     with pytest.raises(ValueError, match="not recorded"):
         rec.recommend(req, NOW, rec_id=logged[0]["rec_id"])
 
@@ -269,7 +274,9 @@ OPS = st.lists(
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(ops=OPS)
 def test_kept_slates_always_equal_fresh_ones(

@@ -110,19 +110,23 @@ def test_sigkill_during_reloads_then_serves_the_promoted_bundle(settings: Settin
         data = bytearray(array.read_bytes())
         data[-1] ^= 0xFF
         array.write_bytes(bytes(data))
-        refused = httpx.post(f"{base}/v1/models/reload", json={"version": spare.name}, headers=A)
+        # (30 s: a guard against a hung server, as the streams' client has; httpx's own
+        # default of 5 s is a speed check a loaded machine fails)
+        refused = httpx.post(
+            f"{base}/v1/models/reload", json={"version": spare.name}, headers=A, timeout=30
+        )
         assert refused.status_code == 409
         assert refused.json()["error"]["code"] == "bundle_corrupt"
-        state = httpx.get(f"{base}/v1/models", headers=headers("read")).json()
+        state = httpx.get(f"{base}/v1/models", headers=headers("read"), timeout=30).json()
         assert state["loaded"]["version"] == second
         with Stream(reload) as stream:
             sigkill_when(proc, stream, 10)
     # What a killed training leaves behind: a half-written folder, never promoted.
     shutil.copytree(settings.model_dir / first, settings.model_dir / f".tmp-{first}x")
     with server(settings) as (_, base):
-        state = httpx.get(f"{base}/v1/models", headers=headers("read")).json()
-        slate = httpx.get(
-            f"{base}/v1/recommendations?placement=home&k=3", headers=headers("read")
+        state = httpx.get(f"{base}/v1/models", headers=headers("read"), timeout=30).json()
+        slate = httpx.get(  # the restarted server's first slate
+            f"{base}/v1/recommendations?placement=home&k=3", headers=headers("read"), timeout=30
         ).json()
     assert state["loaded"]["version"] == second == state["promoted"]
     assert state["error"] is None and f".tmp-{first}x" not in state["versions"]
