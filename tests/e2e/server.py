@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx2 as httpx
 
@@ -129,6 +130,22 @@ def children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         out += [int(c) for c in (task / "children").read_text().split()]
     return out
+
+
+def server_pid(base: str) -> int:
+    """The supervisor of the ``shelfwise serve`` listening at ``base`` (Linux /proc).
+
+    Every other process's entry is read too, and any of them may exit between the
+    listing of /proc and that read (a test beside this one ends a CLI call): such a
+    vanished entry is passed over, never an error."""
+    wanted = f"serve\0--port\0{urlparse(base).port}\0".encode()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if wanted in cmdline.read_bytes():
+                return int(cmdline.parent.name)
+        except OSError:  # gone since /proc was listed
+            continue
+    raise AssertionError(f"no server process for {base}")
 
 
 def sockets_per_process(pids: list[int], port: int, state: str) -> dict[int, int]:
