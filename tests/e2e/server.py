@@ -134,7 +134,10 @@ def reserved_port() -> Iterator[int]:
     ports of the ephemeral range). Held here by a socket bound, not listening, with
     SO_REUSEADDR and SO_REUSEPORT, the port is skipped by every ``bind(0)`` and
     ``connect()`` of the machine, while the server's own bind and listen (uvicorn's
-    SO_REUSEADDR, serve's per-worker SO_REUSEPORT sockets, demo's listen) succeed."""
+    SO_REUSEADDR, serve's per-worker SO_REUSEPORT sockets, demo's listen) succeed.
+    Only a port handed out before this one was held, by ``free_port`` (which holds
+    nothing), can still go to two servers: servers started with ``reserved_port`` never
+    share one."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
