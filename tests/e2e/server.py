@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx2 as httpx
 
@@ -123,12 +124,49 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextmanager
+def reserved_port() -> Iterator[int]:
+    """A port for a server this test starts, held until the ``with`` ends.
+
+    A port that ``free_port`` found free is free again for anyone once it returns:
+    in the seconds a server takes to start and bind it, another test's ``bind(0)``
+    may be handed the same one (one of ~14,000: the kernel hands bind(0) the odd
+    ports of the ephemeral range). Held here by a socket bound, not listening, with
+    SO_REUSEADDR and SO_REUSEPORT, the port is skipped by every ``bind(0)`` and
+    ``connect()`` of the machine, while the server's own bind and listen (uvicorn's
+    SO_REUSEADDR, serve's per-worker SO_REUSEPORT sockets, demo's listen) succeed.
+    Only a port handed out before this one was held, by ``free_port`` (which holds
+    nothing), can still go to two servers: servers started with ``reserved_port`` never
+    share one."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind(("127.0.0.1", 0))
+        yield int(s.getsockname()[1])
+
+
 def children(pid: int) -> list[int]:
     """The child processes of ``pid`` (Linux /proc)."""
     out: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         out += [int(c) for c in (task / "children").read_text().split()]
     return out
+
+
+def server_pid(base: str) -> int:
+    """The supervisor of the ``shelfwise serve`` listening at ``base`` (Linux /proc).
+
+    Every other process's entry is read too, and any of them may exit between the
+    listing of /proc and that read (a test beside this one ends a CLI call): such a
+    vanished entry is passed over, never an error."""
+    wanted = f"serve\0--port\0{urlparse(base).port}\0".encode()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if wanted in cmdline.read_bytes():
+                return int(cmdline.parent.name)
+        except OSError:  # gone since /proc was listed
+            continue
+    raise AssertionError(f"no server process for {base}")
 
 
 def sockets_per_process(pids: list[int], port: int, state: str) -> dict[int, int]:
@@ -172,43 +210,44 @@ def running_server(
     """Start ``shelfwise serve`` (``command``: how to run shelfwise) and yield its base URL
     once /ready answers (with several workers: once every worker listens). ``log``: a file
     for the server's output."""
-    port = free_port()
-    cmd = [*command, "serve", "--port", str(port), "--workers", str(workers), *(args or [])]
-    sink = None if log is None else log.open("a")
-    stdout = subprocess.PIPE if sink is None else sink
-    proc = subprocess.Popen(
-        cmd, env=dict(env), cwd=cwd, stdout=stdout, stderr=subprocess.STDOUT, text=True
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_SECONDS
-        while True:
-            if proc.poll() is not None:
-                out = proc.stdout.read() if proc.stdout else log.read_text() if log else ""
-                raise RuntimeError(f"server exited with {proc.returncode}:\n{out}")
-            try:
-                # /ready answers once one worker is up; with several, each listens on
-                # its own socket: wait for all of them, so tests reach every worker.
-                ready = httpx.get(f"{base}/ready", timeout=1).status_code == 200
-                if ready and (workers == 1 or _listening_workers(proc.pid, port) >= workers):
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not become ready in {READY_SECONDS} s")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
+    # The port is held from before the server starts until it is stopped (reserved_port).
+    with reserved_port() as port:
+        cmd = [*command, "serve", "--port", str(port), "--workers", str(workers), *(args or [])]
+        sink = None if log is None else log.open("a")
+        stdout = subprocess.PIPE if sink is None else sink
+        proc = subprocess.Popen(
+            cmd, env=dict(env), cwd=cwd, stdout=stdout, stderr=subprocess.STDOUT, text=True
+        )
+        base = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
-        if sink is not None:
-            sink.close()
+            deadline = time.monotonic() + READY_SECONDS
+            while True:
+                if proc.poll() is not None:
+                    out = proc.stdout.read() if proc.stdout else log.read_text() if log else ""
+                    raise RuntimeError(f"server exited with {proc.returncode}:\n{out}")
+                try:
+                    # /ready answers once one worker is up; with several, each listens on
+                    # its own socket: wait for all of them, so tests reach every worker.
+                    ready = httpx.get(f"{base}/ready", timeout=1).status_code == 200
+                    if ready and (workers == 1 or _listening_workers(proc.pid, port) >= workers):
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not become ready in {READY_SECONDS} s")
+                time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
+            if sink is not None:
+                sink.close()
 
 
 def train_here(

@@ -72,12 +72,14 @@ def test_stock_change_reaches_every_worker(settings: Settings, tmp_path: Path) -
     finally:
         runtime.close()
     admin = {"X-API-Key": KEYS["admin"]}
-    with running_server(env, workers=2) as base, httpx.Client(base_url=base, timeout=5) as c:
+    # A request's time limit guards against a hung server, as everywhere else here (30 s):
+    # a worker's first requests may take more than 5 s on a loaded machine.
+    with running_server(env, workers=2) as base, httpx.Client(base_url=base, timeout=30) as c:
         r = c.patch("/v1/products/A1", json={"stock_qty": 0}, headers=admin)
         assert r.status_code == 200
         # New connections spread over both workers; each must see the change.
         seen = set()
         for _ in range(12):
-            with httpx.Client(base_url=base, timeout=5) as fresh:
+            with httpx.Client(base_url=base, timeout=30) as fresh:
                 seen.add(fresh.get("/v1/products/A1", headers=admin).json()["stock_qty"])
         assert seen == {0}

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from tests.e2e.server import free_port, run_cli
+from tests.e2e.server import reserved_port, run_cli
 
 KEY = {"X-API-Key": "demo-admin-key"}
 PAGES = ("", "/categories", "/alerts", "/drift", "/signals", "/experiments", "/rules", "/decisions")
@@ -23,7 +23,11 @@ PAGES = ("", "/categories", "/alerts", "/drift", "/signals", "/experiments", "/r
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_demo_runs_the_whole_system_and_stops_cleanly(tmp_path: Path) -> None:
-    port = free_port()
+    with reserved_port() as port:  # no other test's server is handed it meanwhile
+        _demo_on(port, tmp_path)
+
+
+def _demo_on(port: int, tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHELFWISE_")}
     cmd = [sys.executable, "-m", "shelfwise.cli", "demo", "--port", str(port)]

@@ -10,13 +10,12 @@ import os
 import signal
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx2 as httpx
 
 from shelfwise.config import Settings
 from tests.conftest import headers
-from tests.e2e.server import children, running_server, settings_env
+from tests.e2e.server import children, running_server, server_pid, settings_env
 from tests.waiting import eventually
 
 
@@ -27,18 +26,6 @@ def _holding(folder: Path, needles: list[str]) -> list[Path]:
         for p in folder.rglob("*")
         if p.is_file() and any(n.encode() in p.read_bytes() for n in needles)
     ]
-
-
-def _server_pid(base: str) -> int:
-    """The supervisor of the server listening at ``base`` (Linux /proc)."""
-    wanted = f"serve\0--port\0{urlparse(base).port}\0".encode()
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if wanted in cmdline.read_bytes():
-                return int(cmdline.parent.name)
-        except OSError:
-            continue
-    raise AssertionError(f"no server process for {base}")
 
 
 def _alive(pid: int) -> bool:
@@ -71,7 +58,7 @@ def test_no_file_holds_key_digests_and_kill_9_leaves_nothing_behind(
         r = httpx.get(f"{base}/v1/models", headers=headers("read"))
         assert r.status_code == 200  # the workers know the keys: they got the digests
         assert _holding(tmp, digests) == [] and not list(tmp.glob("shelfwise-*.json"))
-        supervisor = _server_pid(base)
+        supervisor = server_pid(base)
         workers = children(supervisor)
         for pid in (supervisor, *workers):
             os.kill(pid, signal.SIGKILL)

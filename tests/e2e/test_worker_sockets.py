@@ -7,14 +7,18 @@ landed on one worker. Each worker now listens on its own ``SO_REUSEPORT`` socket
 
 from __future__ import annotations
 
-import os
 import pickle
 import socket
-from pathlib import Path
 
 from shelfwise.api.server import WorkerListener
 from shelfwise.config import Settings
-from tests.e2e.server import children, running_server, settings_env, sockets_per_process
+from tests.e2e.server import (
+    children,
+    running_server,
+    server_pid,
+    settings_env,
+    sockets_per_process,
+)
 
 
 def test_each_worker_unpickles_its_own_listening_socket_on_the_port() -> None:
@@ -39,13 +43,7 @@ def test_connections_opened_together_reach_both_workers(sqlite_settings: Setting
     env = settings_env(sqlite_settings, SHELFWISE_LOG_LEVEL="warning")
     with running_server(env, workers=2) as base:
         port = int(base.rsplit(":", 1)[1])
-        server_pid = next(
-            int(p)
-            for p in os.listdir("/proc")
-            if p.isdigit()
-            and f"--port\0{port}\0".encode() in Path(f"/proc/{p}/cmdline").read_bytes()
-        )
-        workers = children(server_pid)  # running_server waited until both listen
+        workers = children(server_pid(base))  # running_server waited until both listen
         # Three bursts of 16 connections opened together while both workers are idle.
         for _ in range(3):
             conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
