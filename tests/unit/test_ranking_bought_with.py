@@ -96,16 +96,27 @@ def test_every_label_comes_after_its_anchor_in_the_same_session(
     log = _log(rows)
     for r in bought_with_requests(log, T, T + DAY):
         assert r.labels and r.anchor not in r.labels
-        mine = sorted((at, item, kind) for p, item, kind, at in rows if p == r.person)
-        for item, grade in r.labels.items():
-            later = [a for a, i, k in mine if i == item and a >= r.at - T and k != VIEW]
-            assert later, (r, item)
-            assert grade == (
-                3 if any(k == PURCHASE for a, i, k in mine if i == item and a >= r.at - T) else 2
+        # The person's events in time order (events of one second in the order given),
+        # cut into sessions where they pause over 30 minutes. Only the anchor's session
+        # counts: the same item carted or bought in a later session is no label of it.
+        mine = [
+            (at, item, kind)
+            for at, _, item, kind in sorted(
+                (at, n, item, kind) for n, (p, item, kind, at) in enumerate(rows) if p == r.person
             )
-            # no pause over 30 minutes between the anchor and the label
-            between = [a for a, _, _ in mine if r.at - T <= a <= max(later)]
-            assert all(b - a <= 30 * MIN for a, b in itertools.pairwise(between))
+        ]
+        cuts = [0, *(n for n in range(1, len(mine)) if mine[n][0] - mine[n - 1][0] > 30 * MIN)]
+        sessions = [mine[a:b] for a, b in itertools.pairwise([*cuts, len(mine)])]
+        (session,) = [s for s in sessions if s[0][0] <= r.at - T <= s[-1][0]]
+        # the anchor is the item's first view or cart in its session, at its time ...
+        first = next(n for n, (_, i, k) in enumerate(session) if i == r.anchor and k != PURCHASE)
+        assert session[first][0] == r.at - T
+        # ... and its labels are every other item carted (2) or bought (3) after it there
+        labels: dict[int, int] = {}
+        for _, item, kind in session[first + 1 :]:
+            if kind != VIEW and item != r.anchor:
+                labels[item] = max(labels.get(item, 0), 3 if kind == PURCHASE else 2)
+        assert r.labels == labels, (r, session)
 
 
 def _proposals(ctx: RecContext) -> Sequence[Proposal]:
