@@ -1,6 +1,7 @@
 """Rolling-origin backtest on UCI Online Retail: the served pipeline against tuned peers.
 
     .venv/bin/python benchmarks/backtest.py [--origins 4] [--every-days 28] [--jobs N] [--db PATH]
+        [--on-validation] [--placements FILE]
 
 The same run as ``shelfwise evaluate --backtest N``: origins at London
 midnight, 14-day test windows each with its own 14-day validation window
@@ -39,6 +40,7 @@ from shelfwise.evaluation.backtest import (
 )
 from shelfwise.evaluation.backtest_report import markdown
 from shelfwise.runtime import Runtime
+from shelfwise.serving.placements import parse_placements
 from shelfwise.training.reader import read_log
 
 
@@ -79,6 +81,13 @@ def main() -> None:
         help="The choice among ranker designs scores them on this many inner validation "
         "windows, by the mean (RankerTrainingConfig.choice_windows; default: one).",
     )
+    parser.add_argument(
+        "--placements",
+        type=Path,
+        default=None,
+        help="Serve the home placement of this placements file (default: the shipped "
+        "one): a placement setting measured before it is shipped.",
+    )
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument(
         "--jobs",
@@ -102,7 +111,11 @@ def run(args: argparse.Namespace, runtime: Runtime) -> None:
         origins = [midnight(o.date() - timedelta(days=14)) for o in origins]
     given = (("seeds", args.seeds), ("seed", args.seed), ("choice_windows", args.choice_windows))
     designs = {k: v for k, v in given if v is not None}
+    home = None
+    if args.placements is not None:
+        home = parse_placements(args.placements.read_text(), str(args.placements)).get("home")
     served = served_factory(
+        placement=home,
         choices=[c.model_copy(update=designs) for c in RANKER_CHOICES],
         new_items_choices=[c.model_copy(update=designs) for c in NEW_ITEMS_CHOICES],
     )

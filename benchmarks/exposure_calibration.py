@@ -4,8 +4,9 @@
         [--rounds 2] [--max-anchors N]
 
 On the store of ``benchmarks/learned_store.py`` (made first if it is not in
-``--workdir``), for every placement with ``exposure_cap`` shown for a viewed
-product, the served bundle's calibration slates are made the way training makes
+``--workdir``), for every placement with ``exposure_cap`` (a product page's
+anchors are the viewed products, home's the people the bundle knows: a person's
+clocks are each its own in both), the served bundle's calibration slates are made the way training makes
 them (``training.job.exposure_floors``: the placement's chain and the rulebook
 in force, its learned rank stage at the time bucket's clock, the bundle's end as
 ``now``, ``training.exposure.CLOCKS``) twice in the same process, ``--rounds``
@@ -41,7 +42,7 @@ from shelfwise.ranking import RankingSettings  # noqa: E402
 from shelfwise.ranking.exposure import AnchorCandidates, calibrate  # noqa: E402
 from shelfwise.rules import Rulebook  # noqa: E402
 from shelfwise.rules.store import RuleStore  # noqa: E402
-from shelfwise.training.exposure import MAX_ANCHORS, anchor_slates  # noqa: E402
+from shelfwise.training.exposure import MAX_ANCHORS, MAX_PEOPLE, anchor_slates  # noqa: E402
 
 
 def same(a: list[AnchorCandidates], b: list[AnchorCandidates]) -> bool:
@@ -60,7 +61,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     store_arguments(ap)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--max-anchors", type=int, default=MAX_ANCHORS)
+    ap.add_argument(
+        "--max-anchors",
+        type=int,
+        default=None,
+        help=f"anchors per placement (default: {MAX_ANCHORS} products, {MAX_PEOPLE} people)",
+    )
     args = ap.parse_args()
     folder = prepare_learned(args.workdir, args.products, args.people, args.days, args.seed)
     rt = open_store(folder, ranking=RankingSettings(compile_model=False))
@@ -72,10 +78,11 @@ def main() -> None:
         now = view.bundle.info.window_end
         version, rules = RuleStore(rt.db).snapshot()
         book = Rulebook(list(rules), rt.snapshot, version=version)
+        people = view.bundle.artifacts.history.people  # home's anchors
         for p in rec.placements:
             cap = p.objective.exposure_cap
             ranker = rec.learned.of(view, p.ranker)
-            if cap is None or ranker is None or not p.requires_item:
+            if cap is None or ranker is None:
                 continue
             bucket = rt.settings.ranking.time_bucket_seconds
             rank = LearnedRank(ranker, rec.learned.objective(p), bucket=bucket)
@@ -85,7 +92,9 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, reuse in (("each clock", False), ("shared", True)):
                     wall, cpu = time.perf_counter(), time.process_time()
-                    got = anchor_slates(pipeline, rank, p, p.k, now, args.max_anchors, reuse=reuse)
+                    got = anchor_slates(
+                        pipeline, rank, p, p.k, now, args.max_anchors, reuse=reuse, people=people
+                    )
                     seconds[name].append((time.perf_counter() - wall, time.process_time() - cpu))
                     made[name] = got
             before, after = made["each clock"], made["shared"]

@@ -5,7 +5,8 @@ served path values, applied by ``Recommender.recommend``, and named in the trace
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -18,13 +19,13 @@ from shelfwise.config import Settings
 from shelfwise.pipeline import Pipeline, RecommendRequest
 from shelfwise.pipeline.learned import LearnedRank
 from shelfwise.ranking import RankingSettings
-from shelfwise.ranking.exposure import AnchorCandidates
+from shelfwise.ranking.exposure import AnchorCandidates, ExposureFloors
 from shelfwise.rules import Rulebook
 from shelfwise.rules.model import parse_rule
 from shelfwise.rules.store import RuleStore
 from shelfwise.runtime import Runtime
 from shelfwise.training.exposure import CLOCKS, anchor_slates
-from shelfwise.training.job import train
+from shelfwise.training.job import TrainResult, train
 from tests import shop_fixture
 
 CAP = 0.1
@@ -34,19 +35,19 @@ K = 2
 DEPTH = 4
 
 
-def _placements(tmp: Path) -> Path:
-    """The packaged placements, with ``product_similar`` at k 3 and a cap, and the same
-    placement without one (``similar_uncapped``) to show what the cap changes."""
+def _placements(tmp: Path, name: str, uncapped: str, cap: float, **update: Any) -> Path:
+    """The packaged placements, with placement ``name`` changed by ``update`` and capped
+    at ``cap``, and the same placement without a cap (``uncapped``) to show what the cap
+    changes."""
     raw: dict[str, Any] = yaml.safe_load(
         resources.files("shelfwise.serving").joinpath("placements.yaml").read_text()
     )
-    similar = next(p for p in raw["placements"] if p["name"] == "product_similar")
-    similar["k"] = K
-    similar["depth"] = similar["max_candidates"] = DEPTH
-    similar["objective"]["exposure_cap"] = CAP
-    uncapped = {**similar, "name": "similar_uncapped", "objective": dict(similar["objective"])}
-    del uncapped["objective"]["exposure_cap"]
-    raw["placements"].append(uncapped)
+    capped = next(p for p in raw["placements"] if p["name"] == name)
+    capped.update(update)
+    capped["objective"]["exposure_cap"] = cap
+    plain = {**capped, "name": uncapped, "objective": dict(capped["objective"])}
+    del plain["objective"]["exposure_cap"]
+    raw["placements"].append(plain)
     path = tmp / "placements.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -68,23 +69,41 @@ def _shares(
     return counts, traces
 
 
-def _capped(settings: Settings, tmp: Path) -> Settings:
-    """``settings`` with the placements of :func:`_placements`, no exploration."""
+def _capped(settings: Settings, placements: Path) -> Settings:
+    """``settings`` with ``placements``, no exploration."""
     return settings.model_copy(
         update={
-            "placements_file": _placements(tmp),
+            "placements_file": placements,
             "ranking": RankingSettings(compile_model=False, explore_share=0.0),
         }
     )
 
 
-def test_the_cap_keeps_every_item_within_its_share(settings: Settings, tmp_path: Path) -> None:
-    settings = _capped(settings, tmp_path)
+def _similar_capped(settings: Settings, tmp: Path) -> Settings:
+    """``product_similar`` at k 2, its chain at a depth of 4 and a cap, and the same
+    placement without one (``similar_uncapped``)."""
+    placements = _placements(
+        tmp, "product_similar", "similar_uncapped", CAP, k=K, depth=DEPTH, max_candidates=DEPTH
+    )
+    return _capped(settings, placements)
+
+
+@contextmanager
+def _trained(settings: Settings) -> Iterator[tuple[Runtime, TrainResult]]:
+    """The shop trained with its ranker and its bundle served (closed after)."""
     rt = Runtime.open(settings)
     try:
         shop_fixture.fill(rt)
         result = train(rt, force=True, with_ranker=True)
         rt.load_bundle()
+        yield rt, result
+    finally:
+        rt.close()
+
+
+def test_the_cap_keeps_every_item_within_its_share(settings: Settings, tmp_path: Path) -> None:
+    settings = _similar_capped(settings, tmp_path)
+    with _trained(settings) as (rt, result):
         assert (result.bundle.path / "exposure" / "product_similar.json").is_file()
         assert not (result.bundle.path / "exposure" / "similar_uncapped.json").exists()
         assert result.bundle.info.timings["exposure product_similar"] > 0
@@ -96,8 +115,6 @@ def test_the_cap_keeps_every_item_within_its_share(settings: Settings, tmp_path:
         capped, traces = _shares(rt, "product_similar", anchors, trained)
         later, _ = _shares(rt, "product_similar", anchors, trained + timedelta(days=1))
         valued = _calibration_slates(rt, settings, "similar_uncapped", trained)
-    finally:
-        rt.close()
     # without the cap one item takes more than its share; with it none does, at the
     # calibration's clock; a day later (features read another clock) within one slate
     assert max(plain.values()) > limit
@@ -131,7 +148,7 @@ def test_the_clocks_share_what_does_not_read_the_clock(settings: Settings, tmp_p
     clocks whose month and open rule windows are alike, and its clocks valued in one
     call of the model: the very slates of every clock computed on its own, also when a
     rule's window opens between the clocks."""
-    settings = _capped(settings, tmp_path)
+    settings = _similar_capped(settings, tmp_path)
     rt = Runtime.open(settings)
     try:
         shop_fixture.fill(rt)
@@ -190,3 +207,51 @@ def _calibration_slates(
     book = Rulebook(list(rules), rt.snapshot, version=version)
     pipeline = Pipeline.offline(rt.snapshot, view, book, rank)
     return anchor_slates(pipeline, rank, p, K, now, clocks=clocks, reuse=reuse)
+
+
+HOME_CAP = 0.15
+HOME_K = 4
+
+
+def _home_capped(settings: Settings, tmp: Path) -> Settings:
+    """``home`` at k 4 and a cap, and the same placement without one (``home_uncapped``)."""
+    return _capped(settings, _placements(tmp, "home", "home_uncapped", HOME_CAP, k=HOME_K))
+
+
+def test_the_home_cap_is_calibrated_over_people(settings: Settings, tmp_path: Path) -> None:
+    """Home has no viewed product: its cap is calibrated over the people the bundle
+    knows, and the served home slates of those people keep every item within it."""
+    settings = _home_capped(settings, tmp_path)
+    with _trained(settings) as (rt, result):
+        floors = ExposureFloors.load(result.bundle.path / "exposure", "home")
+        assert not (result.bundle.path / "exposure" / "home_uncapped.json").exists()
+        view = rt.recommender.bundle_view()
+        assert view is not None
+        people = list(view.bundle.artifacts.history.people)
+        trained = result.bundle.info.window_end
+
+        def shares(placement: str) -> tuple[Counter[str], list[Any]]:
+            counts: Counter[str] = Counter()
+            traces = []
+            for person in people:
+                got = rt.recommender.recommend(
+                    RecommendRequest(placement=placement, person=person, explain=True),
+                    trained,
+                    record=False,
+                )
+                assert got["trace"]["ranker"]["kind"] == "learned"
+                counts.update(it["product_id"] for it in got["items"])
+                traces.append(got["trace"]["ranker"])
+            return counts, traces
+
+        plain, _ = shares("home_uncapped")
+        capped, traces = shares("home")
+    # the floors: one per item over its share, calibrated over every known person
+    assert floors is not None and floors.floors
+    assert (floors.cap, floors.k, floors.anchors) == (HOME_CAP, HOME_K, len(people))
+    limit = int(HOME_CAP * len(people))
+    assert max(plain.values()) > limit, plain.most_common(3)
+    assert max(capped.values()) <= limit, capped.most_common(3)
+    assert sum(capped.values()) == sum(plain.values())  # demoted, not removed
+    demoted = {d["product_id"] for t in traces for d in t["exposure"]["demoted"]}
+    assert plain.most_common(1)[0][0] in demoted

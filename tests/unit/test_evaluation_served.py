@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -13,6 +14,7 @@ from shelfwise.catalog.model import Product
 from shelfwise.evaluation import Notebook, ServedModel, evaluate, time_split
 from shelfwise.evaluation.baselines import GlobalPopularity
 from shelfwise.pipeline import Trace
+from shelfwise.pipeline.learned import LearnedRank
 from shelfwise.pipeline.request import RecommendRequest
 from shelfwise.ranking.history import PURCHASE, VIEW
 from shelfwise.ranking.synthetic import synthetic_store
@@ -208,3 +210,43 @@ def test_the_new_protocol_is_served_by_a_new_items_shelf_with_its_own_ranker() -
         model.set_protocol("all")
         kept_history += bool(set(model.recommend(t.person, 10, np.zeros(0, np.int64))) & history)
     assert kept_history > 10  # the all-items slates do offer the history
+
+
+@pytest.mark.timeout(300)
+def test_a_capped_home_is_measured_with_its_floors_calibrated_over_people() -> None:
+    """The backtest and the guard measure what a store serves: a home placement with an
+    exposure cap is served with floors calibrated over the people the fit knows (as the
+    training job calibrates a bundle's), so no item takes more than its share of their
+    slates; the new-items shelf, another placement, is not capped by home's floors."""
+    log, cutoff = _zero_price_store()
+    split = time_split(log, cutoff.timestamp())
+    home = shipped_placements().get("home")
+    plain = home.model_copy(
+        update={
+            "exploration": 0.0,
+            "objective": home.objective.model_copy(update={"exposure_cap": None}),
+        }
+    )
+    capped = plain.model_copy(
+        update={"objective": plain.objective.model_copy(update={"exposure_cap": 0.2})}
+    )
+    shares = {}
+    for name, placement in (("plain", plain), ("capped", capped)):
+        model = ServedModel(
+            CONFIG, placement=placement, cutoff=cutoff.timestamp(), ranker=FAST_RANKER
+        )
+        model.ranking = model.ranking.model_copy(update={"explore_share": 0.0})
+        model.fit(split.train)
+        people = model.artifacts.history.people
+        counts: Counter[int] = Counter()
+        for person in people:
+            counts.update(s.item for s in model.slate(person, placement.k).items)
+        shares[name] = counts
+        all_items, new_items = model.pipelines["all"].rank, model.pipelines["new"].rank
+        assert isinstance(all_items, LearnedRank) and isinstance(new_items, LearnedRank)
+        assert (all_items.floors is None) == (name == "plain")
+        assert new_items.floors is None
+    limit = int(0.2 * len(people))
+    assert max(shares["plain"].values()) > limit, shares["plain"].most_common(3)
+    assert max(shares["capped"].values()) <= limit, shares["capped"].most_common(3)
+    assert sum(shares["capped"].values()) == sum(shares["plain"].values())

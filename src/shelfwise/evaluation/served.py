@@ -25,7 +25,7 @@ against.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -46,6 +46,7 @@ from shelfwise.pipeline.ports import Stage
 from shelfwise.pipeline.slate import Slate
 from shelfwise.pipeline.stages import chain_of
 from shelfwise.ranking.explain import SnapshotNames
+from shelfwise.ranking.exposure import Floors
 from shelfwise.ranking.impressions import Impression
 from shelfwise.ranking.objective import RankingSettings
 from shelfwise.ranking.ranker import Ranker
@@ -59,6 +60,7 @@ from shelfwise.ranking.training import (
 from shelfwise.rules import Rulebook
 from shelfwise.rules.model import Rule
 from shelfwise.serving.placements import Placement, shipped_placements
+from shelfwise.training.exposure import anchor_slates, floors_of
 
 IntArray = npt.NDArray[np.int64]
 
@@ -185,7 +187,22 @@ class ServedModel:
     def _rank(self, learned: Ranker | None, protocol: str) -> Stage:
         if learned is None:
             return BlendRanker()
-        return LearnedRank(learned, placement_objective(self.ranking, self.plan_for(protocol)))
+        plan = self.plan_for(protocol)
+        rank = LearnedRank(learned, placement_objective(self.ranking, plan))
+        if protocol != "all" or plan.objective.exposure_cap is None:
+            # (the new-items shelf is another placement, with its own cap if any)
+            return rank
+        return replace(rank, floors=self._floors(rank, plan, plan.objective.exposure_cap))
+
+    def _floors(self, rank: LearnedRank, plan: Placement, cap: float) -> Floors:
+        """The placement's exposure floors, calibrated as the training job calibrates a
+        bundle's (``training.job.exposure_floors``): over the people the fitted sources
+        know, each served ``plan`` by this rank stage at the clocks after ``now``."""
+        pipeline = Pipeline.offline(self.snapshot, self.blend, self.rulebook, rank)
+        people = self.artifacts.history.people
+        slates = anchor_slates(pipeline, rank, plan, plan.k, self.now, people=people)
+        got = floors_of(slates, self.snapshot.ids, plan.name, plan.k, cap)
+        return got.dense(self.snapshot.ids)
 
     def plan_for(self, protocol: str) -> Placement:
         """The placement that serves ``protocol``'s lists: ``all`` the configured one;

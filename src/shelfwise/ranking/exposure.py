@@ -5,8 +5,9 @@ A product placement's ranker prefers the same few items for many viewed products
 one item can fill a large share of every slate of the store. A merchant caps
 that share (``Objective.exposure_cap`` in placements.yaml). The cap is set
 where it is cheap and stable: when the bundle is trained, over every in-stock
-viewed product of the catalog (its *anchors*), not per request from a counter
-that would move with traffic.
+viewed product of the catalog (its *anchors*; home's anchors are the people the
+bundle knows, ``training/exposure.py``), not per request from a counter that
+would move with traffic.
 
 Calibration (:func:`calibrate`) takes each anchor's candidates, valued as served
 (the ranker's expected value), and gives each item a *floor*: the least

@@ -48,7 +48,8 @@ class Objective(BaseModel):
         gt=0,
         le=1,
         description="the largest share of the placement's slates one item may take, over "
-        "every in-stock viewed product; calibrated when the bundle is trained with its "
+        "every in-stock viewed product (a placement that requires_item) or over the known "
+        "people (any other but a cart's); calibrated when the bundle is trained with its "
         "ranker (ranking.exposure), applied by the learned ranker (None: no cap)",
     )
 
@@ -94,6 +95,17 @@ class Placement(BaseModel):
     # ``new_items_only`` shelf); a bundle without that task's ranker
     # serves the placement with its "requests" ranker.
     ranker: RankerTask = "requests"
+
+    @model_validator(mode="after")
+    def _capped_anchors(self) -> Placement:
+        # the cap is calibrated over viewed products or over people; a cart's slates
+        # are over carts, which the calibration has no sample of
+        if self.objective.exposure_cap is not None and self.uses_cart and not self.requires_item:
+            raise ValueError(
+                f"placement {self.name!r}: exposure_cap is calibrated over viewed products "
+                "(requires_item) or people, not over carts (uses_cart): remove it"
+            )
+        return self
 
     def source_names(self) -> list[str]:
         return list(dict.fromkeys([*self.sources, *self.fallback]))

@@ -346,8 +346,9 @@ def exposure_floors(
     jobs: int = 1,
 ) -> list[ExposureFloors]:
     """The exposure cap's floors of every placement with ``exposure_cap`` that is
-    ranked by one of ``tasks`` and shown for a viewed product (``requires_item``), the
-    placements in up to ``jobs`` worker processes (``ranking.workers``)."""
+    ranked by one of ``tasks``, calibrated over viewed products (``requires_item``) or
+    over the people ``artifacts`` knows (home), the placements in up to ``jobs``
+    worker processes (``ranking.workers``)."""
     now = datetime.fromtimestamp(end, UTC)
     version, rules = RuleStore(runtime.db).snapshot()
     book = Rulebook(list(rules), runtime.snapshot, version=version)
@@ -356,8 +357,8 @@ def exposure_floors(
         for placement in load_placements(settings)
         if (ranker := tasks.get(placement.ranker) or tasks.get("requests")) is not None
         and (cap := placement.objective.exposure_cap) is not None
-        and placement.requires_item
     ]
+    people = artifacts.history.people
     parallel = workers_for(jobs, len(todo)) > 0
     if step and parallel:
         step(f"exposure {', '.join(p.name for p, _, _ in todo)}")
@@ -374,7 +375,7 @@ def exposure_floors(
         rank = LearnedRank(ranker, objective, bucket=bucket)
         pipeline = Pipeline.offline(runtime.snapshot, artifacts.blend(), book, rank)
         name, k = placement.name, placement.k
-        slates = anchor_slates(pipeline, rank, placement, k, now)
+        slates = anchor_slates(pipeline, rank, placement, k, now, people=people)
         got = floors_of(slates, runtime.snapshot.ids, name, k, cap)
         return got, round(time.perf_counter() - t, 4)
 
