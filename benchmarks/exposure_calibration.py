@@ -9,7 +9,7 @@ anchors are the viewed products, home's the people the bundle knows: a person's
 clocks are each its own in both), the served bundle's calibration slates are made the way training makes
 them (``training.job.exposure_floors``: the placement's chain and the rulebook
 in force, its learned rank stage at the time bucket's clock, the bundle's end as
-``now``, ``training.exposure.CLOCKS``) twice in the same process, ``--rounds``
+``now``, ``pipeline.exposure.CLOCKS``) twice in the same process, ``--rounds``
 times alternately: ``reuse=False`` (every anchor and clock through the served
 path on its own: the calibration as it was) and the default (the clocks of an
 anchor share its candidates, the rules' decisions and its variant groups, and
@@ -37,12 +37,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from learned_profile import open_store  # noqa: E402
 from learned_store import prepare_learned, store_arguments  # noqa: E402
 from shelfwise.pipeline import Pipeline  # noqa: E402
+from shelfwise.pipeline.exposure import MAX_ANCHORS, MAX_PEOPLE, anchor_slates  # noqa: E402
 from shelfwise.pipeline.learned import LearnedRank  # noqa: E402
 from shelfwise.ranking import RankingSettings  # noqa: E402
 from shelfwise.ranking.exposure import AnchorCandidates, calibrate  # noqa: E402
 from shelfwise.rules import Rulebook  # noqa: E402
 from shelfwise.rules.store import RuleStore  # noqa: E402
-from shelfwise.training.exposure import MAX_ANCHORS, MAX_PEOPLE, anchor_slates  # noqa: E402
 
 
 def same(a: list[AnchorCandidates], b: list[AnchorCandidates]) -> bool:

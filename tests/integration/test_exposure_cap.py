@@ -17,6 +17,7 @@ import yaml
 
 from shelfwise.config import Settings
 from shelfwise.pipeline import Pipeline, RecommendRequest
+from shelfwise.pipeline.exposure import CLOCKS, anchor_slates
 from shelfwise.pipeline.learned import LearnedRank
 from shelfwise.ranking import RankingSettings
 from shelfwise.ranking.exposure import AnchorCandidates, ExposureFloors
@@ -24,7 +25,6 @@ from shelfwise.rules import Rulebook
 from shelfwise.rules.model import parse_rule
 from shelfwise.rules.store import RuleStore
 from shelfwise.runtime import Runtime
-from shelfwise.training.exposure import CLOCKS, anchor_slates
 from shelfwise.training.job import TrainResult, train
 from tests import shop_fixture
 

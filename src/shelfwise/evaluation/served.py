@@ -40,6 +40,7 @@ from shelfwise.catalog import CatalogSnapshot
 from shelfwise.catalog.model import Product
 from shelfwise.catalog.static import snapshot_of_items
 from shelfwise.pipeline.defaults import BlendRanker
+from shelfwise.pipeline.exposure import anchor_slates, floors_of
 from shelfwise.pipeline.flow import Pipeline
 from shelfwise.pipeline.learned import LearnedRank, placement_objective
 from shelfwise.pipeline.ports import Stage
@@ -60,7 +61,6 @@ from shelfwise.ranking.training import (
 from shelfwise.rules import Rulebook
 from shelfwise.rules.model import Rule
 from shelfwise.serving.placements import Placement, shipped_placements
-from shelfwise.training.exposure import anchor_slates, floors_of
 
 IntArray = npt.NDArray[np.int64]
 

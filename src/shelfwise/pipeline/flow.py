@@ -161,7 +161,7 @@ class Pipeline:
     def allowed(self, ctx: RecContext, plan: Plan | Placement, k: int) -> Flow:
         """The flow as :meth:`run` gives it to the rank stage: the candidates and what
         the rules allow of them (the exposure cap is calibrated on exactly this,
-        ``training/exposure.py``)."""
+        ``pipeline/exposure.py``)."""
         start = self._start(ctx, plan, k, 0, Trace(enabled=False), None)
         return self._through(self.stages[:2], start)
 

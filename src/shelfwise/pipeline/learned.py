@@ -293,7 +293,7 @@ class LearnedRank:
     def valued(self, flow: Flow) -> tuple[IntArray, FloatArray]:
         """Every candidate the rules allowed (``flow``: as the rules stage left it) and
         its expected value, as :meth:`run` ranks them before the exposure cap: what
-        the cap is calibrated on (``training/exposure.py``)."""
+        the cap is calibrated on (``pipeline/exposure.py``)."""
         items, expected = self.valued_at(flow, (flow.ctx,))
         return items, expected[0]
 

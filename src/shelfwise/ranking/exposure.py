@@ -6,7 +6,7 @@ one item can fill a large share of every slate of the store. A merchant caps
 that share (``Objective.exposure_cap`` in placements.yaml). The cap is set
 where it is cheap and stable: when the bundle is trained, over every in-stock
 viewed product of the catalog (its *anchors*; home's anchors are the people the
-bundle knows, ``training/exposure.py``), not per request from a counter that
+bundle knows, ``pipeline/exposure.py``), not per request from a counter that
 would move with traffic.
 
 Calibration (:func:`calibrate`) takes each anchor's candidates, valued as served
@@ -23,7 +23,7 @@ stays) goes to the next item served, in the calibration as served
 (:class:`AnchorCandidates` ``groups``; serving fills it in the ranker's order,
 ``Scored.fill``). The ranker's features read the clock (an item's age), so the
 same anchor is calibrated at several clocks after training, each capped on its
-own (``training/exposure.py``).
+own (``pipeline/exposure.py``).
 
 Serving (:func:`demoted`) applies the bundle's floors to the request's own
 candidates (``ranking.ranker.Ranker.scored``); the trace names the items the cap

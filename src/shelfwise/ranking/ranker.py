@@ -312,7 +312,7 @@ class Ranker:
         ``contexts`` differ only in their clock, which only the features read (an
         item's age), not the value; P(engagement) has a row per context, all scored
         in one call of the model. :meth:`valued` for each context, at a fraction of
-        its cost: the exposure cap's calibration (``training/exposure.py``)."""
+        its cost: the exposure cap's calibration (``pipeline/exposure.py``)."""
         if not contexts:
             return np.zeros((0, len(cands))), np.zeros(len(cands))
         x = np.concatenate(

@@ -32,6 +32,7 @@ from shelfwise.catalog.model import Product
 from shelfwise.config import Settings
 from shelfwise.contracts.identity import PersonResolver
 from shelfwise.errors import ConfigError, InvalidInput
+from shelfwise.pipeline.exposure import anchor_slates, floors_of
 from shelfwise.pipeline.flow import Pipeline
 from shelfwise.pipeline.learned import LearnedRank, placement_objective
 from shelfwise.pipeline.stages import chain_of
@@ -54,7 +55,6 @@ from shelfwise.rules import Rulebook
 from shelfwise.rules.store import RuleStore
 from shelfwise.serving.placements import Placement, RankerTask, load_placements
 from shelfwise.store.tables import interactions
-from shelfwise.training.exposure import anchor_slates, floors_of
 from shelfwise.training.guard import (
     GuardReport,
     Served,

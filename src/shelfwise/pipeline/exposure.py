@@ -1,4 +1,5 @@
-"""Calibrate a placement's exposure cap when its bundle is trained.
+"""Calibrate a placement's exposure cap when its bundle is trained (and when the
+evaluation's served model fits one: the backtest's and the promotion guard's).
 
 A placement shown for a viewed product (``requires_item``) is calibrated over the
 catalog: every in-stock product is viewed once, anonymously. A personal placement

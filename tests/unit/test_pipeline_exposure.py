@@ -1,4 +1,4 @@
-"""What the exposure cap is calibrated over (``training.exposure``): viewed products
+"""What the exposure cap is calibrated over (``pipeline.exposure``): viewed products
 for a product placement, a sample of known people for home."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pydantic import ValidationError
 from shelfwise.catalog import CatalogSnapshot
 from shelfwise.catalog.model import Product
 from shelfwise.catalog.static import snapshot_of_items
+from shelfwise.pipeline.exposure import anchor_requests, people_of
 from shelfwise.serving.placements import Objective, Placement
-from shelfwise.training.exposure import anchor_requests, people_of
 
 HOME = Placement(
     name="home",
