@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx2 as httpx
 
@@ -18,7 +17,7 @@ from shelfwise.config import Settings
 from tests.e2e.server import (
     READY_SECONDS,
     SHELFWISE,
-    free_port,
+    reserved_port,
     settings_env,
     sockets_per_process,
 )
@@ -30,15 +29,6 @@ def _listening(pid: int, port: int) -> bool:
         return sockets_per_process([pid], port, "0A")[pid] > 0
     except OSError:  # it went away while we looked
         return False
-
-
-def _taken(port: int) -> bool:
-    """Whether some process listens on ``port`` (Linux /proc)."""
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        f = line.split()
-        if int(f[1].split(":")[1], 16) == port and f[3] == "0A":
-            return True
-    return False
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes], seconds: float = READY_SECONDS) -> None:
@@ -58,18 +48,12 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], seconds: float = READY_
     raise AssertionError("server not ready")
 
 
-# free_port() finds a port free, and the server binds it seconds later (a loaded
-# machine: tens of seconds); meanwhile another test process's free_port() may hand out
-# the same port (one odd port in ~14,000) and its server take it. The server that lost
-# the port exits at once: started again on another.
-START_TRIES = 3
-
-
 @contextmanager
 def server(settings: Settings, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """A ready server (its process and base URL); killed on exit if still running."""
-    for attempt in range(1, START_TRIES + 1):
-        port = free_port()
+    """A ready server (its process and base URL); killed on exit if still running. Its
+    port is held from before it starts until it stops (``reserved_port``): no other
+    test's server is handed it meanwhile."""
+    with reserved_port() as port:
         proc = subprocess.Popen(
             [*SHELFWISE, "serve", "--port", str(port)],
             env=settings_env(settings, **env),
@@ -79,20 +63,11 @@ def server(settings: Settings, **env: str) -> Iterator[tuple[subprocess.Popen[by
         base = f"http://127.0.0.1:{port}"
         try:
             wait_ready(base, proc)
-            break
-        except AssertionError:
-            port_lost = proc.poll() is not None and _taken(port)
+            yield proc, base
+        finally:
             if proc.poll() is None:
                 proc.kill()
-            proc.wait()
-            if not port_lost or attempt == START_TRIES:
-                raise
-    try:
-        yield proc, base
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+                proc.wait()
 
 
 @dataclass
