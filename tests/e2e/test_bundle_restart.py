@@ -74,7 +74,7 @@ def test_restarts_serve_the_learned_ranker_from_an_unchanged_bundle(
             for slate in _each_connection(base, query):
                 assert (slate["mode"], slate["ranker"]) == ("model", "learned")
                 assert slate["model_version"] == version and len(slate["items"]) == 4
-            metrics = httpx.get(f"{base}/metrics", headers=READ).text
+            metrics = httpx.get(f"{base}/metrics", headers=READ, timeout=30).text
             assert _metric(metrics, "shelfwise_model_bundle_loaded") == 1
             assert _metric(metrics, "shelfwise_model_bundle_refused") == 0
         assert files_of(folder) == written  # same bytes, same mtimes, still read-only
@@ -106,7 +106,7 @@ def test_a_tampered_bundle_is_refused_loudly_and_the_last_good_one_serves(
             assert "checksum" in state["error"] and f"serving {good}" in state["error"]
         for slate in _each_connection(base, "/v1/recommendations?placement=home&k=3"):
             assert (slate["mode"], slate["model_version"]) == ("model", good)
-        metrics = httpx.get(f"{base}/metrics", headers=READ).text
+        metrics = httpx.get(f"{base}/metrics", headers=READ, timeout=30).text
         assert _metric(metrics, "shelfwise_model_bundle_loaded") == 1
         assert _metric(metrics, "shelfwise_model_bundle_refused") == 1
         failures = 'shelfwise_model_bundle_verification_failures_total{code="bundle_corrupt"}'

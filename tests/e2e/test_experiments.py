@@ -59,31 +59,31 @@ def test_cli_create_list_report_stop(sqlite_settings: Settings, tmp_path: Path) 
 
 def test_http_crud_with_etags_and_report(settings: Settings) -> None:
     spec = json.loads(World().spec().model_dump_json())
-    with running_server(settings_env(settings)) as base:
+    with running_server(settings_env(settings)) as base, httpx.Client(timeout=30) as api:
         m, r = headers("merchandiser"), headers("read")
-        assert httpx.post(f"{base}/v1/experiments", json=spec, headers=r).status_code == 403
-        made = httpx.post(f"{base}/v1/experiments", json=spec, headers=m)
+        assert api.post(f"{base}/v1/experiments", json=spec, headers=r).status_code == 403
+        made = api.post(f"{base}/v1/experiments", json=spec, headers=m)
         assert made.status_code == 201 and made.headers["etag"] == '"1"'
-        again = httpx.post(f"{base}/v1/experiments", json=spec, headers=m)
+        again = api.post(f"{base}/v1/experiments", json=spec, headers=m)
         assert again.status_code == 409 and again.json()["error"]["code"] == "experiment_exists"
         url = f"{base}/v1/experiments/recs-vs-holdout"
-        got = httpx.get(url, headers=r)
+        got = api.get(url, headers=r)
         assert got.json()["version"] == 1 and got.headers["etag"] == '"1"'
         renamed = {**spec, "name": "renamed"}
-        no_tag = httpx.put(url, json=renamed, headers=m)
+        no_tag = api.put(url, json=renamed, headers=m)
         assert no_tag.status_code == 428
-        ok = httpx.put(url, json=renamed, headers={**m, "If-Match": '"1"'})
+        ok = api.put(url, json=renamed, headers={**m, "If-Match": '"1"'})
         assert ok.status_code == 200 and ok.headers["etag"] == '"2"'
-        stale = httpx.put(url, json=spec, headers={**m, "If-Match": '"1"'})
+        stale = api.put(url, json=spec, headers={**m, "If-Match": '"1"'})
         assert stale.status_code == 409
         assert stale.json()["error"]["code"] == "version_conflict"
-        bad = httpx.post(f"{base}/v1/experiments", json={**spec, "extra": 1}, headers=m)
+        bad = api.post(f"{base}/v1/experiments", json={**spec, "extra": 1}, headers=m)
         assert bad.status_code == 422
         # A baseline rate plans a proportion; revenue per person is not one.
         unplanned = {**spec, "experiment_id": "x", "baseline_rate": 0.1}
-        refused = httpx.post(f"{base}/v1/experiments", json=unplanned, headers=m)
+        refused = api.post(f"{base}/v1/experiments", json=unplanned, headers=m)
         assert refused.status_code == 422 and "baseline_rate" in refused.text
-        report = httpx.get(f"{url}/report", headers=r)
+        report = api.get(f"{url}/report", headers=r)
         assert report.status_code == 200
         body = report.json()
         assert body["experiment_id"] == "recs-vs-holdout" and "NO_EXPOSURES" in body["warnings"]
@@ -96,10 +96,10 @@ def test_http_crud_with_etags_and_report(settings: Settings) -> None:
             "daily_persons_per_arm": {"holdout": 0.0, "recs": 0.0},
             "expected_date": None,
         }
-        stopped = httpx.post(f"{url}/stop", headers={**m, "If-Match": '"2"'})
+        stopped = api.post(f"{url}/stop", headers={**m, "If-Match": '"2"'})
         assert stopped.status_code == 200 and stopped.json()["status"] == "stopped"
-        listed = httpx.get(f"{base}/v1/experiments?status=stopped", headers=r).json()
+        listed = api.get(f"{base}/v1/experiments?status=stopped", headers=r).json()
         assert [e["version"] for e in listed] == [3]
-        history = httpx.get(f"{url}/history", headers=r).json()
+        history = api.get(f"{url}/history", headers=r).json()
         assert [h["version"] for h in history] == [1, 2, 3]
-        assert httpx.get(f"{base}/v1/experiments/nope", headers=r).status_code == 404
+        assert api.get(f"{base}/v1/experiments/nope", headers=r).status_code == 404

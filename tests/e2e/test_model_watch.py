@@ -48,10 +48,10 @@ def test_a_promoted_bundle_is_loaded_without_a_reload_call(
     model_dir = sqlite_settings.model_dir
 
     serve_env = {**env, "SHELFWISE_MODEL_WATCH_SECONDS": "0.2"}
-    with running_server(serve_env) as base:
+    with running_server(serve_env) as base, httpx.Client(timeout=30) as api:
 
         def state() -> dict[str, Any]:
-            r = httpx.get(f"{base}/v1/models", headers=headers("read"))
+            r = api.get(f"{base}/v1/models", headers=headers("read"))
             assert r.status_code == 200, r.text
             return dict(r.json())
 

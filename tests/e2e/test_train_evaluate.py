@@ -55,12 +55,12 @@ def test_train_evaluate_and_reload(sqlite_settings: Settings, tmp_path: Path) ->
     page = (out / "evaluation.html").read_text()
     assert "<script src=" not in page and "Plotly" in page
 
-    with running_server(env) as base:
-        state = httpx.get(f"{base}/v1/models", headers=headers("read")).json()
+    with running_server(env) as base, httpx.Client(timeout=30) as api:
+        state = api.get(f"{base}/v1/models", headers=headers("read")).json()
         assert state["loaded"]["version"] == first["version"]
-        denied = httpx.post(f"{base}/v1/models/reload", headers=headers("read"))
+        denied = api.post(f"{base}/v1/models/reload", headers=headers("read"))
         assert denied.status_code == 403
-        got = httpx.post(
+        got = api.post(
             f"{base}/v1/models/reload",
             headers=headers("admin"),
             json={"version": second["version"]},
@@ -71,10 +71,10 @@ def test_train_evaluate_and_reload(sqlite_settings: Settings, tmp_path: Path) ->
         # A partial bundle (no manifest) is refused; the served one stays.
         partial = sqlite_settings.model_dir / "20990101T000000000000-partial"
         partial.mkdir()
-        refused = httpx.post(
+        refused = api.post(
             f"{base}/v1/models/reload", headers=headers("admin"), json={"version": partial.name}
         )
         assert refused.status_code == 409
         assert refused.json()["error"]["code"] == "bundle_incomplete"
-        state = httpx.get(f"{base}/v1/models", headers=headers("read")).json()
+        state = api.get(f"{base}/v1/models", headers=headers("read")).json()
         assert state["loaded"]["version"] == second["version"]
