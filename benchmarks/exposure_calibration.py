@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from learned_profile import open_store  # noqa: E402
-from learned_store import prepare_learned, store_arguments  # noqa: E402
+from learned_store import store_arguments, store_of  # noqa: E402
 from shelfwise.pipeline import Pipeline  # noqa: E402
 from shelfwise.pipeline.exposure import MAX_ANCHORS, MAX_PEOPLE, anchor_slates  # noqa: E402
 from shelfwise.pipeline.learned import LearnedRank  # noqa: E402
@@ -68,7 +68,7 @@ def main() -> None:
         help=f"anchors per placement (default: {MAX_ANCHORS} products, {MAX_PEOPLE} people)",
     )
     args = ap.parse_args()
-    folder = prepare_learned(args.workdir, args.products, args.people, args.days, args.seed)
+    folder = store_of(args)
     rt = open_store(folder, ranking=RankingSettings(compile_model=False))
     out: dict[str, Any] = {"store": folder.name, "placements": {}}
     try:

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from learned_profile import check_learned, known_buyers, open_store  # noqa: E402
-from learned_store import prepare_learned, store_arguments  # noqa: E402
+from learned_store import store_arguments, store_of  # noqa: E402
 from shelfwise.pipeline import RecommendRequest  # noqa: E402
 
 ANCHORED_PERSONAL = ("because_you_viewed", "because_you_bought", "buy_again")
@@ -130,7 +130,7 @@ def main() -> None:
     ap.add_argument("--slates", type=int, default=300, help="random known buyers to serve")
     ap.add_argument("--show", type=int, default=3)
     args = ap.parse_args()
-    folder = prepare_learned(args.workdir, args.products, args.people, args.days, args.seed)
+    folder = store_of(args)
     print(json.dumps(read(folder, args.slates, args.show), indent=2))
 
 

@@ -264,6 +264,11 @@ def store_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/shelfwise-bench-serve"))
 
 
+def store_of(args: argparse.Namespace) -> Path:
+    """The learned store :func:`store_arguments`' options name (made first if need be)."""
+    return prepare_learned(args.workdir, args.products, args.people, args.days, args.seed)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     store_arguments(ap)

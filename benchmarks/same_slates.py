@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from learned_profile import MIXES, mixes, open_store  # noqa: E402
-from learned_store import prepare_learned, store_arguments  # noqa: E402
+from learned_store import store_arguments, store_of  # noqa: E402
 
 NOW = datetime(2026, 12, 7, 12, 0, 30, tzinfo=UTC)
 
@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="default: slates.jsonl in the work directory")
     store_arguments(ap)
     args = ap.parse_args()
-    folder = prepare_learned(args.workdir, args.products, args.people, args.days, args.seed)
+    folder = store_of(args)
     path = args.out or args.workdir / "slates.jsonl"
     rt = open_store(folder)
     written = 0

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from learned_profile import known_buyers, open_store  # noqa: E402
-from learned_store import prepare_learned, store_arguments  # noqa: E402
+from learned_store import store_arguments, store_of  # noqa: E402
 from shelfwise.pipeline import RecommendRequest  # noqa: E402
 from shelfwise.pipeline.pool import Trace  # noqa: E402
 from shelfwise.pipeline.stages import build_context  # noqa: E402
@@ -105,7 +105,7 @@ def main() -> None:
     store_arguments(ap)
     ap.add_argument("--slates", type=int, default=300, help="random known buyers to serve")
     args = ap.parse_args()
-    folder = prepare_learned(args.workdir, args.products, args.people, args.days, args.seed)
+    folder = store_of(args)
     print(json.dumps(read(folder, args.slates), indent=2))
 
 

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from learned_profile import known_buyers, open_store  # noqa: E402
-from learned_store import prepare_learned, store_arguments  # noqa: E402
+from learned_store import store_arguments, store_of  # noqa: E402
 from serve import KEY, tree_cpu  # noqa: E402
 from shelfwise.config import ApiKey  # noqa: E402
 
@@ -184,7 +184,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
-    folder = prepare_learned(args.workdir, args.products, args.people, args.days, args.seed)
+    folder = store_of(args)
     queries = requests_for(folder)
     rounds = []
     for r in range(args.rounds):
