@@ -10,11 +10,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from shelfwise.config import load_settings
-from shelfwise.pipeline import batch
+from shelfwise.config import Settings, load_settings
+from shelfwise.pipeline import RecommendRequest, batch
 from shelfwise.pipeline.batch import email_lines, segment_people
+from shelfwise.pipeline.flow import Pipeline, Run
+from shelfwise.pipeline.recommender import RecIds
+from shelfwise.pipeline.slate import Slate
 from shelfwise.ranking import RankingSettings
 from shelfwise.runtime import Runtime
+from shelfwise.serving.session import SessionRecord
 from shelfwise.training.job import train
 from tests import shop_fixture
 
@@ -97,3 +101,63 @@ def test_the_batch_on_two_workers_serves_and_logs_what_one_process_does(
         return [(s["person"], [i["product_id"] for i in s["items"]]) for s in got]
 
     assert slates(parallel) == slates(one)
+
+
+def test_a_batch_serves_each_person_the_slate_a_request_alone_would_get(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``recommend_many`` (the batch's stage-by-stage run, exploration on) serves, under
+    the same slate ids, exactly the slates of one ``recommend`` per person; ids without
+    a history share one context: the batch computes it once, the others wait for it."""
+    (tmp_path / "shelfwise.db").write_bytes((folder / "shelfwise.db").read_bytes())
+    settings = _settings(tmp_path).model_copy(
+        update={
+            "model_dir": folder / "models",
+            "ranking": RankingSettings(compile_model=False, explore_share=0.3),
+        }
+    )
+    people = [*segment_people_of(settings), *(f"stranger-{n}" for n in range(6))]
+    batches: list[int] = []
+    many_of = Pipeline.run_many
+
+    def spy(self: Pipeline, runs: list[Run]) -> list[Slate]:
+        batches.append(len(runs))
+        return many_of(self, runs)
+
+    def served(batch: bool) -> list[dict]:  # type: ignore[type-arg]
+        rt = Runtime.open(settings)  # a fresh process's view: nothing kept
+        try:
+            rt.load_bundle()
+            rec = rt.recommender
+            rec.rec_ids = RecIds(tag="batch", clock=lambda: 1)
+            history = batch_histories(rt, people)
+            reqs = [RecommendRequest(placement="email", person=p) for p in people]
+            if batch:
+                return rec.recommend_many(reqs, NOW, [history.get(p, []) for p in people])
+            return [
+                rec.recommend(q, NOW, records=history.get(p, []))
+                for q, p in zip(reqs, people, strict=True)
+            ]
+        finally:
+            rt.close()
+
+    alone = served(batch=False)
+    monkeypatch.setattr(Pipeline, "run_many", spy)
+    together = served(batch=True)
+    assert together == alone
+    assert len({s["rec_id"] for s in together}) == len(people)
+    assert any(s["items"][n].get("explored") for s in together for n in range(len(s["items"])))
+    # the strangers' one context computed once in the batch; the others were served after
+    assert 48 <= batches[0] <= len(people) - 5
+
+
+def segment_people_of(settings: Settings) -> list[str]:
+    rt = Runtime.open(settings)
+    try:
+        return segment_people(rt.db, "active:90", NOW)
+    finally:
+        rt.close()
+
+
+def batch_histories(rt: Runtime, people: list[str]) -> dict[str, list[SessionRecord]]:
+    return batch.histories(rt.db, people, NOW, rt.settings.session_max_events)

@@ -127,38 +127,42 @@ def email_lines(
     recommender.placements.get(placement)
     history = histories(db, people, now, recommender.settings.session_max_events)
 
-    def line(who: str) -> bytes:
-        req = RecommendRequest(placement=placement, person=who, k=k, explain=explain)
-        slate = recommender.recommend(req, now, records=history.get(who, []))
-        return orjson.dumps({"person": who, **slate})
+    def lines(part: Sequence[str]) -> list[bytes]:
+        reqs = [
+            RecommendRequest(placement=placement, person=who, k=k, explain=explain) for who in part
+        ]
+        slates = recommender.recommend_many(reqs, now, [history.get(who, []) for who in part])
+        return [
+            orjson.dumps({"person": who, **slate}) for who, slate in zip(part, slates, strict=True)
+        ]
 
     chunks = [people[i : i + CHUNK] for i in range(0, len(people), CHUNK)]
     workers = workers_for(jobs, len(chunks) - 1)
-    for n, who in enumerate(chunks[0] if workers else people, start=1):  # here
-        yield line(who)
-        if on_progress is not None and n % 100 == 0:
-            on_progress(100)
+    for part in chunks[:1] if workers else chunks:  # here
+        yield from lines(part)
+        if on_progress is not None:
+            on_progress(len(part))
     if not workers:
         return
     log = recommender.decisions
     if not isinstance(log, DecisionLog):  # pragma: no cover - a worker never forks again
         raise RuntimeError("a batch worker cannot start workers of its own")
     parts = forked_imap(
-        lambda part: _in_worker(recommender, db, log, line, part), chunks[1:], jobs, log.paused
+        lambda part: _in_worker(recommender, db, log, lines, part), chunks[1:], jobs, log.paused
     )
-    for lines, rows in parts:
+    for got, rows in parts:
         for rec_id, row in rows:
             log.record_row(rec_id, row)
-        yield from lines
+        yield from got
         if on_progress is not None:
-            on_progress(len(lines))
+            on_progress(len(got))
 
 
 def _in_worker(
     recommender: Recommender,
     db: Database,
     log: DecisionLog,
-    line: Callable[[str], bytes],
+    lines: Callable[[Sequence[str]], list[bytes]],
     part: Sequence[str],
 ) -> tuple[list[bytes], list[tuple[str, tuple[Any, ...]]]]:
     """A chunk's lines in a forked worker, and the decision rows it held for the parent."""
@@ -168,7 +172,7 @@ def _in_worker(
         recommender.rec_ids = RecIds()  # its own process tag: ids unique across workers
         recommender.clock.forked()  # its own connections, never the parent's
         db.engine.dispose(close=False)
-    return [line(who) for who in part], held.take()
+    return lines(part), held.take()
 
 
 def write_jsonl(lines: Iterable[bytes], out: IO[bytes]) -> int:

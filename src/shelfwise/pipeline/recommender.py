@@ -30,7 +30,7 @@ from shelfwise.experiments.model import Arm
 from shelfwise.pipeline.bundles import BundleView
 from shelfwise.pipeline.defaults import Availability, BlendRanker, PlainArranger
 from shelfwise.pipeline.encode import Served, kept_trace, logged_json, slate_json
-from shelfwise.pipeline.flow import Pipeline
+from shelfwise.pipeline.flow import Pipeline, Run
 from shelfwise.pipeline.governed import Governor, RulebookArrange, RulebookSafety
 from shelfwise.pipeline.kept import depends_on
 from shelfwise.pipeline.learned import KeptOrders, LearnedRank, LearnedRankers
@@ -98,6 +98,7 @@ class _Request:
     book: Rulebook | None
     seq: int  # the snapshot's change sequence after this request's refresh
     started: float
+    record: bool  # the slate goes into the decision log
     shelf: Shelf | None = None
     learned: Shelved | None = None  # a learned slate's place among the kept ones
 
@@ -292,6 +293,51 @@ class Recommender:
         kept, rec_id = served
         return kept.answer(rec_id)
 
+    def recommend_many(
+        self,
+        reqs: Sequence[RecommendRequest],
+        now: datetime,
+        records: Sequence[Sequence[SessionRecord]],
+    ) -> list[dict[str, Any]]:
+        """The slates of many requests at one clock (``records``: each one's stand-in for
+        the live session), each served and recorded as :meth:`recommend` serves it: a
+        batch (``pipeline/batch.py``). The slates computed run through their pipeline
+        stage by stage (:meth:`Pipeline.run_many`); a request of the same context as
+        one computed here waits for it, and is served what that one kept."""
+        resolved = [
+            self._resolve(req, now, True, recs, None)
+            for req, recs in zip(reqs, records, strict=True)
+        ]
+        answers: list[dict[str, Any] | tuple[KeptSlate, str] | None] = [None] * len(reqs)
+        runs: dict[int, list[int]] = {}  # a pipeline's id -> the requests it computes
+        computing: set[Hashable] = set()
+        waiting: list[int] = []
+        for n, r in enumerate(resolved):
+            context = _context_of(r)
+            if context is not None and context in computing:
+                waiting.append(n)
+                continue
+            answers[n] = self._kept_answer(r)
+            if answers[n] is None:
+                if context is not None:
+                    computing.add(context)
+                runs.setdefault(id(r.pipeline), []).append(n)
+        for group in runs.values():
+            batch = [resolved[n] for n in group]
+            slates = batch[0].pipeline.run_many([_run_of(r) for r in batch])
+            for n, r, slate in zip(group, batch, slates, strict=True):
+                answers[n] = self._answer(r, slate)
+        for n in waiting:
+            r = resolved[n]
+            answers[n] = self._kept_answer(r) or self._answer(
+                r, r.pipeline.run_many([_run_of(r)])[0]
+            )
+        out = []
+        for a in answers:
+            assert a is not None
+            out.append(a if isinstance(a, dict) else orjson.loads(a[0].answer(a[1])))
+        return out
+
     def _serve(
         self,
         req: RecommendRequest,
@@ -303,6 +349,18 @@ class Recommender:
     ) -> dict[str, Any] | tuple[KeptSlate, str]:
         """The slate computed (its answer), or a kept one with this request's rec_id."""
         r = self._resolve(req, now, record, records, rec_id, guard)
+        kept = self._kept_answer(r)
+        if kept is not None:
+            return kept
+        run = _run_of(r)
+        slate = r.pipeline.run(
+            run.ctx, run.plan, run.k, seed=run.seed, explain=run.explain, trace=run.trace,
+            seq=run.seq,
+        )  # fmt: skip
+        return self._answer(r, slate)
+
+    def _kept_answer(self, r: _Request) -> tuple[KeptSlate, str] | None:
+        """The kept slate this request is served (recorded as its own), if any."""
         if r.shelf is not None:
             kept = self._kept(r)
             if kept is not None:
@@ -311,24 +369,20 @@ class Recommender:
             kept = self._kept_learned(r, r.learned)
             if kept is not None:
                 return kept, r.rec_id
-        slate = r.pipeline.run(
-            r.ctx,
-            r.plan,
-            r.k,
-            seed=zlib.crc32(r.rec_id.encode()),
-            explain=req.explain,
-            trace=r.trace,
-            seq=r.seq,
-        )
+        return None
+
+    def _answer(self, r: _Request, slate: Slate) -> dict[str, Any]:
+        """A computed slate's answer: counted, kept for the requests that may share it,
+        recorded."""
         served = Served(r.rec_id, self.placements.version, r.assignment)
-        answer = slate_json(slate, served, req.explain)
+        answer = slate_json(slate, served, r.req.explain)
         self._observe(r.placement.name, slate.mode, slate.fallback_used, r.trace.drops, r.started)
         logged = [logged_json(i) for i in answer["items"]]
-        if r.shelf is not None and not req.explain:
+        if r.shelf is not None and not r.req.explain:
             self._keep(r, r.shelf, slate, answer, logged)
         if r.learned is not None:
             self._keep_learned(r, r.learned, slate, answer, logged)
-        if record:
+        if r.record:
             trace = r.trace.as_dict() if r.keep_trace else None
             self._record(
                 r, slate.mode, slate.versions.model, slate.versions.rulebook, logged, trace
@@ -372,7 +426,7 @@ class Recommender:
         pipeline = self.pipeline(view, book, ranker, plan)
         r = _Request(
             req, placement, k, rec_id, trace, keep_trace, now, person, ctx, assignment, plan,
-            pipeline, book, seq, started,
+            pipeline, book, seq, started, record,
         )  # fmt: skip
         if ranker is None and assignment is None and self.slates.enabled:
             r.shelf = self._shelf(r, view)
@@ -584,6 +638,22 @@ def _candidates(rec: Recommender, view: BundleView | None, reads: tuple[str, ...
         kept = rec.kept_orders
         return Candidates(view, view, every_source=True, bucket=bucket, kept=kept, reads=reads)
     return Candidates(view, view, memo=rec.memo)
+
+
+def _run_of(r: _Request) -> Run:
+    """The pipeline run of a resolved request (its exploration seeded by its id)."""
+    seed = zlib.crc32(r.rec_id.encode())
+    return Run(r.ctx, r.plan, r.k, seed, r.req.explain, r.trace, r.seq)
+
+
+def _context_of(r: _Request) -> Hashable | None:
+    """What a request's kept entries are kept under (None: it keeps none): two requests
+    of one batch with the same are computed once (``Recommender.recommend_many``)."""
+    if r.learned is not None:
+        return ("learned", r.learned.key)
+    if r.shelf is not None:
+        return ("slate", r.shelf[0])
+    return None
 
 
 def arm_plan(placement: Placement, arm: Arm | None) -> Plan:
