@@ -9,9 +9,10 @@ a trained bundle with the learned ranker, 30 rules): the segment is every person
 bundle knows (each slate computed: their own history, candidates and scores) and
 ids without any history up to ``--people`` (they share the anonymous context's kept
 order, ``docs/ranking.md``); both parts are timed, first in this process alone
-(``jobs=1``, the baseline) and then on ``--jobs`` worker processes (0: one per core,
-``shelfwise email-batch --jobs``), each at a clock of its own two time buckets apart
-(nothing kept from the other run serves it). ``--segment`` (``active:DAYS``,
+(``jobs=1``) and then on ``--jobs`` worker processes (0: one per core,
+``shelfwise email-batch --jobs``), then as the baseline one ``recommend`` a person
+(the batch's path before it ran chunks stage by stage), each at a clock of its own
+two time buckets apart (nothing kept from another run serves it). ``--segment`` (``active:DAYS``,
 ``buyers:DAYS``): the store's own segment instead, up to ``--people`` of it, every
 one with a history (``--store-people`` sets the learned store's people: 10,000 for
 a segment of 10,000). ``--no-bundle``: the earlier
@@ -29,6 +30,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -146,6 +148,9 @@ def learned(args: argparse.Namespace) -> None:
             figures["one_process" if run == 0 else "on_workers"] = part
         one, many = totals[1], totals[max(totals)]
         figures["ratio_workers_to_one_process"] = round(many / one, 3)
+        baseline = single(rec, rt, groups, now + timedelta(seconds=6 * bucket))
+        figures["one_request_a_person"] = baseline
+        figures["ratio_one_process_to_one_request_a_person"] = round(one / baseline["seconds"], 3)
         figures["people"] = sum(len(group) for _, group in groups)
         figures["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         t = time.perf_counter()
@@ -154,6 +159,23 @@ def learned(args: argparse.Namespace) -> None:
     finally:
         rt.close()
     print(json.dumps(figures, indent=2))
+
+
+def single(rec: Any, rt: Any, groups: list[tuple[str, list[str]]], at: Any) -> dict[str, float]:
+    """The baseline: the same people, one ``recommend`` each (the batch's histories
+    read the same way), in this process, at a clock of its own."""
+    from shelfwise.pipeline.batch import histories
+
+    t, c = time.perf_counter(), time.process_time()
+    n = 0
+    for _, group in groups:
+        history = histories(rt.db, group, at, rt.settings.session_max_events)
+        for who in group:
+            req = RecommendRequest(placement="email", person=who)
+            rec.recommend(req, at, records=history.get(who, []))
+            n += 1
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    return {"people": n, "seconds": round(wall, 2), "cpu_seconds": round(cpu, 2)}
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from shelfwise.ranking.explore import POOL, PROPENSITY_DRAWS
 from shelfwise.ranking.exposure import Floors
 from shelfwise.ranking.history import PURCHASE
 from shelfwise.ranking.model import DEFAULT_PARAMS
+from shelfwise.ranking.ranker import Scored
 from shelfwise.ranking.state import DAY
 from shelfwise.ranking.synthetic import (
     SOURCES,
@@ -451,3 +452,27 @@ def test_a_ranker_fitted_on_two_threads_ranks_like_one_on_one() -> None:
     one, _ = RankerModel.train(spec, train, valid, rounds=25, patience=None)
     two, _ = RankerModel.train(spec, train, valid, {"num_threads": 2}, rounds=25, patience=None)
     np.testing.assert_allclose(one.raw(valid[0]), two.raw(valid[0]), rtol=1e-9, atol=1e-12)
+
+
+def test_draws_explained_together_are_explained_as_each_alone(trained: Trained) -> None:
+    """A batch's draws (``Ranker.explain_draws``: one call of the model for the rows of
+    every draw) give each draw the reasons and contributions it would make alone."""
+    ranker = _ranker(trained, explore_share=0.3, explore_max_exposures=1e9)
+    objective = ranker.settings.objective_for("home")
+    items = trained.store.items
+    requests = [_request(trained, person) for person in ("p1", "p5", "p7", "p12")]
+
+    def scored() -> list[Scored]:
+        return [ranker.scored(ctx, cands, items, objective, 6) for ctx, cands in requests]
+
+    alone, together = scored(), scored()
+    ctxs = [ctx for ctx, _ in requests]
+    draws = [(s, ctx, which) for s, ctx, which in zip(together, ctxs, (0, 3, 5, 3), strict=True)]
+    ranker.explain_draws(draws)
+    assert all(s.explained for s in together)  # explained before any draw asked
+    for a, (t, ctx, which) in zip(alone, draws, strict=True):
+        one, two = ranker.draw(a, ctx, which), ranker.draw(t, ctx, which)
+        assert one.items.tolist() == two.items.tolist()
+        assert one.reasons == two.reasons and len(one.reasons) == 6
+        assert [dict(c) for c in one.contributions] == [dict(c) for c in two.contributions]
+        assert sorted(a.explained) == sorted(t.explained)

@@ -120,11 +120,20 @@ class Pipeline:
     def run_many(self, runs: Sequence[Run]) -> list[Slate]:
         """:meth:`run` of each of ``runs``, stage by stage: every run through the
         candidates, then every run through the rules, and so on (a batch: each stage's
-        tables stay in the CPU's caches from one run to the next). Each slate is the
-        one :meth:`run` gives, stage for stage in the same order per run."""
+        tables stay in the CPU's caches from one run to the next; a stage with a
+        ``run_many`` takes them all at once, the learned rank stage asking its model
+        once for all). Each slate is the one :meth:`run` gives."""
         flows = [self._start(r.ctx, r.plan, r.k, r.seed, r.trace, r.seq) for r in runs]
         for stage in self.stages:
-            flows = [self._through((stage,), f) for f in flows]
+            many = getattr(stage, "run_many", None)
+            if many is None:
+                flows = [self._through((stage,), f) for f in flows]
+                continue
+            t = time.perf_counter()
+            flows = many(flows)
+            each = (time.perf_counter() - t) * 1e3 / max(len(flows), 1)
+            for f in flows:  # a stage that ran them together: its time shared out evenly
+                f.trace.stages[stage.name] = each
         slates = []
         for r, flow in zip(runs, flows, strict=True):
             filled, sizes = self._filled(flow, r.ctx)

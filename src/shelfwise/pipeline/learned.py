@@ -272,23 +272,46 @@ class LearnedRank:
         return self.ranker.version
 
     def run(self, flow: Flow) -> Flow:
-        ctx = at_bucket(flow.ctx, self.bucket)
-        which = pick_of(self.ranker, ctx, flow.seed)
-        ranked = rank_pool(
-            self.ranker,
-            ctx,
-            flow.pool,
-            flow.proposals,
-            flow.snapshot,
-            self.objective,
-            flow.k,
-            flow.trace,
-            which,
-            self._keeper(flow, ctx),
-            self.floors,
-            chain_sources(flow.plan),
-        )
-        return flow._replace(ranked=ranked)
+        return self.run_many([flow])[0]
+
+    def run_many(self, flows: Sequence[Flow]) -> list[Flow]:
+        """:meth:`run` of each flow (a batch, ``Pipeline.run_many``): each one's order
+        scored (or kept) as alone, the contributions of every row their draws serve
+        asked of the model in one call (``Ranker.explain_draws``)."""
+        ctxs = [at_bucket(f.ctx, self.bucket) for f in flows]
+        scored = [self._scored(f, ctx) for f, ctx in zip(flows, ctxs, strict=True)]
+        picks = [pick_of(self.ranker, ctx, f.seed) for f, ctx in zip(flows, ctxs, strict=True)]
+        chains = [chain_sources(f.plan) for f in flows]
+        for chain in dict.fromkeys(chains):  # a batch's plans have one chain, unless arms
+            self.ranker.explain_draws(
+                [
+                    (s, ctx, which)
+                    for s, ctx, which, c in zip(scored, ctxs, picks, chains, strict=True)
+                    if c == chain
+                ],
+                chain,
+            )
+        out = []
+        for f, ctx, s, which, chain in zip(flows, ctxs, scored, picks, chains, strict=True):
+            ranked = rank_pool(
+                self.ranker, ctx, f.pool, s, f.snapshot, self.objective, f.trace, which,
+                self.floors, chain,
+            )  # fmt: skip
+            out.append(f._replace(ranked=ranked))
+        return out
+
+    def _scored(self, flow: Flow, ctx: RecContext) -> Scored:
+        """The flow's scored order: kept for its context and pool, else scored (and kept)."""
+        keeper = self._keeper(flow, ctx)
+        got = keeper.get(flow.pool.items) if keeper is not None else None
+        if got is None:
+            allowed = allowed_candidates(self.ranker, flow.pool, flow.proposals)
+            got = self.ranker.scored(
+                ctx, allowed, flow.snapshot, self.objective, flow.k, floors=self.floors
+            )
+            if keeper is not None:
+                keeper.put(flow.pool.items, got, allowed.items)
+        return got
 
     def valued(self, flow: Flow) -> tuple[IntArray, FloatArray]:
         """Every candidate the rules allowed (``flow``: as the rules stage left it) and
@@ -386,28 +409,20 @@ def rank_pool(
     ranker: Ranker,
     ctx: RecContext,
     pool: Pool,
-    proposals: Sequence[Proposal],
+    scored: Scored,
     snapshot: CatalogSnapshot,
     objective: PlacementObjective,
-    k: int,
     trace: Trace,
     which: int = 0,
-    keeper: _Keeper | None = None,
     floors: Floors | None = None,
     chain: frozenset[str] = frozenset(),
 ) -> PoolRanked:
-    """Rank the allowed pool; the arrangement's value keeps the ranker's order first.
+    """Rank the allowed pool by its ``scored`` order; the arrangement's value keeps the
+    ranker's order first.
 
-    ``which``: the request's exploration draw (``pick_of``); ``keeper``: where the
-    scored order of this context and pool is kept (None: scored every time);
-    ``floors``: the placement's exposure cap (``ranking.exposure``); ``chain``: the sources
-    of the placement's chain, whose reasons speak before the ranker's other sources'."""
-    scored = keeper.get(pool.items) if keeper is not None else None
-    if scored is None:
-        allowed = allowed_candidates(ranker, pool, proposals)
-        scored = ranker.scored(ctx, allowed, snapshot, objective, k, floors=floors)
-        if keeper is not None:
-            keeper.put(pool.items, scored, allowed.items)
+    ``which``: the request's exploration draw (``pick_of``); ``floors``: the
+    placement's exposure cap (``ranking.exposure``); ``chain``: the sources of the
+    placement's chain, whose reasons speak before the ranker's other sources'."""
     ranked = ranker.draw(scored, ctx, which, chain=chain)
     positions = _positions_of(pool.items, ranked.items)
     # Below the head: the rest of the pool in blend order (scores are in (0, 1]), what

@@ -352,23 +352,10 @@ class Ranker:
         if explain_items and len(rows):
             known = scored.explained
             wanted = rows.tolist()
-            missing = [r for r in dict.fromkeys(wanted) if r not in known]
-            if missing:
-                new = np.array(missing, dtype=np.int64)
-                contrib = self._contributions(scored.x[new], cands, new)
-                explained = explain(
-                    ctx,
-                    cands.reasons_at(new),
-                    contrib,
-                    cands.items[new],
-                    scored.categories[new],
-                    self.spec,
-                    self.names,
-                    self.state,
-                    chain=chain,
-                )
-                for n, (r, why) in enumerate(zip(missing, explained, strict=True)):
-                    known[r] = (why, contrib[n])
+            missing = _unexplained(scored, rows)
+            if len(missing):
+                contrib = self._contributions(scored.x[missing], cands, missing)
+                self._explain(scored, ctx, missing, contrib, chain)
             reasons = tuple(known[r][0] for r in wanted)
             contributions = TraceContributions(np.stack([known[r][1] for r in wanted]), self.spec)
         return Ranked(
@@ -383,6 +370,53 @@ class Ranker:
             model_version=self.version,
             objective_version=scored.objective_version,
         )
+
+    def explain_draws(
+        self,
+        draws: Sequence[tuple[Scored, RecContext, int]],
+        chain: frozenset[str] = frozenset(),
+    ) -> None:
+        """Explain the rows each (scored order, context, draw) of a batch serves, the
+        contributions of all of them in one call of the model: then :meth:`draw` finds
+        them explained (the same reasons and contributions, row by row, as its own)."""
+        if self.model is None:
+            return  # :meth:`draw` explains each one (no model to call)
+        missing = [
+            _unexplained(scored, draw(scored.plan, which).rows) for scored, _, which in draws
+        ]
+        if not any(len(m) for m in missing):
+            return
+        x = np.concatenate([scored.x[m] for (scored, _, _), m in zip(draws, missing, strict=True)])
+        contrib = self.model.contributions(x)
+        start = 0
+        for (scored, ctx, _), rows in zip(draws, missing, strict=True):
+            if len(rows):
+                self._explain(scored, ctx, rows, contrib[start : start + len(rows)], chain)
+                start += len(rows)
+
+    def _explain(
+        self,
+        scored: Scored,
+        ctx: RecContext,
+        rows: IntArray,
+        contrib: FloatArray,
+        chain: frozenset[str],
+    ) -> None:
+        """The reasons of ``rows`` of a scored order, kept with their contributions."""
+        cands = scored.cands
+        explained = explain(
+            ctx,
+            cands.reasons_at(rows),
+            contrib,
+            cands.items[rows],
+            scored.categories[rows],
+            self.spec,
+            self.names,
+            self.state,
+            chain=chain,
+        )
+        for n, (r, why) in enumerate(zip(rows.tolist(), explained, strict=True)):
+            scored.explained[r] = (why, contrib[n])
 
     @staticmethod
     def _rest(n: int, head: IntArray) -> IntArray:
@@ -399,6 +433,12 @@ class Ranker:
             1.0 / (cands.ranks[rows] + 10.0)
         )
         return contrib
+
+
+def _unexplained(scored: Scored, rows: IntArray) -> IntArray:
+    """The distinct ``rows`` (in order) the scored order has not explained yet."""
+    known = scored.explained
+    return np.array([r for r in dict.fromkeys(rows.tolist()) if r not in known], dtype=np.int64)
 
 
 def ranker_folder(task: str = "requests") -> str:
