@@ -249,13 +249,16 @@ class Recommender:
 
     def refresh_catalog(self, trace: Trace) -> None:
         """Pick up stock/price changes; with the store down, keep serving what is in memory."""
+        _note_stale(trace, self._refreshed())
+
+    def _refreshed(self) -> bool:
+        """Stock/price changes picked up: False when the store is unreachable."""
         try:
             fresh = refresh_if_changed(self.snapshot, self.clock)
         except SQLAlchemyError:
             fresh = False
-        if not fresh:
-            trace.notes.append("catalog store unreachable: serving the in-memory snapshot")
         self.metrics.snapshot_age.set(self.snapshot.age_seconds)
+        return fresh
 
     # -- serving -------------------------------------------------------------------
 
@@ -304,8 +307,9 @@ class Recommender:
         batch (``pipeline/batch.py``). The slates computed run through their pipeline
         stage by stage (:meth:`Pipeline.run_many`); a request of the same context as
         one computed here waits for it, and is served what that one kept."""
+        fresh = self._refreshed()  # once: the batch's slates see the catalog as of now
         resolved = [
-            self._resolve(req, now, True, recs, None)
+            self._resolve(req, now, True, recs, None, fresh=fresh)
             for req, recs in zip(reqs, records, strict=True)
         ]
         answers: list[dict[str, Any] | tuple[KeptSlate, str] | None] = [None] * len(reqs)
@@ -397,15 +401,17 @@ class Recommender:
         records: Sequence[SessionRecord] | None,
         rec_id: str | None,
         guard: Guard | None = None,
+        fresh: bool | None = None,
     ) -> _Request:
-        """The request resolved: who asks, in which session and arm, served by which pipeline."""
+        """The request resolved: who asks, in which session and arm, served by which pipeline.
+        ``fresh``: whether the catalog was refreshed just before (a batch's; None: now)."""
         started = time.perf_counter()
         placement = self.placements.get(req.placement)
         k = min(req.k or placement.k, self.settings.max_k)
         rec_id = rec_id or self.rec_ids.next()
         keep_trace = req.explain or (record and self.decisions.keeps_trace(rec_id))
         trace = Trace(enabled=keep_trace)
-        self.refresh_catalog(trace)
+        _note_stale(trace, self._refreshed() if fresh is None else fresh)
         seq = self.snapshot.seq  # what kept entries made now are made of
         if records is None:
             records = self.sessions.read(req.session) if req.session else []
@@ -638,6 +644,11 @@ def _candidates(rec: Recommender, view: BundleView | None, reads: tuple[str, ...
         kept = rec.kept_orders
         return Candidates(view, view, every_source=True, bucket=bucket, kept=kept, reads=reads)
     return Candidates(view, view, memo=rec.memo)
+
+
+def _note_stale(trace: Trace, fresh: bool) -> None:
+    if not fresh:
+        trace.notes.append("catalog store unreachable: serving the in-memory snapshot")
 
 
 def _run_of(r: _Request) -> Run:
