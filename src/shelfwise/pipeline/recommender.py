@@ -305,8 +305,9 @@ class Recommender:
         """The slates of many requests at one clock (``records``: each one's stand-in for
         the live session), each served and recorded as :meth:`recommend` serves it: a
         batch (``pipeline/batch.py``). The slates computed run through their pipeline
-        stage by stage (:meth:`Pipeline.run_many`); a request of the same context as
-        one computed here waits for it, and is served what that one kept."""
+        stage by stage (:meth:`Pipeline.run_many`; the latency metric counts each one
+        its share of the run); a request of the same context as one computed here
+        waits for it, and is served what that one kept."""
         fresh = self._refreshed()  # once: the batch's slates see the catalog as of now
         resolved = [
             self._resolve(req, now, True, recs, None, fresh=fresh)
@@ -321,6 +322,7 @@ class Recommender:
             if context is not None and context in computing:
                 waiting.append(n)
                 continue
+            r.started = time.perf_counter()  # (not the resolving of the others)
             answers[n] = self._kept_answer(r)
             if answers[n] is None:
                 if context is not None:
@@ -328,11 +330,15 @@ class Recommender:
                 runs.setdefault(id(r.pipeline), []).append(n)
         for group in runs.values():
             batch = [resolved[n] for n in group]
+            t = time.perf_counter()
             slates = batch[0].pipeline.run_many([_run_of(r) for r in batch])
+            share = (time.perf_counter() - t) / len(batch)
             for n, r, slate in zip(group, batch, slates, strict=True):
+                r.started = time.perf_counter() - share  # its latency: its share of the run
                 answers[n] = self._answer(r, slate)
         for n in waiting:
             r = resolved[n]
+            r.started = time.perf_counter()  # its latency: its own serving, not the wait
             answers[n] = self._kept_answer(r) or self._answer(
                 r, r.pipeline.run_many([_run_of(r)])[0]
             )
