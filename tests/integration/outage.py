@@ -17,15 +17,18 @@ from dataclasses import dataclass, field
 import httpx2 as httpx
 
 from tests.conftest import service_missing
-from tests.e2e.server import READY_SECONDS, free_port
+from tests.e2e.server import READY_SECONDS, reserved_port
 
 
 class Proxy:
-    """Forwards 127.0.0.1:``port`` to ``target`` until :meth:`cut`; :meth:`restore` reopens."""
+    """Forwards 127.0.0.1:``port`` to ``target`` until :meth:`cut`; :meth:`restore` reopens.
+    The port is held from the start to the end of the ``with`` (``reserved_port``): no
+    other test's ``bind(0)`` gets it while the proxy is cut."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
-        self.port = free_port()
+        self._held = contextlib.ExitStack()
+        self.port = self._held.enter_context(reserved_port())
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._up = threading.Event()
@@ -94,6 +97,7 @@ class Proxy:
 
     def __exit__(self, *exc: object) -> None:
         self.cut()
+        self._held.close()
 
 
 def _drop(s: socket.socket) -> None:
@@ -104,7 +108,8 @@ def _drop(s: socket.socket) -> None:
 
 
 class RedisServer:
-    """A ``redis-server`` of the test's own on a free port: :meth:`kill` and :meth:`start`."""
+    """A ``redis-server`` of the test's own on a port held until the ``with`` ends (so a
+    killed server starts again on it): :meth:`kill` and :meth:`start`."""
 
     def __init__(self) -> None:
         binary = shutil.which("redis-server")
@@ -112,7 +117,8 @@ class RedisServer:
             service_missing("the redis-server binary")
         assert binary is not None
         self.binary = binary
-        self.port = free_port()
+        self._held = contextlib.ExitStack()
+        self.port = self._held.enter_context(reserved_port())
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -144,6 +150,7 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
+        self._held.close()
 
 
 @dataclass
