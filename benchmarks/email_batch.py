@@ -38,7 +38,12 @@ sys.path.insert(0, str(ROOT))
 from serve import prepare  # noqa: E402  (this folder is on sys.path when run as a script)
 from shelfwise.config import load_settings  # noqa: E402
 from shelfwise.pipeline import RecommendRequest  # noqa: E402
-from shelfwise.pipeline.batch import email_lines, segment_people, write_jsonl  # noqa: E402
+from shelfwise.pipeline.batch import (  # noqa: E402
+    email_lines,
+    histories,
+    segment_people,
+    write_jsonl,
+)
 from shelfwise.ranking.workers import workers_for  # noqa: E402
 from shelfwise.runtime import Runtime  # noqa: E402
 from shelfwise.store.types import utcnow  # noqa: E402
@@ -164,8 +169,6 @@ def learned(args: argparse.Namespace) -> None:
 def single(rec: Any, rt: Any, groups: list[tuple[str, list[str]]], at: Any) -> dict[str, float]:
     """The baseline: the same people, one ``recommend`` each (the batch's histories
     read the same way), in this process, at a clock of its own."""
-    from shelfwise.pipeline.batch import histories
-
     t, c = time.perf_counter(), time.process_time()
     n = 0
     for _, group in groups:

@@ -113,9 +113,7 @@ class Pipeline:
         experiment arm shapes it). ``trace``: the caller's (it may hold notes
         already); by default one is kept when ``explain``."""
         trace = trace if trace is not None else Trace(enabled=explain)
-        flow = self._through(self.stages, self._start(ctx, plan, k, seed, trace, seq))
-        flow, sizes = self._filled(flow, ctx)
-        return self._slate(flow, explain, sizes)
+        return self.run_many([Run(ctx, plan, k, seed, explain, trace, seq)])[0]
 
     def run_many(self, runs: Sequence[Run]) -> list[Slate]:
         """:meth:`run` of each of ``runs``, stage by stage: every run through the

@@ -282,7 +282,8 @@ class LearnedRank:
         scored = [self._scored(f, ctx) for f, ctx in zip(flows, ctxs, strict=True)]
         picks = [pick_of(self.ranker, ctx, f.seed) for f, ctx in zip(flows, ctxs, strict=True)]
         chains = [chain_sources(f.plan) for f in flows]
-        for chain in dict.fromkeys(chains):  # a batch's plans have one chain, unless arms
+        # (one flow: its draw explains its rows itself, as it always did)
+        for chain in dict.fromkeys(chains) if len(flows) > 1 else ():
             self.ranker.explain_draws(
                 [
                     (s, ctx, which)

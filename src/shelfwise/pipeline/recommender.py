@@ -362,12 +362,7 @@ class Recommender:
         kept = self._kept_answer(r)
         if kept is not None:
             return kept
-        run = _run_of(r)
-        slate = r.pipeline.run(
-            run.ctx, run.plan, run.k, seed=run.seed, explain=run.explain, trace=run.trace,
-            seq=run.seq,
-        )  # fmt: skip
-        return self._answer(r, slate)
+        return self._answer(r, r.pipeline.run_many([_run_of(r)])[0])
 
     def _kept_answer(self, r: _Request) -> tuple[KeptSlate, str] | None:
         """The kept slate this request is served (recorded as its own), if any."""
