@@ -24,7 +24,7 @@ from shelfwise.contracts.events import Purchase, RecClick, RecImpression, ShownI
 from shelfwise.contracts.eventstore import EventStore
 from shelfwise.ranking import RankingSettings
 from shelfwise.ranking.dataset import TrainingSet
-from shelfwise.ranking.impressions import read_impressions
+from shelfwise.ranking.impressions import Impression, impressions_before, read_impressions
 from shelfwise.ranking.state import DAY
 from shelfwise.ranking.training import RankerTrainingConfig, WindowMemo
 from shelfwise.runtime import Runtime
@@ -103,6 +103,16 @@ def _same(a: TrainingSet, b: TrainingSet) -> bool:
     )
 
 
+def _same_impression(a: Impression, b: Impression) -> bool:
+    return (
+        (a.rec_id, a.person, a.at, a.placement, a.responses)
+        == (b.rec_id, b.person, b.at, b.placement, b.responses)
+        and np.array_equal(a.items, b.items)
+        and np.array_equal(a.labels, b.labels)
+        and np.array_equal(a.propensity, b.propensity)
+    )
+
+
 def test_the_guard_hands_its_ranker_windows_to_the_bundle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -139,12 +149,16 @@ def test_the_guard_hands_its_ranker_windows_to_the_bundle(
         end = apart.bundle.info.window_end
         assert end is not None
         cutoff = end - timedelta(days=14)
-        full = {
-            i.rec_id: i for i in read_impressions(runtime.db, ids, end=end + timedelta(seconds=1))
-        }
+        read = read_impressions(runtime.db, ids, end=end + timedelta(seconds=1))
+        full = {i.rec_id: i for i in read}
         early = {i.rec_id: i for i in read_impressions(runtime.db, ids, end=cutoff)}
     finally:
         runtime.close()
+    # one read serves both: the slates before the guard's window as read up to it
+    cut = impressions_before(read, cutoff.timestamp())
+    assert [i.rec_id for i in cut] == list(early)
+    assert all(_same_impression(i, early[i.rec_id]) for i in cut)
+    assert sum(i.responses != full[i.rec_id].responses for i in cut) > 10
     start = latest[0]
     assert any(
         start <= imp.at < start + 14 * DAY and not np.array_equal(imp.labels, early[rec].labels)

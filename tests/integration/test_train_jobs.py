@@ -16,7 +16,7 @@ import pytest
 from shelfwise.config import load_settings
 from shelfwise.ranking import training, workers
 from shelfwise.ranking.workers import WorkerFailed
-from shelfwise.training import job
+from shelfwise.training import guard, job
 from tests.integration.test_guard_windows_shared import trained_with_slates
 
 # what differs between two trainings of the same data: their version, when they were
@@ -42,6 +42,7 @@ def _spy(monkeypatch: pytest.MonkeyPatch, forked: list[int]) -> None:
 
     monkeypatch.setattr(training, "forked_map", spied)
     monkeypatch.setattr(job, "forked_map", spied)
+    monkeypatch.setattr(guard, "forked_map", spied)
 
 
 def test_two_workers_write_the_bundle_one_process_writes(
@@ -54,9 +55,10 @@ def test_two_workers_write_the_bundle_one_process_writes(
     forked.clear()
     two = trained_with_slates(tmp_path / "two", jobs=2)
     # to the workers: the guard's six windows, its three designs and its refit's three
-    # draws, the bundle's home ranker's designs and draws (its one new window is built
-    # here), the product pages' six windows (their one draw here), the two floors
-    assert forked == [6, 3, 3, 0, 3, 3, 6, 0, 2]
+    # draws, its people's slates in parts, the bundle's home ranker's designs and draws
+    # (its one new window is built here), the product pages' six windows (their one
+    # draw here), the two floors
+    assert forked == [6, 3, 3, guard.PARTS, 0, 3, 3, 6, 0, 2]
 
     assert two.bundle.info.metrics == one.bundle.info.metrics
     for field in ("counts", "config", "config_hash", "window_start", "window_end"):

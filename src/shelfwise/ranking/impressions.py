@@ -19,7 +19,7 @@ it: the negatives are real.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from sqlalchemy import Float, cast, func, select
 
 from shelfwise.candidates.base import RecContext
 from shelfwise.candidates.log import Resolve, identity
+from shelfwise.contracts.ingest import gc_paused
 from shelfwise.ranking.candidates import CandidateSet
 from shelfwise.ranking.dataset import Propose, TrainingSet, drawn, session_at
 from shelfwise.ranking.features import FeatureSpec, build_features
@@ -78,6 +79,20 @@ class Impression:
             if at < end and grade > out[position]:
                 out[position] = grade
         return out
+
+    def as_of(self, end: float) -> Impression:
+        """The impression as read up to ``end`` (its responses before then only)."""
+        if all(at < end for _, _, at in self.responses):
+            return self
+        responses = tuple(r for r in self.responses if r[2] < end)
+        return replace(self, labels=self.labels_before(end), responses=responses)
+
+
+def impressions_before(impressions: Sequence[Impression], end: float) -> list[Impression]:
+    """The impressions shown before ``end`` as :func:`read_impressions` reads them up to
+    ``end``: one read serves a training and the guard's, a window earlier. (A slate
+    whose own rows were logged on both sides of ``end`` keeps its later rows here.)"""
+    return [imp.as_of(end) for imp in impressions if imp.at < end]
 
 
 @dataclass(frozen=True)
@@ -208,13 +223,18 @@ def read_impressions(
         query = query.where(t.occurred_at >= start)
     if end is not None:
         query = query.where(t.occurred_at < end)
-    with db.engine.connect() as conn:
-        rows = [
-            LoggedRow(rec, typ, resolve(person), pid, float(at), pos, placement)
-            for rec, typ, person, pid, at, pos, placement in conn.execute(query)
-        ]
-    shown = {r.rec_id for r in rows if r.type == "rec_impression"}
-    return impressions_of(rows, items, read_propensities(db, shown))
+    people: dict[str, str] = {}  # each id resolved once (a person has many rows)
+    # millions of rows, no cycle among them: the collector's full passes over the
+    # training's heap would cost a third of the read
+    with gc_paused(), db.engine.connect() as conn:
+        rows = []
+        for rec, typ, raw, pid, at, pos, placement in conn.execute(query):
+            person = people.get(raw)
+            if person is None:
+                person = people[raw] = resolve(raw)
+            rows.append(LoggedRow(rec, typ, person, pid, float(at), pos, placement))
+        shown = {r.rec_id for r in rows if r.type == "rec_impression"}
+        return impressions_of(rows, items, read_propensities(db, shown))
 
 
 def build_impression_set(

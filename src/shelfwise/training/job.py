@@ -38,7 +38,7 @@ from shelfwise.pipeline.learned import LearnedRank, placement_objective
 from shelfwise.pipeline.stages import chain_of
 from shelfwise.ranking.compiled import cache_dir_of
 from shelfwise.ranking.exposure import EXPOSURE_FOLDER, ExposureFloors
-from shelfwise.ranking.impressions import read_impressions
+from shelfwise.ranking.impressions import Impression, impressions_before, read_impressions
 from shelfwise.ranking.model import RankerModel
 from shelfwise.ranking.ranker import Ranker, ranker_folder
 from shelfwise.ranking.training import (
@@ -199,15 +199,12 @@ def train(
     store = bundle_store(settings, runtime.db)
     previous = store.current_version()
     served = guard_pipeline(runtime, with_ranker)
+    logged: list[Impression] = []
     if with_ranker:
-        # the guard's ranker learns from the logged slates before its window, as the
-        # bundle's learns from those before the end (responses read up to that time)
-        served = replace(
-            served,
-            impressions=lambda before: read_impressions(
-                runtime.db, catalog_ids, start, datetime.fromtimestamp(before, UTC), people
-            ),
-        )
+        # the logged slates, read once: the bundle's ranker learns from those before
+        # the end, the guard's from those before its window (responses up to then)
+        logged = read_impressions(runtime.db, catalog_ids, start, end, people)
+        served = replace(served, impressions=lambda before: impressions_before(logged, before))
     # The guard's ranker windows are the bundle's, one window earlier, and every
     # ranker task trains on the bundle's: each prefix's sources are fitted once, and
     # each of the home ranker's windows is built once (``windows``).
@@ -248,7 +245,6 @@ def train(
     extra: Callable[[Path], None] | None = None
     if with_ranker:
         t = stage("train ranker")
-        logged = read_impressions(runtime.db, catalog_ids, start, end, people)
         # the home ranker's design, or the blend, chosen on the validation window
         # before the end, as the guard's and the backtest's are
         ranker, choice = chosen_rankers(

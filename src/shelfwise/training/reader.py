@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import Float, cast, func, select
 
 from shelfwise.candidates.log import KINDS, InteractionLog, Resolve, identity
+from shelfwise.contracts.ingest import gc_paused
 from shelfwise.store.engine import Database
 from shelfwise.store.tables import interactions
 
@@ -56,7 +57,7 @@ def read_log(
     if end is not None:
         query = query.where(t.occurred_at < end)
     cols: list[list[Any]] = [[] for _ in range(7)]
-    with db.engine.connect() as conn:
+    with gc_paused(), db.engine.connect() as conn:  # millions of rows, no cycles
         result = conn.execution_options(yield_per=_BATCH).execute(query)
         for chunk in result.partitions():
             for col, values in zip(cols, zip(*chunk, strict=True), strict=True):
