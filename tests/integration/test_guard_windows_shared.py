@@ -2,10 +2,12 @@
 
 The guard's served pipeline is refitted on the events before its window, which
 ends where the bundle's "now" does, so its ranker's decision times are the
-bundle's, one window earlier. Built apart, the five windows they share are the
-same rows, features, labels and weights (logged slates included: a slate's
-labels count the responses before its window's end, however late the training
-read them); built once and shared, the bundle is the same.
+bundle's, one window earlier. The training builds the seven (the bundle's six and
+the guard's one more) in one map before either trains. Built apart, the windows
+they share are the same rows, features, labels and weights (logged slates
+included: a slate's labels count the responses before its window's end, however
+late the training read them, and the guard's slates are those of the one read
+before its window); built once and shared, the bundle is the same.
 """
 
 from __future__ import annotations
@@ -130,13 +132,14 @@ def test_the_guard_hands_its_ranker_windows_to_the_bundle(
     for key, made in built:
         by_key[key].append(made)
     windows = RankerTrainingConfig().train_windows
-    # the guard's six windows and the bundle's six, five of them the same decision times
-    assert len(built) == 2 * (windows + 1)
-    twice = {key: made for key, made in by_key.items() if len(made) == 2}
-    assert len(twice) == windows
-    assert all(_same(*made) for made in twice.values())
-    latest = max(twice, key=lambda k: k[0])
-    assert twice[latest][0].positives > 0 and len(twice[latest][0].groups) > 10
+    # the seven built first (the bundle's six, the guard's one more), then the guard's
+    # six and the bundle's six again, five of them the same decision times
+    assert len(built) == (windows + 2) + 2 * (windows + 1)
+    assert sorted(len(made) for made in by_key.values()) == [2, 2] + [3] * windows
+    assert all(all(_same(made[0], m) for m in made[1:]) for made in by_key.values())
+    thrice = {key: made for key, made in by_key.items() if len(made) == 3}
+    latest = max(thrice, key=lambda k: k[0])
+    assert thrice[latest][0].positives > 0 and len(thrice[latest][0].groups) > 10
 
     # the fixture does what the sharing must survive: a slate served in a shared window
     # whose response the bundle reads and the guard does not (it came after the guard's
@@ -175,7 +178,8 @@ def test_the_guard_hands_its_ranker_windows_to_the_bundle(
 
     shared = _trained(tmp_path / "shared", monkeypatch, Shared)
     (memo,) = kept
-    assert memo.hits == windows and memo.misses == windows + 2  # the guard's 6, the bundle's 1
+    # seven built first; the guard and the bundle find their six there
+    assert memo.misses == windows + 2 and memo.hits == 2 * (windows + 1)
     assert memo.memo == {}  # let go once the bundle's home ranker is trained
     assert shared.bundle.info.metrics == apart.bundle.info.metrics
     assert shared.guard.as_dict() == apart.guard.as_dict()

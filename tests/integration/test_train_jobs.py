@@ -54,11 +54,12 @@ def test_two_workers_write_the_bundle_one_process_writes(
     assert forked and not any(forked)
     forked.clear()
     two = trained_with_slates(tmp_path / "two", jobs=2)
-    # to the workers: the guard's six windows, its three designs and its refit's three
-    # draws, its people's slates in parts, the bundle's home ranker's designs and draws
-    # (its one new window is built here), the product pages' six windows (their one
-    # draw here), the two floors
-    assert forked == [6, 3, 3, guard.PARTS, 0, 3, 3, 6, 0, 2]
+    # to the workers: the home rankers' seven windows (the bundle's six, the guard's
+    # one more; the guard and the bundle then build none), the guard's three designs
+    # and its refit's three draws, its people's slates in parts, the bundle's home
+    # ranker's designs and draws, the product pages' six windows (their one draw
+    # here), the two floors
+    assert forked == [7, 0, 3, 3, guard.PARTS, 0, 3, 3, 6, 0, 2]
 
     assert two.bundle.info.metrics == one.bundle.info.metrics
     for field in ("counts", "config", "config_hash", "window_start", "window_end"):

@@ -869,30 +869,12 @@ def chosen_rankers(
     early-stopped, in up to that many worker processes (``ranking.workers``: the same
     rankers for any number)."""
     choices = {k: [with_threads(c, sources.threads) for c in v] for k, v in choices.items()}
-    every = [c for kind in choices.values() for c in kind]
-    if not every or not all(choices.values()):
-        raise InvalidInput("choose among at least one ranker config", code="ranker_no_choice")
-    most = max(every, key=lambda c: c.train_windows)
-    earlier = max(c.choice_windows for c in every) - 1  # the choice's earlier windows
-    most = most.model_copy(update={"train_windows": most.train_windows + earlier})
     now = int(log.end) + 1 if now is None else now
     items = item_columns(artifacts, products, log.item_prices())
-    built = build_windows(
-        log,
-        products,
-        items,
-        sources,
-        now,
-        most,
-        step,
-        protocols=tuple(sorted({*window_protocols(every), *choices})),
-        chain=chain,
-        impressions=impressions,
-        fit_sources=fit_sources,
-        new_chain=new_chain,
-        memo=windows,
-        jobs=jobs,
-    )
+    built = choice_windows(
+        log, products, items, sources, choices, now, step, chain=chain, impressions=impressions,
+        fit_sources=fit_sources, new_chain=new_chain, windows=windows, jobs=jobs,
+    )  # fmt: skip
     stopped: dict[str, Stopped] = {}
     state = RankingState.fit(from_interactions(log), items, now)
     names = names or TableNames(items.titles, items.category_names)
@@ -909,3 +891,50 @@ def chosen_rankers(
             served[key] = Ranker(state, names, settings, model)
         out[kind] = (served[key], choice)
     return out
+
+
+def choice_windows(
+    log: InteractionLog,
+    products: Sequence[Product | None],
+    items: ItemTable,
+    sources: SourcesConfig,
+    choices: Mapping[bool, Sequence[RankerTrainingConfig]],
+    now: int,
+    step: Step | None = None,
+    *,
+    chain: PlacementChain | None = None,
+    fit_sources: Callable[[InteractionLog], Artifacts] | None = None,
+    new_chain: PlacementChain | None = None,
+    impressions: Sequence[Impression] = (),
+    windows: WindowMemo | None = None,
+    jobs: int = 1,
+    before: int = 0,
+) -> dict[bool, list[TrainingSet]]:
+    """The windows :func:`chosen_rankers` chooses among ``choices`` on (before ``now``:
+    for the most training windows any choice asks and the choice's earlier windows),
+    and ``before`` windows more, earlier still: with a memo (``windows``), those of a
+    training whose cutoff is ``before`` windows earlier (the promotion guard's) are
+    then built in the same map of worker processes and wait there for it."""
+    every = [c for kind in choices.values() for c in kind]
+    if not every or not all(choices.values()):
+        raise InvalidInput("choose among at least one ranker config", code="ranker_no_choice")
+    most = max(every, key=lambda c: c.train_windows)
+    earlier = max(c.choice_windows for c in every) - 1 + before
+    most = most.model_copy(update={"train_windows": most.train_windows + earlier})
+    built = build_windows(
+        log,
+        products,
+        items,
+        sources,
+        now,
+        most,
+        step,
+        protocols=tuple(sorted({*window_protocols(every), *choices})),
+        chain=chain,
+        impressions=impressions,
+        fit_sources=fit_sources,
+        new_chain=new_chain,
+        memo=windows,
+        jobs=jobs,
+    )
+    return {kind: sets[: len(sets) - before] for kind, sets in built.items()}

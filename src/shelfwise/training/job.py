@@ -47,7 +47,9 @@ from shelfwise.ranking.training import (
     RankerTrainingConfig,
     WindowMemo,
     bundle_ranker,
+    choice_windows,
     chosen_rankers,
+    item_columns,
     task_training,
 )
 from shelfwise.ranking.workers import forked_map, workers_for
@@ -195,6 +197,15 @@ def train(
     )
     timings["fit content"] = round(time.perf_counter() - t, 4)
 
+    artifacts = fit_all(
+        log,
+        products,
+        config,
+        step=lambda s: step(f"fit {s}") if step and s != "content" else None,
+        content=content,
+    )
+    timings.update({f"fit {k}": v for k, v in artifacts.timings.items() if k != "content"})
+
     t = stage("guard metrics")
     store = bundle_store(settings, runtime.db)
     previous = store.current_version()
@@ -209,7 +220,16 @@ def train(
     # ranker task trains on the bundle's: each prefix's sources are fitted once, and
     # each of the home ranker's windows is built once (``windows``).
     fits = SourceFits(products, config, content=content)
-    windows = WindowMemo(keep=max((c.train_windows for c in served.choices), default=0) + 1)
+    windows = WindowMemo(keep=max((c.train_windows for c in served.choices), default=0) + 2)
+    if with_ranker and all(c.horizon_days == settings.guard_days for c in served.choices):
+        # the bundle's windows and the one more the guard's reach back to, in one map
+        # of the worker processes (built apart, the bundle's latest would be built
+        # alone after the guard)
+        choice_windows(
+            log, products, item_columns(artifacts, products, log.item_prices()), config,
+            {False: served.choices}, int(log.end) + 1, step, chain=home_chain(settings),
+            fit_sources=fits, impressions=logged, windows=windows, jobs=jobs, before=1,
+        )  # fmt: skip
     candidate = measure(
         log, products, config, settings.guard_days, content, served, fits, windows, jobs
     )
@@ -232,15 +252,6 @@ def train(
     )
     metrics = guard.metrics()
     timings["guard metrics"] = round(time.perf_counter() - t, 4)
-
-    artifacts = fit_all(
-        log,
-        products,
-        config,
-        step=lambda s: step(f"fit {s}") if step and s != "content" else None,
-        content=content,
-    )
-    timings.update({f"fit {k}": v for k, v in artifacts.timings.items() if k != "content"})
 
     extra: Callable[[Path], None] | None = None
     if with_ranker:
