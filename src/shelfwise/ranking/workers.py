@@ -168,6 +168,7 @@ def forked_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
         _WORK = None
 
 
+
 class Background(Generic[R]):
     """``fn()`` in one worker process forked now, while this process goes on with the
     rest of the training (its other maps fork workers of their own); :meth:`result`
