@@ -13,7 +13,7 @@ import pytest
 
 from shelfwise.errors import InvalidInput
 from shelfwise.ranking import workers
-from shelfwise.ranking.workers import Background, WorkerFailed, forked_map, workers_for
+from shelfwise.ranking.workers import WorkerFailed, forked_map, workers_for
 
 
 def test_the_parts_come_back_in_order_from_other_processes() -> None:
@@ -104,47 +104,3 @@ def test_imap_left_early_stops_its_workers() -> None:
     stream.close()  # the caller stops reading: the pool is shut down, nothing left over
     assert workers._WORK is None
     assert multiprocessing.active_children() == []
-
-
-def test_a_background_part_runs_elsewhere_while_this_process_maps_its_own() -> None:
-    held = [3, 4, 5]  # read by the worker through the fork
-    parent = os.getpid()
-
-    def other() -> tuple[int, bool, list[int]]:
-        # inside the worker: its own maps run their parts here, one by one
-        return sum(held), os.getpid() != parent, forked_map(lambda n: workers_for(2, 4), [1, 2], 2)
-
-    later = Background(other, 2)
-    assert later.process is not None
-    assert forked_map(lambda n: n + 1, [1, 2, 3], 2) == [2, 3, 4]  # meanwhile, here
-    assert later.result() == (12, True, [0, 0])
-    assert not later.process.is_alive()
-    here = Background(other, 1)  # one job: at result(), in this process
-    assert here.process is None and here.result() == (12, False, [0, 0])
-
-
-def test_a_background_error_is_raised_here_with_its_code() -> None:
-    def other() -> int:
-        raise InvalidInput("not enough history", code="ranker_no_data")
-
-    with pytest.raises(InvalidInput) as caught:
-        Background(other, 2).result()
-    assert caught.value.code == "ranker_no_data"
-
-
-@pytest.mark.timeout(60)
-def test_a_background_worker_that_dies_fails_with_a_stable_code() -> None:
-    def other() -> int:
-        os.kill(os.getpid(), signal.SIGKILL)
-        return 1
-
-    with pytest.raises(WorkerFailed) as caught:
-        Background(other, 2).result()
-    assert caught.value.code == "training_worker_failed"
-
-
-@pytest.mark.timeout(60)
-def test_a_background_worker_given_up_on_is_stopped() -> None:
-    later = Background(lambda: signal.pause(), 2)
-    later.stop()
-    assert later.process.exitcode == -signal.SIGTERM

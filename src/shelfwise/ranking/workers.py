@@ -29,7 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager
 from multiprocessing import get_context
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar
 
 from shelfwise.errors import ShelfwiseError
 
@@ -166,61 +166,3 @@ def forked_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
         ) from e
     finally:
         _WORK = None
-
-
-
-class Background(Generic[R]):
-    """``fn()`` in one worker process forked now, while this process goes on with the
-    rest of the training (its other maps fork workers of their own); :meth:`result`
-    waits for it and raises what it raised. Inside the worker, ``fn``'s own maps run
-    their parts one by one. With ``jobs`` 1 (or inside a worker) nothing is forked:
-    ``fn`` runs at :meth:`result`, so the result is the same either way. A caller
-    that gives up before :meth:`result` calls :meth:`stop`."""
-
-    def __init__(self, fn: Callable[[], R], jobs: int) -> None:
-        self.fn = fn
-        self.process: Any = None
-        if not workers_for(jobs, 2):
-            return
-        context = get_context("fork")
-        self.answer, sent = context.Pipe(duplex=False)
-        self.process = context.Process(target=_in_background, args=(fn, sent), daemon=True)
-        self.process.start()
-        sent.close()  # the worker's end: ours closed, a worker that dies reads as EOF
-
-    def result(self) -> R:
-        if self.process is None:
-            return self.fn()
-        try:
-            ok, out = self.answer.recv()
-        except EOFError as e:
-            raise WorkerFailed(
-                "a training worker process ended without its part (exit code "
-                f"{self.process.exitcode}); train with fewer jobs (--jobs, train_jobs) or "
-                "on a machine with more memory",
-            ) from e
-        finally:
-            self.stop()
-        if not ok:
-            raise out
-        return cast(R, out)
-
-    def stop(self) -> None:
-        """End the worker (done or not) and wait for it."""
-        if self.process is not None and self.process.is_alive():
-            self.process.terminate()
-        if self.process is not None:
-            self.process.join()
-            self.answer.close()
-
-
-def _in_background(fn: Callable[[], Any], sent: Any) -> None:
-    _start()
-    try:
-        answer = (True, fn())
-    except BaseException as e:  # handed to the parent, which raises it
-        answer = (False, e)
-    try:
-        sent.send(answer)
-    except Exception as e:  # an error that does not pickle: its text
-        sent.send((False, RuntimeError(f"{type(answer[1]).__name__}: {answer[1]} ({e})")))

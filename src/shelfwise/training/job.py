@@ -52,7 +52,7 @@ from shelfwise.ranking.training import (
     item_columns,
     task_training,
 )
-from shelfwise.ranking.workers import Background, forked_map, workers_for
+from shelfwise.ranking.workers import forked_map, workers_for
 from shelfwise.rules import Rulebook
 from shelfwise.rules.store import RuleStore
 from shelfwise.serving.placements import Placement, RankerTask, load_placements
@@ -230,90 +230,72 @@ def train(
             {False: served.choices}, int(log.end) + 1, step, chain=home_chain(settings),
             fit_sources=fits, impressions=logged, windows=windows, jobs=jobs, before=1,
         )  # fmt: skip
+    candidate = measure(
+        log, products, config, settings.guard_days, content, served, fits, windows, jobs
+    )
+    guard = judge(
+        candidate,
+        measure_promoted(
+            store.open(previous).info if previous else None,
+            candidate,
+            log,
+            products,
+            config,
+            settings.guard_days,
+            content,
+            served,
+            jobs,
+        ),
+        previous,
+        tolerance=settings.promotion_tolerance,
+        min_people=settings.promotion_min_people if min_people is None else min_people,
+    )
+    metrics = guard.metrics()
+    timings["guard metrics"] = round(time.perf_counter() - t, 4)
 
-    def other_tasks() -> dict[str, tuple[Ranker | None, float]]:
-        """The rankers of the placements other than home (their windows' sources fitted
-        above), each with its wall seconds."""
-        out: dict[str, tuple[Ranker | None, float]] = {}
+    extra: Callable[[Path], None] | None = None
+    if with_ranker:
+        t = stage("train ranker")
+        # the home ranker's design, or the blend, chosen on the validation window
+        # before the end, as the guard's and the backtest's are
+        ranker, choice = chosen_rankers(
+            log,
+            products,
+            artifacts,
+            config,
+            settings.ranking,
+            {False: home_training(settings)},
+            step,
+            impressions=logged,
+            chain=home_chain(settings),
+            fit_sources=fits,
+            windows=windows,
+            jobs=jobs,
+        )[False]
+        windows.clear()
+        timings["train ranker"] = round(time.perf_counter() - t, 4)
+        metrics |= choice_metrics(choice)
+        tasks: dict[str, Ranker] = {}
+        if ranker is not None:
+            metrics |= {f"ranker_{k}": v for k, v in ranker_metrics(ranker).items()}
+            tasks["requests"] = ranker
         for task, placement in task_placements(settings).items():
-            started = stage(f"train ranker {task}")
+            t = stage(f"train ranker {task}")
             got = task_ranker(
                 log, products, artifacts, config, settings, task, placement, step, fits, jobs
             )
-            out[task] = (got, round(time.perf_counter() - started, 4))
-        return out
+            timings[f"train ranker {task}"] = round(time.perf_counter() - t, 4)
+            if got is not None:
+                tasks[task] = got
+                metrics |= {f"ranker_{task}_{k}": v for k, v in ranker_metrics(got).items()}
 
-    # they do not wait for the guard and the home ranker: one more worker trains them
-    others = Background(other_tasks, jobs) if with_ranker else None
-    try:
-        candidate = measure(
-            log, products, config, settings.guard_days, content, served, fits, windows, jobs
-        )
-        guard = judge(
-            candidate,
-            measure_promoted(
-                store.open(previous).info if previous else None,
-                candidate,
-                log,
-                products,
-                config,
-                settings.guard_days,
-                content,
-                served,
-                jobs,
-            ),
-            previous,
-            tolerance=settings.promotion_tolerance,
-            min_people=settings.promotion_min_people if min_people is None else min_people,
-        )
-        metrics = guard.metrics()
-        timings["guard metrics"] = round(time.perf_counter() - t, 4)
+        floors = exposure_floors(runtime, settings, artifacts, tasks, log.end, step, timings, jobs)
 
-        extra: Callable[[Path], None] | None = None
-        if with_ranker:
-            t = stage("train ranker")
-            # the home ranker's design, or the blend, chosen on the validation window
-            # before the end, as the guard's and the backtest's are
-            ranker, choice = chosen_rankers(
-                log,
-                products,
-                artifacts,
-                config,
-                settings.ranking,
-                {False: home_training(settings)},
-                step,
-                impressions=logged,
-                chain=home_chain(settings),
-                fit_sources=fits,
-                windows=windows,
-                jobs=jobs,
-            )[False]
-            windows.clear()
-            timings["train ranker"] = round(time.perf_counter() - t, 4)
-            metrics |= choice_metrics(choice)
-            tasks: dict[str, Ranker] = {}
-            if ranker is not None:
-                metrics |= {f"ranker_{k}": v for k, v in ranker_metrics(ranker).items()}
-                tasks["requests"] = ranker
-            for task, (got, seconds) in (others.result() if others else {}).items():
-                timings[f"train ranker {task}"] = seconds
-                if got is not None:
-                    tasks[task] = got
-                    metrics |= {f"ranker_{task}_{k}": v for k, v in ranker_metrics(got).items()}
-
-            floors = exposure_floors(
-                runtime, settings, artifacts, tasks, log.end, step, timings, jobs
-            )
-
-            def extra(folder: Path) -> None:
-                for task, trained in tasks.items():
-                    trained.save(folder / ranker_folder(task))
-                for got in floors:
-                    got.save(folder / EXPOSURE_FOLDER)
-    except BaseException:
-        if others is not None:  # a worker must not train on for a failed training
-            others.stop()
-        raise
+        def extra(folder: Path) -> None:
+            for task, trained in tasks.items():
+                trained.save(folder / ranker_folder(task))
+            for got in floors:
+                got.save(folder / EXPOSURE_FOLDER)
 
     t = stage("write bundle")
     info = BundleInfo(
