@@ -414,8 +414,9 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description="shelfwise train: worker processes the rankers' training windows, the "
-        "designs the home ranker is chosen among, its refit's draws and the exposure cap's "
-        "placements are computed in (0: one per core available; 1: one process). The "
+        "designs the home ranker is chosen among, its refit's draws, the guard's people and "
+        "the exposure cap's placements are computed in (0: one per core available; 1: one "
+        "process). The "
         "bundle is the same for any number; each worker costs memory (docs/sizing.md). "
         "Not in the settings' fingerprint: it changes the time, not the bundle.",
     )

@@ -75,8 +75,8 @@ def train(
             "--jobs",
             min=0,
             help="Worker processes for the rankers' training windows, the designs the home "
-            "ranker is chosen among, its refit's draws and the exposure cap's placements "
-            "(default: "
+            "ranker is chosen among, its refit's draws, the guard's people and the exposure "
+            "cap's placements (default: "
             "settings.train_jobs, 0: one per core available; 1: this process only). The "
             "bundle is the same for any number; each worker holds a share of the memory "
             "(docs/sizing.md).",
