@@ -24,7 +24,7 @@ import pytest
 from shelfwise.config import load_settings
 from shelfwise.contracts.events import Purchase, RecClick, RecImpression, ShownItem
 from shelfwise.contracts.eventstore import EventStore
-from shelfwise.ranking import RankingSettings
+from shelfwise.ranking import RankingSettings, training
 from shelfwise.ranking.dataset import TrainingSet
 from shelfwise.ranking.impressions import Impression, impressions_before, read_impressions
 from shelfwise.ranking.state import DAY
@@ -183,3 +183,34 @@ def test_the_guard_hands_its_ranker_windows_to_the_bundle(
     assert memo.memo == {}  # let go once the bundle's home ranker is trained
     assert shared.bundle.info.metrics == apart.bundle.info.metrics
     assert shared.guard.as_dict() == apart.guard.as_dict()
+
+    # A guard whose keys differ from the bundle's (as when an unpriced product's median
+    # price moves in the guard's window) builds its own six; the seven built first stay
+    # for the bundle, which builds none, and the bundle is the same.
+    real = training._window_key
+
+    def by_log(log: Any, *args: Any) -> tuple[Any, ...]:
+        return (*real(log, *args), len(log))  # the guard's log is cut at its window
+
+    monkeypatch.setattr(training, "_window_key", by_log)
+    kept.clear()
+    missed = _trained(tmp_path / "missed", monkeypatch, Shared)
+    (memo,) = kept
+    assert memo.misses == (windows + 2) + (windows + 1) and memo.hits == windows + 1
+    assert missed.bundle.info.metrics == apart.bundle.info.metrics
+    assert missed.guard.as_dict() == apart.guard.as_dict()
+
+
+def test_a_full_memo_keeps_the_windows_nobody_has_read_yet() -> None:
+    memo = WindowMemo(keep=2)
+    a, b, c = TrainingSet.concat([], 3), TrainingSet.concat([], 3), TrainingSet.concat([], 3)
+    memo.put((10, "a"), a)
+    memo.put((20, "b"), b)
+    memo.put((5, "c"), c)  # both still wait for a reader: not kept
+    assert set(memo.memo) == {(10, "a"), (20, "b")}
+    assert memo.get((20, "b")) is b
+    memo.put((5, "c"), c)  # the read one goes, though (10, "a") is earlier
+    assert set(memo.memo) == {(10, "a"), (5, "c")}
+    assert memo.get((10, "a")) is a and memo.get((5, "c")) is c
+    memo.put((30, "d"), a)  # both read: the earliest decision time goes
+    assert set(memo.memo) == {(10, "a"), (30, "d")}

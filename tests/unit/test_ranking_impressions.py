@@ -20,6 +20,7 @@ from shelfwise.ranking.history import from_interactions
 from shelfwise.ranking.impressions import (
     LoggedRow,
     build_impression_set,
+    impressions_before,
     impressions_of,
     read_impressions,
 )
@@ -67,6 +68,33 @@ def test_labels_are_the_best_attributed_response_per_shown_product() -> None:
     assert imp.labels_before(104).tolist() == [2, 0, 1]
     assert imp.labels_before(105).tolist() == imp.labels.tolist() == [2, 3, 1]
     assert imp.labels_before(100).tolist() == [0, 0, 0]
+
+
+def test_the_slates_before_a_time_are_those_a_read_up_to_it_gives() -> None:
+    rows = [
+        row("r1", "rec_impression", "a", 100, pos=1),
+        row("r1", "rec_impression", "b", 100, pos=2),
+        row("r1", "rec_click", "a", 150),
+        row("r1", "purchase", "b", 200),  # at the cut: after it, as a read up to 200 has it
+        row("r1", "rec_click", "b", 250),
+        row("r2", "rec_impression", "c", 199, pos=1),
+        row("r2", "add_to_cart", "c", 199.5),
+        row("r3", "rec_impression", "a", 200, pos=1),  # shown at the cut: not before it
+        row("r3", "rec_click", "a", 201),
+    ]
+    every = impressions_of(rows, ITEMS, {"r1": {"b": 0.5}})
+    for end in (100, 150, 199, 200, 260):
+        read = impressions_of([r for r in rows if r.at < end], ITEMS, {"r1": {"b": 0.5}})
+        cut = impressions_before(every, end)
+        assert [i.rec_id for i in cut] == [i.rec_id for i in read], end
+        for a, b in zip(cut, read, strict=True):
+            assert (a.person, a.at, a.placement, a.responses) == (
+                b.person, b.at, b.placement, b.responses
+            )  # fmt: skip
+            assert a.items.tolist() == b.items.tolist()
+            assert a.labels.tolist() == b.labels.tolist()
+            assert a.propensity.tolist() == b.propensity.tolist()
+    assert [i.labels.tolist() for i in impressions_before(every, 200)] == [[1, 0], [2]]
 
 
 def test_an_impression_without_known_products_is_skipped() -> None:

@@ -90,8 +90,9 @@ class Impression:
 
 def impressions_before(impressions: Sequence[Impression], end: float) -> list[Impression]:
     """The impressions shown before ``end`` as :func:`read_impressions` reads them up to
-    ``end``: one read serves a training and the guard's, a window earlier. (A slate
-    whose own rows were logged on both sides of ``end`` keeps its later rows here.)"""
+    ``end``: one read serves a training and the guard's, a window earlier. ``end`` on a
+    whole second, as an impression's ``at`` is (the guard's cutoff is); a slate whose
+    own rows were logged on both sides of ``end`` keeps its later rows here."""
     return [imp.as_of(end) for imp in impressions if imp.at < end]
 
 

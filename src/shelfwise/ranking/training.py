@@ -236,12 +236,17 @@ class WindowMemo:
     ``Impression.labels_before``); its key holds each of them, the log by its
     vocabularies and the count of its rows before t + horizon. Two logs that
     agree there (one a prefix of the other, cut at or after t + horizon) make
-    the same window. ``keep`` windows are held; the earliest goes first.
+    the same window. ``keep`` windows are held; when full, the earliest of those
+    read at least once goes first, and a window built while every one held still
+    waits for its first reader is not kept (windows built ahead for two trainings
+    stay there for the second even when the first, whose keys differ, builds its
+    own).
     """
 
     def __init__(self, keep: int = 8) -> None:
         self.keep = keep
         self.memo: dict[tuple[Any, ...], TrainingSet] = {}
+        self.read: set[tuple[Any, ...]] = set()
         self.hits = self.misses = 0
 
     def get(self, key: tuple[Any, ...]) -> TrainingSet | None:
@@ -250,15 +255,22 @@ class WindowMemo:
             self.misses += 1
         else:
             self.hits += 1
+            self.read.add(key)
         return got
 
     def put(self, key: tuple[Any, ...], built: TrainingSet) -> None:
         if len(self.memo) >= self.keep:
-            self.memo.pop(min(self.memo, key=lambda k: k[0]))  # the earliest decision time
+            done = [k for k in self.memo if k in self.read]
+            if not done:
+                return
+            gone = min(done, key=lambda k: k[0])  # the earliest decision time
+            del self.memo[gone]
+            self.read.discard(gone)
         self.memo[key] = built
 
     def clear(self) -> None:
         self.memo.clear()
+        self.read.clear()
 
 
 def _items_digest(items: ItemTable) -> str:

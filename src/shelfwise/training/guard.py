@@ -157,8 +157,8 @@ def served_lists(
     """Each target's slate of ``k`` from the served pipeline, in order: the people in
     :data:`PARTS` parts, in up to ``jobs`` worker processes (``ranking.workers``: the
     same slates for any number)."""
-    size = max(-(-len(targets) // PARTS), 1)
-    parts = [targets[at : at + size] for at in range(0, len(targets), size)]
+    n, count = len(targets), min(PARTS, len(targets))
+    parts = [targets[n * i // count : n * (i + 1) // count] for i in range(count)]
     got = forked_map(lambda part: lists_for(model, part, "all", k), parts, jobs)
     return [slate for part in got for slate in part]
 

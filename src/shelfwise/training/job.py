@@ -220,7 +220,10 @@ def train(
     # ranker task trains on the bundle's: each prefix's sources are fitted once, and
     # each of the home ranker's windows is built once (``windows``).
     fits = SourceFits(products, config, content=content)
-    windows = WindowMemo(keep=max((c.train_windows for c in served.choices), default=0) + 2)
+    # room for the windows built ahead: the bundle's (its training windows, its
+    # choice's earlier ones and its validation window) and the guard's one more
+    ahead = [c.train_windows + c.choice_windows + 1 for c in served.choices]
+    windows = WindowMemo(keep=max(ahead, default=1))
     if with_ranker and all(c.horizon_days == settings.guard_days for c in served.choices):
         # the bundle's windows and the one more the guard's reach back to, in one map
         # of the worker processes (built apart, the bundle's latest would be built
