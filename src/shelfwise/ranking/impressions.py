@@ -227,13 +227,14 @@ def read_impressions(
     people: dict[str, str] = {}  # each id resolved once (a person has many rows)
     # millions of rows, no cycle among them: the collector's full passes over the
     # training's heap would cost a third of the read
-    with gc_paused(), db.engine.connect() as conn:
+    with gc_paused():
         rows = []
-        for rec, typ, raw, pid, at, pos, placement in conn.execute(query):
-            person = people.get(raw)
-            if person is None:
-                person = people[raw] = resolve(raw)
-            rows.append(LoggedRow(rec, typ, person, pid, float(at), pos, placement))
+        with db.engine.connect() as conn:  # given back before the propensities' reads
+            for rec, typ, raw, pid, at, pos, placement in conn.execute(query):
+                person = people.get(raw)
+                if person is None:
+                    person = people[raw] = resolve(raw)
+                rows.append(LoggedRow(rec, typ, person, pid, float(at), pos, placement))
         shown = {r.rec_id for r in rows if r.type == "rec_impression"}
         return impressions_of(rows, items, read_propensities(db, shown))
 
